@@ -1,0 +1,93 @@
+// The foundation inputs, parsed and validated before anything on disk is touched.
+import path from 'node:path';
+import { InputError } from './errors.js';
+import type { InputSource } from './input-source.js';
+import type { DirSpec } from './layout.js';
+import { RUN_DIR_PREFIX } from './layout.js';
+import { checkHostPath, isUnder } from './paths.js';
+
+export interface FoundationConfig {
+  baseDir: string;
+  dirs: DirSpec[];
+  id: string;
+  ownerSpec: string;
+  mounts: string[];
+  reclaim: string[];
+  keep: boolean;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
+// Variables a later step must never have silently replaced by a dir path.
+const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
+
+export function parseBoolean(src: InputSource, name: string, fallback: boolean): boolean {
+  const v = src.value(name).toLowerCase();
+  if (v === '') return fallback;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
+}
+
+export function parseDirLine(line: string): DirSpec {
+  const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
+  const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
+  if (!m) throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
+  const [, name, scope = 'run', envVar] = m;
+  if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
+    throw new InputError(
+      'dirs',
+      `'${name}' is not a dir name`,
+      `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`
+    );
+  if (scope !== 'run' && scope !== 'pr') throw new InputError('dirs', `scope '${scope}' of '${name}' is unknown`, "Use ':run' (the default) or ':pr'");
+  if (envVar !== undefined && !ENV_VAR.test(envVar))
+    throw new InputError('dirs', `'${envVar}' (for '${name}') is not an environment variable name`, 'Use upper-case letters, digits and _, not starting with a digit, e.g. CARGO_TARGET_DIR');
+  if (envVar !== undefined && RESERVED_ENV.test(envVar))
+    throw new InputError('dirs', `'${envVar}' (for '${name}') is reserved by the runner or the shell`, 'Choose a variable of your own, e.g. CARGO_TARGET_DIR');
+  return envVar === undefined ? { name, scope } : { name, scope, envVar };
+}
+
+function parseDirs(src: InputSource): DirSpec[] {
+  const specs = src.lines('dirs').map(parseDirLine);
+  const seen = new Set<string>();
+  const seenEnv = new Set<string>();
+  for (const s of specs) {
+    if (seen.has(s.name)) throw new InputError('dirs', `'${s.name}' is listed twice`, 'Give each dir a distinct name');
+    if (s.envVar && seenEnv.has(s.envVar)) throw new InputError('dirs', `'${s.envVar}' is exported by two dirs`, 'Give each dir its own variable');
+    seen.add(s.name);
+    if (s.envVar) seenEnv.add(s.envVar);
+  }
+  return specs;
+}
+
+function parsePathList(src: InputSource, name: string): string[] {
+  const fix = `List absolute host paths, one per line, outside system directories (e.g. '/srv/ci/cargo-home')`;
+  const out = src.lines(name).map((p) => checkHostPath(name, p, fix));
+  const dup = out.find((p, i) => out.indexOf(p) !== i);
+  if (dup) throw new InputError(name, `'${dup}' is listed twice`, 'List each path once');
+  return out;
+}
+
+export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): FoundationConfig {
+  const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
+  if (rawBase === '')
+    throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
+  const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
+  const mounts = parsePathList(src, 'mounts');
+  const reclaim = parsePathList(src, 'reclaim');
+  for (const p of [...mounts, ...reclaim])
+    if (p === baseDir || isUnder(baseDir, p))
+      throw new InputError(mounts.includes(p) ? 'mounts' : 'reclaim', `'${p}' contains base-dir ${baseDir}`, 'List paths that do not contain base-dir; runbox manages base-dir itself');
+  const id = src.value('id');
+  if (/[\0\n]/.test(id)) throw new InputError('id', 'it contains a control character', 'Use a short single-line discriminator such as the matrix values');
+  return {
+    baseDir,
+    dirs: parseDirs(src),
+    id,
+    ownerSpec: src.value('owner'),
+    mounts,
+    reclaim,
+    keep: parseBoolean(src, 'keep', false)
+  };
+}

@@ -1,0 +1,112 @@
+// Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
+// root (directly or through `sudo -n`) only when the runner's own rights are not enough, so a
+// runner without sudo still works for dirs it owns.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ensurePrivilege, isRoot, run } from './exec.js';
+import type { Ids } from './owner.js';
+import { runnerIds } from './owner.js';
+
+function sameIds(a: Ids, b: Ids): boolean {
+  return a.uid === b.uid && a.gid === b.gid;
+}
+
+function exists(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** The components of `p` that do not exist yet, outermost first. */
+function missingComponents(p: string): string[] {
+  const missing: string[] = [];
+  for (let cur = p; !exists(cur); cur = path.dirname(cur)) missing.unshift(cur);
+  return missing;
+}
+
+export async function chown(paths: string[], ids: Ids, opts: { recursive?: boolean } = {}): Promise<void> {
+  if (paths.length === 0) return;
+  const args = [...(opts.recursive ? ['-R'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
+  const why = `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`;
+  if (isRoot() || !sameIds(ids, runnerIds())) {
+    if (!isRoot()) await ensurePrivilege(why);
+    await run('chown', args, { privileged: true });
+    return;
+  }
+  // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
+  // as root or as its own uid need root.
+  const r = await run('chown', args, { allowFailure: true });
+  if (r.code === 0) return;
+  await ensurePrivilege(why);
+  await run('chown', args, { privileged: true });
+}
+
+/**
+ * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
+ * it is not already. Returns the components it created. A symlink or a non-dir is refused.
+ */
+export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
+  const st = exists(p);
+  if (st) {
+    if (st.isSymbolicLink()) throw new Error(`${p} is a symlink; runbox only manages real directories`);
+    if (!st.isDirectory()) throw new Error(`${p} exists and is not a directory`);
+    if (st.uid !== ids.uid || st.gid !== ids.gid) await chown([p], ids);
+    return [];
+  }
+  const missing = missingComponents(p);
+  const parent = path.dirname(missing[0]);
+  const pst = fs.statSync(parent);
+  if (!pst.isDirectory()) throw new Error(`${parent} is not a directory`);
+  let writable = true;
+  try {
+    fs.accessSync(parent, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' && (e as NodeJS.ErrnoException).code !== 'EROFS') throw e;
+    writable = false;
+  }
+  if (writable) fs.mkdirSync(p, { recursive: true, mode: 0o755 });
+  else {
+    await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
+    await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
+  }
+  const wrong = missing.filter((c) => {
+    const s = fs.lstatSync(c);
+    return s.uid !== ids.uid || s.gid !== ids.gid;
+  });
+  await chown(wrong, ids);
+  return missing;
+}
+
+/** Paths under `p` (itself included) not owned by `ids`, without following symlinks. */
+export async function countForeign(p: string, ids: Ids): Promise<number> {
+  const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
+  let r = await run('find', args, { allowFailure: true });
+  if (r.code !== 0 && !isRoot()) {
+    // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
+    await ensurePrivilege(`inspect ownership under ${p}`);
+    r = await run('find', args, { privileged: true });
+  } else if (r.code !== 0) throw new Error(`find ${p} failed: ${r.stderr.trim()}`);
+  return r.stdout.length;
+}
+
+/**
+ * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
+ * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
+ */
+export async function removeTree(p: string): Promise<void> {
+  const args = ['-rf', '--one-file-system', '--', p];
+  const r = await run('rm', args, { allowFailure: !isRoot() });
+  if (r.code === 0) return;
+  await ensurePrivilege(`remove ${p} (it holds files the runner user cannot delete)`);
+  await run('rm', args, { privileged: true });
+}
+
+/** Bytes used by a tree (du); what the runner user cannot read is not counted. */
+export async function treeBytes(p: string): Promise<number> {
+  const r = await run('du', ['-sxb', '--', p], { allowFailure: true });
+  const n = Number(r.stdout.split('\t')[0]);
+  return Number.isFinite(n) ? n : 0;
+}

@@ -1,0 +1,5 @@
+import { exitOnTermination } from './cleanup.js';
+import { runMain } from './run-main.js';
+
+exitOnTermination('main');
+await runMain();

@@ -1,0 +1,5 @@
+import { exitOnTermination } from './cleanup.js';
+import { runPost } from './run-post.js';
+
+exitOnTermination('post');
+await runPost();

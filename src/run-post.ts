@@ -1,0 +1,46 @@
+// The post step (runs always, also after failure and cancel): give reclaim paths back to the
+// runner user and remove this run's dirs.
+import * as core from '@actions/core';
+import { errorMessage } from './errors.js';
+import { reclaimPaths } from './reclaim.js';
+import { loadRunState } from './state.js';
+import { formatBytes, StepReport } from './summary.js';
+import { removeRunDir } from './teardown.js';
+
+export async function runPost(): Promise<void> {
+  const report = new StepReport('runbox: post');
+  try {
+    const state = loadRunState();
+    if (!state) {
+      core.info('runbox main did not get far enough to provision anything; nothing to tear down');
+      return;
+    }
+    const problems: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        problems.push(`${what}: ${errorMessage(e)}`);
+      }
+    };
+
+    await attempt('reclaim', async () => {
+      for (const r of await reclaimPaths(state.reclaim, state.runnerOwner))
+        if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${state.runnerOwner.uid}:${state.runnerOwner.gid}`);
+    });
+
+    if (state.keep) {
+      if (state.runDir) report.add('kept', `${state.runDir} (keep: true)`);
+    } else if (state.runDir) {
+      await attempt('teardown', async () => {
+        const removed = await removeRunDir(state.runDir, state.baseDir);
+        if (removed) report.add('removed', `${removed.path} (${formatBytes(removed.bytes)})`);
+      });
+    }
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  } catch (e) {
+    core.setFailed(errorMessage(e));
+  } finally {
+    await report.write();
+  }
+}
