@@ -28738,27 +28738,6 @@ function jobContext(env = process.env) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/input-source.ts
-// Every input is read through an InputSource, once, in one place per capability, so parsing
-// and validation can be tested without an Actions runtime.
-
-function splitLines(raw) {
-    return raw
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#'));
-}
-const actionInputs = {
-    value: (name) => lib_core/* getInput */.V4(name).trim(),
-    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
-};
-function inputsFrom(values) {
-    return {
-        value: (name) => (values[name] ?? '').trim(),
-        lines: (name) => splitLines(values[name] ?? '')
-    };
-}
-
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/exec.ts
@@ -28827,6 +28806,27 @@ function exec_ensurePrivilege(why) {
         throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
     });
     return sudoChecked;
+}
+
+;// CONCATENATED MODULE: ./src/input-source.ts
+// Every input is read through an InputSource, once, in one place per capability, so parsing
+// and validation can be tested without an Actions runtime.
+
+function splitLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#'));
+}
+const actionInputs = {
+    value: (name) => lib_core/* getInput */.V4(name).trim(),
+    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
+};
+function inputsFrom(values) {
+    return {
+        value: (name) => (values[name] ?? '').trim(),
+        lines: (name) => splitLines(values[name] ?? '')
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/owner.ts
@@ -29163,6 +29163,7 @@ function formatSeconds(ms) {
 
 
 
+
 async function runMain(src = actionInputs) {
     const report = new StepReport('runbox: main');
     try {
@@ -29172,6 +29173,8 @@ async function runMain(src = actionInputs) {
         const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
         const owner = await resolveOwner(cfg.ownerSpec);
         const runner = runnerIds();
+        if (owner.uid !== runner.uid || owner.gid !== runner.gid)
+            await exec_ensurePrivilege(`give dirs and mount sources to owner ${owner.uid}:${owner.gid}`);
         const state = {
             version: 1,
             baseDir: cfg.baseDir,

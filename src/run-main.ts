@@ -4,6 +4,7 @@ import * as core from '@actions/core';
 import { parseFoundationConfig } from './config.js';
 import { jobContext } from './context.js';
 import { errorMessage } from './errors.js';
+import { ensurePrivilege } from './exec.js';
 import { actionInputs, type InputSource } from './input-source.js';
 import { computeLayout } from './layout.js';
 import { resolveOwner, runnerIds } from './owner.js';
@@ -21,6 +22,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
     const owner = await resolveOwner(cfg.ownerSpec);
     const runner = runnerIds();
+    if (owner.uid !== runner.uid || owner.gid !== runner.gid) await ensurePrivilege(`give dirs and mount sources to owner ${owner.uid}:${owner.gid}`);
 
     const state: RunState = {
       version: 1,

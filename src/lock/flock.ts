@@ -1,0 +1,214 @@
+// "Is this dir in use?" is answered by the kernel: a dir is in use while someone holds an
+// exclusive flock(2) on its lock file. The lock dies with the last fd that refers to it, so a
+// crashed or killed run frees it without pid files, heartbeats or TTLs.
+//
+// Node has no flock API. We open the lock file ourselves and hand that fd to util-linux
+// `flock -x 3` as the child's fd 3. flock(2) locks belong to the open file description, which
+// the child's fd 3 shares with ours, so once the child exits 0 the lock is held by our fd and
+// stays held until every copy of that description is closed (ours, or a keeper's — see
+// keeper-client.ts). The fd is opened O_CLOEXEC by node, so no other child inherits it by accident.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+/** Who holds a lock: written as JSON into the lock file so that waiters can say whom they wait for. */
+export interface LockHolder {
+  runId: string;
+  runAttempt: string;
+  runner: string;
+  job: string;
+  pid: number;
+  /** ISO 8601 time the lock was taken. */
+  since: string;
+}
+
+export interface HeldLock {
+  readonly path: string;
+  /** This process's fd; the lock lives as long as it (or a copy of it, e.g. in the keeper) is open. */
+  readonly fd: number;
+  /** Replaces the lock file's content with `info`. Returns false when the file is read-only to us (see openLockFile). */
+  writeHolder(info: LockHolder): boolean;
+  /** Closes our fd. The lock is freed once no other process holds a copy of it. Idempotent. */
+  release(): void;
+}
+
+export class LockTimeoutError extends Error {
+  constructor(
+    readonly path: string,
+    readonly holder: LockHolder | undefined,
+    readonly timeoutSec: number
+  ) {
+    const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
+    super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+    this.name = 'LockTimeoutError';
+  }
+}
+
+export interface AcquireOptions {
+  /** How long to wait for the holder to let go; 0 = try once. */
+  timeoutSec: number;
+  /** Called once, before the first wait, with whatever the holder wrote into the lock file. */
+  onWait?(holder: LockHolder | undefined): void;
+}
+
+/**
+ * Each wait is cut into short `flock -w` slices so that (a) a lock file that got unlinked or
+ * replaced while we waited is noticed and reopened, and (b) if this process is killed, an
+ * orphaned flock child waits at most one slice instead of grabbing the lock much later.
+ */
+const WAIT_SLICE_SEC = 5;
+
+export async function acquireLock(path: string, opts: AcquireOptions): Promise<HeldLock> {
+  const deadline = Date.now() + opts.timeoutSec * 1000;
+  let waited = false;
+  for (;;) {
+    const { fd, writable } = openLockFile(path);
+    let locked: boolean;
+    try {
+      locked = await flockFd(fd, 0);
+      if (!locked && !waited && opts.timeoutSec > 0) {
+        waited = true;
+        opts.onWait?.(readHolder(path));
+      }
+      while (!locked && Date.now() < deadline && sameFile(fd, path)) {
+        locked = await flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+      }
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    // The inode check must come after locking: the previous holder may have unlinked (and someone
+    // recreated) the path while we waited, and a lock on a nameless inode guards nothing.
+    if (locked && sameFile(fd, path)) return heldLock(path, fd, writable);
+    fs.closeSync(fd);
+    // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
+    if (!locked && Date.now() >= deadline) throw new LockTimeoutError(path, readHolder(path), opts.timeoutSec);
+  }
+}
+
+/** Takes the lock only if nobody holds it (janitors, disk guard). */
+export async function tryLock(path: string): Promise<HeldLock | undefined> {
+  try {
+    return await acquireLock(path, { timeoutSec: 0 });
+  } catch (e) {
+    if (e instanceof LockTimeoutError) return undefined;
+    throw e;
+  }
+}
+
+/** What the current (or last) holder wrote; undefined when the file is missing, empty or mid-write. */
+export function readHolder(path: string): LockHolder | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as LockHolder;
+  } catch (e) {
+    // The holder truncates and rewrites the file; a reader can land in between.
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * For a reaper that deleted the guarded dir: unlinks the lock file, but only if the path still
+ * names the inode we hold (someone may already have replaced it), then releases. Waiters on the
+ * old inode notice the unlink when they get it and reopen the path.
+ */
+export function removeLockFile(held: HeldLock): boolean {
+  let removed = false;
+  try {
+    if (sameFile(held.fd, held.path)) {
+      fs.unlinkSync(held.path);
+      removed = true;
+    }
+  } finally {
+    held.release();
+  }
+  return removed;
+}
+
+function heldLock(path: string, fd: number, writable: boolean): HeldLock {
+  let open = true;
+  return {
+    path,
+    fd,
+    writeHolder(info) {
+      if (!writable) return false;
+      const data = Buffer.from(JSON.stringify(info) + '\n');
+      fs.ftruncateSync(fd, 0);
+      fs.writeSync(fd, data, 0, data.length, 0);
+      return true;
+    },
+    release() {
+      // Closing twice could close an unrelated fd that reused the number.
+      if (!open) return;
+      open = false;
+      fs.closeSync(fd);
+    }
+  };
+}
+
+/**
+ * Opens read-write, creating 0644. Falls back when the file belongs to another user: with
+ * fs.protected_regular an O_CREAT open of someone else's file in a sticky dir fails even for
+ * root, and a non-root user can only read a root-owned 0644 file. flock(2) works on a read-only
+ * fd too, so the lock still works; only the holder info cannot be written then.
+ */
+function openLockFile(path: string): { fd: number; writable: boolean } {
+  const { O_RDWR, O_RDONLY, O_CREAT } = fs.constants;
+  for (const [flags, writable] of [
+    [O_RDWR | O_CREAT, true],
+    [O_RDWR, true],
+    [O_RDONLY, false]
+  ] as const) {
+    try {
+      return { fd: fs.openSync(path, flags, 0o644), writable };
+    } catch (e) {
+      if (!isErrno(e, 'EACCES') || flags === O_RDONLY) throw e;
+    }
+  }
+  throw new Error('unreachable');
+}
+
+/** True when `path` still names the inode behind `fd`. */
+function sameFile(fd: number, path: string): boolean {
+  const held = fs.fstatSync(fd);
+  try {
+    const now = fs.statSync(path);
+    return now.ino === held.ino && now.dev === held.dev;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return false;
+    throw e;
+  }
+}
+
+/**
+ * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
+ * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
+ * Not via exec.ts's run(): that one cannot pass extra fds.
+ */
+function flockFd(fd: number, waitSec: number): Promise<boolean> {
+  const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
+  const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
+  return new Promise((resolve, reject) => {
+    const child = spawn('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
+      stdio: ['ignore', 'ignore', 'pipe', fd]
+    });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(true);
+      else if (code === CONFLICT) resolve(false);
+      else reject(new Error(`flock on fd for lock failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
+    });
+  });
+}
+
+function isErrno(e: unknown, code: string): boolean {
+  return e instanceof Error && (e as NodeJS.ErrnoException).code === code;
+}

@@ -1,0 +1,135 @@
+// Hands held locks to a detached runbox-keeper (src/keeper.ts) so they outlive the main step's
+// node process, and stops that keeper again in post.
+//
+// The keeper inherits our lock fds as its fds 3..N. Each inherited fd refers to the same open
+// file description as ours, and flock(2) locks belong to the description, so after the handover
+// the keeper alone keeps the locks held, for as long as it lives.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { HeldLock } from './flock.js';
+
+export interface StartKeeperOptions {
+  /** The process whose death frees the locks: the runner worker, i.e. main's process.ppid. */
+  watchPid: number;
+  /** Defaults to keeper.js next to the running bundle (dist/main.js, dist/post.js, dist/keeper.js). */
+  keeperScript?: string;
+  /** How long the keeper may take to report ready. */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * Starts a keeper holding `locks` and, once it reports ready, closes our own fds: from then on
+ * the keeper owns the locks and `locks` must not be used any more (write holder info first).
+ * If the keeper fails to start, our fds stay open and the caller still holds the locks.
+ */
+export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperOptions): Promise<{ pid: number }> {
+  const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
+  const childFds = locks.map((_, i) => 3 + i);
+  const readyFd = 3 + locks.length;
+  const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
+  const child = spawn(process.execPath, [script, ...args], {
+    // Own session: not killed with main's process group, and no controlling terminal.
+    detached: true,
+    cwd: '/',
+    // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
+    stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
+  });
+  const ready = child.stdio[readyFd] as Readable;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`runbox-keeper (${script}) did not report ready within ${opts.readyTimeoutMs ?? 10000} ms`));
+      }, opts.readyTimeoutMs ?? 10000);
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      ready.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.once('error', (e) => fail(new Error(`cannot start runbox-keeper (${script}): ${e.message}`)));
+      child.once('exit', (code, signal) =>
+        fail(new Error(`runbox-keeper (${script}) exited (${signal ?? `code ${code}`}) before it was ready${exitHint(code)}`))
+      );
+    });
+  } finally {
+    ready.destroy();
+  }
+  child.removeAllListeners();
+  child.unref();
+  // Only closes our copies; the keeper's copies keep the locks held.
+  for (const lock of locks) lock.release();
+  return { pid: child.pid as number };
+}
+
+function exitHint(code: number | null): string {
+  if (code === 2) return ': bad arguments or lock fds';
+  if (code === 3) return ': the watched process is not running';
+  return '';
+}
+
+export interface StopKeeperOptions {
+  /** How long to wait after SIGTERM before SIGKILL. */
+  timeoutMs: number;
+  /** When given, the keeper must also be the one watching this pid (i.e. belong to this job). */
+  watchPid?: number;
+}
+
+/**
+ * Stops the keeper, which frees its locks. A pid that is not (or no longer) a runbox keeper is
+ * never signalled — pids get reused — and counts as 'gone': our keeper has exited already.
+ */
+export async function stopKeeper(pid: number, opts: StopKeeperOptions): Promise<'stopped' | 'gone'> {
+  if (!isKeeper(pid, opts.watchPid)) return 'gone';
+  if (!signal(pid, 'SIGTERM')) return 'gone';
+  if (await waitGone(pid, opts.watchPid, opts.timeoutMs)) return 'stopped';
+  if (isKeeper(pid, opts.watchPid) && signal(pid, 'SIGKILL') && !(await waitGone(pid, opts.watchPid, 5000)))
+    throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
+  return 'stopped';
+}
+
+/**
+ * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
+ * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
+ * A zombie has an empty cmdline, which correctly counts as not-a-keeper: it holds no fds.
+ */
+export function isKeeper(pid: number, watchPid?: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
+  const keeper =
+    argv[0] === 'runbox-keeper' ||
+    (argv.slice(0, 2).some((a) => path.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
+  if (!keeper) return false;
+  return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
+}
+
+/** false when the process no longer exists. */
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw e;
+  }
+}
+
+async function waitGone(pid: number, watchPid: number | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!isKeeper(pid, watchPid)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
