@@ -1,11 +1,11 @@
 // Per-run dirs, end to end through the built dist/: paths, owners, outputs, env, teardown.
 import fs from 'node:fs';
 import path from 'node:path';
-import { FakeJob } from './helpers/action-runner.js';
+import { FakeJob, type JobOptions } from './helpers/action-runner.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 
 const jobs: FakeJob[] = [];
-function job(opts: ConstructorParameters<typeof FakeJob>[0] = {}): FakeJob {
+function job(opts: JobOptions = {}): FakeJob {
   const j = new FakeJob(opts);
   jobs.push(j);
   return j;
@@ -42,7 +42,7 @@ describe('per-run dirs (as the current user)', () => {
 
   test('pull requests use pr-<number>; other runs, attempts, runners and ids get other dirs', async () => {
     const base = path.join(job().root, 'shared-base');
-    const variants: ConstructorParameters<typeof FakeJob>[0][] = [
+    const variants: JobOptions[] = [
       { runId: '1', ref: 'refs/pull/17/merge', event: 'pull_request' },
       { runId: '2', ref: 'refs/pull/17/merge', event: 'pull_request' },
       { runId: '1', attempt: '2', ref: 'refs/pull/17/merge', event: 'pull_request' },

@@ -1,0 +1,48 @@
+import type { ChildProcess } from 'node:child_process';
+
+export const ROOT: string;
+export const DIST: string;
+
+export interface StepResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  env: Record<string, string>;
+  state: Record<string, string>;
+  summary: string;
+  errors: string[];
+  warnings: string[];
+}
+
+export interface JobOptions {
+  runId?: string;
+  attempt?: string;
+  job?: string;
+  runnerName?: string;
+  ref?: string;
+  event?: string;
+  /** Run the steps as this user; the job's files are made theirs. */
+  user?: { uid: number; gid: number };
+  /** Overrides of the runner's variables; undefined removes one. */
+  env?: Record<string, string | undefined>;
+  /** Where RUNNER_TEMP, the workspace and the file commands live; a fresh temp dir by default. */
+  root?: string;
+}
+
+export function parseFileCommands(text: string): Record<string, string>;
+export function actionDefaults(): Record<string, string>;
+
+export class FakeJob {
+  constructor(opts?: JobOptions);
+  readonly opts: JobOptions;
+  readonly root: string;
+  readonly runnerTemp: string;
+  readonly workspace: string;
+  env(step: 'main' | 'post'): NodeJS.ProcessEnv;
+  start(step: 'main' | 'post', inputs?: Record<string, string>): { child: ChildProcess; done: Promise<StepResult> };
+  main(inputs: Record<string, string>): Promise<StepResult>;
+  post(): Promise<StepResult>;
+  cleanup(): void;
+}

@@ -1,0 +1,158 @@
+// Runs the built action the way the GitHub runner does: `node dist/main.js` as one process,
+// then `node dist/post.js` as another, with file commands (GITHUB_OUTPUT, GITHUB_ENV,
+// GITHUB_STATE, GITHUB_STEP_SUMMARY), main's state handed to post as STATE_* variables, and
+// action.yml defaults applied to INPUT_* variables. Used by the tests, `npm run demo` and the
+// benchmark, so all three exercise exactly what a workflow would run.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DIST = path.join(ROOT, 'dist');
+
+/** Parses `name=value` and `name<<DELIM ... DELIM` file-command syntax. */
+export function parseFileCommands(text) {
+  const out = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(lines[i]);
+    if (heredoc) {
+      const [, name, delim] = heredoc;
+      const value = [];
+      for (i++; i < lines.length && lines[i] !== delim; i++) value.push(lines[i]);
+      out[name] = value.join('\n');
+    } else if (lines[i].includes('=')) {
+      const at = lines[i].indexOf('=');
+      out[lines[i].slice(0, at)] = lines[i].slice(at + 1);
+    }
+  }
+  return out;
+}
+
+/** Input defaults from action.yml, as the runner applies them (plain literals only). */
+export function actionDefaults() {
+  const yml = fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8');
+  const section = yml.split(/^inputs:\s*$/m)[1]?.split(/^\S/m)[0] ?? '';
+  const out = {};
+  let current = '';
+  for (const line of section.split('\n')) {
+    const name = /^ {2}([a-z][a-z0-9-]*):\s*$/.exec(line);
+    if (name) current = name[1];
+    const def = /^ {4}default:\s*(.*)$/.exec(line);
+    if (def && current) out[current] = def[1].replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
+const readIf = (p) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
+
+export class FakeJob {
+  #mainState = {};
+  #inputs = {};
+  #steps = 0;
+
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-job-'));
+    this.runnerTemp = path.join(this.root, 'runner-temp');
+    this.workspace = path.join(this.root, 'workspace');
+    this.files = path.join(this.root, 'files');
+    for (const d of [this.runnerTemp, this.workspace, this.files]) fs.mkdirSync(d, { recursive: true });
+    if (opts.user) {
+      fs.chmodSync(this.root, 0o755);
+      for (const d of [this.runnerTemp, this.workspace, this.files]) fs.chownSync(d, opts.user.uid, opts.user.gid);
+    }
+  }
+
+  env(step) {
+    const o = this.opts;
+    const n = ++this.#steps;
+    const file = (kind) => {
+      const p = path.join(this.files, `${step}-${n}-${kind}`);
+      fs.writeFileSync(p, '');
+      if (o.user) fs.chownSync(p, o.user.uid, o.user.gid);
+      return p;
+    };
+    const env = {
+      PATH: process.env.PATH,
+      HOME: o.user ? this.root : process.env.HOME,
+      LANG: 'C.UTF-8',
+      CI: 'true',
+      GITHUB_ACTIONS: 'true',
+      RUNNER_TEMP: this.runnerTemp,
+      RUNNER_OS: 'Linux',
+      RUNNER_ARCH: 'X64',
+      RUNNER_NAME: o.runnerName ?? 'runner-1',
+      GITHUB_WORKSPACE: this.workspace,
+      GITHUB_RUN_ID: o.runId ?? '1001',
+      GITHUB_RUN_ATTEMPT: o.attempt ?? '1',
+      GITHUB_JOB: o.job ?? 'build',
+      GITHUB_REF: o.ref ?? 'refs/heads/main',
+      GITHUB_EVENT_NAME: o.event ?? 'push',
+      GITHUB_REPOSITORY: 'acme/widgets',
+      GITHUB_WORKFLOW_REF: 'acme/widgets/.github/workflows/ci.yml@refs/heads/main',
+      GITHUB_OUTPUT: file('output'),
+      GITHUB_ENV: file('env'),
+      GITHUB_STATE: file('state'),
+      GITHUB_PATH: file('path'),
+      GITHUB_STEP_SUMMARY: file('summary')
+    };
+    for (const [k, v] of Object.entries(this.#inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    if (step === 'post') for (const [k, v] of Object.entries(this.#mainState)) env[`STATE_${k}`] = v;
+    for (const [k, v] of Object.entries(o.env ?? {})) {
+      if (v === undefined) delete env[k];
+      else env[k] = v;
+    }
+    return env;
+  }
+
+  /** Starts a step without waiting for it: for tests that signal it mid-flight. */
+  start(step, inputs) {
+    if (inputs) this.#inputs = { ...actionDefaults(), ...inputs };
+    const env = this.env(step);
+    const child = spawn(process.execPath, [path.join(DIST, `${step}.js`)], {
+      env,
+      cwd: this.workspace,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(this.opts.user ? { uid: this.opts.user.uid, gid: this.opts.user.gid } : {})
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b.toString()));
+    child.stderr.on('data', (b) => (stderr += b.toString()));
+    const done = new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        const state = parseFileCommands(readIf(env.GITHUB_STATE));
+        if (step === 'main') this.#mainState = state;
+        resolve({
+          code,
+          signal,
+          stdout,
+          stderr,
+          outputs: parseFileCommands(readIf(env.GITHUB_OUTPUT)),
+          env: parseFileCommands(readIf(env.GITHUB_ENV)),
+          state,
+          summary: readIf(env.GITHUB_STEP_SUMMARY),
+          errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => m[1]),
+          warnings: [...stdout.matchAll(/^::warning::(.*)$/gm)].map((m) => m[1])
+        });
+      });
+    });
+    return { child, done };
+  }
+
+  main(inputs) {
+    return this.start('main', inputs).done;
+  }
+
+  post() {
+    return this.start('post').done;
+  }
+
+  cleanup() {
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
