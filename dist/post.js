@@ -28451,7 +28451,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(584);
+/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2260);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
@@ -28462,7 +28462,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 584:
+/***/ 2260:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28664,7 +28664,7 @@ async function chown(paths, ids, opts = {}) {
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
  * it is not already. Returns the components it created. A symlink or a non-dir is refused.
  */
-async function ensureDir(p, ids) {
+async function fs_ops_ensureDir(p, ids) {
     const st = exists(p);
     if (st) {
         if (st.isSymbolicLink())
@@ -28754,78 +28754,6 @@ async function reclaimPaths(paths, runner) {
         out.push({ path: p, healed: foreign });
     }
     return out;
-}
-
-;// CONCATENATED MODULE: ./src/state.ts
-// What main hands to post. One JSON document under one state name, rewritten as main
-// progresses, so a main that fails half-way still leaves post enough to tear down what exists.
-
-const STATE_NAME = 'runbox';
-function saveRunState(state) {
-    core.saveState(STATE_NAME, JSON.stringify(state));
-}
-function loadRunState() {
-    const raw = lib_core/* getState */.Gu(STATE_NAME);
-    if (!raw)
-        return undefined;
-    const parsed = JSON.parse(raw);
-    if (parsed.version !== 1)
-        throw new Error(`runbox state version ${String(parsed.version)} is not understood by this post step`);
-    return parsed;
-}
-
-;// CONCATENATED MODULE: ./src/summary.ts
-// A step's job summary: short, factual, one table of what happened. Written once at the end
-// of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
-
-class StepReport {
-    title;
-    rows = [];
-    notes = [];
-    constructor(title) {
-        this.title = title;
-    }
-    add(what, detail) {
-        this.rows.push({ what, detail });
-        lib_core/* info */.pq(`${what}: ${detail}`);
-    }
-    note(text) {
-        this.notes.push(text);
-    }
-    get entries() {
-        return this.rows;
-    }
-    async write() {
-        if (!process.env.GITHUB_STEP_SUMMARY)
-            return;
-        const s = lib_core/* summary */.z.addHeading(this.title, 3);
-        if (this.rows.length > 0)
-            s.addTable([
-                [
-                    { data: 'what', header: true },
-                    { data: 'detail', header: true }
-                ],
-                ...this.rows.map((r) => [r.what, r.detail])
-            ]);
-        else
-            s.addRaw('Nothing to do.', true);
-        for (const n of this.notes)
-            s.addRaw(`\n\n${n}`, true);
-        await s.write();
-    }
-}
-function formatBytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let v = n;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
-function formatSeconds(ms) {
-    return `${(ms / 1000).toFixed(1)} s`;
 }
 
 ;// CONCATENATED MODULE: ./src/paths.ts
@@ -28923,11 +28851,519 @@ function assertOwnedSubdir(target, root) {
         throw new Error(`refusing to touch ${target}: it resolves to ${realTarget}, outside ${realRoot}`);
 }
 /** A path component made from free text (refs, job names): safe, short, never empty. */
-function sanitizeComponent(raw, maxLength = 60) {
+function paths_sanitizeComponent(raw, maxLength = 60) {
     let s = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
+}
+
+;// CONCATENATED MODULE: ./src/layout.ts
+// Where each dir lives. Run dirs are unique per run, attempt, job, runner and `id`, so matrix
+// legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
+
+
+const RUN_DIR_PREFIX = 'run-';
+function mustSanitize(what, raw) {
+    const s = sanitizeComponent(raw);
+    if (s === '')
+        throw new Error(`${what} '${raw}' has no characters usable in a directory name`);
+    return s;
+}
+function computeLayout(baseDir, ctx, id) {
+    const refKey = mustSanitize('the ref', ctx.ref);
+    const idKey = id === '' ? '' : mustSanitize('input id', id);
+    const jobKey = [mustSanitize('GITHUB_JOB', ctx.job), mustSanitize('RUNNER_NAME', ctx.runnerName), idKey].filter(Boolean).join('-');
+    const refDir = path.join(baseDir, refKey);
+    return {
+        baseDir,
+        refDir,
+        runDir: path.join(refDir, `${RUN_DIR_PREFIX}${ctx.runId}-${ctx.runAttempt}-${jobKey}`),
+        prDir: idKey ? path.join(baseDir, `${refKey}-${idKey}`) : refDir
+    };
+}
+function layout_dirPath(layout, spec) {
+    return path.join(spec.scope === 'run' ? layout.runDir : layout.prDir, spec.name);
+}
+
+;// CONCATENATED MODULE: ./src/lock/flock.ts
+// "Is this dir in use?" is answered by the kernel: a dir is in use while someone holds an
+// exclusive flock(2) on its lock file. The lock dies with the last fd that refers to it, so a
+// crashed or killed run frees it without pid files, heartbeats or TTLs.
+//
+// Node has no flock API. We open the lock file ourselves and hand that fd to util-linux
+// `flock -x 3` as the child's fd 3. flock(2) locks belong to the open file description, which
+// the child's fd 3 shares with ours, so once the child exits 0 the lock is held by our fd and
+// stays held until every copy of that description is closed (ours, or a keeper's — see
+// keeper-client.ts). The fd is opened O_CLOEXEC by node, so no other child inherits it by accident.
+
+
+class LockTimeoutError extends Error {
+    path;
+    holder;
+    timeoutSec;
+    constructor(path, holder, timeoutSec) {
+        const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
+        super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+        this.path = path;
+        this.holder = holder;
+        this.timeoutSec = timeoutSec;
+        this.name = 'LockTimeoutError';
+    }
+}
+/**
+ * Each wait is cut into short `flock -w` slices so that (a) a lock file that got unlinked or
+ * replaced while we waited is noticed and reopened, and (b) if this process is killed, an
+ * orphaned flock child waits at most one slice instead of grabbing the lock much later.
+ */
+const WAIT_SLICE_SEC = 5;
+async function flock_acquireLock(path, opts) {
+    const deadline = Date.now() + opts.timeoutSec * 1000;
+    let waited = false;
+    for (;;) {
+        const { fd, writable } = openLockFile(path);
+        let locked;
+        try {
+            locked = await flockFd(fd, 0);
+            if (!locked && !waited && opts.timeoutSec > 0) {
+                waited = true;
+                opts.onWait?.(readHolder(path));
+            }
+            while (!locked && Date.now() < deadline && sameFile(fd, path)) {
+                locked = await flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+            }
+        }
+        catch (e) {
+            external_node_fs_namespaceObject.closeSync(fd);
+            throw e;
+        }
+        // The inode check must come after locking: the previous holder may have unlinked (and someone
+        // recreated) the path while we waited, and a lock on a nameless inode guards nothing.
+        if (locked && sameFile(fd, path))
+            return heldLock(path, fd, writable);
+        external_node_fs_namespaceObject.closeSync(fd);
+        // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
+        if (!locked && Date.now() >= deadline)
+            throw new LockTimeoutError(path, readHolder(path), opts.timeoutSec);
+    }
+}
+/** Takes the lock only if nobody holds it (janitors, disk guard). */
+async function tryLock(path) {
+    try {
+        return await flock_acquireLock(path, { timeoutSec: 0 });
+    }
+    catch (e) {
+        if (e instanceof LockTimeoutError)
+            return undefined;
+        throw e;
+    }
+}
+/** What the current (or last) holder wrote; undefined when the file is missing, empty or mid-write. */
+function readHolder(path) {
+    let text;
+    try {
+        text = external_node_fs_namespaceObject.readFileSync(path, 'utf8');
+    }
+    catch (e) {
+        if (isErrno(e, 'ENOENT'))
+            return undefined;
+        throw e;
+    }
+    try {
+        return JSON.parse(text);
+    }
+    catch (e) {
+        // The holder truncates and rewrites the file; a reader can land in between.
+        if (e instanceof SyntaxError)
+            return undefined;
+        throw e;
+    }
+}
+/**
+ * For a reaper that deleted the guarded dir: unlinks the lock file, but only if the path still
+ * names the inode we hold (someone may already have replaced it), then releases. Waiters on the
+ * old inode notice the unlink when they get it and reopen the path.
+ */
+function removeLockFile(held) {
+    let removed = false;
+    try {
+        if (sameFile(held.fd, held.path)) {
+            external_node_fs_namespaceObject.unlinkSync(held.path);
+            removed = true;
+        }
+    }
+    finally {
+        held.release();
+    }
+    return removed;
+}
+function heldLock(path, fd, writable) {
+    let open = true;
+    return {
+        path,
+        fd,
+        writeHolder(info) {
+            if (!writable)
+                return false;
+            const data = Buffer.from(JSON.stringify(info) + '\n');
+            external_node_fs_namespaceObject.ftruncateSync(fd, 0);
+            external_node_fs_namespaceObject.writeSync(fd, data, 0, data.length, 0);
+            return true;
+        },
+        release() {
+            // Closing twice could close an unrelated fd that reused the number.
+            if (!open)
+                return;
+            open = false;
+            external_node_fs_namespaceObject.closeSync(fd);
+        }
+    };
+}
+/**
+ * Opens read-write, creating 0644. Falls back when the file belongs to another user: with
+ * fs.protected_regular an O_CREAT open of someone else's file in a sticky dir fails even for
+ * root, and a non-root user can only read a root-owned 0644 file. flock(2) works on a read-only
+ * fd too, so the lock still works; only the holder info cannot be written then.
+ */
+function openLockFile(path) {
+    const { O_RDWR, O_RDONLY, O_CREAT } = external_node_fs_namespaceObject.constants;
+    for (const [flags, writable] of [
+        [O_RDWR | O_CREAT, true],
+        [O_RDWR, true],
+        [O_RDONLY, false]
+    ]) {
+        try {
+            return { fd: external_node_fs_namespaceObject.openSync(path, flags, 0o644), writable };
+        }
+        catch (e) {
+            if (!isErrno(e, 'EACCES') || flags === O_RDONLY)
+                throw e;
+        }
+    }
+    throw new Error('unreachable');
+}
+/** True when `path` still names the inode behind `fd`. */
+function sameFile(fd, path) {
+    const held = external_node_fs_namespaceObject.fstatSync(fd);
+    try {
+        const now = external_node_fs_namespaceObject.statSync(path);
+        return now.ino === held.ino && now.dev === held.dev;
+    }
+    catch (e) {
+        if (isErrno(e, 'ENOENT'))
+            return false;
+        throw e;
+    }
+}
+/**
+ * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
+ * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
+ * Not via exec.ts's run(): that one cannot pass extra fds.
+ */
+function flockFd(fd, waitSec) {
+    const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
+    const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
+            stdio: ['ignore', 'ignore', 'pipe', fd]
+        });
+        let stderr = '';
+        child.stderr?.on('data', (b) => (stderr += b.toString()));
+        child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
+        child.on('close', (code, signal) => {
+            if (code === 0)
+                resolve(true);
+            else if (code === CONFLICT)
+                resolve(false);
+            else
+                reject(new Error(`flock on fd for lock failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
+        });
+    });
+}
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
+function isErrno(e, code) {
+    return typeof e === 'object' && e !== null && e.code === code;
+}
+
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/lock/keeper-client.ts
+// Hands held locks to a detached runbox-keeper (src/keeper.ts) so they outlive the main step's
+// node process, and stops that keeper again in post.
+//
+// The keeper inherits our lock fds as its fds 3..N. Each inherited fd refers to the same open
+// file description as ours, and flock(2) locks belong to the description, so after the handover
+// the keeper alone keeps the locks held, for as long as it lives.
+
+
+
+
+/**
+ * Starts a keeper holding `locks` and, once it reports ready, closes our own fds: from then on
+ * the keeper owns the locks and `locks` must not be used any more (write holder info first).
+ * If the keeper fails to start, our fds stay open and the caller still holds the locks.
+ */
+async function keeper_client_startKeeper(locks, opts) {
+    const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
+    const childFds = locks.map((_, i) => 3 + i);
+    const readyFd = 3 + locks.length;
+    const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
+    const child = spawn(process.execPath, [script, ...args], {
+        // Own session: not killed with main's process group, and no controlling terminal.
+        detached: true,
+        cwd: '/',
+        // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
+        stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
+    });
+    const ready = child.stdio[readyFd];
+    try {
+        await new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                child.kill('SIGKILL');
+                reject(new Error(`runbox-keeper (${script}) did not report ready within ${opts.readyTimeoutMs ?? 10000} ms`));
+            }, opts.readyTimeoutMs ?? 10000);
+            const fail = (e) => {
+                clearTimeout(timer);
+                reject(e);
+            };
+            ready.once('data', () => {
+                clearTimeout(timer);
+                resolve();
+            });
+            child.once('error', (e) => fail(new Error(`cannot start runbox-keeper (${script}): ${e.message}`)));
+            child.once('exit', (code, signal) => fail(new Error(`runbox-keeper (${script}) exited (${signal ?? `code ${code}`}) before it was ready${exitHint(code)}`)));
+        });
+    }
+    finally {
+        ready.destroy();
+    }
+    child.removeAllListeners();
+    child.unref();
+    // Only closes our copies; the keeper's copies keep the locks held.
+    for (const lock of locks)
+        lock.release();
+    return { pid: child.pid };
+}
+function exitHint(code) {
+    if (code === 2)
+        return ': bad arguments or lock fds';
+    if (code === 3)
+        return ': the watched process is not running';
+    return '';
+}
+/**
+ * Stops the keeper, which frees its locks. A pid that is not (or no longer) a runbox keeper is
+ * never signalled — pids get reused — and counts as 'gone': our keeper has exited already.
+ */
+async function stopKeeper(pid, opts) {
+    if (!isKeeper(pid, opts.watchPid))
+        return 'gone';
+    if (!signal(pid, 'SIGTERM'))
+        return 'gone';
+    if (await waitGone(pid, opts.watchPid, opts.timeoutMs))
+        return 'stopped';
+    if (isKeeper(pid, opts.watchPid) && signal(pid, 'SIGKILL') && !(await waitGone(pid, opts.watchPid, 5000)))
+        throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
+    return 'stopped';
+}
+/**
+ * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
+ * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
+ * A zombie has an empty cmdline, which correctly counts as not-a-keeper: it holds no fds.
+ */
+function isKeeper(pid, watchPid) {
+    let cmdline;
+    try {
+        cmdline = external_node_fs_namespaceObject.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    }
+    catch (e) {
+        if (e.code === 'ENOENT')
+            return false;
+        throw e;
+    }
+    const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
+    const keeper = argv[0] === 'runbox-keeper' ||
+        (argv.slice(0, 2).some((a) => external_node_path_namespaceObject.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
+    if (!keeper)
+        return false;
+    return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
+}
+/** false when the process no longer exists. */
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+        return true;
+    }
+    catch (e) {
+        if (e.code === 'ESRCH')
+            return false;
+        throw e;
+    }
+}
+async function waitGone(pid, watchPid, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        if (!isKeeper(pid, watchPid))
+            return true;
+        if (Date.now() >= deadline)
+            return false;
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/liveness.ts
+// Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
+// keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
+// a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
+
+
+
+
+
+
+
+function lockPathOf(dir) {
+    return `${dir}.lock`;
+}
+/** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */
+function guardedDirs(layout, specs) {
+    const out = [];
+    if (specs.some((s) => s.scope === 'run'))
+        out.push(layout.runDir);
+    for (const s of specs)
+        if (s.scope === 'pr')
+            out.push(dirPath(layout, s));
+    return out;
+}
+/**
+ * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
+ * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
+ */
+async function lockDirs(dirs, ctx, runner, lockTimeoutSec) {
+    const holder = {
+        runId: ctx.runId,
+        runAttempt: ctx.runAttempt,
+        runner: ctx.runnerName,
+        job: ctx.job,
+        pid: process.pid,
+        since: new Date().toISOString()
+    };
+    const held = [];
+    try {
+        for (const dir of dirs) {
+            await ensureDir(path.dirname(dir), runner);
+            const isRunDir = path.basename(dir).startsWith('run-');
+            const lock = await acquireLock(lockPathOf(dir), {
+                timeoutSec: isRunDir ? 0 : lockTimeoutSec,
+                onWait: (h) => core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${lockTimeoutSec} s`)
+            });
+            lock.writeHolder({ ...holder, since: new Date().toISOString() });
+            held.push(lock);
+        }
+        return held;
+    }
+    catch (e) {
+        for (const l of held)
+            l.release();
+        throw e;
+    }
+}
+/** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
+async function handOver(locks) {
+    if (locks.length === 0)
+        return undefined;
+    const { pid } = await startKeeper(locks, { watchPid: process.ppid });
+    return pid;
+}
+async function releaseKeeper(pid) {
+    if (pid === undefined)
+        return 'none';
+    return stopKeeper(pid, { timeoutMs: 5000, watchPid: process.ppid });
+}
+/**
+ * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
+ * janitor that reached it at the same moment either did the job already or finds nothing.
+ */
+async function forgetRunLock(runDir) {
+    const lock = await tryLock(lockPathOf(runDir));
+    if (!lock)
+        return;
+    if (external_node_fs_default().existsSync(runDir))
+        lock.release();
+    else
+        removeLockFile(lock);
+}
+
+;// CONCATENATED MODULE: ./src/state.ts
+// What main hands to post. One JSON document under one state name, rewritten as main
+// progresses, so a main that fails half-way still leaves post enough to tear down what exists.
+
+const STATE_NAME = 'runbox';
+function saveRunState(state) {
+    core.saveState(STATE_NAME, JSON.stringify(state));
+}
+function loadRunState() {
+    const raw = lib_core/* getState */.Gu(STATE_NAME);
+    if (!raw)
+        return undefined;
+    const parsed = JSON.parse(raw);
+    if (parsed.version !== 1)
+        throw new Error(`runbox state version ${String(parsed.version)} is not understood by this post step`);
+    return parsed;
+}
+
+;// CONCATENATED MODULE: ./src/summary.ts
+// A step's job summary: short, factual, one table of what happened. Written once at the end
+// of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
+
+class StepReport {
+    title;
+    rows = [];
+    notes = [];
+    constructor(title) {
+        this.title = title;
+    }
+    add(what, detail) {
+        this.rows.push({ what, detail });
+        lib_core/* info */.pq(`${what}: ${detail}`);
+    }
+    note(text) {
+        this.notes.push(text);
+    }
+    get entries() {
+        return this.rows;
+    }
+    async write() {
+        if (!process.env.GITHUB_STEP_SUMMARY)
+            return;
+        const s = lib_core/* summary */.z.addHeading(this.title, 3);
+        if (this.rows.length > 0)
+            s.addTable([
+                [
+                    { data: 'what', header: true },
+                    { data: 'detail', header: true }
+                ],
+                ...this.rows.map((r) => [r.what, r.detail])
+            ]);
+        else
+            s.addRaw('Nothing to do.', true);
+        for (const n of this.notes)
+            s.addRaw(`\n\n${n}`, true);
+        await s.write();
+    }
+}
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+function formatSeconds(ms) {
+    return `${(ms / 1000).toFixed(1)} s`;
 }
 
 ;// CONCATENATED MODULE: ./src/teardown.ts
@@ -28948,6 +29384,7 @@ async function removeRunDir(runDir, baseDir) {
 ;// CONCATENATED MODULE: ./src/run-post.ts
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
+
 
 
 
@@ -28987,6 +29424,14 @@ async function runPost() {
                     report.add('removed', `${removed.path} (${formatBytes(removed.bytes)})`);
             });
         }
+        // After teardown: the dirs stayed locked while they were being removed.
+        await attempt('release locks', async () => {
+            const stopped = await releaseKeeper(state.keeper?.pid);
+            if (stopped !== 'none')
+                report.add('locks released', `${state.keeper?.locks.length ?? 0} (keeper ${stopped})`);
+            if (state.runDir && !state.keep)
+                await forgetRunLock(state.runDir);
+        });
         if (problems.length > 0)
             throw new Error(problems.join('; '));
     }

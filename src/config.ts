@@ -14,6 +14,7 @@ export interface FoundationConfig {
   mounts: string[];
   reclaim: string[];
   keep: boolean;
+  lockTimeoutSec: number;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -69,6 +70,16 @@ function parsePathList(src: InputSource, name: string): string[] {
   return out;
 }
 
+const MAX_LOCK_TIMEOUT_SEC = 6 * 3600; // a job's own maximum runtime on GitHub-hosted runners
+
+function parseLockTimeout(src: InputSource): number {
+  const raw = src.value('lock-timeout');
+  if (raw === '') return 1800;
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_LOCK_TIMEOUT_SEC)
+    throw new InputError('lock-timeout', `'${raw}' is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_SEC}`, "Write whole seconds, e.g. '1800' (0 fails at once when the dir is held)");
+  return Number(raw);
+}
+
 export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): FoundationConfig {
   const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
   if (rawBase === '')
@@ -88,6 +99,7 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
     ownerSpec: src.value('owner'),
     mounts,
     reclaim,
-    keep: parseBoolean(src, 'keep', false)
+    keep: parseBoolean(src, 'keep', false),
+    lockTimeoutSec: parseLockTimeout(src)
   };
 }

@@ -10,6 +10,8 @@ import { computeLayout } from './layout.js';
 import { resolveOwner, runnerIds } from './owner.js';
 import { provisionDirs, provisionMounts } from './provision.js';
 import { reclaimPaths } from './reclaim.js';
+import { registerCleanup } from './cleanup.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper } from './liveness.js';
 import { saveRunState, type RunState } from './state.js';
 import { StepReport } from './summary.js';
 
@@ -40,7 +42,19 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     for (const r of await reclaimPaths(cfg.reclaim, runner))
       if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
 
-    state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
+    // Locks first: nothing may reap or reuse a dir between its creation and its registration.
+    const locks = await lockDirs(guardedDirs(layout, cfg.dirs), ctx, runner, cfg.lockTimeoutSec);
+    try {
+      state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
+      const keeperPid = await handOver(locks);
+      if (keeperPid !== undefined) {
+        state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
+        // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
+        registerCleanup(() => releaseKeeper(keeperPid).then(() => undefined));
+      }
+    } finally {
+      for (const l of locks) l.release();
+    }
     saveRunState(state);
     for (const d of state.dirs) report.add(`dir ${d.name}`, `${d.path} (${d.scope}, owner ${owner.uid}:${owner.gid})`);
 

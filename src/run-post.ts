@@ -3,6 +3,7 @@
 import * as core from '@actions/core';
 import { errorMessage } from './errors.js';
 import { reclaimPaths } from './reclaim.js';
+import { forgetRunLock, releaseKeeper } from './liveness.js';
 import { loadRunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
 import { removeRunDir } from './teardown.js';
@@ -37,6 +38,13 @@ export async function runPost(): Promise<void> {
         if (removed) report.add('removed', `${removed.path} (${formatBytes(removed.bytes)})`);
       });
     }
+    // After teardown: the dirs stayed locked while they were being removed.
+    await attempt('release locks', async () => {
+      const stopped = await releaseKeeper(state.keeper?.pid);
+      if (stopped !== 'none') report.add('locks released', `${state.keeper?.locks.length ?? 0} (keeper ${stopped})`);
+      if (state.runDir && !state.keep) await forgetRunLock(state.runDir);
+    });
+
     if (problems.length > 0) throw new Error(problems.join('; '));
   } catch (e) {
     core.setFailed(errorMessage(e));

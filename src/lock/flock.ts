@@ -209,6 +209,7 @@ function flockFd(fd: number, waitSec: number): Promise<boolean> {
   });
 }
 
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
 function isErrno(e: unknown, code: string): boolean {
-  return e instanceof Error && (e as NodeJS.ErrnoException).code === code;
+  return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
 }

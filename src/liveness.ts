@@ -1,0 +1,81 @@
+// Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
+// keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
+// a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
+import * as core from '@actions/core';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JobContext } from './context.js';
+import { ensureDir } from './fs-ops.js';
+import type { DirSpec, Layout } from './layout.js';
+import { dirPath } from './layout.js';
+import { acquireLock, removeLockFile, tryLock, type HeldLock, type LockHolder } from './lock/flock.js';
+import { startKeeper, stopKeeper } from './lock/keeper-client.js';
+import type { Ids } from './owner.js';
+
+export function lockPathOf(dir: string): string {
+  return `${dir}.lock`;
+}
+
+/** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */
+export function guardedDirs(layout: Layout, specs: DirSpec[]): string[] {
+  const out: string[] = [];
+  if (specs.some((s) => s.scope === 'run')) out.push(layout.runDir);
+  for (const s of specs) if (s.scope === 'pr') out.push(dirPath(layout, s));
+  return out;
+}
+
+/**
+ * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
+ * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
+ */
+export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, lockTimeoutSec: number): Promise<HeldLock[]> {
+  const holder: LockHolder = {
+    runId: ctx.runId,
+    runAttempt: ctx.runAttempt,
+    runner: ctx.runnerName,
+    job: ctx.job,
+    pid: process.pid,
+    since: new Date().toISOString()
+  };
+  const held: HeldLock[] = [];
+  try {
+    for (const dir of dirs) {
+      await ensureDir(path.dirname(dir), runner);
+      const isRunDir = path.basename(dir).startsWith('run-');
+      const lock = await acquireLock(lockPathOf(dir), {
+        timeoutSec: isRunDir ? 0 : lockTimeoutSec,
+        onWait: (h) =>
+          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${lockTimeoutSec} s`)
+      });
+      lock.writeHolder({ ...holder, since: new Date().toISOString() });
+      held.push(lock);
+    }
+    return held;
+  } catch (e) {
+    for (const l of held) l.release();
+    throw e;
+  }
+}
+
+/** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
+export async function handOver(locks: HeldLock[]): Promise<number | undefined> {
+  if (locks.length === 0) return undefined;
+  const { pid } = await startKeeper(locks, { watchPid: process.ppid });
+  return pid;
+}
+
+export async function releaseKeeper(pid: number | undefined): Promise<'stopped' | 'gone' | 'none'> {
+  if (pid === undefined) return 'none';
+  return stopKeeper(pid, { timeoutMs: 5000, watchPid: process.ppid });
+}
+
+/**
+ * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
+ * janitor that reached it at the same moment either did the job already or finds nothing.
+ */
+export async function forgetRunLock(runDir: string): Promise<void> {
+  const lock = await tryLock(lockPathOf(runDir));
+  if (!lock) return;
+  if (fs.existsSync(runDir)) lock.release();
+  else removeLockFile(lock);
+}
