@@ -28970,7 +28970,8 @@ function readHolder(path) {
         throw e;
     }
     try {
-        return JSON.parse(text);
+        const info = JSON.parse(text);
+        return typeof info === 'object' && info !== null && 'runId' in info ? info : undefined;
     }
     catch (e) {
         // The holder truncates and rewrites the file; a reader can land in between.
@@ -29027,20 +29028,26 @@ function heldLock(path, fd, writable) {
  */
 function openLockFile(path) {
     const { O_RDWR, O_RDONLY, O_CREAT } = external_node_fs_namespaceObject.constants;
-    for (const [flags, writable] of [
+    const attempts = [
         [O_RDWR | O_CREAT, true],
         [O_RDWR, true],
         [O_RDONLY, false]
-    ]) {
+    ];
+    let denied;
+    for (const [flags, writable] of attempts) {
         try {
             return { fd: external_node_fs_namespaceObject.openSync(path, flags, 0o644), writable };
         }
         catch (e) {
-            if (!isErrno(e, 'EACCES') || flags === O_RDONLY)
-                throw e;
+            if (isErrno(e, 'EACCES')) {
+                denied ??= e;
+                continue;
+            }
+            // ENOENT after EACCES: the file does not exist and we may not create it; the EACCES says why.
+            throw e;
         }
     }
-    throw new Error('unreachable');
+    throw denied;
 }
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd, path) {
@@ -29104,6 +29111,8 @@ var external_node_url_ = __nccwpck_require__(3136);
  * If the keeper fails to start, our fds stay open and the caller still holds the locks.
  */
 async function keeper_client_startKeeper(locks, opts) {
+    if (locks.length === 0)
+        throw new Error('startKeeper: no locks to keep');
     const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
     const childFds = locks.map((_, i) => 3 + i);
     const readyFd = 3 + locks.length;
@@ -29112,6 +29121,9 @@ async function keeper_client_startKeeper(locks, opts) {
         // Own session: not killed with main's process group, and no controlling terminal.
         detached: true,
         cwd: '/',
+        // A long-lived process gets no more than it needs: not the step's INPUT_* values (which may be
+        // secrets). RUNNER_TRACKING_ID lets the runner's end-of-job orphan cleanup kill a leftover keeper.
+        env: keeperEnv(),
         // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
         stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
     });
@@ -29143,6 +29155,12 @@ async function keeper_client_startKeeper(locks, opts) {
     for (const lock of locks)
         lock.release();
     return { pid: child.pid };
+}
+function keeperEnv() {
+    const env = { PATH: process.env.PATH };
+    if (process.env.RUNNER_TRACKING_ID)
+        env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
+    return env;
 }
 function exitHint(code) {
     if (code === 2)

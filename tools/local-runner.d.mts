@@ -44,5 +44,7 @@ export class FakeJob {
   start(step: 'main' | 'post', inputs?: Record<string, string>): { child: ChildProcess; done: Promise<StepResult> };
   main(inputs: Record<string, string>): Promise<StepResult>;
   post(): Promise<StepResult>;
+  /** main under a stand-in runner worker that outlives it; kill workerPid to simulate a hard kill. */
+  mainUnderWorker(inputs: Record<string, string>): Promise<{ workerPid: number; done: Promise<StepResult> }>;
   cleanup(): void;
 }

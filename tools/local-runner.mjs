@@ -48,6 +48,22 @@ export function actionDefaults() {
 
 const readIf = (p) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
+/** What a step left behind, read from its file commands and its output. */
+function stepResult(env, { code, signal, stdout, stderr }) {
+  return {
+    code,
+    signal,
+    stdout,
+    stderr,
+    outputs: parseFileCommands(readIf(env.GITHUB_OUTPUT)),
+    env: parseFileCommands(readIf(env.GITHUB_ENV)),
+    state: parseFileCommands(readIf(env.GITHUB_STATE)),
+    summary: readIf(env.GITHUB_STEP_SUMMARY),
+    errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => m[1]),
+    warnings: [...stdout.matchAll(/^::warning::(.*)$/gm)].map((m) => m[1])
+  };
+}
+
 export class FakeJob {
   #mainState = {};
   #inputs = {};
@@ -125,20 +141,9 @@ export class FakeJob {
     const done = new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        const state = parseFileCommands(readIf(env.GITHUB_STATE));
-        if (step === 'main') this.#mainState = state;
-        resolve({
-          code,
-          signal,
-          stdout,
-          stderr,
-          outputs: parseFileCommands(readIf(env.GITHUB_OUTPUT)),
-          env: parseFileCommands(readIf(env.GITHUB_ENV)),
-          state,
-          summary: readIf(env.GITHUB_STEP_SUMMARY),
-          errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => m[1]),
-          warnings: [...stdout.matchAll(/^::warning::(.*)$/gm)].map((m) => m[1])
-        });
+        const result = stepResult(env, { code, signal, stdout, stderr });
+        if (step === 'main') this.#mainState = result.state;
+        resolve(result);
       });
     });
     return { child, done };
@@ -146,6 +151,38 @@ export class FakeJob {
 
   main(inputs) {
     return this.start('main', inputs).done;
+  }
+
+  /**
+   * Runs main under a stand-in for the runner's worker process, which outlives the step as the
+   * real Runner.Worker does. Killing `workerPid` is what a hard kill or runner crash looks like
+   * to whatever main left behind.
+   */
+  async mainUnderWorker(inputs) {
+    this.#inputs = { ...actionDefaults(), ...inputs };
+    const env = this.env('main');
+    const out = path.join(this.files, `worker-${this.#steps}`);
+    // A shell would drop the INPUT_BASE-DIR style variables (not shell identifiers); node keeps them.
+    const script = `const { spawnSync } = require('node:child_process'); const fs = require('node:fs');
+      const [main, out] = process.argv.slice(1);
+      const r = spawnSync(process.execPath, [main], { stdio: ['ignore', fs.openSync(out + '.out', 'w'), 'inherit'] });
+      fs.writeFileSync(out + '.rc.tmp', String(r.status ?? 128)); fs.renameSync(out + '.rc.tmp', out + '.rc');
+      setInterval(() => {}, 1 << 30);`;
+    const worker = spawn(process.execPath, ['-e', script, path.join(DIST, 'main.js'), out], {
+      env,
+      cwd: this.workspace,
+      stdio: 'ignore',
+      detached: true,
+      ...(this.opts.user ? { uid: this.opts.user.uid, gid: this.opts.user.gid } : {})
+    });
+    worker.unref();
+    const done = (async () => {
+      while (!fs.existsSync(`${out}.rc`)) await new Promise((r) => setTimeout(r, 50));
+      const result = stepResult(env, { code: Number(readIf(`${out}.rc`).trim()), signal: null, stdout: readIf(`${out}.out`), stderr: '' });
+      this.#mainState = result.state;
+      return result;
+    })();
+    return { workerPid: worker.pid, done };
   }
 
   post() {

@@ -105,7 +105,8 @@ export function readHolder(path: string): LockHolder | undefined {
     throw e;
   }
   try {
-    return JSON.parse(text) as LockHolder;
+    const info: unknown = JSON.parse(text);
+    return typeof info === 'object' && info !== null && 'runId' in info ? (info as LockHolder) : undefined;
   } catch (e) {
     // The holder truncates and rewrites the file; a reader can land in between.
     if (e instanceof SyntaxError) return undefined;
@@ -160,18 +161,25 @@ function heldLock(path: string, fd: number, writable: boolean): HeldLock {
  */
 function openLockFile(path: string): { fd: number; writable: boolean } {
   const { O_RDWR, O_RDONLY, O_CREAT } = fs.constants;
-  for (const [flags, writable] of [
+  const attempts = [
     [O_RDWR | O_CREAT, true],
     [O_RDWR, true],
     [O_RDONLY, false]
-  ] as const) {
+  ] as const;
+  let denied: unknown;
+  for (const [flags, writable] of attempts) {
     try {
       return { fd: fs.openSync(path, flags, 0o644), writable };
     } catch (e) {
-      if (!isErrno(e, 'EACCES') || flags === O_RDONLY) throw e;
+      if (isErrno(e, 'EACCES')) {
+        denied ??= e;
+        continue;
+      }
+      // ENOENT after EACCES: the file does not exist and we may not create it; the EACCES says why.
+      throw isErrno(e, 'ENOENT') && denied ? denied : e;
     }
   }
-  throw new Error('unreachable');
+  throw denied;
 }
 
 /** True when `path` still names the inode behind `fd`. */

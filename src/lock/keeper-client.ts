@@ -26,6 +26,7 @@ export interface StartKeeperOptions {
  * If the keeper fails to start, our fds stay open and the caller still holds the locks.
  */
 export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperOptions): Promise<{ pid: number }> {
+  if (locks.length === 0) throw new Error('startKeeper: no locks to keep');
   const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
   const childFds = locks.map((_, i) => 3 + i);
   const readyFd = 3 + locks.length;
@@ -34,6 +35,9 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
     // Own session: not killed with main's process group, and no controlling terminal.
     detached: true,
     cwd: '/',
+    // A long-lived process gets no more than it needs: not the step's INPUT_* values (which may be
+    // secrets). RUNNER_TRACKING_ID lets the runner's end-of-job orphan cleanup kill a leftover keeper.
+    env: keeperEnv(),
     // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
     stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
   });
@@ -65,6 +69,12 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
   // Only closes our copies; the keeper's copies keep the locks held.
   for (const lock of locks) lock.release();
   return { pid: child.pid as number };
+}
+
+function keeperEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+  if (process.env.RUNNER_TRACKING_ID) env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
+  return env;
 }
 
 function exitHint(code: number | null): string {
