@@ -29044,7 +29044,7 @@ function openLockFile(path) {
                 continue;
             }
             // ENOENT after EACCES: the file does not exist and we may not create it; the EACCES says why.
-            throw e;
+            throw isErrno(e, 'ENOENT') && denied ? denied : e;
         }
     }
     throw denied;
