@@ -73,6 +73,22 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * The janitor reads a lock file's mtime as the guarded dir's last use, so stamp it as we let go.
+ * Best effort: a lock file owned by another user (we only hold a read-only fd) keeps its time.
+ */
+function release(fds: number[]): never {
+  const now = new Date();
+  for (const fd of fds) {
+    try {
+      fs.futimesSync(fd, now, now);
+    } catch (e) {
+      if (errno(e) !== 'EPERM' && errno(e) !== 'EACCES') throw e;
+    }
+  }
+  process.exit(0);
+}
+
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   if (!args) process.exit(2);
@@ -92,9 +108,9 @@ function main(): void {
   const startTime = procStat(args.watchPid)?.startTime;
   if (isGone(args.watchPid, startTime)) process.exit(3);
 
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => process.exit(0));
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => release(args.fds));
   setInterval(() => {
-    if (isGone(args.watchPid, startTime)) process.exit(0);
+    if (isGone(args.watchPid, startTime)) release(args.fds);
   }, POLL_MS);
 
   // Tell the spawner we are up and hold the fds; it may close its copies now.
