@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+// Local stand-in for the GitHub Actions cache service v2 (Twirp RPC + Azure-like blob
+// storage) so the real @actions/cache can be exercised on loopback. Node built-ins only.
+//
+//   node tools/cache-server.mjs [--port N] [--dir D]
+//   -> prints {"url":"http://127.0.0.1:PORT/","pid":N} and serves until SIGTERM/SIGINT.
+//
+// Client side: ACTIONS_CACHE_SERVICE_V2=true ACTIONS_RESULTS_URL=<url> ACTIONS_RUNTIME_TOKEN=x
+// (and GITHUB_SERVER_URL unset or github.com, else @actions/cache assumes GHES and uses v1).
+//
+// Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process) and
+// GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
+// (downloads), upload-500 (blob PUTs). Entries live in memory; blobs are files in `dir`.
+import http from 'node:http';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+
+const RPC_PREFIX = '/twirp/github.actions.results.api.v1.CacheService/';
+// Path-style Azurite-like URLs: the Azure SDK treats an IP host as "account in the path".
+const BLOB_PREFIX = '/devstoreaccount1/cache/';
+const FAULTS = [null, 'down', '500', '429', 'corrupt-blob', 'truncate-blob', 'upload-500'];
+const TWIRP_STATUS = { malformed: 400, invalid_argument: 400, unauthenticated: 401, bad_route: 404, not_found: 404, resource_exhausted: 429, internal: 500 };
+
+const debug = (...a) => { if (process.env.CACHE_SERVER_DEBUG) console.error('[cache-server]', ...a); };
+
+class TwirpError extends Error {
+  constructor(code, msg) { super(msg); this.code = code; }
+}
+
+export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {}) {
+  const ownDir = !dir;
+  const blobDir = dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'cache-server-')));
+  await fsp.mkdir(blobDir, { recursive: true });
+
+  const entries = new Map(); // `${key}\0${version}` -> entry
+  const byId = new Map(); // blob id -> entry (pending or finalized)
+  const counters = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, rpcs: 0 };
+  let nextId = 1;
+  let seq = 0; // finalize order; timestamps can tie within a millisecond
+  let fault = null;
+  let baseUrl = '';
+
+  const setFault = (f) => {
+    if (!FAULTS.includes(f ?? null)) throw new Error(`unknown fault mode: ${f}`);
+    fault = f ?? null;
+  };
+  const stats = () => ({
+    entries: [...entries.values()].map((e) => ({ key: e.key, version: e.version, size: e.size, finalized: e.finalized })),
+    ...counters,
+    fault,
+  });
+  const blobFile = (e) => path.join(blobDir, `${e.id}.blob`);
+  const blockFile = (e, blockId) => path.join(blobDir, `${e.id}.block.${Buffer.from(blockId, 'base64').toString('hex')}`);
+
+  // ---- Twirp RPCs: requests arrive with proto field names (useProtoFieldName: true);
+  // responses use proto names too, which protobuf-ts fromJson accepts alongside camelCase.
+  function findMatch(keys, version) {
+    const done = [...entries.values()].filter((e) => e.finalized && e.version === version);
+    for (const k of keys) {
+      const exact = done.find((e) => e.key === k);
+      if (exact) return exact;
+      const prefixed = done.filter((e) => e.key.startsWith(k)).sort((a, b) => b.seq - a.seq);
+      if (prefixed.length) return prefixed[0];
+    }
+    return undefined;
+  }
+  const rpc = {
+    CreateCacheEntry({ key, version }) {
+      const old = entries.get(`${key}\0${version}`);
+      // Only a finalized entry blocks a new reservation: an abandoned upload (crashed job,
+      // injected fault) must not poison the key for the rest of the run.
+      if (old?.finalized) return { ok: false, message: `cache entry ${key} already exists` };
+      if (old) {
+        byId.delete(old.id);
+        void fsp.rm(blobFile(old), { force: true }).then(() => removeBlocks(old)).catch(() => {});
+      }
+      const e = { id: nextId++, key, version, size: 0, finalized: false, uploaded: false, seq: 0 };
+      entries.set(`${key}\0${version}`, e);
+      byId.set(e.id, e);
+      return { ok: true, signed_upload_url: `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=upload-${randomUUID()}` };
+    },
+    FinalizeCacheEntryUpload({ key, version, size_bytes }) {
+      const e = entries.get(`${key}\0${version}`);
+      if (!e || e.finalized) return { ok: false, message: `no pending upload for ${key}` };
+      if (!e.uploaded) return { ok: false, message: `blob for ${key} was never uploaded` };
+      if (size_bytes !== undefined && Number(size_bytes) !== e.size) {
+        return { ok: false, message: `size mismatch for ${key}: finalize says ${size_bytes}, blob has ${e.size}` };
+      }
+      Object.assign(e, { finalized: true, seq: ++seq });
+      return { ok: true, entry_id: String(e.id) }; // int64 is a JSON string in proto3
+    },
+    GetCacheEntryDownloadURL({ key, restore_keys = [], version }) {
+      const e = findMatch([key, ...restore_keys], version);
+      if (!e) return { ok: false };
+      return { ok: true, signed_download_url: `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=read-${randomUUID()}`, matched_key: e.key };
+    },
+  };
+
+  async function handleRpc(req, res, method) {
+    counters.rpcs++;
+    // 500s and 429s still carry a JSON body: the client JSON.parses every response.
+    if (fault === '500') throw new TwirpError('internal', 'injected fault: 500');
+    if (fault === '429') {
+      res.setHeader('Retry-After', '1');
+      throw new TwirpError('resource_exhausted', 'injected fault: 429');
+    }
+    if (req.method !== 'POST' || !Object.hasOwn(rpc, method)) throw new TwirpError('bad_route', `no handler for ${req.method} ${req.url}`);
+    if (!/^Bearer \S/.test(req.headers.authorization ?? '')) throw new TwirpError('unauthenticated', 'missing bearer token');
+    let body;
+    try {
+      body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
+    } catch {
+      throw new TwirpError('malformed', 'request body is not JSON');
+    }
+    // Accept camelCase too, in case a client serialises with json names.
+    const args = {
+      key: body.key,
+      version: body.version,
+      restore_keys: body.restore_keys ?? body.restoreKeys,
+      size_bytes: body.size_bytes ?? body.sizeBytes,
+    };
+    if (typeof args.key !== 'string' || !args.key || typeof args.version !== 'string' || !args.version) {
+      throw new TwirpError('invalid_argument', 'key and version are required');
+    }
+    const out = rpc[method](args);
+    debug(method, JSON.stringify(body), '->', JSON.stringify(out));
+    sendJson(res, 200, out);
+  }
+
+  // ---- Blob storage, shaped after what @azure/storage-blob's BlockBlobClient sends.
+  async function handleBlob(req, res, id, query) {
+    const e = byId.get(id);
+    if (req.method === 'PUT') {
+      if (fault === 'upload-500') {
+        await drain(req);
+        return azureError(res, 500, 'InternalError', 'injected fault: upload-500');
+      }
+      if (!e || e.finalized) return azureError(res, 404, 'BlobNotFound', 'no pending upload for this URL');
+      const comp = query.get('comp');
+      if (comp === 'block') {
+        const blockId = query.get('blockid');
+        if (!blockId) return azureError(res, 400, 'InvalidQueryParameterValue', 'blockid missing');
+        const n = await receive(req, blockFile(e, blockId));
+        counters.uploadBytes += n;
+        return blobOk(res, 201, e);
+      }
+      if (comp === 'blocklist') {
+        const xml = (await readBody(req)).toString('utf8');
+        const ids = [...xml.matchAll(/<(Latest|Committed|Uncommitted)>([^<]*)<\/\1>/g)].map((m) => m[2]);
+        for (const b of ids) if (!fs.existsSync(blockFile(e, b))) return azureError(res, 400, 'InvalidBlockList', `unknown block ${b}`);
+        const out = fs.createWriteStream(blobFile(e));
+        for (const b of ids) await pipeline(fs.createReadStream(blockFile(e, b)), out, { end: false });
+        await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+        await removeBlocks(e);
+        return uploaded(res, e);
+      }
+      if (comp) return azureError(res, 400, 'UnsupportedQueryParameter', `comp=${comp}`);
+      if (req.headers['x-ms-blob-type'] !== 'BlockBlob') return azureError(res, 400, 'InvalidHeaderValue', 'x-ms-blob-type must be BlockBlob');
+      const n = await receive(req, blobFile(e));
+      counters.uploadBytes += n;
+      return uploaded(res, e);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return azureError(res, 405, 'UnsupportedHttpVerb', req.method);
+    if (!e?.finalized) return azureError(res, 404, 'BlobNotFound', 'The specified blob does not exist.');
+    const size = e.size;
+    let start = 0;
+    let end = size - 1;
+    const range = req.headers.range ?? req.headers['x-ms-range'];
+    if (range) {
+      const m = /^bytes=(\d*)-(\d*)$/.exec(range);
+      if (m && m[1]) [start, end] = [Number(m[1]), m[2] ? Math.min(Number(m[2]), size - 1) : size - 1];
+      else if (m && m[2]) [start, end] = [Math.max(0, size - Number(m[2])), size - 1];
+      if (!m || (!m[1] && !m[2]) || start > end) {
+        res.setHeader('Content-Range', `bytes */${size}`);
+        return azureError(res, 416, 'InvalidRange', `cannot satisfy ${range}`);
+      }
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+    }
+    const len = end - start + 1;
+    blobHeaders(res, e);
+    res.writeHead(range ? 206 : 200, {
+      'Content-Length': len,
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      'x-ms-blob-type': 'BlockBlob',
+    });
+    if (req.method === 'HEAD' || len === 0) return res.end();
+    counters.downloads++;
+    const truncate = fault === 'truncate-blob';
+    const stop = truncate ? start + Math.floor(len / 2) : end + 1;
+    // Flip the middle byte and the last one: the last bytes are the gzip ISIZE / zstd
+    // checksum, so a corrupted archive is always detected by the decompressor.
+    const flips = fault === 'corrupt-blob' ? new Set([Math.floor(size / 2), size - 1]) : new Set();
+    let pos = start;
+    const meter = new Transform({
+      transform(chunk, _enc, cb) {
+        for (let i = 0; i < chunk.length && flips.size; i++) if (flips.has(pos + i)) chunk[i] ^= 0xff;
+        pos += chunk.length;
+        counters.downloadBytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    if (stop > start) await pipeline(fs.createReadStream(blobFile(e), { start, end: stop - 1 }), meter, res, { end: !truncate });
+    // Flush what was written, then FIN: the client sees fewer bytes than Content-Length.
+    if (truncate) res.socket?.end();
+  }
+
+  async function receive(req, file) {
+    const tmp = `${file}.${randomUUID()}.part`;
+    // Write aside and rename, so an aborted PUT never leaves a half blob in place.
+    await pipeline(req, fs.createWriteStream(tmp)).catch(async (err) => {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    });
+    await fsp.rename(tmp, file);
+    return (await fsp.stat(file)).size;
+  }
+  async function uploaded(res, e) {
+    e.size = (await fsp.stat(blobFile(e))).size;
+    e.uploaded = true;
+    counters.uploads++;
+    blobOk(res, 201, e);
+  }
+  async function removeBlocks(e) {
+    for (const f of await fsp.readdir(blobDir)) if (f.startsWith(`${e.id}.block.`)) await fsp.rm(path.join(blobDir, f), { force: true });
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    res.on('finish', () => debug(req.method, req.url, res.statusCode));
+    const route = async () => {
+      if (url.pathname === '/_stats') return sendJson(res, 200, stats());
+      if (url.pathname === '/_control') {
+        if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+        try {
+          setFault(JSON.parse((await readBody(req)).toString('utf8') || '{}').fault);
+        } catch (err) {
+          return sendJson(res, 400, { error: String(err.message) });
+        }
+        return sendJson(res, 200, { fault });
+      }
+      // Control and stats stay reachable in "down" mode, otherwise it could never be lifted.
+      if (fault === 'down') return req.socket.destroy();
+      if (url.pathname.startsWith(RPC_PREFIX)) return handleRpc(req, res, url.pathname.slice(RPC_PREFIX.length));
+      const m = url.pathname.startsWith(BLOB_PREFIX) && /^(\d+)$/.exec(url.pathname.slice(BLOB_PREFIX.length));
+      if (m) return handleBlob(req, res, Number(m[1]), url.searchParams);
+      return sendJson(res, 404, { code: 'bad_route', msg: `no route for ${req.method} ${url.pathname}` });
+    };
+    route().catch((err) => {
+      if (res.headersSent || res.destroyed) return res.destroy();
+      if (err instanceof TwirpError) return sendJson(res, TWIRP_STATUS[err.code] ?? 500, { code: err.code, msg: err.message });
+      debug('internal error', err);
+      sendJson(res, 500, { code: 'internal', msg: String(err?.message ?? err) });
+    });
+  });
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  const actualPort = server.address().port;
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}/`;
+  debug('listening on', baseUrl, 'blobs in', blobDir);
+
+  let closing;
+  const close = () =>
+    (closing ??= (async () => {
+      // Keep-alive agents in the clients would otherwise hold server.close() open.
+      await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      if (ownDir) await fsp.rm(blobDir, { recursive: true, force: true });
+    })());
+
+  return { url: baseUrl, port: actualPort, dir: blobDir, close, stats, setFault };
+}
+
+function readBody(req, limit = 16 * 1024 * 1024) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > limit) { reject(new TwirpError('malformed', 'body too large')); req.destroy(); } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+// Consume the upload before answering so the client reads our status, not an EPIPE.
+const drain = (req) => new Promise((resolve) => { req.on('end', resolve).on('error', resolve).resume(); });
+
+function sendJson(res, status, obj) {
+  const body = Buffer.from(JSON.stringify(obj));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}
+function blobHeaders(res, e) {
+  res.setHeader('ETag', `"0x${e.id.toString(16).padStart(8, '0')}${e.size.toString(16)}"`);
+  res.setHeader('Last-Modified', new Date().toUTCString());
+  res.setHeader('x-ms-request-id', randomUUID());
+  res.setHeader('x-ms-version', res.req?.headers['x-ms-version'] ?? '2025-11-05');
+  res.setHeader('Date', new Date().toUTCString());
+}
+function blobOk(res, status, e) {
+  blobHeaders(res, e);
+  res.writeHead(status, { 'Content-Length': 0, 'x-ms-request-server-encrypted': 'true' });
+  res.end();
+}
+function azureError(res, status, code, message) {
+  const body = Buffer.from(`<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': body.length, 'x-ms-error-code': code, 'x-ms-request-id': randomUUID() });
+  res.end(body);
+}
+
+// ---- CLI
+const isMain = process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href;
+if (isMain) {
+  const args = process.argv.slice(2);
+  const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+  // Handlers go in before startup so an early SIGTERM is still a clean exit.
+  const started = startCacheServer({ port: Number(opt('--port') ?? 0), dir: opt('--dir') });
+  const stop = () => started.then((srv) => srv.close()).then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const srv = await started.catch((err) => {
+    console.error(`[cache-server] ${err.message}`);
+    process.exit(1);
+  });
+  process.stdout.write(`${JSON.stringify({ url: srv.url, pid: process.pid })}\n`);
+}
