@@ -1,0 +1,160 @@
+// Deletes one dir under its lock. The order is what makes it safe against live runs, other
+// janitors and waiters:
+//
+//   1. tryLock(<dir>.lock), never waiting: a held lock means a live run (or another reaper) uses
+//      it, so it is skipped, not queued for.
+//   2. Re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
+//      janitor reaped it: we then hold a lock file we just recreated and remove it again), may
+//      have been used again (its last use is re-read), may have turned into a symlink, and the
+//      lock file must still be the inode we hold.
+//   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
+//      start using the dir mid-delete: a run that wants it blocks on the lock.
+//   4. removeLockFile(held): unlink the lock path, then release. A waiter blocked on the old inode
+//      gets it, sees that the path no longer names it, and retries on a fresh lock file; by then
+//      the dir is gone, so it provisions a new one. Unlinking before the delete instead would let
+//      a newcomer lock a fresh file and start using a half-deleted dir.
+import * as core from '@actions/core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { removeTree, treeBytes } from '../fs-ops.js';
+import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import { RUN_DIR_PREFIX } from '../layout.js';
+import { assertOwnedSubdir } from '../paths.js';
+import { type Candidate, type ReapKind, LOCK_SUFFIX, errnoOf, lstatOrUndefined } from './candidates.js';
+
+export interface ReapedDir {
+  path: string;
+  kind: ReapKind;
+  /** What du counted before the delete; content unreadable to the runner user is not counted. */
+  bytes: number;
+  /** Last use as re-read under the lock. */
+  lastUse: Date;
+}
+
+export interface ReapOptions {
+  /** The dir must lie strictly inside it, at depth 2. */
+  baseDir: string;
+  /** Janitor: skip unless the last use, re-read under the lock, is at or before this. Omitted (disk guard): any age. */
+  idleBefore?: Date;
+  now?: Date;
+}
+
+export type ReapOutcome =
+  | { reaped: ReapedDir; skipped?: undefined; inUse?: undefined }
+  /** inUse: skipped because its lock is held, i.e. a live run (or another reaper) has it. */
+  | { reaped?: undefined; skipped: string; inUse: boolean };
+
+/**
+ * A `run-*` dir without a lock file is only reaped once it is this old, whatever the caller's
+ * age limit (the disk guard has none). A main that makes the dir a moment before locking it must
+ * not lose it to a disk guard on a sibling runner in between.
+ */
+export const LEFTOVER_GRACE_MS = 60_000;
+
+/** Reaps `c` if it is free and still qualifies; undefined when skipped (the reason is in the debug log). */
+export async function reapDir(c: Candidate, opts: ReapOptions): Promise<ReapedDir | undefined> {
+  const r = await tryReapDir(c, opts);
+  if (r.skipped !== undefined) core.debug(`runbox reaper: kept ${c.path}: ${r.skipped}`);
+  return r.reaped;
+}
+
+export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapOutcome> {
+  checkShape(c.path, c.lockPath, opts.baseDir);
+  const now = opts.now ?? new Date();
+  const lockBefore = lstatOrUndefined(c.lockPath);
+  if (lockBefore && !lockBefore.isFile()) return { skipped: 'its lock path is not a regular file', inUse: false };
+  if (!lstatOrUndefined(c.path)) return { skipped: 'it is gone', inUse: false };
+  // A dir without a lock file is only ours when it is a run dir (see candidates.ts).
+  if (!lockBefore && !path.basename(c.path).startsWith(RUN_DIR_PREFIX)) return { skipped: 'it has no lock file and is not a run dir', inUse: false };
+
+  const held = await lockOrUndefined(c.lockPath);
+  if (!held) return { skipped: 'its lock is held', inUse: true };
+  let handedOver = false;
+  try {
+    const keySt = fs.lstatSync(path.dirname(c.path));
+    if (keySt.isSymbolicLink() || !keySt.isDirectory()) return { skipped: 'its parent is not a real directory', inUse: false };
+    const dirSt = lstatOrUndefined(c.path);
+    if (!dirSt) {
+      // Another reaper deleted it between our scan and our lock; the lock file we hold is then
+      // usually one our tryLock recreated on the freed name. Remove it again (we hold it, so no
+      // run is using it) so that no orphan is left behind.
+      handedOver = true;
+      removeLockQuietly(held);
+      return { skipped: 'it is gone (reaped by someone else)', inUse: false };
+    }
+    if (dirSt.isSymbolicLink()) return { skipped: 'it is now a symlink', inUse: false };
+    if (!dirSt.isDirectory()) return { skipped: 'it is no longer a directory', inUse: false };
+    // Does the real path stay inside base-dir? Throws otherwise: that is an anomaly to report.
+    assertOwnedSubdir(c.path, opts.baseDir);
+    const lockSt = fs.fstatSync(held.fd);
+    const atPath = lstatOrUndefined(c.lockPath);
+    if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev) return { skipped: 'its lock file was replaced', inUse: false };
+
+    // An empty lock file that was not there before our tryLock was created by us (or by a main
+    // that died before writing its holder info): its mtime says nothing about use, the dir's does.
+    const leftover = !lockBefore && lockSt.size === 0;
+    const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
+    if (opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime()) return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
+    if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS)
+      return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
+
+    const bytes = await treeBytes(c.path);
+    await removeTree(c.path);
+    handedOver = true;
+    removeLockQuietly(held);
+    return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
+  } finally {
+    if (!handedOver) held.release();
+  }
+}
+
+/**
+ * Removes a lock file whose dir is gone, under its lock. A run that locks before it makes its dir
+ * holds the lock, so it is never disturbed; one blocked on the old inode retries on a new file.
+ */
+export async function removeOrphanLock(lockPath: string, baseDir: string): Promise<boolean> {
+  if (!lockPath.endsWith(LOCK_SUFFIX)) throw new Error(`${lockPath} is not a lock file path`);
+  const dir = lockPath.slice(0, -LOCK_SUFFIX.length);
+  checkShape(dir, lockPath, baseDir);
+  const st = lstatOrUndefined(lockPath);
+  if (!st?.isFile() || lstatOrUndefined(dir)) return false;
+  const held = await lockOrUndefined(lockPath);
+  if (!held) return false;
+  if (lstatOrUndefined(dir)) {
+    held.release();
+    return false;
+  }
+  return removeLockQuietly(held);
+}
+
+/**
+ * Guards against a caller handing in a path that the scan did not produce: only
+ * `<baseDir>/<key>/<name>` with `<name>.lock` next to it is ever reaped.
+ */
+function checkShape(dir: string, lockPath: string, baseDir: string): void {
+  const base = path.resolve(baseDir);
+  const d = path.resolve(dir);
+  if (path.dirname(path.dirname(d)) !== base || d !== dir || lockPath !== dir + LOCK_SUFFIX)
+    throw new Error(`refusing to reap ${dir}: it is not <base-dir>/<key>/<name> under ${base} with ${path.basename(dir)}${LOCK_SUFFIX} next to it`);
+}
+
+async function lockOrUndefined(lockPath: string): Promise<HeldLock | undefined> {
+  try {
+    return await tryLock(lockPath);
+  } catch (e) {
+    // Its parent went away, or a sibling's lock dir we may not write to: not ours to reap now.
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return undefined;
+    throw e;
+  }
+}
+
+/** removeLockFile, tolerating a parent dir the runner user may not write to (the dir itself is already gone). */
+function removeLockQuietly(held: HeldLock): boolean {
+  try {
+    return removeLockFile(held);
+  } catch (e) {
+    if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
+    core.warning(`runbox reaper: could not remove the lock file ${held.path} (${errnoOf(e)}); it is free and harmless, a janitor with more rights will remove it`);
+    return false;
+  }
+}
