@@ -1,0 +1,207 @@
+// The member checks that stand between an untrusted cache entry and root's tar: archives built
+// with GNU tar itself (--transform, --absolute-names, mknod, ...) so the parser is tested on
+// what tar really writes, not on what we think it writes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, test, afterAll, beforeAll } from '@jest/globals';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { TarParser, validateMembers, type ArchiveSummary, type TarMember } from '../src/store/members.js';
+import { isLiveDbFile } from '../src/store/manifest.js';
+
+const RULES = {
+  storePaths: ['/gnu/store', '/var/guix/db'],
+  reserved: (p: string) => isLiveDbFile(p, '/var/guix/db')
+};
+
+let work: string;
+let src: string;
+
+function tarFile(name: string, script: string): string {
+  const file = path.join(work, name);
+  sh(`cd ${q(src)} && ${script.replace(/OUT/g, q(file))}`);
+  return file;
+}
+
+function validate(file: string): Promise<ArchiveSummary> {
+  return validateMembers(fs.createReadStream(file), RULES);
+}
+
+function members(file: string): TarMember[] {
+  const out: TarMember[] = [];
+  const p = new TarParser((m) => out.push(m));
+  p.write(fs.readFileSync(file));
+  p.end();
+  return out;
+}
+
+async function refusal(file: string): Promise<string> {
+  try {
+    await validate(file);
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  throw new Error(`${path.basename(file)} was accepted`);
+}
+
+describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
+  beforeAll(() => {
+    work = tempDir();
+    src = path.join(work, 'src');
+    const item = `${src}/gnu/store/aaaa-hello`;
+    sh(`
+      mkdir -p ${q(item)}/bin ${q(item)}/share ${q(src)}/gnu/store/.links ${q(src)}/var/guix/db ${q(src)}/gnu/store/bbbb-link
+      echo hi > ${q(item)}/bin/hello && chmod 555 ${q(item)}/bin/hello
+      echo same > ${q(item)}/share/a && ln ${q(item)}/share/a ${q(src)}/gnu/store/.links/0123
+      ln -s ../bin/hello ${q(item)}/share/hello-link
+      ln -s /etc ${q(src)}/gnu/store/bbbb-link/etc
+      echo evil > ${q(src)}/evil
+      echo 2 > ${q(src)}/var/guix/db/schema
+      echo fake > ${q(src)}/var/guix/db/db.sqlite
+    `);
+  });
+  afterAll(removeTempDirs);
+
+  test('a well-formed store archive passes, with its top-level items, roots and hard-link targets', async () => {
+    const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name gnu/store var/guix/db/schema`);
+    const s = await validate(file);
+    expect(s.roots).toEqual(['gnu/store', 'var/guix/db']);
+    expect([...s.tops].sort()).toEqual(['gnu/store/.links', 'gnu/store/aaaa-hello', 'gnu/store/bbbb-link', 'var/guix/db/schema']);
+    expect([...s.linkTargets]).toEqual(['gnu/store/.links/0123']);
+    expect(s.members).toBe(members(file).length);
+  });
+
+  test('long names are read from pax, GNU long-name and ustar-prefix headers alike', async () => {
+    const long = `gnu/store/aaaa-hello/${'d'.repeat(90)}/${'f'.repeat(60)}`;
+    sh(`mkdir -p ${q(path.dirname(`${src}/${long}`))} && echo x > ${q(`${src}/${long}`)}`);
+    for (const format of ['posix', 'gnu', 'ustar']) {
+      const file = tarFile(`long-${format}.tar`, `tar -cf OUT --format=${format} ${q(long)}`);
+      expect(members(file).map((m) => m.name)).toContain(long);
+      await expect(validate(file)).resolves.toBeDefined();
+      // The same long name moved outside the store must be caught: proves the long name is
+      // what gets checked, not the truncated 100-byte field.
+      const outside = tarFile(`long-out-${format}.tar`, `tar -cf OUT --format=${format} --transform='s,^gnu/store/,etc/,' ${q(long)}`);
+      expect(await refusal(outside)).toMatch(/outside the store paths/);
+    }
+  });
+
+  test('an absolute member path is refused', async () => {
+    const file = tarFile('abs.tar', `tar -cf OUT --absolute-names --transform='s,^evil$,/gnu/store/evil,' evil`);
+    expect(members(file)[0].name).toBe('/gnu/store/evil');
+    expect(await refusal(file)).toMatch(/UnsafeArchiveError: member '\/gnu\/store\/evil' has an absolute path/);
+  });
+
+  test("a '..' component is refused, even when the path starts inside the store", async () => {
+    const file = tarFile('dotdot.tar', `tar -cf OUT --transform='s,^evil$,gnu/store/../../etc/evil,' evil`);
+    expect(await refusal(file)).toMatch(/has a '\.\.' component/);
+  });
+
+  test('a member outside the store paths is refused', async () => {
+    const file = tarFile('outside.tar', `tar -cf OUT --format=posix gnu/store/aaaa-hello evil`);
+    expect(await refusal(file)).toMatch(/member 'evil' path 'evil' lies outside the store paths/);
+  });
+
+  test('a symlink followed by a file through it is refused', async () => {
+    const file = tarFile('through-symlink.tar', `tar -cf OUT gnu/store/bbbb-link && tar -rf OUT --transform='s,^evil$,gnu/store/bbbb-link/etc/cron.d/evil,' evil`);
+    expect(members(file).map((m) => m.name)).toEqual(['gnu/store/bbbb-link/', 'gnu/store/bbbb-link/etc', 'gnu/store/bbbb-link/etc/cron.d/evil']);
+    expect(await refusal(file)).toMatch(/would be written through the symlink member 'gnu\/store\/bbbb-link\/etc'/);
+  });
+
+  test('a hard link whose target lies outside the store paths is refused', async () => {
+    sh(`mkdir -p ${q(src)}/gnu/store/cccc-h && echo a > ${q(src)}/gnu/store/cccc-h/a && ln -f ${q(src)}/gnu/store/cccc-h/a ${q(src)}/gnu/store/cccc-h/b`);
+    const file = tarFile('hardlink-out.tar', `tar -cf OUT --sort=name --transform='flags=h;s,^gnu/store/cccc-h/a$,etc/shadow,' gnu/store/cccc-h`);
+    expect(members(file).find((m) => m.type === '1')?.linkname).toBe('etc/shadow');
+    expect(await refusal(file)).toMatch(/hard-link target 'etc\/shadow' lies outside the store paths/);
+  });
+
+  test('a hard link whose target goes through a symlink member is refused', async () => {
+    const file = tarFile(
+      'hardlink-through.tar',
+      `tar -cf OUT gnu/store/bbbb-link && tar -rf OUT --sort=name --transform='flags=h;s,^gnu/store/cccc-h/a$,gnu/store/bbbb-link/etc/shadow,' gnu/store/cccc-h`
+    );
+    expect(await refusal(file)).toMatch(/hard-link target 'gnu\/store\/bbbb-link\/etc\/shadow' would be written through the symlink member/);
+  });
+
+  test('a FIFO is refused', async () => {
+    sh(`mkdir -p ${q(src)}/gnu/store/dddd-fifo && mkfifo ${q(src)}/gnu/store/dddd-fifo/p`);
+    const file = tarFile('fifo.tar', `tar -cf OUT gnu/store/dddd-fifo`);
+    expect(await refusal(file)).toMatch(/'gnu\/store\/dddd-fifo\/p' is a FIFO/);
+  });
+
+  describeWith([asRoot()])('as root', () => {
+    test('a device node is refused', async () => {
+      sh(`mkdir -p ${q(src)}/gnu/store/eeee-dev && mknod ${q(src)}/gnu/store/eeee-dev/null c 1 3`);
+      const file = tarFile('device.tar', `tar -cf OUT gnu/store/eeee-dev`);
+      expect(await refusal(file)).toMatch(/'gnu\/store\/eeee-dev\/null' is a character device/);
+    });
+
+    test('a setuid file is kept (modes round-trip) but reported', async () => {
+      sh(`mkdir -p ${q(src)}/gnu/store/ffff-suid && cp /bin/true ${q(src)}/gnu/store/ffff-suid/true && chmod 4755 ${q(src)}/gnu/store/ffff-suid/true`);
+      const file = tarFile('setuid.tar', `tar -cf OUT gnu/store/ffff-suid`);
+      expect((await validate(file)).setuid).toEqual(['gnu/store/ffff-suid/true']);
+    });
+  });
+
+  test('a store path itself as a symlink is refused', async () => {
+    sh(`mkdir -p ${q(work)}/sym/gnu && ln -s /tmp ${q(work)}/sym/gnu/store`);
+    const file = path.join(work, 'root-symlink.tar');
+    sh(`tar -cf ${q(file)} -C ${q(work)}/sym gnu/store`);
+    expect(await refusal(file)).toMatch(/is the store path itself but not a directory/);
+  });
+
+  test("the daemon's live DB file is refused (it is merged, never extracted)", async () => {
+    const file = tarFile('db.tar', `tar -cf OUT var/guix/db/schema var/guix/db/db.sqlite`);
+    expect(await refusal(file)).toMatch(/'var\/guix\/db\/db.sqlite' is the daemon's live database/);
+    const wal = tarFile('wal.tar', `tar -cf OUT --transform='s,db.sqlite$,db.sqlite-wal,' var/guix/db/db.sqlite`);
+    expect(await refusal(wal)).toMatch(/live database/);
+  });
+
+  test('a name that is not valid UTF-8 is refused (it could not be checked byte for byte)', async () => {
+    sh(`mkdir -p ${q(src)}/gnu/store/gggg-bytes && touch ${q(src)}/gnu/store/gggg-bytes/$'bad\\xff'`);
+    for (const format of ['posix', 'gnu']) {
+      const file = tarFile(`bytes-${format}.tar`, `tar -cf OUT --format=${format} gnu/store/gggg-bytes`);
+      expect(await refusal(file)).toMatch(/TarFormatError: a member name is not valid UTF-8/);
+    }
+    sh(`rm -rf ${q(src)}/gnu/store/gggg-bytes`);
+  });
+
+  test('a pax global header is refused', async () => {
+    const file = tarFile('global.tar', `tar -cf OUT --format=posix --pax-option='comment=hi' gnu/store/aaaa-hello`);
+    expect(await refusal(file)).toMatch(/TarFormatError: pax global header/);
+  });
+
+  test('truncated, corrupted and trailing-garbage archives are refused', async () => {
+    const good = tarFile('base.tar', `tar -cf OUT --format=posix gnu/store/aaaa-hello`);
+    const bytes = fs.readFileSync(good);
+
+    const truncated = path.join(work, 'truncated.tar');
+    fs.writeFileSync(truncated, bytes.subarray(0, 512 * 3 + 100));
+    expect(await refusal(truncated)).toMatch(/TarFormatError: archive ends early/);
+
+    const corrupt = path.join(work, 'corrupt.tar');
+    const c = Buffer.from(bytes);
+    c[512 * 2 + 10] ^= 0x20; // a name byte of the second real header
+    fs.writeFileSync(corrupt, c);
+    expect(await refusal(corrupt)).toMatch(/TarFormatError: header checksum mismatch/);
+
+    // Data after the end-of-archive block: GNU tar would stop at the zero block; refusing
+    // keeps the parser from ever disagreeing with tar about what comes after it.
+    const trailing = path.join(work, 'trailing.tar');
+    const evil = fs.readFileSync(tarFile('evil-only.tar', `tar -cf OUT evil`));
+    fs.writeFileSync(trailing, Buffer.concat([bytes, evil]));
+    expect(await refusal(trailing)).toMatch(/TarFormatError: non-zero data after the end-of-archive block/);
+  });
+
+  test('the parser handles any chunking of the stream', () => {
+    const file = tarFile('chunks.tar', `tar -cf OUT --format=posix --sort=name gnu/store/aaaa-hello`);
+    const bytes = fs.readFileSync(file);
+    const whole = members(file).map((m) => `${m.type} ${m.name} ${m.size}`);
+    for (const size of [1, 7, 511, 513, 4096]) {
+      const got: string[] = [];
+      const p = new TarParser((m) => got.push(`${m.type} ${m.name} ${m.size}`));
+      for (let i = 0; i < bytes.length; i += size) p.write(bytes.subarray(i, i + size));
+      p.end();
+      expect(got).toEqual(whole);
+    }
+  });
+});

@@ -1,0 +1,145 @@
+// Creating a snapshot: `tar -c` with root rights (the store is root-owned and partly unreadable
+// to the runner user) piped into `zstd -T0` as the runner user, written into the runner-owned
+// staging dir and hashed in the same pass. The DB is not taken from the tar: a live SQLite file
+// copied while the daemon writes can be torn. Each `*.sqlite` of the DB dir is copied with
+// SQLite's online backup API instead (a consistent read transaction; no need to stop the daemon
+// in post, where stopping it could disturb a job's later steps), and the live files plus their
+// -wal/-shm/-journal are excluded from the tar.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { isRoot, run } from '../exec.js';
+import { type DbRecord, type SnapshotManifest, FORMAT, FORMAT_VERSION, writeManifest } from './manifest.js';
+import { HashTap, runPipeline, type Stage } from './pipeline.js';
+import type { StoreKind } from './presets.js';
+
+export const ARCHIVE_FILE = 'store.tar.zst';
+
+export interface CreateOptions {
+  /** Where the store paths are (normally `/`). */
+  root: string;
+  kind: StoreKind;
+  storePaths: readonly string[];
+  dbDir?: string;
+  toolVersion?: string;
+  /** Empty runner-owned dir that becomes the cache entry. */
+  snapshotDir: string;
+  /** Runner-owned scratch dir for the uncompressed DB copies. */
+  scratchDir: string;
+}
+
+export interface CreateResult {
+  manifest: SnapshotManifest;
+  dbMs: number;
+  archiveMs: number;
+  missing: string[];
+}
+
+export function onDisk(root: string, abs: string): string {
+  return path.join(root, abs);
+}
+
+/** Runs `stages` and writes the last stage's stdout to `dest`, hashing it on the way. */
+export async function pipeToFile(stages: Stage[], dest: string): Promise<{ sha256: string; bytes: number }> {
+  const tap = new HashTap();
+  await runPipeline(stages, { consume: (out) => pipeline(out, tap, createWriteStream(dest, { flags: 'wx' })) });
+  return { sha256: tap.digest(), bytes: tap.bytes };
+}
+
+/** The tar exclusion of the live DB files; the same shape manifest.isLiveDbFile recognises. */
+export function liveDbExcludes(dbDir: string | undefined): string[] {
+  if (!dbDir) return [];
+  const rel = dbDir.replace(/^\/+/, '');
+  return ['', '-wal', '-shm', '-journal'].map((s) => `--exclude=${rel}/*.sqlite${s}`);
+}
+
+async function listDbFiles(root: string, dbDir: string): Promise<string[]> {
+  const dir = onDisk(root, dbDir);
+  if (!fs.existsSync(dir)) return [];
+  // The DB dir may be unreadable to the runner user.
+  const r = await run('find', [dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-name', '*.sqlite', '-printf', '%f\\n'], { privileged: true });
+  return r.stdout.split('\n').filter((n) => /^[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite$/.test(n)).sort();
+}
+
+async function snapshotDb(root: string, dbDir: string, name: string, opts: CreateOptions): Promise<DbRecord> {
+  const live = onDisk(root, path.join(dbDir, name));
+  const raw = path.join(opts.scratchDir, `${name}.backup`);
+  // sqlite3 parses the dot-command argument itself; a quote or backslash would break it.
+  if (/["\\\n]/.test(raw)) throw new Error(`staging path ${raw} contains a character sqlite3's .backup cannot take`);
+  // -readonly: this must never change the live DB; .timeout: wait for a writing daemon's lock.
+  await run('sqlite3', ['-bail', '-readonly', live], { privileged: true, input: `.timeout 60000\n.backup "${raw}"\n` });
+  try {
+    if (!isRoot()) await run('chown', [`${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, raw], { privileged: true });
+    const file = `db/${name}.zst`;
+    fs.mkdirSync(path.join(opts.snapshotDir, 'db'), { recursive: true });
+    const { sha256, bytes } = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', raw] }], path.join(opts.snapshotDir, file));
+    return { file, sha256, bytes, compression: 'zstd', path: path.join(dbDir, name) };
+  } finally {
+    fs.rmSync(raw, { force: true });
+  }
+}
+
+/** Writes the snapshot (archive, DB copies, manifest) into opts.snapshotDir. */
+export async function createSnapshot(opts: CreateOptions): Promise<CreateResult> {
+  const present: string[] = [];
+  const missing: string[] = [];
+  for (const p of opts.storePaths) {
+    const st = fs.lstatSync(onDisk(opts.root, p), { throwIfNoEntry: false });
+    if (!st) missing.push(p);
+    // A symlinked store path would be archived as the link, which restore then refuses.
+    else if (!st.isDirectory()) throw new Error(`store path ${p} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}; give the real directory in store-paths`);
+    else present.push(p);
+  }
+  if (present.length === 0) throw new Error(`none of the store paths exists (${opts.storePaths.join(', ')}): nothing to save`);
+
+  const t0 = Date.now();
+  const dbs: DbRecord[] = [];
+  if (opts.dbDir && present.some((p) => opts.dbDir === p || opts.dbDir?.startsWith(`${p}/`)))
+    for (const name of await listDbFiles(opts.root, opts.dbDir)) dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
+  const t1 = Date.now();
+
+  const tarArgs = [
+    '-c',
+    '-f',
+    '-',
+    '-C',
+    opts.root,
+    // Numeric ids: the restoring host's user names may map to other ids.
+    '--numeric-owner',
+    // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
+    // only make the archive bigger and unreproducible.
+    '--format=posix',
+    '--pax-option=delete=atime,delete=ctime',
+    // Name order puts `.links` before the items, so hard links point into `.links`, whose
+    // entries additive restore can share with an existing store.
+    '--sort=name',
+    '--anchored',
+    '--wildcards',
+    '--no-wildcards-match-slash',
+    ...liveDbExcludes(opts.dbDir),
+    '--',
+    ...present.map((p) => p.replace(/^\/+/, ''))
+  ];
+  const archive = await pipeToFile(
+    [
+      { cmd: 'tar', args: tarArgs, privileged: true },
+      { cmd: 'zstd', args: ['-T0', '-q', '-c'] }
+    ],
+    path.join(opts.snapshotDir, ARCHIVE_FILE)
+  );
+  const t2 = Date.now();
+
+  const manifest: SnapshotManifest = {
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    kind: opts.kind,
+    createdAt: new Date().toISOString(),
+    ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
+    storePaths: present,
+    archives: [{ file: ARCHIVE_FILE, ...archive, compression: 'zstd', storePaths: present }],
+    dbs
+  };
+  writeManifest(opts.snapshotDir, manifest);
+  return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing };
+}

@@ -1,0 +1,139 @@
+// The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
+// extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
+import os from 'node:os';
+import path from 'node:path';
+import { parseBoolean } from '../config.js';
+import { InputError } from '../errors.js';
+import type { InputSource } from '../input-source.js';
+import { isUnder, pathProblem } from '../paths.js';
+import { PRESETS, type StoreKind } from './presets.js';
+
+export type SaveMode = 'auto' | 'always' | 'never';
+
+export type DaemonControl =
+  | { kind: 'none' }
+  | { kind: 'systemd'; unit: string }
+  /** Shell commands (run with root rights through `sh -c`) for hosts without systemd. */
+  | { kind: 'commands'; stop: string; start: string };
+
+export interface StoreConfig {
+  kind: StoreKind;
+  /** Absolute, normalised, non-overlapping. */
+  storePaths: string[];
+  /** The preset's DB dir when it lies within storePaths; its SQLite files are merged, never overwritten. */
+  dbDir?: string;
+  /** Explicit `key`; undefined means the composed default. */
+  key?: string;
+  /** Explicit `restore-keys`; undefined means the default (the key without its last part). */
+  restoreKeys?: string[];
+  /** Globs for the default key; empty means the running workflow file. */
+  keyFiles: string[];
+  daemon: DaemonControl;
+  save: SaveMode;
+  failOnCacheMiss: boolean;
+  /** Where the store paths are, normally `/`. Tests point it at a temp dir (RUNBOX_STORE_ROOT). */
+  root: string;
+  /** Parent of the per-run staging dirs: RUNNER_TEMP, which the runner wipes between jobs. */
+  stagingBase: string;
+  workspace: string;
+  /** GITHUB_WORKFLOW_REF: `owner/repo/.github/workflows/x.yml@refs/...`, for the default key-files. */
+  workflowRef: string;
+}
+
+export const MAX_KEY_LENGTH = 512;
+export const MAX_KEYS = 10;
+
+// systemd unit names; passed as one argv element, never through a shell.
+const UNIT = /^[A-Za-z0-9@._:-]+$/;
+
+function oneOf<T extends string>(src: InputSource, name: string, allowed: readonly T[], fallback: T): T {
+  const v = src.value(name);
+  if (v === '') return fallback;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new InputError(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+}
+
+/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
+export function keyProblem(key: string): string | undefined {
+  if (key.length > MAX_KEY_LENGTH) return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
+  if (key.includes(',')) return 'it contains a comma, which the cache service does not accept';
+  return undefined;
+}
+
+function checkKey(input: string, key: string): void {
+  const problem = keyProblem(key);
+  if (problem) throw new InputError(input, `'${key.length > 60 ? `${key.slice(0, 60)}...` : key}': ${problem}`, 'Shorten the key and leave out commas');
+}
+
+function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]): string[] {
+  const given = src.lines('store-paths');
+  const fix = `Give absolute paths of dirs that hold only the store, one per line (the ${preset.kind} preset uses ${preset.storeDir} and ${preset.dbDir})`;
+  const paths = (given.length > 0 ? given : [preset.storeDir, preset.dbDir]).map((p) => {
+    const problem = pathProblem(p);
+    if (problem) throw new InputError('store-paths', problem, fix);
+    return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+  });
+  for (const a of paths)
+    for (const b of paths)
+      if (a !== b && isUnder(b, a)) throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
+  if (new Set(paths).size !== paths.length) throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
+  return paths;
+}
+
+function parseDaemon(src: InputSource, kind: StoreKind): DaemonControl {
+  const unit = src.value('daemon');
+  const stop = src.value('daemon-stop');
+  const start = src.value('daemon-start');
+  if (unit === 'none') {
+    if (stop || start) throw new InputError(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
+    return { kind: 'none' };
+  }
+  if (unit !== '' && !UNIT.test(unit))
+    throw new InputError('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
+  if (Boolean(stop) !== Boolean(start))
+    throw new InputError(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
+  if (stop && start) return { kind: 'commands', stop, start };
+  return { kind: 'systemd', unit: unit || PRESETS[kind].daemonUnit };
+}
+
+/** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
+export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): StoreConfig | undefined {
+  const kind = oneOf(src, 'store', ['guix', 'nix', ''] as const, '');
+  if (kind === '') {
+    // A store path or key without a store kind is a half-written config, not "off".
+    for (const name of ['store-paths', 'key', 'restore-keys'])
+      if (src.value(name) !== '') throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+    return undefined;
+  }
+  const preset = PRESETS[kind];
+  const storePaths = parseStorePaths(src, preset);
+  const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
+
+  const keyValue = src.value('key');
+  if (keyValue !== '') checkKey('key', keyValue);
+  const restoreLines = src.lines('restore-keys');
+  for (const k of restoreLines) checkKey('restore-keys', k);
+  // The default key plus its default restore key are 2; an explicit list counts with the key.
+  if (1 + restoreLines.length > MAX_KEYS)
+    throw new InputError('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`);
+
+  const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
+  if (rootEnv !== '' && (!path.isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
+    throw new InputError('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
+
+  return {
+    kind,
+    storePaths,
+    ...(dbDir ? { dbDir } : {}),
+    ...(keyValue !== '' ? { key: keyValue } : {}),
+    ...(restoreLines.length > 0 ? { restoreKeys: restoreLines } : {}),
+    keyFiles: src.lines('key-files'),
+    daemon: parseDaemon(src, kind),
+    save: oneOf(src, 'save', ['auto', 'always', 'never'] as const, 'auto'),
+    failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+    root: rootEnv === '' ? '/' : path.normalize(rootEnv),
+    stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),
+    workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
+    workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
+  };
+}

@@ -1,0 +1,134 @@
+// The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
+// store archive(s) and the compressed DB copies. The manifest records a sha256 per file, taken
+// while writing, so restore can prove the download intact before anything touches the store.
+// It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
+// `archives` is a list so later versions can shard the store or add deltas.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { StoreKind } from './presets.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const FORMAT = 'runbox-store-snapshot';
+export const FORMAT_VERSION = 1;
+
+export interface FileRecord {
+  /** Relative to the snapshot dir; a plain name or `db/<name>`. */
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface ArchiveRecord extends FileRecord {
+  compression: 'zstd';
+  /** Store paths (absolute) this archive holds. */
+  storePaths: string[];
+}
+
+export interface DbRecord extends FileRecord {
+  compression: 'zstd';
+  /** The live DB this is a consistent copy of, e.g. /var/guix/db/db.sqlite. */
+  path: string;
+}
+
+export interface SnapshotManifest {
+  format: typeof FORMAT;
+  version: typeof FORMAT_VERSION;
+  kind: StoreKind;
+  createdAt: string;
+  toolVersion?: string;
+  storePaths: string[];
+  archives: ArchiveRecord[];
+  dbs: DbRecord[];
+}
+
+export class ManifestError extends Error {
+  constructor(message: string) {
+    super(`snapshot manifest: ${message}`);
+    this.name = 'ManifestError';
+  }
+}
+
+const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SHA = /^[0-9a-f]{64}$/;
+// Only `<name>.sqlite` directly in the DB dir: the same shape archive.ts snapshots.
+const DB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function fileRecord(v: unknown, what: string): FileRecord {
+  if (!isObject(v)) throw new ManifestError(`${what} is not an object`);
+  const { file, sha256, bytes } = v;
+  if (typeof file !== 'string' || !FILE.test(file)) throw new ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
+  if (typeof sha256 !== 'string' || !SHA.test(sha256)) throw new ManifestError(`${what}.sha256 is not a sha256`);
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw new ManifestError(`${what}.bytes is not a size`);
+  if (v.compression !== 'zstd') throw new ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
+  return { file, sha256, bytes };
+}
+
+function stringList(v: unknown, what: string): string[] {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new ManifestError(`${what} is not a list of strings`);
+  return v as string[];
+}
+
+/**
+ * Parses and checks a manifest against what this restore expects: same format version, same
+ * store kind, store paths and DB files only within the configured ones. Files it names must be
+ * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
+ */
+export function readManifest(dir: string, expect: { kind: StoreKind; storePaths: readonly string[]; dbDir?: string }): SnapshotManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!isObject(raw) || raw.format !== FORMAT) throw new ManifestError('not a runbox store snapshot');
+  if (raw.version !== FORMAT_VERSION) throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads version ${FORMAT_VERSION})`);
+  if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
+  const storePaths = stringList(raw.storePaths, 'storePaths');
+  for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
+  if (!Array.isArray(raw.archives) || raw.archives.length === 0) throw new ManifestError('no archives');
+  const archives = raw.archives.map((a: unknown, i: number): ArchiveRecord => {
+    const rec = fileRecord(a, `archives[${i}]`);
+    const paths = stringList((a as Record<string, unknown>).storePaths, `archives[${i}].storePaths`);
+    for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
+    return { ...rec, compression: 'zstd', storePaths: paths };
+  });
+  if (!Array.isArray(raw.dbs)) throw new ManifestError('dbs is not a list');
+  const dbs = raw.dbs.map((d: unknown, i: number): DbRecord => {
+    const rec = fileRecord(d, `dbs[${i}]`);
+    const p = (d as Record<string, unknown>).path;
+    if (typeof p !== 'string' || path.dirname(p) !== expect.dbDir || !DB_NAME.test(path.basename(p)))
+      throw new ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
+    return { ...rec, compression: 'zstd', path: p };
+  });
+  const names = [...archives, ...dbs].map((r) => r.file);
+  if (new Set(names).size !== names.length) throw new ManifestError('a file is listed twice');
+  for (const name of names) {
+    const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+    if (!st || !st.isFile()) throw new ManifestError(`${name} is missing or not a regular file`);
+    if (st.size !== [...archives, ...dbs].find((r) => r.file === name)?.bytes) throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
+  }
+  return {
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    kind: expect.kind,
+    createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
+    ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
+    storePaths,
+    archives,
+    dbs
+  };
+}
+
+export function writeManifest(dir: string, m: SnapshotManifest): void {
+  fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+}
+
+/** True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its journals. */
+export function isLiveDbFile(absPath: string, dbDir: string | undefined): boolean {
+  return dbDir !== undefined && path.dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+}

@@ -1,0 +1,166 @@
+// Streaming pipelines (`zstd -dc FILE | sudo tar -x`, `sudo tar -c | zstd`) for snapshots of many
+// GB, which exec.run() cannot do because it buffers output. Each stage's argv comes from
+// exec.commandLine(), so whether root rights come from being root or from `sudo -n` is still
+// decided in exec.ts alone. Adjacent stages are joined by an OS pipe (no copy through node);
+// node only feeds the first stage and/or consumes the last one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import * as core from '@actions/core';
+import { registerCleanup } from '../cleanup.js';
+import { errorMessage } from '../errors.js';
+import { commandLine, quote } from '../exec.js';
+
+export interface Stage {
+  cmd: string;
+  args: readonly string[];
+  /** Run with root rights (see exec.commandLine). */
+  privileged?: boolean;
+}
+
+export interface PipelineIO {
+  /** Writes the first stage's stdin; must end it (stream.pipeline does). Without it stdin is /dev/null. */
+  feed?: (stdin: Writable) => Promise<unknown>;
+  /** Reads the last stage's stdout to its end. Without it stdout goes to /dev/null. */
+  consume?: (stdout: Readable) => Promise<unknown>;
+}
+
+export class PipelineError extends Error {
+  constructor(
+    readonly command: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'PipelineError';
+  }
+}
+
+interface StageEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+  stderr: string;
+}
+
+const STDERR_TAIL = 16 * 1024;
+
+function isBrokenPipe(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+function waitForStage(child: ChildProcess): Promise<StageEnd> {
+  return new Promise((resolve) => {
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-STDERR_TAIL);
+    });
+    // 'error' (e.g. ENOENT) may come without 'close'; whichever is first settles.
+    child.once('error', (error) => resolve({ code: null, signal: null, error, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+}
+
+/**
+ * Runs stages[0] | stages[1] | ... and resolves when every stage exited 0 and feed/consume
+ * finished. On the first failure every stage still running is killed, and the error names the
+ * stage that failed first in cause (a `tar` error, not the SIGPIPE it caused upstream).
+ */
+export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {}): Promise<void> {
+  if (stages.length === 0) throw new Error('runPipeline: no stages');
+  const argvs = stages.map((s) => commandLine(s.cmd, s.args, s.privileged));
+  const shown = argvs.map((a) => quote(a)).join(' | ');
+  core.debug(`exec: ${shown}`);
+
+  const children: ChildProcess[] = [];
+  let aborted = false;
+  const abort = (): void => {
+    if (aborted) return;
+    aborted = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    for (const c of children) {
+      c.stdin?.destroy();
+      c.stdout?.destroy();
+    }
+  };
+
+  const ends: Promise<StageEnd>[] = [];
+  argvs.forEach((argv, i) => {
+    const last = i === argvs.length - 1;
+    const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : (children[i - 1].stdout as Readable);
+    const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
+    const child = spawn(argv[0], argv.slice(1), { stdio: [stdin, stdout, 'pipe'], env: process.env });
+    // The child got its own copy of the previous stage's read end; dropping ours lets the
+    // previous stage see EPIPE when this one exits early, instead of blocking forever.
+    if (i > 0) children[i - 1].stdout?.destroy();
+    children.push(child);
+    ends.push(
+      waitForStage(child).then((end) => {
+        if (end.error || end.code !== 0) abort();
+        return end;
+      })
+    );
+  });
+
+  const unregister = registerCleanup(async () => {
+    abort();
+    await Promise.allSettled(ends);
+  });
+
+  const guard = (p: Promise<unknown> | undefined): Promise<unknown> =>
+    (p ?? Promise.resolve()).catch((e: unknown) => {
+      abort();
+      throw e;
+    });
+  const fed = guard(io.feed?.(children[0].stdin as Writable));
+  const consumed = guard(io.consume?.(children[children.length - 1].stdout as Readable));
+
+  try {
+    const [stageEnds, feedResult, consumeResult] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
+    const feedError = feedResult[0].status === 'rejected' ? (feedResult[0].reason as unknown) : undefined;
+    const consumeError = consumeResult[0].status === 'rejected' ? (consumeResult[0].reason as unknown) : undefined;
+
+    // The consumer refusing the data is the root cause of everything that follows.
+    if (consumeError !== undefined && !isBrokenPipe(consumeError)) throw consumeError;
+    const failed = stageEnds
+      .map((end, i) => ({ end, i }))
+      .filter(({ end }) => end.error || end.code !== 0)
+      // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
+      .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
+    if (failed.length > 0 && rank(failed[0].end) === 0) throw stageError(argvs[failed[0].i], failed[0].end);
+    if (feedError !== undefined && !isBrokenPipe(feedError)) throw feedError;
+    if (failed.length > 0) throw stageError(argvs[failed[0].i], failed[0].end);
+    if (consumeError !== undefined) throw consumeError;
+    if (feedError !== undefined) throw feedError;
+  } finally {
+    unregister();
+  }
+}
+
+function rank(end: StageEnd): number {
+  return end.error || end.code !== null ? 0 : 1;
+}
+
+function stageError(argv: readonly string[], end: StageEnd): PipelineError {
+  const cmd = quote(argv);
+  const detail = end.stderr.trim().split('\n').slice(-5).join('\n');
+  const how = end.error ? `could not run: ${errorMessage(end.error)}` : end.code !== null ? `exited with ${end.code}` : `was killed by ${end.signal ?? 'a signal'}`;
+  return new PipelineError(cmd, `\`${cmd}\` ${how}${detail ? `: ${detail}` : ''}`);
+}
+
+/** Passes bytes through while counting them and computing their sha256. */
+export class HashTap extends Transform {
+  private readonly hash = crypto.createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  /** Call once, after the stream has ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}

@@ -1,0 +1,25 @@
+// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
+// named so that removal can prove it is ours before deleting anything.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const STAGING_PREFIX = 'runbox-store-';
+
+export function createStaging(base: string): string {
+  fs.mkdirSync(base, { recursive: true });
+  return fs.mkdtempSync(path.join(base, STAGING_PREFIX));
+}
+
+/**
+ * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
+ * direct child of `base` named runbox-store-*, or a symlink.
+ */
+export function removeStaging(dir: string, base: string): void {
+  const resolvedBase = fs.realpathSync(base);
+  if (path.dirname(dir) !== base && path.dirname(dir) !== resolvedBase) throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
+  if (!path.basename(dir).startsWith(STAGING_PREFIX)) throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) throw new Error(`refusing to remove ${dir}: not a real directory`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}

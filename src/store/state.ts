@@ -1,0 +1,54 @@
+// What main's restore hands to post's save, through RunState.store: plain JSON, checked on the
+// way back in because it crosses a process boundary.
+import type { SaveMode } from './config.js';
+import type { StoreKind } from './presets.js';
+
+// A type alias, not an interface, so it is assignable to RunState.store (Record<string, unknown>).
+export type StoreState = {
+  version: 1;
+  kind: StoreKind;
+  root: string;
+  storePaths: string[];
+  /** '' when the store paths hold no DB dir. */
+  dbDir: string;
+  stagingBase: string;
+  save: SaveMode;
+  primaryKey: string;
+  /** The key whose snapshot was restored into the store; '' on a miss or a refused snapshot. */
+  matchedKey: string;
+  /** matchedKey === primaryKey: the store already is what the cache holds under this key. */
+  exactHit: boolean;
+  /** '' when the tool was not found. */
+  toolVersion: string;
+};
+
+/** Validates a StoreState read back from the saved run state. */
+export function storeStateFrom(raw: unknown): StoreState {
+  const o = raw as Partial<Record<keyof StoreState, unknown>> | null;
+  const str = (k: keyof StoreState): string => {
+    const v = o?.[k];
+    if (typeof v !== 'string') throw new Error(`runbox store state: ${k} is not a string`);
+    return v;
+  };
+  if (!o || o.version !== 1) throw new Error(`runbox store state version ${String(o?.version)} is not understood by this post step`);
+  const kind = str('kind');
+  const save = str('save');
+  if (kind !== 'guix' && kind !== 'nix') throw new Error(`runbox store state: kind '${kind}'`);
+  if (save !== 'auto' && save !== 'always' && save !== 'never') throw new Error(`runbox store state: save '${save}'`);
+  if (!Array.isArray(o.storePaths) || !o.storePaths.every((p) => typeof p === 'string' && p.startsWith('/')))
+    throw new Error('runbox store state: storePaths is not a list of absolute paths');
+  if (typeof o.exactHit !== 'boolean') throw new Error('runbox store state: exactHit is not a boolean');
+  return {
+    version: 1,
+    kind,
+    root: str('root'),
+    storePaths: o.storePaths as string[],
+    dbDir: str('dbDir'),
+    stagingBase: str('stagingBase'),
+    save,
+    primaryKey: str('primaryKey'),
+    matchedKey: str('matchedKey'),
+    exactHit: o.exactHit,
+    toolVersion: str('toolVersion')
+  };
+}
