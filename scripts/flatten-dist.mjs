@@ -1,17 +1,23 @@
-// ncc writes dist/<entry>/index.js; the runner wants dist/main.js and dist/post.js side by side
-// (the keeper is spawned as dist/keeper.js next to them). Moves the bundles up one level.
+// ncc writes .dist-build/<entry>/index.js; the runner wants dist/main.js and dist/post.js side by
+// side (the keeper is spawned as dist/keeper.js next to them). Each file is renamed into dist/,
+// which replaces it atomically, so a test running dist/ during a rebuild never sees it missing.
 import fs from 'node:fs';
 import path from 'node:path';
 
+const build = path.resolve('.dist-build');
 const dist = path.resolve('dist');
+fs.mkdirSync(dist, { recursive: true });
+const produced = new Set(['package.json']);
 for (const entry of ['main', 'post', 'keeper']) {
-  const dir = path.join(dist, entry);
-  if (!fs.existsSync(dir)) continue;
+  const dir = path.join(build, entry);
   for (const f of fs.readdirSync(dir)) {
     if (f === 'package.json') continue;
     const target = f === 'index.js' ? `${entry}.js` : f;
+    produced.add(target);
     fs.renameSync(path.join(dir, f), path.join(dist, target));
   }
-  fs.rmSync(dir, { recursive: true });
 }
-fs.writeFileSync(path.join(dist, 'package.json'), '{ "type": "module" }\n');
+fs.writeFileSync(path.join(build, 'package.json'), '{ "type": "module" }\n');
+fs.renameSync(path.join(build, 'package.json'), path.join(dist, 'package.json'));
+for (const f of fs.readdirSync(dist)) if (!produced.has(f)) fs.rmSync(path.join(dist, f), { recursive: true });
+fs.rmSync(build, { recursive: true });
