@@ -1,21 +1,13 @@
 // A cancelled job gets SIGTERM, then SIGKILL a few seconds later. Main must stop promptly,
 // release its locks and leave no keeper behind.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob } from './helpers/action-runner.js';
+import { keepersHolding, lockIsFree } from './helpers/keepers.js';
 
 const jobs: FakeJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));
 
-function keepersWatching(pid: number): string[] {
-  const r = spawnSync('pgrep', ['-af', `runbox-keeper --watch-pid ${pid} `], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean);
-}
-
-function lockIsFree(lockPath: string): boolean {
-  return spawnSync('flock', ['-n', lockPath, 'true']).status === 0;
-}
 
 describe('SIGTERM to main', () => {
   test('while waiting for a pr dir: exits non-zero at once, its own locks free, no keeper left', async () => {
@@ -39,7 +31,7 @@ describe('SIGTERM to main', () => {
     const r = await started.done;
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(r.code).toBe(143);
-    expect(keepersWatching(process.pid).length).toBe(1); // only the holder's
+    expect(keepersHolding(base).length).toBe(1); // only the holder's
     const runLock = fs.readdirSync(path.join(base, 'pr-9')).find((f) => f.startsWith('run-2-') && f.endsWith('.lock'));
     expect(runLock).toBeDefined();
     expect(lockIsFree(path.join(base, 'pr-9', runLock as string))).toBe(true);
@@ -48,7 +40,7 @@ describe('SIGTERM to main', () => {
     const p = await waiter.post();
     expect(p.errors).toEqual([]);
     await holder.post();
-    expect(keepersWatching(process.pid)).toEqual([]);
+    expect(keepersHolding(base)).toEqual([]);
     fs.rmSync(root, { recursive: true, force: true });
   });
 });

@@ -1,6 +1,7 @@
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
+import fs from 'node:fs';
 import { parseFoundationConfig } from './config.js';
 import { jobContext } from './context.js';
 import { errorMessage } from './errors.js';
@@ -12,14 +13,35 @@ import { provisionDirs, provisionMounts } from './provision.js';
 import { reclaimPaths } from './reclaim.js';
 import { registerCleanup } from './cleanup.js';
 import { guardedDirs, handOver, lockDirs, releaseKeeper } from './liveness.js';
+import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
+import { parseReapConfig, type ReapConfig } from './reap/durations.js';
+import { runJanitor } from './reap/janitor.js';
+import { parseStoreConfig, restoreStore, StoreMissError } from './store/index.js';
 import { saveRunState, type RunState } from './state.js';
-import { StepReport } from './summary.js';
+import { formatBytes, StepReport } from './summary.js';
+
+/** The janitor, then the disk guard: only dirs whose lock is free, never this run's own. */
+async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: StepReport): Promise<void> {
+  const j = await runJanitor(baseDir, reap, { exclude: ours });
+  if (j.reaped.length > 0) report.add('reaped', `${j.reaped.length} dead dir(s), ${formatBytes(j.bytes)} freed: ${j.reaped.map((r) => r.path).join(', ')}`);
+  if (!reap.diskLimit) return;
+  const g = await guardDisk(baseDir, reap.diskLimit, { exclude: ours });
+  const limit = describeLimit(reap.diskLimit);
+  if (g.pruned.length > 0) report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
+  if (g.stillOverBy !== undefined && g.stillOverBy > 0) {
+    const msg = `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable`;
+    core.warning(`runbox disk guard: ${msg}`);
+    report.add('disk guard', msg);
+  } else if (g.pruned.length > 0) report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
+}
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: main');
   try {
     // Everything that can be wrong with the inputs fails here, before any change on disk.
     const cfg = parseFoundationConfig(src);
+    const reap = parseReapConfig(src);
+    const storeCfg = parseStoreConfig(src);
     const ctx = jobContext();
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
     const owner = await resolveOwner(cfg.ownerSpec);
@@ -42,8 +64,11 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     for (const r of await reclaimPaths(cfg.reclaim, runner))
       if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
 
+    const ours = guardedDirs(layout, cfg.dirs);
+    if (fs.existsSync(cfg.baseDir)) await sweep(cfg.baseDir, reap, ours, report);
+
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
-    const locks = await lockDirs(guardedDirs(layout, cfg.dirs), ctx, runner, cfg.lockTimeoutSec);
+    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
     try {
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
       const keeperPid = await handOver(locks);
@@ -63,6 +88,18 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
 
     core.setOutput('run-dir', state.runDir);
     core.setOutput('dirs', JSON.stringify(Object.fromEntries(state.dirs.map((d) => [d.name, d.path]))));
+
+    if (storeCfg) {
+      try {
+        state.store = await restoreStore(storeCfg, report);
+      } catch (e) {
+        // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
+        if (e instanceof StoreMissError) state.store = e.state;
+        throw e;
+      } finally {
+        saveRunState(state);
+      }
+    }
   } catch (e) {
     core.setFailed(errorMessage(e));
   } finally {

@@ -4,6 +4,7 @@ import * as core from '@actions/core';
 import { errorMessage } from './errors.js';
 import { reclaimPaths } from './reclaim.js';
 import { forgetRunLock, releaseKeeper } from './liveness.js';
+import { saveStore, storeStateFrom } from './store/index.js';
 import { loadRunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
 import { removeRunDir } from './teardown.js';
@@ -24,6 +25,9 @@ export async function runPost(): Promise<void> {
         problems.push(`${what}: ${errorMessage(e)}`);
       }
     };
+
+    // First: the snapshot is worth most, and it needs nothing that teardown removes.
+    if (state.store) await saveStore(storeStateFrom(state.store), report);
 
     await attempt('reclaim', async () => {
       for (const r of await reclaimPaths(state.reclaim, state.runnerOwner))
