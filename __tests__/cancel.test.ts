@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob } from './helpers/action-runner.js';
-import { keepersHolding, lockIsFree } from './helpers/keepers.js';
+import { keepersHolding } from './helpers/keepers.js';
+import { lockIsFree } from './helpers/processes.js';
 
 const jobs: FakeJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));

@@ -2,7 +2,7 @@
 // usage figures come from statfs(2) exactly as in production, and real locks held by real
 // processes decide what is prunable. The pure parts (limit parsing, arithmetic, order) are tested
 // without a mount.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { Candidate } from '../src/reap/candidates.js';
 import { parseDiskLimit, parseReapConfig } from '../src/reap/durations.js';
 import { bytesOverLimit, guardDisk, pruneOrder, statfsProbe, usedPercent, type DiskUsage } from '../src/reap/disk-guard.js';
 import { describeWith, type Prereq } from './helpers/prereq.js';
+import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -113,31 +114,12 @@ afterAll(() => {
 });
 
 describeWith([mounted])('disk guard on a tmpfs', () => {
-  const children: ChildProcess[] = [];
+  const pool = new ProcessPool();
+  let liveHolder: ChildProcess;
   let base: string;
   let outside: string;
   let d: Record<string, string>;
 
-  async function kill(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  /** A live run: util-linux flock holding `lockPath` in a sleeping process. Resolves once held. */
-  function holdLock(lockPath: string): Promise<ChildProcess> {
-    const child = spawn('bash', ['-c', 'exec 3<>"$1" && flock -x 3 && echo locked && exec sleep 60', '_', lockPath], {
-      stdio: ['ignore', 'pipe', 'pipe']
-    });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-      let err = '';
-      child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-      child.stdout?.once('data', () => resolve(child));
-      child.once('exit', (code) => reject(new Error(`lock holder exited ${code}: ${err}`)));
-    });
-  }
 
   function setMtime(p: string, ageMs: number): void {
     const t = new Date(Date.now() - ageMs);
@@ -179,10 +161,10 @@ describeWith([mounted])('disk guard on a tmpfs', () => {
       young: makeDir('ref-c', 'young', MIN)
     };
     // run1 is a run that was SIGKILLed while holding its lock.
-    await kill(await holdLock(d.run1 + '.lock'));
+    await killAndWait(await holdLock(pool, d.run1 + '.lock'));
     setMtime(d.run1 + '.lock', 5 * HOUR);
-    await holdLock(d.live + '.lock');
-    await holdLock(d.held + '.lock');
+    liveHolder = await holdLock(pool, d.live + '.lock');
+    await holdLock(pool, d.held + '.lock');
     // A symlink that looks like the oldest dead run dir, pointing at the outside data.
     fs.symlinkSync(outside, path.join(base, 'ref-c', 'run-0-1-link'));
     fs.writeFileSync(path.join(base, 'ref-c', 'run-0-1-link.lock'), '');
@@ -195,7 +177,7 @@ describeWith([mounted])('disk guard on a tmpfs', () => {
   });
 
   afterEach(async () => {
-    for (const c of children.splice(0)) await kill(c);
+    await pool.killAll();
   });
 
   function expectUntouched(...keys: string[]): void {
@@ -260,8 +242,8 @@ describeWith([mounted])('disk guard on a tmpfs', () => {
 
   test('a dead run freed by SIGKILL mid-test becomes prunable; a lock taken mid-test protects', async () => {
     // Swap roles: the live run dies, and someone starts using the oldest dead one.
-    await kill(children[1]);
-    await holdLock(d.run1 + '.lock');
+    await killAndWait(liveHolder);
+    await holdLock(pool, d.run1 + '.lock');
     const r = await guardDisk(base, { kind: 'min-free-bytes', bytes: 50 * MiB }, { exclude: [d.own] });
     expect(r.pruned.map((p) => p.path)).toEqual([d.live, d.leftover]);
     expectUntouched('run1', 'run2', 'held');

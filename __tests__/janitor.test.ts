@@ -13,6 +13,7 @@ import { parseDuration, parseReapConfig } from '../src/reap/durations.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
 import { reapDir, tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
+import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
 const ROOT = process.cwd();
 const MIN = 60_000;
@@ -23,7 +24,7 @@ const CFG = { reapAfterSec: 3600, prReapAfterSec: 3 * 86400 };
 let tmp: string;
 let base: string;
 let cliScript: string;
-const children: ChildProcess[] = [];
+const pool = new ProcessPool();
 
 // The janitor as its own process: waits for a line on stdin (a start barrier, so that two of
 // them really overlap), runs, prints its result on a RESULT line.
@@ -70,7 +71,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  for (const c of children.splice(0)) await kill(c);
+  await pool.killAll();
 });
 
 afterAll(() => {
@@ -78,36 +79,6 @@ afterAll(() => {
 });
 
 // --- helpers -------------------------------------------------------------------------------
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code, signal) => reject(new Error(`exited (${signal ?? code}) before printing: ${err}`)));
-  });
-}
-
-/** A live run: util-linux flock holding `lockPath` in a sleeping process. Resolves once held. */
-async function holdLock(lockPath: string): Promise<ChildProcess> {
-  const child = spawn('bash', ['-c', 'exec 3<>"$1" && flock -x 3 && echo locked && exec sleep 60', '_', lockPath], {
-    stdio: ['ignore', 'pipe', 'pipe']
-  });
-  children.push(child);
-  await firstLine(child);
-  return child;
-}
 
 function setMtime(p: string, ageMs: number): void {
   const t = new Date(Date.now() - ageMs);
@@ -144,7 +115,7 @@ function janitorProcess(args: string[], opts: SpawnOptions = {}): { child: Child
     env: { ...process.env, NODE_OPTIONS: '' },
     ...opts
   });
-  children.push(child);
+  pool.track(child);
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -204,11 +175,11 @@ describe('janitor', () => {
   test('reaps dead old dirs only: keeps locked, young, excluded, foreign dirs and everything behind symlinks', async () => {
     // A run that died: its lock holder was SIGKILLed, its lock file is 2 h old.
     const dead = makeDir('pr-1', 'run-100-1-build-r1', { lockAge: 0, bytes: 50_000 });
-    await kill(await holdLock(dead + '.lock'));
+    await killAndWait(await holdLock(pool, dead + '.lock'));
     setMtime(dead + '.lock', 2 * HOUR);
     // A live run holding its lock, last acquired 5 h ago.
     const live = makeDir('pr-1', 'run-101-1-build-r1', { lockAge: 0 });
-    await holdLock(live + '.lock');
+    await holdLock(pool, live + '.lock');
     setMtime(live + '.lock', 5 * HOUR);
     const young = makeDir('pr-1', 'run-102-1-build-r1', { lockAge: 10 * MIN });
     const own = makeDir('main', 'run-103-1-build-r2', { lockAge: 3 * HOUR });
@@ -371,7 +342,7 @@ describe('janitor processes', () => {
     const live: string[] = [];
     for (let i = 0; i < 3; i++) {
       const d = makeDir(`ref-${i}`, `run-live-${i}`, { lockAge: 0 });
-      await holdLock(d + '.lock');
+      await holdLock(pool, d + '.lock');
       setMtime(d + '.lock', 10 * HOUR);
       live.push(d);
     }

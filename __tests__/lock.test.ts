@@ -1,11 +1,12 @@
 // Real processes, real kernel locks, no mocks. The keeper and a small CLI around the lock API are
 // bundled with ncc in beforeAll, so other processes run the same code as runbox itself.
-import { spawn, spawnSync, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { acquireLock, tryLock, readHolder, removeLockFile, LockTimeoutError, type HeldLock, type LockHolder } from '../src/lock/flock.js';
 import { startKeeper, stopKeeper, isKeeper } from '../src/lock/keeper-client.js';
+import { firstLine, killAndWait, lockIsFree } from './helpers/processes.js';
 
 const ROOT = process.cwd();
 const NOBODY = 65534;
@@ -83,7 +84,7 @@ beforeEach(() => {
 afterEach(async () => {
   for (const pid of keepers.splice(0)) await stopKeeper(pid, { timeoutMs: 2000 });
   for (const lock of locks.splice(0)) lock.release();
-  for (const child of children.splice(0)) await kill(child);
+  for (const child of children.splice(0)) await killAndWait(child);
 });
 
 afterAll(() => {
@@ -100,33 +101,9 @@ function track<T extends ChildProcess>(child: T): T {
   return child;
 }
 
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 function holder(runId: string, runner = 'runner-a'): LockHolder {
   return { runId, runAttempt: '1', runner, job: 'test', pid: process.pid, since: new Date().toISOString() };
-}
-
-/** What an outsider sees: can a fresh open of `p` be flock'ed right now? */
-function lockIsFree(p: string): boolean {
-  return spawnSync('flock', ['-n', p, 'true']).status === 0;
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code, signal) => reject(new Error(`exited (${signal ?? code}) before printing: ${err}`)));
-  });
 }
 
 /** util-linux flock holding `p` in a `sleep` process (no node involved); resolves once held. */
@@ -232,7 +209,7 @@ describe('acquireLock / tryLock', () => {
     expect(seen[0]).toMatchObject({ runId: '777', runner: 'runner-x' });
 
     const releasedAt = Date.now();
-    await kill(h);
+    await killAndWait(h);
     const lock = await pending;
     locks.push(lock);
     expect(gotAt - releasedAt).toBeLessThan(1000);
@@ -259,7 +236,7 @@ describe('acquireLock / tryLock', () => {
     // B gets the old, nameless inode now, but must not settle for it: C holds the real one.
     await sleep(1000);
     expect(b).toBeUndefined();
-    await kill(c);
+    await killAndWait(c);
     await pending;
     locks.push(b as HeldLock);
     expect(fs.fstatSync((b as HeldLock).fd).ino).toBe(newIno);
@@ -354,7 +331,7 @@ describe('keeper', () => {
     await sleep(1200); // a few polls: the keeper must not exit while the worker lives
     expect(lockIsFree(p)).toBe(false);
 
-    await kill(worker);
+    await killAndWait(worker);
     const took = await waitFor(() => lockIsFree(p), 5000);
     expect(took).toBeLessThan(2500);
     expect(isKeeper(pid)).toBe(false);
@@ -393,7 +370,7 @@ describe('keeper', () => {
     const p = path.join(lockDir, 'a.lock');
     const worker = fakeWorker();
     const deadPid = worker.pid as number;
-    await kill(worker);
+    await killAndWait(worker);
     const lock = await acquireLock(p, { timeoutSec: 0 });
     locks.push(lock);
     await expect(startKeeper([lock], { watchPid: deadPid, keeperScript })).rejects.toThrow(/not running/);

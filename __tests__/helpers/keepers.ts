@@ -23,7 +23,3 @@ export function keepersHolding(dir: string): number[] {
     });
   });
 }
-
-export function lockIsFree(lockPath: string): boolean {
-  return spawnSync('flock', ['-n', lockPath, 'true']).status === 0;
-}
