@@ -13,6 +13,7 @@ import { parseDuration, parseReapConfig } from '../src/reap/durations.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
 import { reapDir, tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
+import { bundleCli } from './helpers/bundle.js';
 import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
 const ROOT = process.cwd();
@@ -40,29 +41,7 @@ process.exit(0);
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-janitor-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the janitor as runbox-ci
-  const cliDir = path.join(tmp, 'cli-src');
-  fs.mkdirSync(cliDir);
-  fs.writeFileSync(path.join(cliDir, 'cli.ts'), CLI_SOURCE);
-  fs.writeFileSync(path.join(cliDir, 'package.json'), '{"type":"module"}');
-  fs.writeFileSync(
-    path.join(cliDir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        skipLibCheck: true,
-        typeRoots: [path.join(ROOT, 'node_modules/@types')],
-        types: ['node']
-      },
-      files: ['cli.ts']
-    })
-  );
-  execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', path.join(cliDir, 'cli.ts'), '-o', path.join(tmp, 'cli'), '--target', 'es2022'], {
-    cwd: ROOT,
-    stdio: 'pipe'
-  });
-  cliScript = path.join(tmp, 'cli', 'index.js');
+  cliScript = bundleCli(tmp, CLI_SOURCE);
 }, 120_000);
 
 beforeEach(() => {

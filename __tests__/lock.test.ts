@@ -1,11 +1,12 @@
 // Real processes, real kernel locks, no mocks. The keeper and a small CLI around the lock API are
 // bundled with ncc in beforeAll, so other processes run the same code as runbox itself.
-import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { acquireLock, tryLock, readHolder, removeLockFile, LockTimeoutError, type HeldLock, type LockHolder } from '../src/lock/flock.js';
 import { startKeeper, stopKeeper, isKeeper } from '../src/lock/keeper-client.js';
+import { bundleCli, ncc } from './helpers/bundle.js';
 import { firstLine, killAndWait, lockIsFree } from './helpers/processes.js';
 
 const ROOT = process.cwd();
@@ -37,14 +38,6 @@ if (mode === 'keep') {
 }
 `;
 
-// --no-cache: other builds may run concurrently and share ncc's cache.
-function ncc(entry: string, outDir: string): void {
-  execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', entry, '-o', outDir, '--target', 'es2022', '--no-cache'], {
-    cwd: ROOT,
-    stdio: 'pipe'
-  });
-}
-
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-lock-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the CLI as nobody
@@ -53,27 +46,7 @@ beforeAll(() => {
   keeperScript = path.join(tmp, 'keeper', 'keeper.js');
   fs.renameSync(path.join(tmp, 'keeper', 'index.js'), keeperScript);
 
-  const cliDir = path.join(tmp, 'cli-src');
-  fs.mkdirSync(cliDir);
-  fs.writeFileSync(path.join(cliDir, 'cli.ts'), CLI_SOURCE);
-  fs.writeFileSync(path.join(cliDir, 'package.json'), '{"type":"module"}');
-  fs.writeFileSync(
-    path.join(cliDir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        // Not NodeNext: ncc compiles ESM with its own module setting and can reject NodeNext (TS5110).
-        module: 'ES2022',
-        moduleResolution: 'Bundler',
-        skipLibCheck: true,
-        typeRoots: [path.join(ROOT, 'node_modules/@types')],
-        types: ['node']
-      },
-      files: ['cli.ts']
-    })
-  );
-  ncc(path.join(cliDir, 'cli.ts'), path.join(tmp, 'cli'));
-  cliScript = path.join(tmp, 'cli', 'index.js');
+  cliScript = bundleCli(tmp, CLI_SOURCE);
 }, 120_000);
 
 beforeEach(() => {

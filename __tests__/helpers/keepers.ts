@@ -23,3 +23,4 @@ export function keepersHolding(dir: string): number[] {
     });
   });
 }
+export { lockIsFree } from './processes.js';
