@@ -138,3 +138,33 @@ describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: '
     });
   }
 );
+
+describe('warm run dirs through dist/', () => {
+  test('warm: copy starts the next run of the ref from the previous finished run, never a live one', async () => {
+    const root = job().root;
+    const base = path.join(root, 'base');
+    const inputs = { 'base-dir': base, dirs: 'target=CARGO_TARGET_DIR', warm: 'copy' };
+    const first = job({ runId: '301', root: path.join(root, 'a') });
+    const m1 = await first.main(inputs);
+    expect(m1.errors).toEqual([]);
+    fs.mkdirSync(path.join(m1.env.CARGO_TARGET_DIR, 'debug', 'incremental'), { recursive: true });
+    fs.writeFileSync(path.join(m1.env.CARGO_TARGET_DIR, 'debug', 'incremental', 'state.bin'), 'warm');
+
+    // While run 301 is live, a concurrent run must not clone its dir.
+    const concurrent = job({ runId: '302', root: path.join(root, 'b') });
+    const m2 = await concurrent.main(inputs);
+    expect(fs.readdirSync(m2.env.CARGO_TARGET_DIR)).toEqual([]);
+    await concurrent.post();
+
+    const p1 = await first.post();
+    expect(p1.summary).toMatch(/kept/);
+    expect(fs.existsSync(m1.env.CARGO_TARGET_DIR)).toBe(true);
+
+    const next = job({ runId: '303', root: path.join(root, 'c') });
+    const m3 = await next.main(inputs);
+    expect(m3.errors).toEqual([]);
+    expect(fs.readFileSync(path.join(m3.env.CARGO_TARGET_DIR, 'debug', 'incremental', 'state.bin'), 'utf8')).toBe('warm');
+    expect(m3.summary).toMatch(/warm target/);
+    await next.post();
+  });
+});

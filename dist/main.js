@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9640);
+/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9627);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9640:
+/***/ 9627:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -98551,6 +98551,354 @@ async function saveStore(state, report) {
 
 
 
+;// CONCATENATED MODULE: ./src/warm.ts
+// Warm per-run dirs. A fleet that moved to per-run target dirs lost incremental-compilation
+// warmth; `warm` gives it back by starting each new `run` dir as a clone of the same dir of the
+// newest FINISHED run of the same ref, never a live one: a live dir is still being written, and
+// cloning it mid-build yields a torn tree that build tools may trust.
+//
+// "Finished" is the liveness lock (see liveness.ts): a run dir whose `<dir>.lock` is free. We
+// keep that lock while copying, so a janitor cannot reap the source mid-copy, and release it
+// after. The copy goes to a hidden sibling first and is renamed over the empty target only when
+// complete, so a killed or failed copy never leaves a half-filled dir that a later run (or a
+// later warm) would take as a real build state.
+
+
+
+
+
+
+
+
+
+
+
+
+const MODES = ['off', 'reflink', 'copy'];
+function parseWarm(src) {
+    const raw = src.value('warm');
+    if (raw === '')
+        return 'off';
+    const mode = MODES.find((m) => m === raw.toLowerCase());
+    if (mode)
+        return mode;
+    throw new errors/* InputError */.d('warm', `'${raw}' is not a warm mode`, "Write 'off' (the default), 'reflink' (a copy-on-write clone of the newest finished run's dir, where the filesystem supports it) or 'copy' (a full copy)");
+}
+/**
+ * The newest finished run dir of this ref that has a real `<name>` dir, claimed: its lock is held
+ * by us until the caller calls release(). Live runs, this run's own dir, symlinks and anything
+ * resolving outside base-dir are never returned.
+ */
+async function findWarmSource(layout, name, ownRunDir) {
+    const refSt = warm_lstatOrUndefined(layout.refDir);
+    // lstat: a symlinked ref dir is not a directory here, so it is never followed.
+    if (!refSt?.isDirectory())
+        return undefined;
+    try {
+        assertOwnedSubdir(layout.refDir, layout.baseDir);
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox warm: not looking for warm sources in ${layout.refDir}: ${(0,errors/* errorMessage */.g)(e)}`);
+        return undefined;
+    }
+    for (const c of listCandidates(layout.refDir, name, ownRunDir)) {
+        const source = await claim(c, name, layout.baseDir);
+        if (source)
+            return source;
+    }
+    return undefined;
+}
+/** Run dirs of the ref dir that may hold a `<name>` dir, newest first. A lock-free, read-only scan; claim() re-checks. */
+function listCandidates(refDir, name, ownRunDir) {
+    let entries;
+    try {
+        entries = external_node_fs_default().readdirSync(refDir);
+    }
+    catch (e) {
+        // Reaped away meanwhile, or a ref dir another runner user made unreadable: nothing to warm from.
+        if (warm_errnoOf(e) === 'ENOENT' || warm_errnoOf(e) === 'EACCES')
+            return [];
+        throw e;
+    }
+    const own = external_node_path_default().resolve(ownRunDir);
+    const out = [];
+    for (const entry of entries) {
+        if (!entry.startsWith(RUN_DIR_PREFIX) || entry.endsWith('.lock'))
+            continue;
+        const runDir = external_node_path_default().join(refDir, entry);
+        if (runDir === own)
+            continue;
+        const dirSt = warm_lstatOrUndefined(runDir);
+        if (!dirSt?.isDirectory() || !warm_lstatOrUndefined(external_node_path_default().join(runDir, name))?.isDirectory())
+            continue;
+        // An empty one (a run that built nothing, or died before its own warm copy landed) is no
+        // warmer than a cold start, and would hide an older full one.
+        if (isEmptyDir(external_node_path_default().join(runDir, name)))
+            continue;
+        const lockPath = lockPathOf(runDir);
+        const lockSt = warm_lstatOrUndefined(lockPath);
+        // Opening a symlinked lock would follow it, possibly out of base-dir.
+        if (lockSt && !lockSt.isFile())
+            continue;
+        out.push({ runDir, lockPath, hasLock: lockSt !== undefined, lastUse: lockSt ? lockSt.mtime : dirSt.mtime });
+    }
+    return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
+}
+/** Takes the candidate's lock if it is free, then re-checks its shape under the lock. */
+async function claim(c, name, baseDir) {
+    let held;
+    try {
+        held = await flock_tryLock(c.lockPath);
+    }
+    catch (e) {
+        // Gone with a concurrent reap, or another runner user's lock file we may not open.
+        if (warm_errnoOf(e) === 'ENOENT' || warm_errnoOf(e) === 'EACCES')
+            return undefined;
+        throw e;
+    }
+    if (!held) {
+        lib_core/* debug */.Yz(`runbox warm: ${c.runDir} is in use by a live run; not a warm source`);
+        return undefined;
+    }
+    const lock = held;
+    const release = once(() => {
+        if (c.hasLock)
+            return lock.release();
+        // tryLock created the lock file as there was none: remove it again so the janitor's idea of
+        // this dir's last use stays what it was. removeLockFile releases even when the unlink fails.
+        try {
+            flock_removeLockFile(lock);
+        }
+        catch (e) {
+            if (warm_errnoOf(e) !== 'EACCES' && warm_errnoOf(e) !== 'EPERM')
+                throw e;
+            lib_core/* debug */.Yz(`runbox warm: left the lock file ${lock.path} we created (${warm_errnoOf(e)}); it is free and harmless`);
+        }
+    });
+    const source = external_node_path_default().join(c.runDir, name);
+    try {
+        // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
+        if (!warm_lstatOrUndefined(c.runDir)?.isDirectory() || !warm_lstatOrUndefined(source)?.isDirectory()) {
+            release();
+            return undefined;
+        }
+        assertOwnedSubdir(source, baseDir);
+    }
+    catch (e) {
+        release();
+        lib_core/* warning */.$e(`runbox warm: not using ${source}: ${(0,errors/* errorMessage */.g)(e)}`);
+        return undefined;
+    }
+    return { path: source, release };
+}
+/** cp's words for a filesystem (or a pair of them) that cannot share extents. */
+const REFLINK_REFUSED = /Operation not supported|Invalid cross-device link|Inappropriate ioctl for device|Function not implemented|Invalid argument/;
+/**
+ * Fills the freshly created, empty `target` with a copy of `source`, owned by `owner`. A reflink
+ * the filesystem refuses falls back to off (cold), not to a full copy: silently copying a 20 GB
+ * target dir is a slower surprise than a cold build. Any other failure is a warning and cold too:
+ * warmth is an optimisation, and the target is left empty either way.
+ */
+async function warmDir(mode, source, target, owner) {
+    const start = Date.now();
+    const off = (reason) => ({ mode: 'off', source, bytes: 0, files: 0, ms: Date.now() - start, reason });
+    if (mode === 'off')
+        return off('warm is off');
+    const tSt = external_node_fs_default().lstatSync(target);
+    if (!tSt.isDirectory())
+        throw new Error(`cannot warm ${target}: it is not a real directory`);
+    if (external_node_fs_default().readdirSync(target).length > 0)
+        throw new Error(`cannot warm ${target}: it is not empty (warm only fills a freshly created dir)`);
+    // A name no dir NAME can have (they start with a letter or digit), beside the target so that
+    // the final rename stays on one filesystem.
+    const staging = external_node_path_default().join(external_node_path_default().dirname(target), `.warm-${external_node_path_default().basename(target)}`);
+    let stagingMade = false;
+    try {
+        // Only a run dir's own warm step makes it, and a run dir is never reused.
+        if (warm_lstatOrUndefined(staging))
+            throw new Error(`${staging} exists already`);
+        const stats = await scanTree(source);
+        const runner = runnerIds();
+        // A container's files (another uid, maybe unreadable 0700 dirs) can only be copied, with their
+        // owners, as root; our own files need no privilege.
+        const privileged = !exec_isRoot() && (stats.unreadable || stats.foreignTo(runner) > 0);
+        if (privileged)
+            await exec_ensurePrivilege(`copy ${source}, which holds files of other users, into ${target}`);
+        if (mode === 'reflink') {
+            const refused = await reflinkRefusal(stats.firstFile, source, staging, privileged);
+            if (refused) {
+                const why = `the filesystem cannot share extents between ${source} and ${target} (${refused})`;
+                lib_core/* info */.pq(`runbox warm: reflink not possible: ${why}; starting ${target} cold (a full copy is 'warm: copy')`);
+                return off(`reflink refused: ${refused}`);
+            }
+        }
+        // 'copy' leaves cp its default, which since coreutils 9 is --reflink=auto: a clone where the
+        // filesystem can, a full copy where it cannot. -x: a mount left inside the source is not ours.
+        const args = ['-a', '-x', ...(mode === 'reflink' ? ['--reflink=always'] : []), '-T', '--', source, staging];
+        stagingMade = true;
+        await exec_run('cp', args, { privileged });
+        // cp -a as root keeps each file's owner, normally the previous run's owner, i.e. ours too;
+        // without privilege everything lands as the runner's.
+        const preserved = exec_isRoot() || privileged;
+        if (preserved ? stats.foreignTo(owner) > 0 : !warm_sameIds(runner, owner))
+            await chown([staging], owner, { recursive: true });
+        // Replaces the empty target in one step: nobody ever sees a half-warm dir at its path.
+        external_node_fs_default().renameSync(staging, target);
+        stagingMade = false;
+        return { mode, source, bytes: stats.bytes, files: stats.files, ms: Date.now() - start };
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox warm: could not ${mode} ${source} into ${target}, so it starts cold: ${(0,errors/* errorMessage */.g)(e)}`);
+        return off(`failed: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+    finally {
+        if (stagingMade)
+            await warm_removeStaging(staging);
+    }
+}
+/** One walk for the report's size figures, the probe file and the ownership decisions. */
+async function scanTree(dir) {
+    // %y type, %U:%G owner, %s size, %P path relative to dir; NUL-separated since names may hold newlines.
+    const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
+    let r = await exec_run('find', args, { allowFailure: true });
+    const unreadable = r.code !== 0;
+    if (unreadable) {
+        if (exec_isRoot())
+            throw new Error(`find ${dir} failed: ${r.stderr.trim()}`);
+        await exec_ensurePrivilege(`read ${dir}, which holds files the runner user cannot read`);
+        r = await exec_run('find', args, { privileged: true });
+    }
+    const owners = new Map();
+    let files = 0;
+    let bytes = 0;
+    let firstFile;
+    for (const rec of r.stdout.split('\0')) {
+        if (rec === '')
+            continue;
+        const [type, ids, size] = rec.split(' ', 3);
+        const rel = rec.slice(type.length + ids.length + size.length + 3);
+        owners.set(ids, (owners.get(ids) ?? 0) + 1);
+        if (type === 'd')
+            continue;
+        files++;
+        if (type === 'f') {
+            bytes += Number(size);
+            firstFile ??= external_node_path_default().join(dir, rel);
+        }
+    }
+    const foreignTo = (ids) => {
+        let n = 0;
+        for (const [k, count] of owners)
+            if (k !== `${ids.uid}:${ids.gid}`)
+                n += count;
+        return n;
+    };
+    return { files, bytes, firstFile, unreadable, foreignTo };
+}
+/**
+ * Clones one file first: on a filesystem without reflink, `cp --reflink=always` would otherwise
+ * create every dir and an empty file for every file of a large tree, failing each one. Returns
+ * cp's reason when the filesystem refuses; throws on any other failure.
+ */
+async function reflinkRefusal(file, source, staging, privileged) {
+    if (file === undefined)
+        return undefined; // nothing to clone: a plain cp -a of dirs and links is just as fast
+    const probe = `${staging}.probe`;
+    const r = await exec_run('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
+    const made = warm_lstatOrUndefined(probe) !== undefined;
+    if (made)
+        await removeTree(probe);
+    if (r.code === 0)
+        return undefined;
+    const refused = REFLINK_REFUSED.exec(r.stderr);
+    if (refused)
+        return refused[0];
+    throw new Error(`probing reflink with ${file} from ${source} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+async function warm_removeStaging(staging) {
+    try {
+        await removeTree(staging);
+    }
+    catch (e) {
+        // The run dir (and with it this leftover) goes at post or with the janitor; the target itself is untouched.
+        lib_core/* warning */.$e(`runbox warm: could not remove ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+}
+// --- the step ---------------------------------------------------------------------------------
+/**
+ * Called by main after this run's dirs exist and before they are handed over: warms each `run`
+ * dir (a `pr` dir is shared by the ref's runs and so already warm) from the newest finished run
+ * of this ref. Reports each warmed dir's clone time against its size.
+ */
+async function warmRunDirs(mode, layout, dirs, owner, report) {
+    if (mode === 'off')
+        return [];
+    const out = [];
+    for (const d of dirs) {
+        if (d.scope !== 'run')
+            continue;
+        const source = await findWarmSource(layout, d.name, layout.runDir);
+        if (!source) {
+            lib_core/* info */.pq(`runbox warm: no finished run of this ref left a '${d.name}' dir; ${d.path} starts cold`);
+            continue;
+        }
+        let r;
+        try {
+            r = await warmDir(mode, source.path, d.path, owner);
+        }
+        finally {
+            source.release();
+        }
+        out.push(r);
+        if (r.mode !== 'off')
+            report.add(`warm ${d.name}`, `${r.mode} of ${source.path}: ${summary_formatBytes(r.bytes)} in ${r.files} files in ${summary_formatSeconds(r.ms)}`);
+        else
+            report.add(`warm ${d.name}`, `cold (${mode} from ${source.path}: ${r.reason ?? 'not done'})`);
+    }
+    return out;
+}
+// --- small helpers ----------------------------------------------------------------------------
+function warm_sameIds(a, b) {
+    return a.uid === b.uid && a.gid === b.gid;
+}
+function once(fn) {
+    let done = false;
+    return () => {
+        if (done)
+            return;
+        done = true;
+        fn();
+    };
+}
+/** undefined when missing, or hidden from us (EACCES: another runner user's 0700 dir is no source for us). */
+function warm_lstatOrUndefined(p) {
+    try {
+        return external_node_fs_default().lstatSync(p);
+    }
+    catch (e) {
+        if (warm_errnoOf(e) === 'ENOENT' || warm_errnoOf(e) === 'ENOTDIR' || warm_errnoOf(e) === 'EACCES')
+            return undefined;
+        throw e;
+    }
+}
+function isEmptyDir(p) {
+    try {
+        return external_node_fs_default().readdirSync(p).length === 0;
+    }
+    catch (e) {
+        // A container's 0700 dir we cannot list as the runner user is not empty, and cp reads it as root.
+        if (warm_errnoOf(e) === 'EACCES')
+            return false;
+        if (warm_errnoOf(e) === 'ENOENT' || warm_errnoOf(e) === 'ENOTDIR')
+            return true;
+        throw e;
+    }
+}
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
+function warm_errnoOf(e) {
+    return typeof e === 'object' && e !== null ? e.code : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/state.ts
 // What main hands to post. One JSON document under one state name, rewritten as main
 // progresses, so a main that fails half-way still leaves post enough to tear down what exists.
@@ -98572,6 +98920,7 @@ function loadRunState() {
 ;// CONCATENATED MODULE: ./src/run-main.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
+
 
 
 
@@ -98617,6 +98966,7 @@ async function runMain(src = actionInputs) {
         const cfg = parseFoundationConfig(src);
         const reap = parseReapConfig(src);
         const storeCfg = parseStoreConfig(src);
+        const warm = parseWarm(src);
         const ctx = jobContext();
         const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
         const owner = await resolveOwner(cfg.ownerSpec);
@@ -98631,7 +98981,8 @@ async function runMain(src = actionInputs) {
             owner,
             runnerOwner: runner,
             reclaim: cfg.reclaim,
-            keep: cfg.keep
+            // A warm run leaves its dirs for the next run of the ref to clone; the janitor reaps them.
+            keep: cfg.keep || warm !== 'off'
         };
         // Registered before the first change so post tears down whatever main got to.
         saveRunState(state);
@@ -98645,6 +98996,8 @@ async function runMain(src = actionInputs) {
         const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
         try {
             state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
+            // Before the hand-over: a dir being warmed is still under this process's lock.
+            await warmRunDirs(warm, layout, state.dirs, owner, report);
             const keeperPid = await handOver(locks);
             if (keeperPid !== undefined) {
                 state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };

@@ -98050,7 +98050,7 @@ async function runPost() {
         });
         if (state.keep) {
             if (state.runDir)
-                report.add('kept', `${state.runDir} (keep: true)`);
+                report.add('kept', `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
         }
         else if (state.runDir) {
             await attempt('teardown', async () => {

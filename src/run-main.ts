@@ -17,6 +17,7 @@ import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from './reap/durations.js';
 import { runJanitor } from './reap/janitor.js';
 import { parseStoreConfig, restoreStore, StoreMissError } from './store/index.js';
+import { parseWarm, warmRunDirs } from './warm.js';
 import { saveRunState, type RunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
 
@@ -42,6 +43,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
+    const warm = parseWarm(src);
     const ctx = jobContext();
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
     const owner = await resolveOwner(cfg.ownerSpec);
@@ -56,7 +58,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
       owner,
       runnerOwner: runner,
       reclaim: cfg.reclaim,
-      keep: cfg.keep
+      // A warm run leaves its dirs for the next run of the ref to clone; the janitor reaps them.
+      keep: cfg.keep || warm !== 'off'
     };
     // Registered before the first change so post tears down whatever main got to.
     saveRunState(state);
@@ -71,6 +74,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
     try {
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
+      // Before the hand-over: a dir being warmed is still under this process's lock.
+      await warmRunDirs(warm, layout, state.dirs, owner, report);
       const keeperPid = await handOver(locks);
       if (keeperPid !== undefined) {
         state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };

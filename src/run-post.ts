@@ -35,7 +35,7 @@ export async function runPost(): Promise<void> {
     });
 
     if (state.keep) {
-      if (state.runDir) report.add('kept', `${state.runDir} (keep: true)`);
+      if (state.runDir) report.add('kept', `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
     } else if (state.runDir) {
       await attempt('teardown', async () => {
         const removed = await removeRunDir(state.runDir, state.baseDir);

@@ -1,0 +1,370 @@
+// Warm per-run dirs. A fleet that moved to per-run target dirs lost incremental-compilation
+// warmth; `warm` gives it back by starting each new `run` dir as a clone of the same dir of the
+// newest FINISHED run of the same ref, never a live one: a live dir is still being written, and
+// cloning it mid-build yields a torn tree that build tools may trust.
+//
+// "Finished" is the liveness lock (see liveness.ts): a run dir whose `<dir>.lock` is free. We
+// keep that lock while copying, so a janitor cannot reap the source mid-copy, and release it
+// after. The copy goes to a hidden sibling first and is renamed over the empty target only when
+// complete, so a killed or failed copy never leaves a half-filled dir that a later run (or a
+// later warm) would take as a real build state.
+import * as core from '@actions/core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { errorMessage, InputError } from './errors.js';
+import { ensurePrivilege, isRoot, run, type RunResult } from './exec.js';
+import { chown, removeTree } from './fs-ops.js';
+import type { InputSource } from './input-source.js';
+import { RUN_DIR_PREFIX, type Layout } from './layout.js';
+import { lockPathOf } from './liveness.js';
+import { removeLockFile, tryLock, type HeldLock } from './lock/flock.js';
+import type { Ids } from './owner.js';
+import { runnerIds } from './owner.js';
+import { assertOwnedSubdir } from './paths.js';
+import type { ProvisionedDir } from './state.js';
+import { formatBytes, formatSeconds, type StepReport } from './summary.js';
+
+export type WarmMode = 'off' | 'reflink' | 'copy';
+
+const MODES: readonly WarmMode[] = ['off', 'reflink', 'copy'];
+
+export function parseWarm(src: InputSource): WarmMode {
+  const raw = src.value('warm');
+  if (raw === '') return 'off';
+  const mode = MODES.find((m) => m === raw.toLowerCase());
+  if (mode) return mode;
+  throw new InputError(
+    'warm',
+    `'${raw}' is not a warm mode`,
+    "Write 'off' (the default), 'reflink' (a copy-on-write clone of the newest finished run's dir, where the filesystem supports it) or 'copy' (a full copy)"
+  );
+}
+
+// --- finding a source ---------------------------------------------------------------------------
+
+export interface WarmSource {
+  /** `<ref-dir>/run-…/<NAME>`: a real dir inside base-dir, checked under its run dir's lock. */
+  path: string;
+  /** Releases that lock: the janitor may have the dir again. Idempotent. */
+  release(): void;
+}
+
+interface Candidate {
+  runDir: string;
+  lockPath: string;
+  hasLock: boolean;
+  /** Its lock file's mtime (stamped when its keeper let go), or the run dir's mtime without one. */
+  lastUse: Date;
+}
+
+/**
+ * The newest finished run dir of this ref that has a real `<name>` dir, claimed: its lock is held
+ * by us until the caller calls release(). Live runs, this run's own dir, symlinks and anything
+ * resolving outside base-dir are never returned.
+ */
+export async function findWarmSource(layout: Layout, name: string, ownRunDir: string): Promise<WarmSource | undefined> {
+  const refSt = lstatOrUndefined(layout.refDir);
+  // lstat: a symlinked ref dir is not a directory here, so it is never followed.
+  if (!refSt?.isDirectory()) return undefined;
+  try {
+    assertOwnedSubdir(layout.refDir, layout.baseDir);
+  } catch (e) {
+    core.warning(`runbox warm: not looking for warm sources in ${layout.refDir}: ${errorMessage(e)}`);
+    return undefined;
+  }
+  for (const c of listCandidates(layout.refDir, name, ownRunDir)) {
+    const source = await claim(c, name, layout.baseDir);
+    if (source) return source;
+  }
+  return undefined;
+}
+
+/** Run dirs of the ref dir that may hold a `<name>` dir, newest first. A lock-free, read-only scan; claim() re-checks. */
+function listCandidates(refDir: string, name: string, ownRunDir: string): Candidate[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(refDir);
+  } catch (e) {
+    // Reaped away meanwhile, or a ref dir another runner user made unreadable: nothing to warm from.
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return [];
+    throw e;
+  }
+  const own = path.resolve(ownRunDir);
+  const out: Candidate[] = [];
+  for (const entry of entries) {
+    if (!entry.startsWith(RUN_DIR_PREFIX) || entry.endsWith('.lock')) continue;
+    const runDir = path.join(refDir, entry);
+    if (runDir === own) continue;
+    const dirSt = lstatOrUndefined(runDir);
+    if (!dirSt?.isDirectory() || !lstatOrUndefined(path.join(runDir, name))?.isDirectory()) continue;
+    // An empty one (a run that built nothing, or died before its own warm copy landed) is no
+    // warmer than a cold start, and would hide an older full one.
+    if (isEmptyDir(path.join(runDir, name))) continue;
+    const lockPath = lockPathOf(runDir);
+    const lockSt = lstatOrUndefined(lockPath);
+    // Opening a symlinked lock would follow it, possibly out of base-dir.
+    if (lockSt && !lockSt.isFile()) continue;
+    out.push({ runDir, lockPath, hasLock: lockSt !== undefined, lastUse: lockSt ? lockSt.mtime : dirSt.mtime });
+  }
+  return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
+}
+
+/** Takes the candidate's lock if it is free, then re-checks its shape under the lock. */
+async function claim(c: Candidate, name: string, baseDir: string): Promise<WarmSource | undefined> {
+  let held: HeldLock | undefined;
+  try {
+    held = await tryLock(c.lockPath);
+  } catch (e) {
+    // Gone with a concurrent reap, or another runner user's lock file we may not open.
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return undefined;
+    throw e;
+  }
+  if (!held) {
+    core.debug(`runbox warm: ${c.runDir} is in use by a live run; not a warm source`);
+    return undefined;
+  }
+  const lock = held;
+  const release = once(() => {
+    if (c.hasLock) return lock.release();
+    // tryLock created the lock file as there was none: remove it again so the janitor's idea of
+    // this dir's last use stays what it was. removeLockFile releases even when the unlink fails.
+    try {
+      removeLockFile(lock);
+    } catch (e) {
+      if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
+      core.debug(`runbox warm: left the lock file ${lock.path} we created (${errnoOf(e)}); it is free and harmless`);
+    }
+  });
+  const source = path.join(c.runDir, name);
+  try {
+    // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
+    if (!lstatOrUndefined(c.runDir)?.isDirectory() || !lstatOrUndefined(source)?.isDirectory()) {
+      release();
+      return undefined;
+    }
+    assertOwnedSubdir(source, baseDir);
+  } catch (e) {
+    release();
+    core.warning(`runbox warm: not using ${source}: ${errorMessage(e)}`);
+    return undefined;
+  }
+  return { path: source, release };
+}
+
+// --- copying ----------------------------------------------------------------------------------
+
+export interface WarmResult {
+  /** What was done; 'off' when nothing was copied (the reason says why). */
+  mode: WarmMode;
+  source?: string;
+  /** Apparent size of the regular files copied. */
+  bytes: number;
+  /** Non-directory entries copied (files, symlinks, ...). */
+  files: number;
+  /** Wall time of the whole warm step for this dir, scan and ownership fix included. */
+  ms: number;
+  /** Why `mode` is 'off'. */
+  reason?: string;
+}
+
+/** cp's words for a filesystem (or a pair of them) that cannot share extents. */
+const REFLINK_REFUSED = /Operation not supported|Invalid cross-device link|Inappropriate ioctl for device|Function not implemented|Invalid argument/;
+
+/**
+ * Fills the freshly created, empty `target` with a copy of `source`, owned by `owner`. A reflink
+ * the filesystem refuses falls back to off (cold), not to a full copy: silently copying a 20 GB
+ * target dir is a slower surprise than a cold build. Any other failure is a warning and cold too:
+ * warmth is an optimisation, and the target is left empty either way.
+ */
+export async function warmDir(mode: WarmMode, source: string, target: string, owner: Ids): Promise<WarmResult> {
+  const start = Date.now();
+  const off = (reason: string): WarmResult => ({ mode: 'off', source, bytes: 0, files: 0, ms: Date.now() - start, reason });
+  if (mode === 'off') return off('warm is off');
+  const tSt = fs.lstatSync(target);
+  if (!tSt.isDirectory()) throw new Error(`cannot warm ${target}: it is not a real directory`);
+  if (fs.readdirSync(target).length > 0) throw new Error(`cannot warm ${target}: it is not empty (warm only fills a freshly created dir)`);
+
+  // A name no dir NAME can have (they start with a letter or digit), beside the target so that
+  // the final rename stays on one filesystem.
+  const staging = path.join(path.dirname(target), `.warm-${path.basename(target)}`);
+  let stagingMade = false;
+  try {
+    // Only a run dir's own warm step makes it, and a run dir is never reused.
+    if (lstatOrUndefined(staging)) throw new Error(`${staging} exists already`);
+    const stats = await scanTree(source);
+    const runner = runnerIds();
+    // A container's files (another uid, maybe unreadable 0700 dirs) can only be copied, with their
+    // owners, as root; our own files need no privilege.
+    const privileged = !isRoot() && (stats.unreadable || stats.foreignTo(runner) > 0);
+    if (privileged) await ensurePrivilege(`copy ${source}, which holds files of other users, into ${target}`);
+
+    if (mode === 'reflink') {
+      const refused = await reflinkRefusal(stats.firstFile, source, staging, privileged);
+      if (refused) {
+        const why = `the filesystem cannot share extents between ${source} and ${target} (${refused})`;
+        core.info(`runbox warm: reflink not possible: ${why}; starting ${target} cold (a full copy is 'warm: copy')`);
+        return off(`reflink refused: ${refused}`);
+      }
+    }
+    // 'copy' leaves cp its default, which since coreutils 9 is --reflink=auto: a clone where the
+    // filesystem can, a full copy where it cannot. -x: a mount left inside the source is not ours.
+    const args = ['-a', '-x', ...(mode === 'reflink' ? ['--reflink=always'] : []), '-T', '--', source, staging];
+    stagingMade = true;
+    await run('cp', args, { privileged });
+    // cp -a as root keeps each file's owner, normally the previous run's owner, i.e. ours too;
+    // without privilege everything lands as the runner's.
+    const preserved = isRoot() || privileged;
+    if (preserved ? stats.foreignTo(owner) > 0 : !sameIds(runner, owner)) await chown([staging], owner, { recursive: true });
+    // Replaces the empty target in one step: nobody ever sees a half-warm dir at its path.
+    fs.renameSync(staging, target);
+    stagingMade = false;
+    return { mode, source, bytes: stats.bytes, files: stats.files, ms: Date.now() - start };
+  } catch (e) {
+    core.warning(`runbox warm: could not ${mode} ${source} into ${target}, so it starts cold: ${errorMessage(e)}`);
+    return off(`failed: ${errorMessage(e)}`);
+  } finally {
+    if (stagingMade) await removeStaging(staging);
+  }
+}
+
+interface TreeStats {
+  files: number;
+  bytes: number;
+  /** A regular file to probe reflink support with; undefined in a tree without one. */
+  firstFile?: string;
+  /** The runner user could not read all of it. */
+  unreadable: boolean;
+  foreignTo(ids: Ids): number;
+}
+
+/** One walk for the report's size figures, the probe file and the ownership decisions. */
+async function scanTree(dir: string): Promise<TreeStats> {
+  // %y type, %U:%G owner, %s size, %P path relative to dir; NUL-separated since names may hold newlines.
+  const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
+  let r: RunResult = await run('find', args, { allowFailure: true });
+  const unreadable = r.code !== 0;
+  if (unreadable) {
+    if (isRoot()) throw new Error(`find ${dir} failed: ${r.stderr.trim()}`);
+    await ensurePrivilege(`read ${dir}, which holds files the runner user cannot read`);
+    r = await run('find', args, { privileged: true });
+  }
+  const owners = new Map<string, number>();
+  let files = 0;
+  let bytes = 0;
+  let firstFile: string | undefined;
+  for (const rec of r.stdout.split('\0')) {
+    if (rec === '') continue;
+    const [type, ids, size] = rec.split(' ', 3);
+    const rel = rec.slice(type.length + ids.length + size.length + 3);
+    owners.set(ids, (owners.get(ids) ?? 0) + 1);
+    if (type === 'd') continue;
+    files++;
+    if (type === 'f') {
+      bytes += Number(size);
+      firstFile ??= path.join(dir, rel);
+    }
+  }
+  const foreignTo = (ids: Ids): number => {
+    let n = 0;
+    for (const [k, count] of owners) if (k !== `${ids.uid}:${ids.gid}`) n += count;
+    return n;
+  };
+  return { files, bytes, firstFile, unreadable, foreignTo };
+}
+
+/**
+ * Clones one file first: on a filesystem without reflink, `cp --reflink=always` would otherwise
+ * create every dir and an empty file for every file of a large tree, failing each one. Returns
+ * cp's reason when the filesystem refuses; throws on any other failure.
+ */
+async function reflinkRefusal(file: string | undefined, source: string, staging: string, privileged: boolean): Promise<string | undefined> {
+  if (file === undefined) return undefined; // nothing to clone: a plain cp -a of dirs and links is just as fast
+  const probe = `${staging}.probe`;
+  const r = await run('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
+  const made = lstatOrUndefined(probe) !== undefined;
+  if (made) await removeTree(probe);
+  if (r.code === 0) return undefined;
+  const refused = REFLINK_REFUSED.exec(r.stderr);
+  if (refused) return refused[0];
+  throw new Error(`probing reflink with ${file} from ${source} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+async function removeStaging(staging: string): Promise<void> {
+  try {
+    await removeTree(staging);
+  } catch (e) {
+    // The run dir (and with it this leftover) goes at post or with the janitor; the target itself is untouched.
+    core.warning(`runbox warm: could not remove ${staging}: ${errorMessage(e)}`);
+  }
+}
+
+// --- the step ---------------------------------------------------------------------------------
+
+/**
+ * Called by main after this run's dirs exist and before they are handed over: warms each `run`
+ * dir (a `pr` dir is shared by the ref's runs and so already warm) from the newest finished run
+ * of this ref. Reports each warmed dir's clone time against its size.
+ */
+export async function warmRunDirs(mode: WarmMode, layout: Layout, dirs: readonly ProvisionedDir[], owner: Ids, report: StepReport): Promise<WarmResult[]> {
+  if (mode === 'off') return [];
+  const out: WarmResult[] = [];
+  for (const d of dirs) {
+    if (d.scope !== 'run') continue;
+    const source = await findWarmSource(layout, d.name, layout.runDir);
+    if (!source) {
+      core.info(`runbox warm: no finished run of this ref left a '${d.name}' dir; ${d.path} starts cold`);
+      continue;
+    }
+    let r: WarmResult;
+    try {
+      r = await warmDir(mode, source.path, d.path, owner);
+    } finally {
+      source.release();
+    }
+    out.push(r);
+    if (r.mode !== 'off') report.add(`warm ${d.name}`, `${r.mode} of ${source.path}: ${formatBytes(r.bytes)} in ${r.files} files in ${formatSeconds(r.ms)}`);
+    else report.add(`warm ${d.name}`, `cold (${mode} from ${source.path}: ${r.reason ?? 'not done'})`);
+  }
+  return out;
+}
+
+// --- small helpers ----------------------------------------------------------------------------
+
+function sameIds(a: Ids, b: Ids): boolean {
+  return a.uid === b.uid && a.gid === b.gid;
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
+/** undefined when missing, or hidden from us (EACCES: another runner user's 0700 dir is no source for us). */
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR' || errnoOf(e) === 'EACCES') return undefined;
+    throw e;
+  }
+}
+
+function isEmptyDir(p: string): boolean {
+  try {
+    return fs.readdirSync(p).length === 0;
+  } catch (e) {
+    // A container's 0700 dir we cannot list as the runner user is not empty, and cp reads it as root.
+    if (errnoOf(e) === 'EACCES') return false;
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return true;
+    throw e;
+  }
+}
+
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? (e as NodeJS.ErrnoException).code : undefined;
+}
