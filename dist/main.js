@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9627);
+/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4262);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9627:
+/***/ 4262:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -97418,7 +97418,7 @@ class MemberValidator {
     roots;
     seenRoots = new Set();
     symlinks = new Set();
-    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [] };
+    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set() };
     constructor(rules) {
         this.rules = rules;
         this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -97466,6 +97466,8 @@ class MemberValidator {
             const rest = p.slice(root.length + 1).split('/');
             const top = `${root}/${rest[0]}`;
             this.summary.tops.add(top);
+            if (rest.length === 1 && kind === '2')
+                this.summary.symlinkTops.add(top);
             if (rest[0].startsWith('.') && rest.length > 2)
                 this.summary.dotParents.add(p.slice(0, p.lastIndexOf('/')));
         }
@@ -97642,6 +97644,7 @@ class pipeline_HashTap extends external_node_stream_.Transform {
 
 
 
+
 class IntegrityError extends Error {
     constructor(message) {
         super(message);
@@ -97802,6 +97805,20 @@ async function decompressTo(file, dest) {
         consume: (out) => (0,promises_namespaceObject.pipeline)(out, external_node_fs_default().createWriteStream(dest, { flags: 'wx' }))
     });
 }
+/**
+ * Puts back the recorded mtimes of dirs that several shards wrote into (the last tar to set
+ * one is not the last to add an entry). Only dirs this restore created (`fresh`, taken before
+ * extraction) and that are real dirs now: an existing dir keeps what it had, as with one archive.
+ */
+async function restoreDirTimes(root, fresh) {
+    for (const d of fresh) {
+        const abs = external_node_path_default().join(root, d.path);
+        const st = external_node_fs_default().lstatSync(abs, { throwIfNoEntry: false });
+        if (!st?.isDirectory())
+            continue;
+        await exec_run('touch', ['-h', '-c', '-d', `@${d.mtime}`, '--', abs], { privileged: true });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/store/presets.ts
 // What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
@@ -97850,9 +97867,150 @@ async function toolVersion(kind) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/shards.ts
+// Sharded snapshots: the store's top-level items split into N archives that are created and
+// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+//
+// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
+// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
+// to a file it archived earlier in the same archive, so an item whose files live in `.links`
+// must travel with those `.links` entries, or the restore gets copies instead of links. Each
+// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
+// its items' members plus every dot-dir entry that one of its items links to. An entry shared
+// by items of several shards is stored in each of them; at restore the first tar to create it
+// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
+//
+// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
+// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
+// manifest (dirTimes) and put back once all shards are in.
+
+
+
+/** More archives than this buy nothing on today's runners and cost a process each. */
+const MAX_SHARDS = 64;
+const AUTO_MAX = 8;
+/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
+const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
+const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+/** `shards: auto`: one archive per core, at most AUTO_MAX. */
+function shards_autoShardCount() {
+    return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
+}
+/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
+async function listEntries(root, storePath) {
+    const base = storePath.replace(/^\/+/, '');
+    const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+    const out = [];
+    for (const rec of r.stdout.split('\0')) {
+        if (rec === '')
+            continue;
+        const f = rec.split('\t');
+        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
+        // back to tar exactly: such a store is archived in one piece instead.
+        if (f.length !== 6 || f[5].includes('\uFFFD'))
+            return undefined;
+        const [ino, nlink, size, type, mtime, p] = f;
+        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
+    }
+    return out;
+}
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
+ * right after it. Plain byte order would put `loaders.cache` between `loaders` and
+ * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ */
+function treeOrder(a, b) {
+    const x = a.split('/');
+    const y = b.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = byteOrder(x[i], y[i]);
+        if (c !== 0)
+            return c;
+    }
+    return x.length - y.length;
+}
+/**
+ * Splits the present store paths into `count` shards balanced by bytes (largest item first
+ * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
+ * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
+ * not be given back exactly.
+ */
+async function shards_planShards(o) {
+    if (o.count <= 1)
+        return undefined;
+    const shared = [];
+    const dirTimes = [];
+    const items = new Map();
+    const dotEntries = [];
+    for (const sp of o.storePaths) {
+        const entries = await listEntries(o.root, sp);
+        if (!entries)
+            return undefined;
+        for (const e of entries) {
+            if (o.excluded(`/${e.rel}`))
+                continue;
+            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
+                if (e.type !== 'd') {
+                    if (e.top === '')
+                        return undefined;
+                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
+                    continue;
+                }
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.')) {
+                if (e.type === 'd')
+                    return undefined;
+                dotEntries.push(e);
+            }
+            else {
+                const key = `${sp}\0${e.top}`;
+                const item = items.get(key) ?? { entries: [], bytes: 0 };
+                item.entries.push(e);
+                // Per-member overhead: a 512-byte header and a file to create on restore.
+                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+                items.set(key, item);
+            }
+        }
+    }
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    if (o.auto && total < AUTO_MIN_BYTES)
+        return undefined;
+    const count = Math.min(o.count, items.size);
+    if (count <= 1)
+        return undefined;
+    const lists = Array.from({ length: count }, () => [...shared]);
+    const load = new Array(count).fill(0);
+    const shardsOfInode = new Map();
+    const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
+    for (const [, item] of ordered) {
+        const s = load.indexOf(Math.min(...load));
+        load[s] += item.bytes;
+        for (const e of item.entries) {
+            lists[s].push(e.rel);
+            if (e.type === 'f' && e.nlink > 1) {
+                const set = shardsOfInode.get(e.ino) ?? new Set();
+                set.add(s);
+                shardsOfInode.set(e.ino, set);
+            }
+        }
+    }
+    for (const e of dotEntries) {
+        const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
+        for (const s of owners ?? [0])
+            lists[s].push(e.rel);
+    }
+    for (const l of lists)
+        l.sort(treeOrder);
+    return { lists, dirTimes };
+}
+
 ;// CONCATENATED MODULE: ./src/store/config.ts
 // The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
 // extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
+
 
 
 
@@ -97900,6 +98058,15 @@ function parseStorePaths(src, preset) {
     if (new Set(paths).size !== paths.length)
         throw new errors/* InputError */.d('store-paths', 'a path is listed twice', 'List each dir once');
     return paths;
+}
+function parseShards(src) {
+    const v = src.value('shards');
+    if (v === '' || v === 'auto')
+        return 0;
+    const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= MAX_SHARDS))
+        throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
+    return n;
 }
 function parseDaemon(src, kind) {
     const unit = src.value('daemon');
@@ -97952,6 +98119,7 @@ function parseStoreConfig(src, env = process.env) {
         keyFiles: src.lines('key-files'),
         daemon: parseDaemon(src, kind),
         save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
+        shards: parseShards(src),
         failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
         root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
         stagingBase: (env.RUNNER_TEMP ?? '').trim() || external_node_os_default().tmpdir(),
@@ -98064,6 +98232,7 @@ async function resolveKeys(cfg) {
 // `archives` is a list so later versions can shard the store or add deltas.
 
 
+
 const MANIFEST_FILE = 'manifest.json';
 const manifest_FORMAT = 'runbox-store-snapshot';
 const manifest_FORMAT_VERSION = 1;
@@ -98142,6 +98311,7 @@ function readManifest(dir, expect) {
             throw new ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
         return { ...rec, compression: 'zstd', path: p };
     });
+    const dirTimes = readDirTimes(raw.dirTimes, storePaths);
     const names = [...archives, ...dbs].map((r) => r.file);
     if (new Set(names).size !== names.length)
         throw new ManifestError('a file is listed twice');
@@ -98160,15 +98330,87 @@ function readManifest(dir, expect) {
         ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
         storePaths,
         archives,
+        ...(dirTimes ? { dirTimes } : {}),
         dbs
     };
+}
+/**
+ * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
+ * them as root, to dirs it created itself, so nothing else may be named here.
+ */
+function readDirTimes(v, storePaths) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new ManifestError('dirTimes is not a list');
+    return v.map((d, i) => {
+        if (!manifest_isObject(d))
+            throw new ManifestError(`dirTimes[${i}] is not an object`);
+        const { path: p, mtime } = d;
+        if (typeof mtime !== 'string' || !MTIME.test(mtime))
+            throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
+        const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(external_node_path_default().dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(external_node_path_default().basename(p)) && !/^\.\.?$/.test(external_node_path_default().basename(p))));
+        if (!ok)
+            throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
+        return { path: p, mtime };
+    });
 }
 function manifest_writeManifest(dir, m) {
     fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
 }
 /** True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its journals. */
-function isLiveDbFile(absPath, dbDir) {
+function manifest_isLiveDbFile(absPath, dbDir) {
     return dbDir !== undefined && external_node_path_default().dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+}
+
+;// CONCATENATED MODULE: ./src/store/shard-rules.ts
+// A sharded snapshot is validated archive by archive (in parallel), but its archives are
+// extracted at the same time into the same tree, so one archive's symlink could redirect
+// another archive's write (shard A: `gnu/store/x -> /etc`, shard B: `gnu/store/x/passwd`).
+// The per-archive validator cannot see that; these rules, checked over all summaries before
+// anything is extracted, make it impossible: every path that could pass through a symlink
+// stays within one archive, where the validator already refuses it.
+
+
+const isDotTop = (top) => external_node_path_default().basename(top).startsWith('.');
+function topOf(rel, roots) {
+    const r = roots.find((x) => rel.startsWith(`${x}/`));
+    return r === undefined ? undefined : `${r}/${rel.slice(r.length + 1).split('/')[0]}`;
+}
+/** Throws UnsafeArchiveError when the archives of one snapshot could write through each other. */
+function checkShardsApart(summaries) {
+    if (summaries.length < 2)
+        return;
+    const owner = new Map();
+    const symlinkTops = new Set(summaries.flatMap((s) => [...s.symlinkTops]));
+    summaries.forEach((s, i) => {
+        for (const top of s.tops) {
+            const seen = owner.get(top);
+            if (seen !== undefined && seen !== i) {
+                // Only dot-dirs such as `.links` are shared, and never as a symlink.
+                if (!isDotTop(top))
+                    throw new UnsafeArchiveError(top, `is a store item in two archives of a sharded snapshot (${seen} and ${i})`);
+                if (symlinkTops.has(top))
+                    throw new UnsafeArchiveError(top, 'is a symlink in one archive and written into by another');
+            }
+            owner.set(top, i);
+        }
+        // Shared dot-dirs hold plain entries only: nothing nested that a sibling's symlink could redirect.
+        const nested = [...s.dotParents][0];
+        if (nested !== undefined)
+            throw new UnsafeArchiveError(nested, 'is nested inside a dot-dir, which a sharded snapshot never holds');
+        for (const target of s.linkTargets) {
+            const top = topOf(target, s.roots);
+            if (top === undefined || target === top)
+                continue;
+            if (isDotTop(top)) {
+                if (external_node_path_default().dirname(target) !== top)
+                    throw new UnsafeArchiveError(target, 'is a hard-link target nested inside a dot-dir, which a sharded snapshot never holds');
+            }
+            else if (!s.tops.has(top))
+                throw new UnsafeArchiveError(target, 'is a hard-link target in a store item of another archive');
+        }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
@@ -98217,16 +98459,19 @@ function staging_removeStaging(dir, base) {
 
 
 
+
 /** Verifies, then extracts a downloaded snapshot into the store and merges its DB. */
 async function applySnapshot(o) {
     const t0 = Date.now();
     const manifest = readManifest(o.snapshotDir, { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) });
-    const reserved = (p) => isLiveDbFile(p, o.dbDir);
-    const archives = [];
-    for (const a of manifest.archives) {
+    const reserved = (p) => manifest_isLiveDbFile(p, o.dbDir);
+    // Shards are verified side by side (a zstd and a parser each); all of them before anything
+    // is extracted, so one bad member anywhere still refuses the whole snapshot.
+    const archives = await Promise.all(manifest.archives.map(async (a) => {
         const file = external_node_path_default().join(o.snapshotDir, a.file);
-        archives.push({ file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths });
-    }
+        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths };
+    }));
+    checkShardsApart(archives.map((a) => a.summary));
     const dbCopies = [];
     for (const d of manifest.dbs) {
         const file = external_node_path_default().join(o.snapshotDir, d.file);
@@ -98249,9 +98494,11 @@ async function applySnapshot(o) {
     const dbs = await withDaemonStopped(o.daemon, async () => {
         plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
         added = new Set(plans.flatMap((p) => p.added));
+        const fresh = (manifest.dirTimes ?? []).filter((d) => !external_node_fs_default().existsSync(external_node_path_default().join(o.root, d.path)));
         const t1 = Date.now();
-        for (const [i, a] of archives.entries())
-            await extractArchive(a.file, o.root, plans[i], o.scratchDir);
+        // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+        await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
+        await restoreDirTimes(o.root, fresh);
         const t2 = Date.now();
         extractMs = t2 - t1;
         const results = [];
@@ -98295,6 +98542,7 @@ async function restoreStore(cfg, report) {
         dbDir: cfg.dbDir ?? '',
         stagingBase: cfg.stagingBase,
         save: cfg.save,
+        shards: cfg.shards,
         primaryKey: keys.primary,
         matchedKey: '',
         exactHit: false,
@@ -98369,7 +98617,59 @@ async function restoreStore(cfg, report) {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
+/** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
+const COMMON_TAR_ARGS = (/* unused pure expression or super */ null && ([
+    // Numeric ids: the restoring host's user names may map to other ids.
+    '--numeric-owner',
+    // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
+    // only make the archive bigger and unreproducible.
+    '--format=posix',
+    '--pax-option=delete=atime,delete=ctime'
+]));
+/** One archive of whole store paths, tar walking them itself. */
+function wholeTarArgs(opts, present) {
+    return [
+        '-c',
+        '-f',
+        '-',
+        '-C',
+        opts.root,
+        ...COMMON_TAR_ARGS,
+        // Name order puts `.links` before the items, so hard links point into `.links`, whose
+        // entries additive restore can share with an existing store.
+        '--sort=name',
+        '--anchored',
+        '--wildcards',
+        '--no-wildcards-match-slash',
+        ...liveDbExcludes(opts.dbDir),
+        '--',
+        ...present.map((p) => p.replace(/^\/+/, ''))
+    ];
+}
+/** One shard: exactly the members listed (NUL-separated, already in name order), no recursion. */
+function listTarArgs(opts, listFile) {
+    // --verbatim-files-from: a listed name starting with '-' is a name, not an option.
+    return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
+}
+const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+async function writeShards(opts, plan) {
+    const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
+    // All shards at once: each is a tar (reading the disk) and a zstd (one core's worth).
+    return Promise.all(plan.lists.map(async (list, i) => {
+        const file = `store-${i}.tar.zst`;
+        const listFile = path.join(opts.scratchDir, `shard-${i}.list`);
+        fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+        try {
+            const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, file));
+            return { file, ...r, compression: 'zstd', storePaths: storePaths(list) };
+        }
+        finally {
+            fs.rmSync(listFile, { force: true });
+        }
+    }));
+}
 function onDisk(root, abs) {
     return path.join(root, abs);
 }
@@ -98436,32 +98736,23 @@ async function archive_createSnapshot(opts) {
         for (const name of await listDbFiles(opts.root, opts.dbDir))
             dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
     const t1 = Date.now();
-    const tarArgs = [
-        '-c',
-        '-f',
-        '-',
-        '-C',
-        opts.root,
-        // Numeric ids: the restoring host's user names may map to other ids.
-        '--numeric-owner',
-        // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
-        // only make the archive bigger and unreproducible.
-        '--format=posix',
-        '--pax-option=delete=atime,delete=ctime',
-        // Name order puts `.links` before the items, so hard links point into `.links`, whose
-        // entries additive restore can share with an existing store.
-        '--sort=name',
-        '--anchored',
-        '--wildcards',
-        '--no-wildcards-match-slash',
-        ...liveDbExcludes(opts.dbDir),
-        '--',
-        ...present.map((p) => p.replace(/^\/+/, ''))
-    ];
-    const archive = await pipeToFile([
-        { cmd: 'tar', args: tarArgs, privileged: true },
-        { cmd: 'zstd', args: ['-T0', '-q', '-c'] }
-    ], path.join(opts.snapshotDir, ARCHIVE_FILE));
+    const plan = await planShards({
+        root: opts.root,
+        storePaths: present,
+        count: opts.shards ? opts.shards : autoShardCount(),
+        auto: !opts.shards,
+        excluded: (p) => isLiveDbFile(p, opts.dbDir)
+    });
+    const archives = plan
+        ? await writeShards(opts, plan)
+        : [
+            {
+                file: ARCHIVE_FILE,
+                ...(await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], path.join(opts.snapshotDir, ARCHIVE_FILE))),
+                compression: 'zstd',
+                storePaths: present
+            }
+        ];
     const t2 = Date.now();
     const manifest = {
         format: FORMAT,
@@ -98470,7 +98761,8 @@ async function archive_createSnapshot(opts) {
         createdAt: new Date().toISOString(),
         ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
         storePaths: present,
-        archives: [{ file: ARCHIVE_FILE, ...archive, compression: 'zstd', storePaths: present }],
+        archives,
+        ...(plan && plan.dirTimes.length > 0 ? { dirTimes: plan.dirTimes } : {}),
         dbs
     };
     writeManifest(opts.snapshotDir, manifest);
@@ -98515,7 +98807,8 @@ async function saveStore(state, report) {
             ...(state.dbDir ? { dbDir: state.dbDir } : {}),
             ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
             snapshotDir,
-            scratchDir
+            scratchDir,
+            shards: state.shards
         });
         if (r.missing.length > 0)
             core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
@@ -98525,7 +98818,7 @@ async function saveStore(state, report) {
         const uploadMs = Date.now() - t0;
         report.add('store snapshot', id === undefined
             ? `made (${formatBytes(bytes)}) but not saved under ${state.primaryKey}; see the warnings above`
-            : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed (${r.manifest.dbs.length} DB copies)`);
+            : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`);
         report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
     }
     catch (e) {

@@ -10,9 +10,10 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { isRoot, run } from '../exec.js';
-import { type DbRecord, type SnapshotManifest, FORMAT, FORMAT_VERSION, writeManifest } from './manifest.js';
+import { type ArchiveRecord, type DbRecord, type SnapshotManifest, FORMAT, FORMAT_VERSION, isLiveDbFile, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import type { StoreKind } from './presets.js';
+import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
 
@@ -25,8 +26,10 @@ export interface CreateOptions {
   toolVersion?: string;
   /** Empty runner-owned dir that becomes the cache entry. */
   snapshotDir: string;
-  /** Runner-owned scratch dir for the uncompressed DB copies. */
+  /** Runner-owned scratch dir for the uncompressed DB copies and shard lists. */
   scratchDir: string;
+  /** Number of archives; 0 or unset = auto (one per core for a store big enough to gain from it). */
+  shards?: number;
 }
 
 export interface CreateResult {
@@ -34,6 +37,63 @@ export interface CreateResult {
   dbMs: number;
   archiveMs: number;
   missing: string[];
+}
+
+/** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
+const COMMON_TAR_ARGS = [
+  // Numeric ids: the restoring host's user names may map to other ids.
+  '--numeric-owner',
+  // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
+  // only make the archive bigger and unreproducible.
+  '--format=posix',
+  '--pax-option=delete=atime,delete=ctime'
+];
+
+/** One archive of whole store paths, tar walking them itself. */
+function wholeTarArgs(opts: CreateOptions, present: string[]): string[] {
+  return [
+    '-c',
+    '-f',
+    '-',
+    '-C',
+    opts.root,
+    ...COMMON_TAR_ARGS,
+    // Name order puts `.links` before the items, so hard links point into `.links`, whose
+    // entries additive restore can share with an existing store.
+    '--sort=name',
+    '--anchored',
+    '--wildcards',
+    '--no-wildcards-match-slash',
+    ...liveDbExcludes(opts.dbDir),
+    '--',
+    ...present.map((p) => p.replace(/^\/+/, ''))
+  ];
+}
+
+/** One shard: exactly the members listed (NUL-separated, already in name order), no recursion. */
+function listTarArgs(opts: CreateOptions, listFile: string): string[] {
+  // --verbatim-files-from: a listed name starting with '-' is a name, not an option.
+  return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
+}
+
+const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+
+async function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecord[]> {
+  const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
+  // All shards at once: each is a tar (reading the disk) and a zstd (one core's worth).
+  return Promise.all(
+    plan.lists.map(async (list, i) => {
+      const file = `store-${i}.tar.zst`;
+      const listFile = path.join(opts.scratchDir, `shard-${i}.list`);
+      fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+      try {
+        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
+        return { file, ...r, compression: 'zstd' as const, storePaths: storePaths(list) };
+      } finally {
+        fs.rmSync(listFile, { force: true });
+      }
+    })
+  );
 }
 
 export function onDisk(root: string, abs: string): string {
@@ -99,35 +159,23 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     for (const name of await listDbFiles(opts.root, opts.dbDir)) dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
   const t1 = Date.now();
 
-  const tarArgs = [
-    '-c',
-    '-f',
-    '-',
-    '-C',
-    opts.root,
-    // Numeric ids: the restoring host's user names may map to other ids.
-    '--numeric-owner',
-    // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
-    // only make the archive bigger and unreproducible.
-    '--format=posix',
-    '--pax-option=delete=atime,delete=ctime',
-    // Name order puts `.links` before the items, so hard links point into `.links`, whose
-    // entries additive restore can share with an existing store.
-    '--sort=name',
-    '--anchored',
-    '--wildcards',
-    '--no-wildcards-match-slash',
-    ...liveDbExcludes(opts.dbDir),
-    '--',
-    ...present.map((p) => p.replace(/^\/+/, ''))
-  ];
-  const archive = await pipeToFile(
-    [
-      { cmd: 'tar', args: tarArgs, privileged: true },
-      { cmd: 'zstd', args: ['-T0', '-q', '-c'] }
-    ],
-    path.join(opts.snapshotDir, ARCHIVE_FILE)
-  );
+  const plan = await planShards({
+    root: opts.root,
+    storePaths: present,
+    count: opts.shards ? opts.shards : autoShardCount(),
+    auto: !opts.shards,
+    excluded: (p) => isLiveDbFile(p, opts.dbDir)
+  });
+  const archives: ArchiveRecord[] = plan
+    ? await writeShards(opts, plan)
+    : [
+        {
+          file: ARCHIVE_FILE,
+          ...(await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE))),
+          compression: 'zstd',
+          storePaths: present
+        }
+      ];
   const t2 = Date.now();
 
   const manifest: SnapshotManifest = {
@@ -137,7 +185,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     createdAt: new Date().toISOString(),
     ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
     storePaths: present,
-    archives: [{ file: ARCHIVE_FILE, ...archive, compression: 'zstd', storePaths: present }],
+    archives,
+    ...(plan && plan.dirTimes.length > 0 ? { dirTimes: plan.dirTimes } : {}),
     dbs
   };
   writeManifest(opts.snapshotDir, manifest);

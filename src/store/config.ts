@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import type { InputSource } from '../input-source.js';
 import { isUnder, pathProblem } from '../paths.js';
 import { PRESETS, type StoreKind } from './presets.js';
+import { MAX_SHARDS } from './shards.js';
 
 export type SaveMode = 'auto' | 'always' | 'never';
 
@@ -30,6 +31,8 @@ export interface StoreConfig {
   keyFiles: string[];
   daemon: DaemonControl;
   save: SaveMode;
+  /** Archives per snapshot (`shards`); 0 = auto, one per core for a store big enough to gain. */
+  shards: number;
   failOnCacheMiss: boolean;
   /** Where the store paths are, normally `/`. Tests point it at a temp dir (RUNBOX_STORE_ROOT). */
   root: string;
@@ -78,6 +81,15 @@ function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]):
       if (a !== b && isUnder(b, a)) throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
   if (new Set(paths).size !== paths.length) throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
   return paths;
+}
+
+function parseShards(src: InputSource): number {
+  const v = src.value('shards');
+  if (v === '' || v === 'auto') return 0;
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= MAX_SHARDS))
+    throw new InputError('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
+  return n;
 }
 
 function parseDaemon(src: InputSource, kind: StoreKind): DaemonControl {
@@ -130,6 +142,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     keyFiles: src.lines('key-files'),
     daemon: parseDaemon(src, kind),
     save: oneOf(src, 'save', ['auto', 'always', 'never'] as const, 'auto'),
+    shards: parseShards(src),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),
     stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),

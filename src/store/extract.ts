@@ -11,6 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ArchiveRecord, FileRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, UnsafeArchiveError, validateMembers } from './members.js';
 import { HashTap, runPipeline } from './pipeline.js';
+import { run } from '../exec.js';
+import type { DirTime } from './shards.js';
 
 export class IntegrityError extends Error {
   constructor(message: string) {
@@ -173,4 +175,18 @@ export async function decompressTo(file: string, dest: string): Promise<void> {
   await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', file] }], {
     consume: (out) => pipeline(out, fs.createWriteStream(dest, { flags: 'wx' }))
   });
+}
+
+/**
+ * Puts back the recorded mtimes of dirs that several shards wrote into (the last tar to set
+ * one is not the last to add an entry). Only dirs this restore created (`fresh`, taken before
+ * extraction) and that are real dirs now: an existing dir keeps what it had, as with one archive.
+ */
+export async function restoreDirTimes(root: string, fresh: readonly DirTime[]): Promise<void> {
+  for (const d of fresh) {
+    const abs = path.join(root, d.path);
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) continue;
+    await run('touch', ['-h', '-c', '-d', `@${d.mtime}`, '--', abs], { privileged: true });
+  }
 }

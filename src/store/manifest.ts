@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StoreKind } from './presets.js';
+import { MTIME, type DirTime } from './shards.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const FORMAT = 'runbox-store-snapshot';
@@ -38,6 +39,8 @@ export interface SnapshotManifest {
   toolVersion?: string;
   storePaths: string[];
   archives: ArchiveRecord[];
+  /** Sharded snapshots: recorded mtimes of the dirs every shard writes into (see shards.ts). */
+  dirTimes?: DirTime[];
   dbs: DbRecord[];
 }
 
@@ -105,6 +108,7 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
       throw new ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
     return { ...rec, compression: 'zstd', path: p };
   });
+  const dirTimes = readDirTimes(raw.dirTimes, storePaths);
   const names = [...archives, ...dbs].map((r) => r.file);
   if (new Set(names).size !== names.length) throw new ManifestError('a file is listed twice');
   for (const name of names) {
@@ -120,8 +124,27 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
     storePaths,
     archives,
+    ...(dirTimes ? { dirTimes } : {}),
     dbs
   };
+}
+
+/**
+ * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
+ * them as root, to dirs it created itself, so nothing else may be named here.
+ */
+function readDirTimes(v: unknown, storePaths: readonly string[]): DirTime[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw new ManifestError('dirTimes is not a list');
+  return v.map((d: unknown, i: number): DirTime => {
+    if (!isObject(d)) throw new ManifestError(`dirTimes[${i}] is not an object`);
+    const { path: p, mtime } = d;
+    if (typeof mtime !== 'string' || !MTIME.test(mtime)) throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
+    const ok =
+      typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
+    if (!ok) throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
+    return { path: p, mtime };
+  });
 }
 
 export function writeManifest(dir: string, m: SnapshotManifest): void {

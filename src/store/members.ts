@@ -263,6 +263,8 @@ export interface ArchiveSummary {
   dotParents: Set<string>;
   /** Regular files with a setuid or setgid bit (relative). */
   setuid: string[];
+  /** Top-level items that are themselves symlinks (relative); a sharded snapshot checks them across archives. */
+  symlinkTops: Set<string>;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -302,7 +304,7 @@ export class MemberValidator {
   private readonly roots: string[];
   private readonly seenRoots = new Set<string>();
   private readonly symlinks = new Set<string>();
-  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [] };
+  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set() };
 
   constructor(private readonly rules: MemberRules) {
     this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -345,6 +347,7 @@ export class MemberValidator {
       const rest = p.slice(root.length + 1).split('/');
       const top = `${root}/${rest[0]}`;
       this.summary.tops.add(top);
+      if (rest.length === 1 && kind === '2') this.summary.symlinkTops.add(top);
       if (rest[0].startsWith('.') && rest.length > 2) this.summary.dotParents.add(p.slice(0, p.lastIndexOf('/')));
     }
     this.summary.members++;

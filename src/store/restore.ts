@@ -12,9 +12,10 @@ import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import type { DaemonControl, StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
-import { decompressTo, extractArchive, planExtraction, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
+import { decompressTo, extractArchive, planExtraction, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
 import { resolveKeys } from './key.js';
 import { isLiveDbFile, readManifest } from './manifest.js';
+import { checkShardsApart } from './shard-rules.js';
 import type { ArchiveSummary } from './members.js';
 import type { StoreKind } from './presets.js';
 import { createStaging, removeStaging } from './staging.js';
@@ -48,11 +49,15 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
   const manifest = readManifest(o.snapshotDir, { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) });
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
-  const archives: Array<{ file: string; summary: ArchiveSummary; storePaths: string[] }> = [];
-  for (const a of manifest.archives) {
-    const file = path.join(o.snapshotDir, a.file);
-    archives.push({ file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths });
-  }
+  // Shards are verified side by side (a zstd and a parser each); all of them before anything
+  // is extracted, so one bad member anywhere still refuses the whole snapshot.
+  const archives: Array<{ file: string; summary: ArchiveSummary; storePaths: string[] }> = await Promise.all(
+    manifest.archives.map(async (a) => {
+      const file = path.join(o.snapshotDir, a.file);
+      return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths };
+    })
+  );
+  checkShardsApart(archives.map((a) => a.summary));
   const dbCopies: Array<{ live: string; copy: string }> = [];
   for (const d of manifest.dbs) {
     const file = path.join(o.snapshotDir, d.file);
@@ -78,8 +83,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const dbs = await withDaemonStopped(o.daemon, async () => {
     plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
     added = new Set(plans.flatMap((p) => p.added));
+    const fresh = (manifest.dirTimes ?? []).filter((d) => !fs.existsSync(path.join(o.root, d.path)));
     const t1 = Date.now();
-    for (const [i, a] of archives.entries()) await extractArchive(a.file, o.root, plans[i], o.scratchDir);
+    // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+    await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
+    await restoreDirTimes(o.root, fresh);
     const t2 = Date.now();
     extractMs = t2 - t1;
     const results: DbMergeResult[] = [];
@@ -126,6 +134,7 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
     dbDir: cfg.dbDir ?? '',
     stagingBase: cfg.stagingBase,
     save: cfg.save,
+    shards: cfg.shards,
     primaryKey: keys.primary,
     matchedKey: '',
     exactHit: false,

@@ -37,7 +37,8 @@ export async function saveStore(state: StoreState, report: StepReport): Promise<
       ...(state.dbDir ? { dbDir: state.dbDir } : {}),
       ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
       snapshotDir,
-      scratchDir
+      scratchDir,
+      shards: state.shards
     });
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = r.manifest.archives.reduce((n, a) => n + a.bytes, 0) + r.manifest.dbs.reduce((n, d) => n + d.bytes, 0);
@@ -48,7 +49,7 @@ export async function saveStore(state: StoreState, report: StepReport): Promise<
       'store snapshot',
       id === undefined
         ? `made (${formatBytes(bytes)}) but not saved under ${state.primaryKey}; see the warnings above`
-        : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed (${r.manifest.dbs.length} DB copies)`
+        : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`
     );
     report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
   } catch (e) {

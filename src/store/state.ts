@@ -13,6 +13,8 @@ export type StoreState = {
   dbDir: string;
   stagingBase: string;
   save: SaveMode;
+  /** Archives per snapshot; 0 = auto. Absent in state written by an older main: auto. */
+  shards: number;
   primaryKey: string;
   /** The key whose snapshot was restored into the store; '' on a miss or a refused snapshot. */
   matchedKey: string;
@@ -38,6 +40,8 @@ export function storeStateFrom(raw: unknown): StoreState {
   if (!Array.isArray(o.storePaths) || !o.storePaths.every((p) => typeof p === 'string' && p.startsWith('/')))
     throw new Error('runbox store state: storePaths is not a list of absolute paths');
   if (typeof o.exactHit !== 'boolean') throw new Error('runbox store state: exactHit is not a boolean');
+  const shards = o.shards ?? 0;
+  if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 0) throw new Error('runbox store state: shards is not a count');
   return {
     version: 1,
     kind,
@@ -46,6 +50,7 @@ export function storeStateFrom(raw: unknown): StoreState {
     dbDir: str('dbDir'),
     stagingBase: str('stagingBase'),
     save,
+    shards,
     primaryKey: str('primaryKey'),
     matchedKey: str('matchedKey'),
     exactHit: o.exactHit,

@@ -1,0 +1,153 @@
+// Sharded snapshots: a store split into several archives (created and extracted in parallel)
+// restores to exactly the tree one archive gives, and a member of any shard is held to the
+// same rules as in a single archive, also across shards (one shard's symlink cannot redirect
+// another shard's write).
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, test } from '@jest/globals';
+import { InputError } from '../src/errors.js';
+import { inputsFrom } from '../src/input-source.js';
+import { createSnapshot } from '../src/store/archive.js';
+import { parseStoreConfig } from '../src/store/config.js';
+import { readManifest } from '../src/store/manifest.js';
+import { applySnapshot } from '../src/store/restore.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { buildGuixLayout, dbContents, itemName, q, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
+
+const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
+const DB_DIR = '/var/guix/db';
+
+async function snapshot(root: string, shards: number): Promise<string> {
+  const staging = tempDir('runbox-store-staging-');
+  const snapshotDir = path.join(staging, 'runbox-snapshot');
+  fs.mkdirSync(snapshotDir);
+  fs.mkdirSync(path.join(staging, 'scratch'));
+  await createSnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, snapshotDir, scratchDir: path.join(staging, 'scratch'), shards });
+  return snapshotDir;
+}
+
+function apply(root: string, snapshotDir: string): ReturnType<typeof applySnapshot> {
+  return applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, daemon: { kind: 'none' }, snapshotDir, scratchDir: tempDir('runbox-store-scratch-') });
+}
+
+/**
+ * The restored store paths, as `find -printf` lines. Left out: the temp root and the parents
+ * tar creates (not in any archive), and the DB dir and live DB, which the merge writes.
+ */
+function restored(root: string): string[] {
+  return treeManifest(root).filter((l) => !/^(|gnu|var|var\/guix|var\/guix\/db|var\/guix\/db\/db\.sqlite) /.test(l));
+}
+
+/** A snapshot of hand-made tars, one archive each, with a correct manifest: what an attacker can upload. */
+function forgeShards(dir: string, tars: string[]): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const archives = tars.map((tar, i) => {
+    const file = `store-${i}.tar.zst`;
+    sh(`zstd -q -c ${q(tar)} > ${q(path.join(dir, file))}`);
+    const sha256 = sh(`sha256sum ${q(path.join(dir, file))} | cut -d' ' -f1`).stdout.trim();
+    return { file, sha256, bytes: fs.statSync(path.join(dir, file)).size, compression: 'zstd', storePaths: STORE_PATHS };
+  });
+  fs.writeFileSync(
+    path.join(dir, 'manifest.json'),
+    JSON.stringify({ format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: new Date().toISOString(), storePaths: STORE_PATHS, archives, dbs: [] })
+  );
+  return dir;
+}
+
+async function rejection(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  throw new Error('expected a refusal, but the snapshot was applied');
+}
+
+test('the shards input: auto by default, a count from 1 to 64, anything else refused naming the input', () => {
+  const parse = (shards?: string) => parseStoreConfig(inputsFrom({ store: 'guix', ...(shards === undefined ? {} : { shards }) }), {})?.shards;
+  expect(parse()).toBe(0);
+  expect(parse('auto')).toBe(0);
+  expect(parse('1')).toBe(1);
+  expect(parse('64')).toBe(64);
+  for (const bad of ['0', '65', '-1', '2.5', 'many']) {
+    expect(() => parse(bad)).toThrow(InputError);
+    expect(() => parse(bad)).toThrow(/shards/);
+  }
+});
+
+describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('sharded store snapshots', () => {
+  afterAll(removeTempDirs);
+
+  test('3 shards restore the same tree as 1: modes, owners, mtimes, hard links, symlinks, DB', async () => {
+    const a = buildGuixLayout(tempDir());
+    // Two more items sharing a file through .links with hello, so shared entries cross shards,
+    // and a dir next to a same-prefixed file (`loaders`, `loaders.cache`): tree order matters.
+    const extra = [itemName('bash-5.2'), itemName('coreutils-9.1')];
+    sh(`
+      cd ${q(a.root)}/gnu/store
+      for i in ${extra.join(' ')}; do chmod u+w . ; mkdir -p $i/share/loaders; head -c 50000 /dev/urandom > $i/share/data; echo x > $i/share/loaders/x.so; echo c > $i/share/loaders.cache; done
+      sum=$(ls .links | head -n1)
+      for i in ${extra.join(' ')}; do ln -f .links/$sum $i/share/COPYING; done
+      find ${extra.join(' ')} -exec touch -h -d @1 {} +
+      chmod -R a-w ${extra.join(' ')}
+      touch -d @1 . .links
+    `);
+    const one = await snapshot(a.root, 1);
+    const three = await snapshot(a.root, 3);
+    const m3 = readManifest(three, { kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR });
+    expect(readManifest(one, { kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR }).archives).toHaveLength(1);
+    expect(m3.archives.map((x) => x.file)).toEqual(['store-0.tar.zst', 'store-1.tar.zst', 'store-2.tar.zst']);
+    expect(m3.dirTimes?.map((d) => d.path).sort()).toEqual(['/gnu/store', '/gnu/store/.links', '/var/guix/db']);
+
+    const b1 = tempDir();
+    const b3 = tempDir();
+    const r1 = await apply(b1, one);
+    const r3 = await apply(b3, three);
+    expect(restored(b3)).toEqual(restored(b1));
+    expect(restored(b3).filter((l) => l.startsWith('gnu/store/'))).toEqual(restored(a.root).filter((l) => l.startsWith('gnu/store/')));
+    // The shared .links entry is one inode with all its names (.links + hello + lib + 2 extra).
+    expect(restored(b3).filter((l) => / f \d+ 0 0 1\.0+ 5 /.test(l))).toHaveLength(5);
+    expect(dbContents(path.join(b3, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(b1, 'var/guix/db/db.sqlite')));
+    expect(r3.added).toBe(r1.added);
+  });
+
+  test('a member of one shard cannot leave the store paths: the whole snapshot is refused, nothing written', async () => {
+    const w = tempDir();
+    const outside = tempDir('runbox-outside-');
+    sh(`
+      cd ${q(w)} && mkdir -p good/gnu/store/${itemName('ok')} && echo ok > good/gnu/store/${itemName('ok')}/f
+      tar -C good -cf good.tar gnu/store
+      echo evil > evil-file
+      tar -cPf bad.tar ${q(path.join(w, 'evil-file'))}
+    `);
+    const snap = forgeShards(path.join(w, 'snap'), [path.join(w, 'good.tar'), path.join(w, 'bad.tar')]);
+    const target = tempDir();
+    expect(await rejection(apply(target, snap))).toMatch(/UnsafeArchiveError: .*absolute/);
+    expect(fs.readdirSync(target)).toEqual([]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  test("one shard's symlink cannot redirect another shard's write", async () => {
+    const w = tempDir();
+    const outside = tempDir('runbox-outside-');
+    const evil = itemName('evil');
+    sh(`
+      cd ${q(w)} && mkdir -p a/gnu/store b/gnu/store/${evil}
+      ln -s ${q(outside)} a/gnu/store/${evil}
+      echo pwned > b/gnu/store/${evil}/pwned
+      tar -C a -cf a.tar gnu/store
+      tar -C b -cf b.tar gnu/store/${evil}/pwned
+      mkdir -p c/gnu/store/.links && ln -s ${q(outside)} c/gnu/store/.links/d
+      mkdir -p d/gnu/store/.links/d && echo pwned > d/gnu/store/.links/d/pwned
+      tar -C c -cf c.tar gnu/store
+      tar -C d -cf d.tar gnu/store/.links/d/pwned
+    `);
+    const target = tempDir();
+    const item = forgeShards(path.join(w, 'snap1'), [path.join(w, 'a.tar'), path.join(w, 'b.tar')]);
+    expect(await rejection(apply(target, item))).toMatch(/UnsafeArchiveError: .*two archives/);
+    const dot = forgeShards(path.join(w, 'snap2'), [path.join(w, 'c.tar'), path.join(w, 'd.tar')]);
+    expect(await rejection(apply(target, dot))).toMatch(/UnsafeArchiveError: .*nested inside a dot-dir/);
+    expect(fs.readdirSync(target)).toEqual([]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+});
