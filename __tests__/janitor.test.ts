@@ -167,6 +167,9 @@ describe('janitor', () => {
     const coldPr = makeDir('main', 'old-cache', { lockAge: 4 * DAY, bytes: 30_000 });
     const leftover = makeDir('main', 'run-104-1-x', { lockAge: 'none', dirAge: 3 * HOUR });
     fs.writeFileSync(path.join(base, 'main', 'gone.lock'), '');
+    setMtime(path.join(base, 'main', 'gone.lock'), 2 * HOUR);
+    // A lock file with no dir that a sibling main has just taken, a moment before it makes its dir.
+    fs.writeFileSync(path.join(base, 'main', 'run-106-1-x.lock'), '');
     fs.writeFileSync(path.join(base, 'README'), 'a file at depth 1');
 
     // A symlink at depth 2 that looks like a dead run dir, pointing out of base-dir.
@@ -194,6 +197,7 @@ describe('janitor', () => {
     expect(r.failed).toEqual([]);
     expect(r.inUse).toBe(1);
     expect(r.orphanLocksRemoved.map(rel)).toEqual(['main/gone.lock']);
+    expect(exists(path.join(base, 'main', 'run-106-1-x.lock'))).toBe(true);
     expect(r.skipped.map((s) => rel(s.path)).sort()).toEqual(['linked', 'pr-1/run-105-1-evil']);
 
     for (const d of [dead, coldPr, leftover]) {

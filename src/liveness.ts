@@ -8,7 +8,7 @@ import type { JobContext } from './context.js';
 import { ensureDir } from './fs-ops.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
-import { acquireLock, removeLockFile, tryLock, type HeldLock, type LockHolder } from './lock/flock.js';
+import { acquireLock, LockTimeoutError, removeLockFile, type HeldLock, type LockHolder } from './lock/flock.js';
 import { startKeeper, stopKeeper } from './lock/keeper-client.js';
 import type { Ids } from './owner.js';
 
@@ -28,6 +28,10 @@ export function guardedDirs(layout: Layout, specs: DirSpec[]): string[] {
  * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
  * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
  */
+/** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
+const RUN_LOCK_WAIT_SEC = 10;
+const FORGET_WAIT_SEC = 5;
+
 export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, lockTimeoutSec: number): Promise<HeldLock[]> {
   const holder: LockHolder = {
     runId: ctx.runId,
@@ -42,10 +46,11 @@ export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, loc
     for (const dir of dirs) {
       await ensureDir(path.dirname(dir), runner);
       const isRunDir = path.basename(dir).startsWith('run-');
+      const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
       const lock = await acquireLock(lockPathOf(dir), {
-        timeoutSec: isRunDir ? 0 : lockTimeoutSec,
+        timeoutSec,
         onWait: (h) =>
-          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${lockTimeoutSec} s`)
+          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`)
       });
       lock.writeHolder({ ...holder, since: new Date().toISOString() });
       held.push(lock);
@@ -74,8 +79,15 @@ export async function releaseKeeper(pid: number | undefined): Promise<'stopped' 
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
 export async function forgetRunLock(runDir: string): Promise<void> {
-  const lock = await tryLock(lockPathOf(runDir));
-  if (!lock) return;
+  // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
+  // thread may still be closing its files.
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(lockPathOf(runDir), { timeoutSec: FORGET_WAIT_SEC });
+  } catch (e) {
+    if (e instanceof LockTimeoutError) return; // the next janitor removes it as an orphan
+    throw e;
+  }
   if (fs.existsSync(runDir)) lock.release();
   else removeLockFile(lock);
 }

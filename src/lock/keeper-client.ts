@@ -96,17 +96,18 @@ export interface StopKeeperOptions {
  */
 export async function stopKeeper(pid: number, opts: StopKeeperOptions): Promise<'stopped' | 'gone'> {
   if (!isKeeper(pid, opts.watchPid)) return 'gone';
-  if (!signal(pid, 'SIGTERM')) return 'gone';
-  if (await waitGone(pid, opts.watchPid, opts.timeoutMs)) return 'stopped';
-  if (isKeeper(pid, opts.watchPid) && signal(pid, 'SIGKILL') && !(await waitGone(pid, opts.watchPid, 5000)))
-    throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
+  // Taken while it is still a keeper: from here on, the same start time means the same process.
+  const started = procStat(pid)?.startTime;
+  if (started === undefined || !signal(pid, 'SIGTERM')) return 'gone';
+  if (await waitExited(pid, started, opts.timeoutMs)) return 'stopped';
+  if (signal(pid, 'SIGKILL') && !(await waitExited(pid, started, 5000))) throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
   return 'stopped';
 }
 
 /**
  * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
  * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
- * A zombie has an empty cmdline, which correctly counts as not-a-keeper: it holds no fds.
+ * An exiting process has an empty cmdline too: stopKeeper waits for the exit itself (waitExited).
  */
 export function isKeeper(pid: number, watchPid?: number): boolean {
   let cmdline: string;
@@ -135,11 +136,46 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-async function waitGone(pid: number, watchPid: number | undefined, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until the process has let go of its fds, and so of its locks. Not the keeper check:
+ * an exiting process drops its memory (and with it /proc/<pid>/cmdline) before it closes its
+ * files, and node is multi-threaded: the main thread can be a zombie while worker threads still
+ * share the fd table. The locks are free once every thread is a zombie, or the pid is gone or reused.
+ */
+async function waitExited(pid: number, startTime: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (!isKeeper(pid, watchPid)) return true;
+    const st = procStat(pid);
+    if (!st || st.startTime !== startTime || allThreadsDead(pid)) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+function allThreadsDead(pid: number): boolean {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    throw e;
+  }
+  return tids.every((tid) => {
+    const st = procStat(pid, tid);
+    return !st || st.state === 'Z' || st.state === 'X';
+  });
+}
+
+/** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
+function procStat(pid: number, tid?: string): { state: string; startTime: string } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    throw e;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0], startTime: rest[19] };
 }

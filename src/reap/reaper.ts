@@ -118,6 +118,9 @@ export async function removeOrphanLock(lockPath: string, baseDir: string): Promi
   checkShape(dir, lockPath, baseDir);
   const st = lstatOrUndefined(lockPath);
   if (!st?.isFile() || lstatOrUndefined(dir)) return false;
+  // A main locks its run dir a moment before it makes it; a young lock file is left alone so the
+  // probe never makes that main wait. A real orphan is just as harmless a minute later.
+  if (Date.now() - st.mtime.getTime() < LEFTOVER_GRACE_MS) return false;
   const held = await lockOrUndefined(lockPath);
   if (!held) return false;
   if (lstatOrUndefined(dir)) {
