@@ -52,9 +52,13 @@ export async function saveEntry(parent: string, key: string): Promise<number | u
   if (!available('the snapshot is not saved')) return undefined;
   try {
     const id = await inStaging(parent, () => cache.saveCache([SNAPSHOT_DIR], key));
-    // -1: reservation or finalisation refused (entry exists, quota, service error); the
-    // library has logged why.
-    return id === -1 ? undefined : id;
+    // -1: reservation or finalisation refused (a concurrent job saved the key first, quota,
+    // service down). The library logs why as plain info, which nobody sees in a green job.
+    if (id !== -1) return id;
+    core.warning(
+      `runbox store: the cache service did not take the snapshot under ${key} (a concurrent job may have saved this key first, or the service refused or failed; the lines above say which). The job goes on.`
+    );
+    return undefined;
   } catch (e) {
     core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${errorMessage(e)}`);
     return undefined;
