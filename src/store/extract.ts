@@ -68,6 +68,9 @@ export interface ExtractPlan {
   added: string[];
   /** Existing dot-dirs (relative) extracted into without replacing anything. */
   merged: string[];
+  /** Files in merged dot-dirs (relative) whose size on disk differs from the snapshot's: left
+   * half-written by an interrupted extract (or damaged), so removed and written afresh. */
+  stale: string[];
 }
 
 type Lstat = (rel: string) => fs.Stats | undefined;
@@ -107,7 +110,7 @@ export function planExtraction(root: string, storePaths: readonly string[], summ
     checkChain(probe, first, rel, p);
   }
   const roots = summary.roots;
-  const plan: ExtractPlan = { roots, excluded: [], added: [], merged: [] };
+  const plan: ExtractPlan = { roots, excluded: [], added: [], merged: [], stale: [] };
   for (const top of [...summary.tops].sort()) {
     const st = probe(top);
     if (!st) plan.added.push(`/${top}`);
@@ -124,6 +127,17 @@ export function planExtraction(root: string, storePaths: readonly string[], summ
     const top = topOf(dir);
     if (merged.has(top)) checkChain(probe, top, dir, dir);
   }
+  // --skip-old-files keeps an existing dedup entry, and the new items' hard links then point at
+  // it: a truncated one would be registered as valid content. Those are written afresh; items on
+  // disk that link to the old inode keep it.
+  for (const [rel, size] of summary.dotFiles) {
+    if (!merged.has(topOf(rel))) continue;
+    const st = probe(rel);
+    if (!st || (st.isFile() && st.size === size)) continue;
+    if (st.isDirectory()) throw new UnsafeArchiveError(rel, 'is a directory on disk where the snapshot has a file');
+    checkChain(probe, topOf(rel), path.dirname(rel), rel);
+    plan.stale.push(rel);
+  }
   for (const target of summary.linkTargets) {
     const top = topOf(target);
     // A hard link into an item this archive creates points at what the archive wrote there.
@@ -131,6 +145,17 @@ export function planExtraction(root: string, storePaths: readonly string[], summ
     if (target !== top && probe(top)) checkChain(probe, top, path.dirname(target), target);
   }
   return plan;
+}
+
+/**
+ * Removes the stale dedup entries of every plan, before any archive is extracted (shards share
+ * entries; one shard's removal must not race another's tar). Unlinked, never followed:
+ * planExtraction checked that every dir on the way is a real one.
+ */
+export async function removeStale(root: string, plans: readonly ExtractPlan[]): Promise<number> {
+  const stale = [...new Set(plans.flatMap((p) => p.stale))];
+  for (let i = 0; i < stale.length; i += 500) await run('rm', ['-f', '--', ...stale.slice(i, i + 500).map((rel) => path.join(root, rel))], { privileged: true });
+  return stale.length;
 }
 
 /** `zstd -dc FILE | tar -x` as root into `root`, additive, restricted to plan.roots. */

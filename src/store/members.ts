@@ -265,6 +265,9 @@ export interface ArchiveSummary {
   setuid: string[];
   /** Top-level items that are themselves symlinks (relative); a sharded snapshot checks them across archives. */
   symlinkTops: Set<string>;
+  /** Regular files inside dot-named top-level dirs (relative) and their sizes: an existing copy
+   * on disk is only kept when its size matches (an interrupted extract leaves a truncated one). */
+  dotFiles: Map<string, number>;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -304,7 +307,7 @@ export class MemberValidator {
   private readonly roots: string[];
   private readonly seenRoots = new Set<string>();
   private readonly symlinks = new Set<string>();
-  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set() };
+  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set(), dotFiles: new Map() };
 
   constructor(private readonly rules: MemberRules) {
     this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -349,6 +352,7 @@ export class MemberValidator {
       this.summary.tops.add(top);
       if (rest.length === 1 && kind === '2') this.summary.symlinkTops.add(top);
       if (rest[0].startsWith('.') && rest.length > 2) this.summary.dotParents.add(p.slice(0, p.lastIndexOf('/')));
+      if (rest[0].startsWith('.') && rest.length > 1 && kind === '0') this.summary.dotFiles.set(p, m.size);
     }
     this.summary.members++;
     this.summary.dataBytes += m.size;

@@ -12,7 +12,7 @@ import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import type { DaemonControl, StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
-import { decompressTo, extractArchive, planExtraction, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
+import { decompressTo, extractArchive, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
 import { resolveKeys } from './key.js';
 import { isLiveDbFile, readManifest } from './manifest.js';
 import { checkShardsApart } from './shard-rules.js';
@@ -85,6 +85,8 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     added = new Set(plans.flatMap((p) => p.added));
     const fresh = (manifest.dirTimes ?? []).filter((d) => !fs.existsSync(path.join(o.root, d.path)));
     const t1 = Date.now();
+    const stale = await removeStale(o.root, plans);
+    if (stale > 0) core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
     // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
     await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
     await restoreDirTimes(o.root, fresh);
