@@ -39236,18 +39236,20 @@ function exitHint(code) {
 async function stopKeeper(pid, opts) {
     if (!isKeeper(pid, opts.watchPid))
         return 'gone';
-    if (!signal(pid, 'SIGTERM'))
+    // Taken while it is still a keeper: from here on, the same start time means the same process.
+    const started = procStat(pid)?.startTime;
+    if (started === undefined || !signal(pid, 'SIGTERM'))
         return 'gone';
-    if (await waitGone(pid, opts.watchPid, opts.timeoutMs))
+    if (await waitExited(pid, started, opts.timeoutMs))
         return 'stopped';
-    if (isKeeper(pid, opts.watchPid) && signal(pid, 'SIGKILL') && !(await waitGone(pid, opts.watchPid, 5000)))
+    if (signal(pid, 'SIGKILL') && !(await waitExited(pid, started, 5000)))
         throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
     return 'stopped';
 }
 /**
  * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
  * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
- * A zombie has an empty cmdline, which correctly counts as not-a-keeper: it holds no fds.
+ * An exiting process has an empty cmdline too: stopKeeper waits for the exit itself (waitExited).
  */
 function isKeeper(pid, watchPid) {
     let cmdline;
@@ -39278,15 +39280,52 @@ function signal(pid, sig) {
         throw e;
     }
 }
-async function waitGone(pid, watchPid, timeoutMs) {
+/**
+ * Waits until the process has let go of its fds, and so of its locks. Not the keeper check:
+ * an exiting process drops its memory (and with it /proc/<pid>/cmdline) before it closes its
+ * files, and node is multi-threaded: the main thread can be a zombie while worker threads still
+ * share the fd table. The locks are free once every thread is a zombie, or the pid is gone or reused.
+ */
+async function waitExited(pid, startTime, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        if (!isKeeper(pid, watchPid))
+        const st = procStat(pid);
+        if (!st || st.startTime !== startTime || allThreadsDead(pid))
             return true;
         if (Date.now() >= deadline)
             return false;
-        await new Promise((r) => setTimeout(r, 50));
+        await new Promise((r) => setTimeout(r, 20));
     }
+}
+function allThreadsDead(pid) {
+    let tids;
+    try {
+        tids = external_node_fs_namespaceObject.readdirSync(`/proc/${pid}/task`);
+    }
+    catch (e) {
+        if (e.code === 'ENOENT' || e.code === 'ESRCH')
+            return true;
+        throw e;
+    }
+    return tids.every((tid) => {
+        const st = procStat(pid, tid);
+        return !st || st.state === 'Z' || st.state === 'X';
+    });
+}
+/** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
+function procStat(pid, tid) {
+    let text;
+    try {
+        text = external_node_fs_namespaceObject.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    }
+    catch (e) {
+        if (e.code === 'ENOENT' || e.code === 'ESRCH')
+            return undefined;
+        throw e;
+    }
+    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], startTime: rest[19] };
 }
 
 ;// CONCATENATED MODULE: ./src/liveness.ts
@@ -39317,6 +39356,9 @@ function guardedDirs(layout, specs) {
  * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
  * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
  */
+/** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
+const RUN_LOCK_WAIT_SEC = 10;
+const FORGET_WAIT_SEC = 5;
 async function lockDirs(dirs, ctx, runner, lockTimeoutSec) {
     const holder = {
         runId: ctx.runId,
@@ -39331,9 +39373,10 @@ async function lockDirs(dirs, ctx, runner, lockTimeoutSec) {
         for (const dir of dirs) {
             await ensureDir(path.dirname(dir), runner);
             const isRunDir = path.basename(dir).startsWith('run-');
+            const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
             const lock = await acquireLock(lockPathOf(dir), {
-                timeoutSec: isRunDir ? 0 : lockTimeoutSec,
-                onWait: (h) => core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${lockTimeoutSec} s`)
+                timeoutSec,
+                onWait: (h) => core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`)
             });
             lock.writeHolder({ ...holder, since: new Date().toISOString() });
             held.push(lock);
@@ -39363,9 +39406,17 @@ async function releaseKeeper(pid) {
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
 async function forgetRunLock(runDir) {
-    const lock = await tryLock(lockPathOf(runDir));
-    if (!lock)
-        return;
+    // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
+    // thread may still be closing its files.
+    let lock;
+    try {
+        lock = await flock_acquireLock(lockPathOf(runDir), { timeoutSec: FORGET_WAIT_SEC });
+    }
+    catch (e) {
+        if (e instanceof LockTimeoutError)
+            return; // the next janitor removes it as an orphan
+        throw e;
+    }
     if (external_node_fs_default().existsSync(runDir))
         lock.release();
     else
@@ -96171,9 +96222,12 @@ async function saveEntry(parent, key) {
         return undefined;
     try {
         const id = await inStaging(parent, () => cache_saveCache([cache_io_SNAPSHOT_DIR], key));
-        // -1: reservation or finalisation refused (entry exists, quota, service error); the
-        // library has logged why.
-        return id === -1 ? undefined : id;
+        // -1: reservation or finalisation refused (a concurrent job saved the key first, quota,
+        // service down). The library logs why as plain info, which nobody sees in a green job.
+        if (id !== -1)
+            return id;
+        lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key} (a concurrent job may have saved this key first, or the service refused or failed; the lines above say which). The job goes on.`);
+        return undefined;
     }
     catch (e) {
         lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${(0,errors/* errorMessage */.g)(e)}`);
@@ -96717,7 +96771,7 @@ class MemberValidator {
     roots;
     seenRoots = new Set();
     symlinks = new Set();
-    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set() };
+    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), linkTargets: new Set(), dotParents: new Set(), setuid: [], symlinkTops: new Set(), dotFiles: new Map() };
     constructor(rules) {
         this.rules = rules;
         this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -96769,6 +96823,8 @@ class MemberValidator {
                 this.summary.symlinkTops.add(top);
             if (rest[0].startsWith('.') && rest.length > 2)
                 this.summary.dotParents.add(p.slice(0, p.lastIndexOf('/')));
+            if (rest[0].startsWith('.') && rest.length > 1 && kind === '0')
+                this.summary.dotFiles.set(p, m.size);
         }
         this.summary.members++;
         this.summary.dataBytes += m.size;
@@ -97029,7 +97085,7 @@ function extract_planExtraction(root, storePaths, summary) {
         checkChain(probe, first, rel, p);
     }
     const roots = summary.roots;
-    const plan = { roots, excluded: [], added: [], merged: [] };
+    const plan = { roots, excluded: [], added: [], merged: [], stale: [] };
     for (const top of [...summary.tops].sort()) {
         const st = probe(top);
         if (!st)
@@ -97051,6 +97107,20 @@ function extract_planExtraction(root, storePaths, summary) {
         if (merged.has(top))
             checkChain(probe, top, dir, dir);
     }
+    // --skip-old-files keeps an existing dedup entry, and the new items' hard links then point at
+    // it: a truncated one would be registered as valid content. Those are written afresh; items on
+    // disk that link to the old inode keep it.
+    for (const [rel, size] of summary.dotFiles) {
+        if (!merged.has(topOf(rel)))
+            continue;
+        const st = probe(rel);
+        if (!st || (st.isFile() && st.size === size))
+            continue;
+        if (st.isDirectory())
+            throw new UnsafeArchiveError(rel, 'is a directory on disk where the snapshot has a file');
+        checkChain(probe, topOf(rel), path.dirname(rel), rel);
+        plan.stale.push(rel);
+    }
     for (const target of summary.linkTargets) {
         const top = topOf(target);
         // A hard link into an item this archive creates points at what the archive wrote there.
@@ -97059,6 +97129,17 @@ function extract_planExtraction(root, storePaths, summary) {
             checkChain(probe, top, path.dirname(target), target);
     }
     return plan;
+}
+/**
+ * Removes the stale dedup entries of every plan, before any archive is extracted (shards share
+ * entries; one shard's removal must not race another's tar). Unlinked, never followed:
+ * planExtraction checked that every dir on the way is a real one.
+ */
+async function extract_removeStale(root, plans) {
+    const stale = [...new Set(plans.flatMap((p) => p.stale))];
+    for (let i = 0; i < stale.length; i += 500)
+        await run('rm', ['-f', '--', ...stale.slice(i, i + 500).map((rel) => path.join(root, rel))], { privileged: true });
+    return stale.length;
 }
 /** `zstd -dc FILE | tar -x` as root into `root`, additive, restricted to plan.roots. */
 async function extract_extractArchive(file, root, plan, scratchDir) {
@@ -97888,6 +97969,9 @@ async function applySnapshot(o) {
         added = new Set(plans.flatMap((p) => p.added));
         const fresh = (manifest.dirTimes ?? []).filter((d) => !fs.existsSync(path.join(o.root, d.path)));
         const t1 = Date.now();
+        const stale = await removeStale(o.root, plans);
+        if (stale > 0)
+            core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
         // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
         await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
         await restoreDirTimes(o.root, fresh);
