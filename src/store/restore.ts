@@ -9,7 +9,7 @@ import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
 import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
-import type { DaemonControl, StoreConfig } from './config.js';
+import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
 import { decompressTo, extractArchive, planExtraction, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
@@ -194,7 +194,8 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     }
     const snapshotDir = path.join(staging, SNAPSHOT_DIR);
     const baseKey = peekBaseKey(snapshotDir);
-    if (baseKey === undefined) return { fetched: { matched, snapshotDir }, note };
+    // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
+    if (baseKey === undefined || keyProblem(baseKey) !== undefined) return { fetched: { matched, snapshotDir }, note };
     core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
     const baseStaging = createStaging(cfg.stagingBase);
     stagings.push(baseStaging);
@@ -204,7 +205,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     refused.add(matched);
     const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
     core.warning(
-      `runbox store: ${matched} is a delta snapshot over ${baseKey}, which is no longer in the cache (evicted?); ` +
+      `runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
         (fallback ? `looking up the restore keys (${keys.restore.join(', ')}) as on a miss` : 'continuing as on a cache miss; post saves a full snapshot')
     );
     note = ` (the delta ${matched} was found, but its base ${baseKey} is gone)`;
