@@ -72,7 +72,7 @@ describeWith([
   probe('nix-daemon', 'sh', ['-c', 'command -v nix-daemon']),
   probe('setsid', 'sh', ['-c', 'command -v setsid']),
   probe('chattr', 'sh', ['-c', 'command -v chattr && command -v lsattr']),
-  probe('the shared mkstore.sh', 'test', ['-r', MKSTORE])
+  probe('scripts/mkstore.sh', 'test', ['-r', MKSTORE])
 ])('store snapshots through dist/', () => {
   beforeAll(async () => {
     const root = path.join(tempDir('runbox-action-mkstore-'), 'root');
@@ -402,7 +402,7 @@ describeWith([
       const up0 = await uploads();
       const pa = await a.post();
       ok(pa);
-      expect(pa.summary).toMatch(new RegExp(`saved ${key}: [0-9.]+ MiB compressed.*\\(1 DB copies\\)`));
+      expect(pa.summary).toMatch(new RegExp(`saved ${key}, a full snapshot \\(no delta: main restored nothing to build on\\): [0-9.]+ MiB compressed.*\\(1 DB copies\\)`));
       expect(pa.summary).toMatch(/store save time<\/td><td>DB copy [0-9.]+ s, archive [0-9.]+ s, upload [0-9.]+ s/);
       expect(await uploads()).toBe(up0 + 1);
       expect((await server.stats()).entries).toContainEqual(expect.objectContaining({ key, finalized: true }));

@@ -26,7 +26,7 @@ import {
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
-const MKSTORE = path.resolve('..', 'shared', 'scripts', 'mkstore.sh');
+const MKSTORE = path.resolve('scripts', 'mkstore.sh');
 
 async function snapshot(root: string): Promise<string> {
   const staging = tempDir('runbox-store-staging-');
@@ -275,7 +275,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     }
   });
 
-  describeWith([probe('the shared mkstore.sh', 'test', ['-x', MKSTORE])])('a store built by mkstore.sh from real files', () => {
+  describeWith([probe('scripts/mkstore.sh', 'test', ['-x', MKSTORE])])('a store built by mkstore.sh from real files', () => {
     test('round trips exactly (hard links, modes, mtimes)', async () => {
       const a = tempDir();
       sh(`${q(MKSTORE)} ${q(a)} 10 >/dev/null`);

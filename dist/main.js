@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4262);
+/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3016);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4262:
+/***/ 3016:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -96942,6 +96942,315 @@ async function cache_io_saveEntry(parent, key) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/presets.ts
+// What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
+// systemd unit, and how to ask the tool for its version (part of the default cache key, since a
+// DB written by one daemon version may not be readable by an older one).
+
+const PRESETS = {
+    guix: {
+        kind: 'guix',
+        storeDir: '/gnu/store',
+        dbDir: '/var/guix/db',
+        daemonUnit: 'guix-daemon',
+        versionCommand: ['guix', ['--version']]
+    },
+    nix: {
+        kind: 'nix',
+        storeDir: '/nix/store',
+        dbDir: '/nix/var/nix/db',
+        daemonUnit: 'nix-daemon',
+        versionCommand: ['nix-store', ['--version']]
+    }
+};
+/** `guix (GNU Guix) 1.4.0` / `nix-store (Nix) 2.8.0` -> `1.4.0` / `2.8.0`; anything odd -> undefined. */
+function parseToolVersion(output) {
+    const first = output.split('\n')[0] ?? '';
+    const m = /(\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.+-]*)?)\s*$/.exec(first.trim());
+    if (!m)
+        return undefined;
+    // The version becomes part of a cache key: keep it short and free of commas and spaces.
+    const v = m[1].replace(/[^0-9A-Za-z.+_-]/g, '').slice(0, 40);
+    return v === '' ? undefined : v;
+}
+/** The installed tool's version, or undefined when the tool is missing or says something odd. */
+async function toolVersion(kind) {
+    const [cmd, args] = PRESETS[kind].versionCommand;
+    try {
+        const r = await exec_run(cmd, args, { allowFailure: true });
+        return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
+    }
+    catch (e) {
+        // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
+        // first store has no tool yet, which is a normal case, not an error.
+        if (e.code === 'ENOENT')
+            return undefined;
+        throw e;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/shards.ts
+// Sharded snapshots: the store's top-level items split into N archives that are created and
+// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+//
+// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
+// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
+// to a file it archived earlier in the same archive, so an item whose files live in `.links`
+// must travel with those `.links` entries, or the restore gets copies instead of links. Each
+// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
+// its items' members plus every dot-dir entry that one of its items links to. An entry shared
+// by items of several shards is stored in each of them; at restore the first tar to create it
+// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
+//
+// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
+// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
+// manifest (dirTimes) and put back once all shards are in.
+
+
+
+/** More archives than this buy nothing on today's runners and cost a process each. */
+const MAX_SHARDS = 64;
+const AUTO_MAX = 8;
+/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
+const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
+const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+/** `shards: auto`: one archive per core, at most AUTO_MAX. */
+function shards_autoShardCount() {
+    return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
+}
+/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
+async function shards_listEntries(root, storePath) {
+    const base = storePath.replace(/^\/+/, '');
+    const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+    const out = [];
+    for (const rec of r.stdout.split('\0')) {
+        if (rec === '')
+            continue;
+        const f = rec.split('\t');
+        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
+        // back to tar exactly: such a store is archived in one piece instead.
+        if (f.length !== 6 || f[5].includes('\uFFFD'))
+            return undefined;
+        const [ino, nlink, size, type, mtime, p] = f;
+        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
+    }
+    return out;
+}
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
+ * right after it. Plain byte order would put `loaders.cache` between `loaders` and
+ * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ */
+function shards_treeOrder(a, b) {
+    const x = a.split('/');
+    const y = b.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = byteOrder(x[i], y[i]);
+        if (c !== 0)
+            return c;
+    }
+    return x.length - y.length;
+}
+/**
+ * Splits the present store paths into `count` shards balanced by bytes (largest item first
+ * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
+ * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
+ * not be given back exactly.
+ */
+async function shards_planShards(o) {
+    if (o.count <= 1)
+        return undefined;
+    const shared = [];
+    const dirTimes = [];
+    const items = new Map();
+    const dotEntries = [];
+    for (const sp of o.storePaths) {
+        const entries = await shards_listEntries(o.root, sp);
+        if (!entries)
+            return undefined;
+        for (const e of entries) {
+            if (o.excluded(`/${e.rel}`))
+                continue;
+            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
+                if (e.type !== 'd') {
+                    if (e.top === '')
+                        return undefined;
+                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
+                    continue;
+                }
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.')) {
+                if (e.type === 'd')
+                    return undefined;
+                dotEntries.push(e);
+            }
+            else {
+                const key = `${sp}\0${e.top}`;
+                const item = items.get(key) ?? { entries: [], bytes: 0 };
+                item.entries.push(e);
+                // Per-member overhead: a 512-byte header and a file to create on restore.
+                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+                items.set(key, item);
+            }
+        }
+    }
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    if (o.auto && total < AUTO_MIN_BYTES)
+        return undefined;
+    const count = Math.min(o.count, items.size);
+    if (count <= 1)
+        return undefined;
+    const lists = Array.from({ length: count }, () => [...shared]);
+    const load = new Array(count).fill(0);
+    const shardsOfInode = new Map();
+    const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
+    for (const [, item] of ordered) {
+        const s = load.indexOf(Math.min(...load));
+        load[s] += item.bytes;
+        for (const e of item.entries) {
+            lists[s].push(e.rel);
+            if (e.type === 'f' && e.nlink > 1) {
+                const set = shardsOfInode.get(e.ino) ?? new Set();
+                set.add(s);
+                shardsOfInode.set(e.ino, set);
+            }
+        }
+    }
+    for (const e of dotEntries) {
+        const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
+        for (const s of owners ?? [0])
+            lists[s].push(e.rel);
+    }
+    for (const l of lists)
+        l.sort(shards_treeOrder);
+    return { lists, dirTimes };
+}
+
+;// CONCATENATED MODULE: ./src/store/config.ts
+// The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
+// extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
+
+
+
+
+
+
+
+const MAX_KEY_LENGTH = 512;
+const MAX_KEYS = 10;
+// systemd unit names; passed as one argv element, never through a shell.
+const UNIT = /^[A-Za-z0-9@._:-]+$/;
+function oneOf(src, name, allowed, fallback) {
+    const v = src.value(name);
+    if (v === '')
+        return fallback;
+    if (allowed.includes(v))
+        return v;
+    throw new errors/* InputError */.d(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+}
+/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
+function keyProblem(key) {
+    if (key.length > MAX_KEY_LENGTH)
+        return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
+    if (key.includes(','))
+        return 'it contains a comma, which the cache service does not accept';
+    return undefined;
+}
+function config_checkKey(input, key) {
+    const problem = keyProblem(key);
+    if (problem)
+        throw new errors/* InputError */.d(input, `'${key.length > 60 ? `${key.slice(0, 60)}...` : key}': ${problem}`, 'Shorten the key and leave out commas');
+}
+function parseStorePaths(src, preset) {
+    const given = src.lines('store-paths');
+    const fix = `Give absolute paths of dirs that hold only the store, one per line (the ${preset.kind} preset uses ${preset.storeDir} and ${preset.dbDir})`;
+    const paths = (given.length > 0 ? given : [preset.storeDir, preset.dbDir]).map((p) => {
+        const problem = pathProblem(p);
+        if (problem)
+            throw new errors/* InputError */.d('store-paths', problem, fix);
+        return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+    });
+    for (const a of paths)
+        for (const b of paths)
+            if (a !== b && isUnder(b, a))
+                throw new errors/* InputError */.d('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
+    if (new Set(paths).size !== paths.length)
+        throw new errors/* InputError */.d('store-paths', 'a path is listed twice', 'List each dir once');
+    return paths;
+}
+function parseShards(src) {
+    const v = src.value('shards');
+    if (v === '' || v === 'auto')
+        return 0;
+    const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= MAX_SHARDS))
+        throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
+    return n;
+}
+function parseDaemon(src, kind) {
+    const unit = src.value('daemon');
+    const stop = src.value('daemon-stop');
+    const start = src.value('daemon-start');
+    if (unit === 'none') {
+        if (stop || start)
+            throw new errors/* InputError */.d(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
+        return { kind: 'none' };
+    }
+    if (unit !== '' && !UNIT.test(unit))
+        throw new errors/* InputError */.d('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
+    if (Boolean(stop) !== Boolean(start))
+        throw new errors/* InputError */.d(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
+    if (stop && start)
+        return { kind: 'commands', stop, start };
+    return { kind: 'systemd', unit: unit || PRESETS[kind].daemonUnit };
+}
+/** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
+function parseStoreConfig(src, env = process.env) {
+    const kind = oneOf(src, 'store', ['guix', 'nix', ''], '');
+    if (kind === '') {
+        // A store path or key without a store kind is a half-written config, not "off".
+        for (const name of ['store-paths', 'key', 'restore-keys'])
+            if (src.value(name) !== '')
+                throw new errors/* InputError */.d(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+        return undefined;
+    }
+    const preset = PRESETS[kind];
+    const storePaths = parseStorePaths(src, preset);
+    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
+    const keyValue = src.value('key');
+    if (keyValue !== '')
+        config_checkKey('key', keyValue);
+    const restoreLines = src.lines('restore-keys');
+    for (const k of restoreLines)
+        config_checkKey('restore-keys', k);
+    // The default key plus its default restore key are 2; an explicit list counts with the key.
+    if (1 + restoreLines.length > MAX_KEYS)
+        throw new errors/* InputError */.d('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`);
+    const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
+    if (rootEnv !== '' && (!external_node_path_default().isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
+        throw new errors/* InputError */.d('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
+    return {
+        kind,
+        storePaths,
+        ...(dbDir ? { dbDir } : {}),
+        ...(keyValue !== '' ? { key: keyValue } : {}),
+        ...(restoreLines.length > 0 ? { restoreKeys: restoreLines } : {}),
+        keyFiles: src.lines('key-files'),
+        daemon: parseDaemon(src, kind),
+        save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
+        shards: parseShards(src),
+        delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
+        failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+        root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
+        stagingBase: (env.RUNNER_TEMP ?? '').trim() || external_node_os_default().tmpdir(),
+        workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
+        workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/store/daemon.ts
 // The store daemon is stopped across extraction and DB merge (it must not register, build into
 // or garbage-collect the store while items and rows appear under it), and started again in
@@ -97905,314 +98214,6 @@ async function restoreDirTimes(root, fresh) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/presets.ts
-// What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
-// systemd unit, and how to ask the tool for its version (part of the default cache key, since a
-// DB written by one daemon version may not be readable by an older one).
-
-const PRESETS = {
-    guix: {
-        kind: 'guix',
-        storeDir: '/gnu/store',
-        dbDir: '/var/guix/db',
-        daemonUnit: 'guix-daemon',
-        versionCommand: ['guix', ['--version']]
-    },
-    nix: {
-        kind: 'nix',
-        storeDir: '/nix/store',
-        dbDir: '/nix/var/nix/db',
-        daemonUnit: 'nix-daemon',
-        versionCommand: ['nix-store', ['--version']]
-    }
-};
-/** `guix (GNU Guix) 1.4.0` / `nix-store (Nix) 2.8.0` -> `1.4.0` / `2.8.0`; anything odd -> undefined. */
-function parseToolVersion(output) {
-    const first = output.split('\n')[0] ?? '';
-    const m = /(\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.+-]*)?)\s*$/.exec(first.trim());
-    if (!m)
-        return undefined;
-    // The version becomes part of a cache key: keep it short and free of commas and spaces.
-    const v = m[1].replace(/[^0-9A-Za-z.+_-]/g, '').slice(0, 40);
-    return v === '' ? undefined : v;
-}
-/** The installed tool's version, or undefined when the tool is missing or says something odd. */
-async function toolVersion(kind) {
-    const [cmd, args] = PRESETS[kind].versionCommand;
-    try {
-        const r = await exec_run(cmd, args, { allowFailure: true });
-        return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
-    }
-    catch (e) {
-        // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
-        // first store has no tool yet, which is a normal case, not an error.
-        if (e.code === 'ENOENT')
-            return undefined;
-        throw e;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/shards.ts
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-//
-// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
-// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
-// to a file it archived earlier in the same archive, so an item whose files live in `.links`
-// must travel with those `.links` entries, or the restore gets copies instead of links. Each
-// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
-// its items' members plus every dot-dir entry that one of its items links to. An entry shared
-// by items of several shards is stored in each of them; at restore the first tar to create it
-// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
-//
-// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
-// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
-// manifest (dirTimes) and put back once all shards are in.
-
-
-
-/** More archives than this buy nothing on today's runners and cost a process each. */
-const MAX_SHARDS = 64;
-const AUTO_MAX = 8;
-/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
-const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
-const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
-/** `shards: auto`: one archive per core, at most AUTO_MAX. */
-function shards_autoShardCount() {
-    return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
-}
-/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
-async function listEntries(root, storePath) {
-    const base = storePath.replace(/^\/+/, '');
-    const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
-    const out = [];
-    for (const rec of r.stdout.split('\0')) {
-        if (rec === '')
-            continue;
-        const f = rec.split('\t');
-        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
-        // back to tar exactly: such a store is archived in one piece instead.
-        if (f.length !== 6 || f[5].includes('\uFFFD'))
-            return undefined;
-        const [ino, nlink, size, type, mtime, p] = f;
-        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
-    }
-    return out;
-}
-const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-/**
- * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
- * right after it. Plain byte order would put `loaders.cache` between `loaders` and
- * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
- */
-function treeOrder(a, b) {
-    const x = a.split('/');
-    const y = b.split('/');
-    for (let i = 0; i < Math.min(x.length, y.length); i++) {
-        const c = byteOrder(x[i], y[i]);
-        if (c !== 0)
-            return c;
-    }
-    return x.length - y.length;
-}
-/**
- * Splits the present store paths into `count` shards balanced by bytes (largest item first
- * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
- * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
- * not be given back exactly.
- */
-async function shards_planShards(o) {
-    if (o.count <= 1)
-        return undefined;
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
-                if (e.type !== 'd') {
-                    if (e.top === '')
-                        return undefined;
-                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
-                    continue;
-                }
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.')) {
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const key = `${sp}\0${e.top}`;
-                const item = items.get(key) ?? { entries: [], bytes: 0 };
-                item.entries.push(e);
-                // Per-member overhead: a 512-byte header and a file to create on restore.
-                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
-                items.set(key, item);
-            }
-        }
-    }
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    if (o.auto && total < AUTO_MIN_BYTES)
-        return undefined;
-    const count = Math.min(o.count, items.size);
-    if (count <= 1)
-        return undefined;
-    const lists = Array.from({ length: count }, () => [...shared]);
-    const load = new Array(count).fill(0);
-    const shardsOfInode = new Map();
-    const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
-    for (const [, item] of ordered) {
-        const s = load.indexOf(Math.min(...load));
-        load[s] += item.bytes;
-        for (const e of item.entries) {
-            lists[s].push(e.rel);
-            if (e.type === 'f' && e.nlink > 1) {
-                const set = shardsOfInode.get(e.ino) ?? new Set();
-                set.add(s);
-                shardsOfInode.set(e.ino, set);
-            }
-        }
-    }
-    for (const e of dotEntries) {
-        const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
-        for (const s of owners ?? [0])
-            lists[s].push(e.rel);
-    }
-    for (const l of lists)
-        l.sort(treeOrder);
-    return { lists, dirTimes };
-}
-
-;// CONCATENATED MODULE: ./src/store/config.ts
-// The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
-// extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
-
-
-
-
-
-
-
-const MAX_KEY_LENGTH = 512;
-const MAX_KEYS = 10;
-// systemd unit names; passed as one argv element, never through a shell.
-const UNIT = /^[A-Za-z0-9@._:-]+$/;
-function oneOf(src, name, allowed, fallback) {
-    const v = src.value(name);
-    if (v === '')
-        return fallback;
-    if (allowed.includes(v))
-        return v;
-    throw new errors/* InputError */.d(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
-}
-/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
-function keyProblem(key) {
-    if (key.length > MAX_KEY_LENGTH)
-        return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
-    if (key.includes(','))
-        return 'it contains a comma, which the cache service does not accept';
-    return undefined;
-}
-function config_checkKey(input, key) {
-    const problem = keyProblem(key);
-    if (problem)
-        throw new errors/* InputError */.d(input, `'${key.length > 60 ? `${key.slice(0, 60)}...` : key}': ${problem}`, 'Shorten the key and leave out commas');
-}
-function parseStorePaths(src, preset) {
-    const given = src.lines('store-paths');
-    const fix = `Give absolute paths of dirs that hold only the store, one per line (the ${preset.kind} preset uses ${preset.storeDir} and ${preset.dbDir})`;
-    const paths = (given.length > 0 ? given : [preset.storeDir, preset.dbDir]).map((p) => {
-        const problem = pathProblem(p);
-        if (problem)
-            throw new errors/* InputError */.d('store-paths', problem, fix);
-        return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
-    });
-    for (const a of paths)
-        for (const b of paths)
-            if (a !== b && isUnder(b, a))
-                throw new errors/* InputError */.d('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
-    if (new Set(paths).size !== paths.length)
-        throw new errors/* InputError */.d('store-paths', 'a path is listed twice', 'List each dir once');
-    return paths;
-}
-function parseShards(src) {
-    const v = src.value('shards');
-    if (v === '' || v === 'auto')
-        return 0;
-    const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
-    if (!(n >= 1 && n <= MAX_SHARDS))
-        throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
-    return n;
-}
-function parseDaemon(src, kind) {
-    const unit = src.value('daemon');
-    const stop = src.value('daemon-stop');
-    const start = src.value('daemon-start');
-    if (unit === 'none') {
-        if (stop || start)
-            throw new errors/* InputError */.d(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
-        return { kind: 'none' };
-    }
-    if (unit !== '' && !UNIT.test(unit))
-        throw new errors/* InputError */.d('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
-    if (Boolean(stop) !== Boolean(start))
-        throw new errors/* InputError */.d(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
-    if (stop && start)
-        return { kind: 'commands', stop, start };
-    return { kind: 'systemd', unit: unit || PRESETS[kind].daemonUnit };
-}
-/** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
-function parseStoreConfig(src, env = process.env) {
-    const kind = oneOf(src, 'store', ['guix', 'nix', ''], '');
-    if (kind === '') {
-        // A store path or key without a store kind is a half-written config, not "off".
-        for (const name of ['store-paths', 'key', 'restore-keys'])
-            if (src.value(name) !== '')
-                throw new errors/* InputError */.d(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
-        return undefined;
-    }
-    const preset = PRESETS[kind];
-    const storePaths = parseStorePaths(src, preset);
-    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
-    const keyValue = src.value('key');
-    if (keyValue !== '')
-        config_checkKey('key', keyValue);
-    const restoreLines = src.lines('restore-keys');
-    for (const k of restoreLines)
-        config_checkKey('restore-keys', k);
-    // The default key plus its default restore key are 2; an explicit list counts with the key.
-    if (1 + restoreLines.length > MAX_KEYS)
-        throw new errors/* InputError */.d('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`);
-    const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
-    if (rootEnv !== '' && (!external_node_path_default().isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
-        throw new errors/* InputError */.d('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
-    return {
-        kind,
-        storePaths,
-        ...(dbDir ? { dbDir } : {}),
-        ...(keyValue !== '' ? { key: keyValue } : {}),
-        ...(restoreLines.length > 0 ? { restoreKeys: restoreLines } : {}),
-        keyFiles: src.lines('key-files'),
-        daemon: parseDaemon(src, kind),
-        save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
-        shards: parseShards(src),
-        failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
-        root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
-        stagingBase: (env.RUNNER_TEMP ?? '').trim() || external_node_os_default().tmpdir(),
-        workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
-        workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/store/key.ts
 // The cache key. Default: `runbox-<kind>-<os>-<arch>[-<tool version>]-<hash of key-files>`, so
 // a new tool version or a changed workflow gets a fresh entry, while the restore key (the same
@@ -98320,7 +98321,14 @@ async function resolveKeys(cfg) {
 
 const MANIFEST_FILE = 'manifest.json';
 const manifest_FORMAT = 'runbox-store-snapshot';
+/** A full snapshot. */
 const manifest_FORMAT_VERSION = 1;
+/**
+ * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
+ * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
+ * cleanly (a miss) instead of taking it for a whole store.
+ */
+const manifest_DELTA_FORMAT_VERSION = 2;
 class ManifestError extends Error {
     constructor(message) {
         super(`snapshot manifest: ${message}`);
@@ -98369,8 +98377,9 @@ function readManifest(dir, expect) {
     }
     if (!manifest_isObject(raw) || raw.format !== manifest_FORMAT)
         throw new ManifestError('not a runbox store snapshot');
-    if (raw.version !== manifest_FORMAT_VERSION)
-        throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads version ${manifest_FORMAT_VERSION})`);
+    if (raw.version !== manifest_FORMAT_VERSION && raw.version !== manifest_DELTA_FORMAT_VERSION)
+        throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${manifest_FORMAT_VERSION} and ${manifest_DELTA_FORMAT_VERSION})`);
+    const base = readBase(raw.base, raw.version);
     if (raw.kind !== expect.kind)
         throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
     const storePaths = stringList(raw.storePaths, 'storePaths');
@@ -98409,15 +98418,44 @@ function readManifest(dir, expect) {
     }
     return {
         format: manifest_FORMAT,
-        version: manifest_FORMAT_VERSION,
+        version: base ? manifest_DELTA_FORMAT_VERSION : manifest_FORMAT_VERSION,
         kind: expect.kind,
         createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
         ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
         storePaths,
         archives,
         ...(dirTimes ? { dirTimes } : {}),
-        dbs
+        dbs,
+        ...(base ? { base } : {})
     };
+}
+/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
+function readBase(v, version) {
+    if (version === manifest_FORMAT_VERSION) {
+        if (v !== undefined)
+            throw new ManifestError('a version 1 (full) snapshot cannot name a base');
+        return undefined;
+    }
+    if (!manifest_isObject(v))
+        throw new ManifestError('a delta snapshot (version 2) names no base');
+    const { key, bytes } = v;
+    if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(','))
+        throw new ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
+        throw new ManifestError('base.bytes is not a size');
+    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
+}
+/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
+function peekBaseKey(dir) {
+    try {
+        const raw = JSON.parse(external_node_fs_default().readFileSync(external_node_path_default().join(dir, MANIFEST_FILE), 'utf8'));
+        if (!manifest_isObject(raw) || raw.version !== manifest_DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
+            return undefined;
+        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
+    }
+    catch {
+        return undefined; // readManifest says why, later
+    }
 }
 /**
  * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
@@ -98446,6 +98484,122 @@ function manifest_writeManifest(dir, m) {
 /** True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its journals. */
 function manifest_isLiveDbFile(absPath, dbDir) {
     return dbDir !== undefined && external_node_path_default().dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+}
+
+;// CONCATENATED MODULE: ./src/store/delta.ts
+// Delta snapshots: when main restored a full snapshot (the base) and the job added only a few
+// store items, post uploads just those items plus the DB copy, in an entry whose manifest
+// names the base by key. Restore fetches both and applies them as one sharded snapshot would
+// be applied (see shard-rules.ts): the delta's items must not overlap the base's, and nothing
+// in one archive may write through the other.
+//
+// Chains never grow: a delta always refers to a FULL snapshot. When main restored a delta
+// (base + delta), post's base is that same full base, and the new delta holds every item the
+// full base lacks.
+//
+// The item set of the base travels from main to post in a runner-owned file under RUNNER_TEMP
+// (the run state goes through GITHUB_STATE and must stay small); the state holds its path and
+// its sha256, so a file changed in between is ignored (post then saves a full snapshot).
+
+
+
+
+/** New items must be fewer than this fraction of the items on disk for a delta. */
+const delta_DELTA_MAX_NEW_FRACTION = 0.05;
+const BASE_FILE_PREFIX = 'runbox-base-items-';
+/** Writes the base info next to the staging dirs; returns its path and sha256 for the state. */
+function writeBaseInfo(stagingBase, info) {
+    external_node_fs_default().mkdirSync(stagingBase, { recursive: true });
+    const file = external_node_path_default().join(stagingBase, `${BASE_FILE_PREFIX}${external_node_crypto_default().randomUUID()}.json`);
+    const text = JSON.stringify({ key: info.key, bytes: info.bytes, items: [...info.items].sort() });
+    external_node_fs_default().writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
+    return { file, sha256: external_node_crypto_default().createHash('sha256').update(text).digest('hex') };
+}
+/** Reads the base info back; undefined (with the reason) when it is gone or was changed. */
+function delta_readBaseInfo(file, sha256) {
+    let text;
+    try {
+        text = fs.readFileSync(file, 'utf8');
+    }
+    catch (e) {
+        return `the base item list ${file} cannot be read (${e.message})`;
+    }
+    if (crypto.createHash('sha256').update(text).digest('hex') !== sha256)
+        return `the base item list ${file} changed since main wrote it`;
+    const o = JSON.parse(text);
+    if (typeof o.key !== 'string' || typeof o.bytes !== 'number' || !Array.isArray(o.items))
+        return `the base item list ${file} is malformed`;
+    return { key: o.key, bytes: o.bytes, items: o.items.filter((i) => typeof i === 'string') };
+}
+/** Removes the base info file (post, whatever it saved); only a file of ours in stagingBase. */
+function delta_removeBaseInfo(file, stagingBase) {
+    if (path.dirname(file) !== stagingBase || !path.basename(file).startsWith(BASE_FILE_PREFIX))
+        return;
+    fs.rmSync(file, { force: true });
+}
+/**
+ * Lists the store and picks what a delta over `baseItems` holds: every member of an item the
+ * base lacks, every dot-dir entry such an item hard-links to (so the links survive, as in a
+ * shard), and the store paths and dot-dirs themselves (as directory entries only). Undefined
+ * when the layout cannot be listed exactly (see shards.planShards): post then saves a full one.
+ */
+async function delta_planDelta(o) {
+    const shared = [];
+    const dirTimes = [];
+    const items = new Map();
+    const dotEntries = [];
+    for (const sp of o.storePaths) {
+        const entries = await listEntries(o.root, sp);
+        if (!entries)
+            return undefined;
+        const spRel = sp.replace(/^\/+/, '');
+        for (const e of entries) {
+            if (o.excluded(`/${e.rel}`))
+                continue;
+            const topRel = `${spRel}/${e.top}`;
+            if (e.top === '') {
+                if (e.type !== 'd')
+                    return undefined;
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.') && e.rel === topRel && e.type === 'd') {
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.') && e.rel !== topRel) {
+                // Inside a dot-dir: plain entries only, like a sharded snapshot.
+                if (e.type === 'd')
+                    return undefined;
+                dotEntries.push(e);
+            }
+            else {
+                const abs = `/${topRel}`;
+                const list = items.get(abs) ?? [];
+                list.push(e);
+                items.set(abs, list);
+            }
+        }
+    }
+    const newItems = [...items.keys()].filter((i) => !o.baseItems.has(i)).sort();
+    const list = [...shared];
+    const inodes = new Set();
+    for (const i of newItems)
+        for (const e of items.get(i) ?? []) {
+            list.push(e.rel);
+            if (e.type === 'f' && e.nlink > 1)
+                inodes.add(e.ino);
+        }
+    for (const e of dotEntries)
+        if (e.type === 'f' && inodes.has(e.ino))
+            list.push(e.rel);
+    list.sort(treeOrder);
+    const counted = [...items.keys()].filter((i) => !path.basename(i).startsWith('.')).length;
+    return { list, dirTimes, items: counted, newItems };
+}
+/** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */
+function delta_deltaDue(plan) {
+    return plan.items > 0 && plan.newItems.length < delta_DELTA_MAX_NEW_FRACTION * plan.items;
 }
 
 ;// CONCATENATED MODULE: ./src/store/shard-rules.ts
@@ -98545,32 +98699,60 @@ function staging_removeStaging(dir, base) {
 
 
 
-/** Verifies, then extracts a downloaded snapshot into the store and merges its DB. */
+
+
+const manifestBytes = (m) => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
+/**
+ * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
+ * applied together with its base as one snapshot of several archives: each is verified on its
+ * own, then the cross-archive rules (shard-rules.ts) hold over all of them, so a delta's items
+ * cannot overlap the base's and neither can write through the other; then all are extracted,
+ * and the DBs merged base first.
+ */
 async function applySnapshot(o) {
     const t0 = Date.now();
-    const manifest = readManifest(o.snapshotDir, { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) });
+    const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
+    const manifest = readManifest(o.snapshotDir, expect);
+    const parts = [];
+    if (manifest.base) {
+        if (!o.baseDir)
+            throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
+        const base = readManifest(o.baseDir, expect);
+        // Depth 1 only: a delta's base must be whole.
+        if (base.base)
+            throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
+        parts.push({ dir: o.baseDir, manifest: base });
+    }
+    parts.push({ dir: o.snapshotDir, manifest });
     const reserved = (p) => manifest_isLiveDbFile(p, o.dbDir);
-    // Shards are verified side by side (a zstd and a parser each); all of them before anything
-    // is extracted, so one bad member anywhere still refuses the whole snapshot.
-    const archives = await Promise.all(manifest.archives.map(async (a) => {
-        const file = external_node_path_default().join(o.snapshotDir, a.file);
-        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths };
-    }));
+    // Archives (shards, base and delta alike) are verified side by side (a zstd and a parser
+    // each); all of them before anything is extracted, so one bad member anywhere still refuses
+    // the whole snapshot.
+    const archives = await Promise.all(parts.flatMap((p, part) => p.manifest.archives.map(async (a) => {
+        const file = external_node_path_default().join(p.dir, a.file);
+        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths, part };
+    })));
     checkShardsApart(archives.map((a) => a.summary));
     const dbCopies = [];
-    for (const d of manifest.dbs) {
-        const file = external_node_path_default().join(o.snapshotDir, d.file);
-        await verifyFile(file, d);
-        const copy = external_node_path_default().join(o.scratchDir, `${external_node_path_default().basename(d.path)}.snapshot`);
-        await decompressTo(file, copy);
-        dbCopies.push({ live: external_node_path_default().join(o.root, d.path), copy });
-    }
+    for (const [part, p] of parts.entries())
+        for (const d of p.manifest.dbs) {
+            const file = external_node_path_default().join(p.dir, d.file);
+            await verifyFile(file, d);
+            const copy = external_node_path_default().join(o.scratchDir, `${part}-${external_node_path_default().basename(d.path)}.snapshot`);
+            await decompressTo(file, copy);
+            dbCopies.push({ live: external_node_path_default().join(o.root, d.path), copy });
+        }
     // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
     // exists on disk then is what additive extraction and the DB merge must go by.
     let plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
     const setuid = archives.flatMap((a) => a.summary.setuid);
     if (setuid.length > 0)
         lib_core/* warning */.$e(`runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`);
+    // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
+    const dirTimes = new Map();
+    for (const p of parts)
+        for (const d of p.manifest.dirTimes ?? [])
+            dirTimes.set(d.path, d);
     const verifyMs = Date.now() - t0;
     await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
     let added = new Set();
@@ -98579,31 +98761,35 @@ async function applySnapshot(o) {
     const dbs = await withDaemonStopped(o.daemon, async () => {
         plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
         added = new Set(plans.flatMap((p) => p.added));
-        const fresh = (manifest.dirTimes ?? []).filter((d) => !external_node_fs_default().existsSync(external_node_path_default().join(o.root, d.path)));
+        const fresh = [...dirTimes.values()].filter((d) => !external_node_fs_default().existsSync(external_node_path_default().join(o.root, d.path)));
         const t1 = Date.now();
         const stale = await removeStale(o.root, plans);
         if (stale > 0)
             lib_core/* warning */.$e(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-        // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+        // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
         await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
         await restoreDirTimes(o.root, fresh);
         const t2 = Date.now();
         extractMs = t2 - t1;
         const results = [];
+        // Base first: the delta's DB then only adds what the base's did not register.
         for (const d of dbCopies)
             results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
         dbMs = Date.now() - t2;
         return results;
     });
+    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
     return {
-        compressedBytes: manifest.archives.reduce((n, a) => n + a.bytes, 0) + manifest.dbs.reduce((n, d) => n + d.bytes, 0),
+        compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
         dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
         added: added.size,
         existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
         dbs,
         verifyMs,
         extractMs,
-        dbMs
+        dbMs,
+        ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
+        full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
     };
 }
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
@@ -98620,6 +98806,53 @@ function setOutputs(primary, matched, exact) {
     lib_core/* setOutput */.uH('cache-matched-key', matched);
     lib_core/* setOutput */.uH('cache-hit', exact ? 'true' : 'false');
 }
+/**
+ * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
+ * restore keys (with the same fixed path, so the same cache version). When the base is gone
+ * (evicted), a warning, and:
+ * - the delta matched the primary key exactly: the restore keys are looked up as on a miss of
+ *   the primary key. The cache service answers a prefix with its newest entry; when that is the
+ *   same delta again, it is a miss.
+ * - the delta matched a restore key: that lookup would only find the same delta again: a miss.
+ * On a miss, post saves a full snapshot, which is then the newest entry for the prefix.
+ */
+async function fetchSnapshot(cfg, keys, stagings) {
+    const lookups = [[keys.primary, keys.restore]];
+    const refused = new Set();
+    let note = '';
+    for (let i = 0; i < lookups.length; i++) {
+        const [key, restore] = lookups[i];
+        const staging = staging_createStaging(cfg.stagingBase);
+        stagings.push(staging);
+        const matched = await restoreEntry(staging, key, restore);
+        if (!matched)
+            return { note };
+        if (refused.has(matched)) {
+            lib_core/* info */.pq(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
+            return { note };
+        }
+        const snapshotDir = external_node_path_default().join(staging, cache_io_SNAPSHOT_DIR);
+        const baseKey = peekBaseKey(snapshotDir);
+        // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
+        if (baseKey === undefined || keyProblem(baseKey) !== undefined)
+            return { fetched: { matched, snapshotDir }, note };
+        lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
+        const baseStaging = staging_createStaging(cfg.stagingBase);
+        stagings.push(baseStaging);
+        // A delta naming itself as base is refused like a missing base.
+        const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, []);
+        if (got === baseKey)
+            return { fetched: { matched, snapshotDir, baseDir: external_node_path_default().join(baseStaging, cache_io_SNAPSHOT_DIR) }, note };
+        refused.add(matched);
+        const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
+        lib_core/* warning */.$e(`runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
+            (fallback ? `looking up the restore keys (${keys.restore.join(', ')}) as on a miss` : 'continuing as on a cache miss; post saves a full snapshot'));
+        note = ` (the delta ${matched} was found, but its base ${baseKey} is gone)`;
+        if (fallback)
+            lookups.push([keys.restore[0], keys.restore.slice(1)]);
+    }
+    return { note };
+}
 async function restoreStore(cfg, report) {
     const keys = await resolveKeys(cfg);
     const state = {
@@ -98634,22 +98867,24 @@ async function restoreStore(cfg, report) {
         primaryKey: keys.primary,
         matchedKey: '',
         exactHit: false,
-        toolVersion: keys.toolVersion ?? ''
+        toolVersion: keys.toolVersion ?? '',
+        delta: cfg.delta
     };
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs(keys.primary, '', false);
     // Root rights are needed to write the store; find out before downloading anything.
     await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
-    const staging = staging_createStaging(cfg.stagingBase);
+    const stagings = [];
     try {
         const t0 = Date.now();
-        const matched = await restoreEntry(staging, keys.primary, keys.restore);
+        const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
         const downloadMs = Date.now() - t0;
-        if (!matched) {
-            report.add('store snapshot', `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''} (cache service problems, if any, are in the warnings)`);
+        if (!fetched) {
+            report.add('store snapshot', `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}${note} (cache service problems, if any, are in the warnings)`);
         }
         else {
-            const scratchDir = external_node_path_default().join(staging, 'scratch');
+            const matched = fetched.matched;
+            const scratchDir = external_node_path_default().join(stagings[stagings.length - 1], 'scratch');
             external_node_fs_default().mkdirSync(scratchDir);
             try {
                 const r = await applySnapshot({
@@ -98658,13 +98893,19 @@ async function restoreStore(cfg, report) {
                     storePaths: cfg.storePaths,
                     ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
                     daemon: cfg.daemon,
-                    snapshotDir: external_node_path_default().join(staging, cache_io_SNAPSHOT_DIR),
+                    snapshotDir: fetched.snapshotDir,
+                    ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
                     scratchDir
                 });
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
+                // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
+                if (cfg.delta === 'auto' && cfg.save !== 'never' && !(cfg.save === 'auto' && state.exactHit)) {
+                    const baseKey = r.deltaOf ?? matched;
+                    state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
+                }
                 const db = r.dbs.map((d) => `DB ${d.mode}: ${d.registered} paths registered, ${d.alreadyValid} already valid${d.skipped ? `, ${d.skipped} skipped` : ''}`);
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}): ${summary_formatBytes(r.compressedBytes)} compressed, ${summary_formatBytes(r.dataBytes)} of files; ` +
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${summary_formatBytes(r.compressedBytes)} compressed, ${summary_formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${db.length ? `; ${db.join('; ')}` : ''}`);
                 report.add('store restore time', `download ${summary_formatSeconds(downloadMs)}, verify ${summary_formatSeconds(r.verifyMs)}, extract ${summary_formatSeconds(r.extractMs)}, DB ${summary_formatSeconds(r.dbMs)}`);
             }
@@ -98681,12 +98922,13 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        try {
-            staging_removeStaging(staging, cfg.stagingBase);
-        }
-        catch (e) {
-            lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-        }
+        for (const staging of stagings)
+            try {
+                staging_removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
     }
 }
 
@@ -98706,7 +98948,9 @@ async function restoreStore(cfg, report) {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
+const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
 const COMMON_TAR_ARGS = (/* unused pure expression or super */ null && ([
     // Numeric ids: the restoring host's user names may map to other ids.
@@ -98824,6 +99068,43 @@ async function archive_createSnapshot(opts) {
         for (const name of await listDbFiles(opts.root, opts.dbDir))
             dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
     const t1 = Date.now();
+    if (opts.base) {
+        const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+        const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
+        if (d && deltaDue(d)) {
+            const listFile = path.join(opts.scratchDir, 'delta.list');
+            fs.writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
+            let archive;
+            try {
+                const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
+                archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
+            }
+            finally {
+                fs.rmSync(listFile, { force: true });
+            }
+            const manifest = {
+                format: FORMAT,
+                version: DELTA_FORMAT_VERSION,
+                kind: opts.kind,
+                createdAt: new Date().toISOString(),
+                ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
+                storePaths: present,
+                archives: [archive],
+                ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
+                dbs,
+                base: { key: opts.base.key, bytes: opts.base.bytes }
+            };
+            writeManifest(opts.snapshotDir, manifest);
+            return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+        }
+        const reason = !d
+            ? 'the store layout cannot be listed member by member'
+            : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+        return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
+    }
+    return fullArchives(opts, present, dbs, t0, t1, missing);
+}
+async function fullArchives(opts, present, dbs, t0, t1, missing) {
     const plan = await planShards({
         root: opts.root,
         storePaths: present,
@@ -98871,7 +99152,39 @@ async function archive_createSnapshot(opts) {
 
 
 
+
 async function saveStore(state, report) {
+    try {
+        await save(state, report);
+    }
+    finally {
+        if (state.base)
+            try {
+                removeBaseInfo(state.base.file, state.stagingBase);
+            }
+            catch (e) {
+                core.warning(`runbox store: could not remove ${state.base.file}: ${errorMessage(e)}`);
+            }
+    }
+}
+/** The base a delta may be saved over, or why not (then a full snapshot). */
+function deltaBase(state) {
+    if (state.delta === 'off')
+        return 'delta: off';
+    if (!state.base)
+        return state.matchedKey ? 'no base recorded by main' : 'main restored nothing to build on';
+    if (state.base.key === state.primaryKey)
+        return `the base is ${state.primaryKey} itself`;
+    const info = readBaseInfo(state.base.file, state.base.sha256);
+    if (typeof info === 'string') {
+        core.warning(`runbox store: saving a full snapshot, not a delta: ${info}`);
+        return info;
+    }
+    if (info.key !== state.base.key)
+        return `the base item list names ${info.key}, not ${state.base.key}`;
+    return { key: info.key, bytes: info.bytes, items: new Set(info.items) };
+}
+async function save(state, report) {
     if (state.save === 'never') {
         report.add('store snapshot', 'not saved (save: never)');
         return;
@@ -98888,6 +99201,7 @@ async function saveStore(state, report) {
         const scratchDir = path.join(staging, 'scratch');
         fs.mkdirSync(snapshotDir);
         fs.mkdirSync(scratchDir);
+        const base = deltaBase(state);
         const r = await createSnapshot({
             root: state.root,
             kind: state.kind,
@@ -98896,7 +99210,8 @@ async function saveStore(state, report) {
             ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
             snapshotDir,
             scratchDir,
-            shards: state.shards
+            shards: state.shards,
+            ...(typeof base === 'string' ? {} : { base })
         });
         if (r.missing.length > 0)
             core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
@@ -98904,9 +99219,13 @@ async function saveStore(state, report) {
         const t0 = Date.now();
         const id = await saveEntry(staging, state.primaryKey);
         const uploadMs = Date.now() - t0;
+        const baseBytes = typeof base === 'string' ? 0 : base.bytes;
+        const kind = r.manifest.base
+            ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${formatBytes(baseBytes)})`
+            : `a full snapshot (${typeof base === 'string' ? `no delta: ${base}` : `no delta: ${r.delta?.reason ?? 'not due'}`})`;
         report.add('store snapshot', id === undefined
-            ? `made (${formatBytes(bytes)}) but not saved under ${state.primaryKey}; see the warnings above`
-            : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`);
+            ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
+            : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`);
         report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
     }
     catch (e) {

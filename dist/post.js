@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7470);
+/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2422);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7470:
+/***/ 2422:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -96235,6 +96235,408 @@ async function saveEntry(parent, key) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/config.ts
+// The foundation inputs, parsed and validated before anything on disk is touched.
+
+
+
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
+// Variables a later step must never have silently replaced by a dir path.
+const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
+function config_parseBoolean(src, name, fallback) {
+    const v = src.value(name).toLowerCase();
+    if (v === '')
+        return fallback;
+    if (v === 'true')
+        return true;
+    if (v === 'false')
+        return false;
+    throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
+}
+function parseDirLine(line) {
+    const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
+    const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
+    if (!m)
+        throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
+    const [, name, scope = 'run', envVar] = m;
+    if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
+        throw new InputError('dirs', `'${name}' is not a dir name`, `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`);
+    if (scope !== 'run' && scope !== 'pr')
+        throw new InputError('dirs', `scope '${scope}' of '${name}' is unknown`, "Use ':run' (the default) or ':pr'");
+    if (envVar !== undefined && !ENV_VAR.test(envVar))
+        throw new InputError('dirs', `'${envVar}' (for '${name}') is not an environment variable name`, 'Use upper-case letters, digits and _, not starting with a digit, e.g. CARGO_TARGET_DIR');
+    if (envVar !== undefined && RESERVED_ENV.test(envVar))
+        throw new InputError('dirs', `'${envVar}' (for '${name}') is reserved by the runner or the shell`, 'Choose a variable of your own, e.g. CARGO_TARGET_DIR');
+    return envVar === undefined ? { name, scope } : { name, scope, envVar };
+}
+function parseDirs(src) {
+    const specs = src.lines('dirs').map(parseDirLine);
+    const seen = new Set();
+    const seenEnv = new Set();
+    for (const s of specs) {
+        if (seen.has(s.name))
+            throw new InputError('dirs', `'${s.name}' is listed twice`, 'Give each dir a distinct name');
+        if (s.envVar && seenEnv.has(s.envVar))
+            throw new InputError('dirs', `'${s.envVar}' is exported by two dirs`, 'Give each dir its own variable');
+        seen.add(s.name);
+        if (s.envVar)
+            seenEnv.add(s.envVar);
+    }
+    return specs;
+}
+function parsePathList(src, name) {
+    const fix = `List absolute host paths, one per line, outside system directories (e.g. '/srv/ci/cargo-home')`;
+    const out = src.lines(name).map((p) => checkHostPath(name, p, fix));
+    const dup = out.find((p, i) => out.indexOf(p) !== i);
+    if (dup)
+        throw new InputError(name, `'${dup}' is listed twice`, 'List each path once');
+    return out;
+}
+const MAX_LOCK_TIMEOUT_SEC = (/* unused pure expression or super */ null && (6 * 3600)); // a job's own maximum runtime on GitHub-hosted runners
+function parseLockTimeout(src) {
+    const raw = src.value('lock-timeout');
+    if (raw === '')
+        return 1800;
+    if (!/^\d+$/.test(raw) || Number(raw) > MAX_LOCK_TIMEOUT_SEC)
+        throw new InputError('lock-timeout', `'${raw}' is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_SEC}`, "Write whole seconds, e.g. '1800' (0 fails at once when the dir is held)");
+    return Number(raw);
+}
+function parseFoundationConfig(src, env = process.env) {
+    const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
+    if (rawBase === '')
+        throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
+    const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
+    const mounts = parsePathList(src, 'mounts');
+    const reclaim = parsePathList(src, 'reclaim');
+    for (const p of [...mounts, ...reclaim])
+        if (p === baseDir || isUnder(baseDir, p))
+            throw new InputError(mounts.includes(p) ? 'mounts' : 'reclaim', `'${p}' contains base-dir ${baseDir}`, 'List paths that do not contain base-dir; runbox manages base-dir itself');
+    const id = src.value('id');
+    if (/[\0\n]/.test(id))
+        throw new InputError('id', 'it contains a control character', 'Use a short single-line discriminator such as the matrix values');
+    return {
+        baseDir,
+        dirs: parseDirs(src),
+        id,
+        ownerSpec: src.value('owner'),
+        mounts,
+        reclaim,
+        keep: config_parseBoolean(src, 'keep', false),
+        lockTimeoutSec: parseLockTimeout(src)
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/presets.ts
+// What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
+// systemd unit, and how to ask the tool for its version (part of the default cache key, since a
+// DB written by one daemon version may not be readable by an older one).
+
+const presets_PRESETS = {
+    guix: {
+        kind: 'guix',
+        storeDir: '/gnu/store',
+        dbDir: '/var/guix/db',
+        daemonUnit: 'guix-daemon',
+        versionCommand: ['guix', ['--version']]
+    },
+    nix: {
+        kind: 'nix',
+        storeDir: '/nix/store',
+        dbDir: '/nix/var/nix/db',
+        daemonUnit: 'nix-daemon',
+        versionCommand: ['nix-store', ['--version']]
+    }
+};
+/** `guix (GNU Guix) 1.4.0` / `nix-store (Nix) 2.8.0` -> `1.4.0` / `2.8.0`; anything odd -> undefined. */
+function parseToolVersion(output) {
+    const first = output.split('\n')[0] ?? '';
+    const m = /(\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.+-]*)?)\s*$/.exec(first.trim());
+    if (!m)
+        return undefined;
+    // The version becomes part of a cache key: keep it short and free of commas and spaces.
+    const v = m[1].replace(/[^0-9A-Za-z.+_-]/g, '').slice(0, 40);
+    return v === '' ? undefined : v;
+}
+/** The installed tool's version, or undefined when the tool is missing or says something odd. */
+async function presets_toolVersion(kind) {
+    const [cmd, args] = presets_PRESETS[kind].versionCommand;
+    try {
+        const r = await run(cmd, args, { allowFailure: true });
+        return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
+    }
+    catch (e) {
+        // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
+        // first store has no tool yet, which is a normal case, not an error.
+        if (e.code === 'ENOENT')
+            return undefined;
+        throw e;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/shards.ts
+// Sharded snapshots: the store's top-level items split into N archives that are created and
+// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+//
+// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
+// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
+// to a file it archived earlier in the same archive, so an item whose files live in `.links`
+// must travel with those `.links` entries, or the restore gets copies instead of links. Each
+// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
+// its items' members plus every dot-dir entry that one of its items links to. An entry shared
+// by items of several shards is stored in each of them; at restore the first tar to create it
+// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
+//
+// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
+// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
+// manifest (dirTimes) and put back once all shards are in.
+
+
+
+/** More archives than this buy nothing on today's runners and cost a process each. */
+const shards_MAX_SHARDS = 64;
+const AUTO_MAX = 8;
+/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
+const AUTO_MIN_BYTES = 64 * 1024 * 1024;
+const shards_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+/** `shards: auto`: one archive per core, at most AUTO_MAX. */
+function autoShardCount() {
+    return Math.max(1, Math.min(AUTO_MAX, external_node_os_default().availableParallelism()));
+}
+/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
+async function listEntries(root, storePath) {
+    const base = storePath.replace(/^\/+/, '');
+    const r = await exec_run('find', [external_node_path_default().join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+    const out = [];
+    for (const rec of r.stdout.split('\0')) {
+        if (rec === '')
+            continue;
+        const f = rec.split('\t');
+        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
+        // back to tar exactly: such a store is archived in one piece instead.
+        if (f.length !== 6 || f[5].includes('\uFFFD'))
+            return undefined;
+        const [ino, nlink, size, type, mtime, p] = f;
+        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
+    }
+    return out;
+}
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
+ * right after it. Plain byte order would put `loaders.cache` between `loaders` and
+ * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ */
+function treeOrder(a, b) {
+    const x = a.split('/');
+    const y = b.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = byteOrder(x[i], y[i]);
+        if (c !== 0)
+            return c;
+    }
+    return x.length - y.length;
+}
+/**
+ * Splits the present store paths into `count` shards balanced by bytes (largest item first
+ * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
+ * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
+ * not be given back exactly.
+ */
+async function planShards(o) {
+    if (o.count <= 1)
+        return undefined;
+    const shared = [];
+    const dirTimes = [];
+    const items = new Map();
+    const dotEntries = [];
+    for (const sp of o.storePaths) {
+        const entries = await listEntries(o.root, sp);
+        if (!entries)
+            return undefined;
+        for (const e of entries) {
+            if (o.excluded(`/${e.rel}`))
+                continue;
+            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
+                if (e.type !== 'd') {
+                    if (e.top === '')
+                        return undefined;
+                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
+                    continue;
+                }
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.')) {
+                if (e.type === 'd')
+                    return undefined;
+                dotEntries.push(e);
+            }
+            else {
+                const key = `${sp}\0${e.top}`;
+                const item = items.get(key) ?? { entries: [], bytes: 0 };
+                item.entries.push(e);
+                // Per-member overhead: a 512-byte header and a file to create on restore.
+                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+                items.set(key, item);
+            }
+        }
+    }
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    if (o.auto && total < AUTO_MIN_BYTES)
+        return undefined;
+    const count = Math.min(o.count, items.size);
+    if (count <= 1)
+        return undefined;
+    const lists = Array.from({ length: count }, () => [...shared]);
+    const load = new Array(count).fill(0);
+    const shardsOfInode = new Map();
+    const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
+    for (const [, item] of ordered) {
+        const s = load.indexOf(Math.min(...load));
+        load[s] += item.bytes;
+        for (const e of item.entries) {
+            lists[s].push(e.rel);
+            if (e.type === 'f' && e.nlink > 1) {
+                const set = shardsOfInode.get(e.ino) ?? new Set();
+                set.add(s);
+                shardsOfInode.set(e.ino, set);
+            }
+        }
+    }
+    for (const e of dotEntries) {
+        const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
+        for (const s of owners ?? [0])
+            lists[s].push(e.rel);
+    }
+    for (const l of lists)
+        l.sort(treeOrder);
+    return { lists, dirTimes };
+}
+
+;// CONCATENATED MODULE: ./src/store/config.ts
+// The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
+// extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
+
+
+
+
+
+
+
+const MAX_KEY_LENGTH = 512;
+const config_MAX_KEYS = 10;
+// systemd unit names; passed as one argv element, never through a shell.
+const UNIT = /^[A-Za-z0-9@._:-]+$/;
+function oneOf(src, name, allowed, fallback) {
+    const v = src.value(name);
+    if (v === '')
+        return fallback;
+    if (allowed.includes(v))
+        return v;
+    throw new InputError(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+}
+/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
+function config_keyProblem(key) {
+    if (key.length > MAX_KEY_LENGTH)
+        return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
+    if (key.includes(','))
+        return 'it contains a comma, which the cache service does not accept';
+    return undefined;
+}
+function config_checkKey(input, key) {
+    const problem = config_keyProblem(key);
+    if (problem)
+        throw new InputError(input, `'${key.length > 60 ? `${key.slice(0, 60)}...` : key}': ${problem}`, 'Shorten the key and leave out commas');
+}
+function parseStorePaths(src, preset) {
+    const given = src.lines('store-paths');
+    const fix = `Give absolute paths of dirs that hold only the store, one per line (the ${preset.kind} preset uses ${preset.storeDir} and ${preset.dbDir})`;
+    const paths = (given.length > 0 ? given : [preset.storeDir, preset.dbDir]).map((p) => {
+        const problem = pathProblem(p);
+        if (problem)
+            throw new InputError('store-paths', problem, fix);
+        return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+    });
+    for (const a of paths)
+        for (const b of paths)
+            if (a !== b && isUnder(b, a))
+                throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
+    if (new Set(paths).size !== paths.length)
+        throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
+    return paths;
+}
+function parseShards(src) {
+    const v = src.value('shards');
+    if (v === '' || v === 'auto')
+        return 0;
+    const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= MAX_SHARDS))
+        throw new InputError('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
+    return n;
+}
+function parseDaemon(src, kind) {
+    const unit = src.value('daemon');
+    const stop = src.value('daemon-stop');
+    const start = src.value('daemon-start');
+    if (unit === 'none') {
+        if (stop || start)
+            throw new InputError(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
+        return { kind: 'none' };
+    }
+    if (unit !== '' && !UNIT.test(unit))
+        throw new InputError('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
+    if (Boolean(stop) !== Boolean(start))
+        throw new InputError(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
+    if (stop && start)
+        return { kind: 'commands', stop, start };
+    return { kind: 'systemd', unit: unit || PRESETS[kind].daemonUnit };
+}
+/** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
+function parseStoreConfig(src, env = process.env) {
+    const kind = oneOf(src, 'store', ['guix', 'nix', ''], '');
+    if (kind === '') {
+        // A store path or key without a store kind is a half-written config, not "off".
+        for (const name of ['store-paths', 'key', 'restore-keys'])
+            if (src.value(name) !== '')
+                throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+        return undefined;
+    }
+    const preset = PRESETS[kind];
+    const storePaths = parseStorePaths(src, preset);
+    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
+    const keyValue = src.value('key');
+    if (keyValue !== '')
+        config_checkKey('key', keyValue);
+    const restoreLines = src.lines('restore-keys');
+    for (const k of restoreLines)
+        config_checkKey('restore-keys', k);
+    // The default key plus its default restore key are 2; an explicit list counts with the key.
+    if (1 + restoreLines.length > config_MAX_KEYS)
+        throw new InputError('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${config_MAX_KEYS} keys in all; drop some restore keys`);
+    const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
+    if (rootEnv !== '' && (!path.isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
+        throw new InputError('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
+    return {
+        kind,
+        storePaths,
+        ...(dbDir ? { dbDir } : {}),
+        ...(keyValue !== '' ? { key: keyValue } : {}),
+        ...(restoreLines.length > 0 ? { restoreKeys: restoreLines } : {}),
+        keyFiles: src.lines('key-files'),
+        daemon: parseDaemon(src, kind),
+        save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
+        shards: parseShards(src),
+        delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
+        failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+        root: rootEnv === '' ? '/' : path.normalize(rootEnv),
+        stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),
+        workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
+        workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
+    };
+}
+
 // EXTERNAL MODULE: ./src/cleanup.ts
 var cleanup = __nccwpck_require__(2691);
 ;// CONCATENATED MODULE: ./src/store/daemon.ts
@@ -97200,407 +97602,6 @@ async function extract_restoreDirTimes(root, fresh) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/config.ts
-// The foundation inputs, parsed and validated before anything on disk is touched.
-
-
-
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
-// Variables a later step must never have silently replaced by a dir path.
-const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
-function config_parseBoolean(src, name, fallback) {
-    const v = src.value(name).toLowerCase();
-    if (v === '')
-        return fallback;
-    if (v === 'true')
-        return true;
-    if (v === 'false')
-        return false;
-    throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
-function parseDirLine(line) {
-    const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
-    const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
-    if (!m)
-        throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
-    const [, name, scope = 'run', envVar] = m;
-    if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
-        throw new InputError('dirs', `'${name}' is not a dir name`, `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`);
-    if (scope !== 'run' && scope !== 'pr')
-        throw new InputError('dirs', `scope '${scope}' of '${name}' is unknown`, "Use ':run' (the default) or ':pr'");
-    if (envVar !== undefined && !ENV_VAR.test(envVar))
-        throw new InputError('dirs', `'${envVar}' (for '${name}') is not an environment variable name`, 'Use upper-case letters, digits and _, not starting with a digit, e.g. CARGO_TARGET_DIR');
-    if (envVar !== undefined && RESERVED_ENV.test(envVar))
-        throw new InputError('dirs', `'${envVar}' (for '${name}') is reserved by the runner or the shell`, 'Choose a variable of your own, e.g. CARGO_TARGET_DIR');
-    return envVar === undefined ? { name, scope } : { name, scope, envVar };
-}
-function parseDirs(src) {
-    const specs = src.lines('dirs').map(parseDirLine);
-    const seen = new Set();
-    const seenEnv = new Set();
-    for (const s of specs) {
-        if (seen.has(s.name))
-            throw new InputError('dirs', `'${s.name}' is listed twice`, 'Give each dir a distinct name');
-        if (s.envVar && seenEnv.has(s.envVar))
-            throw new InputError('dirs', `'${s.envVar}' is exported by two dirs`, 'Give each dir its own variable');
-        seen.add(s.name);
-        if (s.envVar)
-            seenEnv.add(s.envVar);
-    }
-    return specs;
-}
-function parsePathList(src, name) {
-    const fix = `List absolute host paths, one per line, outside system directories (e.g. '/srv/ci/cargo-home')`;
-    const out = src.lines(name).map((p) => checkHostPath(name, p, fix));
-    const dup = out.find((p, i) => out.indexOf(p) !== i);
-    if (dup)
-        throw new InputError(name, `'${dup}' is listed twice`, 'List each path once');
-    return out;
-}
-const MAX_LOCK_TIMEOUT_SEC = (/* unused pure expression or super */ null && (6 * 3600)); // a job's own maximum runtime on GitHub-hosted runners
-function parseLockTimeout(src) {
-    const raw = src.value('lock-timeout');
-    if (raw === '')
-        return 1800;
-    if (!/^\d+$/.test(raw) || Number(raw) > MAX_LOCK_TIMEOUT_SEC)
-        throw new InputError('lock-timeout', `'${raw}' is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_SEC}`, "Write whole seconds, e.g. '1800' (0 fails at once when the dir is held)");
-    return Number(raw);
-}
-function parseFoundationConfig(src, env = process.env) {
-    const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
-    if (rawBase === '')
-        throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
-    const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
-    const mounts = parsePathList(src, 'mounts');
-    const reclaim = parsePathList(src, 'reclaim');
-    for (const p of [...mounts, ...reclaim])
-        if (p === baseDir || isUnder(baseDir, p))
-            throw new InputError(mounts.includes(p) ? 'mounts' : 'reclaim', `'${p}' contains base-dir ${baseDir}`, 'List paths that do not contain base-dir; runbox manages base-dir itself');
-    const id = src.value('id');
-    if (/[\0\n]/.test(id))
-        throw new InputError('id', 'it contains a control character', 'Use a short single-line discriminator such as the matrix values');
-    return {
-        baseDir,
-        dirs: parseDirs(src),
-        id,
-        ownerSpec: src.value('owner'),
-        mounts,
-        reclaim,
-        keep: config_parseBoolean(src, 'keep', false),
-        lockTimeoutSec: parseLockTimeout(src)
-    };
-}
-
-;// CONCATENATED MODULE: ./src/store/presets.ts
-// What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
-// systemd unit, and how to ask the tool for its version (part of the default cache key, since a
-// DB written by one daemon version may not be readable by an older one).
-
-const presets_PRESETS = {
-    guix: {
-        kind: 'guix',
-        storeDir: '/gnu/store',
-        dbDir: '/var/guix/db',
-        daemonUnit: 'guix-daemon',
-        versionCommand: ['guix', ['--version']]
-    },
-    nix: {
-        kind: 'nix',
-        storeDir: '/nix/store',
-        dbDir: '/nix/var/nix/db',
-        daemonUnit: 'nix-daemon',
-        versionCommand: ['nix-store', ['--version']]
-    }
-};
-/** `guix (GNU Guix) 1.4.0` / `nix-store (Nix) 2.8.0` -> `1.4.0` / `2.8.0`; anything odd -> undefined. */
-function parseToolVersion(output) {
-    const first = output.split('\n')[0] ?? '';
-    const m = /(\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.+-]*)?)\s*$/.exec(first.trim());
-    if (!m)
-        return undefined;
-    // The version becomes part of a cache key: keep it short and free of commas and spaces.
-    const v = m[1].replace(/[^0-9A-Za-z.+_-]/g, '').slice(0, 40);
-    return v === '' ? undefined : v;
-}
-/** The installed tool's version, or undefined when the tool is missing or says something odd. */
-async function presets_toolVersion(kind) {
-    const [cmd, args] = presets_PRESETS[kind].versionCommand;
-    try {
-        const r = await run(cmd, args, { allowFailure: true });
-        return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
-    }
-    catch (e) {
-        // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
-        // first store has no tool yet, which is a normal case, not an error.
-        if (e.code === 'ENOENT')
-            return undefined;
-        throw e;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/shards.ts
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-//
-// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
-// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
-// to a file it archived earlier in the same archive, so an item whose files live in `.links`
-// must travel with those `.links` entries, or the restore gets copies instead of links. Each
-// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
-// its items' members plus every dot-dir entry that one of its items links to. An entry shared
-// by items of several shards is stored in each of them; at restore the first tar to create it
-// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
-//
-// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
-// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
-// manifest (dirTimes) and put back once all shards are in.
-
-
-
-/** More archives than this buy nothing on today's runners and cost a process each. */
-const shards_MAX_SHARDS = 64;
-const AUTO_MAX = 8;
-/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
-const AUTO_MIN_BYTES = 64 * 1024 * 1024;
-const shards_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
-/** `shards: auto`: one archive per core, at most AUTO_MAX. */
-function autoShardCount() {
-    return Math.max(1, Math.min(AUTO_MAX, external_node_os_default().availableParallelism()));
-}
-/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
-async function listEntries(root, storePath) {
-    const base = storePath.replace(/^\/+/, '');
-    const r = await exec_run('find', [external_node_path_default().join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
-    const out = [];
-    for (const rec of r.stdout.split('\0')) {
-        if (rec === '')
-            continue;
-        const f = rec.split('\t');
-        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
-        // back to tar exactly: such a store is archived in one piece instead.
-        if (f.length !== 6 || f[5].includes('\uFFFD'))
-            return undefined;
-        const [ino, nlink, size, type, mtime, p] = f;
-        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
-    }
-    return out;
-}
-const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-/**
- * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
- * right after it. Plain byte order would put `loaders.cache` between `loaders` and
- * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
- */
-function treeOrder(a, b) {
-    const x = a.split('/');
-    const y = b.split('/');
-    for (let i = 0; i < Math.min(x.length, y.length); i++) {
-        const c = byteOrder(x[i], y[i]);
-        if (c !== 0)
-            return c;
-    }
-    return x.length - y.length;
-}
-/**
- * Splits the present store paths into `count` shards balanced by bytes (largest item first
- * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
- * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
- * not be given back exactly.
- */
-async function planShards(o) {
-    if (o.count <= 1)
-        return undefined;
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
-                if (e.type !== 'd') {
-                    if (e.top === '')
-                        return undefined;
-                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
-                    continue;
-                }
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.')) {
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const key = `${sp}\0${e.top}`;
-                const item = items.get(key) ?? { entries: [], bytes: 0 };
-                item.entries.push(e);
-                // Per-member overhead: a 512-byte header and a file to create on restore.
-                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
-                items.set(key, item);
-            }
-        }
-    }
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    if (o.auto && total < AUTO_MIN_BYTES)
-        return undefined;
-    const count = Math.min(o.count, items.size);
-    if (count <= 1)
-        return undefined;
-    const lists = Array.from({ length: count }, () => [...shared]);
-    const load = new Array(count).fill(0);
-    const shardsOfInode = new Map();
-    const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
-    for (const [, item] of ordered) {
-        const s = load.indexOf(Math.min(...load));
-        load[s] += item.bytes;
-        for (const e of item.entries) {
-            lists[s].push(e.rel);
-            if (e.type === 'f' && e.nlink > 1) {
-                const set = shardsOfInode.get(e.ino) ?? new Set();
-                set.add(s);
-                shardsOfInode.set(e.ino, set);
-            }
-        }
-    }
-    for (const e of dotEntries) {
-        const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
-        for (const s of owners ?? [0])
-            lists[s].push(e.rel);
-    }
-    for (const l of lists)
-        l.sort(treeOrder);
-    return { lists, dirTimes };
-}
-
-;// CONCATENATED MODULE: ./src/store/config.ts
-// The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
-// extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
-
-
-
-
-
-
-
-const MAX_KEY_LENGTH = 512;
-const config_MAX_KEYS = 10;
-// systemd unit names; passed as one argv element, never through a shell.
-const UNIT = /^[A-Za-z0-9@._:-]+$/;
-function oneOf(src, name, allowed, fallback) {
-    const v = src.value(name);
-    if (v === '')
-        return fallback;
-    if (allowed.includes(v))
-        return v;
-    throw new InputError(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
-}
-/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
-function config_keyProblem(key) {
-    if (key.length > MAX_KEY_LENGTH)
-        return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
-    if (key.includes(','))
-        return 'it contains a comma, which the cache service does not accept';
-    return undefined;
-}
-function config_checkKey(input, key) {
-    const problem = config_keyProblem(key);
-    if (problem)
-        throw new InputError(input, `'${key.length > 60 ? `${key.slice(0, 60)}...` : key}': ${problem}`, 'Shorten the key and leave out commas');
-}
-function parseStorePaths(src, preset) {
-    const given = src.lines('store-paths');
-    const fix = `Give absolute paths of dirs that hold only the store, one per line (the ${preset.kind} preset uses ${preset.storeDir} and ${preset.dbDir})`;
-    const paths = (given.length > 0 ? given : [preset.storeDir, preset.dbDir]).map((p) => {
-        const problem = pathProblem(p);
-        if (problem)
-            throw new InputError('store-paths', problem, fix);
-        return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
-    });
-    for (const a of paths)
-        for (const b of paths)
-            if (a !== b && isUnder(b, a))
-                throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
-    if (new Set(paths).size !== paths.length)
-        throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
-    return paths;
-}
-function parseShards(src) {
-    const v = src.value('shards');
-    if (v === '' || v === 'auto')
-        return 0;
-    const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
-    if (!(n >= 1 && n <= MAX_SHARDS))
-        throw new InputError('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
-    return n;
-}
-function parseDaemon(src, kind) {
-    const unit = src.value('daemon');
-    const stop = src.value('daemon-stop');
-    const start = src.value('daemon-start');
-    if (unit === 'none') {
-        if (stop || start)
-            throw new InputError(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
-        return { kind: 'none' };
-    }
-    if (unit !== '' && !UNIT.test(unit))
-        throw new InputError('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
-    if (Boolean(stop) !== Boolean(start))
-        throw new InputError(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
-    if (stop && start)
-        return { kind: 'commands', stop, start };
-    return { kind: 'systemd', unit: unit || PRESETS[kind].daemonUnit };
-}
-/** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
-function parseStoreConfig(src, env = process.env) {
-    const kind = oneOf(src, 'store', ['guix', 'nix', ''], '');
-    if (kind === '') {
-        // A store path or key without a store kind is a half-written config, not "off".
-        for (const name of ['store-paths', 'key', 'restore-keys'])
-            if (src.value(name) !== '')
-                throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
-        return undefined;
-    }
-    const preset = PRESETS[kind];
-    const storePaths = parseStorePaths(src, preset);
-    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
-    const keyValue = src.value('key');
-    if (keyValue !== '')
-        config_checkKey('key', keyValue);
-    const restoreLines = src.lines('restore-keys');
-    for (const k of restoreLines)
-        config_checkKey('restore-keys', k);
-    // The default key plus its default restore key are 2; an explicit list counts with the key.
-    if (1 + restoreLines.length > config_MAX_KEYS)
-        throw new InputError('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${config_MAX_KEYS} keys in all; drop some restore keys`);
-    const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
-    if (rootEnv !== '' && (!path.isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
-        throw new InputError('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
-    return {
-        kind,
-        storePaths,
-        ...(dbDir ? { dbDir } : {}),
-        ...(keyValue !== '' ? { key: keyValue } : {}),
-        ...(restoreLines.length > 0 ? { restoreKeys: restoreLines } : {}),
-        keyFiles: src.lines('key-files'),
-        daemon: parseDaemon(src, kind),
-        save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
-        shards: parseShards(src),
-        failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
-        root: rootEnv === '' ? '/' : path.normalize(rootEnv),
-        stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),
-        workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
-        workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/store/key.ts
 // The cache key. Default: `runbox-<kind>-<os>-<arch>[-<tool version>]-<hash of key-files>`, so
 // a new tool version or a changed workflow gets a fresh entry, while the restore key (the same
@@ -97708,8 +97709,15 @@ async function key_resolveKeys(cfg) {
 
 const MANIFEST_FILE = 'manifest.json';
 const FORMAT = 'runbox-store-snapshot';
+/** A full snapshot. */
 const FORMAT_VERSION = 1;
-class ManifestError extends Error {
+/**
+ * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
+ * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
+ * cleanly (a miss) instead of taking it for a whole store.
+ */
+const DELTA_FORMAT_VERSION = 2;
+class manifest_ManifestError extends Error {
     constructor(message) {
         super(`snapshot manifest: ${message}`);
         this.name = 'ManifestError';
@@ -97724,21 +97732,21 @@ function manifest_isObject(v) {
 }
 function fileRecord(v, what) {
     if (!manifest_isObject(v))
-        throw new ManifestError(`${what} is not an object`);
+        throw new manifest_ManifestError(`${what} is not an object`);
     const { file, sha256, bytes } = v;
     if (typeof file !== 'string' || !FILE.test(file))
-        throw new ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
+        throw new manifest_ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
     if (typeof sha256 !== 'string' || !SHA.test(sha256))
-        throw new ManifestError(`${what}.sha256 is not a sha256`);
+        throw new manifest_ManifestError(`${what}.sha256 is not a sha256`);
     if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
-        throw new ManifestError(`${what}.bytes is not a size`);
+        throw new manifest_ManifestError(`${what}.bytes is not a size`);
     if (v.compression !== 'zstd')
-        throw new ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
+        throw new manifest_ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
     return { file, sha256, bytes };
 }
 function stringList(v, what) {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
-        throw new ManifestError(`${what} is not a list of strings`);
+        throw new manifest_ManifestError(`${what} is not a list of strings`);
     return v;
 }
 /**
@@ -97753,59 +97761,89 @@ function manifest_readManifest(dir, expect) {
         raw = JSON.parse(fs.readFileSync(file, 'utf8'));
     }
     catch (e) {
-        throw new ManifestError(`cannot read ${file}: ${e.message}`);
+        throw new manifest_ManifestError(`cannot read ${file}: ${e.message}`);
     }
     if (!manifest_isObject(raw) || raw.format !== FORMAT)
-        throw new ManifestError('not a runbox store snapshot');
-    if (raw.version !== FORMAT_VERSION)
-        throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads version ${FORMAT_VERSION})`);
+        throw new manifest_ManifestError('not a runbox store snapshot');
+    if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
+        throw new manifest_ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
+    const base = readBase(raw.base, raw.version);
     if (raw.kind !== expect.kind)
-        throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
+        throw new manifest_ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
     const storePaths = stringList(raw.storePaths, 'storePaths');
     for (const p of storePaths)
         if (!expect.storePaths.includes(p))
-            throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
+            throw new manifest_ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
     if (!Array.isArray(raw.archives) || raw.archives.length === 0)
-        throw new ManifestError('no archives');
+        throw new manifest_ManifestError('no archives');
     const archives = raw.archives.map((a, i) => {
         const rec = fileRecord(a, `archives[${i}]`);
         const paths = stringList(a.storePaths, `archives[${i}].storePaths`);
         for (const p of paths)
             if (!storePaths.includes(p))
-                throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
+                throw new manifest_ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
         return { ...rec, compression: 'zstd', storePaths: paths };
     });
     if (!Array.isArray(raw.dbs))
-        throw new ManifestError('dbs is not a list');
+        throw new manifest_ManifestError('dbs is not a list');
     const dbs = raw.dbs.map((d, i) => {
         const rec = fileRecord(d, `dbs[${i}]`);
         const p = d.path;
         if (typeof p !== 'string' || path.dirname(p) !== expect.dbDir || !DB_NAME.test(path.basename(p)))
-            throw new ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
+            throw new manifest_ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
         return { ...rec, compression: 'zstd', path: p };
     });
     const dirTimes = readDirTimes(raw.dirTimes, storePaths);
     const names = [...archives, ...dbs].map((r) => r.file);
     if (new Set(names).size !== names.length)
-        throw new ManifestError('a file is listed twice');
+        throw new manifest_ManifestError('a file is listed twice');
     for (const name of names) {
         const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
         if (!st || !st.isFile())
-            throw new ManifestError(`${name} is missing or not a regular file`);
+            throw new manifest_ManifestError(`${name} is missing or not a regular file`);
         if (st.size !== [...archives, ...dbs].find((r) => r.file === name)?.bytes)
-            throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
+            throw new manifest_ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
     }
     return {
         format: FORMAT,
-        version: FORMAT_VERSION,
+        version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
         kind: expect.kind,
         createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
         ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
         storePaths,
         archives,
         ...(dirTimes ? { dirTimes } : {}),
-        dbs
+        dbs,
+        ...(base ? { base } : {})
     };
+}
+/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
+function readBase(v, version) {
+    if (version === FORMAT_VERSION) {
+        if (v !== undefined)
+            throw new manifest_ManifestError('a version 1 (full) snapshot cannot name a base');
+        return undefined;
+    }
+    if (!manifest_isObject(v))
+        throw new manifest_ManifestError('a delta snapshot (version 2) names no base');
+    const { key, bytes } = v;
+    if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(','))
+        throw new manifest_ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
+        throw new manifest_ManifestError('base.bytes is not a size');
+    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
+}
+/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
+function manifest_peekBaseKey(dir) {
+    try {
+        const raw = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
+        if (!manifest_isObject(raw) || raw.version !== DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
+            return undefined;
+        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
+    }
+    catch {
+        return undefined; // readManifest says why, later
+    }
 }
 /**
  * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
@@ -97815,16 +97853,16 @@ function readDirTimes(v, storePaths) {
     if (v === undefined)
         return undefined;
     if (!Array.isArray(v))
-        throw new ManifestError('dirTimes is not a list');
+        throw new manifest_ManifestError('dirTimes is not a list');
     return v.map((d, i) => {
         if (!manifest_isObject(d))
-            throw new ManifestError(`dirTimes[${i}] is not an object`);
+            throw new manifest_ManifestError(`dirTimes[${i}] is not an object`);
         const { path: p, mtime } = d;
         if (typeof mtime !== 'string' || !MTIME.test(mtime))
-            throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
+            throw new manifest_ManifestError(`dirTimes[${i}].mtime is not a time`);
         const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
         if (!ok)
-            throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
+            throw new manifest_ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
         return { path: p, mtime };
     });
 }
@@ -97834,6 +97872,122 @@ function writeManifest(dir, m) {
 /** True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its journals. */
 function manifest_isLiveDbFile(absPath, dbDir) {
     return dbDir !== undefined && external_node_path_default().dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+}
+
+;// CONCATENATED MODULE: ./src/store/delta.ts
+// Delta snapshots: when main restored a full snapshot (the base) and the job added only a few
+// store items, post uploads just those items plus the DB copy, in an entry whose manifest
+// names the base by key. Restore fetches both and applies them as one sharded snapshot would
+// be applied (see shard-rules.ts): the delta's items must not overlap the base's, and nothing
+// in one archive may write through the other.
+//
+// Chains never grow: a delta always refers to a FULL snapshot. When main restored a delta
+// (base + delta), post's base is that same full base, and the new delta holds every item the
+// full base lacks.
+//
+// The item set of the base travels from main to post in a runner-owned file under RUNNER_TEMP
+// (the run state goes through GITHUB_STATE and must stay small); the state holds its path and
+// its sha256, so a file changed in between is ignored (post then saves a full snapshot).
+
+
+
+
+/** New items must be fewer than this fraction of the items on disk for a delta. */
+const DELTA_MAX_NEW_FRACTION = 0.05;
+const BASE_FILE_PREFIX = 'runbox-base-items-';
+/** Writes the base info next to the staging dirs; returns its path and sha256 for the state. */
+function delta_writeBaseInfo(stagingBase, info) {
+    fs.mkdirSync(stagingBase, { recursive: true });
+    const file = path.join(stagingBase, `${BASE_FILE_PREFIX}${crypto.randomUUID()}.json`);
+    const text = JSON.stringify({ key: info.key, bytes: info.bytes, items: [...info.items].sort() });
+    fs.writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
+    return { file, sha256: crypto.createHash('sha256').update(text).digest('hex') };
+}
+/** Reads the base info back; undefined (with the reason) when it is gone or was changed. */
+function readBaseInfo(file, sha256) {
+    let text;
+    try {
+        text = external_node_fs_default().readFileSync(file, 'utf8');
+    }
+    catch (e) {
+        return `the base item list ${file} cannot be read (${e.message})`;
+    }
+    if (external_node_crypto_default().createHash('sha256').update(text).digest('hex') !== sha256)
+        return `the base item list ${file} changed since main wrote it`;
+    const o = JSON.parse(text);
+    if (typeof o.key !== 'string' || typeof o.bytes !== 'number' || !Array.isArray(o.items))
+        return `the base item list ${file} is malformed`;
+    return { key: o.key, bytes: o.bytes, items: o.items.filter((i) => typeof i === 'string') };
+}
+/** Removes the base info file (post, whatever it saved); only a file of ours in stagingBase. */
+function removeBaseInfo(file, stagingBase) {
+    if (external_node_path_default().dirname(file) !== stagingBase || !external_node_path_default().basename(file).startsWith(BASE_FILE_PREFIX))
+        return;
+    external_node_fs_default().rmSync(file, { force: true });
+}
+/**
+ * Lists the store and picks what a delta over `baseItems` holds: every member of an item the
+ * base lacks, every dot-dir entry such an item hard-links to (so the links survive, as in a
+ * shard), and the store paths and dot-dirs themselves (as directory entries only). Undefined
+ * when the layout cannot be listed exactly (see shards.planShards): post then saves a full one.
+ */
+async function planDelta(o) {
+    const shared = [];
+    const dirTimes = [];
+    const items = new Map();
+    const dotEntries = [];
+    for (const sp of o.storePaths) {
+        const entries = await listEntries(o.root, sp);
+        if (!entries)
+            return undefined;
+        const spRel = sp.replace(/^\/+/, '');
+        for (const e of entries) {
+            if (o.excluded(`/${e.rel}`))
+                continue;
+            const topRel = `${spRel}/${e.top}`;
+            if (e.top === '') {
+                if (e.type !== 'd')
+                    return undefined;
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.') && e.rel === topRel && e.type === 'd') {
+                shared.push(e.rel);
+                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.') && e.rel !== topRel) {
+                // Inside a dot-dir: plain entries only, like a sharded snapshot.
+                if (e.type === 'd')
+                    return undefined;
+                dotEntries.push(e);
+            }
+            else {
+                const abs = `/${topRel}`;
+                const list = items.get(abs) ?? [];
+                list.push(e);
+                items.set(abs, list);
+            }
+        }
+    }
+    const newItems = [...items.keys()].filter((i) => !o.baseItems.has(i)).sort();
+    const list = [...shared];
+    const inodes = new Set();
+    for (const i of newItems)
+        for (const e of items.get(i) ?? []) {
+            list.push(e.rel);
+            if (e.type === 'f' && e.nlink > 1)
+                inodes.add(e.ino);
+        }
+    for (const e of dotEntries)
+        if (e.type === 'f' && inodes.has(e.ino))
+            list.push(e.rel);
+    list.sort(treeOrder);
+    const counted = [...items.keys()].filter((i) => !external_node_path_default().basename(i).startsWith('.')).length;
+    return { list, dirTimes, items: counted, newItems };
+}
+/** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */
+function deltaDue(plan) {
+    return plan.items > 0 && plan.newItems.length < DELTA_MAX_NEW_FRACTION * plan.items;
 }
 
 ;// CONCATENATED MODULE: ./src/store/shard-rules.ts
@@ -97933,32 +98087,60 @@ function staging_removeStaging(dir, base) {
 
 
 
-/** Verifies, then extracts a downloaded snapshot into the store and merges its DB. */
+
+
+const manifestBytes = (m) => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
+/**
+ * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
+ * applied together with its base as one snapshot of several archives: each is verified on its
+ * own, then the cross-archive rules (shard-rules.ts) hold over all of them, so a delta's items
+ * cannot overlap the base's and neither can write through the other; then all are extracted,
+ * and the DBs merged base first.
+ */
 async function applySnapshot(o) {
     const t0 = Date.now();
-    const manifest = readManifest(o.snapshotDir, { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) });
+    const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
+    const manifest = readManifest(o.snapshotDir, expect);
+    const parts = [];
+    if (manifest.base) {
+        if (!o.baseDir)
+            throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
+        const base = readManifest(o.baseDir, expect);
+        // Depth 1 only: a delta's base must be whole.
+        if (base.base)
+            throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
+        parts.push({ dir: o.baseDir, manifest: base });
+    }
+    parts.push({ dir: o.snapshotDir, manifest });
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
-    // Shards are verified side by side (a zstd and a parser each); all of them before anything
-    // is extracted, so one bad member anywhere still refuses the whole snapshot.
-    const archives = await Promise.all(manifest.archives.map(async (a) => {
-        const file = path.join(o.snapshotDir, a.file);
-        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths };
-    }));
+    // Archives (shards, base and delta alike) are verified side by side (a zstd and a parser
+    // each); all of them before anything is extracted, so one bad member anywhere still refuses
+    // the whole snapshot.
+    const archives = await Promise.all(parts.flatMap((p, part) => p.manifest.archives.map(async (a) => {
+        const file = path.join(p.dir, a.file);
+        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths, part };
+    })));
     checkShardsApart(archives.map((a) => a.summary));
     const dbCopies = [];
-    for (const d of manifest.dbs) {
-        const file = path.join(o.snapshotDir, d.file);
-        await verifyFile(file, d);
-        const copy = path.join(o.scratchDir, `${path.basename(d.path)}.snapshot`);
-        await decompressTo(file, copy);
-        dbCopies.push({ live: path.join(o.root, d.path), copy });
-    }
+    for (const [part, p] of parts.entries())
+        for (const d of p.manifest.dbs) {
+            const file = path.join(p.dir, d.file);
+            await verifyFile(file, d);
+            const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
+            await decompressTo(file, copy);
+            dbCopies.push({ live: path.join(o.root, d.path), copy });
+        }
     // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
     // exists on disk then is what additive extraction and the DB merge must go by.
     let plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
     const setuid = archives.flatMap((a) => a.summary.setuid);
     if (setuid.length > 0)
         core.warning(`runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`);
+    // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
+    const dirTimes = new Map();
+    for (const p of parts)
+        for (const d of p.manifest.dirTimes ?? [])
+            dirTimes.set(d.path, d);
     const verifyMs = Date.now() - t0;
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     let added = new Set();
@@ -97967,31 +98149,35 @@ async function applySnapshot(o) {
     const dbs = await withDaemonStopped(o.daemon, async () => {
         plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
         added = new Set(plans.flatMap((p) => p.added));
-        const fresh = (manifest.dirTimes ?? []).filter((d) => !fs.existsSync(path.join(o.root, d.path)));
+        const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
         const t1 = Date.now();
         const stale = await removeStale(o.root, plans);
         if (stale > 0)
             core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-        // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+        // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
         await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
         await restoreDirTimes(o.root, fresh);
         const t2 = Date.now();
         extractMs = t2 - t1;
         const results = [];
+        // Base first: the delta's DB then only adds what the base's did not register.
         for (const d of dbCopies)
             results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
         dbMs = Date.now() - t2;
         return results;
     });
+    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
     return {
-        compressedBytes: manifest.archives.reduce((n, a) => n + a.bytes, 0) + manifest.dbs.reduce((n, d) => n + d.bytes, 0),
+        compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
         dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
         added: added.size,
         existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
         dbs,
         verifyMs,
         extractMs,
-        dbMs
+        dbMs,
+        ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
+        full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
     };
 }
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
@@ -98008,6 +98194,53 @@ function setOutputs(primary, matched, exact) {
     core.setOutput('cache-matched-key', matched);
     core.setOutput('cache-hit', exact ? 'true' : 'false');
 }
+/**
+ * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
+ * restore keys (with the same fixed path, so the same cache version). When the base is gone
+ * (evicted), a warning, and:
+ * - the delta matched the primary key exactly: the restore keys are looked up as on a miss of
+ *   the primary key. The cache service answers a prefix with its newest entry; when that is the
+ *   same delta again, it is a miss.
+ * - the delta matched a restore key: that lookup would only find the same delta again: a miss.
+ * On a miss, post saves a full snapshot, which is then the newest entry for the prefix.
+ */
+async function fetchSnapshot(cfg, keys, stagings) {
+    const lookups = [[keys.primary, keys.restore]];
+    const refused = new Set();
+    let note = '';
+    for (let i = 0; i < lookups.length; i++) {
+        const [key, restore] = lookups[i];
+        const staging = createStaging(cfg.stagingBase);
+        stagings.push(staging);
+        const matched = await restoreEntry(staging, key, restore);
+        if (!matched)
+            return { note };
+        if (refused.has(matched)) {
+            core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
+            return { note };
+        }
+        const snapshotDir = path.join(staging, SNAPSHOT_DIR);
+        const baseKey = peekBaseKey(snapshotDir);
+        // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
+        if (baseKey === undefined || keyProblem(baseKey) !== undefined)
+            return { fetched: { matched, snapshotDir }, note };
+        core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
+        const baseStaging = createStaging(cfg.stagingBase);
+        stagings.push(baseStaging);
+        // A delta naming itself as base is refused like a missing base.
+        const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, []);
+        if (got === baseKey)
+            return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+        refused.add(matched);
+        const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
+        core.warning(`runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
+            (fallback ? `looking up the restore keys (${keys.restore.join(', ')}) as on a miss` : 'continuing as on a cache miss; post saves a full snapshot'));
+        note = ` (the delta ${matched} was found, but its base ${baseKey} is gone)`;
+        if (fallback)
+            lookups.push([keys.restore[0], keys.restore.slice(1)]);
+    }
+    return { note };
+}
 async function restoreStore(cfg, report) {
     const keys = await resolveKeys(cfg);
     const state = {
@@ -98022,22 +98255,24 @@ async function restoreStore(cfg, report) {
         primaryKey: keys.primary,
         matchedKey: '',
         exactHit: false,
-        toolVersion: keys.toolVersion ?? ''
+        toolVersion: keys.toolVersion ?? '',
+        delta: cfg.delta
     };
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs(keys.primary, '', false);
     // Root rights are needed to write the store; find out before downloading anything.
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
-    const staging = createStaging(cfg.stagingBase);
+    const stagings = [];
     try {
         const t0 = Date.now();
-        const matched = await restoreEntry(staging, keys.primary, keys.restore);
+        const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
         const downloadMs = Date.now() - t0;
-        if (!matched) {
-            report.add('store snapshot', `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''} (cache service problems, if any, are in the warnings)`);
+        if (!fetched) {
+            report.add('store snapshot', `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}${note} (cache service problems, if any, are in the warnings)`);
         }
         else {
-            const scratchDir = path.join(staging, 'scratch');
+            const matched = fetched.matched;
+            const scratchDir = path.join(stagings[stagings.length - 1], 'scratch');
             fs.mkdirSync(scratchDir);
             try {
                 const r = await applySnapshot({
@@ -98046,13 +98281,19 @@ async function restoreStore(cfg, report) {
                     storePaths: cfg.storePaths,
                     ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
                     daemon: cfg.daemon,
-                    snapshotDir: path.join(staging, SNAPSHOT_DIR),
+                    snapshotDir: fetched.snapshotDir,
+                    ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
                     scratchDir
                 });
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
+                // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
+                if (cfg.delta === 'auto' && cfg.save !== 'never' && !(cfg.save === 'auto' && state.exactHit)) {
+                    const baseKey = r.deltaOf ?? matched;
+                    state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
+                }
                 const db = r.dbs.map((d) => `DB ${d.mode}: ${d.registered} paths registered, ${d.alreadyValid} already valid${d.skipped ? `, ${d.skipped} skipped` : ''}`);
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${db.length ? `; ${db.join('; ')}` : ''}`);
                 report.add('store restore time', `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
             }
@@ -98069,12 +98310,13 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        try {
-            removeStaging(staging, cfg.stagingBase);
-        }
-        catch (e) {
-            core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-        }
+        for (const staging of stagings)
+            try {
+                removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+            }
     }
 }
 
@@ -98094,7 +98336,9 @@ async function restoreStore(cfg, report) {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
+const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
 const COMMON_TAR_ARGS = [
     // Numeric ids: the restoring host's user names may map to other ids.
@@ -98212,6 +98456,43 @@ async function createSnapshot(opts) {
         for (const name of await listDbFiles(opts.root, opts.dbDir))
             dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
     const t1 = Date.now();
+    if (opts.base) {
+        const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => manifest_isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+        const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
+        if (d && deltaDue(d)) {
+            const listFile = external_node_path_default().join(opts.scratchDir, 'delta.list');
+            external_node_fs_default().writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
+            let archive;
+            try {
+                const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
+                archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
+            }
+            finally {
+                external_node_fs_default().rmSync(listFile, { force: true });
+            }
+            const manifest = {
+                format: FORMAT,
+                version: DELTA_FORMAT_VERSION,
+                kind: opts.kind,
+                createdAt: new Date().toISOString(),
+                ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
+                storePaths: present,
+                archives: [archive],
+                ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
+                dbs,
+                base: { key: opts.base.key, bytes: opts.base.bytes }
+            };
+            writeManifest(opts.snapshotDir, manifest);
+            return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+        }
+        const reason = !d
+            ? 'the store layout cannot be listed member by member'
+            : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+        return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
+    }
+    return fullArchives(opts, present, dbs, t0, t1, missing);
+}
+async function fullArchives(opts, present, dbs, t0, t1, missing) {
     const plan = await planShards({
         root: opts.root,
         storePaths: present,
@@ -98259,7 +98540,39 @@ async function createSnapshot(opts) {
 
 
 
+
 async function saveStore(state, report) {
+    try {
+        await save(state, report);
+    }
+    finally {
+        if (state.base)
+            try {
+                removeBaseInfo(state.base.file, state.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove ${state.base.file}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
+    }
+}
+/** The base a delta may be saved over, or why not (then a full snapshot). */
+function deltaBase(state) {
+    if (state.delta === 'off')
+        return 'delta: off';
+    if (!state.base)
+        return state.matchedKey ? 'no base recorded by main' : 'main restored nothing to build on';
+    if (state.base.key === state.primaryKey)
+        return `the base is ${state.primaryKey} itself`;
+    const info = readBaseInfo(state.base.file, state.base.sha256);
+    if (typeof info === 'string') {
+        lib_core/* warning */.$e(`runbox store: saving a full snapshot, not a delta: ${info}`);
+        return info;
+    }
+    if (info.key !== state.base.key)
+        return `the base item list names ${info.key}, not ${state.base.key}`;
+    return { key: info.key, bytes: info.bytes, items: new Set(info.items) };
+}
+async function save(state, report) {
     if (state.save === 'never') {
         report.add('store snapshot', 'not saved (save: never)');
         return;
@@ -98276,6 +98589,7 @@ async function saveStore(state, report) {
         const scratchDir = external_node_path_default().join(staging, 'scratch');
         external_node_fs_default().mkdirSync(snapshotDir);
         external_node_fs_default().mkdirSync(scratchDir);
+        const base = deltaBase(state);
         const r = await createSnapshot({
             root: state.root,
             kind: state.kind,
@@ -98284,7 +98598,8 @@ async function saveStore(state, report) {
             ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
             snapshotDir,
             scratchDir,
-            shards: state.shards
+            shards: state.shards,
+            ...(typeof base === 'string' ? {} : { base })
         });
         if (r.missing.length > 0)
             lib_core/* info */.pq(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
@@ -98292,9 +98607,13 @@ async function saveStore(state, report) {
         const t0 = Date.now();
         const id = await saveEntry(staging, state.primaryKey);
         const uploadMs = Date.now() - t0;
+        const baseBytes = typeof base === 'string' ? 0 : base.bytes;
+        const kind = r.manifest.base
+            ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${summary_formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${summary_formatBytes(baseBytes)})`
+            : `a full snapshot (${typeof base === 'string' ? `no delta: ${base}` : `no delta: ${r.delta?.reason ?? 'not due'}`})`;
         report.add('store snapshot', id === undefined
-            ? `made (${summary_formatBytes(bytes)}) but not saved under ${state.primaryKey}; see the warnings above`
-            : `saved ${state.primaryKey}: ${summary_formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`);
+            ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
+            : `saved ${state.primaryKey}, ${kind}: ${summary_formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`);
         report.add('store save time', `DB copy ${summary_formatSeconds(r.dbMs)}, archive ${summary_formatSeconds(r.archiveMs)}, upload ${summary_formatSeconds(uploadMs)}`);
     }
     catch (e) {
@@ -98337,6 +98656,16 @@ function storeStateFrom(raw) {
     const shards = o.shards ?? 0;
     if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 0)
         throw new Error('runbox store state: shards is not a count');
+    const delta = o.delta ?? 'auto';
+    if (delta !== 'auto' && delta !== 'off')
+        throw new Error(`runbox store state: delta '${String(delta)}'`);
+    let base;
+    if (o.base !== undefined) {
+        const b = o.base;
+        if (!b || typeof b.key !== 'string' || typeof b.file !== 'string' || typeof b.sha256 !== 'string')
+            throw new Error('runbox store state: base is not {key, file, sha256}');
+        base = { key: b.key, file: b.file, sha256: b.sha256 };
+    }
     return {
         version: 1,
         kind,
@@ -98349,7 +98678,9 @@ function storeStateFrom(raw) {
         primaryKey: str('primaryKey'),
         matchedKey: str('matchedKey'),
         exactHit: o.exactHit,
-        toolVersion: str('toolVersion')
+        toolVersion: str('toolVersion'),
+        delta,
+        ...(base ? { base } : {})
     };
 }
 

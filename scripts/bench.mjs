@@ -134,6 +134,24 @@ function partialStore(src, dest, items) {
 }
 
 /**
+ * The job between two snapshots: about 2% new store items (copies of existing ones under new
+ * names, registered in the DB), the case a delta save is for. Returns how many.
+ */
+function addNewItems(root, items, fraction = 0.02) {
+  // Spread over the store (every 50th item at 2%), so their sizes are the store's mix.
+  const step = Math.max(1, Math.round(1 / fraction));
+  const picked = items.filter((_, i) => i % step === step - 1);
+  const n = picked.length;
+  const store = path.join(root, 'gnu/store');
+  const fresh = picked.map((name, i) => `dlt${String(i).padStart(5, '0')}${name.slice(8)}`);
+  sh(picked.map((name, i) => `cp -a ${q(path.join(store, name))} ${q(path.join(store, fresh[i]))}`).join('\n'));
+  const rows = fresh.map((n) => `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES ('/gnu/store/${n.replace(/'/g, "''")}', 'sha256:${'0'.repeat(52)}', 2, 100);`);
+  const r = spawnSync('sqlite3', ['-bail', path.join(root, 'var/guix/db/db.sqlite')], { input: `BEGIN;\n${rows.join('\n')}\nCOMMIT;\n`, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
+  return n;
+}
+
+/**
  * path, type, mode, owner, mtime, link count, size, link target of everything restored. Left
  * out: directory sizes (ext4 dir blocks depend on history, not content) and the DB dir, whose
  * DB is merged rather than extracted, so its mtime is the merge's.
@@ -175,7 +193,7 @@ async function bench() {
       dir: { type: 'string' },
       keep: { type: 'boolean', default: false },
       shards: { type: 'string', default: '' },
-      mkstore: { type: 'string', default: path.resolve(ROOT, '..', 'shared', 'scripts', 'mkstore.sh') }
+      mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') }
     }
   });
   const mib = Number(values.mib);
@@ -198,7 +216,7 @@ async function bench() {
 
   const server = await startCacheServer({ dir: path.join(tmp, 'cache') });
   const cacheEnv = { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: server.url, ACTIONS_RUNTIME_TOKEN: 'bench', GITHUB_SERVER_URL: undefined, ACTIONS_CACHE_URL: undefined };
-  const inputs = (key) => ({ store: 'guix', daemon: 'none', key, 'restore-keys': 'bench-no-such-prefix-', ...(values.shards ? { shards: values.shards } : {}) });
+  const inputs = (key, restoreKeys = 'bench-no-such-prefix-') => ({ store: 'guix', daemon: 'none', key, 'restore-keys': restoreKeys, ...(values.shards ? { shards: values.shards } : {}) });
   const childEnv = { ...process.env, ...cacheEnv, RUNNER_TEMP: path.join(tmp, 'bl-temp'), GITHUB_WORKSPACE: path.join(tmp, 'bl-ws') };
   delete childEnv.GITHUB_SERVER_URL;
   delete childEnv.ACTIONS_CACHE_URL;
@@ -207,7 +225,7 @@ async function bench() {
 
   const names = ['floor save', 'runbox save', 'baseline save', 'floor restore', 'runbox restore', 'exact-hit post', 'baseline restore', 'restore onto 90%'];
   const t = Object.fromEntries(names.map((n) => [n, []]));
-  const notes = { saveLine: '', restoreLine: '', partialLine: '', uploadBytes: 0, floorBytes: 0, exactUploads: 0, identical: false, dropped: 0 };
+  const notes = { saveLine: '', restoreLine: '', partialLine: '', uploadBytes: 0, floorBytes: 0, exactUploads: 0, identical: false, dropped: 0, delta: undefined };
   const target = path.join(tmp, 'target');
   const floorFile = path.join(tmp, 'floor.tar.zst');
 
@@ -256,6 +274,31 @@ async function bench() {
     notes.exactUploads = server.stats().uploads - uploadsBefore;
     t['exact-hit post'].push(exact.s);
 
+    if (i === 1) {
+      // Delta: the restored store plus ~2% new items, saved by a job whose key changed (a
+      // restore-key hit on the full snapshot): post uploads only the new items and the DB.
+      const added = addNewItems(target, items);
+      const deltaKey = `${key}-delta`;
+      const deltaJob = await runboxJob(FakeJob, path.join(tmp, 'job-delta'), { ...cacheEnv, RUNBOX_STORE_ROOT: target });
+      expectStep(await deltaJob.main(inputs(deltaKey, key)), 'runbox main (before the delta)');
+      const bytesBefore = server.stats().uploadBytes;
+      const deltaSave = await timed(() => deltaJob.post());
+      expectStep(deltaSave.extra, 'runbox post (delta)');
+      if (!/a delta over/.test(deltaSave.extra.stdout)) throw new Error(`runbox post did not save a delta:\n${deltaSave.extra.stdout}`);
+      const deltaBytes = server.stats().uploadBytes - bytesBefore;
+      // And back: base + delta into an empty root give the store the delta was made from.
+      const target2 = path.join(tmp, 'target-delta');
+      wipe(target2);
+      fs.mkdirSync(target2);
+      const deltaRestorer = await runboxJob(FakeJob, path.join(tmp, 'job-delta-restore'), { ...cacheEnv, RUNBOX_STORE_ROOT: target2 });
+      const deltaRestore = await timed(() => deltaRestorer.main(inputs(deltaKey)));
+      expectStep(deltaRestore.extra, 'runbox main (restore base + delta)');
+      const identical = treeManifest(target) === treeManifest(target2);
+      if (!identical) throw new Error('base + delta restored a tree that differs from the store the delta was made from');
+      notes.delta = { added, bytes: deltaBytes, saveS: deltaSave.s, restoreS: deltaRestore.s, line: summaryLine(deltaSave.extra, 'store snapshot'), identical };
+      wipe(target2);
+    }
+
     wipe(target);
     fs.mkdirSync(target);
     t['baseline restore'].push((await timed(() => runChild(['--baseline', 'restore', '--root', target, '--staging', path.join(tmp, 'bl-staging'), '--key', blKey], childEnv))).s);
@@ -282,6 +325,9 @@ async function bench() {
     `| restore ≤ 1.3x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.3)} | ${notes.restoreLine} |`,
     `| exact-hit post < 1 s, uploads nothing | ${fmt(m['exact-hit post'])}, ${notes.exactUploads} uploads | ${verdict(m['exact-hit post'] < 1 && notes.exactUploads === 0)} | post only reads main's state |`,
     `| restore onto 90% ≤ 0.5x a full restore | ${ratio(m['restore onto 90%'], m['runbox restore'])} | ${verdict(partialR <= 0.5)} | ${notes.partialLine} |`,
+    notes.delta
+      ? `| delta upload ≤ 10% of a full snapshot (${notes.delta.added} new items, ${((100 * notes.delta.added) / facts.items).toFixed(1)}%) | ${((100 * notes.delta.bytes) / notes.uploadBytes).toFixed(1)}% (${(notes.delta.bytes / 2 ** 20).toFixed(1)} of ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB) | ${verdict(notes.delta.bytes <= 0.1 * notes.uploadBytes)} | delta post ${fmt(notes.delta.saveS)}, base + delta restore ${fmt(notes.delta.restoreS)} (tree identical: ${notes.delta.identical ? 'yes' : 'NO'}) |`
+      : '| delta upload ≤ 10% of a full snapshot | not measured | | |',
     `| sharded restore ≤ 1.0x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.0)} | shards: ${values.shards || 'default (core count)'} |`
   ];
   const tool = (cmd) => sh(cmd).split('\n')[0].trim();
@@ -308,6 +354,7 @@ ${rows.join('\n')}
 Snapshot uploaded by runbox: ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB (the floor's archive: ${(notes.floorBytes / 2 ** 20).toFixed(1)} MiB).
 The restored tree was compared with the source by a \`find -printf\` manifest (path, type, mode, owner, mtime, link count, size, link target): ${notes.identical ? 'identical' : 'DIFFERENT'}.
 Restore onto 90%: ${notes.dropped} of ${facts.items} items missing beforehand.
+${notes.delta ? `Delta (first round only): ${notes.delta.added} new items (copies of existing ones under new names) added to the restored store, saved by a job whose key changed: ${notes.delta.line}` : ''}
 
 ## Ratios
 | | ratio |

@@ -8,8 +8,9 @@
 // Client side: ACTIONS_CACHE_SERVICE_V2=true ACTIONS_RESULTS_URL=<url> ACTIONS_RUNTIME_TOKEN=x
 // (and GITHUB_SERVER_URL unset or github.com, else @actions/cache assumes GHES and uses v1).
 //
-// Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process) and
-// GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
+// Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process),
+// POST /_control {"evict": key} (or evict(key): drops every entry under that exact key, as the
+// service's eviction would; answers {"evicted": n}) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
 // (downloads), upload-500 (blob PUTs). Entries live in memory; blobs are files in `dir`.
 import http from 'node:http';
 import fs from 'node:fs';
@@ -56,6 +57,17 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
     fault,
   });
   const blobFile = (e) => path.join(blobDir, `${e.id}.blob`);
+  const evict = async (key) => {
+    let n = 0;
+    for (const [k, e] of entries)
+      if (e.key === key) {
+        entries.delete(k);
+        byId.delete(e.id);
+        await fsp.rm(blobFile(e), { force: true });
+        n++;
+      }
+    return n;
+  };
   const blockFile = (e, blockId) => path.join(blobDir, `${e.id}.block.${Buffer.from(blockId, 'base64').toString('hex')}`);
 
   // ---- Twirp RPCs: requests arrive with proto field names (useProtoFieldName: true);
@@ -239,7 +251,9 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       if (url.pathname === '/_control') {
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
         try {
-          setFault(JSON.parse((await readBody(req)).toString('utf8') || '{}').fault);
+          const body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
+          if (typeof body.evict === 'string') return sendJson(res, 200, { evicted: await evict(body.evict) });
+          setFault(body.fault);
         } catch (err) {
           return sendJson(res, 400, { error: String(err.message) });
         }
@@ -276,7 +290,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       if (ownDir) await fsp.rm(blobDir, { recursive: true, force: true });
     })());
 
-  return { url: baseUrl, port: actualPort, dir: blobDir, close, stats, setFault };
+  return { url: baseUrl, port: actualPort, dir: blobDir, close, stats, setFault, evict };
 }
 
 function readBody(req, limit = 16 * 1024 * 1024) {

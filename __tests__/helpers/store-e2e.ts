@@ -10,7 +10,7 @@ import { FakeJob, ROOT, type JobOptions, type StepResult } from './action-runner
 import { GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, treeManifest } from '../fixtures/store.js';
 
 /** The shared synthetic-store builder, next to the repo (as store-archive.test.ts finds it). */
-export const MKSTORE = path.resolve(ROOT, '..', 'shared', 'scripts', 'mkstore.sh');
+export const MKSTORE = path.resolve(ROOT, 'scripts', 'mkstore.sh');
 
 /** The variables that point @actions/cache (v2 service) at the loopback server. */
 export function cacheEnv(url: string): Record<string, string | undefined> {

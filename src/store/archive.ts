@@ -10,12 +10,14 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { isRoot, run } from '../exec.js';
-import { type ArchiveRecord, type DbRecord, type SnapshotManifest, FORMAT, FORMAT_VERSION, isLiveDbFile, writeManifest } from './manifest.js';
+import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
+import { type ArchiveRecord, type DbRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, isLiveDbFile, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import type { StoreKind } from './presets.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
+export const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 
 export interface CreateOptions {
   /** Where the store paths are (normally `/`). */
@@ -30,6 +32,8 @@ export interface CreateOptions {
   scratchDir: string;
   /** Number of archives; 0 or unset = auto (one per core for a store big enough to gain from it). */
   shards?: number;
+  /** The full snapshot main restored: a delta over it is written when few items are new. */
+  base?: { key: string; bytes: number; items: ReadonlySet<string> };
 }
 
 export interface CreateResult {
@@ -37,6 +41,8 @@ export interface CreateResult {
   dbMs: number;
   archiveMs: number;
   missing: string[];
+  /** Set when a base was given: what the delta decision saw (whether or not a delta was written). */
+  delta?: { written: boolean; items: number; newItems: number; reason: string };
 }
 
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
@@ -159,6 +165,43 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     for (const name of await listDbFiles(opts.root, opts.dbDir)) dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
   const t1 = Date.now();
 
+  if (opts.base) {
+    const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+    const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
+    if (d && deltaDue(d)) {
+      const listFile = path.join(opts.scratchDir, 'delta.list');
+      fs.writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
+      let archive: ArchiveRecord;
+      try {
+        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
+        archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
+      } finally {
+        fs.rmSync(listFile, { force: true });
+      }
+      const manifest: SnapshotManifest = {
+        format: FORMAT,
+        version: DELTA_FORMAT_VERSION,
+        kind: opts.kind,
+        createdAt: new Date().toISOString(),
+        ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
+        storePaths: present,
+        archives: [archive],
+        ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
+        dbs,
+        base: { key: opts.base.key, bytes: opts.base.bytes }
+      };
+      writeManifest(opts.snapshotDir, manifest);
+      return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+    }
+    const reason = !d
+      ? 'the store layout cannot be listed member by member'
+      : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+    return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
+  }
+  return fullArchives(opts, present, dbs, t0, t1, missing);
+}
+
+async function fullArchives(opts: CreateOptions, present: string[], dbs: DbRecord[], t0: number, t1: number, missing: string[]): Promise<CreateResult> {
   const plan = await planShards({
     root: opts.root,
     storePaths: present,

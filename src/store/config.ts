@@ -10,6 +10,8 @@ import { PRESETS, type StoreKind } from './presets.js';
 import { MAX_SHARDS } from './shards.js';
 
 export type SaveMode = 'auto' | 'always' | 'never';
+/** `auto`: post saves a delta over the restored full snapshot when few items are new; `off`: always full. */
+export type DeltaMode = 'auto' | 'off';
 
 export type DaemonControl =
   | { kind: 'none' }
@@ -33,6 +35,7 @@ export interface StoreConfig {
   save: SaveMode;
   /** Archives per snapshot (`shards`); 0 = auto, one per core for a store big enough to gain. */
   shards: number;
+  delta: DeltaMode;
   failOnCacheMiss: boolean;
   /** Where the store paths are, normally `/`. Tests point it at a temp dir (RUNBOX_STORE_ROOT). */
   root: string;
@@ -143,6 +146,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     daemon: parseDaemon(src, kind),
     save: oneOf(src, 'save', ['auto', 'always', 'never'] as const, 'auto'),
     shards: parseShards(src),
+    delta: oneOf(src, 'delta', ['auto', 'off'] as const, 'auto'),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),
     stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),

@@ -10,7 +10,14 @@ import { MTIME, type DirTime } from './shards.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const FORMAT = 'runbox-store-snapshot';
+/** A full snapshot. */
 export const FORMAT_VERSION = 1;
+/**
+ * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
+ * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
+ * cleanly (a miss) instead of taking it for a whole store.
+ */
+export const DELTA_FORMAT_VERSION = 2;
 
 export interface FileRecord {
   /** Relative to the snapshot dir; a plain name or `db/<name>`. */
@@ -31,9 +38,17 @@ export interface DbRecord extends FileRecord {
   path: string;
 }
 
+export interface BaseRecord {
+  /** Cache key of the full snapshot this delta adds to. */
+  key: string;
+  /** Its compressed size, for the report. */
+  bytes?: number;
+}
+
 export interface SnapshotManifest {
   format: typeof FORMAT;
-  version: typeof FORMAT_VERSION;
+  /** 1: full; 2: delta (then `base` is set). */
+  version: typeof FORMAT_VERSION | typeof DELTA_FORMAT_VERSION;
   kind: StoreKind;
   createdAt: string;
   toolVersion?: string;
@@ -42,6 +57,8 @@ export interface SnapshotManifest {
   /** Sharded snapshots: recorded mtimes of the dirs every shard writes into (see shards.ts). */
   dirTimes?: DirTime[];
   dbs: DbRecord[];
+  /** Deltas only: the full snapshot this one needs first. */
+  base?: BaseRecord;
 }
 
 export class ManifestError extends Error {
@@ -89,7 +106,9 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
   }
   if (!isObject(raw) || raw.format !== FORMAT) throw new ManifestError('not a runbox store snapshot');
-  if (raw.version !== FORMAT_VERSION) throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads version ${FORMAT_VERSION})`);
+  if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
+    throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
+  const base = readBase(raw.base, raw.version);
   if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
   const storePaths = stringList(raw.storePaths, 'storePaths');
   for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
@@ -118,15 +137,40 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
   }
   return {
     format: FORMAT,
-    version: FORMAT_VERSION,
+    version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
     kind: expect.kind,
     createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
     ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
     storePaths,
     archives,
     ...(dirTimes ? { dirTimes } : {}),
-    dbs
+    dbs,
+    ...(base ? { base } : {})
   };
+}
+
+/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
+function readBase(v: unknown, version: unknown): BaseRecord | undefined {
+  if (version === FORMAT_VERSION) {
+    if (v !== undefined) throw new ManifestError('a version 1 (full) snapshot cannot name a base');
+    return undefined;
+  }
+  if (!isObject(v)) throw new ManifestError('a delta snapshot (version 2) names no base');
+  const { key, bytes } = v;
+  if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(',')) throw new ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+  if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)) throw new ManifestError('base.bytes is not a size');
+  return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
+}
+
+/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
+export function peekBaseKey(dir: string): string | undefined {
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as unknown;
+    if (!isObject(raw) || raw.version !== DELTA_FORMAT_VERSION || !isObject(raw.base)) return undefined;
+    return typeof raw.base.key === 'string' ? raw.base.key : undefined;
+  } catch {
+    return undefined; // readManifest says why, later
+  }
 }
 
 /**

@@ -9,12 +9,14 @@ import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
 import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
-import type { DaemonControl, StoreConfig } from './config.js';
+import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
 import { decompressTo, extractArchive, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
-import { resolveKeys } from './key.js';
-import { isLiveDbFile, readManifest } from './manifest.js';
+import { resolveKeys, type ResolvedKeys } from './key.js';
+import { isLiveDbFile, ManifestError, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
+import type { DirTime } from './shards.js';
+import { writeBaseInfo } from './delta.js';
 import { checkShardsApart } from './shard-rules.js';
 import type { ArchiveSummary } from './members.js';
 import type { StoreKind } from './presets.js';
@@ -29,6 +31,8 @@ export interface ApplyOptions {
   daemon: DaemonControl;
   /** The downloaded snapshot dir (manifest.json and the files it lists). */
   snapshotDir: string;
+  /** A delta's base (a full snapshot), downloaded into its own dir; required for a delta. */
+  baseDir?: string;
   /** Runner-owned scratch dir outside snapshotDir. */
   scratchDir: string;
 }
@@ -42,30 +46,56 @@ export interface ApplyResult {
   verifyMs: number;
   extractMs: number;
   dbMs: number;
+  /** Set when the snapshot was a delta: its base's key. */
+  deltaOf?: string;
+  /** The full snapshot's part (the snapshot itself, or a delta's base): its size and top-level entries (absolute). */
+  full: { bytes: number; items: string[] };
 }
 
-/** Verifies, then extracts a downloaded snapshot into the store and merges its DB. */
+const manifestBytes = (m: SnapshotManifest): number => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
+
+/**
+ * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
+ * applied together with its base as one snapshot of several archives: each is verified on its
+ * own, then the cross-archive rules (shard-rules.ts) hold over all of them, so a delta's items
+ * cannot overlap the base's and neither can write through the other; then all are extracted,
+ * and the DBs merged base first.
+ */
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
-  const manifest = readManifest(o.snapshotDir, { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) });
+  const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
+  const manifest = readManifest(o.snapshotDir, expect);
+  const parts: Array<{ dir: string; manifest: SnapshotManifest }> = [];
+  if (manifest.base) {
+    if (!o.baseDir) throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
+    const base = readManifest(o.baseDir, expect);
+    // Depth 1 only: a delta's base must be whole.
+    if (base.base) throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
+    parts.push({ dir: o.baseDir, manifest: base });
+  }
+  parts.push({ dir: o.snapshotDir, manifest });
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
-  // Shards are verified side by side (a zstd and a parser each); all of them before anything
-  // is extracted, so one bad member anywhere still refuses the whole snapshot.
-  const archives: Array<{ file: string; summary: ArchiveSummary; storePaths: string[] }> = await Promise.all(
-    manifest.archives.map(async (a) => {
-      const file = path.join(o.snapshotDir, a.file);
-      return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths };
-    })
+  // Archives (shards, base and delta alike) are verified side by side (a zstd and a parser
+  // each); all of them before anything is extracted, so one bad member anywhere still refuses
+  // the whole snapshot.
+  const archives: Array<{ file: string; summary: ArchiveSummary; storePaths: string[]; part: number }> = await Promise.all(
+    parts.flatMap((p, part) =>
+      p.manifest.archives.map(async (a) => {
+        const file = path.join(p.dir, a.file);
+        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths, part };
+      })
+    )
   );
   checkShardsApart(archives.map((a) => a.summary));
   const dbCopies: Array<{ live: string; copy: string }> = [];
-  for (const d of manifest.dbs) {
-    const file = path.join(o.snapshotDir, d.file);
-    await verifyFile(file, d);
-    const copy = path.join(o.scratchDir, `${path.basename(d.path)}.snapshot`);
-    await decompressTo(file, copy);
-    dbCopies.push({ live: path.join(o.root, d.path), copy });
-  }
+  for (const [part, p] of parts.entries())
+    for (const d of p.manifest.dbs) {
+      const file = path.join(p.dir, d.file);
+      await verifyFile(file, d);
+      const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
+      await decompressTo(file, copy);
+      dbCopies.push({ live: path.join(o.root, d.path), copy });
+    }
   // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
   // exists on disk then is what additive extraction and the DB merge must go by.
   let plans: ExtractPlan[] = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
@@ -74,6 +104,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     core.warning(
       `runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`
     );
+  // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
+  const dirTimes = new Map<string, DirTime>();
+  for (const p of parts) for (const d of p.manifest.dirTimes ?? []) dirTimes.set(d.path, d);
   const verifyMs = Date.now() - t0;
 
   await ensurePrivilege('restore a store snapshot into root-owned store paths');
@@ -83,29 +116,33 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const dbs = await withDaemonStopped(o.daemon, async () => {
     plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
     added = new Set(plans.flatMap((p) => p.added));
-    const fresh = (manifest.dirTimes ?? []).filter((d) => !fs.existsSync(path.join(o.root, d.path)));
+    const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
     const t1 = Date.now();
     const stale = await removeStale(o.root, plans);
     if (stale > 0) core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-    // Shards hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+    // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
     await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
     await restoreDirTimes(o.root, fresh);
     const t2 = Date.now();
     extractMs = t2 - t1;
     const results: DbMergeResult[] = [];
+    // Base first: the delta's DB then only adds what the base's did not register.
     for (const d of dbCopies) results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
     dbMs = Date.now() - t2;
     return results;
   });
+  const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
   return {
-    compressedBytes: manifest.archives.reduce((n, a) => n + a.bytes, 0) + manifest.dbs.reduce((n, d) => n + d.bytes, 0),
+    compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
     dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
     added: added.size,
     existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
     dbs,
     verifyMs,
     extractMs,
-    dbMs
+    dbMs,
+    ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
+    full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
   };
 }
 
@@ -126,6 +163,59 @@ function setOutputs(primary: string, matched: string, exact: boolean): void {
   core.setOutput('cache-hit', exact ? 'true' : 'false');
 }
 
+interface Fetched {
+  matched: string;
+  snapshotDir: string;
+  /** A delta's base, fetched by its exact key. */
+  baseDir?: string;
+}
+
+/**
+ * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
+ * restore keys (with the same fixed path, so the same cache version). When the base is gone
+ * (evicted), a warning, and:
+ * - the delta matched the primary key exactly: the restore keys are looked up as on a miss of
+ *   the primary key. The cache service answers a prefix with its newest entry; when that is the
+ *   same delta again, it is a miss.
+ * - the delta matched a restore key: that lookup would only find the same delta again: a miss.
+ * On a miss, post saves a full snapshot, which is then the newest entry for the prefix.
+ */
+async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: string[]): Promise<{ fetched?: Fetched; note: string }> {
+  const lookups: Array<[string, string[]]> = [[keys.primary, keys.restore]];
+  const refused = new Set<string>();
+  let note = '';
+  for (let i = 0; i < lookups.length; i++) {
+    const [key, restore] = lookups[i];
+    const staging = createStaging(cfg.stagingBase);
+    stagings.push(staging);
+    const matched = await restoreEntry(staging, key, restore);
+    if (!matched) return { note };
+    if (refused.has(matched)) {
+      core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
+      return { note };
+    }
+    const snapshotDir = path.join(staging, SNAPSHOT_DIR);
+    const baseKey = peekBaseKey(snapshotDir);
+    // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
+    if (baseKey === undefined || keyProblem(baseKey) !== undefined) return { fetched: { matched, snapshotDir }, note };
+    core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
+    const baseStaging = createStaging(cfg.stagingBase);
+    stagings.push(baseStaging);
+    // A delta naming itself as base is refused like a missing base.
+    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, []);
+    if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+    refused.add(matched);
+    const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
+    core.warning(
+      `runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
+        (fallback ? `looking up the restore keys (${keys.restore.join(', ')}) as on a miss` : 'continuing as on a cache miss; post saves a full snapshot')
+    );
+    note = ` (the delta ${matched} was found, but its base ${baseKey} is gone)`;
+    if (fallback) lookups.push([keys.restore[0], keys.restore.slice(1)]);
+  }
+  return { note };
+}
+
 export async function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
   const state: StoreState = {
@@ -140,22 +230,27 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
     primaryKey: keys.primary,
     matchedKey: '',
     exactHit: false,
-    toolVersion: keys.toolVersion ?? ''
+    toolVersion: keys.toolVersion ?? '',
+    delta: cfg.delta
   };
   // Outputs exist from the start, so a later step can read them whatever happens below.
   setOutputs(keys.primary, '', false);
   // Root rights are needed to write the store; find out before downloading anything.
   await ensurePrivilege('restore a store snapshot into root-owned store paths');
 
-  const staging = createStaging(cfg.stagingBase);
+  const stagings: string[] = [];
   try {
     const t0 = Date.now();
-    const matched = await restoreEntry(staging, keys.primary, keys.restore);
+    const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
     const downloadMs = Date.now() - t0;
-    if (!matched) {
-      report.add('store snapshot', `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''} (cache service problems, if any, are in the warnings)`);
+    if (!fetched) {
+      report.add(
+        'store snapshot',
+        `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}${note} (cache service problems, if any, are in the warnings)`
+      );
     } else {
-      const scratchDir = path.join(staging, 'scratch');
+      const matched = fetched.matched;
+      const scratchDir = path.join(stagings[stagings.length - 1], 'scratch');
       fs.mkdirSync(scratchDir);
       try {
         const r = await applySnapshot({
@@ -164,15 +259,21 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
           storePaths: cfg.storePaths,
           ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
           daemon: cfg.daemon,
-          snapshotDir: path.join(staging, SNAPSHOT_DIR),
+          snapshotDir: fetched.snapshotDir,
+          ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
           scratchDir
         });
         state.matchedKey = matched;
         state.exactHit = matched === keys.primary;
+        // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
+        if (cfg.delta === 'auto' && cfg.save !== 'never' && !(cfg.save === 'auto' && state.exactHit)) {
+          const baseKey = r.deltaOf ?? matched;
+          state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
+        }
         const db = r.dbs.map((d) => `DB ${d.mode}: ${d.registered} paths registered, ${d.alreadyValid} already valid${d.skipped ? `, ${d.skipped} skipped` : ''}`);
         report.add(
           'store snapshot',
-          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
+          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
             `${r.added} top-level entries added, ${r.existing} already present${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
@@ -193,10 +294,11 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
       );
     return state;
   } finally {
-    try {
-      removeStaging(staging, cfg.stagingBase);
-    } catch (e) {
-      core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-    }
+    for (const staging of stagings)
+      try {
+        removeStaging(staging, cfg.stagingBase);
+      } catch (e) {
+        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+      }
   }
 }

@@ -10,10 +10,38 @@ import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
+import { readBaseInfo, removeBaseInfo } from './delta.js';
 import { createStaging, removeStaging } from './staging.js';
 import type { StoreState } from './state.js';
 
 export async function saveStore(state: StoreState, report: StepReport): Promise<void> {
+  try {
+    await save(state, report);
+  } finally {
+    if (state.base)
+      try {
+        removeBaseInfo(state.base.file, state.stagingBase);
+      } catch (e) {
+        core.warning(`runbox store: could not remove ${state.base.file}: ${errorMessage(e)}`);
+      }
+  }
+}
+
+/** The base a delta may be saved over, or why not (then a full snapshot). */
+function deltaBase(state: StoreState): { key: string; bytes: number; items: ReadonlySet<string> } | string {
+  if (state.delta === 'off') return 'delta: off';
+  if (!state.base) return state.matchedKey ? 'no base recorded by main' : 'main restored nothing to build on';
+  if (state.base.key === state.primaryKey) return `the base is ${state.primaryKey} itself`;
+  const info = readBaseInfo(state.base.file, state.base.sha256);
+  if (typeof info === 'string') {
+    core.warning(`runbox store: saving a full snapshot, not a delta: ${info}`);
+    return info;
+  }
+  if (info.key !== state.base.key) return `the base item list names ${info.key}, not ${state.base.key}`;
+  return { key: info.key, bytes: info.bytes, items: new Set(info.items) };
+}
+
+async function save(state: StoreState, report: StepReport): Promise<void> {
   if (state.save === 'never') {
     report.add('store snapshot', 'not saved (save: never)');
     return;
@@ -30,6 +58,7 @@ export async function saveStore(state: StoreState, report: StepReport): Promise<
     const scratchDir = path.join(staging, 'scratch');
     fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
+    const base = deltaBase(state);
     const r = await createSnapshot({
       root: state.root,
       kind: state.kind,
@@ -38,18 +67,23 @@ export async function saveStore(state: StoreState, report: StepReport): Promise<
       ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
       snapshotDir,
       scratchDir,
-      shards: state.shards
+      shards: state.shards,
+      ...(typeof base === 'string' ? {} : { base })
     });
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = r.manifest.archives.reduce((n, a) => n + a.bytes, 0) + r.manifest.dbs.reduce((n, d) => n + d.bytes, 0);
     const t0 = Date.now();
     const id = await saveEntry(staging, state.primaryKey);
     const uploadMs = Date.now() - t0;
+    const baseBytes = typeof base === 'string' ? 0 : base.bytes;
+    const kind = r.manifest.base
+      ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${formatBytes(baseBytes)})`
+      : `a full snapshot (${typeof base === 'string' ? `no delta: ${base}` : `no delta: ${r.delta?.reason ?? 'not due'}`})`;
     report.add(
       'store snapshot',
       id === undefined
-        ? `made (${formatBytes(bytes)}) but not saved under ${state.primaryKey}; see the warnings above`
-        : `saved ${state.primaryKey}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`
+        ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
+        : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`
     );
     report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
   } catch (e) {

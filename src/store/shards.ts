@@ -43,7 +43,7 @@ export function autoShardCount(): number {
   return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
 }
 
-interface Entry {
+export interface Entry {
   ino: string;
   nlink: number;
   size: number;
@@ -56,7 +56,7 @@ interface Entry {
 }
 
 /** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
-async function listEntries(root: string, storePath: string): Promise<Entry[] | undefined> {
+export async function listEntries(root: string, storePath: string): Promise<Entry[] | undefined> {
   const base = storePath.replace(/^\/+/, '');
   const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
   const out: Entry[] = [];
@@ -79,7 +79,7 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
  * right after it. Plain byte order would put `loaders.cache` between `loaders` and
  * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
  */
-function treeOrder(a: string, b: string): number {
+export function treeOrder(a: string, b: string): number {
   const x = a.split('/');
   const y = b.split('/');
   for (let i = 0; i < Math.min(x.length, y.length); i++) {

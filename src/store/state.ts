@@ -1,6 +1,6 @@
 // What main's restore hands to post's save, through RunState.store: plain JSON, checked on the
 // way back in because it crosses a process boundary.
-import type { SaveMode } from './config.js';
+import type { DeltaMode, SaveMode } from './config.js';
 import type { StoreKind } from './presets.js';
 
 // A type alias, not an interface, so it is assignable to RunState.store (Record<string, unknown>).
@@ -22,6 +22,14 @@ export type StoreState = {
   exactHit: boolean;
   /** '' when the tool was not found. */
   toolVersion: string;
+  /** `delta` input. Absent in state written by an older main: auto (without a base: full anyway). */
+  delta?: DeltaMode;
+  /**
+   * The full snapshot restored (directly, or as the base of a restored delta): its key, and a
+   * runner-owned file listing its items (see delta.ts) with that file's sha256. Absent: no
+   * base, post saves a full snapshot (also for state written by an older main).
+   */
+  base?: { key: string; file: string; sha256: string };
 };
 
 /** Validates a StoreState read back from the saved run state. */
@@ -42,6 +50,14 @@ export function storeStateFrom(raw: unknown): StoreState {
   if (typeof o.exactHit !== 'boolean') throw new Error('runbox store state: exactHit is not a boolean');
   const shards = o.shards ?? 0;
   if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 0) throw new Error('runbox store state: shards is not a count');
+  const delta = o.delta ?? 'auto';
+  if (delta !== 'auto' && delta !== 'off') throw new Error(`runbox store state: delta '${String(delta)}'`);
+  let base: StoreState['base'];
+  if (o.base !== undefined) {
+    const b = o.base as Record<string, unknown> | null;
+    if (!b || typeof b.key !== 'string' || typeof b.file !== 'string' || typeof b.sha256 !== 'string') throw new Error('runbox store state: base is not {key, file, sha256}');
+    base = { key: b.key, file: b.file, sha256: b.sha256 };
+  }
   return {
     version: 1,
     kind,
@@ -54,6 +70,8 @@ export function storeStateFrom(raw: unknown): StoreState {
     primaryKey: str('primaryKey'),
     matchedKey: str('matchedKey'),
     exactHit: o.exactHit,
-    toolVersion: str('toolVersion')
+    toolVersion: str('toolVersion'),
+    delta,
+    ...(base ? { base } : {})
   };
 }
