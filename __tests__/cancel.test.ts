@@ -32,6 +32,9 @@ describe('SIGTERM to main', () => {
     const r = await started.done;
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(r.code).toBe(143);
+    // The job summary still says what happened.
+    expect(r.summary).toContain('runbox: main');
+    expect(r.summary).toContain('main was stopped by a signal');
     expect(keepersHolding(base).length).toBe(1); // only the holder's
     const runLock = fs.readdirSync(path.join(base, 'pr-9')).find((f) => f.startsWith('run-2-') && f.endsWith('.lock'));
     expect(runLock).toBeDefined();

@@ -39210,7 +39210,7 @@ async function flock_acquireLock(path, opts) {
     }
 }
 /** Takes the lock only if nobody holds it (janitors, disk guard). */
-async function tryLock(path) {
+async function flock_tryLock(path) {
     try {
         return await flock_acquireLock(path, { timeoutSec: 0 });
     }
@@ -39624,6 +39624,20 @@ async function forgetRunLock(runDir) {
     else
         removeLockFile(lock);
 }
+/** The lock paths among `paths` that some process holds now (a missing file is free). */
+async function heldLocks(paths) {
+    const held = [];
+    for (const p of paths) {
+        if (!fs.existsSync(p))
+            continue;
+        const lock = await tryLock(p);
+        if (lock)
+            lock.release();
+        else
+            held.push(p);
+    }
+    return held;
+}
 
 ;// CONCATENATED MODULE: ./src/summary.ts
 // A step's job summary: short, factual, one table of what happened. Written once at the end
@@ -39941,7 +39955,7 @@ function checkShape(dir, lockPath, baseDir) {
 }
 async function lockOrUndefined(lockPath) {
     try {
-        return await tryLock(lockPath);
+        return await flock_tryLock(lockPath);
     }
     catch (e) {
         // Its parent went away, or a sibling's lock dir we may not write to: not ours to reap now.
@@ -99348,7 +99362,7 @@ function listCandidates(refDir, name, ownRunDir) {
 async function claim(c, name, baseDir) {
     let held;
     try {
-        held = await tryLock(c.lockPath);
+        held = await flock_tryLock(c.lockPath);
     }
     catch (e) {
         // Gone with a concurrent reap, or another runner user's lock file we may not open.
@@ -99661,6 +99675,11 @@ async function sweep(baseDir, reap, ours, report) {
 }
 async function runMain(src = actionInputs) {
     const report = new StepReport('runbox: main');
+    // Registered first, so on cancel it runs last: the summary then shows what main got to.
+    const summaryOnCancel = (0,cleanup/* registerCleanup */.qE)(() => {
+        report.add('cancelled', 'main was stopped by a signal (the job was cancelled); post tears down what main made');
+        return report.write();
+    });
     try {
         // Everything that can be wrong with the inputs fails here, before any change on disk.
         const cfg = parseFoundationConfig(src);
@@ -99735,6 +99754,7 @@ async function runMain(src = actionInputs) {
         lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
     }
     finally {
+        summaryOnCancel();
         await report.write();
     }
 }

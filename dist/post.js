@@ -38532,6 +38532,8 @@ __nccwpck_require__.d(mappers_namespaceObject, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var lib_core = __nccwpck_require__(3838);
+// EXTERNAL MODULE: ./src/cleanup.ts
+var cleanup = __nccwpck_require__(2691);
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 ;// CONCATENATED MODULE: external "node:fs"
@@ -39421,6 +39423,20 @@ async function forgetRunLock(runDir) {
         lock.release();
     else
         removeLockFile(lock);
+}
+/** The lock paths among `paths` that some process holds now (a missing file is free). */
+async function heldLocks(paths) {
+    const held = [];
+    for (const p of paths) {
+        if (!external_node_fs_default().existsSync(p))
+            continue;
+        const lock = await tryLock(p);
+        if (lock)
+            lock.release();
+        else
+            held.push(p);
+    }
+    return held;
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -96637,8 +96653,6 @@ function parseStoreConfig(src, env = process.env) {
     };
 }
 
-// EXTERNAL MODULE: ./src/cleanup.ts
-var cleanup = __nccwpck_require__(2691);
 ;// CONCATENATED MODULE: ./src/store/daemon.ts
 // The store daemon is stopped across extraction and DB merge (it must not register, build into
 // or garbage-collect the store while items and rows appear under it), and started again in
@@ -98736,8 +98750,10 @@ async function removeRunDir(runDir, baseDir) {
 
 
 
+
 async function runPost() {
     const report = new StepReport('runbox: post');
+    const summaryOnCancel = (0,cleanup/* registerCleanup */.qE)(() => report.write());
     try {
         const state = loadRunState();
         if (!state) {
@@ -98775,8 +98791,18 @@ async function runPost() {
         // After teardown: the dirs stayed locked while they were being removed.
         await attempt('release locks', async () => {
             const stopped = await releaseKeeper(state.keeper?.pid);
-            if (stopped !== 'none')
-                report.add('locks released', `${state.keeper?.locks.length ?? 0} (keeper ${stopped})`);
+            const locks = state.keeper?.locks ?? [];
+            if (stopped === 'stopped')
+                report.add('locks released', `${locks.length} (keeper stopped)`);
+            if (stopped === 'gone') {
+                // Not ours to signal (its pid belongs to another process, or it watches another worker):
+                // say whether the locks are free rather than claim we released them.
+                const held = await heldLocks(locks);
+                if (held.length === 0)
+                    report.add('locks released', `${locks.length} (the keeper had already exited)`);
+                else
+                    lib_core/* warning */.$e(`runbox post: ${held.length} lock(s) still held by a process that is not this job's keeper: ${held.join(', ')}; they are freed when it exits`);
+            }
             if (state.runDir && !state.keep)
                 await forgetRunLock(state.runDir);
         });
@@ -98787,6 +98813,7 @@ async function runPost() {
         lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
     }
     finally {
+        summaryOnCancel();
         await report.write();
     }
 }

@@ -8,7 +8,7 @@ import type { JobContext } from './context.js';
 import { ensureDir } from './fs-ops.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
-import { acquireLock, LockTimeoutError, removeLockFile, type HeldLock, type LockHolder } from './lock/flock.js';
+import { acquireLock, LockTimeoutError, removeLockFile, tryLock, type HeldLock, type LockHolder } from './lock/flock.js';
 import { startKeeper, stopKeeper } from './lock/keeper-client.js';
 import type { Ids } from './owner.js';
 
@@ -90,4 +90,16 @@ export async function forgetRunLock(runDir: string): Promise<void> {
   }
   if (fs.existsSync(runDir)) lock.release();
   else removeLockFile(lock);
+}
+
+/** The lock paths among `paths` that some process holds now (a missing file is free). */
+export async function heldLocks(paths: readonly string[]): Promise<string[]> {
+  const held: string[] = [];
+  for (const p of paths) {
+    if (!fs.existsSync(p)) continue;
+    const lock = await tryLock(p);
+    if (lock) lock.release();
+    else held.push(p);
+  }
+  return held;
 }

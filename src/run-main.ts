@@ -38,6 +38,11 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: main');
+  // Registered first, so on cancel it runs last: the summary then shows what main got to.
+  const summaryOnCancel = registerCleanup(() => {
+    report.add('cancelled', 'main was stopped by a signal (the job was cancelled); post tears down what main made');
+    return report.write();
+  });
   try {
     // Everything that can be wrong with the inputs fails here, before any change on disk.
     const cfg = parseFoundationConfig(src);
@@ -108,6 +113,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
   } catch (e) {
     core.setFailed(errorMessage(e));
   } finally {
+    summaryOnCancel();
     await report.write();
   }
 }

@@ -1,9 +1,10 @@
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
 import * as core from '@actions/core';
+import { registerCleanup } from './cleanup.js';
 import { errorMessage } from './errors.js';
 import { reclaimPaths } from './reclaim.js';
-import { forgetRunLock, releaseKeeper } from './liveness.js';
+import { forgetRunLock, heldLocks, releaseKeeper } from './liveness.js';
 import { saveStore, storeStateFrom } from './store/index.js';
 import { loadRunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
@@ -11,6 +12,7 @@ import { removeRunDir } from './teardown.js';
 
 export async function runPost(): Promise<void> {
   const report = new StepReport('runbox: post');
+  const summaryOnCancel = registerCleanup(() => report.write());
   try {
     const state = loadRunState();
     if (!state) {
@@ -45,7 +47,15 @@ export async function runPost(): Promise<void> {
     // After teardown: the dirs stayed locked while they were being removed.
     await attempt('release locks', async () => {
       const stopped = await releaseKeeper(state.keeper?.pid);
-      if (stopped !== 'none') report.add('locks released', `${state.keeper?.locks.length ?? 0} (keeper ${stopped})`);
+      const locks = state.keeper?.locks ?? [];
+      if (stopped === 'stopped') report.add('locks released', `${locks.length} (keeper stopped)`);
+      if (stopped === 'gone') {
+        // Not ours to signal (its pid belongs to another process, or it watches another worker):
+        // say whether the locks are free rather than claim we released them.
+        const held = await heldLocks(locks);
+        if (held.length === 0) report.add('locks released', `${locks.length} (the keeper had already exited)`);
+        else core.warning(`runbox post: ${held.length} lock(s) still held by a process that is not this job's keeper: ${held.join(', ')}; they are freed when it exits`);
+      }
       if (state.runDir && !state.keep) await forgetRunLock(state.runDir);
     });
 
@@ -53,6 +63,7 @@ export async function runPost(): Promise<void> {
   } catch (e) {
     core.setFailed(errorMessage(e));
   } finally {
+    summaryOnCancel();
     await report.write();
   }
 }
