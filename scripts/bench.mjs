@@ -372,6 +372,24 @@ ${notes.delta ? `Delta (first round only): ${notes.delta.added} new items (copie
 |---|---|---|---|
 ${targets.join('\n')}
 
+## Why the unmet targets are not met
+- The floor moves bytes between a local file and the disk. runbox's times also hold what a job cannot skip: two node
+  start-ups, the cache lookup, the snapshot going through @actions/cache (which wraps it in its own tar + zstd: the
+  upload and download columns) and the DB copy or merge. On this data those alone take about as long as the floor.
+- Restore checks every member of every archive before anything is written: a snapshot from the cache is untrusted input
+  for a tar run as root (a member outside the store paths, a symlink to write through or a device node refuses the
+  whole snapshot, with nothing written). That check is a second full decompression (the verify column), about as long as
+  the floor's own. The hand-written baseline skips it, which is why runbox restores slower than the baseline while it
+  saves faster (shards, one compression stage).
+- Shards: on 2 cores the floor's \`zstd -T0\` already uses both cores to compress, and decompression plus tar already
+  fill them, so N archives cannot beat the single-stream floor here; they pay off in save and on more cores.
+- Restore onto 90%: every item travels in the one cache entry, so the whole entry is downloaded, checked and
+  decompressed whatever the disk holds; only the writing is skipped (the extract column). Skipping the download would
+  need an entry per group of items, which the issue rules out; delta saves keep transfers small instead.
+- What would close most of the restore gap: checking and extracting in one pass (tar extracts into a private
+  root-owned dir on the store's filesystem while the same stream is checked; items are renamed in only once all of it
+  passed), which removes the verify column. Not built yet.
+
 ## Running it
 - \`npm run bench\` (default: ${400} MiB of source, 5 runs; about 5-10 minutes on 2 cores).
 - The issue's size: \`npm run build && node scripts/bench.mjs --mib 1200 --runs 5\` (about 1.3 GB, 25.7k files; budget 25-40 minutes on 2 cores and ~15 GB of free disk under $TMPDIR).
