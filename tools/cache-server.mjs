@@ -166,9 +166,12 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
         const xml = (await readBody(req)).toString('utf8');
         const ids = [...xml.matchAll(/<(Latest|Committed|Uncommitted)>([^<]*)<\/\1>/g)].map((m) => m[2]);
         for (const b of ids) if (!fs.existsSync(blockFile(e, b))) return azureError(res, 400, 'InvalidBlockList', `unknown block ${b}`);
-        const out = fs.createWriteStream(blobFile(e));
-        for (const b of ids) await pipeline(fs.createReadStream(blockFile(e, b)), out, { end: false });
-        await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+        const out = await fs.promises.open(blobFile(e), 'w');
+        try {
+          for (const b of ids) for await (const chunk of fs.createReadStream(blockFile(e, b))) await out.write(chunk);
+        } finally {
+          await out.close();
+        }
         await removeBlocks(e);
         return uploaded(res, e);
       }
