@@ -379,14 +379,16 @@ ${targets.join('\n')}
 ## Why the unmet targets are not met
 - The floor moves bytes between a local file and the disk. runbox's times also hold what a job cannot skip: two node
   start-ups, the cache lookup, the snapshot going through @actions/cache (which wraps it in its own tar + zstd: the
-  upload and download columns) and the DB copy or merge. On this data those alone take about as long as the floor.
+  upload and download columns) and the DB copy or merge. Their share shrinks as the store grows: compare the
+  ratios of a \`--mib 400\` and a \`--mib 1200\` run.
 - Restore checks every member of every archive before anything is written: a snapshot from the cache is untrusted input
   for a tar run as root (a member outside the store paths, a symlink to write through or a device node refuses the
   whole snapshot, with nothing written). That check is a second full decompression (the verify column), about as long as
-  the floor's own. The hand-written baseline skips it, which is why runbox restores slower than the baseline while it
-  saves faster (shards, one compression stage).
+  the floor's own. The hand-written baseline skips it, so runbox pays for that check within the same time as the
+  baseline's restore only where its other steps are faster (see runbox restore / baseline restore above).
 - Shards: on 2 cores the floor's \`zstd -T0\` already uses both cores to compress, and decompression plus tar already
-  fill them, so N archives cannot beat the single-stream floor here; they pay off in save and on more cores.
+  fill them, so N archives cannot beat the single-stream floor here (\`--shards 1\` measures the same within noise);
+  they are meant for hosts with more cores.
 - Restore onto 90%: every item travels in the one cache entry, so the whole entry is downloaded, checked and
   decompressed whatever the disk holds; only the writing is skipped (the extract column). Skipping the download would
   need an entry per group of items, which the issue rules out; delta saves keep transfers small instead.
