@@ -39024,6 +39024,9 @@ async function ensureDir(p, ids) {
         return [];
     }
     const missing = missingComponents(p);
+    // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
+    if (missing.length === 0)
+        return ensureDir(p, ids);
     const parent = external_node_path_default().dirname(missing[0]);
     const pst = external_node_fs_default().statSync(parent);
     if (!pst.isDirectory())

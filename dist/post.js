@@ -38738,6 +38738,9 @@ async function fs_ops_ensureDir(p, ids) {
         return [];
     }
     const missing = missingComponents(p);
+    // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
+    if (missing.length === 0)
+        return fs_ops_ensureDir(p, ids);
     const parent = path.dirname(missing[0]);
     const pst = fs.statSync(parent);
     if (!pst.isDirectory())

@@ -57,6 +57,8 @@ export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
     return [];
   }
   const missing = missingComponents(p);
+  // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
+  if (missing.length === 0) return ensureDir(p, ids);
   const parent = path.dirname(missing[0]);
   const pst = fs.statSync(parent);
   if (!pst.isDirectory()) throw new Error(`${parent} is not a directory`);
