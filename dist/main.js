@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3016);
+/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7116);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3016:
+/***/ 7116:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -97006,6 +97006,95 @@ async function toolVersion(kind) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/listing.ts
+// One privileged walk of the store, sorted into what the member-by-member archives (shards,
+// deltas) are made of: the store paths and dot-dirs every archive holds as bare dirs, the
+// top-level items with their members, and the entries of dot-dirs such as `.links`, which go
+// with whichever items hard-link to them. Save lists the store once and plans from that.
+
+
+const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+/** Every entry under one store path; read as root (parts may be unreadable to the runner user). */
+async function listEntries(root, storePath) {
+    const base = storePath.replace(/^\/+/, '');
+    const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+    const out = [];
+    for (const rec of r.stdout.split('\0')) {
+        if (rec === '')
+            continue;
+        const f = rec.split('\t');
+        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
+        // back to tar exactly: such a store is archived in one piece instead.
+        if (f.length !== 6 || f[5].includes('\uFFFD'))
+            return undefined;
+        const [ino, nlink, size, type, mtime, p] = f;
+        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
+    }
+    return out;
+}
+/**
+ * Lists and sorts the store paths. Undefined when the layout cannot be split member by member:
+ * a store path that is not a dir, a dot-dir holding dirs, or names tar could not be given back.
+ */
+async function listing_listStore(root, storePaths, excluded) {
+    const listing = { shared: [], dirTimes: [], items: new Map(), dotEntries: [] };
+    for (const sp of storePaths) {
+        const entries = await listEntries(root, sp);
+        if (!entries)
+            return undefined;
+        const spRel = sp.replace(/^\/+/, '');
+        for (const e of entries) {
+            if (excluded(`/${e.rel}`))
+                continue;
+            const isTop = e.rel === `${spRel}/${e.top}`;
+            if (e.top === '' || (e.top.startsWith('.') && isTop && e.type === 'd')) {
+                if (e.type !== 'd')
+                    return undefined;
+                listing.shared.push(e.rel);
+                listing.dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.')) {
+                if (e.type === 'd')
+                    return undefined;
+                listing.dotEntries.push(e);
+            }
+            else {
+                const key = `/${spRel}/${e.top}`;
+                const item = listing.items.get(key) ?? { entries: [], bytes: 0 };
+                item.entries.push(e);
+                // Per-member overhead: a 512-byte header and a file to create on restore.
+                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+                listing.items.set(key, item);
+            }
+        }
+    }
+    return listing;
+}
+/** Hard-linked files (inode numbers) among `entries`: the dot-dir entries that must travel with them. */
+function listing_linkedInodes(entries) {
+    const out = new Set();
+    for (const e of entries)
+        if (e.type === 'f' && e.nlink > 1)
+            out.add(e.ino);
+    return out;
+}
+const listing_byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
+ * right after it. Plain byte order would put `loaders.cache` between `loaders` and
+ * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ */
+function listing_treeOrder(a, b) {
+    const x = a.split('/');
+    const y = b.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = listing_byteOrder(x[i], y[i]);
+        if (c !== 0)
+            return c;
+    }
+    return x.length - y.length;
+}
+
 ;// CONCATENATED MODULE: ./src/store/shards.ts
 // Sharded snapshots: the store's top-level items split into N archives that are created and
 // extracted in parallel (one tar + zstd per core), all inside the one cache entry.
@@ -97024,125 +97113,49 @@ async function toolVersion(kind) {
 // manifest (dirTimes) and put back once all shards are in.
 
 
-
 /** More archives than this buy nothing on today's runners and cost a process each. */
 const MAX_SHARDS = 64;
 const AUTO_MAX = 8;
 /** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
 const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
-const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
 /** `shards: auto`: one archive per core, at most AUTO_MAX. */
 function shards_autoShardCount() {
     return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
 }
-/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
-async function shards_listEntries(root, storePath) {
-    const base = storePath.replace(/^\/+/, '');
-    const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
-    const out = [];
-    for (const rec of r.stdout.split('\0')) {
-        if (rec === '')
-            continue;
-        const f = rec.split('\t');
-        // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
-        // back to tar exactly: such a store is archived in one piece instead.
-        if (f.length !== 6 || f[5].includes('\uFFFD'))
-            return undefined;
-        const [ino, nlink, size, type, mtime, p] = f;
-        out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
-    }
-    return out;
-}
-const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 /**
- * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
- * right after it. Plain byte order would put `loaders.cache` between `loaders` and
- * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ * Splits the listed items into `count` shards balanced by bytes (largest item first onto the
+ * lightest shard). `auto`: undefined (one archive) for small stores.
  */
-function shards_treeOrder(a, b) {
-    const x = a.split('/');
-    const y = b.split('/');
-    for (let i = 0; i < Math.min(x.length, y.length); i++) {
-        const c = byteOrder(x[i], y[i]);
-        if (c !== 0)
-            return c;
-    }
-    return x.length - y.length;
-}
-/**
- * Splits the present store paths into `count` shards balanced by bytes (largest item first
- * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
- * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
- * not be given back exactly.
- */
-async function shards_planShards(o) {
-    if (o.count <= 1)
-        return undefined;
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await shards_listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
-                if (e.type !== 'd') {
-                    if (e.top === '')
-                        return undefined;
-                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
-                    continue;
-                }
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.')) {
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const key = `${sp}\0${e.top}`;
-                const item = items.get(key) ?? { entries: [], bytes: 0 };
-                item.entries.push(e);
-                // Per-member overhead: a 512-byte header and a file to create on restore.
-                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
-                items.set(key, item);
-            }
-        }
-    }
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    if (o.auto && total < AUTO_MIN_BYTES)
-        return undefined;
-    const count = Math.min(o.count, items.size);
+function shards_planShards(listing, count, auto) {
     if (count <= 1)
         return undefined;
-    const lists = Array.from({ length: count }, () => [...shared]);
-    const load = new Array(count).fill(0);
+    const { shared, dirTimes, items, dotEntries } = listing;
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    if (auto && total < AUTO_MIN_BYTES)
+        return undefined;
+    const n = Math.min(count, items.size);
+    if (n <= 1)
+        return undefined;
+    const lists = Array.from({ length: n }, () => [...shared]);
+    const load = new Array(n).fill(0);
     const shardsOfInode = new Map();
     const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
     for (const [, item] of ordered) {
         const s = load.indexOf(Math.min(...load));
         load[s] += item.bytes;
-        for (const e of item.entries) {
+        for (const e of item.entries)
             lists[s].push(e.rel);
-            if (e.type === 'f' && e.nlink > 1) {
-                const set = shardsOfInode.get(e.ino) ?? new Set();
-                set.add(s);
-                shardsOfInode.set(e.ino, set);
-            }
-        }
+        for (const ino of linkedInodes(item.entries))
+            shardsOfInode.set(ino, (shardsOfInode.get(ino) ?? new Set()).add(s));
     }
+    // A dot-dir entry goes with every shard whose items link to it; one nobody links to, to shard 0.
     for (const e of dotEntries) {
         const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
         for (const s of owners ?? [0])
             lists[s].push(e.rel);
     }
     for (const l of lists)
-        l.sort(shards_treeOrder);
+        l.sort(treeOrder);
     return { lists, dirTimes };
 }
 
@@ -98336,6 +98349,7 @@ async function resolveKeys(cfg) {
 
 
 
+
 const MANIFEST_FILE = 'manifest.json';
 const manifest_FORMAT = 'runbox-store-snapshot';
 /** A full snapshot. */
@@ -98456,8 +98470,11 @@ function readBase(v, version) {
     if (!manifest_isObject(v))
         throw new ManifestError('a delta snapshot (version 2) names no base');
     const { key, bytes } = v;
-    if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(','))
-        throw new ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+    if (typeof key !== 'string' || key === '')
+        throw new ManifestError('base.key is not a non-empty string');
+    const problem = keyProblem(key);
+    if (problem)
+        throw new ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
     if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
         throw new ManifestError('base.bytes is not a size');
     return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
@@ -98494,6 +98511,10 @@ function readDirTimes(v, storePaths) {
             throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
         return { path: p, mtime };
     });
+}
+/** Compressed bytes of the files a manifest lists (archives and DB copies). */
+function manifest_manifestBytes(m) {
+    return m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 }
 function manifest_writeManifest(dir, m) {
     fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
@@ -98555,64 +98576,22 @@ function delta_removeBaseInfo(file, stagingBase) {
     fs.rmSync(file, { force: true });
 }
 /**
- * Lists the store and picks what a delta over `baseItems` holds: every member of an item the
- * base lacks, every dot-dir entry such an item hard-links to (so the links survive, as in a
- * shard), and the store paths and dot-dirs themselves (as directory entries only). Undefined
- * when the layout cannot be listed exactly (see shards.planShards): post then saves a full one.
+ * Picks what a delta over `baseItems` holds: every member of an item the base lacks, every
+ * dot-dir entry such an item hard-links to (so the links survive, as in a shard), and the store
+ * paths and dot-dirs themselves (as directory entries only).
  */
-async function delta_planDelta(o) {
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        const spRel = sp.replace(/^\/+/, '');
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            const topRel = `${spRel}/${e.top}`;
-            if (e.top === '') {
-                if (e.type !== 'd')
-                    return undefined;
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.') && e.rel === topRel && e.type === 'd') {
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.') && e.rel !== topRel) {
-                // Inside a dot-dir: plain entries only, like a sharded snapshot.
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const abs = `/${topRel}`;
-                const list = items.get(abs) ?? [];
-                list.push(e);
-                items.set(abs, list);
-            }
-        }
-    }
-    const newItems = [...items.keys()].filter((i) => !o.baseItems.has(i)).sort();
-    const list = [...shared];
-    const inodes = new Set();
-    for (const i of newItems)
-        for (const e of items.get(i) ?? []) {
-            list.push(e.rel);
-            if (e.type === 'f' && e.nlink > 1)
-                inodes.add(e.ino);
-        }
-    for (const e of dotEntries)
+function delta_planDelta(listing, baseItems) {
+    const newItems = [...listing.items.keys()].filter((i) => !baseItems.has(i)).sort();
+    const list = [...listing.shared];
+    const fresh = newItems.flatMap((i) => listing.items.get(i)?.entries ?? []);
+    for (const e of fresh)
+        list.push(e.rel);
+    const inodes = linkedInodes(fresh);
+    for (const e of listing.dotEntries)
         if (e.type === 'f' && inodes.has(e.ino))
             list.push(e.rel);
     list.sort(treeOrder);
-    const counted = [...items.keys()].filter((i) => !path.basename(i).startsWith('.')).length;
-    return { list, dirTimes, items: counted, newItems };
+    return { list, dirTimes: listing.dirTimes, items: listing.items.size, newItems };
 }
 /** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */
 function delta_deltaDue(plan) {
@@ -98718,7 +98697,6 @@ function staging_removeStaging(dir, base) {
 
 
 
-const manifestBytes = (m) => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
  * applied together with its base as one snapshot of several archives: each is verified on its
@@ -98797,7 +98775,7 @@ async function applySnapshot(o) {
     });
     const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
     return {
-        compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+        compressedBytes: parts.reduce((n, p) => n + manifest_manifestBytes(p.manifest), 0),
         dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
         added: added.size,
         existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
@@ -98806,7 +98784,7 @@ async function applySnapshot(o) {
         extractMs,
         dbMs,
         ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
-        full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
+        full: { bytes: manifest_manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
     };
 }
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
@@ -98966,6 +98944,7 @@ async function restoreStore(cfg, report) {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
 const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
@@ -99003,21 +98982,26 @@ function listTarArgs(opts, listFile) {
     return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
 }
 const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
-async function writeShards(opts, plan) {
+/** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
+async function listArchive(opts, list, file, storePaths) {
+    const listFile = path.join(opts.scratchDir, `${file}.list`);
+    fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+    try {
+        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, file));
+        return { file, ...r, compression: 'zstd', storePaths };
+    }
+    finally {
+        fs.rmSync(listFile, { force: true });
+    }
+}
+/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
+function writeShards(opts, plan) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-    // All shards at once: each is a tar (reading the disk) and a zstd (one core's worth).
-    return Promise.all(plan.lists.map(async (list, i) => {
-        const file = `store-${i}.tar.zst`;
-        const listFile = path.join(opts.scratchDir, `shard-${i}.list`);
-        fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
-        try {
-            const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, file));
-            return { file, ...r, compression: 'zstd', storePaths: storePaths(list) };
-        }
-        finally {
-            fs.rmSync(listFile, { force: true });
-        }
-    }));
+    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list))));
+}
+async function wholeArchive(opts, present) {
+    const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
+    return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
 }
 function onDisk(root, abs) {
     return path.join(root, abs);
@@ -99085,74 +99069,48 @@ async function archive_createSnapshot(opts) {
         for (const name of await listDbFiles(opts.root, opts.dbDir))
             dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
     const t1 = Date.now();
+    const count = opts.shards ? opts.shards : autoShardCount();
+    // One walk of the store serves both the delta decision and the shard split.
+    const listing = opts.base || count > 1 ? await listStore(opts.root, present, (p) => isLiveDbFile(p, opts.dbDir)) : undefined;
+    let archives;
+    let dirTimes = [];
+    let delta;
     if (opts.base) {
-        const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+        const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            const listFile = path.join(opts.scratchDir, 'delta.list');
-            fs.writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
-            let archive;
-            try {
-                const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
-                archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
-            }
-            finally {
-                fs.rmSync(listFile, { force: true });
-            }
-            const manifest = {
-                format: FORMAT,
-                version: DELTA_FORMAT_VERSION,
-                kind: opts.kind,
-                createdAt: new Date().toISOString(),
-                ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
-                storePaths: present,
-                archives: [archive],
-                ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
-                dbs,
-                base: { key: opts.base.key, bytes: opts.base.bytes }
-            };
-            writeManifest(opts.snapshotDir, manifest);
-            return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, present)];
+            dirTimes = d.dirTimes;
+            delta = { written: true, ...counts, reason: '' };
         }
-        const reason = !d
-            ? 'the store layout cannot be listed member by member'
-            : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
-        return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
+        else {
+            const reason = !d
+                ? 'the store layout cannot be listed member by member'
+                : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+            delta = { written: false, ...counts, reason };
+        }
     }
-    return fullArchives(opts, present, dbs, t0, t1, missing);
-}
-async function fullArchives(opts, present, dbs, t0, t1, missing) {
-    const plan = await planShards({
-        root: opts.root,
-        storePaths: present,
-        count: opts.shards ? opts.shards : autoShardCount(),
-        auto: !opts.shards,
-        excluded: (p) => isLiveDbFile(p, opts.dbDir)
-    });
-    const archives = plan
-        ? await writeShards(opts, plan)
-        : [
-            {
-                file: ARCHIVE_FILE,
-                ...(await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], path.join(opts.snapshotDir, ARCHIVE_FILE))),
-                compression: 'zstd',
-                storePaths: present
-            }
-        ];
+    if (!archives) {
+        const plan = listing && planShards(listing, count, !opts.shards);
+        archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, present)];
+        dirTimes = plan?.dirTimes ?? [];
+    }
     const t2 = Date.now();
+    const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
     const manifest = {
         format: FORMAT,
-        version: FORMAT_VERSION,
+        version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
         kind: opts.kind,
         createdAt: new Date().toISOString(),
         ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
         storePaths: present,
         archives,
-        ...(plan && plan.dirTimes.length > 0 ? { dirTimes: plan.dirTimes } : {}),
-        dbs
+        ...(dirTimes.length > 0 ? { dirTimes } : {}),
+        dbs,
+        ...(base ? { base } : {})
     };
     writeManifest(opts.snapshotDir, manifest);
-    return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing };
+    return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }
 
 ;// CONCATENATED MODULE: ./src/store/save.ts
@@ -99160,6 +99118,7 @@ async function fullArchives(opts, present, dbs, t0, t1, missing) {
 // (save: auto) or saving is off. Whatever the job's outcome: a failed build registers no store
 // items, so the store is still consistent. Nothing here fails the job; a snapshot that cannot
 // be made or uploaded is a warning.
+
 
 
 
@@ -99232,7 +99191,7 @@ async function save(state, report) {
         });
         if (r.missing.length > 0)
             core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
-        const bytes = r.manifest.archives.reduce((n, a) => n + a.bytes, 0) + r.manifest.dbs.reduce((n, d) => n + d.bytes, 0);
+        const bytes = manifestBytes(r.manifest);
         const t0 = Date.now();
         const id = await saveEntry(staging, state.primaryKey);
         const uploadMs = Date.now() - t0;

@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2422);
+/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8786);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2422:
+/***/ 8786:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -96394,36 +96394,15 @@ async function presets_toolVersion(kind) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/shards.ts
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-//
-// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
-// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
-// to a file it archived earlier in the same archive, so an item whose files live in `.links`
-// must travel with those `.links` entries, or the restore gets copies instead of links. Each
-// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
-// its items' members plus every dot-dir entry that one of its items links to. An entry shared
-// by items of several shards is stored in each of them; at restore the first tar to create it
-// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
-//
-// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
-// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
-// manifest (dirTimes) and put back once all shards are in.
+;// CONCATENATED MODULE: ./src/store/listing.ts
+// One privileged walk of the store, sorted into what the member-by-member archives (shards,
+// deltas) are made of: the store paths and dot-dirs every archive holds as bare dirs, the
+// top-level items with their members, and the entries of dot-dirs such as `.links`, which go
+// with whichever items hard-link to them. Save lists the store once and plans from that.
 
 
-
-/** More archives than this buy nothing on today's runners and cost a process each. */
-const shards_MAX_SHARDS = 64;
-const AUTO_MAX = 8;
-/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
-const AUTO_MIN_BYTES = 64 * 1024 * 1024;
-const shards_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
-/** `shards: auto`: one archive per core, at most AUTO_MAX. */
-function autoShardCount() {
-    return Math.max(1, Math.min(AUTO_MAX, external_node_os_default().availableParallelism()));
-}
-/** Every entry under one store path, with what the split needs; read as root (parts may be unreadable). */
+const listing_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+/** Every entry under one store path; read as root (parts may be unreadable to the runner user). */
 async function listEntries(root, storePath) {
     const base = storePath.replace(/^\/+/, '');
     const r = await exec_run('find', [external_node_path_default().join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
@@ -96439,6 +96418,52 @@ async function listEntries(root, storePath) {
         const [ino, nlink, size, type, mtime, p] = f;
         out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
     }
+    return out;
+}
+/**
+ * Lists and sorts the store paths. Undefined when the layout cannot be split member by member:
+ * a store path that is not a dir, a dot-dir holding dirs, or names tar could not be given back.
+ */
+async function listStore(root, storePaths, excluded) {
+    const listing = { shared: [], dirTimes: [], items: new Map(), dotEntries: [] };
+    for (const sp of storePaths) {
+        const entries = await listEntries(root, sp);
+        if (!entries)
+            return undefined;
+        const spRel = sp.replace(/^\/+/, '');
+        for (const e of entries) {
+            if (excluded(`/${e.rel}`))
+                continue;
+            const isTop = e.rel === `${spRel}/${e.top}`;
+            if (e.top === '' || (e.top.startsWith('.') && isTop && e.type === 'd')) {
+                if (e.type !== 'd')
+                    return undefined;
+                listing.shared.push(e.rel);
+                listing.dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+            }
+            else if (e.top.startsWith('.')) {
+                if (e.type === 'd')
+                    return undefined;
+                listing.dotEntries.push(e);
+            }
+            else {
+                const key = `/${spRel}/${e.top}`;
+                const item = listing.items.get(key) ?? { entries: [], bytes: 0 };
+                item.entries.push(e);
+                // Per-member overhead: a 512-byte header and a file to create on restore.
+                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+                listing.items.set(key, item);
+            }
+        }
+    }
+    return listing;
+}
+/** Hard-linked files (inode numbers) among `entries`: the dot-dir entries that must travel with them. */
+function linkedInodes(entries) {
+    const out = new Set();
+    for (const e of entries)
+        if (e.type === 'f' && e.nlink > 1)
+            out.add(e.ino);
     return out;
 }
 const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -96457,73 +96482,61 @@ function treeOrder(a, b) {
     }
     return x.length - y.length;
 }
+
+;// CONCATENATED MODULE: ./src/store/shards.ts
+// Sharded snapshots: the store's top-level items split into N archives that are created and
+// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+//
+// Why the split is done member by member rather than by handing tar a few item dirs: Guix and
+// Nix dedup files through hard links into a dot-dir (`.links`). tar only records a hard link
+// to a file it archived earlier in the same archive, so an item whose files live in `.links`
+// must travel with those `.links` entries, or the restore gets copies instead of links. Each
+// shard therefore lists, in name order (so `.links/<x>` precedes the item files linking to it),
+// its items' members plus every dot-dir entry that one of its items links to. An entry shared
+// by items of several shards is stored in each of them; at restore the first tar to create it
+// wins (tar opens with O_EXCL under --skip-old-files) and the others link to the file on disk.
+//
+// Directories that every shard holds (the store paths themselves, dot-dirs) are written by
+// whichever tar is first, then changed by the others, so their recorded mtimes are kept in the
+// manifest (dirTimes) and put back once all shards are in.
+
+
+/** More archives than this buy nothing on today's runners and cost a process each. */
+const shards_MAX_SHARDS = 64;
+const AUTO_MAX = 8;
+/** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
+const AUTO_MIN_BYTES = 64 * 1024 * 1024;
+/** `shards: auto`: one archive per core, at most AUTO_MAX. */
+function autoShardCount() {
+    return Math.max(1, Math.min(AUTO_MAX, external_node_os_default().availableParallelism()));
+}
 /**
- * Splits the present store paths into `count` shards balanced by bytes (largest item first
- * onto the lightest shard). `auto`: undefined (one archive) for small stores. Also undefined
- * when the layout cannot be split safely: a dot-dir holding directories, or names tar could
- * not be given back exactly.
+ * Splits the listed items into `count` shards balanced by bytes (largest item first onto the
+ * lightest shard). `auto`: undefined (one archive) for small stores.
  */
-async function planShards(o) {
-    if (o.count <= 1)
-        return undefined;
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            if (e.top === '' || (e.top.startsWith('.') && e.rel === `${sp.replace(/^\/+/, '')}/${e.top}`)) {
-                if (e.type !== 'd') {
-                    if (e.top === '')
-                        return undefined;
-                    dotEntries.push(e); // a dot-named file directly in the store path: shard 0 keeps it
-                    continue;
-                }
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.')) {
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const key = `${sp}\0${e.top}`;
-                const item = items.get(key) ?? { entries: [], bytes: 0 };
-                item.entries.push(e);
-                // Per-member overhead: a 512-byte header and a file to create on restore.
-                item.bytes += 512 + (e.type === 'f' ? e.size : 0);
-                items.set(key, item);
-            }
-        }
-    }
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    if (o.auto && total < AUTO_MIN_BYTES)
-        return undefined;
-    const count = Math.min(o.count, items.size);
+function planShards(listing, count, auto) {
     if (count <= 1)
         return undefined;
-    const lists = Array.from({ length: count }, () => [...shared]);
-    const load = new Array(count).fill(0);
+    const { shared, dirTimes, items, dotEntries } = listing;
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    if (auto && total < AUTO_MIN_BYTES)
+        return undefined;
+    const n = Math.min(count, items.size);
+    if (n <= 1)
+        return undefined;
+    const lists = Array.from({ length: n }, () => [...shared]);
+    const load = new Array(n).fill(0);
     const shardsOfInode = new Map();
     const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
     for (const [, item] of ordered) {
         const s = load.indexOf(Math.min(...load));
         load[s] += item.bytes;
-        for (const e of item.entries) {
+        for (const e of item.entries)
             lists[s].push(e.rel);
-            if (e.type === 'f' && e.nlink > 1) {
-                const set = shardsOfInode.get(e.ino) ?? new Set();
-                set.add(s);
-                shardsOfInode.set(e.ino, set);
-            }
-        }
+        for (const ino of linkedInodes(item.entries))
+            shardsOfInode.set(ino, (shardsOfInode.get(ino) ?? new Set()).add(s));
     }
+    // A dot-dir entry goes with every shard whose items link to it; one nobody links to, to shard 0.
     for (const e of dotEntries) {
         const owners = e.type === 'f' ? shardsOfInode.get(e.ino) : undefined;
         for (const s of owners ?? [0])
@@ -97724,6 +97737,7 @@ async function key_resolveKeys(cfg) {
 
 
 
+
 const MANIFEST_FILE = 'manifest.json';
 const FORMAT = 'runbox-store-snapshot';
 /** A full snapshot. */
@@ -97844,8 +97858,11 @@ function readBase(v, version) {
     if (!manifest_isObject(v))
         throw new manifest_ManifestError('a delta snapshot (version 2) names no base');
     const { key, bytes } = v;
-    if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(','))
-        throw new manifest_ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+    if (typeof key !== 'string' || key === '')
+        throw new manifest_ManifestError('base.key is not a non-empty string');
+    const problem = keyProblem(key);
+    if (problem)
+        throw new manifest_ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
     if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
         throw new manifest_ManifestError('base.bytes is not a size');
     return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
@@ -97882,6 +97899,10 @@ function readDirTimes(v, storePaths) {
             throw new manifest_ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
         return { path: p, mtime };
     });
+}
+/** Compressed bytes of the files a manifest lists (archives and DB copies). */
+function manifest_manifestBytes(m) {
+    return m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 }
 function writeManifest(dir, m) {
     external_node_fs_default().writeFileSync(external_node_path_default().join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
@@ -97943,64 +97964,22 @@ function removeBaseInfo(file, stagingBase) {
     external_node_fs_default().rmSync(file, { force: true });
 }
 /**
- * Lists the store and picks what a delta over `baseItems` holds: every member of an item the
- * base lacks, every dot-dir entry such an item hard-links to (so the links survive, as in a
- * shard), and the store paths and dot-dirs themselves (as directory entries only). Undefined
- * when the layout cannot be listed exactly (see shards.planShards): post then saves a full one.
+ * Picks what a delta over `baseItems` holds: every member of an item the base lacks, every
+ * dot-dir entry such an item hard-links to (so the links survive, as in a shard), and the store
+ * paths and dot-dirs themselves (as directory entries only).
  */
-async function planDelta(o) {
-    const shared = [];
-    const dirTimes = [];
-    const items = new Map();
-    const dotEntries = [];
-    for (const sp of o.storePaths) {
-        const entries = await listEntries(o.root, sp);
-        if (!entries)
-            return undefined;
-        const spRel = sp.replace(/^\/+/, '');
-        for (const e of entries) {
-            if (o.excluded(`/${e.rel}`))
-                continue;
-            const topRel = `${spRel}/${e.top}`;
-            if (e.top === '') {
-                if (e.type !== 'd')
-                    return undefined;
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.') && e.rel === topRel && e.type === 'd') {
-                shared.push(e.rel);
-                dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-            }
-            else if (e.top.startsWith('.') && e.rel !== topRel) {
-                // Inside a dot-dir: plain entries only, like a sharded snapshot.
-                if (e.type === 'd')
-                    return undefined;
-                dotEntries.push(e);
-            }
-            else {
-                const abs = `/${topRel}`;
-                const list = items.get(abs) ?? [];
-                list.push(e);
-                items.set(abs, list);
-            }
-        }
-    }
-    const newItems = [...items.keys()].filter((i) => !o.baseItems.has(i)).sort();
-    const list = [...shared];
-    const inodes = new Set();
-    for (const i of newItems)
-        for (const e of items.get(i) ?? []) {
-            list.push(e.rel);
-            if (e.type === 'f' && e.nlink > 1)
-                inodes.add(e.ino);
-        }
-    for (const e of dotEntries)
+function planDelta(listing, baseItems) {
+    const newItems = [...listing.items.keys()].filter((i) => !baseItems.has(i)).sort();
+    const list = [...listing.shared];
+    const fresh = newItems.flatMap((i) => listing.items.get(i)?.entries ?? []);
+    for (const e of fresh)
+        list.push(e.rel);
+    const inodes = linkedInodes(fresh);
+    for (const e of listing.dotEntries)
         if (e.type === 'f' && inodes.has(e.ino))
             list.push(e.rel);
     list.sort(treeOrder);
-    const counted = [...items.keys()].filter((i) => !external_node_path_default().basename(i).startsWith('.')).length;
-    return { list, dirTimes, items: counted, newItems };
+    return { list, dirTimes: listing.dirTimes, items: listing.items.size, newItems };
 }
 /** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */
 function deltaDue(plan) {
@@ -98106,7 +98085,6 @@ function staging_removeStaging(dir, base) {
 
 
 
-const manifestBytes = (m) => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
  * applied together with its base as one snapshot of several archives: each is verified on its
@@ -98354,6 +98332,7 @@ async function restoreStore(cfg, report) {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
 const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
@@ -98391,21 +98370,26 @@ function listTarArgs(opts, listFile) {
     return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
 }
 const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
-async function writeShards(opts, plan) {
+/** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
+async function listArchive(opts, list, file, storePaths) {
+    const listFile = external_node_path_default().join(opts.scratchDir, `${file}.list`);
+    external_node_fs_default().writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+    try {
+        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, file));
+        return { file, ...r, compression: 'zstd', storePaths };
+    }
+    finally {
+        external_node_fs_default().rmSync(listFile, { force: true });
+    }
+}
+/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
+function writeShards(opts, plan) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-    // All shards at once: each is a tar (reading the disk) and a zstd (one core's worth).
-    return Promise.all(plan.lists.map(async (list, i) => {
-        const file = `store-${i}.tar.zst`;
-        const listFile = external_node_path_default().join(opts.scratchDir, `shard-${i}.list`);
-        external_node_fs_default().writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
-        try {
-            const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, file));
-            return { file, ...r, compression: 'zstd', storePaths: storePaths(list) };
-        }
-        finally {
-            external_node_fs_default().rmSync(listFile, { force: true });
-        }
-    }));
+    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list))));
+}
+async function wholeArchive(opts, present) {
+    const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, ARCHIVE_FILE));
+    return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
 }
 function onDisk(root, abs) {
     return external_node_path_default().join(root, abs);
@@ -98473,74 +98457,48 @@ async function createSnapshot(opts) {
         for (const name of await listDbFiles(opts.root, opts.dbDir))
             dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
     const t1 = Date.now();
+    const count = opts.shards ? opts.shards : autoShardCount();
+    // One walk of the store serves both the delta decision and the shard split.
+    const listing = opts.base || count > 1 ? await listStore(opts.root, present, (p) => manifest_isLiveDbFile(p, opts.dbDir)) : undefined;
+    let archives;
+    let dirTimes = [];
+    let delta;
     if (opts.base) {
-        const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => manifest_isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+        const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            const listFile = external_node_path_default().join(opts.scratchDir, 'delta.list');
-            external_node_fs_default().writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
-            let archive;
-            try {
-                const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
-                archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
-            }
-            finally {
-                external_node_fs_default().rmSync(listFile, { force: true });
-            }
-            const manifest = {
-                format: FORMAT,
-                version: DELTA_FORMAT_VERSION,
-                kind: opts.kind,
-                createdAt: new Date().toISOString(),
-                ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
-                storePaths: present,
-                archives: [archive],
-                ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
-                dbs,
-                base: { key: opts.base.key, bytes: opts.base.bytes }
-            };
-            writeManifest(opts.snapshotDir, manifest);
-            return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, present)];
+            dirTimes = d.dirTimes;
+            delta = { written: true, ...counts, reason: '' };
         }
-        const reason = !d
-            ? 'the store layout cannot be listed member by member'
-            : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
-        return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
+        else {
+            const reason = !d
+                ? 'the store layout cannot be listed member by member'
+                : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+            delta = { written: false, ...counts, reason };
+        }
     }
-    return fullArchives(opts, present, dbs, t0, t1, missing);
-}
-async function fullArchives(opts, present, dbs, t0, t1, missing) {
-    const plan = await planShards({
-        root: opts.root,
-        storePaths: present,
-        count: opts.shards ? opts.shards : autoShardCount(),
-        auto: !opts.shards,
-        excluded: (p) => manifest_isLiveDbFile(p, opts.dbDir)
-    });
-    const archives = plan
-        ? await writeShards(opts, plan)
-        : [
-            {
-                file: ARCHIVE_FILE,
-                ...(await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, ARCHIVE_FILE))),
-                compression: 'zstd',
-                storePaths: present
-            }
-        ];
+    if (!archives) {
+        const plan = listing && planShards(listing, count, !opts.shards);
+        archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, present)];
+        dirTimes = plan?.dirTimes ?? [];
+    }
     const t2 = Date.now();
+    const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
     const manifest = {
         format: FORMAT,
-        version: FORMAT_VERSION,
+        version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
         kind: opts.kind,
         createdAt: new Date().toISOString(),
         ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
         storePaths: present,
         archives,
-        ...(plan && plan.dirTimes.length > 0 ? { dirTimes: plan.dirTimes } : {}),
-        dbs
+        ...(dirTimes.length > 0 ? { dirTimes } : {}),
+        dbs,
+        ...(base ? { base } : {})
     };
     writeManifest(opts.snapshotDir, manifest);
-    return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing };
+    return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }
 
 ;// CONCATENATED MODULE: ./src/store/save.ts
@@ -98548,6 +98506,7 @@ async function fullArchives(opts, present, dbs, t0, t1, missing) {
 // (save: auto) or saving is off. Whatever the job's outcome: a failed build registers no store
 // items, so the store is still consistent. Nothing here fails the job; a snapshot that cannot
 // be made or uploaded is a warning.
+
 
 
 
@@ -98620,7 +98579,7 @@ async function save(state, report) {
         });
         if (r.missing.length > 0)
             lib_core/* info */.pq(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
-        const bytes = r.manifest.archives.reduce((n, a) => n + a.bytes, 0) + r.manifest.dbs.reduce((n, d) => n + d.bytes, 0);
+        const bytes = manifest_manifestBytes(r.manifest);
         const t0 = Date.now();
         const id = await saveEntry(staging, state.primaryKey);
         const uploadMs = Date.now() - t0;

@@ -14,6 +14,7 @@ import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
 import { type ArchiveRecord, type DbRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, isLiveDbFile, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import type { StoreKind } from './presets.js';
+import { listStore, type DirTime } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -84,22 +85,27 @@ function listTarArgs(opts: CreateOptions, listFile: string): string[] {
 
 const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 
-async function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecord[]> {
+/** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
+async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[]): Promise<ArchiveRecord> {
+  const listFile = path.join(opts.scratchDir, `${file}.list`);
+  fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+  try {
+    const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
+    return { file, ...r, compression: 'zstd', storePaths };
+  } finally {
+    fs.rmSync(listFile, { force: true });
+  }
+}
+
+/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
+function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecord[]> {
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-  // All shards at once: each is a tar (reading the disk) and a zstd (one core's worth).
-  return Promise.all(
-    plan.lists.map(async (list, i) => {
-      const file = `store-${i}.tar.zst`;
-      const listFile = path.join(opts.scratchDir, `shard-${i}.list`);
-      fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
-      try {
-        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
-        return { file, ...r, compression: 'zstd' as const, storePaths: storePaths(list) };
-      } finally {
-        fs.rmSync(listFile, { force: true });
-      }
-    })
-  );
+  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list))));
+}
+
+async function wholeArchive(opts: CreateOptions, present: string[]): Promise<ArchiveRecord> {
+  const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
+  return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
 }
 
 export function onDisk(root: string, abs: string): string {
@@ -165,73 +171,46 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     for (const name of await listDbFiles(opts.root, opts.dbDir)) dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
   const t1 = Date.now();
 
+  const count = opts.shards ? opts.shards : autoShardCount();
+  // One walk of the store serves both the delta decision and the shard split.
+  const listing = opts.base || count > 1 ? await listStore(opts.root, present, (p) => isLiveDbFile(p, opts.dbDir)) : undefined;
+  let archives: ArchiveRecord[] | undefined;
+  let dirTimes: DirTime[] = [];
+  let delta: CreateResult['delta'];
   if (opts.base) {
-    const d = await planDelta({ root: opts.root, storePaths: present, excluded: (p) => isLiveDbFile(p, opts.dbDir), baseItems: opts.base.items });
+    const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      const listFile = path.join(opts.scratchDir, 'delta.list');
-      fs.writeFileSync(listFile, d.list.map((m) => `${m}\0`).join(''));
-      let archive: ArchiveRecord;
-      try {
-        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, DELTA_ARCHIVE_FILE));
-        archive = { file: DELTA_ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
-      } finally {
-        fs.rmSync(listFile, { force: true });
-      }
-      const manifest: SnapshotManifest = {
-        format: FORMAT,
-        version: DELTA_FORMAT_VERSION,
-        kind: opts.kind,
-        createdAt: new Date().toISOString(),
-        ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
-        storePaths: present,
-        archives: [archive],
-        ...(d.dirTimes.length > 0 ? { dirTimes: d.dirTimes } : {}),
-        dbs,
-        base: { key: opts.base.key, bytes: opts.base.bytes }
-      };
-      writeManifest(opts.snapshotDir, manifest);
-      return { manifest, dbMs: t1 - t0, archiveMs: Date.now() - t1, missing, delta: { written: true, ...counts, reason: '' } };
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, present)];
+      dirTimes = d.dirTimes;
+      delta = { written: true, ...counts, reason: '' };
+    } else {
+      const reason = !d
+        ? 'the store layout cannot be listed member by member'
+        : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
+      delta = { written: false, ...counts, reason };
     }
-    const reason = !d
-      ? 'the store layout cannot be listed member by member'
-      : `${counts.newItems} of ${counts.items} items are new (a delta needs fewer than ${Math.round(100 * DELTA_MAX_NEW_FRACTION)}%)`;
-    return { ...(await fullArchives(opts, present, dbs, t0, t1, missing)), delta: { written: false, ...counts, reason } };
   }
-  return fullArchives(opts, present, dbs, t0, t1, missing);
-}
-
-async function fullArchives(opts: CreateOptions, present: string[], dbs: DbRecord[], t0: number, t1: number, missing: string[]): Promise<CreateResult> {
-  const plan = await planShards({
-    root: opts.root,
-    storePaths: present,
-    count: opts.shards ? opts.shards : autoShardCount(),
-    auto: !opts.shards,
-    excluded: (p) => isLiveDbFile(p, opts.dbDir)
-  });
-  const archives: ArchiveRecord[] = plan
-    ? await writeShards(opts, plan)
-    : [
-        {
-          file: ARCHIVE_FILE,
-          ...(await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE))),
-          compression: 'zstd',
-          storePaths: present
-        }
-      ];
+  if (!archives) {
+    const plan = listing && planShards(listing, count, !opts.shards);
+    archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, present)];
+    dirTimes = plan?.dirTimes ?? [];
+  }
   const t2 = Date.now();
 
+  const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
   const manifest: SnapshotManifest = {
     format: FORMAT,
-    version: FORMAT_VERSION,
+    version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
     kind: opts.kind,
     createdAt: new Date().toISOString(),
     ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
     storePaths: present,
     archives,
-    ...(plan && plan.dirTimes.length > 0 ? { dirTimes: plan.dirTimes } : {}),
-    dbs
+    ...(dirTimes.length > 0 ? { dirTimes } : {}),
+    dbs,
+    ...(base ? { base } : {})
   };
   writeManifest(opts.snapshotDir, manifest);
-  return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing };
+  return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }

@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listEntries, treeOrder, type DirTime, type Entry } from './shards.js';
+import { linkedInodes, treeOrder, type DirTime, type StoreListing } from './listing.js';
 
 /** New items must be fewer than this fraction of the items on disk for a delta. */
 export const DELTA_MAX_NEW_FRACTION = 0.05;
@@ -72,59 +72,19 @@ export function removeBaseInfo(file: string, stagingBase: string): void {
 }
 
 /**
- * Lists the store and picks what a delta over `baseItems` holds: every member of an item the
- * base lacks, every dot-dir entry such an item hard-links to (so the links survive, as in a
- * shard), and the store paths and dot-dirs themselves (as directory entries only). Undefined
- * when the layout cannot be listed exactly (see shards.planShards): post then saves a full one.
+ * Picks what a delta over `baseItems` holds: every member of an item the base lacks, every
+ * dot-dir entry such an item hard-links to (so the links survive, as in a shard), and the store
+ * paths and dot-dirs themselves (as directory entries only).
  */
-export async function planDelta(o: {
-  root: string;
-  storePaths: readonly string[];
-  excluded: (absPath: string) => boolean;
-  baseItems: ReadonlySet<string>;
-}): Promise<DeltaPlan | undefined> {
-  const shared: string[] = [];
-  const dirTimes: DirTime[] = [];
-  const items = new Map<string, Entry[]>();
-  const dotEntries: Entry[] = [];
-  for (const sp of o.storePaths) {
-    const entries = await listEntries(o.root, sp);
-    if (!entries) return undefined;
-    const spRel = sp.replace(/^\/+/, '');
-    for (const e of entries) {
-      if (o.excluded(`/${e.rel}`)) continue;
-      const topRel = `${spRel}/${e.top}`;
-      if (e.top === '') {
-        if (e.type !== 'd') return undefined;
-        shared.push(e.rel);
-        dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-      } else if (e.top.startsWith('.') && e.rel === topRel && e.type === 'd') {
-        shared.push(e.rel);
-        dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-      } else if (e.top.startsWith('.') && e.rel !== topRel) {
-        // Inside a dot-dir: plain entries only, like a sharded snapshot.
-        if (e.type === 'd') return undefined;
-        dotEntries.push(e);
-      } else {
-        const abs = `/${topRel}`;
-        const list = items.get(abs) ?? [];
-        list.push(e);
-        items.set(abs, list);
-      }
-    }
-  }
-  const newItems = [...items.keys()].filter((i) => !o.baseItems.has(i)).sort();
-  const list = [...shared];
-  const inodes = new Set<string>();
-  for (const i of newItems)
-    for (const e of items.get(i) ?? []) {
-      list.push(e.rel);
-      if (e.type === 'f' && e.nlink > 1) inodes.add(e.ino);
-    }
-  for (const e of dotEntries) if (e.type === 'f' && inodes.has(e.ino)) list.push(e.rel);
+export function planDelta(listing: StoreListing, baseItems: ReadonlySet<string>): DeltaPlan {
+  const newItems = [...listing.items.keys()].filter((i) => !baseItems.has(i)).sort();
+  const list = [...listing.shared];
+  const fresh = newItems.flatMap((i) => listing.items.get(i)?.entries ?? []);
+  for (const e of fresh) list.push(e.rel);
+  const inodes = linkedInodes(fresh);
+  for (const e of listing.dotEntries) if (e.type === 'f' && inodes.has(e.ino)) list.push(e.rel);
   list.sort(treeOrder);
-  const counted = [...items.keys()].filter((i) => !path.basename(i).startsWith('.')).length;
-  return { list, dirTimes, items: counted, newItems };
+  return { list, dirTimes: listing.dirTimes, items: listing.items.size, newItems };
 }
 
 /** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */

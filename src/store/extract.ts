@@ -12,7 +12,7 @@ import type { ArchiveRecord, FileRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, UnsafeArchiveError, validateMembers } from './members.js';
 import { HashTap, runPipeline } from './pipeline.js';
 import { run } from '../exec.js';
-import type { DirTime } from './shards.js';
+import type { DirTime } from './listing.js';
 
 export class IntegrityError extends Error {
   constructor(message: string) {

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StoreKind } from './presets.js';
-import { MTIME, type DirTime } from './shards.js';
+import { keyProblem } from './config.js';
+import { MTIME, type DirTime } from './listing.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const FORMAT = 'runbox-store-snapshot';
@@ -157,7 +158,9 @@ function readBase(v: unknown, version: unknown): BaseRecord | undefined {
   }
   if (!isObject(v)) throw new ManifestError('a delta snapshot (version 2) names no base');
   const { key, bytes } = v;
-  if (typeof key !== 'string' || key === '' || key.length > 512 || key.includes(',')) throw new ManifestError(`base.key '${String(key).slice(0, 80)}' is not a cache key`);
+  if (typeof key !== 'string' || key === '') throw new ManifestError('base.key is not a non-empty string');
+  const problem = keyProblem(key);
+  if (problem) throw new ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
   if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)) throw new ManifestError('base.bytes is not a size');
   return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
 }
@@ -189,6 +192,11 @@ function readDirTimes(v: unknown, storePaths: readonly string[]): DirTime[] | un
     if (!ok) throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
     return { path: p, mtime };
   });
+}
+
+/** Compressed bytes of the files a manifest lists (archives and DB copies). */
+export function manifestBytes(m: SnapshotManifest): number {
+  return m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 }
 
 export function writeManifest(dir: string, m: SnapshotManifest): void {

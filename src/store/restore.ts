@@ -14,8 +14,8 @@ import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
 import { decompressTo, extractArchive, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
-import { isLiveDbFile, ManifestError, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
-import type { DirTime } from './shards.js';
+import { isLiveDbFile, ManifestError, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
+import type { DirTime } from './listing.js';
 import { writeBaseInfo } from './delta.js';
 import { checkShardsApart } from './shard-rules.js';
 import type { ArchiveSummary } from './members.js';
@@ -51,8 +51,6 @@ export interface ApplyResult {
   /** The full snapshot's part (the snapshot itself, or a delta's base): its size and top-level entries (absolute). */
   full: { bytes: number; items: string[] };
 }
-
-const manifestBytes = (m: SnapshotManifest): number => m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
 
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is

@@ -11,6 +11,7 @@ import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
+import { manifestBytes } from './manifest.js';
 import { createStaging, removeStaging } from './staging.js';
 import type { StoreState } from './state.js';
 
@@ -71,7 +72,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
       ...(typeof base === 'string' ? {} : { base })
     });
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
-    const bytes = r.manifest.archives.reduce((n, a) => n + a.bytes, 0) + r.manifest.dbs.reduce((n, d) => n + d.bytes, 0);
+    const bytes = manifestBytes(r.manifest);
     const t0 = Date.now();
     const id = await saveEntry(staging, state.primaryKey);
     const uploadMs = Date.now() - t0;

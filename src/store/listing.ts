@@ -1,0 +1,112 @@
+// One privileged walk of the store, sorted into what the member-by-member archives (shards,
+// deltas) are made of: the store paths and dot-dirs every archive holds as bare dirs, the
+// top-level items with their members, and the entries of dot-dirs such as `.links`, which go
+// with whichever items hard-link to them. Save lists the store once and plans from that.
+import path from 'node:path';
+import { run } from '../exec.js';
+
+export interface DirTime {
+  /** Absolute: a store path or a dot-named dir directly in one. */
+  path: string;
+  /** Seconds since the epoch as find's %T@ prints it (fraction optional). */
+  mtime: string;
+}
+
+export const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
+
+export interface Entry {
+  ino: string;
+  nlink: number;
+  size: number;
+  type: string;
+  mtime: string;
+  /** Relative to the root, e.g. `gnu/store/<item>/bin/x`. */
+  rel: string;
+  /** First component below the store path ('' for the store path itself). */
+  top: string;
+}
+
+export interface StoreListing {
+  /** Store paths and dot-dirs directly in them (relative): dirs every archive holds. */
+  shared: string[];
+  /** Their recorded mtimes, put back after a multi-archive restore (see shards.ts). */
+  dirTimes: DirTime[];
+  /** Top-level items by absolute path (`/gnu/store/<item>`): their members and weight. */
+  items: Map<string, { entries: Entry[]; bytes: number }>;
+  /** Files in dot-dirs, and dot-named files directly in a store path. */
+  dotEntries: Entry[];
+}
+
+/** Every entry under one store path; read as root (parts may be unreadable to the runner user). */
+async function listEntries(root: string, storePath: string): Promise<Entry[] | undefined> {
+  const base = storePath.replace(/^\/+/, '');
+  const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+  const out: Entry[] = [];
+  for (const rec of r.stdout.split('\0')) {
+    if (rec === '') continue;
+    const f = rec.split('\t');
+    // A name with a tab, or one that is not valid UTF-8 (decoded lossily), cannot be listed
+    // back to tar exactly: such a store is archived in one piece instead.
+    if (f.length !== 6 || f[5].includes('\uFFFD')) return undefined;
+    const [ino, nlink, size, type, mtime, p] = f;
+    out.push({ ino, nlink: Number(nlink), size: Number(size), type, mtime, rel: p === '' ? base : `${base}/${p}`, top: p.split('/')[0] });
+  }
+  return out;
+}
+
+/**
+ * Lists and sorts the store paths. Undefined when the layout cannot be split member by member:
+ * a store path that is not a dir, a dot-dir holding dirs, or names tar could not be given back.
+ */
+export async function listStore(root: string, storePaths: readonly string[], excluded: (absPath: string) => boolean): Promise<StoreListing | undefined> {
+  const listing: StoreListing = { shared: [], dirTimes: [], items: new Map(), dotEntries: [] };
+  for (const sp of storePaths) {
+    const entries = await listEntries(root, sp);
+    if (!entries) return undefined;
+    const spRel = sp.replace(/^\/+/, '');
+    for (const e of entries) {
+      if (excluded(`/${e.rel}`)) continue;
+      const isTop = e.rel === `${spRel}/${e.top}`;
+      if (e.top === '' || (e.top.startsWith('.') && isTop && e.type === 'd')) {
+        if (e.type !== 'd') return undefined;
+        listing.shared.push(e.rel);
+        listing.dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
+      } else if (e.top.startsWith('.')) {
+        if (e.type === 'd') return undefined;
+        listing.dotEntries.push(e);
+      } else {
+        const key = `/${spRel}/${e.top}`;
+        const item = listing.items.get(key) ?? { entries: [], bytes: 0 };
+        item.entries.push(e);
+        // Per-member overhead: a 512-byte header and a file to create on restore.
+        item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+        listing.items.set(key, item);
+      }
+    }
+  }
+  return listing;
+}
+
+/** Hard-linked files (inode numbers) among `entries`: the dot-dir entries that must travel with them. */
+export function linkedInodes(entries: Iterable<Entry>): Set<string> {
+  const out = new Set<string>();
+  for (const e of entries) if (e.type === 'f' && e.nlink > 1) out.add(e.ino);
+  return out;
+}
+
+export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
+ * right after it. Plain byte order would put `loaders.cache` between `loaders` and
+ * `loaders/x`, and tar sets a dir's mtime as soon as it meets a member outside that dir.
+ */
+export function treeOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const c = byteOrder(x[i], y[i]);
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
