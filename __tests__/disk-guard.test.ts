@@ -2,16 +2,16 @@
 // usage figures come from statfs(2) exactly as in production, and real locks held by real
 // processes decide what is prunable. The pure parts (limit parsing, arithmetic, order) are tested
 // without a mount.
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../src/errors.js';
 import { inputsFrom } from '../src/input-source.js';
 import type { Candidate } from '../src/reap/candidates.js';
 import { parseDiskLimit, parseReapConfig } from '../src/reap/durations.js';
 import { bytesOverLimit, guardDisk, pruneOrder, statfsProbe, usedPercent, type DiskUsage } from '../src/reap/disk-guard.js';
-import { describeWith, type Prereq } from './helpers/prereq.js';
+import { describeWith } from './helpers/prereq.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
 import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
 const MiB = 2 ** 20;
@@ -90,27 +90,12 @@ describe('limit arithmetic and prune order', () => {
 
 // --- on a real tmpfs ---------------------------------------------------------------------------
 
-let mnt = '';
-const mounted = mountTmpfs();
-
-/** Mounts a 128 MiB tmpfs on a fresh temp dir (at collection time, so a failure can skip the suite with its reason). */
-function mountTmpfs(): Prereq {
-  if (process.getuid?.() !== 0) return { ok: false, reason: `mounting a tmpfs needs root (running as uid ${process.getuid?.()})` };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-disk-guard-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${FS_SIZE},mode=0755`, 'runbox-disk-guard-test', dir], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    fs.rmdirSync(dir);
-    return { ok: false, reason: `cannot mount a tmpfs at ${dir}: ${(r.stderr || r.error?.message || '').trim()}` };
-  }
-  mnt = dir;
-  return { ok: true, reason: '' };
-}
+const tmpfs = mountTmpfs('runbox-disk-guard-test', FS_SIZE);
+const mounted = tmpfs.prereq;
+const mnt = tmpfs.dir;
 
 afterAll(() => {
-  if (!mounted.ok) return;
-  const r = spawnSync('umount', [mnt], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`umount ${mnt} failed: ${r.stderr}`);
-  fs.rmdirSync(mnt);
+  tmpfs.unmount();
 });
 
 describeWith([mounted])('disk guard on a tmpfs', () => {

@@ -4,14 +4,14 @@
 // the lock files (the janitor's "last use"), and what main reports in its log and job summary.
 // The module-level behaviour (scan, reaper races, arithmetic) is in janitor.test.ts and
 // disk-guard.test.ts; this file checks that main wires it up as documented.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeJob, snapshotTree, type StepResult } from './helpers/action-runner.js';
 import { keepersHolding } from './helpers/keepers.js';
 import { lockIsFree } from './helpers/processes.js';
-import { describeWith, type Prereq } from './helpers/prereq.js';
+import { describeWith } from './helpers/prereq.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
 import { WorkerJob } from './helpers/fleet-worker.js';
 import { age, parseBytes, prunedInSummary, reapedInLog, reapedInSummary, summaryRows, unescapeCommand, until } from './helpers/fleet-util.js';
 
@@ -142,33 +142,14 @@ describe('janitor at the start of main (through dist/)', () => {
 
 const FS_SIZE = 128 * MiB;
 const BLOB = 8 * MiB;
-let mnt = '';
-const mounted = mountTmpfs();
-
-/** At collection time, so that a failure skips (or, under CI=true, fails) with its reason. */
-function mountTmpfs(): Prereq {
-  if (process.getuid?.() !== 0) return { ok: false, reason: `mounting a tmpfs needs root (running as uid ${process.getuid?.()})` };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-guard-action-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${FS_SIZE},mode=0755`, 'runbox-guard-action-test', dir], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    fs.rmdirSync(dir);
-    return { ok: false, reason: `cannot mount a tmpfs at ${dir}: ${(r.stderr || r.error?.message || '').trim()}` };
-  }
-  mnt = dir;
-  return { ok: true, reason: '' };
-}
+const tmpfs = mountTmpfs('runbox-guard-action-test', FS_SIZE);
+const mounted = tmpfs.prereq;
+const mnt = tmpfs.dir;
 
 afterAll(() => {
-  if (!mounted.ok) return;
   // The jobs' workers (and so any keeper holding a lock file on it) must be gone first.
   workerJobs.forEach((j) => j.kill());
-  for (let i = 0; ; i++) {
-    const r = spawnSync('umount', [mnt], { encoding: 'utf8' });
-    if (r.status === 0) break;
-    if (i > 40) throw new Error(`umount ${mnt} failed: ${r.stderr}`);
-    spawnSync('sleep', ['0.1']);
-  }
-  fs.rmdirSync(mnt);
+  tmpfs.unmount();
 });
 
 describeWith([mounted])('disk guard at main on a tmpfs base-dir (through dist/)', () => {

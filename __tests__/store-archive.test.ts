@@ -9,20 +9,7 @@ import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import {
-  buildGuixLayout,
-  dbContents,
-  forgeSnapshot,
-  GUIX_SCHEMA,
-  itemName,
-  q,
-  registerPaths,
-  removeTempDirs,
-  sh,
-  sqliteInput,
-  tempDir,
-  treeManifest
-} from './fixtures/store.js';
+import { buildGuixLayout, dbContents, forgeSnapshot, GUIX_SCHEMA, itemName, q, registerPaths, rejection, removeTempDirs, sh, sqliteInput, tempDir, treeManifest } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -40,15 +27,6 @@ async function snapshot(root: string): Promise<string> {
 function apply(root: string, snapshotDir: string, daemon: DaemonControl = { kind: 'none' }): ReturnType<typeof applySnapshot> {
   const scratchDir = tempDir('runbox-store-scratch-');
   return applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, daemon, snapshotDir, scratchDir });
-}
-
-async function rejection(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  throw new Error('expected a refusal, but the snapshot was applied');
 }
 
 /** Log-writing daemon commands, for checking the order of stop, extract and start. */

@@ -16,7 +16,7 @@ import { applySnapshot } from '../src/store/restore.js';
 import { FakeJob, type StepResult } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, dbContents, itemName, q, registerPaths, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
+import { buildGuixLayout, dbContents, itemName, q, registerPaths, rejection, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -235,15 +235,6 @@ function apply(root: string, snapshotDir: string, baseDir?: string): ReturnType<
     ...(baseDir ? { baseDir } : {}),
     scratchDir: tempDir('runbox-store-scratch-')
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  throw new Error('expected a refusal, but the snapshot was applied');
 }
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('malicious deltas', () => {

@@ -12,7 +12,7 @@ import { parseStoreConfig } from '../src/store/config.js';
 import { readManifest } from '../src/store/manifest.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { buildGuixLayout, dbContents, itemName, q, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
+import { buildGuixLayout, dbContents, itemName, q, rejection, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -52,15 +52,6 @@ function forgeShards(dir: string, tars: string[]): string {
     JSON.stringify({ format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: new Date().toISOString(), storePaths: STORE_PATHS, archives, dbs: [] })
   );
   return dir;
-}
-
-async function rejection(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  throw new Error('expected a refusal, but the snapshot was applied');
 }
 
 test('the shards input: auto by default, a count from 1 to 64, anything else refused naming the input', () => {
