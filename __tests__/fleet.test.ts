@@ -416,8 +416,9 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       expect((await saver.post()).errors).toEqual([]);
       expect((await server.stats()).entries.map((e) => e.key)).toContain(inputs.key);
 
-      // A second job restores it with daemon-stop/-start commands that log, and a tar that, when
-      // extracting, announces itself and takes its time: the window the SIGTERM lands in.
+      // A second job restores it with daemon-stop/-start commands that log, and a tar that fails
+      // to extract into the private dir (so restore extracts into the store itself, with the
+      // daemon stopped) and there announces itself and takes its time: the window the SIGTERM lands in.
       const log = path.join(root, 'daemon.log');
       const bin = path.join(root, 'bin');
       fs.mkdirSync(bin);
@@ -425,7 +426,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const marker = '29.417'; // a sleep argument nobody else uses, to find leftovers
       fs.writeFileSync(
         path.join(bin, 'tar'),
-        `#!/bin/sh\ncase " $* " in *" -x "*) echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep ${marker} & p=$!; wait $p; exit 1;; esac\nexec ${realTar} "$@"\n`,
+        `#!/bin/sh\ncase " $* " in *" -x "*) case "$*" in *.runbox-restore-*) echo private >> ${q(log)}; exit 2;; esac; echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep ${marker} & p=$!; wait $p; exit 1;; esac\nexec ${realTar} "$@"\n`,
         { mode: 0o755 }
       );
       const storeB = path.join(root, 'store-b');
@@ -447,7 +448,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const readLog = (): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
       await until('the extract started', () => readLog().includes('extract') || started.child.exitCode !== null, 30_000);
       expect(started.child.exitCode).toBeNull();
-      expect(readLog()).toEqual(['stop', 'extract']);
+      expect(readLog()).toEqual(['private', 'stop', 'extract']);
       expect(keepersHolding(base)).toHaveLength(1);
 
       const t0 = Date.now();
@@ -456,7 +457,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const took = Date.now() - t0;
       expect(r.code).toBe(143);
       expect(took).toBeLessThan(5000);
-      expect(readLog()).toEqual(['stop', 'extract', 'start']); // started again, once
+      expect(readLog()).toEqual(['private', 'stop', 'extract', 'start']); // started again, once
       expect(keepersHolding(base)).toEqual([]);
       const key = path.join(base, 'pr-40');
       expect(lockIsFree(path.join(key, 'run-402-1-build-runner-1.lock'))).toBe(true);
@@ -467,7 +468,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
 
       const p = await job.post();
       expect(p.errors).toEqual([]);
-      expect(readLog()).toEqual(['stop', 'extract', 'start']); // post does not touch the daemon
+      expect(readLog()).toEqual(['private', 'stop', 'extract', 'start']); // post does not touch the daemon
       expect(fs.existsSync(path.join(key, 'run-402-1-build-runner-1'))).toBe(false);
       console.log(`SIGTERM mid-extract: main exited ${took} ms after the signal`);
     }, 60_000);

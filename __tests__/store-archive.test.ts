@@ -1,6 +1,7 @@
 // Snapshot create/restore with the real tar, zstd and sqlite3 on a synthetic Guix-like store
 // under temp roots: exact round trip (modes, owners, mtimes, hard links, symlinks), additive
 // restore onto an existing store, and refusals that leave the disk untouched.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
@@ -134,6 +135,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const before = treeManifest(target);
     const log = path.join(work, 'daemon.log');
     expect(await rejection(apply(target, snap, loggingDaemon(log)))).toMatch(/UnsafeArchiveError: .*would be written through the symlink member 'gnu\/store\/aaaa-x\/out'/);
+    // Checked while extracted into a private dir in gnu/: gone, and gnu/'s mtime put back.
     expect(treeManifest(target)).toEqual(before);
     expect(fs.readdirSync(victim)).toEqual([]);
     expect(readLog(log)).toEqual([]); // refused before the daemon was even stopped
@@ -222,7 +224,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(readLog(log)).toEqual(['stop', 'start']);
   });
 
-  test('on termination during the extract, the cleanups kill tar and start the daemon once', async () => {
+  test('on termination during the one-pass extract, the cleanups kill tar and remove the private dir; the daemon is never stopped', async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const work = tempDir();
@@ -242,14 +244,96 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
         if (Date.now() - t0 > 20000) throw new Error(`extract never started: ${readLog(log).join(',')}`);
         await new Promise((r) => setTimeout(r, 50));
       }
+      expect(fs.readdirSync(target).filter((n) => n.startsWith('.runbox-restore-'))).toHaveLength(1);
+      const failed = rejection(pending);
+      await runCleanups(); // what the entry point's SIGTERM handler does
+      expect(await failed).toMatch(/tar/);
+      expect(Date.now() - t0).toBeLessThan(20000); // tar was killed, not waited for, and not run again
+      // Extracted into the private dir while the daemon ran; the store was never written.
+      expect(readLog(log)).toEqual(['extract']);
+      expect(fs.readdirSync(target)).toEqual([]);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
+  test('on termination while the daemon is stopped (extracting into the store itself), the cleanups kill tar and start the daemon once', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const work = tempDir();
+    const log = path.join(work, 'daemon.log');
+    // tar fails in the private dir, so restore extracts into the store itself, daemon stopped;
+    // there it announces itself, then takes its time: the window a SIGTERM lands in.
+    const bin = path.join(work, 'bin');
+    fs.mkdirSync(bin);
+    const realTar = sh('command -v tar').stdout.trim();
+    fs.writeFileSync(
+      path.join(bin, 'tar'),
+      `#!/bin/sh\ncase " $* " in *" -x "*) case "$*" in *.runbox-restore-*) exit 2;; esac; echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep 30 & p=$!; wait $p;; esac\nexec ${realTar} "$@"\n`,
+      { mode: 0o755 }
+    );
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath ?? ''}`;
+    try {
+      const target = tempDir();
+      const t0 = Date.now();
+      const pending = apply(target, snap, loggingDaemon(log));
+      const failed = rejection(pending);
+      while (!readLog(log).includes('extract')) {
+        if (Date.now() - t0 > 20000) throw new Error(`extract never started: ${readLog(log).join(',')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await runCleanups(); // what the entry point's SIGTERM handler does
       expect(readLog(log)).toEqual(['stop', 'extract', 'start']);
-      expect(await rejection(pending)).toMatch(/tar/);
+      expect(await failed).toMatch(/tar/);
       expect(Date.now() - t0).toBeLessThan(20000); // tar was killed, not waited for
       expect(readLog(log)).toEqual(['stop', 'extract', 'start']); // started once, not again by finally
       expect(fs.existsSync(path.join(target, 'var/guix/db/db.sqlite'))).toBe(false); // no DB merge after a kill
     } finally {
       process.env.PATH = savedPath;
+    }
+  });
+
+  test('a dedup file on disk that differs from the snapshot\'s: written afresh by extracting into the store itself', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const target = tempDir();
+    const links = path.join(a.root, 'gnu/store/.links');
+    const name = fs.readdirSync(links)[0];
+    const size = fs.statSync(path.join(links, name)).size;
+    // A truncated copy, as an extract cut off in the store itself leaves one.
+    fs.mkdirSync(path.join(target, 'gnu/store/.links'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'gnu/store/.links', name), fs.readFileSync(path.join(links, name)).subarray(0, 3));
+    const r = await apply(target, snap);
+    expect(r.onePass).toBe(false);
+    expect(fs.statSync(path.join(target, 'gnu/store/.links', name)).size).toBe(size);
+    // The dirs the target had beforehand keep their own mode and mtime (additive restore).
+    const ownDirs = (m: string[]): string[] => m.filter((l) => !/^(\.links)? d /.test(l));
+    expect(ownDirs(treeManifest(path.join(target, 'gnu/store')))).toEqual(ownDirs(treeManifest(path.join(a.root, 'gnu/store'))));
+    expect(fs.readdirSync(path.join(target, 'gnu')).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
+  });
+
+  test('a private dir left by a killed restore is removed by the next one; a live restore\'s is kept', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const target = tempDir();
+    fs.mkdirSync(path.join(target, 'gnu'));
+    // A dead pid (a finished child's) and the start time of a live process that is not this one.
+    const dead = sh('sh -c \'echo $$\'').stdout.trim();
+    const live = spawn('sleep', ['60']);
+    const liveStart = fs.readFileSync(`/proc/${live.pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+    const leftover = path.join(target, 'gnu', `.runbox-restore-${dead}-1`);
+    const running = path.join(target, 'gnu', `.runbox-restore-${live.pid}-${liveStart}`);
+    const notOurs = path.join(target, 'gnu', '.runbox-restore-x');
+    try {
+      sh(`mkdir -p ${q(leftover)}/gnu/store/half-written ${q(running)} ${q(notOurs)} && chmod 700 ${q(leftover)} ${q(running)}`);
+      const r = await apply(target, snap);
+      expect(r.onePass).toBe(true);
+      expect(r.reaped).toEqual([leftover]);
+      expect(fs.readdirSync(path.join(target, 'gnu')).sort()).toEqual([path.basename(running), '.runbox-restore-x', 'store'].sort());
+      expect(fs.existsSync(path.join(target, 'gnu/store/half-written'))).toBe(false);
+    } finally {
+      live.kill();
     }
   });
 

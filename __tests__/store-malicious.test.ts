@@ -191,11 +191,16 @@ const CASES: Case[] = [
   },
   {
     // Both archives are fine on their own; extracted together (in parallel, for shards) the
-    // second one's file would land in the outside dir through the first one's symlink.
+    // second one's file would land in the outside dir through the first one's symlink. The
+    // padding keeps the second tar busy until the first has ended and made its symlink real
+    // (tar keeps one pointing out of its dir as a placeholder until then): only refusing the
+    // member before that tar reads it keeps the outside dir empty.
     name: 'a symlink in one archive, a file through it in another',
     members: (s) => [{ name: evil('xlink'), type: '2', linkname: s.outside, mode: 0o777 }],
     second: () => [
       { name: 'gnu/store/', type: '5', mode: 0o1775 },
+      { name: `${evil('padding')}/`, type: '5', mode: 0o755 },
+      { name: `${evil('padding')}/zeros`, type: '0', data: Buffer.alloc(48 * 1024 * 1024) },
       { name: `${evil('xlink')}/pwned`, type: '0', data: 'pwned\n' }
     ],
     reason: /is a store item in two archives|is a symlink in one archive and written into by another/,

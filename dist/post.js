@@ -38325,7 +38325,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8786);
+/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5052);
 
 
 (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
@@ -38336,7 +38336,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8786:
+/***/ 5052:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39242,7 +39242,7 @@ async function stopKeeper(pid, opts) {
     if (!isKeeper(pid, opts.watchPid))
         return 'gone';
     // Taken while it is still a keeper: from here on, the same start time means the same process.
-    const started = procStat(pid)?.startTime;
+    const started = keeper_client_procStat(pid)?.startTime;
     if (started === undefined || !signal(pid, 'SIGTERM'))
         return 'gone';
     if (await waitExited(pid, started, opts.timeoutMs))
@@ -39294,7 +39294,7 @@ function signal(pid, sig) {
 async function waitExited(pid, startTime, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const st = procStat(pid);
+        const st = keeper_client_procStat(pid);
         if (!st || st.startTime !== startTime || allThreadsDead(pid))
             return true;
         if (Date.now() >= deadline)
@@ -39313,12 +39313,12 @@ function allThreadsDead(pid) {
         throw e;
     }
     return tids.every((tid) => {
-        const st = procStat(pid, tid);
+        const st = keeper_client_procStat(pid, tid);
         return !st || st.state === 'Z' || st.state === 'X';
     });
 }
 /** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
-function procStat(pid, tid) {
+function keeper_client_procStat(pid, tid) {
     let text;
     try {
         text = external_node_fs_namespaceObject.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
@@ -96931,7 +96931,7 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 const BLOCK = 512;
 /** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */
 const MAX_META = (/* unused pure expression or super */ null && (1024 * 1024));
-class TarFormatError extends Error {
+class members_TarFormatError extends Error {
     constructor(message) {
         super(message);
         this.name = 'TarFormatError';
@@ -96953,7 +96953,7 @@ function decodeName(bytes) {
         return utf8.decode(bytes);
     }
     catch {
-        throw new TarFormatError(`a member name is not valid UTF-8 (${Buffer.from(bytes).toString('latin1').slice(0, 80)})`);
+        throw new members_TarFormatError(`a member name is not valid UTF-8 (${Buffer.from(bytes).toString('latin1').slice(0, 80)})`);
     }
 }
 function cstring(buf, start, len) {
@@ -96965,22 +96965,22 @@ function parseNumeric(buf, start, len, field) {
     const first = buf[start];
     if (first & 0x80) {
         if (first === 0xff)
-            throw new TarFormatError(`negative base-256 ${field}`);
+            throw new members_TarFormatError(`negative base-256 ${field}`);
         let v = first & 0x7f;
         for (let i = start + 1; i < start + len; i++)
             v = v * 256 + buf[i];
         if (!Number.isSafeInteger(v))
-            throw new TarFormatError(`${field} too large`);
+            throw new members_TarFormatError(`${field} too large`);
         return v;
     }
     const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
     if (s === '')
         return 0;
     if (!/^[0-7]+$/.test(s))
-        throw new TarFormatError(`bad octal ${field} '${s}'`);
+        throw new members_TarFormatError(`bad octal ${field} '${s}'`);
     const v = parseInt(s, 8);
     if (!Number.isSafeInteger(v))
-        throw new TarFormatError(`${field} too large`);
+        throw new members_TarFormatError(`${field} too large`);
     return v;
 }
 function checksumOk(h) {
@@ -97003,24 +97003,24 @@ function parsePax(data) {
             break; // NUL padding after the last record
         const sp = data.indexOf(0x20, off);
         if (sp === -1)
-            throw new TarFormatError('pax record without length');
+            throw new members_TarFormatError('pax record without length');
         const lenStr = data.toString('latin1', off, sp);
         if (!/^[1-9][0-9]*$/.test(lenStr))
-            throw new TarFormatError(`bad pax record length '${lenStr}'`);
+            throw new members_TarFormatError(`bad pax record length '${lenStr}'`);
         const len = Number(lenStr);
         if (off + len > data.length || data[off + len - 1] !== 0x0a)
-            throw new TarFormatError('pax record overruns its header');
+            throw new members_TarFormatError('pax record overruns its header');
         const rec = decodeName(data.subarray(sp + 1, off + len - 1));
         const eq = rec.indexOf('=');
         if (eq <= 0)
-            throw new TarFormatError('pax record without key');
+            throw new members_TarFormatError('pax record without key');
         out.set(rec.slice(0, eq), rec.slice(eq + 1));
         off += len;
     }
     return out;
 }
 /** Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError. */
-class TarParser {
+class members_TarParser {
     onMember;
     state = 'header';
     header = Buffer.alloc(BLOCK);
@@ -97072,7 +97072,7 @@ class TarParser {
                 // that tar ignores and a laxer reader might not: refuse rather than guess.
                 for (let i = off; i < chunk.length; i++)
                     if (chunk[i] !== 0)
-                        throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
+                        throw new members_TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
                 this.offset += chunk.length - off;
                 off = chunk.length;
             }
@@ -97080,27 +97080,27 @@ class TarParser {
     }
     end() {
         if (this.state !== 'trailer')
-            throw new TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
+            throw new members_TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
     }
     onHeader() {
         const h = this.header;
         if (h.every((b) => b === 0)) {
             if (this.pax.size > 0 || this.longName !== undefined || this.longLink !== undefined)
-                throw new TarFormatError('extended header without a member');
+                throw new members_TarFormatError('extended header without a member');
             this.state = 'trailer';
             return;
         }
         if (!checksumOk(h))
-            throw new TarFormatError(`header checksum mismatch at offset ${this.offset}`);
+            throw new members_TarFormatError(`header checksum mismatch at offset ${this.offset}`);
         const magic = h.toString('latin1', 257, 263);
         const ustar = magic === 'ustar\0';
         if (!ustar && magic !== 'ustar ')
-            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
+            throw new members_TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
         const type = String.fromCharCode(h[156]);
         let size = parseNumeric(h, 124, 12, 'size');
         if (type === 'x' || type === 'L' || type === 'K') {
             if (size > MAX_META)
-                throw new TarFormatError(`${type} header of ${size} bytes`);
+                throw new members_TarFormatError(`${type} header of ${size} bytes`);
             this.collectKind = type;
             this.remaining = size;
             this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
@@ -97111,16 +97111,16 @@ class TarParser {
             return;
         }
         if (type === 'g')
-            throw new TarFormatError('pax global header (runbox never writes one)');
+            throw new members_TarFormatError('pax global header (runbox never writes one)');
         const paxSize = this.pax.get('size');
         if (paxSize !== undefined) {
             if (!/^[0-9]+$/.test(paxSize))
-                throw new TarFormatError(`bad pax size '${paxSize}'`);
+                throw new members_TarFormatError(`bad pax size '${paxSize}'`);
             size = Number(paxSize);
         }
         for (const k of this.pax.keys())
             if (k.startsWith('GNU.sparse'))
-                throw new TarFormatError('sparse member (runbox never writes one)');
+                throw new members_TarFormatError('sparse member (runbox never writes one)');
         const rawName = cstring(h, 0, 100);
         const prefix = ustar ? cstring(h, 345, 155) : '';
         const name = this.pax.get('path') ?? this.longName ?? (prefix ? `${prefix}/${rawName}` : rawName);
@@ -97131,7 +97131,7 @@ class TarParser {
         const regular = type === '0' || type === '\0' || type === '7';
         // tar's idea of how much data follows must match ours; only regular files carry data here.
         if (!regular && size !== 0)
-            throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
+            throw new members_TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
         this.onMember({
             name,
             type,
@@ -97198,7 +97198,7 @@ function ancestors(p) {
  * the whole archive (UnsafeArchiveError) and stops reading. Resolves with what extraction
  * needs to know. Nothing here touches the disk.
  */
-class MemberValidator {
+class members_MemberValidator {
     rules;
     roots;
     seenRoots = new Set();
@@ -97241,8 +97241,10 @@ class MemberValidator {
             this.summary.setuid.push(p);
         if (kind === '1') {
             const target = checkMemberPath(m.linkname, 'hard-link target');
-            this.checkPlace(m.name, target, 'hard-link target');
+            const targetRoot = this.checkPlace(m.name, target, 'hard-link target');
             this.summary.linkTargets.add(target);
+            if (target !== targetRoot)
+                this.rules.fence?.link(target, `${targetRoot}/${target.slice(targetRoot.length + 1).split('/')[0]}`, m.name);
         }
         if (kind === '2')
             this.symlinks.add(p);
@@ -97250,6 +97252,7 @@ class MemberValidator {
         if (p !== root) {
             const rest = p.slice(root.length + 1).split('/');
             const top = `${root}/${rest[0]}`;
+            this.rules.fence?.member(top, rest.length, kind, m.name);
             this.summary.tops.add(top);
             if (rest.length === 1 && kind === '2')
                 this.summary.symlinkTops.add(top);
@@ -97270,8 +97273,8 @@ class MemberValidator {
 }
 /** Reads a whole uncompressed tar stream, validating every member; rejects on the first bad one. */
 async function members_validateMembers(stream, rules) {
-    const validator = new MemberValidator(rules);
-    const parser = new TarParser((m) => validator.check(m));
+    const validator = new members_MemberValidator(rules);
+    const parser = new members_TarParser((m) => validator.check(m));
     for await (const chunk of stream)
         parser.write(chunk);
     parser.end();
@@ -97432,22 +97435,22 @@ class pipeline_HashTap extends external_node_stream_.Transform {
 
 
 
-class IntegrityError extends Error {
+class extract_IntegrityError extends Error {
     constructor(message) {
         super(message);
         this.name = 'IntegrityError';
     }
 }
-async function sha256File(file) {
+async function extract_sha256File(file) {
     const h = crypto.createHash('sha256');
     await pipeline(createReadStream(file), h);
     return h.digest('hex');
 }
 /** Checks a downloaded file against the checksum recorded at save time. */
 async function extract_verifyFile(file, rec) {
-    const got = await sha256File(file);
+    const got = await extract_sha256File(file);
     if (got !== rec.sha256)
-        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
 }
 /**
  * One pass over the archive: hash the compressed bytes and validate every member of the
@@ -97466,14 +97469,14 @@ async function extract_verifyArchive(file, rec, rules) {
         });
     }
     catch (e) {
-        const got = await sha256File(file);
+        const got = await extract_sha256File(file);
         if (got !== rec.sha256)
-            throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+            throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
         throw e;
     }
     const got = tap.digest();
     if (got !== rec.sha256)
-        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
     if (!summary)
         throw new Error('archive validation produced no result');
     return summary;
@@ -97573,6 +97576,14 @@ async function extract_removeStale(root, plans) {
         await run('rm', ['-f', '--', ...stale.slice(i, i + 500).map((rel) => path.join(root, rel))], { privileged: true });
     return stale.length;
 }
+/**
+ * root's `tar -x` arguments: owners and modes exactly as recorded (numeric ids), never replacing
+ * an existing file or dir (--skip-old-files), skipping the literal names in `excludeFile`
+ * (anchored at the archive root, each covering its subtree).
+ */
+function extract_tarExtractArgs(dir, excludeFile) {
+    return ['-x', '-f', '-', '-C', dir, '--numeric-owner', '--same-owner', '--preserve-permissions', '--skip-old-files', '--anchored', '--no-wildcards', `--exclude-from=${excludeFile}`];
+}
 /** `zstd -dc FILE | tar -x` as root into `root`, additive, restricted to plan.roots. */
 async function extract_extractArchive(file, root, plan, scratchDir) {
     if (plan.roots.length === 0)
@@ -97582,29 +97593,8 @@ async function extract_extractArchive(file, root, plan, scratchDir) {
     try {
         await runPipeline([
             { cmd: 'zstd', args: ['-d', '-q', '-c', file] },
-            {
-                cmd: 'tar',
-                args: [
-                    '-x',
-                    '-f',
-                    '-',
-                    '-C',
-                    root,
-                    // Owners and modes exactly as recorded (numeric ids), inside the store paths only:
-                    // tar is told to extract nothing but plan.roots.
-                    '--numeric-owner',
-                    '--same-owner',
-                    '--preserve-permissions',
-                    '--skip-old-files',
-                    // Exclusions are literal names, anchored at the archive root, each covering its subtree.
-                    '--anchored',
-                    '--no-wildcards',
-                    `--exclude-from=${excludeFile}`,
-                    '--',
-                    ...plan.roots
-                ],
-                privileged: true
-            }
+            // tar is told to extract nothing but plan.roots.
+            { cmd: 'tar', args: [...extract_tarExtractArgs(root, excludeFile), '--', ...plan.roots], privileged: true }
         ]);
     }
     finally {
@@ -98035,6 +98025,330 @@ function shard_rules_checkShardsApart(summaries) {
         }
     });
 }
+/**
+ * The same rules, member by member, for archives that are checked while they are extracted at
+ * once into one private dir (private-extract.ts): the member that breaks one is refused before
+ * its tar reads it, so no tar ever writes through another archive's symlink, not even inside the
+ * private dir. Whichever archive comes second with a conflicting member is the one refused.
+ */
+class shard_rules_ShardFence {
+    archives;
+    /** Which archives have written into each top-level item so far. */
+    writers = new Map();
+    symlinkTops = new Set();
+    constructor(archives) {
+        this.archives = archives;
+    }
+    /** The fence for archive `index`; undefined for a snapshot of one archive (nothing to keep apart). */
+    forArchive(index) {
+        if (this.archives < 2)
+            return undefined;
+        return {
+            member: (top, depth, kind, raw) => this.member(index, top, depth, kind, raw),
+            link: (target, top, raw) => this.link(index, target, top, raw)
+        };
+    }
+    member(index, top, depth, kind, raw) {
+        let writers = this.writers.get(top);
+        if (!writers)
+            this.writers.set(top, (writers = new Set()));
+        const other = [...writers].find((w) => w !== index);
+        if (other !== undefined) {
+            if (!isDotTop(top))
+                throw new UnsafeArchiveError(top, `is a store item in two archives of this snapshot (${other} and ${index}; member '${raw}')`);
+            if (this.symlinkTops.has(top))
+                throw new UnsafeArchiveError(top, `is a symlink in one archive and written into by another (member '${raw}')`);
+        }
+        if (depth === 1 && kind === '2') {
+            if (other !== undefined)
+                throw new UnsafeArchiveError(top, `is a symlink in one archive and written into by another (member '${raw}')`);
+            this.symlinkTops.add(top);
+        }
+        if (isDotTop(top) && depth > 2)
+            throw new UnsafeArchiveError(raw, 'is nested inside a dot-dir, which a sharded snapshot never holds');
+        writers.add(index);
+    }
+    link(index, target, top, raw) {
+        if (isDotTop(top)) {
+            if (path.dirname(target) !== top)
+                throw new UnsafeArchiveError(raw, `links to ${target}, nested inside a dot-dir, which a sharded snapshot never holds`);
+        }
+        else if (!this.writers.get(top)?.has(index))
+            throw new UnsafeArchiveError(raw, `links to ${target}, which is not in a store item of its own archive`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/private-extract.ts
+// One-pass restore. Checking every member and then extracting (extract.ts) reads and
+// decompresses each archive twice. Here root's tar extracts into a private dir beside the store
+// while node checks the same decompressed stream, chunk by chunk, before passing it on to tar.
+// Only when every archive passed, and the disk checks of planExtraction too, are the new items
+// renamed into the store (with the daemon stopped). A refused archive leaves nothing in the
+// store, and a hard kill leaves only the private dir, which the next restore on the host reaps.
+//
+// Why root's tar may write before the whole archive is known: the private dir is fresh and
+// root-only (0700); GNU tar without -P keeps every write inside it (names with `..` skipped,
+// leading `/` stripped, symlinks that point out created as placeholders until tar ends); a member
+// that breaks a rule is refused before tar reads it; and archives extracted at once are fenced
+// from each other member by member (ShardFence), so no tar writes through another's symlink.
+//
+// Dedup and additivity as when extracting into the store itself: the store's existing dot-dirs
+// (`.links`) are hard-linked into the private dir first, so tar --skip-old-files keeps them and
+// new items link to the inodes already on disk; items already in the store are excluded by
+// name, so a store that holds most of a snapshot has little written.
+
+
+
+
+
+
+
+
+
+
+const PRIVATE_PREFIX = '.runbox-restore-';
+/** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
+const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
+const rel = (p) => p.replace(/^\/+/, '');
+/**
+ * Where private dirs go: beside the first store path (the presets' store dir), so that renames
+ * from there into the store stay on one filesystem. A string says why not (then restore checks,
+ * then extracts): a dir on the way that is not a real dir, or a store dir that is a mount point.
+ */
+function private_extract_privatePlace(root, storePaths) {
+    const store = path.join(root, rel(storePaths[0]));
+    const homes = [root];
+    let missing = false;
+    for (const part of path.relative(root, path.dirname(store)).split('/').filter((c) => c !== '')) {
+        const cur = path.join(homes[homes.length - 1], part);
+        const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+        if (!st) {
+            missing = true;
+            break;
+        }
+        if (!st.isDirectory())
+            return { why: `${cur} is not a real directory` };
+        homes.push(cur);
+    }
+    const parent = homes[homes.length - 1];
+    const st = missing ? undefined : fs.lstatSync(store, { throwIfNoEntry: false });
+    if (st && !st.isDirectory())
+        return { why: `${store} is not a real directory` };
+    if (st && st.dev !== fs.statSync(parent).dev)
+        return { why: `${store} is a mount point, so items cannot be renamed into it from ${parent}` };
+    return { parent, homes };
+}
+/**
+ * Removes the private dirs in `parent` whose restore is gone (hard-killed: its pid is not
+ * running, or runs a later process). Only root-owned real dirs with our name; never followed.
+ */
+async function reapPrivateDirs(parent) {
+    let names;
+    try {
+        names = fs.readdirSync(parent);
+    }
+    catch (e) {
+        if (e.code === 'ENOENT')
+            return [];
+        throw e;
+    }
+    const reaped = [];
+    for (const name of names) {
+        const m = PRIVATE_NAME.exec(name);
+        if (!m)
+            continue;
+        const dir = path.join(parent, name);
+        const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+        if (!st?.isDirectory() || st.uid !== 0)
+            continue;
+        if (procStat(Number(m[1]))?.startTime === m[2])
+            continue;
+        await run('rm', ['-rf', '--one-file-system', '--', dir], { privileged: true });
+        reaped.push(dir);
+    }
+    return reaped;
+}
+/** Passes the decompressed stream on only after every header in it passed the member rules. */
+class CheckTap extends external_node_stream_.Transform {
+    parser;
+    error;
+    constructor(parser) {
+        super();
+        this.parser = parser;
+    }
+    _transform(chunk, _enc, cb) {
+        try {
+            this.parser.write(chunk);
+        }
+        catch (e) {
+            this.error = e;
+            cb(e);
+            return;
+        }
+        cb(null, chunk);
+    }
+    _flush(cb) {
+        try {
+            this.parser.end();
+        }
+        catch (e) {
+            this.error = e;
+            cb(e);
+            return;
+        }
+        cb();
+    }
+}
+/** A private dir for one restore; close() removes it (also registered as a cleanup on cancel). */
+class private_extract_PrivateRestore {
+    dir;
+    root;
+    storePaths;
+    /** Top-level entries (relative) that were in the store before extraction: never extracted, never moved. */
+    existing = new Set();
+    excludeFile;
+    unregister;
+    closed = false;
+    moved = false;
+    /** The parent's mtime before the private dir was made in it (sec.nsec). */
+    parentMtime;
+    constructor(dir, root, storePaths, scratchDir) {
+        this.dir = dir;
+        this.root = root;
+        this.storePaths = storePaths;
+        this.excludeFile = path.join(scratchDir, 'exclude-existing.txt');
+        const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
+        this.parentMtime = `${ns / 1000000000n}.${String(ns % 1000000000n).padStart(9, '0')}`;
+        this.unregister = registerCleanup(() => this.close());
+    }
+    /** Reaps dead restores' private dirs, makes ours, hard-links the existing dedup files into it. */
+    static async open(root, storePaths, place, scratchDir) {
+        const reaped = [];
+        for (const home of place.homes)
+            reaped.push(...(await reapPrivateDirs(home)));
+        const self = procStat(process.pid)?.startTime;
+        if (self === undefined)
+            throw new Error('cannot read the start time of this process from /proc/self/stat');
+        const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
+        const restore = new private_extract_PrivateRestore(dir, root, storePaths, scratchDir);
+        try {
+            await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
+            await restore.prepare();
+        }
+        catch (e) {
+            await restore.close();
+            throw e;
+        }
+        return { restore, reaped };
+    }
+    async prepare() {
+        const dotDirs = [];
+        for (const sp of this.storePaths) {
+            const r = rel(sp);
+            const abs = path.join(this.root, r);
+            if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
+                continue;
+            for (const ent of fs.readdirSync(abs, { withFileTypes: true })) {
+                const top = `${r}/${ent.name}`;
+                if (ent.name.startsWith('.') && ent.isDirectory())
+                    dotDirs.push(top);
+                else
+                    this.existing.add(top);
+            }
+        }
+        fs.writeFileSync(this.excludeFile, [...this.existing].map((e) => `${e}\n`).join(''));
+        // The archives' tars run at once and each would make the store paths' parents (not members
+        // of any archive) on its own: made here first, so they never race over the same mkdir.
+        const parents = [...new Set(this.storePaths.map((sp) => path.dirname(rel(sp))).filter((d) => d !== '.'))];
+        if (parents.length > 0)
+            await run('mkdir', ['-p', '--', ...parents.map((d) => path.join(this.dir, d))], { privileged: true });
+        // Regular files only, found without following anything: a symlink or dir inside a dot-dir
+        // on disk must not reach the private dir, where tar would write through it.
+        for (const top of dotDirs) {
+            const copy = path.join(this.dir, top);
+            await run('mkdir', ['-p', '--', copy], { privileged: true });
+            await run('find', [path.join(this.root, top), '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-exec', 'ln', '-t', copy, '--', '{}', '+'], { privileged: true });
+        }
+    }
+    /**
+     * `zstd -dc FILE`, checked by node, into root's `tar -x` in the private dir. Resolves with the
+     * archive's summary once both finished and the compressed bytes match the manifest's sha256.
+     */
+    async extract(file, rec, rules) {
+        const tap = new HashTap();
+        const validator = new MemberValidator(rules);
+        const check = new CheckTap(new TarParser((m) => validator.check(m)));
+        const toTar = new PassThrough();
+        const [unpacked, extracted] = await Promise.allSettled([
+            runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c'] }], {
+                feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
+                consume: (out) => pipeline(out, check, toTar)
+            }),
+            runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], { feed: (stdin) => pipeline(toTar, stdin) })
+        ]);
+        // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
+        const failure = check.error ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? (unpacked.status === 'rejected' ? unpacked.reason : undefined);
+        const got = failure === undefined ? tap.digest() : await sha256File(file);
+        if (got !== rec.sha256)
+            throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        if (failure !== undefined)
+            throw failure;
+        return validator.finish();
+    }
+    /**
+     * Renames what the plans add into the store: the new top-level items (a store path missing on
+     * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything
+     * (mv -n). Returns the items added (absolute), what the DB merge may register.
+     */
+    async moveIn(plans) {
+        this.moved = true;
+        const moved = [];
+        const roots = new Set(plans.flatMap((p) => p.roots));
+        const added = [...new Set(plans.flatMap((p) => p.added))].filter((t) => !this.existing.has(rel(t)));
+        const merged = [...new Set(plans.flatMap((p) => p.merged))];
+        for (const sp of this.storePaths) {
+            const r = rel(sp);
+            if (!roots.has(r))
+                continue;
+            const dest = path.join(this.root, r);
+            const tops = added.filter((t) => rel(t).startsWith(`${r}/`));
+            if (!fs.lstatSync(dest, { throwIfNoEntry: false })) {
+                await run('mkdir', ['-p', '--', path.dirname(dest)], { privileged: true });
+                await run('mv', ['-T', '--', path.join(this.dir, r), dest], { privileged: true });
+                moved.push(...tops);
+                continue;
+            }
+            // Dedup entries first: should one fail, no item has reached the store.
+            for (const d of merged.filter((m) => m.startsWith(`${r}/`)))
+                await run('find', [path.join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-exec', 'mv', '-n', '-t', path.join(this.root, d), '--', '{}', '+'], {
+                    privileged: true
+                });
+            if (tops.length > 0) {
+                const list = `${this.excludeFile}.move`;
+                fs.writeFileSync(list, tops.map((t) => `${path.join(this.dir, rel(t))}\0`).join(''));
+                await run('xargs', ['-0', '-r', '-a', list, 'mv', '-n', '-t', dest, '--'], { privileged: true });
+                fs.rmSync(list, { force: true });
+                moved.push(...tops);
+            }
+        }
+        return moved;
+    }
+    /** True once removed, by the restore or by a cleanup on cancel. */
+    get isClosed() {
+        return this.closed;
+    }
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        this.unregister();
+        fs.rmSync(this.excludeFile, { force: true });
+        await run('rm', ['-rf', '--one-file-system', '--', this.dir], { privileged: true });
+        // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
+        if (!this.moved)
+            await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', path.dirname(this.dir)], { privileged: true });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
@@ -98085,6 +98399,8 @@ function staging_removeStaging(dir, base) {
 
 
 
+
+
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
  * applied together with its base as one snapshot of several archives: each is verified on its
@@ -98108,72 +98424,153 @@ async function applySnapshot(o) {
     }
     parts.push({ dir: o.snapshotDir, manifest });
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
-    // Archives (shards, base and delta alike) are verified side by side (a zstd and a parser
-    // each); all of them before anything is extracted, so one bad member anywhere still refuses
-    // the whole snapshot.
-    const archives = await Promise.all(parts.flatMap((p, part) => p.manifest.archives.map(async (a) => {
-        const file = path.join(p.dir, a.file);
-        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths, part };
-    })));
-    checkShardsApart(archives.map((a) => a.summary));
-    const dbCopies = [];
-    for (const [part, p] of parts.entries())
-        for (const d of p.manifest.dbs) {
-            const file = path.join(p.dir, d.file);
-            await verifyFile(file, d);
-            const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
-            await decompressTo(file, copy);
-            dbCopies.push({ live: path.join(o.root, d.path), copy });
+    const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
+    const place = privatePlace(o.root, o.storePaths);
+    let priv;
+    let reaped = [];
+    if ('parent' in place)
+        ({ restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, place, o.scratchDir));
+    else
+        core.info(`runbox store: checking the snapshot, then extracting it (no one-pass restore: ${place.why})`);
+    if (reaped.length > 0)
+        core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+    try {
+        // Archives (shards, base and delta alike) are checked side by side (a zstd and a parser
+        // each); all of them before anything reaches the store, so one bad member anywhere still
+        // refuses the whole snapshot. One pass: each is extracted into the private dir as it is
+        // checked, fenced from the others member by member.
+        const checkAll = (into) => {
+            const fence = new ShardFence(specs.length);
+            // Settled, all of them, before the first failure is thrown: no tar may still be writing
+            // into the private dir when it is removed.
+            return settleAll(specs.map(async (a, i) => {
+                const f = fence.forArchive(i);
+                const rules = { storePaths: a.storePaths, reserved, ...(f ? { fence: f } : {}) };
+                const summary = into ? await into.extract(a.file, a.rec, rules) : await verifyArchive(a.file, a.rec, rules);
+                return { file: a.file, summary, storePaths: a.storePaths, part: a.part };
+            }));
+        };
+        let archives;
+        try {
+            archives = await checkAll(priv);
         }
-    // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
-    // exists on disk then is what additive extraction and the DB merge must go by.
-    let plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-    const setuid = archives.flatMap((a) => a.summary.setuid);
-    if (setuid.length > 0)
-        core.warning(`runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`);
-    // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
-    const dirTimes = new Map();
-    for (const p of parts)
-        for (const d of p.manifest.dirTimes ?? [])
-            dirTimes.set(d.path, d);
-    const verifyMs = Date.now() - t0;
-    await ensurePrivilege('restore a store snapshot into root-owned store paths');
-    let added = new Set();
-    let extractMs = 0;
-    let dbMs = 0;
-    const dbs = await withDaemonStopped(o.daemon, async () => {
-        plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-        added = new Set(plans.flatMap((p) => p.added));
-        const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
-        const t1 = Date.now();
-        const stale = await removeStale(o.root, plans);
-        if (stale > 0)
-            core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-        // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
-        await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
-        await restoreDirTimes(o.root, fresh);
-        const t2 = Date.now();
-        extractMs = t2 - t1;
-        const results = [];
-        // Base first: the delta's DB then only adds what the base's did not register.
-        for (const d of dbCopies)
-            results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
-        dbMs = Date.now() - t2;
-        return results;
-    });
-    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
-    return {
-        compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
-        dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
-        added: added.size,
-        existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
-        dbs,
-        verifyMs,
-        extractMs,
-        dbMs,
-        ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
-        full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
-    };
+        catch (e) {
+            // tar failing where the checks passed (a hard link into an item the store already has,
+            // say, which the private dir does not hold): the way that extracts into the store itself.
+            // A refusal stands; a closed private dir means a cleanup removed it: the step is cancelled.
+            if (!priv || priv.isClosed || isRefusal(e))
+                throw e;
+            core.info(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${errorMessage(e)}`);
+            await priv.close();
+            priv = undefined;
+            archives = await checkAll(undefined);
+        }
+        checkShardsApart(archives.map((a) => a.summary));
+        const dbCopies = [];
+        for (const [part, p] of parts.entries())
+            for (const d of p.manifest.dbs) {
+                const file = path.join(p.dir, d.file);
+                await verifyFile(file, d);
+                const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
+                await decompressTo(file, copy);
+                dbCopies.push({ live: path.join(o.root, d.path), copy });
+            }
+        // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
+        // exists on disk then is what additive extraction and the DB merge must go by.
+        let plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
+        const setuid = archives.flatMap((a) => a.summary.setuid);
+        if (setuid.length > 0)
+            core.warning(`runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`);
+        // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
+        const dirTimes = new Map();
+        for (const p of parts)
+            for (const d of p.manifest.dirTimes ?? [])
+                dirTimes.set(d.path, d);
+        const verifyMs = Date.now() - t0;
+        await ensurePrivilege('restore a store snapshot into root-owned store paths');
+        let added = new Set();
+        let extractMs = 0;
+        let dbMs = 0;
+        let onePass = priv !== undefined;
+        const dbs = await withDaemonStopped(o.daemon, async () => {
+            plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
+            const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
+            const t1 = Date.now();
+            const direct = priv ? whyDirect(plans, archives.map((a) => a.summary)) : undefined;
+            if (priv && direct === undefined)
+                added = new Set(await priv.moveIn(plans));
+            else {
+                if (priv) {
+                    // The private copy linked new items to the dedup files on disk, which are not what the snapshot holds.
+                    core.info(`runbox store: extracting again, into the store itself: ${direct ?? ''}`);
+                    onePass = false;
+                    await priv.close();
+                }
+                added = new Set(plans.flatMap((p) => p.added));
+                const stale = await removeStale(o.root, plans);
+                if (stale > 0)
+                    core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
+                // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+                await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
+            }
+            await restoreDirTimes(o.root, fresh);
+            const t2 = Date.now();
+            extractMs = t2 - t1;
+            const results = [];
+            // Base first: the delta's DB then only adds what the base's did not register.
+            for (const d of dbCopies)
+                results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
+            dbMs = Date.now() - t2;
+            return results;
+        });
+        const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+        return {
+            compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+            dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
+            added: added.size,
+            existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
+            dbs,
+            verifyMs,
+            extractMs,
+            onePass,
+            reaped,
+            dbMs,
+            ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
+            full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
+        };
+    }
+    finally {
+        await priv?.close();
+    }
+}
+/** The snapshot itself is bad: checking it again, the other way, cannot help. */
+function isRefusal(e) {
+    return e instanceof UnsafeArchiveError || e instanceof TarFormatError || e instanceof IntegrityError || e instanceof ManifestError;
+}
+/** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
+async function settleAll(promises) {
+    const results = await Promise.allSettled(promises);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed)
+        throw failed.reason;
+    return results.map((r) => r.value);
+}
+/**
+ * Why the private copy cannot simply be moved in, so the archives are extracted into the store
+ * itself (they passed every check already); undefined when it can.
+ */
+function whyDirect(plans, summaries) {
+    const stale = new Set(plans.flatMap((p) => p.stale)).size;
+    if (stale > 0)
+        return `${stale} dedup file(s) on disk differ in size from the snapshot's`;
+    const merged = new Set(plans.flatMap((p) => p.merged));
+    for (const s of summaries)
+        for (const dir of s.dotParents) {
+            const top = [...merged].find((m) => dir.startsWith(`${m}/`));
+            if (top !== undefined)
+                return `the snapshot has dirs inside ${top}, which exists on disk`;
+        }
+    return undefined;
 }
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
 class StoreMissError extends Error {
@@ -98290,7 +98687,11 @@ async function restoreStore(cfg, report) {
                 const db = r.dbs.map((d) => `DB ${d.mode}: ${d.registered} paths registered, ${d.alreadyValid} already valid${d.skipped ? `, ${d.skipped} skipped` : ''}`);
                 report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
+                report.add('store restore time', r.onePass
+                    ? `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
+                    : `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
+                if (r.reaped.length > 0)
+                    report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
             catch (e) {
                 if (e instanceof DaemonStartError)

@@ -172,8 +172,10 @@ export class NixDaemon {
 }
 
 /**
- * A `tar` placed first on PATH in a job's env. Invocations with a separate `-x` argument (runbox's
- * store extract; @actions/cache passes `-xf`) log whether the daemon runs at that moment; when
+ * A `tar` and an `mv` placed first on PATH in a job's env. `mv` (runbox's move from its private
+ * dir into the store) logs `move daemon=running|stopped`. Invocations of tar with a separate `-x`
+ * argument (runbox's store extract; @actions/cache passes `-xf`) log whether the daemon runs at
+ * that moment; when
  * `slowFlag` exists, the extract is fed its first 64 KiB, then stalls (logging `extract stalled`)
  * for a minute before the rest: long enough to cancel main mid-extract. On SIGTERM the wrapper
  * kills what it started and exits 143, as tar itself would die.
@@ -181,6 +183,15 @@ export class NixDaemon {
 export function tarWrapper(binDir: string, o: { log: string; daemonUp: string; slowFlag: string; stallTag: string }): void {
   fs.mkdirSync(binDir, { recursive: true });
   const realTar = sh('command -v tar').stdout.trim();
+  const realMv = sh('command -v mv').stdout.trim();
+  fs.writeFileSync(
+    path.join(binDir, 'mv'),
+    `#!/bin/sh
+if ${o.daemonUp}; then echo "move daemon=running $(date +%s.%N)" >> ${q(o.log)}; else echo "move daemon=stopped $(date +%s.%N)" >> ${q(o.log)}; fi
+exec ${q(realMv)} "$@"
+`,
+    { mode: 0o755 }
+  );
   fs.writeFileSync(
     path.join(binDir, 'tar'),
     `#!/bin/bash

@@ -167,7 +167,7 @@ function allThreadsDead(pid: number): boolean {
 }
 
 /** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
-function procStat(pid: number, tid?: string): { state: string; startTime: string } | undefined {
+export function procStat(pid: number, tid?: string): { state: string; startTime: string } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');

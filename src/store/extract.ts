@@ -158,6 +158,15 @@ export async function removeStale(root: string, plans: readonly ExtractPlan[]): 
   return stale.length;
 }
 
+/**
+ * root's `tar -x` arguments: owners and modes exactly as recorded (numeric ids), never replacing
+ * an existing file or dir (--skip-old-files), skipping the literal names in `excludeFile`
+ * (anchored at the archive root, each covering its subtree).
+ */
+export function tarExtractArgs(dir: string, excludeFile: string): string[] {
+  return ['-x', '-f', '-', '-C', dir, '--numeric-owner', '--same-owner', '--preserve-permissions', '--skip-old-files', '--anchored', '--no-wildcards', `--exclude-from=${excludeFile}`];
+}
+
 /** `zstd -dc FILE | tar -x` as root into `root`, additive, restricted to plan.roots. */
 export async function extractArchive(file: string, root: string, plan: ExtractPlan, scratchDir: string): Promise<void> {
   if (plan.roots.length === 0) return;
@@ -166,29 +175,8 @@ export async function extractArchive(file: string, root: string, plan: ExtractPl
   try {
     await runPipeline([
       { cmd: 'zstd', args: ['-d', '-q', '-c', file] },
-      {
-        cmd: 'tar',
-        args: [
-          '-x',
-          '-f',
-          '-',
-          '-C',
-          root,
-          // Owners and modes exactly as recorded (numeric ids), inside the store paths only:
-          // tar is told to extract nothing but plan.roots.
-          '--numeric-owner',
-          '--same-owner',
-          '--preserve-permissions',
-          '--skip-old-files',
-          // Exclusions are literal names, anchored at the archive root, each covering its subtree.
-          '--anchored',
-          '--no-wildcards',
-          `--exclude-from=${excludeFile}`,
-          '--',
-          ...plan.roots
-        ],
-        privileged: true
-      }
+      // tar is told to extract nothing but plan.roots.
+      { cmd: 'tar', args: [...tarExtractArgs(root, excludeFile), '--', ...plan.roots], privileged: true }
     ]);
   } finally {
     fs.rmSync(excludeFile, { force: true });

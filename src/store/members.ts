@@ -247,6 +247,17 @@ export interface MemberRules {
   storePaths: readonly string[];
   /** Absolute paths of files no member may be (the live DB and its journals). */
   reserved?: (absPath: string) => boolean;
+  /** Set when this archive is extracted at the same time as others of its snapshot, into the
+   * same dir: the cross-archive rules, checked member by member (see shard-rules.ts). */
+  fence?: MemberFence;
+}
+
+/** One archive's view of the rules that keep the archives of one snapshot apart. */
+export interface MemberFence {
+  /** A member inside `top` (`depth` 1: the top itself). */
+  member(top: string, depth: number, kind: string, raw: string): void;
+  /** A hard link to `target`, which lies inside `top`. */
+  link(target: string, top: string, raw: string): void;
 }
 
 export interface ArchiveSummary {
@@ -340,8 +351,9 @@ export class MemberValidator {
     if (kind === '0' && (m.mode & 0o6000) !== 0) this.summary.setuid.push(p);
     if (kind === '1') {
       const target = checkMemberPath(m.linkname, 'hard-link target');
-      this.checkPlace(m.name, target, 'hard-link target');
+      const targetRoot = this.checkPlace(m.name, target, 'hard-link target');
       this.summary.linkTargets.add(target);
+      if (target !== targetRoot) this.rules.fence?.link(target, `${targetRoot}/${target.slice(targetRoot.length + 1).split('/')[0]}`, m.name);
     }
     if (kind === '2') this.symlinks.add(p);
 
@@ -349,6 +361,7 @@ export class MemberValidator {
     if (p !== root) {
       const rest = p.slice(root.length + 1).split('/');
       const top = `${root}/${rest[0]}`;
+      this.rules.fence?.member(top, rest.length, kind, m.name);
       this.summary.tops.add(top);
       if (rest.length === 1 && kind === '2') this.summary.symlinkTops.add(top);
       if (rest[0].startsWith('.') && rest.length > 2) this.summary.dotParents.add(p.slice(0, p.lastIndexOf('/')));

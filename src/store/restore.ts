@@ -12,13 +12,14 @@ import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { mergeDb, type DbMergeResult } from './db.js';
-import { decompressTo, extractArchive, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
+import { decompressTo, extractArchive, IntegrityError, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { isLiveDbFile, ManifestError, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import type { DirTime } from './listing.js';
 import { writeBaseInfo } from './delta.js';
-import { checkShardsApart } from './shard-rules.js';
-import type { ArchiveSummary } from './members.js';
+import { checkShardsApart, ShardFence } from './shard-rules.js';
+import { PrivateRestore, privatePlace } from './private-extract.js';
+import { type ArchiveSummary, TarFormatError, UnsafeArchiveError } from './members.js';
 import type { StoreKind } from './presets.js';
 import { createStaging, removeStaging } from './staging.js';
 import type { StoreState } from './state.js';
@@ -37,6 +38,13 @@ export interface ApplyOptions {
   scratchDir: string;
 }
 
+interface CheckedArchive {
+  file: string;
+  summary: ArchiveSummary;
+  storePaths: string[];
+  part: number;
+}
+
 export interface ApplyResult {
   compressedBytes: number;
   dataBytes: number;
@@ -46,6 +54,10 @@ export interface ApplyResult {
   verifyMs: number;
   extractMs: number;
   dbMs: number;
+  /** Checked and extracted in one pass (extractMs: the move into the store), or checked, then extracted. */
+  onePass: boolean;
+  /** Private dirs of killed restores, removed. */
+  reaped: string[];
   /** Set when the snapshot was a delta: its base's key. */
   deltaOf?: string;
   /** The full snapshot's part (the snapshot itself, or a delta's base): its size and top-level entries (absolute). */
@@ -73,75 +85,147 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   }
   parts.push({ dir: o.snapshotDir, manifest });
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
-  // Archives (shards, base and delta alike) are verified side by side (a zstd and a parser
-  // each); all of them before anything is extracted, so one bad member anywhere still refuses
-  // the whole snapshot.
-  const archives: Array<{ file: string; summary: ArchiveSummary; storePaths: string[]; part: number }> = await Promise.all(
-    parts.flatMap((p, part) =>
-      p.manifest.archives.map(async (a) => {
-        const file = path.join(p.dir, a.file);
-        return { file, summary: await verifyArchive(file, a, { storePaths: a.storePaths, reserved }), storePaths: a.storePaths, part };
-      })
-    )
-  );
-  checkShardsApart(archives.map((a) => a.summary));
-  const dbCopies: Array<{ live: string; copy: string }> = [];
-  for (const [part, p] of parts.entries())
-    for (const d of p.manifest.dbs) {
-      const file = path.join(p.dir, d.file);
-      await verifyFile(file, d);
-      const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
-      await decompressTo(file, copy);
-      dbCopies.push({ live: path.join(o.root, d.path), copy });
+  const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
+  const place = privatePlace(o.root, o.storePaths);
+  let priv: PrivateRestore | undefined;
+  let reaped: string[] = [];
+  if ('parent' in place) ({ restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, place, o.scratchDir));
+  else core.info(`runbox store: checking the snapshot, then extracting it (no one-pass restore: ${place.why})`);
+  if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+  try {
+    // Archives (shards, base and delta alike) are checked side by side (a zstd and a parser
+    // each); all of them before anything reaches the store, so one bad member anywhere still
+    // refuses the whole snapshot. One pass: each is extracted into the private dir as it is
+    // checked, fenced from the others member by member.
+    const checkAll = (into: PrivateRestore | undefined): Promise<CheckedArchive[]> => {
+      const fence = new ShardFence(specs.length);
+      // Settled, all of them, before the first failure is thrown: no tar may still be writing
+      // into the private dir when it is removed.
+      return settleAll(
+        specs.map(async (a, i) => {
+          const f = fence.forArchive(i);
+          const rules = { storePaths: a.storePaths, reserved, ...(f ? { fence: f } : {}) };
+          const summary = into ? await into.extract(a.file, a.rec, rules) : await verifyArchive(a.file, a.rec, rules);
+          return { file: a.file, summary, storePaths: a.storePaths, part: a.part };
+        })
+      );
+    };
+    let archives: CheckedArchive[];
+    try {
+      archives = await checkAll(priv);
+    } catch (e) {
+      // tar failing where the checks passed (a hard link into an item the store already has,
+      // say, which the private dir does not hold): the way that extracts into the store itself.
+      // A refusal stands; a closed private dir means a cleanup removed it: the step is cancelled.
+      if (!priv || priv.isClosed || isRefusal(e)) throw e;
+      core.info(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${errorMessage(e)}`);
+      await priv.close();
+      priv = undefined;
+      archives = await checkAll(undefined);
     }
-  // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
-  // exists on disk then is what additive extraction and the DB merge must go by.
-  let plans: ExtractPlan[] = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-  const setuid = archives.flatMap((a) => a.summary.setuid);
-  if (setuid.length > 0)
-    core.warning(
-      `runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`
-    );
-  // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
-  const dirTimes = new Map<string, DirTime>();
-  for (const p of parts) for (const d of p.manifest.dirTimes ?? []) dirTimes.set(d.path, d);
-  const verifyMs = Date.now() - t0;
+    checkShardsApart(archives.map((a) => a.summary));
+    const dbCopies: Array<{ live: string; copy: string }> = [];
+    for (const [part, p] of parts.entries())
+      for (const d of p.manifest.dbs) {
+        const file = path.join(p.dir, d.file);
+        await verifyFile(file, d);
+        const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
+        await decompressTo(file, copy);
+        dbCopies.push({ live: path.join(o.root, d.path), copy });
+      }
+    // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
+    // exists on disk then is what additive extraction and the DB merge must go by.
+    let plans: ExtractPlan[] = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
+    const setuid = archives.flatMap((a) => a.summary.setuid);
+    if (setuid.length > 0)
+      core.warning(
+        `runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`
+      );
+    // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
+    const dirTimes = new Map<string, DirTime>();
+    for (const p of parts) for (const d of p.manifest.dirTimes ?? []) dirTimes.set(d.path, d);
+    const verifyMs = Date.now() - t0;
 
-  await ensurePrivilege('restore a store snapshot into root-owned store paths');
-  let added = new Set<string>();
-  let extractMs = 0;
-  let dbMs = 0;
-  const dbs = await withDaemonStopped(o.daemon, async () => {
-    plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-    added = new Set(plans.flatMap((p) => p.added));
-    const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
-    const t1 = Date.now();
-    const stale = await removeStale(o.root, plans);
-    if (stale > 0) core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-    // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
-    await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
-    await restoreDirTimes(o.root, fresh);
-    const t2 = Date.now();
-    extractMs = t2 - t1;
-    const results: DbMergeResult[] = [];
-    // Base first: the delta's DB then only adds what the base's did not register.
-    for (const d of dbCopies) results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
-    dbMs = Date.now() - t2;
-    return results;
-  });
-  const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
-  return {
-    compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
-    dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
-    added: added.size,
-    existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
-    dbs,
-    verifyMs,
-    extractMs,
-    dbMs,
-    ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
-    full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
-  };
+    await ensurePrivilege('restore a store snapshot into root-owned store paths');
+    let added = new Set<string>();
+    let extractMs = 0;
+    let dbMs = 0;
+    let onePass = priv !== undefined;
+    const dbs = await withDaemonStopped(o.daemon, async () => {
+      plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
+      const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
+      const t1 = Date.now();
+      const direct = priv ? whyDirect(plans, archives.map((a) => a.summary)) : undefined;
+      if (priv && direct === undefined) added = new Set(await priv.moveIn(plans));
+      else {
+        if (priv) {
+          // The private copy linked new items to the dedup files on disk, which are not what the snapshot holds.
+          core.info(`runbox store: extracting again, into the store itself: ${direct ?? ''}`);
+          onePass = false;
+          await priv.close();
+        }
+        added = new Set(plans.flatMap((p) => p.added));
+        const stale = await removeStale(o.root, plans);
+        if (stale > 0) core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
+        // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
+        await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
+      }
+      await restoreDirTimes(o.root, fresh);
+      const t2 = Date.now();
+      extractMs = t2 - t1;
+      const results: DbMergeResult[] = [];
+      // Base first: the delta's DB then only adds what the base's did not register.
+      for (const d of dbCopies) results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
+      dbMs = Date.now() - t2;
+      return results;
+    });
+    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+    return {
+      compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+      dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
+      added: added.size,
+      existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
+      dbs,
+      verifyMs,
+      extractMs,
+      onePass,
+      reaped,
+      dbMs,
+      ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
+      full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
+    };
+  } finally {
+    await priv?.close();
+  }
+}
+
+/** The snapshot itself is bad: checking it again, the other way, cannot help. */
+function isRefusal(e: unknown): boolean {
+  return e instanceof UnsafeArchiveError || e instanceof TarFormatError || e instanceof IntegrityError || e instanceof ManifestError;
+}
+
+/** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
+async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * Why the private copy cannot simply be moved in, so the archives are extracted into the store
+ * itself (they passed every check already); undefined when it can.
+ */
+function whyDirect(plans: readonly ExtractPlan[], summaries: readonly ArchiveSummary[]): string | undefined {
+  const stale = new Set(plans.flatMap((p) => p.stale)).size;
+  if (stale > 0) return `${stale} dedup file(s) on disk differ in size from the snapshot's`;
+  const merged = new Set(plans.flatMap((p) => p.merged));
+  for (const s of summaries)
+    for (const dir of s.dotParents) {
+      const top = [...merged].find((m) => dir.startsWith(`${m}/`));
+      if (top !== undefined) return `the snapshot has dirs inside ${top}, which exists on disk`;
+    }
+  return undefined;
 }
 
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
@@ -276,8 +360,11 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
         );
         report.add(
           'store restore time',
-          `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
+          r.onePass
+            ? `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
+            : `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
         );
+        if (r.reaped.length > 0) report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
       } catch (e) {
         if (e instanceof DaemonStartError) throw e;
         core.warning(`runbox store: the snapshot ${matched} was not restored, continuing as on a cache miss: ${errorMessage(e)}`);
