@@ -247,6 +247,7 @@ describeWith([
       ok(mb);
       expect(mb.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key, 'cache-primary-key': key });
       // One pass: checked and extracted into the private dir while the daemon ran, then moved in with it stopped.
+      if (!daemon.events().includes('move daemon=stopped')) throw new Error(`not restored in one pass (events ${daemon.events().join(', ')}):\n${describeStep(mb)}`);
       expect(daemon.events()).toEqual(['extract daemon=running', 'stop', 'move daemon=stopped', 'start']);
       // And by the clock: every move began after the stop command finished and before the start.
       const at = fs.readFileSync(daemon.log, 'utf8').trim().split('\n').map((l) => ({ what: l.replace(/ [0-9.]+$/, ''), t: Number(l.split(' ').pop()) }));
@@ -348,7 +349,7 @@ describeWith([
       const j = nixJob();
       const m = await j.main(inputs());
       ok(m);
-      if (m.outputs['cache-hit'] !== 'true') throw new Error(`not an exact hit after the cancelled restore:\n${describeStep(m)}`);
+      if (m.outputs['cache-hit'] !== 'true' || !daemon.events().includes('move daemon=stopped')) throw new Error(`not an exact one-pass hit after the cancelled restore:\n${describeStep(m)}`);
       expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
       expect(daemon.events()).toEqual(['extract daemon=running', 'stop', 'move daemon=stopped', 'start']);
       expect(daemon.alive()).toBe(true);

@@ -97690,6 +97690,10 @@ class TarParser {
             }
         }
     }
+    /** True once the end-of-archive block went by: tar reads nothing after it. */
+    get ended() {
+        return this.state === 'trailer';
+    }
     end() {
         if (this.state !== 'trailer')
             throw new TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
@@ -98701,14 +98705,14 @@ class ShardFence {
 // Why root's tar may write before the whole archive is known: the private dir is fresh and
 // root-only (0700); GNU tar without -P keeps every write inside it (names with `..` skipped,
 // leading `/` stripped, symlinks that point out created as placeholders until tar ends); a member
-// that breaks a rule is refused before tar reads it; and archives extracted at once are fenced
+// that breaks a rule is refused before tar reads it (node writes a chunk to tar's stdin only after
+// parsing every header in it); and archives extracted at once are fenced
 // from each other member by member (ShardFence), so no tar writes through another's symlink.
 //
 // Dedup and additivity as when extracting into the store itself: the store's existing dot-dirs
 // (`.links`) are hard-linked into the private dir first, so tar --skip-old-files keeps them and
 // new items link to the inodes already on disk; items already in the store are excluded by
 // name, so a store that holds most of a snapshot has little written.
-
 
 
 
@@ -98780,36 +98784,17 @@ async function reapPrivateDirs(parent) {
     }
     return reaped;
 }
-/** Passes the decompressed stream on only after every header in it passed the member rules. */
-class CheckTap extends external_node_stream_.Transform {
-    parser;
-    error;
-    constructor(parser) {
-        super();
-        this.parser = parser;
-    }
-    _transform(chunk, _enc, cb) {
-        try {
-            this.parser.write(chunk);
-        }
-        catch (e) {
-            this.error = e;
-            cb(e);
-            return;
-        }
-        cb(null, chunk);
-    }
-    _flush(cb) {
-        try {
-            this.parser.end();
-        }
-        catch (e) {
-            this.error = e;
-            cb(e);
-            return;
-        }
-        cb();
-    }
+/** Resolves when `w` can take more, or is closed (its reader is gone). */
+function drainOrClose(w) {
+    return new Promise((resolve) => {
+        const done = () => {
+            w.off('drain', done);
+            w.off('close', done);
+            resolve();
+        };
+        w.on('drain', done);
+        w.on('close', done);
+    });
 }
 /** A private dir for one restore; close() removes it (also registered as a cleanup on cancel). */
 class PrivateRestore {
@@ -98889,17 +98874,66 @@ class PrivateRestore {
     async extract(file, rec, rules) {
         const tap = new pipeline_HashTap();
         const validator = new MemberValidator(rules);
-        const check = new CheckTap(new TarParser((m) => validator.check(m)));
-        const toTar = new external_node_stream_.PassThrough();
+        const parser = new TarParser((m) => validator.check(m));
+        let checkError;
+        let tarIn = () => undefined;
+        const tarStdin = new Promise((resolve) => (tarIn = resolve));
         const [unpacked, extracted] = await Promise.allSettled([
             pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c'] }], {
                 feed: (stdin) => (0,promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file), tap, stdin),
-                consume: (out) => (0,promises_namespaceObject.pipeline)(out, check, toTar)
+                consume: async (out) => {
+                    const stdin = await tarStdin;
+                    let tarGone = false;
+                    stdin.once('close', () => (tarGone = true));
+                    try {
+                        for await (const chunk of out) {
+                            try {
+                                parser.write(chunk);
+                            }
+                            catch (e) {
+                                checkError = e;
+                                throw e;
+                            }
+                            // tar stops reading after the end-of-archive block (the padding after it was
+                            // checked to be zeros); before that, tar gone means tar failed: its exit says why.
+                            if (tarGone) {
+                                if (parser.ended)
+                                    continue;
+                                throw new Error('tar stopped reading before the end of the archive');
+                            }
+                            if (!stdin.write(chunk))
+                                await drainOrClose(stdin);
+                        }
+                        try {
+                            parser.end();
+                        }
+                        catch (e) {
+                            checkError = e;
+                            throw e;
+                        }
+                        stdin.end();
+                    }
+                    catch (e) {
+                        // tar must not wait for more: cut off, it exits with an error of its own.
+                        stdin.destroy();
+                        throw e;
+                    }
+                }
             }),
-            pipeline_runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], { feed: (stdin) => (0,promises_namespaceObject.pipeline)(toTar, stdin) })
+            pipeline_runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], {
+                feed: (stdin) => {
+                    // EPIPE when tar exits first; tar's exit status is what counts.
+                    stdin.on('error', () => undefined);
+                    tarIn(stdin);
+                    return new Promise((resolve) => {
+                        stdin.once('finish', resolve);
+                        stdin.once('close', resolve);
+                    });
+                }
+            })
         ]);
         // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
-        const failure = check.error ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? (unpacked.status === 'rejected' ? unpacked.reason : undefined);
+        const failure = checkError ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? (unpacked.status === 'rejected' ? unpacked.reason : undefined);
         const got = failure === undefined ? tap.digest() : await sha256File(file);
         if (got !== rec.sha256)
             throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
@@ -98909,8 +98943,7 @@ class PrivateRestore {
     }
     /**
      * Renames what the plans add into the store: the new top-level items (a store path missing on
-     * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything
-     * (mv -n). Returns the items added (absolute), what the DB merge may register.
+     * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything. Returns the items added (absolute), what the DB merge may register.
      */
     async moveIn(plans) {
         this.moved = true;
@@ -98930,20 +98963,31 @@ class PrivateRestore {
                 moved.push(...tops);
                 continue;
             }
-            // Dedup entries first: should one fail, no item has reached the store.
-            for (const d of merged.filter((m) => m.startsWith(`${r}/`)))
-                await exec_run('find', [external_node_path_default().join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-exec', 'mv', '-n', '-t', external_node_path_default().join(this.root, d), '--', '{}', '+'], {
-                    privileged: true
-                });
-            if (tops.length > 0) {
-                const list = `${this.excludeFile}.move`;
-                external_node_fs_default().writeFileSync(list, tops.map((t) => `${external_node_path_default().join(this.dir, rel(t))}\0`).join(''));
-                await exec_run('xargs', ['-0', '-r', '-a', list, 'mv', '-n', '-t', dest, '--'], { privileged: true });
-                external_node_fs_default().rmSync(list, { force: true });
-                moved.push(...tops);
+            // Dedup entries first: should one fail, no item has reached the store. Only names the
+            // store does not have are moved (not `mv -n`, whose exit status differs between coreutils
+            // releases), so nothing on disk is ever replaced.
+            for (const d of merged.filter((m) => m.startsWith(`${r}/`))) {
+                const names = (await exec_run('find', [external_node_path_default().join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0'], { privileged: true })).stdout.split('\0').filter((n) => n !== '');
+                const onDisk = external_node_path_default().join(this.root, d);
+                await this.moveAll(names.filter((n) => !external_node_fs_default().lstatSync(external_node_path_default().join(onDisk, n), { throwIfNoEntry: false })).map((n) => external_node_path_default().join(this.dir, d, n)), onDisk);
             }
+            await this.moveAll(tops.filter((t) => !external_node_fs_default().lstatSync(external_node_path_default().join(this.root, rel(t)), { throwIfNoEntry: false })).map((t) => external_node_path_default().join(this.dir, rel(t))), dest);
+            moved.push(...tops);
         }
         return moved;
+    }
+    /** `mv -t dest` as root, the sources listed in a NUL-separated file (any number of them). */
+    async moveAll(sources, dest) {
+        if (sources.length === 0)
+            return;
+        const list = `${this.excludeFile}.move`;
+        external_node_fs_default().writeFileSync(list, sources.map((p) => `${p}\0`).join(''));
+        try {
+            await exec_run('xargs', ['-0', '-r', '-a', list, 'mv', '-t', dest, '--'], { privileged: true });
+        }
+        finally {
+            external_node_fs_default().rmSync(list, { force: true });
+        }
     }
     /** True once removed, by the restore or by a cleanup on cancel. */
     get isClosed() {

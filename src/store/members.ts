@@ -162,6 +162,11 @@ export class TarParser {
     }
   }
 
+  /** True once the end-of-archive block went by: tar reads nothing after it. */
+  get ended(): boolean {
+    return this.state === 'trailer';
+  }
+
   end(): void {
     if (this.state !== 'trailer') throw new TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
   }

@@ -8,7 +8,8 @@
 // Why root's tar may write before the whole archive is known: the private dir is fresh and
 // root-only (0700); GNU tar without -P keeps every write inside it (names with `..` skipped,
 // leading `/` stripped, symlinks that point out created as placeholders until tar ends); a member
-// that breaks a rule is refused before tar reads it; and archives extracted at once are fenced
+// that breaks a rule is refused before tar reads it (node writes a chunk to tar's stdin only after
+// parsing every header in it); and archives extracted at once are fenced
 // from each other member by member (ShardFence), so no tar writes through another's symlink.
 //
 // Dedup and additivity as when extracting into the store itself: the store's existing dot-dirs
@@ -17,7 +18,7 @@
 // name, so a store that holds most of a snapshot has little written.
 import fs, { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../cleanup.js';
 import { run } from '../exec.js';
@@ -93,35 +94,17 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
   return reaped;
 }
 
-/** Passes the decompressed stream on only after every header in it passed the member rules. */
-class CheckTap extends Transform {
-  error: unknown;
-
-  constructor(private readonly parser: TarParser) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.parser.write(chunk);
-    } catch (e) {
-      this.error = e;
-      cb(e as Error);
-      return;
-    }
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    try {
-      this.parser.end();
-    } catch (e) {
-      this.error = e;
-      cb(e as Error);
-      return;
-    }
-    cb();
-  }
+/** Resolves when `w` can take more, or is closed (its reader is gone). */
+function drainOrClose(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      w.off('drain', done);
+      w.off('close', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+  });
 }
 
 /** A private dir for one restore; close() removes it (also registered as a cleanup on cancel). */
@@ -198,17 +181,61 @@ export class PrivateRestore {
   async extract(file: string, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
     const tap = new HashTap();
     const validator = new MemberValidator(rules);
-    const check = new CheckTap(new TarParser((m) => validator.check(m)));
-    const toTar = new PassThrough();
+    const parser = new TarParser((m) => validator.check(m));
+    let checkError: unknown;
+    let tarIn: (stdin: Writable) => void = () => undefined;
+    const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
     const [unpacked, extracted] = await Promise.allSettled([
       runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c'] }], {
         feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
-        consume: (out) => pipeline(out, check, toTar)
+        consume: async (out) => {
+          const stdin = await tarStdin;
+          let tarGone = false;
+          stdin.once('close', () => (tarGone = true));
+          try {
+            for await (const chunk of out as AsyncIterable<Buffer>) {
+              try {
+                parser.write(chunk);
+              } catch (e) {
+                checkError = e;
+                throw e;
+              }
+              // tar stops reading after the end-of-archive block (the padding after it was
+              // checked to be zeros); before that, tar gone means tar failed: its exit says why.
+              if (tarGone) {
+                if (parser.ended) continue;
+                throw new Error('tar stopped reading before the end of the archive');
+              }
+              if (!stdin.write(chunk)) await drainOrClose(stdin);
+            }
+            try {
+              parser.end();
+            } catch (e) {
+              checkError = e;
+              throw e;
+            }
+            stdin.end();
+          } catch (e) {
+            // tar must not wait for more: cut off, it exits with an error of its own.
+            stdin.destroy();
+            throw e;
+          }
+        }
       }),
-      runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], { feed: (stdin) => pipeline(toTar, stdin) })
+      runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], {
+        feed: (stdin) => {
+          // EPIPE when tar exits first; tar's exit status is what counts.
+          stdin.on('error', () => undefined);
+          tarIn(stdin);
+          return new Promise<void>((resolve) => {
+            stdin.once('finish', resolve);
+            stdin.once('close', resolve);
+          });
+        }
+      })
     ]);
     // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
-    const failure = check.error ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? (unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined);
+    const failure = checkError ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? (unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined);
     const got = failure === undefined ? tap.digest() : await sha256File(file);
     if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
     if (failure !== undefined) throw failure;
@@ -217,8 +244,7 @@ export class PrivateRestore {
 
   /**
    * Renames what the plans add into the store: the new top-level items (a store path missing on
-   * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything
-   * (mv -n). Returns the items added (absolute), what the DB merge may register.
+   * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything. Returns the items added (absolute), what the DB merge may register.
    */
   async moveIn(plans: readonly ExtractPlan[]): Promise<string[]> {
     this.moved = true;
@@ -237,20 +263,36 @@ export class PrivateRestore {
         moved.push(...tops);
         continue;
       }
-      // Dedup entries first: should one fail, no item has reached the store.
-      for (const d of merged.filter((m) => m.startsWith(`${r}/`)))
-        await run('find', [path.join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-exec', 'mv', '-n', '-t', path.join(this.root, d), '--', '{}', '+'], {
-          privileged: true
-        });
-      if (tops.length > 0) {
-        const list = `${this.excludeFile}.move`;
-        fs.writeFileSync(list, tops.map((t) => `${path.join(this.dir, rel(t))}\0`).join(''));
-        await run('xargs', ['-0', '-r', '-a', list, 'mv', '-n', '-t', dest, '--'], { privileged: true });
-        fs.rmSync(list, { force: true });
-        moved.push(...tops);
+      // Dedup entries first: should one fail, no item has reached the store. Only names the
+      // store does not have are moved (not `mv -n`, whose exit status differs between coreutils
+      // releases), so nothing on disk is ever replaced.
+      for (const d of merged.filter((m) => m.startsWith(`${r}/`))) {
+        const names = (await run('find', [path.join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0'], { privileged: true })).stdout.split('\0').filter((n) => n !== '');
+        const onDisk = path.join(this.root, d);
+        await this.moveAll(
+          names.filter((n) => !fs.lstatSync(path.join(onDisk, n), { throwIfNoEntry: false })).map((n) => path.join(this.dir, d, n)),
+          onDisk
+        );
       }
+      await this.moveAll(
+        tops.filter((t) => !fs.lstatSync(path.join(this.root, rel(t)), { throwIfNoEntry: false })).map((t) => path.join(this.dir, rel(t))),
+        dest
+      );
+      moved.push(...tops);
     }
     return moved;
+  }
+
+  /** `mv -t dest` as root, the sources listed in a NUL-separated file (any number of them). */
+  private async moveAll(sources: readonly string[], dest: string): Promise<void> {
+    if (sources.length === 0) return;
+    const list = `${this.excludeFile}.move`;
+    fs.writeFileSync(list, sources.map((p) => `${p}\0`).join(''));
+    try {
+      await run('xargs', ['-0', '-r', '-a', list, 'mv', '-t', dest, '--'], { privileged: true });
+    } finally {
+      fs.rmSync(list, { force: true });
+    }
   }
 
   /** True once removed, by the restore or by a cleanup on cancel. */
