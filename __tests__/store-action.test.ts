@@ -338,18 +338,54 @@ describeWith([
       expect(privateDirsLeft()).toEqual([]);
       expect(ourLinks.filter(([l, size]) => fs.existsSync(l) && fs.statSync(l).size !== size)).toEqual([]);
       expect(fs.existsSync(p1) || fs.existsSync(p2)).toBe(false);
+      // The download's staging dir went with the cancelled main (a cleanup), not only with post.
+      expect(stagingLeft(j)).toEqual([]);
 
       const p = await j.post();
       expect({ code: p.code, errors: p.errors }).toEqual({ code: 0, errors: [] });
       expect(stagingLeft(j)).toEqual([]);
     });
 
-    test('after the cancelled restore, the next restore of the same snapshot registers the old paths again', async () => {
+    test('SIGKILL to main mid-extract (a hard kill: no cleanup runs): only the private dir is left, the store and the daemon untouched', async () => {
+      daemon.clearEvents();
+      const j = nixJob();
+      fs.writeFileSync(slowFlag, '');
+      try {
+        const started = j.start('main', inputs());
+        await waitFor('the extract to stall', () => daemon.events().includes('extract stalled') || started.child.exitCode !== null);
+        expect(daemon.events()).toEqual(['extract daemon=running', 'extract stalled']);
+        started.child.kill('SIGKILL');
+        const r = await started.done;
+        expect(r.signal).toBe('SIGKILL');
+      } finally {
+        fs.rmSync(slowFlag, { force: true });
+      }
+      // What the killed main started lives on as orphans (a real hard kill leaves them to the
+      // runner's process-group kill); end them so the leftover is a dead restore's.
+      for (const line of processesMentioning([j.root, bin, `sleep ${STALL}`])) {
+        try {
+          process.kill(Number(line.split(' ')[0]), 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      await waitFor('the orphans to be gone', () => processesMentioning([j.root, bin, `sleep ${STALL}`]).length === 0, 5000);
+      expect(privateDirsLeft()).toHaveLength(1);
+      expect(daemon.events()).toEqual(['extract daemon=running', 'extract stalled']);
+      expect(daemon.alive()).toBe(true);
+      expect(fs.existsSync(p1) || fs.existsSync(p2)).toBe(false);
+      expect(ourLinks.filter(([l, size]) => fs.existsSync(l) && fs.statSync(l).size !== size)).toEqual([]);
+      integrity();
+    });
+
+    test('after the cancelled and the killed restore, the next restore reaps the dead private dir and registers the old paths again', async () => {
       daemon.clearEvents();
       const j = nixJob();
       const m = await j.main(inputs());
       ok(m);
       if (m.outputs['cache-hit'] !== 'true' || !daemon.events().includes('move daemon=stopped')) throw new Error(`not an exact one-pass hit after the cancelled restore:\n${describeStep(m)}`);
+      expect(m.summary).toMatch(/store leftovers<\/td><td>removed 1 private dir\(s\) of killed restores: \/nix\/\.runbox-restore-\d+-\d+/);
+      expect(privateDirsLeft()).toEqual([]);
       expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
       expect(daemon.events()).toEqual(['extract daemon=running', 'stop', 'move daemon=stopped', 'start']);
       expect(daemon.alive()).toBe(true);

@@ -38248,6 +38248,7 @@ module.exports = {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   c4: () => (/* binding */ exitOnTermination),
+/* harmony export */   fy: () => (/* binding */ isTerminating),
 /* harmony export */   qE: () => (/* binding */ registerCleanup)
 /* harmony export */ });
 /* unused harmony export runCleanups */
@@ -38281,6 +38282,10 @@ async function runCleanups() {
     }
 }
 let terminating = false;
+/** True once a termination signal arrived: work in flight should stop, not start anything new. */
+function isTerminating() {
+    return terminating;
+}
 /** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
 function exitOnTermination(step) {
     const onSignal = (signal) => {
@@ -99057,6 +99062,7 @@ function staging_removeStaging(dir, base) {
 
 
 
+
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
  * applied together with its base as one snapshot of several archives: each is verified on its
@@ -99113,8 +99119,8 @@ async function applySnapshot(o) {
         catch (e) {
             // tar failing where the checks passed (a hard link into an item the store already has,
             // say, which the private dir does not hold): the way that extracts into the store itself.
-            // A refusal stands; a closed private dir means a cleanup removed it: the step is cancelled.
-            if (!priv || priv.isClosed || isRefusal(e))
+            // A refusal stands; on cancel (the private dir closed by a cleanup) nothing new starts.
+            if (!priv || priv.isClosed || (0,cleanup/* isTerminating */.fy)() || isRefusal(e))
                 throw e;
             lib_core/* info */.pq(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${(0,errors/* errorMessage */.g)(e)}`);
             await priv.close();
@@ -99311,6 +99317,17 @@ async function restoreStore(cfg, report) {
     // Root rights are needed to write the store; find out before downloading anything.
     await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
     const stagings = [];
+    const removeStagings = () => {
+        for (const staging of stagings.splice(0))
+            try {
+                staging_removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
+    };
+    // On cancel the step exits from its signal handler, so the finally below may never run.
+    const unregister = (0,cleanup/* registerCleanup */.qE)(removeStagings);
     try {
         const t0 = Date.now();
         const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -99362,13 +99379,8 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        for (const staging of stagings)
-            try {
-                staging_removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
+        unregister();
+        removeStagings();
     }
 }
 
@@ -99574,6 +99586,7 @@ async function archive_createSnapshot(opts) {
 
 
 
+
 async function saveStore(state, report) {
     try {
         await save(state, report);
@@ -99615,6 +99628,20 @@ async function save(state, report) {
         return;
     }
     let staging;
+    const removeStagingDir = () => {
+        if (staging === undefined)
+            return;
+        const dir = staging;
+        staging = undefined;
+        try {
+            removeStaging(dir, state.stagingBase);
+        }
+        catch (e) {
+            core.warning(`runbox store: could not remove the staging dir ${dir}: ${errorMessage(e)}`);
+        }
+    };
+    // On cancel the step exits from its signal handler, so the finally below may never run.
+    const unregister = registerCleanup(removeStagingDir);
     try {
         await ensurePrivilege('read the root-owned store to snapshot it');
         staging = createStaging(state.stagingBase);
@@ -99654,13 +99681,8 @@ async function save(state, report) {
         report.add('store snapshot', `not saved: ${errorMessage(e)}`);
     }
     finally {
-        if (staging)
-            try {
-                removeStaging(staging, state.stagingBase);
-            }
-            catch (e) {
-                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-            }
+        unregister();
+        removeStagingDir();
     }
 }
 

@@ -38250,7 +38250,7 @@ module.exports = {
 /* harmony export */   c4: () => (/* binding */ exitOnTermination),
 /* harmony export */   qE: () => (/* binding */ registerCleanup)
 /* harmony export */ });
-/* unused harmony export runCleanups */
+/* unused harmony exports runCleanups, isTerminating */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3838);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
 // Work that must be undone even when the step is cancelled: a stopped daemon restarted, a
@@ -38281,6 +38281,10 @@ async function runCleanups() {
     }
 }
 let terminating = false;
+/** True once a termination signal arrived: work in flight should stop, not start anything new. */
+function isTerminating() {
+    return terminating;
+}
 /** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
 function exitOnTermination(step) {
     const onSignal = (signal) => {
@@ -98445,6 +98449,7 @@ function staging_removeStaging(dir, base) {
 
 
 
+
 /**
  * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
  * applied together with its base as one snapshot of several archives: each is verified on its
@@ -98501,8 +98506,8 @@ async function applySnapshot(o) {
         catch (e) {
             // tar failing where the checks passed (a hard link into an item the store already has,
             // say, which the private dir does not hold): the way that extracts into the store itself.
-            // A refusal stands; a closed private dir means a cleanup removed it: the step is cancelled.
-            if (!priv || priv.isClosed || isRefusal(e))
+            // A refusal stands; on cancel (the private dir closed by a cleanup) nothing new starts.
+            if (!priv || priv.isClosed || isTerminating() || isRefusal(e))
                 throw e;
             core.info(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${errorMessage(e)}`);
             await priv.close();
@@ -98699,6 +98704,17 @@ async function restoreStore(cfg, report) {
     // Root rights are needed to write the store; find out before downloading anything.
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     const stagings = [];
+    const removeStagings = () => {
+        for (const staging of stagings.splice(0))
+            try {
+                removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+            }
+    };
+    // On cancel the step exits from its signal handler, so the finally below may never run.
+    const unregister = registerCleanup(removeStagings);
     try {
         const t0 = Date.now();
         const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -98750,13 +98766,8 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        for (const staging of stagings)
-            try {
-                removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-            }
+        unregister();
+        removeStagings();
     }
 }
 
@@ -98962,6 +98973,7 @@ async function createSnapshot(opts) {
 
 
 
+
 async function saveStore(state, report) {
     try {
         await save(state, report);
@@ -99003,6 +99015,20 @@ async function save(state, report) {
         return;
     }
     let staging;
+    const removeStagingDir = () => {
+        if (staging === undefined)
+            return;
+        const dir = staging;
+        staging = undefined;
+        try {
+            staging_removeStaging(dir, state.stagingBase);
+        }
+        catch (e) {
+            lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${dir}: ${(0,errors/* errorMessage */.g)(e)}`);
+        }
+    };
+    // On cancel the step exits from its signal handler, so the finally below may never run.
+    const unregister = (0,cleanup/* registerCleanup */.qE)(removeStagingDir);
     try {
         await exec_ensurePrivilege('read the root-owned store to snapshot it');
         staging = staging_createStaging(state.stagingBase);
@@ -99042,13 +99068,8 @@ async function save(state, report) {
         report.add('store snapshot', `not saved: ${(0,errors/* errorMessage */.g)(e)}`);
     }
     finally {
-        if (staging)
-            try {
-                staging_removeStaging(staging, state.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
+        unregister();
+        removeStagingDir();
     }
 }
 

@@ -31,6 +31,11 @@ export async function runCleanups(): Promise<void> {
 
 let terminating = false;
 
+/** True once a termination signal arrived: work in flight should stop, not start anything new. */
+export function isTerminating(): boolean {
+  return terminating;
+}
+
 /** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
 export function exitOnTermination(step: string): void {
   const onSignal = (signal: NodeJS.Signals): void => {

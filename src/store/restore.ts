@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
+import { isTerminating, registerCleanup } from '../cleanup.js';
 import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
@@ -116,8 +117,8 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     } catch (e) {
       // tar failing where the checks passed (a hard link into an item the store already has,
       // say, which the private dir does not hold): the way that extracts into the store itself.
-      // A refusal stands; a closed private dir means a cleanup removed it: the step is cancelled.
-      if (!priv || priv.isClosed || isRefusal(e)) throw e;
+      // A refusal stands; on cancel (the private dir closed by a cleanup) nothing new starts.
+      if (!priv || priv.isClosed || isTerminating() || isRefusal(e)) throw e;
       core.info(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${errorMessage(e)}`);
       await priv.close();
       priv = undefined;
@@ -321,6 +322,16 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
   await ensurePrivilege('restore a store snapshot into root-owned store paths');
 
   const stagings: string[] = [];
+  const removeStagings = (): void => {
+    for (const staging of stagings.splice(0))
+      try {
+        removeStaging(staging, cfg.stagingBase);
+      } catch (e) {
+        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+      }
+  };
+  // On cancel the step exits from its signal handler, so the finally below may never run.
+  const unregister = registerCleanup(removeStagings);
   try {
     const t0 = Date.now();
     const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -379,11 +390,7 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
       );
     return state;
   } finally {
-    for (const staging of stagings)
-      try {
-        removeStaging(staging, cfg.stagingBase);
-      } catch (e) {
-        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-      }
+    unregister();
+    removeStagings();
   }
 }
