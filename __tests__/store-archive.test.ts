@@ -224,52 +224,24 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(readLog(log)).toEqual(['stop', 'start']);
   });
 
-  test('on termination during the one-pass extract, the cleanups kill tar and remove the private dir; the daemon is never stopped', async () => {
+  /**
+   * Restores a fresh snapshot into an empty root with a `tar` first on PATH that, extracting into
+   * `where`, logs `extract` and takes its time (the window a SIGTERM lands in); with `where` the
+   * store, tar fails at once in the private dir, so restore extracts into the store itself. Then
+   * runs the cleanups, as the entry point's SIGTERM handler does.
+   */
+  async function terminateMidExtract(where: 'private dir' | 'store'): Promise<{ target: string; log: string; error: string; ms: number; atStall: string[] }> {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const work = tempDir();
     const log = path.join(work, 'daemon.log');
-    // A tar that announces itself, then takes its time: the window a SIGTERM lands in.
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
     const realTar = sh('command -v tar').stdout.trim();
-    fs.writeFileSync(path.join(bin, 'tar'), `#!/bin/sh\ncase " $* " in *" -x "*) echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep 30 & p=$!; wait $p;; esac\nexec ${realTar} "$@"\n`, { mode: 0o755 });
-    const savedPath = process.env.PATH;
-    process.env.PATH = `${bin}:${savedPath ?? ''}`;
-    try {
-      const target = tempDir();
-      const t0 = Date.now();
-      const pending = apply(target, snap, loggingDaemon(log));
-      while (!readLog(log).includes('extract')) {
-        if (Date.now() - t0 > 20000) throw new Error(`extract never started: ${readLog(log).join(',')}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(fs.readdirSync(target).filter((n) => n.startsWith('.runbox-restore-'))).toHaveLength(1);
-      const failed = rejection(pending);
-      await runCleanups(); // what the entry point's SIGTERM handler does
-      expect(await failed).toMatch(/tar/);
-      expect(Date.now() - t0).toBeLessThan(20000); // tar was killed, not waited for, and not run again
-      // Extracted into the private dir while the daemon ran; the store was never written.
-      expect(readLog(log)).toEqual(['extract']);
-      expect(fs.readdirSync(target)).toEqual([]);
-    } finally {
-      process.env.PATH = savedPath;
-    }
-  });
-
-  test('on termination while the daemon is stopped (extracting into the store itself), the cleanups kill tar and start the daemon once', async () => {
-    const a = buildGuixLayout(tempDir());
-    const snap = await snapshot(a.root);
-    const work = tempDir();
-    const log = path.join(work, 'daemon.log');
-    // tar fails in the private dir, so restore extracts into the store itself, daemon stopped;
-    // there it announces itself, then takes its time: the window a SIGTERM lands in.
-    const bin = path.join(work, 'bin');
-    fs.mkdirSync(bin);
-    const realTar = sh('command -v tar').stdout.trim();
+    const stall = `echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep 30 & p=$!; wait $p`;
     fs.writeFileSync(
       path.join(bin, 'tar'),
-      `#!/bin/sh\ncase " $* " in *" -x "*) case "$*" in *.runbox-restore-*) exit 2;; esac; echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep 30 & p=$!; wait $p;; esac\nexec ${realTar} "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" -x "*) case "$*" in *.runbox-restore-*) ${where === 'store' ? 'exit 2' : stall};; *) ${where === 'store' ? stall : 'true'};; esac;; esac\nexec ${realTar} "$@"\n`,
       { mode: 0o755 }
     );
     const savedPath = process.env.PATH;
@@ -277,21 +249,35 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     try {
       const target = tempDir();
       const t0 = Date.now();
-      const pending = apply(target, snap, loggingDaemon(log));
-      const failed = rejection(pending);
+      const failed = rejection(apply(target, snap, loggingDaemon(log)));
       while (!readLog(log).includes('extract')) {
         if (Date.now() - t0 > 20000) throw new Error(`extract never started: ${readLog(log).join(',')}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      await runCleanups(); // what the entry point's SIGTERM handler does
-      expect(readLog(log)).toEqual(['stop', 'extract', 'start']);
-      expect(await failed).toMatch(/tar/);
-      expect(Date.now() - t0).toBeLessThan(20000); // tar was killed, not waited for
-      expect(readLog(log)).toEqual(['stop', 'extract', 'start']); // started once, not again by finally
-      expect(fs.existsSync(path.join(target, 'var/guix/db/db.sqlite'))).toBe(false); // no DB merge after a kill
+      const atStall = fs.readdirSync(target);
+      await runCleanups();
+      return { target, log, error: await failed, ms: Date.now() - t0, atStall };
     } finally {
       process.env.PATH = savedPath;
     }
+  }
+
+  test('on termination during the one-pass extract, the cleanups kill tar and remove the private dir; the daemon is never stopped', async () => {
+    const r = await terminateMidExtract('private dir');
+    expect(r.atStall.filter((n) => n.startsWith('.runbox-restore-'))).toHaveLength(1);
+    expect(r.error).toMatch(/tar/);
+    expect(r.ms).toBeLessThan(20000); // tar was killed, not waited for, and not run again
+    // Extracted into the private dir while the daemon ran; the store was never written.
+    expect(readLog(r.log)).toEqual(['extract']);
+    expect(fs.readdirSync(r.target)).toEqual([]);
+  });
+
+  test('on termination while the daemon is stopped (extracting into the store itself), the cleanups kill tar and start the daemon once', async () => {
+    const r = await terminateMidExtract('store');
+    expect(r.error).toMatch(/tar/);
+    expect(r.ms).toBeLessThan(20000); // tar was killed, not waited for
+    expect(readLog(r.log)).toEqual(['stop', 'extract', 'start']); // started once, not again by finally
+    expect(fs.existsSync(path.join(r.target, 'var/guix/db/db.sqlite'))).toBe(false); // no DB merge after a kill
   });
 
   test('a dedup file on disk that differs from the snapshot\'s: written afresh by extracting into the store itself', async () => {

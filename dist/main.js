@@ -98067,11 +98067,14 @@ async function sha256File(file) {
     await (0,promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file), h);
     return h.digest('hex');
 }
-/** Checks a downloaded file against the checksum recorded at save time. */
-async function verifyFile(file, rec) {
-    const got = await sha256File(file);
+/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
+function checkDigest(got, rec) {
     if (got !== rec.sha256)
         throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+}
+/** Checks a downloaded file against the checksum recorded at save time. */
+async function verifyFile(file, rec) {
+    checkDigest(await sha256File(file), rec);
 }
 /**
  * One pass over the archive: hash the compressed bytes and validate every member of the
@@ -98090,14 +98093,10 @@ async function verifyArchive(file, rec, rules) {
         });
     }
     catch (e) {
-        const got = await sha256File(file);
-        if (got !== rec.sha256)
-            throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        checkDigest(await sha256File(file), rec);
         throw e;
     }
-    const got = tap.digest();
-    if (got !== rec.sha256)
-        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+    checkDigest(tap.digest(), rec);
     if (!summary)
         throw new Error('archive validation produced no result');
     return summary;
@@ -98727,6 +98726,7 @@ class ShardFence {
 
 
 
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
@@ -98784,7 +98784,7 @@ async function reapPrivateDirs(parent) {
             continue;
         if (procStat(Number(m[1]))?.startTime === m[2])
             continue;
-        await exec_run('rm', ['-rf', '--one-file-system', '--', dir], { privileged: true });
+        await removeTree(dir);
         reaped.push(dir);
     }
     return reaped;
@@ -98939,9 +98939,7 @@ class PrivateRestore {
         ]);
         // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
         const failure = checkError ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? (unpacked.status === 'rejected' ? unpacked.reason : undefined);
-        const got = failure === undefined ? tap.digest() : await sha256File(file);
-        if (got !== rec.sha256)
-            throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
         if (failure !== undefined)
             throw failure;
         return validator.finish();
@@ -99004,7 +99002,7 @@ class PrivateRestore {
         this.closed = true;
         this.unregister();
         external_node_fs_default().rmSync(this.excludeFile, { force: true });
-        await exec_run('rm', ['-rf', '--one-file-system', '--', this.dir], { privileged: true });
+        await removeTree(this.dir);
         // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
         if (!this.moved)
             await exec_run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', external_node_path_default().dirname(this.dir)], { privileged: true });
@@ -99013,19 +99011,27 @@ class PrivateRestore {
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything.
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
+
 
 
 const STAGING_PREFIX = 'runbox-store-';
+const unregisters = new Map();
 function staging_createStaging(base) {
     external_node_fs_default().mkdirSync(base, { recursive: true });
-    return external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    unregisters.set(dir, (0,cleanup/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    return dir;
 }
 /**
  * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
  * direct child of `base` named runbox-store-*, or a symlink.
  */
 function staging_removeStaging(dir, base) {
+    unregisters.get(dir)?.();
+    unregisters.delete(dir);
     const resolvedBase = external_node_fs_default().realpathSync(base);
     if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
         throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
@@ -99317,17 +99323,6 @@ async function restoreStore(cfg, report) {
     // Root rights are needed to write the store; find out before downloading anything.
     await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
     const stagings = [];
-    const removeStagings = () => {
-        for (const staging of stagings.splice(0))
-            try {
-                staging_removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
-    };
-    // On cancel the step exits from its signal handler, so the finally below may never run.
-    const unregister = (0,cleanup/* registerCleanup */.qE)(removeStagings);
     try {
         const t0 = Date.now();
         const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -99379,8 +99374,13 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        unregister();
-        removeStagings();
+        for (const staging of stagings)
+            try {
+                staging_removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
     }
 }
 
@@ -99586,7 +99586,6 @@ async function archive_createSnapshot(opts) {
 
 
 
-
 async function saveStore(state, report) {
     try {
         await save(state, report);
@@ -99628,20 +99627,6 @@ async function save(state, report) {
         return;
     }
     let staging;
-    const removeStagingDir = () => {
-        if (staging === undefined)
-            return;
-        const dir = staging;
-        staging = undefined;
-        try {
-            removeStaging(dir, state.stagingBase);
-        }
-        catch (e) {
-            core.warning(`runbox store: could not remove the staging dir ${dir}: ${errorMessage(e)}`);
-        }
-    };
-    // On cancel the step exits from its signal handler, so the finally below may never run.
-    const unregister = registerCleanup(removeStagingDir);
     try {
         await ensurePrivilege('read the root-owned store to snapshot it');
         staging = createStaging(state.stagingBase);
@@ -99681,8 +99666,13 @@ async function save(state, report) {
         report.add('store snapshot', `not saved: ${errorMessage(e)}`);
     }
     finally {
-        unregister();
-        removeStagingDir();
+        if (staging)
+            try {
+                removeStaging(staging, state.stagingBase);
+            }
+            catch (e) {
+                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+            }
     }
 }
 

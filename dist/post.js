@@ -38788,7 +38788,7 @@ async function countForeign(p, ids) {
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-async function removeTree(p) {
+async function fs_ops_removeTree(p) {
     const args = ['-rf', '--one-file-system', '--', p];
     const r = await exec_run('rm', args, { allowFailure: !isRoot() });
     if (r.code === 0)
@@ -97454,11 +97454,14 @@ async function extract_sha256File(file) {
     await pipeline(createReadStream(file), h);
     return h.digest('hex');
 }
-/** Checks a downloaded file against the checksum recorded at save time. */
-async function extract_verifyFile(file, rec) {
-    const got = await extract_sha256File(file);
+/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
+function extract_checkDigest(got, rec) {
     if (got !== rec.sha256)
         throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+}
+/** Checks a downloaded file against the checksum recorded at save time. */
+async function extract_verifyFile(file, rec) {
+    extract_checkDigest(await extract_sha256File(file), rec);
 }
 /**
  * One pass over the archive: hash the compressed bytes and validate every member of the
@@ -97477,14 +97480,10 @@ async function extract_verifyArchive(file, rec, rules) {
         });
     }
     catch (e) {
-        const got = await extract_sha256File(file);
-        if (got !== rec.sha256)
-            throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        extract_checkDigest(await extract_sha256File(file), rec);
         throw e;
     }
-    const got = tap.digest();
-    if (got !== rec.sha256)
-        throw new extract_IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+    extract_checkDigest(tap.digest(), rec);
     if (!summary)
         throw new Error('archive validation produced no result');
     return summary;
@@ -98114,6 +98113,7 @@ class shard_rules_ShardFence {
 
 
 
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
@@ -98171,7 +98171,7 @@ async function reapPrivateDirs(parent) {
             continue;
         if (procStat(Number(m[1]))?.startTime === m[2])
             continue;
-        await run('rm', ['-rf', '--one-file-system', '--', dir], { privileged: true });
+        await removeTree(dir);
         reaped.push(dir);
     }
     return reaped;
@@ -98326,9 +98326,7 @@ class private_extract_PrivateRestore {
         ]);
         // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
         const failure = checkError ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? (unpacked.status === 'rejected' ? unpacked.reason : undefined);
-        const got = failure === undefined ? tap.digest() : await sha256File(file);
-        if (got !== rec.sha256)
-            throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+        checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
         if (failure !== undefined)
             throw failure;
         return validator.finish();
@@ -98391,7 +98389,7 @@ class private_extract_PrivateRestore {
         this.closed = true;
         this.unregister();
         fs.rmSync(this.excludeFile, { force: true });
-        await run('rm', ['-rf', '--one-file-system', '--', this.dir], { privileged: true });
+        await removeTree(this.dir);
         // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
         if (!this.moved)
             await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', path.dirname(this.dir)], { privileged: true });
@@ -98400,19 +98398,27 @@ class private_extract_PrivateRestore {
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything.
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
+
 
 
 const STAGING_PREFIX = 'runbox-store-';
+const unregisters = new Map();
 function staging_createStaging(base) {
     external_node_fs_default().mkdirSync(base, { recursive: true });
-    return external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    unregisters.set(dir, (0,cleanup/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    return dir;
 }
 /**
  * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
  * direct child of `base` named runbox-store-*, or a symlink.
  */
 function staging_removeStaging(dir, base) {
+    unregisters.get(dir)?.();
+    unregisters.delete(dir);
     const resolvedBase = external_node_fs_default().realpathSync(base);
     if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
         throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
@@ -98704,17 +98710,6 @@ async function restoreStore(cfg, report) {
     // Root rights are needed to write the store; find out before downloading anything.
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     const stagings = [];
-    const removeStagings = () => {
-        for (const staging of stagings.splice(0))
-            try {
-                removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-            }
-    };
-    // On cancel the step exits from its signal handler, so the finally below may never run.
-    const unregister = registerCleanup(removeStagings);
     try {
         const t0 = Date.now();
         const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -98766,8 +98761,13 @@ async function restoreStore(cfg, report) {
         return state;
     }
     finally {
-        unregister();
-        removeStagings();
+        for (const staging of stagings)
+            try {
+                removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+            }
     }
 }
 
@@ -98973,7 +98973,6 @@ async function createSnapshot(opts) {
 
 
 
-
 async function saveStore(state, report) {
     try {
         await save(state, report);
@@ -99015,20 +99014,6 @@ async function save(state, report) {
         return;
     }
     let staging;
-    const removeStagingDir = () => {
-        if (staging === undefined)
-            return;
-        const dir = staging;
-        staging = undefined;
-        try {
-            staging_removeStaging(dir, state.stagingBase);
-        }
-        catch (e) {
-            lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${dir}: ${(0,errors/* errorMessage */.g)(e)}`);
-        }
-    };
-    // On cancel the step exits from its signal handler, so the finally below may never run.
-    const unregister = (0,cleanup/* registerCleanup */.qE)(removeStagingDir);
     try {
         await exec_ensurePrivilege('read the root-owned store to snapshot it');
         staging = staging_createStaging(state.stagingBase);
@@ -99068,8 +99053,13 @@ async function save(state, report) {
         report.add('store snapshot', `not saved: ${(0,errors/* errorMessage */.g)(e)}`);
     }
     finally {
-        unregister();
-        removeStagingDir();
+        if (staging)
+            try {
+                staging_removeStaging(staging, state.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
     }
 }
 
@@ -99163,7 +99153,7 @@ async function removeRunDir(runDir, baseDir) {
         return undefined;
     assertOwnedSubdir(runDir, baseDir);
     const bytes = await treeBytes(runDir);
-    await removeTree(runDir);
+    await fs_ops_removeTree(runDir);
     return { path: runDir, bytes };
 }
 

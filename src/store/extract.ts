@@ -27,10 +27,14 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
+export function checkDigest(got: string, rec: FileRecord): void {
+  if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+}
+
 /** Checks a downloaded file against the checksum recorded at save time. */
 export async function verifyFile(file: string, rec: FileRecord): Promise<void> {
-  const got = await sha256File(file);
-  if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+  checkDigest(await sha256File(file), rec);
 }
 
 /**
@@ -49,12 +53,10 @@ export async function verifyArchive(file: string, rec: ArchiveRecord, rules: Mem
       }
     });
   } catch (e) {
-    const got = await sha256File(file);
-    if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+    checkDigest(await sha256File(file), rec);
     throw e;
   }
-  const got = tap.digest();
-  if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+  checkDigest(tap.digest(), rec);
   if (!summary) throw new Error('archive validation produced no result');
   return summary;
 }

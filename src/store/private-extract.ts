@@ -22,13 +22,14 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../cleanup.js';
 import { run } from '../exec.js';
+import { removeTree } from '../fs-ops.js';
 import { procStat } from '../lock/keeper-client.js';
-import { IntegrityError, sha256File, tarExtractArgs, type ExtractPlan } from './extract.js';
+import { checkDigest, sha256File, tarExtractArgs, type ExtractPlan } from './extract.js';
 import type { ArchiveRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser } from './members.js';
 import { HashTap, runPipeline } from './pipeline.js';
 
-export const PRIVATE_PREFIX = '.runbox-restore-';
+const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
 
@@ -88,7 +89,7 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory() || st.uid !== 0) continue;
     if (procStat(Number(m[1]))?.startTime === m[2]) continue;
-    await run('rm', ['-rf', '--one-file-system', '--', dir], { privileged: true });
+    await removeTree(dir);
     reaped.push(dir);
   }
   return reaped;
@@ -236,8 +237,7 @@ export class PrivateRestore {
     ]);
     // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
     const failure = checkError ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? (unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined);
-    const got = failure === undefined ? tap.digest() : await sha256File(file);
-    if (got !== rec.sha256) throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+    checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
     if (failure !== undefined) throw failure;
     return validator.finish();
   }
@@ -305,7 +305,7 @@ export class PrivateRestore {
     this.closed = true;
     this.unregister();
     fs.rmSync(this.excludeFile, { force: true });
-    await run('rm', ['-rf', '--one-file-system', '--', this.dir], { privileged: true });
+    await removeTree(this.dir);
     // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
     if (!this.moved) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', path.dirname(this.dir)], { privileged: true });
   }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { isTerminating, registerCleanup } from '../cleanup.js';
+import { isTerminating } from '../cleanup.js';
 import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
@@ -322,16 +322,6 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
   await ensurePrivilege('restore a store snapshot into root-owned store paths');
 
   const stagings: string[] = [];
-  const removeStagings = (): void => {
-    for (const staging of stagings.splice(0))
-      try {
-        removeStaging(staging, cfg.stagingBase);
-      } catch (e) {
-        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-      }
-  };
-  // On cancel the step exits from its signal handler, so the finally below may never run.
-  const unregister = registerCleanup(removeStagings);
   try {
     const t0 = Date.now();
     const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
@@ -390,7 +380,11 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
       );
     return state;
   } finally {
-    unregister();
-    removeStagings();
+    for (const staging of stagings)
+      try {
+        removeStaging(staging, cfg.stagingBase);
+      } catch (e) {
+        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+      }
   }
 }

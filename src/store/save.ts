@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { registerCleanup } from '../cleanup.js';
 import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
@@ -53,18 +52,6 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     return;
   }
   let staging: string | undefined;
-  const removeStagingDir = (): void => {
-    if (staging === undefined) return;
-    const dir = staging;
-    staging = undefined;
-    try {
-      removeStaging(dir, state.stagingBase);
-    } catch (e) {
-      core.warning(`runbox store: could not remove the staging dir ${dir}: ${errorMessage(e)}`);
-    }
-  };
-  // On cancel the step exits from its signal handler, so the finally below may never run.
-  const unregister = registerCleanup(removeStagingDir);
   try {
     await ensurePrivilege('read the root-owned store to snapshot it');
     staging = createStaging(state.stagingBase);
@@ -104,7 +91,11 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     core.warning(`runbox store: no snapshot saved, the job goes on: ${errorMessage(e)}`);
     report.add('store snapshot', `not saved: ${errorMessage(e)}`);
   } finally {
-    unregister();
-    removeStagingDir();
+    if (staging)
+      try {
+        removeStaging(staging, state.stagingBase);
+      } catch (e) {
+        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+      }
   }
 }

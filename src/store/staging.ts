@@ -1,13 +1,20 @@
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything.
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
 import fs from 'node:fs';
 import path from 'node:path';
+import { registerCleanup } from '../cleanup.js';
 
 export const STAGING_PREFIX = 'runbox-store-';
 
+const unregisters = new Map<string, () => void>();
+
 export function createStaging(base: string): string {
   fs.mkdirSync(base, { recursive: true });
-  return fs.mkdtempSync(path.join(base, STAGING_PREFIX));
+  const dir = fs.mkdtempSync(path.join(base, STAGING_PREFIX));
+  unregisters.set(dir, registerCleanup(() => removeStaging(dir, base)));
+  return dir;
 }
 
 /**
@@ -15,6 +22,8 @@ export function createStaging(base: string): string {
  * direct child of `base` named runbox-store-*, or a symlink.
  */
 export function removeStaging(dir: string, base: string): void {
+  unregisters.get(dir)?.();
+  unregisters.delete(dir);
   const resolvedBase = fs.realpathSync(base);
   if (path.dirname(dir) !== base && path.dirname(dir) !== resolvedBase) throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
   if (!path.basename(dir).startsWith(STAGING_PREFIX)) throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
