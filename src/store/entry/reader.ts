@@ -1,0 +1,135 @@
+// Reads a runbox entry v1 from a ranged byte source into a fresh staging dir. Order matters:
+// trailer, then (with trusted keys) the signature, and only then is the index JSON parsed; the
+// free space is checked before the files are fetched; every file is created with
+// O_EXCL|O_NOFOLLOW under its checked name and hashed while it streams. Any mismatch removes the
+// whole dir, so the layers above see either a complete snapshot dir or nothing.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  decodeTrailer,
+  EntryFormatError,
+  EntryIntegrityError,
+  MAX_ENTRY_BYTES,
+  parseIndex,
+  TRAILER_BYTES,
+  type IndexFile
+} from './format.js';
+import { checkSignature, keyIdOf, type TrustedKey } from './signing.js';
+
+export interface RangeSource {
+  /** Total bytes of the blob. */
+  size: number;
+  /** Exactly `length` bytes from `offset`, or an error. */
+  read(offset: number, length: number): AsyncIterable<Buffer>;
+}
+
+export interface ReadEntryOptions {
+  /** Empty: signatures are not required (and not checked). */
+  trustedKeys: readonly TrustedKey[];
+  /** Free bytes kept on the staging filesystem beyond the entry's own. */
+  reserveBytes?: number;
+}
+
+export interface ReadEntryResult {
+  files: IndexFile[];
+  /** The signer, when the entry is signed (checked only with trusted keys). */
+  signer?: string;
+  verified: boolean;
+}
+
+async function readExact(src: RangeSource, offset: number, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of src.read(offset, length)) {
+    n += c.length;
+    if (n > length) throw new EntryFormatError(`the cache returned more than the ${length} bytes asked for at ${offset}`);
+    chunks.push(c);
+  }
+  if (n !== length) throw new EntryFormatError(`the cache returned ${n} of the ${length} bytes asked for at ${offset}`);
+  return Buffer.concat(chunks, n);
+}
+
+/** Free bytes for an unprivileged writer on the filesystem holding `dir`. */
+export function freeBytes(dir: string): number {
+  const s = fs.statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+/**
+ * Fetches and checks the entry's trailer, signature and index: what a caller needs before any
+ * file is written. Exposed so a later partial restore can fetch single files by their range.
+ */
+export async function readIndex(src: RangeSource, trustedKeys: readonly TrustedKey[]): Promise<{ files: IndexFile[]; dataBytes: number; signer?: string; verified: boolean }> {
+  if (!Number.isSafeInteger(src.size) || src.size < TRAILER_BYTES) throw new EntryFormatError(`the blob is ${src.size} bytes, too small for a runbox entry`);
+  if (src.size > MAX_ENTRY_BYTES) throw new EntryFormatError(`the blob is ${src.size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
+  const trailer = decodeTrailer(await readExact(src, src.size - TRAILER_BYTES, TRAILER_BYTES), src.size);
+  const dataBytes = src.size - TRAILER_BYTES - trailer.signatureLength - trailer.indexLength;
+  const meta = await readExact(src, dataBytes, trailer.indexLength + trailer.signatureLength);
+  const index = meta.subarray(0, trailer.indexLength);
+  const signature = meta.subarray(trailer.indexLength);
+  let signer: string | undefined;
+  let verified = false;
+  if (trustedKeys.length > 0) {
+    signer = checkSignature(signature, index, trustedKeys);
+    verified = true;
+  } else if (signature.length > 0) signer = keyIdOf(signature.subarray(0, 32));
+  return { files: parseIndex(index, dataBytes), dataBytes, ...(signer ? { signer } : {}), verified };
+}
+
+const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+
+async function writeFiles(src: RangeSource, files: readonly IndexFile[], dataBytes: number, dest: string): Promise<void> {
+  if (files.some((f) => f.name.startsWith('db/'))) fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
+  // One ranged read over all the files (they are contiguous from 0), split as it streams.
+  const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
+  let pending: Buffer = Buffer.alloc(0);
+  for (const f of files) {
+    const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
+    const hash = createHash('sha256');
+    let left = f.length;
+    try {
+      while (left > 0) {
+        if (pending.length === 0) {
+          const r = await it.next();
+          if (r.done) throw new EntryIntegrityError(`${f.name} is ${f.length - left} bytes, the index says ${f.length}: the entry ended early`);
+          pending = r.value;
+          continue;
+        }
+        const take = pending.subarray(0, Math.min(left, pending.length));
+        pending = pending.subarray(take.length);
+        hash.update(take);
+        let off = 0;
+        while (off < take.length) off += fs.writeSync(fd, take, off, take.length - off);
+        left -= take.length;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const got = hash.digest('hex');
+    if (got !== f.sha256) throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
+  }
+  if (pending.length > 0 || !(await it.next()).done) throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
+}
+
+/**
+ * Reads the entry into `dest` (which must not exist; its parent is a fresh runner-owned staging
+ * dir). On any error nothing of `dest` is left.
+ */
+export async function readEntry(src: RangeSource, dest: string, opts: ReadEntryOptions): Promise<ReadEntryResult> {
+  const { files, dataBytes, signer, verified } = await readIndex(src, opts.trustedKeys);
+  const parent = path.dirname(dest);
+  const free = freeBytes(parent);
+  const needed = dataBytes + (opts.reserveBytes ?? 0);
+  if (free < needed)
+    throw new Error(`not enough free space in ${parent} for the snapshot: ${needed} bytes needed (${dataBytes} of files${opts.reserveBytes ? ` + ${opts.reserveBytes} kept free` : ''}), ${free} bytes free`);
+  // Outside the try: an existing dest is an error, never something this function removes.
+  fs.mkdirSync(dest, { mode: 0o700 });
+  try {
+    await writeFiles(src, files, dataBytes, dest);
+  } catch (e) {
+    fs.rmSync(dest, { recursive: true, force: true });
+    throw e;
+  }
+  return { files, ...(signer ? { signer } : {}), verified };
+}
