@@ -1,17 +1,28 @@
 #!/usr/bin/env node
-// Local stand-in for the GitHub Actions cache service v2 (Twirp RPC + Azure-like blob
-// storage) so the real @actions/cache can be exercised on loopback. Node built-ins only.
+// Local stand-in for the GitHub Actions cache service so runbox's cache client (and the real
+// @actions/cache) can be exercised on loopback: v2 (Twirp RPC + Azure-like blob storage) and v1
+// (the GHES `_apis/artifactcache` REST API), over one shared set of entries. Node built-ins only,
+// except in azurite mode.
 //
-//   node tools/cache-server.mjs [--port N] [--dir D]
+//   node tools/cache-server.mjs [--port N] [--dir D] [--azurite]
 //   -> prints {"url":"http://127.0.0.1:PORT/","pid":N} and serves until SIGTERM/SIGINT.
 //
-// Client side: ACTIONS_CACHE_SERVICE_V2=true ACTIONS_RESULTS_URL=<url> ACTIONS_RUNTIME_TOKEN=x
-// (and GITHUB_SERVER_URL unset or github.com, else @actions/cache assumes GHES and uses v1).
+// Client side, v2: ACTIONS_CACHE_SERVICE_V2=true ACTIONS_RESULTS_URL=<url> ACTIONS_RUNTIME_TOKEN=x
+// (and GITHUB_SERVER_URL unset or github.com, else the client assumes GHES and uses v1).
+// v1: ACTIONS_CACHE_URL=<url> ACTIONS_RUNTIME_TOKEN=x GITHUB_SERVER_URL=http://ghes.example.
+//
+// Blobs: served by this server itself (PUT block/blocklist/single shot, GET/HEAD with Range and
+// x-ms-range), or, with `azurite: true` / --azurite, by a real azurite blob service it starts from
+// node_modules/.bin on a free loopback port: the signed URLs are then azurite SAS URLs (account
+// devstoreaccount1), so uploads go through the real Azure protocol; blob fault modes do not apply
+// to azurite blobs (RPC faults do).
 //
 // Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process),
 // POST /_control {"evict": key} (or evict(key): drops every entry under that exact key, as the
 // service's eviction would; answers {"evicted": n}) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
-// (downloads), upload-500 (blob PUTs). Entries live in memory; blobs are files in `dir`.
+// (downloads), upload-500 (blob PUTs and v1 PATCHes). Entries live in memory; blobs are files in
+// `dir`. Stats: `downloads` counts blob GETs that start at byte 0 (one per entry a client fetches,
+// whether it asks for the whole blob or a range), `downloadBytes` every byte served.
 import http from 'node:http';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -34,11 +45,74 @@ class TwirpError extends Error {
   constructor(code, msg) { super(msg); this.code = code; }
 }
 
-export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {}) {
+// azurite's well-known development account (its README): not a secret.
+const AZURITE_ACCOUNT = 'devstoreaccount1';
+const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const V1_PREFIX = '/_apis/artifactcache/';
+
+async function freePort(host) {
+  const s = http.createServer();
+  await new Promise((resolve, reject) => s.once('error', reject).listen(0, host, resolve));
+  const p = s.address().port;
+  await new Promise((resolve) => s.close(resolve));
+  return p;
+}
+
+/** Starts azurite-blob in memory; resolves to its blob endpoint, a SAS maker and a stop function. */
+async function startAzurite(host) {
+  const { spawn } = await import('node:child_process');
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const bin = path.join(here, '..', 'node_modules', '.bin', 'azurite-blob');
+  const blobPort = await freePort(host);
+  const child = spawn(bin, ['--blobHost', host, '--blobPort', String(blobPort), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--loose', '--silent'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: false,
+  });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`azurite did not start: ${out}`)), 30_000);
+    const onData = (d) => {
+      out += d.toString();
+      if (/successfully listens/.test(out)) { clearTimeout(timer); resolve(); }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`azurite exited (${code}): ${out}`)); });
+  });
+  child.removeAllListeners('exit');
+  const azure = await import('@azure/storage-blob');
+  const cred = new azure.StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
+  const endpoint = `http://${host}:${blobPort}/${AZURITE_ACCOUNT}`;
+  const container = new azure.BlobServiceClient(endpoint, cred).getContainerClient('cache');
+  await container.create();
+  const sasUrl = (blob, permissions) => {
+    const sas = azure.generateBlobSASQueryParameters(
+      { containerName: 'cache', blobName: blob, permissions: azure.BlobSASPermissions.parse(permissions), expiresOn: new Date(Date.now() + 3600_000) },
+      cred
+    );
+    return `${endpoint}/cache/${blob}?${sas.toString()}`;
+  };
+  const size = async (blob) => {
+    try {
+      return (await container.getBlobClient(blob).getProperties()).contentLength;
+    } catch {
+      return undefined;
+    }
+  };
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+  return { sasUrl, size, stop, endpoint };
+}
+
+export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azurite = false } = {}) {
   const ownDir = !dir;
   const blobDir = dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'cache-server-')));
   await fsp.mkdir(blobDir, { recursive: true });
 
+  const az = azurite ? await startAzurite(host) : undefined;
   const entries = new Map(); // `${key}\0${version}` -> entry
   const byId = new Map(); // blob id -> entry (pending or finalized)
   const counters = { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, rpcs: 0 };
@@ -82,6 +156,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
     }
     return undefined;
   }
+  const downloadUrl = (e) => (az ? az.sasUrl(String(e.id), 'r') : `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=read-${randomUUID()}`);
   const rpc = {
     CreateCacheEntry({ key, version }) {
       const old = entries.get(`${key}\0${version}`);
@@ -95,11 +170,20 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       const e = { id: nextId++, key, version, size: 0, finalized: false, uploaded: false, seq: 0 };
       entries.set(`${key}\0${version}`, e);
       byId.set(e.id, e);
-      return { ok: true, signed_upload_url: `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=upload-${randomUUID()}` };
+      return { ok: true, signed_upload_url: az ? az.sasUrl(String(e.id), 'cw') : `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=upload-${randomUUID()}` };
     },
-    FinalizeCacheEntryUpload({ key, version, size_bytes }) {
+    async FinalizeCacheEntryUpload({ key, version, size_bytes }) {
       const e = entries.get(`${key}\0${version}`);
       if (!e || e.finalized) return { ok: false, message: `no pending upload for ${key}` };
+      if (az) {
+        const n = await az.size(String(e.id));
+        // azurite holds the blob: what it committed is what was uploaded.
+        if (n !== undefined) {
+          Object.assign(e, { uploaded: true, size: n });
+          counters.uploads++;
+          counters.uploadBytes += n;
+        }
+      }
       if (!e.uploaded) return { ok: false, message: `blob for ${key} was never uploaded` };
       if (size_bytes !== undefined && Number(size_bytes) !== e.size) {
         return { ok: false, message: `size mismatch for ${key}: finalize says ${size_bytes}, blob has ${e.size}` };
@@ -110,7 +194,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
     GetCacheEntryDownloadURL({ key, restore_keys = [], version }) {
       const e = findMatch([key, ...restore_keys], version);
       if (!e) return { ok: false };
-      return { ok: true, signed_download_url: `${baseUrl}${BLOB_PREFIX.slice(1)}${e.id}?sig=read-${randomUUID()}`, matched_key: e.key };
+      return { ok: true, signed_download_url: downloadUrl(e), matched_key: e.key };
     },
   };
 
@@ -140,9 +224,79 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
     if (typeof args.key !== 'string' || !args.key || typeof args.version !== 'string' || !args.version) {
       throw new TwirpError('invalid_argument', 'key and version are required');
     }
-    const out = rpc[method](args);
+    const out = await rpc[method](args);
     debug(method, JSON.stringify(body), '->', JSON.stringify(out));
     sendJson(res, 200, out);
+  }
+
+  // ---- v1 (GHES) REST API, over the same entries; blobs are always served by this server.
+  async function handleV1(req, res, rest, query) {
+    counters.rpcs++;
+    const v1Json = (status, obj) => sendJson(res, status, obj);
+    if (fault === '500') return v1Json(500, { message: 'injected fault: 500' });
+    if (fault === '429') {
+      res.setHeader('Retry-After', '1');
+      return v1Json(429, { message: 'injected fault: 429' });
+    }
+    if (!/^Bearer \S/.test(req.headers.authorization ?? '')) return v1Json(401, { message: 'missing bearer token' });
+    if (!/api-version=6\.0-preview\.1/.test(req.headers.accept ?? '')) return v1Json(400, { message: 'Accept must name api-version=6.0-preview.1' });
+    if (rest === 'cache' && req.method === 'GET') {
+      const keys = (query.get('keys') ?? '').split(',').filter(Boolean);
+      const version = query.get('version') ?? '';
+      if (!keys.length || !version) return v1Json(400, { message: 'keys and version are required' });
+      const e = findMatch(keys, version);
+      if (!e) {
+        res.writeHead(204);
+        return res.end();
+      }
+      return v1Json(200, { cacheKey: e.key, scope: 'refs/heads/main', cacheVersion: version, creationTime: new Date().toISOString(), archiveLocation: downloadUrl(e) });
+    }
+    if (rest === 'caches' && req.method === 'POST') {
+      const { key, version, cacheSize } = JSON.parse((await readBody(req)).toString('utf8') || '{}');
+      if (typeof key !== 'string' || !key || typeof version !== 'string' || !version) return v1Json(400, { message: 'key and version are required' });
+      const old = entries.get(`${key}\0${version}`);
+      if (old?.finalized) return v1Json(409, { message: `Cache already exists. Scope: refs/heads/main, Key: ${key}, Version: ${version}` });
+      if (old) byId.delete(old.id);
+      const e = { id: nextId++, key, version, size: 0, finalized: false, uploaded: false, seq: 0, v1: true, cacheSize };
+      entries.set(`${key}\0${version}`, e);
+      byId.set(e.id, e);
+      await fsp.writeFile(blobFile(e), '');
+      return v1Json(201, { cacheId: e.id });
+    }
+    const m = /^caches\/(\d+)$/.exec(rest);
+    const e = m ? byId.get(Number(m[1])) : undefined;
+    if (m && req.method === 'PATCH') {
+      if (fault === 'upload-500') {
+        await drain(req);
+        return v1Json(500, { message: 'injected fault: upload-500' });
+      }
+      if (!e || e.finalized) return v1Json(404, { message: 'no pending upload' });
+      const cr = /^bytes (\d+)-(\d+)\/\*$/.exec(req.headers['content-range'] ?? '');
+      if (!cr) return v1Json(400, { message: 'Content-Range must be bytes a-b/*' });
+      const [start, end] = [Number(cr[1]), Number(cr[2])];
+      const body = await readBody(req, 256 * 2 ** 20);
+      if (body.length !== end - start + 1) return v1Json(400, { message: `Content-Range says ${end - start + 1} bytes, the body has ${body.length}` });
+      const fh = await fsp.open(blobFile(e), 'r+');
+      try {
+        await fh.write(body, 0, body.length, start);
+      } finally {
+        await fh.close();
+      }
+      counters.uploadBytes += body.length;
+      res.writeHead(204);
+      return res.end();
+    }
+    if (m && req.method === 'POST') {
+      if (!e || e.finalized) return v1Json(404, { message: 'no pending upload' });
+      const { size } = JSON.parse((await readBody(req)).toString('utf8') || '{}');
+      const actual = (await fsp.stat(blobFile(e))).size;
+      if (size !== actual) return v1Json(400, { message: `size mismatch: commit says ${size}, blob has ${actual}` });
+      Object.assign(e, { size: actual, uploaded: true, finalized: true, seq: ++seq });
+      counters.uploads++;
+      res.writeHead(204);
+      return res.end();
+    }
+    return v1Json(404, { message: `no route for ${req.method} ${rest}` });
   }
 
   // ---- Blob storage, shaped after what @azure/storage-blob's BlockBlobClient sends.
@@ -206,7 +360,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       'x-ms-blob-type': 'BlockBlob',
     });
     if (req.method === 'HEAD' || len === 0) return res.end();
-    counters.downloads++;
+    if (start === 0) counters.downloads++;
     const truncate = fault === 'truncate-blob';
     const stop = truncate ? start + Math.floor(len / 2) : end + 1;
     // Flip the middle byte and the last one: the last bytes are the gzip ISIZE / zstd
@@ -265,6 +419,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       // Control and stats stay reachable in "down" mode, otherwise it could never be lifted.
       if (fault === 'down') return req.socket.destroy();
       if (url.pathname.startsWith(RPC_PREFIX)) return handleRpc(req, res, url.pathname.slice(RPC_PREFIX.length));
+      if (url.pathname.startsWith(V1_PREFIX)) return handleV1(req, res, url.pathname.slice(V1_PREFIX.length), url.searchParams);
       const m = url.pathname.startsWith(BLOB_PREFIX) && /^(\d+)$/.exec(url.pathname.slice(BLOB_PREFIX.length));
       if (m) return handleBlob(req, res, Number(m[1]), url.searchParams);
       return sendJson(res, 404, { code: 'bad_route', msg: `no route for ${req.method} ${url.pathname}` });
@@ -291,9 +446,11 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir } = {
       // Keep-alive agents in the clients would otherwise hold server.close() open.
       await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       if (ownDir) await fsp.rm(blobDir, { recursive: true, force: true });
+      await az?.stop();
     })());
 
-  return { url: baseUrl, port: actualPort, dir: blobDir, close, stats, setFault, evict };
+  // blobEndpoint: azurite's account URL in azurite mode (tests inspect blobs with the dev key).
+  return { url: baseUrl, port: actualPort, dir: blobDir, close, stats, setFault, evict, ...(az ? { blobEndpoint: az.endpoint, accountKey: AZURITE_KEY } : {}) };
 }
 
 function readBody(req, limit = 16 * 1024 * 1024) {
@@ -340,7 +497,7 @@ if (isMain) {
   const args = process.argv.slice(2);
   const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
   // Handlers go in before startup so an early SIGTERM is still a clean exit.
-  const started = startCacheServer({ port: Number(opt('--port') ?? 0), dir: opt('--dir') });
+  const started = startCacheServer({ port: Number(opt('--port') ?? 0), dir: opt('--dir'), azurite: args.includes('--azurite') });
   const stop = () => started.then((srv) => srv.close()).then(() => process.exit(0), () => process.exit(1));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -1,66 +1,132 @@
-// The only place that talks to @actions/cache. Two facts of that library shape this module:
-// - the `paths` strings feed the entry's version hash (sha256 of `paths.join('|')`, the
-//   compression and a salt), so save and restore must pass identical strings on every runner;
-// - it tars the paths relative to GITHUB_WORKSPACE (paths themselves are globbed relative to
-//   process.cwd()) and extracts relative to GITHUB_WORKSPACE again.
-// So we always pass the fixed relative path `runbox-snapshot`, and for the duration of the call
-// point both the cwd and GITHUB_WORKSPACE at the per-run staging dir. The entry then holds
-// `runbox-snapshot/...` whatever RUNNER_TEMP is, and a snapshot saved on one runner restores
-// on another with different RUNNER_TEMP and workspace paths. Nothing else in the action runs
-// while the cwd is switched (main and post are sequential).
+// The only place that talks to the Actions cache service. A snapshot is stored as one runbox
+// entry (src/store/entry: the staging files back to back, a checked index, an optional ed25519
+// signature, a trailer), never as a tar: @actions/cache would wrap the staging dir in its own tar
+// and unpack it with `tar -P`, so whoever can write the cache would choose what that untrusted
+// outer archive writes where. Here the entry's bytes are fetched by range and each file is written
+// under a checked name into a fresh staging dir, hashed on the way.
+//
+// The cache version partitions formats and stores: an old @actions/cache entry, or one for
+// another store kind or store-paths list, is simply a miss.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
-import * as cache from '@actions/cache';
+import { createHash, type KeyObject } from 'node:crypto';
+import path from 'node:path';
 import * as core from '@actions/core';
-import { errorMessage } from '../errors.js';
+import { clientFor, describe, openBlob, serviceFromEnv, type CacheClient } from './cache-service/index.js';
+import { keyProblem, MAX_KEYS } from './config.js';
+import { EntryFormatError, EntryIntegrityError, EntryTrustError, logSafe, MAX_ENTRY_BYTES } from './entry/format.js';
+import { readEntry } from './entry/reader.js';
+import type { TrustedKey } from './entry/signing.js';
+import { entryRange, planEntry } from './entry/writer.js';
+import type { StoreKind } from './presets.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
+export const ENTRY_FORMAT = 'runbox-entry-v1';
 
-async function inStaging<T>(parent: string, fn: () => Promise<T>): Promise<T> {
-  const cwd = process.cwd();
-  const workspace = process.env.GITHUB_WORKSPACE;
-  process.chdir(parent);
-  process.env.GITHUB_WORKSPACE = parent;
-  try {
-    return await fn();
-  } finally {
-    process.chdir(cwd);
-    if (workspace === undefined) delete process.env.GITHUB_WORKSPACE;
-    else process.env.GITHUB_WORKSPACE = workspace;
-  }
+export interface EntryOptions {
+  kind: StoreKind;
+  storePaths: readonly string[];
+  /** restore: with keys, only an entry signed by one of them is used. */
+  trustedKeys?: readonly TrustedKey[];
+  /** save: signs the entry's index. */
+  signingKey?: KeyObject;
+  /** Upload block size; tests make it small to get many blocks. */
+  blockBytes?: number;
 }
 
-function available(what: string): boolean {
-  if (cache.isFeatureAvailable()) return true;
-  core.warning(`runbox store: the Actions cache service is not available to this job (no ACTIONS_RESULTS_URL / ACTIONS_CACHE_URL); ${what}`);
-  return false;
+/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
+export function entryVersion(kind: StoreKind, storePaths: readonly string[]): string {
+  return createHash('sha256').update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`).digest('hex');
+}
+
+function client(what: string, need: 'read' | 'write'): CacheClient | undefined {
+  const svc = serviceFromEnv();
+  if (typeof svc === 'string') {
+    core.warning(`runbox store: the Actions cache service is not available to this job (${svc}); ${what}`);
+    return undefined;
+  }
+  if (need === 'read' ? !svc.readable : !svc.writable) {
+    core.info(`ACTIONS_CACHE_MODE is '${svc.mode}', which does not permit cache ${need === 'read' ? 'reads' : 'writes'}; ${what}`);
+    return undefined;
+  }
+  return clientFor(svc);
+}
+
+/**
+ * The matched key the service names must be one we asked for or extend one as a prefix, and be a
+ * key the service itself would accept: it ends up in outputs, state and log lines.
+ */
+function matchedKeyProblem(matched: string, keys: readonly string[]): string | undefined {
+  if (/[^\x20-\x7e]/.test(matched)) return 'it holds control or non-ASCII characters';
+  if (keyProblem(matched)) return keyProblem(matched);
+  if (!keys.some((k) => matched.startsWith(k))) return 'it is none of the keys asked for, nor extends one';
+  return undefined;
 }
 
 /** Downloads the newest entry matching key / restore keys into `<parent>/runbox-snapshot`; the matched key, or undefined. */
-export async function restoreEntry(parent: string, primaryKey: string, restoreKeys: string[]): Promise<string | undefined> {
-  if (!available('no snapshot is restored')) return undefined;
+export async function restoreEntry(parent: string, primaryKey: string, restoreKeys: string[], opts: EntryOptions): Promise<string | undefined> {
+  const keys = [primaryKey, ...restoreKeys];
+  const bad = keys.find((k) => keyProblem(k) !== undefined);
+  if (bad !== undefined || keys.length > MAX_KEYS) {
+    core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${logSafe(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
+    return undefined;
+  }
+  const c = client('no snapshot is restored', 'read');
+  if (!c) return undefined;
+  let hit: { matchedKey: string; url: string } | undefined;
   try {
-    return await inStaging(parent, () => cache.restoreCache([SNAPSHOT_DIR], primaryKey, restoreKeys));
+    hit = await c.find(keys, entryVersion(opts.kind, opts.storePaths));
   } catch (e) {
-    core.warning(`runbox store: cache lookup failed, continuing without a snapshot: ${errorMessage(e)}`);
+    core.warning(`runbox store: cache lookup failed, continuing without a snapshot: ${describe(e)}`);
+    return undefined;
+  }
+  if (!hit) return undefined;
+  const problem = matchedKeyProblem(hit.matchedKey, keys);
+  if (problem) {
+    core.warning(`runbox store: the cache service answered with the key ${logSafe(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+    return undefined;
+  }
+  const matched = hit.matchedKey;
+  try {
+    const src = await openBlob(hit.url, MAX_ENTRY_BYTES);
+    const r = await readEntry(src, path.join(parent, SNAPSHOT_DIR), { trustedKeys: opts.trustedKeys ?? [] });
+    core.info(
+      `fetched ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`
+    );
+    return matched;
+  } catch (e) {
+    const why =
+      e instanceof EntryTrustError
+        ? 'is not trusted'
+        : e instanceof EntryFormatError
+          ? 'is not a well-formed runbox entry'
+          : e instanceof EntryIntegrityError
+            ? 'does not match its own index'
+            : 'could not be downloaded';
+    core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
     return undefined;
   }
 }
 
 /** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-export async function saveEntry(parent: string, key: string): Promise<number | undefined> {
-  if (!available('the snapshot is not saved')) return undefined;
+export async function saveEntry(parent: string, key: string, opts: EntryOptions): Promise<string | undefined> {
+  const problem = keyProblem(key);
+  if (problem) {
+    core.warning(`runbox store: the snapshot is not saved: the key ${logSafe(key)} is unusable (${problem})`);
+    return undefined;
+  }
+  const c = client('the snapshot is not saved', 'write');
+  if (!c) return undefined;
   try {
-    const id = await inStaging(parent, () => cache.saveCache([SNAPSHOT_DIR], key));
-    // -1: reservation or finalisation refused (a concurrent job saved the key first, quota,
-    // service down). The library logs why as plain info, which nobody sees in a green job.
-    if (id !== -1) return id;
-    core.warning(
-      `runbox store: the cache service did not take the snapshot under ${key} (a concurrent job may have saved this key first, or the service refused or failed; the lines above say which). The job goes on.`
-    );
+    const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
+    const r = await c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => entryRange(plan, start, end), {
+      ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {})
+    });
+    if ('id' in r) return r.id;
+    core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
     return undefined;
   } catch (e) {
-    core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${errorMessage(e)}`);
+    core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
     return undefined;
   }
 }

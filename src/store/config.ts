@@ -1,11 +1,13 @@
 // The store-snapshot inputs, parsed and validated before anything happens: a snapshot is
 // extracted as root into `/`, so a wrong store path must be refused here, not discovered later.
+import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { parseBoolean } from '../config.js';
 import { InputError } from '../errors.js';
 import type { InputSource } from '../input-source.js';
 import { isUnder, pathProblem } from '../paths.js';
+import { parsePrivateKey, parseTrustedKey, type TrustedKey } from './entry/signing.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { MAX_SHARDS } from './shards.js';
 
@@ -37,6 +39,8 @@ export interface StoreConfig {
   shards: number;
   delta: DeltaMode;
   failOnCacheMiss: boolean;
+  /** `trusted-keys`: when non-empty, only snapshots signed by one of these are restored. */
+  trustedKeys: TrustedKey[];
   /** Where the store paths are, normally `/`. Tests point it at a temp dir (RUNBOX_STORE_ROOT). */
   root: string;
   /** Parent of the per-run staging dirs: RUNNER_TEMP, which the runner wipes between jobs. */
@@ -86,6 +90,29 @@ function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]):
   return paths;
 }
 
+function parseTrustedKeys(src: InputSource): TrustedKey[] {
+  const keys = src.lines('trusted-keys').map((line) => {
+    const k = parseTrustedKey(line);
+    if (typeof k === 'string')
+      throw new InputError('trusted-keys', k, "Give one public key per line as 'ed25519:<base64>', the line the save summary or `node tools/keygen.mjs` prints");
+    return k;
+  });
+  return keys.filter((k, i) => keys.findIndex((o) => o.id === k.id) === i);
+}
+
+/**
+ * `signing-key`, checked. Main calls this only to fail early on bad key material; post reads the
+ * input again itself (see save.ts), because the key must never be written to the state file.
+ */
+export function parseSigningKey(src: InputSource): KeyObject | undefined {
+  const pem = src.value('signing-key');
+  if (pem === '') return undefined;
+  const k = parsePrivateKey(pem);
+  if (typeof k === 'string')
+    throw new InputError('signing-key', k, 'Give an ed25519 private key in PEM (PKCS#8), as `openssl genpkey -algorithm ed25519` or `node tools/keygen.mjs` print, from a secret');
+  return k;
+}
+
 function parseShards(src: InputSource): number {
   const v = src.value('shards');
   if (v === '' || v === 'auto') return 0;
@@ -116,7 +143,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
   const kind = oneOf(src, 'store', ['guix', 'nix', ''] as const, '');
   if (kind === '') {
     // A store path or key without a store kind is a half-written config, not "off".
-    for (const name of ['store-paths', 'key', 'restore-keys'])
+    for (const name of ['store-paths', 'key', 'restore-keys', 'signing-key', 'trusted-keys'])
       if (src.value(name) !== '') throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
     return undefined;
   }
@@ -131,6 +158,9 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
   // The default key plus its default restore key are 2; an explicit list counts with the key.
   if (1 + restoreLines.length > MAX_KEYS)
     throw new InputError('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`);
+
+  const trustedKeys = parseTrustedKeys(src);
+  parseSigningKey(src);
 
   const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
   if (rootEnv !== '' && (!path.isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
@@ -148,6 +178,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     shards: parseShards(src),
     delta: oneOf(src, 'delta', ['auto', 'off'] as const, 'auto'),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+    trustedKeys,
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),
     stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),
     workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),

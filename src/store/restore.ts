@@ -264,6 +264,7 @@ interface Fetched {
  * On a miss, post saves a full snapshot, which is then the newest entry for the prefix.
  */
 async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: string[]): Promise<{ fetched?: Fetched; note: string }> {
+  const entryOpts = { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys };
   const lookups: Array<[string, string[]]> = [[keys.primary, keys.restore]];
   const refused = new Set<string>();
   let note = '';
@@ -271,7 +272,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const [key, restore] = lookups[i];
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
-    const matched = await restoreEntry(staging, key, restore);
+    const matched = await restoreEntry(staging, key, restore, entryOpts);
     if (!matched) return { note };
     if (refused.has(matched)) {
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
@@ -285,7 +286,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const baseStaging = createStaging(cfg.stagingBase);
     stagings.push(baseStaging);
     // A delta naming itself as base is refused like a missing base.
-    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, []);
+    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], entryOpts);
     if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
     refused.add(matched);
     const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;

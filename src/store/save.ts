@@ -8,9 +8,12 @@ import * as core from '@actions/core';
 import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
+import { actionInputs } from '../input-source.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
+import { parseSigningKey } from './config.js';
+import { publicKeyLine } from './entry/signing.js';
 import { manifestBytes } from './manifest.js';
 import { createStaging, removeStaging } from './staging.js';
 import type { StoreState } from './state.js';
@@ -53,6 +56,10 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
   }
   let staging: string | undefined;
   try {
+    // Read here from the input, not from main's state: the state file is plain JSON on the
+    // runner's disk, and a private key must never be written anywhere by runbox. Main already
+    // refused bad key material, so an error here means the input changed in between.
+    const signingKey = parseSigningKey(actionInputs);
     await ensurePrivilege('read the root-owned store to snapshot it');
     staging = createStaging(state.stagingBase);
     const snapshotDir = path.join(staging, SNAPSHOT_DIR);
@@ -74,7 +81,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = manifestBytes(r.manifest);
     const t0 = Date.now();
-    const id = await saveEntry(staging, state.primaryKey);
+    const id = await saveEntry(staging, state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
     const uploadMs = Date.now() - t0;
     const baseBytes = typeof base === 'string' ? 0 : base.bytes;
     const kind = r.manifest.base
@@ -86,6 +93,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
         ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
         : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`
     );
+    if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
     report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
   } catch (e) {
     core.warning(`runbox store: no snapshot saved, the job goes on: ${errorMessage(e)}`);
