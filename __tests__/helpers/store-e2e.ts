@@ -12,7 +12,7 @@ import { GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, treeManifest 
 /** The shared synthetic-store builder, next to the repo (as store-archive.test.ts finds it). */
 export const MKSTORE = path.resolve(ROOT, 'scripts', 'mkstore.sh');
 
-/** The variables that point @actions/cache (v2 service) at the loopback server. */
+/** The variables that point runbox's cache client (v2 service) at the loopback server. */
 export function cacheEnv(url: string): Record<string, string | undefined> {
   return {
     ACTIONS_CACHE_SERVICE_V2: 'true',
@@ -21,7 +21,9 @@ export function cacheEnv(url: string): Record<string, string | undefined> {
     // Anything but github.com would make the client assume GHES and speak v1.
     GITHUB_SERVER_URL: undefined,
     ACTIONS_CACHE_MODE: undefined,
-    ACTIONS_CACHE_URL: undefined
+    ACTIONS_CACHE_URL: undefined,
+    // Test-only: the client's retry backoff in ms instead of seconds, so fault runs stay short.
+    RUNBOX_TEST_RETRY_MS: '5'
   };
 }
 

@@ -8,14 +8,18 @@ import type { RangeSource } from '../entry/reader.js';
 
 export const MAX_ATTEMPTS = 5;
 /**
- * Base of the exponential backoff (1 s, 2 s, 4 s, 8 s). RUNBOX_TEST_RETRY_MS is for tests only
- * (read once at startup): it shrinks the waits so fault tests still retry, in milliseconds.
+ * Base of the exponential backoff (1 s, 2 s, 4 s, 8 s). RUNBOX_TEST_RETRY_MS is for tests only: it
+ * shrinks the waits so fault tests still retry, in milliseconds. Read once, at the first retry
+ * (in-process tests set it after the modules are loaded).
  */
-const RETRY_BASE_MS = (() => {
-  const v = process.env.RUNBOX_TEST_RETRY_MS;
-  const n = v !== undefined && /^[0-9]{1,6}$/.test(v.trim()) ? Number(v) : NaN;
-  return Number.isFinite(n) ? n : 1000;
-})();
+let retryBaseMs: number | undefined;
+function retryBase(): number {
+  if (retryBaseMs === undefined) {
+    const v = (process.env.RUNBOX_TEST_RETRY_MS ?? '').trim();
+    retryBaseMs = /^[0-9]{1,6}$/.test(v) ? Number(v) : 1000;
+  }
+  return retryBaseMs;
+}
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
 const RPC_TIMEOUT_MS = 60_000;
@@ -55,7 +59,7 @@ export function describe(e: unknown): string {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const backoff = (attempt: number): number => RETRY_BASE_MS * 2 ** (attempt - 1);
+const backoff = (attempt: number): number => retryBase() * 2 ** (attempt - 1);
 
 /** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
 export async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
