@@ -1,21 +1,20 @@
 // Untrusted snapshots, end to end: an attacker who can write the repo's cache publishes an entry
 // under the key a job will look up. The entry here is made the way one would be: a hand-built
 // tar (helpers/store-tar.ts, bytes exactly as written), zstd-compressed into a `runbox-snapshot`
-// dir with a manifest whose sha256 and sizes are correct, uploaded with the real
-// @actions/cache saveCache from this process with the cwd and GITHUB_WORKSPACE at the dir's
-// parent (what src/store/cache-io.ts does), so its version hash equals runbox's. Then the built
+// dir with a manifest whose sha256 and sizes are correct, published as a cache entry through
+// runbox's own cache client (fixtures/cache.ts publishEntry), so its cache version equals the
+// one the job looks up. Then the built
 // action runs (`node dist/main.js`, `node dist/post.js`) against a store that already holds
 // items. Each archive also carries a harmless item before the bad member: the refusal must be
 // of the whole archive, so nothing at all may appear, inside the store or outside it.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as cache from '@actions/cache';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
 import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
+import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, forgeSnapshot, itemName, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 import { contentManifest, stagingLeft, storeJob } from './helpers/store-e2e.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
@@ -25,21 +24,6 @@ let server: CacheServer;
 const jobs: FakeJob[] = [];
 const savedEnv = { ...process.env };
 const savedCwd = process.cwd();
-
-/** Runs fn with stdout captured (the cache library logs ::debug:: lines there); returns both. */
-async function quietly<T>(fn: () => Promise<T>): Promise<{ value: T; out: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { value: await fn(), out };
-  } finally {
-    process.stdout.write = write;
-  }
-}
 
 /**
  * Two archives in one snapshot, as a sharded snapshot holds them (`store-<i>.tar.zst`, each
@@ -75,14 +59,7 @@ async function publish(key: string, entries: TarEntry[], tamper?: (archive: stri
     fs.rmSync(tarPath);
     tamper?.(path.join(snap, 'store.tar.zst'));
   }
-  process.chdir(parent);
-  process.env.GITHUB_WORKSPACE = parent;
-  try {
-    const { value: id, out } = await quietly(() => cache.saveCache([SNAPSHOT_DIR], key));
-    if (!(id > 0)) throw new Error(`could not publish ${key}: ${out}`);
-  } finally {
-    process.chdir(savedCwd);
-  }
+  await publishEntry(parent, key);
 }
 
 const good = `gnu/store/${itemName(`good-${tag}`)}`;
