@@ -51,8 +51,7 @@ export function stagingLeft(job: FakeJob): string[] {
 }
 
 /**
- * Bytes in regular files under the job's RUNNER_TEMP. @actions/cache leaves its own small uuid
- * dirs there (a manifest.txt of the paths it archived); no archive may stay behind.
+ * Bytes in regular files under the job's RUNNER_TEMP: no archive may stay behind.
  */
 export function tempBytes(job: FakeJob): number {
   return sh(`find ${q(job.runnerTemp)} -type f -printf '%s\\n'`)
@@ -176,7 +175,7 @@ export class NixDaemon {
 /**
  * A `tar` and an `mv` placed first on PATH in a job's env. `mv` (runbox's move from its private
  * dir into the store) logs `move daemon=running|stopped`. Invocations of tar with a separate `-x`
- * argument (runbox's store extract; @actions/cache passes `-xf`) log whether the daemon runs at
+ * argument (runbox's store extract) log whether the daemon runs at
  * that moment; when
  * `slowFlag` exists, the extract is fed its first 64 KiB, then stalls (logging `extract stalled`)
  * for a minute before the rest: long enough to cancel main mid-extract. On SIGTERM the wrapper

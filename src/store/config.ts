@@ -63,7 +63,7 @@ function oneOf<T extends string>(src: InputSource, name: string, allowed: readon
   throw new InputError(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
 }
 
-/** Why a key is unusable by @actions/cache (which would throw at save time), or undefined. */
+/** Why a key is unusable by the cache service (which would refuse it at save time), or undefined. */
 export function keyProblem(key: string): string | undefined {
   if (key.length > MAX_KEY_LENGTH) return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
   if (key.includes(',')) return 'it contains a comma, which the cache service does not accept';
