@@ -182,7 +182,10 @@ async function* resumableRange(url: string, offset: number, length: number, size
   }
 }
 
-/** The blob behind a signed download URL as a RangeSource (its size from a HEAD). */
+/**
+ * The blob behind a signed download URL as a RangeSource. Its size comes from a HEAD, which the
+ * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
+ */
 export async function openBlob(url: string, maxBytes: number): Promise<RangeSource> {
   const size = await withRetries('HEAD of the cache blob', async () => {
     const res = await fetchWithTimeout(url, { method: 'HEAD' });
