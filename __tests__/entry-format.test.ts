@@ -248,7 +248,30 @@ describe('file contents', () => {
     files[2].sha256 = sha(Buffer.from('other'));
     await refused(container(files), /db\/db.sqlite.zst has sha256 [0-9a-f]{64}, the index says/, [], EntryIntegrityError);
   });
-  test('a source that returns fewer bytes than asked', async () => {
+  test('a mismatch stops the download: the data stream is closed, not left open', async () => {
+    const files = good();
+    files[0].sha256 = sha(Buffer.from('other'));
+    const src = source(container(files));
+    let closed = false;
+    const tracked: RangeSource = {
+      size: src.size,
+      read(o, l) {
+        const inner = src.read(o, l)[Symbol.asyncIterator]();
+        return {
+          [Symbol.asyncIterator]: () => ({
+            next: () => inner.next(),
+            return: async () => {
+              closed = true;
+              return (await inner.return?.()) ?? { done: true as const, value: undefined };
+            }
+          })
+        };
+      }
+    };
+    await expect(readEntry(tracked, dest(), { trustedKeys: [] })).rejects.toThrow(EntryIntegrityError);
+    expect(closed).toBe(true);
+  });
+    test('a source that returns fewer bytes than asked', async () => {
     const b = container(good());
     const src = source(b);
     const short: RangeSource = { size: src.size, read: (o, l) => (o === 0 ? src.read(0, l - 10) : src.read(o, l)) };

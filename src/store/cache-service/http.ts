@@ -114,8 +114,11 @@ export function sendStream(method: string, url: string, headers: Record<string, 
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${u.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
     const src = body();
+    req.on('error', (e) => {
+      src.destroy();
+      reject(e);
+    });
     src.on('error', (e) => req.destroy(e));
     src.pipe(req);
   });
@@ -129,7 +132,9 @@ function contentRange(h: string | null): { start: number; end: number; size: num
 /** One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count. */
 async function* getRange(url: string, start: number, end: number, size: number): AsyncGenerator<Buffer> {
   const ac = new AbortController();
-  let timer = setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS);
+  // unref: an idle timer must never be what keeps main or post alive.
+  const idle = (): NodeJS.Timeout => setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS).unref();
+  let timer = idle();
   try {
     const res = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, signal: ac.signal });
     const full = res.status === 200 && start === 0 && end === size;
@@ -148,7 +153,7 @@ async function* getRange(url: string, start: number, end: number, size: number):
     let n = 0;
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       clearTimeout(timer);
-      timer = setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS);
+      timer = idle();
       n += chunk.length;
       if (start + n > end) throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
       yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
@@ -165,19 +170,24 @@ async function* resumableRange(url: string, offset: number, length: number, size
   let pos = offset;
   for (let attempt = 1; pos < end; ) {
     const it = getRange(url, pos, end, size)[Symbol.asyncIterator]();
-    for (;;) {
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        if (!isRetryable(e)) throw e;
-        if (attempt >= MAX_ATTEMPTS) throw new Error(`downloading the cache blob failed after ${attempt} attempts: ${describe(e)}`);
-        await sleep(backoff(attempt++));
-        break;
+    try {
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          if (!isRetryable(e)) throw e;
+          if (attempt >= MAX_ATTEMPTS) throw new Error(`downloading the cache blob failed after ${attempt} attempts: ${describe(e)}`);
+          await sleep(backoff(attempt++));
+          break;
+        }
+        if (r.done) break;
+        pos += r.value.length;
+        yield r.value;
       }
-      if (r.done) break;
-      pos += r.value.length;
-      yield r.value;
+    } finally {
+      // A consumer that stops early (a hash mismatch) cancels the GET's body here.
+      await it.return(undefined);
     }
   }
 }

@@ -83,6 +83,15 @@ async function writeFiles(src: RangeSource, files: readonly IndexFile[], dataByt
   if (files.some((f) => f.name.startsWith('db/'))) fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
   // One ranged read over all the files (they are contiguous from 0), split as it streams.
   const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
+  try {
+    await splitInto(it, files, dest);
+  } finally {
+    // Stopping early (a mismatch) must end the download too, not leave a connection open.
+    await it.return?.();
+  }
+}
+
+async function splitInto(it: AsyncIterator<Buffer>, files: readonly IndexFile[], dest: string): Promise<void> {
   let pending: Buffer = Buffer.alloc(0);
   for (const f of files) {
     const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
