@@ -247,6 +247,33 @@ describe('v2 with the stand-in blobs: faults', () => {
     expect(await io.saveEntry(staged(), 'plain-up', opts)).toBeDefined();
   });
 
+  test('an entry whose middle file does not match the index: a miss, nothing left, promptly', async () => {
+    useV2(plain.url);
+    // Built by runbox's writer, then one byte of store-0 flipped, uploaded raw as an attacker would.
+    const parent = staged();
+    const { planEntry, entryRange } = await import('../src/store/entry/writer.js');
+    const plan = await planEntry(path.join(parent, 'runbox-snapshot'));
+    const chunks: Buffer[] = [];
+    for await (const c of entryRange(plan, 0, plan.size)) chunks.push(c as Buffer);
+    const blob = Buffer.concat(chunks);
+    const at = plan.files.find((f) => f.name === 'store-0.tar.zst')!.offset + 1000;
+    blob[at] ^= 0xff;
+    const rpc = async (m: string, body: object): Promise<Record<string, unknown>> =>
+      (await (
+        await fetch(`${plain.url}twirp/github.actions.results.api.v1.CacheService/${m}`, { method: 'POST', headers: { authorization: 'Bearer t' }, body: JSON.stringify(body) })
+      ).json()) as Record<string, unknown>;
+    const version = io.entryVersion(opts.kind, opts.storePaths);
+    const created = await rpc('CreateCacheEntry', { key: 'evil-1', version });
+    expect((await fetch(created.signed_upload_url as string, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: blob })).status).toBe(201);
+    expect(await rpc('FinalizeCacheEntryUpload', { key: 'evil-1', version, size_bytes: String(blob.length) })).toMatchObject({ ok: true });
+    const p = fresh();
+    const t0 = Date.now();
+    await expect(io.restoreEntry(p, 'evil-1', [], opts)).resolves.toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(fs.readdirSync(p)).toEqual([]);
+    expect(warnings().join('\n')).toMatch(/the snapshot evil-1 does not match its own index, continuing as on a cache miss: store-0.tar.zst has sha256 [0-9a-f]{64}, the index says/);
+  });
+
   test('ACTIONS_CACHE_MODE read / write-only / none', async () => {
     useV2(plain.url);
     const before = plain.stats().rpcs;
