@@ -219,7 +219,7 @@ function forgeDelta(dir: string, tar: string, manifest: Record<string, unknown> 
   const archives = [{ file: 'delta.tar.zst', sha256, bytes: fs.statSync(path.join(dir, 'delta.tar.zst')).size, compression: 'zstd', storePaths: STORE_PATHS }];
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),
-    JSON.stringify({ format: 'runbox-store-snapshot', version: 2, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives, dbs: [], base: { key: 'k-base' }, ...manifest })
+    JSON.stringify({ format: 'runbox-store-snapshot', version: 4, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives, base: { key: 'k-base' }, ...manifest })
   );
   return dir;
 }
@@ -275,7 +275,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(await rejection(apply(target, forgeDelta(path.join(w, 's6'), path.join(w, 'good.tar')), deltaAsBase))).toMatch(/ManifestError: .*itself a delta/);
     // A delta without its base, and a full snapshot claiming a base.
     expect(await rejection(apply(target, forgeDelta(path.join(w, 's7'), path.join(w, 'good.tar'))))).toMatch(/ManifestError: .*that base was not fetched/);
-    expect(await rejection(apply(target, forgeDelta(path.join(w, 's8'), path.join(w, 'good.tar'), { version: 1 }), base))).toMatch(/ManifestError: .*cannot name a base/);
+    expect(await rejection(apply(target, forgeDelta(path.join(w, 's8'), path.join(w, 'good.tar'), { version: 3 }), base))).toMatch(/ManifestError: .*cannot name a base/);
     expect(await rejection(apply(target, forgeDelta(path.join(w, 's9'), path.join(w, 'good.tar'), { base: undefined }), base))).toMatch(/ManifestError: .*names no base/);
     expect(fs.readdirSync(target)).toEqual([]);
     expect(fs.readdirSync(outside)).toEqual([]);

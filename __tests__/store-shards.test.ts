@@ -49,7 +49,7 @@ function forgeShards(dir: string, tars: string[]): string {
   });
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),
-    JSON.stringify({ format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: new Date().toISOString(), storePaths: STORE_PATHS, archives, dbs: [] })
+    JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: new Date().toISOString(), storePaths: STORE_PATHS, archives })
   );
   return dir;
 }
