@@ -213,11 +213,12 @@ export function writeManifest(dir: string, m: SnapshotManifest): void {
 }
 
 /**
- * True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its
- * journals. (Save leaves the whole DB dir out, see inDbDir.)
+ * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
+ * journals, and no other file either (a `schema` file a fresh host lacks would set the version
+ * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
  */
 export function isLiveDbFile(absPath: string, dbDir: string | undefined): boolean {
-  return dbDir !== undefined && path.dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+  return inDbDir(absPath, dbDir);
 }
 
 /** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
