@@ -569,5 +569,28 @@ describeWith([
       ok(await t.post());
       expect(stagingLeft(t)).toEqual([]);
     });
+
+    test('three jobs restoring one snapshot at once on a host without a DB: all items registered, one DB, no journal left', async () => {
+      const key = `concurrent_${tag}`;
+      const src = tempDir('runbox-action-concurrent-src-');
+      buildGuixLayout(src);
+      const s = job({ storeRoot: src });
+      ok(await s.main({ ...INPUTS, key }));
+      ok(await s.post());
+      for (let round = 0; round < 3; round++) {
+        const root = tempDir('runbox-action-concurrent-');
+        const js = [0, 1, 2].map(() => job({ storeRoot: root }));
+        const ms = await Promise.all(js.map((j) => j.main({ ...INPUTS, key })));
+        for (const m of ms) {
+          ok(m);
+          expect(m.warnings).toEqual([]);
+          expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
+        }
+        // Whoever moved an item in registered it; the others found it on disk (and maybe valid).
+        expect(dbContents(path.join(root, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(src, 'var/guix/db/db.sqlite')));
+        expect(fs.readdirSync(path.join(root, 'var/guix/db')).filter((n) => !/^db\.sqlite-(wal|shm)$/.test(n))).toEqual(['db.sqlite']);
+        for (const j of js) ok(await j.post());
+      }
+    });
   });
 });
