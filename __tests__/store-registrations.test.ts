@@ -306,4 +306,31 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(allRows(path.join(c, DB))).toEqual(rows);
     expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
   });
+
+  test('Nix without nix-store on PATH: the DB is created from the embedded schema, and Nix 2.8 reads it (sigs and ca kept, ultimate not)', async () => {
+    if (sh('command -v nix-store', { allowFailure: true }).code !== 0) throw new Error('nix-store (Debian nix-bin) is needed to read the created DB');
+    const bin = tempDir('runbox-reg-bin-');
+    for (const c of ['sh', 'test', 'install', 'sqlite3', 'chmod', 'ln', 'rm']) fs.symlinkSync(sh(`type -P ${c}`).stdout.trim(), path.join(bin, c));
+    const N = '/nix/store';
+    const [x, y] = ['x-1.0', 'y-1.0'].map((n) => `${N}/${itemName(n)}`);
+    const regs: Registration[] = [
+      { ...reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln', ca: `fixed:r:sha256:${'1'.repeat(52)}`, ultimate: true }) },
+      { ...reg(y) }
+    ];
+    const root = tempDir();
+    const saved = process.env.PATH;
+    process.env.PATH = bin;
+    let r;
+    try {
+      r = await registerPaths({ kind: 'nix', root, dbDir: '/nix/var/nix/db', storeDir: N, registrations: regs, added: new Set([x, y]), scratchDir: tempDir() });
+    } finally {
+      process.env.PATH = saved;
+    }
+    expect(r).toEqual({ mode: 'created', registered: 2, alreadyValid: 0, skipped: 0 });
+    const db = path.join(root, 'nix/var/nix/db/db.sqlite');
+    expect(sqlQuery(db, "SELECT path || ' ' || coalesce(ultimate, '-') || ' ' || coalesce(sigs, '-') || ' ' || coalesce(ca, '-') FROM ValidPaths ORDER BY path")).toEqual(
+      [`${x} - cache.example.org-1:c2ln fixed:r:sha256:${'1'.repeat(52)}`, `${y} - - -`].sort()
+    );
+    expect(sh(`nix-store --store ${q(`local?root=${root}`)} --query --references ${q(x)}`).stdout.trim()).toBe(y);
+  });
 });
