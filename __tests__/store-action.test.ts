@@ -411,7 +411,7 @@ describeWith([
     /** Directory mtimes replaced by `*` (checked on their own, in the test after the round trip). */
     const dirMtimesAside = (lines: string[]): string[] => lines.map((l) => l.replace(/ d (\d+) (\d+) (\d+) \S+ /, ' d $1 $2 $3 * '));
 
-    /** The DB dir minus what is not carried by the tar: the live DB file (merged or installed) and the dir's mtime. */
+    /** The DB dir minus the live DB file (created from the registrations) and the dir's mtime: nothing else of it is carried. */
     const dbDirManifest = (root: string): string[] =>
       treeManifest(path.join(root, 'var/guix/db')).filter((l) => !l.startsWith(' ') && !/^db\.sqlite/.test(l));
 
@@ -445,7 +445,6 @@ describeWith([
       expect(tempBytes(a)).toBeLessThan(4096);
 
       const storeBefore = treeManifest(path.join(root, 'gnu/store'));
-      const dbDirBefore = dbDirManifest(root);
       const dbBefore = dbContents(path.join(root, 'var/guix/db/db.sqlite'));
       expect(storeBefore.filter((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l)).length).toBeGreaterThan(10); // .links hard links
       expect(storeBefore.some((l) => / 30001 30002 /.test(l))).toBe(true);
@@ -453,8 +452,8 @@ describeWith([
       const up0 = await uploads();
       const pa = await a.post();
       ok(pa);
-      expect(pa.summary).toMatch(new RegExp(`saved ${key}, a full snapshot \\(no delta: main restored nothing to build on\\): [0-9.]+ MiB compressed.*\\(1 DB copies\\)`));
-      expect(pa.summary).toMatch(/store save time<\/td><td>DB copy [0-9.]+ s, archive [0-9.]+ s, upload [0-9.]+ s/);
+      expect(pa.summary).toMatch(new RegExp(`saved ${key}, a full snapshot \\(no delta: main restored nothing to build on\\): [0-9.]+ MiB compressed.*\\(${items.length} registrations\\)`));
+      expect(pa.summary).toMatch(/store save time<\/td><td>DB read [0-9.]+ s, archive [0-9.]+ s, upload [0-9.]+ s/);
       expect(await uploads()).toBe(up0 + 1);
       expect((await server.stats()).entries).toContainEqual(expect.objectContaining({ key, finalized: true }));
       expect(stagingLeft(a)).toEqual([]);
@@ -474,7 +473,7 @@ describeWith([
       roundTrip.before = storeBefore;
       roundTrip.afterB = treeManifest(path.join(root, 'gnu/store'));
       expect(dirMtimesAside(roundTrip.afterB)).toEqual(dirMtimesAside(storeBefore));
-      expect(dbDirManifest(root)).toEqual(dbDirBefore);
+      expect(dbDirManifest(root)).toEqual([]); // the DB dir is never archived: it holds only the DB runbox created
       expect(dbContents(path.join(root, 'var/guix/db/db.sqlite'))).toEqual(dbBefore);
       expect(stagingLeft(b)).toEqual([]);
       expect(tempBytes(b)).toBeLessThan(4096);
@@ -552,7 +551,7 @@ describeWith([
       const m = await t.main({ ...INPUTS, key });
       ok(m);
       expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
-      expect(m.summary).toContain('DB merged: 3 paths registered, 1 already valid');
+      expect(m.summary).toContain('DB: 3 paths registered, 1 already valid');
       expect(contentManifest(path.join(root, items.hello))).toEqual(helloBefore);
       expect(fs.readFileSync(path.join(root, items.hello, 'bin/hello'), 'utf8')).toBe('#!/bin/sh\necho local hello\n');
       expect(contentManifest(path.join(root, local))).toEqual(localBefore);
@@ -569,6 +568,29 @@ describeWith([
       expect(dbContents(db).paths).toEqual([items.hello, items.lib, items.profile, items.drv, local].sort());
       ok(await t.post());
       expect(stagingLeft(t)).toEqual([]);
+    });
+
+    test('three jobs restoring one snapshot at once on a host without a DB: all items registered, one DB, no journal left', async () => {
+      const key = `concurrent_${tag}`;
+      const src = tempDir('runbox-action-concurrent-src-');
+      buildGuixLayout(src);
+      const s = job({ storeRoot: src });
+      ok(await s.main({ ...INPUTS, key }));
+      ok(await s.post());
+      for (let round = 0; round < 3; round++) {
+        const root = tempDir('runbox-action-concurrent-');
+        const js = [0, 1, 2].map(() => job({ storeRoot: root }));
+        const ms = await Promise.all(js.map((j) => j.main({ ...INPUTS, key })));
+        for (const m of ms) {
+          ok(m);
+          expect(m.warnings).toEqual([]);
+          expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
+        }
+        // Whoever moved an item in registered it; the others found it on disk (and maybe valid).
+        expect(dbContents(path.join(root, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(src, 'var/guix/db/db.sqlite')));
+        expect(fs.readdirSync(path.join(root, 'var/guix/db')).filter((n) => !/^db\.sqlite-(wal|shm)$/.test(n))).toEqual(['db.sqlite']);
+        for (const j of js) ok(await j.post());
+      }
     });
   });
 });

@@ -42,12 +42,11 @@ function readLog(log: string): string[] {
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('store snapshot archive', () => {
   afterAll(removeTempDirs);
 
-  test('round trip into an empty root keeps modes, owners, mtimes, hard links and symlinks; the DB is installed', async () => {
+  test('round trip into an empty root keeps modes, owners, mtimes, hard links and symlinks; the DB is created from the registrations', async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const listing = sh(`zstd -dc ${q(snap)}/store.tar.zst | tar -t`).stdout;
-    expect(listing).toContain('var/guix/db/schema');
-    expect(listing).not.toMatch(/db\.sqlite/); // the live DB never goes into the tar
+    expect(listing).not.toMatch(/var\/guix\/db/); // the DB dir never goes into the tar
 
     const b = tempDir();
     const r = await apply(b, snap);
@@ -56,10 +55,11 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(treeManifest(path.join(b, 'gnu/store')).filter((l) => / f \d+ 0 0 1\.0+ 3 /.test(l))).toHaveLength(3);
     expect(treeManifest(path.join(b, 'gnu/store')).find((l) => l.includes('/lib/owned'))).toMatch(/ f 444 30001 30002 /);
     expect(treeManifest(path.join(b, 'gnu/store')).find((l) => l.includes('/lib/libfoo.so.1 '))).toContain('1234567890.1234567890');
-    expect(fs.readFileSync(path.join(b, 'var/guix/db/schema'), 'utf8')).toBe('2\n');
+    expect(fs.existsSync(path.join(b, 'var/guix/db/schema'))).toBe(false);
     expect(dbContents(path.join(b, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(a.root, 'var/guix/db/db.sqlite')));
-    expect(r.dbs).toEqual([{ mode: 'installed', registered: 4, alreadyValid: 0, skipped: 0 }]);
-    expect(r.added).toBe(6); // 4 items, .links and the DB dir's schema file
+    expect(sh(`stat -c '%a %u %g' ${q(path.join(b, 'var/guix/db'))} ${q(path.join(b, 'var/guix/db/db.sqlite'))}`).stdout).toBe('755 0 0\n644 0 0\n');
+    expect(r.db).toEqual({ mode: 'created', registered: 4, alreadyValid: 0, skipped: 0 });
+    expect(r.added).toBe(5); // 4 items and .links
   });
 
   test('additive restore never overwrites an existing item, keeps existing dirs, and merges the DB', async () => {
@@ -106,7 +106,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(db.paths).toEqual([a.items.hello, a.items.lib, other, a.items.profile].sort());
     expect(db.refs).toEqual([`${a.items.profile} -> ${a.items.hello}`]);
     expect(db.outputs).toEqual([]);
-    expect(r.dbs).toEqual([{ mode: 'merged', registered: 2, alreadyValid: 1, skipped: 1 }]);
+    expect(r.db).toEqual({ mode: 'inserted', registered: 2, alreadyValid: 1, skipped: 1 });
     expect(r.added).toBe(2);
   });
 
@@ -119,7 +119,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     sqliteInput(path.join(c, 'var/guix/db/db.sqlite'), GUIX_SCHEMA);
     const r = await apply(c, snap);
     expect(dbContents(path.join(c, 'var/guix/db/db.sqlite')).paths).toEqual([a.items.drv]);
-    expect(r.dbs[0]).toMatchObject({ registered: 1, skipped: 3 });
+    expect(r.db).toMatchObject({ registered: 1, skipped: 3 });
   });
 
   test('a symlink-then-file archive is refused with nothing written, inside or outside the store', async () => {
@@ -339,7 +339,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       expect(want.length).toBeGreaterThan(100);
       expect(want.some((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l))).toBe(true); // has hard links
       expect(treeManifest(path.join(b, 'gnu/store'))).toEqual(want);
-      expect(r.dbs[0]).toMatchObject({ mode: 'installed', registered: items.length });
+      expect(r.db).toMatchObject({ mode: 'created', registered: items.length });
     });
   });
 });

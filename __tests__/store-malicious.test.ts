@@ -41,7 +41,7 @@ function forgeTwoArchives(dir: string, tars: Buffer[], storePaths = ['/gnu/store
     const bytes = fs.readFileSync(path.join(dir, file));
     return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths };
   });
-  const manifest = { format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: new Date().toISOString(), storePaths, archives, dbs: [] };
+  const manifest = { format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: new Date().toISOString(), storePaths, archives };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
 }
 

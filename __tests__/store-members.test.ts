@@ -63,10 +63,10 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
   afterAll(removeTempDirs);
 
   test('a well-formed store archive passes, with its top-level items, roots and hard-link targets', async () => {
-    const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name gnu/store var/guix/db/schema`);
+    const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name gnu/store`);
     const s = await validate(file);
-    expect(s.roots).toEqual(['gnu/store', 'var/guix/db']);
-    expect([...s.tops].sort()).toEqual(['gnu/store/.links', 'gnu/store/aaaa-hello', 'gnu/store/bbbb-link', 'var/guix/db/schema']);
+    expect(s.roots).toEqual(['gnu/store']);
+    expect([...s.tops].sort()).toEqual(['gnu/store/.links', 'gnu/store/aaaa-hello', 'gnu/store/bbbb-link']);
     expect([...s.linkTargets]).toEqual(['gnu/store/.links/0123']);
     expect(s.members).toBe(members(file).length);
   });
@@ -149,9 +149,11 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     expect(await refusal(file)).toMatch(/is the store path itself but not a directory/);
   });
 
-  test("the daemon's live DB file is refused (it is merged, never extracted)", async () => {
-    const file = tarFile('db.tar', `tar -cf OUT var/guix/db/schema var/guix/db/db.sqlite`);
+  test("the daemon's DB dir is refused, its DB file and every other file in it (registrations travel as data)", async () => {
+    const file = tarFile('db.tar', `tar -cf OUT var/guix/db/db.sqlite`);
     expect(await refusal(file)).toMatch(/'var\/guix\/db\/db.sqlite' is the daemon's live database/);
+    const schema = tarFile('schema.tar', `tar -cf OUT var/guix/db/schema`);
+    expect(await refusal(schema)).toMatch(/'var\/guix\/db\/schema' is the daemon's live database/);
     const wal = tarFile('wal.tar', `tar -cf OUT --transform='s,db.sqlite$,db.sqlite-wal,' var/guix/db/db.sqlite`);
     expect(await refusal(wal)).toMatch(/live database/);
   });

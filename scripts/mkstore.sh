@@ -13,8 +13,9 @@ for src in /usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/perl /usr/bin /us
     [ -e "$item" ] || continue
     sz=$(du -sb "$item" 2>/dev/null | cut -f1)
     [ $((used+sz)) -gt $budget ] && continue
-    h=$(printf '%s' "$item" | sha256sum | cut -c1-32)
-    dest="$root/gnu/store/$h-$(basename "$item")"
+    # A store path's shape: nix-base32 (no e) and only the name characters the daemons allow.
+    h=$(printf '%s' "$item" | sha256sum | cut -c1-32 | tr e x)
+    dest="$root/gnu/store/$h-$(basename "$item" | tr -c 'A-Za-z0-9+._?=\n-' _)"
     cp -a "$item" "$dest" 2>/dev/null || true
     used=$((used+sz)); n=$((n+1))
   done

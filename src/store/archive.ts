@@ -1,19 +1,19 @@
 // Creating a snapshot: `tar -c` with root rights (the store is root-owned and partly unreadable
 // to the runner user) piped into `zstd -T0` as the runner user, written into the runner-owned
-// staging dir and hashed in the same pass. The DB is not taken from the tar: a live SQLite file
-// copied while the daemon writes can be torn. Each `*.sqlite` of the DB dir is copied with
-// SQLite's online backup API instead (a consistent read transaction; no need to stop the daemon
-// in post, where stopping it could disturb a job's later steps), and the live files plus their
-// -wal/-shm/-journal are excluded from the tar.
+// staging dir and hashed in the same pass. The DB dir is never archived: what the DB knows about
+// the saved items is read from the live DB as data (registrations.ts), in one read transaction
+// per query, while the daemon may run (stopping it in post could disturb a job's later steps).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { isRoot, run } from '../exec.js';
+import { run } from '../exec.js';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
-import { type ArchiveRecord, type DbRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, isLiveDbFile, writeManifest } from './manifest.js';
+import { type ArchiveRecord, type RegistrationsRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, inDbDir, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
-import type { StoreKind } from './presets.js';
+import { PRESETS, type StoreKind } from './presets.js';
+import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
+import { DB_FILE } from './db.js';
 import { listStore, type DirTime } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
@@ -29,7 +29,7 @@ export interface CreateOptions {
   toolVersion?: string;
   /** Empty runner-owned dir that becomes the cache entry. */
   snapshotDir: string;
-  /** Runner-owned scratch dir for the uncompressed DB copies and shard lists. */
+  /** Runner-owned scratch dir for the registrations and shard lists. */
   scratchDir: string;
   /** Number of archives; 0 or unset = auto (one per core for a store big enough to gain from it). */
   shards?: number;
@@ -71,7 +71,7 @@ function wholeTarArgs(opts: CreateOptions, present: string[]): string[] {
     '--anchored',
     '--wildcards',
     '--no-wildcards-match-slash',
-    ...liveDbExcludes(opts.dbDir),
+    ...dbDirExcludes(opts.dbDir),
     '--',
     ...present.map((p) => p.replace(/^\/+/, ''))
   ];
@@ -119,40 +119,32 @@ export async function pipeToFile(stages: Stage[], dest: string): Promise<{ sha25
   return { sha256: tap.digest(), bytes: tap.bytes };
 }
 
-/** The tar exclusion of the live DB files; the same shape manifest.isLiveDbFile recognises. */
-export function liveDbExcludes(dbDir: string | undefined): string[] {
-  if (!dbDir) return [];
-  const rel = dbDir.replace(/^\/+/, '');
-  return ['', '-wal', '-shm', '-journal'].map((s) => `--exclude=${rel}/*.sqlite${s}`);
+/** The tar exclusion of the DB dir (when it lies inside a store path; as a store path itself it is not archived at all). */
+export function dbDirExcludes(dbDir: string | undefined): string[] {
+  return dbDir ? [`--exclude=${dbDir.replace(/^\/+/, '')}`] : [];
 }
 
-async function listDbFiles(root: string, dbDir: string): Promise<string[]> {
-  const dir = onDisk(root, dbDir);
-  if (!fs.existsSync(dir)) return [];
-  // The DB dir may be unreadable to the runner user.
-  const r = await run('find', [dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-name', '*.sqlite', '-printf', '%f\\n'], { privileged: true });
-  return r.stdout.split('\n').filter((n) => /^[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite$/.test(n)).sort();
+/** The saved items' registrations, when the store dir is saved and a live DB exists. */
+async function liveRegistrations(opts: CreateOptions, archived: readonly string[]): Promise<RegistrationSet | undefined> {
+  const storeDir = PRESETS[opts.kind].storeDir;
+  if (!opts.dbDir || !archived.includes(storeDir)) return undefined;
+  const live = path.join(opts.root, opts.dbDir, DB_FILE);
+  if ((await run('test', ['-f', live], { privileged: true, allowFailure: true })).code !== 0) return undefined;
+  return readLiveRegistrations(live, storeDir, opts.scratchDir);
 }
 
-async function snapshotDb(root: string, dbDir: string, name: string, opts: CreateOptions): Promise<DbRecord> {
-  const live = onDisk(root, path.join(dbDir, name));
-  const raw = path.join(opts.scratchDir, `${name}.backup`);
-  // sqlite3 parses the dot-command argument itself; a quote or backslash would break it.
-  if (/["\\\n]/.test(raw)) throw new Error(`staging path ${raw} contains a character sqlite3's .backup cannot take`);
-  // -readonly: this must never change the live DB; .timeout: wait for a writing daemon's lock.
-  await run('sqlite3', ['-bail', '-readonly', live], { privileged: true, input: `.timeout 60000\n.backup "${raw}"\n` });
+async function writeRegistrations(opts: CreateOptions, set: RegistrationSet): Promise<RegistrationsRecord> {
+  const raw = path.join(opts.scratchDir, 'registrations.json');
+  fs.writeFileSync(raw, serializeRegistrations(set), { flag: 'wx' });
   try {
-    if (!isRoot()) await run('chown', [`${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, raw], { privileged: true });
-    const file = `db/${name}.zst`;
-    fs.mkdirSync(path.join(opts.snapshotDir, 'db'), { recursive: true });
-    const { sha256, bytes } = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', raw] }], path.join(opts.snapshotDir, file));
-    return { file, sha256, bytes, compression: 'zstd', path: path.join(dbDir, name) };
+    const r = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], path.join(opts.snapshotDir, REGISTRATIONS_FILE));
+    return { file: REGISTRATIONS_FILE, ...r, compression: 'zstd', paths: set.paths.length };
   } finally {
     fs.rmSync(raw, { force: true });
   }
 }
 
-/** Writes the snapshot (archive, DB copies, manifest) into opts.snapshotDir. */
+/** Writes the snapshot (archives, registrations, manifest) into opts.snapshotDir. */
 export async function createSnapshot(opts: CreateOptions): Promise<CreateResult> {
   const present: string[] = [];
   const missing: string[] = [];
@@ -165,15 +157,19 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   }
   if (present.length === 0) throw new Error(`none of the store paths exists (${opts.storePaths.join(', ')}): nothing to save`);
 
+  // The DB dir may still be one of the store paths (the default store-paths name it, and so
+  // does the manifest, keeping the cache version of existing configs): it is just not archived.
+  const archived = present.filter((p) => !inDbDir(p, opts.dbDir));
+  if (archived.length === 0) throw new Error(`only the DB dir ${opts.dbDir ?? ''} exists of the store paths, and it is never archived: nothing to save`);
+
   const t0 = Date.now();
-  const dbs: DbRecord[] = [];
-  if (opts.dbDir && present.some((p) => opts.dbDir === p || opts.dbDir?.startsWith(`${p}/`)))
-    for (const name of await listDbFiles(opts.root, opts.dbDir)) dbs.push(await snapshotDb(opts.root, opts.dbDir, name, opts));
+  // Read before the archive: an item registered later is saved unregistered, never the reverse.
+  const regs = await liveRegistrations(opts, archived);
   const t1 = Date.now();
 
   const count = opts.shards ? opts.shards : autoShardCount();
   // One walk of the store serves both the delta decision and the shard split.
-  const listing = opts.base || count > 1 ? await listStore(opts.root, present, (p) => isLiveDbFile(p, opts.dbDir)) : undefined;
+  const listing = opts.base || count > 1 ? await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir)) : undefined;
   let archives: ArchiveRecord[] | undefined;
   let dirTimes: DirTime[] = [];
   let delta: CreateResult['delta'];
@@ -181,7 +177,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, present)];
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived)];
       dirTimes = d.dirTimes;
       delta = { written: true, ...counts, reason: '' };
     } else {
@@ -193,12 +189,15 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   }
   if (!archives) {
     const plan = listing && planShards(listing, count, !opts.shards);
-    archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, present)];
+    archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, archived)];
     dirTimes = plan?.dirTimes ?? [];
   }
   const t2 = Date.now();
 
   const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
+  // A delta carries the registrations its base lacks; restore applies the base's first.
+  const baseItems = base ? opts.base?.items : undefined;
+  const registrations = regs && (await writeRegistrations(opts, baseItems ? { ...regs, paths: regs.paths.filter((r) => !baseItems.has(r.path)) } : regs));
   const manifest: SnapshotManifest = {
     format: FORMAT,
     version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
@@ -208,7 +207,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     storePaths: present,
     archives,
     ...(dirTimes.length > 0 ? { dirTimes } : {}),
-    dbs,
+    ...(registrations ? { registrations } : {}),
     ...(base ? { base } : {})
   };
   writeManifest(opts.snapshotDir, manifest);

@@ -1,86 +1,96 @@
-// After extraction: make the daemon's DB know the restored items, without forgetting any path
-// that was valid before. The snapshot's DB is never copied over a live one; its rows are merged
-// (ValidPaths by path with fresh ids, then Refs and DerivationOutputs remapped through the
-// paths). A path is registered only when this restore added its top-level item and every
-// path it references is (or becomes) valid: an existing but unregistered item on disk stays
-// unregistered (the daemon rebuilds or deletes such leftovers), and a registered path never
-// points at a missing reference. Runs while the daemon is stopped, in one transaction.
+// After extraction: make the daemon's DB know the restored items, from the snapshot's checked
+// registrations (registrations.ts), never from a DB file. A path is registered only when this
+// restore added its top-level item and every path it references is valid already or registered
+// in the same transaction: an item on disk without a usable registration stays unregistered
+// (the daemon treats it as an invalid leftover), and a registered path never points at a missing
+// reference. The SQL is built by runbox from validated values only and runs in one transaction
+// on the live DB. When there is no live DB yet it is created the daemon's way: Nix's own
+// `nix-store --register-validity` (which hashes the items itself), or the schema below for Guix
+// (and for Nix when nix-store is not installed yet). Runs while the daemon is stopped.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import * as core from '@actions/core';
 import { run } from '../exec.js';
+import type { StoreKind } from './presets.js';
+import { queryLive, type Registration } from './registrations.js';
 
-export interface DbMergeOptions {
-  /** The live DB on disk (root-joined), e.g. /var/guix/db/db.sqlite. */
-  liveFile: string;
-  /** The snapshot's DB copy, decompressed into the runner-owned scratch dir. */
-  snapshotFile: string;
+export interface RegisterOptions {
+  kind: StoreKind;
+  /** Where the store paths are (normally `/`). */
+  root: string;
+  /** The DB dir as configured (logical, e.g. /var/guix/db); the live DB is `<root><dbDir>/db.sqlite`. */
+  dbDir: string;
+  /** The store dir (logical), e.g. /gnu/store. */
+  storeDir: string;
+  /** Checked registrations; a later one for the same path wins (a delta's over its base's). */
+  registrations: readonly Registration[];
   /** Top-level store items (absolute store paths, as in the DB) that this restore added. */
   added: ReadonlySet<string>;
+  /** Runner-owned scratch dir. */
+  scratchDir: string;
 }
 
-export interface DbMergeResult {
-  mode: 'installed' | 'merged';
+export interface RegisterResult {
+  /** created: there was no live DB; refused: a journal lay next to a missing DB, nothing registered. */
+  mode: 'created' | 'inserted' | 'refused';
   /** Paths newly registered. */
   registered: number;
-  /** Snapshot paths already valid in the live DB. */
+  /** Registered paths already valid in the live DB. */
   alreadyValid: number;
-  /** Snapshot paths not registered: their item was not added, or a reference is missing. */
+  /** Registrations not used: their item was not added by this restore, or a reference is missing. */
   skipped: number;
 }
 
-interface Column {
-  name: string;
-  notnull: number;
-  dflt_value: string | null;
-  pk: number;
-}
+export const DB_FILE = 'db.sqlite';
 
-/** sqlite3 -json query; an empty result prints nothing. */
-async function query<T>(db: string, sql: string, privileged: boolean): Promise<T[]> {
-  const r = await run('sqlite3', ['-bail', '-readonly', '-json', db, sql], { privileged });
-  const out = r.stdout.trim();
-  return out === '' ? [] : (JSON.parse(out) as T[]);
-}
+/**
+ * The daemons' own schema (Guix's nix/libstore/schema.sql; Nix 2.x adds three columns to
+ * ValidPaths). `if not exists` throughout, as the daemons write it: two restores creating the
+ * DB at once, or a daemon opening it, agree on one schema.
+ */
+const SCHEMA = (kind: StoreKind): string => `
+create table if not exists ValidPaths (
+    id               integer primary key autoincrement not null,
+    path             text unique not null,
+    hash             text not null,
+    registrationTime integer not null,
+    deriver          text,
+    narSize          integer${kind === 'nix' ? ',\n    ultimate         integer,\n    sigs             text,\n    ca               text' : ''}
+);
+create table if not exists Refs (
+    referrer  integer not null,
+    reference integer not null,
+    primary key (referrer, reference),
+    foreign key (referrer) references ValidPaths(id) on delete cascade,
+    foreign key (reference) references ValidPaths(id) on delete restrict
+);
+create index if not exists IndexReferrer on Refs(referrer);
+create index if not exists IndexReference on Refs(reference);
+create trigger if not exists DeleteSelfRefs before delete on ValidPaths
+  begin
+    delete from Refs where referrer = old.id and reference = old.id;
+  end;
+create table if not exists DerivationOutputs (
+    drv  integer not null,
+    id   text not null,
+    path text not null,
+    primary key (drv, id),
+    foreign key (drv) references ValidPaths(id) on delete cascade
+);
+create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
+`;
 
-function lit(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
-
-async function exists(p: string): Promise<boolean> {
-  // The DB dir may be unreadable to the runner user.
-  return (await run('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
-}
-
-async function tables(db: string, privileged: boolean): Promise<Set<string>> {
-  return new Set((await query<{ name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table'", privileged)).map((r) => r.name));
-}
-
-async function columns(db: string, table: string, privileged: boolean): Promise<Column[]> {
-  return query<Column>(db, `SELECT name, "notnull", dflt_value, pk FROM pragma_table_info(${lit(table)})`, privileged);
-}
-
-/** The snapshot paths to register: added by this restore, not yet valid, references closed. */
-export function acceptedPaths(
-  snapshotPaths: ReadonlyMap<number, string>,
-  refs: ReadonlyArray<{ referrer: number; reference: number }>,
-  liveValid: ReadonlySet<string>,
-  added: ReadonlySet<string>
-): Set<string> {
+/**
+ * The paths to register: added by this restore, not yet valid, and every reference valid or
+ * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole).
+ */
+export function acceptedPaths(registrations: ReadonlyMap<string, readonly string[]>, liveValid: ReadonlySet<string>, added: ReadonlySet<string>): Set<string> {
   const accepted = new Set<string>();
-  for (const p of snapshotPaths.values()) if (!liveValid.has(p) && added.has(p)) accepted.add(p);
-  const refsOf = new Map<string, string[]>();
-  for (const r of refs) {
-    const from = snapshotPaths.get(r.referrer);
-    const to = snapshotPaths.get(r.reference);
-    if (from === undefined) continue;
-    // A reference to an id the snapshot does not have: treat as missing.
-    const list = refsOf.get(from) ?? [];
-    list.push(to ?? '\0missing');
-    refsOf.set(from, list);
-  }
-  // Drop paths with a reference that is neither valid nor accepted, until nothing changes.
+  for (const p of registrations.keys()) if (!liveValid.has(p) && added.has(p)) accepted.add(p);
   for (let changed = true; changed; ) {
     changed = false;
     for (const p of accepted)
-      if ((refsOf.get(p) ?? []).some((r) => r !== p && !liveValid.has(r) && !accepted.has(r))) {
+      if ((registrations.get(p) ?? []).some((r) => r !== p && !liveValid.has(r) && !accepted.has(r))) {
         accepted.delete(p);
         changed = true;
       }
@@ -88,88 +98,156 @@ export function acceptedPaths(
   return accepted;
 }
 
-function acceptTable(paths: Iterable<string>): string {
-  const rows = [...paths].map((p) => `(${lit(p)})`);
-  let sql = 'CREATE TEMP TABLE accept(path TEXT PRIMARY KEY);\n';
-  for (let i = 0; i < rows.length; i += 500) sql += `INSERT INTO temp.accept(path) VALUES ${rows.slice(i, i + 500).join(',')};\n`;
-  return sql;
+function lit(s: string | number | null | undefined): string {
+  if (s === null || s === undefined) return 'NULL';
+  if (typeof s === 'number') {
+    if (!Number.isSafeInteger(s)) throw new Error(`not an integer: ${s}`);
+    return String(s);
+  }
+  return `'${s.replace(/'/g, "''")}'`;
 }
 
-export async function mergeDb(opts: DbMergeOptions): Promise<DbMergeResult> {
-  // Our own copy: make it a plain rollback-journal DB so every later open (read-only, or
-  // ATTACHed by root) needs no -wal/-shm files next to it.
-  await run('sqlite3', ['-bail', opts.snapshotFile, 'PRAGMA journal_mode = DELETE;']);
-  const snapTables = await tables(opts.snapshotFile, false);
-  for (const t of ['ValidPaths', 'Refs']) if (!snapTables.has(t)) throw new Error(`the snapshot DB has no ${t} table`);
-  const snapPaths = new Map((await query<{ id: number; path: string }>(opts.snapshotFile, 'SELECT id, path FROM ValidPaths', false)).map((r) => [r.id, r.path]));
-  const refs = await query<{ referrer: number; reference: number }>(opts.snapshotFile, 'SELECT referrer, reference FROM Refs', false);
+function values(rows: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rows.length; i += 500) out.push(rows.slice(i, i + 500).join(',\n'));
+  return out;
+}
 
-  const liveExists = await exists(opts.liveFile);
-  const liveValid = new Set(liveExists ? (await query<{ path: string }>(opts.liveFile, 'SELECT path FROM ValidPaths', true)).map((r) => r.path) : []);
-  const accepted = acceptedPaths(snapPaths, refs, liveValid, opts.added);
-  const alreadyValid = [...snapPaths.values()].filter((p) => liveValid.has(p)).length;
-  const result = { registered: accepted.size, alreadyValid, skipped: snapPaths.size - accepted.size - alreadyValid };
+async function exists(p: string): Promise<boolean> {
+  // The DB dir may be unreadable to the runner user.
+  return (await run('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
+}
 
+/** Creates `<dbDir>/db.sqlite` from the embedded schema, as root, race-free: built under a temp name, then linked into place. */
+async function createFromSchema(kind: StoreKind, dir: string, live: string): Promise<void> {
+  const tmp = path.join(dir, `.${DB_FILE}.runbox-new-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  const script = [
+    'set -eu',
+    'dir=$1 db=$2 tmp=$3',
+    // Never follow a planted symlink for the DB dir.
+    'if [ -L "$dir" ] || { [ -e "$dir" ] && [ ! -d "$dir" ]; }; then echo "$dir is not a directory" >&2; exit 3; fi',
+    '[ -d "$dir" ] || install -d -m 0755 -o 0 -g 0 "$dir"',
+    'umask 022',
+    'sqlite3 -safe -bail "$tmp"',
+    'chmod 0644 "$tmp"',
+    // ln never replaces: a DB another restore (or the daemon) created meanwhile stays, and is the one used.
+    'if ! ln "$tmp" "$db" 2>/dev/null && [ ! -e "$db" ]; then rm -f "$tmp"; echo "could not create $db" >&2; exit 4; fi',
+    'rm -f "$tmp"'
+  ].join('\n');
+  await run('sh', ['-c', script, 'sh', dir, live, tmp], { privileged: true, input: SCHEMA(kind) });
+}
+
+async function hasNixStore(): Promise<boolean> {
+  return (await run('sh', ['-c', 'command -v nix-store >/dev/null'], { privileged: true, allowFailure: true })).code === 0;
+}
+
+/** nix-store's own registration (it computes each item's hash and size, and reads .drv outputs itself). */
+async function registerWithNix(root: string, regs: readonly Registration[]): Promise<void> {
+  const store = root === '/' ? [] : /^\/[A-Za-z0-9/._-]+$/.test(root) ? ['--store', `local?root=${root}`] : undefined;
+  if (!store) throw new Error(`the store root ${root} cannot be passed to nix-store`);
+  const input = regs.map((r) => [r.path, r.deriver ?? '', String(r.references.length), ...r.references].join('\n')).join('\n') + '\n';
+  await run('nix-store', [...store, '--register-validity'], { privileged: true, input });
+}
+
+export async function registerPaths(o: RegisterOptions): Promise<RegisterResult> {
+  const dir = path.join(o.root, o.dbDir);
+  const live = path.join(dir, DB_FILE);
+  const regs = new Map<string, Registration>();
+  for (const r of o.registrations) regs.set(r.path, r);
+
+  let liveExists = await exists(live);
   if (!liveExists) {
-    // A journal without its DB would be replayed into the one we install.
-    for (const s of ['-wal', '-shm', '-journal'])
-      if (await exists(opts.liveFile + s)) throw new Error(`${opts.liveFile}${s} exists without ${opts.liveFile}; refusing to install a DB next to it`);
-    await run('install', ['-D', '-m', '0644', '-T', opts.snapshotFile, opts.liveFile], { privileged: true });
-    const rejected = [...snapPaths.values()].filter((p) => !accepted.has(p));
-    if (rejected.length > 0) {
-      const dropped = `(SELECT id FROM ValidPaths WHERE path NOT IN (SELECT path FROM temp.accept))`;
-      const hasDrv = snapTables.has('DerivationOutputs');
-      await run('sqlite3', ['-bail', opts.liveFile], {
-        privileged: true,
-        input: [
-          '.timeout 60000',
-          'BEGIN IMMEDIATE;',
-          acceptTable(accepted),
-          `DELETE FROM Refs WHERE referrer IN ${dropped} OR reference IN ${dropped};`,
-          hasDrv ? `DELETE FROM DerivationOutputs WHERE drv IN ${dropped};` : '',
-          'DELETE FROM ValidPaths WHERE path NOT IN (SELECT path FROM temp.accept);',
-          'COMMIT;',
-          ''
-        ].join('\n')
-      });
+    const journals: string[] = [];
+    for (const s of ['-wal', '-shm', '-journal']) if (await exists(live + s)) journals.push(DB_FILE + s);
+    // Looked at again: a DB created meanwhile (with its WAL) by a concurrent restore is a live DB.
+    liveExists = await exists(live);
+    if (!liveExists && journals.length > 0) {
+      core.warning(
+        `runbox store: ${dir} holds ${journals.join(', ')} but no ${DB_FILE}; no DB is created next to them, so the restored items stay unregistered (remove them once no daemon runs)`
+      );
+      return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };
     }
-    return { mode: 'installed', ...result };
   }
 
-  if (accepted.size === 0) return { mode: 'merged', ...result };
-  const liveTables = await tables(opts.liveFile, true);
-  const liveCols = await columns(opts.liveFile, 'ValidPaths', true);
-  const snapCols = new Set((await columns(opts.snapshotFile, 'ValidPaths', false)).map((c) => c.name));
-  const shared = liveCols.filter((c) => c.name !== 'id' && snapCols.has(c.name)).map((c) => c.name);
-  const lacking = liveCols.filter((c) => c.name !== 'id' && c.notnull && c.dflt_value === null && !snapCols.has(c.name));
-  if (lacking.length > 0 || !shared.includes('path')) throw new Error(`the snapshot DB's ValidPaths lacks ${lacking.map((c) => c.name).join(', ') || 'path'}: its schema does not match the live DB`);
-  const cols = shared.map((c) => `"${c}"`).join(', ');
-  const drvOutputs = liveTables.has('DerivationOutputs') && snapTables.has('DerivationOutputs');
+  const storePrefix = `${o.storeDir}/`;
+  const liveValid = new Set(
+    liveExists
+      ? (
+          await queryLive<{ path: string }>(
+            live,
+            `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`,
+            path.join(o.scratchDir, 'live-valid.json')
+          )
+        ).map((r) => r.path)
+      : []
+  );
+  const accepted = acceptedPaths(new Map([...regs].map(([p, r]) => [p, r.references])), liveValid, o.added);
+  const alreadyValid = [...regs.keys()].filter((p) => liveValid.has(p)).length;
+  const result = { registered: accepted.size, alreadyValid, skipped: regs.size - accepted.size - alreadyValid };
+  if (accepted.size === 0) return { mode: 'inserted', ...result };
+  const rows = [...accepted].map((p) => regs.get(p) as Registration);
+
+  let mode: RegisterResult['mode'] = 'inserted';
+  if (!liveExists) {
+    mode = 'created';
+    if (o.kind === 'nix' && (await hasNixStore())) await registerWithNix(o.root, rows);
+    else await createFromSchema(o.kind, dir, live);
+  }
+  await insertRows(live, rows, o.scratchDir);
+  return { mode, ...result };
+}
+
+interface Column {
+  name: string;
+  notnull: number;
+  dflt_value: string | null;
+}
+
+/** One transaction: the rows are idempotent (OR IGNORE by path), so a second restore of the same items is a no-op. */
+async function insertRows(live: string, rows: readonly Registration[], scratchDir: string): Promise<void> {
+  const cols = await queryLive<Column>(live, `SELECT name, "notnull", dflt_value FROM pragma_table_info('ValidPaths')`, path.join(scratchDir, 'live-columns.json'));
+  const known = new Set(['id', 'path', 'hash', 'registrationTime', 'deriver', 'narSize', 'ultimate', 'sigs', 'ca']);
+  const unknown = cols.filter((c) => !known.has(c.name) && c.notnull && c.dflt_value === null);
+  if (cols.length === 0 || unknown.length > 0) throw new Error(`the live DB's ValidPaths has columns runbox cannot fill (${unknown.map((c) => c.name).join(', ') || 'none at all'})`);
+  const nix = cols.some((c) => c.name === 'sigs') && cols.some((c) => c.name === 'ca');
+  const base = ['path', 'hash', 'registrationTime', 'deriver', 'narSize'];
+  const insertCols = (nix ? [...base, 'sigs', 'ca'] : base).map((c) => `"${c}"`).join(', ');
+  const reg = values(rows.map((r) => `(${[lit(r.path), lit(r.hash), lit(r.registrationTime), lit(r.deriver), lit(r.narSize), lit(r.sigs), lit(r.ca)].join(', ')})`));
+  const refs = values(rows.flatMap((r) => r.references.map((x) => `(${lit(r.path)}, ${lit(x)})`)));
+  const outs = values(rows.flatMap((r) => r.outputs.map((d) => `(${lit(r.path)}, ${lit(d.id)}, ${lit(d.path)})`)));
   const script = [
     '.timeout 60000',
-    `ATTACH DATABASE ${lit(opts.snapshotFile)} AS snap;`,
     'BEGIN IMMEDIATE;',
-    acceptTable(accepted),
-    // Fresh ids in the live DB; the path is the key everything else is remapped through.
-    `INSERT INTO main.ValidPaths (${cols}) SELECT ${cols} FROM snap.ValidPaths WHERE path IN (SELECT path FROM temp.accept) AND path NOT IN (SELECT path FROM main.ValidPaths);`,
-    `INSERT OR IGNORE INTO main.Refs (referrer, reference)
-       SELECT m1.id, m2.id FROM snap.Refs r
-       JOIN snap.ValidPaths s1 ON s1.id = r.referrer JOIN snap.ValidPaths s2 ON s2.id = r.reference
-       JOIN main.ValidPaths m1 ON m1.path = s1.path JOIN main.ValidPaths m2 ON m2.path = s2.path
-       WHERE s1.path IN (SELECT path FROM temp.accept);`,
-    drvOutputs
-      ? `INSERT OR IGNORE INTO main.DerivationOutputs (drv, id, path)
-       SELECT m.id, d.id, d.path FROM snap.DerivationOutputs d
-       JOIN snap.ValidPaths s ON s.id = d.drv JOIN main.ValidPaths m ON m.path = s.path
-       WHERE s.path IN (SELECT path FROM temp.accept);`
+    // Temp tables live in the connection's temp schema: the live DB's schema never changes.
+    'CREATE TEMP TABLE reg(path TEXT PRIMARY KEY, hash TEXT NOT NULL, registrationTime INTEGER NOT NULL, deriver TEXT, narSize INTEGER, sigs TEXT, ca TEXT);',
+    ...reg.map((v) => `INSERT INTO temp.reg VALUES\n${v};`),
+    'CREATE TEMP TABLE ref(referrer TEXT NOT NULL, reference TEXT NOT NULL, PRIMARY KEY (referrer, reference));',
+    ...refs.map((v) => `INSERT INTO temp.ref VALUES\n${v};`),
+    'CREATE TEMP TABLE out(drv TEXT NOT NULL, id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (drv, id));',
+    ...outs.map((v) => `INSERT INTO temp.out VALUES\n${v};`),
+    `INSERT OR IGNORE INTO main.ValidPaths (${insertCols}) SELECT ${insertCols} FROM temp.reg;`,
+    // A path nix-store registered just now has no signatures or content address yet.
+    nix
+      ? `UPDATE main.ValidPaths SET sigs = coalesce(sigs, (SELECT r.sigs FROM temp.reg r WHERE r.path = ValidPaths.path)),
+           ca = coalesce(ca, (SELECT r.ca FROM temp.reg r WHERE r.path = ValidPaths.path))
+         WHERE path IN (SELECT path FROM temp.reg);`
       : '',
+    `INSERT OR IGNORE INTO main.Refs (referrer, reference)
+       SELECT a.id, b.id FROM temp.ref r JOIN main.ValidPaths a ON a.path = r.referrer JOIN main.ValidPaths b ON b.path = r.reference;`,
+    `INSERT OR IGNORE INTO main.DerivationOutputs (drv, id, path) SELECT v.id, o.id, o.path FROM temp.out o JOIN main.ValidPaths v ON v.path = o.drv;`,
+    // Every reference must be valid when this commits (a CHECK failure aborts: -bail rolls back).
+    'CREATE TEMP TABLE guard(ok INTEGER NOT NULL CHECK (ok = 1));',
+    'INSERT INTO temp.guard SELECT NOT EXISTS (SELECT 1 FROM temp.ref r WHERE NOT EXISTS (SELECT 1 FROM main.ValidPaths v WHERE v.path = r.reference));',
     'COMMIT;',
-    // Proof for the log: every accepted path is now valid.
-    'SELECT count(*) FROM main.ValidPaths WHERE path IN (SELECT path FROM temp.accept);',
+    // Counted again after the commit: what the DB now holds, not what was sent.
+    'SELECT count(*) FROM main.ValidPaths WHERE path IN (SELECT path FROM temp.reg);',
+    `SELECT count(*) FROM main.Refs x JOIN main.ValidPaths a ON a.id = x.referrer JOIN main.ValidPaths b ON b.id = x.reference
+       JOIN temp.ref r ON r.referrer = a.path AND r.reference = b.path;`,
     ''
   ].join('\n');
-  const r = await run('sqlite3', ['-bail', opts.liveFile], { privileged: true, input: script });
-  const count = Number(r.stdout.trim().split('\n').pop());
-  if (count !== accepted.size) throw new Error(`DB merge registered ${count} of ${accepted.size} paths`);
-  return { mode: 'merged', ...result };
+  const r = await run('sqlite3', ['-safe', '-bail', live], { privileged: true, input: script });
+  const [paths, refCount] = r.stdout.trim().split('\n').slice(-2).map(Number);
+  const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
+  if (paths !== rows.length || refCount !== wantRefs)
+    throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
 }

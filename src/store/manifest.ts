@@ -1,6 +1,7 @@
 // The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
-// store archive(s) and the compressed DB copies. The manifest records a sha256 per file, taken
-// while writing, so restore can prove the download intact before anything touches the store.
+// store archive(s) and the registrations of the saved items (data read from the live DB, see
+// registrations.ts; never a DB file). The manifest records a sha256 per file, taken while
+// writing, so restore can prove the download intact before anything touches the store.
 // It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
 // `archives` is a list so later versions can shard the store or add deltas.
 import fs from 'node:fs';
@@ -8,17 +9,21 @@ import path from 'node:path';
 import type { StoreKind } from './presets.js';
 import { keyProblem } from './config.js';
 import { MTIME, type DirTime } from './listing.js';
+import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const FORMAT = 'runbox-store-snapshot';
-/** A full snapshot. */
-export const FORMAT_VERSION = 1;
+/**
+ * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
+ * this runbox refuses to read (a miss).
+ */
+export const FORMAT_VERSION = 3;
 /**
  * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
  * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
  * cleanly (a miss) instead of taking it for a whole store.
  */
-export const DELTA_FORMAT_VERSION = 2;
+export const DELTA_FORMAT_VERSION = 4;
 
 export interface FileRecord {
   /** Relative to the snapshot dir; a plain name or `db/<name>`. */
@@ -33,10 +38,10 @@ export interface ArchiveRecord extends FileRecord {
   storePaths: string[];
 }
 
-export interface DbRecord extends FileRecord {
+export interface RegistrationsRecord extends FileRecord {
   compression: 'zstd';
-  /** The live DB this is a consistent copy of, e.g. /var/guix/db/db.sqlite. */
-  path: string;
+  /** How many paths it registers (for the report; restore counts them again). */
+  paths: number;
 }
 
 export interface BaseRecord {
@@ -48,7 +53,7 @@ export interface BaseRecord {
 
 export interface SnapshotManifest {
   format: typeof FORMAT;
-  /** 1: full; 2: delta (then `base` is set). */
+  /** 3: full; 4: delta (then `base` is set). */
   version: typeof FORMAT_VERSION | typeof DELTA_FORMAT_VERSION;
   kind: StoreKind;
   createdAt: string;
@@ -57,7 +62,8 @@ export interface SnapshotManifest {
   archives: ArchiveRecord[];
   /** Sharded snapshots: recorded mtimes of the dirs every shard writes into (see shards.ts). */
   dirTimes?: DirTime[];
-  dbs: DbRecord[];
+  /** The saved items' registrations; absent when no DB dir is configured. */
+  registrations?: RegistrationsRecord;
   /** Deltas only: the full snapshot this one needs first. */
   base?: BaseRecord;
 }
@@ -71,8 +77,6 @@ export class ManifestError extends Error {
 
 const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const SHA = /^[0-9a-f]{64}$/;
-// Only `<name>.sqlite` directly in the DB dir: the same shape archive.ts snapshots.
-const DB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,21 +124,15 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
     return { ...rec, compression: 'zstd', storePaths: paths };
   });
-  if (!Array.isArray(raw.dbs)) throw new ManifestError('dbs is not a list');
-  const dbs = raw.dbs.map((d: unknown, i: number): DbRecord => {
-    const rec = fileRecord(d, `dbs[${i}]`);
-    const p = (d as Record<string, unknown>).path;
-    if (typeof p !== 'string' || path.dirname(p) !== expect.dbDir || !DB_NAME.test(path.basename(p)))
-      throw new ManifestError(`dbs[${i}].path '${String(p)}' is not a *.sqlite file directly in the DB dir ${expect.dbDir ?? '(none configured)'}`);
-    return { ...rec, compression: 'zstd', path: p };
-  });
+  const registrations = readRegistrationsRecord(raw.registrations);
   const dirTimes = readDirTimes(raw.dirTimes, storePaths);
-  const names = [...archives, ...dbs].map((r) => r.file);
+  const files: FileRecord[] = [...archives, ...(registrations ? [registrations] : [])];
+  const names = files.map((r) => r.file);
   if (new Set(names).size !== names.length) throw new ManifestError('a file is listed twice');
   for (const name of names) {
     const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
     if (!st || !st.isFile()) throw new ManifestError(`${name} is missing or not a regular file`);
-    if (st.size !== [...archives, ...dbs].find((r) => r.file === name)?.bytes) throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
+    if (st.size !== files.find((r) => r.file === name)?.bytes) throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
   }
   return {
     format: FORMAT,
@@ -145,18 +143,29 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     storePaths,
     archives,
     ...(dirTimes ? { dirTimes } : {}),
-    dbs,
+    ...(registrations ? { registrations } : {}),
     ...(base ? { base } : {})
   };
+}
+
+/** Only the one file name save writes, and no bigger than a restore will read. */
+function readRegistrationsRecord(v: unknown): RegistrationsRecord | undefined {
+  if (v === undefined) return undefined;
+  const rec = fileRecord(v, 'registrations');
+  if (rec.file !== REGISTRATIONS_FILE) throw new ManifestError(`registrations.file '${rec.file}' is not ${REGISTRATIONS_FILE}`);
+  if (rec.bytes > LIMITS.fileBytes) throw new ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
+  const { paths } = v as Record<string, unknown>;
+  if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths) throw new ManifestError('registrations.paths is not a count');
+  return { ...rec, compression: 'zstd', paths };
 }
 
 /** A full snapshot has no base; a delta must have one, named by a usable cache key. */
 function readBase(v: unknown, version: unknown): BaseRecord | undefined {
   if (version === FORMAT_VERSION) {
-    if (v !== undefined) throw new ManifestError('a version 1 (full) snapshot cannot name a base');
+    if (v !== undefined) throw new ManifestError(`a version ${FORMAT_VERSION} (full) snapshot cannot name a base`);
     return undefined;
   }
-  if (!isObject(v)) throw new ManifestError('a delta snapshot (version 2) names no base');
+  if (!isObject(v)) throw new ManifestError(`a delta snapshot (version ${DELTA_FORMAT_VERSION}) names no base`);
   const { key, bytes } = v;
   if (typeof key !== 'string' || key === '') throw new ManifestError('base.key is not a non-empty string');
   const problem = keyProblem(key);
@@ -194,16 +203,25 @@ function readDirTimes(v: unknown, storePaths: readonly string[]): DirTime[] | un
   });
 }
 
-/** Compressed bytes of the files a manifest lists (archives and DB copies). */
+/** Compressed bytes of the files a manifest lists (archives and registrations). */
 export function manifestBytes(m: SnapshotManifest): number {
-  return m.archives.reduce((n, a) => n + a.bytes, 0) + m.dbs.reduce((n, d) => n + d.bytes, 0);
+  return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
 }
 
 export function writeManifest(dir: string, m: SnapshotManifest): void {
   fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
 }
 
-/** True for the live DB files of `dbDir` that must never come from an archive: `*.sqlite` and its journals. */
+/**
+ * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
+ * journals, and no other file either (a `schema` file a fresh host lacks would set the version
+ * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
+ */
 export function isLiveDbFile(absPath: string, dbDir: string | undefined): boolean {
-  return dbDir !== undefined && path.dirname(absPath) === dbDir && /\.sqlite(-wal|-shm|-journal)?$/.test(absPath);
+  return inDbDir(absPath, dbDir);
+}
+
+/** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
+export function inDbDir(absPath: string, dbDir: string | undefined): boolean {
+  return dbDir !== undefined && (absPath === dbDir || absPath.startsWith(`${dbDir}/`));
 }

@@ -1,5 +1,5 @@
 // Main: look the snapshot up, download it into the staging dir, prove it intact and safe, and
-// only then stop the daemon, extract additively and merge the DB. Any problem with the cache or
+// only then stop the daemon, extract additively and register the new items in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
 import fs from 'node:fs';
@@ -12,8 +12,8 @@ import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
 import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
-import { mergeDb, type DbMergeResult } from './db.js';
-import { decompressTo, extractArchive, IntegrityError, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
+import { registerPaths, type RegisterResult } from './db.js';
+import { extractArchive, IntegrityError, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { isLiveDbFile, ManifestError, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import type { DirTime } from './listing.js';
@@ -21,7 +21,8 @@ import { writeBaseInfo } from './delta.js';
 import { checkShardsApart, ShardFence } from './shard-rules.js';
 import { PrivateRestore, privatePlace } from './private-extract.js';
 import { type ArchiveSummary, TarFormatError, UnsafeArchiveError } from './members.js';
-import type { StoreKind } from './presets.js';
+import { PRESETS, type StoreKind } from './presets.js';
+import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
 import type { StoreState } from './state.js';
 
@@ -51,7 +52,8 @@ export interface ApplyResult {
   dataBytes: number;
   added: number;
   existing: number;
-  dbs: DbMergeResult[];
+  /** Set when a DB dir is configured and the snapshot carries registrations. */
+  db?: RegisterResult;
   verifyMs: number;
   extractMs: number;
   dbMs: number;
@@ -125,14 +127,16 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       archives = await checkAll(undefined);
     }
     checkShardsApart(archives.map((a) => a.summary));
-    const dbCopies: Array<{ live: string; copy: string }> = [];
-    for (const [part, p] of parts.entries())
-      for (const d of p.manifest.dbs) {
-        const file = path.join(p.dir, d.file);
-        await verifyFile(file, d);
-        const copy = path.join(o.scratchDir, `${part}-${path.basename(d.path)}.snapshot`);
-        await decompressTo(file, copy);
-        dbCopies.push({ live: path.join(o.root, d.path), copy });
+    // Registrations, checked before the daemon is disturbed; base first, so a delta's win.
+    const storeDir = PRESETS[o.kind].storeDir;
+    let registrations: Registration[] | undefined;
+    if (o.dbDir && o.storePaths.includes(storeDir))
+      for (const p of parts) {
+        const rec = p.manifest.registrations;
+        if (!rec) continue;
+        const file = path.join(p.dir, rec.file);
+        await verifyFile(file, rec);
+        registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
       }
     // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
     // exists on disk then is what additive extraction and the DB merge must go by.
@@ -152,7 +156,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     let extractMs = 0;
     let dbMs = 0;
     let onePass = priv !== undefined;
-    const dbs = await withDaemonStopped(o.daemon, async () => {
+    const db = await withDaemonStopped(o.daemon, async () => {
       plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
       const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
       const t1 = Date.now();
@@ -174,11 +178,12 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       await restoreDirTimes(o.root, fresh);
       const t2 = Date.now();
       extractMs = t2 - t1;
-      const results: DbMergeResult[] = [];
-      // Base first: the delta's DB then only adds what the base's did not register.
-      for (const d of dbCopies) results.push(await mergeDb({ liveFile: d.live, snapshotFile: d.copy, added }));
+      const result =
+        o.dbDir && registrations
+          ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
+          : undefined;
       dbMs = Date.now() - t2;
-      return results;
+      return result;
     });
     const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
     return {
@@ -186,7 +191,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
       added: added.size,
       existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
-      dbs,
+      ...(db ? { db } : {}),
       verifyMs,
       extractMs,
       onePass,
@@ -354,7 +359,13 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
           const baseKey = r.deltaOf ?? matched;
           state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
         }
-        const db = r.dbs.map((d) => `DB ${d.mode}: ${d.registered} paths registered, ${d.alreadyValid} already valid${d.skipped ? `, ${d.skipped} skipped` : ''}`);
+        const db = r.db
+          ? [
+              r.db.mode === 'refused'
+                ? 'DB: nothing registered (journal files without a DB, see the warning)'
+                : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
+            ]
+          : [];
         report.add(
           'store snapshot',
           `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +

@@ -91,10 +91,10 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
       'store snapshot',
       id === undefined
         ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
-        : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.dbs.length} DB copies)`
+        : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`
     );
     if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-    report.add('store save time', `DB copy ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+    report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
   } catch (e) {
     core.warning(`runbox store: no snapshot saved, the job goes on: ${errorMessage(e)}`);
     report.add('store snapshot', `not saved: ${errorMessage(e)}`);

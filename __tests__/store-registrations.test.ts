@@ -1,0 +1,336 @@
+// Registrations as data (issue 9, point 3), on the synthetic Guix layout with real sqlite3, tar
+// and zstd: the snapshot carries the saved items' registrations as JSON, the restore validates
+// every value, registers only items it added, in one transaction on the live DB, and never
+// opens an SQLite file that came with a snapshot. Written as a cache writer would attack it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { createSnapshot } from '../src/store/archive.js';
+import type { DaemonControl } from '../src/store/config.js';
+import { acceptedPaths, registerPaths } from '../src/store/db.js';
+import { applySnapshot } from '../src/store/restore.js';
+import { LIMITS, parseRegistrations, type Registration } from '../src/store/registrations.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
+
+const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
+const DB_DIR = '/var/guix/db';
+const DB = 'var/guix/db/db.sqlite';
+const S = '/gnu/store';
+const HASH = `sha256:${'0'.repeat(64)}`;
+
+function reg(p: string, extra: Partial<Registration> = {}): Registration {
+  return { path: p, hash: HASH, registrationTime: 1, narSize: 100, deriver: null, references: [], outputs: [], ...extra };
+}
+
+function doc(paths: unknown[]): string {
+  return JSON.stringify({ format: 'runbox-registrations', version: 1, storeDir: S, paths });
+}
+
+describe('registrations: parsing', () => {
+  const good = `${S}/${itemName('good-1.0')}`;
+
+  test('a well-formed file parses, with Nix extras and derivation outputs', () => {
+    const drv = `${S}/${itemName('good-1.0.drv')}`;
+    const set = parseRegistrations(
+      doc([reg(good, { deriver: drv, sigs: 'cache.example.org-1:AbC+/= k:x', ca: `fixed:r:sha256:${'1'.repeat(52)}`, ultimate: true }), reg(drv, { outputs: [{ id: 'out', path: good }] })]),
+      S
+    );
+    expect(set.paths.map((p) => p.path)).toEqual([good, drv]);
+    expect(set.paths[1].outputs).toEqual([{ id: 'out', path: good }]);
+  });
+
+  test.each([
+    ['a path outside the store dir', reg(`/etc/${itemName('passwd')}`)],
+    ['a path with .. in it', reg(`${S}/../etc/${itemName('x')}`)],
+    ['a dot-name', reg(`${S}/.links`)],
+    ['a hash part with e (not nix-base32)', reg(`${S}/${'e'.repeat(32)}-x`)],
+    ['a name with a quote', reg(`${S}/${itemName("x')")}`)],
+    ['a name with a semicolon', reg(`${S}/${itemName('x;DROP TABLE ValidPaths')}`)],
+    ['a name with a newline', reg(`${S}/${itemName('x\n.shell touch /tmp/p')}`)],
+    ['a name of 212 characters', reg(`${S}/${itemName('n'.repeat(212))}`)],
+    ['a hash with SQL in it', reg(good, { hash: "sha256:'); DELETE FROM ValidPaths; --" })],
+    ['a hash of the wrong length', reg(good, { hash: `sha256:${'0'.repeat(63)}` })],
+    ['a time that is not an integer', reg(good, { registrationTime: 1.5 })],
+    ['a size beyond 2^53', reg(good, { narSize: 2 ** 60 })],
+    ['a deriver that is no .drv', reg(good, { deriver: good })],
+    ['a reference outside the store', reg(good, { references: ['/etc/shadow'] })],
+    ['an output id with a space', reg(`${S}/${itemName('a.drv')}`, { outputs: [{ id: 'o ut', path: good }] })],
+    ['outputs on a non-drv', reg(good, { outputs: [{ id: 'out', path: good }] })],
+    ['sigs with a quote', reg(good, { sigs: "k:a'b" })],
+    ['an unknown field', { ...reg(good), trigger: 'x' }]
+  ])('refused: %s', (_what, r) => {
+    expect(() => parseRegistrations(doc([r]), S)).toThrow(/snapshot registrations: /);
+  });
+
+  test('a path listed twice, the wrong store dir, too many paths are refused', () => {
+    expect(() => parseRegistrations(doc([reg(good), reg(good)]), S)).toThrow(/twice/);
+    expect(() => parseRegistrations(doc([reg(good)]).replace(`"storeDir":"${S}"`, '"storeDir":"/nix/store"'), S)).toThrow(/store dir/);
+    expect(() => parseRegistrations(JSON.stringify({ format: 'runbox-registrations', version: 1, storeDir: S, paths: new Array(LIMITS.paths + 1).fill(0) }), S)).toThrow(/more than/);
+  });
+
+  test('acceptedPaths: only added, not yet valid, with every reference valid or accepted', () => {
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map((n) => `${S}/${itemName(n)}`);
+    const regs = new Map<string, string[]>([
+      [a, [b]],
+      [b, [b]], // self-reference
+      [c, [d]], // d is neither valid nor restored
+      [e, [c]], // a chain with a missing end goes whole
+      [`${S}/${itemName('v')}`, []]
+    ]);
+    const added = new Set([a, b, c, e, `${S}/${itemName('v')}`]);
+    expect([...acceptedPaths(regs, new Set([`${S}/${itemName('v')}`]), added)].sort()).toEqual([a, b].sort());
+    expect([...acceptedPaths(regs, new Set([d]), added)].sort()).toEqual([a, b, c, e, `${S}/${itemName('v')}`].sort());
+    expect([...acceptedPaths(regs, new Set(), new Set([a]))]).toEqual([]);
+  });
+});
+
+function loggingDaemon(log: string): DaemonControl {
+  return { kind: 'commands', stop: `echo stop >> ${q(log)}`, start: `echo start >> ${q(log)}` };
+}
+
+async function snapshot(root: string): Promise<string> {
+  const staging = tempDir('runbox-reg-staging-');
+  const snapshotDir = path.join(staging, 'runbox-snapshot');
+  fs.mkdirSync(snapshotDir);
+  fs.mkdirSync(path.join(staging, 'scratch'));
+  await createSnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, snapshotDir, scratchDir: path.join(staging, 'scratch'), shards: 1 });
+  return snapshotDir;
+}
+
+function apply(root: string, snapshotDir: string, daemon: DaemonControl = { kind: 'none' }): ReturnType<typeof applySnapshot> {
+  return applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, daemon, snapshotDir, scratchDir: tempDir('runbox-reg-scratch-') });
+}
+
+/** A copy of a snapshot whose registrations file is replaced by `text` (manifest hashes fixed up, as a forger would). */
+function forge(snap: string, text: string | ((d: { paths: Array<Record<string, unknown>> }) => unknown), paths?: number): string {
+  const out = path.join(tempDir('runbox-reg-forged-'), 'runbox-snapshot');
+  sh(`cp -a ${q(snap)} ${q(out)}`);
+  const file = path.join(out, 'registrations.json.zst');
+  const raw = path.join(path.dirname(out), 'r.json');
+  const body = typeof text === 'string' ? text : JSON.stringify(text(JSON.parse(sh(`zstd -dc ${q(file)}`).stdout)));
+  fs.writeFileSync(raw, body);
+  sh(`zstd -q -f -o ${q(file)} ${q(raw)} && rm ${q(raw)}`);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  m.registrations.sha256 = sh(`sha256sum ${q(file)} | cut -d' ' -f1`).stdout.trim();
+  m.registrations.bytes = fs.statSync(file).size;
+  if (paths !== undefined) m.registrations.paths = paths;
+  fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify(m));
+  return out;
+}
+
+function schema(db: string): string[] {
+  return sqlQuery(db, "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name");
+}
+
+/** Every row of the DB: what an attacker may have slipped in shows here. */
+function allRows(db: string): string[] {
+  return sqlQuery(db, "SELECT 'V ' || path || ' ' || hash || ' ' || registrationTime || ' ' || coalesce(deriver, '-') || ' ' || coalesce(narSize, '-') FROM ValidPaths ORDER BY path");
+}
+
+describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('registrations: restore on the synthetic Guix layout', () => {
+  afterAll(removeTempDirs);
+
+  test('save writes registrations (refs, deriver, outputs) and no DB file; the DB dir is not archived', async () => {
+    const a = buildGuixLayout(tempDir());
+    sqliteInput(path.join(a.root, DB), `UPDATE ValidPaths SET deriver = '${a.items.drv}' WHERE path = '${a.items.hello}';\n`);
+    const snap = await snapshot(a.root);
+    expect(fs.readdirSync(snap).sort()).toEqual(['manifest.json', 'registrations.json.zst', 'store.tar.zst']);
+    expect(sh(`zstd -dc ${q(snap)}/store.tar.zst | tar -t`).stdout).not.toMatch(/var\/guix/);
+    const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8'));
+    expect(m).toMatchObject({ version: 3, storePaths: STORE_PATHS, registrations: { file: 'registrations.json.zst', paths: 4 } });
+    expect(m.dbs).toBeUndefined();
+    const d = JSON.parse(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout);
+    const hello = d.paths.find((p: Registration) => p.path === a.items.hello);
+    expect(hello).toMatchObject({ deriver: a.items.drv, references: [a.items.hello, a.items.lib].sort() });
+    expect(d.paths.find((p: Registration) => p.path === a.items.drv).outputs).toEqual([{ id: 'out', path: a.items.hello }]);
+
+    // Restored into an empty root: the DB is created from runbox's schema and holds the same rows.
+    const b = tempDir();
+    const r = await apply(b, snap);
+    expect(r.db).toEqual({ mode: 'created', registered: 4, alreadyValid: 0, skipped: 0 });
+    expect(dbContents(path.join(b, DB))).toEqual(dbContents(path.join(a.root, DB)));
+    expect(allRows(path.join(b, DB))).toEqual(allRows(path.join(a.root, DB)));
+    expect(fs.readdirSync(path.join(b, 'var/guix/db'))).toEqual(['db.sqlite']);
+  });
+
+  test('hostile values refuse the snapshot before the daemon is stopped; the live DB keeps its rows and schema', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
+    const other = `${S}/${itemName('other')}`;
+    fixtureRegister(path.join(c, DB), [other]);
+    const before = { schema: schema(path.join(c, DB)), rows: allRows(path.join(c, DB)) };
+    const hostile: Array<[string, (p: Record<string, unknown>) => void]> = [
+      ['outside the store', (p) => (p.path = `/etc/${itemName('x')}`)],
+      ['a quote in the name', (p) => (p.path = `${S}/${itemName("x'")}`)],
+      ['a semicolon in the name', (p) => (p.path = `${S}/${itemName('x;')}`)],
+      ['a newline in the name', (p) => (p.path = `${S}/${itemName('x\n')}`)],
+      ['SQL in the hash', (p) => (p.hash = "sha256:x'); DROP TABLE Refs; --")]
+    ];
+    for (const [what, edit] of hostile) {
+      const log = path.join(tempDir(), 'daemon.log');
+      const forged = forge(snap, (d) => {
+        edit(d.paths[0]);
+        return d;
+      });
+      expect(`${what}: ${await rejection(apply(c, forged, loggingDaemon(log)))}`).toMatch(/RegistrationsError: snapshot registrations: paths\[0\]/);
+      expect(fs.existsSync(log)).toBe(false); // refused before the daemon was touched
+      expect(fs.existsSync(path.join(c, a.items.hello))).toBe(false); // nothing moved into the store
+    }
+    expect({ schema: schema(path.join(c, DB)), rows: allRows(path.join(c, DB)) }).toEqual(before);
+  });
+
+  test('a reference neither valid nor restored leaves that item unregistered; a registration for an item not added is ignored', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const ghost = `${S}/${itemName('ghost')}`;
+    const notAdded = `${S}/${itemName('not-in-the-archive')}`;
+    const forged = forge(snap, (d) => {
+      const lib = d.paths.find((p) => p.path === a.items.lib) as { references: string[] };
+      lib.references = [ghost]; // lib -> ghost: lib, hello (-> lib) and profile (-> hello) stay out
+      d.paths.push(reg(notAdded) as unknown as Record<string, unknown>);
+      return d;
+    });
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
+    const before = schema(path.join(c, DB));
+    const r = await apply(c, forged);
+    expect(r.db).toEqual({ mode: 'inserted', registered: 1, alreadyValid: 0, skipped: 4 });
+    const db = dbContents(path.join(c, DB));
+    expect(db.paths).toEqual([a.items.drv]);
+    expect(db.refs).toEqual([]);
+    expect(db.outputs).toEqual([`${a.items.drv} out ${a.items.hello}`]);
+    expect(fs.existsSync(path.join(c, a.items.hello))).toBe(true); // on disk, unregistered
+    expect(schema(path.join(c, DB))).toEqual(before);
+  });
+
+  test('1e6 registrations and a 90M-character value are refused by the size limits, before the daemon is stopped', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    const many = Array.from({ length: 1_000_000 }, (_, i) => reg(`${S}/${itemName(`p${i}`)}`, { references: [a.items.hello, a.items.lib] }));
+    const log = path.join(tempDir(), 'daemon.log');
+    expect(await rejection(apply(c, forge(snap, doc(many), 4), loggingDaemon(log)))).toMatch(/RegistrationsError: .*decompresses to more than/);
+    expect(await rejection(apply(c, forge(snap, doc(many), 1_000_000), loggingDaemon(log)))).toMatch(/ManifestError: snapshot manifest: registrations.paths is not a count/);
+    const big = forge(snap, (d) => {
+      d.paths[0].hash = `sha256:${'a'.repeat(90_000_000)}`;
+      return d;
+    });
+    expect(await rejection(apply(c, big, loggingDaemon(log)))).toMatch(/RegistrationsError: snapshot registrations: paths\[0\]\.hash "sha256:a{73}\.\.\." is not a sha256 hash/);
+    expect(fs.existsSync(log)).toBe(false);
+    expect(fs.existsSync(path.join(c, 'var/guix/db/db.sqlite'))).toBe(false);
+  }, 120_000);
+
+  test('a DB file that comes with a snapshot is never opened (a trigger/view calling edit() would create a canary)', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const canary = path.join(tempDir(), 'canary');
+    // The old format's DB copy, hostile: ValidPaths is a view that runs a command when read.
+    const evil = path.join(tempDir(), 'db.sqlite');
+    sqliteInput(
+      evil,
+      `CREATE VIEW ValidPaths AS SELECT 1 AS id, edit('', 'touch ${canary};true') AS path;
+       CREATE TABLE Refs (referrer integer, reference integer);
+       CREATE TABLE t(x); CREATE TRIGGER tt AFTER INSERT ON t BEGIN SELECT edit('', 'touch ${canary};true'); END;\n`
+    );
+    const withDb = (version: number, live: boolean): { dir: string; root: string } => {
+      const dir = path.join(tempDir('runbox-reg-evil-'), 'runbox-snapshot');
+      sh(`cp -a ${q(snap)} ${q(dir)} && mkdir ${q(dir)}/db && zstd -q -c ${q(evil)} > ${q(dir)}/db/db.sqlite.zst`);
+      const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      const f = path.join(dir, 'db/db.sqlite.zst');
+      m.version = version;
+      m.dbs = [{ file: 'db/db.sqlite.zst', sha256: sh(`sha256sum ${q(f)} | cut -d' ' -f1`).stdout.trim(), bytes: fs.statSync(f).size, compression: 'zstd', path: `${DB_DIR}/db.sqlite` }];
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m));
+      const root = tempDir();
+      if (live) {
+        fs.mkdirSync(path.join(root, 'var/guix/db'), { recursive: true });
+        sqliteInput(path.join(root, DB), GUIX_SCHEMA);
+      }
+      return { dir, root };
+    };
+    for (const live of [false, true]) {
+      // An old-format snapshot (version 1, DB copies) is a miss.
+      const old = withDb(1, live);
+      expect(await rejection(apply(old.root, old.dir))).toMatch(/ManifestError: snapshot manifest: format version 1 is not understood/);
+      // A current one with the old field added: the field is not read, the registrations are.
+      const cur = withDb(3, live);
+      const r = await apply(cur.root, cur.dir);
+      expect(r.db).toMatchObject({ registered: 4 });
+      expect(schema(path.join(cur.root, DB)).join('\n')).not.toMatch(/edit|VIEW|tt/i);
+      expect(fs.existsSync(path.join(cur.root, 'var/guix/db/db.sqlite-journal'))).toBe(false);
+    }
+    expect(fs.existsSync(canary)).toBe(false);
+  });
+
+  test('a journal or WAL next to a missing DB: nothing registered, no DB created next to it', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    fs.writeFileSync(path.join(c, 'var/guix/db/db.sqlite-wal'), 'stale');
+    const r = await apply(c, snap);
+    expect(r.db).toMatchObject({ mode: 'refused', registered: 0 });
+    expect(fs.readdirSync(path.join(c, 'var/guix/db'))).toEqual(['db.sqlite-wal']);
+  });
+
+  test('three restores registering one snapshot at once on a host without a DB: every item registered once, one DB', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const regs = parseRegistrations(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout, S).paths;
+    for (let round = 0; round < 5; round++) {
+      const c = tempDir();
+      // Each behaves as if it had added every item (the worst case: all race to create and insert).
+      const opts = { kind: 'guix' as const, root: c, dbDir: DB_DIR, storeDir: S, registrations: regs, added: new Set(Object.values(a.items)) };
+      const rs = await Promise.all([0, 1, 2].map(() => registerPaths({ ...opts, scratchDir: tempDir() })));
+      expect(rs.every((r) => r.registered + r.alreadyValid === 4)).toBe(true);
+      expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
+      expect(sqlQuery(path.join(c, DB), 'SELECT count(*) FROM ValidPaths')).toEqual(['4']);
+      expect(fs.readdirSync(path.join(c, 'var/guix/db'))).toEqual(['db.sqlite']);
+    }
+  });
+
+  test('registering the same items twice is a no-op the second time (INSERT OR IGNORE by path)', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const regs = parseRegistrations(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout, S).paths;
+    const c = tempDir();
+    const added = new Set(Object.values(a.items));
+    const opts = { kind: 'guix' as const, root: c, dbDir: DB_DIR, storeDir: S, registrations: regs, added, scratchDir: tempDir() };
+    expect(await registerPaths(opts)).toEqual({ mode: 'created', registered: 4, alreadyValid: 0, skipped: 0 });
+    const rows = allRows(path.join(c, DB));
+    expect(await registerPaths({ ...opts, scratchDir: tempDir() })).toEqual({ mode: 'inserted', registered: 0, alreadyValid: 4, skipped: 0 });
+    expect(allRows(path.join(c, DB))).toEqual(rows);
+    expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
+  });
+
+  test('Nix without nix-store on PATH: the DB is created from the embedded schema, and Nix 2.8 reads it (sigs and ca kept, ultimate not)', async () => {
+    if (sh('command -v nix-store', { allowFailure: true }).code !== 0) throw new Error('nix-store (Debian nix-bin) is needed to read the created DB');
+    const bin = tempDir('runbox-reg-bin-');
+    for (const c of ['sh', 'test', 'install', 'sqlite3', 'chmod', 'ln', 'rm']) fs.symlinkSync(sh(`type -P ${c}`).stdout.trim(), path.join(bin, c));
+    const N = '/nix/store';
+    const [x, y] = ['x-1.0', 'y-1.0'].map((n) => `${N}/${itemName(n)}`);
+    const regs: Registration[] = [
+      { ...reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln', ca: `fixed:r:sha256:${'1'.repeat(52)}`, ultimate: true }) },
+      { ...reg(y) }
+    ];
+    const root = tempDir();
+    const saved = process.env.PATH;
+    process.env.PATH = bin;
+    let r;
+    try {
+      r = await registerPaths({ kind: 'nix', root, dbDir: '/nix/var/nix/db', storeDir: N, registrations: regs, added: new Set([x, y]), scratchDir: tempDir() });
+    } finally {
+      process.env.PATH = saved;
+    }
+    expect(r).toEqual({ mode: 'created', registered: 2, alreadyValid: 0, skipped: 0 });
+    const db = path.join(root, 'nix/var/nix/db/db.sqlite');
+    expect(sqlQuery(db, "SELECT path || ' ' || coalesce(ultimate, '-') || ' ' || coalesce(sigs, '-') || ' ' || coalesce(ca, '-') FROM ValidPaths ORDER BY path")).toEqual(
+      [`${x} - cache.example.org-1:c2ln fixed:r:sha256:${'1'.repeat(52)}`, `${y} - - -`].sort()
+    );
+    expect(sh(`nix-store --store ${q(`local?root=${root}`)} --query --references ${q(x)}`).stdout.trim()).toBe(y);
+  });
+});
