@@ -2,7 +2,7 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
-import { parseFoundationConfig } from './config.js';
+import { checkStoreHostPaths, parseFoundationConfig } from './config.js';
 import { jobContext } from './context.js';
 import { errorMessage } from './errors.js';
 import { ensurePrivilege } from './exec.js';
@@ -48,6 +48,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
+    if (storeCfg) checkStoreHostPaths(storeCfg);
     const warm = parseWarm(src);
     const ctx = jobContext();
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
