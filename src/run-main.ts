@@ -12,6 +12,7 @@ import { resolveOwner, runnerIds } from './owner.js';
 import { provisionDirs, provisionMounts } from './provision.js';
 import { reclaimPaths } from './reclaim.js';
 import { registerCleanup } from './cleanup.js';
+import { setRestoreLockTimeout } from './lock/restore-lock.js';
 import { guardedDirs, handOver, lockDirs, releaseKeeper } from './liveness.js';
 import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from './reap/durations.js';
@@ -49,6 +50,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
     if (storeCfg) checkStoreHostPaths(storeCfg);
+    setRestoreLockTimeout(cfg.lockTimeoutSec);
     const warm = parseWarm(src);
     const ctx = jobContext();
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);

@@ -259,7 +259,7 @@ function sameFile(fd: number, path: string): boolean {
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
  * Not via exec.ts's run(): that one cannot pass extra fds.
  */
-function flockFd(fd: number, waitSec: number): Promise<boolean> {
+export function flockFd(fd: number, waitSec: number): Promise<boolean> {
   const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {
