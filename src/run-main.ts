@@ -18,6 +18,7 @@ import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from './reap/durations.js';
 import { runJanitor } from './reap/janitor.js';
 import { parseStoreConfig, restoreStore, StoreMissError } from './store/index.js';
+import { restartAbandonedDaemon } from './store/daemon.js';
 import { parseWarm, warmRunDirs } from './warm.js';
 import { saveRunState, type RunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
@@ -71,6 +72,9 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     };
     // Registered before the first change so post tears down whatever main got to.
     saveRunState(state);
+
+    // A restore killed with the store daemon stopped (here or by another job on this host).
+    if (storeCfg) await restartAbandonedDaemon(storeCfg.daemon, report);
 
     for (const r of await reclaimPaths(cfg.reclaim, runner))
       if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
