@@ -2,7 +2,7 @@
 // runner user and remove this run's dirs.
 import * as core from '@actions/core';
 import { registerCleanup } from './cleanup.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, InputError } from './errors.js';
 import { reclaimPaths } from './reclaim.js';
 import { forgetRunLock, heldLocks, releaseKeeper } from './liveness.js';
 import { parseStoreConfig, saveStore, storeStateFrom } from './store/index.js';
@@ -23,7 +23,8 @@ export async function runPost(): Promise<void> {
       const storeCfg = parseStoreConfig(actionInputs);
       if (storeCfg) await restartAbandonedDaemon(storeCfg.daemon, report);
     } catch (e) {
-      daemonProblem = `store daemon: ${errorMessage(e)}`;
+      // Inputs main refused already (and then it stopped no daemon): nothing to say twice.
+      if (!(e instanceof InputError)) daemonProblem = `store daemon: ${errorMessage(e)}`;
     }
     const state = loadRunState();
     if (!state) {
