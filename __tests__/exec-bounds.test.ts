@@ -35,4 +35,13 @@ describe('exec output bounds', () => {
     expect(r.stderr.length).toBeLessThanOrEqual(MAX_STDERR_TAIL + 64 * 1024);
     expect(r.stderr.trimEnd().endsWith('LAST-LINE')).toBe(true);
   }, 30_000);
+
+  test("a failing command's stderr (which may quote hostile data) becomes one line that starts no workflow command", async () => {
+    const err = await run('sh', ['-c', "printf 'tar: x\\n::add-mask::secret\\n::error::pwned\\r::warning::y\\n' >&2; exit 2"]).then(
+      () => undefined,
+      (e: unknown) => e as Error
+    );
+    expect(err?.message).toMatch(/^`sh -c .*` exited with 2: tar: x \| ::add-mask::secret \| ::error::pwned\\x0d::warning::y$/);
+    expect(err?.message).not.toMatch(/[\r\n]/);
+  });
 });

@@ -31,13 +31,25 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
+function singleLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export class CommandError extends Error {
   constructor(
     readonly command: string,
     readonly result: RunResult
   ) {
-    const detail = result.stderr.trim().split('\n').slice(-5).join('\n');
-    super(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`);
+    // stderr may quote data the command read (member names, DB rows) and this message reaches the
+    // log: one line, each quoted line cut, so it cannot start a workflow command there.
+    const detail = result.stderr
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+      .join(' | ');
+    super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
     this.name = 'CommandError';
   }
 }
@@ -48,7 +60,7 @@ export class OutputLimitError extends Error {
     readonly command: string,
     readonly limit: number
   ) {
-    super(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`);
+    super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
     this.name = 'OutputLimitError';
   }
 }
