@@ -10,7 +10,8 @@ import path from 'node:path';
 import { FakeJob } from './helpers/action-runner.js';
 import { bundleCli } from './helpers/bundle.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
-import { daemonMarkerPath } from '../src/store/daemon.js';
+import { daemonMarkerPath, withDaemonStopped } from '../src/store/daemon.js';
+import { OutputLimitError, run } from '../src/exec.js';
 
 const ROOT = process.cwd();
 const user = sudoUser();
@@ -116,5 +117,14 @@ describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: '
     expect(fs.existsSync(daemonMarkerPath({ kind: 'commands', ...d }) as string)).toBe(false);
     await next.post();
     expect(events(d.events)).toEqual(['stop', 'start']);
+  }, 60_000);
+
+  test('a query printing a ~90M-character row fails the restore cleanly: the daemon is started again, the marker gone', async () => {
+    const d = daemonCommands('huge-row');
+    const ctl = { kind: 'commands' as const, stop: d.stop, start: d.start };
+    const huge = withDaemonStopped(ctl, () => run('sh', ['-c', 'head -c 90000000 /dev/zero | tr "\\0" x'], { privileged: true }));
+    await expect(huge).rejects.toThrow(OutputLimitError);
+    expect(events(d.events)).toEqual(['stop', 'start']);
+    expect(fs.existsSync(daemonMarkerPath(ctl) as string)).toBe(false);
   }, 60_000);
 });
