@@ -1,6 +1,6 @@
 // Real processes, real kernel locks, no mocks. The keeper and a small CLI around the lock API are
 // bundled with ncc in beforeAll, so other processes run the same code as runbox itself.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,6 +8,9 @@ import { acquireLock, tryLock, readHolder, removeLockFile, LockTimeoutError, typ
 import { startKeeper, stopKeeper, isKeeper } from '../src/lock/keeper-client.js';
 import { bundleCli, ncc } from './helpers/bundle.js';
 import { firstLine, killAndWait, lockIsFree } from './helpers/processes.js';
+import { sudoUser } from './helpers/prereq.js';
+
+const rootOnlyTest = process.getuid?.() === 0 ? test : test.skip;
 
 const ROOT = process.cwd();
 const NOBODY = 65534;
@@ -265,6 +268,96 @@ describe('acquireLock / tryLock', () => {
     const denied = await runCli(['hold', path.join(lockDir, 'new.lock'), '0'], { uid: NOBODY, gid: NOBODY });
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('EACCES');
+  });
+});
+
+// --- hostile lock files ---------------------------------------------------------------------
+
+// base-dir may be shared by several local users and lock names are predictable: another user
+// plants something where runbox will open its lock file. Nothing may be followed or written.
+describe('planted lock files', () => {
+  const ci = sudoUser();
+  const asCi = process.getuid?.() === 0 && ci ? test : test.skip;
+  let shared: string;
+  beforeEach(() => {
+    // A sticky, world-writable dir: what a base-dir shared by runner users looks like.
+    shared = fs.mkdtempSync(path.join(tmp, 'shared-'));
+    fs.chmodSync(shared, 0o1777);
+  });
+
+  /** A file of the runner user's that an attacker wants overwritten. */
+  function victim(uid: number, gid: number): string {
+    const v = path.join(tmp, `victim-${path.basename(shared)}`);
+    fs.writeFileSync(v, 'precious');
+    fs.chownSync(v, uid, gid);
+    return v;
+  }
+
+  asCi('a symlink planted by another user is not followed: the runner user\'s file keeps its content', async () => {
+    const u = ci as NonNullable<typeof ci>;
+    const v = victim(u.uid, u.gid);
+    const p = path.join(shared, 'pr-1-build.lock');
+    fs.symlinkSync(v, p);
+    fs.lchownSync(p, NOBODY, NOBODY);
+    const r = await runCli(['hold', p, '0'], { uid: u.uid, gid: u.gid });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`lock file ${p} is a symbolic link; runbox refuses it and wrote nothing to it`);
+    expect(r.stderr).toContain(`rm ${p}`);
+    expect(fs.readFileSync(v, 'utf8')).toBe('precious');
+    expect(fs.lstatSync(p).isSymbolicLink()).toBe(true);
+  });
+
+  asCi("another user's regular lock file is refused, not truncated", async () => {
+    const u = ci as NonNullable<typeof ci>;
+    const p = path.join(shared, 'pr-1-build.lock');
+    fs.writeFileSync(p, 'theirs', { mode: 0o666 });
+    fs.chmodSync(p, 0o666);
+    fs.chownSync(p, NOBODY, NOBODY);
+    const r = await runCli(['hold', p, '0'], { uid: u.uid, gid: u.gid });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`lock file ${p} belongs to uid ${NOBODY}, not to the runner user (uid ${u.uid}) or root`);
+    expect(fs.readFileSync(p, 'utf8')).toBe('theirs');
+  });
+
+  rootOnlyTest('as root: a symlink to a root file, a hard link to one, a FIFO and a foreign file are all refused, untouched', async () => {
+    const target = path.join(tmp, 'root-secret');
+    fs.writeFileSync(target, 'root data');
+    const sym = path.join(shared, 'a.lock');
+    fs.symlinkSync(target, sym);
+    await expect(acquireLock(sym, { timeoutSec: 0 })).rejects.toThrow(`lock file ${sym} is a symbolic link`);
+    // A symlink to a file that does not exist yet: O_CREAT would have created the target.
+    const dangling = path.join(shared, 'b.lock');
+    fs.symlinkSync(path.join(tmp, 'created-through-link'), dangling);
+    await expect(acquireLock(dangling, { timeoutSec: 0 })).rejects.toThrow('is a symbolic link');
+    expect(fs.existsSync(path.join(tmp, 'created-through-link'))).toBe(false);
+    const hard = path.join(shared, 'c.lock');
+    fs.linkSync(target, hard);
+    await expect(acquireLock(hard, { timeoutSec: 0 })).rejects.toThrow('has 2 hard links');
+    const fifo = path.join(shared, 'd.lock');
+    execFileSync('mkfifo', [fifo]);
+    await expect(acquireLock(fifo, { timeoutSec: 0 })).rejects.toThrow('is not a regular file');
+    expect(readHolder(fifo)).toBeUndefined(); // and reading the holder does not hang on it
+    const foreign = path.join(shared, 'e.lock');
+    fs.writeFileSync(foreign, 'x');
+    fs.chownSync(foreign, NOBODY, NOBODY);
+    await expect(acquireLock(foreign, { timeoutSec: 0 })).rejects.toThrow(`belongs to uid ${NOBODY}, not to the runner user (uid 0);`);
+    expect(fs.readFileSync(target, 'utf8')).toBe('root data');
+    expect(fs.readFileSync(foreign, 'utf8')).toBe('x');
+    expect(readHolder(sym)).toBeUndefined();
+    // The janitor skips lock files it may not open; these read as such.
+    await expect(tryLock(sym)).rejects.toMatchObject({ code: 'EACCES' });
+  });
+
+  test('a lock file swapped for a symlink to it while held no longer counts as the held file', async () => {
+    const p = path.join(shared, 'f.lock');
+    const real = path.join(shared, 'f.real');
+    const held = await acquireLock(p, { timeoutSec: 0 });
+    locks.push(held);
+    fs.renameSync(p, real);
+    fs.symlinkSync(real, p);
+    // removeLockFile checks the path still names our inode: a symlink to it does not.
+    expect(removeLockFile(held)).toBe(false);
+    expect(fs.lstatSync(p).isSymbolicLink()).toBe(true);
   });
 });
 

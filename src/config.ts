@@ -4,7 +4,7 @@ import { InputError } from './errors.js';
 import type { InputSource } from './input-source.js';
 import type { DirSpec } from './layout.js';
 import { RUN_DIR_PREFIX } from './layout.js';
-import { checkHostPath, isUnder } from './paths.js';
+import { checkHostPath, isUnder, symlinkedComponent } from './paths.js';
 
 export interface FoundationConfig {
   baseDir: string;
@@ -102,4 +102,21 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
     keep: parseBoolean(src, 'keep', false),
     lockTimeoutSec: parseLockTimeout(src)
   };
+}
+
+/**
+ * The store's host paths, checked on disk with the other inputs, before anything is created:
+ * a store path may pass only through symlinks root made (a /nix moved to another disk); the
+ * staging base (RUNNER_TEMP) through none, since downloads are written there.
+ */
+export function checkStoreHostPaths(cfg: { root: string; storePaths: readonly string[]; stagingBase: string }): void {
+  for (const p of cfg.storePaths)
+    checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
+  const link = symlinkedComponent(cfg.stagingBase);
+  if (link)
+    throw new InputError(
+      'store',
+      `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`,
+      `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`
+    );
 }

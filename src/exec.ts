@@ -12,7 +12,18 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Run with root rights: directly when already root, otherwise through `sudo -n`. */
   privileged?: boolean;
+  /** Most stdout bytes kept; beyond it the child is killed and run() throws OutputLimitError. Default MAX_STDOUT. */
+  maxStdout?: number;
 }
+
+/**
+ * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
+ * could otherwise print without bound, and one huge string crashes node mid-restore (with the
+ * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
+ * for messages, so its tail is kept.
+ */
+export const MAX_STDOUT = 16 * 1024 * 1024;
+export const MAX_STDERR_TAIL = 1024 * 1024;
 
 export interface RunResult {
   code: number;
@@ -20,14 +31,37 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
+function singleLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export class CommandError extends Error {
   constructor(
     readonly command: string,
     readonly result: RunResult
   ) {
-    const detail = result.stderr.trim().split('\n').slice(-5).join('\n');
-    super(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`);
+    // stderr may quote data the command read (member names, DB rows) and this message reaches the
+    // log: one line, each quoted line cut, so it cannot start a workflow command there.
+    const detail = result.stderr
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+      .join(' | ');
+    super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
     this.name = 'CommandError';
+  }
+}
+
+/** A command printed more than run() keeps: it was killed, and its output is not used. */
+export class OutputLimitError extends Error {
+  constructor(
+    readonly command: string,
+    readonly limit: number
+  ) {
+    super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
+    this.name = 'OutputLimitError';
   }
 }
 
@@ -49,23 +83,47 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
   const shown = quote(argv);
   core.debug(`exec: ${shown}`);
   const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
+  const maxStdout = opts.maxStdout ?? MAX_STDOUT;
+  let overflow = false;
   const result = await new Promise<RunResult>((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), spawnOpts);
     const out: Buffer[] = [];
+    let outBytes = 0;
     const err: Buffer[] = [];
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
-    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    let errBytes = 0;
+    child.stdout?.on('data', (b: Buffer) => {
+      if (overflow) return;
+      outBytes += b.length;
+      if (outBytes <= maxStdout) {
+        out.push(b);
+        return;
+      }
+      overflow = true;
+      out.length = 0;
+      // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
+      // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
+      child.kill('SIGTERM');
+      child.stdout?.destroy();
+      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+    });
+    child.stderr?.on('data', (b: Buffer) => {
+      err.push(b);
+      errBytes += b.length;
+      while (errBytes - err[0].length >= MAX_STDERR_TAIL) errBytes -= (err.shift() as Buffer).length;
+    });
     child.on('error', reject);
-    child.on('close', (code, signal) =>
+    child.on('close', (code, signal) => {
+      const errText = Buffer.concat(err);
       resolve({
         code: code ?? (signal ? 128 : 1),
         stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString() + (signal ? `\nkilled by ${signal}` : '')
-      })
-    );
+        stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
+      });
+    });
     child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
     child.stdin?.end(opts.input ?? '');
   });
+  if (overflow) throw new OutputLimitError(shown, maxStdout);
   if (result.code !== 0 && !opts.allowFailure) throw new CommandError(shown, result);
   return result;
 }

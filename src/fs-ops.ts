@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensurePrivilege, isRoot, run } from './exec.js';
+import { assertNoSymlink } from './paths.js';
 import type { Ids } from './owner.js';
 import { runnerIds } from './owner.js';
 
@@ -29,7 +30,8 @@ function missingComponents(p: string): string[] {
 
 export async function chown(paths: string[], ids: Ids, opts: { recursive?: boolean } = {}): Promise<void> {
   if (paths.length === 0) return;
-  const args = [...(opts.recursive ? ['-R'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
+  // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
+  const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
   const why = `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`;
   if (isRoot() || !sameIds(ids, runnerIds())) {
     if (!isRoot()) await ensurePrivilege(why);
@@ -60,6 +62,8 @@ export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
   // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
   if (missing.length === 0) return ensureDir(p, ids);
   const parent = path.dirname(missing[0]);
+  // mkdir -p would create through a symlinked parent, wherever it points.
+  assertNoSymlink(parent, 'create dirs under');
   const pst = fs.statSync(parent);
   if (!pst.isDirectory()) throw new Error(`${parent} is not a directory`);
   let writable = true;
@@ -82,16 +86,40 @@ export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
   return missing;
 }
 
-/** Paths under `p` (itself included) not owned by `ids`, without following symlinks. */
+/** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
 export async function countForeign(p: string, ids: Ids): Promise<number> {
   const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
-  let r = await run('find', args, { allowFailure: true });
+  // One byte per entry; a tree of millions of entries is still far below this.
+  const maxStdout = 256 * 1024 * 1024;
+  let r = await run('find', args, { allowFailure: true, maxStdout });
   if (r.code !== 0 && !isRoot()) {
     // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
     await ensurePrivilege(`inspect ownership under ${p}`);
-    r = await run('find', args, { privileged: true });
+    r = await run('find', args, { privileged: true, maxStdout });
   } else if (r.code !== 0) throw new Error(`find ${p} failed: ${r.stderr.trim()}`);
   return r.stdout.length;
+}
+
+/**
+ * Gives every entry under `p` (itself included) not owned by `ids` to `ids`, as countForeign
+ * counts them: symlinks themselves, never their targets, and on p's own filesystem only (a
+ * mount point inside, say a bind mount of a system dir, is neither entered nor chowned).
+ * `find -execdir` runs `chown -h ./name` from the entry's own dir, which find reached without
+ * following a symlink, so a dir swapped for a symlink during the walk cannot redirect a chown.
+ */
+export async function chownTree(p: string, ids: Ids): Promise<void> {
+  assertNoSymlink(p, 'chown');
+  const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
+  // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
+  const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
+  const mine = !isRoot() && sameIds(ids, runnerIds());
+  if (mine) {
+    // Files a container wrote as root or as its own uid need root; ours alone do not.
+    const r = await run('find', args, { allowFailure: true, env });
+    if (r.code === 0) return;
+  }
+  if (!isRoot()) await ensurePrivilege(`chown ${p} to ${ids.uid}:${ids.gid}`);
+  await run('find', args, { privileged: true, env });
 }
 
 /**

@@ -62,14 +62,71 @@ export function resolveExisting(p: string): string {
   }
 }
 
-/** Validates a host path input value, also where it really lands through symlinks. */
-export function checkHostPath(input: string, p: string, fix: string): string {
+/** A symlink met walking a path from `/`: where it is and what it points to. */
+export interface SymlinkedComponent {
+  at: string;
+  target: string;
+}
+
+/**
+ * Walks `p` from `/` component by component with lstat and returns the first component that is
+ * a symlink; undefined when there is none up to the first missing component. Checking only the
+ * last component (or resolving with realpath and checking the result) misses a symlinked parent,
+ * through which a create or a chown lands wherever its owner points it.
+ * `allowRootMade`: a symlink owned by root in a dir only root may write to was put there by
+ * root, like the dir itself, and is followed (for store paths such as a /nix moved to another disk).
+ */
+export function symlinkedComponent(p: string, opts: { allowRootMade?: boolean } = {}): SymlinkedComponent | undefined {
+  let cur = '';
+  for (const c of p.split('/').filter(Boolean)) {
+    cur = `${cur}/${c}`;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(cur, { throwIfNoEntry: false });
+    } catch (e) {
+      // A dir the runner user may not search: only its owner could have put a symlink inside.
+      if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw e;
+    }
+    if (!st) return undefined;
+    if (!st.isSymbolicLink()) continue;
+    if (opts.allowRootMade && st.uid === 0 && onlyRootWrites(path.dirname(cur))) continue;
+    return { at: cur, target: fs.readlinkSync(cur) };
+  }
+  return undefined;
+}
+
+function onlyRootWrites(dir: string): boolean {
+  const st = fs.statSync(dir);
+  return st.uid === 0 && (st.mode & 0o022) === 0;
+}
+
+/** Throws (naming `what`) when `p` passes through a symlink: the check right before a change on disk. */
+export function assertNoSymlink(p: string, what: string): void {
+  const link = symlinkedComponent(p);
+  if (link) throw new Error(`refusing to ${what} ${p}: ${link.at} is a symlink (to ${link.target}); runbox never creates or chowns anything through a symlink`);
+}
+
+/**
+ * Validates a host path input value, on disk too: no component may be a symlink (another user
+ * may have planted it, and where it points can change after any check). Runs while parsing the
+ * inputs, so nothing is created, chowned or deleted before every input path passed.
+ */
+export function checkHostPath(input: string, p: string, fix: string, opts: { allowRootMade?: boolean } = {}): string {
   const problem = pathProblem(p);
   if (problem) throw new InputError(input, problem, fix);
   const clean = normalise(p);
-  const real = resolveExisting(clean);
-  const realProblem = real === clean ? undefined : pathProblem(real);
-  if (realProblem) throw new InputError(input, `'${clean}' resolves through a symlink to ${realProblem.replace(/^'[^']*' /, '')}`, fix);
+  const link = symlinkedComponent(clean, opts);
+  if (link) {
+    const real = resolveExisting(clean);
+    const realProblem = pathProblem(real);
+    throw new InputError(
+      input,
+      `'${clean}' resolves through a symlink (${link.at} -> ${link.target}) to ${realProblem ? realProblem.replace(/^'[^']*' /, '') : real}; ` +
+        'runbox never creates, chowns or deletes anything through a symlink',
+      `${fix}. Give the real path (see \`realpath ${clean}\`), or remove ${link.at} if you did not make it`
+    );
+  }
   return clean;
 }
 

@@ -1,10 +1,11 @@
 // Main's dir work: this run's dirs under base-dir and the bind-mount sources, created with the
 // right owner so Docker never creates them as root.
 import * as core from '@actions/core';
-import { chown, countForeign, ensureDir } from './fs-ops.js';
+import { chownTree, countForeign, ensureDir } from './fs-ops.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
 import type { Ids } from './owner.js';
+import { symlinkedComponent } from './paths.js';
 import type { ProvisionedDir } from './state.js';
 
 /** base-dir and the run/pr parents belong to the runner user; the dirs themselves to `owner`. */
@@ -30,17 +31,22 @@ export interface MountResult {
   chowned: number;
 }
 
-/** Missing sources are created owned by `owner`; existing ones are chowned to it, recursively. */
+/**
+ * Missing sources are created owned by `owner`; existing ones are chowned to it, recursively,
+ * on their own filesystem, never through a symlink (a symlinked component anywhere is refused).
+ */
 export async function provisionMounts(mounts: string[], owner: Ids): Promise<MountResult[]> {
   const out: MountResult[] = [];
   for (const m of mounts) {
+    const link = symlinkedComponent(m);
+    if (link) throw new Error(`mount source ${m} passes through the symlink ${link.at} (to ${link.target}); nothing was created or chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
     const made = await ensureDir(m, owner);
     if (made.length > 0) {
       out.push({ path: m, created: true, chowned: 0 });
       continue;
     }
     const foreign = await countForeign(m, owner);
-    if (foreign > 0) await chown([m], owner, { recursive: true });
+    if (foreign > 0) await chownTree(m, owner);
     out.push({ path: m, created: false, chowned: foreign });
   }
   return out;

@@ -2,7 +2,7 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
-import { parseFoundationConfig } from './config.js';
+import { checkStoreHostPaths, parseFoundationConfig } from './config.js';
 import { jobContext } from './context.js';
 import { errorMessage } from './errors.js';
 import { ensurePrivilege } from './exec.js';
@@ -12,11 +12,13 @@ import { resolveOwner, runnerIds } from './owner.js';
 import { provisionDirs, provisionMounts } from './provision.js';
 import { reclaimPaths } from './reclaim.js';
 import { registerCleanup } from './cleanup.js';
+import { setRestoreLockTimeout } from './lock/restore-lock.js';
 import { guardedDirs, handOver, lockDirs, releaseKeeper } from './liveness.js';
 import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from './reap/durations.js';
 import { runJanitor } from './reap/janitor.js';
 import { parseStoreConfig, restoreStore, StoreMissError } from './store/index.js';
+import { restartAbandonedDaemon } from './store/daemon.js';
 import { parseWarm, warmRunDirs } from './warm.js';
 import { saveRunState, type RunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
@@ -48,6 +50,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
+    if (storeCfg) checkStoreHostPaths(storeCfg);
+    setRestoreLockTimeout(cfg.lockTimeoutSec);
     const warm = parseWarm(src);
     const ctx = jobContext();
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
@@ -68,6 +72,9 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     };
     // Registered before the first change so post tears down whatever main got to.
     saveRunState(state);
+
+    // A restore killed with the store daemon stopped (here or by another job on this host).
+    if (storeCfg) await restartAbandonedDaemon(storeCfg.daemon, report);
 
     for (const r of await reclaimPaths(cfg.reclaim, runner))
       if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);

@@ -2,10 +2,12 @@
 // runner user and remove this run's dirs.
 import * as core from '@actions/core';
 import { registerCleanup } from './cleanup.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, InputError } from './errors.js';
 import { reclaimPaths } from './reclaim.js';
 import { forgetRunLock, heldLocks, releaseKeeper } from './liveness.js';
-import { saveStore, storeStateFrom } from './store/index.js';
+import { parseStoreConfig, saveStore, storeStateFrom } from './store/index.js';
+import { restartAbandonedDaemon } from './store/daemon.js';
+import { actionInputs } from './input-source.js';
 import { loadRunState } from './state.js';
 import { formatBytes, StepReport } from './summary.js';
 import { removeRunDir } from './teardown.js';
@@ -13,13 +15,24 @@ import { removeRunDir } from './teardown.js';
 export async function runPost(): Promise<void> {
   const report = new StepReport('runbox: post');
   const summaryOnCancel = registerCleanup(() => report.write());
+  let daemonProblem: string | undefined;
   try {
+    // First, and also when main got nowhere: main killed (SIGKILL, OOM) with the store daemon
+    // stopped never started it again. Post gets the same inputs as main.
+    try {
+      const storeCfg = parseStoreConfig(actionInputs);
+      if (storeCfg) await restartAbandonedDaemon(storeCfg.daemon, report);
+    } catch (e) {
+      // Inputs main refused already (and then it stopped no daemon): nothing to say twice.
+      if (!(e instanceof InputError)) daemonProblem = `store daemon: ${errorMessage(e)}`;
+    }
     const state = loadRunState();
     if (!state) {
       core.info('runbox main did not get far enough to provision anything; nothing to tear down');
+      if (daemonProblem) throw new Error(daemonProblem);
       return;
     }
-    const problems: string[] = [];
+    const problems: string[] = daemonProblem ? [daemonProblem] : [];
     const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
       try {
         await fn();

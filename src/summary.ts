@@ -1,6 +1,7 @@
 // A step's job summary: short, factual, one table of what happened. Written once at the end
 // of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
 import * as core from '@actions/core';
+import { oneLine } from './untrusted.js';
 
 export interface SummaryRow {
   what: string;
@@ -15,7 +16,9 @@ export class StepReport {
 
   add(what: string, detail: string): void {
     this.rows.push({ what, detail });
-    core.info(`${what}: ${detail}`);
+    // Details carry keys and error messages that may come from a cache entry: untrusted strings
+    // should arrive through shown() already; this keeps a missed one from starting a command line.
+    core.info(oneLine(`${what}: ${detail}`));
   }
 
   note(text: string): void {
@@ -35,12 +38,17 @@ export class StepReport {
           { data: 'what', header: true },
           { data: 'detail', header: true }
         ],
-        ...this.rows.map((r) => [r.what, r.detail])
+        ...this.rows.map((r) => [html(r.what), html(r.detail)])
       ]);
     else s.addRaw('Nothing to do.', true);
     for (const n of this.notes) s.addRaw(`\n\n${n}`, true);
     await s.write();
   }
+}
+
+/** The summary is HTML: a row is text, never markup (details may quote a cache entry). */
+function html(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 export function formatBytes(n: number): string {

@@ -241,12 +241,14 @@ interface TreeStats {
 async function scanTree(dir: string): Promise<TreeStats> {
   // %y type, %U:%G owner, %s size, %P path relative to dir; NUL-separated since names may hold newlines.
   const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
-  let r: RunResult = await run('find', args, { allowFailure: true });
+  // A run dir with many files lists past run()'s default bound; it is the job's own dir.
+  const maxStdout = 400 * 1024 * 1024;
+  let r: RunResult = await run('find', args, { allowFailure: true, maxStdout });
   const unreadable = r.code !== 0;
   if (unreadable) {
     if (isRoot()) throw new Error(`find ${dir} failed: ${r.stderr.trim()}`);
     await ensurePrivilege(`read ${dir}, which holds files the runner user cannot read`);
-    r = await run('find', args, { privileged: true });
+    r = await run('find', args, { privileged: true, maxStdout });
   }
   const owners = new Map<string, number>();
   let files = 0;

@@ -95,14 +95,23 @@ export async function tryLock(path: string): Promise<HeldLock | undefined> {
   }
 }
 
-/** What the current (or last) holder wrote; undefined when the file is missing, empty or mid-write. */
+/** What the current (or last) holder wrote; undefined when the file is missing, empty, mid-write, or not a plain lock file. */
 export function readHolder(path: string): LockHolder | undefined {
+  let fd: number;
+  try {
+    // Never through a symlink, never blocking on a FIFO someone put there.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ELOOP') || isErrno(e, 'EACCES')) return undefined;
+    throw e;
+  }
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return undefined;
-    throw e;
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const buf = Buffer.alloc(MAX_HOLDER_BYTES);
+    text = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
   }
   try {
     const info: unknown = JSON.parse(text);
@@ -113,6 +122,9 @@ export function readHolder(path: string): LockHolder | undefined {
     throw e;
   }
 }
+
+/** Holder records are a few hundred bytes; a bigger file is not one of ours and is not read whole. */
+const MAX_HOLDER_BYTES = 64 * 1024;
 
 /**
  * For a reaper that deleted the guarded dir: unlinks the lock file, but only if the path still
@@ -154,23 +166,54 @@ function heldLock(path: string, fd: number, writable: boolean): HeldLock {
 }
 
 /**
- * Opens read-write, creating 0644. Falls back when the file belongs to another user: with
- * fs.protected_regular an O_CREAT open of someone else's file in a sticky dir fails even for
- * root, and a non-root user can only read a root-owned 0644 file. flock(2) works on a read-only
- * fd too, so the lock still works; only the holder info cannot be written then.
+ * A lock file is refused, with nothing read, truncated or written, when it is not what runbox
+ * makes: base-dir may be shared with other local users, and lock names are predictable, so
+ * another user can plant a symlink (to make runbox write through it) or a file of their own.
+ * `code` is EACCES so that janitors, which skip lock files they may not open, skip these too.
+ */
+export class LockFileError extends Error {
+  readonly code = 'EACCES';
+  constructor(
+    readonly path: string,
+    problem: string
+  ) {
+    super(
+      `lock file ${path} ${problem}; runbox refuses it and wrote nothing to it. Another local user may have put it there: ` +
+        `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox')`
+    );
+    this.name = 'LockFileError';
+  }
+}
+
+/**
+ * Opens the lock file, creating it 0644 when missing. Never follows a symlink (O_NOFOLLOW; a
+ * new file is made with O_EXCL, which does not follow one either), never blocks on a FIFO
+ * (O_NONBLOCK), and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
+ * - a regular file with one link (a hard link to someone else's file would carry its owner);
+ * - owned by this user (read-write, holder info written), or by root when this user is not
+ *   root: a root-made lock file is legitimate (a root runner or janitor made it) and can only
+ *   be read by us; flock(2) works on a read-only fd, only the holder info is not written.
+ * When runbox runs as root, only root's own lock files are accepted.
  */
 function openLockFile(path: string): { fd: number; writable: boolean } {
-  const { O_RDWR, O_RDONLY, O_CREAT } = fs.constants;
-  const attempts = [
-    [O_RDWR | O_CREAT, true],
-    [O_RDWR, true],
-    [O_RDONLY, false]
-  ] as const;
+  const { O_RDWR, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const safe = O_NOFOLLOW | O_NONBLOCK;
   let denied: unknown;
-  for (const [flags, writable] of attempts) {
+  try {
+    const fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL | safe, 0o644);
+    return { fd, writable: checkLockFd(fd, path) };
+  } catch (e) {
+    if (e instanceof LockFileError) throw e;
+    if (isErrno(e, 'EACCES')) denied = e;
+    else if (!isErrno(e, 'EEXIST')) throw e;
+  }
+  for (const flags of [O_RDWR | safe, O_RDONLY | safe]) {
+    let fd: number;
     try {
-      return { fd: fs.openSync(path, flags, 0o644), writable };
+      fd = fs.openSync(path, flags);
     } catch (e) {
+      if (isErrno(e, 'ELOOP')) throw new LockFileError(path, 'is a symbolic link');
+      if (isErrno(e, 'EISDIR')) throw new LockFileError(path, 'is a directory');
       if (isErrno(e, 'EACCES')) {
         denied ??= e;
         continue;
@@ -178,15 +221,32 @@ function openLockFile(path: string): { fd: number; writable: boolean } {
       // ENOENT after EACCES: the file does not exist and we may not create it; the EACCES says why.
       throw isErrno(e, 'ENOENT') && denied ? denied : e;
     }
+    return { fd, writable: checkLockFd(fd, path) && (flags & O_RDWR) !== 0 };
   }
   throw denied;
+}
+
+/** Closes `fd` and throws LockFileError unless it is an acceptable lock file; true when we may write it. */
+function checkLockFd(fd: number, path: string): boolean {
+  const st = fs.fstatSync(fd);
+  const me = process.getuid?.() ?? 0;
+  let problem: string | undefined;
+  if (!st.isFile()) problem = 'is not a regular file';
+  else if (st.nlink !== 1) problem = `has ${st.nlink} hard links (a lock file has one)`;
+  else if (st.uid !== me && !(st.uid === 0 && me !== 0)) problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
+  if (problem) {
+    fs.closeSync(fd);
+    throw new LockFileError(path, problem);
+  }
+  return st.uid === me;
 }
 
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd: number, path: string): boolean {
   const held = fs.fstatSync(fd);
   try {
-    const now = fs.statSync(path);
+    // lstat: a symlink put in the lock file's place is another file, even if it points at ours.
+    const now = fs.lstatSync(path);
     return now.ino === held.ino && now.dev === held.dev;
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return false;
@@ -199,7 +259,7 @@ function sameFile(fd: number, path: string): boolean {
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
  * Not via exec.ts's run(): that one cannot pass extra fds.
  */
-function flockFd(fd: number, waitSec: number): Promise<boolean> {
+export function flockFd(fd: number, waitSec: number): Promise<boolean> {
   const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {

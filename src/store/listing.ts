@@ -40,7 +40,8 @@ export interface StoreListing {
 /** Every entry under one store path; read as root (parts may be unreadable to the runner user). */
 async function listEntries(root: string, storePath: string): Promise<Entry[] | undefined> {
   const base = storePath.replace(/^\/+/, '');
-  const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true });
+  // The live store, read on the trusted side: a big store lists far past run()'s default bound.
+  const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
   const out: Entry[] = [];
   for (const rec of r.stdout.split('\0')) {
     if (rec === '') continue;

@@ -24,6 +24,7 @@ import { type ArchiveSummary, TarFormatError, UnsafeArchiveError } from './membe
 import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
+import { withStoreRestoreLock } from '../lock/restore-lock.js';
 import type { StoreState } from './state.js';
 
 export interface ApplyOptions {
@@ -305,7 +306,9 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
   return { note };
 }
 
-export async function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> {
+// Host-wide: one restore into a store at a time (src/lock/restore-lock.ts); `busy` = could not have it, a miss.
+export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> { return withStoreRestoreLock(path.join(cfg.root, cfg.storePaths[0]), (busy) => restoreLocked(cfg, report, busy)); }
+async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
   const state: StoreState = {
     version: 1,
@@ -330,7 +333,7 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport): Promis
   const stagings: string[] = [];
   try {
     const t0 = Date.now();
-    const { fetched, note } = await fetchSnapshot(cfg, keys, stagings);
+    const { fetched, note } = busy ? { fetched: undefined, note: ` (${busy})` } : await fetchSnapshot(cfg, keys, stagings);
     const downloadMs = Date.now() - t0;
     if (!fetched) {
       report.add(
