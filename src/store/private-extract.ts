@@ -193,8 +193,7 @@ export class PrivateRestore {
   private constructor(
     readonly dir: string,
     private readonly root: string,
-    private readonly storePaths: readonly string[],
-    private readonly listFile: string
+    private readonly storePaths: readonly string[]
   ) {
     const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
     this.parentMtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
@@ -202,13 +201,13 @@ export class PrivateRestore {
   }
 
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
-  static async open(root: string, storePaths: readonly string[], place: PrivatePlace, scratchDir: string): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+  static async open(root: string, storePaths: readonly string[], place: PrivatePlace): Promise<{ restore: PrivateRestore; reaped: string[] }> {
     const reaped: string[] = [];
     for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-    const restore = new PrivateRestore(dir, root, storePaths, path.join(scratchDir, 'move-list'));
+    const restore = new PrivateRestore(dir, root, storePaths);
     try {
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
       for (const sp of storePaths) {
@@ -445,15 +444,12 @@ export class PrivateRestore {
     }
   }
 
-  /** `mv -t dest` as root, the sources listed in a NUL-separated file (any number of them). */
+  /**
+   * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+   * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+   */
   private async moveAll(sources: readonly string[], dest: string): Promise<void> {
-    if (sources.length === 0) return;
-    fs.writeFileSync(this.listFile, sources.map((p) => `${p}\0`).join(''));
-    try {
-      await run('xargs', ['-0', '-r', '-a', this.listFile, 'mv', '-t', dest, '--'], { privileged: true });
-    } finally {
-      fs.rmSync(this.listFile, { force: true });
-    }
+    for (let i = 0; i < sources.length; i += 256) await runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
   }
 
   async close(): Promise<void> {

@@ -100,7 +100,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   if (specs.length > MAX_ARCHIVES) throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
   const recorded = specs.every((a) => a.rec.dataBytes !== undefined) ? specs.reduce((n, a) => n + (a.rec.dataBytes ?? 0), 0) : undefined;
   const needed = recorded === undefined ? undefined : spaceNeeded(recorded);
-  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, o.storePaths), o.scratchDir);
+  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, o.storePaths));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
     if (needed !== undefined) await priv.checkSpace(needed);
