@@ -171,13 +171,13 @@ const CASES: Case[] = [
   {
     name: 'a hard link to a target outside the store',
     members: (s) => [{ name: evil('hl'), type: '1', linkname: path.relative(s.root, s.victim) }],
-    reason: /hard-link target 'etc\/runbox-victim' lies outside the store paths/,
+    reason: /member 'gnu\/store\/[0-9a-z]+-evil-hl-[0-9a-f]+' is a hard link/,
     absent: (s) => [path.join(s.root, evil('hl'))]
   },
   {
     name: 'a hard link to an absolute target',
     members: () => [{ name: evil('hlabs'), type: '1', linkname: '/etc/passwd' }],
-    reason: /has an absolute hard-link target/,
+    reason: /is a hard link/,
     absent: (s) => [path.join(s.root, evil('hlabs'))]
   },
   {
@@ -203,7 +203,8 @@ const CASES: Case[] = [
       { name: `${evil('padding')}/zeros`, type: '0', data: Buffer.alloc(48 * 1024 * 1024) },
       { name: `${evil('xlink')}/pwned`, type: '0', data: 'pwned\n' }
     ],
-    reason: /is a store item in two archives|is a symlink in one archive and written into by another/,
+    // Without its parent dir in its own archive, the file is refused at once; with it, the item is in two archives.
+    reason: /is a store item in two archives|comes before its parent dir/,
     absent: (s) => [path.join(s.outside, 'pwned'), path.join(s.root, evil('xlink'))]
   },
   {
@@ -213,7 +214,7 @@ const CASES: Case[] = [
       { name: 'gnu/store/', type: '5', mode: 0o1775 },
       { name: 'gnu/store/.cache/pwned', type: '0', data: 'pwned\n' }
     ],
-    reason: /symlink in one archive and written into by another/,
+    reason: /'gnu\/store\/\.cache', a dot-entry of the store dir/,
     absent: (s) => [path.join(s.outside, 'pwned'), path.join(s.root, 'gnu/store/.cache')]
   },
   {

@@ -228,12 +228,17 @@ export class PrivateRestore {
     if (needed > free) throw new SpaceError(`the snapshot needs about ${needed} bytes on ${await filesystemOf(this.dir)}, which has ${free} free; nothing was extracted`);
   }
 
-  /** The ENOSPC of a tar, told the same way as checkSpace's refusal. */
+  /**
+   * A tar failure that was the filesystem filling up (ENOSPC, or tar's short write, which is how
+   * it reports one), told the same way as checkSpace's refusal. Called before the private dir
+   * is removed, so the free space seen is what the extraction left.
+   */
   async spaceError(e: unknown, needed: number | undefined): Promise<SpaceError | undefined> {
-    if (!/No space left on device|ENOSPC/.test(String((e as Error | undefined)?.message ?? e))) return undefined;
-    const free = fs.existsSync(this.dir) ? freeBytes(this.dir) : freeBytes(path.dirname(this.dir));
+    const message = e instanceof Error ? e.message : String(e);
+    const free = freeBytes(fs.existsSync(this.dir) ? this.dir : path.dirname(this.dir));
+    if (!/No space left on device|ENOSPC|Wrote only \d+ of \d+ bytes/.test(message) && free >= 1024 * 1024) return undefined;
     return new SpaceError(
-      `the store's filesystem (${await filesystemOf(path.dirname(this.dir))}) ran out of space while extracting (${needed === undefined ? 'the snapshot records no size' : `about ${needed} bytes needed`}, ${free} free before the private dir was removed); the store was left untouched`
+      `the store's filesystem (${await filesystemOf(path.dirname(this.dir))}) ran out of space while extracting (${needed === undefined ? 'the snapshot records no size' : `about ${needed} bytes needed`}, ${free} bytes left free); the private dir is removed, the store was left untouched`
     );
   }
 
@@ -457,7 +462,10 @@ export class PrivateRestore {
     this.closed = true;
     this.unregister();
     await removeTree(this.dir);
-    // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
-    if (!this.moved) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', path.dirname(this.dir)], { privileged: true });
+    // The private dir leaves no trace, not even the parent's mtime: the store dir's parent is
+    // outside the store. A store dir that holds it (a mount point) and got new items keeps its new mtime.
+    const parent = path.dirname(this.dir);
+    const isStoreDir = this.storePaths.some((sp) => path.join(this.root, rel(sp)) === parent);
+    if (!(this.moved && isStoreDir)) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', parent], { privileged: true });
   }
 }

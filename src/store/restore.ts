@@ -73,7 +73,7 @@ export function extractConcurrency(): number {
 
 /** Free space asked for beyond the recorded data: block rounding, dirs, symlinks. */
 export function spaceNeeded(dataBytes: number): number {
-  return dataBytes + Math.ceil(dataBytes / 8) + 8 * 1024 * 1024;
+  return dataBytes + Math.ceil(dataBytes / 8) + 1024 * 1024;
 }
 
 /**
