@@ -18,7 +18,7 @@ import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, forgeSnapshot, itemName, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 import { contentManifest, stagingLeft, storeJob } from './helpers/store-e2e.js';
-import { makeTar, type TarEntry } from './helpers/store-tar.js';
+import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 
 const tag = randomBytes(4).toString('hex');
 let server: CacheServer;
@@ -216,6 +216,36 @@ const CASES: Case[] = [
     ],
     reason: /'gnu\/store\/\.cache', a dot-entry of the store dir/,
     absent: (s) => [path.join(s.outside, 'pwned'), path.join(s.root, 'gnu/store/.cache')]
+  },
+  {
+    // Node's old parser merged the two records (and checked `harmless`); GNU tar keeps only the
+    // last, so it extracted the ustar name: a setuid file nobody checked.
+    name: 'two pax x headers in a row',
+    members: () => [
+      { name: `${evil('pax')}/`, type: '5', mode: 0o555 },
+      { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ path: `${evil('pax')}/harmless` }) },
+      { name: 'PaxHeaders/2', type: 'x', data: paxRecords({ mtime: '1' }) },
+      { name: `${evil('pax')}/hidden`, type: '0', mode: 0o4755, data: '#!/bin/sh\nid\n' }
+    ],
+    reason: /a 'x' header follows another extended header/,
+    absent: (s) => [path.join(s.root, evil('pax'))]
+  },
+  {
+    // GNU tar makes a dir of it and reads its data as the next headers.
+    name: 'a regular file named with a trailing / whose data is a header',
+    members: () => [{ name: `${evil('slash')}/`, type: '0', mode: 0o444, data: makeTar([{ name: `${evil('slash')}/hidden`, type: '0', mode: 0o4755, data: 'id\n' }]).subarray(0, 1024) }],
+    reason: /has a name ending in \/ but is not a directory/,
+    absent: (s) => [path.join(s.root, evil('slash'))]
+  },
+  {
+    name: 'the same member twice',
+    members: () => [
+      { name: `${evil('dup')}/`, type: '5', mode: 0o555 },
+      { name: `${evil('dup')}/f`, type: '0', mode: 0o444, data: 'checked\n' },
+      { name: `${evil('dup')}/f`, type: '2', linkname: '/etc/shadow' }
+    ],
+    reason: /appears twice/,
+    absent: (s) => [path.join(s.root, evil('dup'))]
   },
   {
     name: 'an archive altered after its manifest was written',
