@@ -1,8 +1,8 @@
 // Delta snapshots: when main restored a full snapshot (the base) and the job added only a few
 // store items, post uploads just those items plus the DB copy, in an entry whose manifest
 // names the base by key. Restore fetches both and applies them as one sharded snapshot would
-// be applied (see shard-rules.ts): the delta's items must not overlap the base's, and nothing
-// in one archive may write through the other.
+// be applied (see shard-rules.ts): the delta's items must not overlap the base's; each archive
+// extracts into its own sub-dir of the private dir, so neither can write through the other.
 //
 // Chains never grow: a delta always refers to a FULL snapshot. When main restored a delta
 // (base + delta), post's base is that same full base, and the new delta holds every item the

@@ -60,7 +60,8 @@ export interface SnapshotManifest {
   toolVersion?: string;
   storePaths: string[];
   archives: ArchiveRecord[];
-  /** Sharded snapshots: recorded mtimes of the dirs every shard writes into (see shards.ts). */
+  /** Written by earlier versions for sharded snapshots; still checked, no longer applied (restore
+   * makes the store dirs itself, never from a snapshot's metadata). */
   dirTimes?: DirTime[];
   dbs: DbRecord[];
   /** Deltas only: the full snapshot this one needs first. */
