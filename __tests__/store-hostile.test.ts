@@ -23,6 +23,8 @@ interface Forged {
   dataBytes?: number[] | 'none';
   /** Extra archive records (not written to disk): only the manifest's count matters. */
   padArchives?: number;
+  /** Extra zstd arguments (the frame's window, say). */
+  zstd?: string;
 }
 
 /** A snapshot dir an attacker could upload: zstd archives and a manifest with correct digests. */
@@ -33,7 +35,8 @@ function forge(f: Forged): string {
     const file = `store-${i}.tar.zst`;
     const raw = path.join(dir, `${file}.raw`);
     fs.writeFileSync(raw, tar);
-    sh(`zstd -q -c ${q(raw)} > ${q(path.join(dir, file))}`);
+    // Through a pipe: zstd does not know the size, so the frame declares the window asked for.
+    sh(`cat ${q(raw)} | zstd -q -c ${f.zstd ?? ''} > ${q(path.join(dir, file))}`);
     fs.rmSync(raw);
     const bytes = fs.readFileSync(path.join(dir, file));
     const dataBytes = f.dataBytes === 'none' ? undefined : (f.dataBytes?.[i] ?? tar.length);
@@ -148,6 +151,26 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     ]);
     expect(sh(`stat -c '%a %u %g %Y' ${q(path.join(h.root, item))}`).stdout.trim()).toBe('555 0 0 1');
     expectOnlyAdded(h, [item]);
+  });
+
+  test('a zstd frame that asks for a 1 GiB window: refused before zstd allocates it (each archive is bounded to 64 MiB)', async () => {
+    const h = host();
+    const item = evil('window');
+    const tar = makeTar([
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/f`, type: '0', mode: 0o444, data: 'x\n' }
+    ]);
+    await expectRefused(h, forge({ tars: [tar], zstd: '--long=30' }), /Frame requires too much memory|Window size larger than maximum/);
+  });
+
+  test('a tar stream that ends mid-file (valid zstd): refused, nothing written', async () => {
+    const h = host();
+    const item = evil('cut');
+    const tar = makeTar([
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/f`, type: '0', mode: 0o444, data: Buffer.alloc(4096, 0x61) }
+    ]);
+    await expectRefused(h, forge({ tars: [tar.subarray(0, 512 * 3)], dataBytes: [4096] }), /TarFormatError: archive ends early/);
   });
 
   test('300 archives in a manifest: refused before any process starts', async () => {

@@ -29,6 +29,7 @@ import { run } from '../exec.js';
 import { removeTree } from '../fs-ops.js';
 import { procStat } from '../lock/keeper-client.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
+import { ZSTD_WINDOW_LOG } from './archive.js';
 import { checkDigest, sha256File } from './extract.js';
 import type { ArchiveRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser, UnsafeArchiveError } from './members.js';
@@ -305,6 +306,7 @@ export class PrivateRestore {
     };
     const parser = new TarParser(onMember, (chunk) => onData(chunk));
     let checkError: unknown;
+    let truncated = false;
     let tarIn: (stdin: Writable) => void = () => undefined;
     const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
     const send = async (stdin: Writable, tarGone: () => boolean): Promise<void> => {
@@ -318,7 +320,8 @@ export class PrivateRestore {
       if (!ok) await drainOrClose(stdin);
     };
     const [unpacked, extracted] = await Promise.allSettled([
-      runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c'] }], {
+      // At most the window save uses: a frame asking for more is refused before zstd allocates it.
+      runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
         feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
         consume: async (zout) => {
           const stdin = await tarStdin;
@@ -334,8 +337,14 @@ export class PrivateRestore {
               }
               await send(stdin, () => gone);
             }
+            // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+            // than the parser can; tar is cut off and fails on its own.
+            if (!parser.ended) {
+              truncated = true;
+              stdin.destroy();
+              return;
+            }
             try {
-              parser.end();
               validator.finish();
             } catch (e) {
               checkError = e;
@@ -363,8 +372,16 @@ export class PrivateRestore {
         }
       })
     ]);
-    // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
-    const failure = checkError ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? (unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined);
+    // A refused member is the cause of everything else failing; a stream cut short is zstd's
+    // failure or else a truncated archive; then tar's own error, then zstd's.
+    const zstdFailure = unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined;
+    if (truncated && checkError === undefined && zstdFailure === undefined)
+      try {
+        parser.end();
+      } catch (e) {
+        checkError = e;
+      }
+    const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
     checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
     if (failure !== undefined) throw failure;
     return validator.finish();
