@@ -82,6 +82,12 @@ const evil = (what: string): string => `gnu/store/${itemName(`hostile-${what}`)}
 /** A header block and its data, as raw bytes: what a lax reader skips as file data and tar reads as a member. */
 const hiddenMember = (name: string): Buffer => makeTar([{ name, type: '0', mode: 0o4755, data: '#!/bin/sh\nid\n' }]).subarray(0, 1024);
 
+// Mounted at collection time (describeWith needs to know whether it worked); unmounted in the
+// file's own afterAll, which runs whichever of its tests a -t filter picked.
+const SMALL_FS = 8 * 1024 * 1024;
+const smallFs = mountTmpfs('runbox-hostile-enospc', SMALL_FS);
+afterAll(() => smallFs.unmount());
+
 describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('hostile snapshots', () => {
   afterAll(removeTempDirs);
 
@@ -181,9 +187,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
   });
 
   describe('on a small tmpfs', () => {
-    const SIZE = 8 * 1024 * 1024;
-    const fsys = mountTmpfs('runbox-hostile-enospc', SIZE);
-    afterAll(() => fsys.unmount());
+    const fsys = smallFs;
     const big = (item: string): Buffer =>
       makeTar([
         { name: `${item}/`, type: '5', mode: 0o555 },
@@ -203,7 +207,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
         h.before = contentManifest(h.root);
         await expectRefused(h, forge({ tars: [big(evil('big2'))], dataBytes: 'none' }), /SpaceError: the store's filesystem \(runbox-hostile-enospc mounted on .*\) ran out of space while extracting/);
         await expectRefused(h, forge({ tars: [big(evil('big3'))], dataBytes: [100] }), /takes the archive's data past the 100 bytes its manifest records/);
-        expect(sh(`df --output=used -B1 ${q(fsys.dir)} | tail -1`).stdout.trim()).not.toBe(String(SIZE));
+        expect(sh(`df --output=used -B1 ${q(fsys.dir)} | tail -1`).stdout.trim()).not.toBe(String(SMALL_FS));
       });
     });
   });
