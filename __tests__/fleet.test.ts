@@ -400,7 +400,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       await server?.stop();
     });
 
-    test('mid-extract: the daemon is started again, locks free, no keeper, tar gone, post succeeds', async () => {
+    test('mid-move (daemon stopped): the daemon is started again, locks free, no keeper, mv gone, post succeeds', async () => {
       const root = tempDir('runbox-fleet-daemon-');
       const base = path.join(root, 'base');
       const cacheEnv = { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: server.url, ACTIONS_RUNTIME_TOKEN: 'dummy', SEGMENT_DOWNLOAD_TIMEOUT_MINS: '1' };
@@ -416,17 +416,17 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       expect((await saver.post()).errors).toEqual([]);
       expect((await server.stats()).entries.map((e) => e.key)).toContain(inputs.key);
 
-      // A second job restores it with daemon-stop/-start commands that log, and a tar that fails
-      // to extract into the private dir (so restore extracts into the store itself, with the
-      // daemon stopped) and there announces itself and takes its time: the window the SIGTERM lands in.
+      // A second job restores it with daemon-stop/-start commands that log, and an mv that, moving
+      // the checked items from the private dir into the store (with the daemon stopped), announces
+      // itself and takes its time: the window the SIGTERM lands in.
       const log = path.join(root, 'daemon.log');
       const bin = path.join(root, 'bin');
       fs.mkdirSync(bin);
-      const realTar = sh('command -v tar').stdout.trim();
+      const realMv = sh('command -v mv').stdout.trim();
       const marker = '29.417'; // a sleep argument nobody else uses, to find leftovers
       fs.writeFileSync(
-        path.join(bin, 'tar'),
-        `#!/bin/sh\ncase " $* " in *" -x "*) case "$*" in *.runbox-restore-*) echo private >> ${q(log)}; exit 2;; esac; echo extract >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep ${marker} & p=$!; wait $p; exit 1;; esac\nexec ${realTar} "$@"\n`,
+        path.join(bin, 'mv'),
+        `#!/bin/sh\ncase "$*" in *.runbox-restore-*) echo move >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep ${marker} & p=$!; wait $p; exit 1;; esac\nexec ${realMv} "$@"\n`,
         { mode: 0o755 }
       );
       const storeB = path.join(root, 'store-b');
@@ -446,9 +446,9 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
         'daemon-start': `echo start >> ${q(log)}`
       });
       const readLog = (): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
-      await until('the extract started', () => readLog().includes('extract') || started.child.exitCode !== null, 30_000);
+      await until('the move started', () => readLog().includes('move') || started.child.exitCode !== null, 30_000);
       expect(started.child.exitCode).toBeNull();
-      expect(readLog()).toEqual(['private', 'stop', 'extract']);
+      expect(readLog()).toEqual(['stop', 'move']);
       expect(keepersHolding(base)).toHaveLength(1);
 
       const t0 = Date.now();
@@ -457,20 +457,20 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const took = Date.now() - t0;
       expect(r.code).toBe(143);
       expect(took).toBeLessThan(5000);
-      expect(readLog()).toEqual(['private', 'stop', 'extract', 'start']); // started again, once
+      expect(readLog()).toEqual(['stop', 'move', 'start']); // started again, once
       expect(keepersHolding(base)).toEqual([]);
       const key = path.join(base, 'pr-40');
       expect(lockIsFree(path.join(key, 'run-402-1-build-runner-1.lock'))).toBe(true);
       expect(lockIsFree(path.join(key, 'cache.lock'))).toBe(true);
-      await until('the slow tar is gone', () => spawnSync('pgrep', ['-f', `sleep ${marker}`]).status !== 0, 3000);
+      await until('the slow mv is gone', () => spawnSync('pgrep', ['-f', `sleep ${marker}`]).status !== 0, 3000);
       // Nothing was registered in the DB after the kill.
       expect(fs.existsSync(path.join(storeB, 'var/guix/db/db.sqlite'))).toBe(false);
 
       const p = await job.post();
       expect(p.errors).toEqual([]);
-      expect(readLog()).toEqual(['private', 'stop', 'extract', 'start']); // post does not touch the daemon
+      expect(readLog()).toEqual(['stop', 'move', 'start']); // post does not touch the daemon
       expect(fs.existsSync(path.join(key, 'run-402-1-build-runner-1'))).toBe(false);
-      console.log(`SIGTERM mid-extract: main exited ${took} ms after the signal`);
+      console.log(`SIGTERM mid-move: main exited ${took} ms after the signal`);
     }, 60_000);
   });
 });

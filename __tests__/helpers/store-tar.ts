@@ -1,10 +1,12 @@
 // A minimal ustar writer for hand-made (malicious) archives: GNU tar refuses or rewrites many of
 // the members an attacker would write (`..`, absolute names), so the bytes are built here,
-// exactly as given (plain ustar headers, names up to 100 bytes).
+// exactly as given (plain ustar headers, names up to 100 bytes). Data is written for any entry
+// that has some (pax `x` records, GNU `L` names, a "directory" carrying data, ...).
 export interface TarEntry {
   name: string;
-  /** '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO. */
-  type: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  /** '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO,
+   * 'x' pax extended header, 'L'/'K' GNU long name/link. */
+  type: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L' | 'K';
   linkname?: string;
   mode?: number;
   uid?: number;
@@ -54,9 +56,21 @@ export function makeTar(entries: TarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const data = e.data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data);
-    parts.push(header({ ...e, size: e.type === '0' ? data.length : 0 }));
-    if (e.type === '0') parts.push(...padded(data));
+    parts.push(header({ ...e, size: data.length }));
+    if (data.length > 0) parts.push(...padded(data));
   }
   parts.push(Buffer.alloc(2 * BLOCK));
   return Buffer.concat(parts);
+}
+
+/** pax records `<len> <key>=<value>\n` for an 'x' entry's data. */
+export function paxRecords(records: Record<string, string>): Buffer {
+  return Buffer.concat(
+    Object.entries(records).map(([k, v]) => {
+      const body = ` ${k}=${v}\n`;
+      let len = Buffer.byteLength(body) + 1;
+      while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+      return Buffer.from(`${len}${body}`);
+    })
+  );
 }

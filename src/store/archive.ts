@@ -14,7 +14,7 @@ import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
-import { listStore, type DirTime } from './listing.js';
+import { listStore, treeOrder, type StoreListing } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -50,13 +50,16 @@ export interface CreateResult {
 const COMMON_TAR_ARGS = [
   // Numeric ids: the restoring host's user names may map to other ids.
   '--numeric-owner',
-  // pax keeps sub-second mtimes, long names and big ids exactly; atime/ctime records would
-  // only make the archive bigger and unreproducible.
+  // pax keeps long names and big sizes exactly; atime/ctime records would only make the
+  // archive bigger and unreproducible.
   '--format=posix',
-  '--pax-option=delete=atime,delete=ctime'
+  '--pax-option=delete=atime,delete=ctime',
+  // Snapshots hold no hard links (restore refuses them): a file with several names is stored
+  // whole under each, so every item is self-contained.
+  '--hard-dereference'
 ];
 
-/** One archive of whole store paths, tar walking them itself. */
+/** One archive of whole store paths, tar walking them itself: for stores whose names cannot be listed back to tar. */
 function wholeTarArgs(opts: CreateOptions, present: string[]): string[] {
   return [
     '-c',
@@ -65,13 +68,14 @@ function wholeTarArgs(opts: CreateOptions, present: string[]): string[] {
     '-C',
     opts.root,
     ...COMMON_TAR_ARGS,
-    // Name order puts `.links` before the items, so hard links point into `.links`, whose
-    // entries additive restore can share with an existing store.
+    // Tree order: every dir before what is in it, which restore requires.
     '--sort=name',
     '--anchored',
     '--wildcards',
     '--no-wildcards-match-slash',
     ...dbDirExcludes(opts.dbDir),
+    // Dot-entries of a store dir (`.links`, a restore's private dir) are never archived.
+    ...present.map((p) => `--exclude=${p.replace(/^\/+/, '')}/.*`),
     '--',
     ...present.map((p) => p.replace(/^\/+/, ''))
   ];
@@ -83,15 +87,20 @@ function listTarArgs(opts: CreateOptions, listFile: string): string[] {
   return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
 }
 
-const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+// --long=26 (a 64 MiB window): snapshots hold no hard links, so a file deduplicated through
+// `.links` is archived once per name; the long window finds those copies again (a 405 MB
+// mkstore store: 96 MB compressed with hard links, 210 MB dereferenced, 104 MB with --long=26).
+// Restore decompresses with --memory=64MB, exactly this window.
+export const ZSTD_WINDOW_LOG = 26;
+const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c', `--long=${ZSTD_WINDOW_LOG}`] };
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[]): Promise<ArchiveRecord> {
+async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[], dataBytes: number): Promise<ArchiveRecord> {
   const listFile = path.join(opts.scratchDir, `${file}.list`);
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
   try {
     const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
-    return { file, ...r, compression: 'zstd', storePaths };
+    return { file, ...r, compression: 'zstd', storePaths, dataBytes };
   } finally {
     fs.rmSync(listFile, { force: true });
   }
@@ -100,7 +109,19 @@ async function listArchive(opts: CreateOptions, list: readonly string[], file: s
 /** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
 function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecord[]> {
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list))));
+  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i])));
+}
+
+/** The whole listed store as one archive, tar taking the listed members only. */
+function oneList(listing: StoreListing): ShardPlan {
+  const list = [...listing.shared];
+  let dataBytes = 0;
+  for (const item of listing.items.values()) {
+    for (const e of item.entries) list.push(e.rel);
+    dataBytes += item.dataBytes;
+  }
+  list.sort(treeOrder);
+  return { lists: [list], dataBytes: [dataBytes] };
 }
 
 async function wholeArchive(opts: CreateOptions, present: string[]): Promise<ArchiveRecord> {
@@ -168,17 +189,15 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   const t1 = Date.now();
 
   const count = opts.shards ? opts.shards : autoShardCount();
-  // One walk of the store serves both the delta decision and the shard split.
-  const listing = opts.base || count > 1 ? await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir)) : undefined;
+  // One walk of the store serves the delta decision, the shard split and the data sizes.
+  const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
   let archives: ArchiveRecord[] | undefined;
-  let dirTimes: DirTime[] = [];
   let delta: CreateResult['delta'];
   if (opts.base) {
     const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived)];
-      dirTimes = d.dirTimes;
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes)];
       delta = { written: true, ...counts, reason: '' };
     } else {
       const reason = !d
@@ -189,8 +208,11 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   }
   if (!archives) {
     const plan = listing && planShards(listing, count, !opts.shards);
-    archives = plan ? await writeShards(opts, plan) : [await wholeArchive(opts, archived)];
-    dirTimes = plan?.dirTimes ?? [];
+    if (plan) archives = await writeShards(opts, plan);
+    else if (listing) {
+      const one = oneList(listing);
+      archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0])];
+    } else archives = [await wholeArchive(opts, archived)];
   }
   const t2 = Date.now();
 
@@ -206,7 +228,6 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     ...(opts.toolVersion ? { toolVersion: opts.toolVersion } : {}),
     storePaths: present,
     archives,
-    ...(dirTimes.length > 0 ? { dirTimes } : {}),
     ...(registrations ? { registrations } : {}),
     ...(base ? { base } : {})
   };

@@ -1,8 +1,8 @@
 // Delta snapshots: when main restored a full snapshot (the base) and the job added only a few
 // store items, post uploads just those items plus the DB copy, in an entry whose manifest
 // names the base by key. Restore fetches both and applies them as one sharded snapshot would
-// be applied (see shard-rules.ts): the delta's items must not overlap the base's, and nothing
-// in one archive may write through the other.
+// be applied (see shard-rules.ts): the delta's items must not overlap the base's; each archive
+// extracts into its own sub-dir of the private dir, so neither can write through the other.
 //
 // Chains never grow: a delta always refers to a FULL snapshot. When main restored a delta
 // (base + delta), post's base is that same full base, and the new delta holds every item the
@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { linkedInodes, treeOrder, type DirTime, type StoreListing } from './listing.js';
+import { treeOrder, type StoreListing } from './listing.js';
 
 /** New items must be fewer than this fraction of the items on disk for a delta. */
 export const DELTA_MAX_NEW_FRACTION = 0.05;
@@ -34,9 +34,9 @@ export interface BaseInfo {
 export interface DeltaPlan {
   /** Members relative to the root, in tree order, for `tar --no-recursion -T`. */
   list: string[];
-  /** mtimes of the store paths and dot-dirs, put back after extraction (see shards.ts). */
-  dirTimes: DirTime[];
-  /** Top-level items on disk (dot-named dirs such as `.links` not counted). */
+  /** The sum of its files' sizes (the manifest's dataBytes). */
+  dataBytes: number;
+  /** Top-level items on disk (dot-entries such as `.links` not counted). */
   items: number;
   /** Items on disk that the base lacks (absolute). */
   newItems: string[];
@@ -72,19 +72,16 @@ export function removeBaseInfo(file: string, stagingBase: string): void {
 }
 
 /**
- * Picks what a delta over `baseItems` holds: every member of an item the base lacks, every
- * dot-dir entry such an item hard-links to (so the links survive, as in a shard), and the store
- * paths and dot-dirs themselves (as directory entries only).
+ * Picks what a delta over `baseItems` holds: every member of an item the base lacks, and the
+ * store paths themselves (as directory entries only). Items are self-contained (listing.ts).
  */
 export function planDelta(listing: StoreListing, baseItems: ReadonlySet<string>): DeltaPlan {
   const newItems = [...listing.items.keys()].filter((i) => !baseItems.has(i)).sort();
   const list = [...listing.shared];
-  const fresh = newItems.flatMap((i) => listing.items.get(i)?.entries ?? []);
-  for (const e of fresh) list.push(e.rel);
-  const inodes = linkedInodes(fresh);
-  for (const e of listing.dotEntries) if (e.type === 'f' && inodes.has(e.ino)) list.push(e.rel);
+  for (const i of newItems) for (const e of listing.items.get(i)?.entries ?? []) list.push(e.rel);
   list.sort(treeOrder);
-  return { list, dirTimes: listing.dirTimes, items: listing.items.size, newItems };
+  const dataBytes = newItems.reduce((n, i) => n + (listing.items.get(i)?.dataBytes ?? 0), 0);
+  return { list, dataBytes, items: listing.items.size, newItems };
 }
 
 /** True when a delta is worth it: fewer new items than DELTA_MAX_NEW_FRACTION of the items. */

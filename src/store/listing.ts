@@ -1,7 +1,8 @@
-// One privileged walk of the store, sorted into what the member-by-member archives (shards,
-// deltas) are made of: the store paths and dot-dirs every archive holds as bare dirs, the
-// top-level items with their members, and the entries of dot-dirs such as `.links`, which go
-// with whichever items hard-link to them. Save lists the store once and plans from that.
+// One privileged walk of the store, sorted into what the member-by-member archives are made of:
+// the store paths every archive holds as bare dirs, and the top-level items with their members.
+// Dot-entries of a store dir (`.links`, the daemons' dedup dir; a restore's private dir) are left
+// out: snapshots hold no hard links and no dot-dirs, so every item is self-contained (tar
+// archives hard-linked files with --hard-dereference). Save lists the store once and plans from that.
 import path from 'node:path';
 import { run } from '../exec.js';
 
@@ -27,14 +28,10 @@ export interface Entry {
 }
 
 export interface StoreListing {
-  /** Store paths and dot-dirs directly in them (relative): dirs every archive holds. */
+  /** Store paths (relative): dirs every archive holds. */
   shared: string[];
-  /** Their recorded mtimes, put back after a multi-archive restore (see shards.ts). */
-  dirTimes: DirTime[];
-  /** Top-level items by absolute path (`/gnu/store/<item>`): their members and weight. */
-  items: Map<string, { entries: Entry[]; bytes: number }>;
-  /** Files in dot-dirs, and dot-named files directly in a store path. */
-  dotEntries: Entry[];
+  /** Top-level items by absolute path (`/gnu/store/<item>`): their members, weight and data bytes. */
+  items: Map<string, { entries: Entry[]; bytes: number; dataBytes: number }>;
 }
 
 /** Every entry under one store path; read as root (parts may be unreadable to the runner user). */
@@ -57,42 +54,31 @@ async function listEntries(root: string, storePath: string): Promise<Entry[] | u
 
 /**
  * Lists and sorts the store paths. Undefined when the layout cannot be split member by member:
- * a store path that is not a dir, a dot-dir holding dirs, or names tar could not be given back.
+ * a store path that is not a dir, or names tar could not be given back.
  */
 export async function listStore(root: string, storePaths: readonly string[], excluded: (absPath: string) => boolean): Promise<StoreListing | undefined> {
-  const listing: StoreListing = { shared: [], dirTimes: [], items: new Map(), dotEntries: [] };
+  const listing: StoreListing = { shared: [], items: new Map() };
   for (const sp of storePaths) {
     const entries = await listEntries(root, sp);
     if (!entries) return undefined;
     const spRel = sp.replace(/^\/+/, '');
     for (const e of entries) {
       if (excluded(`/${e.rel}`)) continue;
-      const isTop = e.rel === `${spRel}/${e.top}`;
-      if (e.top === '' || (e.top.startsWith('.') && isTop && e.type === 'd')) {
+      if (e.top === '') {
         if (e.type !== 'd') return undefined;
         listing.shared.push(e.rel);
-        listing.dirTimes.push({ path: `/${e.rel}`, mtime: e.mtime });
-      } else if (e.top.startsWith('.')) {
-        if (e.type === 'd') return undefined;
-        listing.dotEntries.push(e);
-      } else {
+      } else if (!e.top.startsWith('.')) {
         const key = `/${spRel}/${e.top}`;
-        const item = listing.items.get(key) ?? { entries: [], bytes: 0 };
+        const item = listing.items.get(key) ?? { entries: [], bytes: 0, dataBytes: 0 };
         item.entries.push(e);
         // Per-member overhead: a 512-byte header and a file to create on restore.
         item.bytes += 512 + (e.type === 'f' ? e.size : 0);
+        if (e.type === 'f') item.dataBytes += e.size;
         listing.items.set(key, item);
       }
     }
   }
   return listing;
-}
-
-/** Hard-linked files (inode numbers) among `entries`: the dot-dir entries that must travel with them. */
-export function linkedInodes(entries: Iterable<Entry>): Set<string> {
-  const out = new Set<string>();
-  for (const e of entries) if (e.type === 'f' && e.nlink > 1) out.add(e.ino);
-  return out;
 }
 
 export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));

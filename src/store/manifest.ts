@@ -12,6 +12,8 @@ import { MTIME, type DirTime } from './listing.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+/** Archives one snapshot (a delta's base and the delta together, too) may hold. */
+export const MAX_ARCHIVES = 64;
 export const FORMAT = 'runbox-store-snapshot';
 /**
  * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
@@ -36,6 +38,9 @@ export interface ArchiveRecord extends FileRecord {
   compression: 'zstd';
   /** Store paths (absolute) this archive holds. */
   storePaths: string[];
+  /** Uncompressed size of its files' data: the free space restore checks for, and a bound the
+   * restore enforces while reading (an archive holding more is refused). */
+  dataBytes?: number;
 }
 
 export interface RegistrationsRecord extends FileRecord {
@@ -60,7 +65,8 @@ export interface SnapshotManifest {
   toolVersion?: string;
   storePaths: string[];
   archives: ArchiveRecord[];
-  /** Sharded snapshots: recorded mtimes of the dirs every shard writes into (see shards.ts). */
+  /** Written by earlier versions for sharded snapshots; still checked, no longer applied (restore
+   * makes the store dirs itself, never from a snapshot's metadata). */
   dirTimes?: DirTime[];
   /** The saved items' registrations; absent when no DB dir is configured. */
   registrations?: RegistrationsRecord;
@@ -118,11 +124,15 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
   const storePaths = stringList(raw.storePaths, 'storePaths');
   for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
   if (!Array.isArray(raw.archives) || raw.archives.length === 0) throw new ManifestError('no archives');
+  // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
+  if (raw.archives.length > MAX_ARCHIVES) throw new ManifestError(`it lists ${raw.archives.length} archives, more than the ${MAX_ARCHIVES} a snapshot may hold`);
   const archives = raw.archives.map((a: unknown, i: number): ArchiveRecord => {
     const rec = fileRecord(a, `archives[${i}]`);
     const paths = stringList((a as Record<string, unknown>).storePaths, `archives[${i}].storePaths`);
     for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
-    return { ...rec, compression: 'zstd', storePaths: paths };
+    const dataBytes = (a as Record<string, unknown>).dataBytes;
+    if (dataBytes !== undefined && (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)) throw new ManifestError(`archives[${i}].dataBytes is not a size`);
+    return { ...rec, compression: 'zstd', storePaths: paths, ...(dataBytes !== undefined ? { dataBytes } : {}) };
   });
   const registrations = readRegistrationsRecord(raw.registrations);
   const dirTimes = readDirTimes(raw.dirTimes, storePaths);

@@ -1,21 +1,25 @@
-// One-pass restore. Checking every member and then extracting (extract.ts) reads and
-// decompresses each archive twice. Here root's tar extracts into a private dir beside the store
-// while node checks the same decompressed stream, chunk by chunk, before passing it on to tar.
-// Only when every archive passed, and the disk checks of planExtraction too, are the new items
-// renamed into the store (with the daemon stopped). A refused archive leaves nothing in the
-// store, and a hard kill leaves only the private dir, which the next restore on the host reaps.
+// The one way a snapshot reaches the store. Each archive is decompressed once; node parses it
+// (members.ts), checks every member, and writes to root's `tar -x` a canonical stream it
+// generates itself (canonical-tar.ts): headers built from the checked fields, the files' data
+// copied through. tar never reads a byte of the snapshot's headers, so there is no second parser
+// to disagree with. tar extracts into a fresh root-only private dir on the store's filesystem,
+// one sub-dir per archive (archives extracted side by side cannot reach each other). Once every
+// archive passed and its digest matched, what landed is walked (as root, never following a
+// link) and must be exactly what node emitted, with canonical metadata; only then, with the
+// daemon stopped, are the new items renamed into the store. There is no extraction into the
+// live store and no fallback: a refused snapshot, a tar failure or ENOSPC remove the private dir
+// and leave the store as it was; a hard kill leaves only the private dir, which the next restore
+// on the host reaps.
 //
-// Why root's tar may write before the whole archive is known: the private dir is fresh and
-// root-only (0700); GNU tar without -P keeps every write inside it (names with `..` skipped,
-// leading `/` stripped, symlinks that point out created as placeholders until tar ends); a member
-// that breaks a rule is refused before tar reads it (node writes a chunk to tar's stdin only after
-// parsing every header in it); and archives extracted at once are fenced
-// from each other member by member (ShardFence), so no tar writes through another's symlink.
+// Where the private dir goes: beside the first store path (its parent, or the nearest existing
+// ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
+// store dir itself when that is a mount point (`<store>/.runbox-restore-<pid>-<start time>`, a
+// dot-entry, which save never archives and restore never accepts from a snapshot).
 //
-// Dedup and additivity as when extracting into the store itself: the store's existing dot-dirs
-// (`.links`) are hard-linked into the private dir first, so tar --skip-old-files keeps them and
-// new items link to the inodes already on disk; items already in the store are excluded by
-// name, so a store that holds most of a snapshot has little written.
+// Items already in the store are never written: node checks their members and drops them from
+// the stream. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
+// from an archive; the daemons set their own group and mode on the store dir when they start
+// (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
 import fs, { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -24,9 +28,11 @@ import { registerCleanup } from '../cleanup.js';
 import { run } from '../exec.js';
 import { removeTree } from '../fs-ops.js';
 import { procStat } from '../lock/keeper-client.js';
-import { checkDigest, sha256File, tarExtractArgs, type ExtractPlan } from './extract.js';
+import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
+import { ZSTD_WINDOW_LOG } from './archive.js';
+import { checkDigest, sha256File } from './extract.js';
 import type { ArchiveRecord } from './manifest.js';
-import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser } from './members.js';
+import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser, UnsafeArchiveError } from './members.js';
 import { HashTap, runPipeline } from './pipeline.js';
 
 const PRIVATE_PREFIX = '.runbox-restore-';
@@ -36,37 +42,55 @@ const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
 const rel = (p: string): string => p.replace(/^\/+/, '');
 
 export interface PrivatePlace {
-  /** Where this restore's private dir goes: the store dir's parent, or its nearest existing
-   * ancestor (nothing is created before the snapshot passed its checks). */
+  /** Where this restore's private dir goes. */
   parent: string;
-  /** Every existing dir from the root to the store dir's parent: where a killed restore may have left one. */
+  /** Every existing dir where a killed restore may have left one: the way from the root to the
+   * store dir's parent, and the store dir itself. */
   homes: string[];
 }
 
+/** The store is full, or would be: nothing was moved into it. */
+export class SpaceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpaceError';
+  }
+}
+
 /**
- * Where private dirs go: beside the first store path (the presets' store dir), so that renames
- * from there into the store stay on one filesystem. A string says why not (then restore checks,
- * then extracts): a dir on the way that is not a real dir, or a store dir that is a mount point.
+ * Refuses store paths that a symlink or non-dir on disk would redirect: every existing component
+ * from the root down to each store path must be a real dir.
  */
-export function privatePlace(root: string, storePaths: readonly string[]): PrivatePlace | { why: string } {
+export function checkStoreChains(root: string, storePaths: readonly string[]): void {
+  for (const sp of storePaths) {
+    let cur = root;
+    for (const part of rel(sp).split('/').filter((c) => c !== '')) {
+      cur = path.join(cur, part);
+      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (!st) break;
+      const shown = `/${path.relative(root, cur)}`;
+      if (st.isSymbolicLink()) throw new UnsafeArchiveError(sp, `would be written through ${shown}, a symlink on disk`);
+      if (!st.isDirectory()) throw new UnsafeArchiveError(sp, `needs ${shown} to be a directory, but it is not`);
+    }
+  }
+}
+
+/** Where private dirs go for this store (see the top of the file). */
+export function privatePlace(root: string, storePaths: readonly string[]): PrivatePlace {
+  checkStoreChains(root, storePaths);
   const store = path.join(root, rel(storePaths[0]));
   const homes = [root];
-  let missing = false;
   for (const part of path.relative(root, path.dirname(store)).split('/').filter((c) => c !== '')) {
     const cur = path.join(homes[homes.length - 1], part);
-    const st = fs.lstatSync(cur, { throwIfNoEntry: false });
-    if (!st) {
-      missing = true;
-      break;
-    }
-    if (!st.isDirectory()) return { why: `${cur} is not a real directory` };
+    if (!fs.lstatSync(cur, { throwIfNoEntry: false })) break;
     homes.push(cur);
   }
   const parent = homes[homes.length - 1];
-  const st = missing ? undefined : fs.lstatSync(store, { throwIfNoEntry: false });
-  if (st && !st.isDirectory()) return { why: `${store} is not a real directory` };
-  if (st && st.dev !== fs.statSync(parent).dev) return { why: `${store} is a mount point, so items cannot be renamed into it from ${parent}` };
-  return { parent, homes };
+  const st = fs.lstatSync(store, { throwIfNoEntry: false });
+  if (!st) return { parent, homes };
+  homes.push(store);
+  // A mount point: a rename from its parent would cross filesystems (a copy, which ENOSPC can cut short).
+  return { parent: st.dev !== fs.statSync(parent).dev ? store : parent, homes };
 }
 
 /**
@@ -108,11 +132,59 @@ function drainOrClose(w: Writable): Promise<void> {
   });
 }
 
+/** What the walk must find for one path of the private dir. */
+interface Landed {
+  type: 'f' | 'd' | 'l';
+  mode: number;
+  size?: number;
+  target?: string;
+  /** The per-archive sub-dirs are made by runbox, not by tar: any mtime. */
+  anyMtime?: boolean;
+}
+
+/** root's `tar -x` arguments for the canonical stream (see the top of the file). */
+export function tarExtractArgs(dir: string): string[] {
+  return [
+    '-x',
+    '-f',
+    '-',
+    '-C',
+    dir,
+    '--numeric-owner',
+    '--same-owner',
+    '--same-permissions',
+    // Dirs are 0555 and get their mtime 1 after their contents are in, whatever the order.
+    '--delay-directory-restore',
+    // The stream holds no path twice and the dir is fresh: anything already there is an error.
+    '--keep-old-files',
+    '--no-acls',
+    '--no-xattrs',
+    '--no-selinux'
+  ];
+}
+
+/** statfs's available bytes: what the check may count on (root's reserve left out). */
+function freeBytes(dir: string): number {
+  const s = fs.statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+/** `<source> mounted on <target>` for the filesystem holding `dir`, as df names it. */
+export async function filesystemOf(dir: string): Promise<string> {
+  const r = await run('df', ['-P', '--', dir], { allowFailure: true });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  const f = last.split(/\s+/);
+  return r.code === 0 && f.length >= 6 ? `${f[0]} mounted on ${f.slice(5).join(' ')}` : `the filesystem of ${dir}`;
+}
+
 /** A private dir for one restore; close() removes it (also registered as a cleanup on cancel). */
 export class PrivateRestore {
-  /** Top-level entries (relative) that were in the store before extraction: never extracted, never moved. */
+  /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
   private readonly existing = new Set<string>();
-  private readonly excludeFile: string;
+  /** What each path of the private dir must be once tar is done (relative to the dir). */
+  private readonly landed = new Map<string, Landed>();
+  /** Per archive: the new top-level items (relative) it emitted. */
+  private readonly emitted = new Map<number, Set<string>>();
   private readonly unregister: () => void;
   private closed = false;
   private moved = false;
@@ -122,26 +194,28 @@ export class PrivateRestore {
   private constructor(
     readonly dir: string,
     private readonly root: string,
-    private readonly storePaths: readonly string[],
-    scratchDir: string
+    private readonly storePaths: readonly string[]
   ) {
-    this.excludeFile = path.join(scratchDir, 'exclude-existing.txt');
     const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
     this.parentMtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
     this.unregister = registerCleanup(() => this.close());
   }
 
-  /** Reaps dead restores' private dirs, makes ours, hard-links the existing dedup files into it. */
-  static async open(root: string, storePaths: readonly string[], place: PrivatePlace, scratchDir: string): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+  /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
+  static async open(root: string, storePaths: readonly string[], place: PrivatePlace): Promise<{ restore: PrivateRestore; reaped: string[] }> {
     const reaped: string[] = [];
     for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-    const restore = new PrivateRestore(dir, root, storePaths, scratchDir);
+    const restore = new PrivateRestore(dir, root, storePaths);
     try {
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
-      await restore.prepare();
+      for (const sp of storePaths) {
+        const abs = path.join(root, rel(sp));
+        if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
+        for (const name of fs.readdirSync(abs)) restore.existing.add(`${rel(sp)}/${name}`);
+      }
     } catch (e) {
       await restore.close();
       throw e;
@@ -149,72 +223,135 @@ export class PrivateRestore {
     return { restore, reaped };
   }
 
-  private async prepare(): Promise<void> {
-    const dotDirs: string[] = [];
-    for (const sp of this.storePaths) {
-      const r = rel(sp);
-      const abs = path.join(this.root, r);
-      if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
-      for (const ent of fs.readdirSync(abs, { withFileTypes: true })) {
-        const top = `${r}/${ent.name}`;
-        if (ent.name.startsWith('.') && ent.isDirectory()) dotDirs.push(top);
-        else this.existing.add(top);
-      }
-    }
-    fs.writeFileSync(this.excludeFile, [...this.existing].map((e) => `${e}\n`).join(''));
-    // The archives' tars run at once and each would make the store paths' parents (not members
-    // of any archive) on its own: made here first, so they never race over the same mkdir.
-    const parents = [...new Set(this.storePaths.map((sp) => path.dirname(rel(sp))).filter((d) => d !== '.'))];
-    if (parents.length > 0) await run('mkdir', ['-p', '--', ...parents.map((d) => path.join(this.dir, d))], { privileged: true });
-    // Regular files only, found without following anything: a symlink or dir inside a dot-dir
-    // on disk must not reach the private dir, where tar would write through it.
-    for (const top of dotDirs) {
-      const copy = path.join(this.dir, top);
-      await run('mkdir', ['-p', '--', copy], { privileged: true });
-      await run('find', [path.join(this.root, top), '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-exec', 'ln', '-t', copy, '--', '{}', '+'], { privileged: true });
-    }
+  /** Refuses before anything is extracted when `needed` bytes do not fit the private dir's filesystem. */
+  async checkSpace(needed: number): Promise<void> {
+    const free = freeBytes(this.dir);
+    if (needed > free) throw new SpaceError(`the snapshot needs about ${needed} bytes on ${await filesystemOf(this.dir)}, which has ${free} free; nothing was extracted`);
   }
 
   /**
-   * `zstd -dc FILE`, checked by node, into root's `tar -x` in the private dir. Resolves with the
-   * archive's summary once both finished and the compressed bytes match the manifest's sha256.
+   * A tar failure that was the filesystem filling up (ENOSPC, or tar's short write, which is how
+   * it reports one), told the same way as checkSpace's refusal. Called before the private dir
+   * is removed, so the free space seen is what the extraction left.
    */
-  async extract(file: string, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
+  async spaceError(e: unknown, needed: number | undefined): Promise<SpaceError | undefined> {
+    const message = e instanceof Error ? e.message : String(e);
+    const free = freeBytes(fs.existsSync(this.dir) ? this.dir : path.dirname(this.dir));
+    if (!/No space left on device|ENOSPC|Wrote only \d+ of \d+ bytes/.test(message) && free >= 1024 * 1024) return undefined;
+    return new SpaceError(
+      `the store's filesystem (${await filesystemOf(path.dirname(this.dir))}) ran out of space while extracting (${needed === undefined ? 'the snapshot records no size' : `about ${needed} bytes needed`}, ${free} bytes left free); the private dir is removed, the store was left untouched`
+    );
+  }
+
+  private expect(p: string, l: Landed): void {
+    this.landed.set(p, l);
+  }
+
+  /**
+   * `zstd -dc FILE`, parsed and checked by node, re-serialized canonically into root's `tar -x`
+   * in the archive's own sub-dir. Resolves with the archive's summary once both finished and the
+   * compressed bytes match the manifest's sha256.
+   */
+  async extract(index: number, file: string, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
+    const sub = String(index);
+    await run('mkdir', ['-m', '0700', '--', path.join(this.dir, sub)], { privileged: true });
+    this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
+    const emitted = new Set<string>();
+    this.emitted.set(index, emitted);
     const tap = new HashTap();
     const validator = new MemberValidator(rules);
-    const parser = new TarParser((m) => validator.check(m));
+    let out: Buffer[] = [];
+    // The store paths and their parents: made here, so tar never makes a dir on its own.
+    const made = new Set<string>();
+    for (const sp of rules.storePaths) {
+      const parts = rel(sp).split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const d = parts.slice(0, i).join('/');
+        if (made.has(d)) continue;
+        made.add(d);
+        out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+        this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+      }
+    }
+    let dataLeft = 0;
+    let size = 0;
+    let emitting = false;
+    const roots = rules.storePaths.map(rel);
+    const topOf = (p: string): string => {
+      const r = roots.find((x) => p.startsWith(`${x}/`)) as string;
+      return `${r}/${p.slice(r.length + 1).split('/')[0]}`;
+    };
+    const onMember = (m: Parameters<MemberValidator['check']>[0]): void => {
+      const c: CheckedMember | undefined = validator.check(m);
+      if (rec.dataBytes !== undefined && validator.summary.dataBytes > rec.dataBytes)
+        throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
+      dataLeft = m.size;
+      size = m.size;
+      emitting = c !== undefined && !this.existing.has(topOf(c.path));
+      if (!c || !emitting) return;
+      out.push(memberHeader(c));
+      emitted.add(topOf(c.path));
+      this.expect(`${sub}/${c.path}`, {
+        type: c.kind === 'file' ? 'f' : c.kind === 'dir' ? 'd' : 'l',
+        mode: canonicalMode(c),
+        ...(c.kind === 'file' ? { size: c.size } : {}),
+        ...(c.target !== undefined ? { target: c.target } : {})
+      });
+    };
+    const onData = (chunk: Buffer): void => {
+      dataLeft -= chunk.length;
+      if (!emitting) return;
+      out.push(chunk);
+      if (dataLeft === 0) out.push(padding(size));
+    };
+    const parser = new TarParser(onMember, (chunk) => onData(chunk));
     let checkError: unknown;
+    let truncated = false;
     let tarIn: (stdin: Writable) => void = () => undefined;
     const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
+    const send = async (stdin: Writable, tarGone: () => boolean): Promise<void> => {
+      const batch = out;
+      out = [];
+      if (batch.length === 0) return;
+      // Before the end of our stream, tar gone means tar failed: its exit says why.
+      if (tarGone()) throw new Error('tar stopped reading before the end of the archive');
+      let ok = true;
+      for (const b of batch) ok = stdin.write(b) && ok;
+      if (!ok) await drainOrClose(stdin);
+    };
     const [unpacked, extracted] = await Promise.allSettled([
-      runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c'] }], {
+      // At most the window save uses: a frame asking for more is refused before zstd allocates it.
+      runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
         feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
-        consume: async (out) => {
+        consume: async (zout) => {
           const stdin = await tarStdin;
-          let tarGone = false;
-          stdin.once('close', () => (tarGone = true));
+          let gone = false;
+          stdin.once('close', () => (gone = true));
           try {
-            for await (const chunk of out as AsyncIterable<Buffer>) {
+            for await (const chunk of zout as AsyncIterable<Buffer>) {
               try {
                 parser.write(chunk);
               } catch (e) {
                 checkError = e;
                 throw e;
               }
-              // tar stops reading after the end-of-archive block (the padding after it was
-              // checked to be zeros); before that, tar gone means tar failed: its exit says why.
-              if (tarGone) {
-                if (parser.ended) continue;
-                throw new Error('tar stopped reading before the end of the archive');
-              }
-              if (!stdin.write(chunk)) await drainOrClose(stdin);
+              await send(stdin, () => gone);
+            }
+            // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+            // than the parser can; tar is cut off and fails on its own.
+            if (!parser.ended) {
+              truncated = true;
+              stdin.destroy();
+              return;
             }
             try {
-              parser.end();
+              validator.finish();
             } catch (e) {
               checkError = e;
               throw e;
             }
+            out.push(endOfArchive());
+            await send(stdin, () => gone);
             stdin.end();
           } catch (e) {
             // tar must not wait for more: cut off, it exits with an error of its own.
@@ -223,7 +360,7 @@ export class PrivateRestore {
           }
         }
       }),
-      runPipeline([{ cmd: 'tar', args: tarExtractArgs(this.dir, this.excludeFile), privileged: true }], {
+      runPipeline([{ cmd: 'tar', args: tarExtractArgs(path.join(this.dir, sub)), privileged: true }], {
         feed: (stdin) => {
           // EPIPE when tar exits first; tar's exit status is what counts.
           stdin.on('error', () => undefined);
@@ -235,78 +372,117 @@ export class PrivateRestore {
         }
       })
     ]);
-    // A refused member is the cause of everything else failing; then tar's own error, then zstd's.
-    const failure = checkError ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? (unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined);
+    // A refused member is the cause of everything else failing; a stream cut short is zstd's
+    // failure or else a truncated archive; then tar's own error, then zstd's.
+    const zstdFailure = unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined;
+    if (truncated && checkError === undefined && zstdFailure === undefined)
+      try {
+        parser.end();
+      } catch (e) {
+        checkError = e;
+      }
+    const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
     checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
     if (failure !== undefined) throw failure;
     return validator.finish();
   }
 
   /**
-   * Renames what the plans add into the store: the new top-level items (a store path missing on
-   * disk: the whole dir), and the new entries of existing dot-dirs. Never replaces anything. Returns the items added (absolute), what the DB merge may register.
+   * Walks the private dir as root without following anything and refuses unless it holds
+   * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
+   * symlink target.
    */
-  async moveIn(plans: readonly ExtractPlan[]): Promise<string[]> {
+  async verifyLanded(): Promise<void> {
+    const seen = new Set<string>();
+    let rest = '';
+    let problem: string | undefined;
+    const check = (rec: string, target: string): void => {
+      const f = rec.split('\t');
+      const p = f.slice(6).join('\t');
+      const want = this.landed.get(p);
+      seen.add(p);
+      if (!want) return void (problem ??= `'${p}' is in the private dir, but was never emitted`);
+      const [type, uid, gid, mode, size, mtime] = f;
+      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
+      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+      if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
+    };
+    const fields: string[] = [];
+    await runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%P\\0%l\\0'], privileged: true }], {
+      consume: async (stdout) => {
+        for await (const chunk of stdout as AsyncIterable<Buffer>) {
+          const parts = (rest + chunk.toString('utf8')).split('\0');
+          rest = parts.pop() ?? '';
+          fields.push(...parts);
+          while (fields.length >= 2) {
+            const [rec, target] = fields.splice(0, 2);
+            check(rec, target);
+          }
+        }
+      }
+    });
+    if (rest !== '' || fields.length > 0) problem ??= 'the walk of the private dir ended mid-record';
+    for (const p of this.landed.keys()) if (!seen.has(p)) problem ??= `'${p}' was emitted but is not in the private dir`;
+    if (problem !== undefined) throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${problem})`);
+  }
+
+  /**
+   * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
+   * Never replaces anything: a name the store has by now is left alone. Returns the items added
+   * (absolute) and how many were already there.
+   */
+  async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
     this.moved = true;
-    const moved: string[] = [];
-    const roots = new Set(plans.flatMap((p) => p.roots));
-    const added = [...new Set(plans.flatMap((p) => p.added))].filter((t) => !this.existing.has(rel(t)));
-    const merged = [...new Set(plans.flatMap((p) => p.merged))];
-    for (const sp of this.storePaths) {
-      const r = rel(sp);
-      if (!roots.has(r)) continue;
-      const dest = path.join(this.root, r);
-      const tops = added.filter((t) => rel(t).startsWith(`${r}/`));
-      if (!fs.lstatSync(dest, { throwIfNoEntry: false })) {
-        await run('mkdir', ['-p', '--', path.dirname(dest)], { privileged: true });
-        await run('mv', ['-T', '--', path.join(this.dir, r), dest], { privileged: true });
-        moved.push(...tops);
-        continue;
-      }
-      // Dedup entries first: should one fail, no item has reached the store. Only names the
-      // store does not have are moved (not `mv -n`, whose exit status differs between coreutils
-      // releases), so nothing on disk is ever replaced.
-      for (const d of merged.filter((m) => m.startsWith(`${r}/`))) {
-        const names = (await run('find', [path.join(this.dir, d), '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\0'], { privileged: true })).stdout.split('\0').filter((n) => n !== '');
-        const onDisk = path.join(this.root, d);
+    const added: string[] = [];
+    let existing = 0;
+    for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
+    for (const { index, summary } of summaries) {
+      const emitted = this.emitted.get(index) ?? new Set<string>();
+      for (const top of summary.tops) if (!emitted.has(top)) existing++;
+      for (const sp of this.storePaths) {
+        const r = rel(sp);
+        const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
+        const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
+        existing += tops.length - fresh.length;
         await this.moveAll(
-          names.filter((n) => !fs.lstatSync(path.join(onDisk, n), { throwIfNoEntry: false })).map((n) => path.join(this.dir, d, n)),
-          onDisk
+          fresh.map((t) => path.join(this.dir, String(index), t)),
+          path.join(this.root, r)
         );
+        added.push(...fresh.map((t) => `/${t}`));
       }
-      await this.moveAll(
-        tops.filter((t) => !fs.lstatSync(path.join(this.root, rel(t)), { throwIfNoEntry: false })).map((t) => path.join(this.dir, rel(t))),
-        dest
-      );
-      moved.push(...tops);
     }
-    return moved;
+    return { added, existing };
   }
 
-  /** `mv -t dest` as root, the sources listed in a NUL-separated file (any number of them). */
+  /** Makes `r` (relative store path) and its missing parents as root:root 0755, one at a time. */
+  private async makeStoreDir(r: string): Promise<void> {
+    let cur = this.root;
+    for (const part of r.split('/')) {
+      cur = path.join(cur, part);
+      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (st?.isDirectory()) continue;
+      if (st) throw new UnsafeArchiveError(r, `needs ${cur} to be a real directory, but it is not`);
+      await run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', cur], { privileged: true });
+    }
+  }
+
+  /**
+   * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+   * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+   */
   private async moveAll(sources: readonly string[], dest: string): Promise<void> {
-    if (sources.length === 0) return;
-    const list = `${this.excludeFile}.move`;
-    fs.writeFileSync(list, sources.map((p) => `${p}\0`).join(''));
-    try {
-      await run('xargs', ['-0', '-r', '-a', list, 'mv', '-t', dest, '--'], { privileged: true });
-    } finally {
-      fs.rmSync(list, { force: true });
-    }
-  }
-
-  /** True once removed, by the restore or by a cleanup on cancel. */
-  get isClosed(): boolean {
-    return this.closed;
+    for (let i = 0; i < sources.length; i += 256) await runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.unregister();
-    fs.rmSync(this.excludeFile, { force: true });
     await removeTree(this.dir);
-    // A snapshot that never reached the store leaves no trace, not even the parent's mtime.
-    if (!this.moved) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', path.dirname(this.dir)], { privileged: true });
+    // The private dir leaves no trace, not even the parent's mtime: the store dir's parent is
+    // outside the store. A store dir that holds it (a mount point) and got new items keeps its new mtime.
+    const parent = path.dirname(this.dir);
+    const isStoreDir = this.storePaths.some((sp) => path.join(this.root, rel(sp)) === parent);
+    if (!(this.moved && isStoreDir)) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', parent], { privileged: true });
   }
 }

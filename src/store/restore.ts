@@ -1,11 +1,12 @@
-// Main: look the snapshot up, download it into the staging dir, prove it intact and safe, and
-// only then stop the daemon, extract additively and register the new items in the DB. Any problem with the cache or
+// Main: look the snapshot up, download it into the staging dir, check and extract it into a
+// private dir (private-extract.ts), and only then stop the daemon, move the new items in and
+// register them in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { isTerminating } from '../cleanup.js';
 import { errorMessage } from '../errors.js';
 import { ensurePrivilege } from '../exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
@@ -13,14 +14,13 @@ import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { registerPaths, type RegisterResult } from './db.js';
-import { extractArchive, IntegrityError, planExtraction, removeStale, restoreDirTimes, verifyArchive, verifyFile, type ExtractPlan } from './extract.js';
+import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
-import { isLiveDbFile, ManifestError, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
-import type { DirTime } from './listing.js';
+import { isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import { writeBaseInfo } from './delta.js';
-import { checkShardsApart, ShardFence } from './shard-rules.js';
+import { checkShardsApart } from './shard-rules.js';
 import { PrivateRestore, privatePlace } from './private-extract.js';
-import { type ArchiveSummary, TarFormatError, UnsafeArchiveError } from './members.js';
+import type { ArchiveSummary } from './members.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
@@ -42,6 +42,7 @@ export interface ApplyOptions {
 }
 
 interface CheckedArchive {
+  index: number;
   file: string;
   summary: ArchiveSummary;
   storePaths: string[];
@@ -58,8 +59,8 @@ export interface ApplyResult {
   verifyMs: number;
   extractMs: number;
   dbMs: number;
-  /** Checked and extracted in one pass (extractMs: the move into the store), or checked, then extracted. */
-  onePass: boolean;
+  /** Setuid, setgid and sticky bits the snapshot's modes had and the restore dropped. */
+  bitsDropped: number;
   /** Private dirs of killed restores, removed. */
   reaped: string[];
   /** Set when the snapshot was a delta: its base's key. */
@@ -68,12 +69,21 @@ export interface ApplyResult {
   full: { bytes: number; items: string[] };
 }
 
+/** Archives extracted at once: each is a zstd and a tar. */
+export function extractConcurrency(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+/** Free space asked for beyond the recorded data: block rounding, dirs, symlinks. */
+export function spaceNeeded(dataBytes: number): number {
+  return dataBytes + Math.ceil(dataBytes / 8) + 1024 * 1024;
+}
+
 /**
- * Verifies, then extracts a downloaded snapshot into the store and merges its DB. A delta is
- * applied together with its base as one snapshot of several archives: each is verified on its
- * own, then the cross-archive rules (shard-rules.ts) hold over all of them, so a delta's items
- * cannot overlap the base's and neither can write through the other; then all are extracted,
- * and the DBs merged base first.
+ * Checks and extracts a downloaded snapshot into a private dir, then moves its new items into
+ * the store and merges its DB (see private-extract.ts). A delta is applied together with its
+ * base as one snapshot of several archives: each is checked on its own, then no item may be in
+ * two of them; the DBs are merged base first.
  */
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
@@ -90,44 +100,34 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   parts.push({ dir: o.snapshotDir, manifest });
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
   const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
-  const place = privatePlace(o.root, o.storePaths);
-  let priv: PrivateRestore | undefined;
-  let reaped: string[] = [];
-  if ('parent' in place) ({ restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, place, o.scratchDir));
-  else core.info(`runbox store: checking the snapshot, then extracting it (no one-pass restore: ${place.why})`);
+  if (specs.length > MAX_ARCHIVES) throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
+  const recorded = specs.every((a) => a.rec.dataBytes !== undefined) ? specs.reduce((n, a) => n + (a.rec.dataBytes ?? 0), 0) : undefined;
+  const needed = recorded === undefined ? undefined : spaceNeeded(recorded);
+  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, o.storePaths));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
-    // Archives (shards, base and delta alike) are checked side by side (a zstd and a parser
-    // each); all of them before anything reaches the store, so one bad member anywhere still
-    // refuses the whole snapshot. One pass: each is extracted into the private dir as it is
-    // checked, fenced from the others member by member.
-    const checkAll = (into: PrivateRestore | undefined): Promise<CheckedArchive[]> => {
-      const fence = new ShardFence(specs.length);
-      // Settled, all of them, before the first failure is thrown: no tar may still be writing
-      // into the private dir when it is removed.
-      return settleAll(
-        specs.map(async (a, i) => {
-          const f = fence.forArchive(i);
-          const rules = { storePaths: a.storePaths, reserved, ...(f ? { fence: f } : {}) };
-          const summary = into ? await into.extract(a.file, a.rec, rules) : await verifyArchive(a.file, a.rec, rules);
-          return { file: a.file, summary, storePaths: a.storePaths, part: a.part };
-        })
-      );
-    };
+    if (needed !== undefined) await priv.checkSpace(needed);
+    else core.info('runbox store: the snapshot records no data sizes (made by an older runbox?): free space is not checked before extracting');
+    // Every archive is checked and extracted (a bounded number at once) before anything reaches
+    // the store, so one bad member anywhere still refuses the whole snapshot. Settled, all of
+    // them, before the first failure is thrown: no tar may still be writing into the private
+    // dir when it is removed.
+    const limit = limiter(extractConcurrency());
     let archives: CheckedArchive[];
     try {
-      archives = await checkAll(priv);
+      archives = await settleAll(
+        specs.map((a, index) =>
+          limit(async () => {
+            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
+            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+          })
+        )
+      );
     } catch (e) {
-      // tar failing where the checks passed (a hard link into an item the store already has,
-      // say, which the private dir does not hold): the way that extracts into the store itself.
-      // A refusal stands; on cancel (the private dir closed by a cleanup) nothing new starts.
-      if (!priv || priv.isClosed || isTerminating() || isRefusal(e)) throw e;
-      core.info(`runbox store: the one-pass extract failed, checking the snapshot, then extracting it into the store: ${errorMessage(e)}`);
-      await priv.close();
-      priv = undefined;
-      archives = await checkAll(undefined);
+      throw (await priv.spaceError(e, needed)) ?? e;
     }
     checkShardsApart(archives.map((a) => a.summary));
+    await priv.verifyLanded();
     // Registrations, checked before the daemon is disturbed; base first, so a delta's win.
     const storeDir = PRESETS[o.kind].storeDir;
     let registrations: Registration[] | undefined;
@@ -139,44 +139,23 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
         await verifyFile(file, rec);
         registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
       }
-    // Planned now to refuse before the daemon is disturbed, and again once it is stopped: what
-    // exists on disk then is what additive extraction and the DB merge must go by.
-    let plans: ExtractPlan[] = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-    const setuid = archives.flatMap((a) => a.summary.setuid);
-    if (setuid.length > 0)
-      core.warning(
-        `runbox store: the snapshot holds ${setuid.length} setuid/setgid file(s), which Guix and Nix stores never contain; restored as recorded: ${setuid.slice(0, 5).join(', ')}${setuid.length > 5 ? ', ...' : ''}`
-      );
-    // Dirs several archives write into: the latest recorded mtime of each (the delta's, when both name one).
-    const dirTimes = new Map<string, DirTime>();
-    for (const p of parts) for (const d of p.manifest.dirTimes ?? []) dirTimes.set(d.path, d);
+    const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
+    if (bitsDropped > 0) {
+      const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
+      core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.join(', ')}`);
+    }
     const verifyMs = Date.now() - t0;
 
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     let added = new Set<string>();
+    let existing = 0;
     let extractMs = 0;
     let dbMs = 0;
-    let onePass = priv !== undefined;
     const db = await withDaemonStopped(o.daemon, async () => {
-      plans = archives.map((a) => planExtraction(o.root, a.storePaths, a.summary));
-      const fresh = [...dirTimes.values()].filter((d) => !fs.existsSync(path.join(o.root, d.path)));
       const t1 = Date.now();
-      const direct = priv ? whyDirect(plans, archives.map((a) => a.summary)) : undefined;
-      if (priv && direct === undefined) added = new Set(await priv.moveIn(plans));
-      else {
-        if (priv) {
-          // The private copy linked new items to the dedup files on disk, which are not what the snapshot holds.
-          core.info(`runbox store: extracting again, into the store itself: ${direct ?? ''}`);
-          onePass = false;
-          await priv.close();
-        }
-        added = new Set(plans.flatMap((p) => p.added));
-        const stale = await removeStale(o.root, plans);
-        if (stale > 0) core.warning(`runbox store: ${stale} dedup file(s) on disk differed in size from the snapshot's (left by an interrupted restore?); written afresh`);
-        // Archives hold disjoint items, so their tars run at once; see shards.ts for the shared dirs.
-        await Promise.all(archives.map((a, i) => extractArchive(a.file, o.root, plans[i], o.scratchDir)));
-      }
-      await restoreDirTimes(o.root, fresh);
+      const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
+      added = new Set(moved.added);
+      existing = moved.existing;
       const t2 = Date.now();
       extractMs = t2 - t1;
       const result =
@@ -191,24 +170,35 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
       dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
       added: added.size,
-      existing: plans.reduce((n, p) => n + p.excluded.length + p.merged.length, 0),
+      existing,
       ...(db ? { db } : {}),
       verifyMs,
       extractMs,
-      onePass,
+      bitsDropped,
       reaped,
       dbMs,
       ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
       full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
     };
   } finally {
-    await priv?.close();
+    await priv.close();
   }
 }
 
-/** The snapshot itself is bad: checking it again, the other way, cannot help. */
-function isRefusal(e: unknown): boolean {
-  return e instanceof UnsafeArchiveError || e instanceof TarFormatError || e instanceof IntegrityError || e instanceof ManifestError;
+/** Runs at most `n` of the functions given to it at once. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
@@ -217,22 +207,6 @@ async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
-}
-
-/**
- * Why the private copy cannot simply be moved in, so the archives are extracted into the store
- * itself (they passed every check already); undefined when it can.
- */
-function whyDirect(plans: readonly ExtractPlan[], summaries: readonly ArchiveSummary[]): string | undefined {
-  const stale = new Set(plans.flatMap((p) => p.stale)).size;
-  if (stale > 0) return `${stale} dedup file(s) on disk differ in size from the snapshot's`;
-  const merged = new Set(plans.flatMap((p) => p.merged));
-  for (const s of summaries)
-    for (const dir of s.dotParents) {
-      const top = [...merged].find((m) => dir.startsWith(`${m}/`));
-      if (top !== undefined) return `the snapshot has dirs inside ${top}, which exists on disk`;
-    }
-  return undefined;
 }
 
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
@@ -372,13 +346,11 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
         report.add(
           'store snapshot',
           `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
-            `${r.added} top-level entries added, ${r.existing} already present${db.length ? `; ${db.join('; ')}` : ''}`
+            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
           'store restore time',
-          r.onePass
-            ? `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
-            : `download ${formatSeconds(downloadMs)}, verify ${formatSeconds(r.verifyMs)}, extract ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
+          `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
         );
         if (r.reaped.length > 0) report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
       } catch (e) {

@@ -1,0 +1,254 @@
+// Hostile snapshots against the restore itself (applySnapshot, in-process, real zstd, tar, mv as
+// root): each entry is what a cache writer could upload (hand-built bytes, a manifest with
+// correct digests), aimed at a store that already holds items. Each test asserts what the
+// attacker got: nothing outside the store, no existing item changed, and where a snapshot is
+// accepted, only new items with the store's canonical metadata.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, test } from '@jest/globals';
+import { applySnapshot } from '../src/store/restore.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { contentManifest } from './helpers/store-e2e.js';
+import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
+import { buildGuixLayout, itemName, itemsView, q, rejection, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+
+const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
+
+interface Forged {
+  tars: Buffer[];
+  /** Per archive, the manifest's dataBytes; 'none' leaves the field out. */
+  dataBytes?: number[] | 'none';
+  /** Extra archive records (not written to disk): only the manifest's count matters. */
+  padArchives?: number;
+  /** Extra zstd arguments (the frame's window, say). */
+  zstd?: string;
+}
+
+/** A snapshot dir an attacker could upload: zstd archives and a manifest with correct digests. */
+function forge(f: Forged): string {
+  const dir = path.join(tempDir('runbox-hostile-snap-'), 'runbox-snapshot');
+  fs.mkdirSync(dir);
+  const archives: Array<Record<string, unknown>> = f.tars.map((tar, i) => {
+    const file = `store-${i}.tar.zst`;
+    const raw = path.join(dir, `${file}.raw`);
+    fs.writeFileSync(raw, tar);
+    // Through a pipe: zstd does not know the size, so the frame declares the window asked for.
+    sh(`cat ${q(raw)} | zstd -q -c ${f.zstd ?? ''} > ${q(path.join(dir, file))}`);
+    fs.rmSync(raw);
+    const bytes = fs.readFileSync(path.join(dir, file));
+    const dataBytes = f.dataBytes === 'none' ? undefined : (f.dataBytes?.[i] ?? tar.length);
+    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths: STORE_PATHS, ...(dataBytes === undefined ? {} : { dataBytes }) };
+  });
+  for (let i = 0; i < (f.padArchives ?? 0); i++) archives.push({ ...archives[0], file: `pad-${i}.tar.zst` });
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives, dbs: [] }));
+  return dir;
+}
+
+function apply(root: string, snapshotDir: string): ReturnType<typeof applySnapshot> {
+  return applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: '/var/guix/db', daemon: { kind: 'none' }, snapshotDir, scratchDir: tempDir('runbox-hostile-scratch-') });
+}
+
+interface Host {
+  root: string;
+  /** Outside the store root: must stay empty. */
+  outside: string;
+  before: string[];
+}
+
+function host(root = tempDir('runbox-hostile-root-')): Host {
+  buildGuixLayout(root);
+  return { root, outside: tempDir('runbox-hostile-outside-'), before: contentManifest(root) };
+}
+
+/** Refused: the store root exactly as before (mtimes of the dirs on the way too), nothing outside. */
+async function expectRefused(h: Host, snap: string, reason: RegExp): Promise<void> {
+  expect(await rejection(apply(h.root, snap))).toMatch(reason);
+  expect(contentManifest(h.root)).toEqual(h.before);
+  expect(fs.readdirSync(h.outside)).toEqual([]);
+}
+
+/** Accepted: every line of the store root as before except the store dir's own (its mtime) and the new items'. */
+function expectOnlyAdded(h: Host, added: string[]): void {
+  const keep = (l: string): boolean => !/^gnu\/store /.test(l) && !added.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/`) || l.includes(` ./${a}`));
+  expect(contentManifest(h.root).filter(keep)).toEqual(h.before.filter(keep));
+  expect(fs.readdirSync(h.outside)).toEqual([]);
+  expect(fs.readdirSync(path.join(h.root, 'gnu')).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
+}
+
+const evil = (what: string): string => `gnu/store/${itemName(`hostile-${what}`)}`;
+/** A header block and its data, as raw bytes: what a lax reader skips as file data and tar reads as a member. */
+const hiddenMember = (name: string): Buffer => makeTar([{ name, type: '0', mode: 0o4755, data: '#!/bin/sh\nid\n' }]).subarray(0, 1024);
+
+// Mounted at collection time (describeWith needs to know whether it worked); unmounted in the
+// file's own afterAll, which runs whichever of its tests a -t filter picked.
+const SMALL_FS = 8 * 1024 * 1024;
+const smallFs = mountTmpfs('runbox-hostile-enospc', SMALL_FS);
+afterAll(() => smallFs.unmount());
+
+describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('hostile snapshots', () => {
+  afterAll(removeTempDirs);
+
+  test('two pax x headers in a row (node merged them, tar keeps the last): refused, nothing written', async () => {
+    const h = host();
+    const item = evil('pax');
+    const entries: TarEntry[] = [
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ path: `${item}/harmless` }) },
+      { name: 'PaxHeaders/2', type: 'x', data: paxRecords({ mtime: '1' }) },
+      // What tar reads: the ustar name, a setuid file the checker never saw.
+      { name: `${item}/hidden`, type: '0', mode: 0o4755, data: '#!/bin/sh\nid\n' }
+    ];
+    await expectRefused(h, forge({ tars: [makeTar(entries)] }), /a 'x' header follows another extended header/);
+  });
+
+  test('a regular file named with a trailing / whose data is a header (tar makes a dir and reads it): refused, nothing written', async () => {
+    const h = host();
+    const item = evil('slash');
+    await expectRefused(h, forge({ tars: [makeTar([{ name: `${item}/`, type: '0', mode: 0o444, data: hiddenMember(`${item}/hidden`) }])] }), /has a name ending in \/ but is not a directory/);
+  });
+
+  test('the same member twice (checked once, replaced by the second): refused, nothing written', async () => {
+    const h = host();
+    const item = evil('dup');
+    const entries: TarEntry[] = [
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/f`, type: '0', mode: 0o444, data: 'checked\n' },
+      { name: `${item}/f`, type: '2', linkname: '/etc/shadow' }
+    ];
+    await expectRefused(h, forge({ tars: [makeTar(entries)] }), /appears twice/);
+  });
+
+  test('a hard link into an item already on disk, and a device: refused, nothing written', async () => {
+    const h = host();
+    const existing = fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string;
+    const item = evil('hl');
+    const hl: TarEntry[] = [
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/bin`, type: '1', linkname: `gnu/store/${existing}/bin/hello` }
+    ];
+    await expectRefused(h, forge({ tars: [makeTar(hl)] }), /is a hard link/);
+    const dev: TarEntry[] = [{ name: evil('dev'), type: '3', mode: 0o666, devmajor: 1, devminor: 3 }];
+    await expectRefused(h, forge({ tars: [makeTar(dev)] }), /is a character device/);
+  });
+
+  test('setuid, world-writable and foreign-owned members are restored root-owned with canonical modes; the bits are counted', async () => {
+    const h = host();
+    const item = evil('modes');
+    const entries: TarEntry[] = [
+      { name: `${item}/`, type: '5', mode: 0o1777, uid: 1234, gid: 1234 },
+      { name: `${item}/suid`, type: '0', mode: 0o6755, data: '#!/bin/sh\nid\n' },
+      { name: `${item}/writable`, type: '0', mode: 0o666, uid: 1234, gid: 1234, data: 'anyone\n' },
+      { name: `${item}/writable-x`, type: '0', mode: 0o777, uid: 1234, gid: 1234, data: 'anyone\n' },
+      { name: `${item}/sub/`, type: '5', mode: 0o777, uid: 1234 },
+      { name: `${item}/sub/link`, type: '2', linkname: '../suid', uid: 1234 }
+    ];
+    const r = await apply(h.root, forge({ tars: [makeTar(entries)] }));
+    expect(r.added).toBe(1);
+    expect(r.bitsDropped).toBe(3); // sticky on the dir, setuid and setgid on the file
+    expect(itemsView(path.join(h.root, item))).toEqual([
+      'sub d 555 0 0 1 - ',
+      'sub/link l 777 0 0 1 - ../suid',
+      'suid f 555 0 0 1 13 ',
+      'writable f 444 0 0 1 7 ',
+      'writable-x f 555 0 0 1 7 '
+    ]);
+    expect(sh(`stat -c '%a %u %g %Y' ${q(path.join(h.root, item))}`).stdout.trim()).toBe('555 0 0 1');
+    expectOnlyAdded(h, [item]);
+  });
+
+  test('a zstd frame that asks for a 128 MiB window (what zstd alone accepts): refused before zstd allocates it (each archive is bounded to 64 MiB)', async () => {
+    const h = host();
+    const item = evil('window');
+    const tar = makeTar([
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/f`, type: '0', mode: 0o444, data: 'x\n' }
+    ]);
+    await expectRefused(h, forge({ tars: [tar], zstd: '--long=27' }), /Frame requires too much memory|Window size larger than maximum/);
+  });
+
+  test('a tar stream that ends mid-file (valid zstd): refused, nothing written', async () => {
+    const h = host();
+    const item = evil('cut');
+    const tar = makeTar([
+      { name: `${item}/`, type: '5', mode: 0o555 },
+      { name: `${item}/f`, type: '0', mode: 0o444, data: Buffer.alloc(4096, 0x61) }
+    ]);
+    await expectRefused(h, forge({ tars: [tar.subarray(0, 512 * 3)], dataBytes: [4096] }), /TarFormatError: archive ends early/);
+  });
+
+  test('300 archives in a manifest: refused before any process starts', async () => {
+    const h = host();
+    const item = evil('many');
+    const snap = forge({ tars: [makeTar([{ name: `${item}/`, type: '5' }])], padArchives: 299 });
+    await expectRefused(h, snap, /ManifestError: .*lists 300 archives, more than the 64/);
+  });
+
+  describe('on a small tmpfs', () => {
+    const fsys = smallFs;
+    const big = (item: string): Buffer =>
+      makeTar([
+        { name: `${item}/`, type: '5', mode: 0o555 },
+        { name: `${item}/small`, type: '0', mode: 0o444, data: 'fits\n' },
+        { name: `${item}/huge`, type: '0', mode: 0o444, data: Buffer.alloc(16 * 1024 * 1024) }
+      ]);
+
+    describeWith([fsys.prereq])('the store root', () => {
+      test('a snapshot that records more data than the filesystem holds: refused before extracting, naming the filesystem, bytes needed and free', async () => {
+        const h = host(fs.mkdtempSync(path.join(fsys.dir, 'a-')));
+        h.before = contentManifest(h.root);
+        await expectRefused(h, forge({ tars: [big(evil('big1'))] }), /SpaceError: the snapshot needs about \d+ bytes on runbox-hostile-enospc mounted on .*, which has \d+ free; nothing was extracted/);
+      });
+
+      test('one that records no size (or a false one) and expands past the free space: ENOSPC, the private dir removed, the store untouched', async () => {
+        const h = host(fs.mkdtempSync(path.join(fsys.dir, 'b-')));
+        h.before = contentManifest(h.root);
+        await expectRefused(h, forge({ tars: [big(evil('big2'))], dataBytes: 'none' }), /SpaceError: the store's filesystem \(runbox-hostile-enospc mounted on .*\) ran out of space while extracting/);
+        await expectRefused(h, forge({ tars: [big(evil('big3'))], dataBytes: [100] }), /takes the archive's data past the 100 bytes its manifest records/);
+        expect(sh(`df --output=used -B1 ${q(fsys.dir)} | tail -1`).stdout.trim()).not.toBe(String(SMALL_FS));
+      });
+    });
+  });
+
+  test('a store dir that is a mount point: the private dir goes inside it (one filesystem), dead restores are reaped there too', async () => {
+    const h = host();
+    const store = path.join(h.root, 'gnu/store');
+    const saved = tempDir('runbox-hostile-saved-');
+    sh(`cp -a ${q(store)}/. ${q(saved)}/ && rm -rf ${q(store)}/* ${q(store)}/.links`);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'runbox-hostile-store', store], { encoding: 'utf8' });
+    if (m.status !== 0) throw new Error(`mount: ${m.stderr}`);
+    try {
+      sh(`cp -a ${q(saved)}/. ${q(store)}/`);
+      const dead = sh("sh -c 'echo $$'").stdout.trim();
+      const leftover = path.join(store, `.runbox-restore-${dead}-1`);
+      sh(`mkdir -m 700 ${q(leftover)} && mkdir -p ${q(leftover)}/0/gnu/store/half-written`);
+      h.before = contentManifest(h.root).filter((l) => !l.includes('.runbox-restore-'));
+      const item = evil('mounted');
+      const tar = makeTar([
+        { name: `${item}/`, type: '5', mode: 0o755 },
+        { name: `${item}/f`, type: '0', mode: 0o644, data: 'on the mount\n' }
+      ]);
+      const out: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((chunk: string | Uint8Array) => {
+        out.push(String(chunk));
+        return true;
+      }) as typeof process.stdout.write;
+      let r;
+      try {
+        r = await apply(h.root, forge({ tars: [tar] }));
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(r.reaped).toEqual([leftover]);
+      expect(out.join('')).toMatch(new RegExp(`tar -x -f - -C ${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/0 `));
+      expect(fs.readFileSync(path.join(store, item.slice('gnu/store/'.length), 'f'), 'utf8')).toBe('on the mount\n');
+      expect(fs.readdirSync(store).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
+      expectOnlyAdded(h, [item]);
+    } finally {
+      spawnSync('umount', [store]);
+    }
+  });
+});
