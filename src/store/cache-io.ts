@@ -14,11 +14,12 @@ import path from 'node:path';
 import * as core from '@actions/core';
 import { clientFor, describe, openBlob, serviceFromEnv, type CacheClient } from './cache-service/index.js';
 import { keyProblem, MAX_KEYS } from './config.js';
-import { EntryFormatError, EntryIntegrityError, EntryTrustError, logSafe, MAX_ENTRY_BYTES } from './entry/format.js';
+import { EntryFormatError, EntryIntegrityError, EntryTrustError, MAX_ENTRY_BYTES } from './entry/format.js';
 import { readEntry } from './entry/reader.js';
 import type { TrustedKey } from './entry/signing.js';
 import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
+import { shown } from '../untrusted.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
 export const ENTRY_FORMAT = 'runbox-entry-v1';
@@ -68,7 +69,7 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
   const keys = [primaryKey, ...restoreKeys];
   const bad = keys.find((k) => keyProblem(k) !== undefined);
   if (bad !== undefined || keys.length > MAX_KEYS) {
-    core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${logSafe(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
+    core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${shown(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
     return undefined;
   }
   const c = client('no snapshot is restored', 'read');
@@ -83,7 +84,7 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
   if (!hit) return undefined;
   const problem = matchedKeyProblem(hit.matchedKey, keys);
   if (problem) {
-    core.warning(`runbox store: the cache service answered with the key ${logSafe(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+    core.warning(`runbox store: the cache service answered with the key ${shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
     return undefined;
   }
   const matched = hit.matchedKey;
@@ -112,7 +113,7 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
 export async function saveEntry(parent: string, key: string, opts: EntryOptions): Promise<string | undefined> {
   const problem = keyProblem(key);
   if (problem) {
-    core.warning(`runbox store: the snapshot is not saved: the key ${logSafe(key)} is unusable (${problem})`);
+    core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
     return undefined;
   }
   const c = client('the snapshot is not saved', 'write');

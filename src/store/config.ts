@@ -67,6 +67,8 @@ function oneOf<T extends string>(src: InputSource, name: string, allowed: readon
 export function keyProblem(key: string): string | undefined {
   if (key.length > MAX_KEY_LENGTH) return `it is ${key.length} characters long, more than the ${MAX_KEY_LENGTH} the cache service accepts`;
   if (key.includes(',')) return 'it contains a comma, which the cache service does not accept';
+  // Keys reach log lines and outputs; a manifest's base key is written by whoever wrote the entry.
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(key)) return 'it contains a control character or a line break';
   return undefined;
 }
 

@@ -25,6 +25,7 @@ import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
+import { shown } from '../untrusted.js';
 import type { StoreState } from './state.js';
 
 export interface ApplyOptions {
@@ -142,7 +143,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
     if (bitsDropped > 0) {
       const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
-      core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.join(', ')}`);
+      core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
     }
     const verifyMs = Date.now() - t0;
 
@@ -280,8 +281,11 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
   return { note };
 }
 
-// Host-wide: one restore into a store at a time (src/lock/restore-lock.ts); `busy` = could not have it, a miss.
-export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> { return withStoreRestoreLock(path.join(cfg.root, cfg.storePaths[0]), (busy) => restoreLocked(cfg, report, busy)); }
+/** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
+export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> {
+  return withStoreRestoreLock(path.join(cfg.root, cfg.storePaths[0]), (busy) => restoreLocked(cfg, report, busy));
+}
+
 async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
   const state: StoreState = {

@@ -3,8 +3,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { logSafe } from '../entry/format.js';
 import type { RangeSource } from '../entry/reader.js';
+import { shown } from '../../untrusted.js';
 
 export const MAX_ATTEMPTS = 5;
 /**
@@ -91,7 +91,7 @@ export async function jsonBody(res: Response, what: string): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${logSafe(text)}`);
+    throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${shown(text)}`);
   }
 }
 
@@ -146,7 +146,7 @@ async function* getRange(url: string, start: number, end: number, size: number):
       const cr = contentRange(res.headers.get('content-range'));
       if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size) {
         await res.body?.cancel();
-        throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${logSafe(res.headers.get('content-range') ?? 'no Content-Range')}`);
+        throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
       }
     }
     if (!res.body) throw new ShortReadError(`GET bytes ${start}-${end - 1}: no body`);
@@ -201,7 +201,7 @@ export async function openBlob(url: string, maxBytes: number): Promise<RangeSour
     const res = await fetchWithTimeout(url, { method: 'HEAD' });
     if (res.status !== 200) throw new HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
     const len = res.headers.get('content-length');
-    if (!len || !/^\d{1,16}$/.test(len)) throw new Error(`HEAD of the cache blob: no usable Content-Length (${logSafe(len ?? 'none')})`);
+    if (!len || !/^\d{1,16}$/.test(len)) throw new Error(`HEAD of the cache blob: no usable Content-Length (${shown(len ?? 'none')})`);
     return Number(len);
   });
   if (size > maxBytes) throw new Error(`the cache blob is ${size} bytes, more than the ${maxBytes} a runbox entry may be`);

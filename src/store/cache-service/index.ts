@@ -4,8 +4,8 @@
 // only: what the bytes mean is the entry reader's business.
 import type { Readable } from 'node:stream';
 import { AnonymousCredential, BlockBlobClient, newPipeline } from '@azure/storage-blob';
-import { logSafe } from '../entry/format.js';
 import { describe, fetchWithTimeout, HttpError, jsonBody, sendStream, withRetries } from './http.js';
+import { shown } from '../../untrusted.js';
 
 export { openBlob } from './http.js';
 
@@ -118,7 +118,7 @@ class V2Client implements CacheClient {
       const o = (typeof out === 'object' && out !== null ? out : {}) as Record<string, unknown>;
       if (!res.ok) {
         const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-        throw new HttpError(res.status, `${method}: ${what}: ${logSafe(String(o.code ?? ''))} ${logSafe(String(o.msg ?? ''))}`);
+        throw new HttpError(res.status, `${method}: ${what}: ${shown(String(o.code ?? ''))} ${shown(String(o.msg ?? ''))}`);
       }
       return o;
     });
@@ -137,7 +137,7 @@ class V2Client implements CacheClient {
     const created = await this.rpc('CreateCacheEntry', { key, version });
     const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
     if (created.ok !== true || typeof uploadUrl !== 'string')
-      return { refused: `CreateCacheEntry refused ${key}: ${logSafe(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+      return { refused: `CreateCacheEntry refused ${key}: ${shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
     // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
     const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
     const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
@@ -154,7 +154,7 @@ class V2Client implements CacheClient {
     );
     await withRetries('committing the block list', () => blob.commitBlockList(ids));
     const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
-    if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${logSafe(String(fin.message ?? 'no reason given'))}` };
+    if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${shown(String(fin.message ?? 'no reason given'))}` };
     return { id: String(fin.entry_id ?? fin.entryId ?? '') };
   }
 }
@@ -212,7 +212,7 @@ class V1Client implements CacheClient {
       return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
     if (r.status >= 300) {
       const msg = (r.json as { message?: unknown } | undefined)?.message;
-      return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${logSafe(String(msg ?? ''))}` };
+      return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${shown(String(msg ?? ''))}` };
     }
     const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
     const tasks: Array<() => Promise<void>> = [];
@@ -227,7 +227,7 @@ class V1Client implements CacheClient {
             () => body(start, end),
             end - start
           );
-          if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${logSafe(res.text)}`);
+          if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${shown(res.text)}`);
         });
       });
     }

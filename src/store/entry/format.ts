@@ -10,6 +10,8 @@
 // where to write is decided by reader.ts / writer.ts and their callers, as node-tar keeps its
 // header parser apart from extraction policy. Everything here treats its input as hostile.
 
+import { shown } from '../../untrusted.js';
+
 export const MAGIC = Buffer.from('RBXENT01', 'ascii');
 export const TRAILER_BYTES = 32;
 export const SIGNATURE_BYTES = 96;
@@ -51,17 +53,6 @@ export class EntryIntegrityError extends Error {
     super(message);
     this.name = 'EntryIntegrityError';
   }
-}
-
-/**
- * A string that came from an entry, made safe to put in a log line: control characters, non-ASCII
- * and backslashes escaped (a newline would let the entry start its own `::workflow-command::`
- * line), quoted, and cut short.
- */
-export function logSafe(s: string, max = 80): string {
-  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
-  const escaped = cut.replace(/[^\x20-\x7e]|\\|"/g, (c) => (c === '\\' || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
-  return `"${escaped}"`;
 }
 
 export interface Trailer {
@@ -129,7 +120,7 @@ export function parseIndex(bytes: Buffer, dataBytes: number): IndexFile[] {
     const fk = Object.keys(f).sort();
     if (fk.length !== FIELDS.length || fk.some((k, j) => k !== FIELDS[j])) throw new EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
     const { name, offset, length, sha256 } = f as Record<string, unknown>;
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? logSafe(name) : typeof name}, which is not a plain snapshot file name`);
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? shown(name) : typeof name}, which is not a plain snapshot file name`);
     if (seen.has(name)) throw new EntryFormatError(`files[${i}]: ${name} is listed twice`);
     seen.add(name);
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset !== next)
