@@ -8,20 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import type { CacheStats } from './fixtures/cache.js';
 
 // Read once by the client at load: set before the dynamic import below.
 process.env.RUNBOX_TEST_RETRY_MS = '5';
 
 type CacheIo = typeof import('../src/store/cache-io.js');
 type Signing = typeof import('../src/store/entry/signing.js');
-interface Stats {
-  entries: { key: string; version: string; size: number; finalized: boolean }[];
-  uploads: number;
-  uploadBytes: number;
-  downloads: number;
-  downloadBytes: number;
-  rpcs: number;
-}
+type Stats = CacheStats;
 interface Srv {
   url: string;
   blobEndpoint?: string;

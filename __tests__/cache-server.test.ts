@@ -6,16 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { CacheStats } from './fixtures/cache.js';
 
 type CacheModule = typeof import('@actions/cache');
-interface Stats {
-  entries: { key: string; version: string; size: number; finalized: boolean }[];
-  uploads: number;
-  uploadBytes: number;
-  downloads: number;
-  downloadBytes: number;
-  rpcs: number;
-}
+type Stats = CacheStats;
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverScript = path.join(repoRoot, 'tools', 'cache-server.mjs');

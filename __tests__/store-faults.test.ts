@@ -11,7 +11,7 @@ import type { FakeJob, StepResult } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, removeTempDirs, tempDir, treeManifest } from './fixtures/store.js';
-import { contentManifest, stagingLeft, storeJob, wipe } from './helpers/store-e2e.js';
+import { contentManifest, partialGuixStore, stagingLeft, storeJob } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
 // No '-' in the keys: no default restore key, so only the exact entry can match.
@@ -27,13 +27,7 @@ function job(storeRoot: string): FakeJob {
   return j;
 }
 
-/** A store that restoring the saved entry would change: two of the entry's items are missing. */
-function partialStore(): string {
-  const root = tempDir('runbox-faults-root-');
-  const { items } = buildGuixLayout(root);
-  wipe(root, [items.lib.slice(1), items.drv.slice(1)]);
-  return root;
-}
+const partialStore = (): string => partialGuixStore('runbox-faults-root-');
 
 /**
  * Post's save copies the live DB with `sqlite3 -readonly ... .backup`; on a WAL-mode DB that

@@ -12,7 +12,7 @@ import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, removeTempDirs, tempDir } from './fixtures/store.js';
-import { contentManifest, stagingLeft, storeJob, wipe } from './helpers/store-e2e.js';
+import { contentManifest, partialGuixStore, stagingLeft, storeJob } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
 // No '-' in the keys: no default restore key, so only the exact entry can match.
@@ -34,13 +34,7 @@ function job(storeRoot: string): FakeJob {
   return j;
 }
 
-/** A store that restoring a saved entry would change: two of the entry's items are missing. */
-function partialStore(): string {
-  const root = tempDir('runbox-signed-root-');
-  const { items } = buildGuixLayout(root);
-  wipe(root, [items.lib.slice(1), items.drv.slice(1)]);
-  return root;
-}
+const partialStore = (): string => partialGuixStore('runbox-signed-root-');
 
 /** Every regular file under dir whose content holds `needle`. */
 function filesHolding(dir: string, needle: string): string[] {

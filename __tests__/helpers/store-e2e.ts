@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob, ROOT, type JobOptions, type StepResult } from './action-runner.js';
-import { GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, treeManifest } from '../fixtures/store.js';
+import { buildGuixLayout, GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, tempDir, treeManifest } from '../fixtures/store.js';
 
 /** The shared synthetic-store builder, next to the repo (as store-archive.test.ts finds it). */
 export const MKSTORE = path.resolve(ROOT, 'scripts', 'mkstore.sh');
@@ -254,4 +254,12 @@ export async function mkstoreGuix(root: string, mib: number): Promise<{ items: s
 /** Makes a store tree writable, then removes the given store paths (relative to root). */
 export function wipe(root: string, rels: string[]): void {
   for (const rel of rels) sh(`p=${q(path.join(root, rel))}; if [ -e "$p" ]; then chmod -R u+w "$p"; rm -rf "$p"; fi`);
+}
+
+/** A Guix-like store that restoring an entry saved from a full one would change: two of its items are missing. */
+export function partialGuixStore(prefix: string): string {
+  const root = tempDir(prefix);
+  const { items } = buildGuixLayout(root);
+  wipe(root, [items.lib.slice(1), items.drv.slice(1)]);
+  return root;
 }
