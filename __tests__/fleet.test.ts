@@ -426,7 +426,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const marker = '29.417'; // a sleep argument nobody else uses, to find leftovers
       fs.writeFileSync(
         path.join(bin, 'mv'),
-        `#!/bin/sh\ncase "$*" in *.runbox-restore-*) echo move >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep ${marker} & p=$!; wait $p; exit 1;; esac\nexec ${realMv} "$@"\n`,
+        `#!/bin/sh\ncase "$*" in *.runbox-restore-*) sleep ${marker} & p=$!; trap 'kill $p; exit 143' TERM; echo move >> ${q(log)}; wait $p; exit 1;; esac\nexec ${realMv} "$@"\n`,
         { mode: 0o755 }
       );
       const storeB = path.join(root, 'store-b');

@@ -277,7 +277,9 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const log = path.join(work, 'daemon.log');
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
-    const stall = `echo stall >> ${q(log)}; trap 'kill $p; exit 143' TERM; sleep 30 & p=$!; wait $p`;
+    // 'stall' is logged only once the trap can kill the sleep: a TERM before that would leave the
+    // sleep holding tar's stderr open, and the test would wait for it, not for runbox.
+    const stall = `sleep 30 & p=$!; trap 'kill $p; exit 143' TERM; echo stall >> ${q(log)}; wait $p`;
     const cmd = where === 'extract' ? 'tar' : 'mv';
     const real = sh(`command -v ${cmd}`).stdout.trim();
     const when = where === 'extract' ? '*" -x "*' : '*.runbox-restore-*';
