@@ -1,0 +1,148 @@
+// Attack review of the restore path (issue 9 claim: a cache writer gets "new store items exist"
+// and nothing more). Each test is an attack with real tar, zstd, sudo and sqlite3, in-process as
+// store-hostile.test.ts does. A `test.failing` documents a finding the current code does not
+// defend against (it passes while the bug is there); a plain test is a finding that is fixed.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, test } from '@jest/globals';
+import { registerPaths } from '../src/store/db.js';
+import { applySnapshot } from '../src/store/restore.js';
+import type { Registration } from '../src/store/registrations.js';
+import { StepReport } from '../src/summary.js';
+import { errorMessage } from '../src/errors.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { makeTar, type TarEntry } from './helpers/store-tar.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
+import { buildGuixLayout, dbContents, itemName, q, rejection, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+
+const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
+const S = '/gnu/store';
+
+/** A snapshot dir as a cache writer uploads it: zstd archives and a version 3 manifest with correct digests. */
+function forge(tars: Buffer[], dataBytes?: number[]): string {
+  const dir = path.join(tempDir('runbox-attack-snap-'), 'runbox-snapshot');
+  fs.mkdirSync(dir);
+  const archives = tars.map((tar, i) => {
+    const file = `store-${i}.tar.zst`;
+    const raw = path.join(dir, `${file}.raw`);
+    fs.writeFileSync(raw, tar);
+    sh(`zstd -q -c ${q(raw)} > ${q(path.join(dir, file))}`);
+    fs.rmSync(raw);
+    const bytes = fs.readFileSync(path.join(dir, file));
+    return {
+      file,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+      compression: 'zstd',
+      storePaths: STORE_PATHS,
+      dataBytes: dataBytes?.[i] ?? tar.length
+    };
+  });
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives }));
+  return dir;
+}
+
+function apply(root: string, snapshotDir: string): ReturnType<typeof applySnapshot> {
+  return applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: '/var/guix/db', daemon: { kind: 'none' }, snapshotDir, scratchDir: tempDir('runbox-attack-scratch-') });
+}
+
+const SMALL_FS = 8 * 1024 * 1024;
+const smallFs = mountTmpfs('runbox-attack-enospc', SMALL_FS);
+afterAll(() => smallFs.unmount());
+
+describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('attack review', () => {
+  afterAll(removeTempDirs);
+
+  test('summary injection: a member name with blank lines and markdown (quoted raw into the error) stays inside its table cell, on one line', async () => {
+    const root = tempDir('runbox-attack-root-');
+    buildGuixLayout(root);
+    // checkMemberPath refuses the name, but quotes it raw into the error, which restoreLocked
+    // puts into a summary row; html() escapes <>& but keeps the newlines, and a blank line ends
+    // GFM's HTML block: what follows is markdown again (images, links the attacker chose).
+    const name = `${S.slice(1)}/${itemName('md')}\n\n![pwned](https://attacker.example/x.png)\n\n`;
+    const snap = forge([makeTar([{ name, type: '0', mode: 0o444, data: 'x' }])]);
+    const e = await rejection(apply(root, snap));
+    expect(e).toMatch(/NUL or newline/);
+    const summary = path.join(tempDir('runbox-attack-summary-'), 'summary.md');
+    fs.writeFileSync(summary, '');
+    const saved = process.env.GITHUB_STEP_SUMMARY;
+    process.env.GITHUB_STEP_SUMMARY = summary;
+    try {
+      const report = new StepReport('runbox: main');
+      // Exactly what restoreLocked adds when applySnapshot throws.
+      report.add('store snapshot', `not restored (guix-key): ${errorMessage(new Error(e.replace(/^[A-Za-z]+: /, '')))}`);
+      await report.write();
+    } finally {
+      if (saved === undefined) delete process.env.GITHUB_STEP_SUMMARY;
+      else process.env.GITHUB_STEP_SUMMARY = saved;
+    }
+    const md = fs.readFileSync(summary, 'utf8');
+    const table = md.slice(md.indexOf('<table>'), md.indexOf('</table>'));
+    expect(table).toContain('attacker.example');
+    // No line break inside the table: the HTML block holds to its end.
+    expect(table).not.toMatch(/[\r\n]/);
+  });
+
+  test('verifyLanded: a legit item with many multi-byte file names is not refused (find output split mid-character)', async () => {
+    const root = tempDir('runbox-attack-root-');
+    buildGuixLayout(root);
+    const item = `${S.slice(1)}/${itemName('utf8-names')}`;
+    const entries: TarEntry[] = [{ name: `${item}/`, type: '5', mode: 0o555 }];
+    // Names of 3-byte characters (80 of them, 244 bytes with the number: a GNU long name): the
+    // walk's output is read in pipe-sized chunks, and each chunk was decoded on its own, so a
+    // chunk ending inside a character turned it into U+FFFD and the item into "never emitted".
+    for (let i = 0; i < 3000; i++) {
+      const name = `${item}/${String(i).padStart(4, '0')}${'日'.repeat(80)}`;
+      entries.push({ name: '././@LongLink', type: 'L', data: Buffer.from(`${name}\0`) });
+      entries.push({ name: 'placeholder', type: '0', mode: 0o444, data: '' });
+    }
+    const snap = forge([makeTar(entries)]);
+    const r = await apply(root, snap);
+    expect(r.added).toBe(1);
+    expect(fs.readdirSync(path.join(root, item))).toHaveLength(3000);
+  });
+
+  test('registrations: a reference cycle between two restored items is not registered (Nix and Guix refuse cycles: topoSortPaths)', async () => {
+    const root = tempDir('runbox-attack-root-');
+    buildGuixLayout(root);
+    const [a, b] = ['cyc-a', 'cyc-b'].map((n) => `${S}/${itemName(n)}`);
+    const reg = (p: string, refs: string[]): Registration => ({ path: p, hash: `sha256:${'0'.repeat(64)}`, registrationTime: 1, narSize: 1, deriver: null, references: refs, outputs: [] });
+    const before = dbContents(path.join(root, 'var/guix/db/db.sqlite'));
+    await registerPaths({
+      kind: 'guix',
+      root,
+      dbDir: '/var/guix/db',
+      storeDir: S,
+      registrations: [reg(a, [b]), reg(b, [a])],
+      added: new Set([a, b]),
+      scratchDir: tempDir('runbox-attack-scratch-')
+    });
+    const after = dbContents(path.join(root, 'var/guix/db/db.sqlite'));
+    // A cycle A -> B -> A in Refs is a DB state the daemons never make: their registerValidPaths
+    // topo-sorts and throws "cycle detected"; their GC cannot delete either path (each is the
+    // other's live referrer), so it would stay for good.
+    expect(after.refs.filter((r) => r.includes('cyc-'))).toEqual([]);
+    expect(after.paths.filter((p) => !before.paths.includes(p))).toEqual([]);
+  });
+
+  describe('on a small tmpfs', () => {
+    describeWith([smallFs.prereq])('the store root', () => {
+      test.failing('free-space check: 1-byte files cost a block each; a snapshot recording 2 KB of data fills an 8 MiB filesystem before it is refused', async () => {
+        const root = fs.mkdtempSync(path.join(smallFs.dir, 'a-'));
+        buildGuixLayout(root);
+        const item = `${S.slice(1)}/${itemName('tiny-files')}`;
+        const entries: TarEntry[] = [{ name: `${item}/`, type: '5', mode: 0o555 }];
+        for (let i = 0; i < 2500; i++) entries.push({ name: `${item}/${i}`, type: '0', mode: 0o444, data: 'x' });
+        const tar = makeTar(entries);
+        // dataBytes honest: 2500 bytes of file data (the tar itself is some 2.5 MB of headers).
+        const snap = forge([tar], [2500]);
+        const e = await rejection(apply(root, snap));
+        // What should happen: refused before a byte is extracted, as for a snapshot that
+        // records its size. What happens: root's tar fills the filesystem (root's reserve too)
+        // and only ENOSPC stops it.
+        expect(e).toMatch(/nothing was extracted/);
+      });
+    });
+  });
+});
