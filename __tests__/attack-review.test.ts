@@ -12,6 +12,7 @@ import type { Registration } from '../src/store/registrations.js';
 import { StepReport } from '../src/summary.js';
 import { errorMessage } from '../src/errors.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { spawnSync } from 'node:child_process';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
 import { buildGuixLayout, dbContents, itemName, q, rejection, removeTempDirs, sh, tempDir } from './fixtures/store.js';
@@ -20,7 +21,7 @@ const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const S = '/gnu/store';
 
 /** A snapshot dir as a cache writer uploads it: zstd archives and a version 3 manifest with correct digests. */
-function forge(tars: Buffer[], dataBytes?: number[]): string {
+function forge(tars: Buffer[], dataBytes?: number[], kind: 'guix' | 'nix' = 'guix', storePaths = STORE_PATHS): string {
   const dir = path.join(tempDir('runbox-attack-snap-'), 'runbox-snapshot');
   fs.mkdirSync(dir);
   const archives = tars.map((tar, i) => {
@@ -35,11 +36,11 @@ function forge(tars: Buffer[], dataBytes?: number[]): string {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       bytes: bytes.length,
       compression: 'zstd',
-      storePaths: STORE_PATHS,
+      storePaths,
       dataBytes: dataBytes?.[i] ?? tar.length
     };
   });
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives }));
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind, createdAt: '', storePaths, archives }));
   return dir;
 }
 
@@ -124,6 +125,38 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     // other's live referrer), so it would stay for good.
     expect(after.refs.filter((r) => r.includes('cyc-'))).toEqual([]);
     expect(after.paths.filter((p) => !before.paths.includes(p))).toEqual([]);
+  });
+
+  describeWith([probe('nix-store', 'nix-store')])('with nix-store', () => {
+    const NIX_PATHS = ['/nix/store', '/nix/var/nix/db'];
+    test('a top-level symlink named <item>.lock: refused; else root nix-store, locking <item>, creates and writes a file outside the store through it', async () => {
+      // Only temp roots (nix-store --store local?root=...): the host's /nix is never touched.
+      const scratch = tempDir('runbox-attack-nix-scratch-');
+      const src = path.join(scratch, 'hello.txt');
+      fs.writeFileSync(src, 'hello\n');
+      // The path `nix-store --add` gives this file (deterministic: what a CI job would add or build).
+      const add = (root: string): ReturnType<typeof spawnSync> =>
+        spawnSync('nix-store', ['--store', `local?root=${root}`, '--add', src], { encoding: 'utf8', timeout: 60_000 });
+      const learned = add(path.join(scratch, 'learn'));
+      expect(learned.status).toBe(0);
+      const target = String(learned.stdout).trim();
+      expect(target).toMatch(/^\/nix\/store\/[0-9a-z]{32}-hello\.txt$/);
+
+      const root = tempDir('runbox-attack-nix-root-');
+      fs.mkdirSync(path.join(root, 'nix/store'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'nix/var/nix/db'), { recursive: true });
+      const outside = tempDir('runbox-attack-outside-');
+      const planted = path.join(outside, 'created-by-root');
+      const snap = forge([makeTar([{ name: `${target.slice(1)}.lock`, type: '2', linkname: planted }])], undefined, 'nix', NIX_PATHS);
+      const outcome = await applySnapshot({ root, kind: 'nix', storePaths: NIX_PATHS, dbDir: '/nix/var/nix/db', daemon: { kind: 'none' }, snapshotDir: snap, scratchDir: tempDir('runbox-attack-scratch-') }).then(
+        () => 'restored',
+        (e: unknown) => errorMessage(e)
+      );
+      // Whatever the restore did: a later root nix-store that locks the path writes nothing outside.
+      expect(add(root).status).toBe(0);
+      expect(fs.readdirSync(outside)).toEqual([]);
+      expect(outcome).toMatch(/named like the daemon's lock file of a store path/);
+    });
   });
 
   describe('on a small tmpfs', () => {
