@@ -43,7 +43,7 @@ function forge(f: Forged): string {
     return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths: STORE_PATHS, ...(dataBytes === undefined ? {} : { dataBytes }) };
   });
   for (let i = 0; i < (f.padArchives ?? 0); i++) archives.push({ ...archives[0], file: `pad-${i}.tar.zst` });
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 1, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives, dbs: [] }));
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives }));
   return dir;
 }
 
