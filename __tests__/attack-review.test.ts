@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { registerPaths } from '../src/store/db.js';
 import { applySnapshot } from '../src/store/restore.js';
-import type { Registration } from '../src/store/registrations.js';
+import { parseRegistrations, type Registration } from '../src/store/registrations.js';
 import { StepReport } from '../src/summary.js';
 import { errorMessage } from '../src/errors.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
@@ -156,6 +156,44 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       expect(add(root).status).toBe(0);
       expect(fs.readdirSync(outside)).toEqual([]);
       expect(outcome).toMatch(/named like the daemon's lock file of a store path/);
+    });
+  });
+
+  describeWith([probe('nix-store', 'nix-store')])('with nix-store (registrations)', () => {
+    test('registrations: NAR hashes and content addresses Nix cannot parse are refused (one such row made nix-store --gc fail for the whole store)', async () => {
+      const scratch = tempDir('runbox-attack-nix-scratch-');
+      const root = tempDir('runbox-attack-nix-root-');
+      fs.writeFileSync(path.join(scratch, 'garbage.txt'), 'collect me\n');
+      // nix-store makes the DB (Nix's schema) and an unrooted item the GC must delete.
+      const added = spawnSync('nix-store', ['--store', `local?root=${root}`, '--add', path.join(scratch, 'garbage.txt')], { encoding: 'utf8' });
+      expect(added.status).toBe(0);
+      const garbage = String(added.stdout).trim();
+      const ok = `sha256:${'0'.repeat(64)}`;
+      const variants: Array<Partial<Registration>> = [
+        { hash: `sha256:${'z'.repeat(52)}` }, // 260 bits: the 4 beyond sha256 set
+        { hash: ok, ca: `fixed:sha1:${'0'.repeat(26)}` }, // an md5's length for a sha1
+        { hash: ok, ca: `fixed:r:sha256:${'z'.repeat(52)}` },
+        { hash: ok, ca: `text:sha256:${'z'.repeat(52)}` }
+      ];
+      let refused = 0;
+      for (const [i, v] of variants.entries()) {
+        const p = `/nix/store/${'0'.repeat(31)}${i}-restored`;
+        fs.mkdirSync(path.join(root, p));
+        const doc = JSON.stringify({ format: 'runbox-registrations', version: 1, storeDir: '/nix/store', paths: [{ path: p, hash: ok, registrationTime: 1, narSize: 8, deriver: null, references: [], outputs: [], ...v }] });
+        let regs: Registration[];
+        try {
+          regs = parseRegistrations(doc, '/nix/store').paths;
+        } catch (e) {
+          expect(errorMessage(e)).toMatch(/snapshot registrations: .*(not a sha256 hash|not a content address)/);
+          refused++;
+          continue;
+        }
+        await registerPaths({ kind: 'nix', root, dbDir: '/nix/var/nix/db', storeDir: '/nix/store', registrations: regs, added: new Set([p]), scratchDir: tempDir('runbox-attack-scratch-') });
+      }
+      const gc = spawnSync('nix-store', ['--store', `local?root=${root}`, '--gc'], { encoding: 'utf8', timeout: 60_000 });
+      expect(`${gc.status} ${String(gc.stderr).trim().split('\n').pop()}`).toMatch(/^0 /);
+      expect(fs.existsSync(path.join(root, garbage))).toBe(false);
+      expect(refused).toBe(variants.length);
     });
   });
 
