@@ -159,6 +159,31 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     });
   });
 
+  describeWith([probe('nix-store', 'nix-store')])('with nix-store (lock files)', () => {
+    test.failing('a top-level regular file <item>.lock with content: restored, and root nix-store then spins forever on "lock file has become stale" whenever it locks <item>', async () => {
+      const scratch = tempDir('runbox-attack-nix-scratch-');
+      const src = path.join(scratch, 'hello.txt');
+      fs.writeFileSync(src, 'hello\n');
+      // SIGKILL: the spinning nix-store takes minutes to notice a SIGTERM.
+      const add = (root: string, timeout: number): ReturnType<typeof spawnSync> =>
+        spawnSync('nix-store', ['--store', `local?root=${root}`, '--add', src], { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
+      const target = String(add(path.join(scratch, 'learn'), 60_000).stdout).trim();
+      expect(target).toMatch(/^\/nix\/store\/[0-9a-z]{32}-hello\.txt$/);
+      const root = tempDir('runbox-attack-nix-root-');
+      fs.mkdirSync(path.join(root, 'nix/store'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'nix/var/nix/db'), { recursive: true });
+      // A regular, non-empty file: what a Cargo.lock or flake.lock item also is, so the .lock rule lets it through.
+      const snap = forge([makeTar([{ name: `${target.slice(1)}.lock`, type: '0', mode: 0o444, data: 'x' }])], undefined, 'nix', ['/nix/store', '/nix/var/nix/db']);
+      const outcome = await applySnapshot({ root, kind: 'nix', storePaths: ['/nix/store', '/nix/var/nix/db'], dbDir: '/nix/var/nix/db', daemon: { kind: 'none' }, snapshotDir: snap, scratchDir: tempDir('runbox-attack-scratch-') }).then(
+        () => 'restored',
+        (e: unknown) => errorMessage(e)
+      );
+      expect(outcome).toBe('restored');
+      // The path is never added: nix-store holds the CPU until killed.
+      expect(add(root, 5_000).status).toBe(0);
+    });
+  });
+
   describeWith([probe('nix-store', 'nix-store')])('with nix-store (registrations)', () => {
     test('registrations: NAR hashes and content addresses Nix cannot parse are refused (one such row made nix-store --gc fail for the whole store)', async () => {
       const scratch = tempDir('runbox-attack-nix-scratch-');
