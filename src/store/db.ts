@@ -82,7 +82,8 @@ create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
 
 /**
  * The paths to register: added by this restore, not yet valid, and every reference valid or
- * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole).
+ * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole), and
+ * no path in or above a reference cycle (self-references aside).
  */
 export function acceptedPaths(registrations: ReadonlyMap<string, readonly string[]>, liveValid: ReadonlySet<string>, added: ReadonlySet<string>): Set<string> {
   const accepted = new Set<string>();
