@@ -104,6 +104,32 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect(fs.readdirSync(path.join(root, item))).toHaveLength(3000);
   });
 
+  test('held: names and symlink targets at the 100-byte field edges, 255-byte components, trailing spaces, backslashes, tabs and \\r land exactly as checked', async () => {
+    const root = tempDir('runbox-attack-root-');
+    buildGuixLayout(root);
+    const item = `${S.slice(1)}/${itemName('edges')}`;
+    const entries: TarEntry[] = [{ name: `${item}/`, type: '5', mode: 0o555 }];
+    const long = (name: string, e: Omit<TarEntry, 'name'>): TarEntry[] =>
+      Buffer.byteLength(name) > 100 || Buffer.byteLength(e.linkname ?? '') > 100
+        ? [
+            ...(Buffer.byteLength(e.linkname ?? '') > 100 ? [{ name: '././@LongLink', type: 'K' as const, data: Buffer.from(`${e.linkname}\0`) }] : []),
+            ...(Buffer.byteLength(name) > 100 ? [{ name: '././@LongLink', type: 'L' as const, data: Buffer.from(`${name}\0`) }] : []),
+            { ...e, name: Buffer.byteLength(name) > 100 ? 'x' : name, linkname: Buffer.byteLength(e.linkname ?? '') > 100 ? 'y' : e.linkname }
+          ]
+        : [{ ...e, name }];
+    const names: string[] = [];
+    for (let n = 97; n <= 102; n++) names.push(`${item}/${'n'.repeat(n - item.length - 1)}`);
+    names.push(`${item}/${'c'.repeat(255)}`, `${item}/trailing space `, `${item}/back\\slash`, `${item}/tab\there`, `${item}/cr\rhere`, `${item}/dir/`);
+    for (const n of names) entries.push(...long(n, n.endsWith('/') ? { type: '5', mode: 0o755 } : { type: '0', mode: 0o644, data: n }));
+    for (const t of [99, 100, 101, 200]) entries.push(...long(`${item}/link${t}`, { type: '2', linkname: `/abs/${'t'.repeat(t - 5)}` }));
+    entries.push(...long(`${item}/dotdot`, { type: '2', linkname: '../../etc/shadow' }));
+    const r = await apply(root, forge([makeTar(entries)]));
+    expect(r.added).toBe(1);
+    for (const n of names.filter((x) => !x.endsWith('/'))) expect(fs.readFileSync(path.join(root, n), 'utf8')).toBe(n);
+    for (const t of [99, 100, 101, 200]) expect(fs.readlinkSync(path.join(root, `${item}/link${t}`))).toBe(`/abs/${'t'.repeat(t - 5)}`);
+    expect(fs.readlinkSync(path.join(root, `${item}/dotdot`))).toBe('../../etc/shadow');
+  });
+
   test('registrations: a reference cycle between two restored items is not registered (Nix and Guix refuse cycles: topoSortPaths)', async () => {
     const root = tempDir('runbox-attack-root-');
     buildGuixLayout(root);
