@@ -46,9 +46,17 @@ export class StepReport {
   }
 }
 
-/** The summary is HTML: a row is text, never markup (details may quote a cache entry). */
+/**
+ * The summary is HTML: a row is text, never markup (details may quote a cache entry). On one
+ * line, too: a blank line ends GFM's HTML block, and what follows it would render as markdown
+ * (an image or link the entry's writer chose, below a table that looks like runbox's).
+ */
 function html(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\r\n|[\r\n\u2028\u2029\u0085]/g, ' ⏎ ');
 }
 
 export function formatBytes(n: number): string {

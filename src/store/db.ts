@@ -82,7 +82,8 @@ create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
 
 /**
  * The paths to register: added by this restore, not yet valid, and every reference valid or
- * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole).
+ * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole), and
+ * no path in or above a reference cycle (self-references aside).
  */
 export function acceptedPaths(registrations: ReadonlyMap<string, readonly string[]>, liveValid: ReadonlySet<string>, added: ReadonlySet<string>): Set<string> {
   const accepted = new Set<string>();
@@ -95,7 +96,36 @@ export function acceptedPaths(registrations: ReadonlyMap<string, readonly string
         changed = true;
       }
   }
-  return accepted;
+  // References between distinct paths must form no cycle: the daemons' own registerValidPaths
+  // topo-sorts and refuses one ("cycle detected"), and their GC could never delete a path of it
+  // (each is a live referrer of the next). A path in a cycle, or referencing one, is dropped:
+  // only what a topological order reaches stays.
+  // Kahn's algorithm, linear in the references (a snapshot may hold millions).
+  const unmet = new Map<string, number>();
+  const referrers = new Map<string, string[]>();
+  const ready: string[] = [];
+  for (const p of accepted) {
+    let n = 0;
+    for (const r of new Set(registrations.get(p) ?? []))
+      if (r !== p && accepted.has(r)) {
+        n++;
+        const list = referrers.get(r);
+        if (list) list.push(p);
+        else referrers.set(r, [p]);
+      }
+    unmet.set(p, n);
+    if (n === 0) ready.push(p);
+  }
+  const ordered = new Set<string>();
+  for (let p = ready.pop(); p !== undefined; p = ready.pop()) {
+    ordered.add(p);
+    for (const q of referrers.get(p) ?? []) {
+      const n = (unmet.get(q) ?? 0) - 1;
+      unmet.set(q, n);
+      if (n === 0) ready.push(q);
+    }
+  }
+  return ordered;
 }
 
 function lit(s: string | number | null | undefined): string {

@@ -403,6 +403,12 @@ export class MemberValidator {
     const top = `${root}/${rest[0]}`;
     // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
     if (rest[0].startsWith('.')) throw new UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
+    // The daemons lock a store path P by opening `P.lock` beside it (as root, O_RDWR|O_CREAT,
+    // following symlinks) and write "d" into it when done: a symlink there has the daemon create
+    // or write a file anywhere on the host, a dir makes every build of P fail. Real items named
+    // `*.lock` (a Cargo.lock or flake.lock added to the store) are regular files.
+    if (rest.length === 1 && rest[0].endsWith('.lock') && kind !== '0')
+      throw new UnsafeArchiveError(m.name, `is a ${kind === '2' ? 'symlink' : 'directory'} named like the daemon's lock file of a store path, which it would open as root`);
     const parent = p.slice(0, p.lastIndexOf('/'));
     if (parent !== root && !this.dirs.has(parent)) throw new UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
     this.summary.tops.add(top);

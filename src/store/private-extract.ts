@@ -22,6 +22,7 @@
 // (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
 import fs, { createReadStream } from 'node:fs';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../cleanup.js';
@@ -410,8 +411,11 @@ export class PrivateRestore {
     const fields: string[] = [];
     await runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%P\\0%l\\0'], privileged: true }], {
       consume: async (stdout) => {
+        // One decoder for the whole stream: a chunk may end inside a multi-byte character,
+        // which decoded on its own would become U+FFFD (and a legit name "never emitted").
+        const decoder = new StringDecoder('utf8');
         for await (const chunk of stdout as AsyncIterable<Buffer>) {
-          const parts = (rest + chunk.toString('utf8')).split('\0');
+          const parts = (rest + decoder.write(chunk)).split('\0');
           rest = parts.pop() ?? '';
           fields.push(...parts);
           while (fields.length >= 2) {

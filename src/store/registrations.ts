@@ -68,10 +68,34 @@ export class RegistrationsError extends Error {
 
 const NAME = /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,210}$/;
 const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
-const HASH = /^sha256:([0-9a-f]{64}|[0-9a-df-np-sv-z]{52})$/;
 const OUTPUT_ID = /^[A-Za-z0-9+._?=-]{1,211}$/;
 const SIGS = /^[A-Za-z0-9+/=:._-]+( [A-Za-z0-9+/=:._-]+)*$/;
-const CA = /^(text:sha256:[0-9a-df-np-sv-z]{52}|fixed:(r:)?(md5|sha1|sha256|sha512):[0-9a-df-np-sv-z]{26,103})$/;
+const CA = /^(text:sha256|fixed:(?:r:)?(md5|sha1|sha256|sha512)):([0-9a-df-np-sv-z]+)$/;
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+const DIGEST_BYTES: Record<string, number> = { md5: 16, sha1: 20, sha256: 32, sha512: 64 };
+
+/**
+ * A nix-base32 digest of `bytes` bytes as the daemons parse it: exactly the length of that
+ * digest, and the bits beyond it (the top of the first character) zero. Nix refuses any other
+ * string ("invalid base-32 hash", "wrong length") when it reads the row, and a row it cannot
+ * read stops `nix-store --gc` for the whole store.
+ */
+function isNix32(s: string, bytes: number): boolean {
+  const len = Math.ceil((bytes * 8) / 5);
+  if (s.length !== len || ![...s].every((c) => NIX32.includes(c))) return false;
+  return NIX32.indexOf(s[0]) < 2 ** (5 - (len * 5 - bytes * 8));
+}
+
+function isNarHash(h: unknown): h is string {
+  if (typeof h !== 'string' || !h.startsWith('sha256:')) return false;
+  const d = h.slice('sha256:'.length);
+  return /^[0-9a-f]{64}$/.test(d) || isNix32(d, 32);
+}
+
+function isContentAddress(ca: string): boolean {
+  const m = CA.exec(ca);
+  return m !== null && isNix32(m[3], DIGEST_BYTES[m[2] ?? 'sha256']);
+}
 /** Seconds since the epoch; 2^40 is far in the future and keeps SQLite integers exact. */
 const MAX_TIME = 2 ** 40;
 
@@ -103,14 +127,14 @@ export function checkRegistration(v: unknown, storeDir: string, what: string): R
   for (const k of Object.keys(v)) if (!KEYS.has(k)) throw new RegistrationsError(`${what} has an unknown field ${shown(k)}`);
   const { path: p, hash, registrationTime, narSize, deriver, ultimate, sigs, ca, references, outputs } = v;
   if (!isStorePath(p, storeDir)) throw new RegistrationsError(`${what}.path ${shown(p)} is not a store path in ${storeDir}`);
-  if (typeof hash !== 'string' || !HASH.test(hash)) throw new RegistrationsError(`${what}.hash ${shown(hash)} is not a sha256 hash`);
+  if (!isNarHash(hash)) throw new RegistrationsError(`${what}.hash ${shown(hash)} is not a sha256 hash`);
   if (typeof registrationTime !== 'number' || !Number.isSafeInteger(registrationTime) || registrationTime < 0 || registrationTime >= MAX_TIME)
     throw new RegistrationsError(`${what}.registrationTime ${shown(registrationTime)} is not a time`);
   if (narSize !== null && (typeof narSize !== 'number' || !Number.isSafeInteger(narSize) || narSize < 0)) throw new RegistrationsError(`${what}.narSize ${shown(narSize)} is not a size`);
   if (deriver !== null && !(isStorePath(deriver, storeDir) && deriver.endsWith('.drv'))) throw new RegistrationsError(`${what}.deriver ${shown(deriver)} is not a .drv store path`);
   if (ultimate !== undefined && typeof ultimate !== 'boolean') throw new RegistrationsError(`${what}.ultimate is not a boolean`);
   if (sigs !== undefined && (typeof sigs !== 'string' || sigs.length > LIMITS.sigsChars || !SIGS.test(sigs))) throw new RegistrationsError(`${what}.sigs ${shown(sigs)} are not signatures`);
-  if (ca !== undefined && (typeof ca !== 'string' || !CA.test(ca))) throw new RegistrationsError(`${what}.ca ${shown(ca)} is not a content address`);
+  if (ca !== undefined && (typeof ca !== 'string' || !isContentAddress(ca))) throw new RegistrationsError(`${what}.ca ${shown(ca)} is not a content address`);
   if (!Array.isArray(references) || references.length > LIMITS.refsPerPath) throw new RegistrationsError(`${what}.references is not a list of at most ${LIMITS.refsPerPath}`);
   for (const r of references) if (!isStorePath(r, storeDir)) throw new RegistrationsError(`${what}.references has ${shown(r)}, not a store path in ${storeDir}`);
   if (new Set(references).size !== references.length) throw new RegistrationsError(`${what}.references lists a path twice`);
