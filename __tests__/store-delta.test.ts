@@ -220,7 +220,7 @@ function forgeDelta(dir: string, tar: string, manifest: Record<string, unknown> 
   fs.mkdirSync(dir, { recursive: true });
   sh(`zstd -q -c ${q(tar)} > ${q(path.join(dir, 'delta.tar.zst'))}`);
   const sha256 = sh(`sha256sum ${q(path.join(dir, 'delta.tar.zst'))} | cut -d' ' -f1`).stdout.trim();
-  const archives = [{ file: 'delta.tar.zst', sha256, bytes: fs.statSync(path.join(dir, 'delta.tar.zst')).size, compression: 'zstd', storePaths: STORE_PATHS }];
+  const archives = [{ file: 'delta.tar.zst', sha256, bytes: fs.statSync(path.join(dir, 'delta.tar.zst')).size, compression: 'zstd', storePaths: STORE_PATHS, dataBytes: fs.statSync(tar).size }];
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),
     JSON.stringify({ format: 'runbox-store-snapshot', version: 4, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives, base: { key: 'k-base' }, ...manifest })

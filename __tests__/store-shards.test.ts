@@ -45,7 +45,7 @@ function forgeShards(dir: string, tars: string[]): string {
     const file = `store-${i}.tar.zst`;
     sh(`zstd -q -c ${q(tar)} > ${q(path.join(dir, file))}`);
     const sha256 = sh(`sha256sum ${q(path.join(dir, file))} | cut -d' ' -f1`).stdout.trim();
-    return { file, sha256, bytes: fs.statSync(path.join(dir, file)).size, compression: 'zstd', storePaths: STORE_PATHS };
+    return { file, sha256, bytes: fs.statSync(path.join(dir, file)).size, compression: 'zstd', storePaths: STORE_PATHS, dataBytes: fs.statSync(tar).size };
   });
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),

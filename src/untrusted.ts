@@ -13,6 +13,13 @@ export const SHOWN_MAX = 200;
  * (the opening quote comes first). `<`, `>` and `&` are escaped too: the summary is HTML.
  */
 export function shown(s: unknown, max = SHOWN_MAX): string {
+  return `"${escapedText(s, max)}"`;
+}
+
+/**
+ * shown() without the quotes, for messages that quote a name themselves (`member '...'`).
+ */
+export function escapedText(s: unknown, max = SHOWN_MAX): string {
   const text = typeof s === 'string' ? s : String(s);
   const cut = [...text];
   const body = cut.length > max ? cut.slice(0, max).join('') : text;
@@ -24,7 +31,7 @@ export function shown(s: unknown, max = SHOWN_MAX): string {
     if (c === '\t') return '\\t';
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
-  return `"${escaped}"${cut.length > max ? `... (${cut.length} characters)` : ''}`;
+  return `${escaped}${cut.length > max ? `... (${cut.length} characters)` : ''}`;
 }
 
 /**

@@ -131,8 +131,9 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     const paths = stringList((a as Record<string, unknown>).storePaths, `archives[${i}].storePaths`);
     for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
     const dataBytes = (a as Record<string, unknown>).dataBytes;
-    if (dataBytes !== undefined && (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)) throw new ManifestError(`archives[${i}].dataBytes is not a size`);
-    return { ...rec, compression: 'zstd', storePaths: paths, ...(dataBytes !== undefined ? { dataBytes } : {}) };
+    // Required: the free-space check and the bound while extracting both go by it.
+    if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0) throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
+    return { ...rec, compression: 'zstd', storePaths: paths, dataBytes };
   });
   const registrations = readRegistrationsRecord(raw.registrations);
   const dirTimes = readDirTimes(raw.dirTimes, storePaths);

@@ -8,6 +8,7 @@
 // of a store dir, a path twice, a member before its parent dir.
 import type { Readable } from 'node:stream';
 import type { CheckedMember } from './canonical-tar.js';
+import { escapedText } from '../untrusted.js';
 
 export const BLOCK = 512;
 /** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */
@@ -37,7 +38,8 @@ export class UnsafeArchiveError extends Error {
     readonly member: string,
     reason: string
   ) {
-    super(`member '${member}' ${reason}`);
+    // The name is the snapshot's: escaped, so it can neither break the log line nor the summary.
+    super(`member '${escapedText(member).replace(/'/g, "\\'")}' ${reason}`);
     this.name = 'UnsafeArchiveError';
   }
 }

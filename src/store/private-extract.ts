@@ -51,6 +51,13 @@ export interface PrivatePlace {
 }
 
 /** The store is full, or would be: nothing was moved into it. */
+/** Members one archive may hold: beyond, the checks' own bookkeeping would grow without bound. */
+export const MAX_MEMBERS = 4_000_000;
+/** What the filesystem keeps free while a restore extracts: 5% of it, at most these. */
+const HEADROOM_BYTES = 64 * 1024 * 1024;
+const HEADROOM_MIN_BYTES = 2 * 1024 * 1024;
+const HEADROOM_INODES = 10_000;
+
 export class SpaceError extends Error {
   constructor(message: string) {
     super(message);
@@ -225,6 +232,21 @@ export class PrivateRestore {
   }
 
   /** Refuses before anything is extracted when `needed` bytes do not fit the private dir's filesystem. */
+  /**
+   * Refuses to go on once the store's filesystem is down to its last 5% (at least 2, at most
+   * 64 MiB) of space or inodes: whatever the manifest said, a restore never fills it.
+   */
+  private checkHeadroom(): void {
+    const s = fs.statfsSync(this.dir);
+    // At least HEADROOM_MIN_BYTES: tar writes what node checked a pipe's and a chunk's worth later.
+    const reserve = Math.max(HEADROOM_MIN_BYTES, Math.min(HEADROOM_BYTES, s.blocks * s.bsize * 0.05));
+    const inodeReserve = Math.min(HEADROOM_INODES, s.files * 0.05);
+    if (s.bavail * s.bsize < reserve || (s.files > 0 && s.ffree < inodeReserve))
+      throw new SpaceError(
+        `the store's filesystem is nearly full while extracting (${s.bavail * s.bsize} bytes and ${s.ffree} inodes left; runbox stops at ${Math.round(reserve)} bytes or ${Math.round(inodeReserve)} inodes); nothing reached the store`
+      );
+  }
+
   async checkSpace(needed: number): Promise<void> {
     const free = freeBytes(this.dir);
     if (needed > free) throw new SpaceError(`the snapshot needs about ${needed} bytes on ${await filesystemOf(this.dir)}, which has ${free} free; nothing was extracted`);
@@ -282,8 +304,17 @@ export class PrivateRestore {
       const r = roots.find((x) => p.startsWith(`${x}/`)) as string;
       return `${r}/${p.slice(r.length + 1).split('/')[0]}`;
     };
+    let sinceCheck = { members: 0, bytes: 0 };
     const onMember = (m: Parameters<MemberValidator['check']>[0]): void => {
       const c: CheckedMember | undefined = validator.check(m);
+      if (validator.summary.members > MAX_MEMBERS) throw new UnsafeArchiveError(m.name, `is past the ${MAX_MEMBERS} members one archive may hold`);
+      // The check before extracting counts data bytes; many small files cost blocks and inodes
+      // it cannot see. So the filesystem itself is asked as the stream goes on.
+      sinceCheck = { members: sinceCheck.members + 1, bytes: sinceCheck.bytes + m.size };
+      if (sinceCheck.members >= 16 || sinceCheck.bytes >= 1024 * 1024) {
+        sinceCheck = { members: 0, bytes: 0 };
+        this.checkHeadroom();
+      }
       if (rec.dataBytes !== undefined && validator.summary.dataBytes > rec.dataBytes)
         throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
       dataLeft = m.size;

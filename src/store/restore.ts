@@ -104,7 +104,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   if (specs.length > MAX_ARCHIVES) throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
   const recorded = specs.every((a) => a.rec.dataBytes !== undefined) ? specs.reduce((n, a) => n + (a.rec.dataBytes ?? 0), 0) : undefined;
   const needed = recorded === undefined ? undefined : spaceNeeded(recorded);
-  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, o.storePaths));
+  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
     if (needed !== undefined) await priv.checkSpace(needed);
@@ -202,6 +202,12 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
+function storeDirFirst(kind: StoreKind, storePaths: readonly string[]): string[] {
+  const storeDir = PRESETS[kind].storeDir;
+  return storePaths.includes(storeDir) ? [storeDir, ...storePaths.filter((p) => p !== storeDir)] : [...storePaths];
+}
+
 /** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
 async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
   const results = await Promise.allSettled(promises);
@@ -283,7 +289,9 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
 
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> {
-  return withStoreRestoreLock(path.join(cfg.root, cfg.storePaths[0]), (busy) => restoreLocked(cfg, report, busy));
+  // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
+  // listing the same paths in another order must still take the same lock.
+  return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, busy));
 }
 
 async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string): Promise<StoreState> {
