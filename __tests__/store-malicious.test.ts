@@ -27,7 +27,7 @@ const savedCwd = process.cwd();
 
 /**
  * Two archives in one snapshot, as a sharded snapshot holds them (`store-<i>.tar.zst`, each
- * with its sha256 and size in the manifest). Format version 1 has allowed a list of archives
+ * with its sha256 and size in the manifest). Every format version has allowed a list of archives
  * from the start, so an attacker can write one whatever runbox itself makes.
  */
 function forgeTwoArchives(dir: string, tars: Buffer[], storePaths = ['/gnu/store', '/var/guix/db']): void {
@@ -39,7 +39,7 @@ function forgeTwoArchives(dir: string, tars: Buffer[], storePaths = ['/gnu/store
     sh(`zstd -q -c ${q(raw)} > ${q(path.join(dir, file))}`);
     fs.rmSync(raw);
     const bytes = fs.readFileSync(path.join(dir, file));
-    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths };
+    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths, dataBytes: tar.length };
   });
   const manifest = { format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: new Date().toISOString(), storePaths, archives };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));

@@ -13,13 +13,20 @@ export const SHOWN_MAX = 200;
  * (the opening quote comes first). `<`, `>` and `&` are escaped too: the summary is HTML.
  */
 export function shown(s: unknown, max = SHOWN_MAX): string {
-  return `"${escapedText(s, max)}"`;
+  const { text, cut } = escape(s, max);
+  return `"${text}"${cut}`;
 }
 
 /**
  * shown() without the quotes, for messages that quote a name themselves (`member '...'`).
  */
 export function escapedText(s: unknown, max = SHOWN_MAX): string {
+  const { text, cut } = escape(s, max);
+  return `${text}${cut}`;
+}
+
+/** The escaped text, and the note that says it was cut (empty when it was not). */
+function escape(s: unknown, max: number): { text: string; cut: string } {
   const text = typeof s === 'string' ? s : String(s);
   const cut = [...text];
   const body = cut.length > max ? cut.slice(0, max).join('') : text;
@@ -31,7 +38,7 @@ export function escapedText(s: unknown, max = SHOWN_MAX): string {
     if (c === '\t') return '\\t';
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
-  return `${escaped}${cut.length > max ? `... (${cut.length} characters)` : ''}`;
+  return { text: escaped, cut: cut.length > max ? `... (${cut.length} characters)` : '' };
 }
 
 /**
