@@ -405,7 +405,8 @@ export class MemberValidator {
     if (kind === '0') this.files.set(p, (m.mode & 0o111) !== 0);
     // The store dir's own member is never extracted (restore makes the dir itself).
     if (p === root) return undefined;
-    if ((m.mode & 0o7000) !== 0) {
+    // A link's header mode is never applied (tar links, the inode keeps its target's mode).
+    if ((m.mode & 0o7000) !== 0 && kind !== '1') {
       for (const bit of [0o4000, 0o2000, 0o1000]) if (m.mode & bit) this.summary.bitsDropped++;
       if (this.summary.bitsDroppedIn.length < 5) this.summary.bitsDroppedIn.push(p);
     }
