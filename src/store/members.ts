@@ -447,7 +447,14 @@ export class MemberValidator {
    */
   private checkLinkTarget(m: TarMember, p: string): string {
     const raw = m.linkname;
-    const t = checkMemberPath(raw, 'hard link target');
+    let t: string;
+    try {
+      t = checkMemberPath(raw, 'hard link target');
+    } catch (e) {
+      if (!(e instanceof UnsafeArchiveError)) throw e;
+      // Named after the link member (the target is only a string in its header).
+      throw new UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+    }
     // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
     if (t !== raw) throw new UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
     if (t === p) throw new UnsafeArchiveError(m.name, 'is a hard link to itself');
