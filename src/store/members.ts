@@ -465,7 +465,7 @@ export class MemberValidator {
         : this.dirs.has(t)
           ? 'a dir member'
           : this.seen.has(t)
-            ? 'a member that is not a regular file written in full (a hard link itself, or a store path)'
+            ? 'a member that is not a regular file written in full (a hard link itself)'
             : this.rootOf(t) === undefined
               ? 'a path outside the store paths'
               : 'no earlier regular file of this archive';

@@ -19,7 +19,8 @@
 // Items already in the store are never written: node checks their members and drops them from
 // the stream. Hard links are emitted only to a file emitted earlier into the same archive's
 // stream; a new item linking to a file of an item already in the store (never emitted, so not
-// in the private dir) is not restored at all: it stays behind and is removed with the private dir. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
+// in the private dir) is not restored at all: it stays behind and is removed with the private
+// dir. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
 // from an archive; the daemons set their own group and mode on the store dir when they start
 // (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
 import fs, { createReadStream } from 'node:fs';
@@ -140,7 +141,8 @@ interface Landed {
   mode: number;
   size?: number;
   target?: string;
-  /** Files: the link count (1 + the links emitted to it; a link: its original's). */
+  /** Files emitted with data: their exact link count (1 + the links emitted to them). Links
+   * have none: being their original's inode (sameAs), they have its count. */
   links?: number;
   /** A hard link: the path (in the private dir) of the file whose inode it must be. */
   sameAs?: string;
