@@ -9,7 +9,9 @@ import { InputError } from '../src/errors.js';
 import { inputsFrom } from '../src/input-source.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { parseStoreConfig } from '../src/store/config.js';
+import { dataBytesOf, type Entry, type StoreListing } from '../src/store/listing.js';
 import { readManifest } from '../src/store/manifest.js';
+import { planShards } from '../src/store/shards.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { buildGuixLayout, dbContents, itemName, itemsView, linkGroups, q, rejection, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
@@ -64,6 +66,31 @@ test('the shards input: auto by default, a count from 1 to 64, anything else ref
     expect(() => parse(bad)).toThrow(InputError);
     expect(() => parse(bad)).toThrow(/shards/);
   }
+});
+
+test('the shard plan keeps items that share a file together unless that unbalances the shards; data bytes count each file once per shard', () => {
+  const entry = (top: string, name: string, size: number, ino: string, nlink = 1): Entry => ({ ino, nlink, size, type: 'f', mtime: '1', rel: `gnu/store/${top}/${name}`, top });
+  const items: Array<[string, Entry[]]> = [
+    ['a-big', [entry('a-big', 'x', 1000, '1:1'), entry('a-big', 'lic', 900, '1:9', 3)]],
+    ['b-big', [entry('b-big', 'x', 3000, '1:2')]],
+    ['c-shares', [entry('c-shares', 'lic', 900, '1:9', 3), entry('c-shares', 'y', 10, '1:3')]],
+    ['d-shares', [entry('d-shares', 'lic', 900, '1:9', 3), entry('d-shares', 'y', 10, '1:4')]]
+  ];
+  const listing: StoreListing = {
+    shared: ['gnu/store'],
+    items: new Map(items.map(([t, es]) => [`/gnu/store/${t}`, { entries: es, bytes: es.reduce((n, e) => n + 512 + e.size, 0), dataBytes: dataBytesOf(es) }]))
+  };
+  const plan = planShards(listing, 2, false);
+  if (!plan) throw new Error('no plan');
+  const shardOf = (top: string): number => plan.lists.findIndex((l) => l.includes(`gnu/store/${top}/x`) || l.includes(`gnu/store/${top}/y`));
+  // b-big and a-big (with the shared file) take a shard each; c and d, sharing a-big's file,
+  // cost a-big's shard only their headers and 10 bytes, which keeps it the lighter one (on the
+  // other shard they would cost the 900 bytes again).
+  expect(shardOf('c-shares')).toBe(shardOf('a-big'));
+  expect(shardOf('d-shares')).toBe(shardOf('a-big'));
+  expect(shardOf('b-big')).not.toBe(shardOf('a-big'));
+  expect(plan.dataBytes[shardOf('a-big')]).toBe(1000 + 900 + 10 + 10);
+  expect(plan.dataBytes[shardOf('b-big')]).toBe(3000);
 });
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('sharded store snapshots', () => {
