@@ -1,6 +1,7 @@
 // Snapshot create/restore with the real tar, zstd and sqlite3 on a synthetic Guix-like store
-// under temp roots: round trip to the store's canonical metadata (no hard links, no `.links`),
-// additive restore onto an existing store, and refusals that leave the disk untouched.
+// under temp roots: round trip to the store's canonical metadata (hard-link groups of one
+// archive kept, no `.links`), additive restore onto an existing store, and refusals that leave
+// the disk untouched.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { buildGuixLayout, dbContents, forgeSnapshot, GUIX_SCHEMA, itemName, itemsView, q, registerPaths, rejection, removeTempDirs, sh, sqliteInput, tempDir, treeManifest } from './fixtures/store.js';
+import { buildGuixLayout, dbContents, forgeSnapshot, GUIX_SCHEMA, itemName, itemsView, linkGroups, q, registerPaths, rejection, removeTempDirs, sh, sqliteInput, tempDir, treeManifest } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -42,23 +43,31 @@ function readLog(log: string): string[] {
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('store snapshot archive', () => {
   afterAll(removeTempDirs);
 
-  test('round trip into an empty root: every item with canonical metadata, no hard links, no .links; store dirs made root 0755; the DB is created from the registrations', async () => {
+  test('round trip into an empty root: every item with canonical metadata, hard links kept, no .links; store dirs made root 0755; the DB is created from the registrations', async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const listing = sh(`zstd -dc ${q(snap)}/store.tar.zst | tar -tv`).stdout;
     expect(listing).not.toMatch(/var\/guix\/db/); // the DB dir never goes into the tar
     expect(listing).not.toContain('.links'); // dot-entries are never archived
-    expect(listing).not.toMatch(/^h/m); // --hard-dereference: no hard-link members
+    // The COPYING that hello and libfoo share (through .links): whole at hello's, a link at libfoo's.
+    expect(listing.split('\n').filter((l) => l.startsWith('h')).map((l) => l.replace(/^.*? (gnu\/)/, '$1'))).toEqual([
+      `${a.items.lib.slice(1)}/lib/COPYING link to ${a.items.hello.slice(1)}/share/doc/hello/COPYING`
+    ]);
     const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as { archives: Array<{ dataBytes: number }> };
-    expect(m.archives[0].dataBytes).toBe(Number(sh(`cd ${q(a.root)} && find gnu/store/*-* -type f -printf '%s\\n' | paste -sd+ | bc`).stdout.trim()));
+    // Each file counted once: the shared COPYING is in the archive once.
+    expect(m.archives[0].dataBytes).toBe(Number(sh(`cd ${q(a.root)} && find gnu/store/*-* -type f -printf '%i %s\\n' | sort -u | cut -d' ' -f2 | paste -sd+ | bc`).stdout.trim()));
+    expect(m.archives[0].dataBytes).toBeLessThan(Number(sh(`cd ${q(a.root)} && find gnu/store/*-* -type f -printf '%s\\n' | paste -sd+ | bc`).stdout.trim()));
 
     const b = tempDir();
     const r = await apply(b, snap);
     // Canonical: root-owned (the item owned by 30001:30002 too), mtime 1 (the sub-second one
-    // too), dirs 0555, files 0555/0444; each hard-linked file a whole copy with one name.
+    // too), dirs 0555, files 0555/0444; the hard-linked file one inode with both its names.
     expect(itemsView(path.join(b, 'gnu/store'))).toEqual(itemsView(path.join(a.root, 'gnu/store'), true));
-    expect(treeManifest(path.join(b, 'gnu/store')).filter((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l))).toEqual([]);
+    expect(linkGroups(path.join(b, 'gnu/store'))).toEqual([[`${a.items.hello.slice(11)}/share/doc/hello/COPYING`, `${a.items.lib.slice(11)}/lib/COPYING`]]);
+    expect(linkGroups(path.join(b, 'gnu/store'))).toEqual(linkGroups(path.join(a.root, 'gnu/store')));
+    expect(fs.statSync(path.join(b, a.items.lib, 'lib/COPYING')).nlink).toBe(2);
     expect(fs.existsSync(path.join(b, 'gnu/store/.links'))).toBe(false);
+    expect(r.notRestored).toEqual([]);
     // The store dirs runbox made: root 0755 (the archive's 1775 for gnu/store is not taken).
     expect(sh(`cd ${q(b)} && stat -c '%n %a %u %g' gnu gnu/store var var/guix var/guix/db`).stdout.trim().split('\n')).toEqual(['gnu', 'gnu/store', 'var', 'var/guix', 'var/guix/db'].map((d) => `${d} 755 0 0`));
     expect(fs.existsSync(path.join(b, 'var/guix/db/schema'))).toBe(false);
@@ -100,22 +109,36 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
 
     for (const p of existing) expect(sh(`find ${q(c + p)} -printf '%P %y %m %U %G %T@ %n %s\\n' | sort; cat ${q(c + p)} 2>/dev/null || true`).stdout).toBe(before[p]);
     expect(sh(`stat -c '%a %U %G %Y' ${q(c)}/gnu/store`).stdout.split(' ').slice(0, 3)).toEqual(rootBefore.split(' ').slice(0, 3));
-    // What was missing is there with canonical metadata; .links on disk is neither read nor written.
-    expect(itemsView(path.dirname(c + a.items.lib)).filter((l) => l.startsWith(path.basename(a.items.lib)))).toEqual(
-      itemsView(path.dirname(a.root + a.items.lib), true).filter((l) => l.startsWith(path.basename(a.items.lib)))
-    );
-    expect(fs.statSync(c + a.items.lib + '/lib/COPYING').nlink).toBe(1);
+    // libfoo's COPYING is, in the snapshot, a hard link to hello's, which is on disk and so was
+    // never emitted: libfoo is not restored (neither linked to the disk nor half-made).
+    expect(r.notRestored).toEqual([a.items.lib]);
+    expect(fs.existsSync(c + a.items.lib)).toBe(false);
+    expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual(['.links', ...[a.items.hello, a.items.drv, other, a.items.profile].map((i) => path.basename(i))].sort());
+    // .links on disk is neither read nor written.
     expect(fs.readdirSync(path.join(c, 'gnu/store/.links'))).toEqual(['unrelated']);
     expect(fs.readlinkSync(c + a.items.profile)).toBe(a.items.hello);
 
     const db = dbContents(liveDb);
-    // Valid before: other, hello. Added: lib, profile (its reference hello is valid). Not the
-    // .drv: the item on disk is the old leftover, not the snapshot's.
-    expect(db.paths).toEqual([a.items.hello, a.items.lib, other, a.items.profile].sort());
+    // Valid before: other, hello. Added: profile (its reference hello is valid). Not the .drv:
+    // the item on disk is the old leftover, not the snapshot's; not libfoo: not restored.
+    expect(db.paths).toEqual([a.items.hello, other, a.items.profile].sort());
     expect(db.refs).toEqual([`${a.items.profile} -> ${a.items.hello}`]);
     expect(db.outputs).toEqual([]);
-    expect(r.db).toEqual({ mode: 'inserted', registered: 2, alreadyValid: 1, skipped: 1 });
+    expect(r.db).toEqual({ mode: 'inserted', registered: 1, alreadyValid: 1, skipped: 2 });
+    expect(r.added).toBe(1);
+  });
+
+  test('additive restore of items that share files only among themselves: the new items keep their hard links', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    // The .drv and profile on disk; hello and libfoo (which share COPYING) are new.
+    sh(`mkdir -p ${q(c)}/gnu/store && echo OLD-DRV > ${q(c + a.items.drv)} && ln -s ${q(a.items.hello)} ${q(c + a.items.profile)}`);
+    const r = await apply(c, snap);
+    expect(r.notRestored).toEqual([]);
     expect(r.added).toBe(2);
+    expect(linkGroups(path.join(c, 'gnu/store'))).toEqual([[`${a.items.hello.slice(11)}/share/doc/hello/COPYING`, `${a.items.lib.slice(11)}/lib/COPYING`]]);
+    expect(fs.readFileSync(c + a.items.drv, 'utf8')).toBe('OLD-DRV\n');
   });
 
   test('a reference to a path that is not restored keeps its referrer unregistered', async () => {
@@ -193,21 +216,31 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readdirSync(elsewhere)).toEqual([]);
   });
 
-  test('a hard link, even into an item already on disk, is refused: snapshots hold none; the item on disk is untouched', async () => {
+  test('a hard link into an item already on disk: the linking item is not restored, the item on disk is untouched, the rest is', async () => {
     const work = tempDir();
     sh(`
-      mkdir -p ${q(work)}/src/gnu/store/aaaa-host/lib ${q(work)}/src/gnu/store/bbbb-new
-      echo s > ${q(work)}/src/gnu/store/aaaa-host/lib/secret && ln ${q(work)}/src/gnu/store/aaaa-host/lib/secret ${q(work)}/src/gnu/store/bbbb-new/x
-      cd ${q(work)}/src && tar -cf ../t.tar --sort=name gnu/store/aaaa-host gnu/store/bbbb-new
+      mkdir -p ${q(work)}/src/gnu/store/aaaa-host/lib ${q(work)}/src/gnu/store/bbbb-new/sub ${q(work)}/src/gnu/store/cccc-ok
+      echo s > ${q(work)}/src/gnu/store/aaaa-host/lib/secret && ln ${q(work)}/src/gnu/store/aaaa-host/lib/secret ${q(work)}/src/gnu/store/bbbb-new/sub/x
+      echo before > ${q(work)}/src/gnu/store/bbbb-new/a && echo ok > ${q(work)}/src/gnu/store/cccc-ok/f
+      cd ${q(work)}/src && tar -cf ../t.tar --sort=name gnu/store/aaaa-host gnu/store/bbbb-new gnu/store/cccc-ok
     `);
+    expect(sh(`tar -tvf ${q(work)}/t.tar`).stdout).toContain('gnu/store/bbbb-new/sub/x link to gnu/store/aaaa-host/lib/secret');
     const snap = forgeSnapshot(path.join(work, 'snap'), path.join(work, 't.tar'));
     const target = tempDir();
     fs.mkdirSync(path.join(target, 'gnu/store/aaaa-host/lib'), { recursive: true });
     fs.writeFileSync(path.join(target, 'gnu/store/aaaa-host/lib/secret'), 'on disk\n');
-    const before = treeManifest(target);
-    expect(await rejection(apply(target, snap))).toMatch(/member 'gnu\/store\/bbbb-new\/x' is a hard link/);
-    expect(treeManifest(target)).toEqual(before);
+    const before = treeManifest(path.join(target, 'gnu/store/aaaa-host'));
+    const r = await apply(target, snap);
+    expect(r.notRestored).toEqual(['/gnu/store/bbbb-new']);
+    expect(r.added).toBe(1);
+    expect(r.existing).toBe(1);
+    expect(fs.readdirSync(path.join(target, 'gnu/store')).sort()).toEqual(['aaaa-host', 'cccc-ok']);
+    expect(treeManifest(path.join(target, 'gnu/store/aaaa-host'))).toEqual(before);
     expect(fs.statSync(path.join(target, 'gnu/store/aaaa-host/lib/secret')).nlink).toBe(1);
+    expect(fs.readFileSync(path.join(target, 'gnu/store/aaaa-host/lib/secret'), 'utf8')).toBe('on disk\n');
+    // Nothing left beside the store (the private dir, with bbbb-new's first members, is gone).
+    expect(fs.readdirSync(target)).toEqual(['gnu']);
+    expect(fs.readdirSync(path.join(target, 'gnu'))).toEqual(['store']);
   });
 
   test('a dot-entry of the store dir (.links) in a snapshot is refused; .links on disk is not touched', async () => {
@@ -344,9 +377,12 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
   });
 
   describeWith([probe('scripts/mkstore.sh', 'test', ['-x', MKSTORE])])('a store built by mkstore.sh from real files', () => {
-    test('round trips to canonical metadata (hard-linked files as whole copies, no .links)', async () => {
+    test('round trips to canonical metadata (hard-link groups kept, no .links)', async () => {
       const a = tempDir();
       sh(`${q(MKSTORE)} ${q(a)} 10 >/dev/null`);
+      // Small stores have no file shared by two items (only with .links): one as `guix gc
+      // --optimize` would leave it, an item whose every file is another's, by hard link.
+      sh(`cd ${q(a)}/gnu/store && src=$(find . -mindepth 2 -type f -printf '%h\\n' | grep -v '^./\\.' | head -1 | cut -d/ -f2) && cp -al "$src" ${q(itemName('dup-1'))}`);
       // mkstore's db.sqlite is filler, not SQLite: give it a real one.
       fs.rmSync(path.join(a, 'var/guix/db/db.sqlite'));
       sqliteInput(path.join(a, 'var/guix/db/db.sqlite'), GUIX_SCHEMA);
@@ -359,7 +395,12 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       expect(want.length).toBeGreaterThan(100);
       expect(want.some((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l))).toBe(true); // has hard links
       expect(itemsView(path.join(b, 'gnu/store'))).toEqual(itemsView(path.join(a, 'gnu/store'), true));
-      expect(treeManifest(path.join(b, 'gnu/store')).filter((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l))).toEqual([]);
+      // One archive: every group of names of one file (but .links) is one file again.
+      expect(JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')).archives).toHaveLength(1);
+      const groups = linkGroups(path.join(a, 'gnu/store'));
+      expect(groups.length).toBeGreaterThan(0);
+      expect(linkGroups(path.join(b, 'gnu/store'))).toEqual(groups);
+      expect(fs.existsSync(path.join(b, 'gnu/store/.links'))).toBe(false);
       expect(r.db).toMatchObject({ mode: 'created', registered: items.length });
     });
   });

@@ -148,7 +148,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(mc.outputs).toMatchObject({ 'cache-matched-key': `${PREFIX}2`, 'cache-hit': 'true' });
     expect(mc.summary).toMatch(new RegExp(`a delta over ${PREFIX}1, fetched too`));
     expect((await server.stats()).downloads - downloads).toBe(2);
-    // rB's new item has its .links name; restored, it is a self-contained canonical copy.
+    // rB's new item has its .links name (left out of snapshots); restored, it is a canonical copy with one name.
     expect(itemsView(path.join(rC, 'gnu/store'))).toEqual(itemsView(path.join(rB, 'gnu/store'), true));
     expect(dbContents(path.join(rC, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(rB, 'var/guix/db/db.sqlite')));
     expect(dbContents(path.join(rC, 'var/guix/db/db.sqlite')).paths).toEqual(expect.arrayContaining(fresh));

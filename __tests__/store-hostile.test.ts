@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, expect, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { contentManifest } from './helpers/store-e2e.js';
@@ -121,7 +121,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     await expectRefused(h, forge({ tars: [makeTar(entries)] }), /appears twice/);
   });
 
-  test('a hard link into an item already on disk, and a device: refused, nothing written', async () => {
+  test('a hard link into an item only on disk (not in the archive), and a device: refused, nothing written', async () => {
     const h = host();
     const existing = fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string;
     const item = evil('hl');
@@ -129,9 +129,91 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       { name: `${item}/`, type: '5', mode: 0o555 },
       { name: `${item}/bin`, type: '1', linkname: `gnu/store/${existing}/bin/hello` }
     ];
-    await expectRefused(h, forge({ tars: [makeTar(hl)] }), /is a hard link/);
+    await expectRefused(h, forge({ tars: [makeTar(hl)] }), /is a hard link to 'gnu\/store\/[^']*hello[^']*\/bin\/hello', no earlier regular file of this archive/);
     const dev: TarEntry[] = [{ name: evil('dev'), type: '3', mode: 0o666, devmajor: 1, devminor: 3 }];
     await expectRefused(h, forge({ tars: [makeTar(dev)] }), /is a character device/);
+  });
+
+  describe('hard links', () => {
+    const dir = (name: string): TarEntry => ({ name: `${name}/`, type: '5', mode: 0o555 });
+    const file = (name: string, data = 'x\n'): TarEntry => ({ name, type: '0', mode: 0o444, data });
+    const link = (name: string, target: string): TarEntry => ({ name, type: '1', mode: 0o6777, linkname: target });
+
+    test('to a file of the same archive written earlier: accepted, one inode with canonical metadata', async () => {
+      const h = host();
+      const a = evil('link-a');
+      const b = evil('link-b');
+      const r = await apply(
+        h.root,
+        forge({ tars: [makeTar([dir(a), { ...file(`${a}/f`, 'shared\n'), mode: 0o755 }, link(`${a}/g`, `${a}/f`), dir(b), link(`${b}/h`, `${a}/f`)])] })
+      );
+      expectOnlyAdded(h, [a, b]);
+      expect(r.notRestored).toEqual([]);
+      const st = (p: string): string => sh(`stat -c '%i %h %a %u %g %Y %s' ${q(path.join(h.root, p))}`).stdout;
+      expect(st(`${a}/g`)).toBe(st(`${a}/f`));
+      expect(st(`${b}/h`)).toBe(st(`${a}/f`));
+      expect(st(`${a}/f`).split(' ').slice(1).join(' ')).toBe('3 555 0 0 1 7\n');
+    });
+
+    test('to a file another archive of the snapshot wrote: refused, nothing written', async () => {
+      const h = host();
+      const a = evil('arch-a');
+      const b = evil('arch-b');
+      await expectRefused(
+        h,
+        forge({ tars: [makeTar([dir(a), file(`${a}/f`)]), makeTar([dir(b), link(`${b}/g`, `${a}/f`)])] }),
+        /member 'gnu\/store\/[^']*-hostile-arch-b\/g' is a hard link to '[^']*\/f', no earlier regular file of this archive/
+      );
+    });
+
+    test.each([
+      ['a symlink member (to a file outside the store)', (i: string): TarEntry[] => [dir(i), { name: `${i}/s`, type: '2', linkname: '/etc/shadow' }, link(`${i}/g`, `${i}/s`)], /a symlink member/],
+      ['a dir member', (i: string): TarEntry[] => [dir(i), dir(`${i}/d`), link(`${i}/g`, `${i}/d`)], /a dir member/],
+      ['a path the archive writes later', (i: string): TarEntry[] => [dir(i), link(`${i}/g`, `${i}/f`), file(`${i}/f`)], /no earlier regular file of this archive/],
+      ['a hard link member (a chain)', (i: string): TarEntry[] => [dir(i), file(`${i}/f`), link(`${i}/g`, `${i}/f`), link(`${i}/h`, `${i}/g`)], /not a regular file written in full/],
+      [
+        'a path through a symlink member',
+        (i: string): TarEntry[] => [dir(i), { name: `${i}/s`, type: '2', linkname: '/etc' }, link(`${i}/g`, `${i}/s/shadow`)],
+        /through the symlink member '[^']*\/s'/
+      ],
+      ['a path outside the store', (i: string): TarEntry[] => [dir(i), link(`${i}/g`, 'etc/shadow')], /a path outside the store paths/],
+      ['an absolute path', (i: string): TarEntry[] => [dir(i), link(`${i}/g`, '/etc/shadow')], /has an absolute hard link target/]
+    ])('to %s: refused, nothing written', async (_what, entries, reason) => {
+      const h = host();
+      await expectRefused(h, forge({ tars: [makeTar(entries(evil('link')))] }), reason);
+    });
+
+    test('to a file of an item the store already has (checked, never written): the linking item is not restored, the item on disk untouched, the others restored', async () => {
+      const h = host();
+      const hello = `gnu/store/${fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string}`;
+      const helloBefore = contentManifest(path.join(h.root, hello));
+      const linking = evil('shares');
+      const other = evil('other');
+      const r = await apply(
+        h.root,
+        forge({
+          tars: [
+            makeTar([
+              dir(hello),
+              dir(`${hello}/bin`),
+              file(`${hello}/bin/hello`, 'the snapshot copy\n'),
+              dir(linking),
+              file(`${linking}/before`),
+              link(`${linking}/hello`, `${hello}/bin/hello`),
+              file(`${linking}/after`),
+              dir(other),
+              file(`${other}/f`)
+            ])
+          ]
+        })
+      );
+      expect(r.notRestored).toEqual([`/${linking}`]);
+      expect(r.added).toBe(1);
+      expectOnlyAdded(h, [other]);
+      expect(fs.existsSync(path.join(h.root, linking))).toBe(false);
+      expect(contentManifest(path.join(h.root, hello))).toEqual(helloBefore);
+      expect(fs.statSync(path.join(h.root, hello, 'bin/hello')).nlink).toBe(1);
+    });
   });
 
   test('setuid, world-writable and foreign-owned members are restored root-owned with canonical modes; the bits are counted', async () => {

@@ -55,7 +55,7 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     sh(`
       mkdir -p ${q(item)}/bin ${q(item)}/share ${q(src)}/gnu/store/.links ${q(src)}/var/guix/db ${q(src)}/gnu/store/bbbb-link
       echo hi > ${q(item)}/bin/hello && chmod 555 ${q(item)}/bin/hello
-      echo same > ${q(item)}/share/a && ln ${q(item)}/share/a ${q(src)}/gnu/store/.links/0123
+      echo same > ${q(item)}/share/a && ln ${q(item)}/share/a ${q(src)}/gnu/store/.links/0123 && ln ${q(item)}/share/a ${q(item)}/share/b
       ln -s ../bin/hello ${q(item)}/share/hello-link
       ln -s /etc ${q(src)}/gnu/store/bbbb-link/etc
       echo evil > ${q(src)}/evil
@@ -65,12 +65,16 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
   });
   afterAll(removeTempDirs);
 
-  test('a store archive as save writes it passes, with its top-level items and roots', async () => {
-    const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name --hard-dereference --anchored --exclude='gnu/store/.*' gnu/store`);
+  test('a store archive as save writes it passes, with its top-level items and roots, and its hard link to a file of the same archive', async () => {
+    const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name --anchored --exclude='gnu/store/.*' gnu/store`);
+    // tar writes the file at its first name and a link at the other (`.links` left out).
+    expect(members(file).filter((m) => m.type === '1').map((m) => `${m.name} -> ${m.linkname}`)).toEqual(['gnu/store/aaaa-hello/share/b -> gnu/store/aaaa-hello/share/a']);
     const s = await validate(file);
     expect(s.roots).toEqual(['gnu/store']);
     expect([...s.tops].sort()).toEqual(['gnu/store/aaaa-hello', 'gnu/store/bbbb-link']);
     expect(s.members).toBe(members(file).length);
+    expect(s.links).toBe(1);
+    expect(s.dataBytes).toBe(['hi\n', 'same\n'].reduce((n, d) => n + d.length, 0));
   });
 
   test('the dedup dir .links (any dot-entry of a store dir) is refused', async () => {
@@ -118,7 +122,7 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     sh(`mkdir -p ${q(src)}/gnu/store/cccc-h && echo a > ${q(src)}/gnu/store/cccc-h/a && ln -f ${q(src)}/gnu/store/cccc-h/a ${q(src)}/gnu/store/cccc-h/b`);
     const file = tarFile('hardlink-out.tar', `tar -cf OUT --sort=name --transform='flags=h;s,^gnu/store/cccc-h/a$,etc/shadow,' gnu/store/cccc-h`);
     expect(members(file).find((m) => m.type === '1')?.linkname).toBe('etc/shadow');
-    expect(await refusal(file)).toMatch(/member 'gnu\/store\/cccc-h\/b' is a hard link/);
+    expect(await refusal(file)).toMatch(/member 'gnu\/store\/cccc-h\/b' is a hard link to 'etc\/shadow', a path outside the store paths/);
   });
 
   test('a hard link whose target goes through a symlink member is refused', async () => {
@@ -126,7 +130,7 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
       'hardlink-through.tar',
       `tar -cf OUT gnu/store/bbbb-link && tar -rf OUT --sort=name --transform='flags=h;s,^gnu/store/cccc-h/a$,gnu/store/bbbb-link/etc/shadow,' gnu/store/cccc-h`
     );
-    expect(await refusal(file)).toMatch(/is a hard link/);
+    expect(await refusal(file)).toMatch(/is a hard link to 'gnu\/store\/bbbb-link\/etc\/shadow', through the symlink member 'gnu\/store\/bbbb-link\/etc'/);
   });
 
   test('a FIFO is refused', async () => {
@@ -256,12 +260,109 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
       /member 'gnu\/store\/hhhh-item\/f' appears twice/
     ],
     ['a member before its parent dir', [{ name: `${item}/sub/f`, type: '0', data: 'x' }], /comes before its parent dir 'gnu\/store\/hhhh-item\/sub'/],
-    ['a hard link', [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}/f` }], /is a hard link/]
+    [
+      'a hard link to a symlink member',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/s`, type: '2', linkname: '/etc/shadow' }, { name: `${item}/g`, type: '1', linkname: `${item}/s` }],
+      /'gnu\/store\/hhhh-item\/g' is a hard link to 'gnu\/store\/hhhh-item\/s', a symlink member/
+    ],
+    [
+      'a hard link to a dir member',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/d/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/d` }],
+      /is a hard link to 'gnu\/store\/hhhh-item\/d', a dir member/
+    ],
+    [
+      'a hard link to the store dir itself',
+      [{ name: 'gnu/store/', type: '5' }, { name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: 'gnu/store' }],
+      /is a hard link to 'gnu\/store', a dir member/
+    ],
+    [
+      'a hard link to a path not seen yet (tar would link to whatever is on disk by then)',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/f` }, { name: `${item}/f`, type: '0', data: 'x' }],
+      /is a hard link to 'gnu\/store\/hhhh-item\/f', no earlier regular file of this archive/
+    ],
+    [
+      'a hard link to an item only on disk',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: 'gnu/store/aaaa-host/secret' }],
+      /is a hard link to 'gnu\/store\/aaaa-host\/secret', no earlier regular file of this archive/
+    ],
+    [
+      'a hard link to a hard link (a chain: tar links every name to the first)',
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', data: 'x' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/f` },
+        { name: `${item}/h`, type: '1', linkname: `${item}/g` }
+      ],
+      /'gnu\/store\/hhhh-item\/h' is a hard link to 'gnu\/store\/hhhh-item\/g', a member that is not a regular file written in full/
+    ],
+    [
+      'a hard link to itself',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/g` }],
+      /is a hard link to itself/
+    ],
+    [
+      'a hard link to a name that is not normalised',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}//f` }],
+      /has a '\/\/' component in its hard link target/
+    ],
+    [
+      'a hard link with a .. in its target',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}/../hhhh-item/f` }],
+      /has a '\.\.' component in its hard link target/
+    ],
+    [
+      'a hard link whose own path goes through a symlink member',
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', data: 'x' },
+        { name: `${item}/s`, type: '2', linkname: '/etc' },
+        { name: `${item}/s/shadow`, type: '1', linkname: `${item}/f` }
+      ],
+      /would be written through the symlink member 'gnu\/store\/hhhh-item\/s'/
+    ],
+    [
+      'a hard link carrying data',
+      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}/f`, data: 'more' }],
+      /of type '1' claims 4 bytes of data/
+    ]
   ];
   test.each(STRICT)('%s: refused', async (_name, entries, reason) => {
     const file = path.join(work, `strict-${STRICT.findIndex((c) => c[0] === _name)}.tar`);
     fs.writeFileSync(file, makeTar(entries));
     expect(await refusal(file)).toMatch(reason);
+  });
+
+  test('a hard link to an earlier regular file of the same archive is accepted, and the canonical writer emits it as a link to the checked path', async () => {
+    const file = path.join(work, 'link-ok.tar');
+    const long = `${item}/${'l'.repeat(120)}`;
+    fs.writeFileSync(
+      file,
+      makeTar([
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', mode: 0o755, data: 'x' },
+        { name: `${item}/g`, type: '1', mode: 0o6777, linkname: `${item}/f` }
+      ])
+    );
+    const s = await validate(file);
+    expect(s.links).toBe(1);
+    expect(s.dataBytes).toBe(1);
+    const canon = path.join(work, 'link-canonical.tar');
+    const ms: CheckedMember[] = [
+      { path: item, kind: 'dir', size: 0, executable: false },
+      { path: `${item}/f`, kind: 'file', size: 1, executable: true },
+      { path: `${item}/g`, kind: 'link', size: 0, executable: true, target: `${item}/f` },
+      { path: long, kind: 'link', size: 0, executable: true, target: `${item}/f` },
+      { path: `${item}/h`, kind: 'link', size: 0, executable: true, target: long }
+    ];
+    fs.writeFileSync(canon, Buffer.concat([...ms.flatMap((m) => [memberHeader(m), Buffer.alloc(m.size, 0x61), padding(m.size)]), endOfArchive()]));
+    expect(members(canon).map((m) => `${m.type} ${m.name} ${m.size} ${m.linkname} ${m.mode.toString(8)}`)).toEqual([
+      `5 ${item}/ 0  555`,
+      `0 ${item}/f 1  555`,
+      `1 ${item}/g 0 ${item}/f 555`,
+      `1 ${long} 0 ${item}/f 555`,
+      `1 ${item}/h 0 ${long} 555`
+    ]);
+    expect(sh(`tar -tvf ${q(canon)} --numeric-owner`).stdout).toContain(`${item}/g link to ${item}/f`);
   });
 
   test('the canonical writer: GNU tar reads back exactly the checked members (long names, long targets, empty and big files)', () => {

@@ -168,7 +168,7 @@ function storeFacts(src) {
     files: n(`find ${q(src)} -type f | wc -l`),
     items: fs.readdirSync(path.join(src, 'gnu/store')).filter((x) => !x.startsWith('.')).length,
     links: n(`find ${q(path.join(src, 'gnu/store/.links'))} -type f | wc -l`),
-    // What the snapshot archives: the items with every hard link counted as its own file.
+    // The items with every hard link counted as its own file: what a dereferenced archive would hold.
     itemBytes: n(`du -sbl --exclude=.links ${q(path.join(src, 'gnu/store'))} | cut -f1`)
   };
 }
@@ -212,7 +212,8 @@ function addNewItems(root, items, fraction = 0.02) {
  * (files only: dir sizes depend on the filesystem's history), symlink target. Dot-entries
  * (`.links`) and the store dir itself are left out. With `canonical`, what the items become once
  * restored: root-owned, mtime 1, dirs 0555, files 0555 with any x bit and 0444 without, symlinks
- * 0777. Link counts are not compared: a snapshot holds no hard links, every file is its own copy.
+ * 0777. Link counts are not compared: `.links` is not restored, and names in different shards
+ * are separate copies.
  * The same rule as __tests__/fixtures/store.ts itemsView.
  */
 function itemsView(root, canonical = false) {
@@ -461,9 +462,9 @@ are what count.
 
 ## Machine and data
 - ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${tool('tar --version')}, ${tool('zstd --version')}
-- store: \`mkstore.sh ROOT ${mib}\`: ${(facts.bytes / 2 ** 20).toFixed(0)} MiB, ${facts.files} files, ${facts.items} items, ${facts.links} \`.links\` entries (hard-link dedup, as \`guix gc --optimize\` leaves it); the items with every hard link counted as its own file: ${(facts.itemBytes / 2 ** 20).toFixed(0)} MiB. The DB is a real SQLite DB with the Guix daemon's schema, registering every item, with references between items
+- store: \`mkstore.sh ROOT ${mib}\`: ${(facts.bytes / 2 ** 20).toFixed(0)} MiB, ${facts.files} files, ${facts.items} items, ${facts.links} \`.links\` entries (hard-link dedup, as \`guix gc --optimize\` leaves it); the items with every hard link counted as its own file (what a dereferenced snapshot would hold): ${(facts.itemBytes / 2 ** 20).toFixed(0)} MiB. The DB is a real SQLite DB with the Guix daemon's schema, registering every item, with references between items
 - the page cache is warm for every contender alike (the source store is read each round); \`sync\` runs before each timed step
-- runbox: \`node dist/main.js\` / \`node dist/post.js\` via tools/local-runner.mjs against the loopback cache service (tools/cache-server.mjs), store root at a temp dir (\`RUNBOX_STORE_ROOT\`), \`daemon: none\`${values.shards ? `, \`shards: ${values.shards}\`` : ''}. The snapshot is one runbox entry (manifest, store archives, registrations) that runbox's own cache client uploads in blocks and downloads, not an @actions/cache entry. Save: \`sudo tar --hard-dereference\` of the items (dot-entries such as \`.links\` left out, so the snapshot carries no hard links) into \`zstd -T0 --long=26\`, and the registrations read from the DB. Restore: each archive read once (decompressed, every member checked by node, which writes a canonical tar stream of its own to root's tar), extracted into a private dir beside the store, moved in, registered. Times include node start-up, lookup, download/upload, checks and the DB
+- runbox: \`node dist/main.js\` / \`node dist/post.js\` via tools/local-runner.mjs against the loopback cache service (tools/cache-server.mjs), store root at a temp dir (\`RUNBOX_STORE_ROOT\`), \`daemon: none\`${values.shards ? `, \`shards: ${values.shards}\`` : ''}. The snapshot is one runbox entry (manifest, store archives, registrations) that runbox's own cache client uploads in blocks and downloads, not an @actions/cache entry. Save: \`sudo tar\` of the items (dot-entries such as \`.links\` left out; a file with several names in one archive stored once, as hard links at its other names) into \`zstd -T0 --long=26\`, and the registrations read from the DB. Restore: each archive read once (decompressed, every member checked by node, which writes a canonical tar stream of its own to root's tar), extracted into a private dir beside the store, moved in, registered. Times include node start-up, lookup, download/upload, checks and the DB
 - floor: \`tar -c | zstd -T0 -o FILE\` and \`zstd -dc FILE | tar -x\` on the same store paths as they are on disk (\`.links\` and its hard links included, each file stored once; no checks, no DB handling)
 - baseline: the hand-written recipe: \`sudo tar --zstd -cf staging/store.tar.zst\`, then @actions/cache \`saveCache\`; \`restoreCache\`, then \`sudo tar --zstd -xf\` (its own node process)
 
@@ -472,8 +473,8 @@ are what count.
 |---|---|---|---|---|
 ${rows.join('\n')}
 
-Snapshot uploaded by runbox: ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB (the floor's archive: ${(notes.floorBytes / 2 ** 20).toFixed(1)} MiB; the snapshot holds every hard-linked file whole under each name, which the long zstd window mostly compresses away again).
-Checked in the first round (the script stops otherwise): the ${notes.checked} entries runbox restored under gnu/store equal the source's in the canonical view (path, type, mode: dirs 0555, files 0555/0444 by their x bits, symlinks 0777; owner 0:0; mtime 1; file size; symlink target; link counts not compared, every file being its own copy), no dot-entry (\`.links\`) and no private dir left, and the restored DB registers the source's paths and references (\`ValidPaths\` paths and \`Refs\` as path pairs).
+Snapshot uploaded by runbox: ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB (the floor's archive: ${(notes.floorBytes / 2 ** 20).toFixed(1)} MiB; the snapshot holds each hard-linked file once per archive, the floor once plus its \`.links\` name).
+Checked in the first round (the script stops otherwise): the ${notes.checked} entries runbox restored under gnu/store equal the source's in the canonical view (path, type, mode: dirs 0555, files 0555/0444 by their x bits, symlinks 0777; owner 0:0; mtime 1; file size; symlink target; link counts not compared: \`.links\` is not restored and names in different shards are separate copies), no dot-entry (\`.links\`) and no private dir left, and the restored DB registers the source's paths and references (\`ValidPaths\` paths and \`Refs\` as path pairs).
 Restore onto 90%: ${notes.dropped} of ${facts.items} items missing beforehand (removed with their registrations, and the \`.links\` entries only they used); the ${notes.partialChecked} entries of those items came back in the canonical view and the DB registers the whole source store again.
 ${notes.delta ? `Delta (first round only): ${notes.delta.added} new items (copies of existing ones under new names) added to the restored store, saved by a job whose key changed: ${notes.delta.line}` : ''}
 
@@ -499,11 +500,10 @@ ${noise}- The floor moves bytes between a local file and the disk. runbox's time
   client: the upload and download columns), the registrations (read from the DB on save, checked and registered on
   restore) and the move into the store. Their share shrinks as the store grows: compare the ratios of a
   \`--mib 400\` and a \`--mib 1200\` run.
-- The snapshot holds no hard links: every file with several names (here, everything \`.links\` deduplicates) is
-  archived whole under each, so save reads and compresses more than the floor, which stores each such file once;
-  \`zstd --long=26\` finds most of the copies again (compare the snapshot's size with the floor's archive above), at
-  the cost of more compression work. Restore writes every copy back (the daemon deduplicates again on \`guix gc
-  --optimize\`).
+- The snapshot keeps hard links within each archive: a file with several names (here, everything \`.links\`
+  deduplicates) is stored once per archive and restored as one file with those names, as the floor does. Names
+  in different shards are separate copies (shards keep items that share files together where that keeps them
+  balanced), and \`.links\` itself is not restored (the daemon deduplicates again on \`guix gc --optimize\`).
 - Restore checks every member of every archive before anything reaches the store: a snapshot from the cache is
   untrusted input for a tar run as root. It reads each archive once: zstd decompresses it, node parses and checks
   every member and writes to root's \`tar -x\` a canonical tar stream it generates itself (headers from the checked

@@ -14,7 +14,7 @@ import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
-import { listStore, treeOrder, type StoreListing } from './listing.js';
+import { dataBytesOf, listStore, treeOrder, type StoreListing } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -53,10 +53,10 @@ const COMMON_TAR_ARGS = [
   // pax keeps long names and big sizes exactly; atime/ctime records would only make the
   // archive bigger and unreproducible.
   '--format=posix',
-  '--pax-option=delete=atime,delete=ctime',
-  // Snapshots hold no hard links (restore refuses them): a file with several names is stored
-  // whole under each, so every item is self-contained.
-  '--hard-dereference'
+  '--pax-option=delete=atime,delete=ctime'
+  // No --hard-dereference: a file with several names in one archive is stored once, at its first
+  // name, and as a hard-link member at the others (restore accepts exactly those). Each archive
+  // is its own tar, so no link crosses archives; `.links` is excluded, so none points into it.
 ];
 
 /** One archive of whole store paths, tar walking them itself: for stores whose names cannot be listed back to tar. */
@@ -87,9 +87,9 @@ function listTarArgs(opts: CreateOptions, listFile: string): string[] {
   return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
 }
 
-// --long=26 (a 64 MiB window): snapshots hold no hard links, so a file deduplicated through
-// `.links` is archived once per name; the long window finds those copies again (a 405 MB
-// mkstore store: 96 MB compressed with hard links, 210 MB dereferenced, 104 MB with --long=26).
+// --long=26 (a 64 MiB window): a file with names in two shards is archived whole in each; the
+// long window finds such copies again within an archive (a 405 MB mkstore store dereferenced
+// was 210 MB compressed, 104 MB with --long=26; with hard links 96 MB).
 // Restore decompresses with --memory=64MB, exactly this window.
 export const ZSTD_WINDOW_LOG = 26;
 const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c', `--long=${ZSTD_WINDOW_LOG}`] };
@@ -115,11 +115,8 @@ function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecor
 /** The whole listed store as one archive, tar taking the listed members only. */
 function oneList(listing: StoreListing): ShardPlan {
   const list = [...listing.shared];
-  let dataBytes = 0;
-  for (const item of listing.items.values()) {
-    for (const e of item.entries) list.push(e.rel);
-    dataBytes += item.dataBytes;
-  }
+  for (const item of listing.items.values()) for (const e of item.entries) list.push(e.rel);
+  const dataBytes = dataBytesOf([...listing.items.values()].flatMap((i) => i.entries));
   list.sort(treeOrder);
   return { lists: [list], dataBytes: [dataBytes] };
 }

@@ -8,10 +8,13 @@
 // Format: GNU (`ustar  \0` magic), which GNU tar reads natively; names or link targets that do
 // not fit the 100-byte fields get `L`/`K` long-name records generated here. Canonical metadata,
 // what the Guix and Nix daemons give store items: uid/gid 0 (numeric), mtime 1, dirs 0555,
-// files 0555 when the snapshot's mode had any x bit and 0444 otherwise, symlinks 0777.
+// files 0555 when the snapshot's mode had any x bit and 0444 otherwise, symlinks 0777. A hard
+// link (type '1') is only ever emitted to a file emitted earlier into the same stream; tar makes
+// it with link(2), so it is that file's inode, metadata and all.
 export const BLOCK = 512;
 
-export type CheckedKind = 'file' | 'dir' | 'symlink';
+/** `link`: a hard link to `target`, a file emitted earlier into the same stream (no data). */
+export type CheckedKind = 'file' | 'dir' | 'symlink' | 'link';
 
 export interface CheckedMember {
   /** Relative, normalised (no leading `/`, no trailing `/`, no `.`/`..`/empty components). */
@@ -19,9 +22,9 @@ export interface CheckedMember {
   kind: CheckedKind;
   /** Data bytes that follow (files only; 0 otherwise). */
   size: number;
-  /** Files: any x bit in the snapshot's mode. */
+  /** Files: any x bit in the snapshot's mode (links: their target's). */
   executable: boolean;
-  /** Symlinks: the target, as recorded. */
+  /** Symlinks: the target, as recorded. Links: the checked relative path of the file linked to. */
   target?: string;
 }
 
@@ -31,10 +34,11 @@ export const CANONICAL_MTIME = 1;
 export function canonicalMode(m: Pick<CheckedMember, 'kind' | 'executable'>): number {
   if (m.kind === 'dir') return 0o555;
   if (m.kind === 'symlink') return 0o777;
+  // A link's header mode is not applied (the inode is its target's); it repeats the target's.
   return m.executable ? 0o555 : 0o444;
 }
 
-const TYPEFLAG: Record<CheckedKind, string> = { file: '0', dir: '5', symlink: '2' };
+const TYPEFLAG: Record<CheckedKind, string> = { file: '0', dir: '5', symlink: '2', link: '1' };
 /** Octal fields of 12 bytes hold 11 digits: below this, octal; at or above, GNU base-256. */
 const OCTAL12_LIMIT = 8 ** 11;
 
@@ -87,9 +91,10 @@ function longRecord(type: 'L' | 'K', value: Buffer): Buffer[] {
 export function memberHeader(m: CheckedMember): Buffer {
   if (/[\0]/.test(m.path) || m.path === '' || m.path.startsWith('/') || m.path.endsWith('/')) throw new Error(`canonical tar: '${m.path}' is not a checked path`);
   if (m.kind !== 'file' && m.size !== 0) throw new Error(`canonical tar: ${m.kind} '${m.path}' with ${m.size} data bytes`);
-  if (m.kind === 'symlink' && (m.target === undefined || m.target === '' || m.target.includes('\0'))) throw new Error(`canonical tar: symlink '${m.path}' without a target`);
+  if ((m.kind === 'symlink' || m.kind === 'link') && (m.target === undefined || m.target === '' || m.target.includes('\0'))) throw new Error(`canonical tar: ${m.kind} '${m.path}' without a target`);
+  if (m.kind === 'link' && (m.target as string).startsWith('/')) throw new Error(`canonical tar: link '${m.path}' to an absolute path`);
   const name = Buffer.from(m.kind === 'dir' ? `${m.path}/` : m.path, 'utf8');
-  const link = Buffer.from(m.kind === 'symlink' ? (m.target as string) : '', 'utf8');
+  const link = Buffer.from(m.kind === 'symlink' || m.kind === 'link' ? (m.target as string) : '', 'utf8');
   const parts: Buffer[] = [];
   // >= 100: a name filling the field exactly has no NUL; readers differ on that, a record does not.
   if (link.length >= 100) parts.push(...longRecord('K', link));

@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { treeOrder, type StoreListing } from './listing.js';
+import { dataBytesOf, treeOrder, type StoreListing } from './listing.js';
 
 /** New items must be fewer than this fraction of the items on disk for a delta. */
 export const DELTA_MAX_NEW_FRACTION = 0.05;
@@ -73,14 +73,15 @@ export function removeBaseInfo(file: string, stagingBase: string): void {
 
 /**
  * Picks what a delta over `baseItems` holds: every member of an item the base lacks, and the
- * store paths themselves (as directory entries only). Items are self-contained (listing.ts).
+ * store paths themselves (as directory entries only). A file a new item shares with a base item
+ * is archived whole (links never cross archives); one shared by new items, once.
  */
 export function planDelta(listing: StoreListing, baseItems: ReadonlySet<string>): DeltaPlan {
   const newItems = [...listing.items.keys()].filter((i) => !baseItems.has(i)).sort();
   const list = [...listing.shared];
   for (const i of newItems) for (const e of listing.items.get(i)?.entries ?? []) list.push(e.rel);
   list.sort(treeOrder);
-  const dataBytes = newItems.reduce((n, i) => n + (listing.items.get(i)?.dataBytes ?? 0), 0);
+  const dataBytes = dataBytesOf(newItems.flatMap((i) => listing.items.get(i)?.entries ?? []));
   return { list, dataBytes, items: listing.items.size, newItems };
 }
 

@@ -1,8 +1,9 @@
 // One privileged walk of the store, sorted into what the member-by-member archives are made of:
 // the store paths every archive holds as bare dirs, and the top-level items with their members.
 // Dot-entries of a store dir (`.links`, the daemons' dedup dir; a restore's private dir) are left
-// out: snapshots hold no hard links and no dot-dirs, so every item is self-contained (tar
-// archives hard-linked files with --hard-dereference). Save lists the store once and plans from that.
+// out. Files with several names (the daemons' dedup) are archived once per archive: in full at
+// the first name tar meets, as a hard link at the others; the data sizes here count each file
+// (device and inode) once per archive. Save lists the store once and plans from that.
 import path from 'node:path';
 import { run } from '../exec.js';
 
@@ -16,6 +17,7 @@ export interface DirTime {
 export const MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
 
 export interface Entry {
+  /** `<device>:<inode>`: the same for every name of one file. */
   ino: string;
   nlink: number;
   size: number;
@@ -38,7 +40,7 @@ export interface StoreListing {
 async function listEntries(root: string, storePath: string): Promise<Entry[] | undefined> {
   const base = storePath.replace(/^\/+/, '');
   // The live store, read on the trusted side: a big store lists far past run()'s default bound.
-  const r = await run('find', [path.join(root, storePath), '-printf', '%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
+  const r = await run('find', [path.join(root, storePath), '-printf', '%D:%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
   const out: Entry[] = [];
   for (const rec of r.stdout.split('\0')) {
     if (rec === '') continue;
@@ -73,12 +75,29 @@ export async function listStore(root: string, storePaths: readonly string[], exc
         item.entries.push(e);
         // Per-member overhead: a 512-byte header and a file to create on restore.
         item.bytes += 512 + (e.type === 'f' ? e.size : 0);
-        if (e.type === 'f') item.dataBytes += e.size;
         listing.items.set(key, item);
       }
     }
   }
+  for (const item of listing.items.values()) item.dataBytes = dataBytesOf(item.entries);
   return listing;
+}
+
+/**
+ * The data an archive of these entries holds: each file once, however many names it has there
+ * (tar writes the later names as hard links). `seen` carries the files counted so far.
+ */
+export function dataBytesOf(entries: Iterable<Entry>, seen: Set<string> = new Set()): number {
+  let n = 0;
+  for (const e of entries) {
+    if (e.type !== 'f') continue;
+    if (e.nlink > 1) {
+      if (seen.has(e.ino)) continue;
+      seen.add(e.ino);
+    }
+    n += e.size;
+  }
+  return n;
 }
 
 export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));

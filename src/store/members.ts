@@ -4,8 +4,10 @@
 // canonical-tar.ts writes the stream root's tar extracts (tar never sees these bytes). One bad
 // member refuses the whole archive. The parser reads ustar and GNU headers, pax `x` records and
 // GNU `L`/`K` long names, and refuses whatever GNU tar could read differently (see TarParser)
-// or runbox never writes: hard links, devices, FIFOs, sparse and contiguous files, dot-entries
-// of a store dir, a path twice, a member before its parent dir.
+// or runbox never writes: devices, FIFOs, sparse and contiguous files, dot-entries of a store
+// dir, a path twice, a member before its parent dir, and every hard link but one to a regular
+// file that an earlier member of the same archive wrote in full (what tar writes for a file with
+// several names: the data at its first name, a link at the others).
 import type { Readable } from 'node:stream';
 import type { CheckedMember } from './canonical-tar.js';
 import { escapedText } from '../untrusted.js';
@@ -317,10 +319,11 @@ export interface ArchiveSummary {
   bitsDroppedIn: string[];
   /** Top-level items that are themselves symlinks (relative). */
   symlinkTops: Set<string>;
+  /** Hard-link members accepted (each to an earlier file of the same archive). */
+  links: number;
 }
 
 const TYPE_NAMES: Record<string, string> = {
-  '1': 'a hard link (snapshots hold none: every item is self-contained)',
   '3': 'a character device',
   '4': 'a block device',
   '6': 'a FIFO',
@@ -363,8 +366,11 @@ export class MemberValidator {
   private readonly seenRoots = new Set<string>();
   private readonly symlinks = new Set<string>();
   private readonly dirs = new Set<string>();
+  /** Regular-file members (not links) seen so far: the only targets a hard link may name, with
+   * the executable bit the link's canonical header repeats. */
+  private readonly files = new Map<string, boolean>();
   private readonly seen = new Set<string>();
-  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set() };
+  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set(), links: 0 };
 
   constructor(private readonly rules: MemberRules) {
     this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -384,19 +390,25 @@ export class MemberValidator {
     // would send this member wherever that symlink points.
     for (const a of ancestors(p)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
     const kind = m.type === '\0' ? '0' : m.type;
-    if (!['0', '2', '5'].includes(kind)) throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
+    if (!['0', '1', '2', '5'].includes(kind)) throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
     // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
     if (m.name.endsWith('/') && kind !== '5') throw new UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
     if (this.seen.has(p)) throw new UnsafeArchiveError(m.name, 'appears twice in the archive');
+    // Checked before anything is counted: the link's target must already be a regular file of
+    // this archive's stream, so the link can only ever name a file runbox itself wrote (and the
+    // restore checks that it did, as the target's item may have been skipped).
+    const linkTarget = kind === '1' ? this.checkLinkTarget(m, p) : undefined;
     this.seen.add(p);
     if (p === root && kind !== '5') throw new UnsafeArchiveError(m.name, 'is the store path itself but not a directory');
     this.seenRoots.add(root);
     this.summary.members++;
     this.summary.dataBytes += m.size;
     if (kind === '5') this.dirs.add(p);
+    if (kind === '0') this.files.set(p, (m.mode & 0o111) !== 0);
     // The store dir's own member is never extracted (restore makes the dir itself).
     if (p === root) return undefined;
-    if ((m.mode & 0o7000) !== 0) {
+    // A link's header mode is never applied (tar links, the inode keeps its target's mode).
+    if ((m.mode & 0o7000) !== 0 && kind !== '1') {
       for (const bit of [0o4000, 0o2000, 0o1000]) if (m.mode & bit) this.summary.bitsDropped++;
       if (this.summary.bitsDroppedIn.length < 5) this.summary.bitsDroppedIn.push(p);
     }
@@ -421,6 +433,10 @@ export class MemberValidator {
       if (m.linkname === '' || /[\0\n]/.test(m.linkname)) throw new UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
       target = m.linkname;
     }
+    if (linkTarget !== undefined) {
+      this.summary.links++;
+      return { path: p, kind: 'link', size: 0, executable: this.files.get(linkTarget) === true, target: linkTarget };
+    }
     return {
       path: p,
       kind: kind === '0' ? 'file' : kind === '5' ? 'dir' : 'symlink',
@@ -428,6 +444,42 @@ export class MemberValidator {
       executable: kind === '0' && (m.mode & 0o111) !== 0,
       ...(target !== undefined ? { target } : {})
     };
+  }
+
+  /**
+   * A hard link's target, checked: exactly the path of an earlier regular-file member of this
+   * archive. Not a dir, symlink or device (only regular files are in `files`), not a path later
+   * in the stream (tar would link to whatever is on disk by then), not another link (tar writes
+   * every link to the first name, so a chain is never ours), not a path of another archive or
+   * of the disk (each archive's set is its own), never through a symlink member.
+   */
+  private checkLinkTarget(m: TarMember, p: string): string {
+    const raw = m.linkname;
+    let t: string;
+    try {
+      t = checkMemberPath(raw, 'hard link target');
+    } catch (e) {
+      if (!(e instanceof UnsafeArchiveError)) throw e;
+      // Named after the link member (the target is only a string in its header).
+      throw new UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+    }
+    // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
+    if (t !== raw) throw new UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
+    if (t === p) throw new UnsafeArchiveError(m.name, 'is a hard link to itself');
+    for (const a of ancestors(t)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
+    if (!this.files.has(t)) {
+      const what = this.symlinks.has(t)
+        ? 'a symlink member'
+        : this.dirs.has(t)
+          ? 'a dir member'
+          : this.seen.has(t)
+            ? 'a member that is not a regular file written in full (a hard link itself)'
+            : this.rootOf(t) === undefined
+              ? 'a path outside the store paths'
+              : 'no earlier regular file of this archive';
+      throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
+    }
+    return t;
   }
 
   finish(): ArchiveSummary {

@@ -17,7 +17,10 @@
 // dot-entry, which save never archives and restore never accepts from a snapshot).
 //
 // Items already in the store are never written: node checks their members and drops them from
-// the stream. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
+// the stream. Hard links are emitted only to a file emitted earlier into the same archive's
+// stream; a new item linking to a file of an item already in the store (never emitted, so not
+// in the private dir) is not restored at all: it stays behind and is removed with the private
+// dir. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
 // from an archive; the daemons set their own group and mode on the store dir when they start
 // (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
 import fs, { createReadStream } from 'node:fs';
@@ -146,6 +149,11 @@ interface Landed {
   mode: number;
   size?: number;
   target?: string;
+  /** Files emitted with data: their exact link count (1 + the links emitted to them). Links
+   * have none: being their original's inode (sameAs), they have its count. */
+  links?: number;
+  /** A hard link: the path (in the private dir) of the file whose inode it must be. */
+  sameAs?: string;
   /** The per-archive sub-dirs are made by runbox, not by tar: any mtime. */
   anyMtime?: boolean;
 }
@@ -193,6 +201,9 @@ export class PrivateRestore {
   private readonly landed = new Map<string, Landed>();
   /** Per archive: the new top-level items (relative) it emitted. */
   private readonly emitted = new Map<number, Set<string>>();
+  /** Per archive: new items that hard-link to a file of an item already in the store (whose
+   * members are never emitted, so the link has nothing of ours to point at): not restored. */
+  private readonly dropped = new Map<number, Set<string>>();
   private readonly unregister: () => void;
   private closed = false;
   private moved = false;
@@ -229,6 +240,11 @@ export class PrivateRestore {
       throw e;
     }
     return { restore, reaped };
+  }
+
+  /** New items (absolute) not restored: they hard-link to files of items already in the store. */
+  notRestored(): string[] {
+    return [...this.dropped.values()].flatMap((d) => [...d].map((t) => `/${t}`)).sort();
   }
 
   /** Refuses before anything is extracted when `needed` bytes do not fit the private dir's filesystem. */
@@ -281,6 +297,12 @@ export class PrivateRestore {
     this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
     const emitted = new Set<string>();
     this.emitted.set(index, emitted);
+    const dropped = new Set<string>();
+    this.dropped.set(index, dropped);
+    // Regular files emitted into THIS archive's stream (relative to its sub-dir): the only
+    // names an emitted hard link may point at. Per archive, so a link never reaches another
+    // archive's sub-dir, an existing item or anything else on disk.
+    const emittedFiles = new Set<string>();
     const tap = new HashTap();
     const validator = new MemberValidator(rules);
     let out: Buffer[] = [];
@@ -319,14 +341,36 @@ export class PrivateRestore {
         throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
       dataLeft = m.size;
       size = m.size;
-      emitting = c !== undefined && !this.existing.has(topOf(c.path));
-      if (!c || !emitting) return;
+      if (!c) return void (emitting = false);
+      const top = topOf(c.path);
+      emitting = !this.existing.has(top) && !dropped.has(top);
+      if (!emitting) return;
+      if (c.kind === 'link') {
+        const target = c.target as string;
+        // The validator saw the target as a file of this archive; it was not emitted when its
+        // item is already in the store. Linking to the store's copy would trust a file on disk
+        // (and one the snapshot does not own), a copy would not be what the snapshot holds:
+        // this item is not restored. What it emitted so far stays in the private dir, which
+        // is removed whole; moveIn skips it.
+        if (!emittedFiles.has(target)) {
+          dropped.add(top);
+          emitting = false;
+          return;
+        }
+        const original = this.landed.get(`${sub}/${target}`) as Landed;
+        original.links = (original.links ?? 1) + 1;
+        out.push(memberHeader(c));
+        emitted.add(top);
+        this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
+        return;
+      }
       out.push(memberHeader(c));
-      emitted.add(topOf(c.path));
+      emitted.add(top);
+      if (c.kind === 'file') emittedFiles.add(c.path);
       this.expect(`${sub}/${c.path}`, {
         type: c.kind === 'file' ? 'f' : c.kind === 'dir' ? 'd' : 'l',
         mode: canonicalMode(c),
-        ...(c.kind === 'file' ? { size: c.size } : {}),
+        ...(c.kind === 'file' ? { size: c.size, links: 1 } : {}),
         ...(c.target !== undefined ? { target: c.target } : {})
       });
     };
@@ -422,25 +466,31 @@ export class PrivateRestore {
   /**
    * Walks the private dir as root without following anything and refuses unless it holds
    * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
-   * symlink target.
+   * symlink target; each emitted file with exactly its emitted link count, and each emitted
+   * hard link the same inode as the file it was emitted to.
    */
   async verifyLanded(): Promise<void> {
     const seen = new Set<string>();
+    const inodes = new Map<string, string>();
     let rest = '';
     let problem: string | undefined;
     const check = (rec: string, target: string): void => {
       const f = rec.split('\t');
-      const p = f.slice(6).join('\t');
+      const p = f.slice(8).join('\t');
       const want = this.landed.get(p);
       seen.add(p);
       if (!want) return void (problem ??= `'${p}' is in the private dir, but was never emitted`);
-      const [type, uid, gid, mode, size, mtime] = f;
-      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
-      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+      const [type, uid, gid, mode, size, mtime, ino, nlink] = f;
+      // A file's link count is exact: 1, or 1 + the links emitted to it. A link is checked for
+      // its inode below (the same inode has the same count).
+      const links = want.links !== undefined;
+      if (want.sameAs !== undefined || links) inodes.set(p, ino);
+      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
+      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
     };
     const fields: string[] = [];
-    await runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%P\\0%l\\0'], privileged: true }], {
+    await runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
       consume: async (stdout) => {
         // One decoder for the whole stream: a chunk may end inside a multi-byte character,
         // which decoded on its own would become U+FFFD (and a legit name "never emitted").
@@ -458,6 +508,9 @@ export class PrivateRestore {
     });
     if (rest !== '' || fields.length > 0) problem ??= 'the walk of the private dir ended mid-record';
     for (const p of this.landed.keys()) if (!seen.has(p)) problem ??= `'${p}' was emitted but is not in the private dir`;
+    // One filesystem (the private dir's), so the inode number alone names the file.
+    for (const [p, want] of this.landed)
+      if (want.sameAs !== undefined && inodes.get(p) !== inodes.get(want.sameAs)) problem ??= `'${p}' is not the same file as '${want.sameAs}', which it was emitted as a hard link to`;
     if (problem !== undefined) throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${problem})`);
   }
 
@@ -472,8 +525,10 @@ export class PrivateRestore {
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
     for (const { index, summary } of summaries) {
-      const emitted = this.emitted.get(index) ?? new Set<string>();
-      for (const top of summary.tops) if (!emitted.has(top)) existing++;
+      const dropped = this.dropped.get(index) ?? new Set<string>();
+      // Only whole items: one that lost a hard link (see extract) stays behind and is removed.
+      const emitted = new Set([...(this.emitted.get(index) ?? [])].filter((t) => !dropped.has(t)));
+      for (const top of summary.tops) if (!emitted.has(top) && !dropped.has(top)) existing++;
       for (const sp of this.storePaths) {
         const r = rel(sp);
         const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();

@@ -62,6 +62,8 @@ export interface ApplyResult {
   dbMs: number;
   /** Setuid, setgid and sticky bits the snapshot's modes had and the restore dropped. */
   bitsDropped: number;
+  /** New items (absolute) not restored: they share files (hard links) with items already in the store. */
+  notRestored: string[];
   /** Private dirs of killed restores, removed. */
   reaped: string[];
   /** Set when the snapshot was a delta: its base's key. */
@@ -145,6 +147,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
       core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
     }
+    const notRestored = priv.notRestored();
+    if (notRestored.length > 0)
+      core.info(
+        `runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`
+      );
     const verifyMs = Date.now() - t0;
 
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
@@ -176,6 +183,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       verifyMs,
       extractMs,
       bitsDropped,
+      notRestored,
       reaped,
       dbMs,
       ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
@@ -358,7 +366,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
         report.add(
           'store snapshot',
           `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
-            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
+            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
           'store restore time',

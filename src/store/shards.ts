@@ -2,10 +2,12 @@
 // extracted in parallel (one tar + zstd per core), all inside the one cache entry.
 //
 // Each shard lists its items' members in tree order (a dir before what is in it, which restore
-// requires), after the store paths themselves as bare dirs. Items are self-contained (no hard
-// links, no dot-dirs; see listing.ts), so no member ever goes with more than one shard.
+// requires), after the store paths themselves as bare dirs. No member ever goes with more than
+// one shard. Hard links never cross archives (each is its own tar): a file with names in two
+// shards is archived whole in each, so items sharing files are kept together where that does
+// not unbalance the shards (see planShards).
 import os from 'node:os';
-import { byteOrder, treeOrder, type StoreListing } from './listing.js';
+import { byteOrder, dataBytesOf, treeOrder, type Entry, type StoreListing } from './listing.js';
 
 /** More archives than this buy nothing on today's runners and cost a process each. */
 export const MAX_SHARDS = 64;
@@ -39,14 +41,28 @@ export function planShards(listing: StoreListing, count: number, auto: boolean):
 
   const lists: string[][] = Array.from({ length: n }, () => [...shared]);
   const load = new Array<number>(n).fill(0);
-  const dataBytes = new Array<number>(n).fill(0);
+  const files = Array.from({ length: n }, () => new Set<string>());
+  const members: Entry[][] = Array.from({ length: n }, () => []);
   const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
   for (const [, item] of ordered) {
-    const s = load.indexOf(Math.min(...load));
-    load[s] += item.bytes;
-    dataBytes[s] += item.dataBytes;
-    for (const e of item.entries) lists[s].push(e.rel);
+    // What the item would add to each shard: files that shard already holds under another name
+    // cost a header only. The lightest shard after adding wins, so an item goes where its
+    // shared files are unless that makes the shard the heaviest.
+    const cost = (s: number): number => item.entries.reduce((c, e) => c + 512 + (e.type === 'f' && !(e.nlink > 1 && files[s].has(e.ino)) ? e.size : 0), 0);
+    let best = 0;
+    let bestLoad = Infinity;
+    for (let s = 0; s < n; s++) {
+      const l = load[s] + cost(s);
+      if (l < bestLoad) [best, bestLoad] = [s, l];
+    }
+    load[best] = bestLoad;
+    for (const e of item.entries) {
+      lists[best].push(e.rel);
+      members[best].push(e);
+      if (e.type === 'f' && e.nlink > 1) files[best].add(e.ino);
+    }
   }
+  const dataBytes = members.map((m) => dataBytesOf(m));
   for (const l of lists) l.sort(treeOrder);
   return { lists, dataBytes };
 }
