@@ -107,8 +107,10 @@ async function listArchive(
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
   // What this archive's hard-link members will point at (tar takes the list in this order):
   // restore writes these even for items it already has, so a new item's link to one lands.
-  const linkTargets = linkTargetsOf(list, byRel);
-  if (linkTargets.length > MAX_LINK_TARGETS) throw new Error(`${file} would have ${linkTargets.length} files with several names, more than the ${MAX_LINK_TARGETS} a manifest may list`);
+  // More than a manifest may list: none, and a restore onto a store that has some of the
+  // linked-to items leaves out the new items linking to them (rather than failing the save).
+  const all = linkTargetsOf(list, byRel);
+  const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
   try {
     const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
     return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
