@@ -527,7 +527,7 @@ describeWith([
       expect(roundTrip.afterC).toEqual(roundTrip.before);
     });
 
-    test('restore is additive: items already in the store, one of them with other content, stay untouched; an item sharing a file with one of them is not restored', async () => {
+    test('restore is additive: items already in the store, one of them with other content, stay untouched; an item sharing a file with one of them is restored through a link anchor', async () => {
       const key = `additive_${tag}`;
       const src = tempDir('runbox-action-additive-src-');
       const { items } = buildGuixLayout(src);
@@ -560,19 +560,23 @@ describeWith([
       ok(m);
       expect(m.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
       // libfoo's COPYING is, in the snapshot, a hard link to hello's (one file through .links in
-      // the source), and hello is the store's own: libfoo is not restored, and says so.
-      expect(m.summary).toContain('1 items not restored: they share files with items already in the store');
-      expect(m.summary).toContain('DB: 2 paths registered, 1 already valid, 1 registrations unused');
+      // the source), and hello is the store's own: hello's COPYING was written from the snapshot
+      // into the private dir as a link anchor, libfoo linked to it and moved in; the anchor went
+      // with the private dir (libfoo's COPYING has one name), hello on disk untouched.
+      expect(m.summary).not.toContain('not restored');
+      expect(m.summary).toContain('DB: 3 paths registered, 1 already valid');
+      const copying = path.join(root, items.lib, 'lib/COPYING');
+      expect(fs.readFileSync(copying)).toEqual(fs.readFileSync(path.join(src, items.hello, 'share/doc/hello/COPYING')));
+      expect(sh(`stat -c '%h %a %u %g %Y' ${q(copying)}`).stdout).toBe('1 444 0 0 1\n');
       expect(contentManifest(path.join(root, items.hello))).toEqual(helloBefore);
       expect(fs.readFileSync(path.join(root, items.hello, 'bin/hello'), 'utf8')).toBe('#!/bin/sh\necho local hello\n');
       expect(contentManifest(path.join(root, local))).toEqual(localBefore);
-      expect(fs.existsSync(path.join(root, items.lib))).toBe(false);
       // The snapshot's other items arrive with the store's canonical metadata.
       const item = (r0: string, it: string, canonical: boolean): string[] => itemsView(path.join(r0, 'gnu/store'), canonical).filter((l) => l.startsWith(path.basename(it)));
-      for (const it of [items.profile, items.drv]) expect(item(root, it, false)).toEqual(item(src, it, true));
+      for (const it of [items.profile, items.drv, items.lib]) expect(item(root, it, false)).toEqual(item(src, it, true));
       // The DB knows both: the rows that were there unchanged, the restored ones added.
       expect(sqliteInput(db, `SELECT id, path, hash, registrationTime FROM ValidPaths WHERE path IN ('${items.hello}', '${local}') ORDER BY id;\n`)).toBe(rowsBefore);
-      expect(dbContents(db).paths).toEqual([items.hello, items.profile, items.drv, local].sort());
+      expect(dbContents(db).paths).toEqual([items.hello, items.profile, items.drv, items.lib, local].sort());
       ok(await t.post());
       expect(stagingLeft(t)).toEqual([]);
     });

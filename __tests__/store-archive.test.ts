@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { runCleanups } from '../src/cleanup.js';
 import { createSnapshot } from '../src/store/archive.js';
+import { byteOrder } from '../src/store/listing.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
@@ -109,23 +110,34 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
 
     for (const p of existing) expect(sh(`find ${q(c + p)} -printf '%P %y %m %U %G %T@ %n %s\\n' | sort; cat ${q(c + p)} 2>/dev/null || true`).stdout).toBe(before[p]);
     expect(sh(`stat -c '%a %U %G %Y' ${q(c)}/gnu/store`).stdout.split(' ').slice(0, 3)).toEqual(rootBefore.split(' ').slice(0, 3));
-    // libfoo's COPYING is, in the snapshot, a hard link to hello's, which is on disk and so was
-    // never emitted: libfoo is not restored (neither linked to the disk nor half-made).
-    expect(r.notRestored).toEqual([a.items.lib]);
-    expect(fs.existsSync(c + a.items.lib)).toBe(false);
-    expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual(['.links', ...[a.items.hello, a.items.drv, other, a.items.profile].map((i) => path.basename(i))].sort());
+    // libfoo's COPYING is, in the snapshot, a hard link to hello's, which is on disk: the
+    // manifest names hello's COPYING a link anchor, so it was written into the private dir (not
+    // into the store) and libfoo's link landed on the snapshot's data. The anchor went with the
+    // private dir: libfoo's COPYING has one name, hello's on disk is untouched (checked above).
+    const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as { archives: Array<{ linkTargets?: string[] }> };
+    expect(m.archives.map((x) => x.linkTargets)).toEqual([[`${a.items.hello.slice(1)}/share/doc/hello/COPYING`]]);
+    expect(r.notRestored).toEqual([]);
+    const copying = path.join(c, a.items.lib, 'lib/COPYING');
+    expect(fs.readFileSync(copying)).toEqual(fs.readFileSync(path.join(a.root, a.items.hello, 'share/doc/hello/COPYING')));
+    expect(sh(`stat -c '%h %a %u %g %Y' ${q(copying)}`).stdout).toBe('1 444 0 0 1\n');
+    expect(itemsView(path.join(c, 'gnu/store')).filter((l) => l.startsWith(path.basename(a.items.lib)))).toEqual(
+      itemsView(path.join(a.root, 'gnu/store'), true).filter((l) => l.startsWith(path.basename(a.items.lib)))
+    );
+    expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual(['.links', ...[a.items.hello, a.items.drv, other, a.items.profile, a.items.lib].map((i) => path.basename(i))].sort());
+    // Nothing left beside the store: the private dir, with the anchor, is gone.
+    expect(fs.readdirSync(c).sort()).toEqual(['gnu', 'var']);
     // .links on disk is neither read nor written.
     expect(fs.readdirSync(path.join(c, 'gnu/store/.links'))).toEqual(['unrelated']);
     expect(fs.readlinkSync(c + a.items.profile)).toBe(a.items.hello);
 
     const db = dbContents(liveDb);
-    // Valid before: other, hello. Added: profile (its reference hello is valid). Not the .drv:
-    // the item on disk is the old leftover, not the snapshot's; not libfoo: not restored.
-    expect(db.paths).toEqual([a.items.hello, other, a.items.profile].sort());
+    // Valid before: other, hello. Added: profile (its reference hello is valid) and libfoo. Not
+    // the .drv: the item on disk is the old leftover, not the snapshot's.
+    expect(db.paths).toEqual([a.items.hello, other, a.items.profile, a.items.lib].sort());
     expect(db.refs).toEqual([`${a.items.profile} -> ${a.items.hello}`]);
     expect(db.outputs).toEqual([]);
-    expect(r.db).toEqual({ mode: 'inserted', registered: 1, alreadyValid: 1, skipped: 2 });
-    expect(r.added).toBe(1);
+    expect(r.db).toEqual({ mode: 'inserted', registered: 2, alreadyValid: 1, skipped: 1 });
+    expect(r.added).toBe(2);
   });
 
   test('additive restore of items that share files only among themselves: the new items keep their hard links', async () => {
@@ -382,7 +394,8 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       sh(`${q(MKSTORE)} ${q(a)} 10 >/dev/null`);
       // Small stores have no file shared by two items (only with .links): one as `guix gc
       // --optimize` would leave it, an item whose every file is another's, by hard link.
-      sh(`cd ${q(a)}/gnu/store && src=$(find . -mindepth 2 -type f -printf '%h\\n' | grep -v '^./\\.' | head -1 | cut -d/ -f2) && cp -al "$src" ${q(itemName('dup-1'))}`);
+      const dup = itemName('dup-1');
+      const src = sh(`cd ${q(a)}/gnu/store && src=$(find . -mindepth 2 -path './.*' -prune -o -type f -printf '%h\\n' -quit | cut -d/ -f2) && cp -al "$src" ${q(dup)} && echo "$src"`).stdout.trim();
       // mkstore's db.sqlite is filler, not SQLite: give it a real one.
       fs.rmSync(path.join(a, 'var/guix/db/db.sqlite'));
       sqliteInput(path.join(a, 'var/guix/db/db.sqlite'), GUIX_SCHEMA);
@@ -402,6 +415,23 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       expect(linkGroups(path.join(b, 'gnu/store'))).toEqual(groups);
       expect(fs.existsSync(path.join(b, 'gnu/store/.links'))).toBe(false);
       expect(r.db).toMatchObject({ mode: 'created', registered: items.length });
+
+      // Additive: the store has every item but the later (in tar's order) of the item and its
+      // copy, whose files are then all links to the other's, on disk: written as link anchors
+      // into the private dir, they let it be restored, with the snapshot's data.
+      const later = [src, dup].sort(byteOrder)[1];
+      const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as { archives: Array<{ linkTargets?: string[] }> };
+      expect(m.archives[0].linkTargets?.length).toBeGreaterThan(0);
+      expect(m.archives[0].linkTargets).toEqual([...(m.archives[0].linkTargets ?? [])].sort(byteOrder));
+      const c = tempDir();
+      sh(`mkdir -p ${q(c)}/gnu/store && cd ${q(b)}/gnu/store && cp -a $(ls | grep -vx ${q(later)}) ${q(c)}/gnu/store/`);
+      const rc = await apply(c, snap);
+      expect(rc.notRestored).toEqual([]);
+      expect(rc.added).toBe(1);
+      const view = (dir: string, canonical: boolean): string[] => itemsView(path.join(dir, 'gnu/store'), canonical).filter((l) => l.startsWith(later));
+      expect(view(c, false)).toEqual(view(a, true));
+      expect(sh(`cd ${q(c)}/gnu/store && find ${q(later)} -type f -exec sha256sum {} + | sort`).stdout).toBe(sh(`cd ${q(a)}/gnu/store && find ${q(later)} -type f -exec sha256sum {} + | sort`).stdout);
+      expect(fs.readdirSync(c).sort()).toEqual(['gnu', 'var']); // no private dir left
     });
   });
 });

@@ -25,6 +25,8 @@ interface Forged {
   padArchives?: number;
   /** Extra zstd arguments (the frame's window, say). */
   zstd?: string;
+  /** Per archive, the manifest's linkTargets (left out when undefined). */
+  linkTargets?: unknown[];
 }
 
 /** A snapshot dir an attacker could upload: zstd archives and a manifest with correct digests. */
@@ -40,7 +42,7 @@ function forge(f: Forged): string {
     fs.rmSync(raw);
     const bytes = fs.readFileSync(path.join(dir, file));
     const dataBytes = f.dataBytes === 'none' ? undefined : (f.dataBytes?.[i] ?? tar.length);
-    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths: STORE_PATHS, ...(dataBytes === undefined ? {} : { dataBytes }) };
+    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths: STORE_PATHS, ...(dataBytes === undefined ? {} : { dataBytes }), ...(f.linkTargets?.[i] === undefined ? {} : { linkTargets: f.linkTargets[i] }) };
   });
   for (let i = 0; i < (f.padArchives ?? 0); i++) archives.push({ ...archives[0], file: `pad-${i}.tar.zst` });
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives }));
@@ -213,6 +215,65 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       expect(fs.existsSync(path.join(h.root, linking))).toBe(false);
       expect(contentManifest(path.join(h.root, hello))).toEqual(helloBefore);
       expect(fs.statSync(path.join(h.root, hello, 'bin/hello')).nlink).toBe(1);
+    });
+
+    test('to a file of an item the store already has that the manifest names a link anchor: the linking item is restored with the snapshot data, the item on disk untouched; extra anchors are harmless', async () => {
+      const h = host();
+      const hello = `gnu/store/${fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string}`;
+      const helloBefore = contentManifest(path.join(h.root, hello));
+      const linking = evil('anchored');
+      const other = evil('other');
+      const r = await apply(
+        h.root,
+        forge({
+          tars: [
+            makeTar([
+              dir(hello),
+              dir(`${hello}/share`),
+              dir(`${hello}/share/doc`),
+              { ...file(`${hello}/share/doc/COPYING`, 'the snapshot copy\n'), mode: 0o755 },
+              dir(`${hello}/bin`),
+              file(`${hello}/bin/hello`, 'not an anchor\n'),
+              dir(linking),
+              file(`${linking}/before`),
+              link(`${linking}/COPYING`, `${hello}/share/doc/COPYING`),
+              dir(`${linking}/sub`),
+              link(`${linking}/sub/again`, `${hello}/share/doc/COPYING`),
+              dir(other),
+              file(`${other}/f`)
+            ])
+          ],
+          // Besides the real one: a dir, a new item's file, paths the archive does not have.
+          linkTargets: [[`${hello}/share/doc/COPYING`, `${hello}/share`, `${other}/f`, `${hello}/nowhere`, 'gnu/store/absent-item/f']]
+        })
+      );
+      expect(r.notRestored).toEqual([]);
+      expect(r.added).toBe(2);
+      expectOnlyAdded(h, [linking, other]);
+      expect(contentManifest(path.join(h.root, hello))).toEqual(helloBefore);
+      const st = (p: string): string => sh(`stat -c '%i %h %a %u %g %Y %s' ${q(path.join(h.root, p))}`).stdout;
+      // One inode for the two links (the anchor, its third name, went with the private dir).
+      expect(st(`${linking}/sub/again`)).toBe(st(`${linking}/COPYING`));
+      expect(st(`${linking}/COPYING`).split(' ').slice(1).join(' ')).toBe('2 555 0 0 1 18\n');
+      expect(fs.readFileSync(path.join(h.root, linking, 'COPYING'), 'utf8')).toBe('the snapshot copy\n');
+    });
+
+    test.each([
+      ['a path outside the store paths', ['etc/shadow'], /archives\[0\]\.linkTargets\[0\] 'etc\/shadow' is not inside the archive's store paths/],
+      ['a store path itself', ['gnu/store'], /'gnu\/store' is not inside the archive's store paths/],
+      ['an absolute path', ['/gnu/store/x-y/f'], /'\/gnu\/store\/x-y\/f' is not a normalised relative path/],
+      ['a .. component', ['gnu/store/x-y/../../../etc/shadow'], /is not a normalised relative path/],
+      ['a . component', ['gnu/store/./x-y/f'], /is not a normalised relative path/],
+      ['an empty component', ['gnu/store//x-y'], /is not a normalised relative path/],
+      ['a trailing /', ['gnu/store/x-y/'], /is not a normalised relative path/],
+      ['a NUL', ['gnu/store/x-y/f\0g'], /is not a normalised relative path/],
+      ['a number', [42], /archives\[0\]\.linkTargets\[0\] is not a string/],
+      ['no list', 'gnu/store/x-y/f', /archives\[0\]\.linkTargets is not a list/],
+      ['more than 1,000,000 paths', Array.from({ length: 1_000_001 }, (_, i) => `gnu/store/x-y/${i}`), /lists 1000001 paths, more than the 1000000 an archive may/]
+    ])('a manifest whose linkTargets hold %s: refused, nothing written', async (_what, targets, reason) => {
+      const h = host();
+      const a = evil('targets');
+      await expectRefused(h, forge({ tars: [makeTar([dir(a), file(`${a}/f`)])], linkTargets: [targets] }), reason);
     });
   });
 

@@ -9,7 +9,7 @@ import { InputError } from '../src/errors.js';
 import { inputsFrom } from '../src/input-source.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { parseStoreConfig } from '../src/store/config.js';
-import { dataBytesOf, type Entry, type StoreListing } from '../src/store/listing.js';
+import { dataBytesOf, linkTargetsOf, type Entry, type StoreListing } from '../src/store/listing.js';
 import { readManifest } from '../src/store/manifest.js';
 import { planShards } from '../src/store/shards.js';
 import { applySnapshot } from '../src/store/restore.js';
@@ -91,6 +91,27 @@ test('the shard plan keeps items that share a file together unless that unbalanc
   expect(shardOf('b-big')).not.toBe(shardOf('a-big'));
   expect(plan.dataBytes[shardOf('a-big')]).toBe(1000 + 900 + 10 + 10);
   expect(plan.dataBytes[shardOf('b-big')]).toBe(3000);
+});
+
+test("an archive's link anchors: the first listed name of each file with more names in the list, sorted; files with one name there, dirs and symlinks are none", () => {
+  const e = (rel: string, ino: string, nlink: number, type = 'f'): Entry => ({ ino, nlink, size: 1, type, mtime: '1', rel, top: rel.split('/')[2] });
+  const entries = [
+    e('gnu/store/b-x/lic', '1:9', 3),
+    e('gnu/store/c-x/lic', '1:9', 3),
+    e('gnu/store/a-x/z', '1:5', 2),
+    e('gnu/store/a-x/y', '1:5', 2),
+    e('gnu/store/d-x/alone', '1:7', 2), // its other name is in another shard
+    e('gnu/store/a-x/d', '1:8', 2, 'd'),
+    e('gnu/store/a-x/s', '1:6', 2, 'l'),
+    e('gnu/store/a-x/s2', '1:6', 2, 'l')
+  ];
+  const byRel = new Map(entries.map((x) => [x.rel, x]));
+  // In the order given (tar's): z before y, so z has the data and is the anchor.
+  expect(linkTargetsOf(['gnu/store/b-x/lic', 'gnu/store/c-x/lic', 'gnu/store/a-x/z', 'gnu/store/a-x/y', 'gnu/store/d-x/alone', 'gnu/store/a-x/d', 'gnu/store/a-x/s', 'gnu/store/a-x/s2'], byRel)).toEqual([
+    'gnu/store/a-x/z',
+    'gnu/store/b-x/lic'
+  ]);
+  expect(linkTargetsOf(['gnu/store/c-x/lic', 'gnu/store/d-x/alone'], byRel)).toEqual([]);
 });
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('sharded store snapshots', () => {

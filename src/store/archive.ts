@@ -9,12 +9,12 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { run } from '../exec.js';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
-import { type ArchiveRecord, type RegistrationsRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, inDbDir, writeManifest } from './manifest.js';
+import { type ArchiveRecord, type RegistrationsRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, inDbDir, MAX_LINK_TARGETS, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
-import { dataBytesOf, listStore, treeOrder, type StoreListing } from './listing.js';
+import { dataBytesOf, entriesByRel, linkTargetsOf, listStore, treeOrder, type Entry, type StoreListing } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -95,21 +95,34 @@ export const ZSTD_WINDOW_LOG = 26;
 const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c', `--long=${ZSTD_WINDOW_LOG}`] };
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[], dataBytes: number): Promise<ArchiveRecord> {
+async function listArchive(
+  opts: CreateOptions,
+  list: readonly string[],
+  file: string,
+  storePaths: string[],
+  dataBytes: number,
+  byRel: ReadonlyMap<string, Entry>
+): Promise<ArchiveRecord> {
   const listFile = path.join(opts.scratchDir, `${file}.list`);
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+  // What this archive's hard-link members will point at (tar takes the list in this order):
+  // restore writes these even for items it already has, so a new item's link to one lands.
+  // More than a manifest may list: none, and a restore onto a store that has some of the
+  // linked-to items leaves out the new items linking to them (rather than failing the save).
+  const all = linkTargetsOf(list, byRel);
+  const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
   try {
     const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
-    return { file, ...r, compression: 'zstd', storePaths, dataBytes };
+    return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
   } finally {
     fs.rmSync(listFile, { force: true });
   }
 }
 
 /** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
-function writeShards(opts: CreateOptions, plan: ShardPlan): Promise<ArchiveRecord[]> {
+function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord[]> {
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i])));
+  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i], byRel)));
 }
 
 /** The whole listed store as one archive, tar taking the listed members only. */
@@ -188,13 +201,14 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   const count = opts.shards ? opts.shards : autoShardCount();
   // One walk of the store serves the delta decision, the shard split and the data sizes.
   const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
+  const byRel = listing ? entriesByRel(listing) : new Map<string, Entry>();
   let archives: ArchiveRecord[] | undefined;
   let delta: CreateResult['delta'];
   if (opts.base) {
     const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes)];
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel)];
       delta = { written: true, ...counts, reason: '' };
     } else {
       const reason = !d
@@ -205,10 +219,10 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   }
   if (!archives) {
     const plan = listing && planShards(listing, count, !opts.shards);
-    if (plan) archives = await writeShards(opts, plan);
+    if (plan) archives = await writeShards(opts, plan, byRel);
     else if (listing) {
       const one = oneList(listing);
-      archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0])];
+      archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0], byRel)];
     } else archives = [await wholeArchive(opts, archived)];
   }
   const t2 = Date.now();

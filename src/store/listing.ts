@@ -100,6 +100,31 @@ export function dataBytesOf(entries: Iterable<Entry>, seen: Set<string> = new Se
   return n;
 }
 
+/**
+ * The link anchors of one archive made of `list` (in the order tar is given it): for each file
+ * with several names in the list, the first one, which tar writes in full and the others link
+ * to. Sorted. `byRel` names each listed entry.
+ */
+export function linkTargetsOf(list: readonly string[], byRel: ReadonlyMap<string, Entry>): string[] {
+  const first = new Map<string, string>();
+  const targets = new Set<string>();
+  for (const rel of list) {
+    const e = byRel.get(rel);
+    if (!e || e.type !== 'f' || e.nlink < 2) continue;
+    const f = first.get(e.ino);
+    if (f === undefined) first.set(e.ino, rel);
+    else targets.add(f);
+  }
+  return [...targets].sort(byteOrder);
+}
+
+/** Every item member of the listing by its relative path. */
+export function entriesByRel(listing: StoreListing): Map<string, Entry> {
+  const m = new Map<string, Entry>();
+  for (const item of listing.items.values()) for (const e of item.entries) m.set(e.rel, e);
+  return m;
+}
+
 export const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**

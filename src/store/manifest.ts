@@ -41,7 +41,18 @@ export interface ArchiveRecord extends FileRecord {
   /** Uncompressed size of its files' data: the free space restore checks for, and a bound the
    * restore enforces while reading (an archive holding more is refused). */
   dataBytes?: number;
+  /**
+   * Link anchors: the paths (relative, as in the archive; sorted) of the regular files that are
+   * the first name of a file with further names in this archive, i.e. what its hard-link members
+   * point at. Restore writes such a file into its private dir even when its item is already in
+   * the store, so a new item's link to it still lands (see private-extract.ts). A hint only:
+   * absent, the restore drops new items linking into items on disk.
+   */
+  linkTargets?: string[];
 }
+
+/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
+export const MAX_LINK_TARGETS = 1_000_000;
 
 export interface RegistrationsRecord extends FileRecord {
   compression: 'zstd';
@@ -133,7 +144,8 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     const dataBytes = (a as Record<string, unknown>).dataBytes;
     // Required: the free-space check and the bound while extracting both go by it.
     if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0) throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
-    return { ...rec, compression: 'zstd', storePaths: paths, dataBytes };
+    const linkTargets = readLinkTargets((a as Record<string, unknown>).linkTargets, paths, `archives[${i}].linkTargets`);
+    return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}) };
   });
   const registrations = readRegistrationsRecord(raw.registrations);
   const dirTimes = readDirTimes(raw.dirTimes, storePaths);
@@ -157,6 +169,26 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     ...(registrations ? { registrations } : {}),
     ...(base ? { base } : {})
   };
+}
+
+/**
+ * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
+ * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
+ * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
+ * file members of items already in the store to write into its private dir.
+ */
+function readLinkTargets(v: unknown, storePaths: readonly string[], what: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw new ManifestError(`${what} is not a list`);
+  if (v.length > MAX_LINK_TARGETS) throw new ManifestError(`${what} lists ${v.length} paths, more than the ${MAX_LINK_TARGETS} an archive may`);
+  const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
+  v.forEach((p: unknown, j: number) => {
+    if (typeof p !== 'string') throw new ManifestError(`${what}[${j}] is not a string`);
+    const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+    if (!normal) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
+    if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
+  });
+  return v as string[];
 }
 
 /** Only the one file name save writes, and no bigger than a restore will read. */

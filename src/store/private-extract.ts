@@ -16,13 +16,15 @@
 // store dir itself when that is a mount point (`<store>/.runbox-restore-<pid>-<start time>`, a
 // dot-entry, which save never archives and restore never accepts from a snapshot).
 //
-// Items already in the store are never written: node checks their members and drops them from
-// the stream. Hard links are emitted only to a file emitted earlier into the same archive's
-// stream; a new item linking to a file of an item already in the store (never emitted, so not
-// in the private dir) is not restored at all: it stays behind and is removed with the private
-// dir. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
-// from an archive; the daemons set their own group and mode on the store dir when they start
-// (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
+// Items already in the store are never written to it: node checks their members and drops them
+// from the stream, except link anchors (files the manifest names as what this archive's hard
+// links point at), which go into the private dir only and are removed with it. Hard links are
+// emitted only to a file emitted earlier into the same archive's stream; a new item linking to
+// a file of an item already in the store that is no anchor (never emitted, so not in the
+// private dir) is not restored at all: it stays behind and is removed with the private dir.
+// Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
+// archive; the daemons set their own group and mode on the store dir when they start (Nix and
+// Guix chown it to the build group and chmod 1775 in multi-user mode).
 import fs, { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -327,6 +329,31 @@ export class PrivateRestore {
       return `${r}/${p.slice(r.length + 1).split('/')[0]}`;
     };
     let sinceCheck = { members: 0, bytes: 0 };
+    // Link anchors (see ArchiveRecord.linkTargets): files of items already in the store that
+    // this archive's links point at. The list is attacker-controlled and only a hint: a path
+    // listed needlessly costs writing that checked file into the private dir (within the
+    // dataBytes bound, like every file); a path left out means the new items linking to it are
+    // not restored (the rule below). It never makes runbox read, link to or write anything on
+    // disk outside the private dir.
+    const anchors = new Set(rec.linkTargets ?? []);
+    // Dirs of items already in the store emitted for anchors (canonical, never moved).
+    const anchorDirs = new Set<string>();
+    const emitAnchor = (c: CheckedMember): void => {
+      const parts = c.path.split('/');
+      // Every dir on the way, from below the store path down: the validator saw each as a dir
+      // member before this file (and none as a symlink), so these are the archive's own dirs.
+      const root = roots.find((r) => c.path.startsWith(`${r}/`)) as string;
+      for (let i = root.split('/').length + 1; i < parts.length; i++) {
+        const d = parts.slice(0, i).join('/');
+        if (anchorDirs.has(d)) continue;
+        anchorDirs.add(d);
+        out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+        this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+      }
+      out.push(memberHeader(c));
+      emittedFiles.add(c.path);
+      this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
+    };
     const onMember = (m: Parameters<MemberValidator['check']>[0]): void => {
       const c: CheckedMember | undefined = validator.check(m);
       if (validator.summary.members > MAX_MEMBERS) throw new UnsafeArchiveError(m.name, `is past the ${MAX_MEMBERS} members one archive may hold`);
@@ -343,7 +370,15 @@ export class PrivateRestore {
       size = m.size;
       if (!c) return void (emitting = false);
       const top = topOf(c.path);
-      emitting = !this.existing.has(top) && !dropped.has(top);
+      if (this.existing.has(top)) {
+        // A file of an item the store has, named a link anchor: written into the private dir
+        // (never moved, never registered), so a new item's later link to it lands on the
+        // snapshot's data; the anchor goes with the private dir, the link keeps the inode.
+        emitting = c.kind === 'file' && anchors.has(c.path);
+        if (emitting) emitAnchor(c);
+        return;
+      }
+      emitting = !dropped.has(top);
       if (!emitting) return;
       if (c.kind === 'link') {
         const target = c.target as string;
