@@ -83905,6 +83905,34 @@ function listing_dataBytesOf(entries, seen = new Set()) {
     }
     return n;
 }
+/**
+ * The link anchors of one archive made of `list` (in the order tar is given it): for each file
+ * with several names in the list, the first one, which tar writes in full and the others link
+ * to. Sorted. `byRel` names each listed entry.
+ */
+function listing_linkTargetsOf(list, byRel) {
+    const first = new Map();
+    const targets = new Set();
+    for (const rel of list) {
+        const e = byRel.get(rel);
+        if (!e || e.type !== 'f' || e.nlink < 2)
+            continue;
+        const f = first.get(e.ino);
+        if (f === undefined)
+            first.set(e.ino, rel);
+        else
+            targets.add(f);
+    }
+    return [...targets].sort(listing_byteOrder);
+}
+/** Every item member of the listing by its relative path. */
+function listing_entriesByRel(listing) {
+    const m = new Map();
+    for (const item of listing.items.values())
+        for (const e of item.entries)
+            m.set(e.rel, e);
+    return m;
+}
 const listing_byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 /**
  * Tree order, as tar's own --sort=name walks: component by component, so a dir's members come
@@ -89210,6 +89238,8 @@ const manifest_FORMAT_VERSION = 3;
  * cleanly (a miss) instead of taking it for a whole store.
  */
 const manifest_DELTA_FORMAT_VERSION = 4;
+/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
+const manifest_MAX_LINK_TARGETS = 1_000_000;
 class ManifestError extends Error {
     constructor(message) {
         super(`snapshot manifest: ${message}`);
@@ -89280,7 +89310,8 @@ function readManifest(dir, expect) {
         // Required: the free-space check and the bound while extracting both go by it.
         if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)
             throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
-        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes };
+        const linkTargets = readLinkTargets(a.linkTargets, paths, `archives[${i}].linkTargets`);
+        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}) };
     });
     const registrations = readRegistrationsRecord(raw.registrations);
     const dirTimes = readDirTimes(raw.dirTimes, storePaths);
@@ -89307,6 +89338,31 @@ function readManifest(dir, expect) {
         ...(registrations ? { registrations } : {}),
         ...(base ? { base } : {})
     };
+}
+/**
+ * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
+ * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
+ * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
+ * file members of items already in the store to write into its private dir.
+ */
+function readLinkTargets(v, storePaths, what) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new ManifestError(`${what} is not a list`);
+    if (v.length > manifest_MAX_LINK_TARGETS)
+        throw new ManifestError(`${what} lists ${v.length} paths, more than the ${manifest_MAX_LINK_TARGETS} an archive may`);
+    const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
+    v.forEach((p, j) => {
+        if (typeof p !== 'string')
+            throw new ManifestError(`${what}[${j}] is not a string`);
+        const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+        if (!normal)
+            throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
+        if (!roots.some((r) => p.startsWith(`${r}/`)))
+            throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
+    });
+    return v;
 }
 /** Only the one file name save writes, and no bigger than a restore will read. */
 function readRegistrationsRecord(v) {
@@ -90136,21 +90192,27 @@ function listTarArgs(opts, listFile) {
 const ZSTD_WINDOW_LOG = 26;
 const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c', `--long=${ZSTD_WINDOW_LOG}`] };
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts, list, file, storePaths, dataBytes) {
+async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
     const listFile = path.join(opts.scratchDir, `${file}.list`);
     fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
+    // What this archive's hard-link members will point at (tar takes the list in this order):
+    // restore writes these even for items it already has, so a new item's link to one lands.
+    // More than a manifest may list: none, and a restore onto a store that has some of the
+    // linked-to items leaves out the new items linking to them (rather than failing the save).
+    const all = linkTargetsOf(list, byRel);
+    const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
     try {
         const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, archive_compress], path.join(opts.snapshotDir, file));
-        return { file, ...r, compression: 'zstd', storePaths, dataBytes };
+        return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
     }
     finally {
         fs.rmSync(listFile, { force: true });
     }
 }
 /** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
-function writeShards(opts, plan) {
+function writeShards(opts, plan, byRel) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i])));
+    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i], byRel)));
 }
 /** The whole listed store as one archive, tar taking the listed members only. */
 function oneList(listing) {
@@ -90228,13 +90290,14 @@ async function archive_createSnapshot(opts) {
     const count = opts.shards ? opts.shards : autoShardCount();
     // One walk of the store serves the delta decision, the shard split and the data sizes.
     const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
+    const byRel = listing ? entriesByRel(listing) : new Map();
     let archives;
     let delta;
     if (opts.base) {
         const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes)];
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel)];
             delta = { written: true, ...counts, reason: '' };
         }
         else {
@@ -90247,10 +90310,10 @@ async function archive_createSnapshot(opts) {
     if (!archives) {
         const plan = listing && planShards(listing, count, !opts.shards);
         if (plan)
-            archives = await writeShards(opts, plan);
+            archives = await writeShards(opts, plan, byRel);
         else if (listing) {
             const one = oneList(listing);
-            archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0])];
+            archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0], byRel)];
         }
         else
             archives = [await wholeArchive(opts, archived)];
@@ -90294,13 +90357,15 @@ async function archive_createSnapshot(opts) {
 // store dir itself when that is a mount point (`<store>/.runbox-restore-<pid>-<start time>`, a
 // dot-entry, which save never archives and restore never accepts from a snapshot).
 //
-// Items already in the store are never written: node checks their members and drops them from
-// the stream. Hard links are emitted only to a file emitted earlier into the same archive's
-// stream; a new item linking to a file of an item already in the store (never emitted, so not
-// in the private dir) is not restored at all: it stays behind and is removed with the private
-// dir. Store dirs that do not exist yet are made by runbox (root:root 0755), never taken
-// from an archive; the daemons set their own group and mode on the store dir when they start
-// (Nix and Guix chown it to the build group and chmod 1775 in multi-user mode).
+// Items already in the store are never written to it: node checks their members and drops them
+// from the stream, except link anchors (files the manifest names as what this archive's hard
+// links point at), which go into the private dir only and are removed with it. Hard links are
+// emitted only to a file emitted earlier into the same archive's stream; a new item linking to
+// a file of an item already in the store that is no anchor (never emitted, so not in the
+// private dir) is not restored at all: it stays behind and is removed with the private dir.
+// Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
+// archive; the daemons set their own group and mode on the store dir when they start (Nix and
+// Guix chown it to the build group and chmod 1775 in multi-user mode).
 
 
 
@@ -90576,6 +90641,32 @@ class PrivateRestore {
             return `${r}/${p.slice(r.length + 1).split('/')[0]}`;
         };
         let sinceCheck = { members: 0, bytes: 0 };
+        // Link anchors (see ArchiveRecord.linkTargets): files of items already in the store that
+        // this archive's links point at. The list is attacker-controlled and only a hint: a path
+        // listed needlessly costs writing that checked file into the private dir (within the
+        // dataBytes bound, like every file); a path left out means the new items linking to it are
+        // not restored (the rule below). It never makes runbox read, link to or write anything on
+        // disk outside the private dir.
+        const anchors = new Set(rec.linkTargets ?? []);
+        // Dirs of items already in the store emitted for anchors (canonical, never moved).
+        const anchorDirs = new Set();
+        const emitAnchor = (c) => {
+            const parts = c.path.split('/');
+            // Every dir on the way, from below the store path down: the validator saw each as a dir
+            // member before this file (and none as a symlink), so these are the archive's own dirs.
+            const root = roots.find((r) => c.path.startsWith(`${r}/`));
+            for (let i = root.split('/').length + 1; i < parts.length; i++) {
+                const d = parts.slice(0, i).join('/');
+                if (anchorDirs.has(d))
+                    continue;
+                anchorDirs.add(d);
+                out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+                this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+            }
+            out.push(memberHeader(c));
+            emittedFiles.add(c.path);
+            this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
+        };
         const onMember = (m) => {
             const c = validator.check(m);
             if (validator.summary.members > MAX_MEMBERS)
@@ -90594,7 +90685,16 @@ class PrivateRestore {
             if (!c)
                 return void (emitting = false);
             const top = topOf(c.path);
-            emitting = !this.existing.has(top) && !dropped.has(top);
+            if (this.existing.has(top)) {
+                // A file of an item the store has, named a link anchor: written into the private dir
+                // (never moved, never registered), so a new item's later link to it lands on the
+                // snapshot's data; the anchor goes with the private dir, the link keeps the inode.
+                emitting = c.kind === 'file' && anchors.has(c.path);
+                if (emitting)
+                    emitAnchor(c);
+                return;
+            }
+            emitting = !dropped.has(top);
             if (!emitting)
                 return;
             if (c.kind === 'link') {
