@@ -2,7 +2,6 @@
 // and nothing more). Each test is an attack with real tar, zstd, sudo and sqlite3, in-process as
 // store-hostile.test.ts does. A `test.failing` documents a finding the current code does not
 // defend against (it passes while the bug is there); a plain test is a finding that is fixed.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
@@ -15,33 +14,14 @@ import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { spawnSync } from 'node:child_process';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
-import { buildGuixLayout, dbContents, itemName, q, rejection, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { buildGuixLayout, dbContents, forgeArchives, itemName, rejection, removeTempDirs, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const S = '/gnu/store';
 
 /** A snapshot dir as a cache writer uploads it: zstd archives and a version 3 manifest with correct digests. */
 function forge(tars: Buffer[], dataBytes?: number[], kind: 'guix' | 'nix' = 'guix', storePaths = STORE_PATHS): string {
-  const dir = path.join(tempDir('runbox-attack-snap-'), 'runbox-snapshot');
-  fs.mkdirSync(dir);
-  const archives = tars.map((tar, i) => {
-    const file = `store-${i}.tar.zst`;
-    const raw = path.join(dir, `${file}.raw`);
-    fs.writeFileSync(raw, tar);
-    sh(`zstd -q -c ${q(raw)} > ${q(path.join(dir, file))}`);
-    fs.rmSync(raw);
-    const bytes = fs.readFileSync(path.join(dir, file));
-    return {
-      file,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      bytes: bytes.length,
-      compression: 'zstd',
-      storePaths,
-      dataBytes: dataBytes?.[i] ?? tar.length
-    };
-  });
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind, createdAt: '', storePaths, archives }));
-  return dir;
+  return forgeArchives(path.join(tempDir('runbox-attack-snap-'), 'runbox-snapshot'), tars, { kind, storePaths, ...(dataBytes ? { dataBytes } : {}) });
 }
 
 function apply(root: string, snapshotDir: string): ReturnType<typeof applySnapshot> {

@@ -4,7 +4,6 @@
 // attacker got: nothing outside the store, no existing item changed, and where a snapshot is
 // accepted, only new items with the store's canonical metadata.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -13,40 +12,16 @@ import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { contentManifest } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
-import { buildGuixLayout, itemName, itemsView, q, rejection, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { buildGuixLayout, forgeArchives, itemName, itemsView, q, rejection, removeTempDirs, sh, tempDir, type ForgedArchives } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 
-interface Forged {
+interface Forged extends ForgedArchives {
   tars: Buffer[];
-  /** Per archive, the manifest's dataBytes; 'none' leaves the field out. */
-  dataBytes?: number[] | 'none';
-  /** Extra archive records (not written to disk): only the manifest's count matters. */
-  padArchives?: number;
-  /** Extra zstd arguments (the frame's window, say). */
-  zstd?: string;
-  /** Per archive, the manifest's linkTargets (left out when undefined). */
-  linkTargets?: unknown[];
 }
 
-/** A snapshot dir an attacker could upload: zstd archives and a manifest with correct digests. */
 function forge(f: Forged): string {
-  const dir = path.join(tempDir('runbox-hostile-snap-'), 'runbox-snapshot');
-  fs.mkdirSync(dir);
-  const archives: Array<Record<string, unknown>> = f.tars.map((tar, i) => {
-    const file = `store-${i}.tar.zst`;
-    const raw = path.join(dir, `${file}.raw`);
-    fs.writeFileSync(raw, tar);
-    // Through a pipe: zstd does not know the size, so the frame declares the window asked for.
-    sh(`cat ${q(raw)} | zstd -q -c ${f.zstd ?? ''} > ${q(path.join(dir, file))}`);
-    fs.rmSync(raw);
-    const bytes = fs.readFileSync(path.join(dir, file));
-    const dataBytes = f.dataBytes === 'none' ? undefined : (f.dataBytes?.[i] ?? tar.length);
-    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths: STORE_PATHS, ...(dataBytes === undefined ? {} : { dataBytes }), ...(f.linkTargets?.[i] === undefined ? {} : { linkTargets: f.linkTargets[i] }) };
-  });
-  for (let i = 0; i < (f.padArchives ?? 0); i++) archives.push({ ...archives[0], file: `pad-${i}.tar.zst` });
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: '', storePaths: STORE_PATHS, archives }));
-  return dir;
+  return forgeArchives(path.join(tempDir('runbox-hostile-snap-'), 'runbox-snapshot'), f.tars, f);
 }
 
 function apply(root: string, snapshotDir: string): ReturnType<typeof applySnapshot> {

@@ -7,7 +7,7 @@
 // action runs (`node dist/main.js`, `node dist/post.js`) against a store that already holds
 // items. Each archive also carries a harmless item before the bad member: the refusal must be
 // of the whole archive, so nothing at all may appear, inside the store or outside it.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -15,7 +15,7 @@ import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
 import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, forgeSnapshot, itemName, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { buildGuixLayout, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
 import { contentManifest, stagingLeft, storeJob } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 
@@ -30,19 +30,8 @@ const savedCwd = process.cwd();
  * with its sha256 and size in the manifest). Every format version has allowed a list of archives
  * from the start, so an attacker can write one whatever runbox itself makes.
  */
-function forgeTwoArchives(dir: string, tars: Buffer[], storePaths = ['/gnu/store', '/var/guix/db']): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const archives = tars.map((tar, i) => {
-    const file = `store-${i}.tar.zst`;
-    const raw = path.join(dir, `${file}.raw`);
-    fs.writeFileSync(raw, tar);
-    sh(`zstd -q -c ${q(raw)} > ${q(path.join(dir, file))}`);
-    fs.rmSync(raw);
-    const bytes = fs.readFileSync(path.join(dir, file));
-    return { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, compression: 'zstd', storePaths, dataBytes: tar.length };
-  });
-  const manifest = { format: 'runbox-store-snapshot', version: 3, kind: 'guix', createdAt: new Date().toISOString(), storePaths, archives };
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+function forgeTwoArchives(dir: string, tars: Buffer[]): void {
+  forgeArchives(dir, tars);
 }
 
 /**
