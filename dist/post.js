@@ -89469,12 +89469,12 @@ function listTarArgs(opts, listFile) {
     // --verbatim-files-from: a listed name starting with '-' is a name, not an option.
     return ['-c', '-f', '-', '-C', opts.root, ...COMMON_TAR_ARGS, '--no-recursion', '--null', '--verbatim-files-from', '-T', listFile];
 }
-// --long=26 (a 64 MiB window): a file with names in two shards is archived whole in each; the
-// long window finds such copies again within an archive (a 405 MB mkstore store dereferenced
-// was 210 MB compressed, 104 MB with --long=26; with hard links 96 MB).
-// Restore decompresses with --memory=64MB, exactly this window.
+// zstd's default window for level 3: hard links keep most duplicates out of the archive, and a
+// long window (--long=26) bought 3% of size for 15-40% more time on a 400 MiB mkstore store.
+// Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
+// refused before zstd allocates it, whatever window a later runbox may choose to write.
 const archive_ZSTD_WINDOW_LOG = 26;
-const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c', `--long=${archive_ZSTD_WINDOW_LOG}`] };
+const archive_compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
 async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
     const listFile = external_node_path_default().join(opts.scratchDir, `${file}.list`);
