@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import type { FakeJob, StepResult } from './helpers/action-runner.js';
+import type { StepResult } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, removeTempDirs, tempDir, treeManifest } from './fixtures/store.js';
-import { contentManifest, partialGuixStore, stagingLeft, storeJob } from './helpers/store-e2e.js';
+import { contentManifest, partialGuixStore, stagingLeft, storeJobPool } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
 // No '-' in the keys: no default restore key, so only the exact entry can match.
@@ -19,13 +19,7 @@ const KEY = `faults_${tag}`;
 const INPUTS = { store: 'guix', daemon: 'none', key: KEY };
 
 let server: CacheServer;
-const jobs: FakeJob[] = [];
-
-function job(storeRoot: string): FakeJob {
-  const j = storeJob(server.url, { storeRoot });
-  jobs.push(j);
-  return j;
-}
+const { job, cleanup: cleanupJobs } = storeJobPool(() => server.url);
 
 const partialStore = (): string => partialGuixStore('runbox-faults-root-');
 
@@ -65,7 +59,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
 
   afterAll(async () => {
     await server?.stop();
-    for (const j of jobs) j.cleanup();
+    cleanupJobs();
     removeTempDirs();
   });
 

@@ -40,6 +40,13 @@ function host(root = tempDir('runbox-hostile-root-')): Host {
   return { root, outside: tempDir('runbox-hostile-outside-'), before: contentManifest(root) };
 }
 
+/** A host whose store has the fixture's hello item, and that item's content as it was. */
+function hostWithHello(): { h: Host; hello: string; helloBefore: string[] } {
+  const h = host();
+  const hello = `gnu/store/${fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string}`;
+  return { h, hello, helloBefore: contentManifest(path.join(h.root, hello)) };
+}
+
 /** Refused: the store root exactly as before (mtimes of the dirs on the way too), nothing outside. */
 async function expectRefused(h: Host, snap: string, reason: RegExp): Promise<void> {
   expect(await rejection(apply(h.root, snap))).toMatch(reason);
@@ -161,9 +168,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     });
 
     test('to a file of an item the store already has (checked, never written): the linking item is not restored, the item on disk untouched, the others restored', async () => {
-      const h = host();
-      const hello = `gnu/store/${fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string}`;
-      const helloBefore = contentManifest(path.join(h.root, hello));
+      const { h, hello, helloBefore } = hostWithHello();
       const linking = evil('shares');
       const other = evil('other');
       const r = await apply(
@@ -193,9 +198,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     });
 
     test('to a file of an item the store already has that the manifest names a link anchor: the linking item is restored with the snapshot data, the item on disk untouched; extra anchors are harmless', async () => {
-      const h = host();
-      const hello = `gnu/store/${fs.readdirSync(path.join(h.root, 'gnu/store')).find((n) => n.includes('hello')) as string}`;
-      const helloBefore = contentManifest(path.join(h.root, hello));
+      const { h, hello, helloBefore } = hostWithHello();
       const linking = evil('anchored');
       const other = evil('other');
       const r = await apply(

@@ -214,6 +214,14 @@ const CASES: Case[] = [
     absent: (s) => [path.join(s.root, evil('dup'))]
   },
   {
+    // The daemon opens `<item>.lock` as root, following symlinks, whenever it builds or
+    // substitutes <item>: a planted symlink would have it create and write a file anywhere.
+    name: "a top-level symlink named like the daemon's lock file of an item",
+    members: (s) => [{ name: `${evil('lock')}.lock`, type: '2', linkname: path.join(s.outside, 'planted'), mode: 0o777 }],
+    reason: /is a symlink named like the daemon's lock file of a store path/,
+    absent: (s) => [path.join(s.root, `${evil('lock')}.lock`), path.join(s.outside, 'planted')]
+  },
+  {
     name: 'an archive altered after its manifest was written',
     members: () => [],
     // Same size, one byte changed in the middle of the compressed stream: only the checksum can tell.

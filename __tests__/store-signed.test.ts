@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { publicKeyLine } from '../src/store/entry/signing.js';
-import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, removeTempDirs, tempDir } from './fixtures/store.js';
-import { contentManifest, partialGuixStore, stagingLeft, storeJob } from './helpers/store-e2e.js';
+import { contentManifest, partialGuixStore, stagingLeft, storeJobPool } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
 // No '-' in the keys: no default restore key, so only the exact entry can match.
@@ -26,13 +25,7 @@ const lineA = publicKeyLine(keyA);
 const lineB = publicKeyLine(keyB);
 
 let server: CacheServer;
-const jobs: FakeJob[] = [];
-
-function job(storeRoot: string): FakeJob {
-  const j = storeJob(server.url, { storeRoot });
-  jobs.push(j);
-  return j;
-}
+const { job, cleanup: cleanupJobs } = storeJobPool(() => server.url);
 
 const partialStore = (): string => partialGuixStore('runbox-signed-root-');
 
@@ -57,7 +50,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
 
   afterAll(async () => {
     await server?.stop();
-    for (const j of jobs) j.cleanup();
+    cleanupJobs();
     removeTempDirs();
   });
 

@@ -263,3 +263,18 @@ export function partialGuixStore(prefix: string): string {
   wipe(root, [items.lib.slice(1), items.drv.slice(1)]);
   return root;
 }
+
+/** Store jobs against one cache server (its url read when a job is made), all cleaned up together. */
+export function storeJobPool(url: () => string): { job: (storeRoot: string) => FakeJob; cleanup: () => void } {
+  const jobs: FakeJob[] = [];
+  return {
+    job: (storeRoot) => {
+      const j = storeJob(url(), { storeRoot });
+      jobs.push(j);
+      return j;
+    },
+    cleanup: () => {
+      for (const j of jobs.splice(0)) j.cleanup();
+    }
+  };
+}
