@@ -5,7 +5,7 @@
 // the first name tar meets, as a hard link at the others; the data sizes here count each file
 // (device and inode) once per archive. Save lists the store once and plans from that.
 import path from 'node:path';
-import { run } from '../exec.js';
+import { run } from '../sys/exec.js';
 
 export interface DirTime {
   /** Absolute: a store path or a dot-named dir directly in one. */

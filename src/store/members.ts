@@ -10,7 +10,7 @@
 // several names: the data at its first name, a link at the others).
 import type { Readable } from 'node:stream';
 import type { CheckedMember } from './canonical-tar.js';
-import { escapedText } from '../untrusted.js';
+import { escapedText } from '../common/untrusted-text.js';
 
 export const BLOCK = 512;
 /** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */
