@@ -214,14 +214,6 @@ const CASES: Case[] = [
     absent: (s) => [path.join(s.root, evil('dup'))]
   },
   {
-    // The daemon opens `<item>.lock` as root, following symlinks, whenever it builds or
-    // substitutes <item>: a planted symlink would have it create and write a file anywhere.
-    name: "a top-level symlink named like the daemon's lock file of an item",
-    members: (s) => [{ name: `${evil('lock')}.lock`, type: '2', linkname: path.join(s.outside, 'planted'), mode: 0o777 }],
-    reason: /is a symlink named like the daemon's lock file of a store path/,
-    absent: (s) => [path.join(s.root, `${evil('lock')}.lock`), path.join(s.outside, 'planted')]
-  },
-  {
     name: 'an archive altered after its manifest was written',
     members: () => [],
     // Same size, one byte changed in the middle of the compressed stream: only the checksum can tell.
@@ -274,6 +266,30 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect({ code: main.code, warnings: main.warnings }).toEqual({ code: 0, warnings: [] });
     expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
     expect(fs.readFileSync(path.join(s.root, good, 'file'), 'utf8')).toBe('harmless\n');
+    expect((await job.post()).code).toBe(0);
+  });
+
+  test("top-level entries named like the daemon's lock file of an item (a symlink out, a dir, a non-empty file): left out with a warning, the rest restored", async () => {
+    // The daemon opens `<item>.lock` as root, following symlinks, whenever it builds or
+    // substitutes <item>: a symlink has it create and write a file anywhere, a dir fails every
+    // build of <item>, a non-empty file makes it wait for a stale lock forever.
+    const key = `evil_lock_${tag}`;
+    const s = setup();
+    const lock = (what: string): string => `${evil(what)}.lock`;
+    await publish(key, [
+      ...GOOD,
+      { name: lock('sym'), type: '2', linkname: path.join(s.outside, 'planted'), mode: 0o777 },
+      { name: `${lock('dir')}/`, type: '5', mode: 0o755 },
+      { name: `${lock('dir')}/inner`, type: '0', mode: 0o644, data: 'x\n' },
+      { name: lock('file'), type: '0', mode: 0o444, data: 'held\n' }
+    ]);
+    const { main, job } = await runMain(key, s);
+    expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
+    expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
+    expect(main.warnings.join('\n')).toMatch(/3 top-level entries named like a daemon lock file \(<item>\.lock\) left out of the restore/);
+    expect(fs.readFileSync(path.join(s.root, good, 'file'), 'utf8')).toBe('harmless\n');
+    for (const w of ['sym', 'dir', 'file']) expect(fs.lstatSync(path.join(s.root, lock(w)), { throwIfNoEntry: false })).toBeUndefined();
+    expect(fs.readdirSync(s.outside)).toEqual([]);
     expect((await job.post()).code).toBe(0);
   });
 

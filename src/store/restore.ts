@@ -64,6 +64,8 @@ export interface ApplyResult {
   bitsDropped: number;
   /** New items (absolute) not restored: they share files (hard links) with items already in the store. */
   notRestored: string[];
+  /** Top-level entries (absolute) named like a daemon lock file: checked, left out (members.ts isDaemonLockName). */
+  lockDropped: string[];
   /** Private dirs of killed restores, removed. */
   reaped: string[];
   /** Set when the snapshot was a delta: its base's key. */
@@ -147,6 +149,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
       core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
     }
+    const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
+    if (lockDropped.length > 0)
+      core.warning(
+        `runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => shown(t)).join(', ')}`
+      );
     const notRestored = priv.notRestored();
     if (notRestored.length > 0)
       core.info(
@@ -184,6 +191,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       extractMs,
       bitsDropped,
       notRestored,
+      lockDropped,
       reaped,
       dbMs,
       ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
@@ -366,7 +374,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
         report.add(
           'store snapshot',
           `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
-            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
+            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
           'store restore time',
