@@ -10,18 +10,19 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
 import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
-import { contentManifest, stagingLeft, storeJob } from './helpers/store-e2e.js';
+import { buildGuixLayout, dbContents, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
+import { contentManifest, NixDaemon, stagingLeft, storeJob } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 
 const tag = randomBytes(4).toString('hex');
 let server: CacheServer;
 const jobs: FakeJob[] = [];
+const daemons: NixDaemon[] = [];
 const savedEnv = { ...process.env };
 const savedCwd = process.cwd();
 
@@ -252,11 +253,22 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     return { root, outside: tempDir('runbox-evil-outside-'), victim };
   }
 
-  async function runMain(key: string, s: Setup): Promise<{ main: Awaited<ReturnType<FakeJob['main']>>; job: FakeJob }> {
+  /** main with a stand-in store daemon (a process daemon-stop/daemon-start stop and start by pid), which must run afterwards. */
+  async function runMain(key: string, s: Setup): Promise<{ main: Awaited<ReturnType<FakeJob['main']>>; job: FakeJob; daemon: NixDaemon }> {
     const job = storeJob(server.url, { storeRoot: s.root });
     jobs.push(job);
-    return { main: await job.main({ store: 'guix', daemon: 'none', key }), job };
+    const daemon = new NixDaemon(tempDir('runbox-evil-daemon-'), 'sleep 86400');
+    daemons.push(daemon);
+    daemon.launch();
+    daemon.clearEvents();
+    const main = await job.main({ store: 'guix', key, 'daemon-stop': daemon.stop, 'daemon-start': daemon.start });
+    expect(daemon.alive()).toBe(true);
+    return { main, job, daemon };
   }
+
+  afterEach(() => {
+    for (const d of daemons.splice(0)) d.kill();
+  });
 
   test('control: the same way of publishing, with only harmless members, is restored', async () => {
     const key = `evil_control_${tag}`;
@@ -297,11 +309,13 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     const key = `evil_${CASES.indexOf(c)}_${tag}`;
     const s = setup();
     await publish(key, [...GOOD, ...c.members(s)], c.tamper, c.second?.(s));
+    const db = path.join(s.root, 'var/guix/db/db.sqlite');
+    const dbBefore = dbContents(db);
     const before = contentManifest(s.root);
     const victimLinks = fs.statSync(s.victim).nlink;
     const passwdLinks = fs.statSync('/etc/passwd').nlink;
 
-    const { main, job } = await runMain(key, s);
+    const { main, job, daemon } = await runMain(key, s);
     expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
     const refusal = main.warnings.find((w) => w.includes(`the snapshot ${key} was not restored`));
     expect(refusal).toMatch(c.reason);
@@ -316,10 +330,14 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect(fs.statSync(s.victim).nlink).toBe(victimLinks);
     expect(fs.statSync('/etc/passwd').nlink).toBe(passwdLinks);
     expect(stagingLeft(job)).toEqual([]);
+    // Refused before the daemon was touched; the DB as it was (read after the manifest: sqlite3 touches the DB dir).
+    expect(daemon.events()).toEqual([]);
+    expect(dbContents(db)).toEqual(dbBefore);
 
     const post = await job.post();
     expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
     expect(fs.existsSync(path.join(s.root, good))).toBe(false);
     expect(stagingLeft(job)).toEqual([]);
+    expect(daemon.alive()).toBe(true);
   });
 });
