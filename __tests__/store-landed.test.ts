@@ -50,6 +50,7 @@ async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, lin
     bytes: bytes.length,
     compression: 'zstd',
     storePaths: STORE_PATHS,
+    dataBytes: tar.length,
     ...(linkTargets ? { linkTargets } : {})
   };
   const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));

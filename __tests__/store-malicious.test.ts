@@ -10,18 +10,19 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
 import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
-import { contentManifest, stagingLeft, storeJob } from './helpers/store-e2e.js';
+import { buildGuixLayout, dbContents, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
+import { contentManifest, NixDaemon, stagingLeft, storeJob } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 
 const tag = randomBytes(4).toString('hex');
 let server: CacheServer;
 const jobs: FakeJob[] = [];
+const daemons: NixDaemon[] = [];
 const savedEnv = { ...process.env };
 const savedCwd = process.cwd();
 
@@ -214,14 +215,6 @@ const CASES: Case[] = [
     absent: (s) => [path.join(s.root, evil('dup'))]
   },
   {
-    // The daemon opens `<item>.lock` as root, following symlinks, whenever it builds or
-    // substitutes <item>: a planted symlink would have it create and write a file anywhere.
-    name: "a top-level symlink named like the daemon's lock file of an item",
-    members: (s) => [{ name: `${evil('lock')}.lock`, type: '2', linkname: path.join(s.outside, 'planted'), mode: 0o777 }],
-    reason: /is a symlink named like the daemon's lock file of a store path/,
-    absent: (s) => [path.join(s.root, `${evil('lock')}.lock`), path.join(s.outside, 'planted')]
-  },
-  {
     name: 'an archive altered after its manifest was written',
     members: () => [],
     // Same size, one byte changed in the middle of the compressed stream: only the checksum can tell.
@@ -260,11 +253,22 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     return { root, outside: tempDir('runbox-evil-outside-'), victim };
   }
 
-  async function runMain(key: string, s: Setup): Promise<{ main: Awaited<ReturnType<FakeJob['main']>>; job: FakeJob }> {
+  /** main with a stand-in store daemon (a process daemon-stop/daemon-start stop and start by pid), which must run afterwards. */
+  async function runMain(key: string, s: Setup): Promise<{ main: Awaited<ReturnType<FakeJob['main']>>; job: FakeJob; daemon: NixDaemon }> {
     const job = storeJob(server.url, { storeRoot: s.root });
     jobs.push(job);
-    return { main: await job.main({ store: 'guix', daemon: 'none', key }), job };
+    const daemon = new NixDaemon(tempDir('runbox-evil-daemon-'), 'sleep 86400');
+    daemons.push(daemon);
+    daemon.launch();
+    daemon.clearEvents();
+    const main = await job.main({ store: 'guix', key, 'daemon-stop': daemon.stop, 'daemon-start': daemon.start });
+    expect(daemon.alive()).toBe(true);
+    return { main, job, daemon };
   }
+
+  afterEach(() => {
+    for (const d of daemons.splice(0)) d.kill();
+  });
 
   test('control: the same way of publishing, with only harmless members, is restored', async () => {
     const key = `evil_control_${tag}`;
@@ -277,15 +281,41 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect((await job.post()).code).toBe(0);
   });
 
+  test("top-level entries named like the daemon's lock file of an item (a symlink out, a dir, a non-empty file): left out with a warning, the rest restored", async () => {
+    // The daemon opens `<item>.lock` as root, following symlinks, whenever it builds or
+    // substitutes <item>: a symlink has it create and write a file anywhere, a dir fails every
+    // build of <item>, a non-empty file makes it wait for a stale lock forever.
+    const key = `evil_lock_${tag}`;
+    const s = setup();
+    const lock = (what: string): string => `${evil(what)}.lock`;
+    await publish(key, [
+      ...GOOD,
+      { name: lock('sym'), type: '2', linkname: path.join(s.outside, 'planted'), mode: 0o777 },
+      { name: `${lock('dir')}/`, type: '5', mode: 0o755 },
+      { name: `${lock('dir')}/inner`, type: '0', mode: 0o644, data: 'x\n' },
+      { name: lock('file'), type: '0', mode: 0o444, data: 'held\n' }
+    ]);
+    const { main, job } = await runMain(key, s);
+    expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
+    expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
+    expect(main.warnings.join('\n')).toMatch(/3 top-level entries named like a daemon lock file \(<item>\.lock\) left out of the restore/);
+    expect(fs.readFileSync(path.join(s.root, good, 'file'), 'utf8')).toBe('harmless\n');
+    for (const w of ['sym', 'dir', 'file']) expect(fs.lstatSync(path.join(s.root, lock(w)), { throwIfNoEntry: false })).toBeUndefined();
+    expect(fs.readdirSync(s.outside)).toEqual([]);
+    expect((await job.post()).code).toBe(0);
+  });
+
   test.each(CASES)('$name: refused with a warning, a miss, nothing written anywhere; post exits 0', async (c) => {
     const key = `evil_${CASES.indexOf(c)}_${tag}`;
     const s = setup();
     await publish(key, [...GOOD, ...c.members(s)], c.tamper, c.second?.(s));
+    const db = path.join(s.root, 'var/guix/db/db.sqlite');
+    const dbBefore = dbContents(db);
     const before = contentManifest(s.root);
     const victimLinks = fs.statSync(s.victim).nlink;
     const passwdLinks = fs.statSync('/etc/passwd').nlink;
 
-    const { main, job } = await runMain(key, s);
+    const { main, job, daemon } = await runMain(key, s);
     expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
     const refusal = main.warnings.find((w) => w.includes(`the snapshot ${key} was not restored`));
     expect(refusal).toMatch(c.reason);
@@ -300,10 +330,14 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect(fs.statSync(s.victim).nlink).toBe(victimLinks);
     expect(fs.statSync('/etc/passwd').nlink).toBe(passwdLinks);
     expect(stagingLeft(job)).toEqual([]);
+    // Refused before the daemon was touched; the DB as it was (read after the manifest: sqlite3 touches the DB dir).
+    expect(daemon.events()).toEqual([]);
+    expect(dbContents(db)).toEqual(dbBefore);
 
     const post = await job.post();
     expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
     expect(fs.existsSync(path.join(s.root, good))).toBe(false);
     expect(stagingLeft(job)).toEqual([]);
+    expect(daemon.alive()).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
+import { GUIX_DAEMON_STATEMENTS } from '../src/store/daemon-schema.mjs';
 import { acceptedPaths, registerPaths } from '../src/store/db.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { LIMITS, parseRegistrations, type Registration } from '../src/store/registrations.js';
@@ -305,6 +306,26 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(await registerPaths({ ...opts, scratchDir: tempDir() })).toEqual({ mode: 'inserted', registered: 0, alreadyValid: 4, skipped: 0 });
     expect(allRows(path.join(c, DB))).toEqual(rows);
     expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
+  });
+
+  test("Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)", async () => {
+    const root = tempDir();
+    const x = `${S}/${itemName('x-1.0')}`;
+    const r = await registerPaths({ kind: 'guix', root, dbDir: DB_DIR, storeDir: S, registrations: [reg(x)], added: new Set([x]), scratchDir: tempDir() });
+    expect(r).toMatchObject({ mode: 'created', registered: 1 });
+    const db = path.join(root, DB);
+    const failed = GUIX_DAEMON_STATEMENTS.filter((stmt) => sh(`sqlite3 -bail ${q(db)} ${q(`EXPLAIN ${stmt}`)} >/dev/null`, { allowFailure: true }).code !== 0);
+    expect(failed).toEqual([]);
+    expect(sqlQuery(db, "SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")).toEqual([
+      'trigger DeleteSelfRefs',
+      'table DerivationOutputs',
+      'table FailedPaths',
+      'index IndexDerivationOutputs',
+      'index IndexReference',
+      'index IndexReferrer',
+      'table Refs',
+      'table ValidPaths'
+    ]);
   });
 
   test('Nix without nix-store on PATH: the DB is created from the embedded schema, and Nix 2.8 reads it (sigs and ca kept, ultimate not)', async () => {

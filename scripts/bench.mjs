@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { daemonSchema } from '../src/store/daemon-schema.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -106,25 +107,8 @@ function sqlite(db, sql) {
   return r.stdout;
 }
 
-/** The Guix daemon's schema (as __tests__/fixtures/store.ts GUIX_SCHEMA). */
-const GUIX_SCHEMA = `
-CREATE TABLE ValidPaths (
-  id integer primary key autoincrement not null, path text unique not null, hash text not null,
-  registrationTime integer not null, deriver text, narSize integer);
-CREATE TABLE Refs (
-  referrer integer not null, reference integer not null, primary key (referrer, reference),
-  foreign key (referrer) references ValidPaths(id) on delete cascade,
-  foreign key (reference) references ValidPaths(id) on delete restrict);
-CREATE INDEX IndexReferrer on Refs(referrer);
-CREATE INDEX IndexReference on Refs(reference);
-CREATE TRIGGER DeleteSelfRefs before delete on ValidPaths
-  begin delete from Refs where referrer = old.id and reference = old.id; end;
-CREATE TABLE DerivationOutputs (
-  drv integer not null, id text not null, path text not null, primary key (drv, id),
-  foreign key (drv) references ValidPaths(id) on delete cascade);
-CREATE INDEX IndexDerivationOutputs on DerivationOutputs(path);
-PRAGMA journal_mode = WAL;
-`;
+/** A DB as guix-daemon leaves it (as __tests__/fixtures/store.ts GUIX_SCHEMA): one schema source for runbox, the tests and this. */
+const GUIX_SCHEMA = `${daemonSchema('guix')}PRAGMA journal_mode = WAL;\n`;
 
 const validRow = (name, time) =>
   `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES (${sqlStr(`/gnu/store/${name}`)}, 'sha256:${'0'.repeat(52)}', ${time}, 100);`;

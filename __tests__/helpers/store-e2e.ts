@@ -118,7 +118,11 @@ export class NixDaemon {
   readonly pidFile: string;
   readonly log: string;
 
-  constructor(readonly dir: string) {
+  /** `command`: what runs as the daemon (a stand-in such as `sleep 86400` where the real one cannot). */
+  constructor(
+    readonly dir: string,
+    readonly command = 'nix-daemon'
+  ) {
     this.pidFile = path.join(dir, 'nix-daemon.pid');
     this.log = path.join(dir, 'events.log');
   }
@@ -133,7 +137,7 @@ export class NixDaemon {
   }
 
   get start(): string {
-    return `setsid nix-daemon </dev/null >/dev/null 2>&1 & echo $! > ${q(this.pidFile)}; echo "start $(date +%s.%N)" >> ${q(this.log)}`;
+    return `setsid ${this.command} </dev/null >/dev/null 2>&1 & echo $! > ${q(this.pidFile)}; echo "start $(date +%s.%N)" >> ${q(this.log)}`;
   }
 
   inputs(): Record<string, string> {

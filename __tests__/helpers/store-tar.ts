@@ -5,8 +5,8 @@
 export interface TarEntry {
   name: string;
   /** '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO,
-   * 'x' pax extended header, 'L'/'K' GNU long name/link. */
-  type: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L' | 'K';
+   * 'x' pax extended header, 'L'/'K' GNU long name/link, 'S' GNU sparse file. */
+  type: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L' | 'K' | 'S';
   linkname?: string;
   mode?: number;
   uid?: number;

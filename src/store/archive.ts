@@ -16,6 +16,7 @@ import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type
 import { DB_FILE } from './db.js';
 import { dataBytesOf, entriesByRel, linkTargetsOf, listStore, treeOrder, type Entry, type StoreListing } from './listing.js';
 import { autoShardCount, planShards, type ShardPlan } from './shards.js';
+import { isDaemonLockName } from './members.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
 export const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
@@ -76,6 +77,8 @@ function wholeTarArgs(opts: CreateOptions, present: string[]): string[] {
     ...dbDirExcludes(opts.dbDir),
     // Dot-entries of a store dir (`.links`, a restore's private dir) are never archived.
     ...present.map((p) => `--exclude=${p.replace(/^\/+/, '')}/.*`),
+    // Nor the daemons' lock files, which restore never takes (members.ts isDaemonLockName).
+    ...present.map((p) => `--exclude=${p.replace(/^\/+/, '')}/*.lock`),
     '--',
     ...present.map((p) => p.replace(/^\/+/, ''))
   ];
@@ -135,8 +138,36 @@ function oneList(listing: StoreListing): ShardPlan {
 }
 
 async function wholeArchive(opts: CreateOptions, present: string[]): Promise<ArchiveRecord> {
+  const dataBytes = await wholeDataBytes(opts, present);
   const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
-  return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
+  return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present, dataBytes };
+}
+
+/**
+ * The data wholeTarArgs archives, each file once (restore requires the figure and refuses an
+ * archive holding more). Read before tar runs, so a file growing meanwhile makes the restore
+ * refuse the snapshot rather than fill a disk. Names are only split at their first component
+ * here (the reason this store is archived whole is that its names cannot be listed exactly).
+ */
+async function wholeDataBytes(opts: CreateOptions, present: readonly string[]): Promise<number> {
+  let n = 0;
+  const seen = new Set<string>();
+  for (const sp of present) {
+    const r = await run('find', [onDisk(opts.root, sp), '-type', 'f', '-printf', '%D:%i\\t%n\\t%s\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
+    for (const rec of r.stdout.split('\0')) {
+      if (rec === '') continue;
+      const [ino, nlink, size, ...name] = rec.split('\t');
+      const rel = name.join('\t');
+      const top = rel.split('/')[0];
+      if (top.startsWith('.') || isDaemonLockName(top) || inDbDir(`${sp}/${rel}`, opts.dbDir)) continue;
+      if (Number(nlink) > 1) {
+        if (seen.has(ino)) continue;
+        seen.add(ino);
+      }
+      n += Number(size);
+    }
+  }
+  return n;
 }
 
 export function onDisk(root: string, abs: string): string {

@@ -5,13 +5,14 @@
 // (the daemon treats it as an invalid leftover), and a registered path never points at a missing
 // reference. The SQL is built by runbox from validated values only and runs in one transaction
 // on the live DB. When there is no live DB yet it is created the daemon's way: Nix's own
-// `nix-store --register-validity` (which hashes the items itself), or the schema below for Guix
+// `nix-store --register-validity` (which hashes the items itself), or daemon-schema.mjs for Guix
 // (and for Nix when nix-store is not installed yet). Runs while the daemon is stopped.
 import crypto from 'node:crypto';
 import path from 'node:path';
 import * as core from '@actions/core';
 import { run } from '../sys/exec.js';
 import type { StoreKind } from './presets.js';
+import { daemonSchema } from './daemon-schema.mjs';
 import { queryLive, type Registration } from './registrations.js';
 
 export interface RegisterOptions {
@@ -43,42 +44,8 @@ export interface RegisterResult {
 
 export const DB_FILE = 'db.sqlite';
 
-/**
- * The daemons' own schema (Guix's nix/libstore/schema.sql; Nix 2.x adds three columns to
- * ValidPaths). `if not exists` throughout, as the daemons write it: two restores creating the
- * DB at once, or a daemon opening it, agree on one schema.
- */
-const SCHEMA = (kind: StoreKind): string => `
-create table if not exists ValidPaths (
-    id               integer primary key autoincrement not null,
-    path             text unique not null,
-    hash             text not null,
-    registrationTime integer not null,
-    deriver          text,
-    narSize          integer${kind === 'nix' ? ',\n    ultimate         integer,\n    sigs             text,\n    ca               text' : ''}
-);
-create table if not exists Refs (
-    referrer  integer not null,
-    reference integer not null,
-    primary key (referrer, reference),
-    foreign key (referrer) references ValidPaths(id) on delete cascade,
-    foreign key (reference) references ValidPaths(id) on delete restrict
-);
-create index if not exists IndexReferrer on Refs(referrer);
-create index if not exists IndexReference on Refs(reference);
-create trigger if not exists DeleteSelfRefs before delete on ValidPaths
-  begin
-    delete from Refs where referrer = old.id and reference = old.id;
-  end;
-create table if not exists DerivationOutputs (
-    drv  integer not null,
-    id   text not null,
-    path text not null,
-    primary key (drv, id),
-    foreign key (drv) references ValidPaths(id) on delete cascade
-);
-create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
-`;
+/** The daemons' own schema, checked against their sources (see daemon-schema.mjs). */
+const SCHEMA = (kind: StoreKind): string => daemonSchema(kind);
 
 /**
  * The paths to register: added by this restore, not yet valid, and every reference valid or

@@ -1,11 +1,13 @@
 // One privileged walk of the store, sorted into what the member-by-member archives are made of:
 // the store paths every archive holds as bare dirs, and the top-level items with their members.
 // Dot-entries of a store dir (`.links`, the daemons' dedup dir; a restore's private dir) are left
-// out. Files with several names (the daemons' dedup) are archived once per archive: in full at
+// out, and so are top-level `<name>.lock` entries (the daemons' lock files, which restore never
+// takes: members.ts isDaemonLockName). Files with several names (the daemons' dedup) are archived once per archive: in full at
 // the first name tar meets, as a hard link at the others; the data sizes here count each file
 // (device and inode) once per archive. Save lists the store once and plans from that.
 import path from 'node:path';
 import { run } from '../sys/exec.js';
+import { isDaemonLockName } from './members.js';
 
 export interface DirTime {
   /** Absolute: a store path or a dot-named dir directly in one. */
@@ -69,7 +71,7 @@ export async function listStore(root: string, storePaths: readonly string[], exc
       if (e.top === '') {
         if (e.type !== 'd') return undefined;
         listing.shared.push(e.rel);
-      } else if (!e.top.startsWith('.')) {
+      } else if (!e.top.startsWith('.') && !isDaemonLockName(e.top)) {
         const key = `/${spRel}/${e.top}`;
         const item = listing.items.get(key) ?? { entries: [], bytes: 0, dataBytes: 0 };
         item.entries.push(e);

@@ -39,8 +39,9 @@ export interface ArchiveRecord extends FileRecord {
   /** Store paths (absolute) this archive holds. */
   storePaths: string[];
   /** Uncompressed size of its files' data: the free space restore checks for, and a bound the
-   * restore enforces while reading (an archive holding more is refused). */
-  dataBytes?: number;
+   * restore enforces while reading (an archive holding more is refused). Required: a manifest
+   * without it is refused. */
+  dataBytes: number;
   /**
    * Link anchors: the paths (relative, as in the archive; sorted) of the regular files that are
    * the first name of a file with further names in this archive, i.e. what its hard-link members

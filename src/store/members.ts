@@ -7,7 +7,8 @@
 // or runbox never writes: devices, FIFOs, sparse and contiguous files, dot-entries of a store
 // dir, a path twice, a member before its parent dir, and every hard link but one to a regular
 // file that an earlier member of the same archive wrote in full (what tar writes for a file with
-// several names: the data at its first name, a link at the others).
+// several names: the data at its first name, a link at the others). Top-level entries named like
+// a daemon lock file (`<item>.lock`) are checked like the rest and then left out.
 import type { Readable } from 'node:stream';
 import type { CheckedMember } from './canonical-tar.js';
 import { escapedText } from '../common/untrusted-text.js';
@@ -321,6 +322,24 @@ export interface ArchiveSummary {
   symlinkTops: Set<string>;
   /** Hard-link members accepted (each to an earlier file of the same archive). */
   links: number;
+  /** Top-level entries (relative) named like a daemon lock file: checked, never extracted. */
+  lockDropped: Set<string>;
+}
+
+/**
+ * A top-level store entry named `<anything>.lock`. The daemons lock a store path P by opening
+ * `P.lock` beside it as root (O_RDWR|O_CREAT, following symlinks) and write "d" into it when
+ * done. Whatever a snapshot puts there is turned against root: a symlink has the daemon create
+ * or write a file anywhere on the host, a dir makes every build of P fail, and a non-empty
+ * regular file makes the daemon take it for a stale lock and retry forever whenever it locks P.
+ * A real item can have that name too (a `Cargo.lock` or `flake.lock` added to the store), and
+ * no check tells the two apart, so no such entry is ever restored: save leaves them out, restore
+ * drops them (with a warning) rather than refusing the snapshot, because snapshots saved before
+ * this rule hold such real items, and refusing those would make their keys misses for good (the
+ * cache service keeps the entry and refuses a new save under the same key).
+ */
+export function isDaemonLockName(top: string): boolean {
+  return top.endsWith('.lock');
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -370,7 +389,7 @@ export class MemberValidator {
    * the executable bit the link's canonical header repeats. */
   private readonly files = new Map<string, boolean>();
   private readonly seen = new Set<string>();
-  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set(), links: 0 };
+  readonly summary: ArchiveSummary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set(), links: 0, lockDropped: new Set() };
 
   constructor(private readonly rules: MemberRules) {
     this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
@@ -417,22 +436,22 @@ export class MemberValidator {
     const top = `${root}/${rest[0]}`;
     // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
     if (rest[0].startsWith('.')) throw new UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
-    // The daemons lock a store path P by opening `P.lock` beside it (as root, O_RDWR|O_CREAT,
-    // following symlinks) and write "d" into it when done: a symlink there has the daemon create
-    // or write a file anywhere on the host, a dir makes every build of P fail. Real items named
-    // `*.lock` (a Cargo.lock or flake.lock added to the store) are regular files.
-    if (rest.length === 1 && rest[0].endsWith('.lock') && kind !== '0')
-      throw new UnsafeArchiveError(m.name, `is a ${kind === '2' ? 'symlink' : 'directory'} named like the daemon's lock file of a store path, which it would open as root`);
     const parent = p.slice(0, p.lastIndexOf('/'));
     if (parent !== root && !this.dirs.has(parent)) throw new UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
-    this.summary.tops.add(top);
     let target: string | undefined;
     if (kind === '2') {
       this.symlinks.add(p);
-      if (rest.length === 1) this.summary.symlinkTops.add(top);
       if (m.linkname === '' || /[\0\n]/.test(m.linkname)) throw new UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
       target = m.linkname;
     }
+    // Checked like every member above (so nothing under it, or linking through it, escapes the
+    // rules), then left out of the stream with everything in it: see isDaemonLockName.
+    if (isDaemonLockName(rest[0])) {
+      this.summary.lockDropped.add(top);
+      return undefined;
+    }
+    this.summary.tops.add(top);
+    if (kind === '2' && rest.length === 1) this.summary.symlinkTops.add(top);
     if (linkTarget !== undefined) {
       this.summary.links++;
       return { path: p, kind: 'link', size: 0, executable: this.files.get(linkTarget) === true, target: linkTarget };

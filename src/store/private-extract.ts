@@ -364,7 +364,7 @@ export class PrivateRestore {
         sinceCheck = { members: 0, bytes: 0 };
         this.checkHeadroom();
       }
-      if (rec.dataBytes !== undefined && validator.summary.dataBytes > rec.dataBytes)
+      if (validator.summary.dataBytes > rec.dataBytes)
         throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
       dataLeft = m.size;
       size = m.size;

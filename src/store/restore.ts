@@ -16,7 +16,7 @@ import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { registerPaths, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
-import { isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
+import { type ArchiveRecord, isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import { writeBaseInfo } from './delta.js';
 import { checkShardsApart } from './shard-rules.js';
 import { PrivateRestore, privatePlace } from './private-extract.js';
@@ -64,6 +64,8 @@ export interface ApplyResult {
   bitsDropped: number;
   /** New items (absolute) not restored: they share files (hard links) with items already in the store. */
   notRestored: string[];
+  /** Top-level entries (absolute) named like a daemon lock file: checked, left out (members.ts isDaemonLockName). */
+  lockDropped: string[];
   /** Private dirs of killed restores, removed. */
   reaped: string[];
   /** Set when the snapshot was a delta: its base's key. */
@@ -82,6 +84,19 @@ export function spaceNeeded(dataBytes: number): number {
   return dataBytes + Math.ceil(dataBytes / 8) + 1024 * 1024;
 }
 
+interface Part {
+  dir: string;
+  manifest: SnapshotManifest;
+}
+
+interface ArchiveSpec {
+  file: string;
+  rec: ArchiveRecord;
+  storePaths: string[];
+  /** Index into the parts: 0 is the full snapshot (a delta's base), 1 the delta. */
+  part: number;
+}
+
 /**
  * Checks and extracts a downloaded snapshot into a private dir, then moves its new items into
  * the store and merges its DB (see private-extract.ts). A delta is applied together with its
@@ -90,9 +105,47 @@ export function spaceNeeded(dataBytes: number): number {
  */
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
+  const { parts, specs } = readParts(o);
+  const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
+  if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+  try {
+    await priv.checkSpace(needed);
+    const archives = await extractAll(o, priv, specs, needed);
+    checkShardsApart(archives.map((a) => a.summary));
+    await priv.verifyLanded();
+    const registrations = await readPartRegistrations(o, parts);
+    const left = reportLeftOut(archives, priv);
+    const verifyMs = Date.now() - t0;
+
+    await ensurePrivilege('restore a store snapshot into root-owned store paths');
+    const moved = await moveInAndRegister(o, priv, archives, registrations);
+    const delta = parts[parts.length - 1].manifest.base;
+    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+    return {
+      compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+      dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
+      added: moved.added,
+      existing: moved.existing,
+      ...(moved.db ? { db: moved.db } : {}),
+      verifyMs,
+      extractMs: moved.extractMs,
+      dbMs: moved.dbMs,
+      ...left,
+      reaped,
+      ...(delta ? { deltaOf: delta.key } : {}),
+      full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
+    };
+  } finally {
+    await priv.close();
+  }
+}
+
+/** The snapshot's manifest (and a delta's base's, first), checked, and the archives they list. */
+function readParts(o: ApplyOptions): { parts: Part[]; specs: ArchiveSpec[] } {
   const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
   const manifest = readManifest(o.snapshotDir, expect);
-  const parts: Array<{ dir: string; manifest: SnapshotManifest }> = [];
+  const parts: Part[] = [];
   if (manifest.base) {
     if (!o.baseDir) throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
     const base = readManifest(o.baseDir, expect);
@@ -101,97 +154,96 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     parts.push({ dir: o.baseDir, manifest: base });
   }
   parts.push({ dir: o.snapshotDir, manifest });
-  const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
   const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
   if (specs.length > MAX_ARCHIVES) throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
-  const recorded = specs.every((a) => a.rec.dataBytes !== undefined) ? specs.reduce((n, a) => n + (a.rec.dataBytes ?? 0), 0) : undefined;
-  const needed = recorded === undefined ? undefined : spaceNeeded(recorded);
-  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
-  if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
-  try {
-    if (needed !== undefined) await priv.checkSpace(needed);
-    else core.info('runbox store: the snapshot records no data sizes (made by an older runbox?): free space is not checked before extracting');
-    // Every archive is checked and extracted (a bounded number at once) before anything reaches
-    // the store, so one bad member anywhere still refuses the whole snapshot. Settled, all of
-    // them, before the first failure is thrown: no tar may still be writing into the private
-    // dir when it is removed.
-    const limit = limiter(extractConcurrency());
-    let archives: CheckedArchive[];
-    try {
-      archives = await settleAll(
-        specs.map((a, index) =>
-          limit(async () => {
-            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
-          })
-        )
-      );
-    } catch (e) {
-      throw (await priv.spaceError(e, needed)) ?? e;
-    }
-    checkShardsApart(archives.map((a) => a.summary));
-    await priv.verifyLanded();
-    // Registrations, checked before the daemon is disturbed; base first, so a delta's win.
-    const storeDir = PRESETS[o.kind].storeDir;
-    let registrations: Registration[] | undefined;
-    if (o.dbDir && o.storePaths.includes(storeDir))
-      for (const p of parts) {
-        const rec = p.manifest.registrations;
-        if (!rec) continue;
-        const file = path.join(p.dir, rec.file);
-        await verifyFile(file, rec);
-        registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
-      }
-    const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
-    if (bitsDropped > 0) {
-      const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
-      core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
-    }
-    const notRestored = priv.notRestored();
-    if (notRestored.length > 0)
-      core.info(
-        `runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`
-      );
-    const verifyMs = Date.now() - t0;
+  return { parts, specs };
+}
 
-    await ensurePrivilege('restore a store snapshot into root-owned store paths');
-    let added = new Set<string>();
-    let existing = 0;
-    let extractMs = 0;
-    let dbMs = 0;
-    const db = await withDaemonStopped(o.daemon, async () => {
-      const t1 = Date.now();
-      const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
-      added = new Set(moved.added);
-      existing = moved.existing;
-      const t2 = Date.now();
-      extractMs = t2 - t1;
-      const result =
-        o.dbDir && registrations
-          ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
-          : undefined;
-      dbMs = Date.now() - t2;
-      return result;
-    });
-    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
-    return {
-      compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
-      dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
-      added: added.size,
-      existing,
-      ...(db ? { db } : {}),
-      verifyMs,
-      extractMs,
-      bitsDropped,
-      notRestored,
-      reaped,
-      dbMs,
-      ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
-      full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
-    };
-  } finally {
-    await priv.close();
+/**
+ * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
+ * before the first failure is thrown: no tar may still be writing into the private dir when it
+ * is removed.
+ */
+async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly ArchiveSpec[], needed: number): Promise<CheckedArchive[]> {
+  const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
+  const limit = limiter(extractConcurrency());
+  try {
+    return await settleAll(
+      specs.map((a, index) =>
+        limit(async () => {
+          const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
+          return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+        })
+      )
+    );
+  } catch (e) {
+    throw (await priv.spaceError(e, needed)) ?? e;
   }
+}
+
+/** The parts' registrations, checked before the daemon is disturbed; base first, so a delta's win. */
+async function readPartRegistrations(o: ApplyOptions, parts: readonly Part[]): Promise<Registration[] | undefined> {
+  const storeDir = PRESETS[o.kind].storeDir;
+  if (!o.dbDir || !o.storePaths.includes(storeDir)) return undefined;
+  let registrations: Registration[] | undefined;
+  for (const p of parts) {
+    const rec = p.manifest.registrations;
+    if (!rec) continue;
+    const file = path.join(p.dir, rec.file);
+    await verifyFile(file, rec);
+    registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
+  }
+  return registrations;
+}
+
+/** What the checks left out of the restore (and still restored the rest), said in the log. */
+function reportLeftOut(archives: readonly CheckedArchive[], priv: PrivateRestore): Pick<ApplyResult, 'bitsDropped' | 'lockDropped' | 'notRestored'> {
+  const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
+  if (bitsDropped > 0) {
+    const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
+    core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
+  }
+  const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
+  if (lockDropped.length > 0)
+    core.warning(
+      `runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => shown(t)).join(', ')}`
+    );
+  const notRestored = priv.notRestored();
+  if (notRestored.length > 0)
+    core.info(
+      `runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`
+    );
+  return { bitsDropped, lockDropped, notRestored };
+}
+
+/** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
+async function moveInAndRegister(
+  o: ApplyOptions,
+  priv: PrivateRestore,
+  archives: readonly CheckedArchive[],
+  registrations: readonly Registration[] | undefined
+): Promise<{ added: number; existing: number; db?: RegisterResult; extractMs: number; dbMs: number }> {
+  const storeDir = PRESETS[o.kind].storeDir;
+  let added = new Set<string>();
+  let existing = 0;
+  let extractMs = 0;
+  let dbMs = 0;
+  const db = await withDaemonStopped(o.daemon, async () => {
+    const t1 = Date.now();
+    const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
+    added = new Set(moved.added);
+    existing = moved.existing;
+    const t2 = Date.now();
+    extractMs = t2 - t1;
+    const result =
+      o.dbDir && registrations
+        ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
+        : undefined;
+    dbMs = Date.now() - t2;
+    return result;
+  });
+  return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
 }
 
 /** Runs at most `n` of the functions given to it at once. */
@@ -366,7 +418,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
         report.add(
           'store snapshot',
           `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
-            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
+            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
           'store restore time',
