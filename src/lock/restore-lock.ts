@@ -14,7 +14,7 @@ import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { flockFd } from './flock.js';
-import { procStat } from './keeper-client.js';
+import { procStat } from '../sys/proc-stat.js';
 import { readRootRecord, rootFile, openRootFile, RUN_DIR } from './root-files.js';
 
 /** lock-timeout's default; run-main sets the input's value. */
