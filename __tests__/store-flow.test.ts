@@ -76,7 +76,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       printed.push(...String(chunk).split('\n'));
       return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write;
+    });
   });
   afterAll(async () => {
     process.stdout.write = realWrite;

@@ -116,22 +116,20 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
   const consumed = guard(io.consume?.(children[children.length - 1].stdout as Readable));
 
   try {
-    const [stageEnds, feedResult, consumeResult] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
-    const feedError = feedResult[0].status === 'rejected' ? (feedResult[0].reason as unknown) : undefined;
-    const consumeError = consumeResult[0].status === 'rejected' ? (consumeResult[0].reason as unknown) : undefined;
+    const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
 
     // The consumer refusing the data is the root cause of everything that follows.
-    if (consumeError !== undefined && !isBrokenPipe(consumeError)) throw consumeError;
+    if (consume.status === 'rejected' && !isBrokenPipe(consume.reason)) throw consume.reason;
     const failed = stageEnds
       .map((end, i) => ({ end, i }))
       .filter(({ end }) => end.error || end.code !== 0)
       // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
       .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
     if (failed.length > 0 && rank(failed[0].end) === 0) throw stageError(shown[failed[0].i], failed[0].end);
-    if (feedError !== undefined && !isBrokenPipe(feedError)) throw feedError;
+    if (feed.status === 'rejected' && !isBrokenPipe(feed.reason)) throw feed.reason;
     if (failed.length > 0) throw stageError(shown[failed[0].i], failed[0].end);
-    if (consumeError !== undefined) throw consumeError;
-    if (feedError !== undefined) throw feedError;
+    if (consume.status === 'rejected') throw consume.reason;
+    if (feed.status === 'rejected') throw feed.reason;
   } finally {
     unregister();
   }
