@@ -232,7 +232,7 @@ interface TreeStats {
   files: number;
   bytes: number;
   /** A regular file to probe reflink support with; undefined in a tree without one. */
-  firstFile?: string;
+  firstFile: string | undefined;
   /** The runner user could not read all of it. */
   unreadable: boolean;
   foreignTo(ids: Ids): number;

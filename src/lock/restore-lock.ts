@@ -81,7 +81,7 @@ export async function withStoreRestoreLock<T>(storeDir: string, fn: (busy?: stri
       }
       core.info(`runbox store: got the host's restore lock for ${storeDir}`);
     }
-    const holder: Holder & { startTime?: string } = {
+    const holder: Holder & { startTime?: string | undefined } = {
       pid: process.pid,
       since: new Date().toISOString(),
       runId: process.env.GITHUB_RUN_ID ?? '',

@@ -149,7 +149,7 @@ function drainOrClose(w: Writable): Promise<void> {
 interface Landed {
   type: 'f' | 'd' | 'l';
   mode: number;
-  size?: number;
+  size?: number | undefined;
   target?: string;
   /** Files emitted with data: their exact link count (1 + the links emitted to them). Links
    * have none: being their original's inode (sameAs), they have its count. */
