@@ -50,7 +50,7 @@ const cases: Case[] = [
 
 describe('bad input is refused before anything changes', () => {
   test.each(cases)('$name', async (c) => {
-    const j = new FakeJob({ env: c.env });
+    const j = new FakeJob(c.env ? { env: c.env } : {});
     jobs.push(j);
     c.setup?.(j.root);
     const before = snapshotTree(j.root).filter((l) => !l.startsWith('files'));

@@ -11,7 +11,7 @@ import { inputsFrom } from '../src/action/input-source.js';
 import { scanBaseDir, type Candidate } from '../src/reap/candidates.js';
 import { parseDuration, parseReapConfig } from '../src/reap/reap-config.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
-import { reapDir, tryReapDir } from '../src/reap/reaper.js';
+import { tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 import { bundleCli } from './helpers/bundle.js';
 import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
@@ -271,7 +271,9 @@ describe('reaper re-verifies under the lock', () => {
     const d = makeDir('pr-1', 'run-1-1-a', { lockAge: 3 * HOUR });
     const c = candidateFor(d);
     fs.rmSync(d, { recursive: true });
-    expect(await reapDir(c, { baseDir: base })).toBeUndefined();
+    const r = await tryReapDir(c, { baseDir: base });
+    expect(r.reaped).toBeUndefined();
+    expect(r.skipped).toMatch(/gone/);
     // Now an orphan lock: the janitor's orphan pass removes it under its lock.
     expect(exists(d + '.lock')).toBe(true);
     expect(scanBaseDir(base).orphanLocks).toEqual([d + '.lock']);

@@ -382,7 +382,7 @@ describe('keeper', () => {
     expect([0, 1, 2, 3].map(fd)).toEqual(['/dev/null', '/dev/null', '/dev/null', p]);
     expect(fs.readdirSync(`/proc/${keeperPid}/fd`).map(fd).filter((t) => t === p || t.startsWith('socket:'))).toEqual([p]);
 
-    expect(await stopKeeper(keeperPid, { timeoutMs: 5000, watchPid: worker.pid })).toBe('stopped');
+    expect(await stopKeeper(keeperPid, { timeoutMs: 5000, watchPid: worker.pid as number })).toBe('stopped');
     keepers.pop();
     expect(lockIsFree(p)).toBe(true);
     expect(await stopKeeper(keeperPid, { timeoutMs: 5000 })).toBe('gone');

@@ -7,10 +7,14 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig, restoreStore, saveStore, StoreMissError, type StoreState } from '../src/store/index.js';
 import { StepReport } from '../src/action/job-summary.js';
+import { setStoreOutputs } from '../src/steps/main-step.js';
 import { parseFileCommands } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, withFastRetries, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, dbContents, itemsView, removeTempDirs, tempDir } from './fixtures/store.js';
+
+/** As main calls it: the step's outputs are set through the callback. */
+const restoreWithOutputs = (cfg: Parameters<typeof restoreStore>[0], report: StepReport) => restoreStore(cfg, report, setStoreOutputs);
 
 interface Runner {
   temp: string;
@@ -72,7 +76,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       printed.push(...String(chunk).split('\n'));
       return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write;
+    });
   });
   afterAll(async () => {
     process.stdout.write = realWrite;
@@ -89,7 +93,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     buildGuixLayout(a.root);
     onRunner(a);
     const cfgA = config();
-    const state = await restoreStore(cfgA, new StepReport('t'));
+    const state = await restoreWithOutputs(cfgA, new StepReport('t'));
     const key = state.primaryKey;
     expect(key).toMatch(new RegExp(`^runbox-guix-${process.platform}-${process.arch}-[0-9a-f]{64}$`));
     expect(outputs(a)).toEqual({ 'cache-primary-key': key, 'cache-matched-key': '', 'cache-hit': 'false' });
@@ -108,7 +112,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const b = runner();
     onRunner(b);
     const report = new StepReport('t');
-    const hit = await restoreStore(config(), report);
+    const hit = await restoreWithOutputs(config(), report);
     expect(outputs(b)).toEqual({ 'cache-primary-key': key, 'cache-matched-key': key, 'cache-hit': 'true' });
     expect(hit).toMatchObject({ primaryKey: key, matchedKey: key, exactHit: true });
     // Every item, with the store's canonical metadata (the source's hard links become copies).
@@ -122,7 +126,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     // A changed workflow: a new key, found through the default restore key (its prefix).
     const c = runner('on: [push, pull_request]\n');
     onRunner(c);
-    const prefix = await restoreStore(config(), new StepReport('t'));
+    const prefix = await restoreWithOutputs(config(), new StepReport('t'));
     expect(prefix.primaryKey).not.toBe(key);
     expect(outputs(c)).toEqual({ 'cache-primary-key': prefix.primaryKey, 'cache-matched-key': key, 'cache-hit': 'false' });
     expect(itemsView(path.join(c.root, 'gnu/store'))).toEqual(itemsView(path.join(a.root, 'gnu/store'), true));
@@ -135,7 +139,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     onRunner(r);
     await server.fault(fault);
     try {
-      const state = await withFastRetries(() => restoreStore(config(), new StepReport('t')));
+      const state = await withFastRetries(() => restoreWithOutputs(config(), new StepReport('t')));
       expect(state).toMatchObject({ matchedKey: '', exactHit: false });
     } finally {
       await server.fault(null);
@@ -149,7 +153,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
   test('fail-on-cache-miss fails the restore on a miss, after setting the outputs', async () => {
     const r = runner('a workflow nobody saved\n');
     onRunner(r);
-    const err = await restoreStore(config({ 'fail-on-cache-miss': 'true', 'restore-keys': 'no-such-prefix-' }), new StepReport('t'))
+    const err = await restoreWithOutputs(config({ 'fail-on-cache-miss': 'true', 'restore-keys': 'no-such-prefix-' }), new StepReport('t'))
       .then(() => undefined)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreMissError);
@@ -164,7 +168,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const r = runner('another workflow\n');
     buildGuixLayout(r.root);
     onRunner(r);
-    const state = await restoreStore(config(), new StepReport('t'));
+    const state = await restoreWithOutputs(config(), new StepReport('t'));
     await server.fault('upload-500');
     const report = new StepReport('t');
     try {

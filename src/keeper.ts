@@ -1,16 +1,19 @@
 // runbox-keeper: holds runbox's dir locks from the main step until the post step.
 //
 // The main step's node process exits when the step ends, and with it its fds — and so its flock
-// locks. This tiny process is spawned detached by main with the lock fds inherited at fds 3..N
+// locks. This tiny process is started detached by main with the lock fds inherited at fds 3..N
 // (see lock/keeper-client.ts); merely staying alive keeps those locks held. It exits, freeing
 // them, when post asks (SIGTERM) or when the runner worker it watches is gone, so a crashed or
 // cancelled job cannot leave a dir locked.
 //
-// Bundled on its own (dist/keeper.js): keep it dependency-free, no @actions/*.
+// Bundled on its own (dist/keeper.js): keep it dependency-free, no @actions/* (sys/errno and
+// sys/proc-stat import node:fs only).
 //
 // Usage: keeper.js --watch-pid <pid> --fds 3,4,5 [--ready-fd <n>]
 // Exit codes before ready: 2 = bad arguments or fds, 3 = watched pid not running.
 import * as fs from 'node:fs';
+import { errnoOf } from './sys/errno.js';
+import { procStat } from './sys/proc-stat.js';
 
 const POLL_MS = 1000;
 
@@ -33,25 +36,6 @@ function parseArgs(argv: readonly string[]): Args | undefined {
   return { watchPid, fds: fds as number[], readyFd };
 }
 
-interface ProcStat {
-  state: string;
-  startTime: string;
-}
-
-/** State and start time from /proc/<pid>/stat; undefined when there is no such entry. */
-function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (e) {
-    if (errno(e) === 'ENOENT' || errno(e) === 'ESRCH') return undefined;
-    throw e;
-  }
-  // comm (field 2) may contain spaces and ')'; fields after the last ')' start at field 3.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0], startTime: fields[19] };
-}
-
 /**
  * kill(pid, 0) alone is not enough: a dead worker stays a zombie until its parent reaps it,
  * and a reused pid looks alive. /proc tells both apart (when /proc is mounted).
@@ -60,17 +44,13 @@ function isGone(pid: number, startTime: string | undefined): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
-    if (errno(e) === 'ESRCH') return true;
+    if (errnoOf(e) === 'ESRCH') return true;
     // EPERM: it exists but belongs to another user; still alive.
-    if (errno(e) !== 'EPERM') throw e;
+    if (errnoOf(e) !== 'EPERM') throw e;
   }
   const st = procStat(pid);
   if (!st) return startTime !== undefined; // /proc knew it before, so it is gone now
   return st.state === 'Z' || (startTime !== undefined && st.startTime !== startTime);
-}
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
 /**
@@ -83,7 +63,7 @@ function release(fds: number[]): never {
     try {
       fs.futimesSync(fd, now, now);
     } catch (e) {
-      if (errno(e) !== 'EPERM' && errno(e) !== 'EACCES') throw e;
+      if (errnoOf(e) !== 'EPERM' && errnoOf(e) !== 'EACCES') throw e;
     }
   }
   process.exit(0);
@@ -101,7 +81,7 @@ function main(): void {
     try {
       fs.fstatSync(fd);
     } catch (e) {
-      if (errno(e) === 'EBADF') process.exit(2);
+      if (errnoOf(e) === 'EBADF') process.exit(2);
       throw e;
     }
   }
@@ -113,7 +93,7 @@ function main(): void {
     if (isGone(args.watchPid, startTime)) release(args.fds);
   }, POLL_MS);
 
-  // Tell the spawner we are up and hold the fds; it may close its copies now.
+  // Tell main we are up and hold the fds; it may close its copies now.
   if (args.readyFd !== undefined) {
     fs.writeSync(args.readyFd, 'R');
     fs.closeSync(args.readyFd);

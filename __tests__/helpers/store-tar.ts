@@ -7,7 +7,7 @@ export interface TarEntry {
   /** '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO,
    * 'x' pax extended header, 'L'/'K' GNU long name/link, 'S' GNU sparse file. */
   type: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L' | 'K' | 'S';
-  linkname?: string;
+  linkname?: string | undefined;
   mode?: number;
   uid?: number;
   gid?: number;

@@ -20,6 +20,17 @@ function required(env: NodeJS.ProcessEnv, name: string, shape?: RegExp): string 
   return v;
 }
 
+/**
+ * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
+ * The one read of it: main requires it (jobContext), while the input parsers that default to it
+ * run before the job context and decide themselves what its absence means (base-dir's default
+ * fails with an input error, the store's staging falls back to the OS temp dir for post, which
+ * parses the store config without a job context).
+ */
+export function runnerTemp(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return (env.RUNNER_TEMP ?? '').trim() || undefined;
+}
+
 function pullRequestNumber(env: NodeJS.ProcessEnv): string | undefined {
   const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
   if (fromRef) return fromRef[1];
@@ -45,7 +56,7 @@ export function jobContext(env: NodeJS.ProcessEnv = process.env): JobContext {
     job: required(env, 'GITHUB_JOB'),
     runnerName: required(env, 'RUNNER_NAME'),
     ref,
-    runnerTemp: required(env, 'RUNNER_TEMP'),
+    runnerTemp: runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
     workspace: (env.GITHUB_WORKSPACE ?? '').trim()
   };
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
 import { parseBoolean, type InputSource } from '../action/input-source.js';
+import { runnerTemp } from '../action/job-context.js';
 import type { DirSpec } from './layout.js';
 import { RUN_DIR_PREFIX } from './layout.js';
 import { checkHostPath, isUnder, symlinkedComponent } from '../sys/path-safety.js';
@@ -74,7 +75,8 @@ function parseLockTimeout(src: InputSource): number {
 }
 
 export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): FoundationConfig {
-  const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
+  const temp = runnerTemp(env);
+  const rawBase = src.value('base-dir') || (temp !== undefined ? path.join(temp, 'runbox') : '');
   if (rawBase === '')
     throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
   const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");

@@ -1,6 +1,5 @@
 // Main's dir work: this run's dirs under base-dir and the bind-mount sources, created with the
 // right owner so Docker never creates them as root.
-import * as core from '@actions/core';
 import { chownTree, countForeign, ensureDir } from '../sys/privileged-fs.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
@@ -19,7 +18,6 @@ export async function provisionDirs(layout: Layout, specs: DirSpec[], owner: Ids
     const p = dirPath(layout, spec);
     await ensureDir(p, owner);
     out.push({ name: spec.name, path: p, scope: spec.scope });
-    if (spec.envVar) core.exportVariable(spec.envVar, p);
   }
   return out;
 }

@@ -12,7 +12,8 @@ import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { errorMessage, InputError } from '../common/errors.js';
-import { ensurePrivilege, isRoot, run, type RunResult } from '../sys/exec.js';
+import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
+import { ensurePrivilege, isRoot, run, runElseRoot } from '../sys/exec.js';
 import { chown, removeTree } from '../sys/privileged-fs.js';
 import type { InputSource } from '../action/input-source.js';
 import { RUN_DIR_PREFIX, type Layout } from './layout.js';
@@ -63,7 +64,7 @@ interface Candidate {
  * resolving outside base-dir are never returned.
  */
 export async function findWarmSource(layout: Layout, name: string, ownRunDir: string): Promise<WarmSource | undefined> {
-  const refSt = lstatOrUndefined(layout.refDir);
+  const refSt = visibleStat(layout.refDir);
   // lstat: a symlinked ref dir is not a directory here, so it is never followed.
   if (!refSt?.isDirectory()) return undefined;
   try {
@@ -95,13 +96,13 @@ function listCandidates(refDir: string, name: string, ownRunDir: string): Candid
     if (!entry.startsWith(RUN_DIR_PREFIX) || entry.endsWith('.lock')) continue;
     const runDir = path.join(refDir, entry);
     if (runDir === own) continue;
-    const dirSt = lstatOrUndefined(runDir);
-    if (!dirSt?.isDirectory() || !lstatOrUndefined(path.join(runDir, name))?.isDirectory()) continue;
+    const dirSt = visibleStat(runDir);
+    if (!dirSt?.isDirectory() || !visibleStat(path.join(runDir, name))?.isDirectory()) continue;
     // An empty one (a run that built nothing, or died before its own warm copy landed) is no
     // warmer than a cold start, and would hide an older full one.
     if (isEmptyDir(path.join(runDir, name))) continue;
     const lockPath = lockPathOf(runDir);
-    const lockSt = lstatOrUndefined(lockPath);
+    const lockSt = visibleStat(lockPath);
     // Opening a symlinked lock would follow it, possibly out of base-dir.
     if (lockSt && !lockSt.isFile()) continue;
     out.push({ runDir, lockPath, hasLock: lockSt !== undefined, lastUse: lockSt ? lockSt.mtime : dirSt.mtime });
@@ -138,7 +139,7 @@ async function claim(c: Candidate, name: string, baseDir: string): Promise<WarmS
   const source = path.join(c.runDir, name);
   try {
     // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
-    if (!lstatOrUndefined(c.runDir)?.isDirectory() || !lstatOrUndefined(source)?.isDirectory()) {
+    if (!visibleStat(c.runDir)?.isDirectory() || !visibleStat(source)?.isDirectory()) {
       release();
       return undefined;
     }
@@ -190,7 +191,7 @@ export async function warmDir(mode: WarmMode, source: string, target: string, ow
   let stagingMade = false;
   try {
     // Only a run dir's own warm step makes it, and a run dir is never reused.
-    if (lstatOrUndefined(staging)) throw new Error(`${staging} exists already`);
+    if (visibleStat(staging)) throw new Error(`${staging} exists already`);
     const stats = await scanTree(source);
     const runner = runnerIds();
     // A container's files (another uid, maybe unreadable 0700 dirs) can only be copied, with their
@@ -231,7 +232,7 @@ interface TreeStats {
   files: number;
   bytes: number;
   /** A regular file to probe reflink support with; undefined in a tree without one. */
-  firstFile?: string;
+  firstFile: string | undefined;
   /** The runner user could not read all of it. */
   unreadable: boolean;
   foreignTo(ids: Ids): number;
@@ -243,13 +244,8 @@ async function scanTree(dir: string): Promise<TreeStats> {
   const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
   // A run dir with many files lists past run()'s default bound; it is the job's own dir.
   const maxStdout = 400 * 1024 * 1024;
-  let r: RunResult = await run('find', args, { allowFailure: true, maxStdout });
-  const unreadable = r.code !== 0;
-  if (unreadable) {
-    if (isRoot()) throw new Error(`find ${dir} failed: ${r.stderr.trim()}`);
-    await ensurePrivilege(`read ${dir}, which holds files the runner user cannot read`);
-    r = await run('find', args, { privileged: true, maxStdout });
-  }
+  const r = await runElseRoot('find', args, `read ${dir}, which holds files the runner user cannot read`, { maxStdout });
+  const unreadable = r.escalated;
   const owners = new Map<string, number>();
   let files = 0;
   let bytes = 0;
@@ -283,7 +279,7 @@ async function reflinkRefusal(file: string | undefined, source: string, staging:
   if (file === undefined) return undefined; // nothing to clone: a plain cp -a of dirs and links is just as fast
   const probe = `${staging}.probe`;
   const r = await run('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
-  const made = lstatOrUndefined(probe) !== undefined;
+  const made = visibleStat(probe) !== undefined;
   if (made) await removeTree(probe);
   if (r.code === 0) return undefined;
   const refused = REFLINK_REFUSED.exec(r.stderr);
@@ -346,13 +342,8 @@ function once(fn: () => void): () => void {
 }
 
 /** undefined when missing, or hidden from us (EACCES: another runner user's 0700 dir is no source for us). */
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR' || errnoOf(e) === 'EACCES') return undefined;
-    throw e;
-  }
+function visibleStat(p: string): fs.Stats | undefined {
+  return lstatOrUndefined(p, { hiddenIsMissing: true });
 }
 
 function isEmptyDir(p: string): boolean {
@@ -364,9 +355,4 @@ function isEmptyDir(p: string): boolean {
     if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return true;
     throw e;
   }
-}
-
-// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null ? (e as NodeJS.ErrnoException).code : undefined;
 }

@@ -7,8 +7,9 @@
 // the child's fd 3 shares with ours, so once the child exits 0 the lock is held by our fd and
 // stays held until every copy of that description is closed (ours, or a keeper's — see
 // keeper-client.ts). The fd is opened O_CLOEXEC by node, so no other child inherits it by accident.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { isErrno, lstatOrUndefined } from '../sys/errno.js';
+import { startProcess } from '../sys/exec.js';
 
 /** Who holds a lock: written as JSON into the lock file so that waiters can say whom they wait for. */
 export interface LockHolder {
@@ -102,7 +103,7 @@ export function readHolder(path: string): LockHolder | undefined {
     // Never through a symlink, never blocking on a FIFO someone put there.
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (e) {
-    if (isErrno(e, 'ENOENT') || isErrno(e, 'ELOOP') || isErrno(e, 'EACCES')) return undefined;
+    if (isErrno(e, 'ENOENT', 'ELOOP', 'EACCES')) return undefined;
     throw e;
   }
   let text: string;
@@ -244,28 +245,21 @@ function checkLockFd(fd: number, path: string): boolean {
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd: number, path: string): boolean {
   const held = fs.fstatSync(fd);
-  try {
-    // lstat: a symlink put in the lock file's place is another file, even if it points at ours.
-    const now = fs.lstatSync(path);
-    return now.ino === held.ino && now.dev === held.dev;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return false;
-    throw e;
-  }
+  // lstat: a symlink put in the lock file's place is another file, even if it points at ours.
+  const now = lstatOrUndefined(path);
+  return now !== undefined && now.ino === held.ino && now.dev === held.dev;
 }
 
 /**
  * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
- * Not via exec.ts's run(): that one cannot pass extra fds.
+ * Not via run(): that one cannot pass extra fds.
  */
 export function flockFd(fd: number, waitSec: number): Promise<boolean> {
   const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {
-    const child = spawn('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
-      stdio: ['ignore', 'ignore', 'pipe', fd]
-    });
+    const { child } = startProcess('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
@@ -275,9 +269,4 @@ export function flockFd(fd: number, waitSec: number): Promise<boolean> {
       else reject(new Error(`flock on fd for lock failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
     });
   });
-}
-
-// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-function isErrno(e: unknown, code: string): boolean {
-  return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
 }

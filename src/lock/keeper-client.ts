@@ -4,11 +4,13 @@
 // The keeper inherits our lock fds as its fds 3..N. Each inherited fd refers to the same open
 // file description as ours, and flock(2) locks belong to the description, so after the handover
 // the keeper alone keeps the locks held, for as long as it lives.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { errnoOf, isErrno } from '../sys/errno.js';
+import { startProcess } from '../sys/exec.js';
+import { procStat } from '../sys/proc-stat.js';
 import type { HeldLock } from './flock.js';
 
 export interface StartKeeperOptions {
@@ -31,7 +33,7 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
   const childFds = locks.map((_, i) => 3 + i);
   const readyFd = 3 + locks.length;
   const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
-  const child = spawn(process.execPath, [script, ...args], {
+  const { child } = startProcess(process.execPath, [script, ...args], {
     // Own session: not killed with main's process group, and no controlling terminal.
     detached: true,
     cwd: '/',
@@ -39,7 +41,8 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
     // secrets). RUNNER_TRACKING_ID lets the runner's end-of-job orphan cleanup kill a leftover keeper.
     env: keeperEnv(),
     // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
-    stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
+    stdio: ['ignore', 'ignore', 'ignore'],
+    extraFds: [...locks.map((l) => l.fd), 'pipe']
   });
   const ready = child.stdio[readyFd] as Readable;
   try {
@@ -114,7 +117,7 @@ export function isKeeper(pid: number, watchPid?: number): boolean {
   try {
     cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (errnoOf(e) === 'ENOENT') return false;
     throw e;
   }
   const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
@@ -131,7 +134,7 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
     process.kill(pid, sig);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    if (errnoOf(e) === 'ESRCH') return false;
     throw e;
   }
 }
@@ -157,25 +160,11 @@ function allThreadsDead(pid: number): boolean {
   try {
     tids = fs.readdirSync(`/proc/${pid}/task`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    if (isErrno(e, 'ENOENT', 'ESRCH')) return true;
     throw e;
   }
   return tids.every((tid) => {
     const st = procStat(pid, tid);
     return !st || st.state === 'Z' || st.state === 'X';
   });
-}
-
-/** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
-export function procStat(pid: number, tid?: string): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
-    throw e;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0], startTime: rest[19] };
 }

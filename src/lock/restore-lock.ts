@@ -14,7 +14,7 @@ import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { flockFd } from './flock.js';
-import { procStat } from './keeper-client.js';
+import { procStat } from '../sys/proc-stat.js';
 import { readRootRecord, rootFile, openRootFile, RUN_DIR } from './root-files.js';
 
 /** lock-timeout's default; run-main sets the input's value. */
@@ -81,7 +81,7 @@ export async function withStoreRestoreLock<T>(storeDir: string, fn: (busy?: stri
       }
       core.info(`runbox store: got the host's restore lock for ${storeDir}`);
     }
-    const holder: Holder & { startTime?: string } = {
+    const holder: Holder & { startTime?: string | undefined } = {
       pid: process.pid,
       since: new Date().toISOString(),
       runId: process.env.GITHUB_RUN_ID ?? '',

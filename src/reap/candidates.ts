@@ -10,6 +10,7 @@ import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RUN_DIR_PREFIX } from '../dirs/layout.js';
+import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
 
 export type ReapKind = 'run' | 'pr';
 
@@ -130,19 +131,4 @@ function listDir(dir: string): string[] | undefined {
     if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
     throw e;
   }
-}
-
-export function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (e) {
-    // Gone between readdir and lstat: another janitor reaped it.
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
-    throw e;
-  }
-}
-
-// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-export function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null ? (e as NodeJS.ErrnoException).code : undefined;
 }

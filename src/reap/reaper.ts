@@ -20,7 +20,8 @@ import { removeTree, treeBytes } from '../sys/privileged-fs.js';
 import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
 import { RUN_DIR_PREFIX } from '../dirs/layout.js';
 import { assertOwnedSubdir } from '../sys/path-safety.js';
-import { type Candidate, type ReapKind, LOCK_SUFFIX, errnoOf, lstatOrUndefined } from './candidates.js';
+import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
+import { type Candidate, type ReapKind, LOCK_SUFFIX } from './candidates.js';
 
 export interface ReapedDir {
   path: string;
@@ -51,13 +52,7 @@ export type ReapOutcome =
  */
 export const LEFTOVER_GRACE_MS = 60_000;
 
-/** Reaps `c` if it is free and still qualifies; undefined when skipped (the reason is in the debug log). */
-export async function reapDir(c: Candidate, opts: ReapOptions): Promise<ReapedDir | undefined> {
-  const r = await tryReapDir(c, opts);
-  if (r.skipped !== undefined) core.debug(`runbox reaper: kept ${c.path}: ${r.skipped}`);
-  return r.reaped;
-}
-
+/** Reaps `c` if it is free and still qualifies; otherwise says why it was kept. */
 export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapOutcome> {
   checkShape(c.path, c.lockPath, opts.baseDir);
   const now = opts.now ?? new Date();

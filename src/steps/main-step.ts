@@ -17,7 +17,7 @@ import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
-import { parseStoreConfig, restoreStore, StoreMissError } from '../store/index.js';
+import { parseStoreConfig, restoreStore, StoreMissError, type StoreOutputs } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
 import { saveRunState, type RunState } from '../action/step-state.js';
@@ -36,6 +36,13 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
     core.warning(`runbox disk guard: ${msg}`);
     report.add('disk guard', msg);
   } else if (g.pruned.length > 0) report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
+}
+
+/** restoreStore calls it as soon as the key is known, so the outputs exist whatever fails later, and again with what it restored. */
+export function setStoreOutputs(o: StoreOutputs): void {
+  core.setOutput('cache-primary-key', o.primaryKey);
+  core.setOutput('cache-matched-key', o.matchedKey);
+  core.setOutput('cache-hit', o.exactHit ? 'true' : 'false');
 }
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
@@ -86,6 +93,10 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
     try {
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
+      for (const spec of cfg.dirs) {
+        const made = state.dirs.find((d) => d.name === spec.name);
+        if (spec.envVar && made) core.exportVariable(spec.envVar, made.path);
+      }
       // Before the hand-over: a dir being warmed is still under this process's lock.
       await warmRunDirs(warm, layout, state.dirs, owner, report);
       const keeperPid = await handOver(locks);
@@ -108,7 +119,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
 
     if (storeCfg) {
       try {
-        state.store = await restoreStore(storeCfg, report);
+        state.store = await restoreStore(storeCfg, report, setStoreOutputs);
       } catch (e) {
         // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
         if (e instanceof StoreMissError) state.store = e.state;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseBoolean } from '../action/input-source.js';
 import { InputError } from '../common/errors.js';
 import type { InputSource } from '../action/input-source.js';
+import { runnerTemp } from '../action/job-context.js';
 import { isUnder, pathProblem } from '../sys/path-safety.js';
 import { parsePrivateKey, parseTrustedKey, type TrustedKey } from './entry/signing.js';
 import { PRESETS, type StoreKind } from './presets.js';
@@ -182,7 +183,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
     trustedKeys,
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),
-    stagingBase: (env.RUNNER_TEMP ?? '').trim() || os.tmpdir(),
+    stagingBase: runnerTemp(env) ?? os.tmpdir(),
     workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
     workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
   };

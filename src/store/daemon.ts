@@ -13,7 +13,7 @@ import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
 import { run } from '../sys/exec.js';
-import { procStat } from '../lock/keeper-client.js';
+import { procStat } from '../sys/proc-stat.js';
 import { readRootRecord, rootFile, RUN_DIR } from '../lock/root-files.js';
 import type { StepReport } from '../action/job-summary.js';
 import type { DaemonControl } from './config.js';

@@ -1,6 +1,6 @@
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
-export { restoreStore, StoreMissError } from './restore.js';
+export { restoreStore, StoreMissError, type StoreOutputs } from './restore.js';
 export { saveStore } from './save.js';
 export { parseStoreConfig, type StoreConfig } from './config.js';
 export { storeStateFrom, type StoreState } from './state.js';

@@ -1,21 +1,19 @@
 // Streaming pipelines (`zstd -dc FILE | sudo tar -x`, `sudo tar -c | zstd`) for snapshots of many
-// GB, which exec.run() cannot do because it buffers output. Each stage's argv comes from
-// exec.commandLine(), so whether root rights come from being root or from `sudo -n` is still
+// GB, which exec.run() cannot do because it buffers output. Each stage starts through
+// exec.startProcess(), so whether root rights come from being root or from `sudo -n` is still
 // decided in exec.ts alone. Adjacent stages are joined by an OS pipe (no copy through node);
 // node only feeds the first stage and/or consumes the last one.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
-import { commandLine, quote } from '../sys/exec.js';
+import { startProcess, type ProcessOptions } from '../sys/exec.js';
 
-export interface Stage {
+export interface Stage extends Pick<ProcessOptions, 'privileged'> {
   cmd: string;
   args: readonly string[];
-  /** Run with root rights (see exec.commandLine). */
-  privileged?: boolean;
 }
 
 export interface PipelineIO {
@@ -68,11 +66,9 @@ function waitForStage(child: ChildProcess): Promise<StageEnd> {
  */
 export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {}): Promise<void> {
   if (stages.length === 0) throw new Error('runPipeline: no stages');
-  const argvs = stages.map((s) => commandLine(s.cmd, s.args, s.privileged));
-  const shown = argvs.map((a) => quote(a)).join(' | ');
-  core.debug(`exec: ${shown}`);
-
   const children: ChildProcess[] = [];
+  /** Each stage's argv as it runs, quoted. */
+  const shown: string[] = [];
   let aborted = false;
   const abort = (): void => {
     if (aborted) return;
@@ -85,11 +81,13 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
   };
 
   const ends: Promise<StageEnd>[] = [];
-  argvs.forEach((argv, i) => {
-    const last = i === argvs.length - 1;
+  stages.forEach((stage, i) => {
+    const last = i === stages.length - 1;
     const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : (children[i - 1].stdout as Readable);
     const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
-    const child = spawn(argv[0], argv.slice(1), { stdio: [stdin, stdout, 'pipe'], env: process.env });
+    const started = startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
+    const child = started.child;
+    shown.push(started.shown);
     // The child got its own copy of the previous stage's read end; dropping ours lets the
     // previous stage see EPIPE when this one exits early, instead of blocking forever.
     if (i > 0) children[i - 1].stdout?.destroy();
@@ -101,6 +99,8 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
       })
     );
   });
+
+  core.debug(`exec: ${shown.join(' | ')}`);
 
   const unregister = registerCleanup(async () => {
     abort();
@@ -116,22 +116,20 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
   const consumed = guard(io.consume?.(children[children.length - 1].stdout as Readable));
 
   try {
-    const [stageEnds, feedResult, consumeResult] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
-    const feedError = feedResult[0].status === 'rejected' ? (feedResult[0].reason as unknown) : undefined;
-    const consumeError = consumeResult[0].status === 'rejected' ? (consumeResult[0].reason as unknown) : undefined;
+    const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
 
     // The consumer refusing the data is the root cause of everything that follows.
-    if (consumeError !== undefined && !isBrokenPipe(consumeError)) throw consumeError;
+    if (consume.status === 'rejected' && !isBrokenPipe(consume.reason)) throw consume.reason;
     const failed = stageEnds
       .map((end, i) => ({ end, i }))
       .filter(({ end }) => end.error || end.code !== 0)
       // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
       .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
-    if (failed.length > 0 && rank(failed[0].end) === 0) throw stageError(argvs[failed[0].i], failed[0].end);
-    if (feedError !== undefined && !isBrokenPipe(feedError)) throw feedError;
-    if (failed.length > 0) throw stageError(argvs[failed[0].i], failed[0].end);
-    if (consumeError !== undefined) throw consumeError;
-    if (feedError !== undefined) throw feedError;
+    if (failed.length > 0 && rank(failed[0].end) === 0) throw stageError(shown[failed[0].i], failed[0].end);
+    if (feed.status === 'rejected' && !isBrokenPipe(feed.reason)) throw feed.reason;
+    if (failed.length > 0) throw stageError(shown[failed[0].i], failed[0].end);
+    if (consume.status === 'rejected') throw consume.reason;
+    if (feed.status === 'rejected') throw feed.reason;
   } finally {
     unregister();
   }
@@ -141,8 +139,7 @@ function rank(end: StageEnd): number {
   return end.error || end.code !== null ? 0 : 1;
 }
 
-function stageError(argv: readonly string[], end: StageEnd): PipelineError {
-  const cmd = quote(argv);
+function stageError(cmd: string, end: StageEnd): PipelineError {
   const detail = end.stderr.trim().split('\n').slice(-5).join('\n');
   const how = end.error ? `could not run: ${errorMessage(end.error)}` : end.code !== null ? `exited with ${end.code}` : `was killed by ${end.signal ?? 'a signal'}`;
   return new PipelineError(cmd, `\`${cmd}\` ${how}${detail ? `: ${detail}` : ''}`);

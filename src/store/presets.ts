@@ -49,7 +49,7 @@ export async function toolVersion(kind: StoreKind): Promise<string | undefined> 
     const r = await run(cmd, args, { allowFailure: true });
     return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
   } catch (e) {
-    // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
+    // Starting it fails with ENOENT when the tool is not installed: a fresh runner restoring its
     // first store has no tool yet, which is a normal case, not an error.
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -33,7 +33,7 @@ import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { run } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
-import { procStat } from '../lock/keeper-client.js';
+import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
 import { ZSTD_WINDOW_LOG } from './archive.js';
 import { checkDigest, sha256File } from './extract.js';
@@ -149,7 +149,7 @@ function drainOrClose(w: Writable): Promise<void> {
 interface Landed {
   type: 'f' | 'd' | 'l';
   mode: number;
-  size?: number;
+  size?: number | undefined;
   target?: string;
   /** Files emitted with data: their exact link count (1 + the links emitted to them). Links
    * have none: being their original's inode (sameAs), they have its count. */

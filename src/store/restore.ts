@@ -287,10 +287,11 @@ export class StoreMissError extends Error {
   }
 }
 
-function setOutputs(primary: string, matched: string, exact: boolean): void {
-  core.setOutput('cache-primary-key', primary);
-  core.setOutput('cache-matched-key', matched);
-  core.setOutput('cache-hit', exact ? 'true' : 'false');
+/** The step's cache-* outputs; main sets them (steps/ decides every output). */
+export interface StoreOutputs {
+  primaryKey: string;
+  matchedKey: string;
+  exactHit: boolean;
 }
 
 interface Fetched {
@@ -348,13 +349,13 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
 }
 
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
-export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<StoreState> {
+export function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
-  return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, busy));
+  return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
 }
 
-async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string): Promise<StoreState> {
+async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
   const state: StoreState = {
     version: 1,
@@ -372,7 +373,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
     delta: cfg.delta
   };
   // Outputs exist from the start, so a later step can read them whatever happens below.
-  setOutputs(keys.primary, '', false);
+  setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
   // Root rights are needed to write the store; find out before downloading anything.
   await ensurePrivilege('restore a store snapshot into root-owned store paths');
 
@@ -431,7 +432,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string
         report.add('store snapshot', `not restored (${matched}): ${errorMessage(e)}`);
       }
     }
-    setOutputs(keys.primary, state.matchedKey, state.exactHit);
+    setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit });
     if (!state.matchedKey && cfg.failOnCacheMiss)
       throw new StoreMissError(
         `fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`,

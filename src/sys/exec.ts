@@ -1,17 +1,35 @@
-// The one way runbox starts processes. Privileged work goes through here too, so "root or
-// `sudo -n`" is decided in a single place and every command shows up in the debug log.
-import { spawn, type SpawnOptions } from 'node:child_process';
+// The one door to the host's processes: every child runbox starts goes through startProcess(),
+// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
+// only way to ask for root. run() is the common case (buffered output, exit code checked);
+// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
+// helpers (extra fds, a detached keeper) use startProcess() directly.
+import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import type { Stream } from 'node:stream';
 import * as core from '@actions/core';
 
-export interface RunOptions {
+/** One of the child's stdin/stdout/stderr: a pipe to us, /dev/null, or a stream or fd it gets as is. */
+export type StdioWiring = StdioPipe | StdioNull | Stream | number;
+
+/** How a process is started; run() and runPipeline() stages take the same options. */
+export interface ProcessOptions {
   cwd?: string;
+  /** Default: this process's environment. */
   env?: NodeJS.ProcessEnv;
+  /** Run with root rights: directly when already root, otherwise through `sudo -n`. */
+  privileged?: boolean;
+  /** stdin, stdout, stderr. Default: all three piped. */
+  stdio?: readonly [StdioWiring, StdioWiring, StdioWiring];
+  /** Given to the child as its fds 3, 4, ...: an open fd of ours (a lock), or 'pipe' (read it from child.stdio[n]). */
+  extraFds?: ReadonlyArray<number | StdioPipe>;
+  /** Own session and process group: not killed with ours, no controlling terminal. */
+  detached?: boolean;
+}
+
+export interface RunOptions extends Omit<ProcessOptions, 'stdio' | 'extraFds' | 'detached'> {
   /** Written to the child's stdin, then closed. */
   input?: string | Buffer;
   /** Resolve with the exit code instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
-  /** Run with root rights: directly when already root, otherwise through `sudo -n`. */
-  privileged?: boolean;
   /** Most stdout bytes kept; beyond it the child is killed and run() throws OutputLimitError. Default MAX_STDOUT. */
   maxStdout?: number;
 }
@@ -70,8 +88,29 @@ export function isRoot(): boolean {
 }
 
 /** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
-export function commandLine(cmd: string, args: readonly string[], privileged = false): string[] {
+function commandLine(cmd: string, args: readonly string[], privileged = false): string[] {
   return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+}
+
+export interface StartedProcess {
+  child: ChildProcess;
+  /** The argv that really runs (`sudo -n --` in front when borrowed), quoted for messages and the log. */
+  shown: string;
+}
+
+/**
+ * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
+ * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
+ */
+export function startProcess(cmd: string, args: readonly string[], opts: ProcessOptions = {}): StartedProcess {
+  const argv = commandLine(cmd, args, opts.privileged);
+  const child = spawn(argv[0], argv.slice(1), {
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    env: opts.env ?? process.env,
+    stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
+    detached: opts.detached ?? false
+  });
+  return { child, shown: quote(argv) };
 }
 
 export function quote(argv: readonly string[]): string {
@@ -79,14 +118,12 @@ export function quote(argv: readonly string[]): string {
 }
 
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const argv = commandLine(cmd, args, opts.privileged);
-  const shown = quote(argv);
+  // RunOptions has no stdio, extra fds or detached: all three pipes, our session.
+  const { child, shown } = startProcess(cmd, args, opts);
   core.debug(`exec: ${shown}`);
-  const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
   const maxStdout = opts.maxStdout ?? MAX_STDOUT;
   let overflow = false;
   const result = await new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), spawnOpts);
     const out: Buffer[] = [];
     let outBytes = 0;
     const err: Buffer[] = [];
@@ -149,4 +186,27 @@ export function ensurePrivilege(why: string): Promise<void> {
     }
   );
   return sudoChecked;
+}
+
+/**
+ * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
+ * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
+ * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
+ * the caller already knows it cannot succeed (handing files to another user). As root there is
+ * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
+ */
+export async function runElseRoot(
+  cmd: string,
+  args: readonly string[],
+  why: string,
+  opts: Omit<RunOptions, 'privileged' | 'allowFailure'> & { tryRunnerFirst?: boolean } = {}
+): Promise<RunResult & { escalated: boolean }> {
+  const { tryRunnerFirst = true, ...runOpts } = opts;
+  if (isRoot()) return { ...(await run(cmd, args, runOpts)), escalated: false };
+  if (tryRunnerFirst) {
+    const r = await run(cmd, args, { ...runOpts, allowFailure: true });
+    if (r.code === 0) return { ...r, escalated: false };
+  }
+  await ensurePrivilege(why);
+  return { ...(await run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
 }

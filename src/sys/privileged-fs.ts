@@ -1,9 +1,10 @@
 // Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
-// root (directly or through `sudo -n`) only when the runner's own rights are not enough, so a
-// runner without sudo still works for dirs it owns.
+// root (directly or through `sudo -n`, see exec.runElseRoot) only when the runner's own rights
+// are not enough, so a runner without sudo still works for dirs it owns.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensurePrivilege, isRoot, run } from './exec.js';
+import { lstatOrUndefined } from './errno.js';
+import { ensurePrivilege, run, runElseRoot } from './exec.js';
 import { assertNoSymlink } from './path-safety.js';
 import type { Ids } from './users.js';
 import { runnerIds } from './users.js';
@@ -12,19 +13,10 @@ function sameIds(a: Ids, b: Ids): boolean {
   return a.uid === b.uid && a.gid === b.gid;
 }
 
-function exists(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
 /** The components of `p` that do not exist yet, outermost first. */
 function missingComponents(p: string): string[] {
   const missing: string[] = [];
-  for (let cur = p; !exists(cur); cur = path.dirname(cur)) missing.unshift(cur);
+  for (let cur = p; !lstatOrUndefined(cur); cur = path.dirname(cur)) missing.unshift(cur);
   return missing;
 }
 
@@ -32,18 +24,9 @@ export async function chown(paths: string[], ids: Ids, opts: { recursive?: boole
   if (paths.length === 0) return;
   // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
   const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
-  const why = `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`;
-  if (isRoot() || !sameIds(ids, runnerIds())) {
-    if (!isRoot()) await ensurePrivilege(why);
-    await run('chown', args, { privileged: true });
-    return;
-  }
   // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
-  // as root or as its own uid need root.
-  const r = await run('chown', args, { allowFailure: true });
-  if (r.code === 0) return;
-  await ensurePrivilege(why);
-  await run('chown', args, { privileged: true });
+  // as root or as its own uid need root, and so does giving anything to another user.
+  await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 
 /**
@@ -51,7 +34,7 @@ export async function chown(paths: string[], ids: Ids, opts: { recursive?: boole
  * it is not already. Returns the components it created. A symlink or a non-dir is refused.
  */
 export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
-  const st = exists(p);
+  const st = lstatOrUndefined(p);
   if (st) {
     if (st.isSymbolicLink()) throw new Error(`${p} is a symlink; runbox only manages real directories`);
     if (!st.isDirectory()) throw new Error(`${p} exists and is not a directory`);
@@ -91,12 +74,8 @@ export async function countForeign(p: string, ids: Ids): Promise<number> {
   const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
   // One byte per entry; a tree of millions of entries is still far below this.
   const maxStdout = 256 * 1024 * 1024;
-  let r = await run('find', args, { allowFailure: true, maxStdout });
-  if (r.code !== 0 && !isRoot()) {
-    // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
-    await ensurePrivilege(`inspect ownership under ${p}`);
-    r = await run('find', args, { privileged: true, maxStdout });
-  } else if (r.code !== 0) throw new Error(`find ${p} failed: ${r.stderr.trim()}`);
+  // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
+  const r = await runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
   return r.stdout.length;
 }
 
@@ -112,14 +91,8 @@ export async function chownTree(p: string, ids: Ids): Promise<void> {
   const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
   // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
   const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
-  const mine = !isRoot() && sameIds(ids, runnerIds());
-  if (mine) {
-    // Files a container wrote as root or as its own uid need root; ours alone do not.
-    const r = await run('find', args, { allowFailure: true, env });
-    if (r.code === 0) return;
-  }
-  if (!isRoot()) await ensurePrivilege(`chown ${p} to ${ids.uid}:${ids.gid}`);
-  await run('find', args, { privileged: true, env });
+  // Files a container wrote as root or as its own uid need root; ours alone do not.
+  await runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 
 /**
@@ -127,11 +100,7 @@ export async function chownTree(p: string, ids: Ids): Promise<void> {
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
 export async function removeTree(p: string): Promise<void> {
-  const args = ['-rf', '--one-file-system', '--', p];
-  const r = await run('rm', args, { allowFailure: !isRoot() });
-  if (r.code === 0) return;
-  await ensurePrivilege(`remove ${p} (it holds files the runner user cannot delete)`);
-  await run('rm', args, { privileged: true });
+  await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`);
 }
 
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
