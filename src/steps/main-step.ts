@@ -68,7 +68,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
       runnerOwner: runner,
       reclaim: cfg.reclaim,
       // A warm run leaves its dirs for the next run of the ref to clone; the janitor reaps them.
-      keep: cfg.keep || warm !== 'off'
+      keep: cfg.keep || warm !== 'off',
+      release: { timeoutSec: cfg.releaseTimeoutSec, leftovers: cfg.leftovers }
     };
     // Registered before the first change so post tears down whatever main got to.
     saveRunState(state);
