@@ -255,15 +255,15 @@ function sameFile(fd: number, path: string): boolean {
 }
 
 /**
- * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
+ * `flock -x` (or `-s` when `shared`) on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
  * Not via exec.ts's run(): that one cannot pass extra fds.
  */
-export function flockFd(fd: number, waitSec: number): Promise<boolean> {
+export function flockFd(fd: number, waitSec: number, shared = false): Promise<boolean> {
   const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {
-    const child = spawn('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
+    const child = spawn('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], {
       stdio: ['ignore', 'ignore', 'pipe', fd]
     });
     let stderr = '';
