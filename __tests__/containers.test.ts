@@ -200,6 +200,33 @@ describeWith([asRoot(), userPrereq, dockerDaemon()])('containers (real Docker)',
     await second.post();
   });
 
+  test('post waits for a container that ends within release-timeout before it removes the run dir, and says so; nothing is killed', async () => {
+    const root = sharedBase('waited');
+    const base = path.join(root, 'base');
+    const j = prJob(root, '7501', 46);
+    const m = await j.main({ 'base-dir': base, dirs: 'target=CARGO_TARGET_DIR', owner: CONTAINER_USER, 'release-timeout': '60' });
+    expect(m.errors).toEqual([]);
+    const target = m.env.CARGO_TARGET_DIR;
+    const name = `runbox-test-${SESSION}-waited`;
+    // A build still flushing its output for ~3 s after the step ended.
+    const step = startContainer(image, {
+      name,
+      user: CONTAINER_USER,
+      volumes: [`${target}:/target`],
+      cmd: ['sh', '-c', 'i=0; while [ $i -lt 30 ]; do echo line >> /target/out; sleep 0.1; i=$((i+1)); done; echo done >> /target/out']
+    });
+    await until(() => fs.existsSync(path.join(target, 'out')), 20000, 'the container writing');
+    const t0 = Date.now();
+    const p = await j.post();
+    expect(p.errors).toEqual([]);
+    expect(Date.now() - t0).toBeGreaterThan(1000);
+    expect(p.summary).toMatch(new RegExp(`waited.*${name}`));
+    expect(p.summary).not.toMatch(/killed/);
+    expect(fs.existsSync(target)).toBe(false);
+    await new Promise<void>((r) => (step.exitCode !== null ? r() : step.once('exit', () => r())));
+    expect(step.exitCode).toBe(0); // it ran to its end: nobody killed it
+  });
+
   test('leftovers: wait keeps the pr dir locked after post until the container ends; the next run names it while it waits', async () => {
     const root = sharedBase('wait');
     const base = path.join(root, 'base');
