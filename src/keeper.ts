@@ -120,8 +120,13 @@ function dirUsers(dirs: string[]): ScanResult {
   return scanDirUsers(dirs);
 }
 
+let handingOver = false;
+
 /** SIGUSR2: start a --linger successor on the same fds, wait until it holds them, then exit without releasing. */
 function handToLingerer(fds: number[]): void {
+  // A second request while the first successor starts would make two of them.
+  if (handingOver) return;
+  handingOver = true;
   const readyFd = 3 + fds.length;
   const child = spawn(process.execPath, [process.argv[1], '--linger', '--fds', fds.map((_, i) => 3 + i).join(','), '--ready-fd', String(readyFd)], {
     detached: true,
