@@ -42,6 +42,9 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-janitor-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the janitor as runbox-ci
   cliScript = bundleCli(tmp, CLI_SOURCE);
+  // Like dist/main.js, the janitor finds keeper.js next to itself: a non-root janitor runs it as
+  // root (sudo) to see which processes use a dir.
+  fs.copyFileSync(path.join(ROOT, 'dist', 'keeper.js'), path.join(path.dirname(cliScript), 'keeper.js'));
 }, 120_000);
 
 beforeEach(() => {
@@ -265,6 +268,25 @@ describe('reaper re-verifies under the lock', () => {
     const r = await tryReapDir(c, { baseDir: base, idleBefore: new Date(Date.now() - HOUR) });
     expect(r.skipped).toMatch(/used at/);
     expect(exists(d)).toBe(true);
+  });
+
+  test('a dead dir whose lock is free but that a process still uses (cwd, open file) is kept, and reaped once it is let go', async () => {
+    const d = makeDir('pr-1', 'run-1-1-a', { lockAge: 3 * HOUR });
+    const e = makeDir('pr-1', 'shared', { lockAge: 4 * 86400 * 1000 });
+    const inCwd = pool.track(spawn('sleep', ['1000'], { cwd: path.join(d, 'sub'), stdio: 'ignore' }));
+    const withFd = pool.track(spawn('sh', ['-c', 'exec 3<"$1" && exec sleep 1000', 'sh', path.join(e, 'sub', 'data')], { stdio: 'ignore' }));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const [dir, pid] of [[d, inCwd.pid], [e, withFd.pid]] as const) {
+      const r = await tryReapDir(candidateFor(dir), { baseDir: base });
+      expect(r).toEqual({ skipped: expect.stringMatching(new RegExp(`still used by pid ${pid} \`sleep 1000\``)), inUse: true });
+      expect(exists(dir)).toBe(true);
+    }
+    await killAndWait(inCwd);
+    await killAndWait(withFd);
+    for (const dir of [d, e]) {
+      expect((await tryReapDir(candidateFor(dir), { baseDir: base })).reaped?.path).toBe(dir);
+      expect(exists(dir)).toBe(false);
+    }
   });
 
   test('a dir reaped by someone else after the scan is skipped without touching its lock file', async () => {

@@ -6,19 +6,32 @@
 // them, when post asks (SIGTERM) or when the runner worker it watches is gone, so a crashed or
 // cancelled job cannot leave a dir locked.
 //
-// Bundled on its own (dist/keeper.js): keep it dependency-free, no @actions/* (sys/errno and
-// sys/proc-stat import node:fs only).
+// With `leftovers: wait`, post sends SIGUSR2 instead: a process of the finished job (a container
+// that ignored the cancel) still uses a dir. The keeper then hands the fds to a successor that no
+// longer follows the runner worker (the job is over) and holds the locks until nothing uses the
+// dirs any more (`--linger`). The successor does not carry RUNNER_TRACKING_ID, or the runner's
+// end-of-job orphan cleanup would kill it and free the dirs under the leftover.
+//
+// Bundled on its own (dist/keeper.js): keep it dependency-free, no @actions/* (sys/errno,
+// sys/proc-stat and dirs/dir-users import node: modules only).
 //
 // Usage: keeper.js --watch-pid <pid> --fds 3,4,5 [--ready-fd <n>]
+//        keeper.js --linger --fds 3,4,5 [--ready-fd <n>]
+//        keeper.js --dir-users [--except <pid,...>] -- <dir>...   (prints the scan as JSON)
 // Exit codes before ready: 2 = bad arguments or fds, 3 = watched pid not running.
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { errnoOf } from './sys/errno.js';
 import { procStat } from './sys/proc-stat.js';
+import { scanDirUsers, type ScanResult } from './dirs/dir-users.js';
 
 const POLL_MS = 1000;
+/** A lingering keeper scans /proc (through sudo when not root): less often than the worker check. */
+const LINGER_POLL_MS = 2000;
 
 interface Args {
-  watchPid: number;
+  /** undefined: --linger */
+  watchPid: number | undefined;
   fds: number[];
   readyFd: number | undefined;
 }
@@ -29,10 +42,11 @@ function parseArgs(argv: readonly string[]): Args | undefined {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const int = (s: string | undefined): number | undefined => (s && /^\d+$/.test(s) ? Number(s) : undefined);
+  const linger = argv.includes('--linger');
   const watchPid = int(value('--watch-pid'));
   const fds = (value('--fds') ?? '').split(',').map(int);
   const readyFd = int(value('--ready-fd'));
-  if (!watchPid || fds.some((fd) => fd === undefined || fd < 3)) return undefined;
+  if (linger === (watchPid !== undefined) || watchPid === 0 || fds.some((fd) => fd === undefined || fd < 3)) return undefined;
   return { watchPid, fds: fds as number[], readyFd };
 }
 
@@ -69,11 +83,75 @@ function release(fds: number[]): never {
   process.exit(0);
 }
 
+/** The dirs our lock fds guard: each lock file is `<dir>.lock`. */
+function guardedDirs(fds: number[]): string[] {
+  return fds.map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`)).filter((p) => p.endsWith('.lock')).map((p) => p.slice(0, -'.lock'.length));
+}
+
+/**
+ * Other users' cwds and fds are hidden from a non-root keeper, so it asks its own script, run as
+ * root through `sudo -n` (argv, never a shell string). Without sudo it sees what it can: mounts
+ * (containers) and its own user's processes.
+ */
+function dirUsers(dirs: string[]): ScanResult {
+  if (process.getuid?.() === 0) return scanDirUsers(dirs);
+  const r = spawnSync('sudo', ['-n', '--', process.execPath, process.argv[1], '--dir-users', '--', ...dirs], { encoding: 'utf8', timeout: 60000 });
+  if (r.status === 0) return JSON.parse(r.stdout) as ScanResult;
+  return scanDirUsers(dirs);
+}
+
+let handingOver = false;
+
+/** SIGUSR2: start a --linger successor on the same fds, wait until it holds them, then exit without releasing. */
+function handToLingerer(fds: number[]): void {
+  // A second request while the first successor starts would make two of them.
+  if (handingOver) return;
+  handingOver = true;
+  const readyFd = 3 + fds.length;
+  const child = spawn(process.execPath, [process.argv[1], '--linger', '--fds', fds.map((_, i) => 3 + i).join(','), '--ready-fd', String(readyFd)], {
+    detached: true,
+    cwd: '/',
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'ignore', 'ignore', ...fds, 'pipe']
+  });
+  const ready = child.stdio[readyFd] as NodeJS.ReadableStream;
+  const giveUp = setTimeout(() => release(fds), 10000);
+  ready.once('data', () => {
+    clearTimeout(giveUp);
+    // The successor holds every lock now; exiting closes only our copies.
+    process.exit(0);
+  });
+  // No successor: let go as if post had asked, rather than keep following a finished job.
+  child.once('error', () => release(fds));
+  child.once('exit', () => release(fds));
+}
+
+function linger(args: Args): void {
+  const dirs = guardedDirs(args.fds);
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => release(args.fds));
+  const check = (): void => {
+    if (dirUsers(dirs).users.length === 0) release(args.fds);
+  };
+  setInterval(check, LINGER_POLL_MS);
+}
+
+function dirUsersMain(argv: string[]): void {
+  const sep = argv.indexOf('--');
+  const flags = sep >= 0 ? argv.slice(0, sep) : argv;
+  const dirs = sep >= 0 ? argv.slice(sep + 1) : [];
+  const exceptAt = flags.indexOf('--except');
+  const except = exceptAt >= 0 ? (flags[exceptAt + 1] ?? '').split(',') : [];
+  if (dirs.length === 0 || dirs.some((d) => !d.startsWith('/')) || except.some((p) => !/^\d+$/.test(p))) process.exit(2);
+  process.stdout.write(JSON.stringify(scanDirUsers(dirs, { except: new Set(except.map(Number)) })));
+}
+
 function main(): void {
+  if (process.argv[2] === '--dir-users') return dirUsersMain(process.argv.slice(3));
   const args = parseArgs(process.argv.slice(2));
   if (!args) process.exit(2);
   // Recognisable in ps and to stopKeeper, which checks /proc/<pid>/cmdline before signalling.
-  process.title = `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
+  process.title =
+    args.watchPid === undefined ? `runbox-keeper --linger --fds ${args.fds.join(',')}` : `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
   // Don't pin the workspace (or whatever dir main ran in) as our cwd.
   process.chdir('/');
 
@@ -85,13 +163,18 @@ function main(): void {
       throw e;
     }
   }
-  const startTime = procStat(args.watchPid)?.startTime;
-  if (isGone(args.watchPid, startTime)) process.exit(3);
+  const watchPid = args.watchPid;
+  if (watchPid === undefined) linger(args);
+  else {
+    const startTime = procStat(watchPid)?.startTime;
+    if (isGone(watchPid, startTime)) process.exit(3);
 
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => release(args.fds));
-  setInterval(() => {
-    if (isGone(args.watchPid, startTime)) release(args.fds);
-  }, POLL_MS);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => release(args.fds));
+    process.on('SIGUSR2', () => handToLingerer(args.fds));
+    setInterval(() => {
+      if (isGone(watchPid, startTime)) release(args.fds);
+    }, POLL_MS);
+  }
 
   // Tell main we are up and hold the fds; it may close its copies now.
   if (args.readyFd !== undefined) {

@@ -21,6 +21,8 @@ export interface RunState {
   runnerOwner: { uid: number; gid: number };
   reclaim: string[];
   keep: boolean;
+  /** What post does about processes still using the dirs (inputs release-timeout, leftovers); absent in a state from an older main. */
+  release?: { timeoutSec: number; leftovers: 'wait' | 'kill' };
   /** Set by the lock capability: the detached process holding this run's locks. */
   keeper?: { pid: number; locks: string[] };
   /** Set by the store capability. */

@@ -6,6 +6,7 @@ import { runnerTemp } from '../action/job-context.js';
 import type { DirSpec } from './layout.js';
 import { RUN_DIR_PREFIX } from './layout.js';
 import { checkHostPath, isUnder, symlinkedComponent } from '../sys/path-safety.js';
+import type { LeftoversMode } from './leftovers.js';
 
 export interface FoundationConfig {
   baseDir: string;
@@ -16,6 +17,8 @@ export interface FoundationConfig {
   reclaim: string[];
   keep: boolean;
   lockTimeoutSec: number;
+  releaseTimeoutSec: number;
+  leftovers: LeftoversMode;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -74,6 +77,38 @@ function parseLockTimeout(src: InputSource): number {
   return Number(raw);
 }
 
+/**
+ * Longer than Docker's own stop grace (10 s) plus the runner's cancel sequence (SIGINT, 7.5 s,
+ * SIGTERM, 2.5 s): a container that is merely shutting down has ended by then. Only a job that
+ * leaves something running pays it, and the next run of the PR waits at most this long for it.
+ */
+export const DEFAULT_RELEASE_TIMEOUT_SEC = 30;
+const MAX_RELEASE_TIMEOUT_SEC = 3600;
+
+function parseReleaseTimeout(src: InputSource): number {
+  const raw = src.value('release-timeout');
+  if (raw === '') return DEFAULT_RELEASE_TIMEOUT_SEC;
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_RELEASE_TIMEOUT_SEC)
+    throw new InputError(
+      'release-timeout',
+      `'${raw}' is not a number of seconds from 0 to ${MAX_RELEASE_TIMEOUT_SEC}`,
+      `Write whole seconds, e.g. '${DEFAULT_RELEASE_TIMEOUT_SEC}' (0: act on leftovers at once)`
+    );
+  return Number(raw);
+}
+
+/**
+ * `kill` by default: when post runs the job is over, so whatever still uses its dirs is a leftover
+ * the runner failed to stop (it kills a cancelled step's processes, not the step's containers);
+ * `wait` would let one stuck container lock a PR's dirs for every later run.
+ */
+function parseLeftovers(src: InputSource): LeftoversMode {
+  const raw = src.value('leftovers');
+  if (raw === '') return 'kill';
+  if (raw === 'kill' || raw === 'wait') return raw;
+  throw new InputError('leftovers', `'${raw}' is not 'kill' or 'wait'`, "Write 'kill' (stop what still uses the dirs after release-timeout) or 'wait' (keep the dirs locked until it ends)");
+}
+
 export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): FoundationConfig {
   const temp = runnerTemp(env);
   const rawBase = src.value('base-dir') || (temp !== undefined ? path.join(temp, 'runbox') : '');
@@ -95,7 +130,9 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
     mounts,
     reclaim,
     keep: parseBoolean(src, 'keep', false),
-    lockTimeoutSec: parseLockTimeout(src)
+    lockTimeoutSec: parseLockTimeout(src),
+    releaseTimeoutSec: parseReleaseTimeout(src),
+    leftovers: parseLeftovers(src)
   };
 }
 

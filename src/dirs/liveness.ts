@@ -9,7 +9,9 @@ import { ensureDir } from '../sys/privileged-fs.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
 import { acquireLock, LockTimeoutError, removeLockFile, tryLock, type HeldLock, type LockHolder } from '../lock/flock.js';
-import { startKeeper, stopKeeper } from '../lock/keeper-client.js';
+import { lingerKeeper, startKeeper, stopKeeper } from '../lock/keeper-client.js';
+import { errorMessage } from '../common/errors.js';
+import { containerNames, describeUsers, findUsers, waitUnused } from './leftovers.js';
 import type { Ids } from '../sys/users.js';
 
 export function lockPathOf(dir: string): string {
@@ -47,19 +49,49 @@ export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, loc
       await ensureDir(path.dirname(dir), runner);
       const isRunDir = path.basename(dir).startsWith('run-');
       const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
+      const deadline = Date.now() + timeoutSec * 1000;
       const lock = await acquireLock(lockPathOf(dir), {
         timeoutSec,
-        onWait: (h) =>
-          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`)
+        onWait: (h) => {
+          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`);
+          // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
+          if (!isRunDir) void sayUsers(dir, 'it is in use by');
+        }
       });
       lock.writeHolder({ ...holder, since: new Date().toISOString() });
       held.push(lock);
+      // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
+      // (no post) with a container still writing into it.
+      if (!isRunDir) await waitForNoUsers(dir, timeoutSec, deadline);
     }
     return held;
   } catch (e) {
     for (const l of held) l.release();
     throw e;
   }
+}
+
+async function sayUsers(dir: string, prefix: string): Promise<void> {
+  try {
+    const { users } = await findUsers([dir]);
+    if (users.length > 0) core.info(`${dir}: ${prefix} ${describeUsers(users, await containerNames(users))}`);
+  } catch (e) {
+    // Only a log line is lost; the lock wait goes on regardless.
+    core.debug(`runbox: could not list the users of ${dir}: ${errorMessage(e)}`);
+  }
+}
+
+/** Holding the dir's lock: waits until no process uses it, up to the dir's lock-timeout budget. */
+async function waitForNoUsers(dir: string, timeoutSec: number, deadline: number): Promise<void> {
+  const { users } = await findUsers([dir]);
+  if (users.length === 0) return;
+  core.info(`waiting for ${dir}: its lock is free, but it is still used by ${describeUsers(users, await containerNames(users))}; giving up after ${timeoutSec} s`);
+  const left = await waitUnused([dir], deadline);
+  if (left.length > 0)
+    throw new Error(
+      `${dir} is still used by ${describeUsers(left, await containerNames(left))}, left behind by an earlier job; gave up after ${timeoutSec}s (lock-timeout). ` +
+        'Stop it (e.g. `docker kill <container>`), or let post stop such leftovers (leftovers: kill)'
+    );
 }
 
 /** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
@@ -72,6 +104,12 @@ export async function handOver(locks: HeldLock[]): Promise<number | undefined> {
 export async function releaseKeeper(pid: number | undefined): Promise<'stopped' | 'gone' | 'none'> {
   if (pid === undefined) return 'none';
   return stopKeeper(pid, { timeoutMs: 5000, watchPid: process.ppid });
+}
+
+/** Keeps the locks held after the job, until nothing uses the dirs (see keeper.ts, --linger). */
+export async function keepLockedForLeftovers(pid: number | undefined): Promise<'lingering' | 'gone' | 'none'> {
+  if (pid === undefined) return 'none';
+  return lingerKeeper(pid, { timeoutMs: 15000, watchPid: process.ppid });
 }
 
 /**

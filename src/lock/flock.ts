@@ -251,15 +251,15 @@ function sameFile(fd: number, path: string): boolean {
 }
 
 /**
- * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
+ * `flock -x` (or `-s` when `shared`) on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
  * Not via run(): that one cannot pass extra fds.
  */
-export function flockFd(fd: number, waitSec: number): Promise<boolean> {
+export function flockFd(fd: number, waitSec: number, shared = false): Promise<boolean> {
   const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {
-    const { child } = startProcess('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+    const { child } = startProcess('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));

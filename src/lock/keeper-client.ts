@@ -29,7 +29,7 @@ export interface StartKeeperOptions {
  */
 export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperOptions): Promise<{ pid: number }> {
   if (locks.length === 0) throw new Error('startKeeper: no locks to keep');
-  const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
+  const script = opts.keeperScript ?? keeperScript();
   const childFds = locks.map((_, i) => 3 + i);
   const readyFd = 3 + locks.length;
   const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
@@ -74,6 +74,11 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
   return { pid: child.pid as number };
 }
 
+/** dist/keeper.js, next to the running bundle (dist/main.js, dist/post.js). */
+export function keeperScript(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
+}
+
 function keeperEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   if (process.env.RUNNER_TRACKING_ID) env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
@@ -105,6 +110,18 @@ export async function stopKeeper(pid: number, opts: StopKeeperOptions): Promise<
   if (await waitExited(pid, started, opts.timeoutMs)) return 'stopped';
   if (signal(pid, 'SIGKILL') && !(await waitExited(pid, started, 5000))) throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
   return 'stopped';
+}
+
+/**
+ * `leftovers: wait` with a dir still in use: the keeper hands its locks to a successor that holds
+ * them until nothing uses the dirs (see keeper.ts), and exits. 'gone' as for stopKeeper.
+ */
+export async function lingerKeeper(pid: number, opts: StopKeeperOptions): Promise<'lingering' | 'gone'> {
+  if (!isKeeper(pid, opts.watchPid)) return 'gone';
+  const started = procStat(pid)?.startTime;
+  if (started === undefined || !signal(pid, 'SIGUSR2')) return 'gone';
+  if (!(await waitExited(pid, started, opts.timeoutMs))) throw new Error(`runbox-keeper ${pid} did not hand its locks over within ${opts.timeoutMs} ms`);
+  return 'lingering';
 }
 
 /**

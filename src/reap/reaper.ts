@@ -19,6 +19,7 @@ import path from 'node:path';
 import { removeTree, treeBytes } from '../sys/privileged-fs.js';
 import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
 import { RUN_DIR_PREFIX } from '../dirs/layout.js';
+import { containerNames, describeUsers, findUsers } from '../dirs/leftovers.js';
 import { assertOwnedSubdir } from '../sys/path-safety.js';
 import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
 import { type Candidate, type ReapKind, LOCK_SUFFIX } from './candidates.js';
@@ -42,7 +43,7 @@ export interface ReapOptions {
 
 export type ReapOutcome =
   | { reaped: ReapedDir; skipped?: undefined; inUse?: undefined }
-  /** inUse: skipped because its lock is held, i.e. a live run (or another reaper) has it. */
+  /** inUse: skipped because its lock is held (a live run or another reaper has it) or a process still uses it. */
   | { reaped?: undefined; skipped: string; inUse: boolean };
 
 /**
@@ -92,6 +93,14 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     if (opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime()) return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
     if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS)
       return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
+
+    // A free lock only says no job holds it: a container a hard-killed job left may still write here.
+    const { users } = await findUsers([c.path]);
+    if (users.length > 0) {
+      const skipped = `it is still used by ${describeUsers(users, await containerNames(users))}`;
+      core.info(`runbox: not reaping ${c.path}: ${skipped}`);
+      return { skipped, inUse: true };
+    }
 
     const bytes = await treeBytes(c.path);
     await removeTree(c.path);

@@ -8,11 +8,14 @@ import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { actionInputs, type InputSource } from '../action/input-source.js';
 import { computeLayout } from '../dirs/layout.js';
-import { resolveOwner, runnerIds } from '../sys/users.js';
+import { resolveOwner, runnerIds, type Ids } from '../sys/users.js';
 import { provisionDirs, provisionMounts } from '../dirs/provision.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
 import { registerCleanup } from '../action/on-cancel.js';
 import { setRestoreLockTimeout } from '../lock/restore-lock.js';
+import { holdMountSources } from '../lock/mount-holds.js';
+import type { HeldLock } from '../lock/flock.js';
+import type { JobContext } from '../action/job-context.js';
 import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness.js';
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
@@ -45,6 +48,22 @@ export function setStoreOutputs(o: StoreOutputs): void {
   core.setOutput('cache-hit', o.exactHit ? 'true' : 'false');
 }
 
+/**
+ * Holds the mount sources for the job (shared with jobs of the same owner), so that no job with
+ * another owner chowns them under this job's containers. The holds are root's files: a runner
+ * without root rights goes on without them, as before, and says so.
+ */
+async function holdMounts(mounts: string[], owner: Ids, timeoutSec: number, ctx: JobContext): Promise<HeldLock[]> {
+  if (mounts.length === 0) return [];
+  try {
+    await ensurePrivilege('hold mount sources for the job');
+  } catch (e) {
+    core.warning(`runbox: mount sources are not held for this job, so a job with another owner may chown them meanwhile: ${errorMessage(e)}`);
+    return [];
+  }
+  return holdMountSources(mounts, owner, timeoutSec, { runId: ctx.runId, runner: ctx.runnerName, job: ctx.job });
+}
+
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: main');
   // Registered first, so on cancel it runs last: the summary then shows what main got to.
@@ -75,7 +94,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
       runnerOwner: runner,
       reclaim: cfg.reclaim,
       // A warm run leaves its dirs for the next run of the ref to clone; the janitor reaps them.
-      keep: cfg.keep || warm !== 'off'
+      keep: cfg.keep || warm !== 'off',
+      release: { timeoutSec: cfg.releaseTimeoutSec, leftovers: cfg.leftovers }
     };
     // Registered before the first change so post tears down whatever main got to.
     saveRunState(state);
@@ -92,6 +112,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
     const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
     try {
+      // After the dir locks, in every job: a fixed order, so no two jobs wait for each other in a circle.
+      locks.push(...(await holdMounts(cfg.mounts, owner, cfg.lockTimeoutSec, ctx)));
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
       for (const spec of cfg.dirs) {
         const made = state.dirs.find((d) => d.name === spec.name);

@@ -4,7 +4,9 @@ import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage, InputError } from '../common/errors.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
-import { forgetRunLock, heldLocks, releaseKeeper } from '../dirs/liveness.js';
+import { forgetRunLock, heldLocks, keepLockedForLeftovers, releaseKeeper } from '../dirs/liveness.js';
+import { DEFAULT_RELEASE_TIMEOUT_SEC } from '../dirs/dirs-config.js';
+import { settleLeftovers } from '../dirs/leftovers.js';
 import { parseStoreConfig, saveStore, storeStateFrom } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { actionInputs } from '../action/input-source.js';
@@ -49,8 +51,18 @@ export async function runPost(): Promise<void> {
         if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${state.runnerOwner.uid}:${state.runnerOwner.gid}`);
     });
 
-    if (state.keep) {
-      if (state.runDir) report.add('kept', `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
+    // Before anything is removed or released: a container of this job may still be writing.
+    let inUse = false;
+    await attempt('leftovers', async () => {
+      const guarded = [...(state.runDir ? [state.runDir] : []), ...state.dirs.filter((d) => d.scope === 'pr').map((d) => d.path)];
+      const release = state.release ?? { timeoutSec: DEFAULT_RELEASE_TIMEOUT_SEC, leftovers: 'kill' };
+      const { remaining } = await settleLeftovers(guarded, { timeoutSec: release.timeoutSec, mode: release.leftovers }, report);
+      inUse = remaining.length > 0;
+    });
+
+    if (state.keep || (inUse && state.runDir)) {
+      if (state.runDir)
+        report.add('kept', inUse ? `${state.runDir} (still in use; the janitor reaps it once nothing uses it)` : `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
     } else if (state.runDir) {
       await attempt('teardown', async () => {
         const removed = await removeRunDir(state.runDir, state.baseDir);
@@ -59,6 +71,12 @@ export async function runPost(): Promise<void> {
     }
     // After teardown: the dirs stayed locked while they were being removed.
     await attempt('release locks', async () => {
+      if (inUse) {
+        const r = await keepLockedForLeftovers(state.keeper?.pid);
+        if (r === 'lingering') report.add('locks kept', `${state.keeper?.locks.length ?? 0}, held until nothing uses the dirs`);
+        else core.warning('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
+        return;
+      }
       const stopped = await releaseKeeper(state.keeper?.pid);
       const locks = state.keeper?.locks ?? [];
       if (stopped === 'stopped') report.add('locks released', `${locks.length} (keeper stopped)`);
