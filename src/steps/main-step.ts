@@ -2,22 +2,26 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
+import path from 'node:path';
 import { checkStoreHostPaths, parseFoundationConfig } from '../dirs/dirs-config.js';
 import { jobContext } from '../action/job-context.js';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { actionInputs, type InputSource } from '../action/input-source.js';
+import { checkUnknownInputs, declaredInputs } from '../action/known-inputs.js';
+import { isUnder } from '../sys/path-safety.js';
 import { computeLayout } from '../dirs/layout.js';
 import { resolveOwner, runnerIds } from '../sys/users.js';
 import { provisionDirs, provisionMounts } from '../dirs/provision.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
 import { registerCleanup } from '../action/on-cancel.js';
 import { setRestoreLockTimeout } from '../lock/restore-lock.js';
-import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper, type LockWait } from '../dirs/liveness.js';
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
-import { parseStoreConfig, restoreStore, StoreMissError } from '../store/index.js';
+import { parseStoreConfig, restoreStore, StoreMissError, type StoreConfig } from '../store/index.js';
+import { PRESETS } from '../store/presets.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
 import { saveRunState, type RunState } from '../action/step-state.js';
@@ -32,10 +36,36 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
   const limit = describeLimit(reap.diskLimit);
   if (g.pruned.length > 0) report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
   if (g.stillOverBy !== undefined && g.stillOverBy > 0) {
-    const msg = `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable`;
+    // Who holds the space is what an admin needs next: those runs, or space outside base-dir.
+    const live = g.live.map((l) => `${l.path}${l.holder ? ` (${l.holder})` : ''}`);
+    const msg =
+      `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable` +
+      `; dirs held by live runs: ${live.join(', ') || 'none'}`;
     core.warning(`runbox disk guard: ${msg}`);
     report.add('disk guard', msg);
   } else if (g.pruned.length > 0) report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
+}
+
+/**
+ * What makes a snapshot pointless or unusable, said at main instead of as a warning in post:
+ * a store path missing on this host (no Guix or Nix here), or a DB dir left out of
+ * `store-paths` (restored items are then never registered, and the daemon treats them as
+ * invalid).
+ */
+function warnAboutStoreHost(cfg: StoreConfig, src: InputSource): void {
+  const preset = PRESETS[cfg.kind];
+  const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
+  if (missing.length > 0)
+    core.warning(
+      `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host, so there is nothing to save there` +
+        (src.lines('store-paths').length > 0
+          ? `; check 'store-paths'`
+          : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
+    );
+  if (!cfg.dbDir)
+    core.warning(
+      `runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`
+    );
 }
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
@@ -47,13 +77,27 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
   });
   try {
     // Everything that can be wrong with the inputs fails here, before any change on disk.
+    if (src === actionInputs) {
+      const declared = declaredInputs();
+      if (declared) checkUnknownInputs(declared);
+    }
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
-    if (storeCfg) checkStoreHostPaths(storeCfg);
+    if (storeCfg) {
+      checkStoreHostPaths(storeCfg);
+      warnAboutStoreHost(storeCfg, src);
+    }
     setRestoreLockTimeout(cfg.lockTimeoutSec);
     const warm = parseWarm(src);
     const ctx = jobContext();
+    if (cfg.dirs.some((d) => d.scope === 'pr') && (cfg.baseDir === ctx.runnerTemp || isUnder(cfg.baseDir, ctx.runnerTemp)))
+      core.warning(
+        `runbox: base-dir ${cfg.baseDir} is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs (${cfg.dirs
+          .filter((d) => d.scope === 'pr')
+          .map((d) => d.name)
+          .join(', ')}) start cold every time. Set base-dir to one shared path such as /srv/runbox`
+      );
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
     const owner = await resolveOwner(cfg.ownerSpec);
     const runner = runnerIds();
@@ -83,7 +127,9 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (fs.existsSync(cfg.baseDir)) await sweep(cfg.baseDir, reap, ours, report);
 
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
-    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
+    const waits: LockWait[] = [];
+    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
+    for (const w of waits) report.add('waited', `${Math.round(w.waitedSec)} s for ${w.dir}${w.holder ? `, held by ${w.holder}` : ''}`);
     try {
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
       // Before the hand-over: a dir being warmed is still under this process's lock.
@@ -119,6 +165,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     }
   } catch (e) {
     core.setFailed(errorMessage(e));
+    report.fail(errorMessage(e));
   } finally {
     summaryOnCancel();
     await report.write();

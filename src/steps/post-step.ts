@@ -28,7 +28,7 @@ export async function runPost(): Promise<void> {
     }
     const state = loadRunState();
     if (!state) {
-      core.info('runbox main did not get far enough to provision anything; nothing to tear down');
+      report.add('nothing to tear down', 'main stopped before it provisioned anything (its error, if it failed, is in the main step)');
       if (daemonProblem) throw new Error(daemonProblem);
       return;
     }
@@ -75,6 +75,7 @@ export async function runPost(): Promise<void> {
     if (problems.length > 0) throw new Error(problems.join('; '));
   } catch (e) {
     core.setFailed(errorMessage(e));
+    report.fail(errorMessage(e));
   } finally {
     summaryOnCancel();
     await report.write();
