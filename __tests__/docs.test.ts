@@ -163,3 +163,19 @@ function buildNixLayout(root: string): void {
   sh(`mkdir -p ${q(path.join(root, 'nix/store'))} ${q(path.join(root, 'nix/var/nix/db'))}`);
   sqliteInput(path.join(root, 'nix/var/nix/db/db.sqlite'), GUIX_SCHEMA);
 }
+
+// What the Marketplace and a reader check before they read any further.
+test('action.yml description is under the 125 characters the Marketplace accepts', () => {
+  const d = /^description:\s*(.*)$/m.exec(yml)?.[1] ?? '';
+  expect(d.length).toBeGreaterThan(0);
+  expect(d.length).toBeLessThan(125);
+});
+
+test('README states the platform and runner requirements; LICENSE matches package.json', () => {
+  expect(readme).toMatch(/\*\*Linux\*\*/);
+  expect(readme).toMatch(/node24.*runner \*\*v2\.327\.1 or later\*\*/s);
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { license: string };
+  expect(pkg.license).toBe('MIT');
+  expect(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} runbox contributors\n/);
+  expect(fs.existsSync(path.join(ROOT, 'CHANGELOG.md'))).toBe(true);
+});
