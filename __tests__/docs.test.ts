@@ -152,6 +152,11 @@ describe('every Usage example runs as written through dist/', () => {
       expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
       const post = await job.post();
       expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
+      if (ex.with.store) {
+        // The key's parts are in the summary, not only in a collapsed log group.
+        expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
+        expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+      }
     } finally {
       job.cleanup();
     }

@@ -304,6 +304,11 @@ export function restoreStore(cfg: StoreConfig, report: StepReport): Promise<Stor
 
 async function restoreLocked(cfg: StoreConfig, report: StepReport, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
+  // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+  report.add(
+    'cache key',
+    `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`
+  );
   const state: StoreState = {
     version: 1,
     kind: cfg.kind,
