@@ -7,6 +7,9 @@ import path from 'node:path';
 import { FakeJob, snapshotTree } from './helpers/action-runner.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 import { buildGuixLayout } from './fixtures/store.js';
+import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
+import { storeJob } from './helpers/store-e2e.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
 
 const jobs: FakeJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));
@@ -179,4 +182,39 @@ describe('store misconfigurations are said at main', () => {
     await j.post();
     fs.rmSync(storeRoot, { recursive: true, force: true });
   });
+});
+
+const tinyTemp = mountTmpfs('runbox-tiny-temp', 64 * 1024);
+describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', () => {
+  let server: CacheServer | undefined;
+  beforeAll(async () => {
+    server = await startCacheServerProcess();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    tinyTemp.unmount();
+  });
+
+  test('restore and save name the full filesystem and its free space, not a gone snapshot or a bare ENOSPC', async () => {
+    const storeRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-enospc-'));
+    buildGuixLayout(storeRoot);
+    const url = (server as CacheServer).url;
+    const workflow = 'on: push\n';
+    // A snapshot in the cache, saved by a runner with room.
+    const a = storeJob(url, { storeRoot, workflow });
+    jobs.push(a);
+    expect((await a.main({ 'base-dir': path.join(a.root, 'b'), store: 'guix' })).errors).toEqual([]);
+    expect((await a.post()).summary).toMatch(/store snapshot<\/td><td>saved /);
+
+    const b = storeJob(url, { storeRoot, workflow, env: { RUNNER_TEMP: tinyTemp.dir } });
+    jobs.push(b);
+    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', 'key': 'other-key', 'restore-keys': 'runbox-guix-' });
+    expect(m.errors).toEqual([]);
+    const w = unescape(m.warnings.join('\n'));
+    expect(w).toContain(`could not be written: no space left on the filesystem of ${tinyTemp.dir} (RUNNER_TEMP, where runbox stages the downloaded snapshot runbox-guix-`);
+    expect(w).toMatch(/free of 64\.0 KiB once runbox removed its files\)/);
+    const p = await b.post();
+    expect(p.summary).toMatch(new RegExp(`not saved: no space left on the filesystem of ${tinyTemp.dir} \\(RUNNER_TEMP, where runbox stages the snapshot before the upload\\)`));
+    fs.rmSync(storeRoot, { recursive: true, force: true });
+  }, 120_000);
 });

@@ -20,6 +20,7 @@ import type { TrustedKey } from './entry/signing.js';
 import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
 import { shown } from '../common/untrusted-text.js';
+import { stagingSpaceProblem } from './staging.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
 export const ENTRY_FORMAT = 'runbox-entry-v1';
@@ -33,6 +34,8 @@ export interface EntryOptions {
   signingKey?: KeyObject;
   /** Upload block size; tests make it small to get many blocks. */
   blockBytes?: number;
+  /** restore: a download that failed for lack of local space says so here, so callers do not call the entry gone. */
+  spaceProblems?: string[];
 }
 
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
@@ -104,6 +107,12 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
           : e instanceof EntryIntegrityError
             ? 'does not match its own index'
             : 'could not be downloaded';
+    const space = stagingSpaceProblem(e, path.dirname(parent), `the downloaded snapshot ${matched}`);
+    if (space) {
+      opts.spaceProblems?.push(space);
+      core.warning(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${describe(e)})`);
+      return undefined;
+    }
     core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
     return undefined;
   }

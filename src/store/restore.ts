@@ -281,8 +281,12 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const baseStaging = createStaging(cfg.stagingBase);
     stagings.push(baseStaging);
     // A delta naming itself as base is refused like a missing base.
-    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], entryOpts);
+    const spaceProblems: string[] = [];
+    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems });
     if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+    // The base is in the cache; this host had no room for it. Saying "gone" would send the
+    // user to the cache, and a fallback lookup would only fill the same disk again.
+    if (spaceProblems.length > 0) return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
     refused.add(matched);
     const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
     core.warning(
