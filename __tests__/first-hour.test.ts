@@ -218,3 +218,39 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
     fs.rmSync(storeRoot, { recursive: true, force: true });
   }, 120_000);
 });
+
+describe('long store work prints progress', () => {
+  let server: CacheServer | undefined;
+  beforeAll(async () => {
+    server = await startCacheServerProcess();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('archive, download and extract each say how far they got', async () => {
+    const storeRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-progress-'));
+    buildGuixLayout(storeRoot);
+    const url = (server as CacheServer).url;
+    // Test-only: a tick every few ms instead of every 10 s, so the small fixture store shows them.
+    const env = { RUNBOX_TEST_PROGRESS_MS: '2' };
+    const a = storeJob(url, { storeRoot, workflow: 'on: [push]\n', env });
+    jobs.push(a);
+    expect((await a.main({ 'base-dir': path.join(a.root, 'b'), store: 'guix' })).errors).toEqual([]);
+    const saved = await a.post();
+    expect(saved.stdout).toMatch(/^archiving the store \(compressed so far\): [\d.]+ (B|KiB|MiB) after \d+ s \([\d.]+ (B|KiB|MiB)\/s\)$/m);
+
+    const restoreRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-progress-b-'));
+    fs.mkdirSync(path.join(restoreRoot, 'gnu/store'), { recursive: true });
+    fs.cpSync(path.join(storeRoot, 'var'), path.join(restoreRoot, 'var'), { recursive: true });
+    const b = storeJob(url, { storeRoot: restoreRoot, workflow: 'on: [push]\n', env });
+    jobs.push(b);
+    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', 'daemon': 'none' });
+    expect(m.errors).toEqual([]);
+    expect(m.outputs['cache-hit']).toBe('true');
+    expect(m.stdout).toMatch(/^downloading the snapshot for runbox-guix-\S+: [\d.]+ (B|KiB|MiB) after \d+ s/m);
+    expect(m.stdout).toMatch(/^checking and extracting 1 archive\(s\): still working after \d+ s \([\d.]+ KiB in all\)$/m);
+    await b.post();
+    for (const r of [storeRoot, restoreRoot]) fs.rmSync(r, { recursive: true, force: true });
+  }, 120_000);
+});

@@ -16,6 +16,7 @@ import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { registerPaths, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
+import { bytesUnder, withProgress } from '../action/progress.js';
 import { isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import { writeBaseInfo } from './delta.js';
 import { checkShardsApart } from './shard-rules.js';
@@ -118,13 +119,16 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     const limit = limiter(extractConcurrency());
     let archives: CheckedArchive[];
     try {
-      archives = await settleAll(
-        specs.map((a, index) =>
-          limit(async () => {
-            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
-          })
-        )
+      archives = await withProgress(`checking and extracting ${specs.length} archive(s)`, undefined, () =>
+        settleAll(
+          specs.map((a, index) =>
+            limit(async () => {
+              const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
+              return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+            })
+          )
+        ),
+        recorded
       );
     } catch (e) {
       throw (await priv.spaceError(e, needed)) ?? e;
@@ -267,7 +271,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const [key, restore] = lookups[i];
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
-    const matched = await restoreEntry(staging, key, restore, entryOpts);
+    const matched = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
     if (!matched) return { note };
     if (refused.has(matched)) {
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
@@ -282,7 +286,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     stagings.push(baseStaging);
     // A delta naming itself as base is refused like a missing base.
     const spaceProblems: string[] = [];
-    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems });
+    const got = baseKey === matched ? undefined : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
     if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
     // The base is in the cache; this host had no room for it. Saying "gone" would send the
     // user to the cache, and a fallback lookup would only fill the same disk again.

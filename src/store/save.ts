@@ -9,6 +9,7 @@ import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { actionInputs } from '../action/input-source.js';
+import { bytesUnder, withProgress } from '../action/progress.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
@@ -67,7 +68,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
     const base = deltaBase(state);
-    const r = await createSnapshot({
+    const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
       root: state.root,
       kind: state.kind,
       storePaths: state.storePaths,
@@ -77,7 +78,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
       scratchDir,
       shards: state.shards,
       ...(typeof base === 'string' ? {} : { base })
-    });
+    }));
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = manifestBytes(r.manifest);
     const t0 = Date.now();
