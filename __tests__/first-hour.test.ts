@@ -54,6 +54,8 @@ describeWith([asRoot(), nosudo ? { ok: true, reason: '' } : { ok: false, reason:
     const p = await j.post();
     expect(p.stdout).not.toMatch(/release locks: ENOENT/);
     expect(p.errors).toEqual([]);
+    expect(p.summary).not.toContain('Nothing to do.');
+    expect(p.summary).toMatch(/nothing to tear down.*main stopped before it provisioned any dir/);
     fs.rmSync(parent, { recursive: true, force: true });
   });
 });
