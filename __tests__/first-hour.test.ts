@@ -230,7 +230,7 @@ describe('long store work prints progress', () => {
     await server?.stop();
   });
 
-  test('archive, download and extract each say how far they got', async () => {
+  test('archive, upload, download and extract each say how far they got', async () => {
     const storeRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-progress-'));
     buildGuixLayout(storeRoot);
     const url = (server as CacheServer).url;
@@ -241,6 +241,7 @@ describe('long store work prints progress', () => {
     expect((await a.main({ 'base-dir': path.join(a.root, 'b'), store: 'guix' })).errors).toEqual([]);
     const saved = await a.post();
     expect(saved.stdout).toMatch(/^archiving the store \(compressed so far\): [\d.]+ (B|KiB|MiB) after \d+ s \([\d.]+ (B|KiB|MiB)\/s\)$/m);
+    expect(saved.stdout).toMatch(/^uploading the snapshot: [\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB) after \d+ s/m);
 
     const restoreRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-progress-b-'));
     fs.mkdirSync(path.join(restoreRoot, 'gnu/store'), { recursive: true });

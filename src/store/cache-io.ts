@@ -21,6 +21,7 @@ import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
 import { shown } from '../common/untrusted-text.js';
 import { stagingSpaceProblem } from './staging.js';
+import { withProgress } from '../action/progress.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
 export const ENTRY_FORMAT = 'runbox-entry-v1';
@@ -129,9 +130,24 @@ export async function saveEntry(parent: string, key: string, opts: EntryOptions)
   if (!c) return undefined;
   try {
     const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
-    const r = await c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => entryRange(plan, start, end), {
-      ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {})
-    });
+    // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
+    let handed = 0;
+    const r = await withProgress(
+      'uploading the snapshot',
+      () => Math.min(handed, plan.size),
+      () =>
+        c.save(
+          key,
+          entryVersion(opts.kind, opts.storePaths),
+          plan.size,
+          (start, end) => {
+            handed += end - start;
+            return entryRange(plan, start, end);
+          },
+          { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }
+        ),
+      plan.size
+    );
     if ('id' in r) return r.id;
     core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
     return undefined;
