@@ -47,25 +47,31 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
 }
 
 /**
- * What makes a snapshot pointless or unusable, said at main instead of as a warning in post:
- * a store path missing on this host (no Guix or Nix here), or a DB dir left out of
- * `store-paths` (restored items are then never registered, and the daemon treats them as
- * invalid).
+ * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
+ * them as invalid. Said at main, before anything is restored.
  */
-function warnAboutStoreHost(cfg: StoreConfig, src: InputSource): void {
+function warnAboutDbDir(cfg: StoreConfig): void {
   const preset = PRESETS[cfg.kind];
-  const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
-  if (missing.length > 0)
-    core.warning(
-      `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host, so there is nothing to save there` +
-        (src.lines('store-paths').length > 0
-          ? `; check 'store-paths'`
-          : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
-    );
   if (!cfg.dbDir)
     core.warning(
       `runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`
     );
+}
+
+/**
+ * After a miss, store paths that still do not exist mean post has nothing to save: no Guix or
+ * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
+ * none either, so this waits for the restore.) Said at main rather than as post's warning.
+ */
+function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
+  const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
+  if (missing.length === 0) return;
+  core.warning(
+    `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}, so post will have nothing to save` +
+      (src.lines('store-paths').length > 0
+        ? `; check 'store-paths'`
+        : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
+  );
 }
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
@@ -86,7 +92,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const storeCfg = parseStoreConfig(src);
     if (storeCfg) {
       checkStoreHostPaths(storeCfg);
-      warnAboutStoreHost(storeCfg, src);
+      warnAboutDbDir(storeCfg);
     }
     setRestoreLockTimeout(cfg.lockTimeoutSec);
     const warm = parseWarm(src);
@@ -155,6 +161,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (storeCfg) {
       try {
         state.store = await restoreStore(storeCfg, report);
+        if (!state.store.matchedKey) warnAboutMissingStore(storeCfg, src);
       } catch (e) {
         // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
         if (e instanceof StoreMissError) state.store = e.state;
