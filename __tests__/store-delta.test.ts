@@ -187,7 +187,11 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const rD = tempDir();
     const d = job(rD);
     const md = ok(await d.main(inputs(`${PREFIX}5`)), 'D main', true);
-    expect(md.warnings).toEqual([expect.stringMatching(new RegExp(`${PREFIX}4 is a delta snapshot over ${PREFIX}3, which could not be fetched.*continuing as on a cache miss`))]);
+    expect(md.warnings).toEqual([
+      expect.stringMatching(new RegExp(`${PREFIX}4 is a delta snapshot over ${PREFIX}3, which could not be fetched.*continuing as on a cache miss`)),
+      // Nothing restored onto a host without a store (this job builds one before its post).
+      expect.stringMatching(/\/gnu\/store, \/var\/guix\/db do not exist on this host and nothing was restored into them: unless a later step of this job installs Guix/)
+    ]);
     expect(md.outputs).toMatchObject({ 'cache-matched-key': '', 'cache-hit': 'false' });
     expect(md.summary).toMatch(/miss: nothing restored/);
     expect(fs.existsSync(path.join(rD, 'gnu'))).toBe(false);

@@ -67,7 +67,7 @@ function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
   const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
   if (missing.length === 0) return;
   core.warning(
-    `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}, so post will have nothing to save` +
+    `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
       (src.lines('store-paths').length > 0
         ? `; check 'store-paths'`
         : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
