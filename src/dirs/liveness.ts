@@ -128,11 +128,11 @@ export async function releaseKeeper(pid: number | undefined): Promise<'stopped' 
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
 export async function forgetRunLock(runDir: string): Promise<void> {
-  // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
-  // thread may still be closing its files.
   // Main may have failed before it made the lock (base-dir could not be created): nothing to
   // forget, and taking the lock would create a file in a dir that does not exist.
   if (!fs.existsSync(lockPathOf(runDir))) return;
+  // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
+  // thread may still be closing its files.
   let lock: HeldLock;
   try {
     lock = await acquireLock(lockPathOf(runDir), { timeoutSec: FORGET_WAIT_SEC });
