@@ -184,3 +184,38 @@ test('README states the platform and runner requirements; LICENSE matches packag
   expect(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} runbox contributors\n/);
   expect(fs.existsSync(path.join(ROOT, 'CHANGELOG.md'))).toBe(true);
 });
+
+// Troubleshooting quotes messages a user will search for: each must still be what runbox prints.
+test('Troubleshooting quotes the messages as the code writes them', () => {
+  const section = readme.split(/^## Troubleshooting\s*$/m)[1]?.split(/^## /m)[0] ?? '';
+  const src = (dir: string): string =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? src(path.join(dir, e.name)) : e.name.endsWith('.ts') ? fs.readFileSync(path.join(dir, e.name), 'utf8') : ''))
+      .join('\n');
+  const code = src(path.join(ROOT, 'src'));
+  const flat = (s: string): string => s.replace(/\s+/g, ' ');
+  for (const fragment of [
+    'is not NAME[:scope][=ENV_VAR]',
+    'a comment must be on a line of its own',
+    'runbox has no input of this name',
+    'it is empty: the workflow passes it, but its value expanded to nothing',
+    'is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs',
+    'the values are lower case',
+    'is held by an earlier runbox step of this same job',
+    'still waiting for',
+    '(lock-timeout)',
+    'nothing else under base-dir is prunable',
+    'dirs held by live runs:',
+    'not exist on this host and nothing was restored into',
+    'post will have nothing to save',
+    "leaves out the ${cfg.kind} DB dir",
+    'to read its version (EACCES)',
+    'no space left on the filesystem of',
+    '(RUNNER_TEMP, where runbox stages'
+  ]) {
+    expect({ fragment, inCode: code.includes(fragment) }).toEqual({ fragment, inCode: true });
+    const shown = fragment.replace('${cfg.kind}', 'guix');
+    expect({ fragment, inReadme: flat(section).includes(shown) || flat(section).includes(shown.replace(/^\(|\)$/g, '')) }).toEqual({ fragment, inReadme: true });
+  }
+});
