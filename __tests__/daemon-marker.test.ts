@@ -86,7 +86,7 @@ describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: '
     expect([st.uid, st.mode & 0o777]).toEqual([0, 0o644]);
     expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toMatchObject({ pid: h.pid });
 
-    const inputs = { store: 'guix', 'daemon-stop': d.stop, 'daemon-start': d.start, 'base-dir': '' };
+    const inputs = { store: 'guix', 'daemon-stop': d.stop, 'daemon-start': d.start };
     // While the restore runs, post (of another job) leaves its daemon alone.
     const live = job('900');
     await live.main(inputs); // a miss (no cache service); it too leaves the live restore's daemon alone

@@ -2,7 +2,10 @@
 // outputs, and the README must not document one that does not exist.
 import fs from 'node:fs';
 import path from 'node:path';
-import { actionDefaults, ROOT } from './helpers/action-runner.js';
+import { actionDefaults, FakeJob, ROOT } from './helpers/action-runner.js';
+import { storeJob } from './helpers/store-e2e.js';
+import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
+import { buildGuixLayout, GUIX_SCHEMA, removeTempDirs, sh, sqliteInput, q, tempDir } from './fixtures/store.js';
 
 const yml = fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8');
 const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -43,4 +46,176 @@ test('action.yml runs the committed bundles on node24 and always runs post', () 
   expect(yml).toMatch(/post: dist\/post\.js/);
   expect(yml).toMatch(/post-if: always\(\)/);
   for (const f of ['main.js', 'post.js', 'keeper.js']) expect(fs.existsSync(path.join(ROOT, 'dist', f))).toBe(true);
+});
+
+// --- the Usage examples, run as written ---------------------------------------------------------
+//
+// A reader copies an example and expects it to work. Each example's `with:` block is read the
+// way YAML reads it (a `|` block keeps every line, `# ...` included; a plain value loses a
+// trailing ` # comment`), its expressions are the runner's (an undefined matrix value fails
+// here), and it runs through dist/ as a job would. Only `/srv/...` is moved into the test's own
+// dir, so the host's /srv is not touched.
+
+interface Example {
+  title: string;
+  with: Record<string, string>;
+  matrix: Record<string, string[]>;
+}
+
+function indentOf(line: string): number {
+  return line.length - line.trimStart().length;
+}
+
+function plainScalar(raw: string): string {
+  const v = raw.replace(/\s+#.*$/, '').trim();
+  return /^(['"]).*\1$/.test(v) ? v.slice(1, -1) : v;
+}
+
+function usageExamples(): Example[] {
+  const usage = readme.split(/^## Usage\s*$/m)[1]?.split(/^## /m)[0] ?? '';
+  const out: Example[] = [];
+  for (const m of usage.matchAll(/^### (.+)\n+```yaml\n([\s\S]*?)```/gm)) {
+    const lines = m[2].split('\n');
+    const matrix: Record<string, string[]> = {};
+    const mi = lines.findIndex((l) => /^\s*matrix:\s*$/.test(l));
+    if (mi >= 0)
+      for (const l of lines.slice(mi + 1)) {
+        const kv = /^\s+([A-Za-z0-9_-]+):\s*\[(.*)\]\s*$/.exec(l);
+        if (!kv) break;
+        matrix[kv[1]] = kv[2].split(',').map((v) => v.trim());
+      }
+    const ui = lines.findIndex((l) => /uses: acme\/runbox@v1/.test(l));
+    const wi = lines.findIndex((l, i) => i > ui && /^\s*with:\s*$/.test(l));
+    const withIndent = indentOf(lines[wi]);
+    const inputs: Record<string, string> = {};
+    for (let i = wi + 1; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > withIndent); i++) {
+      const line = lines[i];
+      if (line.trim() === '' || line.trim().startsWith('#')) continue;
+      const kv = /^\s*([a-z][a-z0-9_-]*):\s?(.*)$/.exec(line);
+      if (!kv) throw new Error(`example '${m[1]}': cannot read '${line}'`);
+      const [, key, rest] = kv;
+      if (rest.trim() === '|') {
+        const block: string[] = [];
+        for (i++; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > indentOf(line)); i++) block.push(lines[i]);
+        i--;
+        const cut = Math.min(...block.filter((b) => b.trim() !== '').map(indentOf));
+        inputs[key] = block.map((b) => b.slice(cut)).join('\n').replace(/\n*$/, '\n');
+      } else inputs[key] = plainScalar(rest);
+    }
+    out.push({ title: m[1], with: inputs, matrix });
+  }
+  return out;
+}
+
+/** The expressions of the examples, as the runner would evaluate them in the test's job. */
+function evaluate(value: string, ex: Example, job: FakeJob): string {
+  return value.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expr: string) => {
+    if (expr === 'github.workspace') return job.workspace;
+    const mx = /^matrix\.([A-Za-z0-9_-]+)$/.exec(expr);
+    if (mx) {
+      const values = ex.matrix[mx[1]];
+      if (!values) throw new Error(`example '${ex.title}' uses \${{ ${expr} }} but defines no matrix '${mx[1]}'`);
+      return values[0];
+    }
+    // The job runs on refs/heads/main.
+    if (expr === "github.ref == 'refs/heads/main' && 'auto' || 'never'") return 'auto';
+    throw new Error(`example '${ex.title}': the test does not know the expression \${{ ${expr} }}`);
+  });
+}
+
+describe('every Usage example runs as written through dist/', () => {
+  const examples = usageExamples();
+  let server: CacheServer | undefined;
+  beforeAll(async () => {
+    server = await startCacheServerProcess();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    removeTempDirs();
+  });
+
+  test('the README has the examples this test runs', () => {
+    expect(examples.map((e) => e.title)).toEqual(['Docker jobs with per-run dirs and a per-PR registry', 'Guix store', 'Nix store, saved only from the default branch']);
+  });
+
+  test.each(examples.map((e) => [e.title, e] as const))('%s', async (_title, ex) => {
+    const storeRoot = tempDir('runbox-docs-store-');
+    if (ex.with.store === 'guix') buildGuixLayout(storeRoot);
+    if (ex.with.store === 'nix') buildNixLayout(storeRoot);
+    const job = storeJob((server as CacheServer).url, { storeRoot });
+    try {
+      // What the checkout before it (or the repository) would have put there.
+      for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
+      const srv = path.join(job.root, 'srv');
+      const inputs = Object.fromEntries(Object.entries(ex.with).map(([k, v]) => [k, evaluate(v, ex, job).replace(/(^|\n)\/srv\//g, `$1${srv}/`)]));
+      const main = await job.main(inputs);
+      expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
+      const post = await job.post();
+      expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
+      if (ex.with.store) {
+        // The key's parts are in the summary, not only in a collapsed log group.
+        expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
+        expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+      }
+    } finally {
+      job.cleanup();
+    }
+  }, 120_000);
+});
+
+/** An empty Nix store with a DB holding the tables a snapshot reads. */
+function buildNixLayout(root: string): void {
+  sh(`mkdir -p ${q(path.join(root, 'nix/store'))} ${q(path.join(root, 'nix/var/nix/db'))}`);
+  sqliteInput(path.join(root, 'nix/var/nix/db/db.sqlite'), GUIX_SCHEMA);
+}
+
+// What the Marketplace and a reader check before they read any further.
+test('action.yml description is under the 125 characters the Marketplace accepts', () => {
+  const d = /^description:\s*(.*)$/m.exec(yml)?.[1] ?? '';
+  expect(d.length).toBeGreaterThan(0);
+  expect(d.length).toBeLessThan(125);
+});
+
+test('README states the platform and runner requirements; LICENSE matches package.json', () => {
+  expect(readme).toMatch(/\*\*Linux\*\*/);
+  expect(readme).toMatch(/node24.*runner \*\*v2\.327\.1 or later\*\*/s);
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { license: string };
+  expect(pkg.license).toBe('MIT');
+  expect(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} runbox contributors\n/);
+  expect(fs.existsSync(path.join(ROOT, 'CHANGELOG.md'))).toBe(true);
+});
+
+// Troubleshooting quotes messages a user will search for: each must still be what runbox prints.
+test('Troubleshooting quotes the messages as the code writes them', () => {
+  const section = readme.split(/^## Troubleshooting\s*$/m)[1]?.split(/^## /m)[0] ?? '';
+  const src = (dir: string): string =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .map((e) => (e.isDirectory() ? src(path.join(dir, e.name)) : e.name.endsWith('.ts') ? fs.readFileSync(path.join(dir, e.name), 'utf8') : ''))
+      .join('\n');
+  const code = src(path.join(ROOT, 'src'));
+  const flat = (s: string): string => s.replace(/\s+/g, ' ');
+  for (const fragment of [
+    'is not NAME[:scope][=ENV_VAR]',
+    'a comment must be on a line of its own',
+    'runbox has no input of this name',
+    'it is empty: the workflow passes it, but its value expanded to nothing',
+    'is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs',
+    'the values are lower case',
+    'is held by an earlier runbox step of this same job',
+    'still waiting for',
+    '(lock-timeout)',
+    'nothing else under base-dir is prunable',
+    'dirs held by live runs:',
+    'not exist on this host and nothing was restored into',
+    'post will have nothing to save',
+    "leaves out the ${cfg.kind} DB dir",
+    'to read its version (EACCES)',
+    'no space left on the filesystem of',
+    '(RUNNER_TEMP, where runbox stages'
+  ]) {
+    expect({ fragment, inCode: code.includes(fragment) }).toEqual({ fragment, inCode: true });
+    const shown = fragment.replace('${cfg.kind}', 'guix');
+    expect({ fragment, inReadme: flat(section).includes(shown) || flat(section).includes(shown.replace(/^\(|\)$/g, '')) }).toEqual({ fragment, inReadme: true });
+  }
 });

@@ -215,8 +215,10 @@ describeWith([mounted])('disk guard at main on a tmpfs base-dir (through dist/)'
     const wantOver = used - Math.floor(((used + st.bavail * st.bsize) * 10) / 100);
     expect(h.result.warnings).toHaveLength(1);
     const warning = unescapeCommand(h.result.warnings[0]);
-    const w = /^runbox disk guard: (\S+) is still (.+?) beyond disk-limit at most 10% used \(([\d.]+)% used, .+ free\); nothing else under base-dir is prunable$/.exec(warning);
+    const w = /^runbox disk guard: (\S+) is still (.+?) beyond disk-limit at most 10% used \(([\d.]+)% used, .+ free\); nothing else under base-dir is prunable; dirs held by live runs: (.*)$/.exec(warning);
     expect(w).not.toBeNull();
+    // The space it could not free is named by whom holds it: the live runs, nothing dead.
+    expect(w?.[4]).toBe(`${live.runDir} (run 606 (runner-606, job build)), ${g.runDir} (run 610 (runner-610, job build))`);
     expect(w?.[1]).toBe(base);
     // How far it stayed, as main saw it (its own dirs are made after the guard: a few KiB).
     expect(Math.abs(parseBytes(w?.[2] ?? '') - wantOver)).toBeLessThan(256 * 1024);

@@ -15,6 +15,7 @@ import { readManifest } from '../src/store/manifest.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { FakeJob, type StepResult } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { mountTmpfs } from './helpers/tmpfs.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, dbContents, itemName, itemsView, q, registerPaths, rejection, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
 
@@ -187,7 +188,11 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const rD = tempDir();
     const d = job(rD);
     const md = ok(await d.main(inputs(`${PREFIX}5`)), 'D main', true);
-    expect(md.warnings).toEqual([expect.stringMatching(new RegExp(`${PREFIX}4 is a delta snapshot over ${PREFIX}3, which could not be fetched.*continuing as on a cache miss`))]);
+    expect(md.warnings).toEqual([
+      expect.stringMatching(new RegExp(`${PREFIX}4 is a delta snapshot over ${PREFIX}3, which could not be fetched.*continuing as on a cache miss`)),
+      // Nothing restored onto a host without a store (this job builds one before its post).
+      expect.stringMatching(/\/gnu\/store, \/var\/guix\/db do not exist on this host and nothing was restored into them: unless a later step of this job installs Guix/)
+    ]);
     expect(md.outputs).toMatchObject({ 'cache-matched-key': '', 'cache-hit': 'false' });
     expect(md.summary).toMatch(/miss: nothing restored/);
     expect(fs.existsSync(path.join(rD, 'gnu'))).toBe(false);
@@ -202,6 +207,41 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(me.outputs).toMatchObject({ 'cache-matched-key': `${PREFIX}5`, 'cache-hit': 'false' });
     expect(itemsView(path.join(rE, 'gnu/store'))).toEqual(itemsView(path.join(rD, 'gnu/store'), true));
   });
+
+  test('a delta whose base does not fit RUNNER_TEMP: the warning names the full filesystem, not an evicted base', async () => {
+    const tiny = mountTmpfs('runbox-delta-tiny', 256 * 1024);
+    if (!tiny.prereq.ok) throw new Error(tiny.prereq.reason);
+    try {
+      const P = 'space-test-';
+      const spaceInputs = (key: string) => inputs(key, { 'restore-keys': P });
+      const rA = tempDir();
+      buildStore(rA, 40);
+      const a = job(rA);
+      ok(await a.main(spaceInputs(`${P}1`)), 'A main');
+      ok(await a.post(), 'A post');
+      const rB = tempDir();
+      const b = job(rB);
+      ok(await b.main(spaceInputs(`${P}2`)), 'B main');
+      addItems(rB, ['late-space'], undefined);
+      expect(ok(await b.post(), 'B post').summary).toMatch(new RegExp(`a delta over ${P}1`));
+
+      // C: the delta fits a 256 KiB RUNNER_TEMP, its ~800 KiB base does not.
+      const rC = tempDir();
+      const c = new FakeJob({
+        env: { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: server.url, ACTIONS_RUNTIME_TOKEN: 'dummy', RUNBOX_STORE_ROOT: rC, GITHUB_SERVER_URL: undefined, RUNNER_TEMP: tiny.dir }
+      });
+      jobs.push(c);
+      const mc = ok(await c.main({ ...spaceInputs(`${P}2`), 'base-dir': path.join(c.root, 'b') }), 'C main', true);
+      const w = mc.warnings.join('\n').replace(/%0A/g, '\n');
+      expect(w).toMatch(new RegExp(`the snapshot ${P}1 could not be written: no space left on the filesystem of ${tiny.dir} \\(RUNNER_TEMP`));
+      expect(w).not.toMatch(/evicted/);
+      expect(mc.summary).toMatch(new RegExp(`the delta ${P}2 was found, but its base ${P}1 could not be written: no space left`));
+      expect(mc.summary).not.toMatch(/is gone/);
+      ok(await c.post(), 'C post', true);
+    } finally {
+      tiny.unmount();
+    }
+  }, 120_000);
 });
 
 // ---- malicious deltas, applied in-process -----------------------------------------------------

@@ -118,7 +118,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     // Every item, with the store's canonical metadata (the source's hard links become copies).
     expect(itemsView(path.join(b.root, 'gnu/store'))).toEqual(itemsView(path.join(a.root, 'gnu/store'), true));
     expect(dbContents(path.join(b.root, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(a.root, 'var/guix/db/db.sqlite')));
-    expect(report.entries.map((e) => e.what)).toEqual(['store snapshot', 'store restore time']);
+    expect(report.entries.map((e) => e.what)).toEqual(['cache key', 'store snapshot', 'store restore time']);
     await saveStore(hit, new StepReport('t'));
     expect((await server.stats()).uploads).toBe(1);
     expect(stagingLeft(b)).toEqual([]);

@@ -46,6 +46,19 @@ export function actionDefaults() {
   return out;
 }
 
+/**
+ * The runner evaluates `${{ runner.temp }}` in action.yml defaults; a job without RUNNER_TEMP
+ * (a test of that case) gets no value at all rather than a path built on nothing.
+ */
+export function expandRunnerTemp(env) {
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('INPUT_') || !v.includes('${{ runner.temp }}')) continue;
+    if (env.RUNNER_TEMP) env[k] = v.replaceAll('${{ runner.temp }}', env.RUNNER_TEMP);
+    else delete env[k];
+  }
+  return env;
+}
+
 const readIf = (p) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
 /** What a step left behind, read from its file commands and its output. */
@@ -121,7 +134,7 @@ export class FakeJob {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    return env;
+    return expandRunnerTemp(env);
   }
 
   /** Starts a step without waiting for it: for tests that signal it mid-flight. */

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export { FakeJob, ROOT, DIST, parseFileCommands, actionDefaults } from '../../tools/local-runner.mjs';
+export { FakeJob, ROOT, DIST, parseFileCommands, actionDefaults, expandRunnerTemp } from '../../tools/local-runner.mjs';
 export type { StepResult, JobOptions } from '../../tools/local-runner.mjs';
 
 /** Every path under `dir` with its mode and owner: to show a failed step changed nothing. */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { actionDefaults, DIST, FakeJob, parseFileCommands, type JobOptions, type StepResult } from './action-runner.js';
+import { actionDefaults, DIST, expandRunnerTemp, FakeJob, parseFileCommands, type JobOptions, type StepResult } from './action-runner.js';
 import { killGroup, until } from './fleet-util.js';
 
 // One step at a time (spawnSync), as the runner does; exits when the test process goes away.
@@ -53,6 +53,7 @@ export class WorkerJob {
   private run(step: 'main' | 'post'): WorkerStep {
     const env: NodeJS.ProcessEnv = this.job.env(step);
     for (const [k, v] of Object.entries(this.inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+    expandRunnerTemp(env);
     if (step === 'post') for (const [k, v] of Object.entries(this.mainState)) env[`STATE_${k}`] = v;
     const out = path.join(this.job.root, 'files', `worker-step-${++this.n}-${step}`);
     this.worker.stdin?.write(JSON.stringify({ step, env, cwd: this.job.workspace, out }) + '\n');

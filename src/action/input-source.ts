@@ -8,6 +8,17 @@ export interface InputSource {
   value(name: string): string;
   /** Non-empty trimmed lines; '#' starts a comment line. */
   lines(name: string): string[];
+  /**
+   * Whether the input was passed at all. The runner passes an input's action.yml default when the
+   * workflow leaves it out, so an input with a declared default that arrives empty was written
+   * in the workflow as an expression that expanded to nothing (`${{ env.X }}` with X unset).
+   */
+  given?(name: string): boolean;
+}
+
+/** The variable the runner passes an input in: spaces become `_`, then upper case. */
+export function inputEnvName(name: string): string {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
 }
 
 export function splitLines(raw: string): string[] {
@@ -19,13 +30,15 @@ export function splitLines(raw: string): string[] {
 
 export const actionInputs: InputSource = {
   value: (name) => core.getInput(name).trim(),
-  lines: (name) => splitLines(core.getInput(name))
+  lines: (name) => splitLines(core.getInput(name)),
+  given: (name) => process.env[inputEnvName(name)] !== undefined
 };
 
 export function inputsFrom(values: Record<string, string>): InputSource {
   return {
     value: (name) => (values[name] ?? '').trim(),
-    lines: (name) => splitLines(values[name] ?? '')
+    lines: (name) => splitLines(values[name] ?? ''),
+    given: (name) => name in values
   };
 }
 

@@ -11,6 +11,7 @@ export interface SummaryRow {
 export class StepReport {
   private readonly rows: SummaryRow[] = [];
   private readonly notes: string[] = [];
+  private failure: string | undefined;
 
   constructor(private readonly title: string) {}
 
@@ -19,6 +20,14 @@ export class StepReport {
     // Details carry keys and error messages that may come from a cache entry: untrusted strings
     // should arrive through shown() already; this keeps a missed one from starting a command line.
     core.info(oneLine(`${what}: ${detail}`));
+  }
+
+  /**
+   * The step failed: the summary leads with the error (it names what failed and the fix), so a
+   * reader of the summary alone never sees a failed step as one that had nothing to do.
+   */
+  fail(message: string): void {
+    this.failure = message;
   }
 
   note(text: string): void {
@@ -32,6 +41,7 @@ export class StepReport {
   async write(): Promise<void> {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
     const s = core.summary.addHeading(this.title, 3);
+    if (this.failure !== undefined) s.addRaw(`<p><strong>failed:</strong> ${html(this.failure)}</p>`, true);
     if (this.rows.length > 0)
       s.addTable([
         [
@@ -40,7 +50,7 @@ export class StepReport {
         ],
         ...this.rows.map((r) => [html(r.what), html(r.detail)])
       ]);
-    else s.addRaw('Nothing to do.', true);
+    else if (this.failure === undefined) s.addRaw('Nothing to do.', true);
     for (const n of this.notes) s.addRaw(`\n\n${n}`, true);
     await s.write();
   }

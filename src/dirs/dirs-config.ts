@@ -1,6 +1,7 @@
 // The foundation inputs, parsed and validated before anything on disk is touched.
 import path from 'node:path';
 import { InputError } from '../common/errors.js';
+import { parseDuration } from '../common/duration.js';
 import { parseBoolean, type InputSource } from '../action/input-source.js';
 import { runnerTemp } from '../action/job-context.js';
 import type { DirSpec } from './layout.js';
@@ -30,7 +31,11 @@ const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNE
 export function parseDirLine(line: string): DirSpec {
   const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
   const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
-  if (!m) throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
+  if (!m) {
+    // The README once had this very mistake: YAML keeps a trailing `# ...` inside a `|` block.
+    const comment = /\s#/.test(line) ? "; a comment must be on a line of its own (inside a `|` block YAML keeps a trailing '# ...' as part of the value)" : '';
+    throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix + comment);
+  }
   const [, name, scope = 'run', envVar] = m;
   if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
     throw new InputError(
@@ -72,9 +77,7 @@ const MAX_LOCK_TIMEOUT_SEC = 6 * 3600; // a job's own maximum runtime on GitHub-
 function parseLockTimeout(src: InputSource): number {
   const raw = src.value('lock-timeout');
   if (raw === '') return 1800;
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_LOCK_TIMEOUT_SEC)
-    throw new InputError('lock-timeout', `'${raw}' is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_SEC}`, "Write whole seconds, e.g. '1800' (0 fails at once when the dir is held)");
-  return Number(raw);
+  return parseDuration('lock-timeout', raw, { allowZero: true, maxSec: MAX_LOCK_TIMEOUT_SEC });
 }
 
 /**
@@ -88,13 +91,7 @@ const MAX_RELEASE_TIMEOUT_SEC = 3600;
 function parseReleaseTimeout(src: InputSource): number {
   const raw = src.value('release-timeout');
   if (raw === '') return DEFAULT_RELEASE_TIMEOUT_SEC;
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_RELEASE_TIMEOUT_SEC)
-    throw new InputError(
-      'release-timeout',
-      `'${raw}' is not a number of seconds from 0 to ${MAX_RELEASE_TIMEOUT_SEC}`,
-      `Write whole seconds, e.g. '${DEFAULT_RELEASE_TIMEOUT_SEC}' (0: act on leftovers at once)`
-    );
-  return Number(raw);
+  return parseDuration('release-timeout', raw, { allowZero: true, maxSec: MAX_RELEASE_TIMEOUT_SEC });
 }
 
 /**
@@ -110,6 +107,16 @@ function parseLeftovers(src: InputSource): LeftoversMode {
 }
 
 export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv = process.env): FoundationConfig {
+  // action.yml declares the default, so the runner passes it when the workflow leaves base-dir
+  // out; an empty value was written as an expression that expanded to nothing. Falling back to
+  // RUNNER_TEMP then would silently give up what a shared base-dir is for (warm pr dirs, one
+  // janitor for the host), so it fails instead.
+  if (src.value('base-dir') === '' && src.given?.('base-dir'))
+    throw new InputError(
+      'base-dir',
+      'it is empty: the workflow passes it, but its value expanded to nothing (e.g. `${{ env.X }}` or `${{ vars.X }}` with X unset)',
+      "Define that variable, write the path itself (e.g. '/srv/runbox'), or leave base-dir out to use $RUNNER_TEMP/runbox, which the runner wipes between jobs"
+    );
   const temp = runnerTemp(env);
   const rawBase = src.value('base-dir') || (temp !== undefined ? path.join(temp, 'runbox') : '');
   if (rawBase === '')

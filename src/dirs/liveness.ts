@@ -34,7 +34,34 @@ export function guardedDirs(layout: Layout, specs: DirSpec[]): string[] {
 const RUN_LOCK_WAIT_SEC = 10;
 const FORGET_WAIT_SEC = 5;
 
-export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, lockTimeoutSec: number): Promise<HeldLock[]> {
+/** How long a `pr` dir's lock was waited for, for the job summary. */
+export interface LockWait {
+  dir: string;
+  waitedSec: number;
+  holder?: string;
+}
+
+/** How often a waiting run says it is still waiting: often enough that a log never looks hung. */
+function progressEverySec(): number {
+  // Test-only: the tests cannot wait 30 s for each line.
+  const t = Number(process.env.RUNBOX_TEST_WAIT_PROGRESS_SEC);
+  return Number.isFinite(t) && t > 0 ? t : 30;
+}
+
+function describeHolder(h: LockHolder | undefined): string {
+  return h ? `held by run ${h.runId} (${h.runner})` : 'held by another process';
+}
+
+/**
+ * A holder that is this same job (same run, attempt, job and runner) is another runbox step of
+ * this job: it holds the lock until its post, which runs after this step, so waiting can only
+ * end in the timeout.
+ */
+function sameJob(h: LockHolder | undefined, me: LockHolder): boolean {
+  return h !== undefined && h.runId === me.runId && h.runAttempt === me.runAttempt && h.job === me.job && h.runner === me.runner;
+}
+
+export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, lockTimeoutSec: number, waits: LockWait[] = []): Promise<HeldLock[]> {
   const holder: LockHolder = {
     runId: ctx.runId,
     runAttempt: ctx.runAttempt,
@@ -49,15 +76,32 @@ export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, loc
       await ensureDir(path.dirname(dir), runner);
       const isRunDir = path.basename(dir).startsWith('run-');
       const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
-      const deadline = Date.now() + timeoutSec * 1000;
+      const started = Date.now();
+      const deadline = started + timeoutSec * 1000;
+      let lastHolder: LockHolder | undefined;
+      let lastProgress = 0;
       const lock = await acquireLock(lockPathOf(dir), {
         timeoutSec,
         onWait: (h) => {
-          core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`);
+          if (!isRunDir && sameJob(h, holder))
+            throw new Error(
+              `${dir} is held by an earlier runbox step of this same job (run ${holder.runId}, job ${holder.job}), which keeps it until the job ends: ` +
+                `waiting would only time out. Use one runbox step per job, or list each dir in one step only`
+            );
+          lastHolder = h;
+          core.info(`waiting for ${dir}: ${describeHolder(h)}; giving up after ${timeoutSec} s`);
           // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
           if (!isRunDir) void sayUsers(dir, 'it is in use by');
+        },
+        onStillWaiting: (h, waitedSec) => {
+          lastHolder = h ?? lastHolder;
+          if (waitedSec - lastProgress < progressEverySec()) return;
+          lastProgress = waitedSec;
+          core.info(`still waiting for ${dir}: ${describeHolder(h)}, ${Math.round(waitedSec)} s of ${timeoutSec}`);
         }
       });
+      const waitedSec = (Date.now() - started) / 1000;
+      if (!isRunDir && waitedSec >= 1) waits.push({ dir, waitedSec, ...(lastHolder ? { holder: `run ${lastHolder.runId} (${lastHolder.runner})` } : {}) });
       lock.writeHolder({ ...holder, since: new Date().toISOString() });
       held.push(lock);
       // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
@@ -67,6 +111,10 @@ export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, loc
     return held;
   } catch (e) {
     for (const l of held) l.release();
+    if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith('run-'))
+      throw new Error(
+        `${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`
+      );
     throw e;
   }
 }
@@ -117,6 +165,9 @@ export async function keepLockedForLeftovers(pid: number | undefined): Promise<'
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
 export async function forgetRunLock(runDir: string): Promise<void> {
+  // Main may have failed before it made the lock (base-dir could not be created): nothing to
+  // forget, and taking the lock would create a file in a dir that does not exist.
+  if (!fs.existsSync(lockPathOf(runDir))) return;
   // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
   // thread may still be closing its files.
   let lock: HeldLock;

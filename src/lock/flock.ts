@@ -49,6 +49,8 @@ export interface AcquireOptions {
   timeoutSec: number;
   /** Called once, before the first wait, with whatever the holder wrote into the lock file. */
   onWait?(holder: LockHolder | undefined): void;
+  /** Called after each wait slice that did not get the lock, with the holder and the seconds waited so far. */
+  onStillWaiting?(holder: LockHolder | undefined, waitedSec: number): void;
 }
 
 /**
@@ -59,7 +61,8 @@ export interface AcquireOptions {
 const WAIT_SLICE_SEC = 5;
 
 export async function acquireLock(path: string, opts: AcquireOptions): Promise<HeldLock> {
-  const deadline = Date.now() + opts.timeoutSec * 1000;
+  const started = Date.now();
+  const deadline = started + opts.timeoutSec * 1000;
   let waited = false;
   for (;;) {
     const { fd, writable } = openLockFile(path);
@@ -72,6 +75,7 @@ export async function acquireLock(path: string, opts: AcquireOptions): Promise<H
       }
       while (!locked && Date.now() < deadline && sameFile(fd, path)) {
         locked = await flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+        if (!locked) opts.onStillWaiting?.(readHolder(path), (Date.now() - started) / 1000);
       }
     } catch (e) {
       fs.closeSync(fd);

@@ -16,6 +16,7 @@ import { type Candidate, scanBaseDir } from './candidates.js';
 import type { DiskLimit } from './reap-config.js';
 import { isExcluded, type FailedReap } from './janitor.js';
 import { type ReapedDir, tryReapDir } from './reaper.js';
+import { readHolder } from '../lock/flock.js';
 
 export interface DiskUsage {
   totalBytes: number;
@@ -45,6 +46,8 @@ export interface DiskGuardResult {
   failed: FailedReap[];
   /** Set when still over the limit at the end: the bytes that would still have to be freed. */
   stillOverBy?: number;
+  /** Dirs kept because a live run holds their lock: who holds the space the guard could not free. */
+  live: Array<{ path: string; holder?: string }>;
 }
 
 export function statfsProbe(dir: string): DiskUsage {
@@ -88,7 +91,7 @@ export async function guardDisk(baseDir: string, limit: DiskLimit, opts: DiskGua
   const base = path.resolve(baseDir);
   const probe = opts.probe ?? statfsProbe;
   const before = await probe(base);
-  const result: DiskGuardResult = { limit, before, after: before, pruned: [], bytes: 0, failed: [] };
+  const result: DiskGuardResult = { limit, before, after: before, pruned: [], bytes: 0, failed: [], live: [] };
   if (bytesOverLimit(before, limit) === 0) return result;
   core.info(`runbox disk guard: ${describeUsage(before)} on the filesystem of ${base}, limit ${describeLimit(limit)}; pruning unlocked dirs`);
 
@@ -99,6 +102,10 @@ export async function guardDisk(baseDir: string, limit: DiskLimit, opts: DiskGua
       // No idleBefore: under disk pressure any unlocked dir goes, however recently used.
       const r = await tryReapDir(c, { baseDir: base });
       if (!r.reaped) {
+        if (r.inUse) {
+          const h = readHolder(c.lockPath);
+          result.live.push({ path: c.path, ...(h ? { holder: `run ${h.runId} (${h.runner}, job ${h.job})` } : {}) });
+        }
         core.debug(`runbox disk guard: kept ${c.path}: ${r.skipped}`);
         continue;
       }

@@ -3,6 +3,9 @@
 // of the accepted forms is refused with a message that names the input.
 import { InputError } from '../common/errors.js';
 import type { InputSource } from '../action/input-source.js';
+import { parseDuration } from '../common/duration.js';
+
+export { parseDuration };
 
 export type DiskLimit =
   /** Prune while more than `percent` of the filesystem is used (as df's Use% computes it). */
@@ -32,21 +35,6 @@ export const DEFAULT_REAP_AFTER = '1h';
  * disk is short the disk guard prunes idle PR dirs anyway, whatever their age.
  */
 export const DEFAULT_PR_REAP_AFTER = '3d';
-
-const UNIT_SEC: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-/** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
-const MAX_DURATION_SEC = 365 * 86400;
-
-/** Parses `90s`, `30m`, `1h`, `2d` or plain seconds (`3600`) into seconds. */
-export function parseDuration(input: string, raw: string): number {
-  const fix = `Write a positive whole number with a unit: s, m, h or d (e.g. '90s', '30m', '1h', '2d'), or plain seconds (e.g. '3600'), at most 365d`;
-  const m = /^(\d+)\s*([smhd]?)$/i.exec(raw);
-  if (!m) throw new InputError(input, `'${raw}' is not a duration`, fix);
-  const sec = Number(m[1]) * UNIT_SEC[(m[2] || 's').toLowerCase()];
-  if (sec === 0) throw new InputError(input, `'${raw}' is zero`, fix);
-  if (!Number.isSafeInteger(sec) || sec > MAX_DURATION_SEC) throw new InputError(input, `'${raw}' is longer than 365 days`, fix);
-  return sec;
-}
 
 // Binary units, as df -h and du -h print them, so a value copied from their output means the same.
 const UNIT_BYTES: Record<string, number> = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };

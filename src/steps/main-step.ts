@@ -2,11 +2,14 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
+import path from 'node:path';
 import { checkStoreHostPaths, parseFoundationConfig } from '../dirs/dirs-config.js';
 import { jobContext } from '../action/job-context.js';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { actionInputs, type InputSource } from '../action/input-source.js';
+import { checkUnknownInputs, declaredInputs } from '../action/known-inputs.js';
+import { isUnder } from '../sys/path-safety.js';
 import { computeLayout } from '../dirs/layout.js';
 import { resolveOwner, runnerIds, type Ids } from '../sys/users.js';
 import { provisionDirs, provisionMounts } from '../dirs/provision.js';
@@ -16,11 +19,12 @@ import { setRestoreLockTimeout } from '../lock/restore-lock.js';
 import { holdMountSources } from '../lock/mount-holds.js';
 import type { HeldLock } from '../lock/flock.js';
 import type { JobContext } from '../action/job-context.js';
-import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper, type LockWait } from '../dirs/liveness.js';
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
-import { parseStoreConfig, restoreStore, StoreMissError, type StoreOutputs } from '../store/index.js';
+import { parseStoreConfig, restoreStore, StoreMissError, type StoreConfig, type StoreOutputs } from '../store/index.js';
+import { PRESETS } from '../store/presets.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
 import { saveRunState, type RunState } from '../action/step-state.js';
@@ -35,7 +39,11 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
   const limit = describeLimit(reap.diskLimit);
   if (g.pruned.length > 0) report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
   if (g.stillOverBy !== undefined && g.stillOverBy > 0) {
-    const msg = `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable`;
+    // Who holds the space is what an admin needs next: those runs, or space outside base-dir.
+    const live = g.live.map((l) => `${l.path}${l.holder ? ` (${l.holder})` : ''}`);
+    const msg =
+      `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable` +
+      `; dirs held by live runs: ${live.join(', ') || 'none'}`;
     core.warning(`runbox disk guard: ${msg}`);
     report.add('disk guard', msg);
   } else if (g.pruned.length > 0) report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
@@ -64,6 +72,34 @@ async function holdMounts(mounts: string[], owner: Ids, timeoutSec: number, ctx:
   return holdMountSources(mounts, owner, timeoutSec, { runId: ctx.runId, runner: ctx.runnerName, job: ctx.job });
 }
 
+/**
+ * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
+ * them as invalid. Said at main, before anything is restored.
+ */
+function warnAboutDbDir(cfg: StoreConfig): void {
+  const preset = PRESETS[cfg.kind];
+  if (!cfg.dbDir)
+    core.warning(
+      `runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`
+    );
+}
+
+/**
+ * After a miss, store paths that still do not exist mean post has nothing to save: no Guix or
+ * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
+ * none either, so this waits for the restore.) Said at main rather than as post's warning.
+ */
+function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
+  const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
+  if (missing.length === 0) return;
+  core.warning(
+    `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
+      (src.lines('store-paths').length > 0
+        ? `; check 'store-paths'`
+        : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
+  );
+}
+
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: main');
   // Registered first, so on cancel it runs last: the summary then shows what main got to.
@@ -73,13 +109,27 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
   });
   try {
     // Everything that can be wrong with the inputs fails here, before any change on disk.
+    if (src === actionInputs) {
+      const declared = declaredInputs();
+      if (declared) checkUnknownInputs(declared);
+    }
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
-    if (storeCfg) checkStoreHostPaths(storeCfg);
+    if (storeCfg) {
+      checkStoreHostPaths(storeCfg);
+      warnAboutDbDir(storeCfg);
+    }
     setRestoreLockTimeout(cfg.lockTimeoutSec);
     const warm = parseWarm(src);
     const ctx = jobContext();
+    if (cfg.dirs.some((d) => d.scope === 'pr') && (cfg.baseDir === ctx.runnerTemp || isUnder(cfg.baseDir, ctx.runnerTemp)))
+      core.warning(
+        `runbox: base-dir ${cfg.baseDir} is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs (${cfg.dirs
+          .filter((d) => d.scope === 'pr')
+          .map((d) => d.name)
+          .join(', ')}) start cold every time. Set base-dir to one shared path such as /srv/runbox`
+      );
     const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
     const owner = await resolveOwner(cfg.ownerSpec);
     const runner = runnerIds();
@@ -110,7 +160,9 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (fs.existsSync(cfg.baseDir)) await sweep(cfg.baseDir, reap, ours, report);
 
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
-    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
+    const waits: LockWait[] = [];
+    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
+    for (const w of waits) report.add('waited', `${Math.round(w.waitedSec)} s for ${w.dir}${w.holder ? `, held by ${w.holder}` : ''}`);
     try {
       // After the dir locks, in every job: a fixed order, so no two jobs wait for each other in a circle.
       locks.push(...(await holdMounts(cfg.mounts, owner, cfg.lockTimeoutSec, ctx)));
@@ -142,6 +194,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (storeCfg) {
       try {
         state.store = await restoreStore(storeCfg, report, setStoreOutputs);
+        if (!state.store.matchedKey) warnAboutMissingStore(storeCfg, src);
       } catch (e) {
         // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
         if (e instanceof StoreMissError) state.store = e.state;
@@ -152,6 +205,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     }
   } catch (e) {
     core.setFailed(errorMessage(e));
+    report.fail(errorMessage(e));
   } finally {
     summaryOnCancel();
     await report.write();

@@ -30,7 +30,7 @@ export async function runPost(): Promise<void> {
     }
     const state = loadRunState();
     if (!state) {
-      core.info('runbox main did not get far enough to provision anything; nothing to tear down');
+      report.add('nothing to tear down', 'main stopped before it provisioned anything (its error, if it failed, is in the main step)');
       if (daemonProblem) throw new Error(daemonProblem);
       return;
     }
@@ -90,9 +90,14 @@ export async function runPost(): Promise<void> {
       if (state.runDir && !state.keep) await forgetRunLock(state.runDir);
     });
 
+    // Main failed after saving its state but before it made anything: say so, rather than a
+    // bare "Nothing to do." under a failed main.
+    if (report.entries.length === 0 && state.dirs.length === 0 && !state.keeper && !state.store)
+      report.add('nothing to tear down', 'main stopped before it provisioned any dir (its error, if it failed, is in the main step)');
     if (problems.length > 0) throw new Error(problems.join('; '));
   } catch (e) {
     core.setFailed(errorMessage(e));
+    report.fail(errorMessage(e));
   } finally {
     summaryOnCancel();
     await report.write();

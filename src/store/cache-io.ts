@@ -20,6 +20,8 @@ import type { TrustedKey } from './entry/signing.js';
 import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
 import { shown } from '../common/untrusted-text.js';
+import { stagingSpaceProblem } from './staging.js';
+import { withProgress } from '../action/progress.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
 export const ENTRY_FORMAT = 'runbox-entry-v1';
@@ -33,6 +35,8 @@ export interface EntryOptions {
   signingKey?: KeyObject;
   /** Upload block size; tests make it small to get many blocks. */
   blockBytes?: number;
+  /** restore: a download that failed for lack of local space says so here, so callers do not call the entry gone. */
+  spaceProblems?: string[];
 }
 
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
@@ -104,6 +108,12 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
           : e instanceof EntryIntegrityError
             ? 'does not match its own index'
             : 'could not be downloaded';
+    const space = stagingSpaceProblem(e, path.dirname(parent), `the downloaded snapshot ${matched}`);
+    if (space) {
+      opts.spaceProblems?.push(space);
+      core.warning(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${describe(e)})`);
+      return undefined;
+    }
     core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
     return undefined;
   }
@@ -120,9 +130,24 @@ export async function saveEntry(parent: string, key: string, opts: EntryOptions)
   if (!c) return undefined;
   try {
     const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
-    const r = await c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => entryRange(plan, start, end), {
-      ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {})
-    });
+    // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
+    let handed = 0;
+    const r = await withProgress(
+      'uploading the snapshot',
+      () => Math.min(handed, plan.size),
+      () =>
+        c.save(
+          key,
+          entryVersion(opts.kind, opts.storePaths),
+          plan.size,
+          (start, end) => {
+            handed += end - start;
+            return entryRange(plan, start, end);
+          },
+          { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }
+        ),
+      plan.size
+    );
     if ('id' in r) return r.id;
     core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
     return undefined;

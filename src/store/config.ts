@@ -61,7 +61,12 @@ function oneOf<T extends string>(src: InputSource, name: string, allowed: readon
   const v = src.value(name);
   if (v === '') return fallback;
   if ((allowed as readonly string[]).includes(v)) return v as T;
-  throw new InputError(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+  const named = allowed.filter((a) => a !== '');
+  const valid = `${named.join(', ')}${allowed.includes('' as T) ? ' or empty' : ''}`;
+  // 'Guix' for 'guix' is the usual slip; say so rather than list what looks like the same value.
+  if ((allowed as readonly string[]).includes(v.toLowerCase()))
+    throw new InputError(name, `'${v}' is not one of ${valid}: the values are lower case`, `Write '${v.toLowerCase()}'`);
+  throw new InputError(name, `'${v}' is not one of ${valid}`, `Write ${named.map((a) => `'${a}'`).join(' or ')}${allowed.includes('' as T) ? `, or leave '${name}' out` : ''}`);
 }
 
 /** Why a key is unusable by the cache service (which would refuse it at save time), or undefined. */

@@ -16,6 +16,7 @@ import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { registerPaths, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
+import { bytesUnder, withProgress } from '../action/progress.js';
 import { type ArchiveRecord, isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import { writeBaseInfo } from './delta.js';
 import { checkShardsApart } from './shard-rules.js';
@@ -169,13 +170,19 @@ async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
   const limit = limiter(extractConcurrency());
   try {
-    return await settleAll(
-      specs.map((a, index) =>
-        limit(async () => {
-          const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-          return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
-        })
-      )
+    return await withProgress(
+      `checking and extracting ${specs.length} archive(s)`,
+      undefined,
+      () =>
+        settleAll(
+          specs.map((a, index) =>
+            limit(async () => {
+              const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
+              return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+            })
+          )
+        ),
+      specs.reduce((n, a) => n + a.rec.dataBytes, 0)
     );
   } catch (e) {
     throw (await priv.spaceError(e, needed)) ?? e;
@@ -320,7 +327,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const [key, restore] = lookups[i];
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
-    const matched = await restoreEntry(staging, key, restore, entryOpts);
+    const matched = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
     if (!matched) return { note };
     if (refused.has(matched)) {
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
@@ -334,8 +341,12 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const baseStaging = createStaging(cfg.stagingBase);
     stagings.push(baseStaging);
     // A delta naming itself as base is refused like a missing base.
-    const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], entryOpts);
+    const spaceProblems: string[] = [];
+    const got = baseKey === matched ? undefined : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
     if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+    // The base is in the cache; this host had no room for it. Saying "gone" would send the
+    // user to the cache, and a fallback lookup would only fill the same disk again.
+    if (spaceProblems.length > 0) return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
     refused.add(matched);
     const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
     core.warning(
@@ -357,6 +368,11 @@ export function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (
 
 async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
+  // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+  report.add(
+    'cache key',
+    `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`
+  );
   const state: StoreState = {
     version: 1,
     kind: cfg.kind,

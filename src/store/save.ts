@@ -9,13 +9,14 @@ import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { actionInputs } from '../action/input-source.js';
+import { bytesUnder, withProgress } from '../action/progress.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
 import { parseSigningKey } from './config.js';
 import { publicKeyLine } from './entry/signing.js';
 import { manifestBytes } from './manifest.js';
-import { createStaging, removeStaging } from './staging.js';
+import { createStaging, removeStaging, stagingSpaceProblem } from './staging.js';
 import type { StoreState } from './state.js';
 
 export async function saveStore(state: StoreState, report: StepReport): Promise<void> {
@@ -67,7 +68,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
     const base = deltaBase(state);
-    const r = await createSnapshot({
+    const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
       root: state.root,
       kind: state.kind,
       storePaths: state.storePaths,
@@ -77,7 +78,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
       scratchDir,
       shards: state.shards,
       ...(typeof base === 'string' ? {} : { base })
-    });
+    }));
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = manifestBytes(r.manifest);
     const t0 = Date.now();
@@ -96,14 +97,22 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
     report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
   } catch (e) {
-    core.warning(`runbox store: no snapshot saved, the job goes on: ${errorMessage(e)}`);
-    report.add('store snapshot', `not saved: ${errorMessage(e)}`);
+    // Removed first, so that the free space it reports is what the host really has.
+    if (staging) removeStagingOrWarn(staging, state.stagingBase);
+    staging = undefined;
+    const space = stagingSpaceProblem(e, state.stagingBase, 'the snapshot before the upload');
+    const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
+    core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
+    report.add('store snapshot', `not saved: ${why}`);
   } finally {
-    if (staging)
-      try {
-        removeStaging(staging, state.stagingBase);
-      } catch (e) {
-        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-      }
+    if (staging) removeStagingOrWarn(staging, state.stagingBase);
+  }
+}
+
+function removeStagingOrWarn(staging: string, base: string): void {
+  try {
+    removeStaging(staging, base);
+  } catch (e) {
+    core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
   }
 }
