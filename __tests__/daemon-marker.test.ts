@@ -11,7 +11,7 @@ import { FakeJob } from './helpers/action-runner.js';
 import { bundleCli } from './helpers/bundle.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 import { daemonMarkerPath, withDaemonStopped } from '../src/store/daemon.js';
-import { OutputLimitError, run } from '../src/exec.js';
+import { OutputLimitError, run } from '../src/sys/exec.js';
 
 const ROOT = process.cwd();
 const user = sudoUser();

@@ -5,10 +5,10 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import type { Candidate } from '../src/reap/candidates.js';
-import { parseDiskLimit, parseReapConfig } from '../src/reap/durations.js';
+import { parseDiskLimit, parseReapConfig } from '../src/reap/reap-config.js';
 import { bytesOverLimit, guardDisk, pruneOrder, statfsProbe, usedPercent, type DiskUsage } from '../src/reap/disk-guard.js';
 import { describeWith } from './helpers/prereq.js';
 import { mountTmpfs } from './helpers/tmpfs.js';

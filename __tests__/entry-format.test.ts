@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { inputsFrom } from '../src/input-source.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import {
   encodeTrailer,
@@ -22,7 +22,7 @@ import {
 } from '../src/store/entry/index.js';
 import { readEntry, type RangeSource } from '../src/store/entry/reader.js';
 import { entryRange, planEntry } from '../src/store/entry/writer.js';
-import { shown } from '../src/untrusted.js';
+import { shown } from '../src/common/untrusted-text.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'entry-format-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

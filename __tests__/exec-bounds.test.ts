@@ -1,6 +1,6 @@
 // run() keeps a bounded amount of a command's output: a command printing without end (a DB
 // query over a hostile row, say) is stopped with an error naming it, and node does not crash.
-import { MAX_STDERR_TAIL, MAX_STDOUT, OutputLimitError, run } from '../src/exec.js';
+import { MAX_STDERR_TAIL, MAX_STDOUT, OutputLimitError, run } from '../src/sys/exec.js';
 
 describe('exec output bounds', () => {
   test('a command printing without end is stopped and named, not buffered', async () => {

@@ -6,10 +6,10 @@ import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { scanBaseDir, type Candidate } from '../src/reap/candidates.js';
-import { parseDuration, parseReapConfig } from '../src/reap/durations.js';
+import { parseDuration, parseReapConfig } from '../src/reap/reap-config.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
 import { reapDir, tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
-import { runCleanups } from '../src/cleanup.js';
+import { runCleanups } from '../src/action/on-cancel.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { byteOrder } from '../src/store/listing.js';
 import type { DaemonControl } from '../src/store/config.js';

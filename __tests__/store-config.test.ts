@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import { defaultRestoreKey, resolveKeys, workflowFile } from '../src/store/key.js';
 import { parseToolVersion } from '../src/store/presets.js';

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import { storeStateFrom } from '../src/store/state.js';

@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { inputsFrom } from '../src/input-source.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig, restoreStore, saveStore, StoreMissError, type StoreState } from '../src/store/index.js';
-import { StepReport } from '../src/summary.js';
+import { StepReport } from '../src/action/job-summary.js';
 import { parseFileCommands } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, withFastRetries, type CacheServer } from './fixtures/cache.js';

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import { dataBytesOf, linkTargetsOf, type Entry, type StoreListing } from '../src/store/listing.js';

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StepReport } from '../src/summary.js';
-import { oneLine, shown, SHOWN_MAX } from '../src/untrusted.js';
+import { StepReport } from '../src/action/job-summary.js';
+import { oneLine, shown, SHOWN_MAX } from '../src/common/untrusted-text.js';
 
 const HOSTILE = ['::add-mask::secret', '::stop-commands::x', 'k\n::error file=a::pwned', '##[set-output name=x;]y', ' ::warning::z', 'a\r::debug::b', 'x\u2028::notice::y'];
 

@@ -4,13 +4,13 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { JobContext } from '../src/context.js';
-import { InputError } from '../src/errors.js';
-import { inputsFrom } from '../src/input-source.js';
-import { computeLayout, type Layout } from '../src/layout.js';
-import type { ProvisionedDir } from '../src/state.js';
-import { StepReport } from '../src/summary.js';
-import { findWarmSource, parseWarm, warmDir, warmRunDirs } from '../src/warm.js';
+import type { JobContext } from '../src/action/job-context.js';
+import { InputError } from '../src/common/errors.js';
+import { inputsFrom } from '../src/action/input-source.js';
+import { computeLayout, type Layout } from '../src/dirs/layout.js';
+import type { ProvisionedDir } from '../src/action/step-state.js';
+import { StepReport } from '../src/action/job-summary.js';
+import { findWarmSource, parseWarm, warmDir, warmRunDirs } from '../src/dirs/warm.js';
 import { describeWith, probe } from './helpers/prereq.js';
 import { allExtentsShared, holdLock, killGroup, lockIsFree, mountBtrfs, mountTmpfs, setMtime, snapshot, type Entry } from './helpers/warm-fs.js';
 

@@ -30260,7 +30260,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2691:
+/***/ 7632:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -30269,7 +30269,7 @@ module.exports = {
 /* harmony export */ });
 /* unused harmony exports runCleanups, isTerminating */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var _common_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1922);
 // Work that must be undone even when the step is cancelled: a stopped daemon restarted, a
 // half-made dir unregistered, a lock released. The runner sends SIGINT/SIGTERM on cancel and
 // SIGKILL a few seconds later, so handlers run the registered cleanups promptly and exit.
@@ -30293,7 +30293,7 @@ async function runCleanups() {
             await fn();
         }
         catch (e) {
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`cleanup failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`cleanup failed: ${(0,_common_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`);
         }
     }
 }
@@ -30318,7 +30318,7 @@ function exitOnTermination(step) {
 
 /***/ }),
 
-/***/ 3916:
+/***/ 1922:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -30345,19 +30345,19 @@ function errorMessage(e) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9582);
+/* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
+/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1234);
 
 
-(0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
-await (0,_run_main_js__WEBPACK_IMPORTED_MODULE_1__/* .runMain */ .V)();
+(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
+await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_1__/* .runMain */ .V)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 9582:
+/***/ 1234:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30559,9 +30559,41 @@ var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
-// EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(3916);
-;// CONCATENATED MODULE: ./src/paths.ts
+// EXTERNAL MODULE: ./src/common/errors.ts
+var errors = __nccwpck_require__(1922);
+;// CONCATENATED MODULE: ./src/action/input-source.ts
+// Every input is read through an InputSource, once, in one place per capability, so parsing
+// and validation can be tested without an Actions runtime.
+
+
+function splitLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#'));
+}
+const input_source_actionInputs = {
+    value: (name) => lib_core/* getInput */.V4(name).trim(),
+    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
+};
+function inputsFrom(values) {
+    return {
+        value: (name) => (values[name] ?? '').trim(),
+        lines: (name) => splitLines(values[name] ?? '')
+    };
+}
+function parseBoolean(src, name, fallback) {
+    const v = src.value(name).toLowerCase();
+    if (v === '')
+        return fallback;
+    if (v === 'true')
+        return true;
+    if (v === 'false')
+        return false;
+    throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
+}
+
+;// CONCATENATED MODULE: ./src/sys/path-safety.ts
 // Checks every host path that runbox may create, chown, delete or extract into. runbox often
 // runs with root rights on hosts shared by many runners, so a typo or an unset variable in a
 // path must be refused before anything is touched, never "fixed up".
@@ -30712,7 +30744,7 @@ function sanitizeComponent(raw, maxLength = 60) {
     return s;
 }
 
-;// CONCATENATED MODULE: ./src/layout.ts
+;// CONCATENATED MODULE: ./src/dirs/layout.ts
 // Where each dir lives. Run dirs are unique per run, attempt, job, runner and `id`, so matrix
 // legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
 
@@ -30740,8 +30772,9 @@ function dirPath(layout, spec) {
     return external_node_path_default().join(spec.scope === 'run' ? layout.runDir : layout.prDir, spec.name);
 }
 
-;// CONCATENATED MODULE: ./src/config.ts
+;// CONCATENATED MODULE: ./src/dirs/dirs-config.ts
 // The foundation inputs, parsed and validated before anything on disk is touched.
+
 
 
 
@@ -30750,16 +30783,6 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
 // Variables a later step must never have silently replaced by a dir path.
 const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
-function parseBoolean(src, name, fallback) {
-    const v = src.value(name).toLowerCase();
-    if (v === '')
-        return fallback;
-    if (v === 'true')
-        return true;
-    if (v === 'false')
-        return false;
-    throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
 function parseDirLine(line) {
     const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
     const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
@@ -30845,7 +30868,7 @@ function checkStoreHostPaths(cfg) {
         throw new errors/* InputError */.d('store', `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`, `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`);
 }
 
-;// CONCATENATED MODULE: ./src/context.ts
+;// CONCATENATED MODULE: ./src/action/job-context.ts
 // The facts about this job that the runner provides as environment variables. A missing one
 // is an error, never a default: an unset run id once collapsed every run onto one shared dir.
 
@@ -30891,7 +30914,7 @@ function jobContext(env = process.env) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/exec.ts
+;// CONCATENATED MODULE: ./src/sys/exec.ts
 // The one way runbox starts processes. Privileged work goes through here too, so "root or
 // `sudo -n`" is decided in a single place and every command shows up in the debug log.
 
@@ -31018,28 +31041,7 @@ function exec_ensurePrivilege(why) {
     return sudoChecked;
 }
 
-;// CONCATENATED MODULE: ./src/input-source.ts
-// Every input is read through an InputSource, once, in one place per capability, so parsing
-// and validation can be tested without an Actions runtime.
-
-function splitLines(raw) {
-    return raw
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#'));
-}
-const input_source_actionInputs = {
-    value: (name) => lib_core/* getInput */.V4(name).trim(),
-    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
-};
-function inputsFrom(values) {
-    return {
-        value: (name) => (values[name] ?? '').trim(),
-        lines: (name) => splitLines(values[name] ?? '')
-    };
-}
-
-;// CONCATENATED MODULE: ./src/owner.ts
+;// CONCATENATED MODULE: ./src/sys/users.ts
 // Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
 // sssd) resolve like they would for `chown`.
 
@@ -31102,7 +31104,7 @@ async function resolveOwner(spec) {
     return { uid, gid };
 }
 
-;// CONCATENATED MODULE: ./src/fs-ops.ts
+;// CONCATENATED MODULE: ./src/sys/privileged-fs.ts
 // Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
 // root (directly or through `sudo -n`) only when the runner's own rights are not enough, so a
 // runner without sudo still works for dirs it owns.
@@ -31255,7 +31257,7 @@ async function treeBytes(p) {
     return Number.isFinite(n) ? n : 0;
 }
 
-;// CONCATENATED MODULE: ./src/provision.ts
+;// CONCATENATED MODULE: ./src/dirs/provision.ts
 // Main's dir work: this run's dirs under base-dir and the bind-mount sources, created with the
 // right owner so Docker never creates them as root.
 
@@ -31304,7 +31306,7 @@ async function provisionMounts(mounts, owner) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/reclaim.ts
+;// CONCATENATED MODULE: ./src/dirs/reclaim.ts
 // Gives paths back to the runner user. Containers write root-owned files into the workspace and
 // bind mounts; the next checkout's `git clean` then fails. Post heals it, and so does the next
 // main, because a hard-killed job never runs its post.
@@ -31330,8 +31332,8 @@ async function reclaimPaths(paths, runner) {
     return out;
 }
 
-// EXTERNAL MODULE: ./src/cleanup.ts
-var cleanup = __nccwpck_require__(2691);
+// EXTERNAL MODULE: ./src/action/on-cancel.ts
+var on_cancel = __nccwpck_require__(7632);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
@@ -31966,7 +31968,7 @@ async function withStoreRestoreLock(storeDir, fn, opts = {}) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/liveness.ts
+;// CONCATENATED MODULE: ./src/dirs/liveness.ts
 // Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
 // keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
 // a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
@@ -32075,7 +32077,7 @@ async function heldLocks(paths) {
     return held;
 }
 
-;// CONCATENATED MODULE: ./src/untrusted.ts
+;// CONCATENATED MODULE: ./src/common/untrusted-text.ts
 // Strings that come from a cache entry or a manifest are written by whoever could write the
 // entry. core.info writes its message raw to stdout, where a line starting with `::` is a
 // workflow command to the runner (`::add-mask::`, `::stop-commands::`, `::error file=...::`);
@@ -32088,19 +32090,19 @@ const SHOWN_MAX = 200;
  * backslashes escaped, longer strings cut (the cut said), and never a line beginning with `::`
  * (the opening quote comes first). `<`, `>` and `&` are escaped too: the summary is HTML.
  */
-function untrusted_shown(s, max = SHOWN_MAX) {
-    const { text, cut } = untrusted_escape(s, max);
+function untrusted_text_shown(s, max = SHOWN_MAX) {
+    const { text, cut } = untrusted_text_escape(s, max);
     return `"${text}"${cut}`;
 }
 /**
  * shown() without the quotes, for messages that quote a name themselves (`member '...'`).
  */
 function escapedText(s, max = SHOWN_MAX) {
-    const { text, cut } = untrusted_escape(s, max);
+    const { text, cut } = untrusted_text_escape(s, max);
     return `${text}${cut}`;
 }
 /** The escaped text, and the note that says it was cut (empty when it was not). */
-function untrusted_escape(s, max) {
+function untrusted_text_escape(s, max) {
     const text = typeof s === 'string' ? s : String(s);
     const cut = [...text];
     const body = cut.length > max ? cut.slice(0, max).join('') : text;
@@ -32129,7 +32131,7 @@ function oneLine(s) {
     return /^\s*(::|##\[)/.test(flat) ? `runbox: ${flat}` : flat;
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/action/job-summary.ts
 // A step's job summary: short, factual, one table of what happened. Written once at the end
 // of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
 
@@ -32184,7 +32186,7 @@ function html(s) {
         .replace(/>/g, '&gt;')
         .replace(/\r\n|[\r\n\u2028\u2029\u0085]/g, ' ⏎ ');
 }
-function summary_formatBytes(n) {
+function job_summary_formatBytes(n) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let v = n;
     let i = 0;
@@ -32194,7 +32196,7 @@ function summary_formatBytes(n) {
     }
     return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
-function summary_formatSeconds(ms) {
+function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
 }
 
@@ -32513,7 +32515,7 @@ async function runJanitor(baseDir, cfg, opts) {
             if (r.reaped) {
                 result.reaped.push(r.reaped);
                 result.bytes += r.reaped.bytes;
-                lib_core/* info */.pq(`runbox janitor: reaped ${c.kind} dir ${c.path} (idle since ${r.reaped.lastUse.toISOString()}, ${summary_formatBytes(r.reaped.bytes)})`);
+                lib_core/* info */.pq(`runbox janitor: reaped ${c.kind} dir ${c.path} (idle since ${r.reaped.lastUse.toISOString()}, ${job_summary_formatBytes(r.reaped.bytes)})`);
             }
             else if (r.inUse)
                 result.inUse++;
@@ -32587,10 +32589,10 @@ function bytesOverLimit(u, limit) {
     return Math.max(0, over);
 }
 function describeLimit(limit) {
-    return limit.kind === 'max-used-percent' ? `at most ${limit.percent}% used` : `at least ${summary_formatBytes(limit.bytes)} free`;
+    return limit.kind === 'max-used-percent' ? `at most ${limit.percent}% used` : `at least ${job_summary_formatBytes(limit.bytes)} free`;
 }
 function describeUsage(u) {
-    return `${usedPercent(u).toFixed(1)}% used, ${summary_formatBytes(u.availBytes)} free`;
+    return `${usedPercent(u).toFixed(1)}% used, ${job_summary_formatBytes(u.availBytes)} free`;
 }
 /** Run dirs before PR dirs; within each, least recently used first; path breaks ties so every guard agrees. */
 function pruneOrder(candidates) {
@@ -32619,7 +32621,7 @@ async function guardDisk(baseDir, limit, opts) {
             result.pruned.push(r.reaped);
             result.bytes += r.reaped.bytes;
             result.after = await probe(base);
-            lib_core/* info */.pq(`runbox disk guard: pruned ${c.kind} dir ${c.path} (${summary_formatBytes(r.reaped.bytes)}); now ${describeUsage(result.after)}`);
+            lib_core/* info */.pq(`runbox disk guard: pruned ${c.kind} dir ${c.path} (${job_summary_formatBytes(r.reaped.bytes)}); now ${describeUsage(result.after)}`);
         }
         catch (e) {
             // As in the janitor: one dir that cannot go must not stop the others from going.
@@ -32635,7 +32637,7 @@ async function guardDisk(baseDir, limit, opts) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/reap/durations.ts
+;// CONCATENATED MODULE: ./src/reap/reap-config.ts
 // The janitor's and the disk guard's inputs, parsed before anything on disk is touched. A typo
 // here would otherwise turn into "reap everything" or "never reap", so anything not clearly one
 // of the accepted forms is refused with a message that names the input.
@@ -83228,7 +83230,7 @@ async function jsonBody(res, what) {
         return JSON.parse(text);
     }
     catch {
-        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_shown(text)}`);
+        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
 async function fetchWithTimeout(url, init) {
@@ -83279,7 +83281,7 @@ async function* getRange(url, start, end, size) {
             const cr = contentRange(res.headers.get('content-range'));
             if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size) {
                 await res.body?.cancel();
-                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${untrusted_shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
+                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${untrusted_text_shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
             }
         }
         if (!res.body)
@@ -83343,7 +83345,7 @@ async function openBlob(url, maxBytes) {
             throw new HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
         const len = res.headers.get('content-length');
         if (!len || !/^\d{1,16}$/.test(len))
-            throw new Error(`HEAD of the cache blob: no usable Content-Length (${untrusted_shown(len ?? 'none')})`);
+            throw new Error(`HEAD of the cache blob: no usable Content-Length (${untrusted_text_shown(len ?? 'none')})`);
         return Number(len);
     });
     if (size > maxBytes)
@@ -83436,7 +83438,7 @@ class V2Client {
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_shown(String(o.code ?? ''))} ${untrusted_shown(String(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(String(o.code ?? ''))} ${untrusted_text_shown(String(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -83455,7 +83457,7 @@ class V2Client {
         const created = await this.rpc('CreateCacheEntry', { key, version });
         const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
         if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
         // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
         const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
         const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
@@ -83470,7 +83472,7 @@ class V2Client {
         await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
-            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_shown(String(fin.message ?? 'no reason given'))}` };
+            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(String(fin.message ?? 'no reason given'))}` };
         return { id: String(fin.entry_id ?? fin.entryId ?? '') };
     }
 }
@@ -83529,7 +83531,7 @@ class V1Client {
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
         if (r.status >= 300) {
             const msg = r.json?.message;
-            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_shown(String(msg ?? ''))}` };
+            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(String(msg ?? ''))}` };
         }
         const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
         const tasks = [];
@@ -83539,7 +83541,7 @@ class V1Client {
                 await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
                     const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, () => body(start, end), end - start);
                     if (res.status < 200 || res.status >= 300)
-                        throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_shown(res.text)}`);
+                        throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
                 });
             });
         }
@@ -83671,7 +83673,7 @@ function parseIndex(bytes, dataBytes) {
             throw new EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
         const { name, offset, length, sha256 } = f;
         if (typeof name !== 'string' || !format_NAME_PATTERN.test(name))
-            throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? untrusted_shown(name) : typeof name}, which is not a plain snapshot file name`);
+            throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? untrusted_text_shown(name) : typeof name}, which is not a plain snapshot file name`);
         if (seen.has(name))
             throw new EntryFormatError(`files[${i}]: ${name} is listed twice`);
         seen.add(name);
@@ -84439,7 +84441,7 @@ async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
     const keys = [primaryKey, ...restoreKeys];
     const bad = keys.find((k) => config_keyProblem(k) !== undefined);
     if (bad !== undefined || keys.length > MAX_KEYS) {
-        lib_core/* warning */.$e(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${untrusted_shown(bad)}: ${config_keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
+        lib_core/* warning */.$e(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${untrusted_text_shown(bad)}: ${config_keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
         return undefined;
     }
     const c = client('no snapshot is restored', 'read');
@@ -84457,7 +84459,7 @@ async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
         return undefined;
     const problem = matchedKeyProblem(hit.matchedKey, keys);
     if (problem) {
-        lib_core/* warning */.$e(`runbox store: the cache service answered with the key ${untrusted_shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+        lib_core/* warning */.$e(`runbox store: the cache service answered with the key ${untrusted_text_shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
         return undefined;
     }
     const matched = hit.matchedKey;
@@ -84647,7 +84649,7 @@ async function withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
     // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
     const dropMarker = () => rootFile('remove', marker).catch((e) => lib_core/* warning */.$e(`runbox store: could not remove the daemon marker ${marker}: ${(0,errors/* errorMessage */.g)(e)}`));
     const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
-    const unregister = (0,cleanup/* registerCleanup */.qE)(startOnce);
+    const unregister = (0,on_cancel/* registerCleanup */.qE)(startOnce);
     let result;
     try {
         // Before the stop, which may stop it half-way and then fail.
@@ -84764,7 +84766,7 @@ async function pipeline_runPipeline(stages, io = {}) {
             return end;
         }));
     });
-    const unregister = (0,cleanup/* registerCleanup */.qE)(async () => {
+    const unregister = (0,on_cancel/* registerCleanup */.qE)(async () => {
         abort();
         await Promise.allSettled(ends);
     });
@@ -90534,7 +90536,7 @@ class PrivateRestore {
         this.storePaths = storePaths;
         const ns = external_node_fs_default().statSync(external_node_path_default().dirname(dir), { bigint: true }).mtimeNs;
         this.parentMtime = `${ns / 1000000000n}.${String(ns % 1000000000n).padStart(9, '0')}`;
-        this.unregister = (0,cleanup/* registerCleanup */.qE)(() => this.close());
+        this.unregister = (0,on_cancel/* registerCleanup */.qE)(() => this.close());
     }
     /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
     static async open(root, storePaths, place) {
@@ -90962,7 +90964,7 @@ const unregisters = new Map();
 function staging_createStaging(base) {
     external_node_fs_default().mkdirSync(base, { recursive: true });
     const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
-    unregisters.set(dir, (0,cleanup/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
     return dir;
 }
 /**
@@ -91088,7 +91090,7 @@ async function applySnapshot(o) {
         const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
         if (bitsDropped > 0) {
             const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
-            lib_core/* info */.pq(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => untrusted_shown(w)).join(', ')}`);
+            lib_core/* info */.pq(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => untrusted_text_shown(w)).join(', ')}`);
         }
         const notRestored = priv.notRestored();
         if (notRestored.length > 0)
@@ -91289,9 +91291,9 @@ async function restoreLocked(cfg, report, busy) {
                             : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
                     ]
                     : [];
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${summary_formatBytes(r.compressedBytes)} compressed, ${summary_formatBytes(r.dataBytes)} of files; ` +
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(r.compressedBytes)} compressed, ${job_summary_formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `download ${summary_formatSeconds(downloadMs)}, check + extract ${summary_formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${summary_formatSeconds(r.extractMs)}, DB ${summary_formatSeconds(r.dbMs)}`);
+                report.add('store restore time', `download ${job_summary_formatSeconds(downloadMs)}, check + extract ${job_summary_formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
@@ -91441,7 +91443,7 @@ async function save(state, report) {
 
 
 
-;// CONCATENATED MODULE: ./src/warm.ts
+;// CONCATENATED MODULE: ./src/dirs/warm.ts
 // Warm per-run dirs. A fleet that moved to per-run target dirs lost incremental-compilation
 // warmth; `warm` gives it back by starting each new `run` dir as a clone of the same dir of the
 // newest FINISHED run of the same ref, never a live one: a live dir is still being written, and
@@ -91743,7 +91745,7 @@ async function warmRunDirs(mode, layout, dirs, owner, report) {
         }
         out.push(r);
         if (r.mode !== 'off')
-            report.add(`warm ${d.name}`, `${r.mode} of ${source.path}: ${summary_formatBytes(r.bytes)} in ${r.files} files in ${summary_formatSeconds(r.ms)}`);
+            report.add(`warm ${d.name}`, `${r.mode} of ${source.path}: ${job_summary_formatBytes(r.bytes)} in ${r.files} files in ${job_summary_formatSeconds(r.ms)}`);
         else
             report.add(`warm ${d.name}`, `cold (${mode} from ${source.path}: ${r.reason ?? 'not done'})`);
     }
@@ -91791,7 +91793,7 @@ function warm_errnoOf(e) {
     return typeof e === 'object' && e !== null ? e.code : undefined;
 }
 
-;// CONCATENATED MODULE: ./src/state.ts
+;// CONCATENATED MODULE: ./src/action/step-state.ts
 // What main hands to post. One JSON document under one state name, rewritten as main
 // progresses, so a main that fails half-way still leaves post enough to tear down what exists.
 
@@ -91809,7 +91811,7 @@ function loadRunState() {
     return parsed;
 }
 
-;// CONCATENATED MODULE: ./src/run-main.ts
+;// CONCATENATED MODULE: ./src/steps/main-step.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
 
@@ -91838,15 +91840,15 @@ function loadRunState() {
 async function sweep(baseDir, reap, ours, report) {
     const j = await runJanitor(baseDir, reap, { exclude: ours });
     if (j.reaped.length > 0)
-        report.add('reaped', `${j.reaped.length} dead dir(s), ${summary_formatBytes(j.bytes)} freed: ${j.reaped.map((r) => r.path).join(', ')}`);
+        report.add('reaped', `${j.reaped.length} dead dir(s), ${job_summary_formatBytes(j.bytes)} freed: ${j.reaped.map((r) => r.path).join(', ')}`);
     if (!reap.diskLimit)
         return;
     const g = await guardDisk(baseDir, reap.diskLimit, { exclude: ours });
     const limit = describeLimit(reap.diskLimit);
     if (g.pruned.length > 0)
-        report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${summary_formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
+        report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${job_summary_formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
     if (g.stillOverBy !== undefined && g.stillOverBy > 0) {
-        const msg = `${baseDir} is still ${summary_formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable`;
+        const msg = `${baseDir} is still ${job_summary_formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable`;
         lib_core/* warning */.$e(`runbox disk guard: ${msg}`);
         report.add('disk guard', msg);
     }
@@ -91856,7 +91858,7 @@ async function sweep(baseDir, reap, ours, report) {
 async function runMain(src = input_source_actionInputs) {
     const report = new StepReport('runbox: main');
     // Registered first, so on cancel it runs last: the summary then shows what main got to.
-    const summaryOnCancel = (0,cleanup/* registerCleanup */.qE)(() => {
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
         report.add('cancelled', 'main was stopped by a signal (the job was cancelled); post tears down what main made');
         return report.write();
     });
@@ -91907,7 +91909,7 @@ async function runMain(src = input_source_actionInputs) {
             if (keeperPid !== undefined) {
                 state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
                 // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
-                (0,cleanup/* registerCleanup */.qE)(() => releaseKeeper(keeperPid).then(() => undefined));
+                (0,on_cancel/* registerCleanup */.qE)(() => releaseKeeper(keeperPid).then(() => undefined));
             }
         }
         finally {

@@ -30260,7 +30260,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2691:
+/***/ 7632:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -30269,7 +30269,7 @@ module.exports = {
 /* harmony export */ });
 /* unused harmony exports runCleanups, isTerminating */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var _common_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1922);
 // Work that must be undone even when the step is cancelled: a stopped daemon restarted, a
 // half-made dir unregistered, a lock released. The runner sends SIGINT/SIGTERM on cancel and
 // SIGKILL a few seconds later, so handlers run the registered cleanups promptly and exit.
@@ -30293,7 +30293,7 @@ async function runCleanups() {
             await fn();
         }
         catch (e) {
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`cleanup failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`cleanup failed: ${(0,_common_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`);
         }
     }
 }
@@ -30318,7 +30318,7 @@ function exitOnTermination(step) {
 
 /***/ }),
 
-/***/ 3916:
+/***/ 1922:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -30345,19 +30345,19 @@ function errorMessage(e) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2691);
-/* harmony import */ var _run_post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6069);
+/* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
+/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2256);
 
 
-(0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
-await (0,_run_post_js__WEBPACK_IMPORTED_MODULE_1__/* .runPost */ .a)();
+(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
+await (0,_steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__/* .runPost */ .a)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 6069:
+/***/ 2256:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30553,10 +30553,10 @@ __nccwpck_require__.d(mappers_namespaceObject, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var lib_core = __nccwpck_require__(8179);
-// EXTERNAL MODULE: ./src/cleanup.ts
-var cleanup = __nccwpck_require__(2691);
-// EXTERNAL MODULE: ./src/errors.ts
-var errors = __nccwpck_require__(3916);
+// EXTERNAL MODULE: ./src/action/on-cancel.ts
+var on_cancel = __nccwpck_require__(7632);
+// EXTERNAL MODULE: ./src/common/errors.ts
+var errors = __nccwpck_require__(1922);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_namespaceObject);
@@ -30565,7 +30565,7 @@ const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impo
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/exec.ts
+;// CONCATENATED MODULE: ./src/sys/exec.ts
 // The one way runbox starts processes. Privileged work goes through here too, so "root or
 // `sudo -n`" is decided in a single place and every command shows up in the debug log.
 
@@ -30692,7 +30692,7 @@ function exec_ensurePrivilege(why) {
     return sudoChecked;
 }
 
-;// CONCATENATED MODULE: ./src/paths.ts
+;// CONCATENATED MODULE: ./src/sys/path-safety.ts
 // Checks every host path that runbox may create, chown, delete or extract into. runbox often
 // runs with root rights on hosts shared by many runners, so a typo or an unset variable in a
 // path must be refused before anything is touched, never "fixed up".
@@ -30707,7 +30707,7 @@ const SYSTEM_DIRS = new Set([
 ]);
 /** Trees nothing of runbox's may live in at any depth. */
 const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
-function paths_isUnder(child, parent) {
+function isUnder(child, parent) {
     if (parent === '/')
         return child !== '/' && child.startsWith('/');
     return child.startsWith(parent + '/');
@@ -30730,7 +30730,7 @@ function pathProblem(p) {
         return `'${p}' contains a control character`;
     if (SYSTEM_DIRS.has(p))
         return `'${p}' is ${p === '/' ? 'the root directory' : 'a system directory'}`;
-    const tree = FORBIDDEN_TREES.find((t) => paths_isUnder(p, t));
+    const tree = FORBIDDEN_TREES.find((t) => isUnder(p, t));
     if (tree)
         return `'${p}' lies inside the system directory ${tree}`;
     return undefined;
@@ -30767,7 +30767,7 @@ function resolveExisting(p) {
  * `allowRootMade`: a symlink owned by root in a dir only root may write to was put there by
  * root, like the dir itself, and is followed (for store paths such as a /nix moved to another disk).
  */
-function paths_symlinkedComponent(p, opts = {}) {
+function symlinkedComponent(p, opts = {}) {
     let cur = '';
     for (const c of p.split('/').filter(Boolean)) {
         cur = `${cur}/${c}`;
@@ -30796,8 +30796,8 @@ function onlyRootWrites(dir) {
     return st.uid === 0 && (st.mode & 0o022) === 0;
 }
 /** Throws (naming `what`) when `p` passes through a symlink: the check right before a change on disk. */
-function paths_assertNoSymlink(p, what) {
-    const link = paths_symlinkedComponent(p);
+function path_safety_assertNoSymlink(p, what) {
+    const link = symlinkedComponent(p);
     if (link)
         throw new Error(`refusing to ${what} ${p}: ${link.at} is a symlink (to ${link.target}); runbox never creates or chowns anything through a symlink`);
 }
@@ -30806,12 +30806,12 @@ function paths_assertNoSymlink(p, what) {
  * may have planted it, and where it points can change after any check). Runs while parsing the
  * inputs, so nothing is created, chowned or deleted before every input path passed.
  */
-function paths_checkHostPath(input, p, fix, opts = {}) {
+function checkHostPath(input, p, fix, opts = {}) {
     const problem = pathProblem(p);
     if (problem)
         throw new InputError(input, problem, fix);
     const clean = normalise(p);
-    const link = paths_symlinkedComponent(clean, opts);
+    const link = symlinkedComponent(clean, opts);
     if (link) {
         const real = resolveExisting(clean);
         const realProblem = pathProblem(real);
@@ -30832,18 +30832,18 @@ function assertOwnedSubdir(target, root) {
         throw new Error(`refusing to touch ${target}: it is not a directory`);
     const realTarget = external_node_fs_default().realpathSync(target);
     const realRoot = external_node_fs_default().realpathSync(root);
-    if (!paths_isUnder(realTarget, realRoot))
+    if (!isUnder(realTarget, realRoot))
         throw new Error(`refusing to touch ${target}: it resolves to ${realTarget}, outside ${realRoot}`);
 }
 /** A path component made from free text (refs, job names): safe, short, never empty. */
-function paths_sanitizeComponent(raw, maxLength = 60) {
+function path_safety_sanitizeComponent(raw, maxLength = 60) {
     let s = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
 }
 
-;// CONCATENATED MODULE: ./src/owner.ts
+;// CONCATENATED MODULE: ./src/sys/users.ts
 // Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
 // sssd) resolve like they would for `chown`.
 
@@ -30863,7 +30863,7 @@ function parseId(s) {
     const n = Number(s);
     return n <= 0xfffffffe ? n : undefined;
 }
-function owner_runnerIds() {
+function users_runnerIds() {
     return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 }
 /**
@@ -30872,7 +30872,7 @@ function owner_runnerIds() {
  */
 async function resolveOwner(spec) {
     if (spec === '')
-        return owner_runnerIds();
+        return users_runnerIds();
     const m = /^([^:\s]+)(?::([^:\s]+))?$/.exec(spec);
     if (!m)
         throw new InputError('owner', `'${spec}' is not an owner`, FIX);
@@ -30906,7 +30906,7 @@ async function resolveOwner(spec) {
     return { uid, gid };
 }
 
-;// CONCATENATED MODULE: ./src/fs-ops.ts
+;// CONCATENATED MODULE: ./src/sys/privileged-fs.ts
 // Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
 // root (directly or through `sudo -n`) only when the runner's own rights are not enough, so a
 // runner without sudo still works for dirs it owns.
@@ -30959,7 +30959,7 @@ async function chown(paths, ids, opts = {}) {
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
  * it is not already. Returns the components it created. A symlink or a non-dir is refused.
  */
-async function fs_ops_ensureDir(p, ids) {
+async function privileged_fs_ensureDir(p, ids) {
     const st = exists(p);
     if (st) {
         if (st.isSymbolicLink())
@@ -30973,7 +30973,7 @@ async function fs_ops_ensureDir(p, ids) {
     const missing = missingComponents(p);
     // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
     if (missing.length === 0)
-        return fs_ops_ensureDir(p, ids);
+        return privileged_fs_ensureDir(p, ids);
     const parent = path.dirname(missing[0]);
     // mkdir -p would create through a symlinked parent, wherever it points.
     assertNoSymlink(parent, 'create dirs under');
@@ -31025,11 +31025,11 @@ async function countForeign(p, ids) {
  * following a symlink, so a dir swapped for a symlink during the walk cannot redirect a chown.
  */
 async function chownTree(p, ids) {
-    paths_assertNoSymlink(p, 'chown');
+    path_safety_assertNoSymlink(p, 'chown');
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
     const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
-    const mine = !exec_isRoot() && sameIds(ids, owner_runnerIds());
+    const mine = !exec_isRoot() && sameIds(ids, users_runnerIds());
     if (mine) {
         // Files a container wrote as root or as its own uid need root; ours alone do not.
         const r = await exec_run('find', args, { allowFailure: true, env });
@@ -31044,7 +31044,7 @@ async function chownTree(p, ids) {
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-async function fs_ops_removeTree(p) {
+async function privileged_fs_removeTree(p) {
     const args = ['-rf', '--one-file-system', '--', p];
     const r = await exec_run('rm', args, { allowFailure: !exec_isRoot() });
     if (r.code === 0)
@@ -31059,7 +31059,7 @@ async function treeBytes(p) {
     return Number.isFinite(n) ? n : 0;
 }
 
-;// CONCATENATED MODULE: ./src/reclaim.ts
+;// CONCATENATED MODULE: ./src/dirs/reclaim.ts
 // Gives paths back to the runner user. Containers write root-owned files into the workspace and
 // bind mounts; the next checkout's `git clean` then fails. Post heals it, and so does the next
 // main, because a hard-killed job never runs its post.
@@ -31071,7 +31071,7 @@ async function reclaimPaths(paths, runner) {
     for (const p of paths) {
         // Every component, not only the last: a symlinked parent would send the chown anywhere.
         // Checked while parsing the inputs too; again here, since post runs much later.
-        const link = paths_symlinkedComponent(p);
+        const link = symlinkedComponent(p);
         if (link)
             throw new Error(`reclaim path ${p} passes through the symlink ${link.at} (to ${link.target}); nothing was chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
         const st = external_node_fs_default().lstatSync(p, { throwIfNoEntry: false });
@@ -31085,12 +31085,12 @@ async function reclaimPaths(paths, runner) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/layout.ts
+;// CONCATENATED MODULE: ./src/dirs/layout.ts
 // Where each dir lives. Run dirs are unique per run, attempt, job, runner and `id`, so matrix
 // legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
 
 
-const layout_RUN_DIR_PREFIX = 'run-';
+const RUN_DIR_PREFIX = 'run-';
 function mustSanitize(what, raw) {
     const s = sanitizeComponent(raw);
     if (s === '')
@@ -31105,7 +31105,7 @@ function computeLayout(baseDir, ctx, id) {
     return {
         baseDir,
         refDir,
-        runDir: path.join(refDir, `${layout_RUN_DIR_PREFIX}${ctx.runId}-${ctx.runAttempt}-${jobKey}`),
+        runDir: path.join(refDir, `${RUN_DIR_PREFIX}${ctx.runId}-${ctx.runAttempt}-${jobKey}`),
         prDir: idKey ? path.join(baseDir, `${refKey}-${idKey}`) : refDir
     };
 }
@@ -31560,7 +31560,7 @@ function keeper_client_procStat(pid, tid) {
     return { state: rest[0], startTime: rest[19] };
 }
 
-;// CONCATENATED MODULE: ./src/liveness.ts
+;// CONCATENATED MODULE: ./src/dirs/liveness.ts
 // Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
 // keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
 // a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
@@ -31672,7 +31672,7 @@ async function heldLocks(paths) {
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
-;// CONCATENATED MODULE: ./src/untrusted.ts
+;// CONCATENATED MODULE: ./src/common/untrusted-text.ts
 // Strings that come from a cache entry or a manifest are written by whoever could write the
 // entry. core.info writes its message raw to stdout, where a line starting with `::` is a
 // workflow command to the runner (`::add-mask::`, `::stop-commands::`, `::error file=...::`);
@@ -31685,19 +31685,19 @@ const SHOWN_MAX = 200;
  * backslashes escaped, longer strings cut (the cut said), and never a line beginning with `::`
  * (the opening quote comes first). `<`, `>` and `&` are escaped too: the summary is HTML.
  */
-function untrusted_shown(s, max = SHOWN_MAX) {
-    const { text, cut } = untrusted_escape(s, max);
+function untrusted_text_shown(s, max = SHOWN_MAX) {
+    const { text, cut } = untrusted_text_escape(s, max);
     return `"${text}"${cut}`;
 }
 /**
  * shown() without the quotes, for messages that quote a name themselves (`member '...'`).
  */
 function escapedText(s, max = SHOWN_MAX) {
-    const { text, cut } = untrusted_escape(s, max);
+    const { text, cut } = untrusted_text_escape(s, max);
     return `${text}${cut}`;
 }
 /** The escaped text, and the note that says it was cut (empty when it was not). */
-function untrusted_escape(s, max) {
+function untrusted_text_escape(s, max) {
     const text = typeof s === 'string' ? s : String(s);
     const cut = [...text];
     const body = cut.length > max ? cut.slice(0, max).join('') : text;
@@ -31726,7 +31726,7 @@ function oneLine(s) {
     return /^\s*(::|##\[)/.test(flat) ? `runbox: ${flat}` : flat;
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/action/job-summary.ts
 // A step's job summary: short, factual, one table of what happened. Written once at the end
 // of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
 
@@ -31781,7 +31781,7 @@ function html(s) {
         .replace(/>/g, '&gt;')
         .replace(/\r\n|[\r\n\u2028\u2029\u0085]/g, ' ⏎ ');
 }
-function summary_formatBytes(n) {
+function job_summary_formatBytes(n) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let v = n;
     let i = 0;
@@ -31791,7 +31791,7 @@ function summary_formatBytes(n) {
     }
     return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
-function summary_formatSeconds(ms) {
+function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
 }
 
@@ -82322,7 +82322,7 @@ async function jsonBody(res, what) {
         return JSON.parse(text);
     }
     catch {
-        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_shown(text)}`);
+        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
 async function fetchWithTimeout(url, init) {
@@ -82530,7 +82530,7 @@ class V2Client {
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_shown(String(o.code ?? ''))} ${untrusted_shown(String(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(String(o.code ?? ''))} ${untrusted_text_shown(String(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -82549,7 +82549,7 @@ class V2Client {
         const created = await this.rpc('CreateCacheEntry', { key, version });
         const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
         if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
         // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
         const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
         const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
@@ -82564,7 +82564,7 @@ class V2Client {
         await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
-            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_shown(String(fin.message ?? 'no reason given'))}` };
+            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(String(fin.message ?? 'no reason given'))}` };
         return { id: String(fin.entry_id ?? fin.entryId ?? '') };
     }
 }
@@ -82623,7 +82623,7 @@ class V1Client {
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
         if (r.status >= 300) {
             const msg = r.json?.message;
-            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_shown(String(msg ?? ''))}` };
+            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(String(msg ?? ''))}` };
         }
         const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
         const tasks = [];
@@ -82633,7 +82633,7 @@ class V1Client {
                 await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
                     const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, () => body(start, end), end - start);
                     if (res.status < 200 || res.status >= 300)
-                        throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_shown(res.text)}`);
+                        throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
                 });
             });
         }
@@ -82646,16 +82646,27 @@ class V1Client {
 }
 
 
-;// CONCATENATED MODULE: ./src/config.ts
-// The foundation inputs, parsed and validated before anything on disk is touched.
+;// CONCATENATED MODULE: ./src/action/input-source.ts
+// Every input is read through an InputSource, once, in one place per capability, so parsing
+// and validation can be tested without an Actions runtime.
 
 
-
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
-// Variables a later step must never have silently replaced by a dir path.
-const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
+function splitLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#'));
+}
+const actionInputs = {
+    value: (name) => lib_core/* getInput */.V4(name).trim(),
+    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
+};
+function inputsFrom(values) {
+    return {
+        value: (name) => (values[name] ?? '').trim(),
+        lines: (name) => splitLines(values[name] ?? '')
+    };
+}
 function parseBoolean(src, name, fallback) {
     const v = src.value(name).toLowerCase();
     if (v === '')
@@ -82665,90 +82676,6 @@ function parseBoolean(src, name, fallback) {
     if (v === 'false')
         return false;
     throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
-function parseDirLine(line) {
-    const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
-    const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
-    if (!m)
-        throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
-    const [, name, scope = 'run', envVar] = m;
-    if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
-        throw new InputError('dirs', `'${name}' is not a dir name`, `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`);
-    if (scope !== 'run' && scope !== 'pr')
-        throw new InputError('dirs', `scope '${scope}' of '${name}' is unknown`, "Use ':run' (the default) or ':pr'");
-    if (envVar !== undefined && !ENV_VAR.test(envVar))
-        throw new InputError('dirs', `'${envVar}' (for '${name}') is not an environment variable name`, 'Use upper-case letters, digits and _, not starting with a digit, e.g. CARGO_TARGET_DIR');
-    if (envVar !== undefined && RESERVED_ENV.test(envVar))
-        throw new InputError('dirs', `'${envVar}' (for '${name}') is reserved by the runner or the shell`, 'Choose a variable of your own, e.g. CARGO_TARGET_DIR');
-    return envVar === undefined ? { name, scope } : { name, scope, envVar };
-}
-function parseDirs(src) {
-    const specs = src.lines('dirs').map(parseDirLine);
-    const seen = new Set();
-    const seenEnv = new Set();
-    for (const s of specs) {
-        if (seen.has(s.name))
-            throw new InputError('dirs', `'${s.name}' is listed twice`, 'Give each dir a distinct name');
-        if (s.envVar && seenEnv.has(s.envVar))
-            throw new InputError('dirs', `'${s.envVar}' is exported by two dirs`, 'Give each dir its own variable');
-        seen.add(s.name);
-        if (s.envVar)
-            seenEnv.add(s.envVar);
-    }
-    return specs;
-}
-function parsePathList(src, name) {
-    const fix = `List absolute host paths, one per line, outside system directories (e.g. '/srv/ci/cargo-home')`;
-    const out = src.lines(name).map((p) => checkHostPath(name, p, fix));
-    const dup = out.find((p, i) => out.indexOf(p) !== i);
-    if (dup)
-        throw new InputError(name, `'${dup}' is listed twice`, 'List each path once');
-    return out;
-}
-const MAX_LOCK_TIMEOUT_SEC = (/* unused pure expression or super */ null && (6 * 3600)); // a job's own maximum runtime on GitHub-hosted runners
-function parseLockTimeout(src) {
-    const raw = src.value('lock-timeout');
-    if (raw === '')
-        return 1800;
-    if (!/^\d+$/.test(raw) || Number(raw) > MAX_LOCK_TIMEOUT_SEC)
-        throw new InputError('lock-timeout', `'${raw}' is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_SEC}`, "Write whole seconds, e.g. '1800' (0 fails at once when the dir is held)");
-    return Number(raw);
-}
-function parseFoundationConfig(src, env = process.env) {
-    const rawBase = src.value('base-dir') || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'runbox') : '');
-    if (rawBase === '')
-        throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
-    const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
-    const mounts = parsePathList(src, 'mounts');
-    const reclaim = parsePathList(src, 'reclaim');
-    for (const p of [...mounts, ...reclaim])
-        if (p === baseDir || isUnder(baseDir, p))
-            throw new InputError(mounts.includes(p) ? 'mounts' : 'reclaim', `'${p}' contains base-dir ${baseDir}`, 'List paths that do not contain base-dir; runbox manages base-dir itself');
-    const id = src.value('id');
-    if (/[\0\n]/.test(id))
-        throw new InputError('id', 'it contains a control character', 'Use a short single-line discriminator such as the matrix values');
-    return {
-        baseDir,
-        dirs: parseDirs(src),
-        id,
-        ownerSpec: src.value('owner'),
-        mounts,
-        reclaim,
-        keep: parseBoolean(src, 'keep', false),
-        lockTimeoutSec: parseLockTimeout(src)
-    };
-}
-/**
- * The store's host paths, checked on disk with the other inputs, before anything is created:
- * a store path may pass only through symlinks root made (a /nix moved to another disk); the
- * staging base (RUNNER_TEMP) through none, since downloads are written there.
- */
-function checkStoreHostPaths(cfg) {
-    for (const p of cfg.storePaths)
-        checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
-    const link = symlinkedComponent(cfg.stagingBase);
-    if (link)
-        throw new InputError('store', `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`, `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`);
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/format.ts
@@ -83262,7 +83189,7 @@ function parseStorePaths(src, preset) {
     });
     for (const a of paths)
         for (const b of paths)
-            if (a !== b && paths_isUnder(b, a))
+            if (a !== b && isUnder(b, a))
                 throw new errors/* InputError */.d('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
     if (new Set(paths).size !== paths.length)
         throw new errors/* InputError */.d('store-paths', 'a path is listed twice', 'List each dir once');
@@ -83328,7 +83255,7 @@ function parseStoreConfig(src, env = process.env) {
     }
     const preset = presets_PRESETS[kind];
     const storePaths = parseStorePaths(src, preset);
-    const dbDir = storePaths.some((p) => p === preset.dbDir || paths_isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
+    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
     const keyValue = src.value('key');
     if (keyValue !== '')
         checkKey('key', keyValue);
@@ -83682,7 +83609,7 @@ async function cache_io_restoreEntry(parent, primaryKey, restoreKeys, opts) {
 async function saveEntry(parent, key, opts) {
     const problem = config_keyProblem(key);
     if (problem) {
-        lib_core/* warning */.$e(`runbox store: the snapshot is not saved: the key ${untrusted_shown(key)} is unusable (${problem})`);
+        lib_core/* warning */.$e(`runbox store: the snapshot is not saved: the key ${untrusted_text_shown(key)} is unusable (${problem})`);
         return undefined;
     }
     const c = client('the snapshot is not saved', 'write');
@@ -83742,7 +83669,7 @@ if (mode === 'create') {
 `;
 /** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
 async function root_files_rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
-    const link = paths_symlinkedComponent(dir);
+    const link = symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
     await exec_ensurePrivilege(`keep runbox's host-wide records in ${dir}`);
@@ -84055,7 +83982,7 @@ async function pipeline_runPipeline(stages, io = {}) {
             return end;
         }));
     });
-    const unregister = (0,cleanup/* registerCleanup */.qE)(async () => {
+    const unregister = (0,on_cancel/* registerCleanup */.qE)(async () => {
         abort();
         await Promise.allSettled(ends);
     });
@@ -84151,7 +84078,7 @@ class RegistrationsError extends Error {
         this.name = 'RegistrationsError';
     }
 }
-const registrations_NAME = /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,210}$/;
+const NAME = /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,210}$/;
 const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
 const OUTPUT_ID = /^[A-Za-z0-9+._?=-]{1,211}$/;
 const SIGS = /^[A-Za-z0-9+/=:._-]+( [A-Za-z0-9+/=:._-]+)*$/;
@@ -84190,7 +84117,7 @@ function isStorePath(p, storeDir) {
     if (typeof p !== 'string' || !p.startsWith(`${storeDir}/`))
         return false;
     const base = p.slice(storeDir.length + 1);
-    return base.length > 33 && HASH_PART.test(base.slice(0, 32)) && base[32] === '-' && registrations_NAME.test(base.slice(33));
+    return base.length > 33 && HASH_PART.test(base.slice(0, 32)) && base[32] === '-' && NAME.test(base.slice(33));
 }
 function registrations_isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -90246,7 +90173,7 @@ const unregisters = new Map();
 function staging_createStaging(base) {
     external_node_fs_default().mkdirSync(base, { recursive: true });
     const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
-    unregisters.set(dir, (0,cleanup/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
     return dir;
 }
 /**
@@ -90694,27 +90621,6 @@ async function restoreLocked(cfg, report, busy) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/input-source.ts
-// Every input is read through an InputSource, once, in one place per capability, so parsing
-// and validation can be tested without an Actions runtime.
-
-function splitLines(raw) {
-    return raw
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#'));
-}
-const actionInputs = {
-    value: (name) => lib_core/* getInput */.V4(name).trim(),
-    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
-};
-function inputsFrom(values) {
-    return {
-        value: (name) => (values[name] ?? '').trim(),
-        lines: (name) => splitLines(values[name] ?? '')
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/store/save.ts
 // Post: snapshot the store and hand it to the cache, unless main restored exactly this key
 // (save: auto) or saving is off. Whatever the job's outcome: a failed build registers no store
@@ -90806,14 +90712,14 @@ async function save(state, report) {
         const uploadMs = Date.now() - t0;
         const baseBytes = typeof base === 'string' ? 0 : base.bytes;
         const kind = r.manifest.base
-            ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${summary_formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${summary_formatBytes(baseBytes)})`
+            ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${job_summary_formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${job_summary_formatBytes(baseBytes)})`
             : `a full snapshot (${typeof base === 'string' ? `no delta: ${base}` : `no delta: ${r.delta?.reason ?? 'not due'}`})`;
         report.add('store snapshot', id === undefined
             ? `made ${kind} but not saved under ${state.primaryKey}; see the warnings above`
-            : `saved ${state.primaryKey}, ${kind}: ${summary_formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`);
+            : `saved ${state.primaryKey}, ${kind}: ${job_summary_formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`);
         if (signingKey && id !== undefined)
             report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-        report.add('store save time', `DB read ${summary_formatSeconds(r.dbMs)}, archive ${summary_formatSeconds(r.archiveMs)}, upload ${summary_formatSeconds(uploadMs)}`);
+        report.add('store save time', `DB read ${job_summary_formatSeconds(r.dbMs)}, archive ${job_summary_formatSeconds(r.archiveMs)}, upload ${job_summary_formatSeconds(uploadMs)}`);
     }
     catch (e) {
         lib_core/* warning */.$e(`runbox store: no snapshot saved, the job goes on: ${(0,errors/* errorMessage */.g)(e)}`);
@@ -90891,7 +90797,7 @@ function storeStateFrom(raw) {
 
 
 
-;// CONCATENATED MODULE: ./src/state.ts
+;// CONCATENATED MODULE: ./src/action/step-state.ts
 // What main hands to post. One JSON document under one state name, rewritten as main
 // progresses, so a main that fails half-way still leaves post enough to tear down what exists.
 
@@ -90909,7 +90815,7 @@ function loadRunState() {
     return parsed;
 }
 
-;// CONCATENATED MODULE: ./src/teardown.ts
+;// CONCATENATED MODULE: ./src/dirs/teardown.ts
 // Post's dir work: remove exactly what this run created, after checking each path is a real dir
 // inside base-dir. Never the parent, never through a symlink.
 
@@ -90920,11 +90826,11 @@ async function removeRunDir(runDir, baseDir) {
         return undefined;
     assertOwnedSubdir(runDir, baseDir);
     const bytes = await treeBytes(runDir);
-    await fs_ops_removeTree(runDir);
+    await privileged_fs_removeTree(runDir);
     return { path: runDir, bytes };
 }
 
-;// CONCATENATED MODULE: ./src/run-post.ts
+;// CONCATENATED MODULE: ./src/steps/post-step.ts
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
 
@@ -90940,7 +90846,7 @@ async function removeRunDir(runDir, baseDir) {
 
 async function runPost() {
     const report = new StepReport('runbox: post');
-    const summaryOnCancel = (0,cleanup/* registerCleanup */.qE)(() => report.write());
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => report.write());
     let daemonProblem;
     try {
         // First, and also when main got nowhere: main killed (SIGKILL, OOM) with the store daemon
@@ -90987,7 +90893,7 @@ async function runPost() {
             await attempt('teardown', async () => {
                 const removed = await removeRunDir(state.runDir, state.baseDir);
                 if (removed)
-                    report.add('removed', `${removed.path} (${summary_formatBytes(removed.bytes)})`);
+                    report.add('removed', `${removed.path} (${job_summary_formatBytes(removed.bytes)})`);
             });
         }
         // After teardown: the dirs stayed locked while they were being removed.

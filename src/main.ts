@@ -1,5 +1,5 @@
-import { exitOnTermination } from './cleanup.js';
-import { runMain } from './run-main.js';
+import { exitOnTermination } from './action/on-cancel.js';
+import { runMain } from './steps/main-step.js';
 
 exitOnTermination('main');
 await runMain();

@@ -1,5 +1,5 @@
-import { exitOnTermination } from './cleanup.js';
-import { runPost } from './run-post.js';
+import { exitOnTermination } from './action/on-cancel.js';
+import { runPost } from './steps/post-step.js';
 
 exitOnTermination('post');
 await runPost();

@@ -5,8 +5,8 @@
 // processes these files speak about.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensurePrivilege, run } from '../exec.js';
-import { symlinkedComponent } from '../paths.js';
+import { ensurePrivilege, run } from '../sys/exec.js';
+import { symlinkedComponent } from '../sys/path-safety.js';
 
 export const RUN_DIR = '/run/runbox';
 

@@ -9,7 +9,7 @@
 import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RUN_DIR_PREFIX } from '../layout.js';
+import { RUN_DIR_PREFIX } from '../dirs/layout.js';
 
 export type ReapKind = 'run' | 'pr';
 

@@ -10,10 +10,10 @@
 import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../errors.js';
-import { formatBytes } from '../summary.js';
+import { errorMessage } from '../common/errors.js';
+import { formatBytes } from '../action/job-summary.js';
 import { type Candidate, scanBaseDir } from './candidates.js';
-import type { DiskLimit } from './durations.js';
+import type { DiskLimit } from './reap-config.js';
 import { isExcluded, type FailedReap } from './janitor.js';
 import { type ReapedDir, tryReapDir } from './reaper.js';
 

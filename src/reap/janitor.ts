@@ -7,10 +7,10 @@
 // its lock, and the other, if it gets a lock later, finds the dir gone (see reaper.ts).
 import * as core from '@actions/core';
 import path from 'node:path';
-import { errorMessage } from '../errors.js';
-import { formatBytes } from '../summary.js';
+import { errorMessage } from '../common/errors.js';
+import { formatBytes } from '../action/job-summary.js';
 import { type Candidate, scanBaseDir, type SkippedEntry } from './candidates.js';
-import type { ReapConfig } from './durations.js';
+import type { ReapConfig } from './reap-config.js';
 import { type ReapedDir, removeOrphanLock, tryReapDir } from './reaper.js';
 
 export interface JanitorOptions {

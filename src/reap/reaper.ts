@@ -16,10 +16,10 @@
 import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { removeTree, treeBytes } from '../fs-ops.js';
+import { removeTree, treeBytes } from '../sys/privileged-fs.js';
 import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
-import { RUN_DIR_PREFIX } from '../layout.js';
-import { assertOwnedSubdir } from '../paths.js';
+import { RUN_DIR_PREFIX } from '../dirs/layout.js';
+import { assertOwnedSubdir } from '../sys/path-safety.js';
 import { type Candidate, type ReapKind, LOCK_SUFFIX, errnoOf, lstatOrUndefined } from './candidates.js';
 
 export interface ReapedDir {

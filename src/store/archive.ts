@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { run } from '../exec.js';
+import { run } from '../sys/exec.js';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
 import { type ArchiveRecord, type RegistrationsRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, inDbDir, MAX_LINK_TARGETS, writeManifest } from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';

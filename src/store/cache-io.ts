@@ -19,7 +19,7 @@ import { readEntry } from './entry/reader.js';
 import type { TrustedKey } from './entry/signing.js';
 import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
-import { shown } from '../untrusted.js';
+import { shown } from '../common/untrusted-text.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
 export const ENTRY_FORMAT = 'runbox-entry-v1';

@@ -3,10 +3,10 @@
 import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { parseBoolean } from '../config.js';
-import { InputError } from '../errors.js';
-import type { InputSource } from '../input-source.js';
-import { isUnder, pathProblem } from '../paths.js';
+import { parseBoolean } from '../action/input-source.js';
+import { InputError } from '../common/errors.js';
+import type { InputSource } from '../action/input-source.js';
+import { isUnder, pathProblem } from '../sys/path-safety.js';
 import { parsePrivateKey, parseTrustedKey, type TrustedKey } from './entry/signing.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { MAX_SHARDS } from './shards.js';

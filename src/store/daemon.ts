@@ -10,12 +10,12 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { registerCleanup } from '../cleanup.js';
-import { errorMessage } from '../errors.js';
-import { run } from '../exec.js';
+import { registerCleanup } from '../action/on-cancel.js';
+import { errorMessage } from '../common/errors.js';
+import { run } from '../sys/exec.js';
 import { procStat } from '../lock/keeper-client.js';
 import { readRootRecord, rootFile, RUN_DIR } from '../lock/root-files.js';
-import type { StepReport } from '../summary.js';
+import type { StepReport } from '../action/job-summary.js';
 import type { DaemonControl } from './config.js';
 
 /** The daemon is down and could not be brought back: the job must fail, not warn. */

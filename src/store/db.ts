@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { run } from '../exec.js';
+import { run } from '../sys/exec.js';
 import type { StoreKind } from './presets.js';
 import { daemonSchema } from './daemon-schema.mjs';
 import { queryLive, type Registration } from './registrations.js';

@@ -11,7 +11,7 @@
 // a daemon lock file (`<item>.lock`) are checked like the rest and then left out.
 import type { Readable } from 'node:stream';
 import type { CheckedMember } from './canonical-tar.js';
-import { escapedText } from '../untrusted.js';
+import { escapedText } from '../common/untrusted-text.js';
 
 export const BLOCK = 512;
 /** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */

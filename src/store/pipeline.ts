@@ -7,9 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import * as core from '@actions/core';
-import { registerCleanup } from '../cleanup.js';
-import { errorMessage } from '../errors.js';
-import { commandLine, quote } from '../exec.js';
+import { registerCleanup } from '../action/on-cancel.js';
+import { errorMessage } from '../common/errors.js';
+import { commandLine, quote } from '../sys/exec.js';
 
 export interface Stage {
   cmd: string;

@@ -1,7 +1,7 @@
 // What differs between Guix and Nix: where the store and its daemon DB live, the daemon's
 // systemd unit, and how to ask the tool for its version (part of the default cache key, since a
 // DB written by one daemon version may not be readable by an older one).
-import { run } from '../exec.js';
+import { run } from '../sys/exec.js';
 
 export type StoreKind = 'guix' | 'nix';
 

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { errorMessage } from '../errors.js';
-import { ensurePrivilege } from '../exec.js';
-import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
+import { errorMessage } from '../common/errors.js';
+import { ensurePrivilege } from '../sys/exec.js';
+import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
@@ -25,7 +25,7 @@ import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
-import { shown } from '../untrusted.js';
+import { shown } from '../common/untrusted-text.js';
 import type { StoreState } from './state.js';
 
 export interface ApplyOptions {

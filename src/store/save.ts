@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { errorMessage } from '../errors.js';
-import { ensurePrivilege } from '../exec.js';
-import { formatBytes, formatSeconds, type StepReport } from '../summary.js';
-import { actionInputs } from '../input-source.js';
+import { errorMessage } from '../common/errors.js';
+import { ensurePrivilege } from '../sys/exec.js';
+import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
+import { actionInputs } from '../action/input-source.js';
 import { createSnapshot } from './archive.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';

@@ -4,7 +4,7 @@
 // `finally` blocks never run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { registerCleanup } from '../cleanup.js';
+import { registerCleanup } from '../action/on-cancel.js';
 
 export const STAGING_PREFIX = 'runbox-store-';
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { RangeSource } from '../entry/reader.js';
-import { shown } from '../../untrusted.js';
+import { shown } from '../../common/untrusted-text.js';
 
 export const MAX_ATTEMPTS = 5;
 /**

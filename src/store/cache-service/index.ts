@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { AnonymousCredential, BlockBlobClient, newPipeline } from '@azure/storage-blob';
 import { describe, fetchWithTimeout, HttpError, jsonBody, sendStream, withRetries } from './http.js';
-import { shown } from '../../untrusted.js';
+import { shown } from '../../common/untrusted-text.js';
 
 export { openBlob } from './http.js';
 

@@ -10,7 +10,7 @@
 // where to write is decided by reader.ts / writer.ts and their callers, as node-tar keeps its
 // header parser apart from extraction policy. Everything here treats its input as hostile.
 
-import { shown } from '../../untrusted.js';
+import { shown } from '../../common/untrusted-text.js';
 
 export const MAGIC = Buffer.from('RBXENT01', 'ascii');
 export const TRAILER_BYTES = 32;

@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensurePrivilege, isRoot, run } from './exec.js';
-import { assertNoSymlink } from './paths.js';
-import type { Ids } from './owner.js';
-import { runnerIds } from './owner.js';
+import { assertNoSymlink } from './path-safety.js';
+import type { Ids } from './users.js';
+import { runnerIds } from './users.js';
 
 function sameIds(a: Ids, b: Ids): boolean {
   return a.uid === b.uid && a.gid === b.gid;

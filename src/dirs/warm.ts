@@ -11,18 +11,18 @@
 import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errorMessage, InputError } from './errors.js';
-import { ensurePrivilege, isRoot, run, type RunResult } from './exec.js';
-import { chown, removeTree } from './fs-ops.js';
-import type { InputSource } from './input-source.js';
+import { errorMessage, InputError } from '../common/errors.js';
+import { ensurePrivilege, isRoot, run, type RunResult } from '../sys/exec.js';
+import { chown, removeTree } from '../sys/privileged-fs.js';
+import type { InputSource } from '../action/input-source.js';
 import { RUN_DIR_PREFIX, type Layout } from './layout.js';
 import { lockPathOf } from './liveness.js';
-import { removeLockFile, tryLock, type HeldLock } from './lock/flock.js';
-import type { Ids } from './owner.js';
-import { runnerIds } from './owner.js';
-import { assertOwnedSubdir } from './paths.js';
-import type { ProvisionedDir } from './state.js';
-import { formatBytes, formatSeconds, type StepReport } from './summary.js';
+import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import type { Ids } from '../sys/users.js';
+import { runnerIds } from '../sys/users.js';
+import { assertOwnedSubdir } from '../sys/path-safety.js';
+import type { ProvisionedDir } from '../action/step-state.js';
+import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 
 export type WarmMode = 'off' | 'reflink' | 'copy';
 

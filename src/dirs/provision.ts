@@ -1,12 +1,12 @@
 // Main's dir work: this run's dirs under base-dir and the bind-mount sources, created with the
 // right owner so Docker never creates them as root.
 import * as core from '@actions/core';
-import { chownTree, countForeign, ensureDir } from './fs-ops.js';
+import { chownTree, countForeign, ensureDir } from '../sys/privileged-fs.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
-import type { Ids } from './owner.js';
-import { symlinkedComponent } from './paths.js';
-import type { ProvisionedDir } from './state.js';
+import type { Ids } from '../sys/users.js';
+import { symlinkedComponent } from '../sys/path-safety.js';
+import type { ProvisionedDir } from '../action/step-state.js';
 
 /** base-dir and the run/pr parents belong to the runner user; the dirs themselves to `owner`. */
 export async function provisionDirs(layout: Layout, specs: DirSpec[], owner: Ids, runner: Ids): Promise<ProvisionedDir[]> {

@@ -2,26 +2,26 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
-import { checkStoreHostPaths, parseFoundationConfig } from './config.js';
-import { jobContext } from './context.js';
-import { errorMessage } from './errors.js';
-import { ensurePrivilege } from './exec.js';
-import { actionInputs, type InputSource } from './input-source.js';
-import { computeLayout } from './layout.js';
-import { resolveOwner, runnerIds } from './owner.js';
-import { provisionDirs, provisionMounts } from './provision.js';
-import { reclaimPaths } from './reclaim.js';
-import { registerCleanup } from './cleanup.js';
-import { setRestoreLockTimeout } from './lock/restore-lock.js';
-import { guardedDirs, handOver, lockDirs, releaseKeeper } from './liveness.js';
-import { guardDisk, describeLimit, describeUsage } from './reap/disk-guard.js';
-import { parseReapConfig, type ReapConfig } from './reap/durations.js';
-import { runJanitor } from './reap/janitor.js';
-import { parseStoreConfig, restoreStore, StoreMissError } from './store/index.js';
-import { restartAbandonedDaemon } from './store/daemon.js';
-import { parseWarm, warmRunDirs } from './warm.js';
-import { saveRunState, type RunState } from './state.js';
-import { formatBytes, StepReport } from './summary.js';
+import { checkStoreHostPaths, parseFoundationConfig } from '../dirs/dirs-config.js';
+import { jobContext } from '../action/job-context.js';
+import { errorMessage } from '../common/errors.js';
+import { ensurePrivilege } from '../sys/exec.js';
+import { actionInputs, type InputSource } from '../action/input-source.js';
+import { computeLayout } from '../dirs/layout.js';
+import { resolveOwner, runnerIds } from '../sys/users.js';
+import { provisionDirs, provisionMounts } from '../dirs/provision.js';
+import { reclaimPaths } from '../dirs/reclaim.js';
+import { registerCleanup } from '../action/on-cancel.js';
+import { setRestoreLockTimeout } from '../lock/restore-lock.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness.js';
+import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
+import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
+import { runJanitor } from '../reap/janitor.js';
+import { parseStoreConfig, restoreStore, StoreMissError } from '../store/index.js';
+import { restartAbandonedDaemon } from '../store/daemon.js';
+import { parseWarm, warmRunDirs } from '../dirs/warm.js';
+import { saveRunState, type RunState } from '../action/step-state.js';
+import { formatBytes, StepReport } from '../action/job-summary.js';
 
 /** The janitor, then the disk guard: only dirs whose lock is free, never this run's own. */
 async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: StepReport): Promise<void> {

@@ -1,7 +1,7 @@
 // A step's job summary: short, factual, one table of what happened. Written once at the end
 // of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
 import * as core from '@actions/core';
-import { oneLine } from './untrusted.js';
+import { oneLine } from '../common/untrusted-text.js';
 
 export interface SummaryRow {
   what: string;

@@ -2,7 +2,7 @@
 // half-made dir unregistered, a lock released. The runner sends SIGINT/SIGTERM on cancel and
 // SIGKILL a few seconds later, so handlers run the registered cleanups promptly and exit.
 import * as core from '@actions/core';
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../common/errors.js';
 
 type Cleanup = () => Promise<void> | void;
 

@@ -1,6 +1,7 @@
 // Every input is read through an InputSource, once, in one place per capability, so parsing
 // and validation can be tested without an Actions runtime.
 import * as core from '@actions/core';
+import { InputError } from '../common/errors.js';
 
 export interface InputSource {
   /** Trimmed value; '' when unset. */
@@ -26,4 +27,12 @@ export function inputsFrom(values: Record<string, string>): InputSource {
     value: (name) => (values[name] ?? '').trim(),
     lines: (name) => splitLines(values[name] ?? '')
   };
+}
+
+export function parseBoolean(src: InputSource, name: string, fallback: boolean): boolean {
+  const v = src.value(name).toLowerCase();
+  if (v === '') return fallback;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
 }

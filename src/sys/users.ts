@@ -1,7 +1,7 @@
 // Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
 // sssd) resolve like they would for `chown`.
 import { run } from './exec.js';
-import { InputError } from './errors.js';
+import { InputError } from '../common/errors.js';
 
 export interface Ids {
   uid: number;

@@ -2,9 +2,9 @@
 // bind mounts; the next checkout's `git clean` then fails. Post heals it, and so does the next
 // main, because a hard-killed job never runs its post.
 import fs from 'node:fs';
-import { chownTree, countForeign } from './fs-ops.js';
-import type { Ids } from './owner.js';
-import { symlinkedComponent } from './paths.js';
+import { chownTree, countForeign } from '../sys/privileged-fs.js';
+import type { Ids } from '../sys/users.js';
+import { symlinkedComponent } from '../sys/path-safety.js';
 
 export interface ReclaimResult {
   path: string;

@@ -1,10 +1,10 @@
 // The foundation inputs, parsed and validated before anything on disk is touched.
 import path from 'node:path';
-import { InputError } from './errors.js';
-import type { InputSource } from './input-source.js';
+import { InputError } from '../common/errors.js';
+import { parseBoolean, type InputSource } from '../action/input-source.js';
 import type { DirSpec } from './layout.js';
 import { RUN_DIR_PREFIX } from './layout.js';
-import { checkHostPath, isUnder, symlinkedComponent } from './paths.js';
+import { checkHostPath, isUnder, symlinkedComponent } from '../sys/path-safety.js';
 
 export interface FoundationConfig {
   baseDir: string;
@@ -22,13 +22,6 @@ const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
 // Variables a later step must never have silently replaced by a dir path.
 const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
 
-export function parseBoolean(src: InputSource, name: string, fallback: boolean): boolean {
-  const v = src.value(name).toLowerCase();
-  if (v === '') return fallback;
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
 
 export function parseDirLine(line: string): DirSpec {
   const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";

@@ -4,13 +4,13 @@
 import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { JobContext } from './context.js';
-import { ensureDir } from './fs-ops.js';
+import type { JobContext } from '../action/job-context.js';
+import { ensureDir } from '../sys/privileged-fs.js';
 import type { DirSpec, Layout } from './layout.js';
 import { dirPath } from './layout.js';
-import { acquireLock, LockTimeoutError, removeLockFile, tryLock, type HeldLock, type LockHolder } from './lock/flock.js';
-import { startKeeper, stopKeeper } from './lock/keeper-client.js';
-import type { Ids } from './owner.js';
+import { acquireLock, LockTimeoutError, removeLockFile, tryLock, type HeldLock, type LockHolder } from '../lock/flock.js';
+import { startKeeper, stopKeeper } from '../lock/keeper-client.js';
+import type { Ids } from '../sys/users.js';
 
 export function lockPathOf(dir: string): string {
   return `${dir}.lock`;

@@ -3,7 +3,7 @@
 // path must be refused before anything is touched, never "fixed up".
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError } from './errors.js';
+import { InputError } from '../common/errors.js';
 
 /** Paths that are never a valid target themselves. */
 const SYSTEM_DIRS = new Set([

@@ -1,8 +1,8 @@
 // The janitor's and the disk guard's inputs, parsed before anything on disk is touched. A typo
 // here would otherwise turn into "reap everything" or "never reap", so anything not clearly one
 // of the accepted forms is refused with a message that names the input.
-import { InputError } from '../errors.js';
-import type { InputSource } from '../input-source.js';
+import { InputError } from '../common/errors.js';
+import type { InputSource } from '../action/input-source.js';
 
 export type DiskLimit =
   /** Prune while more than `percent` of the filesystem is used (as df's Use% computes it). */

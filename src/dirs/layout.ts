@@ -1,8 +1,8 @@
 // Where each dir lives. Run dirs are unique per run, attempt, job, runner and `id`, so matrix
 // legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
 import path from 'node:path';
-import type { JobContext } from './context.js';
-import { sanitizeComponent } from './paths.js';
+import type { JobContext } from '../action/job-context.js';
+import { sanitizeComponent } from '../sys/path-safety.js';
 
 export type Scope = 'run' | 'pr';
 

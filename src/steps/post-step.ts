@@ -1,16 +1,16 @@
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
 import * as core from '@actions/core';
-import { registerCleanup } from './cleanup.js';
-import { errorMessage, InputError } from './errors.js';
-import { reclaimPaths } from './reclaim.js';
-import { forgetRunLock, heldLocks, releaseKeeper } from './liveness.js';
-import { parseStoreConfig, saveStore, storeStateFrom } from './store/index.js';
-import { restartAbandonedDaemon } from './store/daemon.js';
-import { actionInputs } from './input-source.js';
-import { loadRunState } from './state.js';
-import { formatBytes, StepReport } from './summary.js';
-import { removeRunDir } from './teardown.js';
+import { registerCleanup } from '../action/on-cancel.js';
+import { errorMessage, InputError } from '../common/errors.js';
+import { reclaimPaths } from '../dirs/reclaim.js';
+import { forgetRunLock, heldLocks, releaseKeeper } from '../dirs/liveness.js';
+import { parseStoreConfig, saveStore, storeStateFrom } from '../store/index.js';
+import { restartAbandonedDaemon } from '../store/daemon.js';
+import { actionInputs } from '../action/input-source.js';
+import { loadRunState } from '../action/step-state.js';
+import { formatBytes, StepReport } from '../action/job-summary.js';
+import { removeRunDir } from '../dirs/teardown.js';
 
 export async function runPost(): Promise<void> {
   const report = new StepReport('runbox: post');

@@ -1,8 +1,8 @@
 // Post's dir work: remove exactly what this run created, after checking each path is a real dir
 // inside base-dir. Never the parent, never through a symlink.
 import fs from 'node:fs';
-import { removeTree, treeBytes } from './fs-ops.js';
-import { assertOwnedSubdir } from './paths.js';
+import { removeTree, treeBytes } from '../sys/privileged-fs.js';
+import { assertOwnedSubdir } from '../sys/path-safety.js';
 
 export interface RemovedDir {
   path: string;
