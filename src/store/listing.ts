@@ -2,9 +2,9 @@
 // the store paths every archive holds as bare dirs, and the top-level items with their members.
 // Dot-entries of a store dir (`.links`, the daemons' dedup dir; a restore's private dir) are left
 // out, and so are top-level `<name>.lock` entries (the daemons' lock files, which restore never
-// takes: members.ts isDaemonLockName). Files with several names (the daemons' dedup) are archived once per archive: in full at
-// the first name tar meets, as a hard link at the others; the data sizes here count each file
-// (device and inode) once per archive. Save lists the store once and plans from that.
+// takes: members.ts isDaemonLockName). Files with several names (the daemons' dedup) are
+// archived once per archive: in full at the first name tar meets, as a hard link at the others;
+// the data sizes here count each file (device and inode) once per archive. Save lists the store once and plans from that.
 import path from 'node:path';
 import { run } from '../sys/exec.js';
 import { isDaemonLockName } from './members.js';
