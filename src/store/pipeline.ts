@@ -35,7 +35,7 @@ export class PipelineError extends Error {
   }
 }
 
-interface StageEnd {
+export interface StageEnd {
   code: number | null;
   signal: NodeJS.Signals | null;
   error?: Error;
@@ -120,21 +120,30 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
     const feedError = feedResult[0].status === 'rejected' ? (feedResult[0].reason as unknown) : undefined;
     const consumeError = consumeResult[0].status === 'rejected' ? (consumeResult[0].reason as unknown) : undefined;
 
-    // The consumer refusing the data is the root cause of everything that follows.
-    if (consumeError !== undefined && !isBrokenPipe(consumeError)) throw consumeError;
-    const failed = stageEnds
-      .map((end, i) => ({ end, i }))
-      .filter(({ end }) => end.error || end.code !== 0)
-      // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
-      .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
-    if (failed.length > 0 && rank(failed[0].end) === 0) throw stageError(argvs[failed[0].i], failed[0].end);
-    if (feedError !== undefined && !isBrokenPipe(feedError)) throw feedError;
-    if (failed.length > 0) throw stageError(argvs[failed[0].i], failed[0].end);
-    if (consumeError !== undefined) throw consumeError;
-    if (feedError !== undefined) throw feedError;
+    const cause = pipelineFailure(argvs, stageEnds, feedError, consumeError);
+    if (cause !== undefined) throw cause;
   } finally {
     unregister();
   }
+}
+
+/**
+ * The error a finished pipeline fails with, or undefined when it succeeded: the failure first
+ * in cause, not the broken pipes and kills it led to upstream. Exported for its unit test.
+ */
+export function pipelineFailure(argvs: readonly (readonly string[])[], stageEnds: readonly StageEnd[], feedError: unknown, consumeError: unknown): unknown {
+  // The consumer refusing the data is the root cause of everything that follows.
+  if (consumeError !== undefined && !isBrokenPipe(consumeError)) return consumeError;
+  const failed = stageEnds
+    .map((end, i) => ({ end, i }))
+    .filter(({ end }) => end.error || end.code !== 0)
+    // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
+    .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
+  if (failed.length > 0 && rank(failed[0].end) === 0) return stageError(argvs[failed[0].i], failed[0].end);
+  if (feedError !== undefined && !isBrokenPipe(feedError)) return feedError;
+  if (failed.length > 0) return stageError(argvs[failed[0].i], failed[0].end);
+  if (consumeError !== undefined) return consumeError;
+  return feedError;
 }
 
 function rank(end: StageEnd): number {
