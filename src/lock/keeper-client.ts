@@ -74,6 +74,7 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
 function keeperEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   if (process.env.RUNNER_TRACKING_ID) env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
+  if (process.env.RUNBOX_TEST_KEEPER_POLL_MS) env.RUNBOX_TEST_KEEPER_POLL_MS = process.env.RUNBOX_TEST_KEEPER_POLL_MS;
   return env;
 }
 
