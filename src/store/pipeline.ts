@@ -116,42 +116,45 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
   const consumed = guard(io.consume?.(children[children.length - 1].stdout as Readable));
 
   try {
-    const [stageEnds, feedResult, consumeResult] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
-    const feedError = feedResult[0].status === 'rejected' ? (feedResult[0].reason as unknown) : undefined;
-    const consumeError = consumeResult[0].status === 'rejected' ? (consumeResult[0].reason as unknown) : undefined;
-
-    const cause = pipelineFailure(argvs, stageEnds, feedError, consumeError);
-    if (cause !== undefined) throw cause;
+    const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
+    const cause = pipelineFailure(argvs.map((a) => quote(a)), stageEnds, feed, consume);
+    if (cause.failed) throw cause.error;
   } finally {
     unregister();
   }
 }
 
 /**
- * The error a finished pipeline fails with, or undefined when it succeeded: the failure first
- * in cause, not the broken pipes and kills it led to upstream. Exported for its unit test.
+ * How a finished pipeline ended: the failure first in cause, not the broken pipes and kills it
+ * led to upstream. `commands`: each stage's command line, quoted. Exported for its unit test.
  */
-export function pipelineFailure(argvs: readonly (readonly string[])[], stageEnds: readonly StageEnd[], feedError: unknown, consumeError: unknown): unknown {
+export function pipelineFailure(
+  commands: readonly string[],
+  stageEnds: readonly StageEnd[],
+  feed: PromiseSettledResult<unknown>,
+  consume: PromiseSettledResult<unknown>
+): { failed: false } | { failed: true; error: unknown } {
+  const fail = (error: unknown): { failed: true; error: unknown } => ({ failed: true, error });
   // The consumer refusing the data is the root cause of everything that follows.
-  if (consumeError !== undefined && !isBrokenPipe(consumeError)) return consumeError;
+  if (consume.status === 'rejected' && !isBrokenPipe(consume.reason)) return fail(consume.reason);
   const failed = stageEnds
     .map((end, i) => ({ end, i }))
     .filter(({ end }) => end.error || end.code !== 0)
     // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
     .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
-  if (failed.length > 0 && rank(failed[0].end) === 0) return stageError(argvs[failed[0].i], failed[0].end);
-  if (feedError !== undefined && !isBrokenPipe(feedError)) return feedError;
-  if (failed.length > 0) return stageError(argvs[failed[0].i], failed[0].end);
-  if (consumeError !== undefined) return consumeError;
-  return feedError;
+  if (failed.length > 0 && rank(failed[0].end) === 0) return fail(stageError(commands[failed[0].i], failed[0].end));
+  if (feed.status === 'rejected' && !isBrokenPipe(feed.reason)) return fail(feed.reason);
+  if (failed.length > 0) return fail(stageError(commands[failed[0].i], failed[0].end));
+  if (consume.status === 'rejected') return fail(consume.reason);
+  if (feed.status === 'rejected') return fail(feed.reason);
+  return { failed: false };
 }
 
 function rank(end: StageEnd): number {
   return end.error || end.code !== null ? 0 : 1;
 }
 
-function stageError(argv: readonly string[], end: StageEnd): PipelineError {
-  const cmd = quote(argv);
+function stageError(cmd: string, end: StageEnd): PipelineError {
   const detail = end.stderr.trim().split('\n').slice(-5).join('\n');
   const how = end.error ? `could not run: ${errorMessage(end.error)}` : end.code !== null ? `exited with ${end.code}` : `was killed by ${end.signal ?? 'a signal'}`;
   return new PipelineError(cmd, `\`${cmd}\` ${how}${detail ? `: ${detail}` : ''}`);
