@@ -1,10 +1,58 @@
 // ESM + ts-jest: @actions/core 3 and @actions/cache 6 ship only ESM.
-export default {
+//
+// Three layers, as jest projects (`npm run test:unit` / `test:host` / `test:e2e`; `npm test`
+// runs all three):
+// - unit: pure code in-process, no child process, no root, no network: __tests__/unit/.
+// - e2e:  the built dist/ out of process (FakeJob, tools/local-runner.mjs): the files in E2E.
+// - host: everything else: real fs, locks, tar, processes, in-process or through test CLIs.
+// A new test file lands in `host` unless it is put in __tests__/unit/ or listed in E2E;
+// __tests__/unit/layers.test.ts fails when a file that drives dist/ is not listed in E2E.
+const common = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
-  testMatch: ['**/__tests__/**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] }
+};
+
+export const E2E = [
+  'bad-inputs',
+  'cancel',
+  'daemon-marker',
+  'dirs',
+  'fleet',
+  'host-paths',
+  'janitor-action',
+  'pr-dirs',
+  'reclaim',
+  'store-action',
+  'store-delta',
+  'store-faults',
+  'store-malicious',
+  'store-signed'
+];
+
+const e2eFiles = E2E.map((n) => `<rootDir>/__tests__/${n}.test.ts`);
+
+export default {
   testTimeout: 120000,
-  verbose: true
+  verbose: true,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'host',
+      testMatch: ['<rootDir>/__tests__/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', ...E2E.map((n) => `/__tests__/${n}\\.test\\.ts$`)],
+      // Test CLIs (__tests__/clis/) are bundled once per run, not once per test file.
+      globalSetup: '<rootDir>/__tests__/helpers/global-setup.mjs',
+      globalTeardown: '<rootDir>/__tests__/helpers/global-teardown.mjs'
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: e2eFiles,
+      globalSetup: '<rootDir>/__tests__/helpers/global-setup.mjs',
+      globalTeardown: '<rootDir>/__tests__/helpers/global-teardown.mjs'
+    }
+  ]
 };

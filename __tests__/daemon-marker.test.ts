@@ -8,33 +8,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeJob } from './helpers/action-runner.js';
-import { bundleCli } from './helpers/bundle.js';
+import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 import { daemonMarkerPath, withDaemonStopped } from '../src/store/daemon.js';
 import { OutputLimitError, run } from '../src/sys/exec.js';
 
-const ROOT = process.cwd();
 const user = sudoUser();
 let tmp: string;
 let cliScript: string;
 const jobs: FakeJob[] = [];
 const children: ChildProcess[] = [];
 
-// Holds the daemon stopped (as a restore does across the move into the store) until killed.
-const CLI_SOURCE = `
-import { withDaemonStopped } from '${ROOT}/src/store/daemon.js';
-const [stop, start] = process.argv.slice(2);
-await withDaemonStopped({ kind: 'commands', stop, start }, async () => {
-  console.log('stopped');
-  await new Promise(() => setInterval(() => undefined, 1 << 30));
-});
-`;
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-daemon-marker-'));
   fs.chmodSync(tmp, 0o755);
-  cliScript = bundleCli(tmp, CLI_SOURCE);
-}, 120_000);
+  cliScript = testCli('daemon-stopped');
+});
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
   jobs.forEach((j) => j.cleanup());

@@ -71,7 +71,17 @@ interface Run {
   killed: boolean;
 }
 
-const SEED = process.env.FLEET_SEED ? Number(process.env.FLEET_SEED) : Math.floor(Math.random() * 2 ** 31);
+// A fixed default, so a red run is red again on a rerun; FLEET_SEED=<n> tries another kill set
+// and order (FLEET_SEED=random draws one). The seed in use is printed either way.
+const SEED = fleetSeed(process.env.FLEET_SEED);
+
+function fleetSeed(raw: string | undefined): number {
+  const v = (raw ?? '').trim();
+  if (v === '') return 20261201;
+  if (v === 'random') return Math.floor(Math.random() * 2 ** 31);
+  if (!/^\d{1,10}$/.test(v)) throw new Error(`FLEET_SEED '${v}' is not a number (or 'random')`);
+  return Number(v);
+}
 
 function pickKillSet(rand: () => number): Set<number> {
   // Phase-1 runs 0-3 hold a pr dir, 4-7 only run dirs. Each group gets at least one killed and one

@@ -13,10 +13,9 @@ import { parseDuration, parseReapConfig } from '../src/reap/reap-config.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
 import { tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
-import { bundleCli } from './helpers/bundle.js';
+import { testCli, testKeeper } from './helpers/bundle.js';
 import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
-const ROOT = process.cwd();
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -27,25 +26,15 @@ let base: string;
 let cliScript: string;
 const pool = new ProcessPool();
 
-// The janitor as its own process: waits for a line on stdin (a start barrier, so that two of
-// them really overlap), runs, prints its result on a RESULT line.
-const CLI_SOURCE = `
-import { runJanitor } from '${ROOT}/src/reap/janitor.js';
-const [base, reapAfterSec, prReapAfterSec, exclude] = process.argv.slice(2);
-await new Promise((resolve) => process.stdin.once('data', resolve));
-const res = await runJanitor(base, { reapAfterSec: Number(reapAfterSec), prReapAfterSec: Number(prReapAfterSec) }, { exclude: exclude ? exclude.split(',') : [] });
-process.stdout.write('\\nRESULT ' + JSON.stringify(res) + '\\n');
-process.exit(0);
-`;
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-janitor-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the janitor as runbox-ci
-  cliScript = bundleCli(tmp, CLI_SOURCE);
+  cliScript = testCli('janitor');
   // Like dist/main.js, the janitor finds keeper.js next to itself: a non-root janitor runs it as
   // root (sudo) to see which processes use a dir.
-  fs.copyFileSync(path.join(ROOT, 'dist', 'keeper.js'), path.join(path.dirname(cliScript), 'keeper.js'));
-}, 120_000);
+  fs.copyFileSync(testKeeper(), path.join(path.dirname(cliScript), 'keeper.js'));
+});
 
 beforeEach(() => {
   base = fs.mkdtempSync(path.join(tmp, 'base-'));

@@ -1,18 +1,17 @@
-// Real processes, real kernel locks, no mocks. The keeper and a small CLI around the lock API are
-// bundled with ncc in beforeAll, so other processes run the same code as runbox itself.
+// Real processes, real kernel locks, no mocks. The keeper and a small CLI around the lock API
+// (__tests__/clis/lock.ts) are built once per run, so other processes run runbox's own code.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { acquireLock, tryLock, readHolder, removeLockFile, LockTimeoutError, type HeldLock, type LockHolder } from '../src/lock/flock.js';
 import { startKeeper, stopKeeper, isKeeper } from '../src/lock/keeper-client.js';
-import { bundleCli, ncc } from './helpers/bundle.js';
+import { testCli, testKeeper } from './helpers/bundle.js';
 import { firstLine, killAndWait, lockIsFree } from './helpers/processes.js';
 import { sudoUser } from './helpers/prereq.js';
 
 const rootOnlyTest = process.getuid?.() === 0 ? test : test.skip;
 
-const ROOT = process.cwd();
 const NOBODY = 65534;
 let tmp: string;
 let keeperScript: string;
@@ -23,34 +22,12 @@ const children: ChildProcess[] = [];
 const keepers: number[] = [];
 const locks: HeldLock[] = [];
 
-// Node side of the lock API in another process. hold: take the lock, report, hold until stdin
-// closes. keep: take the lock, hand it to a keeper watching <watchPid>, report, exit.
-const CLI_SOURCE = `
-import { acquireLock } from '${ROOT}/src/lock/flock.js';
-import { startKeeper } from '${ROOT}/src/lock/keeper-client.js';
-const [mode, lockPath, arg1, arg2] = process.argv.slice(2);
-const lock = await acquireLock(lockPath, { timeoutSec: mode === 'hold' ? Number(arg1) : 0 });
-const wrote = lock.writeHolder({ runId: String(process.pid), runAttempt: '1', runner: 'cli-runner', job: mode, pid: process.pid, since: new Date().toISOString() });
-if (mode === 'keep') {
-  const { pid } = await startKeeper([lock], { watchPid: Number(arg1), keeperScript: arg2 });
-  console.log(JSON.stringify({ wrote, keeperPid: pid }));
-} else {
-  console.log(JSON.stringify({ wrote }));
-  process.stdin.resume();
-  process.stdin.on('end', () => process.exit(0));
-}
-`;
-
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-lock-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the CLI as nobody
-  ncc(path.join(ROOT, 'src/keeper.ts'), path.join(tmp, 'keeper'));
-  // Named like the real dist/keeper.js (stopKeeper recognises it by name until it sets its title).
-  keeperScript = path.join(tmp, 'keeper', 'keeper.js');
-  fs.renameSync(path.join(tmp, 'keeper', 'index.js'), keeperScript);
-
-  cliScript = bundleCli(tmp, CLI_SOURCE);
-}, 120_000);
+  keeperScript = testKeeper();
+  cliScript = testCli('lock');
+});
 
 beforeEach(() => {
   lockDir = fs.mkdtempSync(path.join(tmp, 'locks-'));

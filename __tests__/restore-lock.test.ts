@@ -5,34 +5,21 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleCli } from './helpers/bundle.js';
+import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 import { restoreLockPath } from '../src/lock/restore-lock.js';
 
-const ROOT = process.cwd();
 const user = sudoUser();
 let tmp: string;
 let cliScript: string;
 let lockDir: string;
 
-const CLI_SOURCE = `
-import fs from 'node:fs';
-import { withStoreRestoreLock } from '${ROOT}/src/lock/restore-lock.js';
-const [storeDir, dir, log, holdMs, timeoutSec] = process.argv.slice(2);
-const note = (s: string) => fs.appendFileSync(log, \`\${s} \${process.pid} \${Date.now()}\\n\`);
-await withStoreRestoreLock(storeDir, async (busy) => {
-  if (busy) return note('busy');
-  note('start');
-  await new Promise((r) => setTimeout(r, Number(holdMs)));
-  note('end');
-}, { dir, timeoutSec: Number(timeoutSec) });
-`;
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-restore-lock-'));
   fs.chmodSync(tmp, 0o755);
-  cliScript = bundleCli(tmp, CLI_SOURCE);
-}, 120_000);
+  cliScript = testCli('restore-lock');
+});
 afterAll(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 beforeEach(() => {
   lockDir = path.join(fs.mkdtempSync(path.join(tmp, 'run-')), 'runbox');

@@ -30346,7 +30346,7 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
-/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2256);
+/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(805);
 
 
 (0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
@@ -30357,7 +30357,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2256:
+/***/ 805:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30563,11 +30563,43 @@ var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: ./src/sys/errno.ts
+// Errno checks and the one "lstat, or nothing there" of runbox.
+
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
+function errnoOf(e) {
+    return typeof e === 'object' && e !== null ? e.code : undefined;
+}
+function isErrno(e, ...codes) {
+    const code = errnoOf(e);
+    return code !== undefined && codes.includes(code);
+}
+/**
+ * lstat, or undefined when the path names nothing: ENOENT, and ENOTDIR, which is the same answer
+ * for a path whose parent was replaced by a file (a concurrent reap or a planted file). Any other
+ * errno is not "missing" and is thrown: EACCES in particular means "there may be something we
+ * cannot see", and only a caller that can treat such an entry as not its own says so with
+ * `hiddenIsMissing` (warm, which never copies from a dir another runner user closed).
+ */
+function errno_lstatOrUndefined(p, opts = {}) {
+    try {
+        return external_node_fs_default().lstatSync(p);
+    }
+    catch (e) {
+        if (isErrno(e, 'ENOENT', 'ENOTDIR') || (opts.hiddenIsMissing === true && isErrno(e, 'EACCES')))
+            return undefined;
+        throw e;
+    }
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/sys/exec.ts
-// The one way runbox starts processes. Privileged work goes through here too, so "root or
-// `sudo -n`" is decided in a single place and every command shows up in the debug log.
+// The one door to the host's processes: every child runbox starts goes through startProcess(),
+// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
+// only way to ask for root. run() is the common case (buffered output, exit code checked);
+// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
+// helpers (extra fds, a detached keeper) use startProcess() directly.
 
 
 /**
@@ -30611,25 +30643,37 @@ class OutputLimitError extends Error {
         this.name = 'OutputLimitError';
     }
 }
-function exec_isRoot() {
+function isRoot() {
     return process.getuid?.() === 0;
 }
 /** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
 function commandLine(cmd, args, privileged = false) {
-    return privileged && !exec_isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+}
+/**
+ * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
+ * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
+ */
+function exec_startProcess(cmd, args, opts = {}) {
+    const argv = commandLine(cmd, args, opts.privileged);
+    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        env: opts.env ?? process.env,
+        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
+        detached: opts.detached ?? false
+    });
+    return { child, shown: quote(argv) };
 }
 function quote(argv) {
     return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 async function exec_run(cmd, args, opts = {}) {
-    const argv = commandLine(cmd, args, opts.privileged);
-    const shown = quote(argv);
+    // RunOptions has no stdio, extra fds or detached: all three pipes, our session.
+    const { child, shown } = exec_startProcess(cmd, args, opts);
     lib_core/* debug */.Yz(`exec: ${shown}`);
-    const spawnOpts = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
     const maxStdout = opts.maxStdout ?? MAX_STDOUT;
     let overflow = false;
     const result = await new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), spawnOpts);
         const out = [];
         let outBytes = 0;
         const err = [];
@@ -30680,7 +30724,7 @@ let sudoChecked;
  * but the runner user has no passwordless sudo.
  */
 function exec_ensurePrivilege(why) {
-    if (exec_isRoot())
+    if (isRoot())
         return Promise.resolve();
     sudoChecked ??= exec_run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
         if (r.code !== 0)
@@ -30690,6 +30734,25 @@ function exec_ensurePrivilege(why) {
         throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
     });
     return sudoChecked;
+}
+/**
+ * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
+ * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
+ * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
+ * the caller already knows it cannot succeed (handing files to another user). As root there is
+ * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
+ */
+async function exec_runElseRoot(cmd, args, why, opts = {}) {
+    const { tryRunnerFirst = true, ...runOpts } = opts;
+    if (isRoot())
+        return { ...(await exec_run(cmd, args, runOpts)), escalated: false };
+    if (tryRunnerFirst) {
+        const r = await exec_run(cmd, args, { ...runOpts, allowFailure: true });
+        if (r.code === 0)
+            return { ...r, escalated: false };
+    }
+    await exec_ensurePrivilege(why);
+    return { ...(await exec_run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
 }
 
 ;// CONCATENATED MODULE: ./src/sys/path-safety.ts
@@ -30707,7 +30770,7 @@ const SYSTEM_DIRS = new Set([
 ]);
 /** Trees nothing of runbox's may live in at any depth. */
 const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
-function isUnder(child, parent) {
+function path_safety_isUnder(child, parent) {
     if (parent === '/')
         return child !== '/' && child.startsWith('/');
     return child.startsWith(parent + '/');
@@ -30730,7 +30793,7 @@ function pathProblem(p) {
         return `'${p}' contains a control character`;
     if (SYSTEM_DIRS.has(p))
         return `'${p}' is ${p === '/' ? 'the root directory' : 'a system directory'}`;
-    const tree = FORBIDDEN_TREES.find((t) => isUnder(p, t));
+    const tree = FORBIDDEN_TREES.find((t) => path_safety_isUnder(p, t));
     if (tree)
         return `'${p}' lies inside the system directory ${tree}`;
     return undefined;
@@ -30767,7 +30830,7 @@ function resolveExisting(p) {
  * `allowRootMade`: a symlink owned by root in a dir only root may write to was put there by
  * root, like the dir itself, and is followed (for store paths such as a /nix moved to another disk).
  */
-function symlinkedComponent(p, opts = {}) {
+function path_safety_symlinkedComponent(p, opts = {}) {
     let cur = '';
     for (const c of p.split('/').filter(Boolean)) {
         cur = `${cur}/${c}`;
@@ -30797,7 +30860,7 @@ function onlyRootWrites(dir) {
 }
 /** Throws (naming `what`) when `p` passes through a symlink: the check right before a change on disk. */
 function path_safety_assertNoSymlink(p, what) {
-    const link = symlinkedComponent(p);
+    const link = path_safety_symlinkedComponent(p);
     if (link)
         throw new Error(`refusing to ${what} ${p}: ${link.at} is a symlink (to ${link.target}); runbox never creates or chowns anything through a symlink`);
 }
@@ -30806,12 +30869,12 @@ function path_safety_assertNoSymlink(p, what) {
  * may have planted it, and where it points can change after any check). Runs while parsing the
  * inputs, so nothing is created, chowned or deleted before every input path passed.
  */
-function checkHostPath(input, p, fix, opts = {}) {
+function path_safety_checkHostPath(input, p, fix, opts = {}) {
     const problem = pathProblem(p);
     if (problem)
         throw new InputError(input, problem, fix);
     const clean = normalise(p);
-    const link = symlinkedComponent(clean, opts);
+    const link = path_safety_symlinkedComponent(clean, opts);
     if (link) {
         const real = resolveExisting(clean);
         const realProblem = pathProblem(real);
@@ -30832,7 +30895,7 @@ function assertOwnedSubdir(target, root) {
         throw new Error(`refusing to touch ${target}: it is not a directory`);
     const realTarget = external_node_fs_default().realpathSync(target);
     const realRoot = external_node_fs_default().realpathSync(root);
-    if (!isUnder(realTarget, realRoot))
+    if (!path_safety_isUnder(realTarget, realRoot))
         throw new Error(`refusing to touch ${target}: it resolves to ${realTarget}, outside ${realRoot}`);
 }
 /** A path component made from free text (refs, job names): safe, short, never empty. */
@@ -30908,8 +30971,9 @@ async function resolveOwner(spec) {
 
 ;// CONCATENATED MODULE: ./src/sys/privileged-fs.ts
 // Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
-// root (directly or through `sudo -n`) only when the runner's own rights are not enough, so a
-// runner without sudo still works for dirs it owns.
+// root (directly or through `sudo -n`, see exec.runElseRoot) only when the runner's own rights
+// are not enough, so a runner without sudo still works for dirs it owns.
+
 
 
 
@@ -30918,20 +30982,10 @@ async function resolveOwner(spec) {
 function sameIds(a, b) {
     return a.uid === b.uid && a.gid === b.gid;
 }
-function exists(p) {
-    try {
-        return fs.lstatSync(p);
-    }
-    catch (e) {
-        if (e.code === 'ENOENT')
-            return undefined;
-        throw e;
-    }
-}
 /** The components of `p` that do not exist yet, outermost first. */
 function missingComponents(p) {
     const missing = [];
-    for (let cur = p; !exists(cur); cur = path.dirname(cur))
+    for (let cur = p; !lstatOrUndefined(cur); cur = path.dirname(cur))
         missing.unshift(cur);
     return missing;
 }
@@ -30940,27 +30994,16 @@ async function chown(paths, ids, opts = {}) {
         return;
     // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
     const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
-    const why = `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`;
-    if (isRoot() || !sameIds(ids, runnerIds())) {
-        if (!isRoot())
-            await ensurePrivilege(why);
-        await run('chown', args, { privileged: true });
-        return;
-    }
     // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
-    // as root or as its own uid need root.
-    const r = await run('chown', args, { allowFailure: true });
-    if (r.code === 0)
-        return;
-    await ensurePrivilege(why);
-    await run('chown', args, { privileged: true });
+    // as root or as its own uid need root, and so does giving anything to another user.
+    await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 /**
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
  * it is not already. Returns the components it created. A symlink or a non-dir is refused.
  */
 async function privileged_fs_ensureDir(p, ids) {
-    const st = exists(p);
+    const st = lstatOrUndefined(p);
     if (st) {
         if (st.isSymbolicLink())
             throw new Error(`${p} is a symlink; runbox only manages real directories`);
@@ -31007,14 +31050,8 @@ async function countForeign(p, ids) {
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
     // One byte per entry; a tree of millions of entries is still far below this.
     const maxStdout = 256 * 1024 * 1024;
-    let r = await exec_run('find', args, { allowFailure: true, maxStdout });
-    if (r.code !== 0 && !exec_isRoot()) {
-        // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
-        await exec_ensurePrivilege(`inspect ownership under ${p}`);
-        r = await exec_run('find', args, { privileged: true, maxStdout });
-    }
-    else if (r.code !== 0)
-        throw new Error(`find ${p} failed: ${r.stderr.trim()}`);
+    // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
+    const r = await exec_runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
     return r.stdout.length;
 }
 /**
@@ -31029,28 +31066,15 @@ async function chownTree(p, ids) {
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
     const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
-    const mine = !exec_isRoot() && sameIds(ids, users_runnerIds());
-    if (mine) {
-        // Files a container wrote as root or as its own uid need root; ours alone do not.
-        const r = await exec_run('find', args, { allowFailure: true, env });
-        if (r.code === 0)
-            return;
-    }
-    if (!exec_isRoot())
-        await exec_ensurePrivilege(`chown ${p} to ${ids.uid}:${ids.gid}`);
-    await exec_run('find', args, { privileged: true, env });
+    // Files a container wrote as root or as its own uid need root; ours alone do not.
+    await exec_runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, users_runnerIds()) });
 }
 /**
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
 async function privileged_fs_removeTree(p) {
-    const args = ['-rf', '--one-file-system', '--', p];
-    const r = await exec_run('rm', args, { allowFailure: !exec_isRoot() });
-    if (r.code === 0)
-        return;
-    await exec_ensurePrivilege(`remove ${p} (it holds files the runner user cannot delete)`);
-    await exec_run('rm', args, { privileged: true });
+    await exec_runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`);
 }
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
 async function treeBytes(p) {
@@ -31071,7 +31095,7 @@ async function reclaimPaths(paths, runner) {
     for (const p of paths) {
         // Every component, not only the last: a symlinked parent would send the chown anywhere.
         // Checked while parsing the inputs too; again here, since post runs much later.
-        const link = symlinkedComponent(p);
+        const link = path_safety_symlinkedComponent(p);
         if (link)
             throw new Error(`reclaim path ${p} passes through the symlink ${link.at} (to ${link.target}); nothing was chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
         const st = external_node_fs_default().lstatSync(p, { throwIfNoEntry: false });
@@ -31090,7 +31114,7 @@ async function reclaimPaths(paths, runner) {
 // legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
 
 
-const RUN_DIR_PREFIX = 'run-';
+const layout_RUN_DIR_PREFIX = 'run-';
 function mustSanitize(what, raw) {
     const s = sanitizeComponent(raw);
     if (s === '')
@@ -31105,7 +31129,7 @@ function computeLayout(baseDir, ctx, id) {
     return {
         baseDir,
         refDir,
-        runDir: path.join(refDir, `${RUN_DIR_PREFIX}${ctx.runId}-${ctx.runAttempt}-${jobKey}`),
+        runDir: path.join(refDir, `${layout_RUN_DIR_PREFIX}${ctx.runId}-${ctx.runAttempt}-${jobKey}`),
         prDir: idKey ? path.join(baseDir, `${refKey}-${idKey}`) : refDir
     };
 }
@@ -31125,7 +31149,8 @@ function layout_dirPath(layout, spec) {
 // keeper-client.ts). The fd is opened O_CLOEXEC by node, so no other child inherits it by accident.
 
 
-class LockTimeoutError extends Error {
+
+class flock_LockTimeoutError extends Error {
     path;
     holder;
     timeoutSec;
@@ -31145,7 +31170,8 @@ class LockTimeoutError extends Error {
  */
 const WAIT_SLICE_SEC = 5;
 async function flock_acquireLock(path, opts) {
-    const deadline = Date.now() + opts.timeoutSec * 1000;
+    const started = Date.now();
+    const deadline = started + opts.timeoutSec * 1000;
     let waited = false;
     for (;;) {
         const { fd, writable } = openLockFile(path);
@@ -31158,6 +31184,8 @@ async function flock_acquireLock(path, opts) {
             }
             while (!locked && Date.now() < deadline && sameFile(fd, path)) {
                 locked = await flock_flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+                if (!locked)
+                    opts.onStillWaiting?.(readHolder(path), (Date.now() - started) / 1000);
             }
         }
         catch (e) {
@@ -31171,7 +31199,7 @@ async function flock_acquireLock(path, opts) {
         external_node_fs_namespaceObject.closeSync(fd);
         // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
         if (!locked && Date.now() >= deadline)
-            throw new LockTimeoutError(path, readHolder(path), opts.timeoutSec);
+            throw new flock_LockTimeoutError(path, readHolder(path), opts.timeoutSec);
     }
 }
 /** Takes the lock only if nobody holds it (janitors, disk guard). */
@@ -31180,7 +31208,7 @@ async function tryLock(path) {
         return await flock_acquireLock(path, { timeoutSec: 0 });
     }
     catch (e) {
-        if (e instanceof LockTimeoutError)
+        if (e instanceof flock_LockTimeoutError)
             return undefined;
         throw e;
     }
@@ -31193,7 +31221,7 @@ function readHolder(path) {
         fd = external_node_fs_namespaceObject.openSync(path, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW | external_node_fs_namespaceObject.constants.O_NONBLOCK);
     }
     catch (e) {
-        if (isErrno(e, 'ENOENT') || isErrno(e, 'ELOOP') || isErrno(e, 'EACCES'))
+        if (isErrno(e, 'ENOENT', 'ELOOP', 'EACCES'))
             return undefined;
         throw e;
     }
@@ -31343,29 +31371,20 @@ function checkLockFd(fd, path) {
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd, path) {
     const held = external_node_fs_namespaceObject.fstatSync(fd);
-    try {
-        // lstat: a symlink put in the lock file's place is another file, even if it points at ours.
-        const now = external_node_fs_namespaceObject.lstatSync(path);
-        return now.ino === held.ino && now.dev === held.dev;
-    }
-    catch (e) {
-        if (isErrno(e, 'ENOENT'))
-            return false;
-        throw e;
-    }
+    // lstat: a symlink put in the lock file's place is another file, even if it points at ours.
+    const now = errno_lstatOrUndefined(path);
+    return now !== undefined && now.ino === held.ino && now.dev === held.dev;
 }
 /**
- * `flock -x` on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
+ * `flock -x` (or `-s` when `shared`) on our fd, passed to the child as its fd 3. waitSec 0 = don't wait.
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
- * Not via exec.ts's run(): that one cannot pass extra fds.
+ * Not via run(): that one cannot pass extra fds.
  */
-function flock_flockFd(fd, waitSec) {
+function flock_flockFd(fd, waitSec, shared = false) {
     const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
     const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
     return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
-            stdio: ['ignore', 'ignore', 'pipe', fd]
-        });
+        const { child } = exec_startProcess('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
         let stderr = '';
         child.stderr?.on('data', (b) => (stderr += b.toString()));
         child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
@@ -31379,13 +31398,31 @@ function flock_flockFd(fd, waitSec) {
         });
     });
 }
-// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-function isErrno(e, code) {
-    return typeof e === 'object' && e !== null && e.code === code;
-}
 
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/sys/proc-stat.ts
+// /proc/<pid>/stat, read by the keeper (is the runner worker still there?), by post (has the
+// keeper let go?) and by the store's markers (is the restore that left this still running?).
+// No runbox or @actions imports: dist/keeper.js bundles it and stays dependency-free.
+
+/** undefined when there is no such process (or thread `tid` of it). */
+function proc_stat_procStat(pid, tid) {
+    let text;
+    try {
+        text = external_node_fs_default().readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    }
+    catch (e) {
+        const code = e?.code;
+        if (code === 'ENOENT' || code === 'ESRCH')
+            return undefined;
+        throw e;
+    }
+    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], startTime: rest[19] };
+}
+
 ;// CONCATENATED MODULE: ./src/lock/keeper-client.ts
 // Hands held locks to a detached runbox-keeper (src/keeper.ts) so they outlive the main step's
 // node process, and stops that keeper again in post.
@@ -31393,6 +31430,8 @@ var external_node_url_ = __nccwpck_require__(3136);
 // The keeper inherits our lock fds as its fds 3..N. Each inherited fd refers to the same open
 // file description as ours, and flock(2) locks belong to the description, so after the handover
 // the keeper alone keeps the locks held, for as long as it lives.
+
+
 
 
 
@@ -31405,11 +31444,11 @@ var external_node_url_ = __nccwpck_require__(3136);
 async function keeper_client_startKeeper(locks, opts) {
     if (locks.length === 0)
         throw new Error('startKeeper: no locks to keep');
-    const script = opts.keeperScript ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
+    const script = opts.keeperScript ?? keeperScript();
     const childFds = locks.map((_, i) => 3 + i);
     const readyFd = 3 + locks.length;
     const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
-    const child = spawn(process.execPath, [script, ...args], {
+    const { child } = startProcess(process.execPath, [script, ...args], {
         // Own session: not killed with main's process group, and no controlling terminal.
         detached: true,
         cwd: '/',
@@ -31417,7 +31456,8 @@ async function keeper_client_startKeeper(locks, opts) {
         // secrets). RUNNER_TRACKING_ID lets the runner's end-of-job orphan cleanup kill a leftover keeper.
         env: keeperEnv(),
         // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
-        stdio: ['ignore', 'ignore', 'ignore', ...locks.map((l) => l.fd), 'pipe']
+        stdio: ['ignore', 'ignore', 'ignore'],
+        extraFds: [...locks.map((l) => l.fd), 'pipe']
     });
     const ready = child.stdio[readyFd];
     try {
@@ -31448,6 +31488,10 @@ async function keeper_client_startKeeper(locks, opts) {
         lock.release();
     return { pid: child.pid };
 }
+/** dist/keeper.js, next to the running bundle (dist/main.js, dist/post.js). */
+function keeperScript() {
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'keeper.js');
+}
 function keeperEnv() {
     const env = { PATH: process.env.PATH };
     if (process.env.RUNNER_TRACKING_ID)
@@ -31469,7 +31513,7 @@ async function stopKeeper(pid, opts) {
     if (!isKeeper(pid, opts.watchPid))
         return 'gone';
     // Taken while it is still a keeper: from here on, the same start time means the same process.
-    const started = keeper_client_procStat(pid)?.startTime;
+    const started = proc_stat_procStat(pid)?.startTime;
     if (started === undefined || !signal(pid, 'SIGTERM'))
         return 'gone';
     if (await waitExited(pid, started, opts.timeoutMs))
@@ -31477,6 +31521,20 @@ async function stopKeeper(pid, opts) {
     if (signal(pid, 'SIGKILL') && !(await waitExited(pid, started, 5000)))
         throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
     return 'stopped';
+}
+/**
+ * `leftovers: wait` with a dir still in use: the keeper hands its locks to a successor that holds
+ * them until nothing uses the dirs (see keeper.ts), and exits. 'gone' as for stopKeeper.
+ */
+async function lingerKeeper(pid, opts) {
+    if (!isKeeper(pid, opts.watchPid))
+        return 'gone';
+    const started = proc_stat_procStat(pid)?.startTime;
+    if (started === undefined || !signal(pid, 'SIGUSR2'))
+        return 'gone';
+    if (!(await waitExited(pid, started, opts.timeoutMs)))
+        throw new Error(`runbox-keeper ${pid} did not hand its locks over within ${opts.timeoutMs} ms`);
+    return 'lingering';
 }
 /**
  * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
@@ -31489,7 +31547,7 @@ function isKeeper(pid, watchPid) {
         cmdline = external_node_fs_namespaceObject.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     }
     catch (e) {
-        if (e.code === 'ENOENT')
+        if (errnoOf(e) === 'ENOENT')
             return false;
         throw e;
     }
@@ -31507,7 +31565,7 @@ function signal(pid, sig) {
         return true;
     }
     catch (e) {
-        if (e.code === 'ESRCH')
+        if (errnoOf(e) === 'ESRCH')
             return false;
         throw e;
     }
@@ -31521,7 +31579,7 @@ function signal(pid, sig) {
 async function waitExited(pid, startTime, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const st = keeper_client_procStat(pid);
+        const st = proc_stat_procStat(pid);
         if (!st || st.startTime !== startTime || allThreadsDead(pid))
             return true;
         if (Date.now() >= deadline)
@@ -31535,35 +31593,359 @@ function allThreadsDead(pid) {
         tids = external_node_fs_namespaceObject.readdirSync(`/proc/${pid}/task`);
     }
     catch (e) {
-        if (e.code === 'ENOENT' || e.code === 'ESRCH')
+        if (isErrno(e, 'ENOENT', 'ESRCH'))
             return true;
         throw e;
     }
     return tids.every((tid) => {
-        const st = keeper_client_procStat(pid, tid);
+        const st = proc_stat_procStat(pid, tid);
         return !st || st.state === 'Z' || st.state === 'X';
     });
 }
-/** State letter and start time (field 22, clock ticks since boot) from /proc/<pid>/stat; undefined when gone. */
-function keeper_client_procStat(pid, tid) {
-    let text;
+
+;// CONCATENATED MODULE: ./src/dirs/dir-users.ts
+// Who on this host uses a dir right now, read from /proc. A free lock says that no runbox job
+// holds a dir; it says nothing about a process that outlived its job (a container whose PID 1
+// ignored the cancel, a backgrounded build). Those are found here, by what the kernel shows:
+//   - in our mount namespace: cwd, root, an open fd or a mapped file under the dir;
+//   - in any other mount namespace (containers): a mount whose source is the dir or a path
+//     under it, matched by device and path within that filesystem (`/proc/<pid>/mountinfo`
+//     fields 3 and 4), since paths inside a container are not host paths.
+// A mount of a parent of the dir (a monitoring agent with `-v /:/host`) is deliberately not a
+// use: counting it would make every dir on the host "in use" forever.
+//
+// Dependency-free on purpose: dist/keeper.js bundles it too (`keeper.js --dir-users`), which is
+// how a runner that is not root runs the scan as root (other users' fds and cwds are hidden).
+
+
+const CONTAINER_ID = /(?:docker|libpod|crio|cri-containerd|containerd)[-/]([0-9a-f]{64})/;
+function scanDirUsers(dirsIn, opts = {}) {
+    const dirs = dirsIn.map((d) => external_node_path_default().resolve(d));
+    const out = { users: [], unreadable: 0 };
+    if (dirs.length === 0)
+        return out;
+    const ownMountinfo = readText('/proc/self/mountinfo') ?? '';
+    const ownNs = readLink('/proc/self/ns/mnt');
+    const refs = new Map(dirs.map((d) => [d, mountRef(d, ownMountinfo)]));
+    const me = process.pid;
+    for (const name of external_node_fs_default().readdirSync('/proc')) {
+        if (!/^\d+$/.test(name))
+            continue;
+        const pid = Number(name);
+        if (pid === me || opts.except?.has(pid))
+            continue;
+        const startTime = statStartTime(pid);
+        if (startTime === undefined)
+            continue; // exited meanwhile, or a kernel thread's oddity
+        const found = [];
+        const ns = readLink(`/proc/${pid}/ns/mnt`);
+        const mountinfo = readText(`/proc/${pid}/mountinfo`);
+        if (mountinfo === undefined)
+            continue; // gone
+        // Without the ns link (another user's process, we are not root) the mount table tells.
+        const sameNs = ns !== undefined && ownNs !== undefined ? ns === ownNs : mountinfo === ownMountinfo;
+        if (sameNs) {
+            const paths = processPaths(pid);
+            if (paths === undefined)
+                out.unreadable++;
+            else
+                for (const p of paths)
+                    for (const d of dirs)
+                        if (isAtOrUnder(d, p.path))
+                            found.push({ dir: d, how: p.how });
+        }
+        else {
+            for (const d of dirs) {
+                const ref = refs.get(d);
+                if (ref && mountsOf(mountinfo).some((m) => m.dev === ref.dev && isAtOrUnder(ref.fsPath, m.root)))
+                    found.push({ dir: d, how: 'mount' });
+            }
+        }
+        if (found.length === 0)
+            continue;
+        const command = commandOf(pid);
+        const containerId = CONTAINER_ID.exec(readText(`/proc/${pid}/cgroup`) ?? '')?.[1];
+        const seen = new Set();
+        for (const f of found) {
+            if (seen.has(f.dir))
+                continue; // one line per process and dir: the first way it uses it
+            seen.add(f.dir);
+            out.users.push({ pid, startTime, command, dir: f.dir, how: f.how, ...(containerId ? { containerId } : {}) });
+        }
+    }
+    return out;
+}
+/** The process's cwd, root, fds and mapped files as host paths; undefined when we may not read them. */
+function processPaths(pid) {
+    const out = [];
+    const cwd = readLink(`/proc/${pid}/cwd`);
+    if (cwd === undefined)
+        return external_node_fs_default().existsSync(`/proc/${pid}`) ? undefined : [];
+    out.push({ path: cwd, how: 'cwd' });
+    const root = readLink(`/proc/${pid}/root`);
+    if (root !== undefined && root !== '/')
+        out.push({ path: root, how: 'root' });
+    let fds = [];
     try {
-        text = external_node_fs_namespaceObject.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+        fds = external_node_fs_default().readdirSync(`/proc/${pid}/fd`);
     }
     catch (e) {
-        if (e.code === 'ENOENT' || e.code === 'ESRCH')
+        if (denied(e))
+            return undefined;
+        if (!gone(e))
+            throw e;
+    }
+    for (const fd of fds) {
+        const target = readLink(`/proc/${pid}/fd/${fd}`);
+        if (target?.startsWith('/'))
+            out.push({ path: target, how: 'fd' });
+    }
+    // The path is the last field, after five fixed ones; it may contain spaces.
+    for (const line of (readText(`/proc/${pid}/maps`) ?? '').split('\n')) {
+        const m = /^\S+ \S+ \S+ \S+ \d+\s+(\/.*)$/.exec(line);
+        if (m)
+            out.push({ path: m[1], how: 'mapped file' });
+    }
+    return out.map((p) => ({ ...p, path: p.path.replace(/ \(deleted\)$/, '') }));
+}
+function mountsOf(mountinfo) {
+    const out = [];
+    for (const line of mountinfo.split('\n')) {
+        const f = line.split(' ');
+        if (f.length < 5)
+            continue;
+        out.push({ dev: f[2], root: unescapeMountPath(f[3]), mountPoint: unescapeMountPath(f[4]) });
+    }
+    return out;
+}
+/** mountinfo escapes space, tab, newline and backslash as \\ooo. */
+function unescapeMountPath(s) {
+    return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+}
+/**
+ * Where `dir` lives in our own mount table: the mount with the longest mount point containing it
+ * (the last one listed wins a tie: it is stacked on top), and the dir's path within that mount's
+ * filesystem. A container's bind mount of the dir carries the same device and that path as root.
+ */
+function mountRef(dir, ownMountinfo) {
+    let best;
+    for (const m of mountsOf(ownMountinfo))
+        if (isAtOrUnder(m.mountPoint, dir) && (!best || m.mountPoint.length >= best.mountPoint.length))
+            best = m;
+    if (!best)
+        return undefined;
+    const rel = external_node_path_default().relative(best.mountPoint, dir);
+    return { dev: best.dev, fsPath: rel === '' ? best.root : external_node_path_default().posix.join(best.root, rel) };
+}
+function isAtOrUnder(dir, p) {
+    return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+}
+function commandOf(pid) {
+    const argv = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0').filter(Boolean).join(' ');
+    const cmd = argv || `[${(readText(`/proc/${pid}/comm`) ?? '?').trim()}]`;
+    return cmd.length > 120 ? `${cmd.slice(0, 117)}...` : cmd;
+}
+function statStartTime(pid) {
+    const text = readText(`/proc/${pid}/stat`);
+    if (text === undefined)
+        return undefined;
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+}
+function readText(p) {
+    try {
+        return external_node_fs_default().readFileSync(p, 'utf8');
+    }
+    catch (e) {
+        if (gone(e) || denied(e))
             return undefined;
         throw e;
     }
-    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], startTime: rest[19] };
+}
+function readLink(p) {
+    try {
+        return external_node_fs_default().readlinkSync(p);
+    }
+    catch (e) {
+        if (gone(e) || denied(e))
+            return undefined;
+        throw e;
+    }
+}
+// A process can exit between readdir(/proc) and any read of its entries.
+function gone(e) {
+    const code = e?.code;
+    return code === 'ENOENT' || code === 'ESRCH' || code === 'EINVAL';
+}
+function denied(e) {
+    const code = e?.code;
+    return code === 'EACCES' || code === 'EPERM';
+}
+
+;// CONCATENATED MODULE: ./src/dirs/leftovers.ts
+// What a finished job left running in its dirs, and what post does about it. The runner kills a
+// cancelled step's process tree, but a container is the Docker daemon's child, not the step's:
+// its PID 1 may ignore the signals and keep writing into a dir that the next run of the PR is
+// about to get. Post waits for such users (`release-timeout`), then kills them or keeps the
+// dirs locked (`leftovers`); the next run and the janitor check for users too (dirs.liveness,
+// reap/reaper) since post never runs after a hard kill.
+
+
+
+
+
+/** Users of `dirs` now. As root in-process; otherwise dist/keeper.js --dir-users through sudo. */
+async function leftovers_findUsers(dirs) {
+    if (dirs.length === 0)
+        return { users: [], unreadable: 0 };
+    const except = new Set([process.pid]);
+    if (isRoot())
+        return scanDirUsers(dirs, { except });
+    try {
+        await exec_ensurePrivilege('see which processes use the dirs');
+    }
+    catch (e) {
+        // Mounts (containers) and the runner user's own processes are visible without root.
+        lib_core/* debug */.Yz(`runbox: scanning for dir users without root (${(0,errors/* errorMessage */.g)(e)})`);
+        return scanDirUsers(dirs, { except });
+    }
+    const r = await exec_run(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
+    return JSON.parse(r.stdout);
+}
+async function leftovers_containerNames(users) {
+    const ids = [...new Set(users.map((u) => u.containerId).filter((id) => id !== undefined))];
+    const out = new Map();
+    for (const runtime of ['docker', 'podman']) {
+        const missing = ids.filter((id) => !out.has(id));
+        if (missing.length === 0)
+            break;
+        const r = await runtimeCommand(runtime, ['inspect', '--format', '{{.Id}} {{.Name}}', ...missing]);
+        for (const line of r?.stdout.split('\n') ?? []) {
+            const [id, name] = line.trim().split(' ');
+            if (id && name && missing.includes(id))
+                out.set(id, { name: name.replace(/^\//, ''), runtime });
+        }
+    }
+    return out;
+}
+/**
+ * A container runtime's CLI as the runner user (in the docker group, say), else as root. undefined
+ * when the runtime is not installed or answers neither way; `inspect` of several ids exits
+ * non-zero when one is unknown but still prints the others.
+ */
+async function runtimeCommand(runtime, args) {
+    for (const privileged of isRoot() ? [false] : [false, true]) {
+        try {
+            const r = await exec_run(runtime, args, { allowFailure: true, privileged });
+            if (r.stdout.trim() !== '' || r.code === 0)
+                return r;
+        }
+        catch (e) {
+            if (e.code === 'ENOENT')
+                return undefined;
+            throw e;
+        }
+    }
+    return undefined;
+}
+/** One line per container or process: `container 3f2a... (name): sh -c ... (pid 123, mount of <dir>)`. */
+function leftovers_describeUsers(users, names) {
+    const parts = [];
+    const byContainer = new Map();
+    for (const u of users) {
+        if (u.containerId)
+            byContainer.set(u.containerId, [...(byContainer.get(u.containerId) ?? []), u]);
+        else
+            parts.push(`pid ${u.pid} \`${u.command}\` (${u.how} in ${u.dir})`);
+    }
+    for (const [id, us] of byContainer) {
+        const n = names.get(id);
+        const pids = [...new Set(us.map((u) => u.pid))];
+        const dirs = [...new Set(us.map((u) => u.dir))];
+        parts.unshift(`container ${id.slice(0, 12)}${n ? ` (${n.name})` : ''}: pid ${pids.slice(0, 3).join(', ')}${pids.length > 3 ? ` and ${pids.length - 3} more` : ''} \`${us[0].command}\` (${us[0].how} of ${dirs.join(', ')})`);
+    }
+    return parts.join('; ');
+}
+/** Polls until nothing uses `dirs` or the deadline passes; returns who still does. */
+async function leftovers_waitUnused(dirs, deadline, pollMs = 1000) {
+    for (;;) {
+        const { users } = await leftovers_findUsers(dirs);
+        if (users.length === 0 || Date.now() >= deadline)
+            return users;
+        await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+    }
+}
+/**
+ * Kills what still uses the dirs: a container through its runtime (so `--rm` removes it and the
+ * runtime knows it ended), any other process with SIGKILL after checking it is still the same
+ * process (pid and start time). Returns who still uses the dirs after a short wait.
+ */
+async function killUsers(dirs, users, names) {
+    const containers = [...new Set(users.map((u) => u.containerId).filter((id) => id !== undefined))];
+    for (const id of containers) {
+        const runtime = names.get(id)?.runtime ?? 'docker';
+        const r = await runtimeCommand(runtime, ['kill', id]);
+        if (!r || r.code !== 0)
+            lib_core/* warning */.$e(`runbox: could not kill container ${id.slice(0, 12)} with ${runtime}; killing its processes`);
+    }
+    // The runtime reaps its container's processes within a moment; what is left then (a process
+    // outside any container, or a container its runtime would not kill) gets SIGKILL, but only a
+    // process seen before (same pid and start time) or of the same container: pids get reused.
+    const known = new Set(users.map((u) => `${u.pid}/${u.startTime}`));
+    const current = await leftovers_waitUnused(dirs, Date.now() + (containers.length > 0 ? 5000 : 0), 250);
+    const pids = [...new Set(current.filter((u) => known.has(`${u.pid}/${u.startTime}`) || (u.containerId && containers.includes(u.containerId))).map((u) => u.pid))];
+    if (pids.length > 0) {
+        const r = await exec_run('kill', ['-KILL', ...pids.map(String)], { privileged: !isRoot(), allowFailure: true });
+        if (r.code !== 0)
+            lib_core/* warning */.$e(`runbox: kill -KILL ${pids.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
+    return leftovers_waitUnused(dirs, Date.now() + 10_000, 250);
+}
+/**
+ * Post, before it removes or releases any dir: wait up to `timeoutSec` for whatever still uses
+ * them, then kill it or leave it (the caller keeps the dirs locked). Says what it did in the
+ * log and in `report`.
+ */
+async function settleLeftovers(dirs, opts, report) {
+    const first = await leftovers_findUsers(dirs);
+    if (first.unreadable > 0)
+        lib_core/* info */.pq(`runbox: ${first.unreadable} process(es) could not be checked for use of this job's dirs (no root rights)`);
+    if (first.users.length === 0)
+        return { remaining: [] };
+    const names = await leftovers_containerNames(first.users);
+    const what = leftovers_describeUsers(first.users, names);
+    lib_core/* info */.pq(`runbox: this job's dirs are still in use; waiting up to ${opts.timeoutSec} s (release-timeout) before they are released: ${what}`);
+    const t0 = Date.now();
+    const left = await leftovers_waitUnused(dirs, t0 + opts.timeoutSec * 1000);
+    const waited = Math.round((Date.now() - t0) / 1000);
+    if (left.length === 0) {
+        report.add('waited', `${waited} s until nothing used the dirs any more: ${what}`);
+        return { remaining: [] };
+    }
+    const leftNames = await leftovers_containerNames(left);
+    const leftWhat = leftovers_describeUsers(left, leftNames);
+    if (opts.mode === 'wait') {
+        const msg = `still in use after ${waited} s (leftovers: wait), the dirs stay locked until it ends: ${leftWhat}`;
+        lib_core/* warning */.$e(`runbox: ${msg}`);
+        report.add('left locked', msg);
+        return { remaining: left };
+    }
+    lib_core/* info */.pq(`runbox: killing what still uses this job's dirs after ${waited} s (leftovers: kill): ${leftWhat}`);
+    const after = await killUsers(dirs, left, leftNames);
+    report.add('killed', `after waiting ${waited} s: ${leftWhat}`);
+    if (after.length > 0) {
+        const msg = `could not stop everything that uses the dirs; they stay locked until it ends: ${leftovers_describeUsers(after, await leftovers_containerNames(after))}`;
+        lib_core/* warning */.$e(`runbox: ${msg}`);
+        report.add('left locked', msg);
+    }
+    return { remaining: after };
 }
 
 ;// CONCATENATED MODULE: ./src/dirs/liveness.ts
 // Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
 // keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
 // a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
+
+
 
 
 
@@ -31591,7 +31973,24 @@ function guardedDirs(layout, specs) {
 /** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
 const RUN_LOCK_WAIT_SEC = 10;
 const FORGET_WAIT_SEC = 5;
-async function lockDirs(dirs, ctx, runner, lockTimeoutSec) {
+/** How often a waiting run says it is still waiting: often enough that a log never looks hung. */
+function progressEverySec() {
+    // Test-only: the tests cannot wait 30 s for each line.
+    const t = Number(process.env.RUNBOX_TEST_WAIT_PROGRESS_SEC);
+    return Number.isFinite(t) && t > 0 ? t : 30;
+}
+function describeHolder(h) {
+    return h ? `held by run ${h.runId} (${h.runner})` : 'held by another process';
+}
+/**
+ * A holder that is this same job (same run, attempt, job and runner) is another runbox step of
+ * this job: it holds the lock until its post, which runs after this step, so waiting can only
+ * end in the timeout.
+ */
+function sameJob(h, me) {
+    return h !== undefined && h.runId === me.runId && h.runAttempt === me.runAttempt && h.job === me.job && h.runner === me.runner;
+}
+async function lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
     const holder = {
         runId: ctx.runId,
         runAttempt: ctx.runAttempt,
@@ -31606,20 +32005,71 @@ async function lockDirs(dirs, ctx, runner, lockTimeoutSec) {
             await ensureDir(path.dirname(dir), runner);
             const isRunDir = path.basename(dir).startsWith('run-');
             const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
+            const started = Date.now();
+            const deadline = started + timeoutSec * 1000;
+            let lastHolder;
+            let lastProgress = 0;
             const lock = await acquireLock(lockPathOf(dir), {
                 timeoutSec,
-                onWait: (h) => core.info(`waiting for ${dir}: ${h ? `held by run ${h.runId} (${h.runner})` : 'held by another process'}; giving up after ${timeoutSec} s`)
+                onWait: (h) => {
+                    if (!isRunDir && sameJob(h, holder))
+                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${holder.runId}, job ${holder.job}), which keeps it until the job ends: ` +
+                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
+                    lastHolder = h;
+                    core.info(`waiting for ${dir}: ${describeHolder(h)}; giving up after ${timeoutSec} s`);
+                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
+                    if (!isRunDir)
+                        void sayUsers(dir, 'it is in use by');
+                },
+                onStillWaiting: (h, waitedSec) => {
+                    lastHolder = h ?? lastHolder;
+                    if (waitedSec - lastProgress < progressEverySec())
+                        return;
+                    lastProgress = waitedSec;
+                    core.info(`still waiting for ${dir}: ${describeHolder(h)}, ${Math.round(waitedSec)} s of ${timeoutSec}`);
+                }
             });
+            const waitedSec = (Date.now() - started) / 1000;
+            if (!isRunDir && waitedSec >= 1)
+                waits.push({ dir, waitedSec, ...(lastHolder ? { holder: `run ${lastHolder.runId} (${lastHolder.runner})` } : {}) });
             lock.writeHolder({ ...holder, since: new Date().toISOString() });
             held.push(lock);
+            // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
+            // (no post) with a container still writing into it.
+            if (!isRunDir)
+                await waitForNoUsers(dir, timeoutSec, deadline);
         }
         return held;
     }
     catch (e) {
         for (const l of held)
             l.release();
+        if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith('run-'))
+            throw new Error(`${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`);
         throw e;
     }
+}
+async function sayUsers(dir, prefix) {
+    try {
+        const { users } = await findUsers([dir]);
+        if (users.length > 0)
+            core.info(`${dir}: ${prefix} ${describeUsers(users, await containerNames(users))}`);
+    }
+    catch (e) {
+        // Only a log line is lost; the lock wait goes on regardless.
+        core.debug(`runbox: could not list the users of ${dir}: ${errorMessage(e)}`);
+    }
+}
+/** Holding the dir's lock: waits until no process uses it, up to the dir's lock-timeout budget. */
+async function waitForNoUsers(dir, timeoutSec, deadline) {
+    const { users } = await findUsers([dir]);
+    if (users.length === 0)
+        return;
+    core.info(`waiting for ${dir}: its lock is free, but it is still used by ${describeUsers(users, await containerNames(users))}; giving up after ${timeoutSec} s`);
+    const left = await waitUnused([dir], deadline);
+    if (left.length > 0)
+        throw new Error(`${dir} is still used by ${describeUsers(left, await containerNames(left))}, left behind by an earlier job; gave up after ${timeoutSec}s (lock-timeout). ` +
+            'Stop it (e.g. `docker kill <container>`), or let post stop such leftovers (leftovers: kill)');
 }
 /** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
 async function handOver(locks) {
@@ -31633,11 +32083,21 @@ async function releaseKeeper(pid) {
         return 'none';
     return stopKeeper(pid, { timeoutMs: 5000, watchPid: process.ppid });
 }
+/** Keeps the locks held after the job, until nothing uses the dirs (see keeper.ts, --linger). */
+async function keepLockedForLeftovers(pid) {
+    if (pid === undefined)
+        return 'none';
+    return lingerKeeper(pid, { timeoutMs: 15000, watchPid: process.ppid });
+}
 /**
  * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
 async function forgetRunLock(runDir) {
+    // Main may have failed before it made the lock (base-dir could not be created): nothing to
+    // forget, and taking the lock would create a file in a dir that does not exist.
+    if (!external_node_fs_default().existsSync(lockPathOf(runDir)))
+        return;
     // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
     // thread may still be closing its files.
     let lock;
@@ -31645,7 +32105,7 @@ async function forgetRunLock(runDir) {
         lock = await flock_acquireLock(lockPathOf(runDir), { timeoutSec: FORGET_WAIT_SEC });
     }
     catch (e) {
-        if (e instanceof LockTimeoutError)
+        if (e instanceof flock_LockTimeoutError)
             return; // the next janitor removes it as an orphan
         throw e;
     }
@@ -31667,6 +32127,260 @@ async function heldLocks(paths) {
             held.push(p);
     }
     return held;
+}
+
+;// CONCATENATED MODULE: ./src/common/duration.ts
+// One syntax wherever an input asks for time (`lock-timeout`, `reap-after`, `pr-reap-after`):
+// a user who wrote `30m` for one should not see it refused by another.
+
+const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
+/** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
+const MAX_DURATION_SEC = (/* unused pure expression or super */ null && (365 * 86400));
+function limitText(sec) {
+    for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60]])
+        if (sec % n === 0)
+            return `${sec / n}${u}`;
+    return `${sec}s`;
+}
+/** Parses `90s`, `30m`, `1h`, `2d` or plain seconds (`3600`) into seconds. */
+function duration_parseDuration(input, raw, limits = {}) {
+    const max = limits.maxSec ?? MAX_DURATION_SEC;
+    const fix = `Write a ${limits.allowZero ? '' : 'positive '}whole number with a unit: s, m, h or d (e.g. '90s', '30m', '1h', '2d'), or plain seconds (e.g. '3600'), at most ${limitText(max)}${limits.allowZero ? ` ('0' fails at once)` : ''}`;
+    const m = /^(\d+)\s*([smhd]?)$/i.exec(raw);
+    if (!m)
+        throw new InputError(input, `'${raw}' is not a duration`, fix);
+    const sec = Number(m[1]) * UNIT_SEC[(m[2] || 's').toLowerCase()];
+    if (sec === 0 && !limits.allowZero)
+        throw new InputError(input, `'${raw}' is zero`, fix);
+    if (!Number.isSafeInteger(sec) || sec > max)
+        throw new InputError(input, `'${raw}' is longer than ${limitText(max)}`, fix);
+    return sec;
+}
+
+;// CONCATENATED MODULE: ./src/action/input-source.ts
+// Every input is read through an InputSource, once, in one place per capability, so parsing
+// and validation can be tested without an Actions runtime.
+
+
+/** The variable the runner passes an input in: spaces become `_`, then upper case. */
+function inputEnvName(name) {
+    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+}
+function splitLines(raw) {
+    return raw
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#'));
+}
+const actionInputs = {
+    value: (name) => lib_core/* getInput */.V4(name).trim(),
+    lines: (name) => splitLines(lib_core/* getInput */.V4(name)),
+    given: (name) => process.env[inputEnvName(name)] !== undefined
+};
+function inputsFrom(values) {
+    return {
+        value: (name) => (values[name] ?? '').trim(),
+        lines: (name) => splitLines(values[name] ?? ''),
+        given: (name) => name in values
+    };
+}
+function input_source_parseBoolean(src, name, fallback) {
+    const v = src.value(name).toLowerCase();
+    if (v === '')
+        return fallback;
+    if (v === 'true')
+        return true;
+    if (v === 'false')
+        return false;
+    throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
+}
+
+;// CONCATENATED MODULE: ./src/action/job-context.ts
+// The facts about this job that the runner provides as environment variables. A missing one
+// is an error, never a default: an unset run id once collapsed every run onto one shared dir.
+
+function required(env, name, shape) {
+    const v = (env[name] ?? '').trim();
+    if (v === '')
+        throw new Error(`${name} is not set: runbox runs inside a GitHub Actions job, where the runner sets it`);
+    if (shape && !shape.test(v))
+        throw new Error(`${name} is '${v}', which is not what the runner sets (${String(shape)})`);
+    return v;
+}
+/**
+ * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
+ * The one read of it: main requires it (jobContext), while the input parsers that default to it
+ * run before the job context and decide themselves what its absence means (base-dir's default
+ * fails with an input error, the store's staging falls back to the OS temp dir for post, which
+ * parses the store config without a job context).
+ */
+function job_context_runnerTemp(env = process.env) {
+    return (env.RUNNER_TEMP ?? '').trim() || undefined;
+}
+function pullRequestNumber(env) {
+    const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
+    if (fromRef)
+        return fromRef[1];
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !fs.existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
+    const n = event.pull_request?.number ?? event.number;
+    return n === undefined ? undefined : String(n);
+}
+function jobContext(env = process.env) {
+    const event = env.GITHUB_EVENT_NAME ?? '';
+    const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
+    let ref;
+    if (pr)
+        ref = `pr-${pr}`;
+    else {
+        const name = (env.GITHUB_REF_NAME ?? '').trim() || required(env, 'GITHUB_REF').replace(/^refs\/(heads|tags)\//, '');
+        ref = name;
+    }
+    return {
+        runId: required(env, 'GITHUB_RUN_ID', /^\d+$/),
+        runAttempt: required(env, 'GITHUB_RUN_ATTEMPT', /^\d+$/),
+        job: required(env, 'GITHUB_JOB'),
+        runnerName: required(env, 'RUNNER_NAME'),
+        ref,
+        runnerTemp: job_context_runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
+        workspace: (env.GITHUB_WORKSPACE ?? '').trim()
+    };
+}
+
+;// CONCATENATED MODULE: ./src/dirs/dirs-config.ts
+// The foundation inputs, parsed and validated before anything on disk is touched.
+
+
+
+
+
+
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
+// Variables a later step must never have silently replaced by a dir path.
+const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
+function parseDirLine(line) {
+    const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
+    const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
+    if (!m) {
+        // The README once had this very mistake: YAML keeps a trailing `# ...` inside a `|` block.
+        const comment = /\s#/.test(line) ? "; a comment must be on a line of its own (inside a `|` block YAML keeps a trailing '# ...' as part of the value)" : '';
+        throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix + comment);
+    }
+    const [, name, scope = 'run', envVar] = m;
+    if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
+        throw new InputError('dirs', `'${name}' is not a dir name`, `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`);
+    if (scope !== 'run' && scope !== 'pr')
+        throw new InputError('dirs', `scope '${scope}' of '${name}' is unknown`, "Use ':run' (the default) or ':pr'");
+    if (envVar !== undefined && !ENV_VAR.test(envVar))
+        throw new InputError('dirs', `'${envVar}' (for '${name}') is not an environment variable name`, 'Use upper-case letters, digits and _, not starting with a digit, e.g. CARGO_TARGET_DIR');
+    if (envVar !== undefined && RESERVED_ENV.test(envVar))
+        throw new InputError('dirs', `'${envVar}' (for '${name}') is reserved by the runner or the shell`, 'Choose a variable of your own, e.g. CARGO_TARGET_DIR');
+    return envVar === undefined ? { name, scope } : { name, scope, envVar };
+}
+function parseDirs(src) {
+    const specs = src.lines('dirs').map(parseDirLine);
+    const seen = new Set();
+    const seenEnv = new Set();
+    for (const s of specs) {
+        if (seen.has(s.name))
+            throw new InputError('dirs', `'${s.name}' is listed twice`, 'Give each dir a distinct name');
+        if (s.envVar && seenEnv.has(s.envVar))
+            throw new InputError('dirs', `'${s.envVar}' is exported by two dirs`, 'Give each dir its own variable');
+        seen.add(s.name);
+        if (s.envVar)
+            seenEnv.add(s.envVar);
+    }
+    return specs;
+}
+function parsePathList(src, name) {
+    const fix = `List absolute host paths, one per line, outside system directories (e.g. '/srv/ci/cargo-home')`;
+    const out = src.lines(name).map((p) => checkHostPath(name, p, fix));
+    const dup = out.find((p, i) => out.indexOf(p) !== i);
+    if (dup)
+        throw new InputError(name, `'${dup}' is listed twice`, 'List each path once');
+    return out;
+}
+const MAX_LOCK_TIMEOUT_SEC = (/* unused pure expression or super */ null && (6 * 3600)); // a job's own maximum runtime on GitHub-hosted runners
+function parseLockTimeout(src) {
+    const raw = src.value('lock-timeout');
+    if (raw === '')
+        return 1800;
+    return parseDuration('lock-timeout', raw, { allowZero: true, maxSec: MAX_LOCK_TIMEOUT_SEC });
+}
+/**
+ * Longer than Docker's own stop grace (10 s) plus the runner's cancel sequence (SIGINT, 7.5 s,
+ * SIGTERM, 2.5 s): a container that is merely shutting down has ended by then. Only a job that
+ * leaves something running pays it, and the next run of the PR waits at most this long for it.
+ */
+const DEFAULT_RELEASE_TIMEOUT_SEC = 30;
+const MAX_RELEASE_TIMEOUT_SEC = 3600;
+function parseReleaseTimeout(src) {
+    const raw = src.value('release-timeout');
+    if (raw === '')
+        return DEFAULT_RELEASE_TIMEOUT_SEC;
+    return parseDuration('release-timeout', raw, { allowZero: true, maxSec: MAX_RELEASE_TIMEOUT_SEC });
+}
+/**
+ * `kill` by default: when post runs the job is over, so whatever still uses its dirs is a leftover
+ * the runner failed to stop (it kills a cancelled step's processes, not the step's containers);
+ * `wait` would let one stuck container lock a PR's dirs for every later run.
+ */
+function parseLeftovers(src) {
+    const raw = src.value('leftovers');
+    if (raw === '')
+        return 'kill';
+    if (raw === 'kill' || raw === 'wait')
+        return raw;
+    throw new InputError('leftovers', `'${raw}' is not 'kill' or 'wait'`, "Write 'kill' (stop what still uses the dirs after release-timeout) or 'wait' (keep the dirs locked until it ends)");
+}
+function parseFoundationConfig(src, env = process.env) {
+    // action.yml declares the default, so the runner passes it when the workflow leaves base-dir
+    // out; an empty value was written as an expression that expanded to nothing. Falling back to
+    // RUNNER_TEMP then would silently give up what a shared base-dir is for (warm pr dirs, one
+    // janitor for the host), so it fails instead.
+    if (src.value('base-dir') === '' && src.given?.('base-dir'))
+        throw new InputError('base-dir', 'it is empty: the workflow passes it, but its value expanded to nothing (e.g. `${{ env.X }}` or `${{ vars.X }}` with X unset)', "Define that variable, write the path itself (e.g. '/srv/runbox'), or leave base-dir out to use $RUNNER_TEMP/runbox, which the runner wipes between jobs");
+    const temp = runnerTemp(env);
+    const rawBase = src.value('base-dir') || (temp !== undefined ? path.join(temp, 'runbox') : '');
+    if (rawBase === '')
+        throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
+    const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
+    const mounts = parsePathList(src, 'mounts');
+    const reclaim = parsePathList(src, 'reclaim');
+    for (const p of [...mounts, ...reclaim])
+        if (p === baseDir || isUnder(baseDir, p))
+            throw new InputError(mounts.includes(p) ? 'mounts' : 'reclaim', `'${p}' contains base-dir ${baseDir}`, 'List paths that do not contain base-dir; runbox manages base-dir itself');
+    const id = src.value('id');
+    if (/[\0\n]/.test(id))
+        throw new InputError('id', 'it contains a control character', 'Use a short single-line discriminator such as the matrix values');
+    return {
+        baseDir,
+        dirs: parseDirs(src),
+        id,
+        ownerSpec: src.value('owner'),
+        mounts,
+        reclaim,
+        keep: parseBoolean(src, 'keep', false),
+        lockTimeoutSec: parseLockTimeout(src),
+        releaseTimeoutSec: parseReleaseTimeout(src),
+        leftovers: parseLeftovers(src)
+    };
+}
+/**
+ * The store's host paths, checked on disk with the other inputs, before anything is created:
+ * a store path may pass only through symlinks root made (a /nix moved to another disk); the
+ * staging base (RUNNER_TEMP) through none, since downloads are written there.
+ */
+function checkStoreHostPaths(cfg) {
+    for (const p of cfg.storePaths)
+        checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
+    const link = symlinkedComponent(cfg.stagingBase);
+    if (link)
+        throw new InputError('store', `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`, `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`);
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -31735,6 +32449,7 @@ class StepReport {
     title;
     rows = [];
     notes = [];
+    failure;
     constructor(title) {
         this.title = title;
     }
@@ -31743,6 +32458,13 @@ class StepReport {
         // Details carry keys and error messages that may come from a cache entry: untrusted strings
         // should arrive through shown() already; this keeps a missed one from starting a command line.
         lib_core/* info */.pq(oneLine(`${what}: ${detail}`));
+    }
+    /**
+     * The step failed: the summary leads with the error (it names what failed and the fix), so a
+     * reader of the summary alone never sees a failed step as one that had nothing to do.
+     */
+    fail(message) {
+        this.failure = message;
     }
     note(text) {
         this.notes.push(text);
@@ -31754,6 +32476,8 @@ class StepReport {
         if (!process.env.GITHUB_STEP_SUMMARY)
             return;
         const s = lib_core/* summary */.z.addHeading(this.title, 3);
+        if (this.failure !== undefined)
+            s.addRaw(`<p><strong>failed:</strong> ${html(this.failure)}</p>`, true);
         if (this.rows.length > 0)
             s.addTable([
                 [
@@ -31762,7 +32486,7 @@ class StepReport {
                 ],
                 ...this.rows.map((r) => [html(r.what), html(r.detail)])
             ]);
-        else
+        else if (this.failure === undefined)
             s.addRaw('Nothing to do.', true);
         for (const n of this.notes)
             s.addRaw(`\n\n${n}`, true);
@@ -82646,38 +83370,6 @@ class V1Client {
 }
 
 
-;// CONCATENATED MODULE: ./src/action/input-source.ts
-// Every input is read through an InputSource, once, in one place per capability, so parsing
-// and validation can be tested without an Actions runtime.
-
-
-function splitLines(raw) {
-    return raw
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#'));
-}
-const actionInputs = {
-    value: (name) => lib_core/* getInput */.V4(name).trim(),
-    lines: (name) => splitLines(lib_core/* getInput */.V4(name))
-};
-function inputsFrom(values) {
-    return {
-        value: (name) => (values[name] ?? '').trim(),
-        lines: (name) => splitLines(values[name] ?? '')
-    };
-}
-function parseBoolean(src, name, fallback) {
-    const v = src.value(name).toLowerCase();
-    if (v === '')
-        return fallback;
-    if (v === 'true')
-        return true;
-    if (v === 'false')
-        return false;
-    throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
-
 ;// CONCATENATED MODULE: ./src/store/entry/format.ts
 // The "runbox entry v1" container: the one blob a snapshot is stored as in the cache service.
 //
@@ -82909,6 +83601,9 @@ function signing_checkSignature(signature, index, trusted) {
 // systemd unit, and how to ask the tool for its version (part of the default cache key, since a
 // DB written by one daemon version may not be readable by an older one).
 
+
+
+
 const presets_PRESETS = {
     guix: {
         kind: 'guix',
@@ -82943,21 +83638,562 @@ async function presets_toolVersion(kind) {
         return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
     }
     catch (e) {
-        // spawn fails with ENOENT when the tool is not installed: a fresh runner restoring its
+        // Starting it fails with ENOENT when the tool is not installed: a fresh runner restoring its
         // first store has no tool yet, which is a normal case, not an error.
         if (e.code === 'ENOENT')
             return undefined;
+        // EACCES: some PATH entry stopped the lookup (a dir this user cannot search, or a file of
+        // that name without the x bit). A bare `spawn guix EACCES` names neither, so say which.
+        if (e.code === 'EACCES') {
+            core.warning(`runbox store: cannot run ${cmd} to read its version (EACCES): ${blockedPathEntries(cmd).join('; ') || 'no PATH entry explains it'}. ` +
+                `The key leaves the version out. Fix that entry's permissions or take it out of PATH for this job`);
+            return undefined;
+        }
         throw e;
     }
+}
+/** The PATH entries that make a lookup of `cmd` fail with EACCES, each with the reason. */
+function blockedPathEntries(cmd, envPath = process.env.PATH ?? '') {
+    const out = [];
+    for (const dir of envPath.split(':').filter((d) => d !== '')) {
+        const file = path.join(dir, cmd);
+        try {
+            fs.accessSync(dir, fs.constants.X_OK);
+        }
+        catch (e) {
+            if (e.code === 'EACCES')
+                out.push(`PATH entry ${dir} is not searchable by uid ${process.getuid?.() ?? '?'}`);
+            continue;
+        }
+        let st;
+        try {
+            st = fs.statSync(file);
+        }
+        catch (e) {
+            const code = e.code;
+            if (code === 'EACCES')
+                out.push(`${file} cannot be reached by uid ${process.getuid?.() ?? '?'}`);
+            else if (code !== 'ENOENT' && code !== 'ENOTDIR')
+                out.push(`${file}: ${code ?? String(e)}`);
+            continue;
+        }
+        if (!st.isFile() || (st.mode & 0o111) === 0)
+            out.push(`${file} is not an executable file (mode ${(st.mode & 0o7777).toString(8)})`);
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/store/members.ts
+
+const BLOCK = 512;
+/** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */
+const MAX_META = (/* unused pure expression or super */ null && (1024 * 1024));
+class TarFormatError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'TarFormatError';
+    }
+}
+class members_UnsafeArchiveError extends Error {
+    member;
+    constructor(member, reason) {
+        // The name is the snapshot's: escaped, so it can neither break the log line nor the summary.
+        super(`member '${escapedText(member).replace(/'/g, "\\'")}' ${reason}`);
+        this.member = member;
+        this.name = 'UnsafeArchiveError';
+    }
+}
+// Names must decode exactly: a lossy decode (invalid UTF-8 -> U+FFFD) would make the checks,
+// the exclude list and the disk probes talk about a different byte string than tar extracts.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function decodeName(bytes) {
+    try {
+        return utf8.decode(bytes);
+    }
+    catch {
+        throw new TarFormatError(`a member name is not valid UTF-8 (${Buffer.from(bytes).toString('latin1').slice(0, 80)})`);
+    }
+}
+function cstring(buf, start, len) {
+    const end = buf.indexOf(0, start);
+    return decodeName(buf.subarray(start, end === -1 || end > start + len ? start + len : end));
+}
+/** Octal (with NUL/space padding) or GNU base-256 (high bit set) numeric field. */
+function parseNumeric(buf, start, len, field) {
+    const first = buf[start];
+    if (first & 0x80) {
+        if (first === 0xff)
+            throw new TarFormatError(`negative base-256 ${field}`);
+        let v = first & 0x7f;
+        for (let i = start + 1; i < start + len; i++)
+            v = v * 256 + buf[i];
+        if (!Number.isSafeInteger(v))
+            throw new TarFormatError(`${field} too large`);
+        return v;
+    }
+    const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+    if (s === '')
+        return 0;
+    if (!/^[0-7]+$/.test(s))
+        throw new TarFormatError(`bad octal ${field} '${s}'`);
+    const v = parseInt(s, 8);
+    if (!Number.isSafeInteger(v))
+        throw new TarFormatError(`${field} too large`);
+    return v;
+}
+function checksumOk(h) {
+    const stored = parseNumeric(h, 148, 8, 'checksum');
+    let unsigned = 0;
+    let signed = 0;
+    for (let i = 0; i < BLOCK; i++) {
+        const b = i >= 148 && i < 156 ? 0x20 : h[i];
+        unsigned += b;
+        signed += b > 127 ? b - 256 : b;
+    }
+    return stored === unsigned || stored === signed;
+}
+/** pax extended header records: `<len> <key>=<value>\n`, len counting the whole record. */
+function parsePax(data) {
+    const out = new Map();
+    let off = 0;
+    while (off < data.length) {
+        if (data[off] === 0)
+            break; // NUL padding after the last record
+        const sp = data.indexOf(0x20, off);
+        if (sp === -1)
+            throw new TarFormatError('pax record without length');
+        const lenStr = data.toString('latin1', off, sp);
+        if (!/^[1-9][0-9]*$/.test(lenStr))
+            throw new TarFormatError(`bad pax record length '${lenStr}'`);
+        const len = Number(lenStr);
+        if (off + len > data.length || data[off + len - 1] !== 0x0a)
+            throw new TarFormatError('pax record overruns its header');
+        const rec = decodeName(data.subarray(sp + 1, off + len - 1));
+        const eq = rec.indexOf('=');
+        if (eq <= 0)
+            throw new TarFormatError('pax record without key');
+        // GNU tar takes the last of a repeated key; refused, so no reader has to choose.
+        if (out.has(rec.slice(0, eq)))
+            throw new TarFormatError(`pax key '${rec.slice(0, Math.min(eq, 60))}' given twice`);
+        out.set(rec.slice(0, eq), rec.slice(eq + 1));
+        off += len;
+    }
+    return out;
+}
+/** pax keys GNU tar writes for runbox's archives (--format=posix); any other key is refused,
+ * so no record that tar would act on and this parser would ignore can exist. */
+const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'uid', 'gid', 'uname', 'gname', 'atime', 'ctime']);
+/**
+ * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
+ * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
+ * `size` data bytes, in order, without the padding.
+ *
+ * Stricter than GNU tar wherever the two could read the same bytes differently: at most one pax
+ * `x` header per member and never together with a GNU long-name record (tar keeps only the last
+ * of two, a merging reader would see both), at most one `L` and one `K`, only known pax keys.
+ */
+class members_TarParser {
+    onMember;
+    onData;
+    state = 'header';
+    header = Buffer.alloc(BLOCK);
+    headerFill = 0;
+    remaining = 0; // bytes left in the current state ('data', 'skip' or 'collect')
+    padding = 0; // skipped after a collected payload or a member's data
+    collected = [];
+    collectKind = '';
+    pax;
+    longName;
+    longLink;
+    offset = 0;
+    constructor(onMember, onData) {
+        this.onMember = onMember;
+        this.onData = onData;
+    }
+    write(chunk) {
+        let off = 0;
+        while (off < chunk.length) {
+            if (this.state === 'header') {
+                const n = Math.min(BLOCK - this.headerFill, chunk.length - off);
+                chunk.copy(this.header, this.headerFill, off, off + n);
+                this.headerFill += n;
+                off += n;
+                if (this.headerFill === BLOCK) {
+                    this.headerFill = 0;
+                    this.onHeader();
+                    this.offset += BLOCK;
+                }
+            }
+            else if (this.state === 'data') {
+                const n = Math.min(this.remaining, chunk.length - off);
+                this.onData?.(chunk.subarray(off, off + n));
+                this.remaining -= n;
+                off += n;
+                this.offset += n;
+                if (this.remaining === 0)
+                    this.afterPayload();
+            }
+            else if (this.state === 'skip') {
+                const n = Math.min(this.remaining, chunk.length - off);
+                this.remaining -= n;
+                off += n;
+                this.offset += n;
+                if (this.remaining === 0)
+                    this.state = 'header';
+            }
+            else if (this.state === 'collect') {
+                const n = Math.min(this.remaining, chunk.length - off);
+                this.collected.push(chunk.subarray(off, off + n));
+                this.remaining -= n;
+                off += n;
+                this.offset += n;
+                if (this.remaining === 0)
+                    this.onPayload();
+            }
+            else {
+                // GNU tar stops at the first zero block. Anything but zeros after it would be data
+                // that tar ignores and a laxer reader might not: refuse rather than guess.
+                for (let i = off; i < chunk.length; i++)
+                    if (chunk[i] !== 0)
+                        throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
+                this.offset += chunk.length - off;
+                off = chunk.length;
+            }
+        }
+    }
+    /** True once the end-of-archive block went by: tar reads nothing after it. */
+    get ended() {
+        return this.state === 'trailer';
+    }
+    end() {
+        if (this.state !== 'trailer')
+            throw new TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
+    }
+    get pending() {
+        return this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined;
+    }
+    onHeader() {
+        const h = this.header;
+        if (h.every((b) => b === 0)) {
+            if (this.pending)
+                throw new TarFormatError('extended header without a member');
+            this.state = 'trailer';
+            return;
+        }
+        if (!checksumOk(h))
+            throw new TarFormatError(`header checksum mismatch at offset ${this.offset}`);
+        const magic = h.toString('latin1', 257, 263);
+        const ustar = magic === 'ustar\0';
+        if (!ustar && magic !== 'ustar ')
+            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
+        const type = String.fromCharCode(h[156]);
+        let size = parseNumeric(h, 124, 12, 'size');
+        if (type === 'x' || type === 'L' || type === 'K') {
+            // GNU tar applies only the last of two pax headers (or long names) in a row; refusing any
+            // such pair leaves nothing to disagree about.
+            if (this.pax !== undefined || (type === 'x' && this.pending))
+                throw new TarFormatError(`a '${type}' header follows another extended header at offset ${this.offset}`);
+            if ((type === 'L' && this.longName !== undefined) || (type === 'K' && this.longLink !== undefined))
+                throw new TarFormatError(`two '${type}' long-name records in a row at offset ${this.offset}`);
+            if (size > MAX_META)
+                throw new TarFormatError(`${type} header of ${size} bytes`);
+            this.collectKind = type;
+            this.remaining = size;
+            this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
+            this.collected = [];
+            this.state = 'collect';
+            if (size === 0)
+                this.onPayload();
+            return;
+        }
+        if (type === 'g')
+            throw new TarFormatError('pax global header (runbox never writes one)');
+        const pax = this.pax ?? new Map();
+        const paxSize = pax.get('size');
+        if (paxSize !== undefined) {
+            if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize)))
+                throw new TarFormatError(`bad pax size '${paxSize}'`);
+            size = Number(paxSize);
+        }
+        const rawName = cstring(h, 0, 100);
+        const prefix = ustar ? cstring(h, 345, 155) : '';
+        const name = pax.get('path') ?? this.longName ?? (prefix ? `${prefix}/${rawName}` : rawName);
+        const linkname = pax.get('linkpath') ?? this.longLink ?? cstring(h, 157, 100);
+        this.pax = undefined;
+        this.longName = undefined;
+        this.longLink = undefined;
+        const regular = type === '0' || type === '\0';
+        // tar's idea of how much data follows must match ours; only regular files carry data here.
+        if (!regular && size !== 0)
+            throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
+        this.onMember({
+            name,
+            type,
+            linkname,
+            size,
+            mode: parseNumeric(h, 100, 8, 'mode'),
+            uid: parseNumeric(h, 108, 8, 'uid'),
+            gid: parseNumeric(h, 116, 8, 'gid')
+        });
+        this.remaining = size;
+        this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
+        if (size > 0)
+            this.state = 'data';
+        else
+            this.afterPayload();
+    }
+    afterPayload() {
+        this.remaining = this.padding;
+        this.padding = 0;
+        this.state = this.remaining > 0 ? 'skip' : 'header';
+    }
+    onPayload() {
+        const data = Buffer.concat(this.collected);
+        this.collected = [];
+        if (this.collectKind === 'x') {
+            const pax = parsePax(data);
+            for (const k of pax.keys()) {
+                if (k.startsWith('GNU.sparse'))
+                    throw new TarFormatError('sparse member (runbox never writes one)');
+                if (!PAX_KEYS.has(k))
+                    throw new TarFormatError(`pax record '${k.slice(0, 60)}' is not one runbox's archives hold`);
+            }
+            this.pax = pax;
+        }
+        else {
+            const end = data.indexOf(0);
+            const s = decodeName(data.subarray(0, end === -1 ? data.length : end));
+            if (this.collectKind === 'L')
+                this.longName = s;
+            else
+                this.longLink = s;
+        }
+        this.afterPayload();
+    }
+}
+/**
+ * A top-level store entry named `<anything>.lock`. The daemons lock a store path P by opening
+ * `P.lock` beside it as root (O_RDWR|O_CREAT, following symlinks) and write "d" into it when
+ * done. Whatever a snapshot puts there is turned against root: a symlink has the daemon create
+ * or write a file anywhere on the host, a dir makes every build of P fail, and a non-empty
+ * regular file makes the daemon take it for a stale lock and retry forever whenever it locks P.
+ * A real item can have that name too (a `Cargo.lock` or `flake.lock` added to the store), and
+ * no check tells the two apart, so no such entry is ever restored: save leaves them out, restore
+ * drops them (with a warning) rather than refusing the snapshot, because snapshots saved before
+ * this rule hold such real items, and refusing those would make their keys misses for good (the
+ * cache service keeps the entry and refuses a new save under the same key).
+ */
+function isDaemonLockName(top) {
+    return top.endsWith('.lock');
+}
+const TYPE_NAMES = {
+    '3': 'a character device',
+    '4': 'a block device',
+    '6': 'a FIFO',
+    '7': 'a contiguous file',
+    S: 'a sparse file',
+    D: 'a GNU dump dir',
+    M: 'a multi-volume continuation',
+    V: 'a volume label'
+};
+/** The member path, checked: relative, normalised, no `.`/`..`/empty components. */
+function checkMemberPath(raw, what) {
+    const p = raw.endsWith('/') ? raw.slice(0, -1) : raw;
+    if (p === '')
+        throw new members_UnsafeArchiveError(raw, `has an empty ${what}`);
+    if (p.startsWith('/'))
+        throw new members_UnsafeArchiveError(raw, `has an absolute ${what}`);
+    if (/[\0\n]/.test(p))
+        throw new members_UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
+    for (const c of p.split('/'))
+        if (c === '' || c === '.' || c === '..')
+            throw new members_UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+    return p;
+}
+function ancestors(p) {
+    const out = [];
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1))
+        out.push(p.slice(0, i));
+    return out;
+}
+/**
+ * Checks every member against the rules as the stream goes by; the first violation rejects
+ * the whole archive (UnsafeArchiveError) and stops reading. check() returns the member as the
+ * canonical writer takes it (undefined for a store path's own dir, which the restore makes
+ * itself). Nothing here touches the disk.
+ *
+ * Order: a member's parent dir must be an earlier member of the same archive (or a store path),
+ * as in every archive runbox writes (tree order), so tar never creates a dir on its own with
+ * default metadata and the walk of what landed can expect exactly the members emitted.
+ */
+class members_MemberValidator {
+    rules;
+    roots;
+    seenRoots = new Set();
+    symlinks = new Set();
+    dirs = new Set();
+    /** Regular-file members (not links) seen so far: the only targets a hard link may name, with
+     * the executable bit the link's canonical header repeats. */
+    files = new Map();
+    seen = new Set();
+    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set(), links: 0, lockDropped: new Set() };
+    constructor(rules) {
+        this.rules = rules;
+        this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
+        if (this.roots.some((r) => r === ''))
+            throw new Error('a store path of / cannot be validated');
+    }
+    rootOf(p) {
+        return this.roots.find((r) => p === r || p.startsWith(`${r}/`));
+    }
+    check(m) {
+        const p = checkMemberPath(m.name, 'path');
+        const root = this.rootOf(p);
+        if (root === undefined)
+            throw new members_UnsafeArchiveError(m.name, `path '${p}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
+        if (this.rules.reserved?.(`/${p}`))
+            throw new members_UnsafeArchiveError(m.name, `path '${p}' is the daemon's live database, which is never extracted`);
+        // tar resolves every parent of a name on disk: one that an earlier member made a symlink
+        // would send this member wherever that symlink points.
+        for (const a of ancestors(p))
+            if (this.symlinks.has(a))
+                throw new members_UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
+        const kind = m.type === '\0' ? '0' : m.type;
+        if (!['0', '1', '2', '5'].includes(kind))
+            throw new members_UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
+        // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
+        if (m.name.endsWith('/') && kind !== '5')
+            throw new members_UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
+        if (this.seen.has(p))
+            throw new members_UnsafeArchiveError(m.name, 'appears twice in the archive');
+        // Checked before anything is counted: the link's target must already be a regular file of
+        // this archive's stream, so the link can only ever name a file runbox itself wrote (and the
+        // restore checks that it did, as the target's item may have been skipped).
+        const linkTarget = kind === '1' ? this.checkLinkTarget(m, p) : undefined;
+        this.seen.add(p);
+        if (p === root && kind !== '5')
+            throw new members_UnsafeArchiveError(m.name, 'is the store path itself but not a directory');
+        this.seenRoots.add(root);
+        this.summary.members++;
+        this.summary.dataBytes += m.size;
+        if (kind === '5')
+            this.dirs.add(p);
+        if (kind === '0')
+            this.files.set(p, (m.mode & 0o111) !== 0);
+        // The store dir's own member is never extracted (restore makes the dir itself).
+        if (p === root)
+            return undefined;
+        // A link's header mode is never applied (tar links, the inode keeps its target's mode).
+        if ((m.mode & 0o7000) !== 0 && kind !== '1') {
+            for (const bit of [0o4000, 0o2000, 0o1000])
+                if (m.mode & bit)
+                    this.summary.bitsDropped++;
+            if (this.summary.bitsDroppedIn.length < 5)
+                this.summary.bitsDroppedIn.push(p);
+        }
+        const rest = p.slice(root.length + 1).split('/');
+        const top = `${root}/${rest[0]}`;
+        // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
+        if (rest[0].startsWith('.'))
+            throw new members_UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
+        const parent = p.slice(0, p.lastIndexOf('/'));
+        if (parent !== root && !this.dirs.has(parent))
+            throw new members_UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
+        let target;
+        if (kind === '2') {
+            this.symlinks.add(p);
+            if (m.linkname === '' || /[\0\n]/.test(m.linkname))
+                throw new members_UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
+            target = m.linkname;
+        }
+        // Checked like every member above (so nothing under it, or linking through it, escapes the
+        // rules), then left out of the stream with everything in it: see isDaemonLockName.
+        if (isDaemonLockName(rest[0])) {
+            this.summary.lockDropped.add(top);
+            return undefined;
+        }
+        this.summary.tops.add(top);
+        if (kind === '2' && rest.length === 1)
+            this.summary.symlinkTops.add(top);
+        if (linkTarget !== undefined) {
+            this.summary.links++;
+            return { path: p, kind: 'link', size: 0, executable: this.files.get(linkTarget) === true, target: linkTarget };
+        }
+        return {
+            path: p,
+            kind: kind === '0' ? 'file' : kind === '5' ? 'dir' : 'symlink',
+            size: m.size,
+            executable: kind === '0' && (m.mode & 0o111) !== 0,
+            ...(target !== undefined ? { target } : {})
+        };
+    }
+    /**
+     * A hard link's target, checked: exactly the path of an earlier regular-file member of this
+     * archive. Not a dir, symlink or device (only regular files are in `files`), not a path later
+     * in the stream (tar would link to whatever is on disk by then), not another link (tar writes
+     * every link to the first name, so a chain is never ours), not a path of another archive or
+     * of the disk (each archive's set is its own), never through a symlink member.
+     */
+    checkLinkTarget(m, p) {
+        const raw = m.linkname;
+        let t;
+        try {
+            t = checkMemberPath(raw, 'hard link target');
+        }
+        catch (e) {
+            if (!(e instanceof members_UnsafeArchiveError))
+                throw e;
+            // Named after the link member (the target is only a string in its header).
+            throw new members_UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+        }
+        // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
+        if (t !== raw)
+            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
+        if (t === p)
+            throw new members_UnsafeArchiveError(m.name, 'is a hard link to itself');
+        for (const a of ancestors(t))
+            if (this.symlinks.has(a))
+                throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
+        if (!this.files.has(t)) {
+            const what = this.symlinks.has(t)
+                ? 'a symlink member'
+                : this.dirs.has(t)
+                    ? 'a dir member'
+                    : this.seen.has(t)
+                        ? 'a member that is not a regular file written in full (a hard link itself)'
+                        : this.rootOf(t) === undefined
+                            ? 'a path outside the store paths'
+                            : 'no earlier regular file of this archive';
+            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
+        }
+        return t;
+    }
+    finish() {
+        this.summary.roots = this.roots.filter((r) => this.seenRoots.has(r));
+        if (this.summary.members === 0)
+            throw new members_UnsafeArchiveError('', 'archive has no members');
+        return this.summary;
+    }
+}
+/** Reads a whole uncompressed tar stream, validating every member; rejects on the first bad one. */
+async function validateMembers(stream, rules) {
+    const validator = new members_MemberValidator(rules);
+    const parser = new members_TarParser((m) => void validator.check(m));
+    for await (const chunk of stream)
+        parser.write(chunk);
+    parser.end();
+    return validator.finish();
 }
 
 ;// CONCATENATED MODULE: ./src/store/listing.ts
 // One privileged walk of the store, sorted into what the member-by-member archives are made of:
 // the store paths every archive holds as bare dirs, and the top-level items with their members.
 // Dot-entries of a store dir (`.links`, the daemons' dedup dir; a restore's private dir) are left
-// out. Files with several names (the daemons' dedup) are archived once per archive: in full at
-// the first name tar meets, as a hard link at the others; the data sizes here count each file
-// (device and inode) once per archive. Save lists the store once and plans from that.
+// out, and so are top-level `<name>.lock` entries (the daemons' lock files, which restore never
+// takes: members.ts isDaemonLockName). Files with several names (the daemons' dedup) are
+// archived once per archive: in full at the first name tar meets, as a hard link at the others;
+// the data sizes here count each file (device and inode) once per archive. Save lists the store once and plans from that.
+
 
 
 const listing_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
@@ -82999,7 +84235,7 @@ async function listStore(root, storePaths, excluded) {
                     return undefined;
                 listing.shared.push(e.rel);
             }
-            else if (!e.top.startsWith('.')) {
+            else if (!e.top.startsWith('.') && !isDaemonLockName(e.top)) {
                 const key = `/${spRel}/${e.top}`;
                 const item = listing.items.get(key) ?? { entries: [], bytes: 0, dataBytes: 0 };
                 item.entries.push(e);
@@ -83150,6 +84386,7 @@ function planShards(listing, count, auto) {
 
 
 
+
 const MAX_KEY_LENGTH = 512;
 const config_MAX_KEYS = 10;
 // systemd unit names; passed as one argv element, never through a shell.
@@ -83160,7 +84397,12 @@ function oneOf(src, name, allowed, fallback) {
         return fallback;
     if (allowed.includes(v))
         return v;
-    throw new errors/* InputError */.d(name, `'${v}' is not one of ${allowed.join(', ')}`, `Write ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+    const named = allowed.filter((a) => a !== '');
+    const valid = `${named.join(', ')}${allowed.includes('') ? ' or empty' : ''}`;
+    // 'Guix' for 'guix' is the usual slip; say so rather than list what looks like the same value.
+    if (allowed.includes(v.toLowerCase()))
+        throw new errors/* InputError */.d(name, `'${v}' is not one of ${valid}: the values are lower case`, `Write '${v.toLowerCase()}'`);
+    throw new errors/* InputError */.d(name, `'${v}' is not one of ${valid}`, `Write ${named.map((a) => `'${a}'`).join(' or ')}${allowed.includes('') ? `, or leave '${name}' out` : ''}`);
 }
 /** Why a key is unusable by the cache service (which would refuse it at save time), or undefined. */
 function config_keyProblem(key) {
@@ -83189,7 +84431,7 @@ function parseStorePaths(src, preset) {
     });
     for (const a of paths)
         for (const b of paths)
-            if (a !== b && isUnder(b, a))
+            if (a !== b && path_safety_isUnder(b, a))
                 throw new errors/* InputError */.d('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
     if (new Set(paths).size !== paths.length)
         throw new errors/* InputError */.d('store-paths', 'a path is listed twice', 'List each dir once');
@@ -83255,7 +84497,7 @@ function parseStoreConfig(src, env = process.env) {
     }
     const preset = presets_PRESETS[kind];
     const storePaths = parseStorePaths(src, preset);
-    const dbDir = storePaths.some((p) => p === preset.dbDir || isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
+    const dbDir = storePaths.some((p) => p === preset.dbDir || path_safety_isUnder(preset.dbDir, p)) ? preset.dbDir : undefined;
     const keyValue = src.value('key');
     if (keyValue !== '')
         checkKey('key', keyValue);
@@ -83281,10 +84523,10 @@ function parseStoreConfig(src, env = process.env) {
         save: oneOf(src, 'save', ['auto', 'always', 'never'], 'auto'),
         shards: parseShards(src),
         delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
-        failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+        failOnCacheMiss: input_source_parseBoolean(src, 'fail-on-cache-miss', false),
         trustedKeys,
         root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
-        stagingBase: (env.RUNNER_TEMP ?? '').trim() || external_node_os_default().tmpdir(),
+        stagingBase: job_context_runnerTemp(env) ?? external_node_os_default().tmpdir(),
         workspace: (env.GITHUB_WORKSPACE ?? '').trim() || process.cwd(),
         workflowRef: (env.GITHUB_WORKFLOW_REF ?? '').trim()
     };
@@ -83508,6 +84750,134 @@ function entryRange(plan, start, end) {
     return external_node_stream_.Readable.from(gen(), { objectMode: false });
 }
 
+;// CONCATENATED MODULE: ./src/store/staging.ts
+// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
+
+
+
+
+const STAGING_PREFIX = 'runbox-store-';
+const unregisters = new Map();
+function staging_createStaging(base) {
+    external_node_fs_default().mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    return dir;
+}
+/**
+ * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
+ * direct child of `base` named runbox-store-*, or a symlink.
+ */
+function staging_removeStaging(dir, base) {
+    unregisters.get(dir)?.();
+    unregisters.delete(dir);
+    const resolvedBase = external_node_fs_default().realpathSync(base);
+    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
+        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
+    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
+        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
+    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
+    if (!st)
+        return;
+    if (!st.isDirectory())
+        throw new Error(`refusing to remove ${dir}: not a real directory`);
+    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
+}
+/**
+ * When `e` is the staging filesystem running out of space, what to tell the user: the path, how
+ * full it is and what was being written, instead of a bare ENOSPC (or, on restore, a snapshot
+ * that looks evicted). undefined for any other error.
+ */
+function staging_stagingSpaceProblem(e, base, writing) {
+    const code = e?.code;
+    const message = e instanceof Error ? e.message : String(e);
+    // The entry reader checks the free space before it writes ("not enough free space in"); the
+    // rest is the kernel's ENOSPC as node, tar or zstd report it.
+    if (code !== 'ENOSPC' && !/ENOSPC|No space left on device|not enough free space in/.test(message))
+        return undefined;
+    let fsState = '';
+    try {
+        const s = external_node_fs_default().statfsSync(base);
+        fsState = ` (${job_summary_formatBytes(s.bavail * s.bsize)} free of ${job_summary_formatBytes(s.blocks * s.bsize)} once runbox removed its files)`;
+    }
+    catch (err) {
+        fsState = ` (its size could not be read: ${err.message})`;
+    }
+    return (`no space left on the filesystem of ${base} (RUNNER_TEMP, where runbox stages ${writing})${fsState}. ` +
+        `Free space there, or give the runner a RUNNER_TEMP on a filesystem with room for the compressed snapshot`);
+}
+
+;// CONCATENATED MODULE: ./src/action/progress.ts
+// Long work that prints nothing for tens of seconds looks hung in a job log; someone then cancels
+// a restore that was nearly done. A ticker says every 10 s how far the work got and how fast.
+
+
+
+
+function everyMs() {
+    // Test-only: a test's fixture store is done in well under 10 s.
+    const t = Number(process.env.RUNBOX_TEST_PROGRESS_MS);
+    return Number.isFinite(t) && t > 0 ? t : 10_000;
+}
+/** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
+function progress_bytesUnder(dir) {
+    let n = 0;
+    const walk = (d) => {
+        let names;
+        try {
+            names = external_node_fs_default().readdirSync(d, { withFileTypes: true });
+        }
+        catch (e) {
+            // Files come and go while the work runs; a dir removed under us just counts nothing.
+            if (e.code === 'ENOENT')
+                return;
+            throw e;
+        }
+        for (const e of names) {
+            const p = external_node_path_default().join(d, e.name);
+            if (e.isDirectory())
+                walk(p);
+            else if (e.isFile())
+                n += external_node_fs_default().lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
+        }
+    };
+    walk(dir);
+    return n;
+}
+/**
+ * Logs `<label>: <bytes> [of <total>] (<rate>)` every 10 s while `work` runs, from `measure`
+ * (bytes done so far); returns what `work` returns.
+ */
+async function progress_withProgress(label, measure, work, total) {
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+        if (!measure) {
+            // Work whose bytes are not visible to this process (root's tar writing a root-only dir).
+            lib_core/* info */.pq(`${label}: still working after ${Math.round((Date.now() - t0) / 1000)} s${total ? ` (${job_summary_formatBytes(total)} in all)` : ''}`);
+            return;
+        }
+        let done;
+        try {
+            done = measure();
+        }
+        catch (e) {
+            lib_core/* debug */.Yz(`${label}: progress not measured: ${e.message}`);
+            return;
+        }
+        const sec = (Date.now() - t0) / 1000;
+        lib_core/* info */.pq(`${label}: ${job_summary_formatBytes(done)}${total ? ` of ${job_summary_formatBytes(total)}` : ''} after ${Math.round(sec)} s (${job_summary_formatBytes(sec > 0 ? done / sec : 0)}/s)`);
+    }, everyMs());
+    try {
+        return await work();
+    }
+    finally {
+        clearInterval(timer);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/store/cache-io.ts
 // The only place that talks to the Actions cache service. A snapshot is stored as one runbox
 // entry (src/store/entry: the staging files back to back, a checked index, an optional ed25519
@@ -83520,6 +84890,8 @@ function entryRange(plan, start, end) {
 // another store kind or store-paths list, is simply a miss.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
+
+
 
 
 
@@ -83601,6 +84973,12 @@ async function cache_io_restoreEntry(parent, primaryKey, restoreKeys, opts) {
                 : e instanceof EntryIntegrityError
                     ? 'does not match its own index'
                     : 'could not be downloaded';
+        const space = stagingSpaceProblem(e, path.dirname(parent), `the downloaded snapshot ${matched}`);
+        if (space) {
+            opts.spaceProblems?.push(space);
+            core.warning(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${describe(e)})`);
+            return undefined;
+        }
         core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
         return undefined;
     }
@@ -83617,9 +84995,12 @@ async function saveEntry(parent, key, opts) {
         return undefined;
     try {
         const plan = await planEntry(external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
-        const r = await c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => entryRange(plan, start, end), {
-            ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {})
-        });
+        // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
+        let handed = 0;
+        const r = await progress_withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
+            handed += end - start;
+            return entryRange(plan, start, end);
+        }, { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }), plan.size);
         if ('id' in r)
             return r.id;
         lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
@@ -83669,7 +85050,7 @@ if (mode === 'create') {
 `;
 /** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
 async function root_files_rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
-    const link = symlinkedComponent(dir);
+    const link = path_safety_symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
     await exec_ensurePrivilege(`keep runbox's host-wide records in ${dir}`);
@@ -83834,7 +85215,7 @@ async function restartAbandonedDaemon(ctl, report, dir = root_files_RUN_DIR) {
     if (raw === undefined)
         return;
     const m = markerOf(raw);
-    if (m && keeper_client_procStat(m.pid)?.startTime === m.startTime) {
+    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
         lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
         return;
     }
@@ -83904,12 +85285,6 @@ async function daemon_withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
-// Streaming pipelines (`zstd -dc FILE | sudo tar -x`, `sudo tar -c | zstd`) for snapshots of many
-// GB, which exec.run() cannot do because it buffers output. Each stage's argv comes from
-// exec.commandLine(), so whether root rights come from being root or from `sudo -n` is still
-// decided in exec.ts alone. Adjacent stages are joined by an OS pipe (no copy through node);
-// node only feeds the first stage and/or consumes the last one.
-
 
 
 
@@ -83948,10 +85323,9 @@ function waitForStage(child) {
 async function pipeline_runPipeline(stages, io = {}) {
     if (stages.length === 0)
         throw new Error('runPipeline: no stages');
-    const argvs = stages.map((s) => commandLine(s.cmd, s.args, s.privileged));
-    const shown = argvs.map((a) => quote(a)).join(' | ');
-    lib_core/* debug */.Yz(`exec: ${shown}`);
     const children = [];
+    /** Each stage's argv as it runs, quoted. */
+    const shown = [];
     let aborted = false;
     const abort = () => {
         if (aborted)
@@ -83966,11 +85340,13 @@ async function pipeline_runPipeline(stages, io = {}) {
         }
     };
     const ends = [];
-    argvs.forEach((argv, i) => {
-        const last = i === argvs.length - 1;
+    stages.forEach((stage, i) => {
+        const last = i === stages.length - 1;
         const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : children[i - 1].stdout;
         const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
-        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), { stdio: [stdin, stdout, 'pipe'], env: process.env });
+        const started = exec_startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
+        const child = started.child;
+        shown.push(started.shown);
         // The child got its own copy of the previous stage's read end; dropping ours lets the
         // previous stage see EPIPE when this one exits early, instead of blocking forever.
         if (i > 0)
@@ -83982,6 +85358,7 @@ async function pipeline_runPipeline(stages, io = {}) {
             return end;
         }));
     });
+    lib_core/* debug */.Yz(`exec: ${shown.join(' | ')}`);
     const unregister = (0,on_cancel/* registerCleanup */.qE)(async () => {
         abort();
         await Promise.allSettled(ends);
@@ -83993,27 +85370,25 @@ async function pipeline_runPipeline(stages, io = {}) {
     const fed = guard(io.feed?.(children[0].stdin));
     const consumed = guard(io.consume?.(children[children.length - 1].stdout));
     try {
-        const [stageEnds, feedResult, consumeResult] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
-        const feedError = feedResult[0].status === 'rejected' ? feedResult[0].reason : undefined;
-        const consumeError = consumeResult[0].status === 'rejected' ? consumeResult[0].reason : undefined;
+        const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
         // The consumer refusing the data is the root cause of everything that follows.
-        if (consumeError !== undefined && !isBrokenPipe(consumeError))
-            throw consumeError;
+        if (consume.status === 'rejected' && !isBrokenPipe(consume.reason))
+            throw consume.reason;
         const failed = stageEnds
             .map((end, i) => ({ end, i }))
             .filter(({ end }) => end.error || end.code !== 0)
             // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
             .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
         if (failed.length > 0 && rank(failed[0].end) === 0)
-            throw stageError(argvs[failed[0].i], failed[0].end);
-        if (feedError !== undefined && !isBrokenPipe(feedError))
-            throw feedError;
+            throw stageError(shown[failed[0].i], failed[0].end);
+        if (feed.status === 'rejected' && !isBrokenPipe(feed.reason))
+            throw feed.reason;
         if (failed.length > 0)
-            throw stageError(argvs[failed[0].i], failed[0].end);
-        if (consumeError !== undefined)
-            throw consumeError;
-        if (feedError !== undefined)
-            throw feedError;
+            throw stageError(shown[failed[0].i], failed[0].end);
+        if (consume.status === 'rejected')
+            throw consume.reason;
+        if (feed.status === 'rejected')
+            throw feed.reason;
     }
     finally {
         unregister();
@@ -84022,8 +85397,7 @@ async function pipeline_runPipeline(stages, io = {}) {
 function rank(end) {
     return end.error || end.code !== null ? 0 : 1;
 }
-function stageError(argv, end) {
-    const cmd = quote(argv);
+function stageError(cmd, end) {
     const detail = end.stderr.trim().split('\n').slice(-5).join('\n');
     const how = end.error ? `could not run: ${(0,errors/* errorMessage */.g)(end.error)}` : end.code !== null ? `exited with ${end.code}` : `was killed by ${end.signal ?? 'a signal'}`;
     return new PipelineError(cmd, `\`${cmd}\` ${how}${detail ? `: ${detail}` : ''}`);
@@ -84078,7 +85452,7 @@ class RegistrationsError extends Error {
         this.name = 'RegistrationsError';
     }
 }
-const NAME = /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,210}$/;
+const registrations_NAME = /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]{0,210}$/;
 const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
 const OUTPUT_ID = /^[A-Za-z0-9+._?=-]{1,211}$/;
 const SIGS = /^[A-Za-z0-9+/=:._-]+( [A-Za-z0-9+/=:._-]+)*$/;
@@ -84117,7 +85491,7 @@ function isStorePath(p, storeDir) {
     if (typeof p !== 'string' || !p.startsWith(`${storeDir}/`))
         return false;
     const base = p.slice(storeDir.length + 1);
-    return base.length > 33 && HASH_PART.test(base.slice(0, 32)) && base[32] === '-' && NAME.test(base.slice(33));
+    return base.length > 33 && HASH_PART.test(base.slice(0, 32)) && base[32] === '-' && registrations_NAME.test(base.slice(33));
 }
 function registrations_isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84347,50 +85721,17 @@ async function readLiveRegistrations(liveDb, storeDir, scratchDir, keep) {
 // (the daemon treats it as an invalid leftover), and a registered path never points at a missing
 // reference. The SQL is built by runbox from validated values only and runs in one transaction
 // on the live DB. When there is no live DB yet it is created the daemon's way: Nix's own
-// `nix-store --register-validity` (which hashes the items itself), or the schema below for Guix
+// `nix-store --register-validity` (which hashes the items itself), or daemon-schema.mjs for Guix
 // (and for Nix when nix-store is not installed yet). Runs while the daemon is stopped.
 
 
 
 
 
+
 const DB_FILE = 'db.sqlite';
-/**
- * The daemons' own schema (Guix's nix/libstore/schema.sql; Nix 2.x adds three columns to
- * ValidPaths). `if not exists` throughout, as the daemons write it: two restores creating the
- * DB at once, or a daemon opening it, agree on one schema.
- */
-const SCHEMA = (kind) => `
-create table if not exists ValidPaths (
-    id               integer primary key autoincrement not null,
-    path             text unique not null,
-    hash             text not null,
-    registrationTime integer not null,
-    deriver          text,
-    narSize          integer${kind === 'nix' ? ',\n    ultimate         integer,\n    sigs             text,\n    ca               text' : ''}
-);
-create table if not exists Refs (
-    referrer  integer not null,
-    reference integer not null,
-    primary key (referrer, reference),
-    foreign key (referrer) references ValidPaths(id) on delete cascade,
-    foreign key (reference) references ValidPaths(id) on delete restrict
-);
-create index if not exists IndexReferrer on Refs(referrer);
-create index if not exists IndexReference on Refs(reference);
-create trigger if not exists DeleteSelfRefs before delete on ValidPaths
-  begin
-    delete from Refs where referrer = old.id and reference = old.id;
-  end;
-create table if not exists DerivationOutputs (
-    drv  integer not null,
-    id   text not null,
-    path text not null,
-    primary key (drv, id),
-    foreign key (drv) references ValidPaths(id) on delete cascade
-);
-create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
-`;
+/** The daemons' own schema, checked against their sources (see daemon-schema.mjs). */
+const SCHEMA = (kind) => daemonSchema(kind);
 /**
  * The paths to register: added by this restore, not yet valid, and every reference valid or
  * itself accepted (dropped until nothing changes, so a chain with a missing end goes whole), and
@@ -84460,7 +85801,7 @@ function values(rows) {
         out.push(rows.slice(i, i + 500).join(',\n'));
     return out;
 }
-async function db_exists(p) {
+async function exists(p) {
     // The DB dir may be unreadable to the runner user.
     return (await run('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
 }
@@ -84499,14 +85840,14 @@ async function db_registerPaths(o) {
     const regs = new Map();
     for (const r of o.registrations)
         regs.set(r.path, r);
-    let liveExists = await db_exists(live);
+    let liveExists = await exists(live);
     if (!liveExists) {
         const journals = [];
         for (const s of ['-wal', '-shm', '-journal'])
-            if (await db_exists(live + s))
+            if (await exists(live + s))
                 journals.push(DB_FILE + s);
         // Looked at again: a DB created meanwhile (with its WAL) by a concurrent restore is a live DB.
-        liveExists = await db_exists(live);
+        liveExists = await exists(live);
         if (!liveExists && journals.length > 0) {
             core.warning(`runbox store: ${dir} holds ${journals.join(', ')} but no ${DB_FILE}; no DB is created next to them, so the restored items stay unregistered (remove them once no daemon runs)`);
             return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };
@@ -88732,493 +90073,6 @@ function deltaDue(plan) {
     return plan.items > 0 && plan.newItems.length < DELTA_MAX_NEW_FRACTION * plan.items;
 }
 
-;// CONCATENATED MODULE: ./src/store/members.ts
-
-const BLOCK = 512;
-/** pax and long-name payloads are names, not data; anything bigger is an attack or garbage. */
-const MAX_META = (/* unused pure expression or super */ null && (1024 * 1024));
-class TarFormatError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'TarFormatError';
-    }
-}
-class members_UnsafeArchiveError extends Error {
-    member;
-    constructor(member, reason) {
-        // The name is the snapshot's: escaped, so it can neither break the log line nor the summary.
-        super(`member '${escapedText(member).replace(/'/g, "\\'")}' ${reason}`);
-        this.member = member;
-        this.name = 'UnsafeArchiveError';
-    }
-}
-// Names must decode exactly: a lossy decode (invalid UTF-8 -> U+FFFD) would make the checks,
-// the exclude list and the disk probes talk about a different byte string than tar extracts.
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-function decodeName(bytes) {
-    try {
-        return utf8.decode(bytes);
-    }
-    catch {
-        throw new TarFormatError(`a member name is not valid UTF-8 (${Buffer.from(bytes).toString('latin1').slice(0, 80)})`);
-    }
-}
-function cstring(buf, start, len) {
-    const end = buf.indexOf(0, start);
-    return decodeName(buf.subarray(start, end === -1 || end > start + len ? start + len : end));
-}
-/** Octal (with NUL/space padding) or GNU base-256 (high bit set) numeric field. */
-function parseNumeric(buf, start, len, field) {
-    const first = buf[start];
-    if (first & 0x80) {
-        if (first === 0xff)
-            throw new TarFormatError(`negative base-256 ${field}`);
-        let v = first & 0x7f;
-        for (let i = start + 1; i < start + len; i++)
-            v = v * 256 + buf[i];
-        if (!Number.isSafeInteger(v))
-            throw new TarFormatError(`${field} too large`);
-        return v;
-    }
-    const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-    if (s === '')
-        return 0;
-    if (!/^[0-7]+$/.test(s))
-        throw new TarFormatError(`bad octal ${field} '${s}'`);
-    const v = parseInt(s, 8);
-    if (!Number.isSafeInteger(v))
-        throw new TarFormatError(`${field} too large`);
-    return v;
-}
-function checksumOk(h) {
-    const stored = parseNumeric(h, 148, 8, 'checksum');
-    let unsigned = 0;
-    let signed = 0;
-    for (let i = 0; i < BLOCK; i++) {
-        const b = i >= 148 && i < 156 ? 0x20 : h[i];
-        unsigned += b;
-        signed += b > 127 ? b - 256 : b;
-    }
-    return stored === unsigned || stored === signed;
-}
-/** pax extended header records: `<len> <key>=<value>\n`, len counting the whole record. */
-function parsePax(data) {
-    const out = new Map();
-    let off = 0;
-    while (off < data.length) {
-        if (data[off] === 0)
-            break; // NUL padding after the last record
-        const sp = data.indexOf(0x20, off);
-        if (sp === -1)
-            throw new TarFormatError('pax record without length');
-        const lenStr = data.toString('latin1', off, sp);
-        if (!/^[1-9][0-9]*$/.test(lenStr))
-            throw new TarFormatError(`bad pax record length '${lenStr}'`);
-        const len = Number(lenStr);
-        if (off + len > data.length || data[off + len - 1] !== 0x0a)
-            throw new TarFormatError('pax record overruns its header');
-        const rec = decodeName(data.subarray(sp + 1, off + len - 1));
-        const eq = rec.indexOf('=');
-        if (eq <= 0)
-            throw new TarFormatError('pax record without key');
-        // GNU tar takes the last of a repeated key; refused, so no reader has to choose.
-        if (out.has(rec.slice(0, eq)))
-            throw new TarFormatError(`pax key '${rec.slice(0, Math.min(eq, 60))}' given twice`);
-        out.set(rec.slice(0, eq), rec.slice(eq + 1));
-        off += len;
-    }
-    return out;
-}
-/** pax keys GNU tar writes for runbox's archives (--format=posix); any other key is refused,
- * so no record that tar would act on and this parser would ignore can exist. */
-const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'uid', 'gid', 'uname', 'gname', 'atime', 'ctime']);
-/**
- * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
- * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
- * `size` data bytes, in order, without the padding.
- *
- * Stricter than GNU tar wherever the two could read the same bytes differently: at most one pax
- * `x` header per member and never together with a GNU long-name record (tar keeps only the last
- * of two, a merging reader would see both), at most one `L` and one `K`, only known pax keys.
- */
-class members_TarParser {
-    onMember;
-    onData;
-    state = 'header';
-    header = Buffer.alloc(BLOCK);
-    headerFill = 0;
-    remaining = 0; // bytes left in the current state ('data', 'skip' or 'collect')
-    padding = 0; // skipped after a collected payload or a member's data
-    collected = [];
-    collectKind = '';
-    pax;
-    longName;
-    longLink;
-    offset = 0;
-    constructor(onMember, onData) {
-        this.onMember = onMember;
-        this.onData = onData;
-    }
-    write(chunk) {
-        let off = 0;
-        while (off < chunk.length) {
-            if (this.state === 'header') {
-                const n = Math.min(BLOCK - this.headerFill, chunk.length - off);
-                chunk.copy(this.header, this.headerFill, off, off + n);
-                this.headerFill += n;
-                off += n;
-                if (this.headerFill === BLOCK) {
-                    this.headerFill = 0;
-                    this.onHeader();
-                    this.offset += BLOCK;
-                }
-            }
-            else if (this.state === 'data') {
-                const n = Math.min(this.remaining, chunk.length - off);
-                this.onData?.(chunk.subarray(off, off + n));
-                this.remaining -= n;
-                off += n;
-                this.offset += n;
-                if (this.remaining === 0)
-                    this.afterPayload();
-            }
-            else if (this.state === 'skip') {
-                const n = Math.min(this.remaining, chunk.length - off);
-                this.remaining -= n;
-                off += n;
-                this.offset += n;
-                if (this.remaining === 0)
-                    this.state = 'header';
-            }
-            else if (this.state === 'collect') {
-                const n = Math.min(this.remaining, chunk.length - off);
-                this.collected.push(chunk.subarray(off, off + n));
-                this.remaining -= n;
-                off += n;
-                this.offset += n;
-                if (this.remaining === 0)
-                    this.onPayload();
-            }
-            else {
-                // GNU tar stops at the first zero block. Anything but zeros after it would be data
-                // that tar ignores and a laxer reader might not: refuse rather than guess.
-                for (let i = off; i < chunk.length; i++)
-                    if (chunk[i] !== 0)
-                        throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
-                this.offset += chunk.length - off;
-                off = chunk.length;
-            }
-        }
-    }
-    /** True once the end-of-archive block went by: tar reads nothing after it. */
-    get ended() {
-        return this.state === 'trailer';
-    }
-    end() {
-        if (this.state !== 'trailer')
-            throw new TarFormatError(`archive ends early (truncated at offset ${this.offset + this.headerFill})`);
-    }
-    get pending() {
-        return this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined;
-    }
-    onHeader() {
-        const h = this.header;
-        if (h.every((b) => b === 0)) {
-            if (this.pending)
-                throw new TarFormatError('extended header without a member');
-            this.state = 'trailer';
-            return;
-        }
-        if (!checksumOk(h))
-            throw new TarFormatError(`header checksum mismatch at offset ${this.offset}`);
-        const magic = h.toString('latin1', 257, 263);
-        const ustar = magic === 'ustar\0';
-        if (!ustar && magic !== 'ustar ')
-            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
-        const type = String.fromCharCode(h[156]);
-        let size = parseNumeric(h, 124, 12, 'size');
-        if (type === 'x' || type === 'L' || type === 'K') {
-            // GNU tar applies only the last of two pax headers (or long names) in a row; refusing any
-            // such pair leaves nothing to disagree about.
-            if (this.pax !== undefined || (type === 'x' && this.pending))
-                throw new TarFormatError(`a '${type}' header follows another extended header at offset ${this.offset}`);
-            if ((type === 'L' && this.longName !== undefined) || (type === 'K' && this.longLink !== undefined))
-                throw new TarFormatError(`two '${type}' long-name records in a row at offset ${this.offset}`);
-            if (size > MAX_META)
-                throw new TarFormatError(`${type} header of ${size} bytes`);
-            this.collectKind = type;
-            this.remaining = size;
-            this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
-            this.collected = [];
-            this.state = 'collect';
-            if (size === 0)
-                this.onPayload();
-            return;
-        }
-        if (type === 'g')
-            throw new TarFormatError('pax global header (runbox never writes one)');
-        const pax = this.pax ?? new Map();
-        const paxSize = pax.get('size');
-        if (paxSize !== undefined) {
-            if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize)))
-                throw new TarFormatError(`bad pax size '${paxSize}'`);
-            size = Number(paxSize);
-        }
-        const rawName = cstring(h, 0, 100);
-        const prefix = ustar ? cstring(h, 345, 155) : '';
-        const name = pax.get('path') ?? this.longName ?? (prefix ? `${prefix}/${rawName}` : rawName);
-        const linkname = pax.get('linkpath') ?? this.longLink ?? cstring(h, 157, 100);
-        this.pax = undefined;
-        this.longName = undefined;
-        this.longLink = undefined;
-        const regular = type === '0' || type === '\0';
-        // tar's idea of how much data follows must match ours; only regular files carry data here.
-        if (!regular && size !== 0)
-            throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
-        this.onMember({
-            name,
-            type,
-            linkname,
-            size,
-            mode: parseNumeric(h, 100, 8, 'mode'),
-            uid: parseNumeric(h, 108, 8, 'uid'),
-            gid: parseNumeric(h, 116, 8, 'gid')
-        });
-        this.remaining = size;
-        this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
-        if (size > 0)
-            this.state = 'data';
-        else
-            this.afterPayload();
-    }
-    afterPayload() {
-        this.remaining = this.padding;
-        this.padding = 0;
-        this.state = this.remaining > 0 ? 'skip' : 'header';
-    }
-    onPayload() {
-        const data = Buffer.concat(this.collected);
-        this.collected = [];
-        if (this.collectKind === 'x') {
-            const pax = parsePax(data);
-            for (const k of pax.keys()) {
-                if (k.startsWith('GNU.sparse'))
-                    throw new TarFormatError('sparse member (runbox never writes one)');
-                if (!PAX_KEYS.has(k))
-                    throw new TarFormatError(`pax record '${k.slice(0, 60)}' is not one runbox's archives hold`);
-            }
-            this.pax = pax;
-        }
-        else {
-            const end = data.indexOf(0);
-            const s = decodeName(data.subarray(0, end === -1 ? data.length : end));
-            if (this.collectKind === 'L')
-                this.longName = s;
-            else
-                this.longLink = s;
-        }
-        this.afterPayload();
-    }
-}
-const TYPE_NAMES = {
-    '3': 'a character device',
-    '4': 'a block device',
-    '6': 'a FIFO',
-    '7': 'a contiguous file',
-    S: 'a sparse file',
-    D: 'a GNU dump dir',
-    M: 'a multi-volume continuation',
-    V: 'a volume label'
-};
-/** The member path, checked: relative, normalised, no `.`/`..`/empty components. */
-function checkMemberPath(raw, what) {
-    const p = raw.endsWith('/') ? raw.slice(0, -1) : raw;
-    if (p === '')
-        throw new members_UnsafeArchiveError(raw, `has an empty ${what}`);
-    if (p.startsWith('/'))
-        throw new members_UnsafeArchiveError(raw, `has an absolute ${what}`);
-    if (/[\0\n]/.test(p))
-        throw new members_UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
-    for (const c of p.split('/'))
-        if (c === '' || c === '.' || c === '..')
-            throw new members_UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
-    return p;
-}
-function ancestors(p) {
-    const out = [];
-    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1))
-        out.push(p.slice(0, i));
-    return out;
-}
-/**
- * Checks every member against the rules as the stream goes by; the first violation rejects
- * the whole archive (UnsafeArchiveError) and stops reading. check() returns the member as the
- * canonical writer takes it (undefined for a store path's own dir, which the restore makes
- * itself). Nothing here touches the disk.
- *
- * Order: a member's parent dir must be an earlier member of the same archive (or a store path),
- * as in every archive runbox writes (tree order), so tar never creates a dir on its own with
- * default metadata and the walk of what landed can expect exactly the members emitted.
- */
-class members_MemberValidator {
-    rules;
-    roots;
-    seenRoots = new Set();
-    symlinks = new Set();
-    dirs = new Set();
-    /** Regular-file members (not links) seen so far: the only targets a hard link may name, with
-     * the executable bit the link's canonical header repeats. */
-    files = new Map();
-    seen = new Set();
-    summary = { members: 0, dataBytes: 0, roots: [], tops: new Set(), bitsDropped: 0, bitsDroppedIn: [], symlinkTops: new Set(), links: 0 };
-    constructor(rules) {
-        this.rules = rules;
-        this.roots = rules.storePaths.map((p) => p.replace(/^\/+/, '').replace(/\/+$/, ''));
-        if (this.roots.some((r) => r === ''))
-            throw new Error('a store path of / cannot be validated');
-    }
-    rootOf(p) {
-        return this.roots.find((r) => p === r || p.startsWith(`${r}/`));
-    }
-    check(m) {
-        const p = checkMemberPath(m.name, 'path');
-        const root = this.rootOf(p);
-        if (root === undefined)
-            throw new members_UnsafeArchiveError(m.name, `path '${p}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
-        if (this.rules.reserved?.(`/${p}`))
-            throw new members_UnsafeArchiveError(m.name, `path '${p}' is the daemon's live database, which is never extracted`);
-        // tar resolves every parent of a name on disk: one that an earlier member made a symlink
-        // would send this member wherever that symlink points.
-        for (const a of ancestors(p))
-            if (this.symlinks.has(a))
-                throw new members_UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
-        const kind = m.type === '\0' ? '0' : m.type;
-        if (!['0', '1', '2', '5'].includes(kind))
-            throw new members_UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
-        // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
-        if (m.name.endsWith('/') && kind !== '5')
-            throw new members_UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
-        if (this.seen.has(p))
-            throw new members_UnsafeArchiveError(m.name, 'appears twice in the archive');
-        // Checked before anything is counted: the link's target must already be a regular file of
-        // this archive's stream, so the link can only ever name a file runbox itself wrote (and the
-        // restore checks that it did, as the target's item may have been skipped).
-        const linkTarget = kind === '1' ? this.checkLinkTarget(m, p) : undefined;
-        this.seen.add(p);
-        if (p === root && kind !== '5')
-            throw new members_UnsafeArchiveError(m.name, 'is the store path itself but not a directory');
-        this.seenRoots.add(root);
-        this.summary.members++;
-        this.summary.dataBytes += m.size;
-        if (kind === '5')
-            this.dirs.add(p);
-        if (kind === '0')
-            this.files.set(p, (m.mode & 0o111) !== 0);
-        // The store dir's own member is never extracted (restore makes the dir itself).
-        if (p === root)
-            return undefined;
-        // A link's header mode is never applied (tar links, the inode keeps its target's mode).
-        if ((m.mode & 0o7000) !== 0 && kind !== '1') {
-            for (const bit of [0o4000, 0o2000, 0o1000])
-                if (m.mode & bit)
-                    this.summary.bitsDropped++;
-            if (this.summary.bitsDroppedIn.length < 5)
-                this.summary.bitsDroppedIn.push(p);
-        }
-        const rest = p.slice(root.length + 1).split('/');
-        const top = `${root}/${rest[0]}`;
-        // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
-        if (rest[0].startsWith('.'))
-            throw new members_UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
-        // The daemons lock a store path P by opening `P.lock` beside it (as root, O_RDWR|O_CREAT,
-        // following symlinks) and write "d" into it when done: a symlink there has the daemon create
-        // or write a file anywhere on the host, a dir makes every build of P fail. Real items named
-        // `*.lock` (a Cargo.lock or flake.lock added to the store) are regular files.
-        if (rest.length === 1 && rest[0].endsWith('.lock') && kind !== '0')
-            throw new members_UnsafeArchiveError(m.name, `is a ${kind === '2' ? 'symlink' : 'directory'} named like the daemon's lock file of a store path, which it would open as root`);
-        const parent = p.slice(0, p.lastIndexOf('/'));
-        if (parent !== root && !this.dirs.has(parent))
-            throw new members_UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
-        this.summary.tops.add(top);
-        let target;
-        if (kind === '2') {
-            this.symlinks.add(p);
-            if (rest.length === 1)
-                this.summary.symlinkTops.add(top);
-            if (m.linkname === '' || /[\0\n]/.test(m.linkname))
-                throw new members_UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
-            target = m.linkname;
-        }
-        if (linkTarget !== undefined) {
-            this.summary.links++;
-            return { path: p, kind: 'link', size: 0, executable: this.files.get(linkTarget) === true, target: linkTarget };
-        }
-        return {
-            path: p,
-            kind: kind === '0' ? 'file' : kind === '5' ? 'dir' : 'symlink',
-            size: m.size,
-            executable: kind === '0' && (m.mode & 0o111) !== 0,
-            ...(target !== undefined ? { target } : {})
-        };
-    }
-    /**
-     * A hard link's target, checked: exactly the path of an earlier regular-file member of this
-     * archive. Not a dir, symlink or device (only regular files are in `files`), not a path later
-     * in the stream (tar would link to whatever is on disk by then), not another link (tar writes
-     * every link to the first name, so a chain is never ours), not a path of another archive or
-     * of the disk (each archive's set is its own), never through a symlink member.
-     */
-    checkLinkTarget(m, p) {
-        const raw = m.linkname;
-        let t;
-        try {
-            t = checkMemberPath(raw, 'hard link target');
-        }
-        catch (e) {
-            if (!(e instanceof members_UnsafeArchiveError))
-                throw e;
-            // Named after the link member (the target is only a string in its header).
-            throw new members_UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
-        }
-        // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
-        if (t !== raw)
-            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
-        if (t === p)
-            throw new members_UnsafeArchiveError(m.name, 'is a hard link to itself');
-        for (const a of ancestors(t))
-            if (this.symlinks.has(a))
-                throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
-        if (!this.files.has(t)) {
-            const what = this.symlinks.has(t)
-                ? 'a symlink member'
-                : this.dirs.has(t)
-                    ? 'a dir member'
-                    : this.seen.has(t)
-                        ? 'a member that is not a regular file written in full (a hard link itself)'
-                        : this.rootOf(t) === undefined
-                            ? 'a path outside the store paths'
-                            : 'no earlier regular file of this archive';
-            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
-        }
-        return t;
-    }
-    finish() {
-        this.summary.roots = this.roots.filter((r) => this.seenRoots.has(r));
-        if (this.summary.members === 0)
-            throw new members_UnsafeArchiveError('', 'archive has no members');
-        return this.summary;
-    }
-}
-/** Reads a whole uncompressed tar stream, validating every member; rejects on the first bad one. */
-async function validateMembers(stream, rules) {
-    const validator = new members_MemberValidator(rules);
-    const parser = new members_TarParser((m) => void validator.check(m));
-    for await (const chunk of stream)
-        parser.write(chunk);
-    parser.end();
-    return validator.finish();
-}
-
 ;// CONCATENATED MODULE: ./src/store/shard-rules.ts
 // The archives of one snapshot (shards, or a delta and its base) each extract into their own
 // sub-dir of the private dir, so none can write through another's symlink. What is left to
@@ -89356,6 +90210,7 @@ function canonical_tar_endOfArchive() {
 
 
 
+
 const ARCHIVE_FILE = 'store.tar.zst';
 const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
@@ -89387,6 +90242,8 @@ function wholeTarArgs(opts, present) {
         ...dbDirExcludes(opts.dbDir),
         // Dot-entries of a store dir (`.links`, a restore's private dir) are never archived.
         ...present.map((p) => `--exclude=${p.replace(/^\/+/, '')}/.*`),
+        // Nor the daemons' lock files, which restore never takes (members.ts isDaemonLockName).
+        ...present.map((p) => `--exclude=${p.replace(/^\/+/, '')}/*.lock`),
         '--',
         ...present.map((p) => p.replace(/^\/+/, ''))
     ];
@@ -89436,8 +90293,38 @@ function oneList(listing) {
     return { lists: [list], dataBytes: [dataBytes] };
 }
 async function wholeArchive(opts, present) {
+    const dataBytes = await wholeDataBytes(opts, present);
     const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, archive_compress], external_node_path_default().join(opts.snapshotDir, ARCHIVE_FILE));
-    return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present };
+    return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present, dataBytes };
+}
+/**
+ * The data wholeTarArgs archives, each file once (restore requires the figure and refuses an
+ * archive holding more). Read before tar runs, so a file growing meanwhile makes the restore
+ * refuse the snapshot rather than fill a disk. Names are only split at their first component
+ * here (the reason this store is archived whole is that its names cannot be listed exactly).
+ */
+async function wholeDataBytes(opts, present) {
+    let n = 0;
+    const seen = new Set();
+    for (const sp of present) {
+        const r = await exec_run('find', [onDisk(opts.root, sp), '-type', 'f', '-printf', '%D:%i\\t%n\\t%s\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
+        for (const rec of r.stdout.split('\0')) {
+            if (rec === '')
+                continue;
+            const [ino, nlink, size, ...name] = rec.split('\t');
+            const rel = name.join('\t');
+            const top = rel.split('/')[0];
+            if (top.startsWith('.') || isDaemonLockName(top) || inDbDir(`${sp}/${rel}`, opts.dbDir))
+                continue;
+            if (Number(nlink) > 1) {
+                if (seen.has(ino))
+                    continue;
+                seen.add(ino);
+            }
+            n += Number(size);
+        }
+    }
+    return n;
 }
 function onDisk(root, abs) {
     return external_node_path_default().join(root, abs);
@@ -89889,7 +90776,7 @@ class private_extract_PrivateRestore {
                 sinceCheck = { members: 0, bytes: 0 };
                 this.checkHeadroom();
             }
-            if (rec.dataBytes !== undefined && validator.summary.dataBytes > rec.dataBytes)
+            if (validator.summary.dataBytes > rec.dataBytes)
                 throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
             dataLeft = m.size;
             size = m.size;
@@ -90160,42 +91047,6 @@ class private_extract_PrivateRestore {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/staging.ts
-// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything. Each one is also
-// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
-// `finally` blocks never run.
-
-
-
-const STAGING_PREFIX = 'runbox-store-';
-const unregisters = new Map();
-function staging_createStaging(base) {
-    external_node_fs_default().mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
-    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
-    return dir;
-}
-/**
- * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
- * direct child of `base` named runbox-store-*, or a symlink.
- */
-function staging_removeStaging(dir, base) {
-    unregisters.get(dir)?.();
-    unregisters.delete(dir);
-    const resolvedBase = external_node_fs_default().realpathSync(base);
-    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
-        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
-    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
-        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
-    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
-    if (!st)
-        return;
-    if (!st.isDirectory())
-        throw new Error(`refusing to remove ${dir}: not a real directory`);
-    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
-}
-
 ;// CONCATENATED MODULE: ./src/lock/restore-lock.ts
 // One restore at a time into a store, host-wide. Restores run as root and each one plans from
 // what is on disk (which items exist, which DB rows are valid): two at once both see an item
@@ -90225,7 +91076,7 @@ function restoreLockPath(storeDir, dir = RUN_DIR) {
     const h = crypto.createHash('sha256').update(storeDir).digest('hex').slice(0, 16);
     return path.join(dir, `restore-${h}.lock`);
 }
-function describeHolder(h) {
+function restore_lock_describeHolder(h) {
     if (!h || typeof h.pid !== 'number')
         return 'holder unknown';
     const gone = procStat(h.pid) === undefined || (typeof h.startTime === 'string' && procStat(h.pid)?.startTime !== h.startTime);
@@ -90260,13 +91111,13 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
         if (!locked && wait > 0)
             locked = await flockFd(fd, Math.min(1, wait));
         if (!locked) {
-            const who = describeHolder(readRootRecord(holderPath));
+            const who = restore_lock_describeHolder(readRootRecord(holderPath));
             core.info(`runbox store: another restore into ${storeDir} holds the host's restore lock ${lockPath} (${who}); waiting up to ${wait} s`);
             const deadline = Date.now() + wait * 1000;
             while (!locked && Date.now() < deadline)
                 locked = await flockFd(fd, Math.min(restore_lock_WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
             if (!locked) {
-                const why = `another restore into ${storeDir} (${describeHolder(readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
+                const why = `another restore into ${storeDir} (${restore_lock_describeHolder(readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
                 core.warning(`runbox store: ${why}; continuing as on a cache miss`);
                 return await fn(why);
             }
@@ -90316,6 +91167,7 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
 
 
 
+
 /** Archives extracted at once: each is a zstd and a tar. */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, os.availableParallelism()));
@@ -90332,6 +91184,44 @@ function spaceNeeded(dataBytes) {
  */
 async function applySnapshot(o) {
     const t0 = Date.now();
+    const { parts, specs } = readParts(o);
+    const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+    const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
+    if (reaped.length > 0)
+        core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+    try {
+        await priv.checkSpace(needed);
+        const archives = await extractAll(o, priv, specs, needed);
+        checkShardsApart(archives.map((a) => a.summary));
+        await priv.verifyLanded();
+        const registrations = await readPartRegistrations(o, parts);
+        const left = reportLeftOut(archives, priv);
+        const verifyMs = Date.now() - t0;
+        await ensurePrivilege('restore a store snapshot into root-owned store paths');
+        const moved = await moveInAndRegister(o, priv, archives, registrations);
+        const delta = parts[parts.length - 1].manifest.base;
+        const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+        return {
+            compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+            dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
+            added: moved.added,
+            existing: moved.existing,
+            ...(moved.db ? { db: moved.db } : {}),
+            verifyMs,
+            extractMs: moved.extractMs,
+            dbMs: moved.dbMs,
+            ...left,
+            reaped,
+            ...(delta ? { deltaOf: delta.key } : {}),
+            full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
+        };
+    }
+    finally {
+        await priv.close();
+    }
+}
+/** The snapshot's manifest (and a delta's base's, first), checked, and the archives they list. */
+function readParts(o) {
     const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
     const manifest = readManifest(o.snapshotDir, expect);
     const parts = [];
@@ -90345,96 +91235,82 @@ async function applySnapshot(o) {
         parts.push({ dir: o.baseDir, manifest: base });
     }
     parts.push({ dir: o.snapshotDir, manifest });
-    const reserved = (p) => isLiveDbFile(p, o.dbDir);
     const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
     if (specs.length > MAX_ARCHIVES)
         throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
-    const recorded = specs.every((a) => a.rec.dataBytes !== undefined) ? specs.reduce((n, a) => n + (a.rec.dataBytes ?? 0), 0) : undefined;
-    const needed = recorded === undefined ? undefined : spaceNeeded(recorded);
-    const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
-    if (reaped.length > 0)
-        core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+    return { parts, specs };
+}
+/**
+ * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
+ * before the first failure is thrown: no tar may still be writing into the private dir when it
+ * is removed.
+ */
+async function extractAll(o, priv, specs, needed) {
+    const reserved = (p) => isLiveDbFile(p, o.dbDir);
+    const limit = limiter(extractConcurrency());
     try {
-        if (needed !== undefined)
-            await priv.checkSpace(needed);
-        else
-            core.info('runbox store: the snapshot records no data sizes (made by an older runbox?): free space is not checked before extracting');
-        // Every archive is checked and extracted (a bounded number at once) before anything reaches
-        // the store, so one bad member anywhere still refuses the whole snapshot. Settled, all of
-        // them, before the first failure is thrown: no tar may still be writing into the private
-        // dir when it is removed.
-        const limit = limiter(extractConcurrency());
-        let archives;
-        try {
-            archives = await settleAll(specs.map((a, index) => limit(async () => {
-                const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-                return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
-            })));
-        }
-        catch (e) {
-            throw (await priv.spaceError(e, needed)) ?? e;
-        }
-        checkShardsApart(archives.map((a) => a.summary));
-        await priv.verifyLanded();
-        // Registrations, checked before the daemon is disturbed; base first, so a delta's win.
-        const storeDir = PRESETS[o.kind].storeDir;
-        let registrations;
-        if (o.dbDir && o.storePaths.includes(storeDir))
-            for (const p of parts) {
-                const rec = p.manifest.registrations;
-                if (!rec)
-                    continue;
-                const file = path.join(p.dir, rec.file);
-                await verifyFile(file, rec);
-                registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
-            }
-        const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
-        if (bitsDropped > 0) {
-            const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
-            core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
-        }
-        const notRestored = priv.notRestored();
-        if (notRestored.length > 0)
-            core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
-        const verifyMs = Date.now() - t0;
-        await ensurePrivilege('restore a store snapshot into root-owned store paths');
-        let added = new Set();
-        let existing = 0;
-        let extractMs = 0;
-        let dbMs = 0;
-        const db = await withDaemonStopped(o.daemon, async () => {
-            const t1 = Date.now();
-            const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
-            added = new Set(moved.added);
-            existing = moved.existing;
-            const t2 = Date.now();
-            extractMs = t2 - t1;
-            const result = o.dbDir && registrations
-                ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
-                : undefined;
-            dbMs = Date.now() - t2;
-            return result;
-        });
-        const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
-        return {
-            compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
-            dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
-            added: added.size,
-            existing,
-            ...(db ? { db } : {}),
-            verifyMs,
-            extractMs,
-            bitsDropped,
-            notRestored,
-            reaped,
-            dbMs,
-            ...(manifest.base ? { deltaOf: manifest.base.key } : {}),
-            full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
-        };
+        return await withProgress(`checking and extracting ${specs.length} archive(s)`, undefined, () => settleAll(specs.map((a, index) => limit(async () => {
+            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
+            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+        }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     }
-    finally {
-        await priv.close();
+    catch (e) {
+        throw (await priv.spaceError(e, needed)) ?? e;
     }
+}
+/** The parts' registrations, checked before the daemon is disturbed; base first, so a delta's win. */
+async function readPartRegistrations(o, parts) {
+    const storeDir = PRESETS[o.kind].storeDir;
+    if (!o.dbDir || !o.storePaths.includes(storeDir))
+        return undefined;
+    let registrations;
+    for (const p of parts) {
+        const rec = p.manifest.registrations;
+        if (!rec)
+            continue;
+        const file = path.join(p.dir, rec.file);
+        await verifyFile(file, rec);
+        registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
+    }
+    return registrations;
+}
+/** What the checks left out of the restore (and still restored the rest), said in the log. */
+function reportLeftOut(archives, priv) {
+    const bitsDropped = archives.reduce((n, a) => n + a.summary.bitsDropped, 0);
+    if (bitsDropped > 0) {
+        const where = archives.flatMap((a) => a.summary.bitsDroppedIn).slice(0, 5);
+        core.info(`runbox store: ${bitsDropped} setuid/setgid/sticky bit(s) in the snapshot's modes were dropped (store items never have them), e.g. on ${where.map((w) => shown(w)).join(', ')}`);
+    }
+    const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
+    if (lockDropped.length > 0)
+        core.warning(`runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => shown(t)).join(', ')}`);
+    const notRestored = priv.notRestored();
+    if (notRestored.length > 0)
+        core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
+    return { bitsDropped, lockDropped, notRestored };
+}
+/** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
+async function moveInAndRegister(o, priv, archives, registrations) {
+    const storeDir = PRESETS[o.kind].storeDir;
+    let added = new Set();
+    let existing = 0;
+    let extractMs = 0;
+    let dbMs = 0;
+    const db = await withDaemonStopped(o.daemon, async () => {
+        const t1 = Date.now();
+        const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
+        added = new Set(moved.added);
+        existing = moved.existing;
+        const t2 = Date.now();
+        extractMs = t2 - t1;
+        const result = o.dbDir && registrations
+            ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
+            : undefined;
+        dbMs = Date.now() - t2;
+        return result;
+    });
+    return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
 }
 /** Runs at most `n` of the functions given to it at once. */
 function limiter(n) {
@@ -90475,11 +91351,6 @@ class StoreMissError extends Error {
         this.name = 'StoreMissError';
     }
 }
-function setOutputs(primary, matched, exact) {
-    core.setOutput('cache-primary-key', primary);
-    core.setOutput('cache-matched-key', matched);
-    core.setOutput('cache-hit', exact ? 'true' : 'false');
-}
 /**
  * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
  * restore keys (with the same fixed path, so the same cache version). When the base is gone
@@ -90499,7 +91370,7 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const [key, restore] = lookups[i];
         const staging = createStaging(cfg.stagingBase);
         stagings.push(staging);
-        const matched = await restoreEntry(staging, key, restore, entryOpts);
+        const matched = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
         if (!matched)
             return { note };
         if (refused.has(matched)) {
@@ -90515,9 +91386,14 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const baseStaging = createStaging(cfg.stagingBase);
         stagings.push(baseStaging);
         // A delta naming itself as base is refused like a missing base.
-        const got = baseKey === matched ? undefined : await restoreEntry(baseStaging, baseKey, [], entryOpts);
+        const spaceProblems = [];
+        const got = baseKey === matched ? undefined : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
         if (got === baseKey)
             return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+        // The base is in the cache; this host had no room for it. Saying "gone" would send the
+        // user to the cache, and a fallback lookup would only fill the same disk again.
+        if (spaceProblems.length > 0)
+            return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
         refused.add(matched);
         const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
         core.warning(`runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
@@ -90529,13 +91405,15 @@ async function fetchSnapshot(cfg, keys, stagings) {
     return { note };
 }
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
-function restoreStore(cfg, report) {
+function restoreStore(cfg, report, setOutputs) {
     // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
     // listing the same paths in another order must still take the same lock.
-    return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, busy));
+    return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
 }
-async function restoreLocked(cfg, report, busy) {
+async function restoreLocked(cfg, report, setOutputs, busy) {
     const keys = await resolveKeys(cfg);
+    // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+    report.add('cache key', `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
     const state = {
         version: 1,
         kind: cfg.kind,
@@ -90552,7 +91430,7 @@ async function restoreLocked(cfg, report, busy) {
         delta: cfg.delta
     };
     // Outputs exist from the start, so a later step can read them whatever happens below.
-    setOutputs(keys.primary, '', false);
+    setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
     // Root rights are needed to write the store; find out before downloading anything.
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     const stagings = [];
@@ -90593,7 +91471,7 @@ async function restoreLocked(cfg, report, busy) {
                     ]
                     : [];
                 report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
-                    `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
+                    `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
                 report.add('store restore time', `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
@@ -90605,7 +91483,7 @@ async function restoreLocked(cfg, report, busy) {
                 report.add('store snapshot', `not restored (${matched}): ${errorMessage(e)}`);
             }
         }
-        setOutputs(keys.primary, state.matchedKey, state.exactHit);
+        setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit });
         if (!state.matchedKey && cfg.failOnCacheMiss)
             throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
         return state;
@@ -90626,6 +91504,7 @@ async function restoreLocked(cfg, report, busy) {
 // (save: auto) or saving is off. Whatever the job's outcome: a failed build registers no store
 // items, so the store is still consistent. Nothing here fails the job; a snapshot that cannot
 // be made or uploaded is a warning.
+
 
 
 
@@ -90693,7 +91572,7 @@ async function save(state, report) {
         external_node_fs_default().mkdirSync(snapshotDir);
         external_node_fs_default().mkdirSync(scratchDir);
         const base = deltaBase(state);
-        const r = await createSnapshot({
+        const r = await progress_withProgress('archiving the store (compressed so far)', () => progress_bytesUnder(snapshotDir), () => createSnapshot({
             root: state.root,
             kind: state.kind,
             storePaths: state.storePaths,
@@ -90703,7 +91582,7 @@ async function save(state, report) {
             scratchDir,
             shards: state.shards,
             ...(typeof base === 'string' ? {} : { base })
-        });
+        }));
         if (r.missing.length > 0)
             lib_core/* info */.pq(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
         const bytes = manifest_manifestBytes(r.manifest);
@@ -90722,17 +91601,26 @@ async function save(state, report) {
         report.add('store save time', `DB read ${job_summary_formatSeconds(r.dbMs)}, archive ${job_summary_formatSeconds(r.archiveMs)}, upload ${job_summary_formatSeconds(uploadMs)}`);
     }
     catch (e) {
-        lib_core/* warning */.$e(`runbox store: no snapshot saved, the job goes on: ${(0,errors/* errorMessage */.g)(e)}`);
-        report.add('store snapshot', `not saved: ${(0,errors/* errorMessage */.g)(e)}`);
+        // Removed first, so that the free space it reports is what the host really has.
+        if (staging)
+            removeStagingOrWarn(staging, state.stagingBase);
+        staging = undefined;
+        const space = staging_stagingSpaceProblem(e, state.stagingBase, 'the snapshot before the upload');
+        const why = space ? `${space} (${(0,errors/* errorMessage */.g)(e)})` : (0,errors/* errorMessage */.g)(e);
+        lib_core/* warning */.$e(`runbox store: no snapshot saved, the job goes on: ${why}`);
+        report.add('store snapshot', `not saved: ${why}`);
     }
     finally {
         if (staging)
-            try {
-                staging_removeStaging(staging, state.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
+            removeStagingOrWarn(staging, state.stagingBase);
+    }
+}
+function removeStagingOrWarn(staging, base) {
+    try {
+        staging_removeStaging(staging, base);
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
     }
 }
 
@@ -90844,6 +91732,8 @@ async function removeRunDir(runDir, baseDir) {
 
 
 
+
+
 async function runPost() {
     const report = new StepReport('runbox: post');
     const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => report.write());
@@ -90863,7 +91753,7 @@ async function runPost() {
         }
         const state = loadRunState();
         if (!state) {
-            lib_core/* info */.pq('runbox main did not get far enough to provision anything; nothing to tear down');
+            report.add('nothing to tear down', 'main stopped before it provisioned anything (its error, if it failed, is in the main step)');
             if (daemonProblem)
                 throw new Error(daemonProblem);
             return;
@@ -90885,9 +91775,17 @@ async function runPost() {
                 if (r.healed > 0)
                     report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${state.runnerOwner.uid}:${state.runnerOwner.gid}`);
         });
-        if (state.keep) {
+        // Before anything is removed or released: a container of this job may still be writing.
+        let inUse = false;
+        await attempt('leftovers', async () => {
+            const guarded = [...(state.runDir ? [state.runDir] : []), ...state.dirs.filter((d) => d.scope === 'pr').map((d) => d.path)];
+            const release = state.release ?? { timeoutSec: DEFAULT_RELEASE_TIMEOUT_SEC, leftovers: 'kill' };
+            const { remaining } = await settleLeftovers(guarded, { timeoutSec: release.timeoutSec, mode: release.leftovers }, report);
+            inUse = remaining.length > 0;
+        });
+        if (state.keep || (inUse && state.runDir)) {
             if (state.runDir)
-                report.add('kept', `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
+                report.add('kept', inUse ? `${state.runDir} (still in use; the janitor reaps it once nothing uses it)` : `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
         }
         else if (state.runDir) {
             await attempt('teardown', async () => {
@@ -90898,6 +91796,14 @@ async function runPost() {
         }
         // After teardown: the dirs stayed locked while they were being removed.
         await attempt('release locks', async () => {
+            if (inUse) {
+                const r = await keepLockedForLeftovers(state.keeper?.pid);
+                if (r === 'lingering')
+                    report.add('locks kept', `${state.keeper?.locks.length ?? 0}, held until nothing uses the dirs`);
+                else
+                    lib_core/* warning */.$e('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
+                return;
+            }
             const stopped = await releaseKeeper(state.keeper?.pid);
             const locks = state.keeper?.locks ?? [];
             if (stopped === 'stopped')
@@ -90914,11 +91820,16 @@ async function runPost() {
             if (state.runDir && !state.keep)
                 await forgetRunLock(state.runDir);
         });
+        // Main failed after saving its state but before it made anything: say so, rather than a
+        // bare "Nothing to do." under a failed main.
+        if (report.entries.length === 0 && state.dirs.length === 0 && !state.keeper && !state.store)
+            report.add('nothing to tear down', 'main stopped before it provisioned any dir (its error, if it failed, is in the main step)');
         if (problems.length > 0)
             throw new Error(problems.join('; '));
     }
     catch (e) {
         lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
+        report.fail((0,errors/* errorMessage */.g)(e));
     }
     finally {
         summaryOnCancel();

@@ -25,7 +25,17 @@ import { errnoOf } from './sys/errno.js';
 import { procStat } from './sys/proc-stat.js';
 import { scanDirUsers, type ScanResult } from './dirs/dir-users.js';
 
-const POLL_MS = 1000;
+/**
+ * How often the watched worker is checked. RUNBOX_TEST_KEEPER_POLL_MS is for tests only (like
+ * RUNBOX_TEST_RETRY_MS): a shorter poll, so a test sees a killed worker's locks freed at once.
+ * Read once, at start; the client passes it on only when it is set.
+ */
+const POLL_MS = pollMs(process.env.RUNBOX_TEST_KEEPER_POLL_MS);
+
+function pollMs(raw: string | undefined): number {
+  const v = (raw ?? '').trim();
+  return /^[1-9][0-9]{0,4}$/.test(v) ? Number(v) : 1000;
+}
 /** A lingering keeper scans /proc (through sudo when not root): less often than the worker check. */
 const LINGER_POLL_MS = 2000;
 

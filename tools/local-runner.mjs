@@ -126,7 +126,9 @@ export class FakeJob {
       GITHUB_ENV: file('env'),
       GITHUB_STATE: file('state'),
       GITHUB_PATH: file('path'),
-      GITHUB_STEP_SUMMARY: file('summary')
+      GITHUB_STEP_SUMMARY: file('summary'),
+      // Test-only (src/keeper.ts): the keeper's poll of the runner worker, when the tests set it.
+      ...(process.env.RUNBOX_TEST_KEEPER_POLL_MS ? { RUNBOX_TEST_KEEPER_POLL_MS: process.env.RUNBOX_TEST_KEEPER_POLL_MS } : {})
     };
     for (const [k, v] of Object.entries(this.#inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
     if (step === 'post') for (const [k, v] of Object.entries(this.#mainState)) env[`STATE_${k}`] = v;

@@ -82,6 +82,7 @@ export function keeperScript(): string {
 function keeperEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   if (process.env.RUNNER_TRACKING_ID) env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
+  if (process.env.RUNBOX_TEST_KEEPER_POLL_MS) env.RUNBOX_TEST_KEEPER_POLL_MS = process.env.RUNBOX_TEST_KEEPER_POLL_MS;
   return env;
 }
 

@@ -1,0 +1,62 @@
+// Once per test run (jest globalSetup of the host and e2e projects): bundle every test CLI in
+// __tests__/clis with ncc into one script, as the action itself is built, and compile the keeper
+// for the tests that start keepers themselves. Tests find them through RUNBOX_TEST_CLIS
+// (helpers/bundle.ts testCli, keeperScript). Bundling per test file cost one ncc run (10-40 s)
+// for each of five files.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLIS = ['daemon-stopped', 'janitor', 'lock', 'restore-lock'];
+
+export default function globalSetup() {
+  // Test-only (src/keeper.ts): keepers started by tests notice a killed runner worker within
+  // 100 ms instead of a second. Set here, before any test process starts, so each inherits it.
+  process.env.RUNBOX_TEST_KEEPER_POLL_MS ??= '100';
+  // Both projects name this setup; the second call in the same run finds the first's bundle.
+  const done = process.env.RUNBOX_TEST_CLIS;
+  if (done && fs.existsSync(path.join(done, 'index.js'))) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-test-clis-'));
+  // Tests run these as runbox-ci and nobody.
+  fs.chmodSync(dir, 0o755);
+  // --no-cache: other builds may run concurrently.
+  execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', path.join(ROOT, '__tests__/clis/index.ts'), '-o', dir, '--target', 'es2022', '--no-cache', '--quiet'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit']
+  });
+  for (const name of CLIS) fs.writeFileSync(path.join(dir, `${name}.mjs`), `process.argv.splice(2, 0, ${JSON.stringify(name)});\nawait import('./index.js');\n`);
+
+  // The keeper is dependency-free by design (only node: modules and its own relative imports),
+  // so transpiling its files one by one gives what ncc would bundle, in milliseconds. Named like
+  // dist/keeper.js: stopKeeper recognises a keeper by that name until it has set its title.
+  const keeperDir = path.join(dir, 'keeper');
+  transpileTree(path.join(ROOT, 'src'), 'keeper.ts', keeperDir);
+  fs.writeFileSync(path.join(keeperDir, 'package.json'), '{ "type": "module" }\n');
+  process.env.RUNBOX_TEST_CLIS = dir;
+}
+
+/** Transpiles `rel` under `srcRoot` and every file it imports relatively into `outRoot`. */
+export function transpileTree(srcRoot, rel, outRoot, done = new Set()) {
+  if (done.has(rel)) return;
+  done.add(rel);
+  const source = fs.readFileSync(path.join(srcRoot, rel), 'utf8');
+  const out = ts.transpileModule(source, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022 },
+    reportDiagnostics: true,
+    fileName: rel
+  });
+  if (out.diagnostics?.length) throw new Error(`src/${rel}: ${ts.flattenDiagnosticMessageText(out.diagnostics[0].messageText, '\n')}`);
+  const target = path.join(outRoot, rel.replace(/\.ts$/, '.js'));
+  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(target, out.outputText);
+  for (const { fileName: spec } of ts.preProcessFile(source, true, true).importedFiles) {
+    if (spec.startsWith('node:')) continue;
+    if (!spec.startsWith('./') && !spec.startsWith('../'))
+      throw new Error(`src/${rel} imports '${spec}': the keeper must stay dependency-free (bundle it with ncc in global-setup.mjs if that changed)`);
+    transpileTree(srcRoot, path.join(path.dirname(rel), spec.replace(/\.js$/, '.ts')), outRoot, done);
+  }
+}
