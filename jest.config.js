@@ -17,16 +17,21 @@ const common = {
 export const E2E = [
   'bad-inputs',
   'cancel',
+  'containers',
   'daemon-marker',
   'dirs',
+  'docs',
+  'first-hour',
   'fleet',
   'host-paths',
   'janitor-action',
+  'mount-sources',
   'pr-dirs',
   'reclaim',
   'store-action',
   'store-delta',
   'store-faults',
+  'store-hostile-dist',
   'store-malicious',
   'store-signed'
 ];
