@@ -13,7 +13,7 @@ import { parseDuration, parseReapConfig } from '../src/reap/reap-config.js';
 import { isExcluded, runJanitor, type JanitorResult } from '../src/reap/janitor.js';
 import { tryReapDir } from '../src/reap/reaper.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
-import { testCli, testKeeper } from './helpers/bundle.js';
+import { testCli } from './helpers/bundle.js';
 import { holdLock, killAndWait, ProcessPool } from './helpers/processes.js';
 
 const MIN = 60_000;
@@ -32,8 +32,8 @@ beforeAll(() => {
   fs.chmodSync(tmp, 0o755); // one test runs the janitor as runbox-ci
   cliScript = testCli('janitor');
   // Like dist/main.js, the janitor finds keeper.js next to itself: a non-root janitor runs it as
-  // root (sudo) to see which processes use a dir.
-  fs.copyFileSync(testKeeper(), path.join(path.dirname(cliScript), 'keeper.js'));
+  // root (sudo) to see which processes use a dir. The bundled one: it runs on its own.
+  fs.copyFileSync(path.join(process.cwd(), 'dist', 'keeper.js'), path.join(path.dirname(cliScript), 'keeper.js'));
 });
 
 beforeEach(() => {

@@ -31496,6 +31496,8 @@ function keeperEnv() {
     const env = { PATH: process.env.PATH };
     if (process.env.RUNNER_TRACKING_ID)
         env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
+    if (process.env.RUNBOX_TEST_KEEPER_POLL_MS)
+        env.RUNBOX_TEST_KEEPER_POLL_MS = process.env.RUNBOX_TEST_KEEPER_POLL_MS;
     return env;
 }
 function exitHint(code) {
@@ -85371,28 +85373,39 @@ async function pipeline_runPipeline(stages, io = {}) {
     const consumed = guard(io.consume?.(children[children.length - 1].stdout));
     try {
         const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);
-        // The consumer refusing the data is the root cause of everything that follows.
-        if (consume.status === 'rejected' && !isBrokenPipe(consume.reason))
-            throw consume.reason;
-        const failed = stageEnds
-            .map((end, i) => ({ end, i }))
-            .filter(({ end }) => end.error || end.code !== 0)
-            // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
-            .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
-        if (failed.length > 0 && rank(failed[0].end) === 0)
-            throw stageError(shown[failed[0].i], failed[0].end);
-        if (feed.status === 'rejected' && !isBrokenPipe(feed.reason))
-            throw feed.reason;
-        if (failed.length > 0)
-            throw stageError(shown[failed[0].i], failed[0].end);
-        if (consume.status === 'rejected')
-            throw consume.reason;
-        if (feed.status === 'rejected')
-            throw feed.reason;
+        const cause = pipelineFailure(shown, stageEnds, feed, consume);
+        if (cause.failed)
+            throw cause.error;
     }
     finally {
         unregister();
     }
+}
+/**
+ * How a finished pipeline ended: the failure first in cause, not the broken pipes and kills it
+ * led to upstream. `commands`: each stage's command line, quoted. Exported for its unit test.
+ */
+function pipelineFailure(commands, stageEnds, feed, consume) {
+    const fail = (error) => ({ failed: true, error });
+    // The consumer refusing the data is the root cause of everything that follows.
+    if (consume.status === 'rejected' && !isBrokenPipe(consume.reason))
+        return fail(consume.reason);
+    const failed = stageEnds
+        .map((end, i) => ({ end, i }))
+        .filter(({ end }) => end.error || end.code !== 0)
+        // A stage killed by SIGPIPE or by our abort is a consequence, not the cause.
+        .sort((a, b) => rank(a.end) - rank(b.end) || b.i - a.i);
+    if (failed.length > 0 && rank(failed[0].end) === 0)
+        return fail(stageError(commands[failed[0].i], failed[0].end));
+    if (feed.status === 'rejected' && !isBrokenPipe(feed.reason))
+        return fail(feed.reason);
+    if (failed.length > 0)
+        return fail(stageError(commands[failed[0].i], failed[0].end));
+    if (consume.status === 'rejected')
+        return fail(consume.reason);
+    if (feed.status === 'rejected')
+        return fail(feed.reason);
+    return { failed: false };
 }
 function rank(end) {
     return end.error || end.code !== null ? 0 : 1;
