@@ -299,7 +299,16 @@ function denied(e) {
 
 
 
-const POLL_MS = 1000;
+/**
+ * How often the watched worker is checked. RUNBOX_TEST_KEEPER_POLL_MS is for tests only (like
+ * RUNBOX_TEST_RETRY_MS): a shorter poll, so a test sees a killed worker's locks freed at once.
+ * Read once, at start; the client passes it on only when it is set.
+ */
+const POLL_MS = pollMs(process.env.RUNBOX_TEST_KEEPER_POLL_MS);
+function pollMs(raw) {
+    const v = (raw ?? '').trim();
+    return /^[1-9][0-9]{0,4}$/.test(v) ? Number(v) : 1000;
+}
 /** A lingering keeper scans /proc (through sudo when not root): less often than the worker check. */
 const LINGER_POLL_MS = 2000;
 function parseArgs(argv) {
