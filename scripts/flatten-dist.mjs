@@ -13,6 +13,15 @@ for (const entry of ['main', 'post', 'keeper']) {
   for (const f of fs.readdirSync(dir)) {
     if (f === 'package.json') continue;
     const target = f === 'index.js' ? `${entry}.js` : f;
+    // Lazily loaded chunks (e.g. the blob SDK, loaded only to upload) are named by module id, so
+    // main and post emit the same name for the same module. Two different chunks of one name
+    // would make one bundle load the other's code: refuse the build instead.
+    if (produced.has(target)) {
+      if (!fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(dist, target))))
+        throw new Error(`${entry} and an earlier entry both emit ${f} with different contents; give the chunk a distinct name`);
+      fs.rmSync(path.join(dir, f));
+      continue;
+    }
     produced.add(target);
     fs.renameSync(path.join(dir, f), path.join(dist, target));
   }

@@ -3,7 +3,6 @@
 // ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
 // only: what the bytes mean is the entry reader's business.
 import type { Readable } from 'node:stream';
-import { AnonymousCredential, BlockBlobClient, newPipeline } from '@azure/storage-blob';
 import { describe, fetchWithTimeout, HttpError, jsonBody, sendStream, withRetries } from './http.js';
 import { shown } from '../../common/untrusted-text.js';
 
@@ -138,6 +137,9 @@ class V2Client implements CacheClient {
     const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
     if (created.ok !== true || typeof uploadUrl !== 'string')
       return { refused: `CreateCacheEntry refused ${key}: ${shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+    // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
+    // main, post and janitor-only step would otherwise pay for parsing it at start.
+    const { AnonymousCredential, BlockBlobClient, newPipeline } = await import('@azure/storage-blob');
     // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
     const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
     const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
