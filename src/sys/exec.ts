@@ -1,6 +1,7 @@
 // The one way runbox starts processes. Privileged work goes through here too, so "root or
 // `sudo -n`" is decided in a single place and every command shows up in the debug log.
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as core from '@actions/core';
 
 export interface RunOptions {
@@ -14,6 +15,12 @@ export interface RunOptions {
   privileged?: boolean;
   /** Most stdout bytes kept; beyond it the child is killed and run() throws OutputLimitError. Default MAX_STDOUT. */
   maxStdout?: number;
+  /**
+   * Lock fds the child inherits (as its fds 3..): the flock(2) lock they carry then stays held
+   * while the child runs, even when this process is SIGKILLed first. A delete started under a
+   * lock must never outlive the lock (sudo keeps inherited fds open in its own process).
+   */
+  holdFds?: number[];
 }
 
 /**
@@ -78,15 +85,78 @@ export function quote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+// --- children end with their step --------------------------------------------------------------
+//
+// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
+// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
+// on after the step's locks died deletes what the next run has just started using. So every child
+// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
+// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
+//
+// Children stay in the step's process group (not detached): a runner that kills the job's
+// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
+// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
+
+const children = new Set<ChildProcess>();
+let stopping = false;
+const cleanupScope = new AsyncLocalStorage<true>();
+
+/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
+export class StoppingError extends Error {
+  constructor(readonly command: string) {
+    super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
+    this.name = 'StoppingError';
+  }
+}
+
+/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
+export function isStopping(): boolean {
+  return stopping && !cleanupScope.getStore();
+}
+
+/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
+export function trackChild(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  children.add(child);
+  child.once('close', () => children.delete(child));
+  child.once('error', () => children.delete(child));
+}
+
+/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
+export function asCleanup<T>(fn: () => T): T {
+  return cleanupScope.run(true, fn);
+}
+
+/**
+ * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
+ * once all have closed. From now on run() refuses new commands outside asCleanup().
+ */
+export async function stopChildren(graceMs = 3000): Promise<void> {
+  stopping = true;
+  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  if (running.length === 0) return;
+  core.info(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
+  const closed = running.map((c) => new Promise<void>((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
+  for (const c of running) c.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }, graceMs);
+  await Promise.all(closed);
+  clearTimeout(timer);
+}
+
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const argv = commandLine(cmd, args, opts.privileged);
   const shown = quote(argv);
+  if (isStopping()) throw new StoppingError(shown);
   core.debug(`exec: ${shown}`);
-  const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
+  const stdio: SpawnOptions['stdio'] = ['pipe', 'pipe', 'pipe', ...(opts.holdFds ?? [])];
+  const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? process.env, stdio };
   const maxStdout = opts.maxStdout ?? MAX_STDOUT;
   let overflow = false;
   const result = await new Promise<RunResult>((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), spawnOpts);
+    trackChild(child);
     const out: Buffer[] = [];
     let outBytes = 0;
     const err: Buffer[] = [];

@@ -46,21 +46,31 @@ export async function chown(paths: string[], ids: Ids, opts: { recursive?: boole
   await run('chown', args, { privileged: true });
 }
 
+export interface EnsureDirOptions {
+  /**
+   * A parent that other runs share (base-dir, `<base>/<ref-key>`): made when missing, but an
+   * existing one keeps its owner. Runners of different users share it, and re-chowning it to
+   * each in turn would take it away from the others while they use it.
+   */
+  shared?: boolean;
+}
+
 /**
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
- * it is not already. Returns the components it created. A symlink or a non-dir is refused.
+ * it is not already (unless `shared`). Returns the components it created. A symlink or a
+ * non-dir is refused.
  */
-export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
+export async function ensureDir(p: string, ids: Ids, opts: EnsureDirOptions = {}): Promise<string[]> {
   const st = exists(p);
   if (st) {
     if (st.isSymbolicLink()) throw new Error(`${p} is a symlink; runbox only manages real directories`);
     if (!st.isDirectory()) throw new Error(`${p} exists and is not a directory`);
-    if (st.uid !== ids.uid || st.gid !== ids.gid) await chown([p], ids);
+    if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid)) await chown([p], ids);
     return [];
   }
   const missing = missingComponents(p);
   // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
-  if (missing.length === 0) return ensureDir(p, ids);
+  if (missing.length === 0) return ensureDir(p, ids, opts);
   const parent = path.dirname(missing[0]);
   // mkdir -p would create through a symlinked parent, wherever it points.
   assertNoSymlink(parent, 'create dirs under');
@@ -126,12 +136,15 @@ export async function chownTree(p: string, ids: Ids): Promise<void> {
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-export async function removeTree(p: string): Promise<void> {
+export async function removeTree(p: string, opts: { holdFd?: number } = {}): Promise<void> {
   const args = ['-rf', '--one-file-system', '--', p];
-  const r = await run('rm', args, { allowFailure: !isRoot() });
+  // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
+  // locked until rm is done, so nobody starts using a half-deleted dir.
+  const holdFds = opts.holdFd === undefined ? [] : [opts.holdFd];
+  const r = await run('rm', args, { allowFailure: !isRoot(), holdFds });
   if (r.code === 0) return;
   await ensurePrivilege(`remove ${p} (it holds files the runner user cannot delete)`);
-  await run('rm', args, { privileged: true });
+  await run('rm', args, { privileged: true, holdFds });
 }
 
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
