@@ -9,6 +9,7 @@
 // keeper-client.ts). The fd is opened O_CLOEXEC by node, so no other child inherits it by accident.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { trackChild } from '../sys/exec.js';
 
 /** Who holds a lock: written as JSON into the lock file so that waiters can say whom they wait for. */
 export interface LockHolder {
@@ -19,6 +20,29 @@ export interface LockHolder {
   pid: number;
   /** ISO 8601 time the lock was taken. */
   since: string;
+  /**
+   * The job's runner process (main's parent) and its start time (/proc/<pid>/stat field 22).
+   * While it runs and the record is not `released`, the dir is the job's even if its lock is
+   * free: a keeper killed alone frees the lock, not the dir.
+   */
+  runnerPid?: number;
+  runnerStart?: string;
+  /** Random id of this holding; post keeps it to recognise its own records. */
+  token?: string;
+  /** ISO time the holder let go on purpose (keeper stopped or its runner gone, main gave up). */
+  released?: string;
+  /** ISO time a reaper started deleting the dir: whoever takes the lock next finishes the delete. */
+  reaping?: string;
+}
+
+/** How a waiter names whoever holds a lock, from what the last writer of the record said. */
+export function describeHolder(h: LockHolder | undefined): string {
+  if (!h) return 'held by an unknown process';
+  if (h.reaping) return `held by a janitor removing it (pid ${h.pid}, since ${h.reaping})`;
+  // The record is the last run's, but that run let go: whoever holds it now wrote nothing (a
+  // janitor or disk guard checking it, a post making sure it is free).
+  if (h.released) return `held by a process that is not a run (run ${h.runId} (${h.runner}) let go at ${h.released}; likely a janitor checking it)`;
+  return `held by run ${h.runId} (${h.runner})`;
 }
 
 export interface HeldLock {
@@ -37,8 +61,7 @@ export class LockTimeoutError extends Error {
     readonly holder: LockHolder | undefined,
     readonly timeoutSec: number
   ) {
-    const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
-    super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+    super(`Lock ${path} is ${describeHolder(holder)}; gave up after ${timeoutSec}s`);
     this.name = 'LockTimeoutError';
   }
 }
@@ -266,6 +289,8 @@ export function flockFd(fd: number, waitSec: number): Promise<boolean> {
     const child = spawn('flock', ['-x', '-E', String(CONFLICT), ...wait, '3'], {
       stdio: ['ignore', 'ignore', 'pipe', fd]
     });
+    // A cancelled step must not leave a flock behind that takes the lock after the step is gone.
+    trackChild(child);
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { HeldLock } from './flock.js';
+import type { HeldLock, LockHolder } from './flock.js';
 
 export interface StartKeeperOptions {
   /** The process whose death frees the locks: the runner worker, i.e. main's process.ppid. */
@@ -178,4 +178,21 @@ export function procStat(pid: number, tid?: string): { state: string; startTime:
   // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { state: rest[0], startTime: rest[19] };
+}
+
+/** The runner process a holder record names, as /proc shows it now: its pid and start time, for a new record. */
+export function runnerProcess(pid = process.ppid): { runnerPid: number; runnerStart?: string } {
+  return { runnerPid: pid, runnerStart: procStat(pid)?.startTime };
+}
+
+/**
+ * True while the job that wrote `h` may still use the dir although nothing holds its lock: the
+ * record was not released on purpose (by its keeper or main) and its runner process, the same
+ * one (start time), still runs. That is a keeper killed on its own; the job's later steps and
+ * its post still count on the dir.
+ */
+export function jobStillRuns(h: LockHolder | undefined): boolean {
+  if (!h || h.released || h.reaping || !h.runnerPid || !h.runnerStart) return false;
+  const st = procStat(h.runnerPid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === h.runnerStart;
 }

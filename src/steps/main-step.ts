@@ -13,7 +13,7 @@ import { provisionDirs, provisionMounts } from '../dirs/provision.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
 import { registerCleanup } from '../action/on-cancel.js';
 import { setRestoreLockTimeout } from '../lock/restore-lock.js';
-import { guardedDirs, handOver, lockDirs, releaseKeeper } from '../dirs/liveness.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper, releaseMarked } from '../dirs/liveness.js';
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
@@ -83,19 +83,28 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (fs.existsSync(cfg.baseDir)) await sweep(cfg.baseDir, reap, ours, report);
 
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
-    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
+    const { locks, token } = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec);
+    state.held = { token, locks: locks.map((l) => l.path) };
+    saveRunState(state);
+    // Until the keeper has them: a cancel lets go of them on purpose (see releaseMarked).
+    const letGoOnCancel = registerCleanup(() => locks.forEach(releaseMarked));
+    let keeperPid: number | undefined;
     try {
       state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
       // Before the hand-over: a dir being warmed is still under this process's lock.
       await warmRunDirs(warm, layout, state.dirs, owner, report);
-      const keeperPid = await handOver(locks);
+      keeperPid = await handOver(locks);
       if (keeperPid !== undefined) {
         state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
+        const pid = keeperPid;
         // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
-        registerCleanup(() => releaseKeeper(keeperPid).then(() => undefined));
+        registerCleanup(() => releaseKeeper(pid).then(() => undefined));
       }
     } finally {
-      for (const l of locks) l.release();
+      letGoOnCancel();
+      // Without a keeper (main failed before the hand-over) the job lets go of its dirs here.
+      for (const l of locks) if (keeperPid === undefined) releaseMarked(l);
+      else l.release();
     }
     saveRunState(state);
     for (const d of state.dirs) report.add(`dir ${d.name}`, `${d.path} (${d.scope}, owner ${owner.uid}:${owner.gid})`);
