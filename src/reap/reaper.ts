@@ -144,7 +144,11 @@ export async function removeOrphanLock(lockPath: string, baseDir: string): Promi
     held.release();
     return false;
   }
-  return removeLockQuietly(held);
+  // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
+  const cutShort = readHolder(lockPath)?.reaping;
+  const removed = removeLockQuietly(held);
+  if (removed && cutShort) core.info(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
+  return removed;
 }
 
 /**
