@@ -9,6 +9,7 @@ import { keepersHolding } from './helpers/keepers.js';
 import { holdLock, killAndWait, lockIsFree, ProcessPool } from './helpers/processes.js';
 import { WorkerJob } from './helpers/fleet-worker.js';
 import { age, alive, sleep, until } from './helpers/fleet-util.js';
+import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -269,4 +270,51 @@ describe('who removes a dead dir, and who says so', () => {
     expect(fs.existsSync(empty)).toBe(false);
     expect((await j.post()).errors).toEqual([]);
   }, 60_000);
+});
+
+describeWith([asRoot()])('runner users of one group on one base-dir', () => {
+  test('root and runbox-ci share a group-shared base-dir: no shared parent re-chowned, each writes its own holder record, nothing leaks', async () => {
+    const u = sudoUser();
+    if (!u) throw new Error('runbox-ci (with passwordless sudo) is needed: .ci/run creates it');
+    const root = tempRoot('mixed-users');
+    fs.chmodSync(root, 0o755);
+    const base = path.join(root, 'base');
+    fs.mkdirSync(base);
+    // The admin's set-up: base-dir of the runners' group, 2775.
+    fs.chownSync(base, 0, u.gid);
+    fs.chmodSync(base, 0o2775);
+    const inputs = { 'base-dir': base, dirs: 'target\ncache:pr' };
+    const key = path.join(base, 'pr-60');
+    const mk = (runId: string, user?: { uid: number; gid: number }): FakeJob => {
+      const j = new FakeJob({ runId, runnerName: `runner-${runId}`, root: path.join(root, 'jobs', runId), ref: 'refs/pull/60/merge', event: 'pull_request', ...(user ? { user } : {}) });
+      jobs.push(j);
+      return j;
+    };
+    const holderOf = (lock: string): string => (JSON.parse(fs.readFileSync(lock, 'utf8')) as { runId: string }).runId;
+
+    const a = mk('1');
+    const ma = await a.main(inputs);
+    expect(ma.errors).toEqual([]);
+    const keySt = fs.statSync(key);
+    expect({ uid: keySt.uid, gid: keySt.gid, mode: (keySt.mode & 0o7777).toString(8) }).toEqual({ uid: 0, gid: u.gid, mode: '2775' });
+    expect((await a.post()).errors).toEqual([]);
+
+    const b = mk('2', { uid: u.uid, gid: u.gid });
+    const mb = await b.main(inputs);
+    expect(mb.errors).toEqual([]);
+    // The key dir stays root's; the pr dir's lock file (root made it) carries runbox-ci's record.
+    expect(fs.statSync(key).uid).toBe(0);
+    expect(fs.statSync(base).uid).toBe(0);
+    expect(holderOf(path.join(key, 'cache.lock'))).toBe('2');
+    const pb = await b.post();
+    expect(pb.errors).toEqual([]);
+
+    const c = mk('3');
+    expect((await c.main(inputs)).errors).toEqual([]);
+    expect(holderOf(path.join(key, 'cache.lock'))).toBe('3');
+    expect((await c.post()).errors).toEqual([]);
+    // No run lock file left behind by either user.
+    expect(fs.readdirSync(key).sort()).toEqual(['cache', 'cache.lock']);
+    expect(fs.statSync(key).uid).toBe(0);
+  }, 120_000);
 });

@@ -209,14 +209,17 @@ export class LockFileError extends Error {
 }
 
 /**
- * Opens the lock file, creating it 0644 when missing. Never follows a symlink (O_NOFOLLOW; a
- * new file is made with O_EXCL, which does not follow one either), never blocks on a FIFO
- * (O_NONBLOCK), and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
+ * Opens the lock file, creating it when missing. Never follows a symlink (O_NOFOLLOW; a new file
+ * is made with O_EXCL, which does not follow one either), never blocks on a FIFO (O_NONBLOCK),
+ * and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
  * - a regular file with one link (a hard link to someone else's file would carry its owner);
- * - owned by this user (read-write, holder info written), or by root when this user is not
- *   root: a root-made lock file is legitimate (a root runner or janitor made it) and can only
- *   be read by us; flock(2) works on a read-only fd, only the holder info is not written.
- * When runbox runs as root, only root's own lock files are accepted.
+ * - owned by this user, or by root when this user is not root (a root runner or janitor made
+ *   it), or by another user when its dir is group-shared (see groupShared): then its maker is a
+ *   member of the group the host's admin gave base-dir to, a fellow runner user, and no one
+ *   outside that group could have planted it.
+ * In a group-shared dir lock files are made 0664, so every runner user of the group writes the
+ * holder record and stamps the last use; elsewhere 0644, and a lock file we can only read is
+ * used read-only (flock(2) works on a read-only fd; only the holder record is not written).
  */
 function openLockFile(path: string): { fd: number; writable: boolean } {
   const { O_RDWR, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -224,6 +227,8 @@ function openLockFile(path: string): { fd: number; writable: boolean } {
   let denied: unknown;
   try {
     const fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL | safe, 0o644);
+    // umask would take the group's write bit away; ours to give (we made it).
+    if (groupShared(pathDirname(path))) fs.fchmodSync(fd, 0o664);
     return { fd, writable: checkLockFd(fd, path) };
   } catch (e) {
     if (e instanceof LockFileError) throw e;
@@ -249,6 +254,26 @@ function openLockFile(path: string): { fd: number; writable: boolean } {
   throw denied;
 }
 
+function pathDirname(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+/**
+ * A dir runner users of one group share (set up by the host's admin: base-dir owned by root or
+ * a runner user, group = the runners' group, mode 2775): group-writable, not writable by others,
+ * and so is its parent (base-dir, for a key dir). Everything in it was made by its owner, root
+ * or a member of its group: another local user cannot plant a file there. Without the group
+ * bit, another user's lock file is refused, as before; a world-writable dir never qualifies.
+ */
+export function groupShared(dir: string): boolean {
+  const ok = (d: string): boolean => {
+    const st = fs.lstatSync(d, { throwIfNoEntry: false });
+    return st !== undefined && st.isDirectory() && (st.mode & 0o020) !== 0 && (st.mode & 0o002) === 0;
+  };
+  return ok(dir) && ok(pathDirname(dir));
+}
+
 /** Closes `fd` and throws LockFileError unless it is an acceptable lock file; true when we may write it. */
 function checkLockFd(fd: number, path: string): boolean {
   const st = fs.fstatSync(fd);
@@ -256,12 +281,13 @@ function checkLockFd(fd: number, path: string): boolean {
   let problem: string | undefined;
   if (!st.isFile()) problem = 'is not a regular file';
   else if (st.nlink !== 1) problem = `has ${st.nlink} hard links (a lock file has one)`;
-  else if (st.uid !== me && !(st.uid === 0 && me !== 0)) problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
+  else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
+    problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}, and its dir is not group-shared (g+w, no o+w)`;
   if (problem) {
     fs.closeSync(fd);
     throw new LockFileError(path, problem);
   }
-  return st.uid === me;
+  return true;
 }
 
 /** True when `path` still names the inode behind `fd`. */

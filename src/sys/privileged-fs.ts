@@ -88,11 +88,24 @@ export async function ensureDir(p: string, ids: Ids, opts: EnsureDirOptions = {}
     await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
     await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
   }
+  // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
+  // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
+  // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
+  const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
+  const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
   const wrong = missing.filter((c) => {
     const s = fs.lstatSync(c);
-    return s.uid !== ids.uid || s.gid !== ids.gid;
+    return s.uid !== want.uid || s.gid !== want.gid;
   });
-  await chown(wrong, ids);
+  if (share) {
+    // A member of the group may give its own dirs to it; root is needed only when not a member.
+    const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
+    if (wrong.length > 0 && (isRoot() || (await run('chown', chownArgs, { allowFailure: true })).code !== 0)) {
+      await ensurePrivilege(`give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
+      await run('chown', chownArgs, { privileged: true });
+    }
+    await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
+  } else await chown(wrong, ids);
   return missing;
 }
 
