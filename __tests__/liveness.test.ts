@@ -126,6 +126,48 @@ describe('a cancel never leaves work running unlocked', () => {
   }, 120_000);
 });
 
+describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
+  test('a runbox-ci janitor cancelled during its sudo rm of root-owned content: sudo relays the stop, no rm is left', async () => {
+    const u = sudoUser();
+    if (!u) throw new Error('runbox-ci (with passwordless sudo) is needed: .ci/run creates it');
+    const root = tempRoot('cut-sudo-reap');
+    fs.chmodSync(root, 0o755);
+    const base = path.join(root, 'base');
+    const as = { uid: u.uid, gid: u.gid };
+    const mk = (runId: string, pr?: number): FakeJob => {
+      const j = new FakeJob({ runId, runnerName: `runner-${runId}`, root: path.join(root, 'jobs', runId), user: as, ...(pr !== undefined ? { ref: `refs/pull/${pr}/merge`, event: 'pull_request' } : {}) });
+      jobs.push(j);
+      return j;
+    };
+    const first = mk('1', 47);
+    const m1 = await first.main({ 'base-dir': base, dirs: 'cache:pr' });
+    expect(m1.errors).toEqual([]);
+    const cache = JSON.parse(m1.outputs.dirs).cache as string;
+    // As a container running as root leaves it: the runner user cannot delete this without sudo.
+    fill(cache, 60_000);
+    expect((await first.post()).errors).toEqual([]);
+    age(cache + '.lock', 4 * DAY);
+
+    const janitor = mk('2');
+    const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
+    const mainPid = started.child.pid as number;
+    let sudoPid: number | undefined;
+    await until('the janitor started sudo rm', () => {
+      sudoPid = childrenOf(mainPid).find(([, c]) => c === 'sudo')?.[0];
+      return (sudoPid !== undefined && childrenOf(sudoPid).length > 0) || started.child.exitCode !== null;
+    }, 60_000);
+    expect(sudoPid).toBeDefined();
+    const under = childrenOf(sudoPid as number).map(([p]) => p);
+    started.child.kill('SIGTERM');
+    const r = await started.done;
+    expect(r.code).toBe(143);
+    expect(alive(sudoPid as number)).toBe(false);
+    // sudo may run the command under a pty helper: whatever it started is gone too.
+    for (const p of under) expect(alive(p)).toBe(false);
+    expect(r.stdout).not.toMatch(/exec: sudo -n -- rm .*\n[\s\S]*exec: sudo -n -- rm /);
+  }, 180_000);
+});
+
 describe('pr dirs: one order, one budget', () => {
   test('a run listing b before a waits for a while holding nothing (sorted order)', async () => {
     const root = tempRoot('lock-order');
@@ -257,6 +299,25 @@ describe('who removes a dead dir, and who says so', () => {
     expect(second.warnings).toEqual([]);
     expect(second.stdout).toMatch(/now held by run 2 \(runner-2\)/);
     expect((await next.post()).errors).toEqual([]);
+  }, 60_000);
+
+  test('a run that gives up while a janitor holds the lock does not name the finished run as the holder', async () => {
+    const root = tempRoot('waiter-names');
+    const base = path.join(root, 'base');
+    const inputs = { 'base-dir': base, dirs: 'cache:pr' };
+    const first = job(root, '1', 46);
+    const m1 = await first.main(inputs);
+    expect(m1.errors).toEqual([]);
+    expect((await first.post()).errors).toEqual([]);
+    // What a janitor probing or reaping the free dir looks like from outside: a flock, no record of its own.
+    const janitor = await holdLock(pool, JSON.parse(m1.outputs.dirs).cache + '.lock');
+    const second = job(root, '2', 46);
+    const m2 = await second.main({ ...inputs, 'lock-timeout': '1' });
+    expect(m2.code).not.toBe(0);
+    expect(m2.errors.join('\n')).not.toMatch(/held by run 1 \(runner-1\);/);
+    expect(m2.errors.join('\n')).toMatch(/held by a process that is not a run \(run 1 \(runner-1\) let go at /);
+    await killAndWait(janitor);
+    expect((await second.post()).errors).toEqual([]);
   }, 60_000);
 
   test('empty <base>/<ref-key> dirs go with their last dir', async () => {

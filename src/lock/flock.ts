@@ -202,7 +202,8 @@ export class LockFileError extends Error {
   ) {
     super(
       `lock file ${path} ${problem}; runbox refuses it and wrote nothing to it. Another local user may have put it there: ` +
-        `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox')`
+        `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox'), ` +
+        `or, for runner users of one group, to that group with mode 2775 (no write for others)`
     );
     this.name = 'LockFileError';
   }
@@ -282,7 +283,7 @@ function checkLockFd(fd: number, path: string): boolean {
   if (!st.isFile()) problem = 'is not a regular file';
   else if (st.nlink !== 1) problem = `has ${st.nlink} hard links (a lock file has one)`;
   else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
-    problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}, and its dir is not group-shared (g+w, no o+w)`;
+    problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
   if (problem) {
     fs.closeSync(fd);
     throw new LockFileError(path, problem);
