@@ -173,7 +173,8 @@ function heldLock(path: string, fd: number, writable: boolean): HeldLock {
     path,
     fd,
     writeHolder(info) {
-      if (!writable) return false;
+      // After release the fd number may already belong to another file.
+      if (!writable || !open) return false;
       const data = Buffer.from(JSON.stringify(info) + '\n');
       fs.ftruncateSync(fd, 0);
       fs.writeSync(fd, data, 0, data.length, 0);
