@@ -126,6 +126,44 @@ describe('a cancel never leaves work running unlocked', () => {
   }, 120_000);
 });
 
+describe('a reaper killed outright', () => {
+  test('a janitor SIGKILLed during rm of an idle pr dir: the dir stays locked until rm is done, the next run starts it afresh and keeps its files', async () => {
+    const root = tempRoot('killed-reap');
+    const base = path.join(root, 'base');
+    const prInputs = { 'base-dir': base, dirs: 'cache:pr' };
+    const first = job(root, '1', 48);
+    const m1 = await first.main(prInputs);
+    expect(m1.errors).toEqual([]);
+    const cache = JSON.parse(m1.outputs.dirs).cache as string;
+    fill(cache, 60_000);
+    expect((await first.post()).errors).toEqual([]);
+    age(cache + '.lock', 4 * DAY);
+
+    const janitor = job(root, '2');
+    const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
+    const mainPid = started.child.pid as number;
+    let rmPid: number | undefined;
+    await until('the janitor started rm', () => {
+      rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
+      return rmPid !== undefined || started.child.exitCode !== null;
+    }, 30_000);
+    expect(rmPid).toBeDefined();
+    started.child.kill('SIGKILL');
+    await started.done;
+
+    const next = job(root, '3', 48);
+    const m3 = await next.main(prInputs);
+    expect(m3.errors).toEqual([]);
+    // It got the lock only once the orphaned rm was done with the old content.
+    expect(alive(rmPid as number)).toBe(false);
+    const fresh = Array.from({ length: 345 }, (_, i) => path.join(cache, `fresh-${i}`));
+    for (const f of fresh) fs.writeFileSync(f, 'mine');
+    await sleep(1500);
+    expect(fresh.filter((f) => !fs.existsSync(f)).length).toBe(0);
+    expect((await next.post()).errors).toEqual([]);
+  }, 120_000);
+});
+
 describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
   test('a runbox-ci janitor cancelled during its sudo rm of root-owned content: sudo relays the stop, no rm is left', async () => {
     const u = sudoUser();
