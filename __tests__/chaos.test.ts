@@ -2,7 +2,8 @@
 // base-dir on a small tmpfs, with an aggressive janitor (reap-after 1s, pr-reap-after 2s) and a
 // disk guard in every main. Each job's fate is drawn from the seed: a normal run, a doubled post,
 // main cancelled (SIGTERM) at a random moment (mid-wait, mid-sweep, mid-reap), main SIGKILLed
-// alone, the whole job hard-killed, or its keeper SIGKILLed alone while the job goes on writing.
+// alone, the whole job hard-killed, or its keeper SIGKILLed alone while the job goes on writing;
+// about one job in ten is a re-run (the next attempt) of an earlier run of the same ref.
 //
 // Invariants, checked as it runs and at the end:
 // - no live dir loses or has changed a file its job completed (writers log each finished file);
@@ -125,21 +126,29 @@ describeWith([tmpfs.prereq])('chaos fleet on one base-dir', () => {
     /** pr dir -> id of the live job holding it (set when its main succeeds, cleared when it stops using it). */
     const holders = new Map<string, string>();
     let n = 0;
+    /** Runs that may be re-run, with how many attempts each has had: an attempt number is never reused. */
+    const pastRuns: Array<{ id: string; pr: number | undefined; attempts: number }> = [];
     const inputs = (dirs: string) => ({ 'base-dir': base, dirs, 'reap-after': '1s', 'pr-reap-after': '2s', 'lock-timeout': '30', 'disk-limit': '60%' });
 
     async function oneJob(): Promise<void> {
       const id = String(1000 + ++n);
       const fate = drawFate(rand());
+      // Now and then a re-run: the next attempt of an earlier run of the same ref (its own run dir, the same pr dirs).
+      const rerunOf = pastRuns.length > 0 && rand() < 0.1 ? pastRuns[Math.floor(rand() * pastRuns.length)] : undefined;
       const prPick = Math.floor(rand() * 4);
-      const pr = prPick < 3 ? prPick + 1 : undefined;
+      const pr = rerunOf ? rerunOf.pr : prPick < 3 ? prPick + 1 : undefined;
+      if (rerunOf) rerunOf.attempts++;
+      else pastRuns.push({ id, pr, attempts: 1 });
       const runner = `host-r${Math.floor(rand() * 4)}`;
       const prDirs = pr === undefined ? [] : rand() < 0.5 ? ['cache:pr', 'reg:pr'] : ['reg:pr', 'cache:pr'];
       const dirs = ['target', ...prDirs].join('\n');
+
       const log: JobLog = { id, fate, pr, files: path.join(root, id, 'files') };
       jobLogs.push(log);
       const wj = new WorkerJob({
         root: path.join(root, id),
-        runId: id,
+        runId: rerunOf?.id ?? id,
+        attempt: String(rerunOf?.attempts ?? 1),
         runnerName: runner,
         ...(pr !== undefined ? { ref: `refs/pull/${pr}/merge`, event: 'pull_request' } : { ref: 'refs/heads/main', event: 'push' })
       });
