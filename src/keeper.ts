@@ -78,16 +78,20 @@ function isGone(pid: number, startTime: string | undefined): boolean {
 }
 
 /**
- * The janitor reads a lock file's mtime as the guarded dir's last use, so stamp it as we let go.
- * Best effort: a lock file owned by another user (we only hold a read-only fd) keeps its time.
+ * The janitor reads a lock file's mtime as the guarded dir's last use, so stamp it as we let go,
+ * and mark the holder record `released`: a free lock whose record is not released means this
+ * keeper died alone, and the dir stays the job's while its runner process lives (see
+ * lock/keeper-client.ts jobStillRuns). Best effort: a lock file owned by another user (we only
+ * hold a read-only fd) keeps its time and record.
  */
 function release(fds: number[]): never {
   const now = new Date();
   for (const fd of fds) {
     try {
+      markReleased(fd, now);
       fs.futimesSync(fd, now, now);
     } catch (e) {
-      if (errnoOf(e) !== 'EPERM' && errnoOf(e) !== 'EACCES') throw e;
+      if (errnoOf(e) !== 'EPERM' && errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EBADF') throw e;
     }
   }
   process.exit(0);
@@ -153,6 +157,22 @@ function dirUsersMain(argv: string[]): void {
   const except = exceptAt >= 0 ? (flags[exceptAt + 1] ?? '').split(',') : [];
   if (dirs.length === 0 || dirs.some((d) => !d.startsWith('/')) || except.some((p) => !/^\d+$/.test(p))) process.exit(2);
   process.stdout.write(JSON.stringify(scanDirUsers(dirs, { except: new Set(except.map(Number)) })));
+}
+
+function markReleased(fd: number, now: Date): void {
+  const buf = Buffer.alloc(64 * 1024);
+  const text = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (e) {
+    if (e instanceof SyntaxError) return; // no record (a read-only lock file main could not write)
+    throw e;
+  }
+  if (typeof record !== 'object' || record === null) return;
+  const data = Buffer.from(JSON.stringify({ ...record, released: now.toISOString() }) + '\n');
+  fs.ftruncateSync(fd, 0);
+  fs.writeSync(fd, data, 0, data.length, 0);
 }
 
 function main(): void {

@@ -1,5 +1,6 @@
 import { exitOnTermination } from './action/on-cancel.js';
+import { asCleanup, stopChildren } from './sys/exec.js';
 import { runMain } from './steps/main-step.js';
 
-exitOnTermination('main');
+exitOnTermination('main', { stopWork: () => stopChildren(), asCleanup });
 await runMain();

@@ -36,13 +36,29 @@ export function isTerminating(): boolean {
   return terminating;
 }
 
-/** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
-export function exitOnTermination(step: string): void {
+export interface TerminationHooks {
+  /** Runs first, before any cleanup: ends the step's child processes (sys/exec stopChildren). */
+  stopWork?(): Promise<void>;
+  /** Wraps the cleanups: what they start is allowed although the step is stopping (sys/exec asCleanup). */
+  asCleanup?<T>(fn: () => T): T;
+}
+
+/**
+ * On SIGINT/SIGTERM/SIGHUP: end the work in flight, run the cleanups, then exit non-zero (the
+ * step was cancelled). Children first: a cleanup that frees a lock while an rm started under
+ * it still runs would hand a half-deleted dir to the next run.
+ */
+export function exitOnTermination(step: string, hooks: TerminationHooks = {}): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (terminating) return;
     terminating = true;
     core.warning(`runbox ${step}: received ${signal}, cleaning up before exit`);
-    void runCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    const stopWork = hooks.stopWork?.() ?? Promise.resolve();
+    const cleanups = (): Promise<void> => (hooks.asCleanup ? hooks.asCleanup(runCleanups) : runCleanups());
+    void stopWork
+      .catch((e: unknown) => core.warning(`stopping child processes failed: ${errorMessage(e)}`))
+      .then(cleanups)
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
 }

@@ -25,6 +25,8 @@ export interface RunState {
   release?: { timeoutSec: number; leftovers: 'wait' | 'kill' };
   /** Set by the lock capability: the detached process holding this run's locks. */
   keeper?: { pid: number; locks: string[] };
+  /** Set once main holds its locks: the token in its holder records and their paths, for post to settle them if the keeper is gone. */
+  held?: { token: string; locks: string[] };
   /** Set by the store capability. */
   store?: Record<string, unknown>;
 }

@@ -10,9 +10,9 @@ import type { ProvisionedDir } from '../action/step-state.js';
 /** base-dir and the run/pr parents belong to the runner user; the dirs themselves to `owner`. */
 export async function provisionDirs(layout: Layout, specs: DirSpec[], owner: Ids, runner: Ids): Promise<ProvisionedDir[]> {
   if (specs.length === 0) return [];
-  await ensureDir(layout.baseDir, runner);
+  await ensureDir(layout.baseDir, runner, { shared: true });
   if (specs.some((s) => s.scope === 'run')) await ensureDir(layout.runDir, runner);
-  if (specs.some((s) => s.scope === 'pr')) await ensureDir(layout.prDir, runner);
+  if (specs.some((s) => s.scope === 'pr')) await ensureDir(layout.prDir, runner, { shared: true });
   const out: ProvisionedDir[] = [];
   for (const spec of specs) {
     const p = dirPath(layout, spec);

@@ -20,6 +20,29 @@ export interface LockHolder {
   pid: number;
   /** ISO 8601 time the lock was taken. */
   since: string;
+  /**
+   * The job's runner process (main's parent) and its start time (/proc/<pid>/stat field 22).
+   * While it runs and the record is not `released`, the dir is the job's even if its lock is
+   * free: a keeper killed alone frees the lock, not the dir.
+   */
+  runnerPid?: number;
+  runnerStart?: string | undefined;
+  /** Random id of this holding; post keeps it to recognise its own records. */
+  token?: string;
+  /** ISO time the holder let go on purpose (keeper stopped or its runner gone, main gave up). */
+  released?: string;
+  /** ISO time a reaper started deleting the dir: whoever takes the lock next finishes the delete. */
+  reaping?: string;
+}
+
+/** How a waiter names whoever holds a lock, from what the last writer of the record said. */
+export function describeHolder(h: LockHolder | undefined): string {
+  if (!h) return 'held by an unknown process';
+  if (h.reaping) return `held by a janitor removing it (pid ${h.pid}, since ${h.reaping})`;
+  // The record is the last run's, but that run let go: whoever holds it now wrote nothing (a
+  // janitor or disk guard checking it, a post making sure it is free).
+  if (h.released) return `held by a process that is not a run (run ${h.runId} (${h.runner}) let go at ${h.released}; likely a janitor checking it)`;
+  return `held by run ${h.runId} (${h.runner})`;
 }
 
 export interface HeldLock {
@@ -38,8 +61,7 @@ export class LockTimeoutError extends Error {
     readonly holder: LockHolder | undefined,
     readonly timeoutSec: number
   ) {
-    const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
-    super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+    super(`Lock ${path} is ${describeHolder(holder)}; gave up after ${timeoutSec}s`);
     this.name = 'LockTimeoutError';
   }
 }
@@ -155,7 +177,8 @@ function heldLock(path: string, fd: number, writable: boolean): HeldLock {
     path,
     fd,
     writeHolder(info) {
-      if (!writable) return false;
+      // After release the fd number may already belong to another file.
+      if (!writable || !open) return false;
       const data = Buffer.from(JSON.stringify(info) + '\n');
       fs.ftruncateSync(fd, 0);
       fs.writeSync(fd, data, 0, data.length, 0);
@@ -184,21 +207,25 @@ export class LockFileError extends Error {
   ) {
     super(
       `lock file ${path} ${problem}; runbox refuses it and wrote nothing to it. Another local user may have put it there: ` +
-        `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox')`
+        `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox'), ` +
+        `or, for runner users of one group, to that group with mode 2775 (no write for others)`
     );
     this.name = 'LockFileError';
   }
 }
 
 /**
- * Opens the lock file, creating it 0644 when missing. Never follows a symlink (O_NOFOLLOW; a
- * new file is made with O_EXCL, which does not follow one either), never blocks on a FIFO
- * (O_NONBLOCK), and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
+ * Opens the lock file, creating it when missing. Never follows a symlink (O_NOFOLLOW; a new file
+ * is made with O_EXCL, which does not follow one either), never blocks on a FIFO (O_NONBLOCK),
+ * and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
  * - a regular file with one link (a hard link to someone else's file would carry its owner);
- * - owned by this user (read-write, holder info written), or by root when this user is not
- *   root: a root-made lock file is legitimate (a root runner or janitor made it) and can only
- *   be read by us; flock(2) works on a read-only fd, only the holder info is not written.
- * When runbox runs as root, only root's own lock files are accepted.
+ * - owned by this user, or by root when this user is not root (a root runner or janitor made
+ *   it), or by another user when its dir is group-shared (see groupShared): then its maker is a
+ *   member of the group the host's admin gave base-dir to, a fellow runner user, and no one
+ *   outside that group could have planted it.
+ * In a group-shared dir lock files are made 0664, so every runner user of the group writes the
+ * holder record and stamps the last use; elsewhere 0644, and a lock file we can only read is
+ * used read-only (flock(2) works on a read-only fd; only the holder record is not written).
  */
 function openLockFile(path: string): { fd: number; writable: boolean } {
   const { O_RDWR, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -206,6 +233,8 @@ function openLockFile(path: string): { fd: number; writable: boolean } {
   let denied: unknown;
   try {
     const fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL | safe, 0o644);
+    // umask would take the group's write bit away; ours to give (we made it).
+    if (groupShared(pathDirname(path))) fs.fchmodSync(fd, 0o664);
     return { fd, writable: checkLockFd(fd, path) };
   } catch (e) {
     if (e instanceof LockFileError) throw e;
@@ -231,6 +260,26 @@ function openLockFile(path: string): { fd: number; writable: boolean } {
   throw denied;
 }
 
+function pathDirname(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+/**
+ * A dir runner users of one group share (set up by the host's admin: base-dir owned by root or
+ * a runner user, group = the runners' group, mode 2775): group-writable, not writable by others,
+ * and so is its parent (base-dir, for a key dir). Everything in it was made by its owner, root
+ * or a member of its group: another local user cannot plant a file there. Without the group
+ * bit, another user's lock file is refused, as before; a world-writable dir never qualifies.
+ */
+export function groupShared(dir: string): boolean {
+  const ok = (d: string): boolean => {
+    const st = fs.lstatSync(d, { throwIfNoEntry: false });
+    return st !== undefined && st.isDirectory() && (st.mode & 0o020) !== 0 && (st.mode & 0o002) === 0;
+  };
+  return ok(dir) && ok(pathDirname(dir));
+}
+
 /** Closes `fd` and throws LockFileError unless it is an acceptable lock file; true when we may write it. */
 function checkLockFd(fd: number, path: string): boolean {
   const st = fs.fstatSync(fd);
@@ -238,12 +287,13 @@ function checkLockFd(fd: number, path: string): boolean {
   let problem: string | undefined;
   if (!st.isFile()) problem = 'is not a regular file';
   else if (st.nlink !== 1) problem = `has ${st.nlink} hard links (a lock file has one)`;
-  else if (st.uid !== me && !(st.uid === 0 && me !== 0)) problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
+  else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
+    problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
   if (problem) {
     fs.closeSync(fd);
     throw new LockFileError(path, problem);
   }
-  return st.uid === me;
+  return true;
 }
 
 /** True when `path` still names the inode behind `fd`. */
@@ -264,6 +314,7 @@ export function flockFd(fd: number, waitSec: number, shared = false): Promise<bo
   const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
   return new Promise((resolve, reject) => {
     const { child } = startProcess('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+    // Tracked by startProcess: a cancelled step must not leave a flock behind that takes the lock after the step is gone.
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));

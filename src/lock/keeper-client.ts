@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { errnoOf, isErrno } from '../sys/errno.js';
 import { startProcess } from '../sys/exec.js';
 import { procStat } from '../sys/proc-stat.js';
-import type { HeldLock } from './flock.js';
+import type { HeldLock, LockHolder } from './flock.js';
 
 export interface StartKeeperOptions {
   /** The process whose death frees the locks: the runner worker, i.e. main's process.ppid. */
@@ -185,4 +185,21 @@ function allThreadsDead(pid: number): boolean {
     const st = procStat(pid, tid);
     return !st || st.state === 'Z' || st.state === 'X';
   });
+}
+
+/** The runner process a holder record names, as /proc shows it now: its pid and start time, for a new record. */
+export function runnerProcess(pid = process.ppid): { runnerPid: number; runnerStart?: string | undefined } {
+  return { runnerPid: pid, runnerStart: procStat(pid)?.startTime };
+}
+
+/**
+ * True while the job that wrote `h` may still use the dir although nothing holds its lock: the
+ * record was not released on purpose (by its keeper or main) and its runner process, the same
+ * one (start time), still runs. That is a keeper killed on its own; the job's later steps and
+ * its post still count on the dir.
+ */
+export function jobStillRuns(h: LockHolder | undefined): boolean {
+  if (!h || h.released || h.reaping || !h.runnerPid || !h.runnerStart) return false;
+  const st = procStat(h.runnerPid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === h.runnerStart;
 }

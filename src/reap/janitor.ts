@@ -9,9 +9,11 @@ import * as core from '@actions/core';
 import path from 'node:path';
 import { errorMessage } from '../common/errors.js';
 import { formatBytes } from '../action/job-summary.js';
+import fs from 'node:fs';
+import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
 import { type Candidate, scanBaseDir, type SkippedEntry } from './candidates.js';
 import type { ReapConfig } from './reap-config.js';
-import { type ReapedDir, removeOrphanLock, tryReapDir } from './reaper.js';
+import { LEFTOVER_GRACE_MS, type ReapedDir, removeOrphanLock, tryReapDir } from './reaper.js';
 
 export interface JanitorOptions {
   /** This run's own dirs (run dir, pr dirs, or dirs inside them): never reaped, whatever their lock says. */
@@ -31,6 +33,8 @@ export interface JanitorResult {
   bytes: number;
   /** Lock files of dirs that were already gone, removed. */
   orphanLocksRemoved: string[];
+  /** `<base>/<ref-key>` dirs left empty (every run and pr dir of the ref reaped), removed. */
+  emptyKeyDirsRemoved: string[];
   /** Free and old enough, but the reap failed (e.g. no sudo for root-owned content); retried by the next janitor. */
   failed: FailedReap[];
   /** Old enough, but left alone because their lock was held: live runs (or another janitor mid-reap). For the log. */
@@ -46,7 +50,7 @@ export async function runJanitor(
   const now = opts.now ?? new Date();
   const base = path.resolve(baseDir);
   const scan = scanBaseDir(base);
-  const result: JanitorResult = { reaped: [], bytes: 0, orphanLocksRemoved: [], failed: [], inUse: 0, skipped: scan.skipped };
+  const result: JanitorResult = { reaped: [], bytes: 0, orphanLocksRemoved: [], emptyKeyDirsRemoved: [], failed: [], inUse: 0, skipped: scan.skipped };
   const cutoff = (c: Candidate) => new Date(now.getTime() - 1000 * (c.kind === 'run' ? cfg.reapAfterSec : cfg.prReapAfterSec));
 
   for (const c of scan.candidates) {
@@ -79,7 +83,42 @@ export async function runJanitor(
       core.warning(`runbox janitor: could not remove the orphan lock file ${lockPath}: ${errorMessage(e)}`);
     }
   }
+  result.emptyKeyDirsRemoved = removeEmptyKeyDirs(base, opts.exclude, now);
   return result;
+}
+
+/**
+ * Removes `<base>/<key>` dirs that hold nothing, not even a lock file, so nobody holds or waits
+ * for anything in them. rmdir(2) fails on a dir that is not empty, so a run that just put its
+ * lock file there keeps it; one that made the key dir but had not yet made its lock file gets
+ * ENOENT and makes the key dir again (dirs/liveness.ts acquireInKeyDir). Young ones are left
+ * alone, so that retry is rare.
+ */
+function removeEmptyKeyDirs(base: string, exclude: readonly string[], now: Date): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return removed;
+    throw e;
+  }
+  for (const name of names.sort()) {
+    const dir = path.join(base, name);
+    if (isExcluded(dir, exclude)) continue;
+    const st = lstatOrUndefined(dir);
+    if (!st?.isDirectory() || now.getTime() - st.mtime.getTime() < LEFTOVER_GRACE_MS) continue;
+    try {
+      if (fs.readdirSync(dir).length > 0) continue;
+      fs.rmdirSync(dir);
+      removed.push(dir);
+    } catch (e) {
+      const code = errnoOf(e);
+      // Filled, removed or not ours meanwhile: nothing to do.
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EPERM') throw e;
+    }
+  }
+  return removed;
 }
 
 /** True when `p` is an excluded path, inside one, or contains one (a run dir holding this run's `run` dirs). */

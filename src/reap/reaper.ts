@@ -8,7 +8,12 @@
 //      have been used again (its last use is re-read), may have turned into a symlink, and the
 //      lock file must still be the inode we hold.
 //   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
-//      start using the dir mid-delete: a run that wants it blocks on the lock.
+//      start using the dir mid-delete: a run that wants it blocks on the lock. rm inherits the
+//      lock fd, so the lock outlives a reaper killed mid-delete until rm is done; a reaper that
+//      is cancelled stops rm (sys/exec stopChildren) and starts nothing after it, and the
+//      `reaping` mark it wrote first makes the next taker (janitor or run) finish the delete.
+//      A free lock whose record names a job whose runner still runs is not free: that job's
+//      keeper died alone (lock/keeper-client.ts jobStillRuns).
 //   4. removeLockFile(held): unlink the lock path, then release. A waiter blocked on the old inode
 //      gets it, sees that the path no longer names it, and retries on a fresh lock file; by then
 //      the dir is gone, so it provisions a new one. Unlinking before the delete instead would let
@@ -17,7 +22,9 @@ import * as core from '@actions/core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { removeTree, treeBytes } from '../sys/privileged-fs.js';
-import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import { readHolder, removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import { jobStillRuns } from '../lock/keeper-client.js';
+import { isStopping } from '../sys/exec.js';
 import { RUN_DIR_PREFIX } from '../dirs/layout.js';
 import { containerNames, describeUsers, findUsers } from '../dirs/leftovers.js';
 import { assertOwnedSubdir } from '../sys/path-safety.js';
@@ -86,13 +93,20 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     const atPath = lstatOrUndefined(c.lockPath);
     if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev) return { skipped: 'its lock file was replaced', inUse: false };
 
+    const holder = readHolder(c.lockPath);
+    if (jobStillRuns(holder))
+      return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
     // An empty lock file that was not there before our tryLock was created by us (or by a main
     // that died before writing its holder info): its mtime says nothing about use, the dir's does.
     const leftover = !lockBefore && lockSt.size === 0;
     const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
-    if (opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime()) return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
+    // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
+    const cutShort = holder?.reaping !== undefined;
+    if (!cutShort && opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime()) return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
     if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS)
       return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
+
+    if (isStopping()) return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
 
     // A free lock only says no job holds it: a container a hard-killed job left may still write here.
     const { users } = await findUsers([c.path]);
@@ -103,7 +117,11 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     }
 
     const bytes = await treeBytes(c.path);
-    await removeTree(c.path);
+    if (isStopping()) return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
+    // From here a cut-short delete is marked, for whoever takes the lock next. The record is
+    // the last holder's, with the mark added: a waiter then names a janitor, not a finished run.
+    held.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
+    await removeTree(c.path, { holdFd: held.fd });
     handedOver = true;
     removeLockQuietly(held);
     return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
@@ -131,7 +149,11 @@ export async function removeOrphanLock(lockPath: string, baseDir: string): Promi
     held.release();
     return false;
   }
-  return removeLockQuietly(held);
+  // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
+  const cutShort = readHolder(lockPath)?.reaping;
+  const removed = removeLockQuietly(held);
+  if (removed && cutShort) core.info(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
+  return removed;
 }
 
 /**

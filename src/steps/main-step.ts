@@ -19,7 +19,7 @@ import { setRestoreLockTimeout } from '../lock/restore-lock.js';
 import { holdMountSources } from '../lock/mount-holds.js';
 import type { HeldLock } from '../lock/flock.js';
 import type { JobContext } from '../action/job-context.js';
-import { guardedDirs, handOver, lockDirs, releaseKeeper, type LockWait } from '../dirs/liveness.js';
+import { guardedDirs, handOver, lockDirs, releaseKeeper, releaseMarked, type LockWait } from '../dirs/liveness.js';
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
@@ -161,8 +161,13 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
 
     // Locks first: nothing may reap or reuse a dir between its creation and its registration.
     const waits: LockWait[] = [];
-    const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
+    const { locks, token } = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
     for (const w of waits) report.add('waited', `${Math.round(w.waitedSec)} s for ${w.dir}${w.holder ? `, held by ${w.holder}` : ''}`);
+    state.held = { token, locks: locks.map((l) => l.path) };
+    saveRunState(state);
+    // Until the keeper has them: a cancel lets go of them on purpose (see releaseMarked).
+    const letGoOnCancel = registerCleanup(() => locks.forEach(releaseMarked));
+    let keeperPid: number | undefined;
     try {
       // After the dir locks, in every job: a fixed order, so no two jobs wait for each other in a circle.
       locks.push(...(await holdMounts(cfg.mounts, owner, cfg.lockTimeoutSec, ctx)));
@@ -173,14 +178,18 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
       }
       // Before the hand-over: a dir being warmed is still under this process's lock.
       await warmRunDirs(warm, layout, state.dirs, owner, report);
-      const keeperPid = await handOver(locks);
+      keeperPid = await handOver(locks);
       if (keeperPid !== undefined) {
         state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
+        const pid = keeperPid;
         // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
-        registerCleanup(() => releaseKeeper(keeperPid).then(() => undefined));
+        registerCleanup(() => releaseKeeper(pid).then(() => undefined));
       }
     } finally {
-      for (const l of locks) l.release();
+      letGoOnCancel();
+      // Without a keeper (main failed before the hand-over) the job lets go of its dirs here.
+      for (const l of locks) if (keeperPid === undefined) releaseMarked(l);
+      else l.release();
     }
     saveRunState(state);
     for (const d of state.dirs) report.add(`dir ${d.name}`, `${d.path} (${d.scope}, owner ${owner.uid}:${owner.gid})`);

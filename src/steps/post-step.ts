@@ -4,7 +4,7 @@ import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage, InputError } from '../common/errors.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
-import { forgetRunLock, heldLocks, keepLockedForLeftovers, releaseKeeper } from '../dirs/liveness.js';
+import { forgetRunLock, keepLockedForLeftovers, keeperRunning, type LockAccount, lockPathOf, releaseKeeper, RUN_TEARDOWN_WAIT_SEC, settleLocks } from '../dirs/liveness.js';
 import { DEFAULT_RELEASE_TIMEOUT_SEC } from '../dirs/dirs-config.js';
 import { settleLeftovers } from '../dirs/leftovers.js';
 import { parseStoreConfig, saveStore, storeStateFrom } from '../store/index.js';
@@ -12,7 +12,7 @@ import { restartAbandonedDaemon } from '../store/daemon.js';
 import { actionInputs } from '../action/input-source.js';
 import { loadRunState } from '../action/step-state.js';
 import { formatBytes, StepReport } from '../action/job-summary.js';
-import { removeRunDir } from '../dirs/teardown.js';
+import { removeRunDir, removeRunDirLocked } from '../dirs/teardown.js';
 
 export async function runPost(): Promise<void> {
   const report = new StepReport('runbox: post');
@@ -60,32 +60,54 @@ export async function runPost(): Promise<void> {
       inUse = remaining.length > 0;
     });
 
+    // Whether the keeper is still there decides who guards the run dir while post removes it.
+    const keeperUp = keeperRunning(state.keeper?.pid);
+    const locks = state.keeper?.locks ?? state.held?.locks ?? [];
+    // No keeper to stop: what became of each lock, from the holder records (before teardown,
+    // which removes the run dir's), taking none that is free: a second post, or a next run
+    // about to take it, must not find it grabbed.
+    let accounts: LockAccount[] = [];
+    if (!keeperUp) await attempt('release locks', async () => void (accounts = await settleLocks(locks, state.held?.token)));
     if (state.keep || (inUse && state.runDir)) {
       if (state.runDir)
         report.add('kept', inUse ? `${state.runDir} (still in use; the janitor reaps it once nothing uses it)` : `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
     } else if (state.runDir) {
       await attempt('teardown', async () => {
-        const removed = await removeRunDir(state.runDir, state.baseDir);
-        if (removed) report.add('removed', `${removed.path} (${formatBytes(removed.bytes)})`);
+        if (keeperUp) {
+          const removed = await removeRunDir(state.runDir, state.baseDir);
+          if (removed) report.add('removed', `${removed.path} (${formatBytes(removed.bytes)})`);
+          return;
+        }
+        const t = await removeRunDirLocked(state.runDir, state.baseDir, lockPathOf(state.runDir), RUN_TEARDOWN_WAIT_SEC);
+        if ('removed' in t) report.add('removed', `${t.removed.path} (${formatBytes(t.removed.bytes)})`);
+        else if ('gone' in t) report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
+        else report.add('left', `${state.runDir}: its lock is ${t.leftTo}; whoever holds it removes it`);
       });
     }
     // After teardown: the dirs stayed locked while they were being removed.
     await attempt('release locks', async () => {
       if (inUse) {
-        const r = await keepLockedForLeftovers(state.keeper?.pid);
-        if (r === 'lingering') report.add('locks kept', `${state.keeper?.locks.length ?? 0}, held until nothing uses the dirs`);
-        else core.warning('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
-        return;
+        if (keeperUp && (await keepLockedForLeftovers(state.keeper?.pid)) === 'lingering') {
+          report.add('locks kept', `${locks.length}, held until nothing uses the dirs`);
+          return;
+        }
+        core.warning('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
       }
-      const stopped = await releaseKeeper(state.keeper?.pid);
-      const locks = state.keeper?.locks ?? [];
+      const stopped = keeperUp ? await releaseKeeper(state.keeper?.pid) : 'gone';
       if (stopped === 'stopped') report.add('locks released', `${locks.length} (keeper stopped)`);
-      if (stopped === 'gone') {
-        // Not ours to signal (its pid belongs to another process, or it watches another worker):
-        // say whether the locks are free rather than claim we released them.
-        const held = await heldLocks(locks);
-        if (held.length === 0) report.add('locks released', `${locks.length} (the keeper had already exited)`);
-        else core.warning(`runbox post: ${held.length} lock(s) still held by a process that is not this job's keeper: ${held.join(', ')}; they are freed when it exits`);
+      else {
+        const died = accounts.filter((a) => a.state === 'keeper-died');
+        if (died.length > 0) {
+          const who = state.keeper ? `this job's keeper (pid ${state.keeper.pid}) had died before post (killed on its own?)` : 'main ended before it handed its locks to a keeper';
+          const msg = `${who}; the dirs stayed reserved for this job while its runner ran, and post released them now: ${died.map((a) => a.path).join(', ')}`;
+          core.warning(`runbox post: ${msg}`);
+          report.add('keeper died', msg);
+        }
+        const released = accounts.filter((a) => a.state === 'released').length;
+        if (released > 0) report.add('locks released', `${released} (already let go: main was cancelled, or an earlier post)`);
+        for (const a of accounts)
+          if (a.state === 'taken') report.add('lock moved on', `${a.path}: let go earlier, now ${a.by}`);
+          else if (a.state === 'unknown') report.add('lock', `${a.path}: no holder record to read; nothing taken`);
       }
       if (state.runDir && !state.keep) await forgetRunLock(state.runDir);
     });

@@ -3,6 +3,7 @@
 // only way to ask for root. run() is the common case (buffered output, exit code checked);
 // runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
 // helpers (extra fds, a detached keeper) use startProcess() directly.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import type { Stream } from 'node:stream';
 import * as core from '@actions/core';
@@ -32,6 +33,12 @@ export interface RunOptions extends Omit<ProcessOptions, 'stdio' | 'extraFds' | 
   allowFailure?: boolean;
   /** Most stdout bytes kept; beyond it the child is killed and run() throws OutputLimitError. Default MAX_STDOUT. */
   maxStdout?: number;
+  /**
+   * Lock fds the child inherits (as its fds 3..): the flock(2) lock they carry then stays held
+   * while the child runs, even when this process is SIGKILLed first. A delete started under a
+   * lock must never outlive the lock (sudo keeps inherited fds open in its own process).
+   */
+  holdFds?: number[];
 }
 
 /**
@@ -110,6 +117,8 @@ export function startProcess(cmd: string, args: readonly string[], opts: Process
     stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
     detached: opts.detached ?? false
   });
+  // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
+  if (!opts.detached) trackChild(child);
   return { child, shown: quote(argv) };
 }
 
@@ -117,9 +126,70 @@ export function quote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+// --- children end with their step --------------------------------------------------------------
+//
+// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
+// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
+// on after the step's locks died deletes what the next run has just started using. So every child
+// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
+// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
+//
+// Children stay in the step's process group (not detached): a runner that kills the job's
+// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
+// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
+
+const children = new Set<ChildProcess>();
+let stopping = false;
+const cleanupScope = new AsyncLocalStorage<true>();
+
+/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
+export class StoppingError extends Error {
+  constructor(readonly command: string) {
+    super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
+    this.name = 'StoppingError';
+  }
+}
+
+/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
+export function isStopping(): boolean {
+  return stopping && !cleanupScope.getStore();
+}
+
+/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
+export function trackChild(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  children.add(child);
+  child.once('close', () => children.delete(child));
+  child.once('error', () => children.delete(child));
+}
+
+/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
+export function asCleanup<T>(fn: () => T): T {
+  return cleanupScope.run(true, fn);
+}
+
+/**
+ * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
+ * once all have closed. From now on run() refuses new commands outside asCleanup().
+ */
+export async function stopChildren(graceMs = 3000): Promise<void> {
+  stopping = true;
+  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  if (running.length === 0) return;
+  core.info(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
+  const closed = running.map((c) => new Promise<void>((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
+  for (const c of running) c.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }, graceMs);
+  await Promise.all(closed);
+  clearTimeout(timer);
+}
+
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  // RunOptions has no stdio, extra fds or detached: all three pipes, our session.
-  const { child, shown } = startProcess(cmd, args, opts);
+  if (isStopping()) throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
+  // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+  const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
   core.debug(`exec: ${shown}`);
   const maxStdout = opts.maxStdout ?? MAX_STDOUT;
   let overflow = false;

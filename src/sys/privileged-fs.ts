@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { lstatOrUndefined } from './errno.js';
-import { ensurePrivilege, run, runElseRoot } from './exec.js';
+import { ensurePrivilege, isRoot, run, runElseRoot } from './exec.js';
 import { assertNoSymlink } from './path-safety.js';
 import type { Ids } from './users.js';
 import { runnerIds } from './users.js';
@@ -29,21 +29,31 @@ export async function chown(paths: string[], ids: Ids, opts: { recursive?: boole
   await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 
+export interface EnsureDirOptions {
+  /**
+   * A parent that other runs share (base-dir, `<base>/<ref-key>`): made when missing, but an
+   * existing one keeps its owner. Runners of different users share it, and re-chowning it to
+   * each in turn would take it away from the others while they use it.
+   */
+  shared?: boolean;
+}
+
 /**
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
- * it is not already. Returns the components it created. A symlink or a non-dir is refused.
+ * it is not already (unless `shared`). Returns the components it created. A symlink or a
+ * non-dir is refused.
  */
-export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
+export async function ensureDir(p: string, ids: Ids, opts: EnsureDirOptions = {}): Promise<string[]> {
   const st = lstatOrUndefined(p);
   if (st) {
     if (st.isSymbolicLink()) throw new Error(`${p} is a symlink; runbox only manages real directories`);
     if (!st.isDirectory()) throw new Error(`${p} exists and is not a directory`);
-    if (st.uid !== ids.uid || st.gid !== ids.gid) await chown([p], ids);
+    if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid)) await chown([p], ids);
     return [];
   }
   const missing = missingComponents(p);
   // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
-  if (missing.length === 0) return ensureDir(p, ids);
+  if (missing.length === 0) return ensureDir(p, ids, opts);
   const parent = path.dirname(missing[0]);
   // mkdir -p would create through a symlinked parent, wherever it points.
   assertNoSymlink(parent, 'create dirs under');
@@ -61,11 +71,21 @@ export async function ensureDir(p: string, ids: Ids): Promise<string[]> {
     await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
     await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
   }
+  // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
+  // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
+  // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
+  const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
+  const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
   const wrong = missing.filter((c) => {
     const s = fs.lstatSync(c);
-    return s.uid !== ids.uid || s.gid !== ids.gid;
+    return s.uid !== want.uid || s.gid !== want.gid;
   });
-  await chown(wrong, ids);
+  if (share) {
+    // A member of the group may give its own dirs to it; root is needed only when not a member.
+    const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
+    if (wrong.length > 0) await runElseRoot('chown', chownArgs, `give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
+    await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
+  } else await chown(wrong, ids);
   return missing;
 }
 
@@ -99,8 +119,12 @@ export async function chownTree(p: string, ids: Ids): Promise<void> {
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-export async function removeTree(p: string): Promise<void> {
-  await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`);
+export async function removeTree(p: string, opts: { holdFd?: number } = {}): Promise<void> {
+  // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
+  // locked until rm is done, so nobody starts using a half-deleted dir.
+  await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
+    ...(opts.holdFd === undefined ? {} : { holdFds: [opts.holdFd] })
+  });
 }
 
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
