@@ -17,6 +17,7 @@ const common = {
 export const E2E = [
   'bad-inputs',
   'cancel',
+  'chaos',
   'containers',
   'daemon-marker',
   'dirs',
@@ -25,6 +26,7 @@ export const E2E = [
   'fleet',
   'host-paths',
   'janitor-action',
+  'liveness',
   'mount-sources',
   'pr-dirs',
   'reclaim',

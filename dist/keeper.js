@@ -346,17 +346,21 @@ function isGone(pid, startTime) {
     return st.state === 'Z' || (startTime !== undefined && st.startTime !== startTime);
 }
 /**
- * The janitor reads a lock file's mtime as the guarded dir's last use, so stamp it as we let go.
- * Best effort: a lock file owned by another user (we only hold a read-only fd) keeps its time.
+ * The janitor reads a lock file's mtime as the guarded dir's last use, so stamp it as we let go,
+ * and mark the holder record `released`: a free lock whose record is not released means this
+ * keeper died alone, and the dir stays the job's while its runner process lives (see
+ * lock/keeper-client.ts jobStillRuns). Best effort: a lock file owned by another user (we only
+ * hold a read-only fd) keeps its time and record.
  */
 function release(fds) {
     const now = new Date();
     for (const fd of fds) {
         try {
+            markReleased(fd, now);
             external_node_fs_namespaceObject.futimesSync(fd, now, now);
         }
         catch (e) {
-            if (errnoOf(e) !== 'EPERM' && errnoOf(e) !== 'EACCES')
+            if (errnoOf(e) !== 'EPERM' && errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EBADF')
                 throw e;
         }
     }
@@ -423,6 +427,24 @@ function dirUsersMain(argv) {
     if (dirs.length === 0 || dirs.some((d) => !d.startsWith('/')) || except.some((p) => !/^\d+$/.test(p)))
         process.exit(2);
     process.stdout.write(JSON.stringify(scanDirUsers(dirs, { except: new Set(except.map(Number)) })));
+}
+function markReleased(fd, now) {
+    const buf = Buffer.alloc(64 * 1024);
+    const text = buf.subarray(0, external_node_fs_namespaceObject.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    let record;
+    try {
+        record = JSON.parse(text);
+    }
+    catch (e) {
+        if (e instanceof SyntaxError)
+            return; // no record (a read-only lock file main could not write)
+        throw e;
+    }
+    if (typeof record !== 'object' || record === null)
+        return;
+    const data = Buffer.from(JSON.stringify({ ...record, released: now.toISOString() }) + '\n');
+    external_node_fs_namespaceObject.ftruncateSync(fd, 0);
+    external_node_fs_namespaceObject.writeSync(fd, data, 0, data.length, 0);
 }
 function main() {
     if (process.argv[2] === '--dir-users')

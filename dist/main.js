@@ -28412,14 +28412,23 @@ let terminating = false;
 function isTerminating() {
     return terminating;
 }
-/** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
-function exitOnTermination(step) {
+/**
+ * On SIGINT/SIGTERM/SIGHUP: end the work in flight, run the cleanups, then exit non-zero (the
+ * step was cancelled). Children first: a cleanup that frees a lock while an rm started under
+ * it still runs would hand a half-deleted dir to the next run.
+ */
+function exitOnTermination(step, hooks = {}) {
     const onSignal = (signal) => {
         if (terminating)
             return;
         terminating = true;
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`runbox ${step}: received ${signal}, cleaning up before exit`);
-        void runCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+        const stopWork = hooks.stopWork?.() ?? Promise.resolve();
+        const cleanups = () => (hooks.asCleanup ? hooks.asCleanup(runCleanups) : runCleanups());
+        void stopWork
+            .catch((e) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`stopping child processes failed: ${(0,_common_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`))
+            .then(cleanups)
+            .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     };
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'])
         process.on(s, onSignal);
@@ -28456,18 +28465,20 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
-/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6818);
+/* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
+/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8610);
 
 
-(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main');
-await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_1__/* .runMain */ .V)();
+
+(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main', { stopWork: () => (0,_sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .stopChildren */ .OD)(), asCleanup: _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .asCleanup */ .ju });
+await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runMain */ .V)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 6818:
+/***/ 8610:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28921,169 +28932,8 @@ function checkStoreHostPaths(cfg) {
         throw new errors/* InputError */.d('store', `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`, `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`);
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/sys/exec.ts
-// The one door to the host's processes: every child runbox starts goes through startProcess(),
-// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
-// only way to ask for root. run() is the common case (buffered output, exit code checked);
-// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
-// helpers (extra fds, a detached keeper) use startProcess() directly.
-
-
-/**
- * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
- * could otherwise print without bound, and one huge string crashes node mid-restore (with the
- * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
- * for messages, so its tail is kept.
- */
-const MAX_STDOUT = 16 * 1024 * 1024;
-const MAX_STDERR_TAIL = 1024 * 1024;
-/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
-function singleLine(s) {
-    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-class CommandError extends Error {
-    command;
-    result;
-    constructor(command, result) {
-        // stderr may quote data the command read (member names, DB rows) and this message reaches the
-        // log: one line, each quoted line cut, so it cannot start a workflow command there.
-        const detail = result.stderr
-            .trim()
-            .split('\n')
-            .slice(-5)
-            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
-            .join(' | ');
-        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-/** A command printed more than run() keeps: it was killed, and its output is not used. */
-class OutputLimitError extends Error {
-    command;
-    limit;
-    constructor(command, limit) {
-        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
-        this.command = command;
-        this.limit = limit;
-        this.name = 'OutputLimitError';
-    }
-}
-function exec_isRoot() {
-    return process.getuid?.() === 0;
-}
-/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
-function commandLine(cmd, args, privileged = false) {
-    return privileged && !exec_isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
-}
-/**
- * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
- * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
- */
-function startProcess(cmd, args, opts = {}) {
-    const argv = commandLine(cmd, args, opts.privileged);
-    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
-        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-        env: opts.env ?? process.env,
-        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
-        detached: opts.detached ?? false
-    });
-    return { child, shown: quote(argv) };
-}
-function quote(argv) {
-    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-async function exec_run(cmd, args, opts = {}) {
-    // RunOptions has no stdio, extra fds or detached: all three pipes, our session.
-    const { child, shown } = startProcess(cmd, args, opts);
-    lib_core/* debug */.Yz(`exec: ${shown}`);
-    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
-    let overflow = false;
-    const result = await new Promise((resolve, reject) => {
-        const out = [];
-        let outBytes = 0;
-        const err = [];
-        let errBytes = 0;
-        child.stdout?.on('data', (b) => {
-            if (overflow)
-                return;
-            outBytes += b.length;
-            if (outBytes <= maxStdout) {
-                out.push(b);
-                return;
-            }
-            overflow = true;
-            out.length = 0;
-            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
-            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
-            child.kill('SIGTERM');
-            child.stdout?.destroy();
-            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
-        });
-        child.stderr?.on('data', (b) => {
-            err.push(b);
-            errBytes += b.length;
-            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
-                errBytes -= err.shift().length;
-        });
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-            const errText = Buffer.concat(err);
-            resolve({
-                code: code ?? (signal ? 128 : 1),
-                stdout: Buffer.concat(out).toString(),
-                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
-            });
-        });
-        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
-        child.stdin?.end(opts.input ?? '');
-    });
-    if (overflow)
-        throw new OutputLimitError(shown, maxStdout);
-    if (result.code !== 0 && !opts.allowFailure)
-        throw new CommandError(shown, result);
-    return result;
-}
-let sudoChecked;
-/**
- * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
- * but the runner user has no passwordless sudo.
- */
-function exec_ensurePrivilege(why) {
-    if (exec_isRoot())
-        return Promise.resolve();
-    sudoChecked ??= exec_run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
-        if (r.code !== 0)
-            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
-                'Give the runner user passwordless sudo, or run the runner as root.');
-    }, (e) => {
-        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
-    });
-    return sudoChecked;
-}
-/**
- * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
- * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
- * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
- * the caller already knows it cannot succeed (handing files to another user). As root there is
- * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
- */
-async function runElseRoot(cmd, args, why, opts = {}) {
-    const { tryRunnerFirst = true, ...runOpts } = opts;
-    if (exec_isRoot())
-        return { ...(await exec_run(cmd, args, runOpts)), escalated: false };
-    if (tryRunnerFirst) {
-        const r = await exec_run(cmd, args, { ...runOpts, allowFailure: true });
-        if (r.code === 0)
-            return { ...r, escalated: false };
-    }
-    await exec_ensurePrivilege(why);
-    return { ...(await exec_run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
-}
-
+// EXTERNAL MODULE: ./src/sys/exec.ts + 1 modules
+var exec = __nccwpck_require__(3424);
 ;// CONCATENATED MODULE: ./src/action/known-inputs.ts
 // The runner passes every key under `with:` as an INPUT_<NAME> variable, known to the action or
 // not, and only warns about unknown ones in a collapsed corner of the log. A typo'd input
@@ -29156,7 +29006,7 @@ function checkUnknownInputs(declared, env = process.env) {
 
 const FIX = "Write 'uid:gid' (e.g. 1000:1000), 'uid', or 'user[:group]' naming a user and group that exist on this host";
 async function getent(db, key) {
-    const r = await exec_run('getent', [db, key], { allowFailure: true });
+    const r = await (0,exec/* run */.eF)('getent', [db, key], { allowFailure: true });
     if (r.code === 2)
         return undefined; // getent: key not found
     if (r.code !== 0)
@@ -29268,27 +29118,28 @@ async function chown(paths, ids, opts = {}) {
     const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
     // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
     // as root or as its own uid need root, and so does giving anything to another user.
-    await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
+    await (0,exec/* runElseRoot */.HK)('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 /**
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
- * it is not already. Returns the components it created. A symlink or a non-dir is refused.
+ * it is not already (unless `shared`). Returns the components it created. A symlink or a
+ * non-dir is refused.
  */
-async function ensureDir(p, ids) {
+async function ensureDir(p, ids, opts = {}) {
     const st = lstatOrUndefined(p);
     if (st) {
         if (st.isSymbolicLink())
             throw new Error(`${p} is a symlink; runbox only manages real directories`);
         if (!st.isDirectory())
             throw new Error(`${p} exists and is not a directory`);
-        if (st.uid !== ids.uid || st.gid !== ids.gid)
+        if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid))
             await chown([p], ids);
         return [];
     }
     const missing = missingComponents(p);
     // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
     if (missing.length === 0)
-        return ensureDir(p, ids);
+        return ensureDir(p, ids, opts);
     const parent = external_node_path_default().dirname(missing[0]);
     // mkdir -p would create through a symlinked parent, wherever it points.
     assertNoSymlink(parent, 'create dirs under');
@@ -29307,14 +29158,27 @@ async function ensureDir(p, ids) {
     if (writable)
         external_node_fs_default().mkdirSync(p, { recursive: true, mode: 0o755 });
     else {
-        await exec_ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
-        await exec_run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
+        await (0,exec/* ensurePrivilege */.wU)(`create ${p} (its parent ${parent} is not writable by the runner user)`);
+        await (0,exec/* run */.eF)('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
     }
+    // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
+    // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
+    // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
+    const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
+    const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
     const wrong = missing.filter((c) => {
         const s = external_node_fs_default().lstatSync(c);
-        return s.uid !== ids.uid || s.gid !== ids.gid;
+        return s.uid !== want.uid || s.gid !== want.gid;
     });
-    await chown(wrong, ids);
+    if (share) {
+        // A member of the group may give its own dirs to it; root is needed only when not a member.
+        const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
+        if (wrong.length > 0)
+            await (0,exec/* runElseRoot */.HK)('chown', chownArgs, `give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
+        await (0,exec/* run */.eF)('chmod', ['2775', '--', ...missing], { privileged: !(0,exec/* isRoot */.jX)() && external_node_fs_default().lstatSync(missing[0]).uid !== runnerIds().uid });
+    }
+    else
+        await chown(wrong, ids);
     return missing;
 }
 /** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
@@ -29323,7 +29187,7 @@ async function countForeign(p, ids) {
     // One byte per entry; a tree of millions of entries is still far below this.
     const maxStdout = 256 * 1024 * 1024;
     // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
-    const r = await runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
+    const r = await (0,exec/* runElseRoot */.HK)('find', args, `inspect ownership under ${p}`, { maxStdout });
     return r.stdout.length;
 }
 /**
@@ -29339,18 +29203,22 @@ async function chownTree(p, ids) {
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
     const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
     // Files a container wrote as root or as its own uid need root; ours alone do not.
-    await runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
+    await (0,exec/* runElseRoot */.HK)('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
 /**
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-async function removeTree(p) {
-    await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`);
+async function removeTree(p, opts = {}) {
+    // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
+    // locked until rm is done, so nobody starts using a half-deleted dir.
+    await (0,exec/* runElseRoot */.HK)('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
+        ...(opts.holdFd === undefined ? {} : { holdFds: [opts.holdFd] })
+    });
 }
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
 async function treeBytes(p) {
-    const r = await exec_run('du', ['-sxb', '--', p], { allowFailure: true });
+    const r = await (0,exec/* run */.eF)('du', ['-sxb', '--', p], { allowFailure: true });
     const n = Number(r.stdout.split('\t')[0]);
     return Number.isFinite(n) ? n : 0;
 }
@@ -29365,11 +29233,11 @@ async function treeBytes(p) {
 async function provisionDirs(layout, specs, owner, runner) {
     if (specs.length === 0)
         return [];
-    await ensureDir(layout.baseDir, runner);
+    await ensureDir(layout.baseDir, runner, { shared: true });
     if (specs.some((s) => s.scope === 'run'))
         await ensureDir(layout.runDir, runner);
     if (specs.some((s) => s.scope === 'pr'))
-        await ensureDir(layout.prDir, runner);
+        await ensureDir(layout.prDir, runner, { shared: true });
     const out = [];
     for (const spec of specs) {
         const p = dirPath(layout, spec);
@@ -29445,13 +29313,24 @@ var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_n
 
 
 
+/** How a waiter names whoever holds a lock, from what the last writer of the record said. */
+function flock_describeHolder(h) {
+    if (!h)
+        return 'held by an unknown process';
+    if (h.reaping)
+        return `held by a janitor removing it (pid ${h.pid}, since ${h.reaping})`;
+    // The record is the last run's, but that run let go: whoever holds it now wrote nothing (a
+    // janitor or disk guard checking it, a post making sure it is free).
+    if (h.released)
+        return `held by a process that is not a run (run ${h.runId} (${h.runner}) let go at ${h.released}; likely a janitor checking it)`;
+    return `held by run ${h.runId} (${h.runner})`;
+}
 class flock_LockTimeoutError extends Error {
     path;
     holder;
     timeoutSec;
     constructor(path, holder, timeoutSec) {
-        const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
-        super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+        super(`Lock ${path} is ${flock_describeHolder(holder)}; gave up after ${timeoutSec}s`);
         this.path = path;
         this.holder = holder;
         this.timeoutSec = timeoutSec;
@@ -29475,12 +29354,12 @@ async function flock_acquireLock(path, opts) {
             locked = await flockFd(fd, 0);
             if (!locked && !waited && opts.timeoutSec > 0) {
                 waited = true;
-                opts.onWait?.(readHolder(path));
+                opts.onWait?.(flock_readHolder(path));
             }
             while (!locked && Date.now() < deadline && sameFile(fd, path)) {
                 locked = await flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
                 if (!locked)
-                    opts.onStillWaiting?.(readHolder(path), (Date.now() - started) / 1000);
+                    opts.onStillWaiting?.(flock_readHolder(path), (Date.now() - started) / 1000);
             }
         }
         catch (e) {
@@ -29494,11 +29373,11 @@ async function flock_acquireLock(path, opts) {
         external_node_fs_.closeSync(fd);
         // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
         if (!locked && Date.now() >= deadline)
-            throw new flock_LockTimeoutError(path, readHolder(path), opts.timeoutSec);
+            throw new flock_LockTimeoutError(path, flock_readHolder(path), opts.timeoutSec);
     }
 }
 /** Takes the lock only if nobody holds it (janitors, disk guard). */
-async function flock_tryLock(path) {
+async function tryLock(path) {
     try {
         return await flock_acquireLock(path, { timeoutSec: 0 });
     }
@@ -29509,7 +29388,7 @@ async function flock_tryLock(path) {
     }
 }
 /** What the current (or last) holder wrote; undefined when the file is missing, empty, mid-write, or not a plain lock file. */
-function readHolder(path) {
+function flock_readHolder(path) {
     let fd;
     try {
         // Never through a symlink, never blocking on a FIFO someone put there.
@@ -29567,7 +29446,8 @@ function heldLock(path, fd, writable) {
         path,
         fd,
         writeHolder(info) {
-            if (!writable)
+            // After release the fd number may already belong to another file.
+            if (!writable || !open)
                 return false;
             const data = Buffer.from(JSON.stringify(info) + '\n');
             external_node_fs_.ftruncateSync(fd, 0);
@@ -29594,20 +29474,24 @@ class LockFileError extends Error {
     code = 'EACCES';
     constructor(path, problem) {
         super(`lock file ${path} ${problem}; runbox refuses it and wrote nothing to it. Another local user may have put it there: ` +
-            `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox')`);
+            `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox'), ` +
+            `or, for runner users of one group, to that group with mode 2775 (no write for others)`);
         this.path = path;
         this.name = 'LockFileError';
     }
 }
 /**
- * Opens the lock file, creating it 0644 when missing. Never follows a symlink (O_NOFOLLOW; a
- * new file is made with O_EXCL, which does not follow one either), never blocks on a FIFO
- * (O_NONBLOCK), and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
+ * Opens the lock file, creating it when missing. Never follows a symlink (O_NOFOLLOW; a new file
+ * is made with O_EXCL, which does not follow one either), never blocks on a FIFO (O_NONBLOCK),
+ * and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
  * - a regular file with one link (a hard link to someone else's file would carry its owner);
- * - owned by this user (read-write, holder info written), or by root when this user is not
- *   root: a root-made lock file is legitimate (a root runner or janitor made it) and can only
- *   be read by us; flock(2) works on a read-only fd, only the holder info is not written.
- * When runbox runs as root, only root's own lock files are accepted.
+ * - owned by this user, or by root when this user is not root (a root runner or janitor made
+ *   it), or by another user when its dir is group-shared (see groupShared): then its maker is a
+ *   member of the group the host's admin gave base-dir to, a fellow runner user, and no one
+ *   outside that group could have planted it.
+ * In a group-shared dir lock files are made 0664, so every runner user of the group writes the
+ * holder record and stamps the last use; elsewhere 0644, and a lock file we can only read is
+ * used read-only (flock(2) works on a read-only fd; only the holder record is not written).
  */
 function openLockFile(path) {
     const { O_RDWR, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = external_node_fs_.constants;
@@ -29615,6 +29499,9 @@ function openLockFile(path) {
     let denied;
     try {
         const fd = external_node_fs_.openSync(path, O_RDWR | O_CREAT | O_EXCL | safe, 0o644);
+        // umask would take the group's write bit away; ours to give (we made it).
+        if (groupShared(pathDirname(path)))
+            external_node_fs_.fchmodSync(fd, 0o664);
         return { fd, writable: checkLockFd(fd, path) };
     }
     catch (e) {
@@ -29646,6 +29533,24 @@ function openLockFile(path) {
     }
     throw denied;
 }
+function pathDirname(p) {
+    const i = p.lastIndexOf('/');
+    return i <= 0 ? '/' : p.slice(0, i);
+}
+/**
+ * A dir runner users of one group share (set up by the host's admin: base-dir owned by root or
+ * a runner user, group = the runners' group, mode 2775): group-writable, not writable by others,
+ * and so is its parent (base-dir, for a key dir). Everything in it was made by its owner, root
+ * or a member of its group: another local user cannot plant a file there. Without the group
+ * bit, another user's lock file is refused, as before; a world-writable dir never qualifies.
+ */
+function groupShared(dir) {
+    const ok = (d) => {
+        const st = external_node_fs_.lstatSync(d, { throwIfNoEntry: false });
+        return st !== undefined && st.isDirectory() && (st.mode & 0o020) !== 0 && (st.mode & 0o002) === 0;
+    };
+    return ok(dir) && ok(pathDirname(dir));
+}
 /** Closes `fd` and throws LockFileError unless it is an acceptable lock file; true when we may write it. */
 function checkLockFd(fd, path) {
     const st = external_node_fs_.fstatSync(fd);
@@ -29655,13 +29560,13 @@ function checkLockFd(fd, path) {
         problem = 'is not a regular file';
     else if (st.nlink !== 1)
         problem = `has ${st.nlink} hard links (a lock file has one)`;
-    else if (st.uid !== me && !(st.uid === 0 && me !== 0))
+    else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
         problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
     if (problem) {
         external_node_fs_.closeSync(fd);
         throw new LockFileError(path, problem);
     }
-    return st.uid === me;
+    return true;
 }
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd, path) {
@@ -29679,7 +29584,8 @@ function flockFd(fd, waitSec, shared = false) {
     const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
     const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
     return new Promise((resolve, reject) => {
-        const { child } = startProcess('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+        const { child } = (0,exec/* startProcess */.kp)('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+        // Tracked by startProcess: a cancelled step must not leave a flock behind that takes the lock after the step is gone.
         let stderr = '';
         child.stderr?.on('data', (b) => (stderr += b.toString()));
         child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
@@ -29757,8 +29663,8 @@ async function rootFile(mode, file, data = '', dir = external_node_path_default(
     const link = symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
-    await exec_ensurePrivilege(`keep runbox's host-wide records in ${dir}`);
-    await exec_run(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
+    await (0,exec/* ensurePrivilege */.wU)(`keep runbox's host-wide records in ${dir}`);
+    await (0,exec/* run */.eF)(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
 }
 /**
  * Opens a file that root must have made, read-only and never through a link, and checks it:
@@ -29837,7 +29743,7 @@ function restoreLockPath(storeDir, dir = RUN_DIR) {
     const h = external_node_crypto_default().createHash('sha256').update(storeDir).digest('hex').slice(0, 16);
     return external_node_path_default().join(dir, `restore-${h}.lock`);
 }
-function describeHolder(h) {
+function restore_lock_describeHolder(h) {
     if (!h || typeof h.pid !== 'number')
         return 'holder unknown';
     const gone = proc_stat_procStat(h.pid) === undefined || (typeof h.startTime === 'string' && proc_stat_procStat(h.pid)?.startTime !== h.startTime);
@@ -29853,7 +29759,7 @@ async function withStoreRestoreLock(storeDir, fn, opts = {}) {
     const holderPath = lockPath.replace(/\.lock$/, '.holder');
     const wait = opts.timeoutSec ?? timeoutSec;
     // Without root rights there is no restore at all; that error stays the one it always was.
-    await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
+    await (0,exec/* ensurePrivilege */.wU)('restore a store snapshot into root-owned store paths');
     let fd;
     try {
         await rootFile('create', lockPath);
@@ -29872,13 +29778,13 @@ async function withStoreRestoreLock(storeDir, fn, opts = {}) {
         if (!locked && wait > 0)
             locked = await flockFd(fd, Math.min(1, wait));
         if (!locked) {
-            const who = describeHolder(readRootRecord(holderPath));
+            const who = restore_lock_describeHolder(readRootRecord(holderPath));
             lib_core/* info */.pq(`runbox store: another restore into ${storeDir} holds the host's restore lock ${lockPath} (${who}); waiting up to ${wait} s`);
             const deadline = Date.now() + wait * 1000;
             while (!locked && Date.now() < deadline)
                 locked = await flockFd(fd, Math.min(restore_lock_WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
             if (!locked) {
-                const why = `another restore into ${storeDir} (${describeHolder(readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
+                const why = `another restore into ${storeDir} (${restore_lock_describeHolder(readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
                 lib_core/* warning */.$e(`runbox store: ${why}; continuing as on a cache miss`);
                 return await fn(why);
             }
@@ -30055,7 +29961,7 @@ async function startKeeper(locks, opts) {
     const childFds = locks.map((_, i) => 3 + i);
     const readyFd = 3 + locks.length;
     const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
-    const { child } = startProcess(process.execPath, [script, ...args], {
+    const { child } = (0,exec/* startProcess */.kp)(process.execPath, [script, ...args], {
         // Own session: not killed with main's process group, and no controlling terminal.
         detached: true,
         cwd: '/',
@@ -30119,7 +30025,7 @@ function exitHint(code) {
  * never signalled — pids get reused — and counts as 'gone': our keeper has exited already.
  */
 async function stopKeeper(pid, opts) {
-    if (!isKeeper(pid, opts.watchPid))
+    if (!keeper_client_isKeeper(pid, opts.watchPid))
         return 'gone';
     // Taken while it is still a keeper: from here on, the same start time means the same process.
     const started = proc_stat_procStat(pid)?.startTime;
@@ -30136,7 +30042,7 @@ async function stopKeeper(pid, opts) {
  * them until nothing uses the dirs (see keeper.ts), and exits. 'gone' as for stopKeeper.
  */
 async function keeper_client_lingerKeeper(pid, opts) {
-    if (!isKeeper(pid, opts.watchPid))
+    if (!keeper_client_isKeeper(pid, opts.watchPid))
         return 'gone';
     const started = procStat(pid)?.startTime;
     if (started === undefined || !signal(pid, 'SIGUSR2'))
@@ -30150,7 +30056,7 @@ async function keeper_client_lingerKeeper(pid, opts) {
  * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
  * An exiting process has an empty cmdline too: stopKeeper waits for the exit itself (waitExited).
  */
-function isKeeper(pid, watchPid) {
+function keeper_client_isKeeper(pid, watchPid) {
     let cmdline;
     try {
         cmdline = external_node_fs_.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -30210,6 +30116,22 @@ function allThreadsDead(pid) {
         const st = proc_stat_procStat(pid, tid);
         return !st || st.state === 'Z' || st.state === 'X';
     });
+}
+/** The runner process a holder record names, as /proc shows it now: its pid and start time, for a new record. */
+function runnerProcess(pid = process.ppid) {
+    return { runnerPid: pid, runnerStart: proc_stat_procStat(pid)?.startTime };
+}
+/**
+ * True while the job that wrote `h` may still use the dir although nothing holds its lock: the
+ * record was not released on purpose (by its keeper or main) and its runner process, the same
+ * one (start time), still runs. That is a keeper killed on its own; the job's later steps and
+ * its post still count on the dir.
+ */
+function jobStillRuns(h) {
+    if (!h || h.released || h.reaping || !h.runnerPid || !h.runnerStart)
+        return false;
+    const st = proc_stat_procStat(h.runnerPid);
+    return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === h.runnerStart;
 }
 
 ;// CONCATENATED MODULE: ./src/dirs/dir-users.ts
@@ -30407,17 +30329,17 @@ async function findUsers(dirs) {
     if (dirs.length === 0)
         return { users: [], unreadable: 0 };
     const except = new Set([process.pid]);
-    if (exec_isRoot())
+    if ((0,exec/* isRoot */.jX)())
         return scanDirUsers(dirs, { except });
     try {
-        await exec_ensurePrivilege('see which processes use the dirs');
+        await (0,exec/* ensurePrivilege */.wU)('see which processes use the dirs');
     }
     catch (e) {
         // Mounts (containers) and the runner user's own processes are visible without root.
         lib_core/* debug */.Yz(`runbox: scanning for dir users without root (${(0,errors/* errorMessage */.g)(e)})`);
         return scanDirUsers(dirs, { except });
     }
-    const r = await exec_run(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
+    const r = await (0,exec/* run */.eF)(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
     return JSON.parse(r.stdout);
 }
 async function containerNames(users) {
@@ -30442,9 +30364,9 @@ async function containerNames(users) {
  * non-zero when one is unknown but still prints the others.
  */
 async function runtimeCommand(runtime, args) {
-    for (const privileged of exec_isRoot() ? [false] : [false, true]) {
+    for (const privileged of (0,exec/* isRoot */.jX)() ? [false] : [false, true]) {
         try {
-            const r = await exec_run(runtime, args, { allowFailure: true, privileged });
+            const r = await (0,exec/* run */.eF)(runtime, args, { allowFailure: true, privileged });
             if (r.stdout.trim() !== '' || r.code === 0)
                 return r;
         }
@@ -30562,6 +30484,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 
+
 function lockPathOf(dir) {
     return `${dir}.lock`;
 }
@@ -30575,21 +30498,16 @@ function guardedDirs(layout, specs) {
             out.push(dirPath(layout, s));
     return out;
 }
-/**
- * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
- * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
- */
 /** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
 const RUN_LOCK_WAIT_SEC = 10;
 const FORGET_WAIT_SEC = 5;
+/** How often a waiter looks again at a free lock whose job still runs (its keeper died). */
+const ORPHAN_POLL_MS = 1000;
 /** How often a waiting run says it is still waiting: often enough that a log never looks hung. */
 function progressEverySec() {
     // Test-only: the tests cannot wait 30 s for each line.
     const t = Number(process.env.RUNBOX_TEST_WAIT_PROGRESS_SEC);
     return Number.isFinite(t) && t > 0 ? t : 30;
-}
-function liveness_describeHolder(h) {
-    return h ? `held by run ${h.runId} (${h.runner})` : 'held by another process';
 }
 /**
  * A holder that is this same job (same run, attempt, job and runner) is another runbox step of
@@ -30599,6 +30517,15 @@ function liveness_describeHolder(h) {
 function sameJob(h, me) {
     return h !== undefined && h.runId === me.runId && h.runAttempt === me.runAttempt && h.job === me.job && h.runner === me.runner;
 }
+/**
+ * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
+ * so its lock is never legitimately held by anyone else; `pr` dirs are waited for.
+ *
+ * Order and budget: the run dir first, then the `pr` dirs sorted by path, the one order every
+ * run uses, so two runs listing the same `pr` dirs in different orders cannot each hold one and
+ * wait for the other. `lock-timeout` is one deadline for all the `pr` dirs together, not a
+ * fresh wait per dir.
+ */
 async function lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
     const holder = {
         runId: ctx.runId,
@@ -30606,54 +30533,37 @@ async function lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
         runner: ctx.runnerName,
         job: ctx.job,
         pid: process.pid,
-        since: new Date().toISOString()
+        since: new Date().toISOString(),
+        ...runnerProcess(),
+        token: external_node_crypto_default().randomBytes(8).toString('hex')
     };
+    const isRunDir = (d) => external_node_path_default().basename(d).startsWith(RUN_DIR_PREFIX);
+    const ordered = [...dirs.filter(isRunDir), ...dirs.filter((d) => !isRunDir(d)).sort()];
+    const deadline = Date.now() + lockTimeoutSec * 1000;
     const held = [];
     try {
-        for (const dir of dirs) {
-            await ensureDir(external_node_path_default().dirname(dir), runner);
-            const isRunDir = external_node_path_default().basename(dir).startsWith('run-');
-            const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
+        for (const dir of ordered) {
+            const timeoutSec = () => (isRunDir(dir) ? RUN_LOCK_WAIT_SEC : Math.max(0, (deadline - Date.now()) / 1000));
             const started = Date.now();
-            const deadline = started + timeoutSec * 1000;
-            let lastHolder;
-            let lastProgress = 0;
-            const lock = await flock_acquireLock(lockPathOf(dir), {
-                timeoutSec,
-                onWait: (h) => {
-                    if (!isRunDir && sameJob(h, holder))
-                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${holder.runId}, job ${holder.job}), which keeps it until the job ends: ` +
-                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
-                    lastHolder = h;
-                    lib_core/* info */.pq(`waiting for ${dir}: ${liveness_describeHolder(h)}; giving up after ${timeoutSec} s`);
-                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
-                    if (!isRunDir)
-                        void sayUsers(dir, 'it is in use by');
-                },
-                onStillWaiting: (h, waitedSec) => {
-                    lastHolder = h ?? lastHolder;
-                    if (waitedSec - lastProgress < progressEverySec())
-                        return;
-                    lastProgress = waitedSec;
-                    lib_core/* info */.pq(`still waiting for ${dir}: ${liveness_describeHolder(h)}, ${Math.round(waitedSec)} s of ${timeoutSec}`);
-                }
-            });
+            const seen = {};
+            const lock = await lockLiveFree(dir, runner, timeoutSec, lockTimeoutSec, holder, seen);
             const waitedSec = (Date.now() - started) / 1000;
-            if (!isRunDir && waitedSec >= 1)
-                waits.push({ dir, waitedSec, ...(lastHolder ? { holder: `run ${lastHolder.runId} (${lastHolder.runner})` } : {}) });
-            lock.writeHolder({ ...holder, since: new Date().toISOString() });
+            if (!isRunDir(dir) && waitedSec >= 1)
+                waits.push({ dir, waitedSec, ...(seen.holder ? { holder: `run ${seen.holder.runId} (${seen.holder.runner})` } : {}) });
+            if (lock.writeHolder({ ...holder, since: new Date().toISOString() }) === false)
+                lib_core/* debug */.Yz(`runbox: ${lock.path} is read-only to this user; no holder record written`);
             held.push(lock);
             // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
             // (no post) with a container still writing into it.
-            if (!isRunDir)
-                await waitForNoUsers(dir, timeoutSec, deadline);
+            if (!isRunDir(dir))
+                await waitForNoUsers(dir, lockTimeoutSec, deadline);
         }
-        return held;
+        return { locks: held, token: holder.token };
     }
     catch (e) {
         for (const l of held)
-            l.release();
-        if (e instanceof flock_LockTimeoutError && e.timeoutSec > 0 && !external_node_path_default().basename(e.path).startsWith('run-'))
+            releaseMarked(l);
+        if (e instanceof flock_LockTimeoutError && e.timeoutSec > 0 && !external_node_path_default().basename(e.path).startsWith(RUN_DIR_PREFIX))
             throw new Error(`${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`);
         throw e;
     }
@@ -30680,12 +30590,105 @@ async function waitForNoUsers(dir, timeoutSec, deadline) {
         throw new Error(`${dir} is still used by ${describeUsers(left, await containerNames(left))}, left behind by an earlier job; gave up after ${timeoutSec}s (lock-timeout). ` +
             'Stop it (e.g. `docker kill <container>`), or let post stop such leftovers (leftovers: kill)');
 }
+/**
+ * The lock of `dir`, once it is free and no job still counts on the dir: a free lock whose record
+ * names a job whose runner still runs (its keeper was killed alone) is not taken. A dir whose
+ * reap was cut short (a janitor cancelled mid-delete) is deleted first, under our lock.
+ */
+async function lockLiveFree(dir, runner, timeoutSec, budgetSec, me, seen) {
+    const pr = !external_node_path_default().basename(dir).startsWith(RUN_DIR_PREFIX);
+    let lastProgress = 0;
+    let toldOrphan = false;
+    for (;;) {
+        const t = timeoutSec();
+        let lock;
+        try {
+            lock = await acquireInKeyDir(dir, runner, {
+                timeoutSec: t,
+                onWait: (h) => {
+                    if (pr && sameJob(h, me))
+                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${me.runId}, job ${me.job}), which keeps it until the job ends: ` +
+                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
+                    seen.holder = h;
+                    lib_core/* info */.pq(`waiting for ${dir}: ${flock_describeHolder(h)}; giving up after ${Math.round(t)} s`);
+                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
+                    if (pr)
+                        void sayUsers(dir, 'it is in use by');
+                },
+                onStillWaiting: (h, waitedSec) => {
+                    seen.holder = h ?? seen.holder;
+                    if (waitedSec - lastProgress < progressEverySec())
+                        return;
+                    lastProgress = waitedSec;
+                    lib_core/* info */.pq(`still waiting for ${dir}: ${flock_describeHolder(h)}, ${Math.round(waitedSec)} s of ${budgetSec}`);
+                }
+            });
+        }
+        catch (e) {
+            // Named with the whole budget: what is left of it for this dir is no figure the user set.
+            if (e instanceof flock_LockTimeoutError && !external_node_path_default().basename(dir).startsWith(RUN_DIR_PREFIX))
+                throw new flock_LockTimeoutError(e.path, e.holder, budgetSec);
+            throw e;
+        }
+        const h = flock_readHolder(lock.path);
+        if (jobStillRuns(h)) {
+            lock.release();
+            const why = `its keeper is gone but its job still runs (run ${h?.runId} (${h?.runner}), runner pid ${h?.runnerPid})`;
+            if (timeoutSec() <= 0)
+                throw new Error(`Lock ${lockPathOf(dir)} is free, but ${why}; gave up after ${budgetSec}s`);
+            if (!toldOrphan)
+                lib_core/* info */.pq(`waiting for ${dir}: ${why}; giving up after ${Math.round(timeoutSec())} s`);
+            toldOrphan = true;
+            await new Promise((r) => setTimeout(r, Math.min(ORPHAN_POLL_MS, timeoutSec() * 1000)));
+            continue;
+        }
+        if (h?.reaping && external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+            lib_core/* info */.pq(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
+            try {
+                await removeTree(dir, { holdFd: lock.fd });
+            }
+            catch (e) {
+                lock.release();
+                throw e;
+            }
+        }
+        return lock;
+    }
+}
+/**
+ * acquireLock in the key dir (`<base>/<ref-key>`), which a janitor may remove the moment it is
+ * empty: made again (without re-chowning a shared parent) when it vanished before our lock
+ * file was in it.
+ */
+async function acquireInKeyDir(dir, runner, opts) {
+    for (let attempt = 1;; attempt++) {
+        await ensureDir(external_node_path_default().dirname(dir), runner, { shared: true });
+        try {
+            return await flock_acquireLock(lockPathOf(dir), opts);
+        }
+        catch (e) {
+            if (e.code !== 'ENOENT' || attempt >= 5)
+                throw e;
+        }
+    }
+}
+/** Releases a lock this process holds, first marking its record released (the job lets go on purpose). */
+function releaseMarked(lock) {
+    const h = flock_readHolder(lock.path);
+    if (h && !h.released)
+        lock.writeHolder({ ...h, released: new Date().toISOString() });
+    lock.release();
+}
 /** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
 async function handOver(locks) {
     if (locks.length === 0)
         return undefined;
     const { pid } = await startKeeper(locks, { watchPid: process.ppid });
     return pid;
+}
+/** True when `pid` is this job's keeper, still running (it watches our runner process). */
+function keeperRunning(pid) {
+    return pid !== undefined && isKeeper(pid, process.ppid);
 }
 async function releaseKeeper(pid) {
     if (pid === undefined)
@@ -30702,6 +30705,7 @@ async function keepLockedForLeftovers(pid) {
  * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
+const RUN_TEARDOWN_WAIT_SEC = (/* unused pure expression or super */ null && (FORGET_WAIT_SEC));
 async function forgetRunLock(runDir) {
     // Main may have failed before it made the lock (base-dir could not be created): nothing to
     // forget, and taking the lock would create a file in a dir that does not exist.
@@ -30723,19 +30727,42 @@ async function forgetRunLock(runDir) {
     else
         removeLockFile(lock);
 }
-/** The lock paths among `paths` that some process holds now (a missing file is free). */
-async function heldLocks(paths) {
-    const held = [];
+/**
+ * Post, when this job's keeper is not there to stop: what became of each lock, read from the
+ * holder records rather than by taking free locks (a second post must not grab a lock the next
+ * run is about to take). A record of ours never released means the keeper died alone: the dir
+ * stayed reserved through the runner process, and post releases it now, under the lock.
+ */
+async function settleLocks(paths, token) {
+    const out = [];
     for (const p of paths) {
-        if (!fs.existsSync(p))
-            continue;
-        const lock = await tryLock(p);
-        if (lock)
-            lock.release();
-        else
-            held.push(p);
+        const h = fs.existsSync(p) ? readHolder(p) : undefined;
+        if (!h || !token)
+            out.push({ path: p, state: 'unknown' });
+        else if (h.token !== token)
+            out.push({ path: p, state: 'taken', by: describeHolder(h) });
+        else if (h.released)
+            out.push({ path: p, state: 'released' });
+        else {
+            let lock;
+            try {
+                lock = await acquireLock(p, { timeoutSec: FORGET_WAIT_SEC });
+            }
+            catch (e) {
+                if (!(e instanceof LockTimeoutError))
+                    throw e;
+                out.push({ path: p, state: 'taken', by: describeHolder(e.holder) });
+                continue;
+            }
+            const now = readHolder(p);
+            if (now?.token === token)
+                releaseMarked(lock);
+            else
+                lock.release();
+            out.push({ path: p, state: 'keeper-died' });
+        }
     }
-    return held;
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/common/untrusted-text.ts
@@ -30999,11 +31026,18 @@ function listDir(dir) {
 //      have been used again (its last use is re-read), may have turned into a symlink, and the
 //      lock file must still be the inode we hold.
 //   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
-//      start using the dir mid-delete: a run that wants it blocks on the lock.
+//      start using the dir mid-delete: a run that wants it blocks on the lock. rm inherits the
+//      lock fd, so the lock outlives a reaper killed mid-delete until rm is done; a reaper that
+//      is cancelled stops rm (sys/exec stopChildren) and starts nothing after it, and the
+//      `reaping` mark it wrote first makes the next taker (janitor or run) finish the delete.
+//      A free lock whose record names a job whose runner still runs is not free: that job's
+//      keeper died alone (lock/keeper-client.ts jobStillRuns).
 //   4. removeLockFile(held): unlink the lock path, then release. A waiter blocked on the old inode
 //      gets it, sees that the path no longer names it, and retries on a fresh lock file; by then
 //      the dir is gone, so it provisions a new one. Unlinking before the delete instead would let
 //      a newcomer lock a fresh file and start using a half-deleted dir.
+
+
 
 
 
@@ -31059,14 +31093,21 @@ async function tryReapDir(c, opts) {
         const atPath = lstatOrUndefined(c.lockPath);
         if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev)
             return { skipped: 'its lock file was replaced', inUse: false };
+        const holder = flock_readHolder(c.lockPath);
+        if (jobStillRuns(holder))
+            return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
         // An empty lock file that was not there before our tryLock was created by us (or by a main
         // that died before writing its holder info): its mtime says nothing about use, the dir's does.
         const leftover = !lockBefore && lockSt.size === 0;
         const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
-        if (opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime())
+        // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
+        const cutShort = holder?.reaping !== undefined;
+        if (!cutShort && opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime())
             return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
         if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS)
             return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
+        if ((0,exec/* isStopping */.vH)())
+            return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
         // A free lock only says no job holds it: a container a hard-killed job left may still write here.
         const { users } = await findUsers([c.path]);
         if (users.length > 0) {
@@ -31075,7 +31116,12 @@ async function tryReapDir(c, opts) {
             return { skipped, inUse: true };
         }
         const bytes = await treeBytes(c.path);
-        await removeTree(c.path);
+        if ((0,exec/* isStopping */.vH)())
+            return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
+        // From here a cut-short delete is marked, for whoever takes the lock next. The record is
+        // the last holder's, with the mark added: a waiter then names a janitor, not a finished run.
+        held.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
+        await removeTree(c.path, { holdFd: held.fd });
         handedOver = true;
         removeLockQuietly(held);
         return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
@@ -31108,7 +31154,12 @@ async function removeOrphanLock(lockPath, baseDir) {
         held.release();
         return false;
     }
-    return removeLockQuietly(held);
+    // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
+    const cutShort = flock_readHolder(lockPath)?.reaping;
+    const removed = removeLockQuietly(held);
+    if (removed && cutShort)
+        lib_core/* info */.pq(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
+    return removed;
 }
 /**
  * Guards against a caller handing in a path that the scan did not produce: only
@@ -31122,7 +31173,7 @@ function checkShape(dir, lockPath, baseDir) {
 }
 async function lockOrUndefined(lockPath) {
     try {
-        return await flock_tryLock(lockPath);
+        return await tryLock(lockPath);
     }
     catch (e) {
         // Its parent went away, or a sibling's lock dir we may not write to: not ours to reap now.
@@ -31158,11 +31209,13 @@ function removeLockQuietly(held) {
 
 
 
+
+
 async function runJanitor(baseDir, cfg, opts) {
     const now = opts.now ?? new Date();
     const base = external_node_path_default().resolve(baseDir);
     const scan = scanBaseDir(base);
-    const result = { reaped: [], bytes: 0, orphanLocksRemoved: [], failed: [], inUse: 0, skipped: scan.skipped };
+    const result = { reaped: [], bytes: 0, orphanLocksRemoved: [], emptyKeyDirsRemoved: [], failed: [], inUse: 0, skipped: scan.skipped };
     const cutoff = (c) => new Date(now.getTime() - 1000 * (c.kind === 'run' ? cfg.reapAfterSec : cfg.prReapAfterSec));
     for (const c of scan.candidates) {
         if (isExcluded(c.path, opts.exclude))
@@ -31202,7 +31255,48 @@ async function runJanitor(baseDir, cfg, opts) {
             lib_core/* warning */.$e(`runbox janitor: could not remove the orphan lock file ${lockPath}: ${(0,errors/* errorMessage */.g)(e)}`);
         }
     }
+    result.emptyKeyDirsRemoved = removeEmptyKeyDirs(base, opts.exclude, now);
     return result;
+}
+/**
+ * Removes `<base>/<key>` dirs that hold nothing, not even a lock file, so nobody holds or waits
+ * for anything in them. rmdir(2) fails on a dir that is not empty, so a run that just put its
+ * lock file there keeps it; one that made the key dir but had not yet made its lock file gets
+ * ENOENT and makes the key dir again (dirs/liveness.ts acquireInKeyDir). Young ones are left
+ * alone, so that retry is rare.
+ */
+function removeEmptyKeyDirs(base, exclude, now) {
+    const removed = [];
+    let names;
+    try {
+        names = external_node_fs_default().readdirSync(base);
+    }
+    catch (e) {
+        if (errnoOf(e) === 'ENOENT')
+            return removed;
+        throw e;
+    }
+    for (const name of names.sort()) {
+        const dir = external_node_path_default().join(base, name);
+        if (isExcluded(dir, exclude))
+            continue;
+        const st = lstatOrUndefined(dir);
+        if (!st?.isDirectory() || now.getTime() - st.mtime.getTime() < LEFTOVER_GRACE_MS)
+            continue;
+        try {
+            if (external_node_fs_default().readdirSync(dir).length > 0)
+                continue;
+            external_node_fs_default().rmdirSync(dir);
+            removed.push(dir);
+        }
+        catch (e) {
+            const code = errnoOf(e);
+            // Filled, removed or not ours meanwhile: nothing to do.
+            if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EPERM')
+                throw e;
+        }
+    }
+    return removed;
 }
 /** True when `p` is an excluded path, inside one, or contains one (a run dir holding this run's `run` dirs). */
 function isExcluded(p, exclude) {
@@ -31277,7 +31371,7 @@ async function guardDisk(baseDir, limit, opts) {
             const r = await tryReapDir(c, { baseDir: base });
             if (!r.reaped) {
                 if (r.inUse) {
-                    const h = readHolder(c.lockPath);
+                    const h = flock_readHolder(c.lockPath);
                     result.live.push({ path: c.path, ...(h ? { holder: `run ${h.runId} (${h.runner}, job ${h.job})` } : {}) });
                 }
                 lib_core/* debug */.Yz(`runbox disk guard: kept ${c.path}: ${r.skipped}`);
@@ -32046,7 +32140,7 @@ function parseToolVersion(output) {
 async function toolVersion(kind) {
     const [cmd, args] = presets_PRESETS[kind].versionCommand;
     try {
-        const r = await exec_run(cmd, args, { allowFailure: true });
+        const r = await (0,exec/* run */.eF)(cmd, args, { allowFailure: true });
         return r.code === 0 ? parseToolVersion(r.stdout) : undefined;
     }
     catch (e) {
@@ -33454,7 +33548,7 @@ class DaemonStartError extends Error {
 // User commands get root rights like the systemd calls they replace: stopping a root daemon
 // needs them, and a command that uses sudo itself still works as root.
 function shell(cmd) {
-    return exec_run('sh', ['-c', cmd], { privileged: true });
+    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
 }
 function daemonOps(ctl) {
     switch (ctl.kind) {
@@ -33477,7 +33571,7 @@ function daemonOps(ctl) {
                 stop: async () => {
                     let active;
                     try {
-                        active = await exec_run('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
+                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
                     }
                     catch (e) {
                         if (e.code !== 'ENOENT')
@@ -33490,11 +33584,11 @@ function daemonOps(ctl) {
                         lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
                         return false;
                     }
-                    await exec_run('systemctl', ['stop', ctl.unit], { privileged: true });
+                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
                     return true;
                 },
                 start: async () => {
-                    await exec_run('systemctl', ['start', ctl.unit], { privileged: true });
+                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
                 }
             };
     }
@@ -33758,7 +33852,7 @@ async function pipeline_runPipeline(stages, io = {}) {
         const last = i === stages.length - 1;
         const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : children[i - 1].stdout;
         const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
-        const started = startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
+        const started = (0,exec/* startProcess */.kp)(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
         const child = started.child;
         shown.push(started.shown);
         // The child got its own copy of the previous stage's read end; dropping ours lets the
@@ -34228,7 +34322,7 @@ function values(rows) {
 }
 async function exists(p) {
     // The DB dir may be unreadable to the runner user.
-    return (await exec_run('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
+    return (await (0,exec/* run */.eF)('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
 }
 /** Creates `<dbDir>/db.sqlite` from the embedded schema, as root, race-free: built under a temp name, then linked into place. */
 async function createFromSchema(kind, dir, live) {
@@ -34246,10 +34340,10 @@ async function createFromSchema(kind, dir, live) {
         'if ! ln "$tmp" "$db" 2>/dev/null && [ ! -e "$db" ]; then rm -f "$tmp"; echo "could not create $db" >&2; exit 4; fi',
         'rm -f "$tmp"'
     ].join('\n');
-    await exec_run('sh', ['-c', script, 'sh', dir, live, tmp], { privileged: true, input: SCHEMA(kind) });
+    await (0,exec/* run */.eF)('sh', ['-c', script, 'sh', dir, live, tmp], { privileged: true, input: SCHEMA(kind) });
 }
 async function hasNixStore() {
-    return (await exec_run('sh', ['-c', 'command -v nix-store >/dev/null'], { privileged: true, allowFailure: true })).code === 0;
+    return (await (0,exec/* run */.eF)('sh', ['-c', 'command -v nix-store >/dev/null'], { privileged: true, allowFailure: true })).code === 0;
 }
 /** nix-store's own registration (it computes each item's hash and size, and reads .drv outputs itself). */
 async function registerWithNix(root, regs) {
@@ -34257,7 +34351,7 @@ async function registerWithNix(root, regs) {
     if (!store)
         throw new Error(`the store root ${root} cannot be passed to nix-store`);
     const input = regs.map((r) => [r.path, r.deriver ?? '', String(r.references.length), ...r.references].join('\n')).join('\n') + '\n';
-    await exec_run('nix-store', [...store, '--register-validity'], { privileged: true, input });
+    await (0,exec/* run */.eF)('nix-store', [...store, '--register-validity'], { privileged: true, input });
 }
 async function registerPaths(o) {
     const dir = external_node_path_default().join(o.root, o.dbDir);
@@ -34342,7 +34436,7 @@ async function insertRows(live, rows, scratchDir) {
        JOIN temp.ref r ON r.referrer = a.path AND r.reference = b.path;`,
         ''
     ].join('\n');
-    const r = await exec_run('sqlite3', ['-safe', '-bail', live], { privileged: true, input: script });
+    const r = await (0,exec/* run */.eF)('sqlite3', ['-safe', '-bail', live], { privileged: true, input: script });
     const [paths, refCount] = r.stdout.trim().split('\n').slice(-2).map(Number);
     const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
     if (paths !== rows.length || refCount !== wantRefs)
@@ -39036,7 +39130,7 @@ function private_extract_freeBytes(dir) {
 }
 /** `<source> mounted on <target>` for the filesystem holding `dir`, as df names it. */
 async function filesystemOf(dir) {
-    const r = await exec_run('df', ['-P', '--', dir], { allowFailure: true });
+    const r = await (0,exec/* run */.eF)('df', ['-P', '--', dir], { allowFailure: true });
     const last = r.stdout.trim().split('\n').pop() ?? '';
     const f = last.split(/\s+/);
     return r.code === 0 && f.length >= 6 ? `${f[0]} mounted on ${f.slice(5).join(' ')}` : `the filesystem of ${dir}`;
@@ -39079,7 +39173,7 @@ class PrivateRestore {
         const dir = external_node_path_default().join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
         const restore = new PrivateRestore(dir, root, storePaths);
         try {
-            await exec_run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
+            await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', dir], { privileged: true });
             for (const sp of storePaths) {
                 const abs = external_node_path_default().join(root, rel(sp));
                 if (!external_node_fs_default().lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
@@ -39138,7 +39232,7 @@ class PrivateRestore {
      */
     async extract(index, file, rec, rules) {
         const sub = String(index);
-        await exec_run('mkdir', ['-m', '0700', '--', external_node_path_default().join(this.dir, sub)], { privileged: true });
+        await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', external_node_path_default().join(this.dir, sub)], { privileged: true });
         this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
         const emitted = new Set();
         this.emitted.set(index, emitted);
@@ -39455,7 +39549,7 @@ class PrivateRestore {
                 continue;
             if (st)
                 throw new UnsafeArchiveError(r, `needs ${cur} to be a real directory, but it is not`);
-            await exec_run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', cur], { privileged: true });
+            await (0,exec/* run */.eF)('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', cur], { privileged: true });
         }
     }
     /**
@@ -39477,7 +39571,7 @@ class PrivateRestore {
         const parent = external_node_path_default().dirname(this.dir);
         const isStoreDir = this.storePaths.some((sp) => external_node_path_default().join(this.root, rel(sp)) === parent);
         if (!(this.moved && isStoreDir))
-            await exec_run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', parent], { privileged: true });
+            await (0,exec/* run */.eF)('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', parent], { privileged: true });
     }
 }
 
@@ -39539,7 +39633,7 @@ async function applySnapshot(o) {
         const registrations = await readPartRegistrations(o, parts);
         const left = reportLeftOut(archives, priv);
         const verifyMs = Date.now() - t0;
-        await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
+        await (0,exec/* ensurePrivilege */.wU)('restore a store snapshot into root-owned store paths');
         const moved = await moveInAndRegister(o, priv, archives, registrations);
         const delta = parts[parts.length - 1].manifest.base;
         const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
@@ -39774,7 +39868,7 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
     // Root rights are needed to write the store; find out before downloading anything.
-    await exec_ensurePrivilege('restore a store snapshot into root-owned store paths');
+    await (0,exec/* ensurePrivilege */.wU)('restore a store snapshot into root-owned store paths');
     const stagings = [];
     try {
         const t0 = Date.now();
@@ -40072,7 +40166,7 @@ function listCandidates(refDir, name, ownRunDir) {
 async function claim(c, name, baseDir) {
     let held;
     try {
-        held = await flock_tryLock(c.lockPath);
+        held = await tryLock(c.lockPath);
     }
     catch (e) {
         // Gone with a concurrent reap, or another runner user's lock file we may not open.
@@ -40145,9 +40239,9 @@ async function warmDir(mode, source, target, owner) {
         const runner = runnerIds();
         // A container's files (another uid, maybe unreadable 0700 dirs) can only be copied, with their
         // owners, as root; our own files need no privilege.
-        const privileged = !exec_isRoot() && (stats.unreadable || stats.foreignTo(runner) > 0);
+        const privileged = !(0,exec/* isRoot */.jX)() && (stats.unreadable || stats.foreignTo(runner) > 0);
         if (privileged)
-            await exec_ensurePrivilege(`copy ${source}, which holds files of other users, into ${target}`);
+            await (0,exec/* ensurePrivilege */.wU)(`copy ${source}, which holds files of other users, into ${target}`);
         if (mode === 'reflink') {
             const refused = await reflinkRefusal(stats.firstFile, source, staging, privileged);
             if (refused) {
@@ -40160,10 +40254,10 @@ async function warmDir(mode, source, target, owner) {
         // filesystem can, a full copy where it cannot. -x: a mount left inside the source is not ours.
         const args = ['-a', '-x', ...(mode === 'reflink' ? ['--reflink=always'] : []), '-T', '--', source, staging];
         stagingMade = true;
-        await exec_run('cp', args, { privileged });
+        await (0,exec/* run */.eF)('cp', args, { privileged });
         // cp -a as root keeps each file's owner, normally the previous run's owner, i.e. ours too;
         // without privilege everything lands as the runner's.
-        const preserved = exec_isRoot() || privileged;
+        const preserved = (0,exec/* isRoot */.jX)() || privileged;
         if (preserved ? stats.foreignTo(owner) > 0 : !warm_sameIds(runner, owner))
             await chown([staging], owner, { recursive: true });
         // Replaces the empty target in one step: nobody ever sees a half-warm dir at its path.
@@ -40186,7 +40280,7 @@ async function scanTree(dir) {
     const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
     // A run dir with many files lists past run()'s default bound; it is the job's own dir.
     const maxStdout = 400 * 1024 * 1024;
-    const r = await runElseRoot('find', args, `read ${dir}, which holds files the runner user cannot read`, { maxStdout });
+    const r = await (0,exec/* runElseRoot */.HK)('find', args, `read ${dir}, which holds files the runner user cannot read`, { maxStdout });
     const unreadable = r.escalated;
     const owners = new Map();
     let files = 0;
@@ -40224,7 +40318,7 @@ async function reflinkRefusal(file, source, staging, privileged) {
     if (file === undefined)
         return undefined; // nothing to clone: a plain cp -a of dirs and links is just as fast
     const probe = `${staging}.probe`;
-    const r = await exec_run('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
+    const r = await (0,exec/* run */.eF)('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
     const made = visibleStat(probe) !== undefined;
     if (made)
         await removeTree(probe);
@@ -40393,7 +40487,7 @@ async function holdMounts(mounts, owner, timeoutSec, ctx) {
     if (mounts.length === 0)
         return [];
     try {
-        await exec_ensurePrivilege('hold mount sources for the job');
+        await (0,exec/* ensurePrivilege */.wU)('hold mount sources for the job');
     }
     catch (e) {
         lib_core/* warning */.$e(`runbox: mount sources are not held for this job, so a job with another owner may chown them meanwhile: ${(0,errors/* errorMessage */.g)(e)}`);
@@ -40457,7 +40551,7 @@ async function runMain(src = input_source_actionInputs) {
         const owner = await resolveOwner(cfg.ownerSpec);
         const runner = runnerIds();
         if (owner.uid !== runner.uid || owner.gid !== runner.gid)
-            await exec_ensurePrivilege(`give dirs and mount sources to owner ${owner.uid}:${owner.gid}`);
+            await (0,exec/* ensurePrivilege */.wU)(`give dirs and mount sources to owner ${owner.uid}:${owner.gid}`);
         const state = {
             version: 1,
             baseDir: cfg.baseDir,
@@ -40483,9 +40577,14 @@ async function runMain(src = input_source_actionInputs) {
             await sweep(cfg.baseDir, reap, ours, report);
         // Locks first: nothing may reap or reuse a dir between its creation and its registration.
         const waits = [];
-        const locks = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
+        const { locks, token } = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
         for (const w of waits)
             report.add('waited', `${Math.round(w.waitedSec)} s for ${w.dir}${w.holder ? `, held by ${w.holder}` : ''}`);
+        state.held = { token, locks: locks.map((l) => l.path) };
+        saveRunState(state);
+        // Until the keeper has them: a cancel lets go of them on purpose (see releaseMarked).
+        const letGoOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => locks.forEach(releaseMarked));
+        let keeperPid;
         try {
             // After the dir locks, in every job: a fixed order, so no two jobs wait for each other in a circle.
             locks.push(...(await holdMounts(cfg.mounts, owner, cfg.lockTimeoutSec, ctx)));
@@ -40497,16 +40596,22 @@ async function runMain(src = input_source_actionInputs) {
             }
             // Before the hand-over: a dir being warmed is still under this process's lock.
             await warmRunDirs(warm, layout, state.dirs, owner, report);
-            const keeperPid = await handOver(locks);
+            keeperPid = await handOver(locks);
             if (keeperPid !== undefined) {
                 state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
+                const pid = keeperPid;
                 // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
-                (0,on_cancel/* registerCleanup */.qE)(() => releaseKeeper(keeperPid).then(() => undefined));
+                (0,on_cancel/* registerCleanup */.qE)(() => releaseKeeper(pid).then(() => undefined));
             }
         }
         finally {
+            letGoOnCancel();
+            // Without a keeper (main failed before the hand-over) the job lets go of its dirs here.
             for (const l of locks)
-                l.release();
+                if (keeperPid === undefined)
+                    releaseMarked(l);
+                else
+                    l.release();
         }
         saveRunState(state);
         for (const d of state.dirs)
@@ -40540,6 +40645,260 @@ async function runMain(src = input_source_actionInputs) {
         summaryOnCancel();
         await report.write();
     }
+}
+
+
+/***/ }),
+
+/***/ 3424:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  ju: () => (/* binding */ asCleanup),
+  wU: () => (/* binding */ ensurePrivilege),
+  jX: () => (/* binding */ isRoot),
+  vH: () => (/* binding */ isStopping),
+  eF: () => (/* binding */ run),
+  HK: () => (/* binding */ runElseRoot),
+  kp: () => (/* binding */ startProcess),
+  OD: () => (/* binding */ stopChildren)
+});
+
+// UNUSED EXPORTS: CommandError, MAX_STDERR_TAIL, MAX_STDOUT, OutputLimitError, StoppingError, quote, trackChild
+
+// EXTERNAL MODULE: external "node:async_hooks"
+var external_node_async_hooks_ = __nccwpck_require__(6698);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
+var core = __nccwpck_require__(8179);
+;// CONCATENATED MODULE: ./src/sys/exec.ts
+// The one door to the host's processes: every child runbox starts goes through startProcess(),
+// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
+// only way to ask for root. run() is the common case (buffered output, exit code checked);
+// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
+// helpers (extra fds, a detached keeper) use startProcess() directly.
+
+
+
+/**
+ * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
+ * could otherwise print without bound, and one huge string crashes node mid-restore (with the
+ * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
+ * for messages, so its tail is kept.
+ */
+const MAX_STDOUT = 16 * 1024 * 1024;
+const MAX_STDERR_TAIL = 1024 * 1024;
+/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
+function singleLine(s) {
+    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+class CommandError extends Error {
+    command;
+    result;
+    constructor(command, result) {
+        // stderr may quote data the command read (member names, DB rows) and this message reaches the
+        // log: one line, each quoted line cut, so it cannot start a workflow command there.
+        const detail = result.stderr
+            .trim()
+            .split('\n')
+            .slice(-5)
+            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+            .join(' | ');
+        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+/** A command printed more than run() keeps: it was killed, and its output is not used. */
+class OutputLimitError extends Error {
+    command;
+    limit;
+    constructor(command, limit) {
+        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
+        this.command = command;
+        this.limit = limit;
+        this.name = 'OutputLimitError';
+    }
+}
+function isRoot() {
+    return process.getuid?.() === 0;
+}
+/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
+function commandLine(cmd, args, privileged = false) {
+    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+}
+/**
+ * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
+ * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
+ */
+function startProcess(cmd, args, opts = {}) {
+    const argv = commandLine(cmd, args, opts.privileged);
+    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        env: opts.env ?? process.env,
+        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
+        detached: opts.detached ?? false
+    });
+    // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
+    if (!opts.detached)
+        trackChild(child);
+    return { child, shown: quote(argv) };
+}
+function quote(argv) {
+    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+// --- children end with their step --------------------------------------------------------------
+//
+// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
+// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
+// on after the step's locks died deletes what the next run has just started using. So every child
+// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
+// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
+//
+// Children stay in the step's process group (not detached): a runner that kills the job's
+// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
+// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
+const children = new Set();
+let stopping = false;
+const cleanupScope = new external_node_async_hooks_.AsyncLocalStorage();
+/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
+class StoppingError extends Error {
+    command;
+    constructor(command) {
+        super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
+        this.command = command;
+        this.name = 'StoppingError';
+    }
+}
+/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
+function isStopping() {
+    return stopping && !cleanupScope.getStore();
+}
+/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
+function trackChild(child) {
+    if (child.exitCode !== null || child.signalCode !== null)
+        return;
+    children.add(child);
+    child.once('close', () => children.delete(child));
+    child.once('error', () => children.delete(child));
+}
+/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
+function asCleanup(fn) {
+    return cleanupScope.run(true, fn);
+}
+/**
+ * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
+ * once all have closed. From now on run() refuses new commands outside asCleanup().
+ */
+async function stopChildren(graceMs = 3000) {
+    stopping = true;
+    const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (running.length === 0)
+        return;
+    core/* info */.pq(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
+    const closed = running.map((c) => new Promise((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
+    for (const c of running)
+        c.kill('SIGTERM');
+    const timer = setTimeout(() => {
+        for (const c of running)
+            if (c.exitCode === null && c.signalCode === null)
+                c.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(timer);
+}
+async function run(cmd, args, opts = {}) {
+    if (isStopping())
+        throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
+    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+    const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+    core/* debug */.Yz(`exec: ${shown}`);
+    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
+    let overflow = false;
+    const result = await new Promise((resolve, reject) => {
+        const out = [];
+        let outBytes = 0;
+        const err = [];
+        let errBytes = 0;
+        child.stdout?.on('data', (b) => {
+            if (overflow)
+                return;
+            outBytes += b.length;
+            if (outBytes <= maxStdout) {
+                out.push(b);
+                return;
+            }
+            overflow = true;
+            out.length = 0;
+            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
+            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
+            child.kill('SIGTERM');
+            child.stdout?.destroy();
+            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+        });
+        child.stderr?.on('data', (b) => {
+            err.push(b);
+            errBytes += b.length;
+            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
+                errBytes -= err.shift().length;
+        });
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+            const errText = Buffer.concat(err);
+            resolve({
+                code: code ?? (signal ? 128 : 1),
+                stdout: Buffer.concat(out).toString(),
+                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
+            });
+        });
+        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
+        child.stdin?.end(opts.input ?? '');
+    });
+    if (overflow)
+        throw new OutputLimitError(shown, maxStdout);
+    if (result.code !== 0 && !opts.allowFailure)
+        throw new CommandError(shown, result);
+    return result;
+}
+let sudoChecked;
+/**
+ * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
+ * but the runner user has no passwordless sudo.
+ */
+function ensurePrivilege(why) {
+    if (isRoot())
+        return Promise.resolve();
+    sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
+        if (r.code !== 0)
+            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
+                'Give the runner user passwordless sudo, or run the runner as root.');
+    }, (e) => {
+        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
+    });
+    return sudoChecked;
+}
+/**
+ * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
+ * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
+ * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
+ * the caller already knows it cannot succeed (handing files to another user). As root there is
+ * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
+ */
+async function runElseRoot(cmd, args, why, opts = {}) {
+    const { tryRunnerFirst = true, ...runOpts } = opts;
+    if (isRoot())
+        return { ...(await run(cmd, args, runOpts)), escalated: false };
+    if (tryRunnerFirst) {
+        const r = await run(cmd, args, { ...runOpts, allowFailure: true });
+        if (r.code === 0)
+            return { ...r, escalated: false };
+    }
+    await ensurePrivilege(why);
+    return { ...(await run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
 }
 
 

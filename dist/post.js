@@ -28412,14 +28412,23 @@ let terminating = false;
 function isTerminating() {
     return terminating;
 }
-/** On SIGINT/SIGTERM/SIGHUP: run the cleanups, then exit non-zero (the step was cancelled). */
-function exitOnTermination(step) {
+/**
+ * On SIGINT/SIGTERM/SIGHUP: end the work in flight, run the cleanups, then exit non-zero (the
+ * step was cancelled). Children first: a cleanup that frees a lock while an rm started under
+ * it still runs would hand a half-deleted dir to the next run.
+ */
+function exitOnTermination(step, hooks = {}) {
     const onSignal = (signal) => {
         if (terminating)
             return;
         terminating = true;
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`runbox ${step}: received ${signal}, cleaning up before exit`);
-        void runCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+        const stopWork = hooks.stopWork?.() ?? Promise.resolve();
+        const cleanups = () => (hooks.asCleanup ? hooks.asCleanup(runCleanups) : runCleanups());
+        void stopWork
+            .catch((e) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`stopping child processes failed: ${(0,_common_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(e)}`))
+            .then(cleanups)
+            .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     };
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'])
         process.on(s, onSignal);
@@ -28456,18 +28465,20 @@ function errorMessage(e) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
-/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8658);
+/* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
+/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3104);
 
 
-(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post');
-await (0,_steps_post_step_js__WEBPACK_IMPORTED_MODULE_1__/* .runPost */ .a)();
+
+(0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('post', { stopWork: () => (0,_sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .stopChildren */ .OD)(), asCleanup: _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .asCleanup */ .ju });
+await (0,_steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runPost */ .a)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 8658:
+/***/ 3104:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28517,169 +28528,8 @@ function errno_lstatOrUndefined(p, opts = {}) {
     }
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/sys/exec.ts
-// The one door to the host's processes: every child runbox starts goes through startProcess(),
-// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
-// only way to ask for root. run() is the common case (buffered output, exit code checked);
-// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
-// helpers (extra fds, a detached keeper) use startProcess() directly.
-
-
-/**
- * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
- * could otherwise print without bound, and one huge string crashes node mid-restore (with the
- * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
- * for messages, so its tail is kept.
- */
-const MAX_STDOUT = 16 * 1024 * 1024;
-const MAX_STDERR_TAIL = 1024 * 1024;
-/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
-function singleLine(s) {
-    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-class CommandError extends Error {
-    command;
-    result;
-    constructor(command, result) {
-        // stderr may quote data the command read (member names, DB rows) and this message reaches the
-        // log: one line, each quoted line cut, so it cannot start a workflow command there.
-        const detail = result.stderr
-            .trim()
-            .split('\n')
-            .slice(-5)
-            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
-            .join(' | ');
-        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-/** A command printed more than run() keeps: it was killed, and its output is not used. */
-class OutputLimitError extends Error {
-    command;
-    limit;
-    constructor(command, limit) {
-        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
-        this.command = command;
-        this.limit = limit;
-        this.name = 'OutputLimitError';
-    }
-}
-function isRoot() {
-    return process.getuid?.() === 0;
-}
-/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
-function commandLine(cmd, args, privileged = false) {
-    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
-}
-/**
- * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
- * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
- */
-function exec_startProcess(cmd, args, opts = {}) {
-    const argv = commandLine(cmd, args, opts.privileged);
-    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
-        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-        env: opts.env ?? process.env,
-        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
-        detached: opts.detached ?? false
-    });
-    return { child, shown: quote(argv) };
-}
-function quote(argv) {
-    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-async function exec_run(cmd, args, opts = {}) {
-    // RunOptions has no stdio, extra fds or detached: all three pipes, our session.
-    const { child, shown } = exec_startProcess(cmd, args, opts);
-    lib_core/* debug */.Yz(`exec: ${shown}`);
-    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
-    let overflow = false;
-    const result = await new Promise((resolve, reject) => {
-        const out = [];
-        let outBytes = 0;
-        const err = [];
-        let errBytes = 0;
-        child.stdout?.on('data', (b) => {
-            if (overflow)
-                return;
-            outBytes += b.length;
-            if (outBytes <= maxStdout) {
-                out.push(b);
-                return;
-            }
-            overflow = true;
-            out.length = 0;
-            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
-            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
-            child.kill('SIGTERM');
-            child.stdout?.destroy();
-            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
-        });
-        child.stderr?.on('data', (b) => {
-            err.push(b);
-            errBytes += b.length;
-            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
-                errBytes -= err.shift().length;
-        });
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-            const errText = Buffer.concat(err);
-            resolve({
-                code: code ?? (signal ? 128 : 1),
-                stdout: Buffer.concat(out).toString(),
-                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
-            });
-        });
-        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
-        child.stdin?.end(opts.input ?? '');
-    });
-    if (overflow)
-        throw new OutputLimitError(shown, maxStdout);
-    if (result.code !== 0 && !opts.allowFailure)
-        throw new CommandError(shown, result);
-    return result;
-}
-let sudoChecked;
-/**
- * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
- * but the runner user has no passwordless sudo.
- */
-function exec_ensurePrivilege(why) {
-    if (isRoot())
-        return Promise.resolve();
-    sudoChecked ??= exec_run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
-        if (r.code !== 0)
-            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
-                'Give the runner user passwordless sudo, or run the runner as root.');
-    }, (e) => {
-        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
-    });
-    return sudoChecked;
-}
-/**
- * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
- * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
- * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
- * the caller already knows it cannot succeed (handing files to another user). As root there is
- * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
- */
-async function exec_runElseRoot(cmd, args, why, opts = {}) {
-    const { tryRunnerFirst = true, ...runOpts } = opts;
-    if (isRoot())
-        return { ...(await exec_run(cmd, args, runOpts)), escalated: false };
-    if (tryRunnerFirst) {
-        const r = await exec_run(cmd, args, { ...runOpts, allowFailure: true });
-        if (r.code === 0)
-            return { ...r, escalated: false };
-    }
-    await exec_ensurePrivilege(why);
-    return { ...(await exec_run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
-}
-
+// EXTERNAL MODULE: ./src/sys/exec.ts + 1 modules
+var exec = __nccwpck_require__(3424);
 ;// CONCATENATED MODULE: ./src/sys/path-safety.ts
 // Checks every host path that runbox may create, chown, delete or extract into. runbox often
 // runs with root rights on hosts shared by many runners, so a typo or an unset variable in a
@@ -28925,23 +28775,24 @@ async function chown(paths, ids, opts = {}) {
 }
 /**
  * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
- * it is not already. Returns the components it created. A symlink or a non-dir is refused.
+ * it is not already (unless `shared`). Returns the components it created. A symlink or a
+ * non-dir is refused.
  */
-async function privileged_fs_ensureDir(p, ids) {
+async function privileged_fs_ensureDir(p, ids, opts = {}) {
     const st = lstatOrUndefined(p);
     if (st) {
         if (st.isSymbolicLink())
             throw new Error(`${p} is a symlink; runbox only manages real directories`);
         if (!st.isDirectory())
             throw new Error(`${p} exists and is not a directory`);
-        if (st.uid !== ids.uid || st.gid !== ids.gid)
+        if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid))
             await chown([p], ids);
         return [];
     }
     const missing = missingComponents(p);
     // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
     if (missing.length === 0)
-        return privileged_fs_ensureDir(p, ids);
+        return privileged_fs_ensureDir(p, ids, opts);
     const parent = path.dirname(missing[0]);
     // mkdir -p would create through a symlinked parent, wherever it points.
     assertNoSymlink(parent, 'create dirs under');
@@ -28963,11 +28814,24 @@ async function privileged_fs_ensureDir(p, ids) {
         await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
         await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
     }
+    // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
+    // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
+    // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
+    const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
+    const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
     const wrong = missing.filter((c) => {
         const s = fs.lstatSync(c);
-        return s.uid !== ids.uid || s.gid !== ids.gid;
+        return s.uid !== want.uid || s.gid !== want.gid;
     });
-    await chown(wrong, ids);
+    if (share) {
+        // A member of the group may give its own dirs to it; root is needed only when not a member.
+        const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
+        if (wrong.length > 0)
+            await runElseRoot('chown', chownArgs, `give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
+        await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
+    }
+    else
+        await chown(wrong, ids);
     return missing;
 }
 /** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
@@ -28976,7 +28840,7 @@ async function countForeign(p, ids) {
     // One byte per entry; a tree of millions of entries is still far below this.
     const maxStdout = 256 * 1024 * 1024;
     // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
-    const r = await exec_runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
+    const r = await (0,exec/* runElseRoot */.HK)('find', args, `inspect ownership under ${p}`, { maxStdout });
     return r.stdout.length;
 }
 /**
@@ -28992,18 +28856,22 @@ async function chownTree(p, ids) {
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
     const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
     // Files a container wrote as root or as its own uid need root; ours alone do not.
-    await exec_runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, users_runnerIds()) });
+    await (0,exec/* runElseRoot */.HK)('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, users_runnerIds()) });
 }
 /**
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-async function privileged_fs_removeTree(p) {
-    await exec_runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`);
+async function privileged_fs_removeTree(p, opts = {}) {
+    // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
+    // locked until rm is done, so nobody starts using a half-deleted dir.
+    await (0,exec/* runElseRoot */.HK)('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
+        ...(opts.holdFd === undefined ? {} : { holdFds: [opts.holdFd] })
+    });
 }
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
 async function treeBytes(p) {
-    const r = await exec_run('du', ['-sxb', '--', p], { allowFailure: true });
+    const r = await (0,exec/* run */.eF)('du', ['-sxb', '--', p], { allowFailure: true });
     const n = Number(r.stdout.split('\t')[0]);
     return Number.isFinite(n) ? n : 0;
 }
@@ -29034,6 +28902,9 @@ async function reclaimPaths(paths, runner) {
     return out;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
 ;// CONCATENATED MODULE: ./src/dirs/layout.ts
 // Where each dir lives. Run dirs are unique per run, attempt, job, runner and `id`, so matrix
 // legs and re-runs never share one; `pr` dirs are shared by the successive runs of one ref.
@@ -29075,13 +28946,24 @@ function layout_dirPath(layout, spec) {
 
 
 
+/** How a waiter names whoever holds a lock, from what the last writer of the record said. */
+function flock_describeHolder(h) {
+    if (!h)
+        return 'held by an unknown process';
+    if (h.reaping)
+        return `held by a janitor removing it (pid ${h.pid}, since ${h.reaping})`;
+    // The record is the last run's, but that run let go: whoever holds it now wrote nothing (a
+    // janitor or disk guard checking it, a post making sure it is free).
+    if (h.released)
+        return `held by a process that is not a run (run ${h.runId} (${h.runner}) let go at ${h.released}; likely a janitor checking it)`;
+    return `held by run ${h.runId} (${h.runner})`;
+}
 class flock_LockTimeoutError extends Error {
     path;
     holder;
     timeoutSec;
     constructor(path, holder, timeoutSec) {
-        const by = holder ? `held by run ${holder.runId} (${holder.runner})` : 'held by an unknown process';
-        super(`Lock ${path} is ${by}; gave up after ${timeoutSec}s`);
+        super(`Lock ${path} is ${flock_describeHolder(holder)}; gave up after ${timeoutSec}s`);
         this.path = path;
         this.holder = holder;
         this.timeoutSec = timeoutSec;
@@ -29105,12 +28987,12 @@ async function flock_acquireLock(path, opts) {
             locked = await flock_flockFd(fd, 0);
             if (!locked && !waited && opts.timeoutSec > 0) {
                 waited = true;
-                opts.onWait?.(readHolder(path));
+                opts.onWait?.(flock_readHolder(path));
             }
             while (!locked && Date.now() < deadline && sameFile(fd, path)) {
                 locked = await flock_flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
                 if (!locked)
-                    opts.onStillWaiting?.(readHolder(path), (Date.now() - started) / 1000);
+                    opts.onStillWaiting?.(flock_readHolder(path), (Date.now() - started) / 1000);
             }
         }
         catch (e) {
@@ -29124,7 +29006,7 @@ async function flock_acquireLock(path, opts) {
         external_node_fs_.closeSync(fd);
         // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
         if (!locked && Date.now() >= deadline)
-            throw new flock_LockTimeoutError(path, readHolder(path), opts.timeoutSec);
+            throw new flock_LockTimeoutError(path, flock_readHolder(path), opts.timeoutSec);
     }
 }
 /** Takes the lock only if nobody holds it (janitors, disk guard). */
@@ -29139,7 +29021,7 @@ async function tryLock(path) {
     }
 }
 /** What the current (or last) holder wrote; undefined when the file is missing, empty, mid-write, or not a plain lock file. */
-function readHolder(path) {
+function flock_readHolder(path) {
     let fd;
     try {
         // Never through a symlink, never blocking on a FIFO someone put there.
@@ -29197,7 +29079,8 @@ function heldLock(path, fd, writable) {
         path,
         fd,
         writeHolder(info) {
-            if (!writable)
+            // After release the fd number may already belong to another file.
+            if (!writable || !open)
                 return false;
             const data = Buffer.from(JSON.stringify(info) + '\n');
             external_node_fs_.ftruncateSync(fd, 0);
@@ -29224,20 +29107,24 @@ class LockFileError extends Error {
     code = 'EACCES';
     constructor(path, problem) {
         super(`lock file ${path} ${problem}; runbox refuses it and wrote nothing to it. Another local user may have put it there: ` +
-            `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox')`);
+            `remove it (\`rm ${path}\`) and give base-dir to the runner user alone (a dir no other user can write to, e.g. '\${{ runner.temp }}/runbox'), ` +
+            `or, for runner users of one group, to that group with mode 2775 (no write for others)`);
         this.path = path;
         this.name = 'LockFileError';
     }
 }
 /**
- * Opens the lock file, creating it 0644 when missing. Never follows a symlink (O_NOFOLLOW; a
- * new file is made with O_EXCL, which does not follow one either), never blocks on a FIFO
- * (O_NONBLOCK), and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
+ * Opens the lock file, creating it when missing. Never follows a symlink (O_NOFOLLOW; a new file
+ * is made with O_EXCL, which does not follow one either), never blocks on a FIFO (O_NONBLOCK),
+ * and node opens every fd O_CLOEXEC. The open file is then checked by fstat:
  * - a regular file with one link (a hard link to someone else's file would carry its owner);
- * - owned by this user (read-write, holder info written), or by root when this user is not
- *   root: a root-made lock file is legitimate (a root runner or janitor made it) and can only
- *   be read by us; flock(2) works on a read-only fd, only the holder info is not written.
- * When runbox runs as root, only root's own lock files are accepted.
+ * - owned by this user, or by root when this user is not root (a root runner or janitor made
+ *   it), or by another user when its dir is group-shared (see groupShared): then its maker is a
+ *   member of the group the host's admin gave base-dir to, a fellow runner user, and no one
+ *   outside that group could have planted it.
+ * In a group-shared dir lock files are made 0664, so every runner user of the group writes the
+ * holder record and stamps the last use; elsewhere 0644, and a lock file we can only read is
+ * used read-only (flock(2) works on a read-only fd; only the holder record is not written).
  */
 function openLockFile(path) {
     const { O_RDWR, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = external_node_fs_.constants;
@@ -29245,6 +29132,9 @@ function openLockFile(path) {
     let denied;
     try {
         const fd = external_node_fs_.openSync(path, O_RDWR | O_CREAT | O_EXCL | safe, 0o644);
+        // umask would take the group's write bit away; ours to give (we made it).
+        if (groupShared(pathDirname(path)))
+            external_node_fs_.fchmodSync(fd, 0o664);
         return { fd, writable: checkLockFd(fd, path) };
     }
     catch (e) {
@@ -29276,6 +29166,24 @@ function openLockFile(path) {
     }
     throw denied;
 }
+function pathDirname(p) {
+    const i = p.lastIndexOf('/');
+    return i <= 0 ? '/' : p.slice(0, i);
+}
+/**
+ * A dir runner users of one group share (set up by the host's admin: base-dir owned by root or
+ * a runner user, group = the runners' group, mode 2775): group-writable, not writable by others,
+ * and so is its parent (base-dir, for a key dir). Everything in it was made by its owner, root
+ * or a member of its group: another local user cannot plant a file there. Without the group
+ * bit, another user's lock file is refused, as before; a world-writable dir never qualifies.
+ */
+function groupShared(dir) {
+    const ok = (d) => {
+        const st = external_node_fs_.lstatSync(d, { throwIfNoEntry: false });
+        return st !== undefined && st.isDirectory() && (st.mode & 0o020) !== 0 && (st.mode & 0o002) === 0;
+    };
+    return ok(dir) && ok(pathDirname(dir));
+}
 /** Closes `fd` and throws LockFileError unless it is an acceptable lock file; true when we may write it. */
 function checkLockFd(fd, path) {
     const st = external_node_fs_.fstatSync(fd);
@@ -29285,13 +29193,13 @@ function checkLockFd(fd, path) {
         problem = 'is not a regular file';
     else if (st.nlink !== 1)
         problem = `has ${st.nlink} hard links (a lock file has one)`;
-    else if (st.uid !== me && !(st.uid === 0 && me !== 0))
+    else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
         problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
     if (problem) {
         external_node_fs_.closeSync(fd);
         throw new LockFileError(path, problem);
     }
-    return st.uid === me;
+    return true;
 }
 /** True when `path` still names the inode behind `fd`. */
 function sameFile(fd, path) {
@@ -29309,7 +29217,8 @@ function flock_flockFd(fd, waitSec, shared = false) {
     const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
     const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
     return new Promise((resolve, reject) => {
-        const { child } = exec_startProcess('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+        const { child } = (0,exec/* startProcess */.kp)('flock', [shared ? '-s' : '-x', '-E', String(CONFLICT), ...wait, '3'], { stdio: ['ignore', 'ignore', 'pipe'], extraFds: [fd] });
+        // Tracked by startProcess: a cancelled step must not leave a flock behind that takes the lock after the step is gone.
         let stderr = '';
         child.stderr?.on('data', (b) => (stderr += b.toString()));
         child.on('error', (e) => reject(new Error(`cannot run util-linux flock: ${e.message}`)));
@@ -29529,6 +29438,22 @@ function allThreadsDead(pid) {
         return !st || st.state === 'Z' || st.state === 'X';
     });
 }
+/** The runner process a holder record names, as /proc shows it now: its pid and start time, for a new record. */
+function keeper_client_runnerProcess(pid = process.ppid) {
+    return { runnerPid: pid, runnerStart: procStat(pid)?.startTime };
+}
+/**
+ * True while the job that wrote `h` may still use the dir although nothing holds its lock: the
+ * record was not released on purpose (by its keeper or main) and its runner process, the same
+ * one (start time), still runs. That is a keeper killed on its own; the job's later steps and
+ * its post still count on the dir.
+ */
+function keeper_client_jobStillRuns(h) {
+    if (!h || h.released || h.reaping || !h.runnerPid || !h.runnerStart)
+        return false;
+    const st = procStat(h.runnerPid);
+    return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === h.runnerStart;
+}
 
 ;// CONCATENATED MODULE: ./src/dirs/dir-users.ts
 // Who on this host uses a dir right now, read from /proc. A free lock says that no runbox job
@@ -29725,17 +29650,17 @@ async function leftovers_findUsers(dirs) {
     if (dirs.length === 0)
         return { users: [], unreadable: 0 };
     const except = new Set([process.pid]);
-    if (isRoot())
+    if ((0,exec/* isRoot */.jX)())
         return scanDirUsers(dirs, { except });
     try {
-        await exec_ensurePrivilege('see which processes use the dirs');
+        await (0,exec/* ensurePrivilege */.wU)('see which processes use the dirs');
     }
     catch (e) {
         // Mounts (containers) and the runner user's own processes are visible without root.
         lib_core/* debug */.Yz(`runbox: scanning for dir users without root (${(0,errors/* errorMessage */.g)(e)})`);
         return scanDirUsers(dirs, { except });
     }
-    const r = await exec_run(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
+    const r = await (0,exec/* run */.eF)(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
     return JSON.parse(r.stdout);
 }
 async function leftovers_containerNames(users) {
@@ -29760,9 +29685,9 @@ async function leftovers_containerNames(users) {
  * non-zero when one is unknown but still prints the others.
  */
 async function runtimeCommand(runtime, args) {
-    for (const privileged of isRoot() ? [false] : [false, true]) {
+    for (const privileged of (0,exec/* isRoot */.jX)() ? [false] : [false, true]) {
         try {
-            const r = await exec_run(runtime, args, { allowFailure: true, privileged });
+            const r = await (0,exec/* run */.eF)(runtime, args, { allowFailure: true, privileged });
             if (r.stdout.trim() !== '' || r.code === 0)
                 return r;
         }
@@ -29821,7 +29746,7 @@ async function killUsers(dirs, users, names) {
     const current = await leftovers_waitUnused(dirs, Date.now() + (containers.length > 0 ? 5000 : 0), 250);
     const pids = [...new Set(current.filter((u) => known.has(`${u.pid}/${u.startTime}`) || (u.containerId && containers.includes(u.containerId))).map((u) => u.pid))];
     if (pids.length > 0) {
-        const r = await exec_run('kill', ['-KILL', ...pids.map(String)], { privileged: !isRoot(), allowFailure: true });
+        const r = await (0,exec/* run */.eF)('kill', ['-KILL', ...pids.map(String)], { privileged: !(0,exec/* isRoot */.jX)(), allowFailure: true });
         if (r.code !== 0)
             lib_core/* warning */.$e(`runbox: kill -KILL ${pids.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
     }
@@ -29880,6 +29805,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 
+
 function lockPathOf(dir) {
     return `${dir}.lock`;
 }
@@ -29893,21 +29819,16 @@ function guardedDirs(layout, specs) {
             out.push(dirPath(layout, s));
     return out;
 }
-/**
- * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
- * so its lock is never legitimately held by anyone else; a `pr` dir's lock is waited for.
- */
 /** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
 const RUN_LOCK_WAIT_SEC = 10;
 const FORGET_WAIT_SEC = 5;
+/** How often a waiter looks again at a free lock whose job still runs (its keeper died). */
+const ORPHAN_POLL_MS = 1000;
 /** How often a waiting run says it is still waiting: often enough that a log never looks hung. */
 function progressEverySec() {
     // Test-only: the tests cannot wait 30 s for each line.
     const t = Number(process.env.RUNBOX_TEST_WAIT_PROGRESS_SEC);
     return Number.isFinite(t) && t > 0 ? t : 30;
-}
-function describeHolder(h) {
-    return h ? `held by run ${h.runId} (${h.runner})` : 'held by another process';
 }
 /**
  * A holder that is this same job (same run, attempt, job and runner) is another runbox step of
@@ -29917,6 +29838,15 @@ function describeHolder(h) {
 function sameJob(h, me) {
     return h !== undefined && h.runId === me.runId && h.runAttempt === me.runAttempt && h.job === me.job && h.runner === me.runner;
 }
+/**
+ * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
+ * so its lock is never legitimately held by anyone else; `pr` dirs are waited for.
+ *
+ * Order and budget: the run dir first, then the `pr` dirs sorted by path, the one order every
+ * run uses, so two runs listing the same `pr` dirs in different orders cannot each hold one and
+ * wait for the other. `lock-timeout` is one deadline for all the `pr` dirs together, not a
+ * fresh wait per dir.
+ */
 async function lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
     const holder = {
         runId: ctx.runId,
@@ -29924,54 +29854,37 @@ async function lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
         runner: ctx.runnerName,
         job: ctx.job,
         pid: process.pid,
-        since: new Date().toISOString()
+        since: new Date().toISOString(),
+        ...runnerProcess(),
+        token: crypto.randomBytes(8).toString('hex')
     };
+    const isRunDir = (d) => path.basename(d).startsWith(RUN_DIR_PREFIX);
+    const ordered = [...dirs.filter(isRunDir), ...dirs.filter((d) => !isRunDir(d)).sort()];
+    const deadline = Date.now() + lockTimeoutSec * 1000;
     const held = [];
     try {
-        for (const dir of dirs) {
-            await ensureDir(path.dirname(dir), runner);
-            const isRunDir = path.basename(dir).startsWith('run-');
-            const timeoutSec = isRunDir ? RUN_LOCK_WAIT_SEC : lockTimeoutSec;
+        for (const dir of ordered) {
+            const timeoutSec = () => (isRunDir(dir) ? RUN_LOCK_WAIT_SEC : Math.max(0, (deadline - Date.now()) / 1000));
             const started = Date.now();
-            const deadline = started + timeoutSec * 1000;
-            let lastHolder;
-            let lastProgress = 0;
-            const lock = await acquireLock(lockPathOf(dir), {
-                timeoutSec,
-                onWait: (h) => {
-                    if (!isRunDir && sameJob(h, holder))
-                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${holder.runId}, job ${holder.job}), which keeps it until the job ends: ` +
-                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
-                    lastHolder = h;
-                    core.info(`waiting for ${dir}: ${describeHolder(h)}; giving up after ${timeoutSec} s`);
-                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
-                    if (!isRunDir)
-                        void sayUsers(dir, 'it is in use by');
-                },
-                onStillWaiting: (h, waitedSec) => {
-                    lastHolder = h ?? lastHolder;
-                    if (waitedSec - lastProgress < progressEverySec())
-                        return;
-                    lastProgress = waitedSec;
-                    core.info(`still waiting for ${dir}: ${describeHolder(h)}, ${Math.round(waitedSec)} s of ${timeoutSec}`);
-                }
-            });
+            const seen = {};
+            const lock = await lockLiveFree(dir, runner, timeoutSec, lockTimeoutSec, holder, seen);
             const waitedSec = (Date.now() - started) / 1000;
-            if (!isRunDir && waitedSec >= 1)
-                waits.push({ dir, waitedSec, ...(lastHolder ? { holder: `run ${lastHolder.runId} (${lastHolder.runner})` } : {}) });
-            lock.writeHolder({ ...holder, since: new Date().toISOString() });
+            if (!isRunDir(dir) && waitedSec >= 1)
+                waits.push({ dir, waitedSec, ...(seen.holder ? { holder: `run ${seen.holder.runId} (${seen.holder.runner})` } : {}) });
+            if (lock.writeHolder({ ...holder, since: new Date().toISOString() }) === false)
+                core.debug(`runbox: ${lock.path} is read-only to this user; no holder record written`);
             held.push(lock);
             // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
             // (no post) with a container still writing into it.
-            if (!isRunDir)
-                await waitForNoUsers(dir, timeoutSec, deadline);
+            if (!isRunDir(dir))
+                await waitForNoUsers(dir, lockTimeoutSec, deadline);
         }
-        return held;
+        return { locks: held, token: holder.token };
     }
     catch (e) {
         for (const l of held)
-            l.release();
-        if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith('run-'))
+            releaseMarked(l);
+        if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith(RUN_DIR_PREFIX))
             throw new Error(`${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`);
         throw e;
     }
@@ -29998,12 +29911,105 @@ async function waitForNoUsers(dir, timeoutSec, deadline) {
         throw new Error(`${dir} is still used by ${describeUsers(left, await containerNames(left))}, left behind by an earlier job; gave up after ${timeoutSec}s (lock-timeout). ` +
             'Stop it (e.g. `docker kill <container>`), or let post stop such leftovers (leftovers: kill)');
 }
+/**
+ * The lock of `dir`, once it is free and no job still counts on the dir: a free lock whose record
+ * names a job whose runner still runs (its keeper was killed alone) is not taken. A dir whose
+ * reap was cut short (a janitor cancelled mid-delete) is deleted first, under our lock.
+ */
+async function lockLiveFree(dir, runner, timeoutSec, budgetSec, me, seen) {
+    const pr = !path.basename(dir).startsWith(RUN_DIR_PREFIX);
+    let lastProgress = 0;
+    let toldOrphan = false;
+    for (;;) {
+        const t = timeoutSec();
+        let lock;
+        try {
+            lock = await acquireInKeyDir(dir, runner, {
+                timeoutSec: t,
+                onWait: (h) => {
+                    if (pr && sameJob(h, me))
+                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${me.runId}, job ${me.job}), which keeps it until the job ends: ` +
+                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
+                    seen.holder = h;
+                    core.info(`waiting for ${dir}: ${describeHolder(h)}; giving up after ${Math.round(t)} s`);
+                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
+                    if (pr)
+                        void sayUsers(dir, 'it is in use by');
+                },
+                onStillWaiting: (h, waitedSec) => {
+                    seen.holder = h ?? seen.holder;
+                    if (waitedSec - lastProgress < progressEverySec())
+                        return;
+                    lastProgress = waitedSec;
+                    core.info(`still waiting for ${dir}: ${describeHolder(h)}, ${Math.round(waitedSec)} s of ${budgetSec}`);
+                }
+            });
+        }
+        catch (e) {
+            // Named with the whole budget: what is left of it for this dir is no figure the user set.
+            if (e instanceof LockTimeoutError && !path.basename(dir).startsWith(RUN_DIR_PREFIX))
+                throw new LockTimeoutError(e.path, e.holder, budgetSec);
+            throw e;
+        }
+        const h = readHolder(lock.path);
+        if (jobStillRuns(h)) {
+            lock.release();
+            const why = `its keeper is gone but its job still runs (run ${h?.runId} (${h?.runner}), runner pid ${h?.runnerPid})`;
+            if (timeoutSec() <= 0)
+                throw new Error(`Lock ${lockPathOf(dir)} is free, but ${why}; gave up after ${budgetSec}s`);
+            if (!toldOrphan)
+                core.info(`waiting for ${dir}: ${why}; giving up after ${Math.round(timeoutSec())} s`);
+            toldOrphan = true;
+            await new Promise((r) => setTimeout(r, Math.min(ORPHAN_POLL_MS, timeoutSec() * 1000)));
+            continue;
+        }
+        if (h?.reaping && fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+            core.info(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
+            try {
+                await removeTree(dir, { holdFd: lock.fd });
+            }
+            catch (e) {
+                lock.release();
+                throw e;
+            }
+        }
+        return lock;
+    }
+}
+/**
+ * acquireLock in the key dir (`<base>/<ref-key>`), which a janitor may remove the moment it is
+ * empty: made again (without re-chowning a shared parent) when it vanished before our lock
+ * file was in it.
+ */
+async function acquireInKeyDir(dir, runner, opts) {
+    for (let attempt = 1;; attempt++) {
+        await ensureDir(path.dirname(dir), runner, { shared: true });
+        try {
+            return await acquireLock(lockPathOf(dir), opts);
+        }
+        catch (e) {
+            if (e.code !== 'ENOENT' || attempt >= 5)
+                throw e;
+        }
+    }
+}
+/** Releases a lock this process holds, first marking its record released (the job lets go on purpose). */
+function releaseMarked(lock) {
+    const h = flock_readHolder(lock.path);
+    if (h && !h.released)
+        lock.writeHolder({ ...h, released: new Date().toISOString() });
+    lock.release();
+}
 /** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
 async function handOver(locks) {
     if (locks.length === 0)
         return undefined;
     const { pid } = await startKeeper(locks, { watchPid: process.ppid });
     return pid;
+}
+/** True when `pid` is this job's keeper, still running (it watches our runner process). */
+function keeperRunning(pid) {
+    return pid !== undefined && isKeeper(pid, process.ppid);
 }
 async function releaseKeeper(pid) {
     if (pid === undefined)
@@ -30020,6 +30026,7 @@ async function keepLockedForLeftovers(pid) {
  * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
  * janitor that reached it at the same moment either did the job already or finds nothing.
  */
+const RUN_TEARDOWN_WAIT_SEC = FORGET_WAIT_SEC;
 async function forgetRunLock(runDir) {
     // Main may have failed before it made the lock (base-dir could not be created): nothing to
     // forget, and taking the lock would create a file in a dir that does not exist.
@@ -30041,19 +30048,42 @@ async function forgetRunLock(runDir) {
     else
         removeLockFile(lock);
 }
-/** The lock paths among `paths` that some process holds now (a missing file is free). */
-async function heldLocks(paths) {
-    const held = [];
+/**
+ * Post, when this job's keeper is not there to stop: what became of each lock, read from the
+ * holder records rather than by taking free locks (a second post must not grab a lock the next
+ * run is about to take). A record of ours never released means the keeper died alone: the dir
+ * stayed reserved through the runner process, and post releases it now, under the lock.
+ */
+async function settleLocks(paths, token) {
+    const out = [];
     for (const p of paths) {
-        if (!external_node_fs_default().existsSync(p))
-            continue;
-        const lock = await tryLock(p);
-        if (lock)
-            lock.release();
-        else
-            held.push(p);
+        const h = external_node_fs_default().existsSync(p) ? flock_readHolder(p) : undefined;
+        if (!h || !token)
+            out.push({ path: p, state: 'unknown' });
+        else if (h.token !== token)
+            out.push({ path: p, state: 'taken', by: flock_describeHolder(h) });
+        else if (h.released)
+            out.push({ path: p, state: 'released' });
+        else {
+            let lock;
+            try {
+                lock = await flock_acquireLock(p, { timeoutSec: FORGET_WAIT_SEC });
+            }
+            catch (e) {
+                if (!(e instanceof flock_LockTimeoutError))
+                    throw e;
+                out.push({ path: p, state: 'taken', by: flock_describeHolder(e.holder) });
+                continue;
+            }
+            const now = flock_readHolder(p);
+            if (now?.token === token)
+                releaseMarked(lock);
+            else
+                lock.release();
+            out.push({ path: p, state: 'keeper-died' });
+        }
     }
-    return held;
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/common/duration.ts
@@ -30446,9 +30476,6 @@ function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -31705,7 +31732,7 @@ const listing_MTIME = /^[0-9]{1,12}(\.[0-9]{1,10})?$/;
 async function listEntries(root, storePath) {
     const base = storePath.replace(/^\/+/, '');
     // The live store, read on the trusted side: a big store lists far past run()'s default bound.
-    const r = await exec_run('find', [external_node_path_default().join(root, storePath), '-printf', '%D:%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
+    const r = await (0,exec/* run */.eF)('find', [external_node_path_default().join(root, storePath), '-printf', '%D:%i\\t%n\\t%s\\t%y\\t%T@\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
     const out = [];
     for (const rec of r.stdout.split('\0')) {
         if (rec === '')
@@ -32559,8 +32586,8 @@ async function root_files_rootFile(mode, file, data = '', dir = external_node_pa
     const link = path_safety_symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
-    await exec_ensurePrivilege(`keep runbox's host-wide records in ${dir}`);
-    await exec_run(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
+    await (0,exec/* ensurePrivilege */.wU)(`keep runbox's host-wide records in ${dir}`);
+    await (0,exec/* run */.eF)(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
 }
 /**
  * Opens a file that root must have made, read-only and never through a link, and checks it:
@@ -32638,7 +32665,7 @@ class daemon_DaemonStartError extends Error {
 // User commands get root rights like the systemd calls they replace: stopping a root daemon
 // needs them, and a command that uses sudo itself still works as root.
 function shell(cmd) {
-    return exec_run('sh', ['-c', cmd], { privileged: true });
+    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
 }
 function daemonOps(ctl) {
     switch (ctl.kind) {
@@ -32661,7 +32688,7 @@ function daemonOps(ctl) {
                 stop: async () => {
                     let active;
                     try {
-                        active = await exec_run('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
+                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
                     }
                     catch (e) {
                         if (e.code !== 'ENOENT')
@@ -32674,11 +32701,11 @@ function daemonOps(ctl) {
                         lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
                         return false;
                     }
-                    await exec_run('systemctl', ['stop', ctl.unit], { privileged: true });
+                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
                     return true;
                 },
                 start: async () => {
-                    await exec_run('systemctl', ['start', ctl.unit], { privileged: true });
+                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
                 }
             };
     }
@@ -32850,7 +32877,7 @@ async function pipeline_runPipeline(stages, io = {}) {
         const last = i === stages.length - 1;
         const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : children[i - 1].stdout;
         const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
-        const started = exec_startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
+        const started = (0,exec/* startProcess */.kp)(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
         const child = started.child;
         shown.push(started.shown);
         // The child got its own copy of the previous stage's read end; dropping ours lets the
@@ -37826,7 +37853,7 @@ async function wholeDataBytes(opts, present) {
     let n = 0;
     const seen = new Set();
     for (const sp of present) {
-        const r = await exec_run('find', [onDisk(opts.root, sp), '-type', 'f', '-printf', '%D:%i\\t%n\\t%s\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
+        const r = await (0,exec/* run */.eF)('find', [onDisk(opts.root, sp), '-type', 'f', '-printf', '%D:%i\\t%n\\t%s\\t%P\\0'], { privileged: true, maxStdout: 400 * 1024 * 1024 });
         for (const rec of r.stdout.split('\0')) {
             if (rec === '')
                 continue;
@@ -37864,7 +37891,7 @@ async function liveRegistrations(opts, archived) {
     if (!opts.dbDir || !archived.includes(storeDir))
         return undefined;
     const live = external_node_path_default().join(opts.root, opts.dbDir, DB_FILE);
-    if ((await exec_run('test', ['-f', live], { privileged: true, allowFailure: true })).code !== 0)
+    if ((await (0,exec/* run */.eF)('test', ['-f', live], { privileged: true, allowFailure: true })).code !== 0)
         return undefined;
     return readLiveRegistrations(live, storeDir, opts.scratchDir);
 }
@@ -39084,7 +39111,7 @@ async function save(state, report) {
         // runner's disk, and a private key must never be written anywhere by runbox. Main already
         // refused bad key material, so an error here means the input changed in between.
         const signingKey = parseSigningKey(actionInputs);
-        await exec_ensurePrivilege('read the root-owned store to snapshot it');
+        await (0,exec/* ensurePrivilege */.wU)('read the root-owned store to snapshot it');
         staging = staging_createStaging(state.stagingBase);
         const snapshotDir = external_node_path_default().join(staging, cache_io_SNAPSHOT_DIR);
         const scratchDir = external_node_path_default().join(staging, 'scratch');
@@ -39228,13 +39255,41 @@ function loadRunState() {
 
 
 
-async function removeRunDir(runDir, baseDir) {
+
+/** Removes the run dir; the caller holds its lock (through the keeper, or `holdFd`). */
+async function removeRunDir(runDir, baseDir, holdFd) {
     if (!external_node_fs_default().lstatSync(runDir, { throwIfNoEntry: false }))
         return undefined;
     assertOwnedSubdir(runDir, baseDir);
     const bytes = await treeBytes(runDir);
-    await privileged_fs_removeTree(runDir);
+    await privileged_fs_removeTree(runDir, holdFd === undefined ? {} : { holdFd });
     return { path: runDir, bytes };
+}
+/**
+ * Without a keeper (main was cancelled and let go, or the keeper died) the run dir is free to a
+ * janitor too, so post takes its lock before removing it: whoever holds the lock removes the dir,
+ * once, and says so. A janitor holding it now is left to finish; a dir already gone was reaped.
+ */
+async function removeRunDirLocked(runDir, baseDir, lockPath, waitSec) {
+    if (!external_node_fs_default().existsSync(lockPath) && !external_node_fs_default().lstatSync(runDir, { throwIfNoEntry: false }))
+        return { gone: true };
+    let lock;
+    try {
+        lock = await flock_acquireLock(lockPath, { timeoutSec: waitSec });
+    }
+    catch (e) {
+        if (e instanceof flock_LockTimeoutError)
+            return { leftTo: flock_describeHolder(e.holder) };
+        throw e;
+    }
+    try {
+        const removed = await removeRunDir(runDir, baseDir, lock.fd);
+        removeLockFile(lock);
+        return removed ? { removed } : { gone: true };
+    }
+    finally {
+        lock.release();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/steps/post-step.ts
@@ -39302,39 +39357,64 @@ async function runPost() {
             const { remaining } = await settleLeftovers(guarded, { timeoutSec: release.timeoutSec, mode: release.leftovers }, report);
             inUse = remaining.length > 0;
         });
+        // Whether the keeper is still there decides who guards the run dir while post removes it.
+        const keeperUp = keeperRunning(state.keeper?.pid);
+        const locks = state.keeper?.locks ?? state.held?.locks ?? [];
+        // No keeper to stop: what became of each lock, from the holder records (before teardown,
+        // which removes the run dir's), taking none that is free: a second post, or a next run
+        // about to take it, must not find it grabbed.
+        let accounts = [];
+        if (!keeperUp)
+            await attempt('release locks', async () => void (accounts = await settleLocks(locks, state.held?.token)));
         if (state.keep || (inUse && state.runDir)) {
             if (state.runDir)
                 report.add('kept', inUse ? `${state.runDir} (still in use; the janitor reaps it once nothing uses it)` : `${state.runDir} (keep: true, or warm: the next run of this ref may clone it)`);
         }
         else if (state.runDir) {
             await attempt('teardown', async () => {
-                const removed = await removeRunDir(state.runDir, state.baseDir);
-                if (removed)
-                    report.add('removed', `${removed.path} (${job_summary_formatBytes(removed.bytes)})`);
+                if (keeperUp) {
+                    const removed = await removeRunDir(state.runDir, state.baseDir);
+                    if (removed)
+                        report.add('removed', `${removed.path} (${job_summary_formatBytes(removed.bytes)})`);
+                    return;
+                }
+                const t = await removeRunDirLocked(state.runDir, state.baseDir, lockPathOf(state.runDir), RUN_TEARDOWN_WAIT_SEC);
+                if ('removed' in t)
+                    report.add('removed', `${t.removed.path} (${job_summary_formatBytes(t.removed.bytes)})`);
+                else if ('gone' in t)
+                    report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
+                else
+                    report.add('left', `${state.runDir}: its lock is ${t.leftTo}; whoever holds it removes it`);
             });
         }
         // After teardown: the dirs stayed locked while they were being removed.
         await attempt('release locks', async () => {
             if (inUse) {
-                const r = await keepLockedForLeftovers(state.keeper?.pid);
-                if (r === 'lingering')
-                    report.add('locks kept', `${state.keeper?.locks.length ?? 0}, held until nothing uses the dirs`);
-                else
-                    lib_core/* warning */.$e('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
-                return;
+                if (keeperUp && (await keepLockedForLeftovers(state.keeper?.pid)) === 'lingering') {
+                    report.add('locks kept', `${locks.length}, held until nothing uses the dirs`);
+                    return;
+                }
+                lib_core/* warning */.$e('runbox post: the keeper had already exited, so the dirs are not locked while they are in use; the next run and the janitor still wait for their users');
             }
-            const stopped = await releaseKeeper(state.keeper?.pid);
-            const locks = state.keeper?.locks ?? [];
+            const stopped = keeperUp ? await releaseKeeper(state.keeper?.pid) : 'gone';
             if (stopped === 'stopped')
                 report.add('locks released', `${locks.length} (keeper stopped)`);
-            if (stopped === 'gone') {
-                // Not ours to signal (its pid belongs to another process, or it watches another worker):
-                // say whether the locks are free rather than claim we released them.
-                const held = await heldLocks(locks);
-                if (held.length === 0)
-                    report.add('locks released', `${locks.length} (the keeper had already exited)`);
-                else
-                    lib_core/* warning */.$e(`runbox post: ${held.length} lock(s) still held by a process that is not this job's keeper: ${held.join(', ')}; they are freed when it exits`);
+            else {
+                const died = accounts.filter((a) => a.state === 'keeper-died');
+                if (died.length > 0) {
+                    const who = state.keeper ? `this job's keeper (pid ${state.keeper.pid}) had died before post (killed on its own?)` : 'main ended before it handed its locks to a keeper';
+                    const msg = `${who}; the dirs stayed reserved for this job while its runner ran, and post released them now: ${died.map((a) => a.path).join(', ')}`;
+                    lib_core/* warning */.$e(`runbox post: ${msg}`);
+                    report.add('keeper died', msg);
+                }
+                const released = accounts.filter((a) => a.state === 'released').length;
+                if (released > 0)
+                    report.add('locks released', `${released} (already let go: main was cancelled, or an earlier post)`);
+                for (const a of accounts)
+                    if (a.state === 'taken')
+                        report.add('lock moved on', `${a.path}: let go earlier, now ${a.by}`);
+                    else if (a.state === 'unknown')
+                        report.add('lock', `${a.path}: no holder record to read; nothing taken`);
             }
             if (state.runDir && !state.keep)
                 await forgetRunLock(state.runDir);
@@ -39354,6 +39434,259 @@ async function runPost() {
         summaryOnCancel();
         await report.write();
     }
+}
+
+
+/***/ }),
+
+/***/ 3424:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  ju: () => (/* binding */ asCleanup),
+  wU: () => (/* binding */ ensurePrivilege),
+  jX: () => (/* binding */ isRoot),
+  eF: () => (/* binding */ run),
+  HK: () => (/* binding */ runElseRoot),
+  kp: () => (/* binding */ startProcess),
+  OD: () => (/* binding */ stopChildren)
+});
+
+// UNUSED EXPORTS: CommandError, MAX_STDERR_TAIL, MAX_STDOUT, OutputLimitError, StoppingError, isStopping, quote, trackChild
+
+// EXTERNAL MODULE: external "node:async_hooks"
+var external_node_async_hooks_ = __nccwpck_require__(6698);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
+var core = __nccwpck_require__(8179);
+;// CONCATENATED MODULE: ./src/sys/exec.ts
+// The one door to the host's processes: every child runbox starts goes through startProcess(),
+// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
+// only way to ask for root. run() is the common case (buffered output, exit code checked);
+// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
+// helpers (extra fds, a detached keeper) use startProcess() directly.
+
+
+
+/**
+ * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
+ * could otherwise print without bound, and one huge string crashes node mid-restore (with the
+ * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
+ * for messages, so its tail is kept.
+ */
+const MAX_STDOUT = 16 * 1024 * 1024;
+const MAX_STDERR_TAIL = 1024 * 1024;
+/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
+function singleLine(s) {
+    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+class CommandError extends Error {
+    command;
+    result;
+    constructor(command, result) {
+        // stderr may quote data the command read (member names, DB rows) and this message reaches the
+        // log: one line, each quoted line cut, so it cannot start a workflow command there.
+        const detail = result.stderr
+            .trim()
+            .split('\n')
+            .slice(-5)
+            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+            .join(' | ');
+        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+/** A command printed more than run() keeps: it was killed, and its output is not used. */
+class OutputLimitError extends Error {
+    command;
+    limit;
+    constructor(command, limit) {
+        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
+        this.command = command;
+        this.limit = limit;
+        this.name = 'OutputLimitError';
+    }
+}
+function isRoot() {
+    return process.getuid?.() === 0;
+}
+/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
+function commandLine(cmd, args, privileged = false) {
+    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+}
+/**
+ * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
+ * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
+ */
+function startProcess(cmd, args, opts = {}) {
+    const argv = commandLine(cmd, args, opts.privileged);
+    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        env: opts.env ?? process.env,
+        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
+        detached: opts.detached ?? false
+    });
+    // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
+    if (!opts.detached)
+        trackChild(child);
+    return { child, shown: quote(argv) };
+}
+function quote(argv) {
+    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+// --- children end with their step --------------------------------------------------------------
+//
+// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
+// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
+// on after the step's locks died deletes what the next run has just started using. So every child
+// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
+// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
+//
+// Children stay in the step's process group (not detached): a runner that kills the job's
+// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
+// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
+const children = new Set();
+let stopping = false;
+const cleanupScope = new external_node_async_hooks_.AsyncLocalStorage();
+/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
+class StoppingError extends Error {
+    command;
+    constructor(command) {
+        super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
+        this.command = command;
+        this.name = 'StoppingError';
+    }
+}
+/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
+function isStopping() {
+    return stopping && !cleanupScope.getStore();
+}
+/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
+function trackChild(child) {
+    if (child.exitCode !== null || child.signalCode !== null)
+        return;
+    children.add(child);
+    child.once('close', () => children.delete(child));
+    child.once('error', () => children.delete(child));
+}
+/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
+function asCleanup(fn) {
+    return cleanupScope.run(true, fn);
+}
+/**
+ * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
+ * once all have closed. From now on run() refuses new commands outside asCleanup().
+ */
+async function stopChildren(graceMs = 3000) {
+    stopping = true;
+    const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (running.length === 0)
+        return;
+    core/* info */.pq(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
+    const closed = running.map((c) => new Promise((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
+    for (const c of running)
+        c.kill('SIGTERM');
+    const timer = setTimeout(() => {
+        for (const c of running)
+            if (c.exitCode === null && c.signalCode === null)
+                c.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(timer);
+}
+async function run(cmd, args, opts = {}) {
+    if (isStopping())
+        throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
+    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+    const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+    core/* debug */.Yz(`exec: ${shown}`);
+    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
+    let overflow = false;
+    const result = await new Promise((resolve, reject) => {
+        const out = [];
+        let outBytes = 0;
+        const err = [];
+        let errBytes = 0;
+        child.stdout?.on('data', (b) => {
+            if (overflow)
+                return;
+            outBytes += b.length;
+            if (outBytes <= maxStdout) {
+                out.push(b);
+                return;
+            }
+            overflow = true;
+            out.length = 0;
+            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
+            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
+            child.kill('SIGTERM');
+            child.stdout?.destroy();
+            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+        });
+        child.stderr?.on('data', (b) => {
+            err.push(b);
+            errBytes += b.length;
+            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
+                errBytes -= err.shift().length;
+        });
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+            const errText = Buffer.concat(err);
+            resolve({
+                code: code ?? (signal ? 128 : 1),
+                stdout: Buffer.concat(out).toString(),
+                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
+            });
+        });
+        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
+        child.stdin?.end(opts.input ?? '');
+    });
+    if (overflow)
+        throw new OutputLimitError(shown, maxStdout);
+    if (result.code !== 0 && !opts.allowFailure)
+        throw new CommandError(shown, result);
+    return result;
+}
+let sudoChecked;
+/**
+ * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
+ * but the runner user has no passwordless sudo.
+ */
+function ensurePrivilege(why) {
+    if (isRoot())
+        return Promise.resolve();
+    sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
+        if (r.code !== 0)
+            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
+                'Give the runner user passwordless sudo, or run the runner as root.');
+    }, (e) => {
+        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
+    });
+    return sudoChecked;
+}
+/**
+ * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
+ * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
+ * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
+ * the caller already knows it cannot succeed (handing files to another user). As root there is
+ * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
+ */
+async function runElseRoot(cmd, args, why, opts = {}) {
+    const { tryRunnerFirst = true, ...runOpts } = opts;
+    if (isRoot())
+        return { ...(await run(cmd, args, runOpts)), escalated: false };
+    if (tryRunnerFirst) {
+        const r = await run(cmd, args, { ...runOpts, allowFailure: true });
+        if (r.code === 0)
+            return { ...r, escalated: false };
+    }
+    await ensurePrivilege(why);
+    return { ...(await run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
 }
 
 
