@@ -21,7 +21,7 @@ let childExit: Promise<number | null>;
 let url = '';
 let ws = '';
 let cache: CacheModule;
-const realStdoutWrite = process.stdout.write;
+const realStdoutWrite = process.stdout.write.bind(process.stdout);
 
 async function control(fault: string | null): Promise<void> {
   const res = await fetch(`${url}_control`, { method: 'POST', body: JSON.stringify({ fault }) });
@@ -103,10 +103,10 @@ beforeAll(async () => {
   delete process.env.ACTIONS_CACHE_URL;
 
   // @actions/core prints ::debug:: lines for every request; keep warnings and info.
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+  process.stdout.write = (chunk: unknown, ...rest: unknown[]) =>
     typeof chunk === 'string' && /^::(debug|add-mask)::/.test(chunk)
       ? true
-      : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+      : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
 
   cache = await import('@actions/cache');
 });

@@ -61,10 +61,10 @@ afterAll(() => {
 const printed: string[] = [];
 const realWrite = process.stdout.write.bind(process.stdout);
 beforeAll(() => {
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
     printed.push(...String(chunk).split('\n'));
     return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write;
+  };
 });
 afterAll(() => {
   process.stdout.write = realWrite;
