@@ -78,10 +78,10 @@ beforeAll(async () => {
   [plain, azure] = await Promise.all([mod.startCacheServer(), mod.startCacheServer({ azurite: true })]);
   io = await import('../src/store/cache-io.js');
   signing = await import('../src/store/entry/signing.js');
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+  process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
     if (typeof chunk === 'string') printed.push(...chunk.split('\n').filter(Boolean));
     return typeof chunk === 'string' && /^::debug::/.test(chunk) ? true : (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write;
+  };
 }, 60_000);
 
 afterEach(() => {

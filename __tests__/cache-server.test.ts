@@ -21,7 +21,7 @@ let childExit: Promise<number | null>;
 let url = '';
 let ws = '';
 let cache: CacheModule;
-const realStdoutWrite = process.stdout.write;
+const realStdoutWrite = process.stdout.write.bind(process.stdout);
 
 async function control(fault: string | null): Promise<void> {
   const res = await fetch(`${url}_control`, { method: 'POST', body: JSON.stringify({ fault }) });
@@ -103,10 +103,10 @@ beforeAll(async () => {
   delete process.env.ACTIONS_CACHE_URL;
 
   // @actions/core prints ::debug:: lines for every request; keep warnings and info.
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+  process.stdout.write = (chunk: unknown, ...rest: unknown[]) =>
     typeof chunk === 'string' && /^::(debug|add-mask)::/.test(chunk)
       ? true
-      : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest)) as typeof process.stdout.write;
+      : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
 
   cache = await import('@actions/cache');
 });
@@ -251,7 +251,7 @@ test('blob endpoint: HEAD, Range, block upload via the Azure SDK', async () => {
   // Same SDK (and entry point) @actions/cache uses, with tiny blocks to force stage+commit.
   const { BlockBlobClient } = await import('@azure/storage-blob');
   await new BlockBlobClient(created.signed_upload_url as string).uploadData(data, { maxSingleShotSize: 1000, blockSize: 1024 });
-  expect(await rpc('FinalizeCacheEntryUpload', { key: 'raw', version, size_bytes: '3000' })).toEqual({ ok: true, entry_id: expect.any(String) });
+  expect(await rpc('FinalizeCacheEntryUpload', { key: 'raw', version, size_bytes: '3000' })).toEqual({ ok: true, entry_id: expect.any(String) as unknown });
   expect(await rpc('CreateCacheEntry', { key: 'raw', version })).toMatchObject({ ok: false });
 
   const found = await rpc('GetCacheEntryDownloadURL', { key: 'nope', restore_keys: ['ra'], version });
@@ -311,7 +311,7 @@ test('in-process API: setFault, stats, /_control validation, close removes its d
     srv.setFault('500');
     const res = await fetch(`${srv.url}${RPC}GetCacheEntryDownloadURL`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ code: 'internal', msg: expect.any(String) });
+    expect(await res.json()).toEqual({ code: 'internal', msg: expect.any(String) as unknown });
     srv.setFault('429');
     expect((await fetch(`${srv.url}${RPC}GetCacheEntryDownloadURL`, { method: 'POST', body: '{}' })).status).toBe(429);
     expect((await fetch(`${srv.url}_control`, { method: 'POST', body: '{"fault":"nope"}' })).status).toBe(400);

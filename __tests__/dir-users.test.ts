@@ -36,7 +36,7 @@ describe('scanDirUsers', () => {
     const pid = await holder('true', { cwd: sub });
     const r = scanDirUsers([used, sibling]);
     const mine = r.users.filter((u) => u.pid === pid);
-    expect(mine).toEqual([expect.objectContaining({ pid, dir: used, how: 'cwd', command: expect.stringContaining('sleep 1000') })]);
+    expect(mine).toEqual([expect.objectContaining({ pid, dir: used, how: 'cwd', command: expect.stringContaining('sleep 1000') as unknown })]);
     expect(r.users.filter((u) => u.dir === sibling)).toEqual([]);
   });
 

@@ -132,7 +132,7 @@ describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: '
       const j = job({ user: u, runId: '78' });
       const m = await j.main({ 'base-dir': path.join(j.runnerTemp, 'rb'), dirs: 'x', owner: 'nobody:nogroup' });
       expect(m.errors).toEqual([]);
-      const st = fs.statSync(JSON.parse(m.outputs.dirs).x as string);
+      const st = fs.statSync((JSON.parse(m.outputs.dirs) as Record<string, string>).x);
       expect(st.uid).toBe(65534);
       await j.post();
     });

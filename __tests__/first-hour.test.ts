@@ -29,7 +29,7 @@ describe('a failed step says so in its summary', () => {
     const r = await j.main({ 'base-dir': path.join(j.root, 'b'), dirs: 'target=CARGO_TARGET_DIR   # a trailing comment' });
     expect(r.code).not.toBe(0);
     expect(r.summary).not.toContain('Nothing to do.');
-    expect(r.summary).toMatch(/failed:.*Input 'dirs': line 'target=CARGO_TARGET_DIR   # a trailing comment' is not NAME\[:scope\]\[=ENV_VAR\]/);
+    expect(r.summary).toMatch(/failed:.*Input 'dirs': line 'target=CARGO_TARGET_DIR {3}# a trailing comment' is not NAME\[:scope\]\[=ENV_VAR\]/);
     // The slip the README once made: the message says where the comment has to go.
     expect(r.errors.join('\n')).toMatch(/a comment must be on a line of its own/);
     const p = await j.post();

@@ -94,7 +94,7 @@ function pickKillSet(rand: () => number): Set<number> {
   }
 }
 
-async function startRun(root: string, base: string, spec: Spec): Promise<Run> {
+function startRun(root: string, base: string, spec: Spec): Run {
   const wj = new WorkerJob({
     root: path.join(root, 'jobs', spec.runId),
     runId: spec.runId,
@@ -149,7 +149,7 @@ describe('a fleet of runs on one base-dir', () => {
       { runId: '107', runner: 'host-r6', job: 'build', dirs: 'target\nout' },
       { runId: '108', runner: 'host-r7', job: 'build', dirs: 'target\nout' }
     ];
-    const phase1 = await Promise.all(p1.map((s) => startRun(root, base, s)));
+    const phase1 = p1.map((s) => startRun(root, base, s));
     await Promise.all(phase1.map((r) => r.done));
     await sleep(0); // let the .then above record each result
     // Eight janitors sweep while eight mains take their run-dir locks (see the focused test below).
@@ -193,7 +193,7 @@ describe('a fleet of runs on one base-dir', () => {
       { runId: '206', runner: 'host-s5', job: 'build', dirs: 'target' }
     ];
     const t2 = Date.now();
-    const phase2 = await Promise.all(p2.map((s) => startRun(root, base, s)));
+    const phase2 = p2.map((s) => startRun(root, base, s));
     // Every phase-2 janitor has run once its main is done or waits for a pr dir (the sweep comes
     // before the locks).
     await until('every phase-2 main swept base-dir', () => phase2.every((r) => r.result !== undefined || mainLog(r).includes('waiting for ')), 30_000);

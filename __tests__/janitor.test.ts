@@ -267,7 +267,7 @@ describe('reaper re-verifies under the lock', () => {
     await new Promise((r) => setTimeout(r, 300));
     for (const [dir, pid] of [[d, inCwd.pid], [e, withFd.pid]] as const) {
       const r = await tryReapDir(candidateFor(dir), { baseDir: base });
-      expect(r).toEqual({ skipped: expect.stringMatching(new RegExp(`still used by pid ${pid} \`sleep 1000\``)), inUse: true });
+      expect(r).toEqual({ skipped: expect.stringMatching(new RegExp(`still used by pid ${pid} \`sleep 1000\``)) as unknown, inUse: true });
       expect(exists(dir)).toBe(true);
     }
     await killAndWait(inCwd);

@@ -89,7 +89,7 @@ describe('a cancel never leaves work running unlocked', () => {
     const first = job(root, '1', 40);
     const m1 = await first.main(prInputs);
     expect(m1.errors).toEqual([]);
-    const cache = JSON.parse(m1.outputs.dirs).cache as string;
+    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
     fill(cache, 60_000);
     expect((await first.post()).errors).toEqual([]);
     age(cache + '.lock', 4 * DAY);
@@ -134,7 +134,7 @@ describe('a reaper killed outright', () => {
     const first = job(root, '1', 48);
     const m1 = await first.main(prInputs);
     expect(m1.errors).toEqual([]);
-    const cache = JSON.parse(m1.outputs.dirs).cache as string;
+    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
     fill(cache, 60_000);
     expect((await first.post()).errors).toEqual([]);
     age(cache + '.lock', 4 * DAY);
@@ -180,7 +180,7 @@ describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
     const first = mk('1', 47);
     const m1 = await first.main({ 'base-dir': base, dirs: 'cache:pr' });
     expect(m1.errors).toEqual([]);
-    const cache = JSON.parse(m1.outputs.dirs).cache as string;
+    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
     // As a container running as root leaves it: the runner user cannot delete this without sudo.
     fill(cache, 60_000);
     expect((await first.post()).errors).toEqual([]);
@@ -348,7 +348,7 @@ describe('who removes a dead dir, and who says so', () => {
     expect(m1.errors).toEqual([]);
     expect((await first.post()).errors).toEqual([]);
     // What a janitor probing or reaping the free dir looks like from outside: a flock, no record of its own.
-    const janitor = await holdLock(pool, JSON.parse(m1.outputs.dirs).cache + '.lock');
+    const janitor = await holdLock(pool, (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache + '.lock');
     const second = job(root, '2', 46);
     const m2 = await second.main({ ...inputs, 'lock-timeout': '1' });
     expect(m2.code).not.toBe(0);

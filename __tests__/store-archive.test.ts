@@ -9,6 +9,7 @@ import { afterAll, expect, test } from '@jest/globals';
 import { runCleanups } from '../src/action/on-cancel.js';
 import { createSnapshot } from '../src/store/archive.js';
 import { byteOrder } from '../src/store/listing.js';
+import type { SnapshotManifest } from '../src/store/manifest.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
@@ -409,7 +410,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       expect(want.some((l) => / f \d+ \d+ \d+ \S+ [2-9] /.test(l))).toBe(true); // has hard links
       expect(itemsView(path.join(b, 'gnu/store'))).toEqual(itemsView(path.join(a, 'gnu/store'), true));
       // One archive: every group of names of one file (but .links) is one file again.
-      expect(JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')).archives).toHaveLength(1);
+      expect((JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as SnapshotManifest).archives).toHaveLength(1);
       const groups = linkGroups(path.join(a, 'gnu/store'));
       expect(groups.length).toBeGreaterThan(0);
       expect(linkGroups(path.join(b, 'gnu/store'))).toEqual(groups);

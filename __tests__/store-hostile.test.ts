@@ -353,10 +353,10 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       ]);
       const out: string[] = [];
       const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((chunk: string | Uint8Array) => {
+      process.stdout.write = (chunk: string | Uint8Array) => {
         out.push(String(chunk));
         return true;
-      }) as typeof process.stdout.write;
+      };
       let r;
       try {
         r = await apply(h.root, forge({ tars: [tar] }));

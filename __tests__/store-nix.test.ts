@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
+import type { RegistrationSet } from '../src/store/registrations.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
@@ -238,7 +239,7 @@ describeWith([
     const v = sh(`nix-store --store ${q(store)} --verify --check-contents 2>&1`, { allowFailure: true });
     expect({ code: v.code, out: v.stdout.split('\n').filter((l) => /error|invalid|corrupt|modified/i.test(l)) }).toEqual({ code: 0, out: [] });
     // The hash is the one nix-store computed, equal to what the source store recorded.
-    const recorded = JSON.parse(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout).paths.find((p: { path: string }) => p.path === a1).hash;
+    const recorded = (JSON.parse(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout) as RegistrationSet).paths.find((p) => p.path === a1)!.hash;
     expect(sh(`sqlite3 -readonly ${q(path.join(root, DB_DIR, 'db.sqlite'))} "SELECT hash FROM ValidPaths WHERE path = '${a1}'"`).stdout.trim()).toBe(recorded);
     expect(sh(`stat -c '%a %u' ${q(path.join(root, DB_DIR, 'db.sqlite'))}`).stdout.trim()).toBe('644 0');
   });

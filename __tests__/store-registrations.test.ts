@@ -10,7 +10,7 @@ import type { DaemonControl } from '../src/store/config.js';
 import { GUIX_DAEMON_STATEMENTS } from '../src/store/daemon-schema.mjs';
 import { acceptedPaths, registerPaths } from '../src/store/db.js';
 import { applySnapshot } from '../src/store/restore.js';
-import { LIMITS, parseRegistrations, type Registration } from '../src/store/registrations.js';
+import { LIMITS, parseRegistrations, type Registration, type RegistrationSet } from '../src/store/registrations.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
 
@@ -22,6 +22,13 @@ const HASH = `sha256:${'0'.repeat(64)}`;
 
 function reg(p: string, extra: Partial<Registration> = {}): Registration {
   return { path: p, hash: HASH, registrationTime: 1, narSize: 100, deriver: null, references: [], outputs: [], ...extra };
+}
+
+/** The fields of a saved manifest.json that these tests read or forge. */
+interface ManifestJson {
+  version: number;
+  registrations: { sha256: string; bytes: number; paths: number };
+  dbs?: unknown[];
 }
 
 function doc(paths: unknown[]): string {
@@ -109,10 +116,10 @@ function forge(snap: string, text: string | ((d: { paths: Array<Record<string, u
   sh(`cp -a ${q(snap)} ${q(out)}`);
   const file = path.join(out, 'registrations.json.zst');
   const raw = path.join(path.dirname(out), 'r.json');
-  const body = typeof text === 'string' ? text : JSON.stringify(text(JSON.parse(sh(`zstd -dc ${q(file)}`).stdout)));
+  const body = typeof text === 'string' ? text : JSON.stringify(text(JSON.parse(sh(`zstd -dc ${q(file)}`).stdout) as { paths: Array<Record<string, unknown>> }));
   fs.writeFileSync(raw, body);
   sh(`zstd -q -f -o ${q(file)} ${q(raw)} && rm ${q(raw)}`);
-  const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as ManifestJson;
   m.registrations.sha256 = sh(`sha256sum ${q(file)} | cut -d' ' -f1`).stdout.trim();
   m.registrations.bytes = fs.statSync(file).size;
   if (paths !== undefined) m.registrations.paths = paths;
@@ -138,13 +145,13 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const snap = await snapshot(a.root);
     expect(fs.readdirSync(snap).sort()).toEqual(['manifest.json', 'registrations.json.zst', 'store.tar.zst']);
     expect(sh(`zstd -dc ${q(snap)}/store.tar.zst | tar -t`).stdout).not.toMatch(/var\/guix/);
-    const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8'));
+    const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as ManifestJson;
     expect(m).toMatchObject({ version: 3, storePaths: STORE_PATHS, registrations: { file: 'registrations.json.zst', paths: 4 } });
     expect(m.dbs).toBeUndefined();
-    const d = JSON.parse(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout);
+    const d = JSON.parse(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout) as RegistrationSet;
     const hello = d.paths.find((p: Registration) => p.path === a.items.hello);
     expect(hello).toMatchObject({ deriver: a.items.drv, references: [a.items.hello, a.items.lib].sort() });
-    expect(d.paths.find((p: Registration) => p.path === a.items.drv).outputs).toEqual([{ id: 'out', path: a.items.hello }]);
+    expect(d.paths.find((p: Registration) => p.path === a.items.drv)!.outputs).toEqual([{ id: 'out', path: a.items.hello }]);
 
     // Restored into an empty root: the DB is created from runbox's schema and holds the same rows.
     const b = tempDir();
@@ -241,7 +248,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const withDb = (version: number, live: boolean): { dir: string; root: string } => {
       const dir = path.join(tempDir('runbox-reg-evil-'), 'runbox-snapshot');
       sh(`cp -a ${q(snap)} ${q(dir)} && mkdir ${q(dir)}/db && zstd -q -c ${q(evil)} > ${q(dir)}/db/db.sqlite.zst`);
-      const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as ManifestJson;
       const f = path.join(dir, 'db/db.sqlite.zst');
       m.version = version;
       m.dbs = [{ file: 'db/db.sqlite.zst', sha256: sh(`sha256sum ${q(f)} | cut -d' ' -f1`).stdout.trim(), bytes: fs.statSync(f).size, compression: 'zstd', path: `${DB_DIR}/db.sqlite` }];

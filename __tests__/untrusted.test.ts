@@ -42,10 +42,10 @@ describe('untrusted strings in logs', () => {
     process.env.GITHUB_STEP_SUMMARY = summary;
     const written: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => {
+    process.stdout.write = (chunk: string | Uint8Array) => {
       written.push(String(chunk));
       return true;
-    }) as typeof process.stdout.write;
+    };
     try {
       const r = new StepReport('t');
       r.add('store snapshot', HOSTILE.join('\n'));

@@ -132,8 +132,8 @@ describe('planDelta', () => {
   });
 
   test(`deltaDue: fewer new items than ${DELTA_MAX_NEW_FRACTION * 100}% of the items`, () => {
-    expect(deltaDue({ items: 100, newItems: new Array(4).fill('x') })).toBe(true);
-    expect(deltaDue({ items: 100, newItems: new Array(5).fill('x') })).toBe(false);
+    expect(deltaDue({ items: 100, newItems: new Array<string>(4).fill('x') })).toBe(true);
+    expect(deltaDue({ items: 100, newItems: new Array<string>(5).fill('x') })).toBe(false);
     expect(deltaDue({ items: 0, newItems: [] })).toBe(false);
   });
 });

@@ -112,7 +112,7 @@ function fileRecord(v: unknown, what: string): FileRecord {
 
 function stringList(v: unknown, what: string): string[] {
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new ManifestError(`${what} is not a list of strings`);
-  return v as string[];
+  return v;
 }
 
 /**

@@ -31,6 +31,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
+import { errorMessage } from '../common/errors.js';
 import { run } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
@@ -494,7 +495,7 @@ export class PrivateRestore {
       }
     const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
     checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     return validator.finish();
   }
 

@@ -51,7 +51,7 @@ export function storeStateFrom(raw: unknown): StoreState {
   const shards = o.shards ?? 0;
   if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 0) throw new Error('runbox store state: shards is not a count');
   const delta = o.delta ?? 'auto';
-  if (delta !== 'auto' && delta !== 'off') throw new Error(`runbox store state: delta '${String(delta)}'`);
+  if (delta !== 'auto' && delta !== 'off') throw new Error(`runbox store state: delta '${typeof delta === 'string' ? delta : JSON.stringify(delta)}'`);
   let base: StoreState['base'];
   if (o.base !== undefined) {
     const b = o.base as Record<string, unknown> | null;

@@ -94,6 +94,11 @@ async function limited(n: number, tasks: Array<() => Promise<void>>): Promise<vo
   if (didFail) throw failed;
 }
 
+/** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+function fieldText(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+}
+
 // ---------------------------------------------------------------- v2 (Twirp)
 
 const TWIRP = 'twirp/github.actions.results.api.v1.CacheService/';
@@ -117,7 +122,7 @@ class V2Client implements CacheClient {
       const o = (typeof out === 'object' && out !== null ? out : {}) as Record<string, unknown>;
       if (!res.ok) {
         const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-        throw new HttpError(res.status, `${method}: ${what}: ${shown(String(o.code ?? ''))} ${shown(String(o.msg ?? ''))}`);
+        throw new HttpError(res.status, `${method}: ${what}: ${shown(fieldText(o.code ?? ''))} ${shown(fieldText(o.msg ?? ''))}`);
       }
       return o;
     });
@@ -136,7 +141,7 @@ class V2Client implements CacheClient {
     const created = await this.rpc('CreateCacheEntry', { key, version });
     const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
     if (created.ok !== true || typeof uploadUrl !== 'string')
-      return { refused: `CreateCacheEntry refused ${key}: ${shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+      return { refused: `CreateCacheEntry refused ${key}: ${shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
     // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
     // main, post and janitor-only step would otherwise pay for parsing it at start.
     const { AnonymousCredential, BlockBlobClient, newPipeline } = await import('@azure/storage-blob');
@@ -156,8 +161,8 @@ class V2Client implements CacheClient {
     );
     await withRetries('committing the block list', () => blob.commitBlockList(ids));
     const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
-    if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${shown(String(fin.message ?? 'no reason given'))}` };
-    return { id: String(fin.entry_id ?? fin.entryId ?? '') };
+    if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${shown(fieldText(fin.message ?? 'no reason given'))}` };
+    return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
   }
 }
 
@@ -214,7 +219,7 @@ class V1Client implements CacheClient {
       return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
     if (r.status >= 300) {
       const msg = (r.json as { message?: unknown } | undefined)?.message;
-      return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${shown(String(msg ?? ''))}` };
+      return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${shown(fieldText(msg ?? ''))}` };
     }
     const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
     const tasks: Array<() => Promise<void>> = [];

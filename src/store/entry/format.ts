@@ -115,7 +115,7 @@ export function parseIndex(bytes: Buffer, dataBytes: number): IndexFile[] {
   const seen = new Set<string>();
   const files: IndexFile[] = [];
   let next = 0;
-  for (const [i, f] of list.entries()) {
+  for (const [i, f] of (list as unknown[]).entries()) {
     if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new EntryFormatError(`files[${i}] is not an object`);
     const fk = Object.keys(f).sort();
     if (fk.length !== FIELDS.length || fk.some((k, j) => k !== FIELDS[j])) throw new EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
