@@ -141,8 +141,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       const src = path.join(scratch, 'hello.txt');
       fs.writeFileSync(src, 'hello\n');
       // The path `nix-store --add` gives this file (deterministic: what a CI job would add or build).
-      const add = (root: string): ReturnType<typeof spawnSync> =>
-        spawnSync('nix-store', ['--store', `local?root=${root}`, '--add', src], { encoding: 'utf8', timeout: 60_000 });
+      const add = (root: string): ReturnType<typeof spawnSync> => spawnSync('nix-store', ['--store', `local?root=${root}`, '--add', src], { encoding: 'utf8', timeout: 60_000 });
       const learned = add(path.join(scratch, 'learn'));
       expect(learned.status).toBe(0);
       const target = String(learned.stdout).trim();
@@ -154,7 +153,15 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       const outside = tempDir('runbox-attack-outside-');
       const planted = path.join(outside, 'created-by-root');
       const snap = forge([makeTar([{ name: `${target.slice(1)}.lock`, type: '2', linkname: planted }])], undefined, 'nix', NIX_PATHS);
-      const outcome = await applySnapshot({ root, kind: 'nix', storePaths: NIX_PATHS, dbDir: '/nix/var/nix/db', daemon: { kind: 'none' }, snapshotDir: snap, scratchDir: tempDir('runbox-attack-scratch-') }).then(
+      const outcome = await applySnapshot({
+        root,
+        kind: 'nix',
+        storePaths: NIX_PATHS,
+        dbDir: '/nix/var/nix/db',
+        daemon: { kind: 'none' },
+        snapshotDir: snap,
+        scratchDir: tempDir('runbox-attack-scratch-')
+      }).then(
         (r) => `restored, left out: ${r.lockDropped.join(' ')}`,
         (e: unknown) => errorMessage(e)
       );
@@ -180,7 +187,15 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       fs.mkdirSync(path.join(root, 'nix/var/nix/db'), { recursive: true });
       // A regular, non-empty file: what a Cargo.lock or flake.lock item also is, so the .lock rule lets it through.
       const snap = forge([makeTar([{ name: `${target.slice(1)}.lock`, type: '0', mode: 0o444, data: 'x' }])], undefined, 'nix', ['/nix/store', '/nix/var/nix/db']);
-      const outcome = await applySnapshot({ root, kind: 'nix', storePaths: ['/nix/store', '/nix/var/nix/db'], dbDir: '/nix/var/nix/db', daemon: { kind: 'none' }, snapshotDir: snap, scratchDir: tempDir('runbox-attack-scratch-') }).then(
+      const outcome = await applySnapshot({
+        root,
+        kind: 'nix',
+        storePaths: ['/nix/store', '/nix/var/nix/db'],
+        dbDir: '/nix/var/nix/db',
+        daemon: { kind: 'none' },
+        snapshotDir: snap,
+        scratchDir: tempDir('runbox-attack-scratch-')
+      }).then(
         (r) => `restored, left out: ${r.lockDropped.join(' ')}`,
         (e: unknown) => errorMessage(e)
       );
@@ -235,7 +250,12 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       for (const [i, v] of variants.entries()) {
         const p = `/nix/store/${'0'.repeat(31)}${i}-restored`;
         fs.mkdirSync(path.join(root, p));
-        const doc = JSON.stringify({ format: 'runbox-registrations', version: 1, storeDir: '/nix/store', paths: [{ path: p, hash: ok, registrationTime: 1, narSize: 8, deriver: null, references: [], outputs: [], ...v }] });
+        const doc = JSON.stringify({
+          format: 'runbox-registrations',
+          version: 1,
+          storeDir: '/nix/store',
+          paths: [{ path: p, hash: ok, registrationTime: 1, narSize: 8, deriver: null, references: [], outputs: [], ...v }]
+        });
         let regs: Registration[];
         try {
           regs = parseRegistrations(doc, '/nix/store').paths;
@@ -275,7 +295,12 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
         const root = fs.mkdtempSync(path.join(smallFs.dir, 'b-'));
         buildGuixLayout(root);
         const item = `${S.slice(1)}/${itemName('no-size')}`;
-        const snap = forge([makeTar([{ name: `${item}/`, type: '5', mode: 0o555 }, { name: `${item}/huge`, type: '0', mode: 0o444, data: Buffer.alloc(16 * 1024 * 1024) }])]);
+        const snap = forge([
+          makeTar([
+            { name: `${item}/`, type: '5', mode: 0o555 },
+            { name: `${item}/huge`, type: '0', mode: 0o444, data: Buffer.alloc(16 * 1024 * 1024) }
+          ])
+        ]);
         const manifest = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as { archives: Array<Record<string, unknown>> };
         for (const a of manifest.archives) delete a.dataBytes;
         fs.writeFileSync(path.join(snap, 'manifest.json'), JSON.stringify(manifest));

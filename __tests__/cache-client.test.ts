@@ -107,9 +107,7 @@ describe('v2 with blobs in azurite', () => {
     expect(entry!.size).toBeGreaterThan(370_000);
     // The blob lives in azurite, committed from 6 staged blocks; the stand-in served no blob byte.
     const az = await import('@azure/storage-blob');
-    const blob = new az.BlobServiceClient(azure.blobEndpoint!, new az.StorageSharedKeyCredential('devstoreaccount1', azure.accountKey!))
-      .getContainerClient('cache')
-      .getBlockBlobClient(id!);
+    const blob = new az.BlobServiceClient(azure.blobEndpoint!, new az.StorageSharedKeyCredential('devstoreaccount1', azure.accountKey!)).getContainerClient('cache').getBlockBlobClient(id!);
     const blocks = await blob.getBlockList('committed');
     expect(blocks.committedBlocks?.length).toBe(Math.ceil(entry!.size / (64 * 1024)));
     expect(blocks.blobContentLength).toBe(entry!.size);
@@ -225,7 +223,9 @@ describe('v2 with the stand-in blobs: faults', () => {
     const p = fresh();
     await expect(io.restoreEntry(p, 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(fs.readdirSync(p)).toEqual([]);
-    expect(warnings().join('\n')).toMatch(fault === 'corrupt-blob' ? /plain-1 (does not match its own index|is not a well-formed)/ : /plain-1 (could not be downloaded|is not a well-formed).*after 5 attempts|ended after/);
+    expect(warnings().join('\n')).toMatch(
+      fault === 'corrupt-blob' ? /plain-1 (does not match its own index|is not a well-formed)/ : /plain-1 (could not be downloaded|is not a well-formed).*after 5 attempts|ended after/
+    );
     plain.setFault(null);
     await expect(io.restoreEntry(p, 'plain-1', [], opts)).resolves.toBe('plain-1');
     expectFiles(p);

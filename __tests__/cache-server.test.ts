@@ -56,8 +56,7 @@ const read = (dir: string, f: string): string => fs.readFileSync(path.join(dir, 
  */
 async function withFastRetries<T>(fn: () => Promise<T>): Promise<T> {
   const real = globalThis.setTimeout;
-  const fast = ((cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) =>
-    real(cb, ms !== undefined && ms >= 2000 ? 5 : ms, ...args)) as unknown as typeof setTimeout;
+  const fast = ((cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => real(cb, ms !== undefined && ms >= 2000 ? 5 : ms, ...args)) as unknown as typeof setTimeout;
   globalThis.setTimeout = fast;
   try {
     return await fn();
@@ -104,9 +103,7 @@ beforeAll(async () => {
 
   // @actions/core prints ::debug:: lines for every request; keep warnings and info.
   process.stdout.write = (chunk: unknown, ...rest: unknown[]) =>
-    typeof chunk === 'string' && /^::(debug|add-mask)::/.test(chunk)
-      ? true
-      : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    typeof chunk === 'string' && /^::(debug|add-mask)::/.test(chunk) ? true : (realStdoutWrite as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
 
   cache = await import('@actions/cache');
 });
@@ -190,40 +187,45 @@ test('a different paths list (version) misses', async () => {
 });
 
 describe('fault injection', () => {
-  test.each(['down', '500', '429'])('rpc fault %s: restore -> undefined, save -> -1', async (fault) => {
-    const dir = writeDir('faulty', { 'f.txt': fault });
-    const before = await stats();
-    await control(fault);
-    const [hit, saved] = await withFastRetries(async () => [
-      await cache.restoreCache([path.join(ws, 'exact')], 'exact-key-1'),
-      await cache.saveCache([dir], `fault-${fault}`)
-    ]);
-    expect(hit).toBeUndefined();
-    expect(saved).toBe(-1);
-    const after = await stats();
-    expect(after.downloads).toBe(before.downloads);
-    expect(after.entries).toHaveLength(before.entries.length);
-    // 500 is retried (5 attempts per call); 429 gives up at once; "down" never reaches a handler.
-    const expected = { down: 0, '500': 10, '429': 2 }[fault];
-    expect(after.rpcs - before.rpcs).toBe(expected);
-  }, 30_000);
+  test.each(['down', '500', '429'])(
+    'rpc fault %s: restore -> undefined, save -> -1',
+    async (fault) => {
+      const dir = writeDir('faulty', { 'f.txt': fault });
+      const before = await stats();
+      await control(fault);
+      const [hit, saved] = await withFastRetries(async () => [await cache.restoreCache([path.join(ws, 'exact')], 'exact-key-1'), await cache.saveCache([dir], `fault-${fault}`)]);
+      expect(hit).toBeUndefined();
+      expect(saved).toBe(-1);
+      const after = await stats();
+      expect(after.downloads).toBe(before.downloads);
+      expect(after.entries).toHaveLength(before.entries.length);
+      // 500 is retried (5 attempts per call); 429 gives up at once; "down" never reaches a handler.
+      const expected = { down: 0, '500': 10, '429': 2 }[fault];
+      expect(after.rpcs - before.rpcs).toBe(expected);
+    },
+    30_000
+  );
 
-  test.each(['corrupt-blob', 'truncate-blob'])('%s: restore -> undefined, then recovers', async (fault) => {
-    const dir = path.join(ws, 'exact');
-    fs.rmSync(dir, { recursive: true, force: true });
-    const before = await stats();
-    await control(fault);
-    await expect(cache.restoreCache([dir], 'exact-key-1')).resolves.toBeUndefined();
-    const mid = await stats();
-    expect(mid.downloads).toBe(before.downloads + 1); // it got as far as the blob
-    const size = before.entries.find((e) => e.key === 'exact-key-1')!.size;
-    expect(mid.downloadBytes - before.downloadBytes).toBe(fault === 'truncate-blob' ? Math.floor(size / 2) : size);
+  test.each(['corrupt-blob', 'truncate-blob'])(
+    '%s: restore -> undefined, then recovers',
+    async (fault) => {
+      const dir = path.join(ws, 'exact');
+      fs.rmSync(dir, { recursive: true, force: true });
+      const before = await stats();
+      await control(fault);
+      await expect(cache.restoreCache([dir], 'exact-key-1')).resolves.toBeUndefined();
+      const mid = await stats();
+      expect(mid.downloads).toBe(before.downloads + 1); // it got as far as the blob
+      const size = before.entries.find((e) => e.key === 'exact-key-1')!.size;
+      expect(mid.downloadBytes - before.downloadBytes).toBe(fault === 'truncate-blob' ? Math.floor(size / 2) : size);
 
-    await control(null); // the stored blob itself is intact
-    fs.rmSync(dir, { recursive: true, force: true });
-    await expect(cache.restoreCache([dir], 'exact-key-1')).resolves.toBe('exact-key-1');
-    expect(read(dir, 'a.txt')).toBe('alpha');
-  }, 30_000);
+      await control(null); // the stored blob itself is intact
+      fs.rmSync(dir, { recursive: true, force: true });
+      await expect(cache.restoreCache([dir], 'exact-key-1')).resolves.toBe('exact-key-1');
+      expect(read(dir, 'a.txt')).toBe('alpha');
+    },
+    30_000
+  );
 
   test('upload-500: save -> -1, entry stays unfinalized, key can be saved later', async () => {
     const dir = writeDir('upfail', { 'u.txt': 'payload' });
@@ -275,30 +277,36 @@ test('blob endpoint: HEAD, Range, block upload via the Azure SDK', async () => {
 });
 
 const skipBig = process.env.CACHE_SERVER_SKIP_BIG === '1';
-(skipBig ? test.skip : test)('>128 MiB archive goes through staged blocks and round-trips', async () => {
-  const dir = writeDir('big', {});
-  const fd = fs.openSync(path.join(dir, 'big.bin'), 'w');
-  const hash = createHash('sha256');
-  for (let i = 0; i < 132; i++) {
-    const chunk = randomBytes(1 << 20); // incompressible, so the archive stays > 128 MiB
-    hash.update(chunk);
-    fs.writeSync(fd, chunk);
-  }
-  fs.closeSync(fd);
-  const digest = hash.digest('hex');
-  const before = await stats();
-  expect(await cache.saveCache([dir], 'big-1')).toBeGreaterThan(0);
-  const after = await stats();
-  const entry = after.entries.find((e) => e.key === 'big-1')!;
-  expect(entry.size).toBeGreaterThan(128 * 1024 * 1024);
-  expect(after.uploadBytes - before.uploadBytes).toBe(entry.size);
+(skipBig ? test.skip : test)(
+  '>128 MiB archive goes through staged blocks and round-trips',
+  async () => {
+    const dir = writeDir('big', {});
+    const fd = fs.openSync(path.join(dir, 'big.bin'), 'w');
+    const hash = createHash('sha256');
+    for (let i = 0; i < 132; i++) {
+      const chunk = randomBytes(1 << 20); // incompressible, so the archive stays > 128 MiB
+      hash.update(chunk);
+      fs.writeSync(fd, chunk);
+    }
+    fs.closeSync(fd);
+    const digest = hash.digest('hex');
+    const before = await stats();
+    expect(await cache.saveCache([dir], 'big-1')).toBeGreaterThan(0);
+    const after = await stats();
+    const entry = after.entries.find((e) => e.key === 'big-1')!;
+    expect(entry.size).toBeGreaterThan(128 * 1024 * 1024);
+    expect(after.uploadBytes - before.uploadBytes).toBe(entry.size);
 
-  fs.rmSync(dir, { recursive: true });
-  await expect(cache.restoreCache([dir], 'big-1')).resolves.toBe('big-1');
-  const restored = createHash('sha256').update(fs.readFileSync(path.join(dir, 'big.bin'))).digest('hex');
-  expect(restored).toBe(digest);
-  fs.rmSync(dir, { recursive: true });
-}, 60_000);
+    fs.rmSync(dir, { recursive: true });
+    await expect(cache.restoreCache([dir], 'big-1')).resolves.toBe('big-1');
+    const restored = createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, 'big.bin')))
+      .digest('hex');
+    expect(restored).toBe(digest);
+    fs.rmSync(dir, { recursive: true });
+  },
+  60_000
+);
 
 test('in-process API: setFault, stats, /_control validation, close removes its dir', async () => {
   const mod = (await import(pathToFileURL(serverScript).href)) as {

@@ -9,7 +9,6 @@ import { lockIsFree } from './helpers/processes.js';
 const jobs: FakeJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));
 
-
 describe('SIGTERM to main', () => {
   test('while waiting for a pr dir: exits non-zero at once, its own locks free, no keeper left', async () => {
     const root = fs.mkdtempSync('/tmp/runbox-cancel-');

@@ -19,7 +19,6 @@ let cliScript: string;
 const jobs: FakeJob[] = [];
 const children: ChildProcess[] = [];
 
-
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-daemon-marker-'));
   fs.chmodSync(tmp, 0o755);

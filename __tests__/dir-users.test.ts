@@ -80,9 +80,7 @@ describeWith([unshare])('scanDirUsers: mounts in other mount namespaces', () => 
     const [t1, t2, t3] = [mkdir('mnt1'), mkdir('mnt2'), mkdir('mnt3')];
     // A private mount namespace, like a container's: the bind mounts do not show in ours.
     const script = 'mount --bind "$1" "$2" && mount --bind "$3/debug" "$4" && mount --bind "$5" "$6" && cd / && echo ready && exec sleep 1000';
-    const child = pool.track(
-      spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', d, t1, viaSub, t2, path.dirname(parentOnly), t3], { stdio: ['ignore', 'pipe', 'pipe'] })
-    );
+    const child = pool.track(spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', d, t1, viaSub, t2, path.dirname(parentOnly), t3], { stdio: ['ignore', 'pipe', 'pipe'] }));
     await firstLine(child);
     expect(fs.readdirSync(t2)).toEqual([]); // not mounted in our namespace
     const r = scanDirUsers([d, viaSub, parentOnly]);

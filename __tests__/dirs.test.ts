@@ -61,7 +61,7 @@ describe('per-run dirs (as the current user)', () => {
     expect(seen.size).toBe(variants.length + 1);
   });
 
-  test('post removes only this run\'s dir; a sibling run and keep: true survive', async () => {
+  test("post removes only this run's dir; a sibling run and keep: true survive", async () => {
     const base = path.join(job().root, 'base');
     const a = job({ runId: '10' });
     const b = job({ runId: '11' });
@@ -100,44 +100,41 @@ describe('per-run dirs (as the current user)', () => {
 });
 
 const user = sudoUser();
-describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: 'no non-root user with passwordless sudo (runbox-ci; .ci/run creates it)' }])(
-  'as a non-root runner with sudo',
-  () => {
-    test('dirs and mount sources are owned by the container uid:gid, and post removes what the container wrote', async () => {
-      const u = user as NonNullable<typeof user>;
-      const j = job({ user: u, runId: '77' });
-      const base = path.join(j.runnerTemp, 'runbox');
-      const mount = path.join(j.root, 'mounts', 'cargo-home');
-      const existingMount = path.join(j.root, 'mounts', 'existing');
-      fs.mkdirSync(path.join(existingMount, 'sub'), { recursive: true }); // root-owned, as docker makes it
-      fs.writeFileSync(path.join(existingMount, 'sub', 'f'), 'x');
-      const m = await j.main({ 'base-dir': base, dirs: 'target=CARGO_TARGET_DIR', owner: '2000:3000', mounts: `${mount}\n${existingMount}` });
-      expect(m.errors).toEqual([]);
-      const target = m.env.CARGO_TARGET_DIR;
-      expect([fs.statSync(target).uid, fs.statSync(target).gid]).toEqual([2000, 3000]);
-      expect([fs.statSync(m.outputs['run-dir']).uid]).toEqual([u.uid]);
-      for (const p of [mount, existingMount, path.join(existingMount, 'sub', 'f')]) expect([fs.statSync(p).uid, fs.statSync(p).gid]).toEqual([2000, 3000]);
+describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: 'no non-root user with passwordless sudo (runbox-ci; .ci/run creates it)' }])('as a non-root runner with sudo', () => {
+  test('dirs and mount sources are owned by the container uid:gid, and post removes what the container wrote', async () => {
+    const u = user as NonNullable<typeof user>;
+    const j = job({ user: u, runId: '77' });
+    const base = path.join(j.runnerTemp, 'runbox');
+    const mount = path.join(j.root, 'mounts', 'cargo-home');
+    const existingMount = path.join(j.root, 'mounts', 'existing');
+    fs.mkdirSync(path.join(existingMount, 'sub'), { recursive: true }); // root-owned, as docker makes it
+    fs.writeFileSync(path.join(existingMount, 'sub', 'f'), 'x');
+    const m = await j.main({ 'base-dir': base, dirs: 'target=CARGO_TARGET_DIR', owner: '2000:3000', mounts: `${mount}\n${existingMount}` });
+    expect(m.errors).toEqual([]);
+    const target = m.env.CARGO_TARGET_DIR;
+    expect([fs.statSync(target).uid, fs.statSync(target).gid]).toEqual([2000, 3000]);
+    expect([fs.statSync(m.outputs['run-dir']).uid]).toEqual([u.uid]);
+    for (const p of [mount, existingMount, path.join(existingMount, 'sub', 'f')]) expect([fs.statSync(p).uid, fs.statSync(p).gid]).toEqual([2000, 3000]);
 
-      // The container (uid 2000) and a root process write into the dir; the runner user cannot delete these alone.
-      fs.mkdirSync(path.join(target, 'debug', 'deps'), { recursive: true, mode: 0o700 });
-      fs.writeFileSync(path.join(target, 'debug', 'deps', 'libfoo.rlib'), 'x');
-      const p = await j.post();
-      expect(p.errors).toEqual([]);
-      expect(fs.existsSync(m.outputs['run-dir'])).toBe(false);
-      expect(fs.existsSync(mount)).toBe(true); // mount sources are the user's, not runbox's to delete
-    });
+    // The container (uid 2000) and a root process write into the dir; the runner user cannot delete these alone.
+    fs.mkdirSync(path.join(target, 'debug', 'deps'), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(target, 'debug', 'deps', 'libfoo.rlib'), 'x');
+    const p = await j.post();
+    expect(p.errors).toEqual([]);
+    expect(fs.existsSync(m.outputs['run-dir'])).toBe(false);
+    expect(fs.existsSync(mount)).toBe(true); // mount sources are the user's, not runbox's to delete
+  });
 
-    test('owner by name resolves through getent', async () => {
-      const u = user as NonNullable<typeof user>;
-      const j = job({ user: u, runId: '78' });
-      const m = await j.main({ 'base-dir': path.join(j.runnerTemp, 'rb'), dirs: 'x', owner: 'nobody:nogroup' });
-      expect(m.errors).toEqual([]);
-      const st = fs.statSync((JSON.parse(m.outputs.dirs) as Record<string, string>).x);
-      expect(st.uid).toBe(65534);
-      await j.post();
-    });
-  }
-);
+  test('owner by name resolves through getent', async () => {
+    const u = user as NonNullable<typeof user>;
+    const j = job({ user: u, runId: '78' });
+    const m = await j.main({ 'base-dir': path.join(j.runnerTemp, 'rb'), dirs: 'x', owner: 'nobody:nogroup' });
+    expect(m.errors).toEqual([]);
+    const st = fs.statSync((JSON.parse(m.outputs.dirs) as Record<string, string>).x);
+    expect(st.uid).toBe(65534);
+    await j.post();
+  });
+});
 
 describe('warm run dirs through dist/', () => {
   test('warm: copy starts the next run of the ref from the previous finished run, never a live one', async () => {

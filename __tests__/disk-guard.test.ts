@@ -43,21 +43,18 @@ describe('disk-limit input', () => {
     expect(parseReapConfig(inputsFrom({ 'disk-limit': '' })).diskLimit).toBeUndefined();
   });
 
-  test.each(['0%', '100%', '150%', '-5%', '85.5%', '0G', '20', '20K', '20 gigs', 'G', '%', 'lots', '-1G', '99999999999999999T'])(
-    'refuses %s naming the input and the accepted forms',
-    (raw) => {
-      let err: unknown;
-      try {
-        parseReapConfig(inputsFrom({ 'disk-limit': raw }));
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(InputError);
-      expect((err as Error).message).toContain("Input 'disk-limit'");
-      expect((err as Error).message).toContain(`'${raw}'`);
-      expect((err as Error).message).toMatch(/'85%'.*'20G'/);
+  test.each(['0%', '100%', '150%', '-5%', '85.5%', '0G', '20', '20K', '20 gigs', 'G', '%', 'lots', '-1G', '99999999999999999T'])('refuses %s naming the input and the accepted forms', (raw) => {
+    let err: unknown;
+    try {
+      parseReapConfig(inputsFrom({ 'disk-limit': raw }));
+    } catch (e) {
+      err = e;
     }
-  );
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toContain("Input 'disk-limit'");
+    expect((err as Error).message).toContain(`'${raw}'`);
+    expect((err as Error).message).toMatch(/'85%'.*'20G'/);
+  });
 });
 
 describe('limit arithmetic and prune order', () => {
@@ -104,7 +101,6 @@ describeWith([mounted])('disk guard on a tmpfs', () => {
   let base: string;
   let outside: string;
   let d: Record<string, string>;
-
 
   function setMtime(p: string, ageMs: number): void {
     const t = new Date(Date.now() - ageMs);

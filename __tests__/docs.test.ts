@@ -99,7 +99,10 @@ function usageExamples(): Example[] {
         for (i++; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > indentOf(line)); i++) block.push(lines[i]);
         i--;
         const cut = Math.min(...block.filter((b) => b.trim() !== '').map(indentOf));
-        inputs[key] = block.map((b) => b.slice(cut)).join('\n').replace(/\n*$/, '\n');
+        inputs[key] = block
+          .map((b) => b.slice(cut))
+          .join('\n')
+          .replace(/\n*$/, '\n');
       } else inputs[key] = plainScalar(rest);
     }
     out.push({ title: m[1], with: inputs, matrix });
@@ -138,29 +141,33 @@ describe('every Usage example runs as written through dist/', () => {
     expect(examples.map((e) => e.title)).toEqual(['Docker jobs with per-run dirs and a per-PR registry', 'Guix store', 'Nix store, saved only from the default branch']);
   });
 
-  test.each(examples.map((e) => [e.title, e] as const))('%s', async (_title, ex) => {
-    const storeRoot = tempDir('runbox-docs-store-');
-    if (ex.with.store === 'guix') buildGuixLayout(storeRoot);
-    if (ex.with.store === 'nix') buildNixLayout(storeRoot);
-    const job = storeJob((server as CacheServer).url, { storeRoot });
-    try {
-      // What the checkout before it (or the repository) would have put there.
-      for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
-      const srv = path.join(job.root, 'srv');
-      const inputs = Object.fromEntries(Object.entries(ex.with).map(([k, v]) => [k, evaluate(v, ex, job).replace(/(^|\n)\/srv\//g, `$1${srv}/`)]));
-      const main = await job.main(inputs);
-      expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
-      const post = await job.post();
-      expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
-      if (ex.with.store) {
-        // The key's parts are in the summary, not only in a collapsed log group.
-        expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
-        expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+  test.each(examples.map((e) => [e.title, e] as const))(
+    '%s',
+    async (_title, ex) => {
+      const storeRoot = tempDir('runbox-docs-store-');
+      if (ex.with.store === 'guix') buildGuixLayout(storeRoot);
+      if (ex.with.store === 'nix') buildNixLayout(storeRoot);
+      const job = storeJob((server as CacheServer).url, { storeRoot });
+      try {
+        // What the checkout before it (or the repository) would have put there.
+        for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
+        const srv = path.join(job.root, 'srv');
+        const inputs = Object.fromEntries(Object.entries(ex.with).map(([k, v]) => [k, evaluate(v, ex, job).replace(/(^|\n)\/srv\//g, `$1${srv}/`)]));
+        const main = await job.main(inputs);
+        expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
+        const post = await job.post();
+        expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
+        if (ex.with.store) {
+          // The key's parts are in the summary, not only in a collapsed log group.
+          expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
+          expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+        }
+      } finally {
+        job.cleanup();
       }
-    } finally {
-      job.cleanup();
-    }
-  }, 120_000);
+    },
+    120_000
+  );
 });
 
 /** An empty Nix store with a DB holding the tables a snapshot reads. */
@@ -209,7 +216,7 @@ test('Troubleshooting quotes the messages as the code writes them', () => {
     'dirs held by live runs:',
     'not exist on this host and nothing was restored into',
     'post will have nothing to save',
-    "leaves out the ${cfg.kind} DB dir",
+    'leaves out the ${cfg.kind} DB dir',
     'to read its version (EACCES)',
     'no space left on the filesystem of',
     '(RUNNER_TEMP, where runbox stages'

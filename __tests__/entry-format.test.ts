@@ -272,7 +272,7 @@ describe('file contents', () => {
     await expect(readEntry(tracked, dest(), { trustedKeys: [] })).rejects.toThrow(EntryIntegrityError);
     expect(closed).toBe(true);
   });
-    test('a source that returns fewer bytes than asked', async () => {
+  test('a source that returns fewer bytes than asked', async () => {
     const b = container(good());
     const src = source(b);
     const short: RangeSource = { size: src.size, read: (o, l) => (o === 0 ? src.read(0, l - 10) : src.read(o, l)) };

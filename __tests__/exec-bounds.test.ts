@@ -24,9 +24,7 @@ describe('exec output bounds', () => {
   }, 30_000);
 
   test('a command that ignores SIGTERM is still stopped', async () => {
-    await expect(run('sh', ['-c', "trap '' TERM; while :; do echo flood-flood-flood-flood; done"], { maxStdout: 1024 * 1024 })).rejects.toThrow(
-      /`sh -c .*` printed more than 1048576 bytes/
-    );
+    await expect(run('sh', ['-c', "trap '' TERM; while :; do echo flood-flood-flood-flood; done"], { maxStdout: 1024 * 1024 })).rejects.toThrow(/`sh -c .*` printed more than 1048576 bytes/);
   }, 30_000);
 
   test('stderr keeps its tail only', async () => {

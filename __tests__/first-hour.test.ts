@@ -108,7 +108,7 @@ describe('misconfigurations are caught at main', () => {
     expect(bad.errors.join('\n')).toMatch(/Input 'lock-timeout': '7h' is longer than 6h/);
   });
 
-  test("store: Guix says the values are lower case", async () => {
+  test('store: Guix says the values are lower case', async () => {
     const j = job();
     const r = await j.main({ 'base-dir': path.join(j.root, 'b'), store: 'Guix' });
     expect(r.errors.join('\n')).toMatch(/Input 'store': 'Guix' is not one of guix, nix or empty: the values are lower case\. Write 'guix'/);
@@ -135,7 +135,8 @@ describe('a run waiting for a pr dir is not silent', () => {
   test('it says who holds the dir and how long it has waited, and the summary shows the wait', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-wait-'));
     const base = path.join(root, 'base');
-    const prJob = (runId: string) => job({ runId, ref: 'refs/pull/9/merge', event: 'pull_request', runnerName: `runner-${runId}`, root: path.join(root, runId), env: { RUNBOX_TEST_WAIT_PROGRESS_SEC: '4' } });
+    const prJob = (runId: string) =>
+      job({ runId, ref: 'refs/pull/9/merge', event: 'pull_request', runnerName: `runner-${runId}`, root: path.join(root, runId), env: { RUNBOX_TEST_WAIT_PROGRESS_SEC: '4' } });
     const holder = prJob('71');
     expect((await holder.main({ 'base-dir': base, dirs: 'cache:pr' })).errors).toEqual([]);
     const waiter = prJob('72');
@@ -210,7 +211,7 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
 
     const b = storeJob(url, { storeRoot, workflow, env: { RUNNER_TEMP: tinyTemp.dir } });
     jobs.push(b);
-    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', 'key': 'other-key', 'restore-keys': 'runbox-guix-' });
+    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', key: 'other-key', 'restore-keys': 'runbox-guix-' });
     expect(m.errors).toEqual([]);
     const w = unescape(m.warnings.join('\n'));
     expect(w).toContain(`could not be written: no space left on the filesystem of ${tinyTemp.dir} (RUNNER_TEMP, where runbox stages the downloaded snapshot runbox-guix-`);
@@ -248,7 +249,7 @@ describe('long store work prints progress', () => {
     fs.cpSync(path.join(storeRoot, 'var'), path.join(restoreRoot, 'var'), { recursive: true });
     const b = storeJob(url, { storeRoot: restoreRoot, workflow: 'on: [push]\n', env });
     jobs.push(b);
-    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', 'daemon': 'none' });
+    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', daemon: 'none' });
     expect(m.errors).toEqual([]);
     expect(m.outputs['cache-hit']).toBe('true');
     expect(m.stdout).toMatch(/^downloading the snapshot for runbox-guix-\S+: [\d.]+ (B|KiB|MiB) after \d+ s/m);

@@ -15,20 +15,7 @@ import { keepersHolding } from './helpers/keepers.js';
 import { lockIsFree } from './helpers/processes.js';
 import { WorkerJob } from './helpers/fleet-worker.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import {
-  alive,
-  checkWriter,
-  prng,
-  reapedInLog,
-  reapedInSummary,
-  parseBytes,
-  runEntries,
-  sleep,
-  startWriter,
-  stopWriter,
-  until,
-  type Writer
-} from './helpers/fleet-util.js';
+import { alive, checkWriter, prng, reapedInLog, reapedInSummary, parseBytes, runEntries, sleep, startWriter, stopWriter, until, type Writer } from './helpers/fleet-util.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 
@@ -175,7 +162,7 @@ describe('a fleet of runs on one base-dir', () => {
     const dead = phase1.filter((r) => r.killed);
     const live = phase1.filter((r) => !r.killed);
     const deadLocks = dead.flatMap((r) => [r.runDir + '.lock', ...(r.dirs.cache ? [r.dirs.cache + '.lock'] : [])]);
-    const tFree = await until('the dead runs\' keepers let go', () => deadLocks.every(lockIsFree), 5000);
+    const tFree = await until("the dead runs' keepers let go", () => deadLocks.every(lockIsFree), 5000);
     console.log(`fleet: dead runs' locks free ${tFree} ms after the last kill`);
     for (const r of live) expect(lockIsFree(r.runDir + '.lock')).toBe(false);
     // reap-after is 1s, measured from the keeper's release stamp on the lock file.
@@ -304,7 +291,7 @@ describe('a fleet of runs on one base-dir', () => {
 // alone, and a main waits a few seconds for its own run-dir lock, so no main ever fails with
 // "held by an unknown process". Before that fix, 8 concurrent mains failed in ~40% of rounds.
 describe('concurrent mains on one base-dir', () => {
-  test('a sibling main\'s janitor never makes a main fail to take its own run-dir lock (3 rounds of 8)', async () => {
+  test("a sibling main's janitor never makes a main fail to take its own run-dir lock (3 rounds of 8)", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-fleet-burst-'));
     roots.push(root);
     const base = path.join(root, 'base');
@@ -323,7 +310,12 @@ describe('concurrent mains on one base-dir', () => {
 });
 
 function describeResultList(runs: Run[]): string {
-  return runs.filter((r) => r.result?.code !== 0).map(describeResult).join('; ') || 'every main succeeded';
+  return (
+    runs
+      .filter((r) => r.result?.code !== 0)
+      .map(describeResult)
+      .join('; ') || 'every main succeeded'
+  );
 }
 
 // --- SIGTERM after the keeper took over ---------------------------------------------------------

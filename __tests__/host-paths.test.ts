@@ -89,7 +89,7 @@ describeWith(prereqs)('host paths through planted symlinks', () => {
 const fsMount = mountTmpfs('runbox-reclaim', 8 * 1024 * 1024);
 afterAll(() => fsMount.unmount());
 
-describeWith([...prereqs, fsMount.prereq])('reclaim stays on the path\'s filesystem and never follows links', () => {
+describeWith([...prereqs, fsMount.prereq])("reclaim stays on the path's filesystem and never follows links", () => {
   test('a mount point and a symlink inside the reclaimed tree keep their owners', async () => {
     const j = job('704');
     const u = user as NonNullable<typeof user>;

@@ -67,7 +67,7 @@ async function hardKill(runs: Started[]): Promise<void> {
   // A run holds its run dir's lock (covering its `run` dirs) and one per `pr` dir.
   const guarded = (r: Started): string[] => (r.runDir ? [r.runDir, ...Object.values(r.dirs).filter((d) => !d.startsWith(r.runDir + '/'))] : Object.values(r.dirs));
   const locks = runs.flatMap(guarded).map((d) => d + '.lock');
-  await until('the killed runs\' keepers let go', () => locks.every((l) => fs.existsSync(l) && lockIsFree(l)), 5000);
+  await until("the killed runs' keepers let go", () => locks.every((l) => fs.existsSync(l) && lockIsFree(l)), 5000);
 }
 
 function expectOk(r: StepResult, what: string): void {
@@ -215,7 +215,9 @@ describeWith([mounted])('disk guard at main on a tmpfs base-dir (through dist/)'
     const wantOver = used - Math.floor(((used + st.bavail * st.bsize) * 10) / 100);
     expect(h.result.warnings).toHaveLength(1);
     const warning = unescapeCommand(h.result.warnings[0]);
-    const w = /^runbox disk guard: (\S+) is still (.+?) beyond disk-limit at most 10% used \(([\d.]+)% used, .+ free\); nothing else under base-dir is prunable; dirs held by live runs: (.*)$/.exec(warning);
+    const w = /^runbox disk guard: (\S+) is still (.+?) beyond disk-limit at most 10% used \(([\d.]+)% used, .+ free\); nothing else under base-dir is prunable; dirs held by live runs: (.*)$/.exec(
+      warning
+    );
     expect(w).not.toBeNull();
     // The space it could not free is named by whom holds it: the live runs, nothing dead.
     expect(w?.[4]).toBe(`${live.runDir} (run 606 (runner-606, job build)), ${g.runDir} (run 610 (runner-610, job build))`);

@@ -26,7 +26,6 @@ let base: string;
 let cliScript: string;
 const pool = new ProcessPool();
 
-
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-janitor-test-'));
   fs.chmodSync(tmp, 0o755); // one test runs the janitor as runbox-ci
@@ -265,7 +264,10 @@ describe('reaper re-verifies under the lock', () => {
     const inCwd = pool.track(spawn('sleep', ['1000'], { cwd: path.join(d, 'sub'), stdio: 'ignore' }));
     const withFd = pool.track(spawn('sh', ['-c', 'exec 3<"$1" && exec sleep 1000', 'sh', path.join(e, 'sub', 'data')], { stdio: 'ignore' }));
     await new Promise((r) => setTimeout(r, 300));
-    for (const [dir, pid] of [[d, inCwd.pid], [e, withFd.pid]] as const) {
+    for (const [dir, pid] of [
+      [d, inCwd.pid],
+      [e, withFd.pid]
+    ] as const) {
       const r = await tryReapDir(candidateFor(dir), { baseDir: base });
       expect(r).toEqual({ skipped: expect.stringMatching(new RegExp(`still used by pid ${pid} \`sleep 1000\``)) as unknown, inUse: true });
       expect(exists(dir)).toBe(true);

@@ -99,10 +99,14 @@ describe('a cancel never leaves work running unlocked', () => {
     const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
     const mainPid = started.child.pid as number;
     let rmPid: number | undefined;
-    await until('the janitor started rm', () => {
-      rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
-      return rmPid !== undefined || started.child.exitCode !== null;
-    }, 30_000);
+    await until(
+      'the janitor started rm',
+      () => {
+        rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
+        return rmPid !== undefined || started.child.exitCode !== null;
+      },
+      30_000
+    );
     expect(rmPid).toBeDefined();
     started.child.kill('SIGTERM');
     const r = await started.done;
@@ -143,10 +147,14 @@ describe('a reaper killed outright', () => {
     const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
     const mainPid = started.child.pid as number;
     let rmPid: number | undefined;
-    await until('the janitor started rm', () => {
-      rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
-      return rmPid !== undefined || started.child.exitCode !== null;
-    }, 30_000);
+    await until(
+      'the janitor started rm',
+      () => {
+        rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
+        return rmPid !== undefined || started.child.exitCode !== null;
+      },
+      30_000
+    );
     expect(rmPid).toBeDefined();
     started.child.kill('SIGKILL');
     await started.done;
@@ -173,7 +181,13 @@ describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
     const base = path.join(root, 'base');
     const as = { uid: u.uid, gid: u.gid };
     const mk = (runId: string, pr?: number): FakeJob => {
-      const j = new FakeJob({ runId, runnerName: `runner-${runId}`, root: path.join(root, 'jobs', runId), user: as, ...(pr !== undefined ? { ref: `refs/pull/${pr}/merge`, event: 'pull_request' } : {}) });
+      const j = new FakeJob({
+        runId,
+        runnerName: `runner-${runId}`,
+        root: path.join(root, 'jobs', runId),
+        user: as,
+        ...(pr !== undefined ? { ref: `refs/pull/${pr}/merge`, event: 'pull_request' } : {})
+      });
       jobs.push(j);
       return j;
     };
@@ -190,10 +204,14 @@ describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
     const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
     const mainPid = started.child.pid as number;
     let sudoPid: number | undefined;
-    await until('the janitor started sudo rm', () => {
-      sudoPid = childrenOf(mainPid).find(([, c]) => c === 'sudo')?.[0];
-      return (sudoPid !== undefined && childrenOf(sudoPid).length > 0) || started.child.exitCode !== null;
-    }, 60_000);
+    await until(
+      'the janitor started sudo rm',
+      () => {
+        sudoPid = childrenOf(mainPid).find(([, c]) => c === 'sudo')?.[0];
+        return (sudoPid !== undefined && childrenOf(sudoPid).length > 0) || started.child.exitCode !== null;
+      },
+      60_000
+    );
     expect(sudoPid).toBeDefined();
     const under = childrenOf(sudoPid as number).map(([p]) => p);
     started.child.kill('SIGTERM');

@@ -54,7 +54,6 @@ function track<T extends ChildProcess>(child: T): T {
   return child;
 }
 
-
 function holder(runId: string, runner = 'runner-a'): LockHolder {
   return { runId, runAttempt: '1', runner, job: 'test', pid: process.pid, since: new Date().toISOString() };
 }
@@ -270,7 +269,7 @@ describe('planted lock files', () => {
     return v;
   }
 
-  asCi('a symlink planted by another user is not followed: the runner user\'s file keeps its content', async () => {
+  asCi("a symlink planted by another user is not followed: the runner user's file keeps its content", async () => {
     const u = ci as NonNullable<typeof ci>;
     const v = victim(u.uid, u.gid);
     const p = path.join(shared, 'pr-1-build.lock');
@@ -357,7 +356,12 @@ describe('keeper', () => {
     // The lock fd is its fd 3; its stdio is /dev/null, not the spawner's pipes; the ready socket is closed.
     const fd = (n: number | string) => fs.readlinkSync(`/proc/${keeperPid}/fd/${n}`);
     expect([0, 1, 2, 3].map(fd)).toEqual(['/dev/null', '/dev/null', '/dev/null', p]);
-    expect(fs.readdirSync(`/proc/${keeperPid}/fd`).map(fd).filter((t) => t === p || t.startsWith('socket:'))).toEqual([p]);
+    expect(
+      fs
+        .readdirSync(`/proc/${keeperPid}/fd`)
+        .map(fd)
+        .filter((t) => t === p || t.startsWith('socket:'))
+    ).toEqual([p]);
 
     expect(await stopKeeper(keeperPid, { timeoutMs: 5000, watchPid: worker.pid as number })).toBe('stopped');
     keepers.pop();
@@ -383,9 +387,7 @@ describe('keeper', () => {
   test('treats a dead but unreaped (zombie) worker as gone', async () => {
     // The worker's parent is a `sleep` that never reaps it, like a runner listener that has not
     // waited for its dead worker yet: kill(pid, 0) still succeeds on the zombie.
-    const parent = track(
-      spawn('bash', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] })
-    );
+    const parent = track(spawn('bash', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] }));
     const workerPid = Number(await firstLine(parent));
     const p = path.join(lockDir, 'a.lock');
     const lock = await acquireLock(p, { timeoutSec: 0 });

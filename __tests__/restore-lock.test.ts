@@ -14,7 +14,6 @@ let tmp: string;
 let cliScript: string;
 let lockDir: string;
 
-
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-restore-lock-'));
   fs.chmodSync(tmp, 0o755);
@@ -87,7 +86,9 @@ describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: '
     const [waiter, other] = await Promise.all([restore('/nix/store', log, 0, 1), restore('/other/store', log, 0, 0)]);
     expect(Date.now() - t0).toBeLessThan(3500);
     expect(waiter.code).toBe(0);
-    expect(waiter.stdout).toMatch(/::warning::runbox store: another restore into \/nix\/store \(pid \d+.*\) held the host's restore lock for more than 1 s \(lock-timeout\); continuing as on a cache miss/);
+    expect(waiter.stdout).toMatch(
+      /::warning::runbox store: another restore into \/nix\/store \(pid \d+.*\) held the host's restore lock for more than 1 s \(lock-timeout\); continuing as on a cache miss/
+    );
     expect(other.code).toBe(0);
     expect((await holder).code).toBe(0);
     const ev = events(log);

@@ -250,7 +250,11 @@ describeWith([
       if (!daemon.events().includes('move daemon=stopped')) throw new Error(`not restored in one pass (events ${daemon.events().join(', ')}):\n${describeStep(mb)}`);
       expect(daemon.events()).toEqual(['extract daemon=running', 'stop', 'move daemon=stopped', 'start']);
       // And by the clock: every move began after the stop command finished and before the start.
-      const at = fs.readFileSync(daemon.log, 'utf8').trim().split('\n').map((l) => ({ what: l.replace(/ [0-9.]+$/, ''), t: Number(l.split(' ').pop()) }));
+      const at = fs
+        .readFileSync(daemon.log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => ({ what: l.replace(/ [0-9.]+$/, ''), t: Number(l.split(' ').pop()) }));
       const stopT = at.find((e) => e.what === 'stop')?.t ?? NaN;
       const startT = at.find((e) => e.what === 'start')?.t ?? NaN;
       for (const e of at.filter((x) => x.what.startsWith('move'))) expect(stopT < e.t && e.t < startT).toBe(true);
@@ -332,7 +336,7 @@ describeWith([
       expect(valid(p1) || valid(p2)).toBe(false);
       expect(valid(p3)).toBe(true);
       // Nothing main started is left: no tar, zstd, wrapper or its stall, no keeper.
-      await waitFor('main\'s children to be gone', () => processesMentioning([j.root, bin, `sleep ${STALL}`]).length === 0, 5000).catch(() => undefined);
+      await waitFor("main's children to be gone", () => processesMentioning([j.root, bin, `sleep ${STALL}`]).length === 0, 5000).catch(() => undefined);
       expect(processesMentioning([j.root, bin, `sleep ${STALL}`])).toEqual([]);
       expect(keepersHolding(base)).toEqual([]);
       // The cut-off extract wrote only into the private dir, which the cleanup removed: no

@@ -13,7 +13,23 @@ import type { SnapshotManifest } from '../src/store/manifest.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { buildGuixLayout, dbContents, forgeSnapshot, GUIX_SCHEMA, itemName, itemsView, linkGroups, q, registerPaths, rejection, removeTempDirs, sh, sqliteInput, tempDir, treeManifest } from './fixtures/store.js';
+import {
+  buildGuixLayout,
+  dbContents,
+  forgeSnapshot,
+  GUIX_SCHEMA,
+  itemName,
+  itemsView,
+  linkGroups,
+  q,
+  registerPaths,
+  rejection,
+  removeTempDirs,
+  sh,
+  sqliteInput,
+  tempDir,
+  treeManifest
+} from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -39,7 +55,12 @@ function loggingDaemon(log: string): DaemonControl {
 }
 
 function readLog(log: string): string[] {
-  return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+  return fs.existsSync(log)
+    ? fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
 }
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('store snapshot archive', () => {
@@ -52,9 +73,12 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(listing).not.toMatch(/var\/guix\/db/); // the DB dir never goes into the tar
     expect(listing).not.toContain('.links'); // dot-entries are never archived
     // The COPYING that hello and libfoo share (through .links): whole at hello's, a link at libfoo's.
-    expect(listing.split('\n').filter((l) => l.startsWith('h')).map((l) => l.replace(/^.*? (gnu\/)/, '$1'))).toEqual([
-      `${a.items.lib.slice(1)}/lib/COPYING link to ${a.items.hello.slice(1)}/share/doc/hello/COPYING`
-    ]);
+    expect(
+      listing
+        .split('\n')
+        .filter((l) => l.startsWith('h'))
+        .map((l) => l.replace(/^.*? (gnu\/)/, '$1'))
+    ).toEqual([`${a.items.lib.slice(1)}/lib/COPYING link to ${a.items.hello.slice(1)}/share/doc/hello/COPYING`]);
     const m = JSON.parse(fs.readFileSync(path.join(snap, 'manifest.json'), 'utf8')) as { archives: Array<{ dataBytes: number }> };
     // Each file counted once: the shared COPYING is in the archive once.
     expect(m.archives[0].dataBytes).toBe(Number(sh(`cd ${q(a.root)} && find gnu/store/*-* -type f -printf '%i %s\\n' | sort -u | cut -d' ' -f2 | paste -sd+ | bc`).stdout.trim()));
@@ -71,7 +95,11 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.existsSync(path.join(b, 'gnu/store/.links'))).toBe(false);
     expect(r.notRestored).toEqual([]);
     // The store dirs runbox made: root 0755 (the archive's 1775 for gnu/store is not taken).
-    expect(sh(`cd ${q(b)} && stat -c '%n %a %u %g' gnu gnu/store var var/guix var/guix/db`).stdout.trim().split('\n')).toEqual(['gnu', 'gnu/store', 'var', 'var/guix', 'var/guix/db'].map((d) => `${d} 755 0 0`));
+    expect(
+      sh(`cd ${q(b)} && stat -c '%n %a %u %g' gnu gnu/store var var/guix var/guix/db`)
+        .stdout.trim()
+        .split('\n')
+    ).toEqual(['gnu', 'gnu/store', 'var', 'var/guix', 'var/guix/db'].map((d) => `${d} 755 0 0`));
     expect(fs.existsSync(path.join(b, 'var/guix/db/schema'))).toBe(false);
     expect(dbContents(path.join(b, 'var/guix/db/db.sqlite'))).toEqual(dbContents(path.join(a.root, 'var/guix/db/db.sqlite')));
     expect(sh(`stat -c '%a %u %g' ${q(path.join(b, 'var/guix/db/db.sqlite'))}`).stdout).toBe('644 0 0\n');
@@ -110,7 +138,11 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(readLog(log)).toEqual(['stop', 'start']);
 
     for (const p of existing) expect(sh(`find ${q(c + p)} -printf '%P %y %m %U %G %T@ %n %s\\n' | sort; cat ${q(c + p)} 2>/dev/null || true`).stdout).toBe(before[p]);
-    expect(sh(`stat -c '%a %U %G %Y' ${q(c)}/gnu/store`).stdout.split(' ').slice(0, 3)).toEqual(rootBefore.split(' ').slice(0, 3));
+    expect(
+      sh(`stat -c '%a %U %G %Y' ${q(c)}/gnu/store`)
+        .stdout.split(' ')
+        .slice(0, 3)
+    ).toEqual(rootBefore.split(' ').slice(0, 3));
     // libfoo's COPYING is, in the snapshot, a hard link to hello's, which is on disk: the
     // manifest names hello's COPYING a link anchor, so it was written into the private dir (not
     // into the store) and libfoo's link landed on the snapshot's data. The anchor went with the
@@ -366,13 +398,13 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readdirSync(path.join(r.target, 'gnu/store'))).toEqual([]);
   });
 
-  test('a private dir left by a killed restore is removed by the next one; a live restore\'s is kept', async () => {
+  test("a private dir left by a killed restore is removed by the next one; a live restore's is kept", async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const target = tempDir();
     fs.mkdirSync(path.join(target, 'gnu'));
     // A dead pid (a finished child's) and the start time of a live process that is not this one.
-    const dead = sh('sh -c \'echo $$\'').stdout.trim();
+    const dead = sh("sh -c 'echo $$'").stdout.trim();
     const live = spawn('sleep', ['60']);
     const liveStart = fs.readFileSync(`/proc/${live.pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
     const leftover = path.join(target, 'gnu', `.runbox-restore-${dead}-1`);
@@ -401,7 +433,10 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       fs.rmSync(path.join(a, 'var/guix/db/db.sqlite'));
       sqliteInput(path.join(a, 'var/guix/db/db.sqlite'), GUIX_SCHEMA);
       const items = fs.readdirSync(path.join(a, 'gnu/store')).filter((n) => n !== '.links');
-      registerPaths(path.join(a, 'var/guix/db/db.sqlite'), items.map((n) => `/gnu/store/${n}`));
+      registerPaths(
+        path.join(a, 'var/guix/db/db.sqlite'),
+        items.map((n) => `/gnu/store/${n}`)
+      );
       const snap = await snapshot(a);
       const b = tempDir();
       const r = await apply(b, snap);

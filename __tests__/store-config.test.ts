@@ -58,30 +58,32 @@ describe('store inputs', () => {
     expect(parse({ store: 'guix', daemon: 'none' })?.daemon).toEqual({ kind: 'none' });
   });
 
-  test.each([
-    [{ store: 'docker' }, /Input 'store': 'docker' is not one of guix, nix/],
-    [{ store: 'guix', 'store-paths': 'gnu/store' }, /Input 'store-paths': 'gnu\/store' is not an absolute path/],
-    [{ store: 'guix', 'store-paths': '/' }, /Input 'store-paths': '\/' is the root directory/],
-    [{ store: 'guix', 'store-paths': '/usr' }, /Input 'store-paths': '\/usr' is a system directory/],
-    [{ store: 'guix', 'store-paths': '/etc' }, /Input 'store-paths': '\/etc' is a system directory/],
-    [{ store: 'guix', 'store-paths': '/var' }, /Input 'store-paths': '\/var' is a system directory/],
-    [{ store: 'guix', 'store-paths': '/home' }, /Input 'store-paths': '\/home' is a system directory/],
-    [{ store: 'guix', 'store-paths': '/usr/local/gnu/store' }, /Input 'store-paths': .*inside the system directory \/usr/],
-    [{ store: 'guix', 'store-paths': '/gnu/../etc' }, /Input 'store-paths': .*'\.\.' component/],
-    [{ store: 'guix', 'store-paths': '/gnu//store' }, /Input 'store-paths': .*empty, '\.' or '\.\.' component/],
-    [{ store: 'guix', 'store-paths': '/gnu/store\n/gnu/store/x' }, /Input 'store-paths': '\/gnu\/store\/x' lies inside '\/gnu\/store'/],
-    [{ store: 'guix', 'store-paths': '/gnu/store\n/gnu/store/' }, /Input 'store-paths': a path is listed twice/],
-    [{ store: 'guix', key: 'k'.repeat(513) }, /Input 'key': .*513 characters long, more than the 512/],
-    [{ store: 'guix', key: 'a,b' }, /Input 'key': 'a,b': it contains a comma/],
-    [{ store: 'guix', 'restore-keys': 'a-\nb,c' }, /Input 'restore-keys': 'b,c': it contains a comma/],
-    [{ store: 'guix', 'restore-keys': Array.from({ length: 10 }, (_, i) => `k${i}-`).join('\n') }, /Input 'restore-keys': 10 restore keys plus the key make 11 keys/],
-    [{ store: 'guix', save: 'sometimes' }, /Input 'save': 'sometimes' is not one of auto, always, never/],
-    [{ store: 'guix', 'fail-on-cache-miss': 'yes' }, /Input 'fail-on-cache-miss': 'yes' is not a boolean/],
-    [{ store: 'guix', daemon: 'guix daemon; rm -rf /' }, /Input 'daemon': .* is not a systemd unit name/],
-    [{ store: 'guix', 'daemon-stop': 'x' }, /Input 'daemon-start': it is empty while 'daemon-stop' is set/],
-    [{ store: 'guix', daemon: 'none', 'daemon-start': 'x', 'daemon-stop': 'y' }, /Input 'daemon-stop': it is set while 'daemon' is 'none'/],
-    [{ 'store-paths': '/gnu/store' }, /Input 'store-paths': it is set while 'store' is empty/]
-  ].map(([values, message]) => [JSON.stringify(values).slice(0, 90), values, message] as const))('refuses %s', (_title, values, message) => {
+  test.each(
+    [
+      [{ store: 'docker' }, /Input 'store': 'docker' is not one of guix, nix/],
+      [{ store: 'guix', 'store-paths': 'gnu/store' }, /Input 'store-paths': 'gnu\/store' is not an absolute path/],
+      [{ store: 'guix', 'store-paths': '/' }, /Input 'store-paths': '\/' is the root directory/],
+      [{ store: 'guix', 'store-paths': '/usr' }, /Input 'store-paths': '\/usr' is a system directory/],
+      [{ store: 'guix', 'store-paths': '/etc' }, /Input 'store-paths': '\/etc' is a system directory/],
+      [{ store: 'guix', 'store-paths': '/var' }, /Input 'store-paths': '\/var' is a system directory/],
+      [{ store: 'guix', 'store-paths': '/home' }, /Input 'store-paths': '\/home' is a system directory/],
+      [{ store: 'guix', 'store-paths': '/usr/local/gnu/store' }, /Input 'store-paths': .*inside the system directory \/usr/],
+      [{ store: 'guix', 'store-paths': '/gnu/../etc' }, /Input 'store-paths': .*'\.\.' component/],
+      [{ store: 'guix', 'store-paths': '/gnu//store' }, /Input 'store-paths': .*empty, '\.' or '\.\.' component/],
+      [{ store: 'guix', 'store-paths': '/gnu/store\n/gnu/store/x' }, /Input 'store-paths': '\/gnu\/store\/x' lies inside '\/gnu\/store'/],
+      [{ store: 'guix', 'store-paths': '/gnu/store\n/gnu/store/' }, /Input 'store-paths': a path is listed twice/],
+      [{ store: 'guix', key: 'k'.repeat(513) }, /Input 'key': .*513 characters long, more than the 512/],
+      [{ store: 'guix', key: 'a,b' }, /Input 'key': 'a,b': it contains a comma/],
+      [{ store: 'guix', 'restore-keys': 'a-\nb,c' }, /Input 'restore-keys': 'b,c': it contains a comma/],
+      [{ store: 'guix', 'restore-keys': Array.from({ length: 10 }, (_, i) => `k${i}-`).join('\n') }, /Input 'restore-keys': 10 restore keys plus the key make 11 keys/],
+      [{ store: 'guix', save: 'sometimes' }, /Input 'save': 'sometimes' is not one of auto, always, never/],
+      [{ store: 'guix', 'fail-on-cache-miss': 'yes' }, /Input 'fail-on-cache-miss': 'yes' is not a boolean/],
+      [{ store: 'guix', daemon: 'guix daemon; rm -rf /' }, /Input 'daemon': .* is not a systemd unit name/],
+      [{ store: 'guix', 'daemon-stop': 'x' }, /Input 'daemon-start': it is empty while 'daemon-stop' is set/],
+      [{ store: 'guix', daemon: 'none', 'daemon-start': 'x', 'daemon-stop': 'y' }, /Input 'daemon-stop': it is set while 'daemon' is 'none'/],
+      [{ 'store-paths': '/gnu/store' }, /Input 'store-paths': it is set while 'store' is empty/]
+    ].map(([values, message]) => [JSON.stringify(values).slice(0, 90), values, message] as const)
+  )('refuses %s', (_title, values, message) => {
     expect(refusal(values as Record<string, string>)).toMatch(message as RegExp);
   });
 

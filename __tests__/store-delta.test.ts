@@ -44,11 +44,7 @@ function addItems(root: string, names: string[], refTo?: string): string[] {
       chmod -R a-w $i
     done
   `);
-  registerPaths(
-    path.join(root, 'var/guix/db/db.sqlite'),
-    items,
-    refTo ? items.map((i): [string, string] => [i, refTo]) : []
-  );
+  registerPaths(path.join(root, 'var/guix/db/db.sqlite'), items, refTo ? items.map((i): [string, string] => [i, refTo]) : []);
   return items;
 }
 
@@ -175,7 +171,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(await entrySize(`${PREFIX}3`)).toBeGreaterThan(full);
   });
 
-  test("a delta whose base was evicted: a warning naming the base, then the restore keys as on a miss", async () => {
+  test('a delta whose base was evicted: a warning naming the base, then the restore keys as on a miss', async () => {
     // J: a delta over the newest full snapshot (delta-test-3), then that base is evicted.
     const rJ = tempDir();
     const j = job(rJ);

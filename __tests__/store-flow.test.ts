@@ -73,10 +73,10 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
   beforeAll(async () => {
     server = await startCacheServerProcess();
     useCacheService(server.url);
-    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
       printed.push(...String(chunk).split('\n'));
       return (realWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    });
+    };
   });
   afterAll(async () => {
     process.stdout.write = realWrite;

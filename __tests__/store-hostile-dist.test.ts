@@ -151,11 +151,18 @@ async function expectAdded(h: Host, key: string, added: string[], registered: st
   const main = await runJob(h, key);
   if (main.outputs['cache-hit'] !== 'true') throw new Error(`not restored:\n${describeStep(main)}`);
   expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
-  const storeItems = (root: string): string[] => fs.readdirSync(path.join(root, S.slice(1))).filter((n) => !n.startsWith('.')).sort();
+  const storeItems = (root: string): string[] =>
+    fs
+      .readdirSync(path.join(root, S.slice(1)))
+      .filter((n) => !n.startsWith('.'))
+      .sort();
   const beforeItems = h.before.filter((l) => /^gnu\/store\/[^/ ]+ /.test(l)).map((l) => l.split(' ')[0].slice('gnu/store/'.length));
   expect(storeItems(h.root)).toEqual([...beforeItems.filter((n) => !n.startsWith('.')), ...added.map((a) => a.slice('gnu/store/'.length))].sort());
   const keep = (l: string): boolean =>
-    !/^(gnu\/store|gnu|var\/guix\/db|var\/guix|var)? /.test(l) && !l.startsWith('var/guix/db/') && !l.includes('./var/guix/db/') && !added.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/`) || l.includes(` ./${a}`));
+    !/^(gnu\/store|gnu|var\/guix\/db|var\/guix|var)? /.test(l) &&
+    !l.startsWith('var/guix/db/') &&
+    !l.includes('./var/guix/db/') &&
+    !added.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/`) || l.includes(` ./${a}`));
   expect(contentManifest(h.root).filter(keep)).toEqual(h.before.filter(keep));
   const after = dbState(h.root);
   const beforeRows = h.dbBefore?.rows ?? [];
@@ -191,12 +198,23 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
   test.each<[string, () => TarEntry[], RegExp]>([
     [
       'a pax header followed by a long-name record (a merging reader and tar disagree on the name)',
-      () => [...plain('pl'), dir(item('pl2')), { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ path: `${item('pl2')}/a` }) }, { name: '././@LongLink', type: 'L', data: Buffer.from(`${item('pl2')}/b\0`) }, file(`${item('pl2')}/c`)],
+      () => [
+        ...plain('pl'),
+        dir(item('pl2')),
+        { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ path: `${item('pl2')}/a` }) },
+        { name: '././@LongLink', type: 'L', data: Buffer.from(`${item('pl2')}/b\0`) },
+        file(`${item('pl2')}/c`)
+      ],
       /a 'L' header follows another extended header/
     ],
     [
       'a pax record runbox never writes (a file capability as an xattr)',
-      () => [...plain('xa'), dir(item('xa2')), { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ 'SCHILY.xattr.security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' }) }, file(`${item('xa2')}/cap`)],
+      () => [
+        ...plain('xa'),
+        dir(item('xa2')),
+        { name: 'PaxHeaders/1', type: 'x', data: paxRecords({ 'SCHILY.xattr.security.capability': 'AQAAAgAgAAAAAAAAAAAAAAAAAAA=' }) },
+        file(`${item('xa2')}/cap`)
+      ],
       /pax record 'SCHILY\.xattr\.security\.capability' is not one runbox's archives hold/
     ],
     ['a GNU sparse member', () => [...plain('sp'), dir(item('sp2')), { name: `${item('sp2')}/s`, type: 'S', mode: 0o444 }], /is a sparse file/],
@@ -216,7 +234,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     await expectRefused(h, key, /is a hard link to '[^']*hello[^']*\/bin\/hello', no earlier regular file of this archive/);
   });
 
-  test("a hard link to a file another archive of the snapshot writes: refused", async () => {
+  test('a hard link to a file another archive of the snapshot writes: refused', async () => {
     const key = `hd_hl_arch_${tag}`;
     await publish(key, [makeTar([...plain('ha'), file(`${item('ha')}/g`)]), makeTar([dir(item('hb')), link(`${item('hb')}/g`, `${item('ha')}/g`)])]);
     await expectRefused(host(), key, /is a hard link to '[^']*\/g', no earlier regular file of this archive/);

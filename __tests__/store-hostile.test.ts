@@ -127,10 +127,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       const h = host();
       const a = evil('link-a');
       const b = evil('link-b');
-      const r = await apply(
-        h.root,
-        forge({ tars: [makeTar([dir(a), { ...file(`${a}/f`, 'shared\n'), mode: 0o755 }, link(`${a}/g`, `${a}/f`), dir(b), link(`${b}/h`, `${a}/f`)])] })
-      );
+      const r = await apply(h.root, forge({ tars: [makeTar([dir(a), { ...file(`${a}/f`, 'shared\n'), mode: 0o755 }, link(`${a}/g`, `${a}/f`), dir(b), link(`${b}/h`, `${a}/f`)])] }));
       expectOnlyAdded(h, [a, b]);
       expect(r.notRestored).toEqual([]);
       const st = (p: string): string => sh(`stat -c '%i %h %a %u %g %Y %s' ${q(path.join(h.root, p))}`).stdout;
@@ -269,13 +266,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     const r = await apply(h.root, forge({ tars: [makeTar(entries)] }));
     expect(r.added).toBe(1);
     expect(r.bitsDropped).toBe(3); // sticky on the dir, setuid and setgid on the file
-    expect(itemsView(path.join(h.root, item))).toEqual([
-      'sub d 555 0 0 1 - ',
-      'sub/link l 777 0 0 1 - ../suid',
-      'suid f 555 0 0 1 13 ',
-      'writable f 444 0 0 1 7 ',
-      'writable-x f 555 0 0 1 7 '
-    ]);
+    expect(itemsView(path.join(h.root, item))).toEqual(['sub d 555 0 0 1 - ', 'sub/link l 777 0 0 1 - ../suid', 'suid f 555 0 0 1 13 ', 'writable f 444 0 0 1 7 ', 'writable-x f 555 0 0 1 7 ']);
     expect(sh(`stat -c '%a %u %g %Y' ${q(path.join(h.root, item))}`).stdout.trim()).toBe('555 0 0 1');
     expectOnlyAdded(h, [item]);
   });
@@ -320,7 +311,11 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       test('a snapshot that records more data than the filesystem holds: refused before extracting, naming the filesystem, bytes needed and free', async () => {
         const h = host(fs.mkdtempSync(path.join(fsys.dir, 'a-')));
         h.before = contentManifest(h.root);
-        await expectRefused(h, forge({ tars: [big(evil('big1'))] }), /SpaceError: the snapshot needs about \d+ bytes on runbox-hostile-enospc mounted on .*, which has \d+ free; nothing was extracted/);
+        await expectRefused(
+          h,
+          forge({ tars: [big(evil('big1'))] }),
+          /SpaceError: the snapshot needs about \d+ bytes on runbox-hostile-enospc mounted on .*, which has \d+ free; nothing was extracted/
+        );
       });
 
       test('one that records no size (or a false one) and expands past the free space: ENOSPC, the private dir removed, the store untouched', async () => {

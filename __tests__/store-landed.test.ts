@@ -90,13 +90,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
 
   test('a link anchor of an item the store has: it and its dirs landed canonical (only those of that item), the link its inode', async () => {
     let seen = '';
-    expect(
-      await landed(
-        (sub) => (seen = sh(`cd ${q(sub)} && find gnu/store -mindepth 1 -printf '%P %y %m %U %G %T@ %n\\n' | sort`).stdout),
-        ANCHORED,
-        [`${host}/doc/COPYING`]
-      )
-    ).toBeUndefined();
+    expect(await landed((sub) => (seen = sh(`cd ${q(sub)} && find gnu/store -mindepth 1 -printf '%P %y %m %U %G %T@ %n\\n' | sort`).stdout), ANCHORED, [`${host}/doc/COPYING`])).toBeUndefined();
     expect(seen.split('\n').filter((l) => l !== '')).toEqual([
       '0000-host d 555 0 0 1.0000000000 3',
       '0000-host/doc d 555 0 0 1.0000000000 2',
@@ -107,7 +101,9 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
   });
 
   test('a link anchor missing, or copied rather than linked, or an extra file beside it: refused', async () => {
-    expect(await landed((sub) => sh(`cd ${q(sub)}/${host}/doc && rm COPYING && touch -d @1 .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(/'0\/gnu\/store\/0000-host\/doc\/COPYING' was emitted but is not in the private dir/);
+    expect(await landed((sub) => sh(`cd ${q(sub)}/${host}/doc && rm COPYING && touch -d @1 .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(
+      /'0\/gnu\/store\/0000-host\/doc\/COPYING' was emitted but is not in the private dir/
+    );
     expect(await landed((sub) => sh(`cd ${q(sub)}/${item} && rm COPYING && cp -p ../0000-host/doc/COPYING COPYING && touch -d @1 .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(
       /landed as f 0:0 444 8 x1 @1, not f 0:0 444 8 x2 @1/
     );

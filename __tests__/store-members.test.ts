@@ -68,7 +68,11 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
   test('a store archive as save writes it passes, with its top-level items and roots, and its hard link to a file of the same archive', async () => {
     const file = tarFile('good.tar', `tar -cf OUT --format=posix --sort=name --anchored --exclude='gnu/store/.*' gnu/store`);
     // tar writes the file at its first name and a link at the other (`.links` left out).
-    expect(members(file).filter((m) => m.type === '1').map((m) => `${m.name} -> ${m.linkname}`)).toEqual(['gnu/store/aaaa-hello/share/b -> gnu/store/aaaa-hello/share/a']);
+    expect(
+      members(file)
+        .filter((m) => m.type === '1')
+        .map((m) => `${m.name} -> ${m.linkname}`)
+    ).toEqual(['gnu/store/aaaa-hello/share/b -> gnu/store/aaaa-hello/share/a']);
     const s = await validate(file);
     expect(s.roots).toEqual(['gnu/store']);
     expect([...s.tops].sort()).toEqual(['gnu/store/aaaa-hello', 'gnu/store/bbbb-link']);
@@ -242,7 +246,10 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     ],
     [
       'a pax key runbox never writes',
-      [{ name: 'PaxHeaders/a', type: 'x', data: paxRecords({ 'SCHILY.xattr.security.capability': 'x' }) }, { name: `${item}/`, type: '5' }],
+      [
+        { name: 'PaxHeaders/a', type: 'x', data: paxRecords({ 'SCHILY.xattr.security.capability': 'x' }) },
+        { name: `${item}/`, type: '5' }
+      ],
       /TarFormatError: pax record 'SCHILY\.xattr\.security\.capability' is not one/
     ],
     [
@@ -262,27 +269,46 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     ['a member before its parent dir', [{ name: `${item}/sub/f`, type: '0', data: 'x' }], /comes before its parent dir 'gnu\/store\/hhhh-item\/sub'/],
     [
       'a hard link to a symlink member',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/s`, type: '2', linkname: '/etc/shadow' }, { name: `${item}/g`, type: '1', linkname: `${item}/s` }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/s`, type: '2', linkname: '/etc/shadow' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/s` }
+      ],
       /'gnu\/store\/hhhh-item\/g' is a hard link to 'gnu\/store\/hhhh-item\/s', a symlink member/
     ],
     [
       'a hard link to a dir member',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/d/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/d` }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/d/`, type: '5' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/d` }
+      ],
       /is a hard link to 'gnu\/store\/hhhh-item\/d', a dir member/
     ],
     [
       'a hard link to the store dir itself',
-      [{ name: 'gnu/store/', type: '5' }, { name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: 'gnu/store' }],
+      [
+        { name: 'gnu/store/', type: '5' },
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/g`, type: '1', linkname: 'gnu/store' }
+      ],
       /is a hard link to 'gnu\/store', a dir member/
     ],
     [
       'a hard link to a path not seen yet (tar would link to whatever is on disk by then)',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/f` }, { name: `${item}/f`, type: '0', data: 'x' }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/f` },
+        { name: `${item}/f`, type: '0', data: 'x' }
+      ],
       /is a hard link to 'gnu\/store\/hhhh-item\/f', no earlier regular file of this archive/
     ],
     [
       'a hard link to an item only on disk',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: 'gnu/store/aaaa-host/secret' }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/g`, type: '1', linkname: 'gnu/store/aaaa-host/secret' }
+      ],
       /is a hard link to 'gnu\/store\/aaaa-host\/secret', no earlier regular file of this archive/
     ],
     [
@@ -297,17 +323,28 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     ],
     [
       'a hard link to itself',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/g`, type: '1', linkname: `${item}/g` }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/g` }
+      ],
       /is a hard link to itself/
     ],
     [
       'a hard link to a name that is not normalised',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}//f` }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', data: 'x' },
+        { name: `${item}/g`, type: '1', linkname: `${item}//f` }
+      ],
       /has a '\/\/' component in its hard link target/
     ],
     [
       'a hard link with a .. in its target',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}/../hhhh-item/f` }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', data: 'x' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/../hhhh-item/f` }
+      ],
       /has a '\.\.' component in its hard link target/
     ],
     [
@@ -322,7 +359,11 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     ],
     [
       'a hard link carrying data',
-      [{ name: `${item}/`, type: '5' }, { name: `${item}/f`, type: '0', data: 'x' }, { name: `${item}/g`, type: '1', linkname: `${item}/f`, data: 'more' }],
+      [
+        { name: `${item}/`, type: '5' },
+        { name: `${item}/f`, type: '0', data: 'x' },
+        { name: `${item}/g`, type: '1', linkname: `${item}/f`, data: 'more' }
+      ],
       /of type '1' claims 4 bytes of data/
     ]
   ];
@@ -379,7 +420,12 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     parts.push(endOfArchive());
     const file = path.join(work, 'canonical.tar');
     fs.writeFileSync(file, Buffer.concat(parts));
-    expect(sh(`tar -tvf ${q(file)} --numeric-owner`).stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' '))).toEqual([
+    expect(
+      sh(`tar -tvf ${q(file)} --numeric-owner`)
+        .stdout.trim()
+        .split('\n')
+        .map((l) => l.replace(/\s+/g, ' '))
+    ).toEqual([
       'dr-xr-xr-x 0/0 0 1970-01-01 00:00 gnu/store/iiii-a/',
       '-r-xr-xr-x 0/0 3 1970-01-01 00:00 gnu/store/iiii-a/x',
       '-r--r--r-- 0/0 0 1970-01-01 00:00 gnu/store/iiii-a/e',

@@ -52,7 +52,12 @@ function daemonControl(): DaemonControl & { kind: 'commands' } {
 
 /** Events in order, repeats collapsed (the move runs one mv per batch). */
 function readLog(): string[] {
-  const all = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+  const all = fs.existsSync(log)
+    ? fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
   return all.filter((e, i) => e !== all[i - 1]);
 }
 
@@ -139,8 +144,7 @@ describeWith([
     if (added.length > 0) sh(`nix-store --delete ${added.map(q).join(' ')} >/dev/null 2>&1 || true`);
     // The failed-extract test leaves our own paths on disk unregistered; nix-store will not
     // delete invalid paths, so remove exactly those (checked to be our store paths) by hand.
-    for (const p of added)
-      if (/^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9._-]+$/.test(p) && fs.existsSync(p) && !valid(p)) sh(`chmod -R u+w ${q(p)}; rm -rf ${q(p)}`);
+    for (const p of added) if (/^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9._-]+$/.test(p) && fs.existsSync(p) && !valid(p)) sh(`chmod -R u+w ${q(p)}; rm -rf ${q(p)}`);
     removeTempDirs();
   });
 

@@ -315,7 +315,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
   });
 
-  test("Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)", async () => {
+  test('Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)', async () => {
     const root = tempDir();
     const x = `${S}/${itemName('x-1.0')}`;
     const r = await registerPaths({ kind: 'guix', root, dbDir: DB_DIR, storeDir: S, registrations: [reg(x)], added: new Set([x]), scratchDir: tempDir() });
@@ -341,10 +341,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     for (const c of ['sh', 'test', 'install', 'sqlite3', 'chmod', 'ln', 'rm']) fs.symlinkSync(sh(`type -P ${c}`).stdout.trim(), path.join(bin, c));
     const N = '/nix/store';
     const [x, y] = ['x-1.0', 'y-1.0'].map((n) => `${N}/${itemName(n)}`);
-    const regs: Registration[] = [
-      { ...reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln', ca: `fixed:r:sha256:${'1'.repeat(52)}`, ultimate: true }) },
-      { ...reg(y) }
-    ];
+    const regs: Registration[] = [{ ...reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln', ca: `fixed:r:sha256:${'1'.repeat(52)}`, ultimate: true }) }, { ...reg(y) }];
     const root = tempDir();
     const saved = process.env.PATH;
     process.env.PATH = bin;

@@ -212,8 +212,7 @@ function buildTree(dir: string): void {
   fs.symlinkSync('deps/libfoo.rlib', path.join(dir, 'debug/libfoo-link'));
   fs.symlinkSync('/nonexistent/anywhere', path.join(dir, 'debug/dangling'));
   fs.writeFileSync(path.join(dir, 'from'), 'src');
-  for (const rel of ['', 'debug', 'debug/deps', 'debug/empty', 'debug/deps/libfoo.rlib', 'debug/app', 'debug/secret', 'from'])
-    fs.lchownSync(path.join(dir, rel), OWNER.uid, OWNER.gid);
+  for (const rel of ['', 'debug', 'debug/deps', 'debug/empty', 'debug/deps/libfoo.rlib', 'debug/app', 'debug/secret', 'from']) fs.lchownSync(path.join(dir, rel), OWNER.uid, OWNER.gid);
   fs.lchownSync(path.join(dir, 'debug/libfoo-link'), OWNER.uid, OWNER.gid);
   // Left behind by a container step running as root: must end up the owner's too.
   fs.writeFileSync(path.join(dir, 'debug/by-root'), 'r');

@@ -110,8 +110,7 @@ function sqlite(db, sql) {
 /** A DB as guix-daemon leaves it (as __tests__/fixtures/store.ts GUIX_SCHEMA): one schema source for runbox, the tests and this. */
 const GUIX_SCHEMA = `${daemonSchema('guix')}PRAGMA journal_mode = WAL;\n`;
 
-const validRow = (name, time) =>
-  `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES (${sqlStr(`/gnu/store/${name}`)}, 'sha256:${'0'.repeat(52)}', ${time}, 100);`;
+const validRow = (name, time) => `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES (${sqlStr(`/gnu/store/${name}`)}, 'sha256:${'0'.repeat(52)}', ${time}, 100);`;
 
 /**
  * mkstore.sh's db.sqlite is filler; save reads the registrations from the live DB, so make it a
@@ -121,7 +120,10 @@ const validRow = (name, time) =>
 function realDb(src) {
   const db = path.join(src, 'var/guix/db/db.sqlite');
   wipe(db);
-  const items = fs.readdirSync(path.join(src, 'gnu/store')).filter((n) => !n.startsWith('.')).sort();
+  const items = fs
+    .readdirSync(path.join(src, 'gnu/store'))
+    .filter((n) => !n.startsWith('.'))
+    .sort();
   const rows = items.map((n) => validRow(n, 1));
   const refs = [];
   for (let i = 0; i + 1 < items.length; i++) {
@@ -279,7 +281,15 @@ async function bench() {
   if (values.help) {
     // The usage lines of the header comment.
     const head = fs.readFileSync(SELF, 'utf8').split('\n');
-    console.log(head.slice(head.findIndex((l) => l.includes('npm run bench ')), head.findIndex((l) => l.startsWith('// Needs root'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+    console.log(
+      head
+        .slice(
+          head.findIndex((l) => l.includes('npm run bench ')),
+          head.findIndex((l) => l.startsWith('// Needs root'))
+        )
+        .map((l) => l.replace(/^\/\/ ?/, ''))
+        .join('\n')
+    );
     return;
   }
   const mib = Number(values.mib);
@@ -423,13 +433,11 @@ async function bench() {
     notes.delta
       ? `| delta upload ≤ 10% of a full snapshot (${notes.delta.added} new items, ${((100 * notes.delta.added) / facts.items).toFixed(1)}%) | ${((100 * notes.delta.bytes) / notes.uploadBytes).toFixed(1)}% (${(notes.delta.bytes / 2 ** 20).toFixed(1)} of ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB) | ${verdict(notes.delta.bytes <= 0.1 * notes.uploadBytes)} | delta post ${fmt(notes.delta.saveS)}, base + delta restore ${fmt(notes.delta.restoreS)} (items and DB checked: identical) |`
       : '| delta upload ≤ 10% of a full snapshot | not measured | | |',
-    `| sharded restore ≤ 1.0x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.0)} | shards: ${values.shards || "default (auto: one per core, at most 8, for stores of 64 MiB or more)"} |`
+    `| sharded restore ≤ 1.0x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.0)} | shards: ${values.shards || 'default (auto: one per core, at most 8, for stores of 64 MiB or more)'} |`
   ];
   // A floor whose rounds spread more than 2x was limited by the disk in some rounds, not by the CPU:
   // ratios against its median then say more about the disk than about runbox.
-  const spread = ['floor save', 'floor restore']
-    .filter((n) => Math.max(...t[n]) > 2 * Math.min(...t[n]))
-    .map((n) => `the ${n} took from ${fmt(Math.min(...t[n]))} to ${fmt(Math.max(...t[n]))}`);
+  const spread = ['floor save', 'floor restore'].filter((n) => Math.max(...t[n]) > 2 * Math.min(...t[n])).map((n) => `the ${n} took from ${fmt(Math.min(...t[n]))} to ${fmt(Math.max(...t[n]))}`);
   const noise = spread.length
     ? `- **Read the ratios of this run with care**: ${spread.join(' and ')} across rounds. Where the floor itself varies
   that much, the disk (page-cache writeback), not the CPU, limited some rounds, and every contender that writes the same

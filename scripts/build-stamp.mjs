@@ -30,7 +30,10 @@ function files(rel) {
 
 function digest(paths) {
   const h = createHash('sha256');
-  for (const rel of paths.flatMap(files)) h.update(`${rel}\0`).update(fs.readFileSync(path.join(ROOT, rel))).update('\0');
+  for (const rel of paths.flatMap(files))
+    h.update(`${rel}\0`)
+      .update(fs.readFileSync(path.join(ROOT, rel)))
+      .update('\0');
   return h.digest('hex');
 }
 

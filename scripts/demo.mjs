@@ -19,8 +19,7 @@ const sh = (script) => {
 function preflight() {
   const missing = ['tar', 'zstd', 'flock', 'sqlite3'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
   if (missing.length) throw new Error(`the demo needs ${missing.join(', ')} (Debian: apt-get install ${missing.join(' ')})`);
-  if (process.getuid() !== 0 && spawnSync('sudo', ['-n', 'true']).status !== 0)
-    throw new Error('the demo restores a root-owned store: run it as root or as a user with passwordless sudo');
+  if (process.getuid() !== 0 && spawnSync('sudo', ['-n', 'true']).status !== 0) throw new Error('the demo restores a root-owned store: run it as root or as a user with passwordless sudo');
 }
 
 /** A few store items with hardlinked duplicates and a registered DB, like a small /gnu/store. */
@@ -55,9 +54,25 @@ function show(title, r) {
     if (line === '' || line.startsWith('::debug::') || line.startsWith('::add-mask::') || line.startsWith('::save-state') || line === '::endgroup::') continue;
     console.log(`  ${line.replace(/^::group::/, '> ').replace(/^::(warning|error)::/, '$1: ')}`);
   }
-  const summary = r.summary.replace(/<\/t[dh]>/g, ' | ').replace(/<\/tr>/g, '\n').replace(/<[^>]+>/g, '').replace(/\n{2,}/g, '\n').trim();
-  if (summary) console.log(`  --- job summary ---\n${summary.split('\n').map((l) => `  ${l.trim()}`).join('\n')}`);
-  if (Object.keys(r.outputs).length) console.log(`  --- outputs ---\n${Object.entries(r.outputs).map(([k, v]) => `  ${k} = ${v}`).join('\n')}`);
+  const summary = r.summary
+    .replace(/<\/t[dh]>/g, ' | ')
+    .replace(/<\/tr>/g, '\n')
+    .replace(/<[^>]+>/g, '')
+    .replace(/\n{2,}/g, '\n')
+    .trim();
+  if (summary)
+    console.log(
+      `  --- job summary ---\n${summary
+        .split('\n')
+        .map((l) => `  ${l.trim()}`)
+        .join('\n')}`
+    );
+  if (Object.keys(r.outputs).length)
+    console.log(
+      `  --- outputs ---\n${Object.entries(r.outputs)
+        .map(([k, v]) => `  ${k} = ${v}`)
+        .join('\n')}`
+    );
   if (r.code !== 0) throw new Error(`${title} failed`);
 }
 
@@ -99,7 +114,10 @@ try {
   show('job 2 main (restores the snapshot)', await warm.main(inputs));
   show('job 2 post', await warm.post());
 
-  const after = fs.readdirSync(path.join(storeRoot, 'gnu/store')).filter((n) => n !== '.links').sort();
+  const after = fs
+    .readdirSync(path.join(storeRoot, 'gnu/store'))
+    .filter((n) => n !== '.links')
+    .sort();
   console.log(`\nstore after restore: ${after.join(', ')}`);
   console.log(`cache backend: ${JSON.stringify(server.stats().entries)}`);
   const ok = items.every((i) => after.includes(i)) && after.includes(own);

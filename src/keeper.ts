@@ -99,7 +99,10 @@ function release(fds: number[]): never {
 
 /** The dirs our lock fds guard: each lock file is `<dir>.lock`. */
 function guardedDirs(fds: number[]): string[] {
-  return fds.map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`)).filter((p) => p.endsWith('.lock')).map((p) => p.slice(0, -'.lock'.length));
+  return fds
+    .map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`))
+    .filter((p) => p.endsWith('.lock'))
+    .map((p) => p.slice(0, -'.lock'.length));
 }
 
 /**
@@ -180,8 +183,7 @@ function main(): void {
   const args = parseArgs(process.argv.slice(2));
   if (!args) process.exit(2);
   // Recognisable in ps and to stopKeeper, which checks /proc/<pid>/cmdline before signalling.
-  process.title =
-    args.watchPid === undefined ? `runbox-keeper --linger --fds ${args.fds.join(',')}` : `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
+  process.title = args.watchPid === undefined ? `runbox-keeper --linger --fds ${args.fds.join(',')}` : `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
   // Don't pin the workspace (or whatever dir main ran in) as our cwd.
   process.chdir('/');
 

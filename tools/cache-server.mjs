@@ -39,10 +39,15 @@ const BLOB_PREFIX = '/devstoreaccount1/cache/';
 const FAULTS = [null, 'down', '500', '429', 'corrupt-blob', 'truncate-blob', 'upload-500'];
 const TWIRP_STATUS = { malformed: 400, invalid_argument: 400, unauthenticated: 401, bad_route: 404, not_found: 404, resource_exhausted: 429, internal: 500 };
 
-const debug = (...a) => { if (process.env.CACHE_SERVER_DEBUG) console.error('[cache-server]', ...a); };
+const debug = (...a) => {
+  if (process.env.CACHE_SERVER_DEBUG) console.error('[cache-server]', ...a);
+};
 
 class TwirpError extends Error {
-  constructor(code, msg) { super(msg); this.code = code; }
+  constructor(code, msg) {
+    super(msg);
+    this.code = code;
+  }
 }
 
 // azurite's well-known development account (its README): not a secret.
@@ -66,18 +71,24 @@ async function startAzurite(host) {
   const blobPort = await freePort(host);
   const child = spawn(bin, ['--blobHost', host, '--blobPort', String(blobPort), '--inMemoryPersistence', '--skipApiVersionCheck', '--disableTelemetry', '--loose', '--silent'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: false,
+    detached: false
   });
   let out = '';
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`azurite did not start: ${out}`)), 30_000);
     const onData = (d) => {
       out += d.toString();
-      if (/successfully listens/.test(out)) { clearTimeout(timer); resolve(); }
+      if (/successfully listens/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`azurite exited (${code}): ${out}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`azurite exited (${code}): ${out}`));
+    });
   });
   child.removeAllListeners('exit');
   const azure = await import('@azure/storage-blob');
@@ -99,11 +110,12 @@ async function startAzurite(host) {
       return undefined;
     }
   };
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    });
   return { sasUrl, size, stop, endpoint };
 }
 
@@ -128,7 +140,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
   const stats = () => ({
     entries: [...entries.values()].map((e) => ({ key: e.key, version: e.version, size: e.size, finalized: e.finalized })),
     ...counters,
-    fault,
+    fault
   });
   const blobFile = (e) => path.join(blobDir, `${e.id}.blob`);
   const evict = async (key) => {
@@ -165,7 +177,10 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       if (old?.finalized) return { ok: false, message: `cache entry ${key} already exists` };
       if (old) {
         byId.delete(old.id);
-        void fsp.rm(blobFile(old), { force: true }).then(() => removeBlocks(old)).catch(() => {});
+        void fsp
+          .rm(blobFile(old), { force: true })
+          .then(() => removeBlocks(old))
+          .catch(() => {});
       }
       const e = { id: nextId++, key, version, size: 0, finalized: false, uploaded: false, seq: 0 };
       entries.set(`${key}\0${version}`, e);
@@ -195,7 +210,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       const e = findMatch([key, ...restore_keys], version);
       if (!e) return { ok: false };
       return { ok: true, signed_download_url: downloadUrl(e), matched_key: e.key };
-    },
+    }
   };
 
   async function handleRpc(req, res, method) {
@@ -219,7 +234,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       key: body.key,
       version: body.version,
       restore_keys: body.restore_keys ?? body.restoreKeys,
-      size_bytes: body.size_bytes ?? body.sizeBytes,
+      size_bytes: body.size_bytes ?? body.sizeBytes
     };
     if (typeof args.key !== 'string' || !args.key || typeof args.version !== 'string' || !args.version) {
       throw new TwirpError('invalid_argument', 'key and version are required');
@@ -357,7 +372,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       'Content-Length': len,
       'Content-Type': 'application/octet-stream',
       'Accept-Ranges': 'bytes',
-      'x-ms-blob-type': 'BlockBlob',
+      'x-ms-blob-type': 'BlockBlob'
     });
     if (req.method === 'HEAD' || len === 0) return res.end();
     if (start === 0) counters.downloads++;
@@ -373,7 +388,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
         pos += chunk.length;
         counters.downloadBytes += chunk.length;
         cb(null, chunk);
-      },
+      }
     });
     if (stop > start) await pipeline(fs.createReadStream(blobFile(e), { start, end: stop - 1 }), meter, res, { end: !truncate });
     // Flush what was written, then FIN: the client sees fewer bytes than Content-Length.
@@ -434,7 +449,10 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const actualPort = server.address().port;
   baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}/`;
@@ -444,7 +462,10 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
   const close = () =>
     (closing ??= (async () => {
       // Keep-alive agents in the clients would otherwise hold server.close() open.
-      await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
       if (ownDir) await fsp.rm(blobDir, { recursive: true, force: true });
       await az?.stop();
     })());
@@ -459,14 +480,20 @@ function readBody(req, limit = 16 * 1024 * 1024) {
     let n = 0;
     req.on('data', (c) => {
       n += c.length;
-      if (n > limit) { reject(new TwirpError('malformed', 'body too large')); req.destroy(); } else chunks.push(c);
+      if (n > limit) {
+        reject(new TwirpError('malformed', 'body too large'));
+        req.destroy();
+      } else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 // Consume the upload before answering so the client reads our status, not an EPIPE.
-const drain = (req) => new Promise((resolve) => { req.on('end', resolve).on('error', resolve).resume(); });
+const drain = (req) =>
+  new Promise((resolve) => {
+    req.on('end', resolve).on('error', resolve).resume();
+  });
 
 function sendJson(res, status, obj) {
   const body = Buffer.from(JSON.stringify(obj));
@@ -495,10 +522,19 @@ function azureError(res, status, code, message) {
 const isMain = process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href;
 if (isMain) {
   const args = process.argv.slice(2);
-  const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+  const opt = (name) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
   // Handlers go in before startup so an early SIGTERM is still a clean exit.
   const started = startCacheServer({ port: Number(opt('--port') ?? 0), dir: opt('--dir'), azurite: args.includes('--azurite') });
-  const stop = () => started.then((srv) => srv.close()).then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    started
+      .then((srv) => srv.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1)
+      );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const srv = await started.catch((err) => {

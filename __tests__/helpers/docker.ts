@@ -126,7 +126,9 @@ export function isRunning(name: string): boolean {
 
 /** Removes every container this test process started (and only those). */
 export function removeOurContainers(): void {
-  const ids = docker(['ps', '-aq', '--filter', `label=${LABEL}=${SESSION}`]).split('\n').filter(Boolean);
+  const ids = docker(['ps', '-aq', '--filter', `label=${LABEL}=${SESSION}`])
+    .split('\n')
+    .filter(Boolean);
   if (ids.length === 0) return;
   const r = spawnSync('docker', ['rm', '-f', ...ids], { encoding: 'utf8', timeout: 60000 });
   // A --rm container may finish removing itself between the listing and our rm.

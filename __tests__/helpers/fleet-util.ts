@@ -187,7 +187,12 @@ export function runEntries(base: string): string[] {
   if (!fs.existsSync(base)) return [];
   return fs.readdirSync(base).flatMap((k) => {
     const kd = path.join(base, k);
-    return fs.statSync(kd).isDirectory() ? fs.readdirSync(kd).filter((n) => n.startsWith('run-')).map((n) => `${k}/${n}`) : [];
+    return fs.statSync(kd).isDirectory()
+      ? fs
+          .readdirSync(kd)
+          .filter((n) => n.startsWith('run-'))
+          .map((n) => `${k}/${n}`)
+      : [];
   });
 }
 

@@ -38,9 +38,7 @@ export function firstLine(child: ChildProcess): Promise<string> {
 
 /** A live run: util-linux flock holding `lockPath` in a sleeping process (no node involved). Resolves once held. */
 export async function holdLock(pool: ProcessPool, lockPath: string, sleepSec = 1000): Promise<ChildProcess> {
-  const child = pool.track(
-    spawn('bash', ['-c', `exec 3<>"$1" && flock -x 3 && echo locked && exec sleep ${sleepSec}`, '_', lockPath], { stdio: ['ignore', 'pipe', 'pipe'] })
-  );
+  const child = pool.track(spawn('bash', ['-c', `exec 3<>"$1" && flock -x 3 && echo locked && exec sleep ${sleepSec}`, '_', lockPath], { stdio: ['ignore', 'pipe', 'pipe'] }));
   await firstLine(child);
   return child;
 }

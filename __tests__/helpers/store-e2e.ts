@@ -63,7 +63,9 @@ export function tempBytes(job: FakeJob): number {
 /** treeManifest plus the sha256 of every regular file: equal means byte-for-byte equal. */
 export function contentManifest(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  const sums = sh(`cd ${q(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`).stdout.split('\n').filter((l) => l !== '');
+  const sums = sh(`cd ${q(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`)
+    .stdout.split('\n')
+    .filter((l) => l !== '');
   return [...treeManifest(dir), ...sums];
 }
 
@@ -167,7 +169,13 @@ export class NixDaemon {
    * repeats collapsed: a sharded snapshot runs one tar per archive, each logging its own line.
    */
   events(): string[] {
-    const all = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.replace(/ [0-9.]+$/, '')) : [];
+    const all = fs.existsSync(this.log)
+      ? fs
+          .readFileSync(this.log, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => l.replace(/ [0-9.]+$/, ''))
+      : [];
     return all.filter((e, i) => e !== all[i - 1]);
   }
 

@@ -15,8 +15,7 @@ function entry(top: string, sub: string, o: { type?: string; size?: number; ino?
 /** A listing of items, each `[name, entries]`, weighted the way listStore weighs them. */
 function listing(items: Array<[string, Entry[]]>): StoreListing {
   const m: StoreListing['items'] = new Map();
-  for (const [name, entries] of items)
-    m.set(`/gnu/store/${name}`, { entries, bytes: entries.reduce((n, e) => n + 512 + (e.type === 'f' ? e.size : 0), 0), dataBytes: dataBytesOf(entries) });
+  for (const [name, entries] of items) m.set(`/gnu/store/${name}`, { entries, bytes: entries.reduce((n, e) => n + 512 + (e.type === 'f' ? e.size : 0), 0), dataBytes: dataBytesOf(entries) });
   return { shared: ['gnu/store'], items: m };
 }
 

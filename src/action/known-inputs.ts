@@ -57,10 +57,12 @@ export function checkUnknownInputs(declared: readonly string[], env: NodeJS.Proc
   if (unknown.length === 0) return;
   // The runner upper-cases names; lower case is how the workflow most likely spelled it.
   const name = unknown[0].slice('INPUT_'.length).toLowerCase();
-  const others = unknown.length > 1 ? ` (also unknown: ${unknown.slice(1).map((k) => `'${k.slice(6).toLowerCase()}'`).join(', ')})` : '';
-  throw new InputError(
-    name,
-    `runbox has no input of this name${others}, so it would be ignored`,
-    `Did you mean '${closestInput(name, declared)}'? The inputs are: ${declared.join(', ')}`
-  );
+  const others =
+    unknown.length > 1
+      ? ` (also unknown: ${unknown
+          .slice(1)
+          .map((k) => `'${k.slice(6).toLowerCase()}'`)
+          .join(', ')})`
+      : '';
+  throw new InputError(name, `runbox has no input of this name${others}, so it would be ignored`, `Did you mean '${closestInput(name, declared)}'? The inputs are: ${declared.join(', ')}`);
 }

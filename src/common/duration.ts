@@ -14,7 +14,12 @@ export interface DurationLimits {
 }
 
 function limitText(sec: number): string {
-  for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60]] as const) if (sec % n === 0) return `${sec / n}${u}`;
+  for (const [u, n] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60]
+  ] as const)
+    if (sec % n === 0) return `${sec / n}${u}`;
   return `${sec}s`;
 }
 

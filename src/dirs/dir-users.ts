@@ -66,9 +66,7 @@ export function scanDirUsers(dirsIn: readonly string[], opts: { except?: Readonl
     if (sameNs) {
       const paths = processPaths(pid);
       if (paths === undefined) out.unreadable++;
-      else
-        for (const p of paths)
-          for (const d of dirs) if (isAtOrUnder(d, p.path)) found.push({ dir: d, how: p.how });
+      else for (const p of paths) for (const d of dirs) if (isAtOrUnder(d, p.path)) found.push({ dir: d, how: p.how });
     } else {
       for (const d of dirs) {
         const ref = refs.get(d);

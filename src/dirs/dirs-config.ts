@@ -27,7 +27,6 @@ const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
 // Variables a later step must never have silently replaced by a dir path.
 const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNER_[A-Z_]+|ACTIONS_[A-Z_]+)$/;
 
-
 export function parseDirLine(line: string): DirSpec {
   const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
   const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
@@ -119,8 +118,7 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
     );
   const temp = runnerTemp(env);
   const rawBase = src.value('base-dir') || (temp !== undefined ? path.join(temp, 'runbox') : '');
-  if (rawBase === '')
-    throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
+  if (rawBase === '') throw new InputError('base-dir', 'it is empty and RUNNER_TEMP is not set', "Set base-dir to an absolute path such as '/srv/runbox'");
   const baseDir = checkHostPath('base-dir', rawBase, "Use an absolute path of a dir runbox may own, such as '/srv/runbox' or '${{ runner.temp }}/runbox'");
   const mounts = parsePathList(src, 'mounts');
   const reclaim = parsePathList(src, 'reclaim');
@@ -149,8 +147,7 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
  * staging base (RUNNER_TEMP) through none, since downloads are written there.
  */
 export function checkStoreHostPaths(cfg: { root: string; storePaths: readonly string[]; stagingBase: string }): void {
-  for (const p of cfg.storePaths)
-    checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
+  for (const p of cfg.storePaths) checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
   const link = symlinkedComponent(cfg.stagingBase);
   if (link)
     throw new InputError(

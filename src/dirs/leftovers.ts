@@ -133,11 +133,7 @@ export interface SettleResult {
  * them, then kill it or leave it (the caller keeps the dirs locked). Says what it did in the
  * log and in `report`.
  */
-export async function settleLeftovers(
-  dirs: readonly string[],
-  opts: { timeoutSec: number; mode: LeftoversMode },
-  report: { add(key: string, value: string): void }
-): Promise<SettleResult> {
+export async function settleLeftovers(dirs: readonly string[], opts: { timeoutSec: number; mode: LeftoversMode }, report: { add(key: string, value: string): void }): Promise<SettleResult> {
   const first = await findUsers(dirs);
   if (first.unreadable > 0) core.info(`runbox: ${first.unreadable} process(es) could not be checked for use of this job's dirs (no root rights)`);
   if (first.users.length === 0) return { remaining: [] };

@@ -104,9 +104,7 @@ export async function lockDirs(dirs: string[], ctx: JobContext, runner: Ids, loc
   } catch (e) {
     for (const l of held) releaseMarked(l);
     if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith(RUN_DIR_PREFIX))
-      throw new Error(
-        `${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`
-      );
+      throw new Error(`${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`);
     throw e;
   }
 }

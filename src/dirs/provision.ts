@@ -37,7 +37,10 @@ export async function provisionMounts(mounts: string[], owner: Ids): Promise<Mou
   const out: MountResult[] = [];
   for (const m of mounts) {
     const link = symlinkedComponent(m);
-    if (link) throw new Error(`mount source ${m} passes through the symlink ${link.at} (to ${link.target}); nothing was created or chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
+    if (link)
+      throw new Error(
+        `mount source ${m} passes through the symlink ${link.at} (to ${link.target}); nothing was created or chowned. List the real directory instead, or remove ${link.at} if you did not make it`
+      );
     const made = await ensureDir(m, owner);
     if (made.length > 0) {
       out.push({ path: m, created: true, chowned: 0 });

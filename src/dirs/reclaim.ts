@@ -17,7 +17,8 @@ export async function reclaimPaths(paths: string[], runner: Ids): Promise<Reclai
     // Every component, not only the last: a symlinked parent would send the chown anywhere.
     // Checked while parsing the inputs too; again here, since post runs much later.
     const link = symlinkedComponent(p);
-    if (link) throw new Error(`reclaim path ${p} passes through the symlink ${link.at} (to ${link.target}); nothing was chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
+    if (link)
+      throw new Error(`reclaim path ${p} passes through the symlink ${link.at} (to ${link.target}); nothing was chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (!st) continue;
     const foreign = await countForeign(p, runner);

@@ -287,8 +287,7 @@ function checkLockFd(fd: number, path: string): boolean {
   let problem: string | undefined;
   if (!st.isFile()) problem = 'is not a regular file';
   else if (st.nlink !== 1) problem = `has ${st.nlink} hard links (a lock file has one)`;
-  else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path)))
-    problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
+  else if (st.uid !== me && !(st.uid === 0 && me !== 0) && !groupShared(pathDirname(path))) problem = `belongs to uid ${st.uid}, not to the runner user (uid ${me})${me !== 0 ? ' or root' : ''}`;
   if (problem) {
     fs.closeSync(fd);
     throw new LockFileError(path, problem);

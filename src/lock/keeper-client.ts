@@ -60,9 +60,7 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
         resolve();
       });
       child.once('error', (e) => fail(new Error(`cannot start runbox-keeper (${script}): ${e.message}`)));
-      child.once('exit', (code, signal) =>
-        fail(new Error(`runbox-keeper (${script}) exited (${signal ?? `code ${code}`}) before it was ready${exitHint(code)}`))
-      );
+      child.once('exit', (code, signal) => fail(new Error(`runbox-keeper (${script}) exited (${signal ?? `code ${code}`}) before it was ready${exitHint(code)}`)));
     });
   } finally {
     ready.destroy();
@@ -139,9 +137,7 @@ export function isKeeper(pid: number, watchPid?: number): boolean {
     throw e;
   }
   const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
-  const keeper =
-    argv[0] === 'runbox-keeper' ||
-    (argv.slice(0, 2).some((a) => path.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
+  const keeper = argv[0] === 'runbox-keeper' || (argv.slice(0, 2).some((a) => path.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
   if (!keeper) return false;
   return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
 }

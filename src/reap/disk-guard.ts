@@ -82,9 +82,7 @@ export function describeUsage(u: DiskUsage): string {
 /** Run dirs before PR dirs; within each, least recently used first; path breaks ties so every guard agrees. */
 export function pruneOrder(candidates: readonly Candidate[]): Candidate[] {
   const rank = (c: Candidate) => (c.kind === 'run' ? 0 : 1);
-  return [...candidates].sort(
-    (a, b) => rank(a) - rank(b) || a.lastUse.getTime() - b.lastUse.getTime() || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-  );
+  return [...candidates].sort((a, b) => rank(a) - rank(b) || a.lastUse.getTime() - b.lastUse.getTime() || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export async function guardDisk(baseDir: string, limit: DiskLimit, opts: DiskGuardOptions): Promise<DiskGuardResult> {

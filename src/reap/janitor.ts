@@ -42,11 +42,7 @@ export interface JanitorResult {
   skipped: SkippedEntry[];
 }
 
-export async function runJanitor(
-  baseDir: string,
-  cfg: Pick<ReapConfig, 'reapAfterSec' | 'prReapAfterSec'>,
-  opts: JanitorOptions
-): Promise<JanitorResult> {
+export async function runJanitor(baseDir: string, cfg: Pick<ReapConfig, 'reapAfterSec' | 'prReapAfterSec'>, opts: JanitorOptions): Promise<JanitorResult> {
   const now = opts.now ?? new Date();
   const base = path.resolve(baseDir);
   const scan = scanBaseDir(base);

@@ -94,8 +94,7 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev) return { skipped: 'its lock file was replaced', inUse: false };
 
     const holder = readHolder(c.lockPath);
-    if (jobStillRuns(holder))
-      return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
+    if (jobStillRuns(holder)) return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
     // An empty lock file that was not there before our tryLock was created by us (or by a main
     // that died before writing its holder info): its mtime says nothing about use, the dir's does.
     const leftover = !lockBefore && lockSt.size === 0;
@@ -103,8 +102,7 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
     const cutShort = holder?.reaping !== undefined;
     if (!cutShort && opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime()) return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
-    if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS)
-      return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
+    if (leftover && now.getTime() - dirSt.mtime.getTime() < LEFTOVER_GRACE_MS) return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
 
     if (isStopping()) return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
 

@@ -94,9 +94,7 @@ function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
   if (missing.length === 0) return;
   core.warning(
     `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
-      (src.lines('store-paths').length > 0
-        ? `; check 'store-paths'`
-        : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
+      (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
   );
 }
 
@@ -153,8 +151,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     // A restore killed with the store daemon stopped (here or by another job on this host).
     if (storeCfg) await restartAbandonedDaemon(storeCfg.daemon, report);
 
-    for (const r of await reclaimPaths(cfg.reclaim, runner))
-      if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
+    for (const r of await reclaimPaths(cfg.reclaim, runner)) if (r.healed > 0) report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
 
     const ours = guardedDirs(layout, cfg.dirs);
     if (fs.existsSync(cfg.baseDir)) await sweep(cfg.baseDir, reap, ours, report);
@@ -188,14 +185,14 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     } finally {
       letGoOnCancel();
       // Without a keeper (main failed before the hand-over) the job lets go of its dirs here.
-      for (const l of locks) if (keeperPid === undefined) releaseMarked(l);
-      else l.release();
+      for (const l of locks)
+        if (keeperPid === undefined) releaseMarked(l);
+        else l.release();
     }
     saveRunState(state);
     for (const d of state.dirs) report.add(`dir ${d.name}`, `${d.path} (${d.scope}, owner ${owner.uid}:${owner.gid})`);
 
-    for (const m of await provisionMounts(cfg.mounts, owner))
-      report.add('mount source', `${m.path} ${m.created ? 'created' : `exists, ${m.chowned} entries chowned`} to ${owner.uid}:${owner.gid}`);
+    for (const m of await provisionMounts(cfg.mounts, owner)) report.add('mount source', `${m.path} ${m.created ? 'created' : `exists, ${m.chowned} entries chowned`} to ${owner.uid}:${owner.gid}`);
 
     core.setOutput('run-dir', state.runDir);
     core.setOutput('dirs', JSON.stringify(Object.fromEntries(state.dirs.map((d) => [d.name, d.path]))));

@@ -98,14 +98,7 @@ export const ZSTD_WINDOW_LOG = 26;
 const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(
-  opts: CreateOptions,
-  list: readonly string[],
-  file: string,
-  storePaths: string[],
-  dataBytes: number,
-  byRel: ReadonlyMap<string, Entry>
-): Promise<ArchiveRecord> {
+async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[], dataBytes: number, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord> {
   const listFile = path.join(opts.scratchDir, `${file}.list`);
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
   // What this archive's hard-link members will point at (tar takes the list in this order):

@@ -41,7 +41,9 @@ export interface EntryOptions {
 
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
 export function entryVersion(kind: StoreKind, storePaths: readonly string[]): string {
-  return createHash('sha256').update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`).digest('hex');
+  return createHash('sha256')
+    .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
+    .digest('hex');
 }
 
 function client(what: string, need: 'read' | 'write'): CacheClient | undefined {

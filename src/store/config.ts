@@ -64,8 +64,7 @@ function oneOf<T extends string>(src: InputSource, name: string, allowed: readon
   const named = allowed.filter((a) => a !== '');
   const valid = `${named.join(', ')}${allowed.includes('' as T) ? ' or empty' : ''}`;
   // 'Guix' for 'guix' is the usual slip; say so rather than list what looks like the same value.
-  if ((allowed as readonly string[]).includes(v.toLowerCase()))
-    throw new InputError(name, `'${v}' is not one of ${valid}: the values are lower case`, `Write '${v.toLowerCase()}'`);
+  if ((allowed as readonly string[]).includes(v.toLowerCase())) throw new InputError(name, `'${v}' is not one of ${valid}: the values are lower case`, `Write '${v.toLowerCase()}'`);
   throw new InputError(name, `'${v}' is not one of ${valid}`, `Write ${named.map((a) => `'${a}'`).join(' or ')}${allowed.includes('' as T) ? `, or leave '${name}' out` : ''}`);
 }
 
@@ -91,9 +90,7 @@ function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]):
     if (problem) throw new InputError('store-paths', problem, fix);
     return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
   });
-  for (const a of paths)
-    for (const b of paths)
-      if (a !== b && isUnder(b, a)) throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
+  for (const a of paths) for (const b of paths) if (a !== b && isUnder(b, a)) throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
   if (new Set(paths).size !== paths.length) throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
   return paths;
 }
@@ -101,8 +98,7 @@ function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]):
 function parseTrustedKeys(src: InputSource): TrustedKey[] {
   const keys = src.lines('trusted-keys').map((line) => {
     const k = parseTrustedKey(line);
-    if (typeof k === 'string')
-      throw new InputError('trusted-keys', k, "Give one public key per line as 'ed25519:<base64>', the line the save summary or `node tools/keygen.mjs` prints");
+    if (typeof k === 'string') throw new InputError('trusted-keys', k, "Give one public key per line as 'ed25519:<base64>', the line the save summary or `node tools/keygen.mjs` prints");
     return k;
   });
   return keys.filter((k, i) => keys.findIndex((o) => o.id === k.id) === i);
@@ -138,8 +134,7 @@ function parseDaemon(src: InputSource, kind: StoreKind): DaemonControl {
     if (stop || start) throw new InputError(stop ? 'daemon-stop' : 'daemon-start', "it is set while 'daemon' is 'none'", "Leave it empty, or set 'daemon' to the unit name");
     return { kind: 'none' };
   }
-  if (unit !== '' && !UNIT.test(unit))
-    throw new InputError('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
+  if (unit !== '' && !UNIT.test(unit)) throw new InputError('daemon', `'${unit}' is not a systemd unit name`, "Write a unit name like 'guix-daemon', or 'none'");
   if (Boolean(stop) !== Boolean(start))
     throw new InputError(stop ? 'daemon-start' : 'daemon-stop', `it is empty while '${stop ? 'daemon-stop' : 'daemon-start'}' is set`, 'Give both daemon-stop and daemon-start, or neither');
   if (stop && start) return { kind: 'commands', stop, start };
@@ -165,7 +160,11 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
   for (const k of restoreLines) checkKey('restore-keys', k);
   // The default key plus its default restore key are 2; an explicit list counts with the key.
   if (1 + restoreLines.length > MAX_KEYS)
-    throw new InputError('restore-keys', `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`, `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`);
+    throw new InputError(
+      'restore-keys',
+      `${restoreLines.length} restore keys plus the key make ${1 + restoreLines.length} keys`,
+      `The cache service looks up at most ${MAX_KEYS} keys in all; drop some restore keys`
+    );
 
   const trustedKeys = parseTrustedKeys(src);
   parseSigningKey(src);

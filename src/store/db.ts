@@ -55,7 +55,7 @@ const SCHEMA = (kind: StoreKind): string => daemonSchema(kind);
 export function acceptedPaths(registrations: ReadonlyMap<string, readonly string[]>, liveValid: ReadonlySet<string>, added: ReadonlySet<string>): Set<string> {
   const accepted = new Set<string>();
   for (const p of registrations.keys()) if (!liveValid.has(p) && added.has(p)) accepted.add(p);
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const p of accepted)
       if ((registrations.get(p) ?? []).some((r) => r !== p && !liveValid.has(r) && !accepted.has(r))) {
@@ -159,9 +159,7 @@ export async function registerPaths(o: RegisterOptions): Promise<RegisterResult>
     // Looked at again: a DB created meanwhile (with its WAL) by a concurrent restore is a live DB.
     liveExists = await exists(live);
     if (!liveExists && journals.length > 0) {
-      core.warning(
-        `runbox store: ${dir} holds ${journals.join(', ')} but no ${DB_FILE}; no DB is created next to them, so the restored items stay unregistered (remove them once no daemon runs)`
-      );
+      core.warning(`runbox store: ${dir} holds ${journals.join(', ')} but no ${DB_FILE}; no DB is created next to them, so the restored items stay unregistered (remove them once no daemon runs)`);
       return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };
     }
   }
@@ -169,13 +167,9 @@ export async function registerPaths(o: RegisterOptions): Promise<RegisterResult>
   const storePrefix = `${o.storeDir}/`;
   const liveValid = new Set(
     liveExists
-      ? (
-          await queryLive<{ path: string }>(
-            live,
-            `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`,
-            path.join(o.scratchDir, 'live-valid.json')
-          )
-        ).map((r) => r.path)
+      ? (await queryLive<{ path: string }>(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, path.join(o.scratchDir, 'live-valid.json'))).map(
+          (r) => r.path
+        )
       : []
   );
   const accepted = acceptedPaths(new Map([...regs].map(([p, r]) => [p, r.references])), liveValid, o.added);
@@ -245,6 +239,5 @@ async function insertRows(live: string, rows: readonly Registration[], scratchDi
   const r = await run('sqlite3', ['-safe', '-bail', live], { privileged: true, input: script });
   const [paths, refCount] = r.stdout.trim().split('\n').slice(-2).map(Number);
   const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
-  if (paths !== rows.length || refCount !== wantRefs)
-    throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
+  if (paths !== rows.length || refCount !== wantRefs) throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
 }

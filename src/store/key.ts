@@ -82,9 +82,7 @@ export async function resolveKeys(cfg: StoreConfig): Promise<ResolvedKeys> {
         { name: 'store', value: cfg.kind, note: "the 'store' input" },
         { name: 'os', value: process.platform, note: 'the runner OS' },
         { name: 'arch', value: process.arch, note: 'the runner architecture' },
-        version
-          ? { name: 'version', value: version, note: `${cfg.kind} tool version` }
-          : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
+        version ? { name: 'version', value: version, note: `${cfg.kind} tool version` } : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
         await keyFilesPart(cfg)
       ];
       for (const p of parts) core.info(`${p.name}: ${p.value || '(none)'} (${p.note})`);

@@ -240,8 +240,7 @@ function readDirTimes(v: unknown, storePaths: readonly string[]): DirTime[] | un
     if (!isObject(d)) throw new ManifestError(`dirTimes[${i}] is not an object`);
     const { path: p, mtime } = d;
     if (typeof mtime !== 'string' || !MTIME.test(mtime)) throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
-    const ok =
-      typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
+    const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
     if (!ok) throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
     return { path: p, mtime };
   });

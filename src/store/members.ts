@@ -74,7 +74,10 @@ export function parseNumeric(buf: Buffer, start: number, len: number, field: str
     if (!Number.isSafeInteger(v)) throw new TarFormatError(`${field} too large`);
     return v;
   }
-  const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const s = buf
+    .toString('latin1', start, start + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal ${field} '${s}'`);
   const v = parseInt(s, 8);
@@ -186,8 +189,7 @@ export class TarParser {
       } else {
         // GNU tar stops at the first zero block. Anything but zeros after it would be data
         // that tar ignores and a laxer reader might not: refuse rather than guess.
-        for (let i = off; i < chunk.length; i++)
-          if (chunk[i] !== 0) throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
+        for (let i = off; i < chunk.length; i++) if (chunk[i] !== 0) throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
         this.offset += chunk.length - off;
         off = chunk.length;
       }
@@ -225,8 +227,7 @@ export class TarParser {
       // GNU tar applies only the last of two pax headers (or long names) in a row; refusing any
       // such pair leaves nothing to disagree about.
       if (this.pax !== undefined || (type === 'x' && this.pending)) throw new TarFormatError(`a '${type}' header follows another extended header at offset ${this.offset}`);
-      if ((type === 'L' && this.longName !== undefined) || (type === 'K' && this.longLink !== undefined))
-        throw new TarFormatError(`two '${type}' long-name records in a row at offset ${this.offset}`);
+      if ((type === 'L' && this.longName !== undefined) || (type === 'K' && this.longLink !== undefined)) throw new TarFormatError(`two '${type}' long-name records in a row at offset ${this.offset}`);
       if (size > MAX_META) throw new TarFormatError(`${type} header of ${size} bytes`);
       this.collectKind = type;
       this.remaining = size;
@@ -359,8 +360,7 @@ export function checkMemberPath(raw: string, what: string): string {
   if (p === '') throw new UnsafeArchiveError(raw, `has an empty ${what}`);
   if (p.startsWith('/')) throw new UnsafeArchiveError(raw, `has an absolute ${what}`);
   if (/[\0\n]/.test(p)) throw new UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
-  for (const c of p.split('/'))
-    if (c === '' || c === '.' || c === '..') throw new UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+  for (const c of p.split('/')) if (c === '' || c === '.' || c === '..') throw new UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
   return p;
 }
 

@@ -78,7 +78,9 @@ export class SpaceError extends Error {
 export function checkStoreChains(root: string, storePaths: readonly string[]): void {
   for (const sp of storePaths) {
     let cur = root;
-    for (const part of rel(sp).split('/').filter((c) => c !== '')) {
+    for (const part of rel(sp)
+      .split('/')
+      .filter((c) => c !== '')) {
       cur = path.join(cur, part);
       const st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (!st) break;
@@ -94,7 +96,10 @@ export function privatePlace(root: string, storePaths: readonly string[]): Priva
   checkStoreChains(root, storePaths);
   const store = path.join(root, rel(storePaths[0]));
   const homes = [root];
-  for (const part of path.relative(root, path.dirname(store)).split('/').filter((c) => c !== '')) {
+  for (const part of path
+    .relative(root, path.dirname(store))
+    .split('/')
+    .filter((c) => c !== '')) {
     const cur = path.join(homes[homes.length - 1], part);
     if (!fs.lstatSync(cur, { throwIfNoEntry: false })) break;
     homes.push(cur);
@@ -365,8 +370,7 @@ export class PrivateRestore {
         sinceCheck = { members: 0, bytes: 0 };
         this.checkHeadroom();
       }
-      if (validator.summary.dataBytes > rec.dataBytes)
-        throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
+      if (validator.summary.dataBytes > rec.dataBytes) throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
       dataLeft = m.size;
       size = m.size;
       if (!c) return void (emitting = false);

@@ -114,7 +114,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function shown(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   // Values come from a cache entry: never log them raw (a line starting `::` is a runner command).
   return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
 }
@@ -171,8 +171,7 @@ export function parseRegistrations(text: string, storeDir: string): Registration
   } catch (e) {
     throw new RegistrationsError(`not JSON: ${(e as Error).message.slice(0, 200)}`);
   }
-  if (!isObject(raw) || raw.format !== REGISTRATIONS_FORMAT || raw.version !== REGISTRATIONS_VERSION)
-    throw new RegistrationsError(`not a version ${REGISTRATIONS_VERSION} registrations file`);
+  if (!isObject(raw) || raw.format !== REGISTRATIONS_FORMAT || raw.version !== REGISTRATIONS_VERSION) throw new RegistrationsError(`not a version ${REGISTRATIONS_VERSION} registrations file`);
   for (const k of Object.keys(raw)) if (!['format', 'version', 'storeDir', 'paths'].includes(k)) throw new RegistrationsError(`unknown field ${shown(k)}`);
   if (raw.storeDir !== storeDir) throw new RegistrationsError(`it is for the store dir ${shown(raw.storeDir)}, this step restores ${storeDir}`);
   if (!Array.isArray(raw.paths)) throw new RegistrationsError('paths is not a list');

@@ -214,13 +214,14 @@ function reportLeftOut(archives: readonly CheckedArchive[], priv: PrivateRestore
   const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
   if (lockDropped.length > 0)
     core.warning(
-      `runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => shown(t)).join(', ')}`
+      `runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped
+        .slice(0, 5)
+        .map((t) => shown(t))
+        .join(', ')}`
     );
   const notRestored = priv.notRestored();
   if (notRestored.length > 0)
-    core.info(
-      `runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`
-    );
+    core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
   return { bitsDropped, lockDropped, notRestored };
 }
 
@@ -243,10 +244,7 @@ async function moveInAndRegister(
     existing = moved.existing;
     const t2 = Date.now();
     extractMs = t2 - t1;
-    const result =
-      o.dbDir && registrations
-        ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
-        : undefined;
+    const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
     dbMs = Date.now() - t2;
     return result;
   });
@@ -327,7 +325,11 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const [key, restore] = lookups[i];
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
-    const matched = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
+    const matched = await withProgress(
+      `downloading the snapshot for ${key}`,
+      () => bytesUnder(staging),
+      () => restoreEntry(staging, key, restore, entryOpts)
+    );
     if (!matched) return { note };
     if (refused.has(matched)) {
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
@@ -342,7 +344,14 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     stagings.push(baseStaging);
     // A delta naming itself as base is refused like a missing base.
     const spaceProblems: string[] = [];
-    const got = baseKey === matched ? undefined : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
+    const got =
+      baseKey === matched
+        ? undefined
+        : await withProgress(
+            `downloading the delta's base ${baseKey}`,
+            () => bytesUnder(baseStaging),
+            () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems })
+          );
     if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
     // The base is in the cache; this host had no room for it. Saying "gone" would send the
     // user to the cache, and a fallback lookup would only fill the same disk again.
@@ -450,10 +459,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
     }
     setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit });
     if (!state.matchedKey && cfg.failOnCacheMiss)
-      throw new StoreMissError(
-        `fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`,
-        state
-      );
+      throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
     return state;
   } finally {
     for (const staging of stagings)

@@ -68,17 +68,22 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
     const base = deltaBase(state);
-    const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
-      root: state.root,
-      kind: state.kind,
-      storePaths: state.storePaths,
-      ...(state.dbDir ? { dbDir: state.dbDir } : {}),
-      ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
-      snapshotDir,
-      scratchDir,
-      shards: state.shards,
-      ...(typeof base === 'string' ? {} : { base })
-    }));
+    const r = await withProgress(
+      'archiving the store (compressed so far)',
+      () => bytesUnder(snapshotDir),
+      () =>
+        createSnapshot({
+          root: state.root,
+          kind: state.kind,
+          storePaths: state.storePaths,
+          ...(state.dbDir ? { dbDir: state.dbDir } : {}),
+          ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
+          snapshotDir,
+          scratchDir,
+          shards: state.shards,
+          ...(typeof base === 'string' ? {} : { base })
+        })
+    );
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = manifestBytes(r.manifest);
     const t0 = Date.now();

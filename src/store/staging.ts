@@ -14,7 +14,10 @@ const unregisters = new Map<string, () => void>();
 export function createStaging(base: string): string {
   fs.mkdirSync(base, { recursive: true });
   const dir = fs.mkdtempSync(path.join(base, STAGING_PREFIX));
-  unregisters.set(dir, registerCleanup(() => removeStaging(dir, base)));
+  unregisters.set(
+    dir,
+    registerCleanup(() => removeStaging(dir, base))
+  );
   return dir;
 }
 

@@ -45,8 +45,7 @@ export function storeStateFrom(raw: unknown): StoreState {
   const save = str('save');
   if (kind !== 'guix' && kind !== 'nix') throw new Error(`runbox store state: kind '${kind}'`);
   if (save !== 'auto' && save !== 'always' && save !== 'never') throw new Error(`runbox store state: save '${save}'`);
-  if (!Array.isArray(o.storePaths) || !o.storePaths.every((p) => typeof p === 'string' && p.startsWith('/')))
-    throw new Error('runbox store state: storePaths is not a list of absolute paths');
+  if (!Array.isArray(o.storePaths) || !o.storePaths.every((p) => typeof p === 'string' && p.startsWith('/'))) throw new Error('runbox store state: storePaths is not a list of absolute paths');
   if (typeof o.exactHit !== 'boolean') throw new Error('runbox store state: exactHit is not a boolean');
   const shards = o.shards ?? 0;
   if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 0) throw new Error('runbox store state: shards is not a count');

@@ -247,8 +247,7 @@ export function ensurePrivilege(why: string): Promise<void> {
     (r) => {
       if (r.code !== 0)
         throw new Error(
-          `runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
-            'Give the runner user passwordless sudo, or run the runner as root.'
+          `runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` + 'Give the runner user passwordless sudo, or run the runner as root.'
         );
     },
     (e: Error) => {

@@ -7,9 +7,38 @@ import { InputError } from '../common/errors.js';
 
 /** Paths that are never a valid target themselves. */
 const SYSTEM_DIRS = new Set([
-  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt',
-  '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/snap', '/nix', '/gnu',
-  '/var/lib', '/var/cache', '/var/tmp', '/var/log', '/var/run', '/run/user', '/usr/local'
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/media',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/snap',
+  '/nix',
+  '/gnu',
+  '/var/lib',
+  '/var/cache',
+  '/var/tmp',
+  '/var/log',
+  '/var/run',
+  '/run/user',
+  '/usr/local'
 ]);
 
 /** Trees nothing of runbox's may live in at any depth. */
@@ -29,8 +58,7 @@ export function pathProblem(p: string): string | undefined {
   if (!path.isAbsolute(p)) return `'${p}' is not an absolute path`;
   if (p !== '/' && p.endsWith('/')) p = p.slice(0, -1);
   const parts = p.split('/').slice(1);
-  if (p !== '/' && parts.some((c) => c === '' || c === '.' || c === '..'))
-    return `'${p}' has an empty, '.' or '..' component`;
+  if (p !== '/' && parts.some((c) => c === '' || c === '.' || c === '..')) return `'${p}' has an empty, '.' or '..' component`;
   if (/[\0\n\r]/.test(p)) return `'${p}' contains a control character`;
   if (SYSTEM_DIRS.has(p)) return `'${p}' is ${p === '/' ? 'the root directory' : 'a system directory'}`;
   const tree = FORBIDDEN_TREES.find((t) => isUnder(p, t));
@@ -145,7 +173,10 @@ export function assertOwnedSubdir(target: string, root: string): void {
 
 /** A path component made from free text (refs, job names): safe, short, never empty. */
 export function sanitizeComponent(raw: string, maxLength = 60): string {
-  let s = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
+  let s = raw
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '');
   if (s.length > maxLength) s = s.slice(0, maxLength).replace(/[-.]+$/, '');
   return s;
 }

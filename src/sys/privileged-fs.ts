@@ -110,7 +110,13 @@ export async function chownTree(p: string, ids: Ids): Promise<void> {
   assertNoSymlink(p, 'chown');
   const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
   // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
-  const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
+  const env = {
+    ...process.env,
+    PATH: (process.env.PATH ?? '/usr/bin:/bin')
+      .split(':')
+      .filter((d) => d.startsWith('/'))
+      .join(':')
+  };
   // Files a container wrote as root or as its own uid need root; ours alone do not.
   await runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
 }

@@ -168,7 +168,7 @@ async function* getRange(url: string, start: number, end: number, size: number):
 async function* resumableRange(url: string, offset: number, length: number, size: number): AsyncGenerator<Buffer> {
   const end = offset + length;
   let pos = offset;
-  for (let attempt = 1; pos < end; ) {
+  for (let attempt = 1; pos < end;) {
     const it = getRange(url, pos, end, size)[Symbol.asyncIterator]();
     try {
       for (;;) {

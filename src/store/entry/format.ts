@@ -79,8 +79,7 @@ export function decodeTrailer(b: Buffer, size: number): Trailer {
   if (indexLength < 2) throw new EntryFormatError(`the index is ${indexLength} bytes, too short to be JSON`);
   const signatureLength = b.readUInt32LE(16);
   if (signatureLength !== 0 && signatureLength !== SIGNATURE_BYTES) throw new EntryFormatError(`the signature is ${signatureLength} bytes, not 0 or ${SIGNATURE_BYTES}`);
-  if (indexLength + signatureLength + TRAILER_BYTES > size)
-    throw new EntryFormatError(`the index (${indexLength} bytes) and signature (${signatureLength}) do not fit in the ${size}-byte blob`);
+  if (indexLength + signatureLength + TRAILER_BYTES > size) throw new EntryFormatError(`the index (${indexLength} bytes) and signature (${signatureLength}) do not fit in the ${size}-byte blob`);
   return { indexLength, signatureLength };
 }
 
@@ -120,7 +119,8 @@ export function parseIndex(bytes: Buffer, dataBytes: number): IndexFile[] {
     const fk = Object.keys(f).sort();
     if (fk.length !== FIELDS.length || fk.some((k, j) => k !== FIELDS[j])) throw new EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
     const { name, offset, length, sha256 } = f as Record<string, unknown>;
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? shown(name) : typeof name}, which is not a plain snapshot file name`);
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name))
+      throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? shown(name) : typeof name}, which is not a plain snapshot file name`);
     if (seen.has(name)) throw new EntryFormatError(`files[${i}]: ${name} is listed twice`);
     seen.add(name);
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset !== next)

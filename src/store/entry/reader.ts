@@ -6,15 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  decodeTrailer,
-  EntryFormatError,
-  EntryIntegrityError,
-  MAX_ENTRY_BYTES,
-  parseIndex,
-  TRAILER_BYTES,
-  type IndexFile
-} from './format.js';
+import { decodeTrailer, EntryFormatError, EntryIntegrityError, MAX_ENTRY_BYTES, parseIndex, TRAILER_BYTES, type IndexFile } from './format.js';
 import { checkSignature, keyIdOf, type TrustedKey } from './signing.js';
 
 export interface RangeSource {
@@ -131,7 +123,9 @@ export async function readEntry(src: RangeSource, dest: string, opts: ReadEntryO
   const free = freeBytes(parent);
   const needed = dataBytes + (opts.reserveBytes ?? 0);
   if (free < needed)
-    throw new Error(`not enough free space in ${parent} for the snapshot: ${needed} bytes needed (${dataBytes} of files${opts.reserveBytes ? ` + ${opts.reserveBytes} kept free` : ''}), ${free} bytes free`);
+    throw new Error(
+      `not enough free space in ${parent} for the snapshot: ${needed} bytes needed (${dataBytes} of files${opts.reserveBytes ? ` + ${opts.reserveBytes} kept free` : ''}), ${free} bytes free`
+    );
   // Outside the try: an existing dest is an error, never something this function removes.
   fs.mkdirSync(dest, { mode: 0o700 });
   try {
