@@ -368,7 +368,10 @@ function release(fds) {
 }
 /** The dirs our lock fds guard: each lock file is `<dir>.lock`. */
 function guardedDirs(fds) {
-    return fds.map((fd) => external_node_fs_namespaceObject.readlinkSync(`/proc/self/fd/${fd}`)).filter((p) => p.endsWith('.lock')).map((p) => p.slice(0, -'.lock'.length));
+    return fds
+        .map((fd) => external_node_fs_namespaceObject.readlinkSync(`/proc/self/fd/${fd}`))
+        .filter((p) => p.endsWith('.lock'))
+        .map((p) => p.slice(0, -'.lock'.length));
 }
 /**
  * Other users' cwds and fds are hidden from a non-root keeper, so it asks its own script, run as
@@ -453,8 +456,7 @@ function main() {
     if (!args)
         process.exit(2);
     // Recognisable in ps and to stopKeeper, which checks /proc/<pid>/cmdline before signalling.
-    process.title =
-        args.watchPid === undefined ? `runbox-keeper --linger --fds ${args.fds.join(',')}` : `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
+    process.title = args.watchPid === undefined ? `runbox-keeper --linger --fds ${args.fds.join(',')}` : `runbox-keeper --watch-pid ${args.watchPid} --fds ${args.fds.join(',')}`;
     // Don't pin the workspace (or whatever dir main ran in) as our cwd.
     process.chdir('/');
     for (const fd of args.fds) {

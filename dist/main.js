@@ -28507,7 +28507,11 @@ const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
 /** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
 const MAX_DURATION_SEC = 365 * 86400;
 function limitText(sec) {
-    for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60]])
+    for (const [u, n] of [
+        ['d', 86400],
+        ['h', 3600],
+        ['m', 60]
+    ])
         if (sec % n === 0)
             return `${sec / n}${u}`;
     return `${sec}s`;
@@ -28628,9 +28632,38 @@ function jobContext(env = process.env) {
 
 /** Paths that are never a valid target themselves. */
 const SYSTEM_DIRS = new Set([
-    '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt',
-    '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/snap', '/nix', '/gnu',
-    '/var/lib', '/var/cache', '/var/tmp', '/var/log', '/var/run', '/run/user', '/usr/local'
+    '/',
+    '/bin',
+    '/boot',
+    '/dev',
+    '/etc',
+    '/home',
+    '/lib',
+    '/lib32',
+    '/lib64',
+    '/libx32',
+    '/media',
+    '/mnt',
+    '/opt',
+    '/proc',
+    '/root',
+    '/run',
+    '/sbin',
+    '/srv',
+    '/sys',
+    '/tmp',
+    '/usr',
+    '/var',
+    '/snap',
+    '/nix',
+    '/gnu',
+    '/var/lib',
+    '/var/cache',
+    '/var/tmp',
+    '/var/log',
+    '/var/run',
+    '/run/user',
+    '/usr/local'
 ]);
 /** Trees nothing of runbox's may live in at any depth. */
 const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
@@ -28764,7 +28797,10 @@ function assertOwnedSubdir(target, root) {
 }
 /** A path component made from free text (refs, job names): safe, short, never empty. */
 function sanitizeComponent(raw, maxLength = 60) {
-    let s = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
+    let s = raw
+        .replace(/[^A-Za-z0-9._-]+/g, '-')
+        .replace(/-+/g, '-')
+        .replace(/^[-.]+|[-.]+$/g, '');
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
@@ -28995,7 +29031,12 @@ function checkUnknownInputs(declared, env = process.env) {
         return;
     // The runner upper-cases names; lower case is how the workflow most likely spelled it.
     const name = unknown[0].slice('INPUT_'.length).toLowerCase();
-    const others = unknown.length > 1 ? ` (also unknown: ${unknown.slice(1).map((k) => `'${k.slice(6).toLowerCase()}'`).join(', ')})` : '';
+    const others = unknown.length > 1
+        ? ` (also unknown: ${unknown
+            .slice(1)
+            .map((k) => `'${k.slice(6).toLowerCase()}'`)
+            .join(', ')})`
+        : '';
     throw new errors/* InputError */.d(name, `runbox has no input of this name${others}, so it would be ignored`, `Did you mean '${closestInput(name, declared)}'? The inputs are: ${declared.join(', ')}`);
 }
 
@@ -29201,7 +29242,13 @@ async function chownTree(p, ids) {
     assertNoSymlink(p, 'chown');
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
-    const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
+    const env = {
+        ...process.env,
+        PATH: (process.env.PATH ?? '/usr/bin:/bin')
+            .split(':')
+            .filter((d) => d.startsWith('/'))
+            .join(':')
+    };
     // Files a container wrote as root or as its own uid need root; ours alone do not.
     await (0,exec/* runElseRoot */.HK)('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
 }
@@ -30067,8 +30114,7 @@ function keeper_client_isKeeper(pid, watchPid) {
         throw e;
     }
     const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
-    const keeper = argv[0] === 'runbox-keeper' ||
-        (argv.slice(0, 2).some((a) => external_node_path_.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
+    const keeper = argv[0] === 'runbox-keeper' || (argv.slice(0, 2).some((a) => external_node_path_.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
     if (!keeper)
         return false;
     return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
@@ -31733,6 +31779,10 @@ async function limited(n, tasks) {
     if (didFail)
         throw failed;
 }
+/** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+function fieldText(v) {
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+}
 // ---------------------------------------------------------------- v2 (Twirp)
 const TWIRP = 'twirp/github.actions.results.api.v1.CacheService/';
 const V2_BLOCK_BYTES = 64 * 2 ** 20;
@@ -31757,7 +31807,7 @@ class V2Client {
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(String(o.code ?? ''))} ${untrusted_text_shown(String(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -31776,7 +31826,7 @@ class V2Client {
         const created = await this.rpc('CreateCacheEntry', { key, version });
         const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
         if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
         // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
         // main, post and janitor-only step would otherwise pay for parsing it at start.
         const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
@@ -31794,8 +31844,8 @@ class V2Client {
         await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
-            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(String(fin.message ?? 'no reason given'))}` };
-        return { id: String(fin.entry_id ?? fin.entryId ?? '') };
+            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+        return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
     }
 }
 // ---------------------------------------------------------------- v1 (GHES)
@@ -31853,7 +31903,7 @@ class V1Client {
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
         if (r.status >= 300) {
             const msg = r.json?.message;
-            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(String(msg ?? ''))}` };
+            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
         }
         const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
         const tasks = [];
@@ -32237,7 +32287,10 @@ function parseNumeric(buf, start, len, field) {
             throw new TarFormatError(`${field} too large`);
         return v;
     }
-    const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+    const s = buf
+        .toString('latin1', start, start + len)
+        .replace(/[\0 ]+$/, '')
+        .replace(/^ +/, '');
     if (s === '')
         return 0;
     if (!/^[0-7]+$/.test(s))
@@ -33413,7 +33466,9 @@ const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
 const ENTRY_FORMAT = 'runbox-entry-v1';
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
 function entryVersion(kind, storePaths) {
-    return (0,external_node_crypto_.createHash)('sha256').update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`).digest('hex');
+    return (0,external_node_crypto_.createHash)('sha256')
+        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
+        .digest('hex');
 }
 function client(what, need) {
     const svc = serviceFromEnv();
@@ -34016,7 +34071,7 @@ function isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function registrations_shown(v) {
-    const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
     // Values come from a cache entry: never log them raw (a line starting `::` is a runner command).
     return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
 }
@@ -34071,8 +34126,8 @@ function checkRegistration(v, storeDir, what) {
         path: p,
         hash,
         registrationTime,
-        narSize: narSize,
-        deriver: deriver,
+        narSize,
+        deriver,
         ...(ultimate !== undefined ? { ultimate } : {}),
         ...(sigs !== undefined ? { sigs } : {}),
         ...(ca !== undefined ? { ca } : {}),
@@ -38264,9 +38319,7 @@ async function resolveKeys(cfg) {
                 { name: 'store', value: cfg.kind, note: "the 'store' input" },
                 { name: 'os', value: process.platform, note: 'the runner OS' },
                 { name: 'arch', value: process.arch, note: 'the runner architecture' },
-                version
-                    ? { name: 'version', value: version, note: `${cfg.kind} tool version` }
-                    : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
+                version ? { name: 'version', value: version, note: `${cfg.kind} tool version` } : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
                 await keyFilesPart(cfg)
             ];
             for (const p of parts)
@@ -39005,6 +39058,7 @@ async function archive_createSnapshot(opts) {
 
 
 
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
@@ -39029,7 +39083,9 @@ class SpaceError extends Error {
 function checkStoreChains(root, storePaths) {
     for (const sp of storePaths) {
         let cur = root;
-        for (const part of rel(sp).split('/').filter((c) => c !== '')) {
+        for (const part of rel(sp)
+            .split('/')
+            .filter((c) => c !== '')) {
             cur = external_node_path_default().join(cur, part);
             const st = external_node_fs_default().lstatSync(cur, { throwIfNoEntry: false });
             if (!st)
@@ -39047,7 +39103,9 @@ function privatePlace(root, storePaths) {
     checkStoreChains(root, storePaths);
     const store = external_node_path_default().join(root, rel(storePaths[0]));
     const homes = [root];
-    for (const part of external_node_path_default().relative(root, external_node_path_default().dirname(store)).split('/').filter((c) => c !== '')) {
+    for (const part of external_node_path_default().relative(root, external_node_path_default().dirname(store))
+        .split('/')
+        .filter((c) => c !== '')) {
         const cur = external_node_path_default().join(homes[homes.length - 1], part);
         if (!external_node_fs_default().lstatSync(cur, { throwIfNoEntry: false }))
             break;
@@ -39449,7 +39507,7 @@ class PrivateRestore {
         const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
         checkDigest(failure === undefined ? tap.digest() : await extract_sha256File(file), rec);
         if (failure !== undefined)
-            throw failure;
+            throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
         return validator.finish();
     }
     /**
@@ -39720,7 +39778,10 @@ function reportLeftOut(archives, priv) {
     }
     const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
     if (lockDropped.length > 0)
-        lib_core/* warning */.$e(`runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => untrusted_text_shown(t)).join(', ')}`);
+        lib_core/* warning */.$e(`runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped
+            .slice(0, 5)
+            .map((t) => untrusted_text_shown(t))
+            .join(', ')}`);
     const notRestored = priv.notRestored();
     if (notRestored.length > 0)
         lib_core/* info */.pq(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
@@ -39740,9 +39801,7 @@ async function moveInAndRegister(o, priv, archives, registrations) {
         existing = moved.existing;
         const t2 = Date.now();
         extractMs = t2 - t1;
-        const result = o.dbDir && registrations
-            ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
-            : undefined;
+        const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
         dbMs = Date.now() - t2;
         return result;
     });
@@ -39823,7 +39882,9 @@ async function fetchSnapshot(cfg, keys, stagings) {
         stagings.push(baseStaging);
         // A delta naming itself as base is refused like a missing base.
         const spaceProblems = [];
-        const got = baseKey === matched ? undefined : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => progress_bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
+        const got = baseKey === matched
+            ? undefined
+            : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => progress_bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
         if (got === baseKey)
             return { fetched: { matched, snapshotDir, baseDir: external_node_path_default().join(baseStaging, cache_io_SNAPSHOT_DIR) }, note };
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
@@ -40514,9 +40575,7 @@ function warnAboutMissingStore(cfg, src) {
     if (missing.length === 0)
         return;
     lib_core/* warning */.$e(`runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
-        (src.lines('store-paths').length > 0
-            ? `; check 'store-paths'`
-            : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`));
+        (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`));
 }
 async function runMain(src = input_source_actionInputs) {
     const report = new StepReport('runbox: main');
@@ -40874,8 +40933,7 @@ function ensurePrivilege(why) {
         return Promise.resolve();
     sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
         if (r.code !== 0)
-            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
-                'Give the runner user passwordless sudo, or run the runner as root.');
+            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` + 'Give the runner user passwordless sudo, or run the runner as root.');
     }, (e) => {
         throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
     });

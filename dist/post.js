@@ -28539,9 +28539,38 @@ var exec = __nccwpck_require__(3424);
 
 /** Paths that are never a valid target themselves. */
 const SYSTEM_DIRS = new Set([
-    '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt',
-    '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/snap', '/nix', '/gnu',
-    '/var/lib', '/var/cache', '/var/tmp', '/var/log', '/var/run', '/run/user', '/usr/local'
+    '/',
+    '/bin',
+    '/boot',
+    '/dev',
+    '/etc',
+    '/home',
+    '/lib',
+    '/lib32',
+    '/lib64',
+    '/libx32',
+    '/media',
+    '/mnt',
+    '/opt',
+    '/proc',
+    '/root',
+    '/run',
+    '/sbin',
+    '/srv',
+    '/sys',
+    '/tmp',
+    '/usr',
+    '/var',
+    '/snap',
+    '/nix',
+    '/gnu',
+    '/var/lib',
+    '/var/cache',
+    '/var/tmp',
+    '/var/log',
+    '/var/run',
+    '/run/user',
+    '/usr/local'
 ]);
 /** Trees nothing of runbox's may live in at any depth. */
 const FORBIDDEN_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr'];
@@ -28675,7 +28704,10 @@ function assertOwnedSubdir(target, root) {
 }
 /** A path component made from free text (refs, job names): safe, short, never empty. */
 function path_safety_sanitizeComponent(raw, maxLength = 60) {
-    let s = raw.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/^[-.]+|[-.]+$/g, '');
+    let s = raw
+        .replace(/[^A-Za-z0-9._-]+/g, '-')
+        .replace(/-+/g, '-')
+        .replace(/^[-.]+|[-.]+$/g, '');
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
@@ -28854,7 +28886,13 @@ async function chownTree(p, ids) {
     path_safety_assertNoSymlink(p, 'chown');
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
-    const env = { ...process.env, PATH: (process.env.PATH ?? '/usr/bin:/bin').split(':').filter((d) => d.startsWith('/')).join(':') };
+    const env = {
+        ...process.env,
+        PATH: (process.env.PATH ?? '/usr/bin:/bin')
+            .split(':')
+            .filter((d) => d.startsWith('/'))
+            .join(':')
+    };
     // Files a container wrote as root or as its own uid need root; ours alone do not.
     await (0,exec/* runElseRoot */.HK)('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, users_runnerIds()) });
 }
@@ -29388,8 +29426,7 @@ function isKeeper(pid, watchPid) {
         throw e;
     }
     const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
-    const keeper = argv[0] === 'runbox-keeper' ||
-        (argv.slice(0, 2).some((a) => external_node_path_.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
+    const keeper = argv[0] === 'runbox-keeper' || (argv.slice(0, 2).some((a) => external_node_path_.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
     if (!keeper)
         return false;
     return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
@@ -30094,7 +30131,11 @@ const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
 /** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
 const MAX_DURATION_SEC = (/* unused pure expression or super */ null && (365 * 86400));
 function limitText(sec) {
-    for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60]])
+    for (const [u, n] of [
+        ['d', 86400],
+        ['h', 3600],
+        ['m', 60]
+    ])
         if (sec % n === 0)
             return `${sec / n}${u}`;
     return `${sec}s`;
@@ -30758,6 +30799,10 @@ async function limited(n, tasks) {
     if (didFail)
         throw failed;
 }
+/** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+function fieldText(v) {
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+}
 // ---------------------------------------------------------------- v2 (Twirp)
 const TWIRP = 'twirp/github.actions.results.api.v1.CacheService/';
 const V2_BLOCK_BYTES = 64 * 2 ** 20;
@@ -30782,7 +30827,7 @@ class V2Client {
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(String(o.code ?? ''))} ${untrusted_text_shown(String(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -30801,7 +30846,7 @@ class V2Client {
         const created = await this.rpc('CreateCacheEntry', { key, version });
         const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
         if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(String(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
         // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
         // main, post and janitor-only step would otherwise pay for parsing it at start.
         const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
@@ -30819,8 +30864,8 @@ class V2Client {
         await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
-            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(String(fin.message ?? 'no reason given'))}` };
-        return { id: String(fin.entry_id ?? fin.entryId ?? '') };
+            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+        return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
     }
 }
 // ---------------------------------------------------------------- v1 (GHES)
@@ -30878,7 +30923,7 @@ class V1Client {
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
         if (r.status >= 300) {
             const msg = r.json?.message;
-            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(String(msg ?? ''))}` };
+            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
         }
         const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
         const tasks = [];
@@ -31262,7 +31307,10 @@ function parseNumeric(buf, start, len, field) {
             throw new TarFormatError(`${field} too large`);
         return v;
     }
-    const s = buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+    const s = buf
+        .toString('latin1', start, start + len)
+        .replace(/[\0 ]+$/, '')
+        .replace(/^ +/, '');
     if (s === '')
         return 0;
     if (!/^[0-7]+$/.test(s))
@@ -32438,7 +32486,9 @@ const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
 const ENTRY_FORMAT = 'runbox-entry-v1';
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
 function entryVersion(kind, storePaths) {
-    return (0,external_node_crypto_.createHash)('sha256').update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`).digest('hex');
+    return (0,external_node_crypto_.createHash)('sha256')
+        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
+        .digest('hex');
 }
 function client(what, need) {
     const svc = serviceFromEnv();
@@ -33041,7 +33091,7 @@ function isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function registrations_shown(v) {
-    const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
     // Values come from a cache entry: never log them raw (a line starting `::` is a runner command).
     return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
 }
@@ -33096,8 +33146,8 @@ function checkRegistration(v, storeDir, what) {
         path: p,
         hash,
         registrationTime,
-        narSize: narSize,
-        deriver: deriver,
+        narSize,
+        deriver,
         ...(ultimate !== undefined ? { ultimate } : {}),
         ...(sigs !== undefined ? { sigs } : {}),
         ...(ca !== undefined ? { ca } : {}),
@@ -37282,9 +37332,7 @@ async function key_resolveKeys(cfg) {
                 { name: 'store', value: cfg.kind, note: "the 'store' input" },
                 { name: 'os', value: process.platform, note: 'the runner OS' },
                 { name: 'arch', value: process.arch, note: 'the runner architecture' },
-                version
-                    ? { name: 'version', value: version, note: `${cfg.kind} tool version` }
-                    : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
+                version ? { name: 'version', value: version, note: `${cfg.kind} tool version` } : { name: 'version', value: '', note: `${cfg.kind} tool not found or its version unreadable; left out` },
                 await keyFilesPart(cfg)
             ];
             for (const p of parts)
@@ -38023,6 +38071,7 @@ async function createSnapshot(opts) {
 
 
 
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
@@ -38047,7 +38096,9 @@ class SpaceError extends Error {
 function checkStoreChains(root, storePaths) {
     for (const sp of storePaths) {
         let cur = root;
-        for (const part of rel(sp).split('/').filter((c) => c !== '')) {
+        for (const part of rel(sp)
+            .split('/')
+            .filter((c) => c !== '')) {
             cur = path.join(cur, part);
             const st = fs.lstatSync(cur, { throwIfNoEntry: false });
             if (!st)
@@ -38065,7 +38116,10 @@ function private_extract_privatePlace(root, storePaths) {
     checkStoreChains(root, storePaths);
     const store = path.join(root, rel(storePaths[0]));
     const homes = [root];
-    for (const part of path.relative(root, path.dirname(store)).split('/').filter((c) => c !== '')) {
+    for (const part of path
+        .relative(root, path.dirname(store))
+        .split('/')
+        .filter((c) => c !== '')) {
         const cur = path.join(homes[homes.length - 1], part);
         if (!fs.lstatSync(cur, { throwIfNoEntry: false }))
             break;
@@ -38467,7 +38521,7 @@ class private_extract_PrivateRestore {
         const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
         checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
         if (failure !== undefined)
-            throw failure;
+            throw failure instanceof Error ? failure : new Error(errorMessage(failure));
         return validator.finish();
     }
     /**
@@ -38830,7 +38884,10 @@ function reportLeftOut(archives, priv) {
     }
     const lockDropped = [...new Set(archives.flatMap((a) => [...a.summary.lockDropped]))].sort().map((t) => `/${t}`);
     if (lockDropped.length > 0)
-        core.warning(`runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped.slice(0, 5).map((t) => shown(t)).join(', ')}`);
+        core.warning(`runbox store: ${lockDropped.length} top-level entr${lockDropped.length === 1 ? 'y' : 'ies'} named like a daemon lock file (<item>.lock) left out of the restore (the daemon, locking <item> as root, would open it), e.g. ${lockDropped
+            .slice(0, 5)
+            .map((t) => shown(t))
+            .join(', ')}`);
     const notRestored = priv.notRestored();
     if (notRestored.length > 0)
         core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
@@ -38850,9 +38907,7 @@ async function moveInAndRegister(o, priv, archives, registrations) {
         existing = moved.existing;
         const t2 = Date.now();
         extractMs = t2 - t1;
-        const result = o.dbDir && registrations
-            ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir })
-            : undefined;
+        const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
         dbMs = Date.now() - t2;
         return result;
     });
@@ -38933,7 +38988,9 @@ async function fetchSnapshot(cfg, keys, stagings) {
         stagings.push(baseStaging);
         // A delta naming itself as base is refused like a missing base.
         const spaceProblems = [];
-        const got = baseKey === matched ? undefined : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
+        const got = baseKey === matched
+            ? undefined
+            : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
         if (got === baseKey)
             return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
@@ -39197,7 +39254,7 @@ function storeStateFrom(raw) {
         throw new Error('runbox store state: shards is not a count');
     const delta = o.delta ?? 'auto';
     if (delta !== 'auto' && delta !== 'off')
-        throw new Error(`runbox store state: delta '${String(delta)}'`);
+        throw new Error(`runbox store state: delta '${typeof delta === 'string' ? delta : JSON.stringify(delta)}'`);
     let base;
     if (o.base !== undefined) {
         const b = o.base;
@@ -39381,8 +39438,11 @@ async function runPost() {
                 const t = await removeRunDirLocked(state.runDir, state.baseDir, lockPathOf(state.runDir), RUN_TEARDOWN_WAIT_SEC);
                 if ('removed' in t)
                     report.add('removed', `${t.removed.path} (${job_summary_formatBytes(t.removed.bytes)})`);
-                else if ('gone' in t)
-                    report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
+                // Gone and never made (main stopped before it provisioned any dir) is nothing to report.
+                else if ('gone' in t) {
+                    if (state.dirs.length > 0)
+                        report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
+                }
                 else
                     report.add('left', `${state.runDir}: its lock is ${t.leftTo}; whoever holds it removes it`);
             });
@@ -39662,8 +39722,7 @@ function ensurePrivilege(why) {
         return Promise.resolve();
     sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
         if (r.code !== 0)
-            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` +
-                'Give the runner user passwordless sudo, or run the runner as root.');
+            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` + 'Give the runner user passwordless sudo, or run the runner as root.');
     }, (e) => {
         throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
     });

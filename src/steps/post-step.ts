@@ -80,8 +80,10 @@ export async function runPost(): Promise<void> {
         }
         const t = await removeRunDirLocked(state.runDir, state.baseDir, lockPathOf(state.runDir), RUN_TEARDOWN_WAIT_SEC);
         if ('removed' in t) report.add('removed', `${t.removed.path} (${formatBytes(t.removed.bytes)})`);
-        else if ('gone' in t) report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
-        else report.add('left', `${state.runDir}: its lock is ${t.leftTo}; whoever holds it removes it`);
+        // Gone and never made (main stopped before it provisioned any dir) is nothing to report.
+        else if ('gone' in t) {
+          if (state.dirs.length > 0) report.add('already removed', `${state.runDir} (reaped by a janitor after main let go of it)`);
+        } else report.add('left', `${state.runDir}: its lock is ${t.leftTo}; whoever holds it removes it`);
       });
     }
     // After teardown: the dirs stayed locked while they were being removed.
