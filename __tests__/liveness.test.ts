@@ -81,38 +81,56 @@ function fill(dir: string, n: number): void {
   }
 }
 
+/** Run 1's `pr` dir, filled and left idle for days: what the next janitor reaps. */
+async function idlePrDir(first: FakeJob, base: string): Promise<string> {
+  const m1 = await first.main({ 'base-dir': base, dirs: 'cache:pr' });
+  expect(m1.errors).toEqual([]);
+  const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
+  fill(cache, 60_000);
+  expect((await first.post()).errors).toEqual([]);
+  age(cache + '.lock', 4 * DAY);
+  return cache;
+}
+
+/** Another job's main, caught while its janitor runs `command` on the idle dir (sudo: with its rm started under it). */
+async function janitorMidDelete(janitor: FakeJob, base: string, command: 'rm' | 'sudo', timeoutMs: number): Promise<{ started: ReturnType<FakeJob['start']>; pid: number }> {
+  const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
+  const mainPid = started.child.pid as number;
+  let pid: number | undefined;
+  await until(
+    `the janitor started ${command}`,
+    () => {
+      pid = childrenOf(mainPid).find(([, c]) => c === command)?.[0];
+      return (pid !== undefined && (command !== 'sudo' || childrenOf(pid).length > 0)) || started.child.exitCode !== null;
+    },
+    timeoutMs
+  );
+  expect(pid).toBeDefined();
+  return { started, pid: pid as number };
+}
+
+/** The next run's files in the pr dir are all still there a moment later: no delete runs under them. */
+async function expectFreshFilesKept(cache: string): Promise<void> {
+  const fresh = Array.from({ length: 345 }, (_, i) => path.join(cache, `fresh-${i}`));
+  for (const f of fresh) fs.writeFileSync(f, 'mine');
+  await sleep(1500);
+  expect(fresh.filter((f) => !fs.existsSync(f)).length).toBe(0);
+}
+
 describe('a cancel never leaves work running unlocked', () => {
   test('a janitor cancelled while removing a large idle pr dir: its rm ends with it, and the next run of the PR keeps its fresh files', async () => {
     const root = tempRoot('cut-reap');
     const base = path.join(root, 'base');
     const prInputs = { 'base-dir': base, dirs: 'cache:pr' };
-    const first = job(root, '1', 40);
-    const m1 = await first.main(prInputs);
-    expect(m1.errors).toEqual([]);
-    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
-    fill(cache, 60_000);
-    expect((await first.post()).errors).toEqual([]);
-    age(cache + '.lock', 4 * DAY);
+    const cache = await idlePrDir(job(root, '1', 40), base);
 
     // Another job's main: its janitor takes the idle pr dir and starts rm -rf on it.
-    const janitor = job(root, '2');
-    const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
-    const mainPid = started.child.pid as number;
-    let rmPid: number | undefined;
-    await until(
-      'the janitor started rm',
-      () => {
-        rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
-        return rmPid !== undefined || started.child.exitCode !== null;
-      },
-      30_000
-    );
-    expect(rmPid).toBeDefined();
+    const { started, pid: rmPid } = await janitorMidDelete(job(root, '2'), base, 'rm', 30_000);
     started.child.kill('SIGTERM');
     const r = await started.done;
     expect(r.code).toBe(143);
     // Nothing main started runs on after it: the rm is gone when main is.
-    expect(alive(rmPid as number)).toBe(false);
+    expect(alive(rmPid)).toBe(false);
     expect(r.summary).not.toMatch(/reaped/);
 
     // The next run of the PR takes the dir (finishing the cut-short delete first) and writes.
@@ -120,10 +138,7 @@ describe('a cancel never leaves work running unlocked', () => {
     const m3 = await next.main(prInputs);
     expect(m3.errors).toEqual([]);
     expect(m3.stdout).toContain('was cut short');
-    const fresh = Array.from({ length: 345 }, (_, i) => path.join(cache, `fresh-${i}`));
-    for (const f of fresh) fs.writeFileSync(f, 'mine');
-    await sleep(1500);
-    expect(fresh.filter((f) => !fs.existsSync(f)).length).toBe(0);
+    await expectFreshFilesKept(cache);
     expect(fs.readdirSync(cache).filter((n) => !n.startsWith('fresh-'))).toEqual([]);
     expect((await next.post()).errors).toEqual([]);
     expect(keepersHolding(base)).toEqual([]);
@@ -135,27 +150,9 @@ describe('a reaper killed outright', () => {
     const root = tempRoot('killed-reap');
     const base = path.join(root, 'base');
     const prInputs = { 'base-dir': base, dirs: 'cache:pr' };
-    const first = job(root, '1', 48);
-    const m1 = await first.main(prInputs);
-    expect(m1.errors).toEqual([]);
-    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
-    fill(cache, 60_000);
-    expect((await first.post()).errors).toEqual([]);
-    age(cache + '.lock', 4 * DAY);
+    const cache = await idlePrDir(job(root, '1', 48), base);
 
-    const janitor = job(root, '2');
-    const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
-    const mainPid = started.child.pid as number;
-    let rmPid: number | undefined;
-    await until(
-      'the janitor started rm',
-      () => {
-        rmPid = childrenOf(mainPid).find(([, c]) => c === 'rm')?.[0];
-        return rmPid !== undefined || started.child.exitCode !== null;
-      },
-      30_000
-    );
-    expect(rmPid).toBeDefined();
+    const { started, pid: rmPid } = await janitorMidDelete(job(root, '2'), base, 'rm', 30_000);
     started.child.kill('SIGKILL');
     await started.done;
 
@@ -163,11 +160,8 @@ describe('a reaper killed outright', () => {
     const m3 = await next.main(prInputs);
     expect(m3.errors).toEqual([]);
     // It got the lock only once the orphaned rm was done with the old content.
-    expect(alive(rmPid as number)).toBe(false);
-    const fresh = Array.from({ length: 345 }, (_, i) => path.join(cache, `fresh-${i}`));
-    for (const f of fresh) fs.writeFileSync(f, 'mine');
-    await sleep(1500);
-    expect(fresh.filter((f) => !fs.existsSync(f)).length).toBe(0);
+    expect(alive(rmPid)).toBe(false);
+    await expectFreshFilesKept(cache);
     expect((await next.post()).errors).toEqual([]);
   }, 120_000);
 });
@@ -191,33 +185,15 @@ describeWith([asRoot()])('a cancel never leaves sudo work running', () => {
       jobs.push(j);
       return j;
     };
-    const first = mk('1', 47);
-    const m1 = await first.main({ 'base-dir': base, dirs: 'cache:pr' });
-    expect(m1.errors).toEqual([]);
-    const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
     // As a container running as root leaves it: the runner user cannot delete this without sudo.
-    fill(cache, 60_000);
-    expect((await first.post()).errors).toEqual([]);
-    age(cache + '.lock', 4 * DAY);
+    await idlePrDir(mk('1', 47), base);
 
-    const janitor = mk('2');
-    const started = janitor.start('main', { 'base-dir': base, dirs: 'target' });
-    const mainPid = started.child.pid as number;
-    let sudoPid: number | undefined;
-    await until(
-      'the janitor started sudo rm',
-      () => {
-        sudoPid = childrenOf(mainPid).find(([, c]) => c === 'sudo')?.[0];
-        return (sudoPid !== undefined && childrenOf(sudoPid).length > 0) || started.child.exitCode !== null;
-      },
-      60_000
-    );
-    expect(sudoPid).toBeDefined();
-    const under = childrenOf(sudoPid as number).map(([p]) => p);
+    const { started, pid: sudoPid } = await janitorMidDelete(mk('2'), base, 'sudo', 60_000);
+    const under = childrenOf(sudoPid).map(([p]) => p);
     started.child.kill('SIGTERM');
     const r = await started.done;
     expect(r.code).toBe(143);
-    expect(alive(sudoPid as number)).toBe(false);
+    expect(alive(sudoPid)).toBe(false);
     // sudo may run the command under a pty helper: whatever it started is gone too.
     for (const p of under) expect(alive(p)).toBe(false);
     expect(r.stdout).not.toMatch(/exec: sudo -n -- rm .*\n[\s\S]*exec: sudo -n -- rm /);
