@@ -204,7 +204,6 @@ test('Troubleshooting quotes the messages as the code writes them', () => {
   const flat = (s: string): string => s.replace(/\s+/g, ' ');
   for (const fragment of [
     'is not NAME[:scope][=ENV_VAR]',
-    'a comment must be on a line of its own',
     'runbox has no input of this name',
     'it is empty: the workflow passes it, but its value expanded to nothing',
     'is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs',

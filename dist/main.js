@@ -28541,10 +28541,12 @@ function inputEnvName(name) {
     return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
 }
 function splitLines(raw) {
-    return raw
+    return (raw
         .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#'));
+        // A '#' after whitespace starts a comment, as in YAML: inside a `|` block YAML itself keeps
+        // a trailing `# ...` as part of the value, and writing one there is the natural thing to do.
+        .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
+        .filter((l) => l !== '' && !l.startsWith('#')));
 }
 const input_source_actionInputs = {
     value: (name) => lib_core/* getInput */.V4(name).trim(),
@@ -28850,11 +28852,8 @@ const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNE
 function parseDirLine(line) {
     const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
     const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
-    if (!m) {
-        // The README once had this very mistake: YAML keeps a trailing `# ...` inside a `|` block.
-        const comment = /\s#/.test(line) ? "; a comment must be on a line of its own (inside a `|` block YAML keeps a trailing '# ...' as part of the value)" : '';
-        throw new errors/* InputError */.d('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix + comment);
-    }
+    if (!m)
+        throw new errors/* InputError */.d('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
     const [, name, scope = 'run', envVar] = m;
     if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
         throw new errors/* InputError */.d('dirs', `'${name}' is not a dir name`, `A name is letters, digits, '.', '_' and '-', starts with a letter or digit, contains no '/', and does not start with '${RUN_DIR_PREFIX}' or end in '.lock'`);

@@ -85,3 +85,11 @@ describe('main refuses bad input, naming it', () => {
     expect(() => parseMain(c.inputs, env)).toThrow(c.message);
   });
 });
+
+describe('list inputs', () => {
+  test("a '#' at the start of a line or after whitespace starts a comment, as in YAML; one inside a word does not", () => {
+    const src = inputsFrom({ dirs: '# the dirs\ntarget=CARGO_TARGET_DIR   # this run only\n\tregistry:pr=CARGO_REGISTRY\t# shared\n\n', mounts: '/srv/a#b\n/srv/c #d' });
+    expect(src.lines('dirs')).toEqual(['target=CARGO_TARGET_DIR', 'registry:pr=CARGO_REGISTRY']);
+    expect(src.lines('mounts')).toEqual(['/srv/a#b', '/srv/c']);
+  });
+});

@@ -6,7 +6,7 @@ import { InputError } from '../common/errors.js';
 export interface InputSource {
   /** Trimmed value; '' when unset. */
   value(name: string): string;
-  /** Non-empty trimmed lines; '#' starts a comment line. */
+  /** Non-empty trimmed lines; '#' at the start or after whitespace starts a comment. */
   lines(name: string): string[];
   /**
    * Whether the input was passed at all. The runner passes an input's action.yml default when the
@@ -22,10 +22,14 @@ export function inputEnvName(name: string): string {
 }
 
 export function splitLines(raw: string): string[] {
-  return raw
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
+  return (
+    raw
+      .split(/\r?\n/)
+      // A '#' after whitespace starts a comment, as in YAML: inside a `|` block YAML itself keeps
+      // a trailing `# ...` as part of the value, and writing one there is the natural thing to do.
+      .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
+  );
 }
 
 export const actionInputs: InputSource = {

@@ -30,11 +30,7 @@ const RESERVED_ENV = /^(PATH|HOME|SHELL|USER|PWD|LD_[A-Z_]+|GITHUB_[A-Z_]+|RUNNE
 export function parseDirLine(line: string): DirSpec {
   const fix = "Write one dir per line as NAME, NAME:pr or NAME=ENV_VAR (e.g. 'target:run=CARGO_TARGET_DIR')";
   const m = /^([^:=\s]+)(?::([^=\s]*))?(?:=(\S*))?$/.exec(line);
-  if (!m) {
-    // The README once had this very mistake: YAML keeps a trailing `# ...` inside a `|` block.
-    const comment = /\s#/.test(line) ? "; a comment must be on a line of its own (inside a `|` block YAML keeps a trailing '# ...' as part of the value)" : '';
-    throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix + comment);
-  }
+  if (!m) throw new InputError('dirs', `line '${line}' is not NAME[:scope][=ENV_VAR]`, fix);
   const [, name, scope = 'run', envVar] = m;
   if (!NAME.test(name) || name.startsWith(RUN_DIR_PREFIX) || name.endsWith('.lock'))
     throw new InputError(
