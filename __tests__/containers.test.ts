@@ -6,7 +6,7 @@ import path from 'node:path';
 import { FakeJob, type StepResult } from './helpers/action-runner.js';
 import { keepersHolding, lockIsFree } from './helpers/keepers.js';
 import { docker, dockerDaemon, isRunning, removeOurContainers, runContainer, SESSION, startContainer, testImage } from './helpers/docker.js';
-import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
+import { asRoot, describeWith, sudoUser, systemOptIn } from './helpers/prereq.js';
 
 const user = sudoUser();
 const CONTAINER_USER = '1000:1000';
@@ -100,7 +100,7 @@ function expectNoOverlap(log: string): void {
 
 const userPrereq = user ? { ok: true, reason: '' } : { ok: false, reason: 'no non-root user with passwordless sudo (runbox-ci; .ci/run creates it)' };
 
-describeWith([asRoot(), userPrereq, dockerDaemon()])('containers (real Docker)', () => {
+describeWith([systemOptIn('Docker containers (dockerd)'), asRoot(), userPrereq, dockerDaemon()])('containers (real Docker)', () => {
   let image = '';
   beforeAll(() => {
     image = testImage();

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob } from './helpers/action-runner.js';
-import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
+import { asRoot, describeWith, sudoUser, systemOptIn } from './helpers/prereq.js';
 
 const user = sudoUser();
 const jobs: FakeJob[] = [];
@@ -30,7 +30,7 @@ function uidsUnder(dir: string): string[] {
 
 const userPrereq = user ? { ok: true, reason: '' } : { ok: false, reason: 'no non-root user with passwordless sudo (runbox-ci; .ci/run creates it)' };
 
-describeWith([asRoot(), userPrereq])('shared mount sources', () => {
+describeWith([systemOptIn('records in /run/runbox'), asRoot(), userPrereq])('shared mount sources', () => {
   test('another owner waits (naming the holder) instead of re-chowning under a live job; the same owner shares it', async () => {
     fs.chmodSync(root, 0o755);
     const u = user as NonNullable<typeof user>;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { testCli } from './helpers/bundle.js';
-import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
+import { asRoot, describeWith, sudoUser, systemOptIn } from './helpers/prereq.js';
 import { restoreLockPath } from '../src/lock/restore-lock.js';
 
 const user = sudoUser();
@@ -61,7 +61,7 @@ function writableLog(name: string): string {
   return log;
 }
 
-describeWith([asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: 'no user runbox-ci with passwordless sudo' }])('store restore lock', () => {
+describeWith([systemOptIn('records in /run/runbox'), asRoot(), user ? { ok: true, reason: '' } : { ok: false, reason: 'no user runbox-ci with passwordless sudo' }])('store restore lock', () => {
   test('three restores into one store at once run one after another; the lock file is root-made and read-only to the runner', async () => {
     const log = writableLog('three.log');
     const runs = await Promise.all([0, 1, 2].map(() => restore('/gnu/store', log, 2000, 60)));

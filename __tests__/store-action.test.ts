@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { snapshotTree, type FakeJob, type StepResult } from './helpers/action-runner.js';
 import { keepersHolding } from './helpers/keepers.js';
-import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { asRoot, describeWith, probe, systemOptIn } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, itemsView, linkGroups, q, registerPaths, removeTempDirs, sh, sqliteInput, tempDir, treeManifest } from './fixtures/store.js';
 import {
@@ -64,6 +64,7 @@ function hashOneFile(content: string): string {
 let guixReady: Promise<{ root: string; items: string[] }> | undefined;
 
 describeWith([
+  systemOptIn('/nix/store and nix-daemon'),
   asRoot(),
   probe('GNU tar', 'tar'),
   probe('zstd', 'zstd'),

@@ -41,3 +41,13 @@ export function describeWith(prereqs: Prereq[]): jest.Describe {
 export function asRoot(): Prereq {
   return process.getuid?.() === 0 ? { ok: true, reason: '' } : { ok: false, reason: 'the tests that switch users must run as root' };
 }
+
+/**
+ * Tests that change the host itself (its /nix/store and nix-daemon, dockerd's containers, root's
+ * records in /run/runbox) run only under CI=true or with RUNBOX_TEST_SYSTEM=1, never by surprise
+ * on a laptop; skipped, they say how to opt in.
+ */
+export function systemOptIn(what: string): Prereq {
+  if (process.env.CI === 'true' || process.env.RUNBOX_TEST_SYSTEM === '1') return { ok: true, reason: '' };
+  return { ok: false, reason: `these tests change the host's ${what}; they run under CI=true or with RUNBOX_TEST_SYSTEM=1` };
+}
