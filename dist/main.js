@@ -39197,6 +39197,8 @@ class PrivateRestore {
     dir;
     root;
     storePaths;
+    /** Data bytes of the members checked and handed to tar so far, all archives together: the progress of a restore. */
+    checkedBytes = 0;
     /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
     existing = new Set();
     /** What each path of the private dir must be once tar is done (relative to the dir). */
@@ -39365,6 +39367,7 @@ class PrivateRestore {
                 throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
             dataLeft = m.size;
             size = m.size;
+            this.checkedBytes += m.size;
             if (!c)
                 return void (emitting = false);
             const top = topOf(c.path);
@@ -39743,7 +39746,7 @@ async function extractAll(o, priv, specs, needed) {
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
     const limit = limiter(extractConcurrency());
     try {
-        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, undefined, () => settleAll(specs.map((a, index) => limit(async () => {
+        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a, index) => limit(async () => {
             const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
             return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
         }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));

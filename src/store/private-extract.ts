@@ -203,6 +203,8 @@ export async function filesystemOf(dir: string): Promise<string> {
 
 /** A private dir for one restore; close() removes it (also registered as a cleanup on cancel). */
 export class PrivateRestore {
+  /** Data bytes of the members checked and handed to tar so far, all archives together: the progress of a restore. */
+  checkedBytes = 0;
   /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
   private readonly existing = new Set<string>();
   /** What each path of the private dir must be once tar is done (relative to the dir). */
@@ -373,6 +375,7 @@ export class PrivateRestore {
       if (validator.summary.dataBytes > rec.dataBytes) throw new UnsafeArchiveError(m.name, `takes the archive's data past the ${rec.dataBytes} bytes its manifest records`);
       dataLeft = m.size;
       size = m.size;
+      this.checkedBytes += m.size;
       if (!c) return void (emitting = false);
       const top = topOf(c.path);
       if (this.existing.has(top)) {

@@ -172,7 +172,7 @@ async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly
   try {
     return await withProgress(
       `checking and extracting ${specs.length} archive(s)`,
-      undefined,
+      () => priv.checkedBytes,
       () =>
         settleAll(
           specs.map((a, index) =>
