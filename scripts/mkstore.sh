@@ -10,8 +10,9 @@ rm -rf "$root"; mkdir -p "$root/gnu/store/.links" "$root/var/guix/db"
 budget=$((mib*1024*1024)); used=0; n=0
 for src in /usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/perl /usr/bin /usr/lib/python3 /usr/share/locale /usr/lib/gcc /usr/share/man /usr/local/lib; do
   [ -d "$src" ] || continue
-  # One du per source dir, not one per item (thousands of processes); -l counts a file hard-linked
-  # from two items in each, as a du of each item alone would.
+  # One du per source dir, not one per item (thousands of processes). Without -l, a file with
+  # several names counts once: the budget is the bytes the store holds, as it was with one du per
+  # item (with -l, `mkstore.sh ROOT 400` made a store of 105 MiB and skewed the benchmark).
   while IFS=$'\t' read -r sz item; do
     [ -e "$item" ] || continue
     [ $((used+sz)) -gt $budget ] && continue
@@ -20,7 +21,7 @@ for src in /usr/lib/x86_64-linux-gnu /usr/share/doc /usr/share/perl /usr/bin /us
     dest="$root/gnu/store/$h-$(basename "$item" | tr -c 'A-Za-z0-9+._?=\n-' _)"
     cp -a "$item" "$dest" 2>/dev/null || true
     used=$((used+sz)); n=$((n+1))
-  done < <(du -sbl -- "$src"/* 2>/dev/null)
+  done < <(du -sb -- "$src"/* 2>/dev/null)
 done
 # dedup identical files through .links hardlinks, as guix does
 ( cd "$root/gnu/store" && find . -path ./.links -prune -o -type f -print0 | xargs -0 sha256sum 2>/dev/null ) | sort | while read -r sum f; do
