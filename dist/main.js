@@ -30530,6 +30530,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 
+
 function lockPathOf(dir) {
     return `${dir}.lock`;
 }
@@ -30690,6 +30691,8 @@ async function lockLiveFree(dir, runner, timeoutSec, budgetSec, me, seen) {
         if (h?.reaping && external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
             lib_core/* info */.pq(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
             try {
+                // The same check as every other delete: a real dir inside base-dir (<base>/<ref-key>/<name>), no symlink on the way.
+                assertOwnedSubdir(dir, external_node_path_default().dirname(external_node_path_default().dirname(dir)));
                 await removeTree(dir, { holdFd: lock.fd });
             }
             catch (e) {

@@ -28691,7 +28691,7 @@ function path_safety_checkHostPath(input, p, fix, opts = {}) {
  * Before a destructive operation: `target` must be a real directory (not a symlink) whose
  * resolved location is strictly inside the resolved `root`.
  */
-function assertOwnedSubdir(target, root) {
+function path_safety_assertOwnedSubdir(target, root) {
     const st = external_node_fs_default().lstatSync(target);
     if (st.isSymbolicLink())
         throw new Error(`refusing to touch ${target}: it is a symlink`);
@@ -29843,6 +29843,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 
+
 function lockPathOf(dir) {
     return `${dir}.lock`;
 }
@@ -30003,6 +30004,8 @@ async function lockLiveFree(dir, runner, timeoutSec, budgetSec, me, seen) {
         if (h?.reaping && fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
             core.info(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
             try {
+                // The same check as every other delete: a real dir inside base-dir (<base>/<ref-key>/<name>), no symlink on the way.
+                assertOwnedSubdir(dir, path.dirname(path.dirname(dir)));
                 await removeTree(dir, { holdFd: lock.fd });
             }
             catch (e) {
@@ -39319,7 +39322,7 @@ function loadRunState() {
 async function removeRunDir(runDir, baseDir, holdFd) {
     if (!external_node_fs_default().lstatSync(runDir, { throwIfNoEntry: false }))
         return undefined;
-    assertOwnedSubdir(runDir, baseDir);
+    path_safety_assertOwnedSubdir(runDir, baseDir);
     const bytes = await treeBytes(runDir);
     await privileged_fs_removeTree(runDir, holdFd === undefined ? {} : { holdFd });
     return { path: runDir, bytes };

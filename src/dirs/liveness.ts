@@ -14,6 +14,7 @@ import { isKeeper, jobStillRuns, lingerKeeper, runnerProcess, startKeeper, stopK
 import { errorMessage } from '../common/errors.js';
 import { containerNames, describeUsers, findUsers, waitUnused } from './leftovers.js';
 import type { Ids } from '../sys/users.js';
+import { assertOwnedSubdir } from '../sys/path-safety.js';
 
 export function lockPathOf(dir: string): string {
   return `${dir}.lock`;
@@ -183,6 +184,8 @@ async function lockLiveFree(dir: string, runner: Ids, timeoutSec: () => number, 
     if (h?.reaping && fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
       core.info(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
       try {
+        // The same check as every other delete: a real dir inside base-dir (<base>/<ref-key>/<name>), no symlink on the way.
+        assertOwnedSubdir(dir, path.dirname(path.dirname(dir)));
         await removeTree(dir, { holdFd: lock.fd });
       } catch (e) {
         lock.release();
