@@ -23,7 +23,7 @@ import { guardedDirs, handOver, lockDirs, releaseKeeper, releaseMarked, type Loc
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
-import { parseStoreConfig, restoreStore, StoreMissError, type StoreConfig, type StoreOutputs } from '../store/index.js';
+import { parsePurgeConfig, parseStoreConfig, restoreStore, StoreMissError, type StoreConfig, type StoreOutputs } from '../store/index.js';
 import { PRESETS } from '../store/presets.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
@@ -114,6 +114,8 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     const cfg = parseFoundationConfig(src);
     const reap = parseReapConfig(src);
     const storeCfg = parseStoreConfig(src);
+    // Purge runs in post; its inputs (and the token) are checked here, before anything happens.
+    parsePurgeConfig(src, storeCfg);
     if (storeCfg) {
       checkStoreHostPaths(storeCfg);
       warnAboutDbDir(storeCfg);

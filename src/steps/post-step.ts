@@ -7,7 +7,7 @@ import { reclaimPaths } from '../dirs/reclaim.js';
 import { forgetRunLock, keepLockedForLeftovers, keeperRunning, type LockAccount, lockPathOf, releaseKeeper, RUN_TEARDOWN_WAIT_SEC, settleLocks } from '../dirs/liveness.js';
 import { DEFAULT_RELEASE_TIMEOUT_SEC } from '../dirs/dirs-config.js';
 import { settleLeftovers } from '../dirs/leftovers.js';
-import { parseStoreConfig, saveStore, storeStateFrom } from '../store/index.js';
+import { parseStoreConfig, purgeAfterSave, saveStore, storeStateFrom } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { actionInputs } from '../action/input-source.js';
 import { loadRunState } from '../action/step-state.js';
@@ -44,7 +44,12 @@ export async function runPost(): Promise<void> {
     };
 
     // First: the snapshot is worth most, and it needs nothing that teardown removes.
-    if (state.store) await saveStore(storeStateFrom(state.store), report);
+    if (state.store) {
+      const store = storeStateFrom(state.store);
+      const saved = await saveStore(store, report);
+      // Purge (off by default): superseded snapshots of this store, after the save, never failing the job.
+      await purgeAfterSave(store, saved, report);
+    }
 
     await attempt('reclaim', async () => {
       for (const r of await reclaimPaths(state.reclaim, state.runnerOwner))

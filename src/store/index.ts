@@ -4,3 +4,5 @@ export { restoreStore, StoreMissError, type StoreOutputs } from './restore.js';
 export { saveStore } from './save.js';
 export { parseStoreConfig, type StoreConfig } from './config.js';
 export { storeStateFrom, type StoreState } from './state.js';
+export { purgeAfterSave } from './purge.js';
+export { parsePurgeConfig } from './purge-config.js';

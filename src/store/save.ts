@@ -18,10 +18,12 @@ import { publicKeyLine } from './entry/signing.js';
 import { manifestBytes } from './manifest.js';
 import { createStaging, removeStaging, stagingSpaceProblem } from './staging.js';
 import type { StoreState } from './state.js';
+import type { SavedEntry } from './purge.js';
 
-export async function saveStore(state: StoreState, report: StepReport): Promise<void> {
+/** What was saved (for purge), or undefined when nothing was. */
+export async function saveStore(state: StoreState, report: StepReport): Promise<SavedEntry | undefined> {
   try {
-    await save(state, report);
+    return await save(state, report);
   } finally {
     if (state.base)
       try {
@@ -46,14 +48,14 @@ function deltaBase(state: StoreState): { key: string; bytes: number; items: Read
   return { key: info.key, bytes: info.bytes, items: new Set(info.items) };
 }
 
-async function save(state: StoreState, report: StepReport): Promise<void> {
+async function save(state: StoreState, report: StepReport): Promise<SavedEntry | undefined> {
   if (state.save === 'never') {
     report.add('store snapshot', 'not saved (save: never)');
-    return;
+    return undefined;
   }
   if (state.save === 'auto' && state.exactHit) {
     report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
-    return;
+    return undefined;
   }
   let staging: string | undefined;
   try {
@@ -101,6 +103,9 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     );
     if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
     report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+    // For purge: the saved entry and the base its manifest names stay.
+    if (id !== undefined) return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
+    return undefined;
   } catch (e) {
     // Removed first, so that the free space it reports is what the host really has.
     if (staging) removeStagingOrWarn(staging, state.stagingBase);
@@ -109,6 +114,7 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
     core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
     report.add('store snapshot', `not saved: ${why}`);
+    return undefined;
   } finally {
     if (staging) removeStagingOrWarn(staging, state.stagingBase);
   }
