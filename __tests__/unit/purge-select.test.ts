@@ -60,13 +60,7 @@ describe('planPurge', () => {
   });
 
   test('other refs, other cache versions and keys outside the prefixes are never candidates', () => {
-    const l = [
-      entry('s-1', 1, { ref: 'refs/pull/7/merge' }),
-      entry('s-2', 2, { version: 'b'.repeat(64) }),
-      entry('other-3', 3),
-      entry('s-4', 4),
-      entry('s-5', 5)
-    ];
+    const l = [entry('s-1', 1, { ref: 'refs/pull/7/merge' }), entry('s-2', 2, { version: 'b'.repeat(64) }), entry('other-3', 3), entry('s-4', 4), entry('s-5', 5)];
     const plan = planPurge(l, facts({ saved: { key: 's-5' } }));
     expect(keys(plan.remove)).toEqual(['s-4']);
     expect(plan.foreign).toEqual({ otherVersion: 1, otherRef: 1 });
