@@ -29,6 +29,7 @@ export const E2E = [
   'liveness',
   'mount-sources',
   'pr-dirs',
+  'purge',
   'reclaim',
   'store-action',
   'store-delta',

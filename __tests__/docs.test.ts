@@ -5,6 +5,7 @@ import path from 'node:path';
 import { actionDefaults, FakeJob, ROOT } from './helpers/action-runner.js';
 import { storeJob } from './helpers/store-e2e.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
+import { startCachesApiProcess, type CachesApi } from './helpers/caches-api.js';
 import { buildGuixLayout, GUIX_SCHEMA, removeTempDirs, sh, sqliteInput, q, tempDir } from './fixtures/store.js';
 
 const yml = fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8');
@@ -114,6 +115,7 @@ function usageExamples(): Example[] {
 function evaluate(value: string, ex: Example, job: FakeJob): string {
   return value.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expr: string) => {
     if (expr === 'github.workspace') return job.workspace;
+    if (expr === 'github.run_id') return '1001';
     const mx = /^matrix\.([A-Za-z0-9_-]+)$/.exec(expr);
     if (mx) {
       const values = ex.matrix[mx[1]];
@@ -129,16 +131,25 @@ function evaluate(value: string, ex: Example, job: FakeJob): string {
 describe('every Usage example runs as written through dist/', () => {
   const examples = usageExamples();
   let server: CacheServer | undefined;
+  // The REST caches API, for the example with `purge: true` (its token is the job's github.token).
+  let api: CachesApi | undefined;
   beforeAll(async () => {
     server = await startCacheServerProcess();
+    api = await startCachesApiProcess(server.url);
   });
   afterAll(async () => {
+    await api?.stop();
     await server?.stop();
     removeTempDirs();
   });
 
   test('the README has the examples this test runs', () => {
-    expect(examples.map((e) => e.title)).toEqual(['Docker jobs with per-run dirs and a per-PR registry', 'Guix store', 'Nix store, saved only from the default branch']);
+    expect(examples.map((e) => e.title)).toEqual([
+      'Docker jobs with per-run dirs and a per-PR registry',
+      'Guix store',
+      'Nix store, saved only from the default branch',
+      "Nix store, each job's snapshot replacing the previous one"
+    ]);
   });
 
   test.each(examples.map((e) => [e.title, e] as const))(
@@ -147,7 +158,7 @@ describe('every Usage example runs as written through dist/', () => {
       const storeRoot = tempDir('runbox-docs-store-');
       if (ex.with.store === 'guix') buildGuixLayout(storeRoot);
       if (ex.with.store === 'nix') buildNixLayout(storeRoot);
-      const job = storeJob((server as CacheServer).url, { storeRoot });
+      const job = storeJob((server as CacheServer).url, { storeRoot, env: { GITHUB_API_URL: api?.url, GITHUB_TOKEN: api?.token } });
       try {
         // What the checkout before it (or the repository) would have put there.
         for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
@@ -159,8 +170,10 @@ describe('every Usage example runs as written through dist/', () => {
         expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
         if (ex.with.store) {
           // The key's parts are in the summary, not only in a collapsed log group.
-          expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
+          if (ex.with.key) expect(main.summary).toMatch(new RegExp(`cache key</td><td>${ex.with.key.replace('${{ github.run_id }}', '1001')} = the 'key' input`));
+          else expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
           expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+          if (ex.with.purge === 'true') expect(post.summary).toMatch(/store purge<\/td><td>deleted \d+ entr(y|ies) \(/);
         }
       } finally {
         job.cleanup();

@@ -19,7 +19,8 @@
 //
 // Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process),
 // POST /_control {"evict": key} (or evict(key): drops every entry under that exact key, as the
-// service's eviction would; answers {"evicted": n}) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
+// service's eviction would; answers {"evicted": n}), POST /_control {"deleteId": id} (one finalized
+// entry; {"deleted": 0|1}) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
 // (downloads), upload-500 (blob PUTs and v1 PATCHes). Entries live in memory; blobs are files in
 // `dir`. Stats: `downloads` counts blob GETs that start at byte 0 (one per entry a client fetches,
 // whether it asks for the whole blob or a range), `downloadBytes` every byte served.
@@ -138,7 +139,16 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
     fault = f ?? null;
   };
   const stats = () => ({
-    entries: [...entries.values()].map((e) => ({ key: e.key, version: e.version, size: e.size, finalized: e.finalized })),
+    entries: [...entries.values()].map((e) => ({
+      key: e.key,
+      version: e.version,
+      size: e.size,
+      finalized: e.finalized,
+      // For tools/caches-api.mjs (the REST API's listing): the entry's id and times, ISO 8601.
+      id: e.id,
+      createdAt: e.createdAt,
+      lastAccessedAt: e.lastAccessedAt
+    })),
     ...counters,
     fault
   });
@@ -153,6 +163,16 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
         n++;
       }
     return n;
+  };
+  const deleteId = async (id) => {
+    for (const [k, e] of entries)
+      if (e.id === id && e.finalized) {
+        entries.delete(k);
+        byId.delete(e.id);
+        await fsp.rm(blobFile(e), { force: true });
+        return 1;
+      }
+    return 0;
   };
   const blockFile = (e, blockId) => path.join(blobDir, `${e.id}.block.${Buffer.from(blockId, 'base64').toString('hex')}`);
 
@@ -203,12 +223,14 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       if (size_bytes !== undefined && Number(size_bytes) !== e.size) {
         return { ok: false, message: `size mismatch for ${key}: finalize says ${size_bytes}, blob has ${e.size}` };
       }
-      Object.assign(e, { finalized: true, seq: ++seq });
+      const now = new Date().toISOString();
+      Object.assign(e, { finalized: true, seq: ++seq, createdAt: now, lastAccessedAt: now });
       return { ok: true, entry_id: String(e.id) }; // int64 is a JSON string in proto3
     },
     GetCacheEntryDownloadURL({ key, restore_keys = [], version }) {
       const e = findMatch([key, ...restore_keys], version);
       if (!e) return { ok: false };
+      e.lastAccessedAt = new Date().toISOString();
       return { ok: true, signed_download_url: downloadUrl(e), matched_key: e.key };
     }
   };
@@ -425,6 +447,8 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
         try {
           const body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
           if (typeof body.evict === 'string') return sendJson(res, 200, { evicted: await evict(body.evict) });
+          // One entry by id (the REST API's DELETE /actions/caches/{id}, through tools/caches-api.mjs).
+          if (typeof body.deleteId === 'number') return sendJson(res, 200, { deleted: await deleteId(body.deleteId) });
           setFault(body.fault);
         } catch (err) {
           return sendJson(res, 400, { error: String(err.message) });

@@ -59,6 +59,16 @@ export function expandRunnerTemp(env) {
   return env;
 }
 
+/**
+ * The runner evaluates `${{ github.token }}` (the `token` input's default) to the job's token;
+ * here that is GITHUB_TOKEN from the job's env, and without one the literal stays (runbox refuses
+ * it only when `purge` is on).
+ */
+export function expandGithubToken(env) {
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('INPUT_') && v.includes('${{ github.token }}') && env.GITHUB_TOKEN) env[k] = v.replaceAll('${{ github.token }}', env.GITHUB_TOKEN);
+  return env;
+}
+
 const readIf = (p) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
 /** What a step left behind, read from its file commands and its output. */
@@ -136,7 +146,7 @@ export class FakeJob {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    return expandRunnerTemp(env);
+    return expandGithubToken(expandRunnerTemp(env));
   }
 
   /** Starts a step without waiting for it: for tests that signal it mid-flight. */
