@@ -34,6 +34,7 @@ export interface JobOptions {
 export function parseFileCommands(text: string): Record<string, string>;
 export function actionDefaults(): Record<string, string>;
 export function expandRunnerTemp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+export function expandGithubToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
 
 export class FakeJob {
   constructor(opts?: JobOptions);
