@@ -18,23 +18,21 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * One direction of the link. Each chunk reserves the next slot of the wire (a virtual clock that
  * advances by len / rate); a sender ahead of the clock waits. Credit for an idle link is capped
  * at `burstMs`, so a pause does not buy a burst faster than the link.
  */
-export function makePacer(rate, burstMs = 10) {
+export function makePacer(rate, burstMs = 50) {
   let clock = 0;
   return {
     rate,
-    async take(len) {
-      if (!(rate > 0)) return;
+    /** Milliseconds the sender of `len` more bytes must wait (0: send now). */
+    reserve(len) {
+      if (!(rate > 0)) return 0;
       const now = performance.now();
       clock = Math.max(clock, now - burstMs) + (len * 1000) / rate;
-      const ahead = clock - now;
-      if (ahead > 0) await sleep(ahead);
+      return Math.max(0, clock - now);
     }
   };
 }
@@ -43,10 +41,10 @@ function meter(pacer, count) {
   return new Transform({
     transform(chunk, _enc, cb) {
       count(chunk.length);
-      pacer.take(chunk.length).then(
-        () => cb(null, chunk),
-        (err) => cb(err)
-      );
+      const wait = pacer.reserve(chunk.length);
+      // Under a millisecond, a timer costs more than it paces: the clock carries the debt.
+      if (wait < 1) cb(null, chunk);
+      else setTimeout(() => cb(null, chunk), wait);
     }
   });
 }
