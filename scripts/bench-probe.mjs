@@ -53,16 +53,19 @@ function treeBytes(dir) {
  * step (for a save, above the store; for a restore, above the store plus what the restore left),
  * or the staging dirs' peak if larger. A restore's own items are not extra: a restore that stages
  * an entry of N bytes and deletes it once extracted shows N.
+ * `exclude`: dirs on the same filesystem whose growth is not the step's (the cache stand-in's
+ * blobs, with --disk).
  * Samples run on the event loop: steps must be started asynchronously (spawn, not spawnSync).
  */
-export function startDiskSampler(fsDir, staging = [], ms = 50) {
-  const before = usedBytes(fsDir);
+export function startDiskSampler(fsDir, { staging = [], exclude = [], ms = 50 } = {}) {
+  const used = () => usedBytes(fsDir) - exclude.reduce((n, d) => n + treeBytes(d), 0);
+  const before = used();
   let peak = before;
   let stagingPeak = 0;
   let samples = 0;
   const sample = () => {
     samples++;
-    peak = Math.max(peak, usedBytes(fsDir));
+    peak = Math.max(peak, used());
     stagingPeak = Math.max(
       stagingPeak,
       staging.reduce((n, d) => n + treeBytes(d), 0)
@@ -74,7 +77,7 @@ export function startDiskSampler(fsDir, staging = [], ms = 50) {
     stop() {
       clearInterval(timer);
       sample();
-      const after = usedBytes(fsDir);
+      const after = used();
       return { extra: Math.max(0, peak - Math.max(before, after), stagingPeak), fsExtra: Math.max(0, peak - Math.max(before, after)), stagingPeak, samples };
     }
   };

@@ -96,7 +96,7 @@ export function evaluateTargets(result) {
       x(median(rt.capped)),
       median(rt.capped),
       1.15,
-      `${where('restore at cap')}; download at the cap ${sec(med('download at cap'))}, restore floor ${sec(med('floor restore'))}`
+      `${where('restore at cap')}; download at the cap ${sec(med('download at cap'))} (${(med('download at cap', 'down') / med('download at cap') / 1e6).toFixed(0)} MB/s delivered), restore floor ${sec(med('floor restore'))}`
     ),
     row('extra disk during save or restore ≤ 64 MiB', `${mib(disk)} (highest of all rounds)`, disk / MIB, 64, diskAt),
     {

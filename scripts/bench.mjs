@@ -159,7 +159,7 @@ async function benchSize(mib, o) {
      */
     const measure = async (fn, { disk, capped = false } = {}) => {
       settle();
-      const sampler = disk ? startDiskSampler(work, disk) : undefined;
+      const sampler = disk ? startDiskSampler(work, { staging: disk, exclude: o.disk ? [cacheDir] : [] }) : undefined;
       const bytes = () => (capped ? { up: proxy.stats().up, down: proxy.stats().down } : { up: server.stats().uploadBytes, down: server.stats().downloadBytes });
       const b0 = bytes();
       const cpu0 = childCpuSeconds();
