@@ -54,10 +54,11 @@ function treeBytes(dir) {
  * or the staging dirs' peak if larger. A restore's own items are not extra: a restore that stages
  * an entry of N bytes and deletes it once extracted shows N.
  * `exclude`: dirs on the same filesystem whose growth is not the step's (the cache stand-in's
- * blobs, with --disk).
+ * blobs, with --disk). `shared`: the filesystem has other writers (--disk on a busy machine), so
+ * its figure is kept aside and `extra` is the staging dirs' peak alone.
  * Samples run on the event loop: steps must be started asynchronously (spawn, not spawnSync).
  */
-export function startDiskSampler(fsDir, { staging = [], exclude = [], ms = 50 } = {}) {
+export function startDiskSampler(fsDir, { staging = [], exclude = [], shared = false, ms = 50 } = {}) {
   const used = () => usedBytes(fsDir) - exclude.reduce((n, d) => n + treeBytes(d), 0);
   const before = used();
   let peak = before;
@@ -78,7 +79,8 @@ export function startDiskSampler(fsDir, { staging = [], exclude = [], ms = 50 } 
       clearInterval(timer);
       sample();
       const after = used();
-      return { extra: Math.max(0, peak - Math.max(before, after), stagingPeak), fsExtra: Math.max(0, peak - Math.max(before, after)), stagingPeak, samples };
+      const fsExtra = Math.max(0, peak - Math.max(before, after));
+      return { extra: shared ? stagingPeak : Math.max(fsExtra, stagingPeak), fsExtra, stagingPeak, samples };
     }
   };
 }

@@ -10,12 +10,12 @@
 //   options: --sizes N[,N...] (MiB of source for mkstore.sh; default 400,1200), --rounds N (default 5),
 //            --rate MB/s (the capped link, decimal MB; default 100), --disk (work on the disk under --dir
 //            instead of a tmpfs), --quick, --out FILE (default BENCHMARKS.md; --quick writes only with
-//            --out), --json FILE (the raw figures), --dir DIR (temp root), --keep (leave it),
+//            --out), --json FILE (the raw figures), --dir DIR (temp root), --keep (leave it; a tmpfs goes anyway),
 //            --shards N (runbox `shards` input), --no-baseline (skip the hand-written recipe),
 //            --mkstore FILE (default scripts/mkstore.sh), --help
 //
-// Needs root: the store is root-owned (like /gnu/store), and the default tmpfs is mounted with
-// mount(8). Also GNU tar, zstd, sqlite3, curl and a built dist/ (npm run bench builds it).
+// Needs root: the store is root-owned (like /gnu/store), and the default tmpfs mounts are made
+// with mount(8) in a mount namespace of the benchmark's own (unshare(1)), so they go when it ends. Also GNU tar, zstd, sqlite3, curl and a built dist/ (npm run bench builds it).
 // runbox runs as a workflow runs it: `node dist/main.js` and `node dist/post.js` as their own
 // processes (tools/local-runner.mjs), against the loopback cache stand-in (tools/cache-server.mjs),
 // with RUNBOX_STORE_ROOT pointing the store root at a temp dir. The capped-link restore goes
@@ -159,7 +159,7 @@ async function benchSize(mib, o) {
      */
     const measure = async (fn, { disk, capped = false } = {}) => {
       settle();
-      const sampler = disk ? startDiskSampler(work, { staging: disk, exclude: o.disk ? [cacheDir] : [] }) : undefined;
+      const sampler = disk ? startDiskSampler(work, { staging: disk, exclude: o.disk ? [cacheDir] : [], shared: o.disk }) : undefined;
       const bytes = () => (capped ? { up: proxy.stats().up, down: proxy.stats().down } : { up: server.stats().uploadBytes, down: server.stats().downloadBytes });
       const b0 = bytes();
       const cpu0 = childCpuSeconds();
@@ -326,7 +326,10 @@ async function bench() {
       mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') }
     }
   });
-  if (values.help) return console.log(usage());
+  if (values.help) {
+    console.log(usage());
+    return 0;
+  }
   const sizes = (values.sizes ?? (values.quick ? '24' : '400,1200')).split(',').map(Number);
   const rounds = Number(values.rounds ?? (values.quick ? '2' : '5'));
   const rateMB = Number(values.rate);
@@ -336,16 +339,25 @@ async function bench() {
   const baseline = !values['no-baseline'] && fs.existsSync(path.join(ROOT, 'node_modules/@actions/cache'));
   const out = values.out ?? (values.quick ? undefined : path.join(ROOT, 'BENCHMARKS.md'));
 
+  if (!values.disk && !process.env.RUNBOX_BENCH_OWN_MOUNTS) {
+    // The tmpfs mounts live in a mount namespace of the benchmark's own: they vanish with its last
+    // process however it ends (^C, kill -9), and no other process on the host sees them. (A signal
+    // handler cannot promise that: node defers it while spawnSync runs, or loses it.)
+    const top = values.dir ? path.resolve(values.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-bench-'));
+    const args = [...process.argv.slice(2).filter((a, i, all) => a !== '--dir' && all[i - 1] !== '--dir' && !a.startsWith('--dir=')), '--dir', top];
+    // A ^C reaches the whole process group: the benchmark inside ends on it, this one waits to clean up.
+    process.on('SIGINT', () => {});
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, SELF, ...args], { stdio: 'inherit', env: { ...process.env, RUNBOX_BENCH_OWN_MOUNTS: '1' } });
+    if (!values.dir && !values.keep) wipe(top);
+    if (r.error) throw new Error(`bench: unshare(1) of a mount namespace for the tmpfs failed (${r.error.message}); it needs root (CAP_SYS_ADMIN): run as root or pass --disk`);
+    if (r.status === null) throw new Error(`bench: ended by ${r.signal}`);
+    return r.status;
+  }
   const tmp = values.dir ? path.resolve(values.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-bench-'));
   fs.mkdirSync(tmp, { recursive: true });
   const o = { tmp, disk: values.disk, rounds, rate: rateMB * 1e6, shards: values.shards, baseline, mkstore: values.mkstore, keep: values.keep };
   const started = new Date();
   const loadBefore = os.loadavg();
-  // A ^C must not leave the tmpfs mounted.
-  process.once('SIGINT', () => {
-    for (const mib of sizes) for (const d of ['work', 'cache']) unmountTmpfs(path.join(tmp, `size-${mib}`, d));
-    process.exit(130);
-  });
   const results = [];
   for (const mib of sizes) results.push(await benchSize(mib, o));
   const tool = (cmd) => sh(cmd).split('\n')[0].trim();
@@ -370,6 +382,7 @@ async function bench() {
   }
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify({ machine, options, results }, null, 1)}\n`);
   if (!values.keep && !values.dir) wipe(tmp);
+  return 0;
 }
 
 // ---- entry --------------------------------------------------------------------------------
@@ -387,7 +400,7 @@ if (argv[0] === '--baseline') {
 } else {
   // Exit explicitly: a failure leaves the in-process cache server's sockets open.
   bench().then(
-    () => process.exit(0),
+    (code) => process.exit(code ?? 0),
     (e) => {
       console.error(e);
       process.exit(1);
