@@ -7,6 +7,7 @@ export interface Figure {
   disk?: number;
   fsExtra?: number;
   stagingPeak?: number;
+  line?: string;
 }
 export type Round = Record<string, Figure>;
 export interface SizeResult {
@@ -26,5 +27,6 @@ export interface TargetRow {
 }
 export function median(xs: number[]): number;
 export function ratios(rounds: Round[]): Record<'save' | 'restore' | 'partial' | 'partialBytes' | 'capped' | 'baselineSave' | 'baselineRestore', number[]>;
+export function phases(rounds: Round[], name: string): string;
 export function evaluateTargets(result: SizeResult): TargetRow[];
 export function renderReport(input: { machine: Record<string, unknown>; options: Record<string, unknown>; results: SizeResult[] }): string;

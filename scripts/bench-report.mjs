@@ -30,6 +30,20 @@ export function ratios(rounds) {
   };
 }
 
+/**
+ * The step's own account of its phases in the last round (`store restore time: download 1.2 s,
+ * ...`), with what they leave of its wall time: node start-up, the cache lookup and whatever else
+ * the step does not time.
+ */
+export function phases(rounds, name) {
+  const f = rounds.at(-1)?.[name];
+  if (!f?.line) return '';
+  const timed = [...f.line.matchAll(/(\d+(?:\.\d+)?) s\b/g)].reduce((n, m) => n + Number(m[1]), 0);
+  // Streamed phases overlap: their sum can pass the wall time.
+  const rest = timed <= f.s ? `${(f.s - timed).toFixed(1)} s outside them` : 'they overlap';
+  return `${f.line} (last round: these phases add up to ${timed.toFixed(1)} s of ${f.s.toFixed(1)} s wall, ${rest})`;
+}
+
 /** "12% under" / "54% over": how far a measured figure is from its limit. */
 function margin(measured, limit) {
   if (!Number.isFinite(measured)) return 'not measured';
@@ -52,7 +66,7 @@ export function evaluateTargets(result) {
     return e > 0 ? `, ${e.toFixed(2)} s over the target time (median)` : '';
   };
   const cpu = (name, floor) => `CPU ${med(name, 'cpu').toFixed(1)} s${floor ? ` (${floor} ${med(floor, 'cpu').toFixed(1)} s)` : ''}`;
-  const where = (name, floor) => [notes.lines[name], cpu(name, floor)].filter(Boolean).join('; ');
+  const where = (name, floor) => [phases(rounds, name) || notes.lines[name], cpu(name, floor)].filter(Boolean).join('; ');
   const row = (target, measured, value, limit, where, extra = '') => ({ target, size: result.mib, measured, met: value <= limit, by: `${margin(value, limit)}${extra}`, where });
   const diskSteps = ['runbox save', 'runbox restore', 'restore onto 90%', 'restore at cap'];
   const disk = Math.max(...rounds.flatMap((r) => diskSteps.map((n) => r[n]?.disk ?? NaN)).filter(Number.isFinite));

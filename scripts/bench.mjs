@@ -12,7 +12,8 @@
 //            instead of a tmpfs), --quick, --out FILE (default BENCHMARKS.md; --quick writes only with
 //            --out), --json FILE (the raw figures), --dir DIR (temp root), --keep (leave it; a tmpfs goes anyway),
 //            --shards N (runbox `shards` input), --no-baseline (skip the hand-written recipe),
-//            --mkstore FILE (default scripts/mkstore.sh), --help
+//            --mkstore FILE (default scripts/mkstore.sh), --from-json FILE (write the report again
+//            from a --json file, measuring nothing), --help
 //
 // Needs root: the store is root-owned (like /gnu/store), and the default tmpfs mounts are made
 // with mount(8) in a mount namespace of the benchmark's own (unshare(1)), so they go when it ends. Also GNU tar, zstd, sqlite3, curl and a built dist/ (npm run bench builds it).
@@ -198,7 +199,7 @@ async function benchSize(mib, o) {
       expectStep(save.result, 'runbox post (save)');
       if (!server.stats().entries.some((e) => e.key === key && e.finalized)) throw new Error(`runbox post did not save ${key}:\n${save.result.stdout}`);
       r['runbox save'] = save.fig;
-      notes.lines['runbox save'] = timeLine(save.result);
+      r['runbox save'].line = notes.lines['runbox save'] = timeLine(save.result);
       // The entry's blobs, for the plain download at the cap.
       const entryBlobs = fs
         .readdirSync(cacheDir)
@@ -219,7 +220,7 @@ async function benchSize(mib, o) {
       expectStep(restore.result, 'runbox main (restore)');
       if (restore.result.outputs['cache-hit'] !== 'true') throw new Error(`runbox main did not hit ${key}:\n${restore.result.stdout}`);
       r['runbox restore'] = restore.fig;
-      notes.lines['runbox restore'] = timeLine(restore.result);
+      r['runbox restore'].line = notes.lines['runbox restore'] = timeLine(restore.result);
       if (i === 1) notes.checked = checkRestore('runbox restore', target, srcCanonical, srcDb);
 
       const exact = await measure(() => restorer.post(), { disk: staging(restorer) });
@@ -263,7 +264,7 @@ async function benchSize(mib, o) {
       expectStep(partial.result, 'runbox main (onto 90%)');
       if (i === 1) notes.partialChecked = checkRestore('runbox restore onto 90%', target, srcCanonical, srcDb, new Set(dropped));
       r['restore onto 90%'] = partial.fig;
-      notes.lines['restore onto 90%'] = timeLine(partial.result);
+      r['restore onto 90%'].line = notes.lines['restore onto 90%'] = timeLine(partial.result);
 
       // The capped link: the entry's bytes alone, then a full restore, both through the proxy.
       const urls = entryBlobs.flatMap((id) => ['-o', '/dev/null', `${proxy.url}devstoreaccount1/cache/${id}`]);
@@ -274,7 +275,7 @@ async function benchSize(mib, o) {
       expectStep(capped.result, 'runbox main (restore at the cap)');
       if (capped.result.outputs['cache-hit'] !== 'true') throw new Error(`runbox main at the cap did not hit ${key}:\n${capped.result.stdout}`);
       r['restore at cap'] = capped.fig;
-      notes.lines['restore at cap'] = timeLine(capped.result);
+      r['restore at cap'].line = notes.lines['restore at cap'] = timeLine(capped.result);
 
       await server.evict(key);
       rounds.push(r);
@@ -323,11 +324,19 @@ async function bench() {
       keep: { type: 'boolean', default: false },
       shards: { type: 'string', default: '' },
       'no-baseline': { type: 'boolean', default: false },
-      mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') }
+      mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') },
+      'from-json': { type: 'string' }
     }
   });
   if (values.help) {
     console.log(usage());
+    return 0;
+  }
+  if (values['from-json']) {
+    // The report again from a run's figures (--json), e.g. after a change to the report alone.
+    const md = renderReport(JSON.parse(fs.readFileSync(values['from-json'], 'utf8')));
+    fs.writeFileSync(values.out ?? path.join(ROOT, 'BENCHMARKS.md'), md);
+    console.log(md);
     return 0;
   }
   const sizes = (values.sizes ?? (values.quick ? '24' : '400,1200')).split(',').map(Number);
@@ -347,7 +356,10 @@ async function bench() {
     const args = [...process.argv.slice(2).filter((a, i, all) => a !== '--dir' && all[i - 1] !== '--dir' && !a.startsWith('--dir=')), '--dir', top];
     // A ^C reaches the whole process group: the benchmark inside ends on it, this one waits to clean up.
     process.on('SIGINT', () => {});
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, SELF, ...args], { stdio: 'inherit', env: { ...process.env, RUNBOX_BENCH_OWN_MOUNTS: '1' } });
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, SELF, ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, RUNBOX_BENCH_OWN_MOUNTS: '1', RUNBOX_BENCH_COMMAND: process.argv.slice(2).join(' ') }
+    });
     if (!values.dir && !values.keep) wipe(top);
     if (r.error) throw new Error(`bench: unshare(1) of a mount namespace for the tmpfs failed (${r.error.message}); it needs root (CAP_SYS_ADMIN): run as root or pass --disk`);
     if (r.status === null) throw new Error(`bench: ended by ${r.signal}`);
@@ -373,7 +385,15 @@ async function bench() {
     zstd: tool('zstd --version'),
     load: { before: loadBefore, after: os.loadavg() }
   };
-  const options = { sizes, rounds, rateMB, disk: values.disk, shards: values.shards, baseline, command: `node scripts/bench.mjs ${process.argv.slice(2).join(' ')}`.trim() };
+  const options = {
+    sizes,
+    rounds,
+    rateMB,
+    disk: values.disk,
+    shards: values.shards,
+    baseline,
+    command: `node scripts/bench.mjs ${process.env.RUNBOX_BENCH_COMMAND ?? process.argv.slice(2).join(' ')}`.trim()
+  };
   const md = renderReport({ machine, options, results });
   console.log(md);
   if (out) {
