@@ -205,6 +205,7 @@ async function benchSize(mib, o) {
         .readdirSync(cacheDir)
         .filter((f) => /^\d+\.blob$/.test(f) && !blobsBefore.has(f))
         .map((f) => f.slice(0, -'.blob'.length));
+      if (!entryBlobs.length) throw new Error(`bench: runbox post saved ${key}, but no new blob file appeared in ${cacheDir} (tools/cache-server.mjs stores blobs as <id>.blob)`);
 
       if (o.baseline) {
         r['baseline save'] = (await measure(() => runChild(['--baseline', 'save', '--root', src, '--staging', path.join(work, 'bl-staging'), '--key', blKey], childEnv))).fig;
