@@ -1,68 +1,59 @@
 #!/usr/bin/env node
-// The store-snapshot benchmark (issue 5): runbox against the floor (plain `tar -c | zstd -T0`
-// and `zstd -dc | tar -x` on the same data) and against the hand-written recipe it replaces,
-// all in one run, interleaved and repeated, so the ratios compare like with like on a shared
-// machine whose absolute speed drifts between runs.
+// The store-snapshot benchmark (issues 5 and 13): runbox's built action against the floor (plain
+// `tar -c | zstd -T0 -3` to a file and `zstd -dc | tar -x` on the same data) and against the
+// hand-written recipe it replaces, interleaved (one of each per round) and repeated, so that every
+// ratio compares figures taken in the same round on a shared machine whose speed drifts.
 //
-//   npm run bench                       # default size, 5 runs, writes BENCHMARKS.md
-//   npm run build && node scripts/bench.mjs --mib 1200 --runs 5
-//   options: --mib N (source MiB for mkstore.sh), --runs N, --out FILE, --dir DIR (temp root),
-//            --keep (leave the temp root), --shards N (runbox `shards` input; default: runbox's),
-//            --mkstore FILE (the store builder; default scripts/mkstore.sh), --help
+//   npm run bench                                  # 400 MiB and 1.2 GB stores, 5 rounds, tmpfs, writes BENCHMARKS.md
+//   npm run build && node scripts/bench.mjs --sizes 400 --rounds 3
+//   node scripts/bench.mjs --quick                 # a small store, 2 rounds: checks the script itself, writes nothing
+//   options: --sizes N[,N...] (MiB of source for mkstore.sh; default 400,1200), --rounds N (default 5),
+//            --rate MB/s (the capped link, decimal MB; default 100), --disk (work on the disk under --dir
+//            instead of a tmpfs), --quick, --out FILE (default BENCHMARKS.md; --quick writes only with
+//            --out), --json FILE (the raw figures), --dir DIR (temp root), --keep (leave it; a tmpfs goes anyway),
+//            --shards N (runbox `shards` input), --no-baseline (skip the hand-written recipe),
+//            --mkstore FILE (default scripts/mkstore.sh), --from-json FILE (write the report again
+//            from a --json file, measuring nothing), --help
 //
-// Needs root (the store is root-owned, like /gnu/store), GNU tar, zstd, sqlite3, and a built
-// dist/ (npm run bench builds it). runbox runs exactly as a workflow runs it: `node dist/main.js`
-// and `node dist/post.js` through tools/local-runner.mjs, against the loopback cache service
-// in tools/cache-server.mjs, with RUNBOX_STORE_ROOT pointing the store root at a temp dir.
-// Before timing counts, round 1 checks that runbox's restores are right: every item under
-// gnu/store (dot-entries aside) as the source's in the canonical view (root:root, mtime 1, dirs
-// 0555, files 0555/0444, symlinks 0777; __tests__/fixtures/store.ts itemsView), no dot-entry and
-// no private dir left behind, and the restored DB registering the same paths and references.
+// Needs root: the store is root-owned (like /gnu/store), and the default tmpfs mounts are made
+// with mount(8) in a mount namespace of the benchmark's own (unshare(1)), so they go when it ends. Also GNU tar, zstd, sqlite3, curl and a built dist/ (npm run bench builds it).
+// runbox runs as a workflow runs it: `node dist/main.js` and `node dist/post.js` as their own
+// processes (tools/local-runner.mjs), against the loopback cache stand-in (tools/cache-server.mjs),
+// with RUNBOX_STORE_ROOT pointing the store root at a temp dir. The capped-link restore goes
+// through tools/throttle-proxy.mjs. Round 1 first checks that runbox's restores are right (the
+// source's items in the canonical view, no dot-entry or private dir left, the DB registering the
+// same paths and references); the script stops otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { daemonSchema } from '../src/store/daemon-schema.mjs';
+import { STORE_PATHS, addNewItems, checkRestore, dbView, itemsView, partialStore, q, realDb, sh, storeFacts, wipe } from './bench-store.mjs';
+import { childCpuSeconds, fsType, mountTmpfs, startDiskSampler, unmountTmpfs } from './bench-probe.mjs';
+import { renderReport } from './bench-report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
-const STORE_PATHS = ['gnu/store', 'var/guix/db'];
+const MIB = 2 ** 20;
 
-// ---- small helpers ------------------------------------------------------------------------
-
-function sh(script, { quiet = false } = {}) {
-  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`bench: command failed (${r.status}): ${script}\n${r.stderr}`);
-  if (!quiet && r.stderr.trim()) process.stderr.write(r.stderr);
-  return r.stdout;
-}
-
-const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 const now = () => Number(process.hrtime.bigint()) / 1e9;
-const wipe = (dir) => fs.rmSync(dir, { recursive: true, force: true });
 
 /** Dirty pages from the untimed setup must not be written back inside the next timed step. */
 function settle() {
   spawnSync('sync');
 }
 
-async function timed(fn) {
-  settle();
-  const t0 = now();
-  const extra = await fn();
-  return { s: now() - t0, extra };
+/** A command run asynchronously, so the in-process cache stand-in and proxy keep serving. */
+function shAsync(file, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bench: ${file} exited ${code}: ${err}`))));
+  });
 }
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const fmt = (s) => `${s.toFixed(2)} s`;
-const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
 
 // ---- the baseline recipe, run as its own process (as a workflow step would be) -------------
 
@@ -97,158 +88,7 @@ function runChild(args, env) {
   });
 }
 
-// ---- the synthetic store ------------------------------------------------------------------
-
-const sqlStr = (s) => `'${String(s).replace(/'/g, "''")}'`;
-
-function sqlite(db, sql) {
-  const r = spawnSync('sqlite3', ['-bail', db], { input: sql, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`sqlite3 ${db}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** A DB as guix-daemon leaves it (as __tests__/fixtures/store.ts GUIX_SCHEMA): one schema source for runbox, the tests and this. */
-const GUIX_SCHEMA = `${daemonSchema('guix')}PRAGMA journal_mode = WAL;\n`;
-
-const validRow = (name, time) => `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES (${sqlStr(`/gnu/store/${name}`)}, 'sha256:${'0'.repeat(52)}', ${time}, 100);`;
-
-/**
- * mkstore.sh's db.sqlite is filler; save reads the registrations from the live DB, so make it a
- * real Guix DB: every item registered, and item i referring to item i+1 unless i+1 is one of the
- * items partialStore drops (every 10th), so that dropping them leaves no dangling reference.
- */
-function realDb(src) {
-  const db = path.join(src, 'var/guix/db/db.sqlite');
-  wipe(db);
-  const items = fs
-    .readdirSync(path.join(src, 'gnu/store'))
-    .filter((n) => !n.startsWith('.'))
-    .sort();
-  const rows = items.map((n) => validRow(n, 1));
-  const refs = [];
-  for (let i = 0; i + 1 < items.length; i++) {
-    if ((i + 1) % 10 === 0) continue;
-    refs.push(
-      `INSERT INTO Refs (referrer, reference) SELECT x.id, y.id FROM ValidPaths x, ValidPaths y WHERE x.path = ${sqlStr(`/gnu/store/${items[i]}`)} AND y.path = ${sqlStr(`/gnu/store/${items[i + 1]}`)};`
-    );
-  }
-  sqlite(db, `${GUIX_SCHEMA}\nBEGIN;\n${rows.join('\n')}\n${refs.join('\n')}\nCOMMIT;\n`);
-  return items;
-}
-
-/** What a DB registers: its valid paths and its references as path pairs (ids and times aside). */
-function dbView(root) {
-  const db = path.join(root, 'var/guix/db/db.sqlite');
-  if (!fs.existsSync(db)) return `(no DB at ${db})`;
-  return sqlite(
-    db,
-    `SELECT path FROM ValidPaths ORDER BY path;
-     SELECT '->', x.path, y.path FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference ORDER BY 2, 3;\n`
-  );
-}
-
-function storeFacts(src) {
-  const n = (cmd) => Number(sh(cmd).trim());
-  return {
-    bytes: n(`du -sb ${q(src)} | cut -f1`),
-    files: n(`find ${q(src)} -type f | wc -l`),
-    items: fs.readdirSync(path.join(src, 'gnu/store')).filter((x) => !x.startsWith('.')).length,
-    links: n(`find ${q(path.join(src, 'gnu/store/.links'))} -type f | wc -l`),
-    // The items with every hard link counted as its own file: what a dereferenced archive would hold.
-    itemBytes: n(`du -sbl --exclude=.links ${q(path.join(src, 'gnu/store'))} | cut -f1`)
-  };
-}
-
-/** A store holding 90% of the items (every 10th dropped), its .links and DB pruned to match. */
-function partialStore(src, dest, items) {
-  wipe(dest);
-  fs.mkdirSync(dest, { recursive: true });
-  sh(`cp -a ${q(src)}/. ${q(dest)}/`);
-  const dropped = items.filter((_, i) => i % 10 === 0);
-  for (const n of dropped) wipe(path.join(dest, 'gnu/store', n));
-  // What `guix gc` leaves: no .links entry that only the dropped items used.
-  sh(`find ${q(path.join(dest, 'gnu/store/.links'))} -type f -links 1 -delete`);
-  // Their registrations and their own references (nothing kept refers to them: see realDb).
-  const del = dropped
-    .map((n) => `DELETE FROM Refs WHERE referrer = (SELECT id FROM ValidPaths WHERE path = ${sqlStr(`/gnu/store/${n}`)});\nDELETE FROM ValidPaths WHERE path = ${sqlStr(`/gnu/store/${n}`)};`)
-    .join('\n');
-  sqlite(path.join(dest, 'var/guix/db/db.sqlite'), `PRAGMA foreign_keys = ON;\nBEGIN;\n${del}\nCOMMIT;\n`);
-  return dropped;
-}
-
-/**
- * The job between two snapshots: about 2% new store items (copies of existing ones under new
- * names, registered in the DB), the case a delta save is for. Returns how many.
- */
-function addNewItems(root, items, fraction = 0.02) {
-  // Spread over the store (every 50th item at 2%), so their sizes are the store's mix.
-  const step = Math.max(1, Math.round(1 / fraction));
-  const picked = items.filter((_, i) => i % step === step - 1);
-  const n = picked.length;
-  const store = path.join(root, 'gnu/store');
-  // 8 new leading chars of the hash part, all nix-base32 (no e, o, t, u: restore checks the names).
-  const fresh = picked.map((name, i) => `d1${String(i).padStart(6, '0')}${name.slice(8)}`);
-  sh(picked.map((name, i) => `cp -a ${q(path.join(store, name))} ${q(path.join(store, fresh[i]))}`).join('\n'));
-  sqlite(path.join(root, 'var/guix/db/db.sqlite'), `BEGIN;\n${fresh.map((f) => validRow(f, 2)).join('\n')}\nCOMMIT;\n`);
-  return n;
-}
-
-/**
- * The items of a store root's gnu/store, one line each: path, type, mode, uid, gid, mtime, size
- * (files only: dir sizes depend on the filesystem's history), symlink target. Dot-entries
- * (`.links`) and the store dir itself are left out. With `canonical`, what the items become once
- * restored: root-owned, mtime 1, dirs 0555, files 0555 with any x bit and 0444 without, symlinks
- * 0777. Link counts are not compared: `.links` is not restored, and names in different shards
- * are separate copies.
- * The same rule as __tests__/fixtures/store.ts itemsView.
- */
-function itemsView(root, canonical = false) {
-  const lines = sh(`cd ${q(path.join(root, 'gnu/store'))} && find . -mindepth 1 -path './.*' -prune -o -printf '%P\\t%y\\t%m\\t%U\\t%G\\t%T@\\t%s\\t%l\\n' | LC_ALL=C sort`)
-    .split('\n')
-    .filter((l) => l !== '');
-  return lines.map((l) => {
-    const [p, y, m, u, g, t, size, target] = l.split('\t');
-    if (!canonical) return `${p} ${y} ${m} ${u} ${g} ${Number(t)} ${y === 'f' ? size : '-'} ${target}`;
-    const cm = y === 'd' ? '555' : y === 'l' ? '777' : parseInt(m, 8) & 0o111 ? '555' : '444';
-    return `${p} ${y} ${cm} 0 0 1 ${y === 'f' ? size : '-'} ${target}`;
-  });
-}
-
-/** The first few lines where two views differ, for the error message. */
-function firstDiffs(a, b, n = 8) {
-  const sa = new Set(a);
-  const sb = new Set(b);
-  return [...a.filter((l) => !sb.has(l)).map((l) => `- ${l}`), ...b.filter((l) => !sa.has(l)).map((l) => `+ ${l}`)].slice(0, n).join('\n');
-}
-
-/**
- * A restore's result against what it should hold: the items (in `expected`, a view as itemsView
- * gives it) written by runbox, with nothing but them under gnu/store's dot-entries-free view, no
- * dot-entry in gnu/store, no private dir left beside it, and the DB registering `dbExpected`.
- * `only`, when given, limits the comparison to the items so named (a restore onto a partial store).
- */
-function checkRestore(what, root, expected, dbExpected, only) {
-  const pick = (view) => (only ? view.filter((l) => only.has(l.split(/[/ ]/)[0])) : view);
-  const got = pick(itemsView(root));
-  const want = pick(expected);
-  if (got.join('\n') !== want.join('\n')) throw new Error(`${what}: the restored items differ from the source's canonical view (- expected, + restored):\n${firstDiffs(want, got)}`);
-  // (A partial store keeps its own `.links`: runbox adds items next to it and never touches it.)
-  const dots = only ? [] : fs.readdirSync(path.join(root, 'gnu/store')).filter((n) => n.startsWith('.'));
-  if (dots.length) throw new Error(`${what}: dot-entries in the restored store: ${dots.join(', ')}`);
-  const beside = fs.readdirSync(path.join(root, 'gnu')).filter((n) => n !== 'store');
-  if (beside.length) throw new Error(`${what}: left beside the store dir: ${beside.join(', ')}`);
-  const db = dbView(root);
-  if (db !== dbExpected) throw new Error(`${what}: the restored DB does not register the source's paths and references:\n${firstDiffs(dbExpected.split('\n'), db.split('\n'))}`);
-  return got.length;
-}
-
 // ---- runbox through the local runner ------------------------------------------------------
-
-async function runboxJob(FakeJob, dir, env) {
-  wipe(dir);
-  fs.mkdirSync(dir, { recursive: true });
-  return new FakeJob({ root: dir, env });
-}
 
 function expectStep(r, what) {
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
@@ -257,270 +97,313 @@ function expectStep(r, what) {
   if (r.warnings.length) throw new Error(`${what}: warnings:\n${r.warnings.join('\n')}`);
 }
 
-/** The step's timing line (`store restore time: download 1.2 s, ...`), printed by the step report. */
-function summaryLine(r, label) {
-  const m = new RegExp(`^${label}: (.*)$`, 'm').exec(r.stdout);
+/** The step's own account of its time (`store restore time: download 1.2 s, ...`), if it prints one. */
+function timeLine(r) {
+  const m = /^(store [a-z ]*time: .*)$/m.exec(r.stdout);
   return m ? m[1].trim() : '';
 }
 
+// ---- one store size -----------------------------------------------------------------------
+
+async function benchSize(mib, o) {
+  const { FakeJob } = await import(path.join(ROOT, 'tools/local-runner.mjs'));
+  const { startCacheServer } = await import(path.join(ROOT, 'tools/cache-server.mjs'));
+  const { startThrottleProxy } = await import(path.join(ROOT, 'tools/throttle-proxy.mjs'));
+
+  const base = path.join(o.tmp, `size-${mib}`);
+  const work = path.join(base, 'work');
+  const cacheDir = path.join(base, 'cache');
+  wipe(base);
+  if (!o.disk) {
+    // Limits, not reservations: a tmpfs takes RAM only for what is written to it.
+    mountTmpfs(work, 0.6 * os.totalmem());
+    mountTmpfs(cacheDir, 0.25 * os.totalmem());
+  }
+  fs.mkdirSync(work, { recursive: true });
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const closers = [];
+  try {
+    const src = path.join(work, 'src');
+    console.log(`bench: building a ${mib} MiB synthetic store in ${src}`);
+    sh(`bash ${q(o.mkstore)} ${q(src)} ${mib}`, { quiet: true });
+    const items = realDb(src);
+    const facts = storeFacts(src);
+    console.log(`bench: ${(facts.bytes / MIB).toFixed(0)} MiB, ${facts.files} files, ${facts.items} items, ${facts.links} .links entries; work dir on ${fsType(work)}`);
+    const need = 5 * facts.itemBytes;
+    if (!o.disk && need > os.freemem()) console.warn(`bench: about ${(need / 2 ** 30).toFixed(1)} GiB of tmpfs may be needed and ${(os.freemem() / 2 ** 30).toFixed(1)} GiB of RAM is free`);
+    const srcCanonical = itemsView(src, true);
+    const srcDb = dbView(src);
+
+    const server = await startCacheServer({ dir: cacheDir });
+    closers.push(() => server.close());
+    const proxy = await startThrottleProxy({ upstreams: [server.url], rate: o.rate });
+    closers.push(() => proxy.close());
+    const cacheEnv = (url) => ({ ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: url, ACTIONS_RUNTIME_TOKEN: 'bench', GITHUB_SERVER_URL: undefined, ACTIONS_CACHE_URL: undefined });
+    const inputs = (key, restoreKeys = 'bench-no-such-prefix-') => ({ store: 'guix', daemon: 'none', key, 'restore-keys': restoreKeys, ...(o.shards ? { shards: o.shards } : {}) });
+    const childEnv = { ...process.env, ...cacheEnv(server.url), RUNNER_TEMP: path.join(work, 'bl-temp'), GITHUB_WORKSPACE: path.join(work, 'bl-ws') };
+    delete childEnv.GITHUB_SERVER_URL;
+    delete childEnv.ACTIONS_CACHE_URL;
+    fs.mkdirSync(childEnv.RUNNER_TEMP, { recursive: true });
+    fs.mkdirSync(childEnv.GITHUB_WORKSPACE, { recursive: true });
+
+    const job = (name, root, url = server.url) => {
+      const dir = path.join(work, name);
+      wipe(dir);
+      fs.mkdirSync(dir, { recursive: true });
+      return new FakeJob({ root: dir, env: { ...cacheEnv(url), RUNBOX_STORE_ROOT: root } });
+    };
+    const staging = (j) => [j.runnerTemp];
+    /**
+     * One timed step: wall seconds, CPU seconds of the processes it started, peak extra disk
+     * (runbox steps only) and the bytes the cache stand-in (or, through the capped link, the
+     * proxy) received and sent meanwhile.
+     */
+    const measure = async (fn, { disk, capped = false } = {}) => {
+      settle();
+      const sampler = disk ? startDiskSampler(work, { staging: disk, exclude: o.disk ? [cacheDir] : [], shared: o.disk }) : undefined;
+      const bytes = () => (capped ? { up: proxy.stats().up, down: proxy.stats().down } : { up: server.stats().uploadBytes, down: server.stats().downloadBytes });
+      const b0 = bytes();
+      const cpu0 = childCpuSeconds();
+      const t0 = now();
+      const result = await fn();
+      const s = now() - t0;
+      const cpu = childCpuSeconds() - cpu0;
+      const d = sampler?.stop();
+      const b1 = bytes();
+      return { fig: { s, cpu, up: b1.up - b0.up, down: b1.down - b0.down, ...(d ? { disk: d.extra, fsExtra: d.fsExtra, stagingPeak: d.stagingPeak } : {}) }, result };
+    };
+    const target = path.join(work, 'target');
+    const emptyTarget = () => {
+      wipe(target);
+      fs.mkdirSync(target);
+    };
+    const floorFile = path.join(work, 'floor.tar.zst');
+    const rounds = [];
+    const notes = { lines: {}, checked: 0, partialChecked: 0, dropped: 0, delta: undefined, floorBytes: 0 };
+
+    for (let i = 1; i <= o.rounds; i++) {
+      const r = {};
+      const tag = `${process.pid}-${i}`;
+      const key = `bench-${tag}`;
+      const blKey = `baseline-${tag}`;
+
+      // Save side.
+      wipe(floorFile);
+      r['floor save'] = (await measure(() => sh(`tar -c -f - -C ${q(src)} ${STORE_PATHS.join(' ')} | zstd -T0 -3 -q -o ${q(floorFile)}`))).fig;
+      notes.floorBytes = fs.statSync(floorFile).size;
+
+      const saver = job('job-save', src);
+      expectStep(await saver.main(inputs(key)), 'runbox main (miss)');
+      const blobsBefore = new Set(fs.readdirSync(cacheDir));
+      const save = await measure(() => saver.post(), { disk: staging(saver) });
+      expectStep(save.result, 'runbox post (save)');
+      if (!server.stats().entries.some((e) => e.key === key && e.finalized)) throw new Error(`runbox post did not save ${key}:\n${save.result.stdout}`);
+      r['runbox save'] = save.fig;
+      r['runbox save'].line = notes.lines['runbox save'] = timeLine(save.result);
+      // The entry's blobs, for the plain download at the cap.
+      const entryBlobs = fs
+        .readdirSync(cacheDir)
+        .filter((f) => /^\d+\.blob$/.test(f) && !blobsBefore.has(f))
+        .map((f) => f.slice(0, -'.blob'.length));
+      if (!entryBlobs.length) throw new Error(`bench: runbox post saved ${key}, but no new blob file appeared in ${cacheDir} (tools/cache-server.mjs stores blobs as <id>.blob)`);
+
+      if (o.baseline) {
+        r['baseline save'] = (await measure(() => runChild(['--baseline', 'save', '--root', src, '--staging', path.join(work, 'bl-staging'), '--key', blKey], childEnv))).fig;
+      }
+
+      // Restore side, each into an empty store root.
+      emptyTarget();
+      r['floor restore'] = (await measure(() => sh(`zstd -dc ${q(floorFile)} | tar -x -f - -C ${q(target)}`))).fig;
+
+      emptyTarget();
+      const restorer = job('job-restore', target);
+      const restore = await measure(() => restorer.main(inputs(key)), { disk: staging(restorer) });
+      expectStep(restore.result, 'runbox main (restore)');
+      if (restore.result.outputs['cache-hit'] !== 'true') throw new Error(`runbox main did not hit ${key}:\n${restore.result.stdout}`);
+      r['runbox restore'] = restore.fig;
+      r['runbox restore'].line = notes.lines['runbox restore'] = timeLine(restore.result);
+      if (i === 1) notes.checked = checkRestore('runbox restore', target, srcCanonical, srcDb);
+
+      const exact = await measure(() => restorer.post(), { disk: staging(restorer) });
+      expectStep(exact.result, 'runbox post (exact hit)');
+      r['exact-hit post'] = exact.fig;
+
+      if (i === 1) {
+        // Delta: the restored store plus ~2% new items, saved by a job whose key changed (a
+        // restore-key hit on the full snapshot): post uploads only the new items and the DB.
+        const added = addNewItems(target, items);
+        const deltaKey = `${key}-delta`;
+        const deltaJob = job('job-delta', target);
+        expectStep(await deltaJob.main(inputs(deltaKey, key)), 'runbox main (before the delta)');
+        const deltaSave = await measure(() => deltaJob.post(), { disk: staging(deltaJob) });
+        expectStep(deltaSave.result, 'runbox post (delta)');
+        if (!/a delta over/.test(deltaSave.result.stdout)) throw new Error(`runbox post did not save a delta:\n${deltaSave.result.stdout}`);
+        // And back: base + delta into an empty root give the store the delta was made from.
+        const target2 = path.join(work, 'target-delta');
+        wipe(target2);
+        fs.mkdirSync(target2);
+        const deltaRestorer = job('job-delta-restore', target2);
+        const deltaRestore = await measure(() => deltaRestorer.main(inputs(deltaKey)), { disk: staging(deltaRestorer) });
+        expectStep(deltaRestore.result, 'runbox main (restore base + delta)');
+        checkRestore('base + delta restore', target2, itemsView(target), dbView(target));
+        const snapshotLine = /^(store snapshot: .*)$/m.exec(deltaSave.result.stdout)?.[1] ?? '';
+        notes.delta = { added, items: facts.items, save: deltaSave.fig, restore: deltaRestore.fig, line: snapshotLine || timeLine(deltaSave.result) };
+        wipe(target2);
+        await server.evict(deltaKey);
+      }
+
+      if (o.baseline) {
+        emptyTarget();
+        r['baseline restore'] = (await measure(() => runChild(['--baseline', 'restore', '--root', target, '--staging', path.join(work, 'bl-staging'), '--key', blKey], childEnv))).fig;
+        await server.evict(blKey);
+      }
+
+      const dropped = partialStore(src, target, items);
+      notes.dropped = dropped.length;
+      const partialJob = job('job-partial', target);
+      const partial = await measure(() => partialJob.main(inputs(key)), { disk: staging(partialJob) });
+      expectStep(partial.result, 'runbox main (onto 90%)');
+      if (i === 1) notes.partialChecked = checkRestore('runbox restore onto 90%', target, srcCanonical, srcDb, new Set(dropped));
+      r['restore onto 90%'] = partial.fig;
+      r['restore onto 90%'].line = notes.lines['restore onto 90%'] = timeLine(partial.result);
+
+      // The capped link: the entry's bytes alone, then a full restore, both through the proxy.
+      const urls = entryBlobs.flatMap((id) => ['-o', '/dev/null', `${proxy.url}devstoreaccount1/cache/${id}`]);
+      r['download at cap'] = (await measure(() => shAsync('curl', ['-sS', '--fail', ...urls]), { capped: true })).fig;
+      emptyTarget();
+      const cappedJob = job('job-capped', target, proxy.url);
+      const capped = await measure(() => cappedJob.main(inputs(key)), { disk: staging(cappedJob), capped: true });
+      expectStep(capped.result, 'runbox main (restore at the cap)');
+      if (capped.result.outputs['cache-hit'] !== 'true') throw new Error(`runbox main at the cap did not hit ${key}:\n${capped.result.stdout}`);
+      r['restore at cap'] = capped.fig;
+      r['restore at cap'].line = notes.lines['restore at cap'] = timeLine(capped.result);
+
+      await server.evict(key);
+      rounds.push(r);
+      console.log(
+        `bench: ${mib} MiB, round ${i}/${o.rounds}: ${Object.entries(r)
+          .map(([n, f]) => `${n} ${f.s.toFixed(2)}`)
+          .join(', ')}`
+      );
+    }
+    return { mib, facts, rounds, notes };
+  } finally {
+    for (const close of closers.reverse()) await close().catch((e) => console.error(`bench: ${e.message}`));
+    if (!o.disk) {
+      unmountTmpfs(work);
+      unmountTmpfs(cacheDir);
+    }
+    if (!o.keep) wipe(base);
+  }
+}
+
 // ---- main ---------------------------------------------------------------------------------
+
+function usage() {
+  const head = fs.readFileSync(SELF, 'utf8').split('\n');
+  return head
+    .slice(
+      head.findIndex((l) => l.includes('npm run bench ')),
+      head.findIndex((l) => l.startsWith('// Needs root'))
+    )
+    .map((l) => l.replace(/^\/\/ ?/, ''))
+    .join('\n');
+}
 
 async function bench() {
   const { values } = parseArgs({
     options: {
       help: { type: 'boolean', default: false },
-      mib: { type: 'string', default: '400' },
-      runs: { type: 'string', default: '5' },
-      out: { type: 'string', default: path.join(ROOT, 'BENCHMARKS.md') },
+      sizes: { type: 'string' },
+      rounds: { type: 'string' },
+      rate: { type: 'string', default: '100' },
+      disk: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      json: { type: 'string' },
       dir: { type: 'string' },
       keep: { type: 'boolean', default: false },
       shards: { type: 'string', default: '' },
-      mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') }
+      'no-baseline': { type: 'boolean', default: false },
+      mkstore: { type: 'string', default: path.resolve(ROOT, 'scripts', 'mkstore.sh') },
+      'from-json': { type: 'string' }
     }
   });
   if (values.help) {
-    // The usage lines of the header comment.
-    const head = fs.readFileSync(SELF, 'utf8').split('\n');
-    console.log(
-      head
-        .slice(
-          head.findIndex((l) => l.includes('npm run bench ')),
-          head.findIndex((l) => l.startsWith('// Needs root'))
-        )
-        .map((l) => l.replace(/^\/\/ ?/, ''))
-        .join('\n')
-    );
-    return;
+    console.log(usage());
+    return 0;
   }
-  const mib = Number(values.mib);
-  const runs = Number(values.runs);
-  if (!(mib > 0) || !(runs >= 1)) throw new Error('--mib and --runs must be positive numbers');
-  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root: the store it builds and restores is root-owned');
-  if (!fs.existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('dist/ is not built: use `npm run bench`');
+  if (values['from-json']) {
+    // The report again from a run's figures (--json), e.g. after a change to the report alone.
+    const md = renderReport(JSON.parse(fs.readFileSync(values['from-json'], 'utf8')));
+    fs.writeFileSync(values.out ?? path.join(ROOT, 'BENCHMARKS.md'), md);
+    console.log(md);
+    return 0;
+  }
+  const sizes = (values.sizes ?? (values.quick ? '24' : '400,1200')).split(',').map(Number);
+  const rounds = Number(values.rounds ?? (values.quick ? '2' : '5'));
+  const rateMB = Number(values.rate);
+  if (!sizes.every((n) => n > 0) || !(rounds >= 1) || !(rateMB > 0)) throw new Error('bench: --sizes takes positive MiB figures (e.g. 400,1200), --rounds and --rate positive numbers');
+  if (process.getuid?.() !== 0) throw new Error('bench: run the benchmark as root: the store it builds and restores is root-owned, and the default tmpfs is mounted with mount(8)');
+  if (!fs.existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('bench: dist/ is not built: use `npm run bench`');
+  const baseline = !values['no-baseline'] && fs.existsSync(path.join(ROOT, 'node_modules/@actions/cache'));
+  const out = values.out ?? (values.quick ? undefined : path.join(ROOT, 'BENCHMARKS.md'));
 
-  const { FakeJob } = await import(path.join(ROOT, 'tools/local-runner.mjs'));
-  const { startCacheServer } = await import(path.join(ROOT, 'tools/cache-server.mjs'));
-
-  const tmp = values.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-bench-'));
-  const src = path.join(tmp, 'src');
+  if (!values.disk && !process.env.RUNBOX_BENCH_OWN_MOUNTS) {
+    // The tmpfs mounts live in a mount namespace of the benchmark's own: they vanish with its last
+    // process however it ends (^C, kill -9), and no other process on the host sees them. (A signal
+    // handler cannot promise that: node defers it while spawnSync runs, or loses it.)
+    const top = values.dir ? path.resolve(values.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-bench-'));
+    const args = [...process.argv.slice(2).filter((a, i, all) => a !== '--dir' && all[i - 1] !== '--dir' && !a.startsWith('--dir=')), '--dir', top];
+    // A ^C reaches the whole process group: the benchmark inside ends on it, this one waits to clean up.
+    process.on('SIGINT', () => {});
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, SELF, ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, RUNBOX_BENCH_OWN_MOUNTS: '1', RUNBOX_BENCH_COMMAND: process.argv.slice(2).join(' ') }
+    });
+    if (!values.dir && !values.keep) wipe(top);
+    if (r.error) throw new Error(`bench: unshare(1) of a mount namespace for the tmpfs failed (${r.error.message}); it needs root (CAP_SYS_ADMIN): run as root or pass --disk`);
+    if (r.status === null) throw new Error(`bench: ended by ${r.signal}`);
+    return r.status;
+  }
+  const tmp = values.dir ? path.resolve(values.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-bench-'));
+  fs.mkdirSync(tmp, { recursive: true });
+  const o = { tmp, disk: values.disk, rounds, rate: rateMB * 1e6, shards: values.shards, baseline, mkstore: values.mkstore, keep: values.keep };
   const started = new Date();
-  console.log(`bench: building a ${mib} MiB synthetic store in ${src}`);
-  sh(`bash ${q(values.mkstore)} ${q(src)} ${mib}`, { quiet: true });
-  const items = realDb(src);
-  const facts = storeFacts(src);
-  console.log(
-    `bench: ${(facts.bytes / 2 ** 20).toFixed(0)} MiB, ${facts.files} files, ${facts.items} items, ${facts.links} .links entries in the source ` +
-      `(snapshots carry none: the items with every link counted are ${(facts.itemBytes / 2 ** 20).toFixed(0)} MiB)`
-  );
-  // What every restore must give, in the canonical view, and what its DB must register.
-  const srcCanonical = itemsView(src, true);
-  const srcDb = dbView(src);
-
-  const server = await startCacheServer({ dir: path.join(tmp, 'cache') });
-  const cacheEnv = { ACTIONS_CACHE_SERVICE_V2: 'true', ACTIONS_RESULTS_URL: server.url, ACTIONS_RUNTIME_TOKEN: 'bench', GITHUB_SERVER_URL: undefined, ACTIONS_CACHE_URL: undefined };
-  const inputs = (key, restoreKeys = 'bench-no-such-prefix-') => ({ store: 'guix', daemon: 'none', key, 'restore-keys': restoreKeys, ...(values.shards ? { shards: values.shards } : {}) });
-  const childEnv = { ...process.env, ...cacheEnv, RUNNER_TEMP: path.join(tmp, 'bl-temp'), GITHUB_WORKSPACE: path.join(tmp, 'bl-ws') };
-  delete childEnv.GITHUB_SERVER_URL;
-  delete childEnv.ACTIONS_CACHE_URL;
-  fs.mkdirSync(childEnv.RUNNER_TEMP, { recursive: true });
-  fs.mkdirSync(childEnv.GITHUB_WORKSPACE, { recursive: true });
-
-  const names = ['floor save', 'runbox save', 'baseline save', 'floor restore', 'runbox restore', 'exact-hit post', 'baseline restore', 'restore onto 90%'];
-  const t = Object.fromEntries(names.map((n) => [n, []]));
-  const notes = { saveLine: '', restoreLine: '', partialLine: '', uploadBytes: 0, floorBytes: 0, exactUploads: 0, checked: 0, partialChecked: 0, dropped: 0, delta: undefined };
-  const target = path.join(tmp, 'target');
-  const floorFile = path.join(tmp, 'floor.tar.zst');
-
-  for (let i = 1; i <= runs; i++) {
-    const tag = `${process.pid}-${i}`;
-    // Save side.
-    wipe(floorFile);
-    t['floor save'].push((await timed(() => sh(`tar -c -f - -C ${q(src)} ${STORE_PATHS.join(' ')} | zstd -T0 -q -o ${q(floorFile)}`))).s);
-    notes.floorBytes = fs.statSync(floorFile).size;
-
-    const key = `bench-${tag}`;
-    const saver = await runboxJob(FakeJob, path.join(tmp, 'job-save'), { ...cacheEnv, RUNBOX_STORE_ROOT: src });
-    expectStep(await saver.main(inputs(key)), 'runbox main (miss)');
-    const before = server.stats().uploadBytes;
-    const save = await timed(() => saver.post());
-    expectStep(save.extra, 'runbox post (save)');
-    if (!server.stats().entries.some((e) => e.key === key && e.finalized)) throw new Error(`runbox post did not save ${key}:\n${save.extra.stdout}`);
-    notes.uploadBytes = server.stats().uploadBytes - before;
-    notes.saveLine = summaryLine(save.extra, 'store save time');
-    t['runbox save'].push(save.s);
-
-    const blKey = `baseline-${tag}`;
-    t['baseline save'].push((await timed(() => runChild(['--baseline', 'save', '--root', src, '--staging', path.join(tmp, 'bl-staging'), '--key', blKey], childEnv))).s);
-
-    // Restore side, each into an empty store root.
-    wipe(target);
-    fs.mkdirSync(target);
-    t['floor restore'].push((await timed(() => sh(`zstd -dc ${q(floorFile)} | tar -x -f - -C ${q(target)}`))).s);
-
-    wipe(target);
-    fs.mkdirSync(target);
-    const restorer = await runboxJob(FakeJob, path.join(tmp, 'job-restore'), { ...cacheEnv, RUNBOX_STORE_ROOT: target });
-    const restore = await timed(() => restorer.main(inputs(key)));
-    expectStep(restore.extra, 'runbox main (restore)');
-    if (restore.extra.outputs['cache-hit'] !== 'true') throw new Error(`runbox main did not hit ${key}:\n${restore.extra.stdout}`);
-    t['runbox restore'].push(restore.s);
-    notes.restoreLine = summaryLine(restore.extra, 'store restore time');
-    if (i === 1) {
-      // Correctness first: the source's items in the canonical view, and its registrations.
-      notes.checked = checkRestore('runbox restore', target, srcCanonical, srcDb);
-    }
-    const uploadsBefore = server.stats().uploads;
-    const exact = await timed(() => restorer.post());
-    expectStep(exact.extra, 'runbox post (exact hit)');
-    notes.exactUploads = server.stats().uploads - uploadsBefore;
-    t['exact-hit post'].push(exact.s);
-
-    if (i === 1) {
-      // Delta: the restored store plus ~2% new items, saved by a job whose key changed (a
-      // restore-key hit on the full snapshot): post uploads only the new items and the DB.
-      const added = addNewItems(target, items);
-      const deltaKey = `${key}-delta`;
-      const deltaJob = await runboxJob(FakeJob, path.join(tmp, 'job-delta'), { ...cacheEnv, RUNBOX_STORE_ROOT: target });
-      expectStep(await deltaJob.main(inputs(deltaKey, key)), 'runbox main (before the delta)');
-      const bytesBefore = server.stats().uploadBytes;
-      const deltaSave = await timed(() => deltaJob.post());
-      expectStep(deltaSave.extra, 'runbox post (delta)');
-      if (!/a delta over/.test(deltaSave.extra.stdout)) throw new Error(`runbox post did not save a delta:\n${deltaSave.extra.stdout}`);
-      const deltaBytes = server.stats().uploadBytes - bytesBefore;
-      // And back: base + delta into an empty root give the store the delta was made from.
-      const target2 = path.join(tmp, 'target-delta');
-      wipe(target2);
-      fs.mkdirSync(target2);
-      const deltaRestorer = await runboxJob(FakeJob, path.join(tmp, 'job-delta-restore'), { ...cacheEnv, RUNBOX_STORE_ROOT: target2 });
-      const deltaRestore = await timed(() => deltaRestorer.main(inputs(deltaKey)));
-      expectStep(deltaRestore.extra, 'runbox main (restore base + delta)');
-      // The store the delta was made from was restored by runbox (canonical already) plus `cp -a`
-      // copies of its items: base + delta must give it back exactly, and its registrations.
-      checkRestore('base + delta restore', target2, itemsView(target), dbView(target));
-      notes.delta = { added, bytes: deltaBytes, saveS: deltaSave.s, restoreS: deltaRestore.s, line: summaryLine(deltaSave.extra, 'store snapshot') };
-      wipe(target2);
-    }
-
-    wipe(target);
-    fs.mkdirSync(target);
-    t['baseline restore'].push((await timed(() => runChild(['--baseline', 'restore', '--root', target, '--staging', path.join(tmp, 'bl-staging'), '--key', blKey], childEnv))).s);
-
-    const dropped = partialStore(src, target, items);
-    notes.dropped = dropped.length;
-    const partialJob = await runboxJob(FakeJob, path.join(tmp, 'job-partial'), { ...cacheEnv, RUNBOX_STORE_ROOT: target });
-    const partial = await timed(() => partialJob.main(inputs(key)));
-    expectStep(partial.extra, 'runbox main (onto 90%)');
-    // The dropped items come back canonical; the DB registers the whole source store again.
-    if (i === 1) notes.partialChecked = checkRestore('runbox restore onto 90%', target, srcCanonical, srcDb, new Set(dropped));
-    t['restore onto 90%'].push(partial.s);
-    notes.partialLine = summaryLine(partial.extra, 'store restore time');
-
-    console.log(`bench: run ${i}/${runs}: ${names.map((n) => `${n} ${t[n][i - 1].toFixed(2)}`).join(', ')}`);
-  }
-  await server.close();
-
-  const m = Object.fromEntries(names.map((n) => [n, median(t[n])]));
-  const rows = names.map((n) => `| ${n} | ${fmt(m[n])} | ${fmt(Math.min(...t[n]))} | ${fmt(Math.max(...t[n]))} | ${t[n].map((x) => x.toFixed(2)).join(' ')} |`);
-  const saveR = m['runbox save'] / m['floor save'];
-  const restoreR = m['runbox restore'] / m['floor restore'];
-  const partialR = m['restore onto 90%'] / m['runbox restore'];
-  const verdict = (ok) => (ok ? '**met**' : '**not met**');
-  const targets = [
-    `| save ≤ 1.3x the save floor | ${ratio(m['runbox save'], m['floor save'])} | ${verdict(saveR <= 1.3)} | ${notes.saveLine} |`,
-    `| restore ≤ 1.3x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.3)} | ${notes.restoreLine} |`,
-    `| exact-hit post < 1 s, uploads nothing | ${fmt(m['exact-hit post'])}, ${notes.exactUploads} uploads | ${verdict(m['exact-hit post'] < 1 && notes.exactUploads === 0)} | post only reads main's state |`,
-    `| restore onto 90% ≤ 0.5x a full restore | ${ratio(m['restore onto 90%'], m['runbox restore'])} | ${verdict(partialR <= 0.5)} | ${notes.partialLine} |`,
-    notes.delta
-      ? `| delta upload ≤ 10% of a full snapshot (${notes.delta.added} new items, ${((100 * notes.delta.added) / facts.items).toFixed(1)}%) | ${((100 * notes.delta.bytes) / notes.uploadBytes).toFixed(1)}% (${(notes.delta.bytes / 2 ** 20).toFixed(1)} of ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB) | ${verdict(notes.delta.bytes <= 0.1 * notes.uploadBytes)} | delta post ${fmt(notes.delta.saveS)}, base + delta restore ${fmt(notes.delta.restoreS)} (items and DB checked: identical) |`
-      : '| delta upload ≤ 10% of a full snapshot | not measured | | |',
-    `| sharded restore ≤ 1.0x the restore floor | ${ratio(m['runbox restore'], m['floor restore'])} | ${verdict(restoreR <= 1.0)} | shards: ${values.shards || 'default (auto: one per core, at most 8, for stores of 64 MiB or more)'} |`
-  ];
-  // A floor whose rounds spread more than 2x was limited by the disk in some rounds, not by the CPU:
-  // ratios against its median then say more about the disk than about runbox.
-  const spread = ['floor save', 'floor restore'].filter((n) => Math.max(...t[n]) > 2 * Math.min(...t[n])).map((n) => `the ${n} took from ${fmt(Math.min(...t[n]))} to ${fmt(Math.max(...t[n]))}`);
-  const noise = spread.length
-    ? `- **Read the ratios of this run with care**: ${spread.join(' and ')} across rounds. Where the floor itself varies
-  that much, the disk (page-cache writeback), not the CPU, limited some rounds, and every contender that writes the same
-  data is slowed alike; runbox / baseline (both write the same tree) is the steadier comparison there.
-`
-    : '';
+  const loadBefore = os.loadavg();
+  const results = [];
+  for (const mib of sizes) results.push(await benchSize(mib, o));
   const tool = (cmd) => sh(cmd).split('\n')[0].trim();
-  const md = `# Benchmarks
-
-Generated by \`npm run bench\` (scripts/bench.mjs) on ${started.toISOString().slice(0, 10)}. Every number below comes from one
-run of the script: measurements are interleaved (one of each per round) and repeated ${runs} times; the table shows the
-median, min and max. Absolute seconds drift up to 2x between runs on shared machines; the ratios, taken within one run,
-are what count.
-
-## Machine and data
-- ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, node ${process.version}, ${tool('tar --version')}, ${tool('zstd --version')}
-- store: \`mkstore.sh ROOT ${mib}\`: ${(facts.bytes / 2 ** 20).toFixed(0)} MiB, ${facts.files} files, ${facts.items} items, ${facts.links} \`.links\` entries (hard-link dedup, as \`guix gc --optimize\` leaves it); the items with every hard link counted as its own file (what a dereferenced snapshot would hold): ${(facts.itemBytes / 2 ** 20).toFixed(0)} MiB. The DB is a real SQLite DB with the Guix daemon's schema, registering every item, with references between items
-- the page cache is warm for every contender alike (the source store is read each round); \`sync\` runs before each timed step
-- runbox: \`node dist/main.js\` / \`node dist/post.js\` via tools/local-runner.mjs against the loopback cache service (tools/cache-server.mjs), store root at a temp dir (\`RUNBOX_STORE_ROOT\`), \`daemon: none\`${values.shards ? `, \`shards: ${values.shards}\`` : ''}. The snapshot is one runbox entry (manifest, store archives, registrations) that runbox's own cache client uploads in blocks and downloads, not an @actions/cache entry. Save: \`sudo tar\` of the items (dot-entries such as \`.links\` left out; a file with several names in one archive stored once, as hard links at its other names) into \`zstd -T0\`, and the registrations read from the DB. Restore: each archive read once (decompressed, every member checked by node, which writes a canonical tar stream of its own to root's tar), extracted into a private dir beside the store, moved in, registered. Times include node start-up, lookup, download/upload, checks and the DB
-- floor: \`tar -c | zstd -T0 -o FILE\` and \`zstd -dc FILE | tar -x\` on the same store paths as they are on disk (\`.links\` and its hard links included, each file stored once; no checks, no DB handling)
-- baseline: the hand-written recipe: \`sudo tar --zstd -cf staging/store.tar.zst\`, then @actions/cache \`saveCache\`; \`restoreCache\`, then \`sudo tar --zstd -xf\` (its own node process)
-
-## Measurements (seconds)
-| step | median | min | max | all runs |
-|---|---|---|---|---|
-${rows.join('\n')}
-
-Snapshot uploaded by runbox: ${(notes.uploadBytes / 2 ** 20).toFixed(1)} MiB (the floor's archive: ${(notes.floorBytes / 2 ** 20).toFixed(1)} MiB; the snapshot holds each hard-linked file once per archive, the floor once plus its \`.links\` name).
-Checked in the first round (the script stops otherwise): the ${notes.checked} entries runbox restored under gnu/store equal the source's in the canonical view (path, type, mode: dirs 0555, files 0555/0444 by their x bits, symlinks 0777; owner 0:0; mtime 1; file size; symlink target; link counts not compared: \`.links\` is not restored and names in different shards are separate copies), no dot-entry (\`.links\`) and no private dir left, and the restored DB registers the source's paths and references (\`ValidPaths\` paths and \`Refs\` as path pairs).
-Restore onto 90%: ${notes.dropped} of ${facts.items} items missing beforehand (removed with their registrations, and the \`.links\` entries only they used); the ${notes.partialChecked} entries of those items came back in the canonical view and the DB registers the whole source store again.
-${notes.delta ? `Delta (first round only): ${notes.delta.added} new items (copies of existing ones under new names) added to the restored store, saved by a job whose key changed: ${notes.delta.line}` : ''}
-
-## Ratios
-| | ratio |
-|---|---|
-| runbox save / save floor | ${ratio(m['runbox save'], m['floor save'])} |
-| runbox restore / restore floor | ${ratio(m['runbox restore'], m['floor restore'])} |
-| baseline save / save floor | ${ratio(m['baseline save'], m['floor save'])} |
-| baseline restore / restore floor | ${ratio(m['baseline restore'], m['floor restore'])} |
-| runbox save / baseline save | ${ratio(m['runbox save'], m['baseline save'])} |
-| runbox restore / baseline restore | ${ratio(m['runbox restore'], m['baseline restore'])} |
-| restore onto 90% / full restore | ${ratio(m['restore onto 90%'], m['runbox restore'])} |
-
-## Targets
-| target | measured | | where runbox's time went (last round, from the step summary) |
-|---|---|---|---|
-${targets.join('\n')}
-
-## Why the unmet targets are not met
-${noise}- The floor moves bytes between a local file and the disk. runbox's times also hold what a job cannot skip: two node
-  start-ups, the cache lookup, the entry's upload or download (one runbox entry, uploaded in blocks by runbox's cache
-  client: the upload and download columns), the registrations (read from the DB on save, checked and registered on
-  restore) and the move into the store. Their share shrinks as the store grows: compare the ratios of a
-  \`--mib 400\` and a \`--mib 1200\` run.
-- The snapshot keeps hard links within each archive: a file with several names (here, everything \`.links\`
-  deduplicates) is stored once per archive and restored as one file with those names, as the floor does. Names
-  in different shards are separate copies (shards keep items that share files together where that keeps them
-  balanced), and \`.links\` itself is not restored (the daemon deduplicates again on \`guix gc --optimize\`).
-- Restore checks every member of every archive before anything reaches the store: a snapshot from the cache is
-  untrusted input for a tar run as root. It reads each archive once: zstd decompresses it, node parses and checks
-  every member and writes to root's \`tar -x\` a canonical tar stream it generates itself (headers from the checked
-  path, type, size, x bit and link target; only file contents come from the snapshot), tar extracts into a private dir
-  beside the store, runbox walks what landed, and the checked items are renamed in (the move column). The stream
-  passes through a third process (node) between zstd and tar, and the three share 2 cores, where the floor runs two.
-  What this buys on any machine: tar never reads a byte runbox did not check, restored items get canonical metadata,
-  the daemon is stopped only for the move and the DB transaction, and a refused or cancelled restore leaves nothing
-  in the store. The hand-written baseline checks nothing.
-- Shards: on 2 cores the floor's \`zstd -T0\` already uses both cores to compress, and decompression plus tar already
-  fill them, so N archives cannot beat the single-stream floor here (\`--shards 1\` measures the same within noise);
-  they are meant for hosts with more cores.
-- Restore onto 90%: every item travels in the one cache entry, so the whole entry is downloaded, decompressed and
-  checked whatever the disk holds; only the writing is skipped (members of items the store already has are checked
-  and left out of the canonical stream). Skipping the download would need an entry per group of items, which the
-  issue rules out; delta saves keep transfers small instead.
-
-## Running it
-- \`npm run bench\` (default: ${400} MiB of source, 5 runs; about 5-10 minutes on 2 cores).
-- The issue's size: \`npm run build && node scripts/bench.mjs --mib 1200 --runs 5\` (about 1.3 GB, 25.7k files; budget 25-40 minutes on 2 cores and ~15 GB of free disk under $TMPDIR).
-- \`--shards N\` sets runbox's \`shards\` input; \`--out FILE\` writes elsewhere; \`--keep\` leaves the temp root.
-`;
-  fs.writeFileSync(values.out, md);
+  const machine = {
+    date: started.toISOString(),
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+    ramGiB: os.totalmem() / 2 ** 30,
+    kernel: os.release(),
+    fs: values.disk ? `${fsType(tmp)} (--disk: ${tmp})` : 'tmpfs (store, staging and cache blobs; two mounts, so the cache blobs do not count as extra disk)',
+    node: process.version,
+    tar: tool('tar --version'),
+    zstd: tool('zstd --version'),
+    load: { before: loadBefore, after: os.loadavg() }
+  };
+  const options = {
+    sizes,
+    rounds,
+    rateMB,
+    disk: values.disk,
+    shards: values.shards,
+    baseline,
+    command: `node scripts/bench.mjs ${process.env.RUNBOX_BENCH_COMMAND ?? process.argv.slice(2).join(' ')}`.trim()
+  };
+  const md = renderReport({ machine, options, results });
   console.log(md);
-  if (!values.keep) sh(`rm -rf ${q(tmp)}`);
+  if (out) {
+    fs.writeFileSync(out, md);
+    console.log(`bench: wrote ${out}`);
+  }
+  if (values.json) fs.writeFileSync(values.json, `${JSON.stringify({ machine, options, results }, null, 1)}\n`);
+  if (!values.keep && !values.dir) wipe(tmp);
+  return 0;
 }
 
 // ---- entry --------------------------------------------------------------------------------
@@ -538,7 +421,7 @@ if (argv[0] === '--baseline') {
 } else {
   // Exit explicitly: a failure leaves the in-process cache server's sockets open.
   bench().then(
-    () => process.exit(0),
+    (code) => process.exit(code ?? 0),
     (e) => {
       console.error(e);
       process.exit(1);
