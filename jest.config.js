@@ -50,7 +50,8 @@ export const SYSTEM = ['containers', 'daemon-marker', 'mount-sources', 'restore-
 const e2eFiles = E2E.map((n) => `<rootDir>/__tests__/${n}.test.ts`);
 
 export default {
-  testTimeout: 120000,
+  // A budget, not a speed check: files run side by side, on machines that may be loaded.
+  testTimeout: 300000,
   verbose: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
