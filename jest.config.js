@@ -9,6 +9,8 @@
 // __tests__/unit/layers.test.ts fails when a file that drives dist/ is not listed in E2E.
 const common = {
   testEnvironment: 'node',
+  // Two lanes at once: SYSTEM files one at a time, every other file in the worker pool.
+  runner: '<rootDir>/__tests__/helpers/lanes-runner.mjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] }
@@ -36,13 +38,21 @@ export const E2E = [
   'store-faults',
   'store-hostile-dist',
   'store-malicious',
+  'store-nix-action',
   'store-signed'
 ];
+
+// Files that change what the whole host shares (the real /nix/store and a nix-daemon, dockerd's
+// containers, root's records in /run/runbox): they opt in with systemOptIn (helpers/prereq.ts),
+// and helpers/lanes-runner.mjs runs them one after another, beside the other files but never
+// beside each other. __tests__/unit/layers.test.ts checks that the two lists agree.
+export const SYSTEM = ['containers', 'daemon-marker', 'mount-sources', 'restore-lock', 'store-nix', 'store-nix-action'];
 
 const e2eFiles = E2E.map((n) => `<rootDir>/__tests__/${n}.test.ts`);
 
 export default {
-  testTimeout: 120000,
+  // A budget, not a speed check: files run side by side, on machines that may be loaded.
+  testTimeout: 300000,
   verbose: true,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },

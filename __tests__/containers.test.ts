@@ -208,16 +208,24 @@ describeWith([systemOptIn('Docker containers (dockerd)'), asRoot(), userPrereq, 
     expect(m.errors).toEqual([]);
     const target = m.env.CARGO_TARGET_DIR;
     const name = `runbox-test-${SESSION}-waited`;
-    // A build still flushing its output for ~3 s after the step ended.
+    // A build still flushing its output after the step ended: it ends on its own once post is
+    // waiting for it (the test drops /target/stop then), so a slow machine cannot let it end
+    // before post looks. The 600 rounds (60 s) only bound a broken test.
     const step = startContainer(image, {
       name,
       user: CONTAINER_USER,
       volumes: [`${target}:/target`],
-      cmd: ['sh', '-c', 'i=0; while [ $i -lt 30 ]; do echo line >> /target/out; sleep 0.1; i=$((i+1)); done; echo done >> /target/out']
+      cmd: ['sh', '-c', 'i=0; while [ ! -e /target/stop ] && [ $i -lt 600 ]; do echo line >> /target/out; sleep 0.1; i=$((i+1)); done; echo done >> /target/out']
     });
     await until(() => fs.existsSync(path.join(target, 'out')), 20000, 'the container writing');
     const t0 = Date.now();
-    const p = await j.post();
+    const posting = j.start('post');
+    let out = '';
+    posting.child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    await until(() => out.includes("this job's dirs are still in use; waiting up to") || posting.child.exitCode !== null, 60000, 'post waiting for the container');
+    await sleep(1000);
+    fs.writeFileSync(path.join(target, 'stop'), '');
+    const p = await posting.done;
     expect(p.errors).toEqual([]);
     expect(Date.now() - t0).toBeGreaterThan(1000);
     expect(p.summary).toMatch(new RegExp(`waited.*${name}`));

@@ -306,7 +306,7 @@ describe('concurrent mains on one base-dir', () => {
     }
     expect(failures).toEqual([]);
     expect(keepersHolding(base)).toEqual([]);
-  }, 60_000);
+  }, 180_000);
 });
 
 function describeResultList(runs: Run[]): string {
@@ -353,7 +353,7 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       const job = new FakeJob({ root: path.join(root, 'job'), runId: '301', ref: 'refs/pull/30/merge', event: 'pull_request', env });
       jobs.push(job);
       const started = job.start('main', inputsFor(base));
-      await until('main reached the cache service', () => svc.connections() > 0 || started.child.exitCode !== null, 15_000);
+      await until('main reached the cache service', () => svc.connections() > 0 || started.child.exitCode !== null, 60_000);
       expect(started.child.exitCode).toBeNull();
       // The keeper holds this run's locks by now (the restore comes after the hand-over).
       expect(keepersHolding(base)).toHaveLength(1);
@@ -473,6 +473,6 @@ describeWith([asRoot()])('SIGTERM to main after its keeper holds the locks', () 
       expect(readLog()).toEqual(['stop', 'move', 'start']); // post does not touch the daemon
       expect(fs.existsSync(path.join(key, 'run-402-1-build-runner-1'))).toBe(false);
       console.log(`SIGTERM mid-move: main exited ${took} ms after the signal`);
-    }, 60_000);
+    }, 180_000);
   });
 });

@@ -373,7 +373,8 @@ describe('janitor processes', () => {
     // What is left in base-dir: the live dirs and their lock files, nothing else.
     const left = fs.readdirSync(base).flatMap((k) => fs.readdirSync(path.join(base, k)).map((n) => `${k}/${n}`));
     expect(left.sort()).toEqual(live.flatMap((d) => [rel(d), rel(d) + '.lock']).sort());
-  }, 20_000);
+    // A budget for a loaded machine (it took 20 s beside other test files), not a speed check.
+  }, 120_000);
 
   describeWith([asRoot(), sudoUserPrereq()])('as the non-root runner user', () => {
     test('root-owned content inside a dead run dir is deleted through sudo', async () => {

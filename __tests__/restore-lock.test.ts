@@ -84,7 +84,9 @@ describeWith([systemOptIn('records in /run/runbox'), asRoot(), user ? { ok: true
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = Date.now();
     const [waiter, other] = await Promise.all([restore('/nix/store', log, 0, 1), restore('/other/store', log, 0, 0)]);
-    expect(Date.now() - t0).toBeLessThan(3500);
+    // The holder keeps the lock for 60 s: well under that means the waiter gave up at its 1 s and
+    // the other store never waited (a bound with room for a loaded machine; it took 8.8 s once).
+    expect(Date.now() - t0).toBeLessThan(30_000);
     expect(waiter.code).toBe(0);
     expect(waiter.stdout).toMatch(
       /::warning::runbox store: another restore into \/nix\/store \(pid \d+.*\) held the host's restore lock for more than 1 s \(lock-timeout\); continuing as on a cache miss/

@@ -11,7 +11,7 @@ import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
 import type { RegistrationSet } from '../src/store/registrations.js';
 import { applySnapshot } from '../src/store/restore.js';
-import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { asRoot, describeWith, probe, systemOptIn } from './helpers/prereq.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/nix/store', '/nix/var/nix/db'];
@@ -92,6 +92,7 @@ function verifyStore(): void {
 }
 
 describeWith([
+  systemOptIn('/nix/store and a nix-daemon'),
   asRoot(),
   probe('nix-store (Debian nix-bin)', 'nix-store', ['--version']),
   probe('nix-daemon', 'sh', ['-c', 'command -v nix-daemon']),

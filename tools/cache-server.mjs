@@ -471,6 +471,10 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
     });
   });
 
+  // Node closes an idle keep-alive socket after 5 s, and undici (fetch) reuses one until 4 s: on a
+  // loaded machine the two timers race and a request goes out on a socket the server just closed
+  // ("other side closed"). A server that keeps sockets longer leaves the closing to the client.
+  server.keepAliveTimeout = 65_000;
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

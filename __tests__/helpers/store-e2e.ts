@@ -93,7 +93,7 @@ export function processesMentioning(needles: string[]): string[] {
   return out;
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);

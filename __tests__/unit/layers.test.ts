@@ -9,12 +9,13 @@ const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.met
 const TESTS = path.join(ROOT, '__tests__');
 
 // jest.config.js names them; read from its text, so this test needs no loader for it.
-function e2eNames(): string[] {
+function configList(name: 'E2E' | 'SYSTEM'): string[] {
   const text = fs.readFileSync(path.join(ROOT, 'jest.config.js'), 'utf8');
-  const list = /export const E2E = \[([^\]]*)\]/.exec(text);
-  if (!list) throw new Error('jest.config.js has no `export const E2E = [...]`');
+  const list = new RegExp(`export const ${name} = \\[([^\\]]*)\\]`).exec(text);
+  if (!list) throw new Error(`jest.config.js has no \`export const ${name} = [...]\``);
   return [...list[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
 }
+const e2eNames = (): string[] => configList('E2E');
 
 const topLevel = fs.readdirSync(TESTS).filter((f) => f.endsWith('.test.ts'));
 const units = fs.readdirSync(path.join(TESTS, 'unit')).filter((f) => f.endsWith('.test.ts'));
@@ -29,6 +30,14 @@ describe('test layers', () => {
     const drivesDist = topLevel.filter((f) => /\b(FakeJob|storeJob|storeJobPool|DIST)\b/.test(fs.readFileSync(path.join(TESTS, f), 'utf8')));
     expect(drivesDist.length).toBeGreaterThan(0);
     expect(drivesDist.filter((f) => !e2e.has(f))).toEqual([]);
+  });
+
+  test('the files that change the host (systemOptIn) are exactly the SYSTEM files, which run one at a time', () => {
+    const system = configList('SYSTEM');
+    for (const n of system) expect(topLevel).toContain(`${n}.test.ts`);
+    const optIn = topLevel.filter((f) => /\bsystemOptIn\(/.test(fs.readFileSync(path.join(TESTS, f), 'utf8')));
+    expect(optIn.length).toBeGreaterThan(0);
+    expect(optIn.sort()).toEqual(system.map((n) => `${n}.test.ts`).sort());
   });
 
   test('unit tests start no process, need no root, and import no host helper', () => {

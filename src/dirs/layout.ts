@@ -24,6 +24,9 @@ export interface Layout {
 
 export const RUN_DIR_PREFIX = 'run-';
 
+/** A dir's lock file is its sibling `<dir>.lock` (liveness.ts lockPathOf). */
+export const LOCK_SUFFIX = '.lock';
+
 function mustSanitize(what: string, raw: string): string {
   const s = sanitizeComponent(raw);
   if (s === '') throw new Error(`${what} '${raw}' has no characters usable in a directory name`);

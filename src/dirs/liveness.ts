@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { JobContext } from '../action/job-context.js';
 import { ensureDir, removeTree } from '../sys/privileged-fs.js';
 import type { DirSpec, Layout } from './layout.js';
-import { dirPath, RUN_DIR_PREFIX } from './layout.js';
+import { dirPath, LOCK_SUFFIX, RUN_DIR_PREFIX } from './layout.js';
 import { acquireLock, describeHolder, LockTimeoutError, readHolder, removeLockFile, type HeldLock, type LockHolder } from '../lock/flock.js';
 import { isKeeper, jobStillRuns, lingerKeeper, runnerProcess, startKeeper, stopKeeper } from '../lock/keeper-client.js';
 import { errorMessage } from '../common/errors.js';
@@ -17,7 +17,7 @@ import type { Ids } from '../sys/users.js';
 import { assertOwnedSubdir } from '../sys/path-safety.js';
 
 export function lockPathOf(dir: string): string {
-  return `${dir}.lock`;
+  return `${dir}${LOCK_SUFFIX}`;
 }
 
 /** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */

@@ -16,8 +16,8 @@ import { errnoOf, lstatOrUndefined } from '../sys/errno.js';
 import { ensurePrivilege, isRoot, run, runElseRoot } from '../sys/exec.js';
 import { chown, removeTree } from '../sys/privileged-fs.js';
 import type { InputSource } from '../action/input-source.js';
-import { RUN_DIR_PREFIX, type Layout } from './layout.js';
-import { lockPathOf } from './liveness.js';
+import type { Layout } from './layout.js';
+import { scanKeyDir } from './scan.js';
 import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
 import type { Ids } from '../sys/users.js';
 import { runnerIds } from '../sys/users.js';
@@ -82,30 +82,20 @@ export async function findWarmSource(layout: Layout, name: string, ownRunDir: st
 
 /** Run dirs of the ref dir that may hold a `<name>` dir, newest first. A lock-free, read-only scan; claim() re-checks. */
 function listCandidates(refDir: string, name: string, ownRunDir: string): Candidate[] {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(refDir);
-  } catch (e) {
-    // Reaped away meanwhile, or a ref dir another runner user made unreadable: nothing to warm from.
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return [];
-    throw e;
-  }
+  // The layout's one scanner: no symlinked run dir or lock file, nothing another runner user
+  // made unreadable (not ours to copy from); a ref dir reaped away meanwhile has nothing to warm from.
+  const scan = scanKeyDir(refDir);
+  if (!scan) return [];
+  for (const s of scan.skipped) core.debug(`runbox warm: not a warm source: ${s.path}: ${s.reason}`);
   const own = path.resolve(ownRunDir);
   const out: Candidate[] = [];
-  for (const entry of entries) {
-    if (!entry.startsWith(RUN_DIR_PREFIX) || entry.endsWith('.lock')) continue;
-    const runDir = path.join(refDir, entry);
-    if (runDir === own) continue;
-    const dirSt = visibleStat(runDir);
-    if (!dirSt?.isDirectory() || !visibleStat(path.join(runDir, name))?.isDirectory()) continue;
+  for (const d of scan.dirs) {
+    if (!d.isRun || d.path === own) continue;
+    if (!visibleStat(path.join(d.path, name))?.isDirectory()) continue;
     // An empty one (a run that built nothing, or died before its own warm copy landed) is no
     // warmer than a cold start, and would hide an older full one.
-    if (isEmptyDir(path.join(runDir, name))) continue;
-    const lockPath = lockPathOf(runDir);
-    const lockSt = visibleStat(lockPath);
-    // Opening a symlinked lock would follow it, possibly out of base-dir.
-    if (lockSt && !lockSt.isFile()) continue;
-    out.push({ runDir, lockPath, hasLock: lockSt !== undefined, lastUse: lockSt ? lockSt.mtime : dirSt.mtime });
+    if (isEmptyDir(path.join(d.path, name))) continue;
+    out.push({ runDir: d.path, lockPath: d.lockPath, hasLock: d.lockStat !== undefined, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
   }
   return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
 }

@@ -29,6 +29,7 @@ import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
 import { saveRunState, type RunState } from '../action/step-state.js';
 import { formatBytes, StepReport } from '../action/job-summary.js';
+import { runStep } from './run-step.js';
 
 /** The janitor, then the disk guard: only dirs whose lock is free, never this run's own. */
 async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: StepReport): Promise<void> {
@@ -100,12 +101,7 @@ function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: main');
-  // Registered first, so on cancel it runs last: the summary then shows what main got to.
-  const summaryOnCancel = registerCleanup(() => {
-    report.add('cancelled', 'main was stopped by a signal (the job was cancelled); post tears down what main made');
-    return report.write();
-  });
-  try {
+  await runStep(report, 'main was stopped by a signal (the job was cancelled); post tears down what main made', async () => {
     // Everything that can be wrong with the inputs fails here, before any change on disk.
     if (src === actionInputs) {
       const declared = declaredInputs();
@@ -211,11 +207,5 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
         saveRunState(state);
       }
     }
-  } catch (e) {
-    core.setFailed(errorMessage(e));
-    report.fail(errorMessage(e));
-  } finally {
-    summaryOnCancel();
-    await report.write();
-  }
+  });
 }

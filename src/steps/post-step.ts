@@ -1,7 +1,6 @@
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
 import * as core from '@actions/core';
-import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage, InputError } from '../common/errors.js';
 import { reclaimPaths } from '../dirs/reclaim.js';
 import { forgetRunLock, keepLockedForLeftovers, keeperRunning, type LockAccount, lockPathOf, releaseKeeper, RUN_TEARDOWN_WAIT_SEC, settleLocks } from '../dirs/liveness.js';
@@ -13,12 +12,12 @@ import { actionInputs } from '../action/input-source.js';
 import { loadRunState } from '../action/step-state.js';
 import { formatBytes, StepReport } from '../action/job-summary.js';
 import { removeRunDir, removeRunDirLocked } from '../dirs/teardown.js';
+import { runStep } from './run-step.js';
 
 export async function runPost(): Promise<void> {
   const report = new StepReport('runbox: post');
-  const summaryOnCancel = registerCleanup(() => report.write());
   let daemonProblem: string | undefined;
-  try {
+  await runStep(report, undefined, async () => {
     // First, and also when main got nowhere: main killed (SIGKILL, OOM) with the store daemon
     // stopped never started it again. Post gets the same inputs as main.
     try {
@@ -124,11 +123,5 @@ export async function runPost(): Promise<void> {
     if (report.entries.length === 0 && state.dirs.length === 0 && !state.keeper && !state.store)
       report.add('nothing to tear down', 'main stopped before it provisioned any dir (its error, if it failed, is in the main step)');
     if (problems.length > 0) throw new Error(problems.join('; '));
-  } catch (e) {
-    core.setFailed(errorMessage(e));
-    report.fail(errorMessage(e));
-  } finally {
-    summaryOnCancel();
-    await report.write();
-  }
+  });
 }
