@@ -408,7 +408,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
     const entry = await withProgress(
-      `reading the snapshot's index and manifest for ${key}`,
+      `downloading the snapshot for ${key}`,
       () => bytesUnder(staging),
       () => restoreEntry(staging, key, restore, entryOpts)
     );
@@ -430,7 +430,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
       baseKey === matched
         ? undefined
         : await withProgress(
-            `reading the index and manifest of the delta's base ${baseKey}`,
+            `downloading the delta's base ${baseKey}`,
             () => bytesUnder(baseStaging),
             () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems })
           );
@@ -529,7 +529,7 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
           : [];
         report.add(
           'store snapshot',
-          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} of ${formatBytes(entryBytes)} downloaded (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? `; the others hold only items the store has` : ''}), ${formatBytes(r.dataBytes)} of files; ` +
+          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} compressed downloaded of the entry's ${formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${formatBytes(r.dataBytes)} of files; ` +
             `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
