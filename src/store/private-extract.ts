@@ -522,7 +522,12 @@ export class PrivateRestore {
       }
     const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
     if (failure === undefined) checkDigest(tap.digest(), rec);
-    else if (sourceError === undefined && src.reread) checkDigest(await src.reread(), rec);
+    else if (sourceError === undefined && src.reread) {
+      // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
+      // extract's own failure is told instead.
+      const again = await src.reread().catch(() => undefined);
+      if (again !== undefined) checkDigest(again, rec);
+    }
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     return validator.finish();
   }

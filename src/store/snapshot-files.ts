@@ -4,6 +4,7 @@
 // never written to disk. Restore reads an archive only through open(), so both look the same
 // to it; what differs is who proved the bytes (the entry index's chunk digests, or nobody yet:
 // the manifest's sha256 is checked over the stream either way).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileChunks, type RangeSource } from './entry/reader.js';
@@ -18,9 +19,8 @@ export interface SnapshotFiles {
   /** The file's bytes, read afresh on every call. */
   open(name: string): AsyncIterable<Buffer>;
   /**
-   * The sha256 of the file as stored, read again (a local file only): after a failed extract,
-   * to tell a corrupt download from a bad archive. A streamed file's chunks are proven before
-   * anything reads them, so it has none.
+   * The sha256 of the file as stored, read again: after a failed extract, to tell an archive
+   * that is not what its manifest record says (corrupt, or altered) from one that is bad.
    */
   reread?(name: string): Promise<string>;
 }
@@ -42,17 +42,25 @@ export function localFiles(dir: string): SnapshotFiles {
 export function entryFiles(src: RangeSource, files: readonly IndexFile[], where: string): SnapshotFiles & { fetchedBytes: () => number } {
   const byName = new Map(files.map((f) => [f.name, f]));
   let fetched = 0;
+  async function* open(name: string): AsyncGenerator<Buffer> {
+    const f = byName.get(name);
+    if (!f) throw new Error(`${name} is not in the cache entry`);
+    for await (const b of fileChunks(src, f)) {
+      fetched += b.length;
+      yield b;
+    }
+  }
   return {
     where,
     sizeOf: (name) => byName.get(name)?.length,
     fetchedBytes: () => fetched,
-    async *open(name) {
-      const f = byName.get(name);
-      if (!f) throw new Error(`${name} is not in the cache entry`);
-      for await (const b of fileChunks(src, f)) {
-        fetched += b.length;
-        yield b;
-      }
+    open,
+    // Only after a failed extract (to tell an archive that differs from its manifest record from
+    // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
+    async reread(name) {
+      const h = createHash('sha256');
+      for await (const b of open(name)) h.update(b);
+      return h.digest('hex');
     }
   };
 }
