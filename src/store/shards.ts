@@ -47,19 +47,21 @@ export function planFrames(listing: StoreListing, registeredAt: (item: string) =
   const { shared, items } = listing;
   const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
   const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
-  const target = total / n;
   const time = (i: string): number => registeredAt(i) ?? -1;
   const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
-  const frames: string[][] = [[]];
-  let load = 0;
+  // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
+  // about equal weight, fewer when an item is bigger than a frame; never an empty one.
+  const frames: string[][] = [];
+  let last = -1;
+  let start = 0;
   for (const item of ordered) {
-    if (load >= target && frames.length < n) {
-      frames.push([]);
-      load = 0;
-    }
+    const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
+    if (at !== last) frames.push([]);
+    last = at;
     frames[frames.length - 1].push(item);
-    load += (items.get(item) as { bytes: number }).bytes;
+    start += (items.get(item) as { bytes: number }).bytes;
   }
+  if (frames.length === 0) frames.push([]);
   return framesOf(shared, items, frames);
 }
 
