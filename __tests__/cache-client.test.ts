@@ -61,6 +61,23 @@ function fresh(): string {
 function expectFiles(parent: string, files: Record<string, Buffer> = FILES): void {
   for (const [name, data] of Object.entries(files)) expect(fs.readFileSync(path.join(parent, 'runbox-snapshot', name)).equals(data)).toBe(true);
 }
+/**
+ * restoreEntry (index, manifest), then every other file streamed into the snapshot dir through
+ * its proven chunks, as a restore reads the archives: the matched key.
+ */
+async function restoreAll(p: string, key: string, restoreKeys: string[], o: Parameters<CacheIo['restoreEntry']>[3]): Promise<string | undefined> {
+  const hit = await io.restoreEntry(p, key, restoreKeys, o);
+  if (!hit) return undefined;
+  for (const name of Object.keys(FILES)) {
+    const dest = path.join(hit.dir, name);
+    if (fs.existsSync(dest) || hit.files.sizeOf(name) === undefined) continue;
+    const bufs: Buffer[] = [];
+    for await (const b of hit.files.open(name)) bufs.push(b);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, Buffer.concat(bufs));
+  }
+  return hit.matched;
+}
 const warnings = (): string[] => printed.filter((l) => l.startsWith('::warning::'));
 
 function useV2(url: string): void {
@@ -112,7 +129,7 @@ describe('v2 with blobs in azurite', () => {
     expect(blocks.committedBlocks?.length).toBe(Math.ceil(entry!.size / (64 * 1024)));
     expect(blocks.blobContentLength).toBe(entry!.size);
     const parent = fresh();
-    await expect(io.restoreEntry(parent, 'az-exact-1', [], opts)).resolves.toBe('az-exact-1');
+    await expect(restoreAll(parent, 'az-exact-1', [], opts)).resolves.toBe('az-exact-1');
     expectFiles(parent);
     expect(warnings()).toEqual([]);
     expect(azure.stats()).toMatchObject({ downloads: 0, downloadBytes: 0, uploads: 1, uploadBytes: entry!.size });
@@ -126,7 +143,7 @@ describe('v2 with blobs in azurite', () => {
     expect(await io.saveEntry(staged(two), 'az-deps-2', opts)).toBeDefined();
     const restore = async (key: string, rk: string[]): Promise<[string | undefined, string]> => {
       const p = fresh();
-      const hit = await io.restoreEntry(p, key, rk, opts);
+      const hit = await restoreAll(p, key, rk, opts);
       return [hit, hit ? fs.readFileSync(path.join(p, 'runbox-snapshot/manifest.json'), 'utf8') : ''];
     };
     expect(await restore('az-deps-zzz', ['az-deps-'])).toEqual(['az-deps-2', '{"n":2}']);
@@ -137,9 +154,9 @@ describe('v2 with blobs in azurite', () => {
   test('a miss, another store kind or other store paths: undefined, nothing written', async () => {
     useV2(azure.url);
     const p = fresh();
-    await expect(io.restoreEntry(p, 'never-saved', ['never-'], opts)).resolves.toBeUndefined();
-    await expect(io.restoreEntry(p, 'az-exact-1', [], { ...opts, kind: 'nix' })).resolves.toBeUndefined();
-    await expect(io.restoreEntry(p, 'az-exact-1', [], { ...opts, storePaths: ['/gnu/store'] })).resolves.toBeUndefined();
+    await expect(restoreAll(p, 'never-saved', ['never-'], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(p, 'az-exact-1', [], { ...opts, kind: 'nix' })).resolves.toBeUndefined();
+    await expect(restoreAll(p, 'az-exact-1', [], { ...opts, storePaths: ['/gnu/store'] })).resolves.toBeUndefined();
     expect(fs.readdirSync(p)).toEqual([]);
     expect(warnings()).toEqual([]);
   });
@@ -151,14 +168,14 @@ describe('v2 with blobs in azurite', () => {
     const trusted = (k: typeof a) => signing.parseTrustedKey(signing.publicKeyLine(k)) as import('../src/store/entry/signing.js').TrustedKey;
     expect(await io.saveEntry(staged(), 'az-signed-1', { ...opts, signingKey: a })).toBeDefined();
     const ok = fresh();
-    await expect(io.restoreEntry(ok, 'az-signed-1', [], { ...opts, trustedKeys: [trusted(a)] })).resolves.toBe('az-signed-1');
+    await expect(restoreAll(ok, 'az-signed-1', [], { ...opts, trustedKeys: [trusted(a)] })).resolves.toBe('az-signed-1');
     expectFiles(ok);
     const no = fresh();
-    await expect(io.restoreEntry(no, 'az-signed-1', [], { ...opts, trustedKeys: [trusted(b)] })).resolves.toBeUndefined();
+    await expect(restoreAll(no, 'az-signed-1', [], { ...opts, trustedKeys: [trusted(b)] })).resolves.toBeUndefined();
     expect(fs.readdirSync(no)).toEqual([]);
     expect(warnings().join('\n')).toContain(`az-signed-1 is not trusted, continuing as on a cache miss: the entry is signed by ${signing.publicKeyLine(a)}, which is not in trusted-keys`);
     printed = [];
-    await expect(io.restoreEntry(fresh(), 'az-exact-1', [], { ...opts, trustedKeys: [trusted(a)] })).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'az-exact-1', [], { ...opts, trustedKeys: [trusted(a)] })).resolves.toBeUndefined();
     expect(warnings().join('\n')).toMatch(/az-exact-1 is not trusted.*not signed, and trusted-keys is set/);
   });
 
@@ -179,7 +196,7 @@ describe('v2 with the stand-in blobs: faults', () => {
     useV2(plain.url);
     const before = plain.stats();
     const p = fresh();
-    await expect(io.restoreEntry(p, 'plain-', [], opts)).resolves.toBe('plain-1');
+    await expect(restoreAll(p, 'plain-', [], opts)).resolves.toBe('plain-1');
     expectFiles(p);
     const after = plain.stats();
     expect(after.downloads - before.downloads).toBe(1);
@@ -192,7 +209,7 @@ describe('v2 with the stand-in blobs: faults', () => {
     useV2(plain.url);
     plain.setFault('500');
     let before = plain.stats().rpcs;
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(plain.stats().rpcs - before).toBe(5);
     expect(warnings().join('\n')).toMatch(/cache lookup failed.*GetCacheEntryDownloadURL failed after 5 attempts.*HTTP 500/);
     before = plain.stats().rpcs;
@@ -204,7 +221,7 @@ describe('v2 with the stand-in blobs: faults', () => {
     useV2(plain.url);
     plain.setFault('429');
     const before = plain.stats().rpcs;
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     await expect(io.saveEntry(staged(), 'plain-429', opts)).resolves.toBeUndefined();
     expect(plain.stats().rpcs - before).toBe(2);
     expect(warnings().join('\n')).toMatch(/rate limited/);
@@ -213,7 +230,7 @@ describe('v2 with the stand-in blobs: faults', () => {
   test('down: network errors retried, then a miss', async () => {
     useV2(plain.url);
     plain.setFault('down');
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(warnings().join('\n')).toMatch(/cache lookup failed.*after 5 attempts/);
   });
 
@@ -221,13 +238,13 @@ describe('v2 with the stand-in blobs: faults', () => {
     useV2(plain.url);
     plain.setFault(fault);
     const p = fresh();
-    await expect(io.restoreEntry(p, 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(p, 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(fs.readdirSync(p)).toEqual([]);
     expect(warnings().join('\n')).toMatch(
       fault === 'corrupt-blob' ? /plain-1 (does not match its own index|is not a well-formed)/ : /plain-1 (could not be downloaded|is not a well-formed).*after 5 attempts|ended after/
     );
     plain.setFault(null);
-    await expect(io.restoreEntry(p, 'plain-1', [], opts)).resolves.toBe('plain-1');
+    await expect(restoreAll(p, 'plain-1', [], opts)).resolves.toBe('plain-1');
     expectFiles(p);
   });
 
@@ -241,7 +258,7 @@ describe('v2 with the stand-in blobs: faults', () => {
     expect(await io.saveEntry(staged(), 'plain-up', opts)).toBeDefined();
   });
 
-  test('an entry whose middle file does not match the index: a miss, nothing left, promptly', async () => {
+  test('an entry whose middle file does not match the index: found, but its bad chunk is refused before a byte of it is handed on', async () => {
     useV2(plain.url);
     // Built by runbox's writer, then one byte of store-0 flipped, uploaded raw as an attacker would.
     const parent = staged();
@@ -260,12 +277,23 @@ describe('v2 with the stand-in blobs: faults', () => {
     const created = await rpc('CreateCacheEntry', { key: 'evil-1', version });
     expect((await fetch(created.signed_upload_url as string, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: blob })).status).toBe(201);
     expect(await rpc('FinalizeCacheEntryUpload', { key: 'evil-1', version, size_bytes: String(blob.length) })).toMatchObject({ ok: true });
+    // The index and manifest are fine, so the entry is found; streaming store-0 stops at its
+    // first chunk, before a byte of it is handed on.
     const p = fresh();
     const t0 = Date.now();
-    await expect(io.restoreEntry(p, 'evil-1', [], opts)).resolves.toBeUndefined();
+    const hit = await io.restoreEntry(p, 'evil-1', [], opts);
+    expect(hit?.matched).toBe('evil-1');
+    let handedOn = 0;
+    const read = async (): Promise<void> => {
+      for await (const b of hit!.files.open('store-0.tar.zst')) handedOn += b.length;
+    };
+    await expect(read()).rejects.toThrow(/store-0.tar.zst: chunk 0 \(bytes 0-299999\) has sha256 [0-9a-f]{64}, the index says [0-9a-f]{64}; none of it was used/);
+    expect(handedOn).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(fs.readdirSync(p)).toEqual([]);
-    expect(warnings().join('\n')).toMatch(/the snapshot evil-1 does not match its own index, continuing as on a cache miss: store-0.tar.zst has sha256 [0-9a-f]{64}, the index says/);
+    // The other archive is intact and streams whole.
+    let other = 0;
+    for await (const b of hit!.files.open('store-1.tar.zst')) other += b.length;
+    expect(other).toBe(70_000);
   });
 
   test('ACTIONS_CACHE_MODE read / write-only / none', async () => {
@@ -274,19 +302,19 @@ describe('v2 with the stand-in blobs: faults', () => {
     process.env.ACTIONS_CACHE_MODE = 'read';
     await expect(io.saveEntry(staged(), 'mode-read', opts)).resolves.toBeUndefined();
     process.env.ACTIONS_CACHE_MODE = 'write-only';
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     process.env.ACTIONS_CACHE_MODE = 'none';
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(plain.stats().rpcs).toBe(before);
     expect(warnings()).toEqual([]);
     process.env.ACTIONS_CACHE_MODE = 'read';
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBe('plain-1');
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBe('plain-1');
   });
 
   test('no service configured: a warning and a miss', async () => {
     useV2(plain.url);
     delete process.env.ACTIONS_RESULTS_URL;
-    await expect(io.restoreEntry(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'plain-1', [], opts)).resolves.toBeUndefined();
     expect(warnings().join('\n')).toMatch(/not available to this job \(no ACTIONS_RESULTS_URL/);
   });
 });
@@ -300,9 +328,9 @@ describe('v1 (GHES)', () => {
     expect(entry.finalized).toBe(true);
     expect(plain.stats().uploadBytes - before.uploadBytes).toBe(entry.size);
     const p = fresh();
-    await expect(io.restoreEntry(p, 'ghes-x', ['ghes-'], opts)).resolves.toBe('ghes-1');
+    await expect(restoreAll(p, 'ghes-x', ['ghes-'], opts)).resolves.toBe('ghes-1');
     expectFiles(p);
-    await expect(io.restoreEntry(fresh(), 'nothing', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'nothing', [], opts)).resolves.toBeUndefined();
     expect(warnings()).toEqual([]);
     await expect(io.saveEntry(staged(), 'ghes-1', opts)).resolves.toBeUndefined();
     expect(warnings().join('\n')).toMatch(/did not take the snapshot under ghes-1.*HTTP 409/);
@@ -312,11 +340,11 @@ describe('v1 (GHES)', () => {
     useV1(plain.url);
     plain.setFault('500');
     let before = plain.stats().rpcs;
-    await expect(io.restoreEntry(fresh(), 'ghes-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'ghes-1', [], opts)).resolves.toBeUndefined();
     expect(plain.stats().rpcs - before).toBe(5);
     plain.setFault('429');
     before = plain.stats().rpcs;
-    await expect(io.restoreEntry(fresh(), 'ghes-1', [], opts)).resolves.toBeUndefined();
+    await expect(restoreAll(fresh(), 'ghes-1', [], opts)).resolves.toBeUndefined();
     expect(plain.stats().rpcs - before).toBe(1);
   });
 });

@@ -1,4 +1,4 @@
-// The runbox entry v1 container against hostile blobs: every bound of the trailer and index, names
+// The runbox entry v2 container against hostile blobs: every bound of the trailer and index, names
 // that would escape the staging dir, files that do not match their hash, and signatures with
 // trusted-keys. Each blob here is built by hand (not by the writer), as an attacker would.
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
@@ -9,6 +9,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import {
+  CHUNK_BYTES,
   encodeTrailer,
   EntryFormatError,
   EntryIntegrityError,
@@ -20,7 +21,7 @@ import {
   TRAILER_BYTES,
   type TrustedKey
 } from '../src/store/entry/index.js';
-import { readEntry, type RangeSource } from '../src/store/entry/reader.js';
+import { fileChunks, readEntry, type RangeSource } from '../src/store/entry/reader.js';
 import { entryRange, planEntry } from '../src/store/entry/writer.js';
 import { shown } from '../src/common/untrusted-text.js';
 
@@ -35,6 +36,8 @@ function dest(): string {
 }
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** The index's chunk digests of `b`: one sha256 per CHUNK_BYTES piece. */
+const chunksOf = (b: Buffer): string[] => Array.from({ length: Math.ceil(b.length / CHUNK_BYTES) }, (_, i) => sha(b.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)));
 
 interface F {
   name: string;
@@ -42,6 +45,7 @@ interface F {
   offset?: number;
   length?: number;
   sha256?: string;
+  chunks?: string[];
 }
 
 function rawPub(k: KeyObject): Buffer {
@@ -52,7 +56,7 @@ function rawPub(k: KeyObject): Buffer {
 function container(files: F[], o: { index?: Buffer | string; sig?: Buffer; signWith?: KeyObject; trailer?: Buffer; extra?: Buffer } = {}): Buffer {
   let offset = 0;
   const entries = files.map((f) => {
-    const e = { name: f.name, offset: f.offset ?? offset, length: f.length ?? f.data.length, sha256: f.sha256 ?? sha(f.data) };
+    const e = { name: f.name, offset: f.offset ?? offset, length: f.length ?? f.data.length, sha256: f.sha256 ?? sha(f.data), chunks: f.chunks ?? chunksOf(f.data) };
     offset += f.data.length;
     return e;
   });
@@ -161,7 +165,7 @@ describe('hostile trailers', () => {
     await refused(b.subarray(0, b.length - 1), /trailer|reserved|fit/);
   });
   test('an old @actions/cache tar.zst is not an entry', async () => {
-    await refused(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(600)]), /does not end in a runbox entry v1 trailer/);
+    await refused(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(600)]), /does not end in a runbox entry v2 trailer/);
   });
   test('non-zero reserved bytes', async () => {
     const b = container(good());
@@ -177,12 +181,12 @@ describe('hostile trailers', () => {
     const b = container(good());
     b.writeBigUInt64LE(2n ** 63n, b.length - TRAILER_BYTES + 8);
     const src = source(b);
-    await expect(readEntry(src, dest(), { trustedKeys: [] })).rejects.toThrow(/more than the 1048576/);
+    await expect(readEntry(src, dest(), { trustedKeys: [] })).rejects.toThrow(/more than the 2097152/);
     expect(src.reads).toEqual([[b.length - TRAILER_BYTES, TRAILER_BYTES]]);
   });
-  test('an index over 1 MiB, in bounds of the blob', async () => {
+  test('an index over 2 MiB, in bounds of the blob', async () => {
     const pad = ' '.repeat(MAX_INDEX_BYTES);
-    await refused(container(good(), { index: `{"files":[]}${pad}` }), /more than the 1048576/);
+    await refused(container(good(), { index: `{"files":[]}${pad}` }), /more than the 2097152/);
   });
   test('a signature length other than 0 or 96', async () => {
     await refused(container(good(), { sig: Buffer.alloc(64) }), /not 0 or 96/);
@@ -193,7 +197,7 @@ describe('hostile indexes', () => {
   const idx = (files: object[]): string => JSON.stringify({ files });
   const m = manifest();
   const s = { name: 'store-0.tar.zst', data: Buffer.from('abcdef') };
-  const e = (f: F, offset: number, extra: object = {}): object => ({ name: f.name, offset, length: f.data.length, sha256: sha(f.data), ...extra });
+  const e = (f: F, offset: number, extra: object = {}): object => ({ name: f.name, offset, length: f.data.length, sha256: sha(f.data), chunks: chunksOf(f.data), ...extra });
 
   test('overlapping offsets', async () => {
     await refused(container([m, s], { index: idx([e(m, 0), e(s, 0)]) }), /starts at 0, not at 13/);
@@ -241,9 +245,38 @@ describe('hostile indexes', () => {
     await refused(container([m], { index: Buffer.from([0x7b, 0xff, 0x7d]) }), /not valid UTF-8/);
     await refused(container([m], { index: idx([e(m, 0, { sha256: 'AB'.repeat(32) })]) }), /lowercase hex sha256/);
   });
+
+  test('chunk digests: exactly one per CHUNK_BYTES piece, each a lowercase hex sha256', async () => {
+    const m = manifest();
+    await refused(container([m], { index: idx([e(m, 0, { chunks: [] })]) }), /does not list exactly 1 chunk digests/);
+    await refused(container([m], { index: idx([e(m, 0, { chunks: [sha(m.data), sha(m.data)] })]) }), /does not list exactly 1 chunk digests/);
+    await refused(container([m], { index: idx([e(m, 0, { chunks: 'x' })]) }), /does not list exactly 1 chunk digests/);
+    await refused(container([m], { index: idx([e(m, 0, { chunks: ['AB'.repeat(32)] })]) }), /chunk digest that is no lowercase hex sha256/);
+    await refused(container([m], { index: idx([e(m, 0, { chunks: [7] })]) }), /chunk digest that is no lowercase hex sha256/);
+  });
 });
 
 describe('file contents', () => {
+  test('a tampered chunk under the original index: the chunks before it are handed on, not a byte of it', async () => {
+    // 2.5 chunks; the index is made from the original bytes, then one byte of chunk 1 flipped.
+    const data = Buffer.from(Buffer.alloc(CHUNK_BYTES * 2 + CHUNK_BYTES / 2).map((_, i) => (i * 131) & 0xff));
+    const files: F[] = [manifest(), { name: 'store-0.tar.zst', data, sha256: sha(data), chunks: chunksOf(data) }];
+    const blob = container(files);
+    const at = manifest().data.length + CHUNK_BYTES + 12345;
+    blob[at] ^= 0x01;
+    const src = source(blob);
+    const f = { name: 'store-0.tar.zst', offset: manifest().data.length, length: data.length, sha256: sha(data), chunks: chunksOf(data) };
+    const handed: Buffer[] = [];
+    const read = async (): Promise<void> => {
+      for await (const b of fileChunks(src, f)) handed.push(b);
+    };
+    await expect(read()).rejects.toThrow(/store-0.tar.zst: chunk 1 \(bytes 4194304-8388607\) has sha256 [0-9a-f]{64}, the index says [0-9a-f]{64}; none of it was used/);
+    expect(handed.map((b) => b.length)).toEqual([CHUNK_BYTES]);
+    expect(Buffer.concat(handed).equals(data.subarray(0, CHUNK_BYTES))).toBe(true);
+    // The whole-entry reader refuses the same blob and leaves nothing.
+    await refused(blob, /chunk 1 .* none of it was used/, [], EntryIntegrityError);
+  });
+
   test('a wrong sha256: the staging dir is removed, files written before it too', async () => {
     const files = good();
     files[2].sha256 = sha(Buffer.from('other'));
@@ -313,7 +346,9 @@ describe('signatures with trusted-keys', () => {
     const signed = container(good(), { signWith: keyA });
     const files = good();
     files[1].sha256 = sha(Buffer.from('evil'));
-    const idx = Buffer.from(JSON.stringify({ files: files.map((f, i) => ({ name: f.name, offset: [0, 13, 20013][i], length: f.data.length, sha256: f.sha256 ?? sha(f.data) })) }));
+    const idx = Buffer.from(
+      JSON.stringify({ files: files.map((f, i) => ({ name: f.name, offset: [0, 13, 20013][i], length: f.data.length, sha256: f.sha256 ?? sha(f.data), chunks: chunksOf(f.data) })) })
+    );
     // Reuse the signature over the original index with the tampered one.
     const sigStart = signed.length - TRAILER_BYTES - 96;
     const forged = container(good(), { index: idx, sig: signed.subarray(sigStart, sigStart + 96) });

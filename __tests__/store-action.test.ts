@@ -169,7 +169,9 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
         expect(mb.warnings).toEqual([]);
         expect(mb.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key, 'cache-primary-key': key });
         expect(mb.summary).toMatch(new RegExp(`restored ${key} \\(exact hit\\): [0-9.]+ MiB compressed`));
-        expect(mb.summary).toMatch(/store restore time<\/td><td>download [0-9.]+ s, check \+ extract [0-9.]+ s \(one pass, into a private dir\), move in [0-9.]+ s, DB [0-9.]+ s/);
+        expect(mb.summary).toMatch(
+          /store restore time<\/td><td>index \+ manifest [0-9.]+ s, download \+ check \+ extract [0-9.]+ s \(one streamed pass, into a private dir\), move in [0-9.]+ s, DB [0-9.]+ s/
+        );
         roundTrip.before = canonicalBefore;
         roundTrip.afterB = itemsView(path.join(root, 'gnu/store'));
         expect(dirMtimesAside(roundTrip.afterB)).toEqual(dirMtimesAside(canonicalBefore));

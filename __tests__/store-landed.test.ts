@@ -55,7 +55,7 @@ async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, lin
   };
   const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
   try {
-    await restore.extract(0, file, rec, { storePaths: STORE_PATHS });
+    await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
     tamper(path.join(restore.dir, '0'));
     await restore.verifyLanded();
     return undefined;

@@ -4,7 +4,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from '../../src/store/delta.js';
 import { dataBytesOf, linkTargetsOf, treeOrder, type Entry, type StoreListing } from '../../src/store/listing.js';
-import { planShards } from '../../src/store/shards.js';
+import { FRAME_BYTES, MAX_FRAMES, planFrames, planShards } from '../../src/store/shards.js';
 
 let nextIno = 1;
 /** An entry of item `top` under gnu/store; `ino` shares one file between names. */
@@ -35,6 +35,34 @@ describe('treeOrder', () => {
   test('compares bytes, not locale: upper case and non-ASCII names', () => {
     expect(['b', 'B', 'é', 'a'].sort(treeOrder)).toEqual(['B', 'a', 'b', 'é']);
     expect(treeOrder('x', 'x')).toBe(0);
+  });
+});
+
+describe('planFrames', () => {
+  test('frames of about frameBytes, newest registrations first (then by name, unregistered last), each listing its items', () => {
+    // Ten items of 100 kB registered at times 1..10, two unregistered.
+    const items = Array.from({ length: 10 }, (_, i) => item(`${String.fromCharCode(97 + i)}-pkg`, 1, 100_000));
+    const l = listing([...items, item('y-loose', 1, 100_000), item('z-loose', 1, 100_000)]);
+    const time = (i: string): number | undefined => (i.endsWith('-loose') ? undefined : i.charCodeAt('/gnu/store/'.length) - 96);
+    const p = planFrames(l, time, 250_000);
+    expect(p.items).toEqual([
+      ['/gnu/store/h-pkg', '/gnu/store/i-pkg', '/gnu/store/j-pkg'],
+      ['/gnu/store/f-pkg', '/gnu/store/g-pkg'],
+      ['/gnu/store/c-pkg', '/gnu/store/d-pkg', '/gnu/store/e-pkg'],
+      ['/gnu/store/a-pkg', '/gnu/store/b-pkg'],
+      ['/gnu/store/y-loose', '/gnu/store/z-loose']
+    ]);
+    // Each list: the store path, then exactly its items' members, in tree order.
+    expect(p.lists[0]).toEqual(['gnu/store', 'gnu/store/h-pkg', 'gnu/store/h-pkg/f0', 'gnu/store/i-pkg', 'gnu/store/i-pkg/f0', 'gnu/store/j-pkg', 'gnu/store/j-pkg/f0']);
+    expect(p.dataBytes).toEqual([300_000, 200_000, 300_000, 200_000, 200_000]);
+  });
+
+  test('one frame for a small store; never more than MAX_FRAMES, nor more than items', () => {
+    expect(planFrames(listing([item('a', 1, 10), item('b', 1, 10)]), () => 1).lists).toHaveLength(1);
+    const many = listing(Array.from({ length: 200 }, (_, i) => item(`p${String(i).padStart(3, '0')}`, 1, FRAME_BYTES)));
+    expect(planFrames(many, () => 1).lists).toHaveLength(MAX_FRAMES);
+    expect(planFrames(listing([item('a', 1, 10 * FRAME_BYTES)]), () => 1).lists).toHaveLength(1);
+    expect(planFrames(listing([]), () => 1)).toEqual({ lists: [['gnu/store']], dataBytes: [0], items: [[]] });
   });
 });
 

@@ -14,8 +14,8 @@ import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
-import { dataBytesOf, entriesByRel, linkTargetsOf, listStore, treeOrder, type Entry, type StoreListing } from './listing.js';
-import { autoShardCount, planShards, type ShardPlan } from './shards.js';
+import { entriesByRel, linkTargetsOf, listStore, type Entry } from './listing.js';
+import { autoShardCount, oneFrame, planFrames, planShards, type ShardPlan } from './shards.js';
 import { isDaemonLockName } from './members.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -34,6 +34,8 @@ export interface CreateOptions {
   scratchDir: string;
   /** Number of archives; 0 or unset = auto (one per core for a store big enough to gain from it). */
   shards?: number;
+  /** Item data per frame (shards.ts FRAME_BYTES); tests make it small to get many frames. */
+  frameBytes?: number;
   /** The full snapshot main restored: a delta over it is written when few items are new. */
   base?: { key: string; bytes: number; items: ReadonlySet<string> };
 }
@@ -98,7 +100,15 @@ export const ZSTD_WINDOW_LOG = 26;
 const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts: CreateOptions, list: readonly string[], file: string, storePaths: string[], dataBytes: number, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord> {
+async function listArchive(
+  opts: CreateOptions,
+  list: readonly string[],
+  file: string,
+  storePaths: string[],
+  dataBytes: number,
+  byRel: ReadonlyMap<string, Entry>,
+  items: readonly string[]
+): Promise<ArchiveRecord> {
   const listFile = path.join(opts.scratchDir, `${file}.list`);
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
   // What this archive's hard-link members will point at (tar takes the list in this order):
@@ -109,25 +119,25 @@ async function listArchive(opts: CreateOptions, list: readonly string[], file: s
   const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
   try {
     const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
-    return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
+    return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
   } finally {
     fs.rmSync(listFile, { force: true });
   }
 }
 
-/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
-function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord[]> {
+/** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
+async function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord[]> {
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-  return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i], byRel)));
-}
-
-/** The whole listed store as one archive, tar taking the listed members only. */
-function oneList(listing: StoreListing): ShardPlan {
-  const list = [...listing.shared];
-  for (const item of listing.items.values()) for (const e of item.entries) list.push(e.rel);
-  const dataBytes = dataBytesOf([...listing.items.values()].flatMap((i) => i.entries));
-  list.sort(treeOrder);
-  return { lists: [list], dataBytes: [dataBytes] };
+  const out: ArchiveRecord[] = new Array<ArchiveRecord>(plan.lists.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < plan.lists.length; i = next++) out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+  };
+  const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
+  // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+  const failed = (await Promise.allSettled(workers)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return out;
 }
 
 async function wholeArchive(opts: CreateOptions, present: string[]): Promise<ArchiveRecord> {
@@ -222,7 +232,6 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
   const regs = await liveRegistrations(opts, archived);
   const t1 = Date.now();
 
-  const count = opts.shards ? opts.shards : autoShardCount();
   // One walk of the store serves the delta decision, the shard split and the data sizes.
   const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
   const byRel = listing ? entriesByRel(listing) : new Map<string, Entry>();
@@ -232,7 +241,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel)];
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
       delta = { written: true, ...counts, reason: '' };
     } else {
       const reason = !d
@@ -242,12 +251,13 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     }
   }
   if (!archives) {
-    const plan = listing && planShards(listing, count, !opts.shards);
-    if (plan) archives = await writeShards(opts, plan, byRel);
-    else if (listing) {
-      const one = oneList(listing);
-      archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0], byRel)];
-    } else archives = [await wholeArchive(opts, archived)];
+    if (!listing) archives = [await wholeArchive(opts, archived)];
+    else {
+      // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
+      const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
+      const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
+      archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+    }
   }
   const t2 = Date.now();
 

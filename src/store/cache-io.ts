@@ -1,21 +1,27 @@
 // The only place that talks to the Actions cache service. A snapshot is stored as one runbox
-// entry (src/store/entry: the staging files back to back, a checked index, an optional ed25519
-// signature, a trailer), never as a tar: @actions/cache would wrap the staging dir in its own tar
-// and unpack it with `tar -P`, so whoever can write the cache would choose what that untrusted
-// outer archive writes where. Here the entry's bytes are fetched by range and each file is written
-// under a checked name into a fresh staging dir, hashed on the way.
+// entry (src/store/entry: the staging files back to back, a checked index with per-chunk
+// digests, an optional ed25519 signature, a trailer), never as a tar: @actions/cache would wrap
+// the staging dir in its own tar and unpack it with `tar -P`, so whoever can write the cache
+// would choose what that untrusted outer archive writes where. Here restore reads the entry's
+// trailer and index by small ranged reads (the signature checked first), fetches the manifest
+// and registrations whole under checked names into a fresh staging dir, and leaves the archives
+// (frames) in the cache: restore.ts streams only the frames it needs, each chunk proven first.
 //
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
 import { createHash, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
 import { clientFor, describe, openBlob, serviceFromEnv, type CacheClient } from './cache-service/index.js';
 import { keyProblem, MAX_KEYS } from './config.js';
 import { EntryFormatError, EntryIntegrityError, EntryTrustError, MAX_ENTRY_BYTES } from './entry/format.js';
-import { readEntry } from './entry/reader.js';
+import { fetchFile, freeBytes, readIndex } from './entry/reader.js';
+import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './manifest.js';
+import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
+import { entryFiles, type SnapshotFiles } from './snapshot-files.js';
 import type { TrustedKey } from './entry/signing.js';
 import { entryRange, planEntry } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
@@ -24,7 +30,7 @@ import { stagingSpaceProblem } from './staging.js';
 import { withProgress } from '../action/progress.js';
 
 export const SNAPSHOT_DIR = 'runbox-snapshot';
-export const ENTRY_FORMAT = 'runbox-entry-v1';
+export const ENTRY_FORMAT = 'runbox-entry-v2';
 
 export interface EntryOptions {
   kind: StoreKind;
@@ -39,7 +45,7 @@ export interface EntryOptions {
   spaceProblems?: string[];
 }
 
-/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
+/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v2|<kind>|<paths>` (an older format is a miss). */
 export function entryVersion(kind: StoreKind, storePaths: readonly string[]): string {
   return createHash('sha256')
     .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
@@ -70,8 +76,30 @@ function matchedKeyProblem(matched: string, keys: readonly string[]): string | u
   return undefined;
 }
 
-/** Downloads the newest entry matching key / restore keys into `<parent>/runbox-snapshot`; the matched key, or undefined. */
-export async function restoreEntry(parent: string, primaryKey: string, restoreKeys: string[], opts: EntryOptions): Promise<string | undefined> {
+/** Bounds on the files fetched whole: what a restore reads into memory to parse. */
+const WHOLE_FILES: ReadonlyMap<string, number> = new Map([
+  [MANIFEST_FILE, MAX_MANIFEST_BYTES],
+  [REGISTRATIONS_FILE, LIMITS.fileBytes]
+]);
+
+export interface FetchedEntry {
+  matched: string;
+  /** `<parent>/runbox-snapshot`: manifest.json and the registrations, proven and written. */
+  dir: string;
+  /** Every file of the entry; the archives streamed from the cache on demand. */
+  files: SnapshotFiles & { fetchedBytes: () => number };
+  /** The entry's size in the cache. */
+  bytes: number;
+  /** What was fetched to find out what to stream: trailer, index, signature, manifest, registrations. */
+  metaBytes: number;
+}
+
+/**
+ * Looks up the newest entry matching key / restore keys, proves its index (and signature), and
+ * fetches its manifest and registrations into `<parent>/runbox-snapshot`; the archives are left
+ * in the cache (see FetchedEntry.files). Undefined on a miss or any problem (a warning).
+ */
+export async function restoreEntry(parent: string, primaryKey: string, restoreKeys: string[], opts: EntryOptions): Promise<FetchedEntry | undefined> {
   const keys = [primaryKey, ...restoreKeys];
   const bad = keys.find((k) => keyProblem(k) !== undefined);
   if (bad !== undefined || keys.length > MAX_KEYS) {
@@ -94,13 +122,27 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
     return undefined;
   }
   const matched = hit.matchedKey;
+  const dir = path.join(parent, SNAPSHOT_DIR);
   try {
     const src = await openBlob(hit.url, MAX_ENTRY_BYTES);
-    const r = await readEntry(src, path.join(parent, SNAPSHOT_DIR), { trustedKeys: opts.trustedKeys ?? [] });
+    const r = await readIndex(src, opts.trustedKeys ?? []);
+    const whole = r.files.filter((f) => WHOLE_FILES.has(f.name));
+    for (const f of whole) if (f.length > (WHOLE_FILES.get(f.name) as number)) throw new EntryFormatError(`${f.name} is ${f.length} bytes, more than the ${WHOLE_FILES.get(f.name)} a restore reads`);
+    const wholeBytes = whole.reduce((n, f) => n + f.length, 0);
+    const free = freeBytes(parent);
+    if (free < wholeBytes) throw new Error(`not enough free space in ${parent} for the snapshot's manifest and registrations: ${wholeBytes} bytes needed, ${free} bytes free`);
+    // Outside the try: an existing dir is an error, never something removed here.
+    fs.mkdirSync(dir, { mode: 0o700 });
+    try {
+      for (const f of whole) await fetchFile(src, f, path.join(dir, f.name));
+    } catch (e) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     core.info(
-      `fetched ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`
+      `found ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`
     );
-    return matched;
+    return { matched, dir, files: entryFiles(src, r.files, `the cache entry ${matched}`), bytes: src.size, metaBytes: src.size - r.dataBytes + wholeBytes };
   } catch (e) {
     const why =
       e instanceof EntryTrustError

@@ -146,6 +146,29 @@ async function registerWithNix(root: string, regs: readonly Registration[]): Pro
   await run('nix-store', [...store, '--register-validity'], { privileged: true, input });
 }
 
+/** The paths directly in `storeDir` that the live DB `live` holds as valid (read-only, while the daemon may run). */
+async function validPaths(live: string, storeDir: string, scratch: string): Promise<Set<string>> {
+  const storePrefix = `${storeDir}/`;
+  return new Set((await queryLive<{ path: string }>(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, scratch)).map((r) => r.path));
+}
+
+/**
+ * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
+ * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
+ * treat as "unknown" (then everything is fetched).
+ */
+export async function liveValidPaths(root: string, dbDir: string, storeDir: string, scratchDir: string): Promise<Set<string>> {
+  const live = path.join(root, dbDir, DB_FILE);
+  if (!(await exists(live))) return new Set();
+  // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
+  // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
+  // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
+  // immutable, which creates nothing.
+  const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+  const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+  return validPaths(target, storeDir, path.join(scratchDir, 'live-valid-select.json'));
+}
+
 export async function registerPaths(o: RegisterOptions): Promise<RegisterResult> {
   const dir = path.join(o.root, o.dbDir);
   const live = path.join(dir, DB_FILE);
@@ -164,14 +187,7 @@ export async function registerPaths(o: RegisterOptions): Promise<RegisterResult>
     }
   }
 
-  const storePrefix = `${o.storeDir}/`;
-  const liveValid = new Set(
-    liveExists
-      ? (await queryLive<{ path: string }>(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, path.join(o.scratchDir, 'live-valid.json'))).map(
-          (r) => r.path
-        )
-      : []
-  );
+  const liveValid = liveExists ? await validPaths(live, o.storeDir, path.join(o.scratchDir, 'live-valid.json')) : new Set<string>();
   const accepted = acceptedPaths(new Map([...regs].map(([p, r]) => [p, r.references])), liveValid, o.added);
   const alreadyValid = [...regs.keys()].filter((p) => liveValid.has(p)).length;
   const result = { registered: accepted.size, alreadyValid, skipped: regs.size - accepted.size - alreadyValid };

@@ -10,10 +10,16 @@ import type { StoreKind } from './presets.js';
 import { keyProblem } from './config.js';
 import { MTIME, type DirTime } from './listing.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
+import { isDaemonLockName } from './members.js';
+import { shown } from '../common/untrusted-text.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 /** Archives one snapshot (a delta's base and the delta together, too) may hold. */
-export const MAX_ARCHIVES = 64;
+export const MAX_ARCHIVES = 128;
+/** A manifest bigger than this is not read (it holds item names and link anchors, well below). */
+export const MAX_MANIFEST_BYTES = 256 * 2 ** 20;
+/** Top-level items all the archives of one manifest may list together. */
+export const MAX_ITEMS = 1_000_000;
 export const FORMAT = 'runbox-store-snapshot';
 /**
  * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
@@ -50,6 +56,13 @@ export interface ArchiveRecord extends FileRecord {
    * absent, the restore drops new items linking into items on disk.
    */
   linkTargets?: string[];
+  /**
+   * The top-level store items (absolute, `/gnu/store/<name>`) this archive holds: what a partial
+   * restore decides by (an archive none of whose items the store lacks is not fetched). Unique
+   * across the snapshot's archives; an archive found to hold an item it does not list, or to
+   * miss one it lists, refuses the snapshot. Absent: unknown, the archive is always fetched.
+   */
+  items?: string[];
 }
 
 /** More link anchors than one archive may list: a bound on the manifest a restore reads. */
@@ -120,10 +133,19 @@ function stringList(v: unknown, what: string): string[] {
  * store kind, store paths and DB files only within the configured ones. Files it names must be
  * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
  */
-export function readManifest(dir: string, expect: { kind: StoreKind; storePaths: readonly string[]; dbDir?: string }): SnapshotManifest {
+export function readManifest(
+  dir: string,
+  expect: { kind: StoreKind; storePaths: readonly string[]; dbDir?: string },
+  sizeOf: (name: string) => number | undefined = (name) => {
+    const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+    return st?.isFile() ? st.size : undefined;
+  }
+): SnapshotManifest {
   const file = path.join(dir, MANIFEST_FILE);
   let raw: unknown;
   try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) throw new Error(`not a regular file of at most ${MAX_MANIFEST_BYTES} bytes`);
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
     throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
@@ -138,6 +160,7 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
   if (!Array.isArray(raw.archives) || raw.archives.length === 0) throw new ManifestError('no archives');
   // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
   if (raw.archives.length > MAX_ARCHIVES) throw new ManifestError(`it lists ${raw.archives.length} archives, more than the ${MAX_ARCHIVES} a snapshot may hold`);
+  const seenItems = new Set<string>();
   const archives = raw.archives.map((a: unknown, i: number): ArchiveRecord => {
     const rec = fileRecord(a, `archives[${i}]`);
     const paths = stringList((a as Record<string, unknown>).storePaths, `archives[${i}].storePaths`);
@@ -146,7 +169,8 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
     // Required: the free-space check and the bound while extracting both go by it.
     if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0) throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
     const linkTargets = readLinkTargets((a as Record<string, unknown>).linkTargets, paths, `archives[${i}].linkTargets`);
-    return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}) };
+    const items = readItems((a as Record<string, unknown>).items, paths, `archives[${i}].items`, seenItems);
+    return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}), ...(items ? { items } : {}) };
   });
   const registrations = readRegistrationsRecord(raw.registrations);
   const dirTimes = readDirTimes(raw.dirTimes, storePaths);
@@ -154,9 +178,9 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
   const names = files.map((r) => r.file);
   if (new Set(names).size !== names.length) throw new ManifestError('a file is listed twice');
   for (const name of names) {
-    const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
-    if (!st || !st.isFile()) throw new ManifestError(`${name} is missing or not a regular file`);
-    if (st.size !== files.find((r) => r.file === name)?.bytes) throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
+    const size = sizeOf(name);
+    if (size === undefined) throw new ManifestError(`${name} is missing or not a regular file`);
+    if (size !== files.find((r) => r.file === name)?.bytes) throw new ManifestError(`${name} is ${size} bytes, the manifest says otherwise (truncated download?)`);
   }
   return {
     format: FORMAT,
@@ -188,6 +212,28 @@ function readLinkTargets(v: unknown, storePaths: readonly string[], what: string
     const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
     if (!normal) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
     if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
+  });
+  return v as string[];
+}
+
+/**
+ * At most MAX_ITEMS names over the whole manifest (`seen` carries them across archives, and a
+ * delta's check carries its base's), each `<store path>/<name>` for one of the archive's store
+ * paths, with a name a restore would take as a top-level item (no `/`, no NUL, not `.`-led, not a
+ * daemon lock file name, at most 255 bytes), none listed twice anywhere.
+ */
+export function readItems(v: unknown, storePaths: readonly string[], what: string, seen: Set<string>): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw new ManifestError(`${what} is not a list`);
+  if (seen.size + v.length > MAX_ITEMS) throw new ManifestError(`${what}: the manifest lists more than the ${MAX_ITEMS} items a snapshot may`);
+  v.forEach((p: unknown, j: number) => {
+    if (typeof p !== 'string') throw new ManifestError(`${what}[${j}] is not a string`);
+    const sp = storePaths.find((r) => p.startsWith(`${r}/`));
+    const name = sp === undefined ? '' : p.slice(sp.length + 1);
+    const ok = name !== '' && Buffer.byteLength(name) <= 255 && !/[/\0]/.test(name) && !name.startsWith('.') && !isDaemonLockName(name);
+    if (!ok) throw new ManifestError(`${what}[${j}] ${shown(p.slice(0, 300))} is not a store item directly in one of the archive's store paths`);
+    if (seen.has(p)) throw new ManifestError(`${what}[${j}] ${shown(p)} is listed twice (items are unique across a snapshot's archives)`);
+    seen.add(p);
   });
   return v as string[];
 }

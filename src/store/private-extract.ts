@@ -25,7 +25,7 @@
 // Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
 // archive; the daemons set their own group and mode on the store dir when they start (Nix and
 // Guix chown it to the build group and chmod 1775 in multi-user mode).
-import fs, { createReadStream } from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Writable } from 'node:stream';
@@ -37,7 +37,7 @@ import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
 import { ZSTD_WINDOW_LOG } from './archive.js';
-import { checkDigest, sha256File } from './extract.js';
+import { checkDigest } from './extract.js';
 import type { ArchiveRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser, UnsafeArchiveError } from './members.js';
 import { HashTap, runPipeline } from './pipeline.js';
@@ -47,6 +47,13 @@ const PRIVATE_PREFIX = '.runbox-restore-';
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
 
 const rel = (p: string): string => p.replace(/^\/+/, '');
+
+/** Where extract() reads one archive's compressed bytes from. */
+export interface ArchiveSource {
+  open(): AsyncIterable<Buffer>;
+  /** The stored file's sha256, read again (local files only; see SnapshotFiles.reread). */
+  reread?: () => Promise<string>;
+}
 
 export interface PrivatePlace {
   /** Where this restore's private dir goes. */
@@ -297,11 +304,13 @@ export class PrivateRestore {
   }
 
   /**
-   * `zstd -dc FILE`, parsed and checked by node, re-serialized canonically into root's `tar -x`
-   * in the archive's own sub-dir. Resolves with the archive's summary once both finished and the
-   * compressed bytes match the manifest's sha256.
+   * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+   * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+   * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
+   * with the archive's summary once both finished and the compressed bytes match the manifest's
+   * sha256.
    */
-  async extract(index: number, file: string, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
+  async extract(index: number, src: ArchiveSource, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
     const sub = String(index);
     await run('mkdir', ['-m', '0700', '--', path.join(this.dir, sub)], { privileged: true });
     this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
@@ -314,6 +323,17 @@ export class PrivateRestore {
     // archive's sub-dir, an existing item or anything else on disk.
     const emittedFiles = new Set<string>();
     const tap = new HashTap();
+    // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
+    // off before the chunk's first byte, and that is the error told, not zstd's truncation.
+    let sourceError: unknown;
+    async function* guarded(): AsyncGenerator<Buffer> {
+      try {
+        yield* src.open();
+      } catch (e) {
+        sourceError = e;
+        throw e;
+      }
+    }
     const validator = new MemberValidator(rules);
     let out: Buffer[] = [];
     // The store paths and their parents: made here, so tar never makes a dir on its own.
@@ -441,7 +461,7 @@ export class PrivateRestore {
     const [unpacked, extracted] = await Promise.allSettled([
       // At most the window save uses: a frame asking for more is refused before zstd allocates it.
       runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-        feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
+        feed: (stdin) => pipeline(guarded(), tap, stdin),
         consume: async (zout) => {
           const stdin = await tarStdin;
           let gone = false;
@@ -500,8 +520,14 @@ export class PrivateRestore {
       } catch (e) {
         checkError = e;
       }
-    const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
-    checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
+    const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
+    if (failure === undefined) checkDigest(tap.digest(), rec);
+    else if (sourceError === undefined && src.reread) {
+      // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
+      // extract's own failure is told instead.
+      const again = await src.reread().catch(() => undefined);
+      if (again !== undefined) checkDigest(again, rec);
+    }
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
     return validator.finish();
   }

@@ -1,6 +1,8 @@
-// Main: look the snapshot up, download it into the staging dir, check and extract it into a
-// private dir (private-extract.ts), and only then stop the daemon, move the new items in and
-// register them in the DB. Any problem with the cache or
+// Main: look the snapshot up, read its index, manifest and registrations, decide which archives
+// (frames) hold an item the store lacks, stream only those from the cache (each chunk proven by
+// the index before zstd sees it), check and extract them into a private dir
+// (private-extract.ts), and only then stop the daemon, move the new items in and register them
+// in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
 import fs from 'node:fs';
@@ -10,16 +12,17 @@ import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
-import { restoreEntry, SNAPSHOT_DIR } from './cache-io.js';
+import { restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
-import { registerPaths, type RegisterResult } from './db.js';
+import { liveValidPaths, registerPaths, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
 import { type ArchiveRecord, isLiveDbFile, ManifestError, MAX_ARCHIVES, manifestBytes, peekBaseKey, readManifest, type SnapshotManifest } from './manifest.js';
 import { writeBaseInfo } from './delta.js';
-import { checkShardsApart } from './shard-rules.js';
+import { checkItemsListed, checkShardsApart } from './shard-rules.js';
+import { localFiles, type SnapshotFiles } from './snapshot-files.js';
 import { PrivateRestore, privatePlace } from './private-extract.js';
 import type { ArchiveSummary } from './members.js';
 import { PRESETS, type StoreKind } from './presets.js';
@@ -35,10 +38,13 @@ export interface ApplyOptions {
   storePaths: readonly string[];
   dbDir?: string;
   daemon: DaemonControl;
-  /** The downloaded snapshot dir (manifest.json and the files it lists). */
+  /** The snapshot dir: manifest.json, and the files it lists unless `files` says where they are. */
   snapshotDir: string;
-  /** A delta's base (a full snapshot), downloaded into its own dir; required for a delta. */
+  /** Where the snapshot's archives and registrations are read from; default: snapshotDir on disk. */
+  files?: SnapshotFiles;
+  /** A delta's base (a full snapshot), in its own dir; required for a delta. */
   baseDir?: string;
+  baseFiles?: SnapshotFiles;
   /** Runner-owned scratch dir outside snapshotDir. */
   scratchDir: string;
 }
@@ -46,13 +52,19 @@ export interface ApplyOptions {
 interface CheckedArchive {
   index: number;
   file: string;
+  items?: string[] | undefined;
   summary: ArchiveSummary;
   storePaths: string[];
   part: number;
 }
 
 export interface ApplyResult {
+  /** Compressed bytes of the archives read (and the registrations). */
   compressedBytes: number;
+  /** Archives read, and the snapshot's archives in all. */
+  frames: { read: number; total: number };
+  /** Compressed bytes of the archives not read: every item they list is already in the store. */
+  skippedBytes: number;
   dataBytes: number;
   added: number;
   existing: number;
@@ -87,11 +99,15 @@ export function spaceNeeded(dataBytes: number): number {
 
 interface Part {
   dir: string;
+  files: SnapshotFiles;
   manifest: SnapshotManifest;
 }
 
 interface ArchiveSpec {
+  /** Position among all the parts' archives: the archive's sub-dir in the private dir. */
+  index: number;
   file: string;
+  files: SnapshotFiles;
   rec: ArchiveRecord;
   storePaths: string[];
   /** Index into the parts: 0 is the full snapshot (a delta's base), 1 the delta. */
@@ -106,13 +122,18 @@ interface ArchiveSpec {
  */
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
-  const { parts, specs } = readParts(o);
-  const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+  const { parts, specs: all } = readParts(o);
   const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
+    const { specs, skipped } = await selectFrames(o, all);
+    const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
     const archives = await extractAll(o, priv, specs, needed);
+    checkItemsListed(
+      archives,
+      all.map((a) => ({ index: a.index, items: a.rec.items }))
+    );
     checkShardsApart(archives.map((a) => a.summary));
     await priv.verifyLanded();
     const registrations = await readPartRegistrations(o, parts);
@@ -122,12 +143,18 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
     const moved = await moveInAndRegister(o, priv, archives, registrations);
     const delta = parts[parts.length - 1].manifest.base;
-    const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+    const fullTops = new Set([
+      ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
+      ...skipped.filter((a) => a.part === 0).flatMap((a) => (a.rec.items ?? []).map((i) => i.replace(/^\/+/, '')))
+    ]);
+    const skippedBytes = skipped.reduce((n, a) => n + a.rec.bytes, 0);
     return {
-      compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+      compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0) - skippedBytes,
+      frames: { read: specs.length, total: all.length },
+      skippedBytes,
       dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
       added: moved.added,
-      existing: moved.existing,
+      existing: moved.existing + skipped.reduce((n, a) => n + (a.rec.items?.length ?? 0), 0),
       ...(moved.db ? { db: moved.db } : {}),
       verifyMs,
       extractMs: moved.extractMs,
@@ -145,19 +172,65 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
 /** The snapshot's manifest (and a delta's base's, first), checked, and the archives they list. */
 function readParts(o: ApplyOptions): { parts: Part[]; specs: ArchiveSpec[] } {
   const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
-  const manifest = readManifest(o.snapshotDir, expect);
+  const files = o.files ?? localFiles(o.snapshotDir);
+  const manifest = readManifest(o.snapshotDir, expect, (name) => files.sizeOf(name));
   const parts: Part[] = [];
   if (manifest.base) {
     if (!o.baseDir) throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
-    const base = readManifest(o.baseDir, expect);
+    const baseFiles = o.baseFiles ?? localFiles(o.baseDir);
+    const base = readManifest(o.baseDir, expect, (name) => baseFiles.sizeOf(name));
     // Depth 1 only: a delta's base must be whole.
     if (base.base) throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
-    parts.push({ dir: o.baseDir, manifest: base });
+    parts.push({ dir: o.baseDir, files: baseFiles, manifest: base });
   }
-  parts.push({ dir: o.snapshotDir, manifest });
-  const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
+  parts.push({ dir: o.snapshotDir, files, manifest });
+  const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: a.file, files: p.files, rec: a, storePaths: a.storePaths, part })));
   if (specs.length > MAX_ARCHIVES) throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
-  return { parts, specs };
+  // Items are unique within each manifest (readManifest); a delta's must also be apart from its base's.
+  const owner = new Set<string>();
+  for (const a of specs)
+    for (const item of a.rec.items ?? []) {
+      if (owner.has(item)) throw new ManifestError(`the item ${shown(item)} is listed by both the delta and its base`);
+      owner.add(item);
+    }
+  return { parts, specs: specs.map((a, index) => ({ ...a, index })) };
+}
+
+/**
+ * Partial restore: the archives that hold at least one item the store lacks, and those skipped.
+ * An item is lacking unless it is on disk (lstat below store paths whose chain privatePlace
+ * checked: nothing followed) and, when the DB is restored too and the item is in its store
+ * dir, registered valid in the live DB. An archive that lists no items, or when the live DB
+ * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
+ * so a skipped archive is never read at all; its items are what the store already has.
+ */
+async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[] }> {
+  const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+  if (listed.length === 0) return { specs: [...specs], skipped: [] };
+  const storeDir = PRESETS[o.kind].storeDir;
+  let valid: ReadonlySet<string> | undefined;
+  const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
+  if (dbDecides)
+    try {
+      valid = await liveValidPaths(o.root, o.dbDir as string, storeDir, o.scratchDir);
+    } catch (e) {
+      core.warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
+      return { specs: [...specs], skipped: [] };
+    }
+  const onDisk = (item: string): boolean => fs.lstatSync(path.join(o.root, item), { throwIfNoEntry: false }) !== undefined;
+  const lacks = (item: string): boolean => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !(valid as ReadonlySet<string>).has(item));
+  const keep: ArchiveSpec[] = [];
+  const skipped: ArchiveSpec[] = [];
+  for (const a of specs) {
+    const items = a.rec.items;
+    if (items === undefined || items.length === 0 || items.some(lacks)) keep.push(a);
+    else skipped.push(a);
+  }
+  if (skipped.length > 0)
+    core.info(
+      `runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`
+    );
+  return { specs: keep, skipped };
 }
 
 /**
@@ -175,10 +248,18 @@ async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly
       () => priv.checkedBytes,
       () =>
         settleAll(
-          specs.map((a, index) =>
+          specs.map((a) =>
             limit(async () => {
-              const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-              return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+              const summary = await priv.extract(
+                a.index,
+                { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => (a.files.reread as (n: string) => Promise<string>)(a.file) } : {}) },
+                a.rec,
+                {
+                  storePaths: a.storePaths,
+                  reserved
+                }
+              );
+              return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
             })
           )
         ),
@@ -198,6 +279,7 @@ async function readPartRegistrations(o: ApplyOptions, parts: readonly Part[]): P
     const rec = p.manifest.registrations;
     if (!rec) continue;
     const file = path.join(p.dir, rec.file);
+    // Fetched whole into the snapshot dir by the entry reader (or there already, on disk).
     await verifyFile(file, rec);
     registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
   }
@@ -301,9 +383,9 @@ export interface StoreOutputs {
 
 interface Fetched {
   matched: string;
-  snapshotDir: string;
-  /** A delta's base, fetched by its exact key. */
-  baseDir?: string;
+  entry: FetchedEntry;
+  /** A delta's base, found by its exact key. */
+  base?: FetchedEntry;
 }
 
 /**
@@ -325,20 +407,20 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     const [key, restore] = lookups[i];
     const staging = createStaging(cfg.stagingBase);
     stagings.push(staging);
-    const matched = await withProgress(
+    const entry = await withProgress(
       `downloading the snapshot for ${key}`,
       () => bytesUnder(staging),
       () => restoreEntry(staging, key, restore, entryOpts)
     );
-    if (!matched) return { note };
+    if (!entry) return { note };
+    const matched = entry.matched;
     if (refused.has(matched)) {
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
       return { note };
     }
-    const snapshotDir = path.join(staging, SNAPSHOT_DIR);
-    const baseKey = peekBaseKey(snapshotDir);
+    const baseKey = peekBaseKey(entry.dir);
     // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
-    if (baseKey === undefined || keyProblem(baseKey) !== undefined) return { fetched: { matched, snapshotDir }, note };
+    if (baseKey === undefined || keyProblem(baseKey) !== undefined) return { fetched: { matched, entry }, note };
     core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
     const baseStaging = createStaging(cfg.stagingBase);
     stagings.push(baseStaging);
@@ -352,7 +434,7 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
             () => bytesUnder(baseStaging),
             () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems })
           );
-    if (got === baseKey) return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+    if (got?.matched === baseKey) return { fetched: { matched, entry, base: got }, note };
     // The base is in the cache; this host had no room for it. Saying "gone" would send the
     // user to the cache, and a fallback lookup would only fill the same disk again.
     if (spaceProblems.length > 0) return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
@@ -423,10 +505,14 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
           storePaths: cfg.storePaths,
           ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
           daemon: cfg.daemon,
-          snapshotDir: fetched.snapshotDir,
-          ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
+          snapshotDir: fetched.entry.dir,
+          files: fetched.entry.files,
+          ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
           scratchDir
         });
+        const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+        const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+        const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
         state.matchedKey = matched;
         state.exactHit = matched === keys.primary;
         // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -443,12 +529,12 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
           : [];
         report.add(
           'store snapshot',
-          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
+          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} compressed downloaded of the entry's ${formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${formatBytes(r.dataBytes)} of files; ` +
             `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
         );
         report.add(
           'store restore time',
-          `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
+          `index + manifest ${formatSeconds(downloadMs)}, download + check + extract ${formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
         );
         if (r.reaped.length > 0) report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
       } catch (e) {

@@ -1,5 +1,10 @@
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// Sharded snapshots: the store's top-level items split into archives ("frames") that are
+// created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
+// the few frames holding what it lacks: items a build added together were registered together
+// and land in the same frames, and hash-named store items sorted by name would be scattered
+// over all of them. `shards: N` keeps the older split into N frames balanced by bytes.
 //
 // Each shard lists its items' members in tree order (a dir before what is in it, which restore
 // requires), after the store paths themselves as bare dirs. No member ever goes with more than
@@ -20,6 +25,55 @@ export interface ShardPlan {
   lists: string[][];
   /** Per shard: the sum of its files' sizes (the manifest's dataBytes). */
   dataBytes: number[];
+  /** Per shard: its top-level items (absolute), the manifest's items. */
+  items: string[][];
+}
+
+/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+export const FRAME_BYTES = 32 * 2 ** 20;
+/**
+ * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
+ * manifest and registrations) and, with a delta's few, within the manifest's MAX_ARCHIVES (128)
+ * for a delta and its base together. A store bigger than MAX_FRAMES * FRAME_BYTES gets bigger frames.
+ */
+export const MAX_FRAMES = 96;
+
+/**
+ * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
+ * first (then by name; items with no registration last), each frame filled in that order. Items
+ * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ */
+export function planFrames(listing: StoreListing, registeredAt: (item: string) => number | undefined, frameBytes = FRAME_BYTES): ShardPlan {
+  const { shared, items } = listing;
+  const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+  const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
+  const time = (i: string): number => registeredAt(i) ?? -1;
+  const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
+  // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
+  // about equal weight, fewer when an item is bigger than a frame; never an empty one.
+  const frames: string[][] = [];
+  let last = -1;
+  let start = 0;
+  for (const item of ordered) {
+    const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
+    if (at !== last) frames.push([]);
+    last = at;
+    frames[frames.length - 1].push(item);
+    start += (items.get(item) as { bytes: number }).bytes;
+  }
+  if (frames.length === 0) frames.push([]);
+  return framesOf(shared, items, frames);
+}
+
+/** Every item in one frame (`shards: 1`). */
+export function oneFrame(listing: StoreListing): ShardPlan {
+  return framesOf(listing.shared, listing.items, [[...listing.items.keys()]]);
+}
+
+function framesOf(shared: readonly string[], items: StoreListing['items'], frames: readonly string[][]): ShardPlan {
+  const lists = frames.map((f) => [...shared, ...f.flatMap((i) => (items.get(i) as { entries: Entry[] }).entries.map((e) => e.rel))].sort(treeOrder));
+  const dataBytes = frames.map((f) => dataBytesOf(f.flatMap((i) => (items.get(i) as { entries: Entry[] }).entries)));
+  return { lists, dataBytes, items: frames.map((f) => [...f].sort(byteOrder)) };
 }
 
 /** `shards: auto`: one archive per core, at most AUTO_MAX. */
@@ -39,12 +93,11 @@ export function planShards(listing: StoreListing, count: number, auto: boolean):
   const n = Math.min(count, items.size);
   if (n <= 1) return undefined;
 
-  const lists: string[][] = Array.from({ length: n }, () => [...shared]);
   const load = new Array<number>(n).fill(0);
   const files = Array.from({ length: n }, () => new Set<string>());
-  const members: Entry[][] = Array.from({ length: n }, () => []);
+  const frames: string[][] = Array.from({ length: n }, () => []);
   const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
-  for (const [, item] of ordered) {
+  for (const [key, item] of ordered) {
     // What the item would add to each shard: files that shard already holds under another name
     // cost a header only. The lightest shard after adding wins, so an item goes where its
     // shared files are unless that makes the shard the heaviest.
@@ -56,13 +109,8 @@ export function planShards(listing: StoreListing, count: number, auto: boolean):
       if (l < bestLoad) [best, bestLoad] = [s, l];
     }
     load[best] = bestLoad;
-    for (const e of item.entries) {
-      lists[best].push(e.rel);
-      members[best].push(e);
-      if (e.type === 'f' && e.nlink > 1) files[best].add(e.ino);
-    }
+    frames[best].push(key);
+    for (const e of item.entries) if (e.type === 'f' && e.nlink > 1) files[best].add(e.ino);
   }
-  const dataBytes = members.map((m) => dataBytesOf(m));
-  for (const l of lists) l.sort(treeOrder);
-  return { lists, dataBytes };
+  return framesOf(shared, items, frames);
 }

@@ -1,4 +1,4 @@
 export * from './format.js';
 export * from './signing.js';
 export { planEntry, entryRange, type EntryPlan } from './writer.js';
-export { readEntry, readIndex, freeBytes, type RangeSource, type ReadEntryOptions, type ReadEntryResult } from './reader.js';
+export { fetchFile, fileChunks, readEntry, readIndex, freeBytes, type RangeSource, type ReadEntryOptions, type ReadEntryResult } from './reader.js';

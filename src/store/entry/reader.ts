@@ -1,4 +1,4 @@
-// Reads a runbox entry v1 from a ranged byte source into a fresh staging dir. Order matters:
+// Reads a runbox entry v2 from a ranged byte source into a fresh staging dir. Order matters:
 // trailer, then (with trusted keys) the signature, and only then is the index JSON parsed; the
 // free space is checked before the files are fetched; every file is created with
 // O_EXCL|O_NOFOLLOW under its checked name and hashed while it streams. Any mismatch removes the
@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeTrailer, EntryFormatError, EntryIntegrityError, MAX_ENTRY_BYTES, parseIndex, TRAILER_BYTES, type IndexFile } from './format.js';
+import { CHUNK_BYTES, decodeTrailer, EntryFormatError, EntryIntegrityError, MAX_ENTRY_BYTES, parseIndex, TRAILER_BYTES, type IndexFile } from './format.js';
 import { checkSignature, keyIdOf, type TrustedKey } from './signing.js';
 
 export interface RangeSource {
@@ -71,46 +71,107 @@ export async function readIndex(src: RangeSource, trustedKeys: readonly TrustedK
 
 const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
+/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+class ByteQueue {
+  private pending: Buffer[] = [];
+  private held = 0;
+  constructor(private readonly it: AsyncIterator<Buffer>) {}
+
+  /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
+  async take(n: number): Promise<{ bytes?: Buffer; got: number }> {
+    while (this.held < n) {
+      const r = await this.it.next();
+      if (r.done) return { got: this.held };
+      this.pending.push(r.value);
+      this.held += r.value.length;
+    }
+    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
+    this.pending = all.length > n ? [all.subarray(n)] : [];
+    this.held = all.length - n;
+    return { bytes: all.subarray(0, n), got: n };
+  }
+
+  async ended(): Promise<boolean> {
+    return this.held === 0 && (await this.it.next()).done === true;
+  }
+}
+
+/**
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
+ * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ */
+async function* provenChunks(q: ByteQueue, f: IndexFile): AsyncGenerator<Buffer> {
+  const whole = createHash('sha256');
+  for (const [i, want] of f.chunks.entries()) {
+    const size = Math.min(CHUNK_BYTES, f.length - i * CHUNK_BYTES);
+    const { bytes, got } = await q.take(size);
+    if (!bytes) throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (digest !== want)
+      throw new EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * CHUNK_BYTES}-${i * CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
+    whole.update(bytes);
+    if (i === f.chunks.length - 1) {
+      const got = whole.digest('hex');
+      if (got !== f.sha256) throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
+    }
+    yield bytes;
+  }
+  if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256) throw new EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
+}
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/**
+ * One file of the entry as proven pieces, fetched by one ranged read when iterated (again on
+ * every call): what a restore streams into zstd without a copy on disk. The download stops as
+ * soon as a piece fails its digest or the consumer stops reading.
+ */
+export async function* fileChunks(src: RangeSource, f: IndexFile): AsyncGenerator<Buffer> {
+  const it = src.read(f.offset, f.length)[Symbol.asyncIterator]();
+  try {
+    const q = new ByteQueue(it);
+    yield* provenChunks(q, f);
+    if (!(await q.ended())) throw new EntryIntegrityError(`the cache returned more than the ${f.length} bytes of ${f.name}`);
+  } finally {
+    await it.return?.();
+  }
+}
+
+/** Writes one file of the entry, proven piece by piece, as `dest` (created O_EXCL|O_NOFOLLOW). */
+export async function fetchFile(src: RangeSource, f: IndexFile, dest: string): Promise<void> {
+  const fd = fs.openSync(dest, O_NEW, 0o600);
+  try {
+    for await (const b of fileChunks(src, f)) {
+      let off = 0;
+      while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 async function writeFiles(src: RangeSource, files: readonly IndexFile[], dataBytes: number, dest: string): Promise<void> {
   if (files.some((f) => f.name.startsWith('db/'))) fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
   // One ranged read over all the files (they are contiguous from 0), split as it streams.
   const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
   try {
-    await splitInto(it, files, dest);
+    const q = new ByteQueue(it);
+    for (const f of files) {
+      const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
+      try {
+        for await (const b of provenChunks(q, f)) {
+          let off = 0;
+          while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (!(await q.ended())) throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
   } finally {
     // Stopping early (a mismatch) must end the download too, not leave a connection open.
     await it.return?.();
   }
-}
-
-async function splitInto(it: AsyncIterator<Buffer>, files: readonly IndexFile[], dest: string): Promise<void> {
-  let pending: Buffer = Buffer.alloc(0);
-  for (const f of files) {
-    const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
-    const hash = createHash('sha256');
-    let left = f.length;
-    try {
-      while (left > 0) {
-        if (pending.length === 0) {
-          const r = await it.next();
-          if (r.done) throw new EntryIntegrityError(`${f.name} is ${f.length - left} bytes, the index says ${f.length}: the entry ended early`);
-          pending = r.value;
-          continue;
-        }
-        const take = pending.subarray(0, Math.min(left, pending.length));
-        pending = pending.subarray(take.length);
-        hash.update(take);
-        let off = 0;
-        while (off < take.length) off += fs.writeSync(fd, take, off, take.length - off);
-        left -= take.length;
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    const got = hash.digest('hex');
-    if (got !== f.sha256) throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
-  }
-  if (pending.length > 0 || !(await it.next()).done) throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
 }
 
 /**

@@ -1,4 +1,4 @@
-// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v1. The
+// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v2. The
 // files are hashed once up front, so the total size is known before the upload starts and any
 // byte range of the entry can be produced again on demand (a retried block) straight from the
 // files: nothing of the entry is held in memory but its index.
@@ -6,8 +6,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { encodeIndex, encodeTrailer, MAX_ENTRY_BYTES, MAX_FILES, MAX_INDEX_BYTES, NAME_PATTERN, type IndexFile } from './format.js';
+import { CHUNK_BYTES, chunkCount, encodeIndex, encodeTrailer, MAX_ENTRY_BYTES, MAX_FILES, MAX_INDEX_BYTES, NAME_PATTERN, type IndexFile } from './format.js';
 import { publicKeyLine, signIndex } from './signing.js';
 
 interface Part {
@@ -26,10 +25,28 @@ export interface EntryPlan {
   tail: Buffer;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(fs.createReadStream(file), h);
-  return h.digest('hex');
+/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
+async function digestFile(file: string): Promise<{ sha256: string; chunks: string[] }> {
+  const whole = createHash('sha256');
+  const chunks: string[] = [];
+  let piece = createHash('sha256');
+  let inPiece = 0;
+  for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    whole.update(b);
+    for (let off = 0; off < b.length;) {
+      const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
+      piece.update(b.subarray(off, off + take));
+      inPiece += take;
+      off += take;
+      if (inPiece === CHUNK_BYTES) {
+        chunks.push(piece.digest('hex'));
+        piece = createHash('sha256');
+        inPiece = 0;
+      }
+    }
+  }
+  if (inPiece > 0) chunks.push(piece.digest('hex'));
+  return { sha256: whole.digest('hex'), chunks };
 }
 
 /** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
@@ -56,7 +73,9 @@ export async function planEntry(dir: string, signingKey?: KeyObject): Promise<En
   for (const name of listStaging(dir)) {
     const file = path.join(dir, name);
     const length = fs.statSync(file).size;
-    files.push({ name, offset, length, sha256: await sha256File(file) });
+    const digests = await digestFile(file);
+    if (digests.chunks.length !== chunkCount(length)) throw new Error(`${file} changed size while the snapshot was being hashed`);
+    files.push({ name, offset, length, ...digests });
     parts.push({ file, offset, length });
     offset += length;
   }
