@@ -31,6 +31,7 @@ export const E2E = [
   'pr-dirs',
   'reclaim',
   'store-action',
+  'store-attacker-dist',
   'store-delta',
   'store-faults',
   'store-hostile-dist',
