@@ -27,13 +27,19 @@ const item = (what: string): string => at.item(what);
 let server: CacheServer;
 const processEnv = keepProcessEnv();
 
-/** A member whose name may be longer than a plain header holds: a GNU 'L' record first. */
+/** A member whose name or link target may be longer than a plain header holds: GNU 'K' and 'L' records first. */
 function long(e: TarEntry): TarEntry[] {
-  if (Buffer.byteLength(e.name) <= 100) return [e];
-  return [
-    { name: '././@LongLink', type: 'L', data: Buffer.from(`${e.name}\0`) },
-    { ...e, name: e.name.slice(0, 99) }
-  ];
+  const out: TarEntry[] = [];
+  let m = e;
+  if (m.linkname !== undefined && Buffer.byteLength(m.linkname) > 100) {
+    out.push({ name: '././@LongLink', type: 'K', data: Buffer.from(`${m.linkname}\0`) });
+    m = { ...m, linkname: m.linkname.slice(0, 99) };
+  }
+  if (Buffer.byteLength(m.name) > 100) {
+    out.push({ name: '././@LongLink', type: 'L', data: Buffer.from(`${m.name}\0`) });
+    m = { ...m, name: m.name.slice(0, 99) };
+  }
+  return [...out, m];
 }
 
 // ---- the store dir as a mount point ----------------------------------------------------
