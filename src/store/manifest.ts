@@ -10,7 +10,7 @@ import type { StoreKind } from './presets.js';
 import { keyProblem } from './config.js';
 import { MTIME, type DirTime } from './listing.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
-import { shown } from '../common/untrusted-text.js';
+import { escapedText, shown } from '../common/untrusted-text.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 /** Archives one snapshot (a delta's base and the delta together, too) may hold. */
@@ -133,9 +133,9 @@ export function readManifest(dir: string, expect: { kind: StoreKind; storePaths:
   const raw = readManifestJson(dir);
   if (!isObject(raw) || raw.format !== FORMAT) throw new ManifestError('not a runbox store snapshot');
   if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
-    throw new ManifestError(`format version ${shown(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
+    throw new ManifestError(`format version ${escapedText(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
   const base = readBase(raw.base, raw.version);
-  if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${shown(raw.kind)} snapshot, this step restores ${expect.kind}`);
+  if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${escapedText(raw.kind)} snapshot, this step restores ${expect.kind}`);
   const storePaths = stringList(raw.storePaths, 'storePaths');
   for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${shown(p)} is not among store-paths (${expect.storePaths.join(', ')})`);
   if (!Array.isArray(raw.archives) || raw.archives.length === 0) throw new ManifestError('no archives');
@@ -189,8 +189,8 @@ function readLinkTargets(v: unknown, storePaths: readonly string[], what: string
   v.forEach((p: unknown, j: number) => {
     if (typeof p !== 'string') throw new ManifestError(`${what}[${j}] is not a string`);
     const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
-    if (!normal) throw new ManifestError(`${what}[${j}] ${shown(p)} is not a normalised relative path`);
-    if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] ${shown(p)} is not inside the archive's store paths`);
+    if (!normal) throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not a normalised relative path`);
+    if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not inside the archive's store paths`);
   });
   return v as string[];
 }
