@@ -328,7 +328,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
   // ---- found reviewing the restore as the attacker ------------------------------------------
 
   // The manifest was parsed whole, whatever its size: JSON.parse's time and memory go by the
-  // number of values (30 MB of `{},` kept main busy for minutes, holding the host's restore lock).
+  // number of values (180 MB of `{},` kept node busy for over two minutes, holding the host's restore lock).
   test.each<[string, () => unknown, RegExp]>([
     ['10,000 empty objects', () => Array.from({ length: 10_000 }, () => ({})), /holds more than the 8192 objects and lists a manifest may hold/],
     ['4,000,001 numbers', () => new Array<number>(4_000_001).fill(0), /holds more than the 4000000 values a manifest may hold/]
