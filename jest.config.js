@@ -34,6 +34,7 @@ export const E2E = [
   'purge',
   'reclaim',
   'store-action',
+  'store-attacker-dist',
   'store-delta',
   'store-faults',
   'store-hostile-dist',

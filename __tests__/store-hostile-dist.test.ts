@@ -5,191 +5,49 @@
 // small filesystem. Each entry is forged with fixtures/store.ts forgeArchives (correct digests)
 // and published through runbox's own cache client under the key the job looks up. The store
 // daemon is a stand-in process that daemon-stop/daemon-start stop and start by pid. Every case
-// asserts: nothing outside the store root changed, no existing item changed, the DB holds only
+// asserts (helpers/hostile-dist.ts): nothing outside the store root changed, no existing item changed, the DB holds only
 // validated rows (and its schema is unchanged), and the daemon runs when main and post are done.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
-import type { FakeJob, StepResult } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, dbContents, forgeArchives, itemName, itemsView, removeTempDirs, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
-import { contentManifest, describeStep, NixDaemon, stagingLeft, storeJob } from './helpers/store-e2e.js';
+import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
+import { keepProcessEnv } from './fixtures/process-env.js';
+import { dbContents, itemsView, removeTempDirs, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { DB, dir, file, HostileHarness, link, reg, regDoc, type Registration } from './helpers/hostile-dist.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
 
 const tag = randomBytes(4).toString('hex');
-const S = '/gnu/store';
-const DB = 'var/guix/db/db.sqlite';
-const HASH = `sha256:${'0'.repeat(64)}`;
+const hd = new HostileHarness('hd', tag);
+const item = (what: string): string => hd.item(what);
+const plain = (what: string): TarEntry[] => hd.plain(what);
+const host = hd.host.bind(hd);
+const publish = hd.publish.bind(hd);
+const expectRefused = hd.expectRefused.bind(hd);
+const expectAdded = hd.expectAdded.bind(hd);
 let server: CacheServer;
-const jobs: FakeJob[] = [];
-const daemons: NixDaemon[] = [];
-const savedEnv = { ...process.env };
-const savedCwd = process.cwd();
+const processEnv = keepProcessEnv();
 
 const SMALL_FS = 8 * 1024 * 1024;
 const smallFs = mountTmpfs('runbox-hd-enospc', SMALL_FS);
 afterAll(() => smallFs.unmount());
 
-/** `gnu/store/<hash>-hd-<what>-<tag>`, relative, as in an archive. */
-const item = (what: string): string => `${S.slice(1)}/${itemName(`hd-${what}-${tag}`)}`;
-const dir = (name: string): TarEntry => ({ name: `${name}/`, type: '5', mode: 0o555 });
-const file = (name: string, data = 'x\n'): TarEntry => ({ name, type: '0', mode: 0o444, data });
-const link = (name: string, target: string): TarEntry => ({ name, type: '1', linkname: target });
-/** A new item, whole: what every archive here carries besides its hostile part. */
-const plain = (what: string): TarEntry[] => [dir(item(what)), file(`${item(what)}/f`, `${what}\n`)];
-
-interface Registration {
-  path: string;
-  hash: string;
-  registrationTime: number;
-  narSize: number;
-  deriver: string | null;
-  references: string[];
-  outputs: Array<{ id: string; path: string }>;
-}
-const reg = (rel: string, extra: Partial<Registration> = {}): Registration => ({ path: `/${rel}`, hash: HASH, registrationTime: 1, narSize: 8, deriver: null, references: [], outputs: [], ...extra });
-const regDoc = (paths: unknown[]): unknown => ({ format: 'runbox-registrations', version: 1, storeDir: S, paths });
-
-interface Host {
-  root: string;
-  /** Outside the store root: must stay empty. */
-  outside: string;
-  daemon: NixDaemon;
-  /** contentManifest of the root before main, and of each existing item. */
-  before: string[];
-  items: Record<string, string>;
-  itemsBefore: Record<string, string[]>;
-  dbBefore?: DbState;
-}
-
-interface DbState {
-  rows: string[];
-  refs: string[];
-  outputs: string[];
-  schema: string[];
-}
-
-function dbState(root: string): DbState | undefined {
-  const db = path.join(root, DB);
-  if (!fs.existsSync(db)) return undefined;
-  return {
-    rows: sqlQuery(db, "SELECT path || ' ' || hash || ' ' || registrationTime || ' ' || coalesce(deriver, '-') || ' ' || coalesce(narSize, '-') FROM ValidPaths ORDER BY path"),
-    ...(({ refs, outputs }) => ({ refs, outputs }))(dbContents(db)),
-    schema: sqlQuery(db, "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name")
-  };
-}
-
-function host(o: { fresh?: boolean; root?: string } = {}): Host {
-  const root = o.root ?? tempDir('runbox-hd-root-');
-  const items = o.fresh ? {} : buildGuixLayout(root).items;
-  const daemonDir = tempDir('runbox-hd-daemon-');
-  const daemon = new NixDaemon(daemonDir, 'sleep 86400');
-  daemons.push(daemon);
-  daemon.launch();
-  daemon.clearEvents();
-  // Read first: sqlite3 opening a WAL-mode DB touches the DB dir's mtime.
-  const dbBefore = dbState(root);
-  const before = contentManifest(root);
-  const itemsBefore = Object.fromEntries(Object.values(items).map((p) => [p, itemLines(before, p)]));
-  return { root, outside: tempDir('runbox-hd-outside-'), daemon, before, items, itemsBefore, ...(dbBefore ? { dbBefore } : {}) };
-}
-
-/** The lines of a contentManifest of the root that describe the store item `abs` (files, dirs, symlinks, contents). */
-function itemLines(manifest: readonly string[], abs: string): string[] {
-  const rel = abs.slice(1);
-  return manifest.filter((l) => l.startsWith(`${rel} `) || l.startsWith(`${rel}/`) || l.endsWith(` ./${rel}`) || l.includes(` ./${rel}/`));
-}
-
-async function publish(key: string, tars: Buffer[], f: ForgedArchives = {}): Promise<void> {
-  const parent = tempDir('runbox-hd-entry-');
-  forgeArchives(path.join(parent, SNAPSHOT_DIR), tars, f);
-  await publishEntry(parent, key);
-}
-
-/** main, then post, as the runner runs them; what holds whatever the entry was. */
-async function runJob(h: Host, key: string): Promise<StepResult> {
-  const job = storeJob(server.url, { storeRoot: h.root });
-  jobs.push(job);
-  const inputs = { store: 'guix', key, save: 'never', 'daemon-stop': h.daemon.stop, 'daemon-start': h.daemon.start };
-  const main = await job.main(inputs);
-  expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
-  expect(h.daemon.alive()).toBe(true);
-  expect(fs.readdirSync(h.outside)).toEqual([]);
-  expect(stagingLeft(job)).toEqual([]);
-  // No private dir left anywhere on the way to the store.
-  expect(contentManifest(h.root).filter((l) => l.includes('.runbox-restore-'))).toEqual([]);
-  const now = contentManifest(h.root);
-  for (const [p, lines] of Object.entries(h.itemsBefore)) expect(itemLines(now, p)).toEqual(lines);
-  const post = await job.post();
-  expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
-  expect(h.daemon.alive()).toBe(true);
-  return main;
-}
-
-/** A miss with a warning naming the reason; the store root (DB included) exactly as before; the daemon never stopped. */
-async function expectRefused(h: Host, key: string, reason: RegExp): Promise<void> {
-  const main = await runJob(h, key);
-  const refusal = main.warnings.find((w) => w.includes(`the snapshot ${key} was not restored`));
-  expect(refusal ?? describeStep(main)).toMatch(reason);
-  expect(main.outputs).toMatchObject({ 'cache-hit': 'false', 'cache-matched-key': '' });
-  expect(contentManifest(h.root)).toEqual(h.before);
-  expect(dbState(h.root)).toEqual(h.dbBefore);
-  expect(h.daemon.events()).toEqual([]);
-}
-
-/**
- * Restored: exactly `added` new items (relative) on top of what was there, nothing else of the
- * root changed but the store dir's own line and the DB's files; the DB keeps every row it had,
- * gains rows for exactly `registered` (relative) and keeps its schema; the daemon was stopped
- * once and started again.
- */
-async function expectAdded(h: Host, key: string, added: string[], registered: string[]): Promise<StepResult> {
-  const main = await runJob(h, key);
-  if (main.outputs['cache-hit'] !== 'true') throw new Error(`not restored:\n${describeStep(main)}`);
-  expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
-  const storeItems = (root: string): string[] =>
-    fs
-      .readdirSync(path.join(root, S.slice(1)))
-      .filter((n) => !n.startsWith('.'))
-      .sort();
-  const beforeItems = h.before.filter((l) => /^gnu\/store\/[^/ ]+ /.test(l)).map((l) => l.split(' ')[0].slice('gnu/store/'.length));
-  expect(storeItems(h.root)).toEqual([...beforeItems.filter((n) => !n.startsWith('.')), ...added.map((a) => a.slice('gnu/store/'.length))].sort());
-  const keep = (l: string): boolean =>
-    !/^(gnu\/store|gnu|var\/guix\/db|var\/guix|var)? /.test(l) &&
-    !l.startsWith('var/guix/db/') &&
-    !l.includes('./var/guix/db/') &&
-    !added.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/`) || l.includes(` ./${a}`));
-  expect(contentManifest(h.root).filter(keep)).toEqual(h.before.filter(keep));
-  const after = dbState(h.root);
-  const beforeRows = h.dbBefore?.rows ?? [];
-  expect(after?.rows.filter((r) => !beforeRows.includes(r)).map((r) => r.split(' ')[0])).toEqual(registered.map((r) => `/${r}`).sort());
-  for (const r of beforeRows) expect(after?.rows).toContain(r);
-  if (h.dbBefore) expect(after?.schema).toEqual(h.dbBefore.schema);
-  expect(h.daemon.events()).toEqual(['stop', 'start']);
-  return main;
-}
-
 describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('hostile entries through dist/', () => {
   beforeAll(async () => {
     server = await startCacheServerProcess();
     useCacheService(server.url);
+    hd.url = server.url;
     process.env.RUNNER_TEMP = tempDir('runbox-hd-runner-temp-');
   });
 
-  afterEach(() => {
-    for (const d of daemons.splice(0)) d.kill();
-  });
+  afterEach(() => hd.killDaemons());
 
   afterAll(async () => {
-    process.chdir(savedCwd);
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
+    processEnv.restore();
     await server?.stop();
-    for (const j of jobs) j.cleanup();
+    hd.cleanupJobs();
     removeTempDirs();
   });
 

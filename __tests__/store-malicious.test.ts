@@ -15,6 +15,7 @@ import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
 import type { FakeJob } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
+import { keepProcessEnv } from './fixtures/process-env.js';
 import { buildGuixLayout, dbContents, forgeArchives, forgeSnapshot, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
 import { contentManifest, NixDaemon, stagingLeft, storeJob } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
@@ -23,8 +24,7 @@ const tag = randomBytes(4).toString('hex');
 let server: CacheServer;
 const jobs: FakeJob[] = [];
 const daemons: NixDaemon[] = [];
-const savedEnv = { ...process.env };
-const savedCwd = process.cwd();
+const processEnv = keepProcessEnv();
 
 /**
  * Two archives in one snapshot, as a sharded snapshot holds them (`store-<i>.tar.zst`, each
@@ -236,9 +236,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
   });
 
   afterAll(async () => {
-    process.chdir(savedCwd);
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
+    processEnv.restore();
     await server?.stop();
     for (const j of jobs) j.cleanup();
     removeTempDirs();

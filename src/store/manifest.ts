@@ -11,7 +11,7 @@ import { keyProblem } from './config.js';
 import { MTIME, type DirTime } from './listing.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
 import { isDaemonLockName } from './members.js';
-import { shown } from '../common/untrusted-text.js';
+import { escapedText, shown } from '../common/untrusted-text.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 /** Archives one snapshot (a delta's base and the delta together, too) may hold. */
@@ -68,6 +68,14 @@ export interface ArchiveRecord extends FileRecord {
 /** More link anchors than one archive may list: a bound on the manifest a restore reads. */
 export const MAX_LINK_TARGETS = 1_000_000;
 
+/**
+ * Bounds on the manifest's JSON, checked on its bytes before JSON.parse: the parser's time and
+ * memory grow with the number of values, not the bytes (24 MB of `{},{},...` took node 12 s and
+ * 0.7 GB, 180 MB over two minutes, holding the host's restore lock). A real manifest has a few objects per archive and
+ * at most MAX_LINK_TARGETS link anchors per archive.
+ */
+export const MANIFEST_LIMITS = { bytes: MAX_MANIFEST_BYTES, containers: 8192, values: 4 * MAX_LINK_TARGETS } as const;
+
 export interface RegistrationsRecord extends FileRecord {
   compression: 'zstd';
   /** How many paths it registers (for the report; restore counts them again). */
@@ -116,10 +124,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function fileRecord(v: unknown, what: string): FileRecord {
   if (!isObject(v)) throw new ManifestError(`${what} is not an object`);
   const { file, sha256, bytes } = v;
-  if (typeof file !== 'string' || !FILE.test(file)) throw new ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
+  if (typeof file !== 'string' || !FILE.test(file)) throw new ManifestError(`${what}.file ${shown(file)} is not a plain file name`);
   if (typeof sha256 !== 'string' || !SHA.test(sha256)) throw new ManifestError(`${what}.sha256 is not a sha256`);
   if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw new ManifestError(`${what}.bytes is not a size`);
-  if (v.compression !== 'zstd') throw new ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
+  if (v.compression !== 'zstd') throw new ManifestError(`${what}.compression ${shown(v.compression)} is not understood`);
   return { file, sha256, bytes };
 }
 
@@ -141,22 +149,14 @@ export function readManifest(
     return st?.isFile() ? st.size : undefined;
   }
 ): SnapshotManifest {
-  const file = path.join(dir, MANIFEST_FILE);
-  let raw: unknown;
-  try {
-    const st = fs.lstatSync(file);
-    if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) throw new Error(`not a regular file of at most ${MAX_MANIFEST_BYTES} bytes`);
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
-  }
+  const raw = readManifestJson(dir);
   if (!isObject(raw) || raw.format !== FORMAT) throw new ManifestError('not a runbox store snapshot');
   if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
-    throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
+    throw new ManifestError(`format version ${escapedText(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
   const base = readBase(raw.base, raw.version);
-  if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
+  if (raw.kind !== expect.kind) throw new ManifestError(`it is a ${escapedText(raw.kind)} snapshot, this step restores ${expect.kind}`);
   const storePaths = stringList(raw.storePaths, 'storePaths');
-  for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
+  for (const p of storePaths) if (!expect.storePaths.includes(p)) throw new ManifestError(`store path ${shown(p)} is not among store-paths (${expect.storePaths.join(', ')})`);
   if (!Array.isArray(raw.archives) || raw.archives.length === 0) throw new ManifestError('no archives');
   // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
   if (raw.archives.length > MAX_ARCHIVES) throw new ManifestError(`it lists ${raw.archives.length} archives, more than the ${MAX_ARCHIVES} a snapshot may hold`);
@@ -164,7 +164,7 @@ export function readManifest(
   const archives = raw.archives.map((a: unknown, i: number): ArchiveRecord => {
     const rec = fileRecord(a, `archives[${i}]`);
     const paths = stringList((a as Record<string, unknown>).storePaths, `archives[${i}].storePaths`);
-    for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
+    for (const p of paths) if (!storePaths.includes(p)) throw new ManifestError(`archives[${i}] holds ${shown(p)}, which the manifest does not list`);
     const dataBytes = (a as Record<string, unknown>).dataBytes;
     // Required: the free-space check and the bound while extracting both go by it.
     if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0) throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
@@ -210,8 +210,8 @@ function readLinkTargets(v: unknown, storePaths: readonly string[], what: string
   v.forEach((p: unknown, j: number) => {
     if (typeof p !== 'string') throw new ManifestError(`${what}[${j}] is not a string`);
     const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
-    if (!normal) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
-    if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
+    if (!normal) throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not a normalised relative path`);
+    if (!roots.some((r) => p.startsWith(`${r}/`))) throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not inside the archive's store paths`);
   });
   return v as string[];
 }
@@ -242,7 +242,7 @@ export function readItems(v: unknown, storePaths: readonly string[], what: strin
 function readRegistrationsRecord(v: unknown): RegistrationsRecord | undefined {
   if (v === undefined) return undefined;
   const rec = fileRecord(v, 'registrations');
-  if (rec.file !== REGISTRATIONS_FILE) throw new ManifestError(`registrations.file '${rec.file}' is not ${REGISTRATIONS_FILE}`);
+  if (rec.file !== REGISTRATIONS_FILE) throw new ManifestError(`registrations.file ${shown(rec.file)} is not ${REGISTRATIONS_FILE}`);
   if (rec.bytes > LIMITS.fileBytes) throw new ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
   const { paths } = v as Record<string, unknown>;
   if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths) throw new ManifestError('registrations.paths is not a count');
@@ -259,7 +259,7 @@ function readBase(v: unknown, version: unknown): BaseRecord | undefined {
   const { key, bytes } = v;
   if (typeof key !== 'string' || key === '') throw new ManifestError('base.key is not a non-empty string');
   const problem = keyProblem(key);
-  if (problem) throw new ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
+  if (problem) throw new ManifestError(`base.key ${shown(key, 80)} is not a cache key: ${problem}`);
   if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)) throw new ManifestError('base.bytes is not a size');
   return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
 }
@@ -267,11 +267,52 @@ function readBase(v: unknown, version: unknown): BaseRecord | undefined {
 /** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
 export function peekBaseKey(dir: string): string | undefined {
   try {
-    const raw = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as unknown;
+    const raw = readManifestJson(dir);
     if (!isObject(raw) || raw.version !== DELTA_FORMAT_VERSION || !isObject(raw.base)) return undefined;
     return typeof raw.base.key === 'string' ? raw.base.key : undefined;
   } catch {
     return undefined; // readManifest says why, later
+  }
+}
+
+/**
+ * The manifest's JSON, parsed only once its bytes are within MANIFEST_LIMITS: its size, and the
+ * objects/arrays and values (commas) outside strings, counted in one pass over the bytes.
+ */
+function readManifestJson(dir: string): unknown {
+  const file = path.join(dir, MANIFEST_FILE);
+  let bytes: Buffer;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size > MANIFEST_LIMITS.bytes) throw new ManifestError(`${MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
+      bytes = fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    if (e instanceof ManifestError) throw e;
+    throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  let containers = 0;
+  let values = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c) i++;
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) containers++;
+    else if (b === 0x2c) values++;
+  }
+  if (containers > MANIFEST_LIMITS.containers) throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
+  if (values > MANIFEST_LIMITS.values) throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (e) {
+    throw new ManifestError(`cannot read ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -287,7 +328,7 @@ function readDirTimes(v: unknown, storePaths: readonly string[]): DirTime[] | un
     const { path: p, mtime } = d;
     if (typeof mtime !== 'string' || !MTIME.test(mtime)) throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
     const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
-    if (!ok) throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
+    if (!ok) throw new ManifestError(`dirTimes[${i}].path ${shown(p)} is neither a store path nor a dot-dir directly in one`);
     return { path: p, mtime };
   });
 }

@@ -79,7 +79,7 @@ export function parseNumeric(buf: Buffer, start: number, len: number, field: str
     .replace(/[\0 ]+$/, '')
     .replace(/^ +/, '');
   if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal ${field} '${s}'`);
+  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal ${field} '${escapedText(s)}'`);
   const v = parseInt(s, 8);
   if (!Number.isSafeInteger(v)) throw new TarFormatError(`${field} too large`);
   return v;
@@ -106,14 +106,14 @@ export function parsePax(data: Buffer): Map<string, string> {
     const sp = data.indexOf(0x20, off);
     if (sp === -1) throw new TarFormatError('pax record without length');
     const lenStr = data.toString('latin1', off, sp);
-    if (!/^[1-9][0-9]*$/.test(lenStr)) throw new TarFormatError(`bad pax record length '${lenStr}'`);
+    if (!/^[1-9][0-9]*$/.test(lenStr)) throw new TarFormatError(`bad pax record length '${escapedText(lenStr)}'`);
     const len = Number(lenStr);
     if (off + len > data.length || data[off + len - 1] !== 0x0a) throw new TarFormatError('pax record overruns its header');
     const rec = decodeName(data.subarray(sp + 1, off + len - 1));
     const eq = rec.indexOf('=');
     if (eq <= 0) throw new TarFormatError('pax record without key');
     // GNU tar takes the last of a repeated key; refused, so no reader has to choose.
-    if (out.has(rec.slice(0, eq))) throw new TarFormatError(`pax key '${rec.slice(0, Math.min(eq, 60))}' given twice`);
+    if (out.has(rec.slice(0, eq))) throw new TarFormatError(`pax key '${escapedText(rec.slice(0, eq), 60)}' given twice`);
     out.set(rec.slice(0, eq), rec.slice(eq + 1));
     off += len;
   }
@@ -219,7 +219,7 @@ export class TarParser {
     if (!checksumOk(h)) throw new TarFormatError(`header checksum mismatch at offset ${this.offset}`);
     const magic = h.toString('latin1', 257, 263);
     const ustar = magic === 'ustar\0';
-    if (!ustar && magic !== 'ustar ') throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
+    if (!ustar && magic !== 'ustar ') throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${escapedText(magic)}')`);
     const type = String.fromCharCode(h[156]);
     let size = parseNumeric(h, 124, 12, 'size');
 
@@ -242,7 +242,7 @@ export class TarParser {
     const pax = this.pax ?? new Map<string, string>();
     const paxSize = pax.get('size');
     if (paxSize !== undefined) {
-      if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) throw new TarFormatError(`bad pax size '${paxSize}'`);
+      if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) throw new TarFormatError(`bad pax size '${escapedText(paxSize)}'`);
       size = Number(paxSize);
     }
 
@@ -256,7 +256,7 @@ export class TarParser {
 
     const regular = type === '0' || type === '\0';
     // tar's idea of how much data follows must match ours; only regular files carry data here.
-    if (!regular && size !== 0) throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
+    if (!regular && size !== 0) throw new TarFormatError(`member '${escapedText(name)}' of type '${escapedText(type)}' claims ${size} bytes of data`);
     this.onMember({
       name,
       type,
@@ -285,7 +285,7 @@ export class TarParser {
       const pax = parsePax(data);
       for (const k of pax.keys()) {
         if (k.startsWith('GNU.sparse')) throw new TarFormatError('sparse member (runbox never writes one)');
-        if (!PAX_KEYS.has(k)) throw new TarFormatError(`pax record '${k.slice(0, 60)}' is not one runbox's archives hold`);
+        if (!PAX_KEYS.has(k)) throw new TarFormatError(`pax record '${escapedText(k, 60)}' is not one runbox's archives hold`);
       }
       this.pax = pax;
     } else {
@@ -354,13 +354,26 @@ const TYPE_NAMES: Record<string, string> = {
   V: 'a volume label'
 };
 
-/** The member path, checked: relative, normalised, no `.`/`..`/empty components. */
+/**
+ * Longest path and path component Linux takes (PATH_MAX - 1, NAME_MAX): nothing longer can be
+ * a store file, and a long-name record of up to MAX_META bytes would otherwise be kept (in the
+ * checks' bookkeeping and the stream) for every member tar then fails to create.
+ */
+export const MAX_PATH_BYTES = 4095;
+export const MAX_NAME_BYTES = 255;
+
+/** The member path, checked: relative, normalised, no `.`/`..`/empty components, within Linux's lengths. */
 export function checkMemberPath(raw: string, what: string): string {
   const p = raw.endsWith('/') ? raw.slice(0, -1) : raw;
   if (p === '') throw new UnsafeArchiveError(raw, `has an empty ${what}`);
   if (p.startsWith('/')) throw new UnsafeArchiveError(raw, `has an absolute ${what}`);
   if (/[\0\n]/.test(p)) throw new UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
-  for (const c of p.split('/')) if (c === '' || c === '.' || c === '..') throw new UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+  const bytes = Buffer.byteLength(p);
+  if (bytes > MAX_PATH_BYTES) throw new UnsafeArchiveError(raw, `has a ${what} of ${bytes} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
+  for (const c of p.split('/')) {
+    if (c === '' || c === '.' || c === '..') throw new UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+    if (Buffer.byteLength(c) > MAX_NAME_BYTES) throw new UnsafeArchiveError(raw, `has a component of ${Buffer.byteLength(c)} bytes in its ${what}, longer than the ${MAX_NAME_BYTES} Linux takes`);
+  }
   return p;
 }
 
@@ -403,13 +416,13 @@ export class MemberValidator {
   check(m: TarMember): CheckedMember | undefined {
     const p = checkMemberPath(m.name, 'path');
     const root = this.rootOf(p);
-    if (root === undefined) throw new UnsafeArchiveError(m.name, `path '${p}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
-    if (this.rules.reserved?.(`/${p}`)) throw new UnsafeArchiveError(m.name, `path '${p}' is the daemon's live database, which is never extracted`);
+    if (root === undefined) throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
+    if (this.rules.reserved?.(`/${p}`)) throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' is the daemon's live database, which is never extracted`);
     // tar resolves every parent of a name on disk: one that an earlier member made a symlink
     // would send this member wherever that symlink points.
-    for (const a of ancestors(p)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
+    for (const a of ancestors(p)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' would be written through the symlink member '${escapedText(a)}'`);
     const kind = m.type === '\0' ? '0' : m.type;
-    if (!['0', '1', '2', '5'].includes(kind)) throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
+    if (!['0', '1', '2', '5'].includes(kind)) throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${escapedText(kind)}'`}`);
     // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
     if (m.name.endsWith('/') && kind !== '5') throw new UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
     if (this.seen.has(p)) throw new UnsafeArchiveError(m.name, 'appears twice in the archive');
@@ -435,13 +448,15 @@ export class MemberValidator {
     const rest = p.slice(root.length + 1).split('/');
     const top = `${root}/${rest[0]}`;
     // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
-    if (rest[0].startsWith('.')) throw new UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
+    if (rest[0].startsWith('.')) throw new UnsafeArchiveError(m.name, `lies in '${escapedText(top)}', a dot-entry of the store dir, which snapshots never hold`);
     const parent = p.slice(0, p.lastIndexOf('/'));
-    if (parent !== root && !this.dirs.has(parent)) throw new UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
+    if (parent !== root && !this.dirs.has(parent)) throw new UnsafeArchiveError(m.name, `comes before its parent dir '${escapedText(parent)}' (or that is no dir of the archive)`);
     let target: string | undefined;
     if (kind === '2') {
       this.symlinks.add(p);
       if (m.linkname === '' || /[\0\n]/.test(m.linkname)) throw new UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
+      if (Buffer.byteLength(m.linkname) > MAX_PATH_BYTES)
+        throw new UnsafeArchiveError(m.name, `is a symlink whose target is ${Buffer.byteLength(m.linkname)} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
       target = m.linkname;
     }
     // Checked like every member above (so nothing under it, or linking through it, escapes the
@@ -480,12 +495,12 @@ export class MemberValidator {
     } catch (e) {
       if (!(e instanceof UnsafeArchiveError)) throw e;
       // Named after the link member (the target is only a string in its header).
-      throw new UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+      throw new UnsafeArchiveError(m.name, `is a hard link whose target '${escapedText(raw)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
     }
     // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
-    if (t !== raw) throw new UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
+    if (t !== raw) throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(raw)}', which is not a normalised path`);
     if (t === p) throw new UnsafeArchiveError(m.name, 'is a hard link to itself');
-    for (const a of ancestors(t)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
+    for (const a of ancestors(t)) if (this.symlinks.has(a)) throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', through the symlink member '${escapedText(a)}'`);
     if (!this.files.has(t)) {
       const what = this.symlinks.has(t)
         ? 'a symlink member'
@@ -496,7 +511,7 @@ export class MemberValidator {
             : this.rootOf(t) === undefined
               ? 'a path outside the store paths'
               : 'no earlier regular file of this archive';
-      throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
+      throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', ${what}: only a link to a file written earlier in the same archive is accepted`);
     }
     return t;
   }

@@ -303,7 +303,12 @@ function reportLeftOut(archives: readonly CheckedArchive[], priv: PrivateRestore
     );
   const notRestored = priv.notRestored();
   if (notRestored.length > 0)
-    core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
+    core.info(
+      `runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored
+        .slice(0, 5)
+        .map((t) => shown(t))
+        .join(', ')}`
+    );
   return { bitsDropped, lockDropped, notRestored };
 }
 
