@@ -33,6 +33,7 @@ export const E2E = [
   'store-action',
   'store-delta',
   'store-faults',
+  'store-gc',
   'store-hostile-dist',
   'store-malicious',
   'store-signed'

@@ -25,7 +25,7 @@ import type { ArchiveSummary } from './members.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
-import { withStoreRestoreLock } from '../lock/restore-lock.js';
+import { restoreLockTimeout, withStoreRestoreLock } from '../lock/restore-lock.js';
 import { shown } from '../common/untrusted-text.js';
 import type { StoreState } from './state.js';
 
@@ -395,7 +395,8 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
     matchedKey: '',
     exactHit: false,
     toolVersion: keys.toolVersion ?? '',
-    delta: cfg.delta
+    delta: cfg.delta,
+    ...(cfg.gcCapBytes > 0 ? { gc: { capBytes: cfg.gcCapBytes, lockTimeoutSec: restoreLockTimeout() } } : {})
   };
   // Outputs exist from the start, so a later step can read them whatever happens below.
   setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
