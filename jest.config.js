@@ -36,7 +36,8 @@ export const E2E = [
   'store-gc',
   'store-hostile-dist',
   'store-malicious',
-  'store-signed'
+  'store-signed',
+  'store-subactions'
 ];
 
 const e2eFiles = E2E.map((n) => `<rootDir>/__tests__/${n}.test.ts`);

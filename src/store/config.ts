@@ -41,6 +41,8 @@ export interface StoreConfig {
   shards: number;
   delta: DeltaMode;
   failOnCacheMiss: boolean;
+  /** `lookup-only`: look the entry up (outputs), download and restore nothing. */
+  lookupOnly: boolean;
   /** `gc`: the store's size cap in bytes, collected to before a save; 0 = off. */
   gcCapBytes: number;
   /** `trusted-keys`: when non-empty, only snapshots signed by one of these are restored. */
@@ -196,6 +198,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     shards: parseShards(src),
     delta: oneOf(src, 'delta', ['auto', 'off'] as const, 'auto'),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+    lookupOnly: parseBoolean(src, 'lookup-only', false),
     gcCapBytes: parseGc(src),
     trustedKeys,
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),

@@ -53,7 +53,11 @@ async function save(state: StoreState, report: StepReport): Promise<void> {
     return;
   }
   if (state.save === 'auto' && state.exactHit) {
-    report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
+    // exactHit without a matched key: lookup-only found the entry under the key without restoring it.
+    report.add(
+      'store snapshot',
+      state.matchedKey ? `not saved: main restored ${state.primaryKey} exactly (save: auto)` : `not saved: the cache holds ${state.primaryKey} already (lookup-only found it; save: auto)`
+    );
     return;
   }
   let staging: string | undefined;
