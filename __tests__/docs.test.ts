@@ -213,7 +213,8 @@ describe('every Usage example runs as written through dist/', () => {
       const job = storeJob((server as CacheServer).url, { storeRoot });
       try {
         // What the checkout before it (or the repository) would have put there.
-        for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
+        // Each example is a repository of its own: its key-files differ, so two Nix examples never share a key.
+        for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f} (${ex.title})\n`);
         const srv = path.join(job.root, 'srv');
         const outputs: Record<string, Record<string, string>> = {};
         for (const step of ex.steps) {
