@@ -69,6 +69,7 @@ function growingStore(root: string): void {
   const db = path.join(root, 'nix/var/nix/db/db.sqlite');
   const profile = root === '/' ? `/nix/var/nix/profiles/per-user/root/runbox-gc-${tag}` : path.join(root, `nix/var/nix/profiles/runbox-gc-${tag}`);
   const added: string[] = [];
+  const resultLinks: string[] = [];
   let work: string;
   let daemon: NixDaemon | undefined;
   let n = 0;
@@ -105,9 +106,10 @@ function growingStore(root: string): void {
 
   afterAll(() => {
     daemon?.kill();
-    sh(`rm -f ${q(profile)} ${q(profile)}-*-link`);
+    // The roots first (the jobs' workspaces go only after this file's afterAll), then the paths one by one.
+    sh(`rm -f ${q(profile)} ${q(profile)}-*-link ${resultLinks.map(q).join(' ')}`);
     const left = added.filter(valid);
-    if (left.length > 0) sh(`nix-store ${storeArg} --delete ${left.map(q).join(' ')} >/dev/null 2>&1 || true`);
+    for (const p of left) sh(`nix-store ${storeArg} --delete ${q(p)} >/dev/null 2>&1 || true`);
   });
 
   test('ten jobs, each growing the store by 20%: at or under the cap after every post, rooted paths kept, each saved entry follows the cap', async () => {
@@ -136,6 +138,7 @@ function growingStore(root: string): void {
         const inProfile = addPath('profile', 3 * CHUNK);
         sh(`nix-env ${storeArg} -p ${q(profile)} --set ${q(inProfile)}`);
         const result = addPath('result', 2 * CHUNK);
+        resultLinks.push(path.join(j.workspace, 'result'));
         nixStore(`--add-root ${q(path.join(j.workspace, 'result'))} -r ${q(result)}`);
         rooted = [inProfile, result];
         grow(3 * MiB - 5 * CHUNK);
