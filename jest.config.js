@@ -37,10 +37,12 @@ export const E2E = [
   'store-attacker-dist',
   'store-delta',
   'store-faults',
+  'store-gc',
   'store-hostile-dist',
   'store-malicious',
   'store-nix-action',
-  'store-signed'
+  'store-signed',
+  'store-subactions'
 ];
 
 // Files that change what the whole host shares (the real /nix/store and a nix-daemon, dockerd's

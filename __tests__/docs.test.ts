@@ -46,7 +46,28 @@ test('action.yml runs the committed bundles on node24 and always runs post', () 
   expect(yml).toMatch(/main: dist\/main\.js/);
   expect(yml).toMatch(/post: dist\/post\.js/);
   expect(yml).toMatch(/post-if: always\(\)/);
-  for (const f of ['main.js', 'post.js', 'keeper.js']) expect(fs.existsSync(path.join(ROOT, 'dist', f))).toBe(true);
+  for (const f of ['main.js', 'post.js', 'keeper.js', 'restore.js', 'save.js']) expect(fs.existsSync(path.join(ROOT, 'dist', f))).toBe(true);
+});
+
+test("the restore and save sub-actions run their bundles on node24; each input and output has a description, and their inputs are the main action's", () => {
+  for (const sub of ['restore', 'save']) {
+    const subYml = fs.readFileSync(path.join(ROOT, sub, 'action.yml'), 'utf8');
+    expect(subYml).toMatch(/^ {2}using: node24$/m);
+    expect(subYml).toMatch(new RegExp(`^ {2}main: \\.\\./dist/${sub}\\.js$`, 'm'));
+    const names = (part: string): string[] => [...(subYml.split(new RegExp(`^${part}:\\s*$`, 'm'))[1]?.split(/^\S/m)[0] ?? '').matchAll(/^ {2}([a-z][a-z0-9-]*):\s*$/gm)].map((m) => m[1]);
+    for (const name of [...names('inputs'), ...names('outputs')]) expect(subYml).toMatch(new RegExp(`^ {2}${name}:\\s*\\n {4}description:`, 'm'));
+    // The same names mean the same things: no input of its own that main lacks.
+    expect(names('inputs').filter((n) => !section('inputs').includes(n))).toEqual([]);
+    // The README's sub-action table lists exactly these inputs.
+    const table = readme.split(new RegExp(`^#### \`${sub}\` inputs\\s*$`, 'm'))[1]?.split(/^#/m)[0] ?? '';
+    expect({
+      sub,
+      inputs: [...table.matchAll(/`([a-z][a-z0-9-]*)`/g)]
+        .map((m) => m[1])
+        .filter((n, i, a) => a.indexOf(n) === i)
+        .sort()
+    }).toEqual({ sub, inputs: names('inputs').sort() });
+  }
 });
 
 // --- the Usage examples, run as written ---------------------------------------------------------
@@ -57,9 +78,16 @@ test('action.yml runs the committed bundles on node24 and always runs post', () 
 // here), and it runs through dist/ as a job would. Only `/srv/...` is moved into the test's own
 // dir, so the host's /srv is not touched.
 
+interface ExampleStep {
+  /** '' for the action itself, else the sub-action's folder ('restore', 'save'). */
+  action: string;
+  id: string;
+  with: Record<string, string>;
+}
+
 interface Example {
   title: string;
-  with: Record<string, string>;
+  steps: ExampleStep[];
   matrix: Record<string, string[]>;
 }
 
@@ -70,6 +98,33 @@ function indentOf(line: string): number {
 function plainScalar(raw: string): string {
   const v = raw.replace(/\s+#.*$/, '').trim();
   return /^(['"]).*\1$/.test(v) ? v.slice(1, -1) : v;
+}
+
+/** The `with:` block after line `from` of a step (up to the step's end), read as YAML reads it. */
+function withBlock(title: string, lines: string[], from: number, stepIndent: number): Record<string, string> {
+  let wi = -1;
+  for (let i = from + 1; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > stepIndent); i++) if (/^\s*with:\s*$/.test(lines[i])) wi = i;
+  if (wi < 0) return {};
+  const withIndent = indentOf(lines[wi]);
+  const inputs: Record<string, string> = {};
+  for (let i = wi + 1; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > withIndent); i++) {
+    const line = lines[i];
+    if (line.trim() === '' || line.trim().startsWith('#')) continue;
+    const kv = /^\s*([a-z][a-z0-9_-]*):\s?(.*)$/.exec(line);
+    if (!kv) throw new Error(`example '${title}': cannot read '${line}'`);
+    const [, key, rest] = kv;
+    if (rest.trim() === '|') {
+      const block: string[] = [];
+      for (i++; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > indentOf(line)); i++) block.push(lines[i]);
+      i--;
+      const cut = Math.min(...block.filter((b) => b.trim() !== '').map(indentOf));
+      inputs[key] = block
+        .map((b) => b.slice(cut))
+        .join('\n')
+        .replace(/\n*$/, '\n');
+    } else inputs[key] = plainScalar(rest);
+  }
+  return inputs;
 }
 
 function usageExamples(): Example[] {
@@ -85,34 +140,28 @@ function usageExamples(): Example[] {
         if (!kv) break;
         matrix[kv[1]] = kv[2].split(',').map((v) => v.trim());
       }
-    const ui = lines.findIndex((l) => /uses: acme\/runbox@v1/.test(l));
-    const wi = lines.findIndex((l, i) => i > ui && /^\s*with:\s*$/.test(l));
-    const withIndent = indentOf(lines[wi]);
-    const inputs: Record<string, string> = {};
-    for (let i = wi + 1; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > withIndent); i++) {
-      const line = lines[i];
-      if (line.trim() === '' || line.trim().startsWith('#')) continue;
-      const kv = /^\s*([a-z][a-z0-9_-]*):\s?(.*)$/.exec(line);
-      if (!kv) throw new Error(`example '${m[1]}': cannot read '${line}'`);
-      const [, key, rest] = kv;
-      if (rest.trim() === '|') {
-        const block: string[] = [];
-        for (i++; i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > indentOf(line)); i++) block.push(lines[i]);
-        i--;
-        const cut = Math.min(...block.filter((b) => b.trim() !== '').map(indentOf));
-        inputs[key] = block
-          .map((b) => b.slice(cut))
-          .join('\n')
-          .replace(/\n*$/, '\n');
-      } else inputs[key] = plainScalar(rest);
-    }
-    out.push({ title: m[1], with: inputs, matrix });
+    // Every step that uses runbox or one of its sub-actions, in order, with its id.
+    const steps: ExampleStep[] = [];
+    lines.forEach((l, ui) => {
+      const u = /^\s*(?:- )?uses: acme\/runbox(?:\/([a-z]+))?@v1\s*(#.*)?$/.exec(l);
+      if (!u) return;
+      // The step starts at its `- ` line: this one, or an `id:` line just above.
+      const dash = /^\s*- /.test(l) ? ui : ui - 1;
+      const stepIndent = indentOf(lines[dash]);
+      let id = '';
+      for (let i = dash; i < lines.length && (i === dash || indentOf(lines[i]) > stepIndent); i++) {
+        const idm = /^\s*(?:- )?id:\s*(\S+)\s*$/.exec(lines[i]);
+        if (idm) id = idm[1];
+      }
+      steps.push({ action: u[1] ?? '', id, with: withBlock(m[1], lines, ui, stepIndent) });
+    });
+    out.push({ title: m[1], steps, matrix });
   }
   return out;
 }
 
 /** The expressions of the examples, as the runner would evaluate them in the test's job. */
-function evaluate(value: string, ex: Example, job: FakeJob): string {
+function evaluate(value: string, ex: Example, job: FakeJob, outputs: Record<string, Record<string, string>>): string {
   return value.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expr: string) => {
     if (expr === 'github.workspace') return job.workspace;
     if (expr === 'github.run_id') return '1001';
@@ -121,6 +170,12 @@ function evaluate(value: string, ex: Example, job: FakeJob): string {
       const values = ex.matrix[mx[1]];
       if (!values) throw new Error(`example '${ex.title}' uses \${{ ${expr} }} but defines no matrix '${mx[1]}'`);
       return values[0];
+    }
+    const so = /^steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)$/.exec(expr);
+    if (so) {
+      const v = outputs[so[1]]?.[so[2]];
+      if (v === undefined) throw new Error(`example '${ex.title}' uses \${{ ${expr} }}, which no earlier runbox step set`);
+      return v;
     }
     // The job runs on refs/heads/main.
     if (expr === "github.ref == 'refs/heads/main' && 'auto' || 'never'") return 'auto';
@@ -144,36 +199,52 @@ describe('every Usage example runs as written through dist/', () => {
   });
 
   test('the README has the examples this test runs', () => {
-    expect(examples.map((e) => e.title)).toEqual([
-      'Docker jobs with per-run dirs and a per-PR registry',
-      'Guix store',
-      'Nix store, saved only from the default branch',
-      "Nix store, each job's snapshot replacing the previous one"
+    expect(examples.map((e) => `${e.title}: ${e.steps.map((s) => s.action || 'runbox').join(', ')}`)).toEqual([
+      'Docker jobs with per-run dirs and a per-PR registry: runbox',
+      'Guix store: runbox',
+      'Nix store, saved only from the default branch: runbox',
+      "Nix store, each job's snapshot replacing the previous one: runbox",
+      'A size cap on the store: runbox',
+      'Restore and save as separate steps: restore, save',
+      'Is there a snapshot? Look it up without downloading it: restore'
     ]);
   });
 
   test.each(examples.map((e) => [e.title, e] as const))(
     '%s',
     async (_title, ex) => {
+      const store = ex.steps.map((s) => s.with.store).find((v) => v) ?? '';
       const storeRoot = tempDir('runbox-docs-store-');
-      if (ex.with.store === 'guix') buildGuixLayout(storeRoot);
-      if (ex.with.store === 'nix') buildNixLayout(storeRoot);
+      if (store === 'guix') buildGuixLayout(storeRoot);
+      if (store === 'nix') buildNixLayout(storeRoot);
       const job = storeJob((server as CacheServer).url, { storeRoot, env: { GITHUB_API_URL: api?.url, GITHUB_TOKEN: api?.token } });
       try {
         // What the checkout before it (or the repository) would have put there.
-        for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f}\n`);
+        // Each example is a repository of its own: its key-files differ, so two Nix examples never share a key.
+        for (const f of ['flake.lock', 'channels.scm', 'manifest.scm']) fs.writeFileSync(path.join(job.workspace, f), `${f} (${ex.title})\n`);
         const srv = path.join(job.root, 'srv');
-        const inputs = Object.fromEntries(Object.entries(ex.with).map(([k, v]) => [k, evaluate(v, ex, job).replace(/(^|\n)\/srv\//g, `$1${srv}/`)]));
-        const main = await job.main(inputs);
-        expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
-        const post = await job.post();
-        expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
-        if (ex.with.store) {
-          // The key's parts are in the summary, not only in a collapsed log group.
-          if (ex.with.key) expect(main.summary).toMatch(new RegExp(`cache key</td><td>${ex.with.key.replace('${{ github.run_id }}', '1001')} = the 'key' input`));
-          else expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${ex.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${ex.with.store} `));
-          expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
-          if (ex.with.purge === 'true') expect(post.summary).toMatch(/store purge<\/td><td>deleted \d+ entr(y|ies) \(/);
+        const outputs: Record<string, Record<string, string>> = {};
+        for (const step of ex.steps) {
+          const inputs = Object.fromEntries(Object.entries(step.with).map(([k, v]) => [k, evaluate(v, ex, job, outputs).replace(/(^|\n)\/srv\//g, `$1${srv}/`)]));
+          if (step.action === '') {
+            const main = await job.main(inputs);
+            expect({ code: main.code, errors: main.errors }).toEqual({ code: 0, errors: [] });
+            const post = await job.post();
+            expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
+            if (step.with.store) {
+              // The key's parts are in the summary, not only in a collapsed log group.
+              if (step.with.key) expect(main.summary).toMatch(new RegExp(`cache key</td><td>${step.with.key.replace('${{ github.run_id }}', '1001')} = the 'key' input`));
+              else expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${step.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${step.with.store} `));
+              expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+              if (step.with.purge === 'true') expect(post.summary).toMatch(/store purge<\/td><td>deleted \d+ entr(y|ies) \(/);
+            }
+            continue;
+          }
+          const r = await job.uses(step.action, inputs);
+          expect({ action: step.action, code: r.code, errors: r.errors }).toEqual({ action: step.action, code: 0, errors: [] });
+          if (step.id) outputs[step.id] = r.outputs;
+          if (step.action === 'save') expect(r.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
+          if (step.action === 'restore') expect(r.outputs['cache-primary-key']).toMatch(/^runbox-/);
         }
       } finally {
         job.cleanup();

@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8610);
+/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3663);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8610:
+/***/ 3663:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28814,6 +28814,8 @@ function sanitizeComponent(raw, maxLength = 60) {
 
 
 const RUN_DIR_PREFIX = 'run-';
+/** A dir's lock file is its sibling `<dir>.lock` (liveness.ts lockPathOf). */
+const LOCK_SUFFIX = '.lock';
 function mustSanitize(what, raw) {
     const s = sanitizeComponent(raw);
     if (s === '')
@@ -30532,7 +30534,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 function lockPathOf(dir) {
-    return `${dir}.lock`;
+    return `${dir}${LOCK_SUFFIX}`;
 }
 /** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */
 function guardedDirs(layout, specs) {
@@ -30946,121 +30948,195 @@ function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
 }
 
+;// CONCATENATED MODULE: ./src/dirs/scan.ts
+// The one read of the on-disk layout (layout.ts) that the janitor, the disk guard and warm share:
+// the dirs of one key dir (`<base>/<key>`), each with its `<dir>.lock` sibling, and the lock files
+// whose dir is gone. A read-only, lock-free scan: whoever acts on an entry re-checks it under the
+// entry's lock. One policy for what it cannot trust or see:
+// - it never follows a symlink: a symlinked dir or lock file is skipped, with the reason;
+// - what it may not read (EACCES: another runner user's 0700 dir) is skipped as in use by someone
+//   it cannot see, never taken as empty or missing, so nothing acts on it;
+// - what vanished meanwhile (ENOENT, ENOTDIR: a concurrent reap) is simply not there.
+
+
+
+
+const SYMLINK_DIR = 'it is a symlink, and runbox only manages real directories';
+const SYMLINK_FILE = 'it is a symlink, and runbox only manages real files';
+const UNREADABLE = 'it is not readable';
+/** lstat under the scan's policy: undefined when gone, `unreadable` on EACCES. */
+function look(p) {
+    try {
+        return { st: external_node_fs_default().lstatSync(p) };
+    }
+    catch (e) {
+        const code = errnoOf(e);
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return undefined;
+        if (code === 'EACCES')
+            return { unreadable: true };
+        throw e;
+    }
+}
+/** Entry names, sorted; undefined when the dir is gone, `unreadable` when we may not list it. */
+function listNames(dir) {
+    try {
+        return external_node_fs_default().readdirSync(dir).sort();
+    }
+    catch (e) {
+        const code = errnoOf(e);
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return undefined;
+        if (code === 'EACCES')
+            return 'unreadable';
+        throw e;
+    }
+}
+/**
+ * The dirs and orphan lock files directly in `keyDir`. Nothing is descended into. Entries that are
+ * neither (files, sockets, lock files that are not regular files beside a real dir) are ignored.
+ * undefined when `keyDir` itself is gone; an unreadable `keyDir` comes back as one skipped entry.
+ */
+function scanKeyDir(keyDir) {
+    const names = listNames(keyDir);
+    if (names === undefined)
+        return undefined;
+    const out = { dirs: [], orphanLocks: [], skipped: [] };
+    if (names === 'unreadable') {
+        out.skipped.push({ path: keyDir, reason: UNREADABLE });
+        return out;
+    }
+    const present = new Set(names);
+    for (const name of names) {
+        const p = external_node_path_default().join(keyDir, name);
+        if (name.endsWith(LOCK_SUFFIX) && name.length > LOCK_SUFFIX.length) {
+            // Its dir's entry decides what happens to it; only a lock without any dir is handled here.
+            if (present.has(name.slice(0, -LOCK_SUFFIX.length)))
+                continue;
+            const seen = look(p);
+            if (!seen)
+                continue;
+            if ('unreadable' in seen)
+                out.skipped.push({ path: p, reason: UNREADABLE });
+            else if (seen.st.isSymbolicLink())
+                out.skipped.push({ path: p, reason: SYMLINK_FILE });
+            else if (seen.st.isFile())
+                out.orphanLocks.push(p);
+            continue;
+        }
+        const seen = look(p);
+        if (!seen)
+            continue;
+        if ('unreadable' in seen) {
+            out.skipped.push({ path: p, reason: UNREADABLE });
+            continue;
+        }
+        if (seen.st.isSymbolicLink()) {
+            out.skipped.push({ path: p, reason: SYMLINK_DIR });
+            continue;
+        }
+        if (!seen.st.isDirectory())
+            continue;
+        const lockPath = p + LOCK_SUFFIX;
+        const lock = present.has(name + LOCK_SUFFIX) ? look(lockPath) : undefined;
+        if (lock && 'unreadable' in lock) {
+            out.skipped.push({ path: lockPath, reason: UNREADABLE });
+            continue;
+        }
+        if (lock?.st.isSymbolicLink()) {
+            // Opening it to lock would follow it, possibly out of base-dir.
+            out.skipped.push({ path: lockPath, reason: SYMLINK_FILE });
+            continue;
+        }
+        if (lock && !lock.st.isFile())
+            continue;
+        out.dirs.push({ path: p, lockPath, isRun: name.startsWith(RUN_DIR_PREFIX), dirStat: seen.st, lockStat: lock?.st });
+    }
+    return out;
+}
+/** The key dirs of `baseDir` (`<base>/<key>`), under the same policy; undefined when `baseDir` is gone. */
+function scanBaseKeys(baseDir) {
+    let names;
+    try {
+        names = external_node_fs_default().readdirSync(baseDir).sort();
+    }
+    catch (e) {
+        // No base-dir yet. One we may not list is a misconfiguration to report, not a dir in use.
+        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR')
+            return undefined;
+        throw e;
+    }
+    const out = { keyDirs: [], skipped: [] };
+    for (const name of names) {
+        const p = external_node_path_default().join(baseDir, name);
+        const seen = look(p);
+        if (!seen)
+            continue;
+        if ('unreadable' in seen)
+            out.skipped.push({ path: p, reason: UNREADABLE });
+        else if (seen.st.isSymbolicLink())
+            out.skipped.push({ path: p, reason: SYMLINK_DIR });
+        else if (seen.st.isDirectory())
+            out.keyDirs.push(p);
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/reap/candidates.ts
 // What under base-dir could be reaped: a read-only scan, no locking. Everything it returns is
 // re-checked under the dir's lock by the reaper, so the scan only has to be conservative about
 // what it offers, never authoritative about whether it is still free.
 //
-// The on-disk contract (main creates it):
+// The on-disk contract (main creates it; dirs/layout.ts):
 //   <base>/<ref-key>/run-<run>-<attempt>-<job-key>/   + sibling run-<...>.lock   (kind 'run')
 //   <base>/<pr-key>/<NAME>/                           + sibling <NAME>.lock     (kind 'pr')
-// Only depth 2 is looked at; nothing is descended into, and no symlink is followed.
+// Only depth 2 is looked at, through the one scanner of that layout (dirs/scan.ts): nothing is
+// descended into, no symlink is followed, and what runbox may not read is left alone.
 
 
 
 
 
-const LOCK_SUFFIX = '.lock';
 function scanBaseDir(baseDirIn) {
     // Absolute and normalised, so candidate paths compare equal to what the reaper checks.
     const baseDir = external_node_path_default().resolve(baseDirIn);
     const out = { candidates: [], orphanLocks: [], skipped: [] };
-    const skip = (p, reason) => {
-        out.skipped.push({ path: p, reason });
-        lib_core/* warning */.$e(`runbox: leaving ${p} alone: ${reason}`);
+    const skip = (s) => {
+        out.skipped.push(s);
+        lib_core/* warning */.$e(`runbox: leaving ${s.path} alone: ${s.reason}`);
     };
-    const top = listDir(baseDir);
+    const top = scanBaseKeys(baseDir);
     if (top === undefined)
         return out;
-    for (const keyName of top) {
-        const keyDir = external_node_path_default().join(baseDir, keyName);
-        const keySt = lstatOrUndefined(keyDir);
-        if (!keySt)
-            continue;
-        if (keySt.isSymbolicLink()) {
-            skip(keyDir, 'it is a symlink, and runbox only manages real directories');
-            continue;
-        }
-        if (!keySt.isDirectory())
-            continue;
-        let names;
-        try {
-            names = listDir(keyDir);
-        }
-        catch (e) {
-            // A dir another user made 0700 inside a shared base-dir: not ours to look into.
-            if (errnoOf(e) !== 'EACCES')
-                throw e;
-            skip(keyDir, 'it is not readable');
+    // In name order, skipped key dirs among the others: every janitor walks base-dir the same way.
+    const keys = [...top.skipped.map((s) => ({ path: s.path, skipped: s })), ...top.keyDirs.map((k) => ({ path: k, skipped: undefined }))];
+    keys.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const { path: keyDir, skipped } of keys) {
+        if (skipped) {
+            skip(skipped);
             continue;
         }
-        if (names === undefined)
+        const scan = scanKeyDir(keyDir);
+        if (scan === undefined)
             continue;
-        scanKeyDir(keyDir, names, out, skip);
+        scan.skipped.forEach(skip);
+        out.orphanLocks.push(...scan.orphanLocks);
+        for (const d of scan.dirs) {
+            // No lock and not named run-*: someone else's dir that happens to sit in base-dir.
+            if (!d.lockStat && !d.isRun)
+                continue;
+            out.candidates.push({
+                path: d.path,
+                lockPath: d.lockPath,
+                kind: d.isRun ? 'run' : 'pr',
+                lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime,
+                hasLock: d.lockStat !== undefined
+            });
+        }
     }
     out.candidates.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     out.orphanLocks.sort();
     return out;
-}
-function scanKeyDir(keyDir, names, out, skip) {
-    const present = new Set(names);
-    for (const name of names) {
-        const p = external_node_path_default().join(keyDir, name);
-        if (name.endsWith(LOCK_SUFFIX) && name.length > LOCK_SUFFIX.length) {
-            const dirName = name.slice(0, -LOCK_SUFFIX.length);
-            // Its dir's entry decides what happens to it; only a lock without any dir is handled here.
-            if (present.has(dirName))
-                continue;
-            const st = lstatOrUndefined(p);
-            if (!st)
-                continue;
-            if (st.isSymbolicLink())
-                skip(p, 'it is a symlink, and runbox only manages real files');
-            else if (st.isFile())
-                out.orphanLocks.push(p);
-            continue;
-        }
-        const st = lstatOrUndefined(p);
-        if (!st)
-            continue;
-        if (st.isSymbolicLink()) {
-            skip(p, 'it is a symlink, and runbox only manages real directories');
-            continue;
-        }
-        if (!st.isDirectory())
-            continue;
-        const lockPath = p + LOCK_SUFFIX;
-        const isRun = name.startsWith(RUN_DIR_PREFIX);
-        const lockSt = present.has(name + LOCK_SUFFIX) ? lstatOrUndefined(lockPath) : undefined;
-        if (lockSt?.isSymbolicLink()) {
-            // Opening it to lock would follow it, possibly out of base-dir.
-            skip(lockPath, 'it is a symlink, and runbox only manages real files');
-            continue;
-        }
-        if (lockSt && !lockSt.isFile())
-            continue;
-        // No lock and not named run-*: someone else's dir that happens to sit in base-dir.
-        if (!lockSt && !isRun)
-            continue;
-        out.candidates.push({
-            path: p,
-            lockPath,
-            kind: isRun ? 'run' : 'pr',
-            lastUse: lockSt ? lockSt.mtime : st.mtime,
-            hasLock: lockSt !== undefined
-        });
-    }
-}
-/** Entry names, or undefined when the dir is gone (a concurrent reap, or no base-dir yet). */
-function listDir(dir) {
-    try {
-        return external_node_fs_default().readdirSync(dir).sort();
-    }
-    catch (e) {
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR')
-            return undefined;
-        throw e;
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/reap/reaper.ts
@@ -31528,7 +31604,7 @@ function retryBase() {
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
 const RPC_TIMEOUT_MS = 60_000;
-class HttpError extends Error {
+class http_HttpError extends Error {
     status;
     constructor(status, message) {
         super(message);
@@ -31543,7 +31619,7 @@ class ShortReadError extends Error {
 function isRetryable(e) {
     if (e instanceof ShortReadError)
         return true;
-    const status = e instanceof HttpError ? e.status : e?.statusCode;
+    const status = e instanceof http_HttpError ? e.status : e?.statusCode;
     if (typeof status === 'number' && status > 0)
         return status >= 500 && status !== 501;
     if (e instanceof TypeError && e.message === 'fetch failed')
@@ -31567,7 +31643,7 @@ function http_describe(e) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt) => retryBase() * 2 ** (attempt - 1);
 /** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
-async function withRetries(what, fn) {
+async function http_withRetries(what, fn) {
     for (let attempt = 1;; attempt++) {
         try {
             return await fn();
@@ -31590,7 +31666,7 @@ class RetriesExhausted extends Error {
     }
 }
 /** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
-async function jsonBody(res, what) {
+async function http_jsonBody(res, what) {
     const text = await res.text();
     if (text.length > 1 << 20)
         throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
@@ -31601,7 +31677,7 @@ async function jsonBody(res, what) {
         throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
-async function fetchWithTimeout(url, init) {
+async function http_fetchWithTimeout(url, init) {
     return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
 }
 /**
@@ -31643,7 +31719,7 @@ async function* getRange(url, start, end, size) {
         const full = res.status === 200 && start === 0 && end === size;
         if (res.status !== 206 && !full) {
             await res.body?.cancel();
-            throw new HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
+            throw new http_HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
         }
         if (res.status === 206) {
             const cr = contentRange(res.headers.get('content-range'));
@@ -31707,10 +31783,10 @@ async function* resumableRange(url, offset, length, size) {
  * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
  */
 async function openBlob(url, maxBytes) {
-    const size = await withRetries('HEAD of the cache blob', async () => {
-        const res = await fetchWithTimeout(url, { method: 'HEAD' });
+    const size = await http_withRetries('HEAD of the cache blob', async () => {
+        const res = await http_fetchWithTimeout(url, { method: 'HEAD' });
         if (res.status !== 200)
-            throw new HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
+            throw new http_HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
         const len = res.headers.get('content-length');
         if (!len || !/^\d{1,16}$/.test(len))
             throw new Error(`HEAD of the cache blob: no usable Content-Length (${untrusted_text_shown(len ?? 'none')})`);
@@ -31795,21 +31871,21 @@ class V2Client {
         this.svc = svc;
     }
     async rpc(method, body) {
-        return withRetries(`cache service ${method}`, async () => {
-            const res = await fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
+        return http_withRetries(`cache service ${method}`, async () => {
+            const res = await http_fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
                 method: 'POST',
                 headers: { Authorization: `Bearer ${this.svc.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
                 body: JSON.stringify(body)
             });
-            const out = await jsonBody(res, method).catch((e) => {
+            const out = await http_jsonBody(res, method).catch((e) => {
                 if (!res.ok)
-                    throw new HttpError(res.status, `${method}: HTTP ${res.status}`);
+                    throw new http_HttpError(res.status, `${method}: HTTP ${res.status}`);
                 throw e;
             });
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
+                throw new http_HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -31841,9 +31917,9 @@ class V2Client {
         await limited(opts.concurrency ?? 4, ids.map((id, i) => async () => {
             const start = i * blockBytes;
             const end = Math.min(size, start + blockBytes);
-            await withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
+            await http_withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
         }));
-        await withRetries('committing the block list', () => blob.commitBlockList(ids));
+        await http_withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
             return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
@@ -31863,15 +31939,15 @@ class V1Client {
         return { Authorization: `Bearer ${this.svc.token}`, Accept: V1_ACCEPT, ...(json ? { 'Content-Type': 'application/json' } : {}) };
     }
     async call(what, method, path, body) {
-        return withRetries(`cache service ${what}`, async () => {
-            const res = await fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
+        return http_withRetries(`cache service ${what}`, async () => {
+            const res = await http_fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
                 method,
                 headers: this.headers(body !== undefined),
                 ...(body !== undefined ? { body: JSON.stringify(body) } : {})
             });
             if (res.status >= 500 || res.status === 429) {
                 await res.body?.cancel();
-                throw new HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
+                throw new http_HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
             }
             const text = res.status === 204 ? '' : await res.text();
             let json;
@@ -31890,7 +31966,7 @@ class V1Client {
         if (r.status === 204 || r.status === 404)
             return undefined;
         if (r.status !== 200)
-            throw new HttpError(r.status, `cache lookup: HTTP ${r.status}`);
+            throw new http_HttpError(r.status, `cache lookup: HTTP ${r.status}`);
         const o = (r.json ?? {});
         if (typeof o.archiveLocation !== 'string' || o.archiveLocation === '')
             return undefined;
@@ -31912,10 +31988,10 @@ class V1Client {
         for (let start = 0; start < size; start += chunk) {
             const end = Math.min(size, start + chunk);
             tasks.push(async () => {
-                await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
+                await http_withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
                     const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, () => body(start, end), end - start);
                     if (res.status < 200 || res.status >= 300)
-                        throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
+                        throw new http_HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
                 });
             });
         }
@@ -31929,30 +32005,42 @@ class V1Client {
 
 
 ;// CONCATENATED MODULE: ./src/store/entry/format.ts
-// The "runbox entry v1" container: the one blob a snapshot is stored as in the cache service.
+// The "runbox entry v2" container: the one blob a snapshot is stored as in the cache service.
 //
 //   [file 0][file 1]...[file n-1][index JSON][signature][trailer 32 bytes]
 //
-// trailer: ASCII `RBXENT01` | index length u64 LE | signature length u32 LE | u32 0 | 8 zero bytes.
-// index: UTF-8 JSON {"files":[{"name","offset","length","sha256"}...]}, offsets contiguous from 0.
+// trailer: ASCII `RBXENT02` | index length u64 LE | signature length u32 LE | u32 0 | 8 zero bytes.
+// index: UTF-8 JSON {"files":[{"name","offset","length","sha256","chunks"}...]}, offsets contiguous
+// from 0; `chunks` holds the sha256 of each CHUNK_BYTES piece of the file (the last one shorter),
+// so a reader can prove each piece before it hands a byte of it on, without a copy of the file.
 // signature: absent, or 32-byte ed25519 public key | 64-byte signature over SIGNED_PREFIX + index.
 //
 // This module holds the format only (parsing and encoding, every bound checked); what to trust and
 // where to write is decided by reader.ts / writer.ts and their callers, as node-tar keeps its
 // header parser apart from extraction policy. Everything here treats its input as hostile.
 
-const MAGIC = Buffer.from('RBXENT01', 'ascii');
+const MAGIC = Buffer.from('RBXENT02', 'ascii');
 const TRAILER_BYTES = 32;
 const format_SIGNATURE_BYTES = 96;
 const PUBLIC_KEY_BYTES = 32;
-const format_MAX_INDEX_BYTES = 1 << 20;
 const format_MAX_FILES = 256;
 /** No snapshot is this big; a blob claiming more is refused before a byte of it is written. */
 const format_MAX_ENTRY_BYTES = 64 * 2 ** 30;
-const format_SIGNED_PREFIX = Buffer.from('runbox-entry-v1\0', 'ascii');
+/** The piece of a file each index digest covers: what a streaming reader holds in memory per file until it is proven. */
+const format_CHUNK_BYTES = 4 * 2 ** 20;
+/**
+ * A maximal entry needs MAX_ENTRY_BYTES / CHUNK_BYTES (16384) chunk digests of 67 JSON bytes
+ * (1.1 MB) plus MAX_FILES file records: 2 MiB holds that with room to spare.
+ */
+const format_MAX_INDEX_BYTES = 2 * 2 ** 20;
+const format_SIGNED_PREFIX = Buffer.from('runbox-entry-v2\0', 'ascii');
 const format_NAME_PATTERN = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const MANIFEST_NAME = 'manifest.json';
-/** The entry's bytes are not a well-formed runbox entry v1. */
+/** Pieces a file of `length` bytes is digested in. */
+function format_chunkCount(length) {
+    return Math.ceil(length / format_CHUNK_BYTES);
+}
+/** The entry's bytes are not a well-formed runbox entry v2. */
 class EntryFormatError extends Error {
     constructor(message) {
         super(message);
@@ -31967,7 +32055,7 @@ class EntryTrustError extends Error {
     }
 }
 /** A file's bytes do not match the index (length or sha256). */
-class EntryIntegrityError extends Error {
+class format_EntryIntegrityError extends Error {
     constructor(message) {
         super(message);
         this.name = 'EntryIntegrityError';
@@ -31985,7 +32073,7 @@ function decodeTrailer(b, size) {
     if (b.length !== TRAILER_BYTES)
         throw new EntryFormatError(`the trailer is ${b.length} bytes, not ${TRAILER_BYTES}`);
     if (!b.subarray(0, 8).equals(MAGIC))
-        throw new EntryFormatError('the blob does not end in a runbox entry v1 trailer (an older or foreign cache entry)');
+        throw new EntryFormatError('the blob does not end in a runbox entry v2 trailer (an older or foreign cache entry)');
     if (b.readUInt32LE(20) !== 0 || !b.subarray(24).equals(Buffer.alloc(8)))
         throw new EntryFormatError('the trailer has non-zero reserved bytes');
     const indexLength64 = b.readBigUInt64LE(8);
@@ -32001,7 +32089,8 @@ function decodeTrailer(b, size) {
         throw new EntryFormatError(`the index (${indexLength} bytes) and signature (${signatureLength}) do not fit in the ${size}-byte blob`);
     return { indexLength, signatureLength };
 }
-const FIELDS = ['length', 'name', 'offset', 'sha256'];
+const FIELDS = ['chunks', 'length', 'name', 'offset', 'sha256'];
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 /**
  * Parses the index strictly: exact keys, names from NAME_PATTERN and unique, offsets contiguous
  * from 0 in order, lengths summing to exactly `dataBytes` (the bytes before the index: nothing
@@ -32045,7 +32134,7 @@ function parseIndex(bytes, dataBytes) {
         const fk = Object.keys(f).sort();
         if (fk.length !== FIELDS.length || fk.some((k, j) => k !== FIELDS[j]))
             throw new EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
-        const { name, offset, length, sha256 } = f;
+        const { name, offset, length, sha256, chunks } = f;
         if (typeof name !== 'string' || !format_NAME_PATTERN.test(name))
             throw new EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? untrusted_text_shown(name) : typeof name}, which is not a plain snapshot file name`);
         if (seen.has(name))
@@ -32055,9 +32144,13 @@ function parseIndex(bytes, dataBytes) {
             throw new EntryFormatError(`files[${i}] (${name}) starts at ${typeof offset === 'number' ? offset : typeof offset}, not at ${next} where the previous file ends`);
         if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > dataBytes - offset)
             throw new EntryFormatError(`files[${i}] (${name}) has the length ${typeof length === 'number' ? length : typeof length}, which does not fit before the index`);
-        if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))
+        if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256))
             throw new EntryFormatError(`files[${i}] (${name}) has no lowercase hex sha256`);
-        files.push({ name, offset, length, sha256 });
+        if (!Array.isArray(chunks) || chunks.length !== format_chunkCount(length))
+            throw new EntryFormatError(`files[${i}] (${name}) does not list exactly ${format_chunkCount(length)} chunk digests (one per ${format_CHUNK_BYTES} bytes)`);
+        if (!chunks.every((c) => typeof c === 'string' && SHA256_HEX.test(c)))
+            throw new EntryFormatError(`files[${i}] (${name}) has a chunk digest that is no lowercase hex sha256`);
+        files.push({ name, offset, length, sha256, chunks });
         next = offset + length;
     }
     if (next !== dataBytes)
@@ -32070,7 +32163,7 @@ function parseIndex(bytes, dataBytes) {
     return files;
 }
 function format_encodeIndex(files) {
-    return Buffer.from(JSON.stringify({ files: files.map(({ name, offset, length, sha256 }) => ({ name, offset, length, sha256 })) }), 'utf8');
+    return Buffer.from(JSON.stringify({ files: files.map(({ name, offset, length, sha256, chunks }) => ({ name, offset, length, sha256, chunks })) }), 'utf8');
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/signing.ts
@@ -32296,7 +32389,7 @@ function parseNumeric(buf, start, len, field) {
     if (s === '')
         return 0;
     if (!/^[0-7]+$/.test(s))
-        throw new TarFormatError(`bad octal ${field} '${s}'`);
+        throw new TarFormatError(`bad octal ${field} '${escapedText(s)}'`);
     const v = parseInt(s, 8);
     if (!Number.isSafeInteger(v))
         throw new TarFormatError(`${field} too large`);
@@ -32325,7 +32418,7 @@ function parsePax(data) {
             throw new TarFormatError('pax record without length');
         const lenStr = data.toString('latin1', off, sp);
         if (!/^[1-9][0-9]*$/.test(lenStr))
-            throw new TarFormatError(`bad pax record length '${lenStr}'`);
+            throw new TarFormatError(`bad pax record length '${escapedText(lenStr)}'`);
         const len = Number(lenStr);
         if (off + len > data.length || data[off + len - 1] !== 0x0a)
             throw new TarFormatError('pax record overruns its header');
@@ -32335,7 +32428,7 @@ function parsePax(data) {
             throw new TarFormatError('pax record without key');
         // GNU tar takes the last of a repeated key; refused, so no reader has to choose.
         if (out.has(rec.slice(0, eq)))
-            throw new TarFormatError(`pax key '${rec.slice(0, Math.min(eq, 60))}' given twice`);
+            throw new TarFormatError(`pax key '${escapedText(rec.slice(0, eq), 60)}' given twice`);
         out.set(rec.slice(0, eq), rec.slice(eq + 1));
         off += len;
     }
@@ -32446,7 +32539,7 @@ class TarParser {
         const magic = h.toString('latin1', 257, 263);
         const ustar = magic === 'ustar\0';
         if (!ustar && magic !== 'ustar ')
-            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
+            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${escapedText(magic)}')`);
         const type = String.fromCharCode(h[156]);
         let size = parseNumeric(h, 124, 12, 'size');
         if (type === 'x' || type === 'L' || type === 'K') {
@@ -32473,7 +32566,7 @@ class TarParser {
         const paxSize = pax.get('size');
         if (paxSize !== undefined) {
             if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize)))
-                throw new TarFormatError(`bad pax size '${paxSize}'`);
+                throw new TarFormatError(`bad pax size '${escapedText(paxSize)}'`);
             size = Number(paxSize);
         }
         const rawName = cstring(h, 0, 100);
@@ -32486,7 +32579,7 @@ class TarParser {
         const regular = type === '0' || type === '\0';
         // tar's idea of how much data follows must match ours; only regular files carry data here.
         if (!regular && size !== 0)
-            throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
+            throw new TarFormatError(`member '${escapedText(name)}' of type '${escapedText(type)}' claims ${size} bytes of data`);
         this.onMember({
             name,
             type,
@@ -32517,7 +32610,7 @@ class TarParser {
                 if (k.startsWith('GNU.sparse'))
                     throw new TarFormatError('sparse member (runbox never writes one)');
                 if (!PAX_KEYS.has(k))
-                    throw new TarFormatError(`pax record '${k.slice(0, 60)}' is not one runbox's archives hold`);
+                    throw new TarFormatError(`pax record '${escapedText(k, 60)}' is not one runbox's archives hold`);
             }
             this.pax = pax;
         }
@@ -32557,7 +32650,14 @@ const TYPE_NAMES = {
     M: 'a multi-volume continuation',
     V: 'a volume label'
 };
-/** The member path, checked: relative, normalised, no `.`/`..`/empty components. */
+/**
+ * Longest path and path component Linux takes (PATH_MAX - 1, NAME_MAX): nothing longer can be
+ * a store file, and a long-name record of up to MAX_META bytes would otherwise be kept (in the
+ * checks' bookkeeping and the stream) for every member tar then fails to create.
+ */
+const MAX_PATH_BYTES = 4095;
+const MAX_NAME_BYTES = 255;
+/** The member path, checked: relative, normalised, no `.`/`..`/empty components, within Linux's lengths. */
 function checkMemberPath(raw, what) {
     const p = raw.endsWith('/') ? raw.slice(0, -1) : raw;
     if (p === '')
@@ -32566,9 +32666,15 @@ function checkMemberPath(raw, what) {
         throw new UnsafeArchiveError(raw, `has an absolute ${what}`);
     if (/[\0\n]/.test(p))
         throw new UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
-    for (const c of p.split('/'))
+    const bytes = Buffer.byteLength(p);
+    if (bytes > MAX_PATH_BYTES)
+        throw new UnsafeArchiveError(raw, `has a ${what} of ${bytes} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
+    for (const c of p.split('/')) {
         if (c === '' || c === '.' || c === '..')
             throw new UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+        if (Buffer.byteLength(c) > MAX_NAME_BYTES)
+            throw new UnsafeArchiveError(raw, `has a component of ${Buffer.byteLength(c)} bytes in its ${what}, longer than the ${MAX_NAME_BYTES} Linux takes`);
+    }
     return p;
 }
 function ancestors(p) {
@@ -32611,17 +32717,17 @@ class MemberValidator {
         const p = checkMemberPath(m.name, 'path');
         const root = this.rootOf(p);
         if (root === undefined)
-            throw new UnsafeArchiveError(m.name, `path '${p}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
+            throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
         if (this.rules.reserved?.(`/${p}`))
-            throw new UnsafeArchiveError(m.name, `path '${p}' is the daemon's live database, which is never extracted`);
+            throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' is the daemon's live database, which is never extracted`);
         // tar resolves every parent of a name on disk: one that an earlier member made a symlink
         // would send this member wherever that symlink points.
         for (const a of ancestors(p))
             if (this.symlinks.has(a))
-                throw new UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
+                throw new UnsafeArchiveError(m.name, `path '${escapedText(p)}' would be written through the symlink member '${escapedText(a)}'`);
         const kind = m.type === '\0' ? '0' : m.type;
         if (!['0', '1', '2', '5'].includes(kind))
-            throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
+            throw new UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${escapedText(kind)}'`}`);
         // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
         if (m.name.endsWith('/') && kind !== '5')
             throw new UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
@@ -32656,15 +32762,17 @@ class MemberValidator {
         const top = `${root}/${rest[0]}`;
         // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
         if (rest[0].startsWith('.'))
-            throw new UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
+            throw new UnsafeArchiveError(m.name, `lies in '${escapedText(top)}', a dot-entry of the store dir, which snapshots never hold`);
         const parent = p.slice(0, p.lastIndexOf('/'));
         if (parent !== root && !this.dirs.has(parent))
-            throw new UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
+            throw new UnsafeArchiveError(m.name, `comes before its parent dir '${escapedText(parent)}' (or that is no dir of the archive)`);
         let target;
         if (kind === '2') {
             this.symlinks.add(p);
             if (m.linkname === '' || /[\0\n]/.test(m.linkname))
                 throw new UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
+            if (Buffer.byteLength(m.linkname) > MAX_PATH_BYTES)
+                throw new UnsafeArchiveError(m.name, `is a symlink whose target is ${Buffer.byteLength(m.linkname)} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
             target = m.linkname;
         }
         // Checked like every member above (so nothing under it, or linking through it, escapes the
@@ -32705,16 +32813,16 @@ class MemberValidator {
             if (!(e instanceof UnsafeArchiveError))
                 throw e;
             // Named after the link member (the target is only a string in its header).
-            throw new UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+            throw new UnsafeArchiveError(m.name, `is a hard link whose target '${escapedText(raw)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
         }
         // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
         if (t !== raw)
-            throw new UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
+            throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(raw)}', which is not a normalised path`);
         if (t === p)
             throw new UnsafeArchiveError(m.name, 'is a hard link to itself');
         for (const a of ancestors(t))
             if (this.symlinks.has(a))
-                throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
+                throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', through the symlink member '${escapedText(a)}'`);
         if (!this.files.has(t)) {
             const what = this.symlinks.has(t)
                 ? 'a symlink member'
@@ -32725,7 +32833,7 @@ class MemberValidator {
                         : this.rootOf(t) === undefined
                             ? 'a path outside the store paths'
                             : 'no earlier regular file of this archive';
-            throw new UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
+            throw new UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', ${what}: only a link to a file written earlier in the same archive is accepted`);
         }
         return t;
     }
@@ -32874,8 +32982,13 @@ function listing_treeOrder(a, b) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/shards.ts
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// Sharded snapshots: the store's top-level items split into archives ("frames") that are
+// created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
+// the few frames holding what it lacks: items a build added together were registered together
+// and land in the same frames, and hash-named store items sorted by name would be scattered
+// over all of them. `shards: N` keeps the older split into N frames balanced by bytes.
 //
 // Each shard lists its items' members in tree order (a dir before what is in it, which restore
 // requires), after the store paths themselves as bare dirs. No member ever goes with more than
@@ -32889,6 +33002,51 @@ const MAX_SHARDS = 64;
 const AUTO_MAX = 8;
 /** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
 const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
+/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+const FRAME_BYTES = (/* unused pure expression or super */ null && (32 * 2 ** 20));
+/**
+ * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
+ * manifest and registrations) and, with a delta's few, within the manifest's MAX_ARCHIVES (128)
+ * for a delta and its base together. A store bigger than MAX_FRAMES * FRAME_BYTES gets bigger frames.
+ */
+const MAX_FRAMES = 96;
+/**
+ * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
+ * first (then by name; items with no registration last), each frame filled in that order. Items
+ * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ */
+function shards_planFrames(listing, registeredAt, frameBytes = FRAME_BYTES) {
+    const { shared, items } = listing;
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
+    const time = (i) => registeredAt(i) ?? -1;
+    const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
+    // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
+    // about equal weight, fewer when an item is bigger than a frame; never an empty one.
+    const frames = [];
+    let last = -1;
+    let start = 0;
+    for (const item of ordered) {
+        const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
+        if (at !== last)
+            frames.push([]);
+        last = at;
+        frames[frames.length - 1].push(item);
+        start += items.get(item).bytes;
+    }
+    if (frames.length === 0)
+        frames.push([]);
+    return framesOf(shared, items, frames);
+}
+/** Every item in one frame (`shards: 1`). */
+function shards_oneFrame(listing) {
+    return framesOf(listing.shared, listing.items, [[...listing.items.keys()]]);
+}
+function framesOf(shared, items, frames) {
+    const lists = frames.map((f) => [...shared, ...f.flatMap((i) => items.get(i).entries.map((e) => e.rel))].sort(treeOrder));
+    const dataBytes = frames.map((f) => dataBytesOf(f.flatMap((i) => items.get(i).entries)));
+    return { lists, dataBytes, items: frames.map((f) => [...f].sort(byteOrder)) };
+}
 /** `shards: auto`: one archive per core, at most AUTO_MAX. */
 function shards_autoShardCount() {
     return Math.max(1, Math.min(AUTO_MAX, os.availableParallelism()));
@@ -32907,12 +33065,11 @@ function shards_planShards(listing, count, auto) {
     const n = Math.min(count, items.size);
     if (n <= 1)
         return undefined;
-    const lists = Array.from({ length: n }, () => [...shared]);
     const load = new Array(n).fill(0);
     const files = Array.from({ length: n }, () => new Set());
-    const members = Array.from({ length: n }, () => []);
+    const frames = Array.from({ length: n }, () => []);
     const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
-    for (const [, item] of ordered) {
+    for (const [key, item] of ordered) {
         // What the item would add to each shard: files that shard already holds under another name
         // cost a header only. The lightest shard after adding wins, so an item goes where its
         // shared files are unless that makes the shard the heaviest.
@@ -32925,17 +33082,12 @@ function shards_planShards(listing, count, auto) {
                 [best, bestLoad] = [s, l];
         }
         load[best] = bestLoad;
-        for (const e of item.entries) {
-            lists[best].push(e.rel);
-            members[best].push(e);
+        frames[best].push(key);
+        for (const e of item.entries)
             if (e.type === 'f' && e.nlink > 1)
                 files[best].add(e.ino);
-        }
     }
-    const dataBytes = members.map((m) => dataBytesOf(m));
-    for (const l of lists)
-        l.sort(treeOrder);
-    return { lists, dataBytes };
+    return framesOf(shared, items, frames);
 }
 
 ;// CONCATENATED MODULE: ./src/store/config.ts
@@ -33047,7 +33199,7 @@ function parseDaemon(src, kind) {
     return { kind: 'systemd', unit: unit || presets_PRESETS[kind].daemonUnit };
 }
 /** The validated store config, or undefined when `store` is empty (no snapshot wanted). */
-function parseStoreConfig(src, env = process.env) {
+function config_parseStoreConfig(src, env = process.env) {
     const kind = oneOf(src, 'store', ['guix', 'nix', ''], '');
     if (kind === '') {
         // A store path or key without a store kind is a half-written config, not "off".
@@ -33094,7 +33246,7 @@ function parseStoreConfig(src, env = process.env) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/reader.ts
-// Reads a runbox entry v1 from a ranged byte source into a fresh staging dir. Order matters:
+// Reads a runbox entry v2 from a ranged byte source into a fresh staging dir. Order matters:
 // trailer, then (with trusted keys) the signature, and only then is the index JSON parsed; the
 // free space is checked before the files are fetched; every file is created with
 // O_EXCL|O_NOFOLLOW under its checked name and hashed while it streams. Any mismatch removes the
@@ -33147,52 +33299,116 @@ async function readIndex(src, trustedKeys) {
     return { files: parseIndex(index, dataBytes), dataBytes, ...(signer ? { signer } : {}), verified };
 }
 const O_NEW = (external_node_fs_default()).constants.O_WRONLY | (external_node_fs_default()).constants.O_CREAT | (external_node_fs_default()).constants.O_EXCL | (external_node_fs_default()).constants.O_NOFOLLOW;
+/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+class ByteQueue {
+    it;
+    pending = [];
+    held = 0;
+    constructor(it) {
+        this.it = it;
+    }
+    /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
+    async take(n) {
+        while (this.held < n) {
+            const r = await this.it.next();
+            if (r.done)
+                return { got: this.held };
+            this.pending.push(r.value);
+            this.held += r.value.length;
+        }
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
+        this.pending = all.length > n ? [all.subarray(n)] : [];
+        this.held = all.length - n;
+        return { bytes: all.subarray(0, n), got: n };
+    }
+    async ended() {
+        return this.held === 0 && (await this.it.next()).done === true;
+    }
+}
+/**
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
+ * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ */
+async function* provenChunks(q, f) {
+    const whole = (0,external_node_crypto_.createHash)('sha256');
+    for (const [i, want] of f.chunks.entries()) {
+        const size = Math.min(format_CHUNK_BYTES, f.length - i * format_CHUNK_BYTES);
+        const { bytes, got } = await q.take(size);
+        if (!bytes)
+            throw new format_EntryIntegrityError(`${f.name} is ${i * format_CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
+        const digest = (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+        if (digest !== want)
+            throw new format_EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * format_CHUNK_BYTES}-${i * format_CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
+        whole.update(bytes);
+        if (i === f.chunks.length - 1) {
+            const got = whole.digest('hex');
+            if (got !== f.sha256)
+                throw new format_EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
+        }
+        yield bytes;
+    }
+    if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256)
+        throw new format_EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
+}
+const EMPTY_SHA256 = (0,external_node_crypto_.createHash)('sha256').digest('hex');
+/**
+ * One file of the entry as proven pieces, fetched by one ranged read when iterated (again on
+ * every call): what a restore streams into zstd without a copy on disk. The download stops as
+ * soon as a piece fails its digest or the consumer stops reading.
+ */
+async function* fileChunks(src, f) {
+    const it = src.read(f.offset, f.length)[Symbol.asyncIterator]();
+    try {
+        const q = new ByteQueue(it);
+        yield* provenChunks(q, f);
+        if (!(await q.ended()))
+            throw new format_EntryIntegrityError(`the cache returned more than the ${f.length} bytes of ${f.name}`);
+    }
+    finally {
+        await it.return?.();
+    }
+}
+/** Writes one file of the entry, proven piece by piece, as `dest` (created O_EXCL|O_NOFOLLOW). */
+async function fetchFile(src, f, dest) {
+    const fd = external_node_fs_default().openSync(dest, O_NEW, 0o600);
+    try {
+        for await (const b of fileChunks(src, f)) {
+            let off = 0;
+            while (off < b.length)
+                off += external_node_fs_default().writeSync(fd, b, off, b.length - off);
+        }
+    }
+    finally {
+        external_node_fs_default().closeSync(fd);
+    }
+}
 async function writeFiles(src, files, dataBytes, dest) {
     if (files.some((f) => f.name.startsWith('db/')))
-        external_node_fs_default().mkdirSync(external_node_path_default().join(dest, 'db'), { mode: 0o700 });
+        fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
     // One ranged read over all the files (they are contiguous from 0), split as it streams.
     const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
     try {
-        await splitInto(it, files, dest);
+        const q = new ByteQueue(it);
+        for (const f of files) {
+            const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
+            try {
+                for await (const b of provenChunks(q, f)) {
+                    let off = 0;
+                    while (off < b.length)
+                        off += fs.writeSync(fd, b, off, b.length - off);
+                }
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        }
+        if (!(await q.ended()))
+            throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
     }
     finally {
         // Stopping early (a mismatch) must end the download too, not leave a connection open.
         await it.return?.();
     }
-}
-async function splitInto(it, files, dest) {
-    let pending = Buffer.alloc(0);
-    for (const f of files) {
-        const fd = external_node_fs_default().openSync(external_node_path_default().join(dest, f.name), O_NEW, 0o600);
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        let left = f.length;
-        try {
-            while (left > 0) {
-                if (pending.length === 0) {
-                    const r = await it.next();
-                    if (r.done)
-                        throw new EntryIntegrityError(`${f.name} is ${f.length - left} bytes, the index says ${f.length}: the entry ended early`);
-                    pending = r.value;
-                    continue;
-                }
-                const take = pending.subarray(0, Math.min(left, pending.length));
-                pending = pending.subarray(take.length);
-                hash.update(take);
-                let off = 0;
-                while (off < take.length)
-                    off += external_node_fs_default().writeSync(fd, take, off, take.length - off);
-                left -= take.length;
-            }
-        }
-        finally {
-            external_node_fs_default().closeSync(fd);
-        }
-        const got = hash.digest('hex');
-        if (got !== f.sha256)
-            throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
-    }
-    if (pending.length > 0 || !(await it.next()).done)
-        throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
 }
 /**
  * Reads the entry into `dest` (which must not exist; its parent is a fresh runner-owned staging
@@ -33200,18 +33416,18 @@ async function splitInto(it, files, dest) {
  */
 async function readEntry(src, dest, opts) {
     const { files, dataBytes, signer, verified } = await readIndex(src, opts.trustedKeys);
-    const parent = external_node_path_default().dirname(dest);
+    const parent = path.dirname(dest);
     const free = freeBytes(parent);
     const needed = dataBytes + (opts.reserveBytes ?? 0);
     if (free < needed)
         throw new Error(`not enough free space in ${parent} for the snapshot: ${needed} bytes needed (${dataBytes} of files${opts.reserveBytes ? ` + ${opts.reserveBytes} kept free` : ''}), ${free} bytes free`);
     // Outside the try: an existing dest is an error, never something this function removes.
-    external_node_fs_default().mkdirSync(dest, { mode: 0o700 });
+    fs.mkdirSync(dest, { mode: 0o700 });
     try {
         await writeFiles(src, files, dataBytes, dest);
     }
     catch (e) {
-        external_node_fs_default().rmSync(dest, { recursive: true, force: true });
+        fs.rmSync(dest, { recursive: true, force: true });
         throw e;
     }
     return { files, ...(signer ? { signer } : {}), verified };
@@ -33219,636 +33435,6 @@ async function readEntry(src, dest, opts) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/store/entry/writer.ts
-// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v1. The
-// files are hashed once up front, so the total size is known before the upload starts and any
-// byte range of the entry can be produced again on demand (a retried block) straight from the
-// files: nothing of the entry is held in memory but its index.
-
-
-
-
-
-
-
-async function sha256File(file) {
-    const h = createHash('sha256');
-    await pipeline(fs.createReadStream(file), h);
-    return h.digest('hex');
-}
-/** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
-function listStaging(dir) {
-    const names = [];
-    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (d.isDirectory() && d.name === 'db') {
-            for (const s of fs.readdirSync(path.join(dir, 'db'), { withFileTypes: true })) {
-                if (!s.isFile())
-                    throw new Error(`${path.join(dir, 'db', s.name)} is not a regular file; a snapshot holds only files`);
-                names.push(`db/${s.name}`);
-            }
-        }
-        else if (d.isFile())
-            names.push(d.name);
-        else
-            throw new Error(`${path.join(dir, d.name)} is not a regular file; a snapshot holds only files and db/`);
-    }
-    for (const n of names)
-        if (!NAME_PATTERN.test(n))
-            throw new Error(`${n} in ${dir} is not a name a runbox entry can hold`);
-    if (names.length > MAX_FILES)
-        throw new Error(`${dir} holds ${names.length} files, more than the ${MAX_FILES} an entry can hold`);
-    return names.sort();
-}
-async function writer_planEntry(dir, signingKey) {
-    const files = [];
-    const parts = [];
-    let offset = 0;
-    for (const name of listStaging(dir)) {
-        const file = path.join(dir, name);
-        const length = fs.statSync(file).size;
-        files.push({ name, offset, length, sha256: await sha256File(file) });
-        parts.push({ file, offset, length });
-        offset += length;
-    }
-    // A file that changed while it was hashed would be caught by the reader; catch it here first.
-    for (const p of parts)
-        if (fs.statSync(p.file).size !== p.length)
-            throw new Error(`${p.file} changed size while the snapshot was being hashed`);
-    const index = encodeIndex(files);
-    if (index.length > MAX_INDEX_BYTES)
-        throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
-    const signature = signingKey ? signIndex(signingKey, index) : Buffer.alloc(0);
-    const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
-    parts.push({ offset, length: tail.length });
-    const size = offset + tail.length;
-    if (size > MAX_ENTRY_BYTES)
-        throw new Error(`the snapshot is ${size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
-    return { size, files, parts, tail, ...(signingKey ? { keyId: publicKeyLine(signingKey) } : {}) };
-}
-/** Bytes [start, end) of the entry, read from the staging files again on every call. */
-function writer_entryRange(plan, start, end) {
-    if (!(start >= 0 && start <= end && end <= plan.size))
-        throw new RangeError(`range ${start}-${end} outside the ${plan.size}-byte entry`);
-    async function* gen() {
-        for (const p of plan.parts) {
-            const from = Math.max(start, p.offset);
-            const to = Math.min(end, p.offset + p.length);
-            if (from >= to)
-                continue;
-            if (!p.file) {
-                yield plan.tail.subarray(from - p.offset, to - p.offset);
-                continue;
-            }
-            let n = 0;
-            for await (const chunk of fs.createReadStream(p.file, { start: from - p.offset, end: to - p.offset - 1 })) {
-                n += chunk.length;
-                yield chunk;
-            }
-            if (n !== to - from)
-                throw new Error(`${p.file} shrank while it was being uploaded`);
-        }
-    }
-    return Readable.from(gen(), { objectMode: false });
-}
-
-;// CONCATENATED MODULE: ./src/store/staging.ts
-// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything. Each one is also
-// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
-// `finally` blocks never run.
-
-
-
-
-const STAGING_PREFIX = 'runbox-store-';
-const unregisters = new Map();
-function staging_createStaging(base) {
-    external_node_fs_default().mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
-    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
-    return dir;
-}
-/**
- * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
- * direct child of `base` named runbox-store-*, or a symlink.
- */
-function staging_removeStaging(dir, base) {
-    unregisters.get(dir)?.();
-    unregisters.delete(dir);
-    const resolvedBase = external_node_fs_default().realpathSync(base);
-    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
-        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
-    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
-        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
-    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
-    if (!st)
-        return;
-    if (!st.isDirectory())
-        throw new Error(`refusing to remove ${dir}: not a real directory`);
-    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
-}
-/**
- * When `e` is the staging filesystem running out of space, what to tell the user: the path, how
- * full it is and what was being written, instead of a bare ENOSPC (or, on restore, a snapshot
- * that looks evicted). undefined for any other error.
- */
-function staging_stagingSpaceProblem(e, base, writing) {
-    const code = e?.code;
-    const message = e instanceof Error ? e.message : String(e);
-    // The entry reader checks the free space before it writes ("not enough free space in"); the
-    // rest is the kernel's ENOSPC as node, tar or zstd report it.
-    if (code !== 'ENOSPC' && !/ENOSPC|No space left on device|not enough free space in/.test(message))
-        return undefined;
-    let fsState = '';
-    try {
-        const s = external_node_fs_default().statfsSync(base);
-        fsState = ` (${job_summary_formatBytes(s.bavail * s.bsize)} free of ${job_summary_formatBytes(s.blocks * s.bsize)} once runbox removed its files)`;
-    }
-    catch (err) {
-        fsState = ` (its size could not be read: ${err.message})`;
-    }
-    return (`no space left on the filesystem of ${base} (RUNNER_TEMP, where runbox stages ${writing})${fsState}. ` +
-        `Free space there, or give the runner a RUNNER_TEMP on a filesystem with room for the compressed snapshot`);
-}
-
-;// CONCATENATED MODULE: ./src/action/progress.ts
-// Long work that prints nothing for tens of seconds looks hung in a job log; someone then cancels
-// a restore that was nearly done. A ticker says every 10 s how far the work got and how fast.
-
-
-
-
-function everyMs() {
-    // Test-only: a test's fixture store is done in well under 10 s.
-    const t = Number(process.env.RUNBOX_TEST_PROGRESS_MS);
-    return Number.isFinite(t) && t > 0 ? t : 10_000;
-}
-/** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
-function progress_bytesUnder(dir) {
-    let n = 0;
-    const walk = (d) => {
-        let names;
-        try {
-            names = external_node_fs_default().readdirSync(d, { withFileTypes: true });
-        }
-        catch (e) {
-            // Files come and go while the work runs; a dir removed under us just counts nothing.
-            if (e.code === 'ENOENT')
-                return;
-            throw e;
-        }
-        for (const e of names) {
-            const p = external_node_path_default().join(d, e.name);
-            if (e.isDirectory())
-                walk(p);
-            else if (e.isFile())
-                n += external_node_fs_default().lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
-        }
-    };
-    walk(dir);
-    return n;
-}
-/**
- * Logs `<label>: <bytes> [of <total>] (<rate>)` every 10 s while `work` runs, from `measure`
- * (bytes done so far); returns what `work` returns.
- */
-async function progress_withProgress(label, measure, work, total) {
-    const t0 = Date.now();
-    const timer = setInterval(() => {
-        if (!measure) {
-            // Work whose bytes are not visible to this process (root's tar writing a root-only dir).
-            lib_core/* info */.pq(`${label}: still working after ${Math.round((Date.now() - t0) / 1000)} s${total ? ` (${job_summary_formatBytes(total)} in all)` : ''}`);
-            return;
-        }
-        let done;
-        try {
-            done = measure();
-        }
-        catch (e) {
-            lib_core/* debug */.Yz(`${label}: progress not measured: ${e.message}`);
-            return;
-        }
-        const sec = (Date.now() - t0) / 1000;
-        lib_core/* info */.pq(`${label}: ${job_summary_formatBytes(done)}${total ? ` of ${job_summary_formatBytes(total)}` : ''} after ${Math.round(sec)} s (${job_summary_formatBytes(sec > 0 ? done / sec : 0)}/s)`);
-    }, everyMs());
-    try {
-        return await work();
-    }
-    finally {
-        clearInterval(timer);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/cache-io.ts
-// The only place that talks to the Actions cache service. A snapshot is stored as one runbox
-// entry (src/store/entry: the staging files back to back, a checked index, an optional ed25519
-// signature, a trailer), never as a tar: @actions/cache would wrap the staging dir in its own tar
-// and unpack it with `tar -P`, so whoever can write the cache would choose what that untrusted
-// outer archive writes where. Here the entry's bytes are fetched by range and each file is written
-// under a checked name into a fresh staging dir, hashed on the way.
-//
-// The cache version partitions formats and stores: an old @actions/cache entry, or one for
-// another store kind or store-paths list, is simply a miss.
-//
-// The cache service is optional by nature: every failure here is a warning and a miss.
-
-
-
-
-
-
-
-
-
-
-
-const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
-const ENTRY_FORMAT = 'runbox-entry-v1';
-/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
-function entryVersion(kind, storePaths) {
-    return (0,external_node_crypto_.createHash)('sha256')
-        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
-        .digest('hex');
-}
-function client(what, need) {
-    const svc = serviceFromEnv();
-    if (typeof svc === 'string') {
-        lib_core/* warning */.$e(`runbox store: the Actions cache service is not available to this job (${svc}); ${what}`);
-        return undefined;
-    }
-    if (need === 'read' ? !svc.readable : !svc.writable) {
-        lib_core/* info */.pq(`ACTIONS_CACHE_MODE is '${svc.mode}', which does not permit cache ${need === 'read' ? 'reads' : 'writes'}; ${what}`);
-        return undefined;
-    }
-    return clientFor(svc);
-}
-/**
- * The matched key the service names must be one we asked for or extend one as a prefix, and be a
- * key the service itself would accept: it ends up in outputs, state and log lines.
- */
-function matchedKeyProblem(matched, keys) {
-    if (/[^\x20-\x7e]/.test(matched))
-        return 'it holds control or non-ASCII characters';
-    if (config_keyProblem(matched))
-        return config_keyProblem(matched);
-    if (!keys.some((k) => matched.startsWith(k)))
-        return 'it is none of the keys asked for, nor extends one';
-    return undefined;
-}
-/** Downloads the newest entry matching key / restore keys into `<parent>/runbox-snapshot`; the matched key, or undefined. */
-async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
-    const keys = [primaryKey, ...restoreKeys];
-    const bad = keys.find((k) => config_keyProblem(k) !== undefined);
-    if (bad !== undefined || keys.length > MAX_KEYS) {
-        lib_core/* warning */.$e(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${untrusted_text_shown(bad)}: ${config_keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
-        return undefined;
-    }
-    const c = client('no snapshot is restored', 'read');
-    if (!c)
-        return undefined;
-    let hit;
-    try {
-        hit = await c.find(keys, entryVersion(opts.kind, opts.storePaths));
-    }
-    catch (e) {
-        lib_core/* warning */.$e(`runbox store: cache lookup failed, continuing without a snapshot: ${http_describe(e)}`);
-        return undefined;
-    }
-    if (!hit)
-        return undefined;
-    const problem = matchedKeyProblem(hit.matchedKey, keys);
-    if (problem) {
-        lib_core/* warning */.$e(`runbox store: the cache service answered with the key ${untrusted_text_shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
-        return undefined;
-    }
-    const matched = hit.matchedKey;
-    try {
-        const src = await openBlob(hit.url, format_MAX_ENTRY_BYTES);
-        const r = await readEntry(src, external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR), { trustedKeys: opts.trustedKeys ?? [] });
-        lib_core/* info */.pq(`fetched ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`);
-        return matched;
-    }
-    catch (e) {
-        const why = e instanceof EntryTrustError
-            ? 'is not trusted'
-            : e instanceof EntryFormatError
-                ? 'is not a well-formed runbox entry'
-                : e instanceof EntryIntegrityError
-                    ? 'does not match its own index'
-                    : 'could not be downloaded';
-        const space = staging_stagingSpaceProblem(e, external_node_path_default().dirname(parent), `the downloaded snapshot ${matched}`);
-        if (space) {
-            opts.spaceProblems?.push(space);
-            lib_core/* warning */.$e(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${http_describe(e)})`);
-            return undefined;
-        }
-        lib_core/* warning */.$e(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${http_describe(e)}`);
-        return undefined;
-    }
-}
-/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-async function cache_io_saveEntry(parent, key, opts) {
-    const problem = keyProblem(key);
-    if (problem) {
-        core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
-        return undefined;
-    }
-    const c = client('the snapshot is not saved', 'write');
-    if (!c)
-        return undefined;
-    try {
-        const plan = await planEntry(path.join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
-        // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
-        let handed = 0;
-        const r = await withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
-            handed += end - start;
-            return entryRange(plan, start, end);
-        }, { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }), plan.size);
-        if ('id' in r)
-            return r.id;
-        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
-        return undefined;
-    }
-    catch (e) {
-        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/daemon.ts
-// The store daemon is stopped across extraction and DB merge (it must not register, build into
-// or garbage-collect the store while items and rows appear under it), and started again in
-// every case: on success, on failure (finally) and on SIGTERM (a registered cleanup, which the
-// entry point's signal handler runs). The restart is wrapped so it runs exactly once whichever
-// path gets there first.
-//
-// A SIGKILL (or a crash of node itself) runs none of those. So while the daemon is stopped a
-// root-owned marker in /run/runbox says so, with the pid and start time of the restore; post,
-// and the next main on the host, start the daemon again when the marker's process is gone.
-
-
-
-
-
-
-
-
-/** The daemon is down and could not be brought back: the job must fail, not warn. */
-class DaemonStartError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'DaemonStartError';
-    }
-}
-// User commands get root rights like the systemd calls they replace: stopping a root daemon
-// needs them, and a command that uses sudo itself still works as root.
-function shell(cmd) {
-    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
-}
-function daemonOps(ctl) {
-    switch (ctl.kind) {
-        case 'none':
-            return undefined;
-        case 'commands':
-            return {
-                describe: `daemon-stop/daemon-start commands`,
-                stop: async () => {
-                    await shell(ctl.stop);
-                    return true;
-                },
-                start: async () => {
-                    await shell(ctl.start);
-                }
-            };
-        case 'systemd':
-            return {
-                describe: `systemd unit ${ctl.unit}`,
-                stop: async () => {
-                    let active;
-                    try {
-                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
-                    }
-                    catch (e) {
-                        if (e.code !== 'ENOENT')
-                            throw e;
-                        lib_core/* warning */.$e(`runbox store: systemctl not found, so the daemon (${ctl.unit}) is not stopped during the restore. ` +
-                            "Set 'daemon-stop' and 'daemon-start' for hosts without systemd, or 'daemon: none'.");
-                        return false;
-                    }
-                    if (active.code !== 0) {
-                        lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
-                        return false;
-                    }
-                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
-                    return true;
-                },
-                start: async () => {
-                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
-                }
-            };
-    }
-}
-/**
- * The marker for this daemon: per unit, or per start command (hashed: the same command from
- * another job finds the same marker; a command is never read back from a file).
- */
-function daemonMarkerPath(ctl, dir = RUN_DIR) {
-    if (ctl.kind === 'none')
-        return undefined;
-    const name = ctl.kind === 'systemd' ? ctl.unit : `cmd-${external_node_crypto_default().createHash('sha256').update(ctl.start).digest('hex').slice(0, 16)}`;
-    return external_node_path_default().join(dir, `daemon-stopped-${name}`);
-}
-function markerOf(raw) {
-    if (!raw || typeof raw.pid !== 'number' || typeof raw.startTime !== 'string' || typeof raw.since !== 'string')
-        return undefined;
-    return { pid: raw.pid, startTime: raw.startTime, since: raw.since };
-}
-/**
- * Post, and main before anything else touches the store: a marker whose restore is gone means
- * the daemon was left stopped by a killed restore. Start it, drop the marker, say so. A marker
- * whose process still runs is a restore in progress (another job's): left alone.
- */
-async function restartAbandonedDaemon(ctl, report, dir = RUN_DIR) {
-    const file = daemonMarkerPath(ctl, dir);
-    const ops = daemonOps(ctl);
-    if (!file || !ops)
-        return;
-    let raw;
-    try {
-        raw = readRootRecord(file);
-    }
-    catch (e) {
-        // No /run/runbox yet (ENOENT) means no restore ever stopped a daemon here.
-        if (e.code === 'ENOENT')
-            return;
-        throw e;
-    }
-    if (raw === undefined)
-        return;
-    const m = markerOf(raw);
-    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
-        lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
-        return;
-    }
-    const who = m ? `a restore (pid ${m.pid}, since ${m.since}) that was killed` : 'a restore that was killed';
-    lib_core/* warning */.$e(`runbox store: the store daemon (${ops.describe}) was left stopped by ${who}; starting it again`);
-    try {
-        await ops.start();
-    }
-    catch (e) {
-        throw new DaemonStartError(`the store daemon (${ops.describe}), left stopped by ${who}, could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
-    }
-    await rootFile('remove', file);
-    report.add('store daemon', `started again (${ops.describe}): it had been left stopped by ${who}`);
-}
-/**
- * Runs fn with the daemon stopped. The restart is registered before the stop is attempted (a
- * stop that fails half-way may still have stopped it). A failing restart is an error: a job
- * whose store daemon is down would fail later in a far more confusing way.
- */
-async function withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
-    const ops = daemonOps(ctl);
-    if (!ops)
-        return fn();
-    const marker = daemonMarkerPath(ctl, markerDir);
-    let restart;
-    // Until the stop is attempted there is nothing to start again.
-    let needed = false;
-    // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
-    const dropMarker = () => rootFile('remove', marker).catch((e) => lib_core/* warning */.$e(`runbox store: could not remove the daemon marker ${marker}: ${(0,errors/* errorMessage */.g)(e)}`));
-    const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
-    const unregister = (0,on_cancel/* registerCleanup */.qE)(startOnce);
-    let result;
-    try {
-        // Before the stop, which may stop it half-way and then fail.
-        const self = proc_stat_procStat(process.pid);
-        await rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
-        lib_core/* info */.pq(`stopping the store daemon (${ops.describe})`);
-        needed = true;
-        needed = await ops.stop();
-        result = await fn();
-    }
-    catch (e) {
-        try {
-            await startOnce();
-        }
-        catch (startError) {
-            throw new DaemonStartError(`the store daemon could not be started again: ${(0,errors/* errorMessage */.g)(startError)} (after: ${(0,errors/* errorMessage */.g)(e)})`);
-        }
-        finally {
-            unregister();
-        }
-        throw e;
-    }
-    if (needed)
-        lib_core/* info */.pq(`starting the store daemon (${ops.describe})`);
-    try {
-        await startOnce();
-    }
-    catch (e) {
-        throw new DaemonStartError(`the store daemon could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
-    }
-    finally {
-        // Only now: a SIGTERM during the start makes the cleanups await this same start.
-        unregister();
-    }
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/store/daemon-schema.mjs
-// The SQLite schema of the store daemons' DB, the one source for runbox (db.ts creates a DB from
-// it when a host has none), the test fixtures and scripts/bench.mjs (which build daemon DBs to
-// restore into or save from). Plain ESM so that the benchmark script can import it as it is.
-//
-// Checked against the daemons' own sources, not written from memory:
-// - Guix: guix-daemon's LocalStore::openDB (nix/libstore/local-store.cc, as in the guix-mirror/guix
-//   and Millak/guix mirrors) prepares the statements in GUIX_DAEMON_STATEMENTS below on every
-//   open: on ValidPaths (id, path, hash, registrationTime, deriver, narSize), Refs,
-//   DerivationOutputs and FailedPaths. A statement on a missing table fails the prepare and the
-//   daemon does not start, so FailedPaths must be here. The daemon runs its own schema.sql only
-//   for a "new store" (no `schema` file in the DB dir; "Guix always used version 7 of the
-//   schema"). That file is Nix 1.x's schema.sql (store schema version 7), which is what this is
-//   for Guix: tables, indices and the DeleteSelfRefs trigger as there. Guix's copy itself was
-//   not in the index searched; Nix 1.x's was (and copies of it with FailedPaths).
-// - Nix 2.x: src/libstore/schema.sql (NixOS/nix): ValidPaths gains ultimate, sigs and ca;
-//   FailedPaths is gone. The content-addressed derivations tables (ca-specific-schema.sql) are
-//   created by Nix itself, on demand, when that experimental feature is on.
-// `if not exists` throughout, as the daemons write it: two restores creating the DB at once, or a
-// daemon opening it, agree on one schema.
-
-const NIX_EXTRA_COLUMNS = `,
-    ultimate         integer,
-    sigs             text,
-    ca               text`;
-
-/** @param {'guix' | 'nix'} kind */
-function daemonSchema(kind) {
-  return `
-create table if not exists ValidPaths (
-    id               integer primary key autoincrement not null,
-    path             text unique not null,
-    hash             text not null,
-    registrationTime integer not null,
-    deriver          text,
-    narSize          integer${kind === 'nix' ? NIX_EXTRA_COLUMNS : ''}
-);
-create table if not exists Refs (
-    referrer  integer not null,
-    reference integer not null,
-    primary key (referrer, reference),
-    foreign key (referrer) references ValidPaths(id) on delete cascade,
-    foreign key (reference) references ValidPaths(id) on delete restrict
-);
-create index if not exists IndexReferrer on Refs(referrer);
-create index if not exists IndexReference on Refs(reference);
-create trigger if not exists DeleteSelfRefs before delete on ValidPaths
-  begin
-    delete from Refs where referrer = old.id and reference = old.id;
-  end;
-create table if not exists DerivationOutputs (
-    drv  integer not null,
-    id   text not null,
-    path text not null,
-    primary key (drv, id),
-    foreign key (drv) references ValidPaths(id) on delete cascade
-);
-create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
-${
-  kind === 'guix'
-    ? `create table if not exists FailedPaths (
-    path text primary key not null,
-    time integer not null
-);
-`
-    : ''
-}`;
-}
-
-/**
- * The statements guix-daemon prepares on every open of its DB (local-store.cc, LocalStore::openDB,
- * as cited above): a DB it is to open must compile each of them.
- */
-const GUIX_DAEMON_STATEMENTS = (/* unused pure expression or super */ null && ([
-  'insert into ValidPaths (path, hash, registrationTime, deriver, narSize) values (?, ?, ?, ?, ?);',
-  'update ValidPaths set narSize = ?, hash = ? where path = ?;',
-  'insert or replace into Refs (referrer, reference) values (?, ?);',
-  'select id, hash, registrationTime, deriver, narSize from ValidPaths where path = ?;',
-  'select path from Refs join ValidPaths on reference = id where referrer = ?;',
-  'select path from Refs join ValidPaths on referrer = id where reference = (select id from ValidPaths where path = ?);',
-  'delete from ValidPaths where path = ?;',
-  'insert or ignore into FailedPaths (path, time) values (?, ?);',
-  'select time from FailedPaths where path = ?;',
-  'select path from FailedPaths;',
-  "delete from FailedPaths where ?1 = '*' or path = ?1 or path in (select d.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where v.path = ?1);",
-  'insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?);',
-  'select v.id, v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where d.path = ?;',
-  'select id, path from DerivationOutputs where drv = ?;',
-  'select path from ValidPaths where path >= ? limit 1;',
-  'select path from ValidPaths'
-]));
-
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
 
 
@@ -34289,6 +33875,1108 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
     return { storeDir, paths };
 }
 
+;// CONCATENATED MODULE: ./src/store/manifest.ts
+// The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
+// store archive(s) and the registrations of the saved items (data read from the live DB, see
+// registrations.ts; never a DB file). The manifest records a sha256 per file, taken while
+// writing, so restore can prove the download intact before anything touches the store.
+// It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
+// `archives` is a list so later versions can shard the store or add deltas.
+
+
+
+
+
+
+
+const MANIFEST_FILE = 'manifest.json';
+/** Archives one snapshot (a delta's base and the delta together, too) may hold. */
+const MAX_ARCHIVES = 128;
+/** A manifest bigger than this is not read (it holds item names and link anchors, well below). */
+const MAX_MANIFEST_BYTES = 256 * 2 ** 20;
+/** Top-level items all the archives of one manifest may list together. */
+const MAX_ITEMS = 1_000_000;
+const manifest_FORMAT = 'runbox-store-snapshot';
+/**
+ * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
+ * this runbox refuses to read (a miss).
+ */
+const manifest_FORMAT_VERSION = 3;
+/**
+ * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
+ * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
+ * cleanly (a miss) instead of taking it for a whole store.
+ */
+const manifest_DELTA_FORMAT_VERSION = 4;
+/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
+const manifest_MAX_LINK_TARGETS = 1_000_000;
+/**
+ * Bounds on the manifest's JSON, checked on its bytes before JSON.parse: the parser's time and
+ * memory grow with the number of values, not the bytes (24 MB of `{},{},...` took node 12 s and
+ * 0.7 GB, 180 MB over two minutes, holding the host's restore lock). A real manifest has a few objects per archive and
+ * at most MAX_LINK_TARGETS link anchors per archive.
+ */
+const MANIFEST_LIMITS = { bytes: MAX_MANIFEST_BYTES, containers: 8192, values: 4 * manifest_MAX_LINK_TARGETS };
+class ManifestError extends Error {
+    constructor(message) {
+        super(`snapshot manifest: ${message}`);
+        this.name = 'ManifestError';
+    }
+}
+const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SHA = /^[0-9a-f]{64}$/;
+function manifest_isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function fileRecord(v, what) {
+    if (!manifest_isObject(v))
+        throw new ManifestError(`${what} is not an object`);
+    const { file, sha256, bytes } = v;
+    if (typeof file !== 'string' || !FILE.test(file))
+        throw new ManifestError(`${what}.file ${untrusted_text_shown(file)} is not a plain file name`);
+    if (typeof sha256 !== 'string' || !SHA.test(sha256))
+        throw new ManifestError(`${what}.sha256 is not a sha256`);
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
+        throw new ManifestError(`${what}.bytes is not a size`);
+    if (v.compression !== 'zstd')
+        throw new ManifestError(`${what}.compression ${untrusted_text_shown(v.compression)} is not understood`);
+    return { file, sha256, bytes };
+}
+function stringList(v, what) {
+    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+        throw new ManifestError(`${what} is not a list of strings`);
+    return v;
+}
+/**
+ * Parses and checks a manifest against what this restore expects: same format version, same
+ * store kind, store paths and DB files only within the configured ones. Files it names must be
+ * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
+ */
+function readManifest(dir, expect, sizeOf = (name) => {
+    const st = external_node_fs_default().lstatSync(external_node_path_default().join(dir, name), { throwIfNoEntry: false });
+    return st?.isFile() ? st.size : undefined;
+}) {
+    const raw = readManifestJson(dir);
+    if (!manifest_isObject(raw) || raw.format !== manifest_FORMAT)
+        throw new ManifestError('not a runbox store snapshot');
+    if (raw.version !== manifest_FORMAT_VERSION && raw.version !== manifest_DELTA_FORMAT_VERSION)
+        throw new ManifestError(`format version ${escapedText(raw.version)} is not understood by this runbox (it reads versions ${manifest_FORMAT_VERSION} and ${manifest_DELTA_FORMAT_VERSION})`);
+    const base = readBase(raw.base, raw.version);
+    if (raw.kind !== expect.kind)
+        throw new ManifestError(`it is a ${escapedText(raw.kind)} snapshot, this step restores ${expect.kind}`);
+    const storePaths = stringList(raw.storePaths, 'storePaths');
+    for (const p of storePaths)
+        if (!expect.storePaths.includes(p))
+            throw new ManifestError(`store path ${untrusted_text_shown(p)} is not among store-paths (${expect.storePaths.join(', ')})`);
+    if (!Array.isArray(raw.archives) || raw.archives.length === 0)
+        throw new ManifestError('no archives');
+    // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
+    if (raw.archives.length > MAX_ARCHIVES)
+        throw new ManifestError(`it lists ${raw.archives.length} archives, more than the ${MAX_ARCHIVES} a snapshot may hold`);
+    const seenItems = new Set();
+    const archives = raw.archives.map((a, i) => {
+        const rec = fileRecord(a, `archives[${i}]`);
+        const paths = stringList(a.storePaths, `archives[${i}].storePaths`);
+        for (const p of paths)
+            if (!storePaths.includes(p))
+                throw new ManifestError(`archives[${i}] holds ${untrusted_text_shown(p)}, which the manifest does not list`);
+        const dataBytes = a.dataBytes;
+        // Required: the free-space check and the bound while extracting both go by it.
+        if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)
+            throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
+        const linkTargets = readLinkTargets(a.linkTargets, paths, `archives[${i}].linkTargets`);
+        const items = readItems(a.items, paths, `archives[${i}].items`, seenItems);
+        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}), ...(items ? { items } : {}) };
+    });
+    const registrations = readRegistrationsRecord(raw.registrations);
+    const dirTimes = readDirTimes(raw.dirTimes, storePaths);
+    const files = [...archives, ...(registrations ? [registrations] : [])];
+    const names = files.map((r) => r.file);
+    if (new Set(names).size !== names.length)
+        throw new ManifestError('a file is listed twice');
+    for (const name of names) {
+        const size = sizeOf(name);
+        if (size === undefined)
+            throw new ManifestError(`${name} is missing or not a regular file`);
+        if (size !== files.find((r) => r.file === name)?.bytes)
+            throw new ManifestError(`${name} is ${size} bytes, the manifest says otherwise (truncated download?)`);
+    }
+    return {
+        format: manifest_FORMAT,
+        version: base ? manifest_DELTA_FORMAT_VERSION : manifest_FORMAT_VERSION,
+        kind: expect.kind,
+        createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
+        ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
+        storePaths,
+        archives,
+        ...(dirTimes ? { dirTimes } : {}),
+        ...(registrations ? { registrations } : {}),
+        ...(base ? { base } : {})
+    };
+}
+/**
+ * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
+ * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
+ * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
+ * file members of items already in the store to write into its private dir.
+ */
+function readLinkTargets(v, storePaths, what) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new ManifestError(`${what} is not a list`);
+    if (v.length > manifest_MAX_LINK_TARGETS)
+        throw new ManifestError(`${what} lists ${v.length} paths, more than the ${manifest_MAX_LINK_TARGETS} an archive may`);
+    const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
+    v.forEach((p, j) => {
+        if (typeof p !== 'string')
+            throw new ManifestError(`${what}[${j}] is not a string`);
+        const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+        if (!normal)
+            throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not a normalised relative path`);
+        if (!roots.some((r) => p.startsWith(`${r}/`)))
+            throw new ManifestError(`${what}[${j}] '${escapedText(p)}' is not inside the archive's store paths`);
+    });
+    return v;
+}
+/**
+ * At most MAX_ITEMS names over the whole manifest (`seen` carries them across archives, and a
+ * delta's check carries its base's), each `<store path>/<name>` for one of the archive's store
+ * paths, with a name a restore would take as a top-level item (no `/`, no NUL, not `.`-led, not a
+ * daemon lock file name, at most 255 bytes), none listed twice anywhere.
+ */
+function readItems(v, storePaths, what, seen) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new ManifestError(`${what} is not a list`);
+    if (seen.size + v.length > MAX_ITEMS)
+        throw new ManifestError(`${what}: the manifest lists more than the ${MAX_ITEMS} items a snapshot may`);
+    v.forEach((p, j) => {
+        if (typeof p !== 'string')
+            throw new ManifestError(`${what}[${j}] is not a string`);
+        const sp = storePaths.find((r) => p.startsWith(`${r}/`));
+        const name = sp === undefined ? '' : p.slice(sp.length + 1);
+        const ok = name !== '' && Buffer.byteLength(name) <= 255 && !/[/\0]/.test(name) && !name.startsWith('.') && !members_isDaemonLockName(name);
+        if (!ok)
+            throw new ManifestError(`${what}[${j}] ${untrusted_text_shown(p.slice(0, 300))} is not a store item directly in one of the archive's store paths`);
+        if (seen.has(p))
+            throw new ManifestError(`${what}[${j}] ${untrusted_text_shown(p)} is listed twice (items are unique across a snapshot's archives)`);
+        seen.add(p);
+    });
+    return v;
+}
+/** Only the one file name save writes, and no bigger than a restore will read. */
+function readRegistrationsRecord(v) {
+    if (v === undefined)
+        return undefined;
+    const rec = fileRecord(v, 'registrations');
+    if (rec.file !== registrations_REGISTRATIONS_FILE)
+        throw new ManifestError(`registrations.file ${untrusted_text_shown(rec.file)} is not ${registrations_REGISTRATIONS_FILE}`);
+    if (rec.bytes > LIMITS.fileBytes)
+        throw new ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
+    const { paths } = v;
+    if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths)
+        throw new ManifestError('registrations.paths is not a count');
+    return { ...rec, compression: 'zstd', paths };
+}
+/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
+function readBase(v, version) {
+    if (version === manifest_FORMAT_VERSION) {
+        if (v !== undefined)
+            throw new ManifestError(`a version ${manifest_FORMAT_VERSION} (full) snapshot cannot name a base`);
+        return undefined;
+    }
+    if (!manifest_isObject(v))
+        throw new ManifestError(`a delta snapshot (version ${manifest_DELTA_FORMAT_VERSION}) names no base`);
+    const { key, bytes } = v;
+    if (typeof key !== 'string' || key === '')
+        throw new ManifestError('base.key is not a non-empty string');
+    const problem = config_keyProblem(key);
+    if (problem)
+        throw new ManifestError(`base.key ${untrusted_text_shown(key, 80)} is not a cache key: ${problem}`);
+    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
+        throw new ManifestError('base.bytes is not a size');
+    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
+}
+/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
+function peekBaseKey(dir) {
+    try {
+        const raw = readManifestJson(dir);
+        if (!manifest_isObject(raw) || raw.version !== manifest_DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
+            return undefined;
+        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
+    }
+    catch {
+        return undefined; // readManifest says why, later
+    }
+}
+/**
+ * The manifest's JSON, parsed only once its bytes are within MANIFEST_LIMITS: its size, and the
+ * objects/arrays and values (commas) outside strings, counted in one pass over the bytes.
+ */
+function readManifestJson(dir) {
+    const file = external_node_path_default().join(dir, MANIFEST_FILE);
+    let bytes;
+    try {
+        const fd = external_node_fs_default().openSync(file, (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW);
+        try {
+            const size = external_node_fs_default().fstatSync(fd).size;
+            if (size > MANIFEST_LIMITS.bytes)
+                throw new ManifestError(`${MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
+            bytes = external_node_fs_default().readFileSync(fd);
+        }
+        finally {
+            external_node_fs_default().closeSync(fd);
+        }
+    }
+    catch (e) {
+        if (e instanceof ManifestError)
+            throw e;
+        throw new ManifestError(`cannot read ${file}: ${e.message}`);
+    }
+    let containers = 0;
+    let values = 0;
+    let inString = false;
+    for (let i = 0; i < bytes.length; i++) {
+        const b = bytes[i];
+        if (inString) {
+            if (b === 0x5c)
+                i++;
+            else if (b === 0x22)
+                inString = false;
+        }
+        else if (b === 0x22)
+            inString = true;
+        else if (b === 0x7b || b === 0x5b)
+            containers++;
+        else if (b === 0x2c)
+            values++;
+    }
+    if (containers > MANIFEST_LIMITS.containers)
+        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
+    if (values > MANIFEST_LIMITS.values)
+        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
+    try {
+        return JSON.parse(bytes.toString('utf8'));
+    }
+    catch (e) {
+        throw new ManifestError(`cannot read ${file}: ${e.message}`);
+    }
+}
+/**
+ * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
+ * them as root, to dirs it created itself, so nothing else may be named here.
+ */
+function readDirTimes(v, storePaths) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new ManifestError('dirTimes is not a list');
+    return v.map((d, i) => {
+        if (!manifest_isObject(d))
+            throw new ManifestError(`dirTimes[${i}] is not an object`);
+        const { path: p, mtime } = d;
+        if (typeof mtime !== 'string' || !MTIME.test(mtime))
+            throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
+        const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(external_node_path_default().dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(external_node_path_default().basename(p)) && !/^\.\.?$/.test(external_node_path_default().basename(p))));
+        if (!ok)
+            throw new ManifestError(`dirTimes[${i}].path ${untrusted_text_shown(p)} is neither a store path nor a dot-dir directly in one`);
+        return { path: p, mtime };
+    });
+}
+/** Compressed bytes of the files a manifest lists (archives and registrations). */
+function manifest_manifestBytes(m) {
+    return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
+}
+function manifest_writeManifest(dir, m) {
+    fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+}
+/**
+ * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
+ * journals, and no other file either (a `schema` file a fresh host lacks would set the version
+ * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
+ */
+function isLiveDbFile(absPath, dbDir) {
+    return manifest_inDbDir(absPath, dbDir);
+}
+/** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
+function manifest_inDbDir(absPath, dbDir) {
+    return dbDir !== undefined && (absPath === dbDir || absPath.startsWith(`${dbDir}/`));
+}
+
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/store/extract.ts
+// Proving downloaded snapshot files intact: each one's sha256 against the manifest's. The
+// archives themselves are read, checked and extracted in private-extract.ts.
+
+
+
+
+class IntegrityError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'IntegrityError';
+    }
+}
+async function sha256File(file) {
+    const h = external_node_crypto_default().createHash('sha256');
+    await (0,promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), h);
+    return h.digest('hex');
+}
+/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
+function checkDigest(got, rec) {
+    if (got !== rec.sha256)
+        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+}
+/** Checks a downloaded file against the checksum recorded at save time. */
+async function verifyFile(file, rec) {
+    checkDigest(await sha256File(file), rec);
+}
+/** Decompresses a verified DB copy into the scratch dir. */
+async function decompressTo(file, dest) {
+    await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', file] }], {
+        consume: (out) => pipeline(out, fs.createWriteStream(dest, { flags: 'wx' }))
+    });
+}
+
+;// CONCATENATED MODULE: ./src/store/snapshot-files.ts
+// Where a snapshot's files come from when restore reads them: a dir on disk (tests, and the
+// files fetched whole: manifest and registrations), or the cache entry itself, whose archives
+// are streamed frame by frame through their proven chunks (entry/reader.ts fileChunks) and
+// never written to disk. Restore reads an archive only through open(), so both look the same
+// to it; what differs is who proved the bytes (the entry index's chunk digests, or nobody yet:
+// the manifest's sha256 is checked over the stream either way).
+
+
+
+
+
+/** Files in a dir (the snapshot as one dir on disk). */
+function localFiles(dir) {
+    return {
+        where: dir,
+        sizeOf(name) {
+            const st = external_node_fs_default().lstatSync(external_node_path_default().join(dir, name), { throwIfNoEntry: false });
+            return st?.isFile() ? st.size : undefined;
+        },
+        open: (name) => external_node_fs_default().createReadStream(external_node_path_default().join(dir, name)),
+        reread: (name) => sha256File(external_node_path_default().join(dir, name))
+    };
+}
+/** The files of a cache entry, streamed by ranged reads, each chunk proven by the index first. */
+function entryFiles(src, files, where) {
+    const byName = new Map(files.map((f) => [f.name, f]));
+    let fetched = 0;
+    async function* open(name) {
+        const f = byName.get(name);
+        if (!f)
+            throw new Error(`${name} is not in the cache entry`);
+        for await (const b of fileChunks(src, f)) {
+            fetched += b.length;
+            yield b;
+        }
+    }
+    return {
+        where,
+        sizeOf: (name) => byName.get(name)?.length,
+        fetchedBytes: () => fetched,
+        open,
+        // Only after a failed extract (to tell an archive that differs from its manifest record from
+        // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
+        async reread(name) {
+            const h = (0,external_node_crypto_.createHash)('sha256');
+            for await (const b of open(name))
+                h.update(b);
+            return h.digest('hex');
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/entry/writer.ts
+// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v2. The
+// files are hashed once up front, so the total size is known before the upload starts and any
+// byte range of the entry can be produced again on demand (a retried block) straight from the
+// files: nothing of the entry is held in memory but its index.
+
+
+
+
+
+
+/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
+async function digestFile(file) {
+    const whole = createHash('sha256');
+    const chunks = [];
+    let piece = createHash('sha256');
+    let inPiece = 0;
+    for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+        whole.update(b);
+        for (let off = 0; off < b.length;) {
+            const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
+            piece.update(b.subarray(off, off + take));
+            inPiece += take;
+            off += take;
+            if (inPiece === CHUNK_BYTES) {
+                chunks.push(piece.digest('hex'));
+                piece = createHash('sha256');
+                inPiece = 0;
+            }
+        }
+    }
+    if (inPiece > 0)
+        chunks.push(piece.digest('hex'));
+    return { sha256: whole.digest('hex'), chunks };
+}
+/** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
+function listStaging(dir) {
+    const names = [];
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (d.isDirectory() && d.name === 'db') {
+            for (const s of fs.readdirSync(path.join(dir, 'db'), { withFileTypes: true })) {
+                if (!s.isFile())
+                    throw new Error(`${path.join(dir, 'db', s.name)} is not a regular file; a snapshot holds only files`);
+                names.push(`db/${s.name}`);
+            }
+        }
+        else if (d.isFile())
+            names.push(d.name);
+        else
+            throw new Error(`${path.join(dir, d.name)} is not a regular file; a snapshot holds only files and db/`);
+    }
+    for (const n of names)
+        if (!NAME_PATTERN.test(n))
+            throw new Error(`${n} in ${dir} is not a name a runbox entry can hold`);
+    if (names.length > MAX_FILES)
+        throw new Error(`${dir} holds ${names.length} files, more than the ${MAX_FILES} an entry can hold`);
+    return names.sort();
+}
+async function writer_planEntry(dir, signingKey) {
+    const files = [];
+    const parts = [];
+    let offset = 0;
+    for (const name of listStaging(dir)) {
+        const file = path.join(dir, name);
+        const length = fs.statSync(file).size;
+        const digests = await digestFile(file);
+        if (digests.chunks.length !== chunkCount(length))
+            throw new Error(`${file} changed size while the snapshot was being hashed`);
+        files.push({ name, offset, length, ...digests });
+        parts.push({ file, offset, length });
+        offset += length;
+    }
+    // A file that changed while it was hashed would be caught by the reader; catch it here first.
+    for (const p of parts)
+        if (fs.statSync(p.file).size !== p.length)
+            throw new Error(`${p.file} changed size while the snapshot was being hashed`);
+    const index = encodeIndex(files);
+    if (index.length > MAX_INDEX_BYTES)
+        throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
+    const signature = signingKey ? signIndex(signingKey, index) : Buffer.alloc(0);
+    const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
+    parts.push({ offset, length: tail.length });
+    const size = offset + tail.length;
+    if (size > MAX_ENTRY_BYTES)
+        throw new Error(`the snapshot is ${size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
+    return { size, files, parts, tail, ...(signingKey ? { keyId: publicKeyLine(signingKey) } : {}) };
+}
+/** Bytes [start, end) of the entry, read from the staging files again on every call. */
+function writer_entryRange(plan, start, end) {
+    if (!(start >= 0 && start <= end && end <= plan.size))
+        throw new RangeError(`range ${start}-${end} outside the ${plan.size}-byte entry`);
+    async function* gen() {
+        for (const p of plan.parts) {
+            const from = Math.max(start, p.offset);
+            const to = Math.min(end, p.offset + p.length);
+            if (from >= to)
+                continue;
+            if (!p.file) {
+                yield plan.tail.subarray(from - p.offset, to - p.offset);
+                continue;
+            }
+            let n = 0;
+            for await (const chunk of fs.createReadStream(p.file, { start: from - p.offset, end: to - p.offset - 1 })) {
+                n += chunk.length;
+                yield chunk;
+            }
+            if (n !== to - from)
+                throw new Error(`${p.file} shrank while it was being uploaded`);
+        }
+    }
+    return Readable.from(gen(), { objectMode: false });
+}
+
+;// CONCATENATED MODULE: ./src/store/staging.ts
+// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
+
+
+
+
+const STAGING_PREFIX = 'runbox-store-';
+const unregisters = new Map();
+function staging_createStaging(base) {
+    external_node_fs_default().mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    return dir;
+}
+/**
+ * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
+ * direct child of `base` named runbox-store-*, or a symlink.
+ */
+function staging_removeStaging(dir, base) {
+    unregisters.get(dir)?.();
+    unregisters.delete(dir);
+    const resolvedBase = external_node_fs_default().realpathSync(base);
+    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
+        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
+    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
+        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
+    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
+    if (!st)
+        return;
+    if (!st.isDirectory())
+        throw new Error(`refusing to remove ${dir}: not a real directory`);
+    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
+}
+/**
+ * When `e` is the staging filesystem running out of space, what to tell the user: the path, how
+ * full it is and what was being written, instead of a bare ENOSPC (or, on restore, a snapshot
+ * that looks evicted). undefined for any other error.
+ */
+function staging_stagingSpaceProblem(e, base, writing) {
+    const code = e?.code;
+    const message = e instanceof Error ? e.message : String(e);
+    // The entry reader checks the free space before it writes ("not enough free space in"); the
+    // rest is the kernel's ENOSPC as node, tar or zstd report it.
+    if (code !== 'ENOSPC' && !/ENOSPC|No space left on device|not enough free space in/.test(message))
+        return undefined;
+    let fsState = '';
+    try {
+        const s = external_node_fs_default().statfsSync(base);
+        fsState = ` (${job_summary_formatBytes(s.bavail * s.bsize)} free of ${job_summary_formatBytes(s.blocks * s.bsize)} once runbox removed its files)`;
+    }
+    catch (err) {
+        fsState = ` (its size could not be read: ${err.message})`;
+    }
+    return (`no space left on the filesystem of ${base} (RUNNER_TEMP, where runbox stages ${writing})${fsState}. ` +
+        `Free space there, or give the runner a RUNNER_TEMP on a filesystem with room for the compressed snapshot`);
+}
+
+;// CONCATENATED MODULE: ./src/action/progress.ts
+// Long work that prints nothing for tens of seconds looks hung in a job log; someone then cancels
+// a restore that was nearly done. A ticker says every 10 s how far the work got and how fast.
+
+
+
+
+function everyMs() {
+    // Test-only: a test's fixture store is done in well under 10 s.
+    const t = Number(process.env.RUNBOX_TEST_PROGRESS_MS);
+    return Number.isFinite(t) && t > 0 ? t : 10_000;
+}
+/** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
+function progress_bytesUnder(dir) {
+    let n = 0;
+    const walk = (d) => {
+        let names;
+        try {
+            names = external_node_fs_default().readdirSync(d, { withFileTypes: true });
+        }
+        catch (e) {
+            // Files come and go while the work runs; a dir removed under us just counts nothing.
+            if (e.code === 'ENOENT')
+                return;
+            throw e;
+        }
+        for (const e of names) {
+            const p = external_node_path_default().join(d, e.name);
+            if (e.isDirectory())
+                walk(p);
+            else if (e.isFile())
+                n += external_node_fs_default().lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
+        }
+    };
+    walk(dir);
+    return n;
+}
+/**
+ * Logs `<label>: <bytes> [of <total>] (<rate>)` every 10 s while `work` runs, from `measure`
+ * (bytes done so far); returns what `work` returns.
+ */
+async function progress_withProgress(label, measure, work, total) {
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+        if (!measure) {
+            // Work whose bytes are not visible to this process (root's tar writing a root-only dir).
+            lib_core/* info */.pq(`${label}: still working after ${Math.round((Date.now() - t0) / 1000)} s${total ? ` (${job_summary_formatBytes(total)} in all)` : ''}`);
+            return;
+        }
+        let done;
+        try {
+            done = measure();
+        }
+        catch (e) {
+            lib_core/* debug */.Yz(`${label}: progress not measured: ${e.message}`);
+            return;
+        }
+        const sec = (Date.now() - t0) / 1000;
+        lib_core/* info */.pq(`${label}: ${job_summary_formatBytes(done)}${total ? ` of ${job_summary_formatBytes(total)}` : ''} after ${Math.round(sec)} s (${job_summary_formatBytes(sec > 0 ? done / sec : 0)}/s)`);
+    }, everyMs());
+    try {
+        return await work();
+    }
+    finally {
+        clearInterval(timer);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-io.ts
+// The only place that talks to the Actions cache service. A snapshot is stored as one runbox
+// entry (src/store/entry: the staging files back to back, a checked index with per-chunk
+// digests, an optional ed25519 signature, a trailer), never as a tar: @actions/cache would wrap
+// the staging dir in its own tar and unpack it with `tar -P`, so whoever can write the cache
+// would choose what that untrusted outer archive writes where. Here restore reads the entry's
+// trailer and index by small ranged reads (the signature checked first), fetches the manifest
+// and registrations whole under checked names into a fresh staging dir, and leaves the archives
+// (frames) in the cache: restore.ts streams only the frames it needs, each chunk proven first.
+//
+// The cache version partitions formats and stores: an old @actions/cache entry, or one for
+// another store kind or store-paths list, is simply a miss.
+//
+// The cache service is optional by nature: every failure here is a warning and a miss.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
+const ENTRY_FORMAT = 'runbox-entry-v2';
+/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v2|<kind>|<paths>` (an older format is a miss). */
+function cache_io_entryVersion(kind, storePaths) {
+    return (0,external_node_crypto_.createHash)('sha256')
+        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
+        .digest('hex');
+}
+function client(what, need) {
+    const svc = serviceFromEnv();
+    if (typeof svc === 'string') {
+        lib_core/* warning */.$e(`runbox store: the Actions cache service is not available to this job (${svc}); ${what}`);
+        return undefined;
+    }
+    if (need === 'read' ? !svc.readable : !svc.writable) {
+        lib_core/* info */.pq(`ACTIONS_CACHE_MODE is '${svc.mode}', which does not permit cache ${need === 'read' ? 'reads' : 'writes'}; ${what}`);
+        return undefined;
+    }
+    return clientFor(svc);
+}
+/**
+ * The matched key the service names must be one we asked for or extend one as a prefix, and be a
+ * key the service itself would accept: it ends up in outputs, state and log lines.
+ */
+function matchedKeyProblem(matched, keys) {
+    if (/[^\x20-\x7e]/.test(matched))
+        return 'it holds control or non-ASCII characters';
+    if (config_keyProblem(matched))
+        return config_keyProblem(matched);
+    if (!keys.some((k) => matched.startsWith(k)))
+        return 'it is none of the keys asked for, nor extends one';
+    return undefined;
+}
+/** Bounds on the files fetched whole: what a restore reads into memory to parse. */
+const WHOLE_FILES = new Map([
+    [MANIFEST_FILE, MAX_MANIFEST_BYTES],
+    [registrations_REGISTRATIONS_FILE, LIMITS.fileBytes]
+]);
+/**
+ * Looks up the newest entry matching key / restore keys, proves its index (and signature), and
+ * fetches its manifest and registrations into `<parent>/runbox-snapshot`; the archives are left
+ * in the cache (see FetchedEntry.files). Undefined on a miss or any problem (a warning).
+ */
+async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
+    const keys = [primaryKey, ...restoreKeys];
+    const bad = keys.find((k) => config_keyProblem(k) !== undefined);
+    if (bad !== undefined || keys.length > MAX_KEYS) {
+        lib_core/* warning */.$e(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${untrusted_text_shown(bad)}: ${config_keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
+        return undefined;
+    }
+    const c = client('no snapshot is restored', 'read');
+    if (!c)
+        return undefined;
+    let hit;
+    try {
+        hit = await c.find(keys, cache_io_entryVersion(opts.kind, opts.storePaths));
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox store: cache lookup failed, continuing without a snapshot: ${http_describe(e)}`);
+        return undefined;
+    }
+    if (!hit)
+        return undefined;
+    const problem = matchedKeyProblem(hit.matchedKey, keys);
+    if (problem) {
+        lib_core/* warning */.$e(`runbox store: the cache service answered with the key ${untrusted_text_shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+        return undefined;
+    }
+    const matched = hit.matchedKey;
+    const dir = external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR);
+    try {
+        const src = await openBlob(hit.url, format_MAX_ENTRY_BYTES);
+        const r = await readIndex(src, opts.trustedKeys ?? []);
+        const whole = r.files.filter((f) => WHOLE_FILES.has(f.name));
+        for (const f of whole)
+            if (f.length > WHOLE_FILES.get(f.name))
+                throw new EntryFormatError(`${f.name} is ${f.length} bytes, more than the ${WHOLE_FILES.get(f.name)} a restore reads`);
+        const wholeBytes = whole.reduce((n, f) => n + f.length, 0);
+        const free = freeBytes(parent);
+        if (free < wholeBytes)
+            throw new Error(`not enough free space in ${parent} for the snapshot's manifest and registrations: ${wholeBytes} bytes needed, ${free} bytes free`);
+        // Outside the try: an existing dir is an error, never something removed here.
+        external_node_fs_default().mkdirSync(dir, { mode: 0o700 });
+        try {
+            for (const f of whole)
+                await fetchFile(src, f, external_node_path_default().join(dir, f.name));
+        }
+        catch (e) {
+            external_node_fs_default().rmSync(dir, { recursive: true, force: true });
+            throw e;
+        }
+        lib_core/* info */.pq(`found ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`);
+        return { matched, dir, files: entryFiles(src, r.files, `the cache entry ${matched}`), bytes: src.size, metaBytes: src.size - r.dataBytes + wholeBytes };
+    }
+    catch (e) {
+        const why = e instanceof EntryTrustError
+            ? 'is not trusted'
+            : e instanceof EntryFormatError
+                ? 'is not a well-formed runbox entry'
+                : e instanceof format_EntryIntegrityError
+                    ? 'does not match its own index'
+                    : 'could not be downloaded';
+        const space = staging_stagingSpaceProblem(e, external_node_path_default().dirname(parent), `the downloaded snapshot ${matched}`);
+        if (space) {
+            opts.spaceProblems?.push(space);
+            lib_core/* warning */.$e(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${http_describe(e)})`);
+            return undefined;
+        }
+        lib_core/* warning */.$e(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${http_describe(e)}`);
+        return undefined;
+    }
+}
+/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
+async function cache_io_saveEntry(parent, key, opts) {
+    const problem = keyProblem(key);
+    if (problem) {
+        core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
+        return undefined;
+    }
+    const c = client('the snapshot is not saved', 'write');
+    if (!c)
+        return undefined;
+    try {
+        const plan = await planEntry(path.join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
+        // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
+        let handed = 0;
+        const r = await withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, cache_io_entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
+            handed += end - start;
+            return entryRange(plan, start, end);
+        }, { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }), plan.size);
+        if ('id' in r)
+            return r.id;
+        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
+        return undefined;
+    }
+    catch (e) {
+        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/daemon.ts
+// The store daemon is stopped across extraction and DB merge (it must not register, build into
+// or garbage-collect the store while items and rows appear under it), and started again in
+// every case: on success, on failure (finally) and on SIGTERM (a registered cleanup, which the
+// entry point's signal handler runs). The restart is wrapped so it runs exactly once whichever
+// path gets there first.
+//
+// A SIGKILL (or a crash of node itself) runs none of those. So while the daemon is stopped a
+// root-owned marker in /run/runbox says so, with the pid and start time of the restore; post,
+// and the next main on the host, start the daemon again when the marker's process is gone.
+
+
+
+
+
+
+
+
+/** The daemon is down and could not be brought back: the job must fail, not warn. */
+class DaemonStartError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DaemonStartError';
+    }
+}
+// User commands get root rights like the systemd calls they replace: stopping a root daemon
+// needs them, and a command that uses sudo itself still works as root.
+function shell(cmd) {
+    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
+}
+function daemonOps(ctl) {
+    switch (ctl.kind) {
+        case 'none':
+            return undefined;
+        case 'commands':
+            return {
+                describe: `daemon-stop/daemon-start commands`,
+                stop: async () => {
+                    await shell(ctl.stop);
+                    return true;
+                },
+                start: async () => {
+                    await shell(ctl.start);
+                }
+            };
+        case 'systemd':
+            return {
+                describe: `systemd unit ${ctl.unit}`,
+                stop: async () => {
+                    let active;
+                    try {
+                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
+                    }
+                    catch (e) {
+                        if (e.code !== 'ENOENT')
+                            throw e;
+                        lib_core/* warning */.$e(`runbox store: systemctl not found, so the daemon (${ctl.unit}) is not stopped during the restore. ` +
+                            "Set 'daemon-stop' and 'daemon-start' for hosts without systemd, or 'daemon: none'.");
+                        return false;
+                    }
+                    if (active.code !== 0) {
+                        lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
+                        return false;
+                    }
+                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
+                    return true;
+                },
+                start: async () => {
+                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
+                }
+            };
+    }
+}
+/**
+ * The marker for this daemon: per unit, or per start command (hashed: the same command from
+ * another job finds the same marker; a command is never read back from a file).
+ */
+function daemonMarkerPath(ctl, dir = RUN_DIR) {
+    if (ctl.kind === 'none')
+        return undefined;
+    const name = ctl.kind === 'systemd' ? ctl.unit : `cmd-${external_node_crypto_default().createHash('sha256').update(ctl.start).digest('hex').slice(0, 16)}`;
+    return external_node_path_default().join(dir, `daemon-stopped-${name}`);
+}
+function markerOf(raw) {
+    if (!raw || typeof raw.pid !== 'number' || typeof raw.startTime !== 'string' || typeof raw.since !== 'string')
+        return undefined;
+    return { pid: raw.pid, startTime: raw.startTime, since: raw.since };
+}
+/**
+ * Post, and main before anything else touches the store: a marker whose restore is gone means
+ * the daemon was left stopped by a killed restore. Start it, drop the marker, say so. A marker
+ * whose process still runs is a restore in progress (another job's): left alone.
+ */
+async function restartAbandonedDaemon(ctl, report, dir = RUN_DIR) {
+    const file = daemonMarkerPath(ctl, dir);
+    const ops = daemonOps(ctl);
+    if (!file || !ops)
+        return;
+    let raw;
+    try {
+        raw = readRootRecord(file);
+    }
+    catch (e) {
+        // No /run/runbox yet (ENOENT) means no restore ever stopped a daemon here.
+        if (e.code === 'ENOENT')
+            return;
+        throw e;
+    }
+    if (raw === undefined)
+        return;
+    const m = markerOf(raw);
+    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
+        lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
+        return;
+    }
+    const who = m ? `a restore (pid ${m.pid}, since ${m.since}) that was killed` : 'a restore that was killed';
+    lib_core/* warning */.$e(`runbox store: the store daemon (${ops.describe}) was left stopped by ${who}; starting it again`);
+    try {
+        await ops.start();
+    }
+    catch (e) {
+        throw new DaemonStartError(`the store daemon (${ops.describe}), left stopped by ${who}, could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+    await rootFile('remove', file);
+    report.add('store daemon', `started again (${ops.describe}): it had been left stopped by ${who}`);
+}
+/**
+ * Runs fn with the daemon stopped. The restart is registered before the stop is attempted (a
+ * stop that fails half-way may still have stopped it). A failing restart is an error: a job
+ * whose store daemon is down would fail later in a far more confusing way.
+ */
+async function withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
+    const ops = daemonOps(ctl);
+    if (!ops)
+        return fn();
+    const marker = daemonMarkerPath(ctl, markerDir);
+    let restart;
+    // Until the stop is attempted there is nothing to start again.
+    let needed = false;
+    // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
+    const dropMarker = () => rootFile('remove', marker).catch((e) => lib_core/* warning */.$e(`runbox store: could not remove the daemon marker ${marker}: ${(0,errors/* errorMessage */.g)(e)}`));
+    const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
+    const unregister = (0,on_cancel/* registerCleanup */.qE)(startOnce);
+    let result;
+    try {
+        // Before the stop, which may stop it half-way and then fail.
+        const self = proc_stat_procStat(process.pid);
+        await rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
+        lib_core/* info */.pq(`stopping the store daemon (${ops.describe})`);
+        needed = true;
+        needed = await ops.stop();
+        result = await fn();
+    }
+    catch (e) {
+        try {
+            await startOnce();
+        }
+        catch (startError) {
+            throw new DaemonStartError(`the store daemon could not be started again: ${(0,errors/* errorMessage */.g)(startError)} (after: ${(0,errors/* errorMessage */.g)(e)})`);
+        }
+        finally {
+            unregister();
+        }
+        throw e;
+    }
+    if (needed)
+        lib_core/* info */.pq(`starting the store daemon (${ops.describe})`);
+    try {
+        await startOnce();
+    }
+    catch (e) {
+        throw new DaemonStartError(`the store daemon could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+    finally {
+        // Only now: a SIGTERM during the start makes the cleanups await this same start.
+        unregister();
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/store/daemon-schema.mjs
+// The SQLite schema of the store daemons' DB, the one source for runbox (db.ts creates a DB from
+// it when a host has none), the test fixtures and scripts/bench.mjs (which build daemon DBs to
+// restore into or save from). Plain ESM so that the benchmark script can import it as it is.
+//
+// Checked against the daemons' own sources, not written from memory:
+// - Guix: guix-daemon's LocalStore::openDB (nix/libstore/local-store.cc, as in the guix-mirror/guix
+//   and Millak/guix mirrors) prepares the statements in GUIX_DAEMON_STATEMENTS below on every
+//   open: on ValidPaths (id, path, hash, registrationTime, deriver, narSize), Refs,
+//   DerivationOutputs and FailedPaths. A statement on a missing table fails the prepare and the
+//   daemon does not start, so FailedPaths must be here. The daemon runs its own schema.sql only
+//   for a "new store" (no `schema` file in the DB dir; "Guix always used version 7 of the
+//   schema"). That file is Nix 1.x's schema.sql (store schema version 7), which is what this is
+//   for Guix: tables, indices and the DeleteSelfRefs trigger as there. Guix's copy itself was
+//   not in the index searched; Nix 1.x's was (and copies of it with FailedPaths).
+// - Nix 2.x: src/libstore/schema.sql (NixOS/nix): ValidPaths gains ultimate, sigs and ca;
+//   FailedPaths is gone. The content-addressed derivations tables (ca-specific-schema.sql) are
+//   created by Nix itself, on demand, when that experimental feature is on.
+// `if not exists` throughout, as the daemons write it: two restores creating the DB at once, or a
+// daemon opening it, agree on one schema.
+
+const NIX_EXTRA_COLUMNS = `,
+    ultimate         integer,
+    sigs             text,
+    ca               text`;
+
+/** @param {'guix' | 'nix'} kind */
+function daemonSchema(kind) {
+  return `
+create table if not exists ValidPaths (
+    id               integer primary key autoincrement not null,
+    path             text unique not null,
+    hash             text not null,
+    registrationTime integer not null,
+    deriver          text,
+    narSize          integer${kind === 'nix' ? NIX_EXTRA_COLUMNS : ''}
+);
+create table if not exists Refs (
+    referrer  integer not null,
+    reference integer not null,
+    primary key (referrer, reference),
+    foreign key (referrer) references ValidPaths(id) on delete cascade,
+    foreign key (reference) references ValidPaths(id) on delete restrict
+);
+create index if not exists IndexReferrer on Refs(referrer);
+create index if not exists IndexReference on Refs(reference);
+create trigger if not exists DeleteSelfRefs before delete on ValidPaths
+  begin
+    delete from Refs where referrer = old.id and reference = old.id;
+  end;
+create table if not exists DerivationOutputs (
+    drv  integer not null,
+    id   text not null,
+    path text not null,
+    primary key (drv, id),
+    foreign key (drv) references ValidPaths(id) on delete cascade
+);
+create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
+${
+  kind === 'guix'
+    ? `create table if not exists FailedPaths (
+    path text primary key not null,
+    time integer not null
+);
+`
+    : ''
+}`;
+}
+
+/**
+ * The statements guix-daemon prepares on every open of its DB (local-store.cc, LocalStore::openDB,
+ * as cited above): a DB it is to open must compile each of them.
+ */
+const GUIX_DAEMON_STATEMENTS = (/* unused pure expression or super */ null && ([
+  'insert into ValidPaths (path, hash, registrationTime, deriver, narSize) values (?, ?, ?, ?, ?);',
+  'update ValidPaths set narSize = ?, hash = ? where path = ?;',
+  'insert or replace into Refs (referrer, reference) values (?, ?);',
+  'select id, hash, registrationTime, deriver, narSize from ValidPaths where path = ?;',
+  'select path from Refs join ValidPaths on reference = id where referrer = ?;',
+  'select path from Refs join ValidPaths on referrer = id where reference = (select id from ValidPaths where path = ?);',
+  'delete from ValidPaths where path = ?;',
+  'insert or ignore into FailedPaths (path, time) values (?, ?);',
+  'select time from FailedPaths where path = ?;',
+  'select path from FailedPaths;',
+  "delete from FailedPaths where ?1 = '*' or path = ?1 or path in (select d.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where v.path = ?1);",
+  'insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?);',
+  'select v.id, v.path from DerivationOutputs d join ValidPaths v on d.drv = v.id where d.path = ?;',
+  'select id, path from DerivationOutputs where drv = ?;',
+  'select path from ValidPaths where path >= ? limit 1;',
+  'select path from ValidPaths'
+]));
+
 ;// CONCATENATED MODULE: ./src/store/db.ts
 // After extraction: make the daemon's DB know the restored items, from the snapshot's checked
 // registrations (registrations.ts), never from a DB file. A path is registered only when this
@@ -34410,6 +35098,28 @@ async function registerWithNix(root, regs) {
     const input = regs.map((r) => [r.path, r.deriver ?? '', String(r.references.length), ...r.references].join('\n')).join('\n') + '\n';
     await (0,exec/* run */.eF)('nix-store', [...store, '--register-validity'], { privileged: true, input });
 }
+/** The paths directly in `storeDir` that the live DB `live` holds as valid (read-only, while the daemon may run). */
+async function validPaths(live, storeDir, scratch) {
+    const storePrefix = `${storeDir}/`;
+    return new Set((await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, scratch)).map((r) => r.path));
+}
+/**
+ * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
+ * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
+ * treat as "unknown" (then everything is fetched).
+ */
+async function liveValidPaths(root, dbDir, storeDir, scratchDir) {
+    const live = external_node_path_default().join(root, dbDir, db_DB_FILE);
+    if (!(await exists(live)))
+        return new Set();
+    // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
+    // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
+    // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
+    // immutable, which creates nothing.
+    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+    const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+    return validPaths(target, storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+}
 async function registerPaths(o) {
     const dir = external_node_path_default().join(o.root, o.dbDir);
     const live = external_node_path_default().join(dir, db_DB_FILE);
@@ -34429,10 +35139,7 @@ async function registerPaths(o) {
             return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };
         }
     }
-    const storePrefix = `${o.storeDir}/`;
-    const liveValid = new Set(liveExists
-        ? (await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, external_node_path_default().join(o.scratchDir, 'live-valid.json'))).map((r) => r.path)
-        : []);
+    const liveValid = liveExists ? await validPaths(live, o.storeDir, external_node_path_default().join(o.scratchDir, 'live-valid.json')) : new Set();
     const accepted = acceptedPaths(new Map([...regs].map(([p, r]) => [p, r.references])), liveValid, o.added);
     const alreadyValid = [...regs.keys()].filter((p) => liveValid.has(p)).length;
     const result = { registered: accepted.size, alreadyValid, skipped: regs.size - accepted.size - alreadyValid };
@@ -34498,40 +35205,6 @@ async function insertRows(live, rows, scratchDir) {
     const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
     if (paths !== rows.length || refCount !== wantRefs)
         throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
-}
-
-;// CONCATENATED MODULE: ./src/store/extract.ts
-// Proving downloaded snapshot files intact: each one's sha256 against the manifest's. The
-// archives themselves are read, checked and extracted in private-extract.ts.
-
-
-
-
-class IntegrityError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'IntegrityError';
-    }
-}
-async function extract_sha256File(file) {
-    const h = external_node_crypto_default().createHash('sha256');
-    await (0,promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), h);
-    return h.digest('hex');
-}
-/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
-function checkDigest(got, rec) {
-    if (got !== rec.sha256)
-        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
-}
-/** Checks a downloaded file against the checksum recorded at save time. */
-async function verifyFile(file, rec) {
-    checkDigest(await extract_sha256File(file), rec);
-}
-/** Decompresses a verified DB copy into the scratch dir. */
-async function decompressTo(file, dest) {
-    await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', file] }], {
-        consume: (out) => pipeline(out, fs.createWriteStream(dest, { flags: 'wx' }))
-    });
 }
 
 // EXTERNAL MODULE: external "fs"
@@ -38271,7 +38944,7 @@ function workflowFile(workflowRef) {
     return parts.slice(2).join('/');
 }
 /** A default restore key: the key up to and including its last `-`, or none. */
-function defaultRestoreKey(key) {
+function key_defaultRestoreKey(key) {
     const cut = key.lastIndexOf('-');
     return cut > 0 ? [key.slice(0, cut + 1)] : [];
 }
@@ -38332,7 +39005,7 @@ async function resolveKeys(cfg) {
                 .join('-');
             lib_core/* info */.pq(`key: ${primary}`);
         }
-        const restore = cfg.restoreKeys ?? defaultRestoreKey(primary);
+        const restore = cfg.restoreKeys ?? key_defaultRestoreKey(primary);
         lib_core/* info */.pq(`restore keys: ${restore.length > 0 ? restore.join(', ') : '(none)'}${cfg.restoreKeys ? '' : ' (default: the key without its last part)'}`);
         const problem = config_keyProblem(primary) ?? restore.map(config_keyProblem).find((p) => p !== undefined);
         if (problem)
@@ -38344,245 +39017,6 @@ async function resolveKeys(cfg) {
     finally {
         lib_core/* endGroup */.N4();
     }
-}
-
-;// CONCATENATED MODULE: ./src/store/manifest.ts
-// The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
-// store archive(s) and the registrations of the saved items (data read from the live DB, see
-// registrations.ts; never a DB file). The manifest records a sha256 per file, taken while
-// writing, so restore can prove the download intact before anything touches the store.
-// It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
-// `archives` is a list so later versions can shard the store or add deltas.
-
-
-
-
-
-const MANIFEST_FILE = 'manifest.json';
-/** Archives one snapshot (a delta's base and the delta together, too) may hold. */
-const MAX_ARCHIVES = 64;
-const manifest_FORMAT = 'runbox-store-snapshot';
-/**
- * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
- * this runbox refuses to read (a miss).
- */
-const manifest_FORMAT_VERSION = 3;
-/**
- * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
- * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
- * cleanly (a miss) instead of taking it for a whole store.
- */
-const manifest_DELTA_FORMAT_VERSION = 4;
-/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
-const manifest_MAX_LINK_TARGETS = 1_000_000;
-class ManifestError extends Error {
-    constructor(message) {
-        super(`snapshot manifest: ${message}`);
-        this.name = 'ManifestError';
-    }
-}
-const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const SHA = /^[0-9a-f]{64}$/;
-function manifest_isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function fileRecord(v, what) {
-    if (!manifest_isObject(v))
-        throw new ManifestError(`${what} is not an object`);
-    const { file, sha256, bytes } = v;
-    if (typeof file !== 'string' || !FILE.test(file))
-        throw new ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
-    if (typeof sha256 !== 'string' || !SHA.test(sha256))
-        throw new ManifestError(`${what}.sha256 is not a sha256`);
-    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
-        throw new ManifestError(`${what}.bytes is not a size`);
-    if (v.compression !== 'zstd')
-        throw new ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
-    return { file, sha256, bytes };
-}
-function stringList(v, what) {
-    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
-        throw new ManifestError(`${what} is not a list of strings`);
-    return v;
-}
-/**
- * Parses and checks a manifest against what this restore expects: same format version, same
- * store kind, store paths and DB files only within the configured ones. Files it names must be
- * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
- */
-function readManifest(dir, expect) {
-    const file = external_node_path_default().join(dir, MANIFEST_FILE);
-    let raw;
-    try {
-        raw = JSON.parse(external_node_fs_default().readFileSync(file, 'utf8'));
-    }
-    catch (e) {
-        throw new ManifestError(`cannot read ${file}: ${e.message}`);
-    }
-    if (!manifest_isObject(raw) || raw.format !== manifest_FORMAT)
-        throw new ManifestError('not a runbox store snapshot');
-    if (raw.version !== manifest_FORMAT_VERSION && raw.version !== manifest_DELTA_FORMAT_VERSION)
-        throw new ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${manifest_FORMAT_VERSION} and ${manifest_DELTA_FORMAT_VERSION})`);
-    const base = readBase(raw.base, raw.version);
-    if (raw.kind !== expect.kind)
-        throw new ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
-    const storePaths = stringList(raw.storePaths, 'storePaths');
-    for (const p of storePaths)
-        if (!expect.storePaths.includes(p))
-            throw new ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
-    if (!Array.isArray(raw.archives) || raw.archives.length === 0)
-        throw new ManifestError('no archives');
-    // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
-    if (raw.archives.length > MAX_ARCHIVES)
-        throw new ManifestError(`it lists ${raw.archives.length} archives, more than the ${MAX_ARCHIVES} a snapshot may hold`);
-    const archives = raw.archives.map((a, i) => {
-        const rec = fileRecord(a, `archives[${i}]`);
-        const paths = stringList(a.storePaths, `archives[${i}].storePaths`);
-        for (const p of paths)
-            if (!storePaths.includes(p))
-                throw new ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
-        const dataBytes = a.dataBytes;
-        // Required: the free-space check and the bound while extracting both go by it.
-        if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)
-            throw new ManifestError(`archives[${i}].dataBytes is missing or not a size`);
-        const linkTargets = readLinkTargets(a.linkTargets, paths, `archives[${i}].linkTargets`);
-        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}) };
-    });
-    const registrations = readRegistrationsRecord(raw.registrations);
-    const dirTimes = readDirTimes(raw.dirTimes, storePaths);
-    const files = [...archives, ...(registrations ? [registrations] : [])];
-    const names = files.map((r) => r.file);
-    if (new Set(names).size !== names.length)
-        throw new ManifestError('a file is listed twice');
-    for (const name of names) {
-        const st = external_node_fs_default().lstatSync(external_node_path_default().join(dir, name), { throwIfNoEntry: false });
-        if (!st || !st.isFile())
-            throw new ManifestError(`${name} is missing or not a regular file`);
-        if (st.size !== files.find((r) => r.file === name)?.bytes)
-            throw new ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
-    }
-    return {
-        format: manifest_FORMAT,
-        version: base ? manifest_DELTA_FORMAT_VERSION : manifest_FORMAT_VERSION,
-        kind: expect.kind,
-        createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
-        ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
-        storePaths,
-        archives,
-        ...(dirTimes ? { dirTimes } : {}),
-        ...(registrations ? { registrations } : {}),
-        ...(base ? { base } : {})
-    };
-}
-/**
- * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
- * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
- * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
- * file members of items already in the store to write into its private dir.
- */
-function readLinkTargets(v, storePaths, what) {
-    if (v === undefined)
-        return undefined;
-    if (!Array.isArray(v))
-        throw new ManifestError(`${what} is not a list`);
-    if (v.length > manifest_MAX_LINK_TARGETS)
-        throw new ManifestError(`${what} lists ${v.length} paths, more than the ${manifest_MAX_LINK_TARGETS} an archive may`);
-    const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
-    v.forEach((p, j) => {
-        if (typeof p !== 'string')
-            throw new ManifestError(`${what}[${j}] is not a string`);
-        const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
-        if (!normal)
-            throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
-        if (!roots.some((r) => p.startsWith(`${r}/`)))
-            throw new ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
-    });
-    return v;
-}
-/** Only the one file name save writes, and no bigger than a restore will read. */
-function readRegistrationsRecord(v) {
-    if (v === undefined)
-        return undefined;
-    const rec = fileRecord(v, 'registrations');
-    if (rec.file !== registrations_REGISTRATIONS_FILE)
-        throw new ManifestError(`registrations.file '${rec.file}' is not ${registrations_REGISTRATIONS_FILE}`);
-    if (rec.bytes > LIMITS.fileBytes)
-        throw new ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
-    const { paths } = v;
-    if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths)
-        throw new ManifestError('registrations.paths is not a count');
-    return { ...rec, compression: 'zstd', paths };
-}
-/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
-function readBase(v, version) {
-    if (version === manifest_FORMAT_VERSION) {
-        if (v !== undefined)
-            throw new ManifestError(`a version ${manifest_FORMAT_VERSION} (full) snapshot cannot name a base`);
-        return undefined;
-    }
-    if (!manifest_isObject(v))
-        throw new ManifestError(`a delta snapshot (version ${manifest_DELTA_FORMAT_VERSION}) names no base`);
-    const { key, bytes } = v;
-    if (typeof key !== 'string' || key === '')
-        throw new ManifestError('base.key is not a non-empty string');
-    const problem = config_keyProblem(key);
-    if (problem)
-        throw new ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
-    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
-        throw new ManifestError('base.bytes is not a size');
-    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
-}
-/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
-function peekBaseKey(dir) {
-    try {
-        const raw = JSON.parse(external_node_fs_default().readFileSync(external_node_path_default().join(dir, MANIFEST_FILE), 'utf8'));
-        if (!manifest_isObject(raw) || raw.version !== manifest_DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
-            return undefined;
-        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
-    }
-    catch {
-        return undefined; // readManifest says why, later
-    }
-}
-/**
- * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
- * them as root, to dirs it created itself, so nothing else may be named here.
- */
-function readDirTimes(v, storePaths) {
-    if (v === undefined)
-        return undefined;
-    if (!Array.isArray(v))
-        throw new ManifestError('dirTimes is not a list');
-    return v.map((d, i) => {
-        if (!manifest_isObject(d))
-            throw new ManifestError(`dirTimes[${i}] is not an object`);
-        const { path: p, mtime } = d;
-        if (typeof mtime !== 'string' || !MTIME.test(mtime))
-            throw new ManifestError(`dirTimes[${i}].mtime is not a time`);
-        const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(external_node_path_default().dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(external_node_path_default().basename(p)) && !/^\.\.?$/.test(external_node_path_default().basename(p))));
-        if (!ok)
-            throw new ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
-        return { path: p, mtime };
-    });
-}
-/** Compressed bytes of the files a manifest lists (archives and registrations). */
-function manifest_manifestBytes(m) {
-    return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
-}
-function manifest_writeManifest(dir, m) {
-    fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
-}
-/**
- * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
- * journals, and no other file either (a `schema` file a fresh host lacks would set the version
- * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
- */
-function isLiveDbFile(absPath, dbDir) {
-    return manifest_inDbDir(absPath, dbDir);
-}
-/** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
-function manifest_inDbDir(absPath, dbDir) {
-    return dbDir !== undefined && (absPath === dbDir || absPath.startsWith(`${dbDir}/`));
 }
 
 ;// CONCATENATED MODULE: ./src/store/delta.ts
@@ -38660,7 +39094,8 @@ function delta_deltaDue(plan) {
 // The archives of one snapshot (shards, or a delta and its base) each extract into their own
 // sub-dir of the private dir, so none can write through another's symlink. What is left to
 // check across them: no store item is in two archives (which copy would be moved in, and which
-// registration would describe it, would be up to chance).
+// registration would describe it, would be up to chance), and each archive holds exactly the
+// items its manifest record lists (what a partial restore decided by).
 
 /** Throws UnsafeArchiveError when a top-level item is in two archives of one snapshot. */
 function checkShardsApart(summaries) {
@@ -38673,6 +39108,35 @@ function checkShardsApart(summaries) {
             owner.set(top, i);
         }
     });
+}
+/**
+ * Throws UnsafeArchiveError when an archive whose record lists its items (ArchiveRecord.items,
+ * absolute) holds an item it does not list, or lists one it does not hold, or when any read
+ * archive holds an item another archive's record lists (`all`: every archive of the snapshot,
+ * read or skipped). A partial restore skips archives by those lists, so a list that lies is
+ * refused wherever the bytes show it.
+ */
+function checkItemsListed(archives, all) {
+    const listedBy = new Map();
+    for (const a of all)
+        for (const i of a.items ?? [])
+            listedBy.set(i.replace(/^\/+/, ''), a.index);
+    for (const a of archives) {
+        for (const top of a.summary.tops) {
+            const by = listedBy.get(top);
+            if (by !== undefined && by !== a.index)
+                throw new UnsafeArchiveError(top, `is held by archive ${a.index}, but the manifest lists it in archive ${by}`);
+        }
+        if (!a.items)
+            continue;
+        const listed = new Set(a.items.map((i) => i.replace(/^\/+/, '')));
+        for (const top of a.summary.tops)
+            if (!listed.has(top))
+                throw new UnsafeArchiveError(top, `is held by archive ${a.index}, whose manifest record does not list it`);
+        for (const top of listed)
+            if (!a.summary.tops.has(top))
+                throw new UnsafeArchiveError(top, `is listed by the manifest record of archive ${a.index}, which does not hold it`);
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -38843,7 +39307,7 @@ function listTarArgs(opts, listFile) {
 const ZSTD_WINDOW_LOG = 26;
 const compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
+async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items) {
     const listFile = path.join(opts.scratchDir, `${file}.list`);
     fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
     // What this archive's hard-link members will point at (tar takes the list in this order):
@@ -38854,26 +39318,27 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
     const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
     try {
         const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
-        return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
+        return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
     }
     finally {
         fs.rmSync(listFile, { force: true });
     }
 }
-/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
-function writeShards(opts, plan, byRel) {
+/** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
+async function writeShards(opts, plan, byRel) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i], byRel)));
-}
-/** The whole listed store as one archive, tar taking the listed members only. */
-function oneList(listing) {
-    const list = [...listing.shared];
-    for (const item of listing.items.values())
-        for (const e of item.entries)
-            list.push(e.rel);
-    const dataBytes = dataBytesOf([...listing.items.values()].flatMap((i) => i.entries));
-    list.sort(treeOrder);
-    return { lists: [list], dataBytes: [dataBytes] };
+    const out = new Array(plan.lists.length);
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < plan.lists.length; i = next++)
+            out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+    };
+    const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
+    // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+    const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
+    if (failed)
+        throw failed.reason;
+    return out;
 }
 async function wholeArchive(opts, present) {
     const dataBytes = await wholeDataBytes(opts, present);
@@ -38968,7 +39433,6 @@ async function archive_createSnapshot(opts) {
     // Read before the archive: an item registered later is saved unregistered, never the reverse.
     const regs = await liveRegistrations(opts, archived);
     const t1 = Date.now();
-    const count = opts.shards ? opts.shards : autoShardCount();
     // One walk of the store serves the delta decision, the shard split and the data sizes.
     const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
     const byRel = listing ? entriesByRel(listing) : new Map();
@@ -38978,7 +39442,7 @@ async function archive_createSnapshot(opts) {
         const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel)];
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
             delta = { written: true, ...counts, reason: '' };
         }
         else {
@@ -38989,15 +39453,14 @@ async function archive_createSnapshot(opts) {
         }
     }
     if (!archives) {
-        const plan = listing && planShards(listing, count, !opts.shards);
-        if (plan)
-            archives = await writeShards(opts, plan, byRel);
-        else if (listing) {
-            const one = oneList(listing);
-            archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0], byRel)];
-        }
-        else
+        if (!listing)
             archives = [await wholeArchive(opts, archived)];
+        else {
+            // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
+            const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
+            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
+            archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+        }
     }
     const t2 = Date.now();
     const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
@@ -39288,11 +39751,13 @@ class PrivateRestore {
         this.landed.set(p, l);
     }
     /**
-     * `zstd -dc FILE`, parsed and checked by node, re-serialized canonically into root's `tar -x`
-     * in the archive's own sub-dir. Resolves with the archive's summary once both finished and the
-     * compressed bytes match the manifest's sha256.
+     * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+     * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
+     * with the archive's summary once both finished and the compressed bytes match the manifest's
+     * sha256.
      */
-    async extract(index, file, rec, rules) {
+    async extract(index, src, rec, rules) {
         const sub = String(index);
         await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', external_node_path_default().join(this.dir, sub)], { privileged: true });
         this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
@@ -39305,6 +39770,18 @@ class PrivateRestore {
         // archive's sub-dir, an existing item or anything else on disk.
         const emittedFiles = new Set();
         const tap = new pipeline_HashTap();
+        // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
+        // off before the chunk's first byte, and that is the error told, not zstd's truncation.
+        let sourceError;
+        async function* guarded() {
+            try {
+                yield* src.open();
+            }
+            catch (e) {
+                sourceError = e;
+                throw e;
+            }
+        }
         const validator = new MemberValidator(rules);
         let out = [];
         // The store paths and their parents: made here, so tar never makes a dir on its own.
@@ -39446,7 +39923,7 @@ class PrivateRestore {
         const [unpacked, extracted] = await Promise.allSettled([
             // At most the window save uses: a frame asking for more is refused before zstd allocates it.
             pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-                feed: (stdin) => (0,promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), tap, stdin),
+                feed: (stdin) => (0,promises_namespaceObject.pipeline)(guarded(), tap, stdin),
                 consume: async (zout) => {
                     const stdin = await tarStdin;
                     let gone = false;
@@ -39509,8 +39986,16 @@ class PrivateRestore {
             catch (e) {
                 checkError = e;
             }
-        const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
-        checkDigest(failure === undefined ? tap.digest() : await extract_sha256File(file), rec);
+        const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
+        if (failure === undefined)
+            checkDigest(tap.digest(), rec);
+        else if (sourceError === undefined && src.reread) {
+            // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
+            // extract's own failure is told instead.
+            const again = await src.reread().catch(() => undefined);
+            if (again !== undefined)
+                checkDigest(again, rec);
+        }
         if (failure !== undefined)
             throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
         return validator.finish();
@@ -39639,11 +40124,14 @@ class PrivateRestore {
 }
 
 ;// CONCATENATED MODULE: ./src/store/restore.ts
-// Main: look the snapshot up, download it into the staging dir, check and extract it into a
-// private dir (private-extract.ts), and only then stop the daemon, move the new items in and
-// register them in the DB. Any problem with the cache or
+// Main: look the snapshot up, read its index, manifest and registrations, decide which archives
+// (frames) hold an item the store lacks, stream only those from the cache (each chunk proven by
+// the index before zstd sees it), check and extract them into a private dir
+// (private-extract.ts), and only then stop the daemon, move the new items in and register them
+// in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
+
 
 
 
@@ -39683,14 +40171,16 @@ function spaceNeeded(dataBytes) {
  */
 async function applySnapshot(o) {
     const t0 = Date.now();
-    const { parts, specs } = readParts(o);
-    const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+    const { parts, specs: all } = readParts(o);
     const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
     if (reaped.length > 0)
         lib_core/* info */.pq(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
     try {
+        const { specs, skipped } = await selectFrames(o, all);
+        const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
         await priv.checkSpace(needed);
         const archives = await extractAll(o, priv, specs, needed);
+        checkItemsListed(archives, all.map((a) => ({ index: a.index, items: a.rec.items })));
         checkShardsApart(archives.map((a) => a.summary));
         await priv.verifyLanded();
         const registrations = await readPartRegistrations(o, parts);
@@ -39699,12 +40189,18 @@ async function applySnapshot(o) {
         await (0,exec/* ensurePrivilege */.wU)('restore a store snapshot into root-owned store paths');
         const moved = await moveInAndRegister(o, priv, archives, registrations);
         const delta = parts[parts.length - 1].manifest.base;
-        const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+        const fullTops = new Set([
+            ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
+            ...skipped.filter((a) => a.part === 0).flatMap((a) => (a.rec.items ?? []).map((i) => i.replace(/^\/+/, '')))
+        ]);
+        const skippedBytes = skipped.reduce((n, a) => n + a.rec.bytes, 0);
         return {
-            compressedBytes: parts.reduce((n, p) => n + manifest_manifestBytes(p.manifest), 0),
+            compressedBytes: parts.reduce((n, p) => n + manifest_manifestBytes(p.manifest), 0) - skippedBytes,
+            frames: { read: specs.length, total: all.length },
+            skippedBytes,
             dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
             added: moved.added,
-            existing: moved.existing,
+            existing: moved.existing + skipped.reduce((n, a) => n + (a.rec.items?.length ?? 0), 0),
             ...(moved.db ? { db: moved.db } : {}),
             verifyMs,
             extractMs: moved.extractMs,
@@ -39722,22 +40218,70 @@ async function applySnapshot(o) {
 /** The snapshot's manifest (and a delta's base's, first), checked, and the archives they list. */
 function readParts(o) {
     const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
-    const manifest = readManifest(o.snapshotDir, expect);
+    const files = o.files ?? localFiles(o.snapshotDir);
+    const manifest = readManifest(o.snapshotDir, expect, (name) => files.sizeOf(name));
     const parts = [];
     if (manifest.base) {
         if (!o.baseDir)
             throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
-        const base = readManifest(o.baseDir, expect);
+        const baseFiles = o.baseFiles ?? localFiles(o.baseDir);
+        const base = readManifest(o.baseDir, expect, (name) => baseFiles.sizeOf(name));
         // Depth 1 only: a delta's base must be whole.
         if (base.base)
             throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
-        parts.push({ dir: o.baseDir, manifest: base });
+        parts.push({ dir: o.baseDir, files: baseFiles, manifest: base });
     }
-    parts.push({ dir: o.snapshotDir, manifest });
-    const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: external_node_path_default().join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
+    parts.push({ dir: o.snapshotDir, files, manifest });
+    const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: a.file, files: p.files, rec: a, storePaths: a.storePaths, part })));
     if (specs.length > MAX_ARCHIVES)
         throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
-    return { parts, specs };
+    // Items are unique within each manifest (readManifest); a delta's must also be apart from its base's.
+    const owner = new Set();
+    for (const a of specs)
+        for (const item of a.rec.items ?? []) {
+            if (owner.has(item))
+                throw new ManifestError(`the item ${untrusted_text_shown(item)} is listed by both the delta and its base`);
+            owner.add(item);
+        }
+    return { parts, specs: specs.map((a, index) => ({ ...a, index })) };
+}
+/**
+ * Partial restore: the archives that hold at least one item the store lacks, and those skipped.
+ * An item is lacking unless it is on disk (lstat below store paths whose chain privatePlace
+ * checked: nothing followed) and, when the DB is restored too and the item is in its store
+ * dir, registered valid in the live DB. An archive that lists no items, or when the live DB
+ * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
+ * so a skipped archive is never read at all; its items are what the store already has.
+ */
+async function selectFrames(o, specs) {
+    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+    if (listed.length === 0)
+        return { specs: [...specs], skipped: [] };
+    const storeDir = presets_PRESETS[o.kind].storeDir;
+    let valid;
+    const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
+    if (dbDecides)
+        try {
+            valid = await liveValidPaths(o.root, o.dbDir, storeDir, o.scratchDir);
+        }
+        catch (e) {
+            lib_core/* warning */.$e(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${(0,errors/* errorMessage */.g)(e)}`);
+            return { specs: [...specs], skipped: [] };
+        }
+    const onDisk = (item) => external_node_fs_default().lstatSync(external_node_path_default().join(o.root, item), { throwIfNoEntry: false }) !== undefined;
+    const lacks = (item) => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !valid.has(item));
+    const keep = [];
+    const skipped = [];
+    for (const a of specs) {
+        const items = a.rec.items;
+        if (items === undefined || items.length === 0 || items.some(lacks))
+            keep.push(a);
+        else
+            skipped.push(a);
+    }
+    if (skipped.length > 0)
+        lib_core/* info */.pq(`runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`);
+    return { specs: keep, skipped };
 }
 /**
  * Every archive checked and extracted (a bounded number at once) before anything reaches the
@@ -39749,9 +40293,12 @@ async function extractAll(o, priv, specs, needed) {
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
     const limit = limiter(extractConcurrency());
     try {
-        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a, index) => limit(async () => {
-            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a) => limit(async () => {
+            const summary = await priv.extract(a.index, { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => a.files.reread(a.file) } : {}) }, a.rec, {
+                storePaths: a.storePaths,
+                reserved
+            });
+            return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
         }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     }
     catch (e) {
@@ -39769,6 +40316,7 @@ async function readPartRegistrations(o, parts) {
         if (!rec)
             continue;
         const file = external_node_path_default().join(p.dir, rec.file);
+        // Fetched whole into the snapshot dir by the entry reader (or there already, on disk).
         await verifyFile(file, rec);
         registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
     }
@@ -39789,7 +40337,10 @@ function reportLeftOut(archives, priv) {
             .join(', ')}`);
     const notRestored = priv.notRestored();
     if (notRestored.length > 0)
-        lib_core/* info */.pq(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
+        lib_core/* info */.pq(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored
+            .slice(0, 5)
+            .map((t) => untrusted_text_shown(t))
+            .join(', ')}`);
     return { bitsDropped, lockDropped, notRestored };
 }
 /** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
@@ -39870,18 +40421,18 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const [key, restore] = lookups[i];
         const staging = staging_createStaging(cfg.stagingBase);
         stagings.push(staging);
-        const matched = await progress_withProgress(`downloading the snapshot for ${key}`, () => progress_bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
-        if (!matched)
+        const entry = await progress_withProgress(`downloading the snapshot for ${key}`, () => progress_bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
+        if (!entry)
             return { note };
+        const matched = entry.matched;
         if (refused.has(matched)) {
             lib_core/* info */.pq(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
             return { note };
         }
-        const snapshotDir = external_node_path_default().join(staging, cache_io_SNAPSHOT_DIR);
-        const baseKey = peekBaseKey(snapshotDir);
+        const baseKey = peekBaseKey(entry.dir);
         // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
         if (baseKey === undefined || config_keyProblem(baseKey) !== undefined)
-            return { fetched: { matched, snapshotDir }, note };
+            return { fetched: { matched, entry }, note };
         lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
         const baseStaging = staging_createStaging(cfg.stagingBase);
         stagings.push(baseStaging);
@@ -39890,8 +40441,8 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const got = baseKey === matched
             ? undefined
             : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => progress_bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
-        if (got === baseKey)
-            return { fetched: { matched, snapshotDir, baseDir: external_node_path_default().join(baseStaging, cache_io_SNAPSHOT_DIR) }, note };
+        if (got?.matched === baseKey)
+            return { fetched: { matched, entry, base: got }, note };
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
         // user to the cache, and a fallback lookup would only fill the same disk again.
         if (spaceProblems.length > 0)
@@ -39954,10 +40505,14 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                     storePaths: cfg.storePaths,
                     ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
                     daemon: cfg.daemon,
-                    snapshotDir: fetched.snapshotDir,
-                    ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
+                    snapshotDir: fetched.entry.dir,
+                    files: fetched.entry.files,
+                    ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
                     scratchDir
                 });
+                const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+                const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+                const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
                 // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -39972,9 +40527,9 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                             : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
                     ]
                     : [];
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(r.compressedBytes)} compressed, ${job_summary_formatBytes(r.dataBytes)} of files; ` +
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(readBytes)} compressed downloaded of the entry's ${job_summary_formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${job_summary_formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `download ${job_summary_formatSeconds(downloadMs)}, check + extract ${job_summary_formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`);
+                report.add('store restore time', `index + manifest ${job_summary_formatSeconds(downloadMs)}, download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
@@ -40021,9 +40576,10 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
 
 
 
+/** What was saved (for purge), or undefined when nothing was. */
 async function saveStore(state, report) {
     try {
-        await save(state, report);
+        return await save(state, report);
     }
     finally {
         if (state.base)
@@ -40055,11 +40611,11 @@ function deltaBase(state) {
 async function save(state, report) {
     if (state.save === 'never') {
         report.add('store snapshot', 'not saved (save: never)');
-        return;
+        return undefined;
     }
     if (state.save === 'auto' && state.exactHit) {
         report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
-        return;
+        return undefined;
     }
     let staging;
     try {
@@ -40101,6 +40657,10 @@ async function save(state, report) {
         if (signingKey && id !== undefined)
             report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
         report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+        // For purge: the saved entry and the base its manifest names stay.
+        if (id !== undefined)
+            return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
+        return undefined;
     }
     catch (e) {
         // Removed first, so that the free space it reports is what the host really has.
@@ -40111,6 +40671,7 @@ async function save(state, report) {
         const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
         core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
         report.add('store snapshot', `not saved: ${why}`);
+        return undefined;
     }
     finally {
         if (staging)
@@ -40126,9 +40687,304 @@ function removeStagingOrWarn(staging, base) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
+// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
+// which, unlike the cache service itself, can list entries and delete them. Used only by purge.
+// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
+//
+// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
+// a token the API does not take, or a service that stays unavailable after bounded retries.
+
+
+const PER_PAGE = 100;
+/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
+const MAX_PAGES = 20;
+const API_VERSION = '2022-11-28';
+function headers(t) {
+    return {
+        accept: 'application/vnd.github+json',
+        authorization: `Bearer ${t.token}`,
+        'x-github-api-version': API_VERSION,
+        'user-agent': 'runbox'
+    };
+}
+function endpoint(t, rest) {
+    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
+}
+/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
+async function refusalOf(res, what) {
+    const body = (await res.text()).slice(0, 300);
+    const said = body ? `: ${shown(body)}` : '';
+    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
+    if (res.status === 429 || (res.status === 403 && limited)) {
+        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
+        const retry = res.headers.get('retry-after');
+        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
+        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
+    }
+    if (res.status === 401)
+        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
+    if (res.status === 403 || res.status === 404)
+        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: write' permission on this repository)` };
+    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
+}
+async function request(t, method, url, what) {
+    try {
+        return await withRetries(what, async () => {
+            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
+            if (res.status >= 500 && res.status !== 501) {
+                await res.body?.cancel();
+                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
+            }
+            return res;
+        });
+    }
+    catch (e) {
+        return { kind: 'unavailable', message: describe(e) };
+    }
+}
+function caches_rest_isRefusal(v) {
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+}
+function parseTime(v) {
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    return Number.isFinite(ms) ? ms : NaN;
+}
+/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
+function listing(raw) {
+    const o = raw;
+    if (!o || typeof o !== 'object')
+        return undefined;
+    const { id, key, version, ref, size_in_bytes: size } = o;
+    const createdAt = parseTime(o.created_at);
+    const lastAccessedAt = parseTime(o.last_accessed_at);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
+        return undefined;
+    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
+        return undefined;
+    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
+}
+/**
+ * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
+ * given, saved from `ref`. Pages are read until the API's total_count is reached, a page comes
+ * back empty, or MAX_PAGES were read (then `truncated`).
+ */
+async function caches_rest_listCaches(t, prefix, ref) {
+    const entries = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
+        const what = `listing the caches for ${shown(prefix)} (page ${page})`;
+        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
+        if (caches_rest_isRefusal(res))
+            return res;
+        if (!res.ok)
+            return refusalOf(res, what);
+        let body;
+        try {
+            body = await jsonBody(res, what);
+        }
+        catch (e) {
+            return { kind: 'malformed', message: describe(e) };
+        }
+        const o = body;
+        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
+            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
+        const got = o.actions_caches.map(listing);
+        if (got.some((e) => e === undefined))
+            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
+        entries.push(...got);
+        if (got.length === 0 || entries.length >= o.total_count)
+            return { entries, truncated: false };
+    }
+    return { entries, truncated: true };
+}
+/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
+async function caches_rest_deleteCache(t, id) {
+    const what = `deleting cache entry ${id}`;
+    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
+    if (caches_rest_isRefusal(res))
+        return res;
+    // A 404 after a successful listing is the entry going away in between; a missing permission
+    // shows as 403 (or as 404 on the listing itself).
+    if (res.ok || res.status === 404) {
+        await res.body?.cancel();
+        return res.ok ? 'deleted' : 'gone';
+    }
+    return refusalOf(res, what);
+}
+
+
+;// CONCATENATED MODULE: ./src/store/purge-config.ts
+// The purge inputs, validated by main before anything happens and read again by post (the token
+// only ever from the input: like signing-key, it is never written to the run state).
+
+
+
+
+
+/** Deletions one post makes at most; the rest waits for the next post (REST rate limits are per hour). */
+const purge_config_MAX_DELETIONS = 50;
+const PURGE_INPUTS = ['purge-prefixes', 'purge-created-before', 'purge-last-accessed-before'];
+/** The validated purge config, or undefined when `purge` is false. */
+function purge_config_parsePurgeConfig(src, store) {
+    const on = parseBoolean(src, 'purge', false);
+    if (!on) {
+        // A purge setting without purge is a half-written config, not "off".
+        for (const name of PURGE_INPUTS)
+            if (src.value(name) !== '')
+                throw new errors/* InputError */.d(name, "it is set while 'purge' is false", "Set 'purge: true', or remove it");
+        return undefined;
+    }
+    if (!store)
+        throw new errors/* InputError */.d('purge', "it is true while 'store' is empty: there are no runbox snapshots to purge", "Set 'store' to 'guix' or 'nix', or remove 'purge'");
+    const lines = src.lines('purge-prefixes');
+    for (const p of lines) {
+        const problem = config_keyProblem(p);
+        if (problem)
+            throw new errors/* InputError */.d('purge-prefixes', `'${p.length > 60 ? `${p.slice(0, 60)}...` : p}': ${problem}`, 'Give key prefixes as in restore-keys, one per line');
+    }
+    const duration = (name) => {
+        const v = src.value(name);
+        return v === '' ? undefined : parseDuration(name, v);
+    };
+    const createdBeforeSec = duration('purge-created-before');
+    const lastAccessedBeforeSec = duration('purge-last-accessed-before');
+    const token = src.value('token');
+    // An unexpanded default means an Actions runtime that does not evaluate expressions in defaults.
+    if (token === '' || token.includes('${{'))
+        throw new errors/* InputError */.d('token', "it is empty while 'purge' is true", "Leave 'token' at its default (github.token) and give the job 'permissions: actions: write', or pass a token with that permission from a secret");
+    lib_core/* setSecret */.Pq(token);
+    return {
+        ...(lines.length > 0 ? { prefixes: lines } : {}),
+        ...(createdBeforeSec !== undefined ? { createdBeforeSec } : {}),
+        ...(lastAccessedBeforeSec !== undefined ? { lastAccessedBeforeSec } : {}),
+        token
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/purge.ts
+// Post, after the save: delete this store's superseded snapshots from the repository's Actions
+// cache (`purge: true`), so that the service's own eviction, in whatever order it picks, never
+// has to make room by dropping the base of a delta runbox still relies on. What goes is decided
+// in purge-select.ts; this module lists, deletes and reports. Nothing here fails the job: a
+// refusal (no permission, a rate limit, an API that stays down) is a warning.
+
+
+
+
+
+
+
+
+
+
+
+const ADVICE = {
+    permission: "give the job 'permissions: actions: write' (or pass a token with it in 'token')",
+    'rate-limit': 'a later post purges what is left',
+    auth: "check the 'token' input",
+    unavailable: 'a later post purges what is left',
+    malformed: 'a later post purges what is left'
+};
+function refused(report, r, deleted) {
+    core.warning(`runbox purge: ${r.message}; ${deleted}; ${ADVICE[r.kind]}. The job goes on.`);
+    report.add('store purge', `stopped: ${r.message}; ${deleted}`);
+}
+function listKeys(entries, max = 10) {
+    const shownKeys = entries.slice(0, max).map((e) => shown(e.key));
+    return `${shownKeys.join(', ')}${entries.length > max ? ` and ${entries.length - max} more` : ''}`;
+}
+/** Runs purge when the inputs ask for it; every problem is a warning. */
+async function purgeAfterSave(state, saved, report, env = process.env) {
+    let cfg;
+    let restoreKeys;
+    try {
+        const store = parseStoreConfig(actionInputs, env);
+        cfg = parsePurgeConfig(actionInputs, store);
+        restoreKeys = store?.restoreKeys;
+    }
+    catch (e) {
+        // Main refused the same inputs before it restored anything; post has nothing to add.
+        core.info(`runbox purge: not run (${errorMessage(e)})`);
+        return;
+    }
+    if (!cfg)
+        return;
+    try {
+        await purge(state, saved, cfg, restoreKeys, report, env);
+    }
+    catch (e) {
+        core.warning(`runbox purge: ${errorMessage(e)}. The job goes on.`);
+        report.add('store purge', `failed: ${errorMessage(e)}`);
+    }
+}
+async function purge(state, saved, cfg, restoreKeys, report, env) {
+    const ref = (env.GITHUB_REF ?? '').trim();
+    const repository = (env.GITHUB_REPOSITORY ?? '').trim();
+    if (ref === '' || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+        core.warning('runbox purge: GITHUB_REF or GITHUB_REPOSITORY is not set as the runner sets it; nothing purged');
+        report.add('store purge', 'not run: GITHUB_REF or GITHUB_REPOSITORY is not set');
+        return;
+    }
+    const target = { apiUrl: (env.GITHUB_API_URL ?? '').trim() || 'https://api.github.com', repository, token: cfg.token };
+    const restore = restoreKeys ?? defaultRestoreKey(state.primaryKey);
+    const prefixes = cfg.prefixes ?? (restore.length > 0 ? restore : [state.primaryKey]);
+    const now = Date.now();
+    const listed = [];
+    let truncated = false;
+    for (const p of prefixes) {
+        const r = await listCaches(target, p, ref);
+        if (isRefusal(r))
+            return refused(report, r, 'nothing deleted');
+        listed.push(...r.entries);
+        truncated ||= r.truncated;
+    }
+    const facts = {
+        version: entryVersion(state.kind, state.storePaths),
+        ref,
+        prefixes,
+        ...(saved ? { saved } : {}),
+        ...(state.matchedKey ? { restored: { key: state.matchedKey, ...(state.base ? { base: state.base.key } : {}) } } : {}),
+        ...(cfg.createdBeforeSec !== undefined ? { createdBefore: now - cfg.createdBeforeSec * 1000 } : {}),
+        ...(cfg.lastAccessedBeforeSec !== undefined ? { lastAccessedBefore: now - cfg.lastAccessedBeforeSec * 1000 } : {}),
+        maxDeletions: MAX_DELETIONS
+    };
+    const plan = planPurge(listed, facts);
+    const deleted = [];
+    let gone = 0;
+    let stop;
+    for (const e of plan.remove) {
+        const r = await deleteCache(target, e.id);
+        if (r === 'deleted')
+            deleted.push(e);
+        else if (r === 'gone')
+            gone++;
+        else {
+            stop = r;
+            break;
+        }
+    }
+    const bytes = deleted.reduce((n, e) => n + e.sizeInBytes, 0);
+    const what = `deleted ${deleted.length} entr${deleted.length === 1 ? 'y' : 'ies'} (${formatBytes(bytes)})${deleted.length > 0 ? `: ${listKeys(deleted)}` : ''}`;
+    if (stop)
+        refused(report, stop, what);
+    else
+        report.add('store purge', `${what}${gone > 0 ? `; ${gone} already gone` : ''} (prefixes ${prefixes.map((p) => shown(p)).join(', ')}, ref ${shown(ref)})${truncated ? `; the listing stopped after its page limit, a later post sees the rest` : ''}`);
+    if (plan.kept.length > 0)
+        report.add('store purge kept', plan.kept
+            .slice(0, 10)
+            .map((k) => `${shown(k.entry.key)} (${k.why})`)
+            .join('; ') + (plan.kept.length > 10 ? `; and ${plan.kept.length - 10} more` : ''));
+    const { otherVersion, otherRef } = plan.foreign;
+    if (otherVersion + otherRef > 0)
+        report.add('store purge skipped', `${otherRef} entr${otherRef === 1 ? 'y' : 'ies'} of other refs and ${otherVersion} that are not runbox ${state.kind} snapshots of these store paths; purge never touches those`);
+}
+
 ;// CONCATENATED MODULE: ./src/store/index.ts
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
+
+
 
 
 
@@ -40145,7 +41001,6 @@ function removeStagingOrWarn(staging, base) {
 // after. The copy goes to a hidden sibling first and is renamed over the empty target only when
 // complete, so a killed or failed copy never leaves a half-filled dir that a later run (or a
 // later warm) would take as a real build state.
-
 
 
 
@@ -40194,37 +41049,25 @@ async function findWarmSource(layout, name, ownRunDir) {
 }
 /** Run dirs of the ref dir that may hold a `<name>` dir, newest first. A lock-free, read-only scan; claim() re-checks. */
 function listCandidates(refDir, name, ownRunDir) {
-    let entries;
-    try {
-        entries = external_node_fs_default().readdirSync(refDir);
-    }
-    catch (e) {
-        // Reaped away meanwhile, or a ref dir another runner user made unreadable: nothing to warm from.
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
-            return [];
-        throw e;
-    }
+    // The layout's one scanner: no symlinked run dir or lock file, nothing another runner user
+    // made unreadable (not ours to copy from); a ref dir reaped away meanwhile has nothing to warm from.
+    const scan = scanKeyDir(refDir);
+    if (!scan)
+        return [];
+    for (const s of scan.skipped)
+        lib_core/* debug */.Yz(`runbox warm: not a warm source: ${s.path}: ${s.reason}`);
     const own = external_node_path_default().resolve(ownRunDir);
     const out = [];
-    for (const entry of entries) {
-        if (!entry.startsWith(RUN_DIR_PREFIX) || entry.endsWith('.lock'))
+    for (const d of scan.dirs) {
+        if (!d.isRun || d.path === own)
             continue;
-        const runDir = external_node_path_default().join(refDir, entry);
-        if (runDir === own)
-            continue;
-        const dirSt = visibleStat(runDir);
-        if (!dirSt?.isDirectory() || !visibleStat(external_node_path_default().join(runDir, name))?.isDirectory())
+        if (!visibleStat(external_node_path_default().join(d.path, name))?.isDirectory())
             continue;
         // An empty one (a run that built nothing, or died before its own warm copy landed) is no
         // warmer than a cold start, and would hide an older full one.
-        if (isEmptyDir(external_node_path_default().join(runDir, name)))
+        if (isEmptyDir(external_node_path_default().join(d.path, name)))
             continue;
-        const lockPath = lockPathOf(runDir);
-        const lockSt = visibleStat(lockPath);
-        // Opening a symlinked lock would follow it, possibly out of base-dir.
-        if (lockSt && !lockSt.isFile())
-            continue;
-        out.push({ runDir, lockPath, hasLock: lockSt !== undefined, lastUse: lockSt ? lockSt.mtime : dirSt.mtime });
+        out.push({ runDir: d.path, lockPath: d.lockPath, hasLock: d.lockStat !== undefined, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
     }
     return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
 }
@@ -40486,9 +41329,40 @@ function loadRunState() {
     return parsed;
 }
 
+;// CONCATENATED MODULE: ./src/steps/run-step.ts
+// How a step ends, the same for main and post: a failure fails the step and leads its summary,
+// and the summary is written once, also on failure and on cancel.
+
+
+
+/**
+ * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
+ * summary is written. The cleanup that writes it is registered before the body runs, so on
+ * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
+ */
+async function runStep(report, cancelled, body) {
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
+        if (cancelled !== undefined)
+            report.add('cancelled', cancelled);
+        return report.write();
+    });
+    try {
+        await body();
+    }
+    catch (e) {
+        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
+        report.fail((0,errors/* errorMessage */.g)(e));
+    }
+    finally {
+        summaryOnCancel();
+        await report.write();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/steps/main-step.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
+
 
 
 
@@ -40584,12 +41458,7 @@ function warnAboutMissingStore(cfg, src) {
 }
 async function runMain(src = input_source_actionInputs) {
     const report = new StepReport('runbox: main');
-    // Registered first, so on cancel it runs last: the summary then shows what main got to.
-    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
-        report.add('cancelled', 'main was stopped by a signal (the job was cancelled); post tears down what main made');
-        return report.write();
-    });
-    try {
+    await runStep(report, 'main was stopped by a signal (the job was cancelled); post tears down what main made', async () => {
         // Everything that can be wrong with the inputs fails here, before any change on disk.
         if (src === input_source_actionInputs) {
             const declared = declaredInputs();
@@ -40598,7 +41467,9 @@ async function runMain(src = input_source_actionInputs) {
         }
         const cfg = parseFoundationConfig(src);
         const reap = parseReapConfig(src);
-        const storeCfg = parseStoreConfig(src);
+        const storeCfg = config_parseStoreConfig(src);
+        // Purge runs in post; its inputs (and the token) are checked here, before anything happens.
+        purge_config_parsePurgeConfig(src, storeCfg);
         if (storeCfg) {
             checkStoreHostPaths(storeCfg);
             warnAboutDbDir(storeCfg);
@@ -40700,15 +41571,7 @@ async function runMain(src = input_source_actionInputs) {
                 saveRunState(state);
             }
         }
-    }
-    catch (e) {
-        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
-        report.fail((0,errors/* errorMessage */.g)(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
+    });
 }
 
 
@@ -41275,12 +42138,13 @@ __nccwpck_require__.d(__webpack_exports__, {
   LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
+  Pq: () => (/* binding */ core_setSecret),
   Oh: () => (/* binding */ startGroup),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, error, getBooleanInput, getIDToken, getMultilineInput, getState, group, isDebug, markdownSummary, notice, platform, setCommandEcho, setSecret, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, error, getBooleanInput, getIDToken, getMultilineInput, getState, group, isDebug, markdownSummary, notice, platform, setCommandEcho, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -43987,7 +44851,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)

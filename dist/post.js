@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3104);
+/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2784);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3104:
+/***/ 2784:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28489,8 +28489,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var lib_core = __nccwpck_require__(8179);
-// EXTERNAL MODULE: ./src/action/on-cancel.ts
-var on_cancel = __nccwpck_require__(7632);
 // EXTERNAL MODULE: ./src/common/errors.ts
 var errors = __nccwpck_require__(1922);
 // EXTERNAL MODULE: external "node:fs"
@@ -28949,6 +28947,8 @@ var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_n
 
 
 const layout_RUN_DIR_PREFIX = 'run-';
+/** A dir's lock file is its sibling `<dir>.lock` (liveness.ts lockPathOf). */
+const LOCK_SUFFIX = '.lock';
 function mustSanitize(what, raw) {
     const s = sanitizeComponent(raw);
     if (s === '')
@@ -29845,7 +29845,7 @@ async function settleLeftovers(dirs, opts, report) {
 
 
 function lockPathOf(dir) {
-    return `${dir}.lock`;
+    return `${dir}${LOCK_SUFFIX}`;
 }
 /** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */
 function guardedDirs(layout, specs) {
@@ -30132,7 +30132,7 @@ async function settleLocks(paths, token) {
 
 const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
 /** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
-const MAX_DURATION_SEC = (/* unused pure expression or super */ null && (365 * 86400));
+const MAX_DURATION_SEC = 365 * 86400;
 function limitText(sec) {
     for (const [u, n] of [
         ['d', 86400],
@@ -30149,12 +30149,12 @@ function duration_parseDuration(input, raw, limits = {}) {
     const fix = `Write a ${limits.allowZero ? '' : 'positive '}whole number with a unit: s, m, h or d (e.g. '90s', '30m', '1h', '2d'), or plain seconds (e.g. '3600'), at most ${limitText(max)}${limits.allowZero ? ` ('0' fails at once)` : ''}`;
     const m = /^(\d+)\s*([smhd]?)$/i.exec(raw);
     if (!m)
-        throw new InputError(input, `'${raw}' is not a duration`, fix);
+        throw new errors/* InputError */.d(input, `'${raw}' is not a duration`, fix);
     const sec = Number(m[1]) * UNIT_SEC[(m[2] || 's').toLowerCase()];
     if (sec === 0 && !limits.allowZero)
-        throw new InputError(input, `'${raw}' is zero`, fix);
+        throw new errors/* InputError */.d(input, `'${raw}' is zero`, fix);
     if (!Number.isSafeInteger(sec) || sec > max)
-        throw new InputError(input, `'${raw}' is longer than ${limitText(max)}`, fix);
+        throw new errors/* InputError */.d(input, `'${raw}' is longer than ${limitText(max)}`, fix);
     return sec;
 }
 
@@ -30406,7 +30406,7 @@ function untrusted_text_shown(s, max = SHOWN_MAX) {
 /**
  * shown() without the quotes, for messages that quote a name themselves (`member '...'`).
  */
-function escapedText(s, max = SHOWN_MAX) {
+function untrusted_text_escapedText(s, max = SHOWN_MAX) {
     const { text, cut } = untrusted_text_escape(s, max);
     return `${text}${cut}`;
 }
@@ -30949,30 +30949,42 @@ class V1Client {
 
 
 ;// CONCATENATED MODULE: ./src/store/entry/format.ts
-// The "runbox entry v1" container: the one blob a snapshot is stored as in the cache service.
+// The "runbox entry v2" container: the one blob a snapshot is stored as in the cache service.
 //
 //   [file 0][file 1]...[file n-1][index JSON][signature][trailer 32 bytes]
 //
-// trailer: ASCII `RBXENT01` | index length u64 LE | signature length u32 LE | u32 0 | 8 zero bytes.
-// index: UTF-8 JSON {"files":[{"name","offset","length","sha256"}...]}, offsets contiguous from 0.
+// trailer: ASCII `RBXENT02` | index length u64 LE | signature length u32 LE | u32 0 | 8 zero bytes.
+// index: UTF-8 JSON {"files":[{"name","offset","length","sha256","chunks"}...]}, offsets contiguous
+// from 0; `chunks` holds the sha256 of each CHUNK_BYTES piece of the file (the last one shorter),
+// so a reader can prove each piece before it hands a byte of it on, without a copy of the file.
 // signature: absent, or 32-byte ed25519 public key | 64-byte signature over SIGNED_PREFIX + index.
 //
 // This module holds the format only (parsing and encoding, every bound checked); what to trust and
 // where to write is decided by reader.ts / writer.ts and their callers, as node-tar keeps its
 // header parser apart from extraction policy. Everything here treats its input as hostile.
 
-const MAGIC = Buffer.from('RBXENT01', 'ascii');
+const MAGIC = Buffer.from('RBXENT02', 'ascii');
 const format_TRAILER_BYTES = 32;
 const format_SIGNATURE_BYTES = 96;
 const format_PUBLIC_KEY_BYTES = 32;
-const MAX_INDEX_BYTES = 1 << 20;
 const MAX_FILES = 256;
 /** No snapshot is this big; a blob claiming more is refused before a byte of it is written. */
 const format_MAX_ENTRY_BYTES = 64 * 2 ** 30;
-const format_SIGNED_PREFIX = Buffer.from('runbox-entry-v1\0', 'ascii');
+/** The piece of a file each index digest covers: what a streaming reader holds in memory per file until it is proven. */
+const format_CHUNK_BYTES = 4 * 2 ** 20;
+/**
+ * A maximal entry needs MAX_ENTRY_BYTES / CHUNK_BYTES (16384) chunk digests of 67 JSON bytes
+ * (1.1 MB) plus MAX_FILES file records: 2 MiB holds that with room to spare.
+ */
+const MAX_INDEX_BYTES = 2 * 2 ** 20;
+const format_SIGNED_PREFIX = Buffer.from('runbox-entry-v2\0', 'ascii');
 const NAME_PATTERN = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const MANIFEST_NAME = 'manifest.json';
-/** The entry's bytes are not a well-formed runbox entry v1. */
+/** Pieces a file of `length` bytes is digested in. */
+function chunkCount(length) {
+    return Math.ceil(length / format_CHUNK_BYTES);
+}
+/** The entry's bytes are not a well-formed runbox entry v2. */
 class format_EntryFormatError extends Error {
     constructor(message) {
         super(message);
@@ -31005,7 +31017,7 @@ function format_decodeTrailer(b, size) {
     if (b.length !== format_TRAILER_BYTES)
         throw new format_EntryFormatError(`the trailer is ${b.length} bytes, not ${format_TRAILER_BYTES}`);
     if (!b.subarray(0, 8).equals(MAGIC))
-        throw new format_EntryFormatError('the blob does not end in a runbox entry v1 trailer (an older or foreign cache entry)');
+        throw new format_EntryFormatError('the blob does not end in a runbox entry v2 trailer (an older or foreign cache entry)');
     if (b.readUInt32LE(20) !== 0 || !b.subarray(24).equals(Buffer.alloc(8)))
         throw new format_EntryFormatError('the trailer has non-zero reserved bytes');
     const indexLength64 = b.readBigUInt64LE(8);
@@ -31021,7 +31033,8 @@ function format_decodeTrailer(b, size) {
         throw new format_EntryFormatError(`the index (${indexLength} bytes) and signature (${signatureLength}) do not fit in the ${size}-byte blob`);
     return { indexLength, signatureLength };
 }
-const FIELDS = (/* unused pure expression or super */ null && (['length', 'name', 'offset', 'sha256']));
+const FIELDS = (/* unused pure expression or super */ null && (['chunks', 'length', 'name', 'offset', 'sha256']));
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 /**
  * Parses the index strictly: exact keys, names from NAME_PATTERN and unique, offsets contiguous
  * from 0 in order, lengths summing to exactly `dataBytes` (the bytes before the index: nothing
@@ -31065,7 +31078,7 @@ function format_parseIndex(bytes, dataBytes) {
         const fk = Object.keys(f).sort();
         if (fk.length !== FIELDS.length || fk.some((k, j) => k !== FIELDS[j]))
             throw new format_EntryFormatError(`files[${i}] must have exactly the fields ${FIELDS.join(', ')}`);
-        const { name, offset, length, sha256 } = f;
+        const { name, offset, length, sha256, chunks } = f;
         if (typeof name !== 'string' || !NAME_PATTERN.test(name))
             throw new format_EntryFormatError(`files[${i}] has the name ${typeof name === 'string' ? shown(name) : typeof name}, which is not a plain snapshot file name`);
         if (seen.has(name))
@@ -31075,9 +31088,13 @@ function format_parseIndex(bytes, dataBytes) {
             throw new format_EntryFormatError(`files[${i}] (${name}) starts at ${typeof offset === 'number' ? offset : typeof offset}, not at ${next} where the previous file ends`);
         if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > dataBytes - offset)
             throw new format_EntryFormatError(`files[${i}] (${name}) has the length ${typeof length === 'number' ? length : typeof length}, which does not fit before the index`);
-        if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))
+        if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256))
             throw new format_EntryFormatError(`files[${i}] (${name}) has no lowercase hex sha256`);
-        files.push({ name, offset, length, sha256 });
+        if (!Array.isArray(chunks) || chunks.length !== chunkCount(length))
+            throw new format_EntryFormatError(`files[${i}] (${name}) does not list exactly ${chunkCount(length)} chunk digests (one per ${format_CHUNK_BYTES} bytes)`);
+        if (!chunks.every((c) => typeof c === 'string' && SHA256_HEX.test(c)))
+            throw new format_EntryFormatError(`files[${i}] (${name}) has a chunk digest that is no lowercase hex sha256`);
+        files.push({ name, offset, length, sha256, chunks });
         next = offset + length;
     }
     if (next !== dataBytes)
@@ -31090,7 +31107,7 @@ function format_parseIndex(bytes, dataBytes) {
     return files;
 }
 function encodeIndex(files) {
-    return Buffer.from(JSON.stringify({ files: files.map(({ name, offset, length, sha256 }) => ({ name, offset, length, sha256 })) }), 'utf8');
+    return Buffer.from(JSON.stringify({ files: files.map(({ name, offset, length, sha256, chunks }) => ({ name, offset, length, sha256, chunks })) }), 'utf8');
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/signing.ts
@@ -31276,7 +31293,7 @@ class members_UnsafeArchiveError extends Error {
     member;
     constructor(member, reason) {
         // The name is the snapshot's: escaped, so it can neither break the log line nor the summary.
-        super(`member '${escapedText(member).replace(/'/g, "\\'")}' ${reason}`);
+        super(`member '${untrusted_text_escapedText(member).replace(/'/g, "\\'")}' ${reason}`);
         this.member = member;
         this.name = 'UnsafeArchiveError';
     }
@@ -31316,7 +31333,7 @@ function parseNumeric(buf, start, len, field) {
     if (s === '')
         return 0;
     if (!/^[0-7]+$/.test(s))
-        throw new TarFormatError(`bad octal ${field} '${s}'`);
+        throw new TarFormatError(`bad octal ${field} '${escapedText(s)}'`);
     const v = parseInt(s, 8);
     if (!Number.isSafeInteger(v))
         throw new TarFormatError(`${field} too large`);
@@ -31345,7 +31362,7 @@ function parsePax(data) {
             throw new TarFormatError('pax record without length');
         const lenStr = data.toString('latin1', off, sp);
         if (!/^[1-9][0-9]*$/.test(lenStr))
-            throw new TarFormatError(`bad pax record length '${lenStr}'`);
+            throw new TarFormatError(`bad pax record length '${escapedText(lenStr)}'`);
         const len = Number(lenStr);
         if (off + len > data.length || data[off + len - 1] !== 0x0a)
             throw new TarFormatError('pax record overruns its header');
@@ -31355,7 +31372,7 @@ function parsePax(data) {
             throw new TarFormatError('pax record without key');
         // GNU tar takes the last of a repeated key; refused, so no reader has to choose.
         if (out.has(rec.slice(0, eq)))
-            throw new TarFormatError(`pax key '${rec.slice(0, Math.min(eq, 60))}' given twice`);
+            throw new TarFormatError(`pax key '${escapedText(rec.slice(0, eq), 60)}' given twice`);
         out.set(rec.slice(0, eq), rec.slice(eq + 1));
         off += len;
     }
@@ -31466,7 +31483,7 @@ class members_TarParser {
         const magic = h.toString('latin1', 257, 263);
         const ustar = magic === 'ustar\0';
         if (!ustar && magic !== 'ustar ')
-            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${magic}')`);
+            throw new TarFormatError(`not a ustar/GNU header at offset ${this.offset} (magic '${escapedText(magic)}')`);
         const type = String.fromCharCode(h[156]);
         let size = parseNumeric(h, 124, 12, 'size');
         if (type === 'x' || type === 'L' || type === 'K') {
@@ -31493,7 +31510,7 @@ class members_TarParser {
         const paxSize = pax.get('size');
         if (paxSize !== undefined) {
             if (!/^(0|[1-9][0-9]*)$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize)))
-                throw new TarFormatError(`bad pax size '${paxSize}'`);
+                throw new TarFormatError(`bad pax size '${escapedText(paxSize)}'`);
             size = Number(paxSize);
         }
         const rawName = cstring(h, 0, 100);
@@ -31506,7 +31523,7 @@ class members_TarParser {
         const regular = type === '0' || type === '\0';
         // tar's idea of how much data follows must match ours; only regular files carry data here.
         if (!regular && size !== 0)
-            throw new TarFormatError(`member '${name}' of type '${type}' claims ${size} bytes of data`);
+            throw new TarFormatError(`member '${escapedText(name)}' of type '${escapedText(type)}' claims ${size} bytes of data`);
         this.onMember({
             name,
             type,
@@ -31537,7 +31554,7 @@ class members_TarParser {
                 if (k.startsWith('GNU.sparse'))
                     throw new TarFormatError('sparse member (runbox never writes one)');
                 if (!PAX_KEYS.has(k))
-                    throw new TarFormatError(`pax record '${k.slice(0, 60)}' is not one runbox's archives hold`);
+                    throw new TarFormatError(`pax record '${escapedText(k, 60)}' is not one runbox's archives hold`);
             }
             this.pax = pax;
         }
@@ -31564,7 +31581,7 @@ class members_TarParser {
  * this rule hold such real items, and refusing those would make their keys misses for good (the
  * cache service keeps the entry and refuses a new save under the same key).
  */
-function isDaemonLockName(top) {
+function members_isDaemonLockName(top) {
     return top.endsWith('.lock');
 }
 const TYPE_NAMES = {
@@ -31577,7 +31594,14 @@ const TYPE_NAMES = {
     M: 'a multi-volume continuation',
     V: 'a volume label'
 };
-/** The member path, checked: relative, normalised, no `.`/`..`/empty components. */
+/**
+ * Longest path and path component Linux takes (PATH_MAX - 1, NAME_MAX): nothing longer can be
+ * a store file, and a long-name record of up to MAX_META bytes would otherwise be kept (in the
+ * checks' bookkeeping and the stream) for every member tar then fails to create.
+ */
+const MAX_PATH_BYTES = 4095;
+const MAX_NAME_BYTES = 255;
+/** The member path, checked: relative, normalised, no `.`/`..`/empty components, within Linux's lengths. */
 function checkMemberPath(raw, what) {
     const p = raw.endsWith('/') ? raw.slice(0, -1) : raw;
     if (p === '')
@@ -31586,9 +31610,15 @@ function checkMemberPath(raw, what) {
         throw new members_UnsafeArchiveError(raw, `has an absolute ${what}`);
     if (/[\0\n]/.test(p))
         throw new members_UnsafeArchiveError(raw, `has a NUL or newline in its ${what}`);
-    for (const c of p.split('/'))
+    const bytes = Buffer.byteLength(p);
+    if (bytes > MAX_PATH_BYTES)
+        throw new members_UnsafeArchiveError(raw, `has a ${what} of ${bytes} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
+    for (const c of p.split('/')) {
         if (c === '' || c === '.' || c === '..')
             throw new members_UnsafeArchiveError(raw, `has a '${c === '' ? '//' : c}' component in its ${what}`);
+        if (Buffer.byteLength(c) > MAX_NAME_BYTES)
+            throw new members_UnsafeArchiveError(raw, `has a component of ${Buffer.byteLength(c)} bytes in its ${what}, longer than the ${MAX_NAME_BYTES} Linux takes`);
+    }
     return p;
 }
 function ancestors(p) {
@@ -31631,17 +31661,17 @@ class members_MemberValidator {
         const p = checkMemberPath(m.name, 'path');
         const root = this.rootOf(p);
         if (root === undefined)
-            throw new members_UnsafeArchiveError(m.name, `path '${p}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
+            throw new members_UnsafeArchiveError(m.name, `path '${escapedText(p)}' lies outside the store paths (${this.rules.storePaths.join(', ')})`);
         if (this.rules.reserved?.(`/${p}`))
-            throw new members_UnsafeArchiveError(m.name, `path '${p}' is the daemon's live database, which is never extracted`);
+            throw new members_UnsafeArchiveError(m.name, `path '${escapedText(p)}' is the daemon's live database, which is never extracted`);
         // tar resolves every parent of a name on disk: one that an earlier member made a symlink
         // would send this member wherever that symlink points.
         for (const a of ancestors(p))
             if (this.symlinks.has(a))
-                throw new members_UnsafeArchiveError(m.name, `path '${p}' would be written through the symlink member '${a}'`);
+                throw new members_UnsafeArchiveError(m.name, `path '${escapedText(p)}' would be written through the symlink member '${escapedText(a)}'`);
         const kind = m.type === '\0' ? '0' : m.type;
         if (!['0', '1', '2', '5'].includes(kind))
-            throw new members_UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${kind}'`}`);
+            throw new members_UnsafeArchiveError(m.name, `is ${TYPE_NAMES[kind] ?? `of unknown type '${escapedText(kind)}'`}`);
         // GNU tar makes a dir of any member whose name ends in `/` and reads its data as headers.
         if (m.name.endsWith('/') && kind !== '5')
             throw new members_UnsafeArchiveError(m.name, 'has a name ending in / but is not a directory');
@@ -31676,20 +31706,22 @@ class members_MemberValidator {
         const top = `${root}/${rest[0]}`;
         // Dot-entries (`.links`, a restore's private dir) are the daemon's or runbox's own; snapshots hold none.
         if (rest[0].startsWith('.'))
-            throw new members_UnsafeArchiveError(m.name, `lies in '${top}', a dot-entry of the store dir, which snapshots never hold`);
+            throw new members_UnsafeArchiveError(m.name, `lies in '${escapedText(top)}', a dot-entry of the store dir, which snapshots never hold`);
         const parent = p.slice(0, p.lastIndexOf('/'));
         if (parent !== root && !this.dirs.has(parent))
-            throw new members_UnsafeArchiveError(m.name, `comes before its parent dir '${parent}' (or that is no dir of the archive)`);
+            throw new members_UnsafeArchiveError(m.name, `comes before its parent dir '${escapedText(parent)}' (or that is no dir of the archive)`);
         let target;
         if (kind === '2') {
             this.symlinks.add(p);
             if (m.linkname === '' || /[\0\n]/.test(m.linkname))
                 throw new members_UnsafeArchiveError(m.name, 'is a symlink with an empty target or one holding a NUL or newline');
+            if (Buffer.byteLength(m.linkname) > MAX_PATH_BYTES)
+                throw new members_UnsafeArchiveError(m.name, `is a symlink whose target is ${Buffer.byteLength(m.linkname)} bytes, longer than the ${MAX_PATH_BYTES} Linux takes`);
             target = m.linkname;
         }
         // Checked like every member above (so nothing under it, or linking through it, escapes the
         // rules), then left out of the stream with everything in it: see isDaemonLockName.
-        if (isDaemonLockName(rest[0])) {
+        if (members_isDaemonLockName(rest[0])) {
             this.summary.lockDropped.add(top);
             return undefined;
         }
@@ -31725,16 +31757,16 @@ class members_MemberValidator {
             if (!(e instanceof members_UnsafeArchiveError))
                 throw e;
             // Named after the link member (the target is only a string in its header).
-            throw new members_UnsafeArchiveError(m.name, `is a hard link whose target '${raw.slice(0, 200)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
+            throw new members_UnsafeArchiveError(m.name, `is a hard link whose target '${escapedText(raw)}' ${e.message.replace(/^member '[^]*?' /, '')}`);
         }
         // tar links to the name as written: `a//b` or `a/` would be another string than the one checked.
         if (t !== raw)
-            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${raw.slice(0, 200)}', which is not a normalised path`);
+            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${escapedText(raw)}', which is not a normalised path`);
         if (t === p)
             throw new members_UnsafeArchiveError(m.name, 'is a hard link to itself');
         for (const a of ancestors(t))
             if (this.symlinks.has(a))
-                throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', through the symlink member '${a}'`);
+                throw new members_UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', through the symlink member '${escapedText(a)}'`);
         if (!this.files.has(t)) {
             const what = this.symlinks.has(t)
                 ? 'a symlink member'
@@ -31745,7 +31777,7 @@ class members_MemberValidator {
                         : this.rootOf(t) === undefined
                             ? 'a path outside the store paths'
                             : 'no earlier regular file of this archive';
-            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${t}', ${what}: only a link to a file written earlier in the same archive is accepted`);
+            throw new members_UnsafeArchiveError(m.name, `is a hard link to '${escapedText(t)}', ${what}: only a link to a file written earlier in the same archive is accepted`);
         }
         return t;
     }
@@ -31816,7 +31848,7 @@ async function listStore(root, storePaths, excluded) {
                     return undefined;
                 listing.shared.push(e.rel);
             }
-            else if (!e.top.startsWith('.') && !isDaemonLockName(e.top)) {
+            else if (!e.top.startsWith('.') && !members_isDaemonLockName(e.top)) {
                 const key = `/${spRel}/${e.top}`;
                 const item = listing.items.get(key) ?? { entries: [], bytes: 0, dataBytes: 0 };
                 item.entries.push(e);
@@ -31894,8 +31926,13 @@ function treeOrder(a, b) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/shards.ts
-// Sharded snapshots: the store's top-level items split into N archives that are created and
-// extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// Sharded snapshots: the store's top-level items split into archives ("frames") that are
+// created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
+// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
+// the few frames holding what it lacks: items a build added together were registered together
+// and land in the same frames, and hash-named store items sorted by name would be scattered
+// over all of them. `shards: N` keeps the older split into N frames balanced by bytes.
 //
 // Each shard lists its items' members in tree order (a dir before what is in it, which restore
 // requires), after the store paths themselves as bare dirs. No member ever goes with more than
@@ -31909,6 +31946,51 @@ const MAX_SHARDS = 64;
 const AUTO_MAX = 8;
 /** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
 const AUTO_MIN_BYTES = 64 * 1024 * 1024;
+/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+const FRAME_BYTES = 32 * 2 ** 20;
+/**
+ * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
+ * manifest and registrations) and, with a delta's few, within the manifest's MAX_ARCHIVES (128)
+ * for a delta and its base together. A store bigger than MAX_FRAMES * FRAME_BYTES gets bigger frames.
+ */
+const MAX_FRAMES = 96;
+/**
+ * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
+ * first (then by name; items with no registration last), each frame filled in that order. Items
+ * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ */
+function planFrames(listing, registeredAt, frameBytes = FRAME_BYTES) {
+    const { shared, items } = listing;
+    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
+    const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
+    const time = (i) => registeredAt(i) ?? -1;
+    const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
+    // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
+    // about equal weight, fewer when an item is bigger than a frame; never an empty one.
+    const frames = [];
+    let last = -1;
+    let start = 0;
+    for (const item of ordered) {
+        const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
+        if (at !== last)
+            frames.push([]);
+        last = at;
+        frames[frames.length - 1].push(item);
+        start += items.get(item).bytes;
+    }
+    if (frames.length === 0)
+        frames.push([]);
+    return framesOf(shared, items, frames);
+}
+/** Every item in one frame (`shards: 1`). */
+function oneFrame(listing) {
+    return framesOf(listing.shared, listing.items, [[...listing.items.keys()]]);
+}
+function framesOf(shared, items, frames) {
+    const lists = frames.map((f) => [...shared, ...f.flatMap((i) => items.get(i).entries.map((e) => e.rel))].sort(treeOrder));
+    const dataBytes = frames.map((f) => dataBytesOf(f.flatMap((i) => items.get(i).entries)));
+    return { lists, dataBytes, items: frames.map((f) => [...f].sort(byteOrder)) };
+}
 /** `shards: auto`: one archive per core, at most AUTO_MAX. */
 function autoShardCount() {
     return Math.max(1, Math.min(AUTO_MAX, external_node_os_default().availableParallelism()));
@@ -31927,12 +32009,11 @@ function planShards(listing, count, auto) {
     const n = Math.min(count, items.size);
     if (n <= 1)
         return undefined;
-    const lists = Array.from({ length: n }, () => [...shared]);
     const load = new Array(n).fill(0);
     const files = Array.from({ length: n }, () => new Set());
-    const members = Array.from({ length: n }, () => []);
+    const frames = Array.from({ length: n }, () => []);
     const ordered = [...items.entries()].sort((a, b) => b[1].bytes - a[1].bytes || byteOrder(a[0], b[0]));
-    for (const [, item] of ordered) {
+    for (const [key, item] of ordered) {
         // What the item would add to each shard: files that shard already holds under another name
         // cost a header only. The lightest shard after adding wins, so an item goes where its
         // shared files are unless that makes the shard the heaviest.
@@ -31945,17 +32026,12 @@ function planShards(listing, count, auto) {
                 [best, bestLoad] = [s, l];
         }
         load[best] = bestLoad;
-        for (const e of item.entries) {
-            lists[best].push(e.rel);
-            members[best].push(e);
+        frames[best].push(key);
+        for (const e of item.entries)
             if (e.type === 'f' && e.nlink > 1)
                 files[best].add(e.ino);
-        }
     }
-    const dataBytes = members.map((m) => dataBytesOf(m));
-    for (const l of lists)
-        l.sort(treeOrder);
-    return { lists, dataBytes };
+    return framesOf(shared, items, frames);
 }
 
 ;// CONCATENATED MODULE: ./src/store/config.ts
@@ -32114,7 +32190,7 @@ function parseStoreConfig(src, env = process.env) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/reader.ts
-// Reads a runbox entry v1 from a ranged byte source into a fresh staging dir. Order matters:
+// Reads a runbox entry v2 from a ranged byte source into a fresh staging dir. Order matters:
 // trailer, then (with trusted keys) the signature, and only then is the index JSON parsed; the
 // free space is checked before the files are fetched; every file is created with
 // O_EXCL|O_NOFOLLOW under its checked name and hashed while it streams. Any mismatch removes the
@@ -32138,7 +32214,7 @@ async function readExact(src, offset, length) {
     return Buffer.concat(chunks, n);
 }
 /** Free bytes for an unprivileged writer on the filesystem holding `dir`. */
-function freeBytes(dir) {
+function reader_freeBytes(dir) {
     const s = fs.statfsSync(dir);
     return s.bavail * s.bsize;
 }
@@ -32146,7 +32222,7 @@ function freeBytes(dir) {
  * Fetches and checks the entry's trailer, signature and index: what a caller needs before any
  * file is written. Exposed so a later partial restore can fetch single files by their range.
  */
-async function readIndex(src, trustedKeys) {
+async function reader_readIndex(src, trustedKeys) {
     if (!Number.isSafeInteger(src.size) || src.size < TRAILER_BYTES)
         throw new EntryFormatError(`the blob is ${src.size} bytes, too small for a runbox entry`);
     if (src.size > MAX_ENTRY_BYTES)
@@ -32167,61 +32243,125 @@ async function readIndex(src, trustedKeys) {
     return { files: parseIndex(index, dataBytes), dataBytes, ...(signer ? { signer } : {}), verified };
 }
 const O_NEW = (external_node_fs_default()).constants.O_WRONLY | (external_node_fs_default()).constants.O_CREAT | (external_node_fs_default()).constants.O_EXCL | (external_node_fs_default()).constants.O_NOFOLLOW;
+/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+class ByteQueue {
+    it;
+    pending = [];
+    held = 0;
+    constructor(it) {
+        this.it = it;
+    }
+    /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
+    async take(n) {
+        while (this.held < n) {
+            const r = await this.it.next();
+            if (r.done)
+                return { got: this.held };
+            this.pending.push(r.value);
+            this.held += r.value.length;
+        }
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
+        this.pending = all.length > n ? [all.subarray(n)] : [];
+        this.held = all.length - n;
+        return { bytes: all.subarray(0, n), got: n };
+    }
+    async ended() {
+        return this.held === 0 && (await this.it.next()).done === true;
+    }
+}
+/**
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
+ * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ */
+async function* provenChunks(q, f) {
+    const whole = createHash('sha256');
+    for (const [i, want] of f.chunks.entries()) {
+        const size = Math.min(CHUNK_BYTES, f.length - i * CHUNK_BYTES);
+        const { bytes, got } = await q.take(size);
+        if (!bytes)
+            throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
+        const digest = createHash('sha256').update(bytes).digest('hex');
+        if (digest !== want)
+            throw new EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * CHUNK_BYTES}-${i * CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
+        whole.update(bytes);
+        if (i === f.chunks.length - 1) {
+            const got = whole.digest('hex');
+            if (got !== f.sha256)
+                throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
+        }
+        yield bytes;
+    }
+    if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256)
+        throw new EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
+}
+const EMPTY_SHA256 = (0,external_node_crypto_.createHash)('sha256').digest('hex');
+/**
+ * One file of the entry as proven pieces, fetched by one ranged read when iterated (again on
+ * every call): what a restore streams into zstd without a copy on disk. The download stops as
+ * soon as a piece fails its digest or the consumer stops reading.
+ */
+async function* reader_fileChunks(src, f) {
+    const it = src.read(f.offset, f.length)[Symbol.asyncIterator]();
+    try {
+        const q = new ByteQueue(it);
+        yield* provenChunks(q, f);
+        if (!(await q.ended()))
+            throw new EntryIntegrityError(`the cache returned more than the ${f.length} bytes of ${f.name}`);
+    }
+    finally {
+        await it.return?.();
+    }
+}
+/** Writes one file of the entry, proven piece by piece, as `dest` (created O_EXCL|O_NOFOLLOW). */
+async function reader_fetchFile(src, f, dest) {
+    const fd = fs.openSync(dest, O_NEW, 0o600);
+    try {
+        for await (const b of reader_fileChunks(src, f)) {
+            let off = 0;
+            while (off < b.length)
+                off += fs.writeSync(fd, b, off, b.length - off);
+        }
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+}
 async function writeFiles(src, files, dataBytes, dest) {
     if (files.some((f) => f.name.startsWith('db/')))
         fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
     // One ranged read over all the files (they are contiguous from 0), split as it streams.
     const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
     try {
-        await splitInto(it, files, dest);
+        const q = new ByteQueue(it);
+        for (const f of files) {
+            const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
+            try {
+                for await (const b of provenChunks(q, f)) {
+                    let off = 0;
+                    while (off < b.length)
+                        off += fs.writeSync(fd, b, off, b.length - off);
+                }
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        }
+        if (!(await q.ended()))
+            throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
     }
     finally {
         // Stopping early (a mismatch) must end the download too, not leave a connection open.
         await it.return?.();
     }
 }
-async function splitInto(it, files, dest) {
-    let pending = Buffer.alloc(0);
-    for (const f of files) {
-        const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
-        const hash = createHash('sha256');
-        let left = f.length;
-        try {
-            while (left > 0) {
-                if (pending.length === 0) {
-                    const r = await it.next();
-                    if (r.done)
-                        throw new EntryIntegrityError(`${f.name} is ${f.length - left} bytes, the index says ${f.length}: the entry ended early`);
-                    pending = r.value;
-                    continue;
-                }
-                const take = pending.subarray(0, Math.min(left, pending.length));
-                pending = pending.subarray(take.length);
-                hash.update(take);
-                let off = 0;
-                while (off < take.length)
-                    off += fs.writeSync(fd, take, off, take.length - off);
-                left -= take.length;
-            }
-        }
-        finally {
-            fs.closeSync(fd);
-        }
-        const got = hash.digest('hex');
-        if (got !== f.sha256)
-            throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
-    }
-    if (pending.length > 0 || !(await it.next()).done)
-        throw new EntryIntegrityError('the cache returned more bytes than the files listed in the index');
-}
 /**
  * Reads the entry into `dest` (which must not exist; its parent is a fresh runner-owned staging
  * dir). On any error nothing of `dest` is left.
  */
-async function reader_readEntry(src, dest, opts) {
-    const { files, dataBytes, signer, verified } = await readIndex(src, opts.trustedKeys);
+async function readEntry(src, dest, opts) {
+    const { files, dataBytes, signer, verified } = await reader_readIndex(src, opts.trustedKeys);
     const parent = path.dirname(dest);
-    const free = freeBytes(parent);
+    const free = reader_freeBytes(parent);
     const needed = dataBytes + (opts.reserveBytes ?? 0);
     if (free < needed)
         throw new Error(`not enough free space in ${parent} for the snapshot: ${needed} bytes needed (${dataBytes} of files${opts.reserveBytes ? ` + ${opts.reserveBytes} kept free` : ''}), ${free} bytes free`);
@@ -32239,636 +32379,8 @@ async function reader_readEntry(src, dest, opts) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/store/entry/writer.ts
-// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v1. The
-// files are hashed once up front, so the total size is known before the upload starts and any
-// byte range of the entry can be produced again on demand (a retried block) straight from the
-// files: nothing of the entry is held in memory but its index.
-
-
-
-
-
-
-
-async function writer_sha256File(file) {
-    const h = (0,external_node_crypto_.createHash)('sha256');
-    await (0,promises_namespaceObject.pipeline)(external_node_fs_default().createReadStream(file), h);
-    return h.digest('hex');
-}
-/** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
-function listStaging(dir) {
-    const names = [];
-    for (const d of external_node_fs_default().readdirSync(dir, { withFileTypes: true })) {
-        if (d.isDirectory() && d.name === 'db') {
-            for (const s of external_node_fs_default().readdirSync(external_node_path_default().join(dir, 'db'), { withFileTypes: true })) {
-                if (!s.isFile())
-                    throw new Error(`${external_node_path_default().join(dir, 'db', s.name)} is not a regular file; a snapshot holds only files`);
-                names.push(`db/${s.name}`);
-            }
-        }
-        else if (d.isFile())
-            names.push(d.name);
-        else
-            throw new Error(`${external_node_path_default().join(dir, d.name)} is not a regular file; a snapshot holds only files and db/`);
-    }
-    for (const n of names)
-        if (!NAME_PATTERN.test(n))
-            throw new Error(`${n} in ${dir} is not a name a runbox entry can hold`);
-    if (names.length > MAX_FILES)
-        throw new Error(`${dir} holds ${names.length} files, more than the ${MAX_FILES} an entry can hold`);
-    return names.sort();
-}
-async function planEntry(dir, signingKey) {
-    const files = [];
-    const parts = [];
-    let offset = 0;
-    for (const name of listStaging(dir)) {
-        const file = external_node_path_default().join(dir, name);
-        const length = external_node_fs_default().statSync(file).size;
-        files.push({ name, offset, length, sha256: await writer_sha256File(file) });
-        parts.push({ file, offset, length });
-        offset += length;
-    }
-    // A file that changed while it was hashed would be caught by the reader; catch it here first.
-    for (const p of parts)
-        if (external_node_fs_default().statSync(p.file).size !== p.length)
-            throw new Error(`${p.file} changed size while the snapshot was being hashed`);
-    const index = encodeIndex(files);
-    if (index.length > MAX_INDEX_BYTES)
-        throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
-    const signature = signingKey ? signIndex(signingKey, index) : Buffer.alloc(0);
-    const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
-    parts.push({ offset, length: tail.length });
-    const size = offset + tail.length;
-    if (size > format_MAX_ENTRY_BYTES)
-        throw new Error(`the snapshot is ${size} bytes, more than the ${format_MAX_ENTRY_BYTES} a runbox entry may be`);
-    return { size, files, parts, tail, ...(signingKey ? { keyId: publicKeyLine(signingKey) } : {}) };
-}
-/** Bytes [start, end) of the entry, read from the staging files again on every call. */
-function entryRange(plan, start, end) {
-    if (!(start >= 0 && start <= end && end <= plan.size))
-        throw new RangeError(`range ${start}-${end} outside the ${plan.size}-byte entry`);
-    async function* gen() {
-        for (const p of plan.parts) {
-            const from = Math.max(start, p.offset);
-            const to = Math.min(end, p.offset + p.length);
-            if (from >= to)
-                continue;
-            if (!p.file) {
-                yield plan.tail.subarray(from - p.offset, to - p.offset);
-                continue;
-            }
-            let n = 0;
-            for await (const chunk of external_node_fs_default().createReadStream(p.file, { start: from - p.offset, end: to - p.offset - 1 })) {
-                n += chunk.length;
-                yield chunk;
-            }
-            if (n !== to - from)
-                throw new Error(`${p.file} shrank while it was being uploaded`);
-        }
-    }
-    return external_node_stream_.Readable.from(gen(), { objectMode: false });
-}
-
-;// CONCATENATED MODULE: ./src/store/staging.ts
-// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
-// named so that removal can prove it is ours before deleting anything. Each one is also
-// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
-// `finally` blocks never run.
-
-
-
-
-const STAGING_PREFIX = 'runbox-store-';
-const unregisters = new Map();
-function staging_createStaging(base) {
-    external_node_fs_default().mkdirSync(base, { recursive: true });
-    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
-    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
-    return dir;
-}
-/**
- * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
- * direct child of `base` named runbox-store-*, or a symlink.
- */
-function staging_removeStaging(dir, base) {
-    unregisters.get(dir)?.();
-    unregisters.delete(dir);
-    const resolvedBase = external_node_fs_default().realpathSync(base);
-    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
-        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
-    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
-        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
-    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
-    if (!st)
-        return;
-    if (!st.isDirectory())
-        throw new Error(`refusing to remove ${dir}: not a real directory`);
-    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
-}
-/**
- * When `e` is the staging filesystem running out of space, what to tell the user: the path, how
- * full it is and what was being written, instead of a bare ENOSPC (or, on restore, a snapshot
- * that looks evicted). undefined for any other error.
- */
-function staging_stagingSpaceProblem(e, base, writing) {
-    const code = e?.code;
-    const message = e instanceof Error ? e.message : String(e);
-    // The entry reader checks the free space before it writes ("not enough free space in"); the
-    // rest is the kernel's ENOSPC as node, tar or zstd report it.
-    if (code !== 'ENOSPC' && !/ENOSPC|No space left on device|not enough free space in/.test(message))
-        return undefined;
-    let fsState = '';
-    try {
-        const s = external_node_fs_default().statfsSync(base);
-        fsState = ` (${job_summary_formatBytes(s.bavail * s.bsize)} free of ${job_summary_formatBytes(s.blocks * s.bsize)} once runbox removed its files)`;
-    }
-    catch (err) {
-        fsState = ` (its size could not be read: ${err.message})`;
-    }
-    return (`no space left on the filesystem of ${base} (RUNNER_TEMP, where runbox stages ${writing})${fsState}. ` +
-        `Free space there, or give the runner a RUNNER_TEMP on a filesystem with room for the compressed snapshot`);
-}
-
-;// CONCATENATED MODULE: ./src/action/progress.ts
-// Long work that prints nothing for tens of seconds looks hung in a job log; someone then cancels
-// a restore that was nearly done. A ticker says every 10 s how far the work got and how fast.
-
-
-
-
-function everyMs() {
-    // Test-only: a test's fixture store is done in well under 10 s.
-    const t = Number(process.env.RUNBOX_TEST_PROGRESS_MS);
-    return Number.isFinite(t) && t > 0 ? t : 10_000;
-}
-/** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
-function progress_bytesUnder(dir) {
-    let n = 0;
-    const walk = (d) => {
-        let names;
-        try {
-            names = external_node_fs_default().readdirSync(d, { withFileTypes: true });
-        }
-        catch (e) {
-            // Files come and go while the work runs; a dir removed under us just counts nothing.
-            if (e.code === 'ENOENT')
-                return;
-            throw e;
-        }
-        for (const e of names) {
-            const p = external_node_path_default().join(d, e.name);
-            if (e.isDirectory())
-                walk(p);
-            else if (e.isFile())
-                n += external_node_fs_default().lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
-        }
-    };
-    walk(dir);
-    return n;
-}
-/**
- * Logs `<label>: <bytes> [of <total>] (<rate>)` every 10 s while `work` runs, from `measure`
- * (bytes done so far); returns what `work` returns.
- */
-async function progress_withProgress(label, measure, work, total) {
-    const t0 = Date.now();
-    const timer = setInterval(() => {
-        if (!measure) {
-            // Work whose bytes are not visible to this process (root's tar writing a root-only dir).
-            lib_core/* info */.pq(`${label}: still working after ${Math.round((Date.now() - t0) / 1000)} s${total ? ` (${job_summary_formatBytes(total)} in all)` : ''}`);
-            return;
-        }
-        let done;
-        try {
-            done = measure();
-        }
-        catch (e) {
-            lib_core/* debug */.Yz(`${label}: progress not measured: ${e.message}`);
-            return;
-        }
-        const sec = (Date.now() - t0) / 1000;
-        lib_core/* info */.pq(`${label}: ${job_summary_formatBytes(done)}${total ? ` of ${job_summary_formatBytes(total)}` : ''} after ${Math.round(sec)} s (${job_summary_formatBytes(sec > 0 ? done / sec : 0)}/s)`);
-    }, everyMs());
-    try {
-        return await work();
-    }
-    finally {
-        clearInterval(timer);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/cache-io.ts
-// The only place that talks to the Actions cache service. A snapshot is stored as one runbox
-// entry (src/store/entry: the staging files back to back, a checked index, an optional ed25519
-// signature, a trailer), never as a tar: @actions/cache would wrap the staging dir in its own tar
-// and unpack it with `tar -P`, so whoever can write the cache would choose what that untrusted
-// outer archive writes where. Here the entry's bytes are fetched by range and each file is written
-// under a checked name into a fresh staging dir, hashed on the way.
-//
-// The cache version partitions formats and stores: an old @actions/cache entry, or one for
-// another store kind or store-paths list, is simply a miss.
-//
-// The cache service is optional by nature: every failure here is a warning and a miss.
-
-
-
-
-
-
-
-
-
-
-
-const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
-const ENTRY_FORMAT = 'runbox-entry-v1';
-/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v1|<kind>|<paths>`. */
-function entryVersion(kind, storePaths) {
-    return (0,external_node_crypto_.createHash)('sha256')
-        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
-        .digest('hex');
-}
-function client(what, need) {
-    const svc = serviceFromEnv();
-    if (typeof svc === 'string') {
-        lib_core/* warning */.$e(`runbox store: the Actions cache service is not available to this job (${svc}); ${what}`);
-        return undefined;
-    }
-    if (need === 'read' ? !svc.readable : !svc.writable) {
-        lib_core/* info */.pq(`ACTIONS_CACHE_MODE is '${svc.mode}', which does not permit cache ${need === 'read' ? 'reads' : 'writes'}; ${what}`);
-        return undefined;
-    }
-    return clientFor(svc);
-}
-/**
- * The matched key the service names must be one we asked for or extend one as a prefix, and be a
- * key the service itself would accept: it ends up in outputs, state and log lines.
- */
-function matchedKeyProblem(matched, keys) {
-    if (/[^\x20-\x7e]/.test(matched))
-        return 'it holds control or non-ASCII characters';
-    if (keyProblem(matched))
-        return keyProblem(matched);
-    if (!keys.some((k) => matched.startsWith(k)))
-        return 'it is none of the keys asked for, nor extends one';
-    return undefined;
-}
-/** Downloads the newest entry matching key / restore keys into `<parent>/runbox-snapshot`; the matched key, or undefined. */
-async function cache_io_restoreEntry(parent, primaryKey, restoreKeys, opts) {
-    const keys = [primaryKey, ...restoreKeys];
-    const bad = keys.find((k) => keyProblem(k) !== undefined);
-    if (bad !== undefined || keys.length > MAX_KEYS) {
-        core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${shown(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
-        return undefined;
-    }
-    const c = client('no snapshot is restored', 'read');
-    if (!c)
-        return undefined;
-    let hit;
-    try {
-        hit = await c.find(keys, entryVersion(opts.kind, opts.storePaths));
-    }
-    catch (e) {
-        core.warning(`runbox store: cache lookup failed, continuing without a snapshot: ${describe(e)}`);
-        return undefined;
-    }
-    if (!hit)
-        return undefined;
-    const problem = matchedKeyProblem(hit.matchedKey, keys);
-    if (problem) {
-        core.warning(`runbox store: the cache service answered with the key ${shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
-        return undefined;
-    }
-    const matched = hit.matchedKey;
-    try {
-        const src = await openBlob(hit.url, MAX_ENTRY_BYTES);
-        const r = await readEntry(src, path.join(parent, cache_io_SNAPSHOT_DIR), { trustedKeys: opts.trustedKeys ?? [] });
-        core.info(`fetched ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`);
-        return matched;
-    }
-    catch (e) {
-        const why = e instanceof EntryTrustError
-            ? 'is not trusted'
-            : e instanceof EntryFormatError
-                ? 'is not a well-formed runbox entry'
-                : e instanceof EntryIntegrityError
-                    ? 'does not match its own index'
-                    : 'could not be downloaded';
-        const space = stagingSpaceProblem(e, path.dirname(parent), `the downloaded snapshot ${matched}`);
-        if (space) {
-            opts.spaceProblems?.push(space);
-            core.warning(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${describe(e)})`);
-            return undefined;
-        }
-        core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
-        return undefined;
-    }
-}
-/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-async function saveEntry(parent, key, opts) {
-    const problem = config_keyProblem(key);
-    if (problem) {
-        lib_core/* warning */.$e(`runbox store: the snapshot is not saved: the key ${untrusted_text_shown(key)} is unusable (${problem})`);
-        return undefined;
-    }
-    const c = client('the snapshot is not saved', 'write');
-    if (!c)
-        return undefined;
-    try {
-        const plan = await planEntry(external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
-        // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
-        let handed = 0;
-        const r = await progress_withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
-            handed += end - start;
-            return entryRange(plan, start, end);
-        }, { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }), plan.size);
-        if ('id' in r)
-            return r.id;
-        lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
-        return undefined;
-    }
-    catch (e) {
-        lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/lock/root-files.ts
-// Small root-owned files in one root-only dir (/run/runbox): the host-wide store restore lock
-// and the daemon-stopped markers. Root writes them (directly, or through `sudo -n` running this
-// node with a fixed script), so no runner user can plant or change them; the runner user only
-// opens them read-only and checks that they are what root made. /run is per boot, like the
-// processes these files speak about.
-
-
-
-
-const root_files_RUN_DIR = '/run/runbox';
-// Runs as root. argv: mode dir file [data]. The dir is made 0755 when missing and must then be
-// a root-owned dir no one else can write to; files are created O_EXCL|O_NOFOLLOW, written
-// through a temp name and renamed, so a reader never sees half a record.
-const SCRIPT = `
-const fs = require('node:fs');
-const [mode, dir, file, data] = process.argv.slice(1);
-const fail = (m) => { process.stderr.write(m + '\\n'); process.exit(3); };
-try { fs.mkdirSync(dir, { mode: 0o755 }); } catch (e) { if (e.code !== 'EEXIST') throw e; }
-const st = fs.lstatSync(dir);
-if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) fail(dir + ' is not a root-owned dir that only root can write to');
-if (require('node:path').dirname(file) !== dir) fail(file + ' is not directly in ' + dir);
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-const create = (p) => { const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644); fs.fchmodSync(fd, 0o644); return fd; };
-if (mode === 'create') {
-  try { fs.closeSync(create(file)); } catch (e) { if (e.code !== 'EEXIST') throw e; }
-} else if (mode === 'write') {
-  const tmp = file + '.tmp-' + process.pid;
-  const fd = create(tmp);
-  fs.writeSync(fd, data);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-} else if (mode === 'remove') {
-  try { fs.unlinkSync(file); } catch (e) { if (e.code !== 'ENOENT') throw e; }
-} else fail('unknown mode ' + mode);
-`;
-/** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
-async function root_files_rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
-    const link = path_safety_symlinkedComponent(dir);
-    if (link)
-        throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
-    await (0,exec/* ensurePrivilege */.wU)(`keep runbox's host-wide records in ${dir}`);
-    await (0,exec/* run */.eF)(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
-}
-/**
- * Opens a file that root must have made, read-only and never through a link, and checks it:
- * a regular file with one link, owned by root, writable by root alone, in a dir that is the same.
- * Returns the fd (the caller closes it), or undefined when it does not exist.
- */
-function root_files_openRootFile(file) {
-    const dst = external_node_fs_default().lstatSync(external_node_path_default().dirname(file));
-    if (!dst.isDirectory() || dst.uid !== 0 || (dst.mode & 0o022) !== 0)
-        throw new Error(`${external_node_path_default().dirname(file)} is not a root-owned dir that only root can write to`);
-    let fd;
-    try {
-        fd = external_node_fs_default().openSync(file, (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW | (external_node_fs_default()).constants.O_NONBLOCK);
-    }
-    catch (e) {
-        if (e.code === 'ENOENT')
-            return undefined;
-        if (e.code === 'ELOOP')
-            throw new Error(`${file} is a symlink, not the file root made`);
-        throw e;
-    }
-    const st = external_node_fs_default().fstatSync(fd);
-    if (!st.isFile() || st.nlink !== 1 || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-        external_node_fs_default().closeSync(fd);
-        throw new Error(`${file} is not a root-owned regular file that only root can write to`);
-    }
-    return fd;
-}
-/** A small JSON record root wrote; undefined when missing or unreadable as JSON. */
-function root_files_readRootRecord(file) {
-    const fd = root_files_openRootFile(file);
-    if (fd === undefined)
-        return undefined;
-    try {
-        const buf = Buffer.alloc(16 * 1024);
-        const text = buf.subarray(0, external_node_fs_default().readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
-        const v = JSON.parse(text);
-        return typeof v === 'object' && v !== null ? v : undefined;
-    }
-    catch (e) {
-        if (e instanceof SyntaxError)
-            return undefined;
-        throw e;
-    }
-    finally {
-        external_node_fs_default().closeSync(fd);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/daemon.ts
-// The store daemon is stopped across extraction and DB merge (it must not register, build into
-// or garbage-collect the store while items and rows appear under it), and started again in
-// every case: on success, on failure (finally) and on SIGTERM (a registered cleanup, which the
-// entry point's signal handler runs). The restart is wrapped so it runs exactly once whichever
-// path gets there first.
-//
-// A SIGKILL (or a crash of node itself) runs none of those. So while the daemon is stopped a
-// root-owned marker in /run/runbox says so, with the pid and start time of the restore; post,
-// and the next main on the host, start the daemon again when the marker's process is gone.
-
-
-
-
-
-
-
-
-/** The daemon is down and could not be brought back: the job must fail, not warn. */
-class daemon_DaemonStartError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'DaemonStartError';
-    }
-}
-// User commands get root rights like the systemd calls they replace: stopping a root daemon
-// needs them, and a command that uses sudo itself still works as root.
-function shell(cmd) {
-    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
-}
-function daemonOps(ctl) {
-    switch (ctl.kind) {
-        case 'none':
-            return undefined;
-        case 'commands':
-            return {
-                describe: `daemon-stop/daemon-start commands`,
-                stop: async () => {
-                    await shell(ctl.stop);
-                    return true;
-                },
-                start: async () => {
-                    await shell(ctl.start);
-                }
-            };
-        case 'systemd':
-            return {
-                describe: `systemd unit ${ctl.unit}`,
-                stop: async () => {
-                    let active;
-                    try {
-                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
-                    }
-                    catch (e) {
-                        if (e.code !== 'ENOENT')
-                            throw e;
-                        lib_core/* warning */.$e(`runbox store: systemctl not found, so the daemon (${ctl.unit}) is not stopped during the restore. ` +
-                            "Set 'daemon-stop' and 'daemon-start' for hosts without systemd, or 'daemon: none'.");
-                        return false;
-                    }
-                    if (active.code !== 0) {
-                        lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
-                        return false;
-                    }
-                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
-                    return true;
-                },
-                start: async () => {
-                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
-                }
-            };
-    }
-}
-/**
- * The marker for this daemon: per unit, or per start command (hashed: the same command from
- * another job finds the same marker; a command is never read back from a file).
- */
-function daemonMarkerPath(ctl, dir = root_files_RUN_DIR) {
-    if (ctl.kind === 'none')
-        return undefined;
-    const name = ctl.kind === 'systemd' ? ctl.unit : `cmd-${external_node_crypto_default().createHash('sha256').update(ctl.start).digest('hex').slice(0, 16)}`;
-    return external_node_path_default().join(dir, `daemon-stopped-${name}`);
-}
-function markerOf(raw) {
-    if (!raw || typeof raw.pid !== 'number' || typeof raw.startTime !== 'string' || typeof raw.since !== 'string')
-        return undefined;
-    return { pid: raw.pid, startTime: raw.startTime, since: raw.since };
-}
-/**
- * Post, and main before anything else touches the store: a marker whose restore is gone means
- * the daemon was left stopped by a killed restore. Start it, drop the marker, say so. A marker
- * whose process still runs is a restore in progress (another job's): left alone.
- */
-async function restartAbandonedDaemon(ctl, report, dir = root_files_RUN_DIR) {
-    const file = daemonMarkerPath(ctl, dir);
-    const ops = daemonOps(ctl);
-    if (!file || !ops)
-        return;
-    let raw;
-    try {
-        raw = root_files_readRootRecord(file);
-    }
-    catch (e) {
-        // No /run/runbox yet (ENOENT) means no restore ever stopped a daemon here.
-        if (e.code === 'ENOENT')
-            return;
-        throw e;
-    }
-    if (raw === undefined)
-        return;
-    const m = markerOf(raw);
-    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
-        lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
-        return;
-    }
-    const who = m ? `a restore (pid ${m.pid}, since ${m.since}) that was killed` : 'a restore that was killed';
-    lib_core/* warning */.$e(`runbox store: the store daemon (${ops.describe}) was left stopped by ${who}; starting it again`);
-    try {
-        await ops.start();
-    }
-    catch (e) {
-        throw new daemon_DaemonStartError(`the store daemon (${ops.describe}), left stopped by ${who}, could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
-    }
-    await root_files_rootFile('remove', file);
-    report.add('store daemon', `started again (${ops.describe}): it had been left stopped by ${who}`);
-}
-/**
- * Runs fn with the daemon stopped. The restart is registered before the stop is attempted (a
- * stop that fails half-way may still have stopped it). A failing restart is an error: a job
- * whose store daemon is down would fail later in a far more confusing way.
- */
-async function daemon_withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
-    const ops = daemonOps(ctl);
-    if (!ops)
-        return fn();
-    const marker = daemonMarkerPath(ctl, markerDir);
-    let restart;
-    // Until the stop is attempted there is nothing to start again.
-    let needed = false;
-    // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
-    const dropMarker = () => rootFile('remove', marker).catch((e) => core.warning(`runbox store: could not remove the daemon marker ${marker}: ${errorMessage(e)}`));
-    const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
-    const unregister = registerCleanup(startOnce);
-    let result;
-    try {
-        // Before the stop, which may stop it half-way and then fail.
-        const self = procStat(process.pid);
-        await rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
-        core.info(`stopping the store daemon (${ops.describe})`);
-        needed = true;
-        needed = await ops.stop();
-        result = await fn();
-    }
-    catch (e) {
-        try {
-            await startOnce();
-        }
-        catch (startError) {
-            throw new daemon_DaemonStartError(`the store daemon could not be started again: ${errorMessage(startError)} (after: ${errorMessage(e)})`);
-        }
-        finally {
-            unregister();
-        }
-        throw e;
-    }
-    if (needed)
-        core.info(`starting the store daemon (${ops.describe})`);
-    try {
-        await startOnce();
-    }
-    catch (e) {
-        throw new daemon_DaemonStartError(`the store daemon could not be started again: ${errorMessage(e)}`);
-    }
-    finally {
-        // Only now: a SIGTERM during the start makes the cleanups await this same start.
-        unregister();
-    }
-    return result;
-}
-
+// EXTERNAL MODULE: ./src/action/on-cancel.ts
+var on_cancel = __nccwpck_require__(7632);
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
 
 
@@ -33309,6 +32821,1108 @@ async function readLiveRegistrations(liveDb, storeDir, scratchDir, keep) {
     return { storeDir, paths };
 }
 
+;// CONCATENATED MODULE: ./src/store/manifest.ts
+// The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
+// store archive(s) and the registrations of the saved items (data read from the live DB, see
+// registrations.ts; never a DB file). The manifest records a sha256 per file, taken while
+// writing, so restore can prove the download intact before anything touches the store.
+// It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
+// `archives` is a list so later versions can shard the store or add deltas.
+
+
+
+
+
+
+
+const MANIFEST_FILE = 'manifest.json';
+/** Archives one snapshot (a delta's base and the delta together, too) may hold. */
+const manifest_MAX_ARCHIVES = 128;
+/** A manifest bigger than this is not read (it holds item names and link anchors, well below). */
+const MAX_MANIFEST_BYTES = 256 * 2 ** 20;
+/** Top-level items all the archives of one manifest may list together. */
+const MAX_ITEMS = 1_000_000;
+const FORMAT = 'runbox-store-snapshot';
+/**
+ * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
+ * this runbox refuses to read (a miss).
+ */
+const FORMAT_VERSION = 3;
+/**
+ * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
+ * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
+ * cleanly (a miss) instead of taking it for a whole store.
+ */
+const DELTA_FORMAT_VERSION = 4;
+/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
+const MAX_LINK_TARGETS = 1_000_000;
+/**
+ * Bounds on the manifest's JSON, checked on its bytes before JSON.parse: the parser's time and
+ * memory grow with the number of values, not the bytes (24 MB of `{},{},...` took node 12 s and
+ * 0.7 GB, 180 MB over two minutes, holding the host's restore lock). A real manifest has a few objects per archive and
+ * at most MAX_LINK_TARGETS link anchors per archive.
+ */
+const MANIFEST_LIMITS = { bytes: MAX_MANIFEST_BYTES, containers: 8192, values: 4 * MAX_LINK_TARGETS };
+class manifest_ManifestError extends Error {
+    constructor(message) {
+        super(`snapshot manifest: ${message}`);
+        this.name = 'ManifestError';
+    }
+}
+const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const SHA = /^[0-9a-f]{64}$/;
+function manifest_isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function fileRecord(v, what) {
+    if (!manifest_isObject(v))
+        throw new manifest_ManifestError(`${what} is not an object`);
+    const { file, sha256, bytes } = v;
+    if (typeof file !== 'string' || !FILE.test(file))
+        throw new manifest_ManifestError(`${what}.file ${shown(file)} is not a plain file name`);
+    if (typeof sha256 !== 'string' || !SHA.test(sha256))
+        throw new manifest_ManifestError(`${what}.sha256 is not a sha256`);
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
+        throw new manifest_ManifestError(`${what}.bytes is not a size`);
+    if (v.compression !== 'zstd')
+        throw new manifest_ManifestError(`${what}.compression ${shown(v.compression)} is not understood`);
+    return { file, sha256, bytes };
+}
+function stringList(v, what) {
+    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+        throw new manifest_ManifestError(`${what} is not a list of strings`);
+    return v;
+}
+/**
+ * Parses and checks a manifest against what this restore expects: same format version, same
+ * store kind, store paths and DB files only within the configured ones. Files it names must be
+ * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
+ */
+function manifest_readManifest(dir, expect, sizeOf = (name) => {
+    const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+    return st?.isFile() ? st.size : undefined;
+}) {
+    const raw = readManifestJson(dir);
+    if (!manifest_isObject(raw) || raw.format !== FORMAT)
+        throw new manifest_ManifestError('not a runbox store snapshot');
+    if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
+        throw new manifest_ManifestError(`format version ${escapedText(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
+    const base = readBase(raw.base, raw.version);
+    if (raw.kind !== expect.kind)
+        throw new manifest_ManifestError(`it is a ${escapedText(raw.kind)} snapshot, this step restores ${expect.kind}`);
+    const storePaths = stringList(raw.storePaths, 'storePaths');
+    for (const p of storePaths)
+        if (!expect.storePaths.includes(p))
+            throw new manifest_ManifestError(`store path ${shown(p)} is not among store-paths (${expect.storePaths.join(', ')})`);
+    if (!Array.isArray(raw.archives) || raw.archives.length === 0)
+        throw new manifest_ManifestError('no archives');
+    // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
+    if (raw.archives.length > manifest_MAX_ARCHIVES)
+        throw new manifest_ManifestError(`it lists ${raw.archives.length} archives, more than the ${manifest_MAX_ARCHIVES} a snapshot may hold`);
+    const seenItems = new Set();
+    const archives = raw.archives.map((a, i) => {
+        const rec = fileRecord(a, `archives[${i}]`);
+        const paths = stringList(a.storePaths, `archives[${i}].storePaths`);
+        for (const p of paths)
+            if (!storePaths.includes(p))
+                throw new manifest_ManifestError(`archives[${i}] holds ${shown(p)}, which the manifest does not list`);
+        const dataBytes = a.dataBytes;
+        // Required: the free-space check and the bound while extracting both go by it.
+        if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)
+            throw new manifest_ManifestError(`archives[${i}].dataBytes is missing or not a size`);
+        const linkTargets = readLinkTargets(a.linkTargets, paths, `archives[${i}].linkTargets`);
+        const items = readItems(a.items, paths, `archives[${i}].items`, seenItems);
+        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}), ...(items ? { items } : {}) };
+    });
+    const registrations = readRegistrationsRecord(raw.registrations);
+    const dirTimes = readDirTimes(raw.dirTimes, storePaths);
+    const files = [...archives, ...(registrations ? [registrations] : [])];
+    const names = files.map((r) => r.file);
+    if (new Set(names).size !== names.length)
+        throw new manifest_ManifestError('a file is listed twice');
+    for (const name of names) {
+        const size = sizeOf(name);
+        if (size === undefined)
+            throw new manifest_ManifestError(`${name} is missing or not a regular file`);
+        if (size !== files.find((r) => r.file === name)?.bytes)
+            throw new manifest_ManifestError(`${name} is ${size} bytes, the manifest says otherwise (truncated download?)`);
+    }
+    return {
+        format: FORMAT,
+        version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
+        kind: expect.kind,
+        createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
+        ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
+        storePaths,
+        archives,
+        ...(dirTimes ? { dirTimes } : {}),
+        ...(registrations ? { registrations } : {}),
+        ...(base ? { base } : {})
+    };
+}
+/**
+ * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
+ * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
+ * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
+ * file members of items already in the store to write into its private dir.
+ */
+function readLinkTargets(v, storePaths, what) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new manifest_ManifestError(`${what} is not a list`);
+    if (v.length > MAX_LINK_TARGETS)
+        throw new manifest_ManifestError(`${what} lists ${v.length} paths, more than the ${MAX_LINK_TARGETS} an archive may`);
+    const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
+    v.forEach((p, j) => {
+        if (typeof p !== 'string')
+            throw new manifest_ManifestError(`${what}[${j}] is not a string`);
+        const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+        if (!normal)
+            throw new manifest_ManifestError(`${what}[${j}] '${escapedText(p)}' is not a normalised relative path`);
+        if (!roots.some((r) => p.startsWith(`${r}/`)))
+            throw new manifest_ManifestError(`${what}[${j}] '${escapedText(p)}' is not inside the archive's store paths`);
+    });
+    return v;
+}
+/**
+ * At most MAX_ITEMS names over the whole manifest (`seen` carries them across archives, and a
+ * delta's check carries its base's), each `<store path>/<name>` for one of the archive's store
+ * paths, with a name a restore would take as a top-level item (no `/`, no NUL, not `.`-led, not a
+ * daemon lock file name, at most 255 bytes), none listed twice anywhere.
+ */
+function readItems(v, storePaths, what, seen) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new manifest_ManifestError(`${what} is not a list`);
+    if (seen.size + v.length > MAX_ITEMS)
+        throw new manifest_ManifestError(`${what}: the manifest lists more than the ${MAX_ITEMS} items a snapshot may`);
+    v.forEach((p, j) => {
+        if (typeof p !== 'string')
+            throw new manifest_ManifestError(`${what}[${j}] is not a string`);
+        const sp = storePaths.find((r) => p.startsWith(`${r}/`));
+        const name = sp === undefined ? '' : p.slice(sp.length + 1);
+        const ok = name !== '' && Buffer.byteLength(name) <= 255 && !/[/\0]/.test(name) && !name.startsWith('.') && !isDaemonLockName(name);
+        if (!ok)
+            throw new manifest_ManifestError(`${what}[${j}] ${shown(p.slice(0, 300))} is not a store item directly in one of the archive's store paths`);
+        if (seen.has(p))
+            throw new manifest_ManifestError(`${what}[${j}] ${shown(p)} is listed twice (items are unique across a snapshot's archives)`);
+        seen.add(p);
+    });
+    return v;
+}
+/** Only the one file name save writes, and no bigger than a restore will read. */
+function readRegistrationsRecord(v) {
+    if (v === undefined)
+        return undefined;
+    const rec = fileRecord(v, 'registrations');
+    if (rec.file !== REGISTRATIONS_FILE)
+        throw new manifest_ManifestError(`registrations.file ${shown(rec.file)} is not ${REGISTRATIONS_FILE}`);
+    if (rec.bytes > LIMITS.fileBytes)
+        throw new manifest_ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
+    const { paths } = v;
+    if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths)
+        throw new manifest_ManifestError('registrations.paths is not a count');
+    return { ...rec, compression: 'zstd', paths };
+}
+/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
+function readBase(v, version) {
+    if (version === FORMAT_VERSION) {
+        if (v !== undefined)
+            throw new manifest_ManifestError(`a version ${FORMAT_VERSION} (full) snapshot cannot name a base`);
+        return undefined;
+    }
+    if (!manifest_isObject(v))
+        throw new manifest_ManifestError(`a delta snapshot (version ${DELTA_FORMAT_VERSION}) names no base`);
+    const { key, bytes } = v;
+    if (typeof key !== 'string' || key === '')
+        throw new manifest_ManifestError('base.key is not a non-empty string');
+    const problem = keyProblem(key);
+    if (problem)
+        throw new manifest_ManifestError(`base.key ${shown(key, 80)} is not a cache key: ${problem}`);
+    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
+        throw new manifest_ManifestError('base.bytes is not a size');
+    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
+}
+/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
+function manifest_peekBaseKey(dir) {
+    try {
+        const raw = readManifestJson(dir);
+        if (!manifest_isObject(raw) || raw.version !== DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
+            return undefined;
+        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
+    }
+    catch {
+        return undefined; // readManifest says why, later
+    }
+}
+/**
+ * The manifest's JSON, parsed only once its bytes are within MANIFEST_LIMITS: its size, and the
+ * objects/arrays and values (commas) outside strings, counted in one pass over the bytes.
+ */
+function readManifestJson(dir) {
+    const file = path.join(dir, MANIFEST_FILE);
+    let bytes;
+    try {
+        const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        try {
+            const size = fs.fstatSync(fd).size;
+            if (size > MANIFEST_LIMITS.bytes)
+                throw new manifest_ManifestError(`${MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
+            bytes = fs.readFileSync(fd);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+    }
+    catch (e) {
+        if (e instanceof manifest_ManifestError)
+            throw e;
+        throw new manifest_ManifestError(`cannot read ${file}: ${e.message}`);
+    }
+    let containers = 0;
+    let values = 0;
+    let inString = false;
+    for (let i = 0; i < bytes.length; i++) {
+        const b = bytes[i];
+        if (inString) {
+            if (b === 0x5c)
+                i++;
+            else if (b === 0x22)
+                inString = false;
+        }
+        else if (b === 0x22)
+            inString = true;
+        else if (b === 0x7b || b === 0x5b)
+            containers++;
+        else if (b === 0x2c)
+            values++;
+    }
+    if (containers > MANIFEST_LIMITS.containers)
+        throw new manifest_ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
+    if (values > MANIFEST_LIMITS.values)
+        throw new manifest_ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
+    try {
+        return JSON.parse(bytes.toString('utf8'));
+    }
+    catch (e) {
+        throw new manifest_ManifestError(`cannot read ${file}: ${e.message}`);
+    }
+}
+/**
+ * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
+ * them as root, to dirs it created itself, so nothing else may be named here.
+ */
+function readDirTimes(v, storePaths) {
+    if (v === undefined)
+        return undefined;
+    if (!Array.isArray(v))
+        throw new manifest_ManifestError('dirTimes is not a list');
+    return v.map((d, i) => {
+        if (!manifest_isObject(d))
+            throw new manifest_ManifestError(`dirTimes[${i}] is not an object`);
+        const { path: p, mtime } = d;
+        if (typeof mtime !== 'string' || !MTIME.test(mtime))
+            throw new manifest_ManifestError(`dirTimes[${i}].mtime is not a time`);
+        const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
+        if (!ok)
+            throw new manifest_ManifestError(`dirTimes[${i}].path ${shown(p)} is neither a store path nor a dot-dir directly in one`);
+        return { path: p, mtime };
+    });
+}
+/** Compressed bytes of the files a manifest lists (archives and registrations). */
+function manifest_manifestBytes(m) {
+    return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
+}
+function writeManifest(dir, m) {
+    external_node_fs_default().writeFileSync(external_node_path_default().join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+}
+/**
+ * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
+ * journals, and no other file either (a `schema` file a fresh host lacks would set the version
+ * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
+ */
+function manifest_isLiveDbFile(absPath, dbDir) {
+    return inDbDir(absPath, dbDir);
+}
+/** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
+function inDbDir(absPath, dbDir) {
+    return dbDir !== undefined && (absPath === dbDir || absPath.startsWith(`${dbDir}/`));
+}
+
+;// CONCATENATED MODULE: external "node:stream/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/store/extract.ts
+// Proving downloaded snapshot files intact: each one's sha256 against the manifest's. The
+// archives themselves are read, checked and extracted in private-extract.ts.
+
+
+
+
+class IntegrityError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'IntegrityError';
+    }
+}
+async function extract_sha256File(file) {
+    const h = crypto.createHash('sha256');
+    await pipeline(createReadStream(file), h);
+    return h.digest('hex');
+}
+/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
+function extract_checkDigest(got, rec) {
+    if (got !== rec.sha256)
+        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
+}
+/** Checks a downloaded file against the checksum recorded at save time. */
+async function extract_verifyFile(file, rec) {
+    extract_checkDigest(await extract_sha256File(file), rec);
+}
+/** Decompresses a verified DB copy into the scratch dir. */
+async function decompressTo(file, dest) {
+    await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', file] }], {
+        consume: (out) => pipeline(out, fs.createWriteStream(dest, { flags: 'wx' }))
+    });
+}
+
+;// CONCATENATED MODULE: ./src/store/snapshot-files.ts
+// Where a snapshot's files come from when restore reads them: a dir on disk (tests, and the
+// files fetched whole: manifest and registrations), or the cache entry itself, whose archives
+// are streamed frame by frame through their proven chunks (entry/reader.ts fileChunks) and
+// never written to disk. Restore reads an archive only through open(), so both look the same
+// to it; what differs is who proved the bytes (the entry index's chunk digests, or nobody yet:
+// the manifest's sha256 is checked over the stream either way).
+
+
+
+
+
+/** Files in a dir (the snapshot as one dir on disk). */
+function snapshot_files_localFiles(dir) {
+    return {
+        where: dir,
+        sizeOf(name) {
+            const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+            return st?.isFile() ? st.size : undefined;
+        },
+        open: (name) => fs.createReadStream(path.join(dir, name)),
+        reread: (name) => sha256File(path.join(dir, name))
+    };
+}
+/** The files of a cache entry, streamed by ranged reads, each chunk proven by the index first. */
+function snapshot_files_entryFiles(src, files, where) {
+    const byName = new Map(files.map((f) => [f.name, f]));
+    let fetched = 0;
+    async function* open(name) {
+        const f = byName.get(name);
+        if (!f)
+            throw new Error(`${name} is not in the cache entry`);
+        for await (const b of fileChunks(src, f)) {
+            fetched += b.length;
+            yield b;
+        }
+    }
+    return {
+        where,
+        sizeOf: (name) => byName.get(name)?.length,
+        fetchedBytes: () => fetched,
+        open,
+        // Only after a failed extract (to tell an archive that differs from its manifest record from
+        // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
+        async reread(name) {
+            const h = createHash('sha256');
+            for await (const b of open(name))
+                h.update(b);
+            return h.digest('hex');
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/entry/writer.ts
+// Writes a staging dir (`manifest.json`, `store*.tar.zst`, `db/*`) as a runbox entry v2. The
+// files are hashed once up front, so the total size is known before the upload starts and any
+// byte range of the entry can be produced again on demand (a retried block) straight from the
+// files: nothing of the entry is held in memory but its index.
+
+
+
+
+
+
+/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
+async function digestFile(file) {
+    const whole = (0,external_node_crypto_.createHash)('sha256');
+    const chunks = [];
+    let piece = (0,external_node_crypto_.createHash)('sha256');
+    let inPiece = 0;
+    for await (const b of external_node_fs_default().createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+        whole.update(b);
+        for (let off = 0; off < b.length;) {
+            const take = Math.min(format_CHUNK_BYTES - inPiece, b.length - off);
+            piece.update(b.subarray(off, off + take));
+            inPiece += take;
+            off += take;
+            if (inPiece === format_CHUNK_BYTES) {
+                chunks.push(piece.digest('hex'));
+                piece = (0,external_node_crypto_.createHash)('sha256');
+                inPiece = 0;
+            }
+        }
+    }
+    if (inPiece > 0)
+        chunks.push(piece.digest('hex'));
+    return { sha256: whole.digest('hex'), chunks };
+}
+/** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
+function listStaging(dir) {
+    const names = [];
+    for (const d of external_node_fs_default().readdirSync(dir, { withFileTypes: true })) {
+        if (d.isDirectory() && d.name === 'db') {
+            for (const s of external_node_fs_default().readdirSync(external_node_path_default().join(dir, 'db'), { withFileTypes: true })) {
+                if (!s.isFile())
+                    throw new Error(`${external_node_path_default().join(dir, 'db', s.name)} is not a regular file; a snapshot holds only files`);
+                names.push(`db/${s.name}`);
+            }
+        }
+        else if (d.isFile())
+            names.push(d.name);
+        else
+            throw new Error(`${external_node_path_default().join(dir, d.name)} is not a regular file; a snapshot holds only files and db/`);
+    }
+    for (const n of names)
+        if (!NAME_PATTERN.test(n))
+            throw new Error(`${n} in ${dir} is not a name a runbox entry can hold`);
+    if (names.length > MAX_FILES)
+        throw new Error(`${dir} holds ${names.length} files, more than the ${MAX_FILES} an entry can hold`);
+    return names.sort();
+}
+async function planEntry(dir, signingKey) {
+    const files = [];
+    const parts = [];
+    let offset = 0;
+    for (const name of listStaging(dir)) {
+        const file = external_node_path_default().join(dir, name);
+        const length = external_node_fs_default().statSync(file).size;
+        const digests = await digestFile(file);
+        if (digests.chunks.length !== chunkCount(length))
+            throw new Error(`${file} changed size while the snapshot was being hashed`);
+        files.push({ name, offset, length, ...digests });
+        parts.push({ file, offset, length });
+        offset += length;
+    }
+    // A file that changed while it was hashed would be caught by the reader; catch it here first.
+    for (const p of parts)
+        if (external_node_fs_default().statSync(p.file).size !== p.length)
+            throw new Error(`${p.file} changed size while the snapshot was being hashed`);
+    const index = encodeIndex(files);
+    if (index.length > MAX_INDEX_BYTES)
+        throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
+    const signature = signingKey ? signIndex(signingKey, index) : Buffer.alloc(0);
+    const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
+    parts.push({ offset, length: tail.length });
+    const size = offset + tail.length;
+    if (size > format_MAX_ENTRY_BYTES)
+        throw new Error(`the snapshot is ${size} bytes, more than the ${format_MAX_ENTRY_BYTES} a runbox entry may be`);
+    return { size, files, parts, tail, ...(signingKey ? { keyId: publicKeyLine(signingKey) } : {}) };
+}
+/** Bytes [start, end) of the entry, read from the staging files again on every call. */
+function entryRange(plan, start, end) {
+    if (!(start >= 0 && start <= end && end <= plan.size))
+        throw new RangeError(`range ${start}-${end} outside the ${plan.size}-byte entry`);
+    async function* gen() {
+        for (const p of plan.parts) {
+            const from = Math.max(start, p.offset);
+            const to = Math.min(end, p.offset + p.length);
+            if (from >= to)
+                continue;
+            if (!p.file) {
+                yield plan.tail.subarray(from - p.offset, to - p.offset);
+                continue;
+            }
+            let n = 0;
+            for await (const chunk of external_node_fs_default().createReadStream(p.file, { start: from - p.offset, end: to - p.offset - 1 })) {
+                n += chunk.length;
+                yield chunk;
+            }
+            if (n !== to - from)
+                throw new Error(`${p.file} shrank while it was being uploaded`);
+        }
+    }
+    return external_node_stream_.Readable.from(gen(), { objectMode: false });
+}
+
+;// CONCATENATED MODULE: ./src/store/staging.ts
+// The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
+// named so that removal can prove it is ours before deleting anything. Each one is also
+// registered as a cleanup: a cancelled step exits from its signal handler, where the callers'
+// `finally` blocks never run.
+
+
+
+
+const STAGING_PREFIX = 'runbox-store-';
+const unregisters = new Map();
+function staging_createStaging(base) {
+    external_node_fs_default().mkdirSync(base, { recursive: true });
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(base, STAGING_PREFIX));
+    unregisters.set(dir, (0,on_cancel/* registerCleanup */.qE)(() => staging_removeStaging(dir, base)));
+    return dir;
+}
+/**
+ * Removes a staging dir made by createStaging. Refuses anything else: a path that is not a
+ * direct child of `base` named runbox-store-*, or a symlink.
+ */
+function staging_removeStaging(dir, base) {
+    unregisters.get(dir)?.();
+    unregisters.delete(dir);
+    const resolvedBase = external_node_fs_default().realpathSync(base);
+    if (external_node_path_default().dirname(dir) !== base && external_node_path_default().dirname(dir) !== resolvedBase)
+        throw new Error(`refusing to remove ${dir}: not directly in ${base}`);
+    if (!external_node_path_default().basename(dir).startsWith(STAGING_PREFIX))
+        throw new Error(`refusing to remove ${dir}: not a runbox staging dir`);
+    const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
+    if (!st)
+        return;
+    if (!st.isDirectory())
+        throw new Error(`refusing to remove ${dir}: not a real directory`);
+    external_node_fs_default().rmSync(dir, { recursive: true, force: true });
+}
+/**
+ * When `e` is the staging filesystem running out of space, what to tell the user: the path, how
+ * full it is and what was being written, instead of a bare ENOSPC (or, on restore, a snapshot
+ * that looks evicted). undefined for any other error.
+ */
+function staging_stagingSpaceProblem(e, base, writing) {
+    const code = e?.code;
+    const message = e instanceof Error ? e.message : String(e);
+    // The entry reader checks the free space before it writes ("not enough free space in"); the
+    // rest is the kernel's ENOSPC as node, tar or zstd report it.
+    if (code !== 'ENOSPC' && !/ENOSPC|No space left on device|not enough free space in/.test(message))
+        return undefined;
+    let fsState = '';
+    try {
+        const s = external_node_fs_default().statfsSync(base);
+        fsState = ` (${job_summary_formatBytes(s.bavail * s.bsize)} free of ${job_summary_formatBytes(s.blocks * s.bsize)} once runbox removed its files)`;
+    }
+    catch (err) {
+        fsState = ` (its size could not be read: ${err.message})`;
+    }
+    return (`no space left on the filesystem of ${base} (RUNNER_TEMP, where runbox stages ${writing})${fsState}. ` +
+        `Free space there, or give the runner a RUNNER_TEMP on a filesystem with room for the compressed snapshot`);
+}
+
+;// CONCATENATED MODULE: ./src/action/progress.ts
+// Long work that prints nothing for tens of seconds looks hung in a job log; someone then cancels
+// a restore that was nearly done. A ticker says every 10 s how far the work got and how fast.
+
+
+
+
+function everyMs() {
+    // Test-only: a test's fixture store is done in well under 10 s.
+    const t = Number(process.env.RUNBOX_TEST_PROGRESS_MS);
+    return Number.isFinite(t) && t > 0 ? t : 10_000;
+}
+/** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
+function progress_bytesUnder(dir) {
+    let n = 0;
+    const walk = (d) => {
+        let names;
+        try {
+            names = external_node_fs_default().readdirSync(d, { withFileTypes: true });
+        }
+        catch (e) {
+            // Files come and go while the work runs; a dir removed under us just counts nothing.
+            if (e.code === 'ENOENT')
+                return;
+            throw e;
+        }
+        for (const e of names) {
+            const p = external_node_path_default().join(d, e.name);
+            if (e.isDirectory())
+                walk(p);
+            else if (e.isFile())
+                n += external_node_fs_default().lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
+        }
+    };
+    walk(dir);
+    return n;
+}
+/**
+ * Logs `<label>: <bytes> [of <total>] (<rate>)` every 10 s while `work` runs, from `measure`
+ * (bytes done so far); returns what `work` returns.
+ */
+async function progress_withProgress(label, measure, work, total) {
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+        if (!measure) {
+            // Work whose bytes are not visible to this process (root's tar writing a root-only dir).
+            lib_core/* info */.pq(`${label}: still working after ${Math.round((Date.now() - t0) / 1000)} s${total ? ` (${job_summary_formatBytes(total)} in all)` : ''}`);
+            return;
+        }
+        let done;
+        try {
+            done = measure();
+        }
+        catch (e) {
+            lib_core/* debug */.Yz(`${label}: progress not measured: ${e.message}`);
+            return;
+        }
+        const sec = (Date.now() - t0) / 1000;
+        lib_core/* info */.pq(`${label}: ${job_summary_formatBytes(done)}${total ? ` of ${job_summary_formatBytes(total)}` : ''} after ${Math.round(sec)} s (${job_summary_formatBytes(sec > 0 ? done / sec : 0)}/s)`);
+    }, everyMs());
+    try {
+        return await work();
+    }
+    finally {
+        clearInterval(timer);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-io.ts
+// The only place that talks to the Actions cache service. A snapshot is stored as one runbox
+// entry (src/store/entry: the staging files back to back, a checked index with per-chunk
+// digests, an optional ed25519 signature, a trailer), never as a tar: @actions/cache would wrap
+// the staging dir in its own tar and unpack it with `tar -P`, so whoever can write the cache
+// would choose what that untrusted outer archive writes where. Here restore reads the entry's
+// trailer and index by small ranged reads (the signature checked first), fetches the manifest
+// and registrations whole under checked names into a fresh staging dir, and leaves the archives
+// (frames) in the cache: restore.ts streams only the frames it needs, each chunk proven first.
+//
+// The cache version partitions formats and stores: an old @actions/cache entry, or one for
+// another store kind or store-paths list, is simply a miss.
+//
+// The cache service is optional by nature: every failure here is a warning and a miss.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const SNAPSHOT_DIR = 'runbox-snapshot';
+const ENTRY_FORMAT = 'runbox-entry-v2';
+/** The cache version of runbox entries for this store: sha256 of `runbox-entry-v2|<kind>|<paths>` (an older format is a miss). */
+function entryVersion(kind, storePaths) {
+    return (0,external_node_crypto_.createHash)('sha256')
+        .update(`${ENTRY_FORMAT}|${kind}|${storePaths.join('|')}`)
+        .digest('hex');
+}
+function client(what, need) {
+    const svc = serviceFromEnv();
+    if (typeof svc === 'string') {
+        lib_core/* warning */.$e(`runbox store: the Actions cache service is not available to this job (${svc}); ${what}`);
+        return undefined;
+    }
+    if (need === 'read' ? !svc.readable : !svc.writable) {
+        lib_core/* info */.pq(`ACTIONS_CACHE_MODE is '${svc.mode}', which does not permit cache ${need === 'read' ? 'reads' : 'writes'}; ${what}`);
+        return undefined;
+    }
+    return clientFor(svc);
+}
+/**
+ * The matched key the service names must be one we asked for or extend one as a prefix, and be a
+ * key the service itself would accept: it ends up in outputs, state and log lines.
+ */
+function matchedKeyProblem(matched, keys) {
+    if (/[^\x20-\x7e]/.test(matched))
+        return 'it holds control or non-ASCII characters';
+    if (keyProblem(matched))
+        return keyProblem(matched);
+    if (!keys.some((k) => matched.startsWith(k)))
+        return 'it is none of the keys asked for, nor extends one';
+    return undefined;
+}
+/** Bounds on the files fetched whole: what a restore reads into memory to parse. */
+const WHOLE_FILES = new Map([
+    [MANIFEST_FILE, MAX_MANIFEST_BYTES],
+    [registrations_REGISTRATIONS_FILE, registrations_LIMITS.fileBytes]
+]);
+/**
+ * Looks up the newest entry matching key / restore keys, proves its index (and signature), and
+ * fetches its manifest and registrations into `<parent>/runbox-snapshot`; the archives are left
+ * in the cache (see FetchedEntry.files). Undefined on a miss or any problem (a warning).
+ */
+async function cache_io_restoreEntry(parent, primaryKey, restoreKeys, opts) {
+    const keys = [primaryKey, ...restoreKeys];
+    const bad = keys.find((k) => keyProblem(k) !== undefined);
+    if (bad !== undefined || keys.length > MAX_KEYS) {
+        core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${shown(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`}); no snapshot is restored`);
+        return undefined;
+    }
+    const c = client('no snapshot is restored', 'read');
+    if (!c)
+        return undefined;
+    let hit;
+    try {
+        hit = await c.find(keys, entryVersion(opts.kind, opts.storePaths));
+    }
+    catch (e) {
+        core.warning(`runbox store: cache lookup failed, continuing without a snapshot: ${describe(e)}`);
+        return undefined;
+    }
+    if (!hit)
+        return undefined;
+    const problem = matchedKeyProblem(hit.matchedKey, keys);
+    if (problem) {
+        core.warning(`runbox store: the cache service answered with the key ${shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+        return undefined;
+    }
+    const matched = hit.matchedKey;
+    const dir = path.join(parent, SNAPSHOT_DIR);
+    try {
+        const src = await openBlob(hit.url, MAX_ENTRY_BYTES);
+        const r = await readIndex(src, opts.trustedKeys ?? []);
+        const whole = r.files.filter((f) => WHOLE_FILES.has(f.name));
+        for (const f of whole)
+            if (f.length > WHOLE_FILES.get(f.name))
+                throw new EntryFormatError(`${f.name} is ${f.length} bytes, more than the ${WHOLE_FILES.get(f.name)} a restore reads`);
+        const wholeBytes = whole.reduce((n, f) => n + f.length, 0);
+        const free = freeBytes(parent);
+        if (free < wholeBytes)
+            throw new Error(`not enough free space in ${parent} for the snapshot's manifest and registrations: ${wholeBytes} bytes needed, ${free} bytes free`);
+        // Outside the try: an existing dir is an error, never something removed here.
+        fs.mkdirSync(dir, { mode: 0o700 });
+        try {
+            for (const f of whole)
+                await fetchFile(src, f, path.join(dir, f.name));
+        }
+        catch (e) {
+            fs.rmSync(dir, { recursive: true, force: true });
+            throw e;
+        }
+        core.info(`found ${matched}: ${r.files.length} files, ${src.size} bytes${r.verified ? `, signed by ${r.signer} (trusted)` : r.signer ? `, signed by ${r.signer} (not checked: no trusted-keys)` : ', unsigned'}`);
+        return { matched, dir, files: entryFiles(src, r.files, `the cache entry ${matched}`), bytes: src.size, metaBytes: src.size - r.dataBytes + wholeBytes };
+    }
+    catch (e) {
+        const why = e instanceof EntryTrustError
+            ? 'is not trusted'
+            : e instanceof EntryFormatError
+                ? 'is not a well-formed runbox entry'
+                : e instanceof EntryIntegrityError
+                    ? 'does not match its own index'
+                    : 'could not be downloaded';
+        const space = stagingSpaceProblem(e, path.dirname(parent), `the downloaded snapshot ${matched}`);
+        if (space) {
+            opts.spaceProblems?.push(space);
+            core.warning(`runbox store: the snapshot ${matched} could not be written: ${space}; continuing as on a cache miss (${describe(e)})`);
+            return undefined;
+        }
+        core.warning(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${describe(e)}`);
+        return undefined;
+    }
+}
+/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
+async function saveEntry(parent, key, opts) {
+    const problem = config_keyProblem(key);
+    if (problem) {
+        lib_core/* warning */.$e(`runbox store: the snapshot is not saved: the key ${untrusted_text_shown(key)} is unusable (${problem})`);
+        return undefined;
+    }
+    const c = client('the snapshot is not saved', 'write');
+    if (!c)
+        return undefined;
+    try {
+        const plan = await planEntry(external_node_path_default().join(parent, SNAPSHOT_DIR), opts.signingKey);
+        // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
+        let handed = 0;
+        const r = await progress_withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
+            handed += end - start;
+            return entryRange(plan, start, end);
+        }, { ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}) }), plan.size);
+        if ('id' in r)
+            return r.id;
+        lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
+        return undefined;
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/lock/root-files.ts
+// Small root-owned files in one root-only dir (/run/runbox): the host-wide store restore lock
+// and the daemon-stopped markers. Root writes them (directly, or through `sudo -n` running this
+// node with a fixed script), so no runner user can plant or change them; the runner user only
+// opens them read-only and checks that they are what root made. /run is per boot, like the
+// processes these files speak about.
+
+
+
+
+const root_files_RUN_DIR = '/run/runbox';
+// Runs as root. argv: mode dir file [data]. The dir is made 0755 when missing and must then be
+// a root-owned dir no one else can write to; files are created O_EXCL|O_NOFOLLOW, written
+// through a temp name and renamed, so a reader never sees half a record.
+const SCRIPT = `
+const fs = require('node:fs');
+const [mode, dir, file, data] = process.argv.slice(1);
+const fail = (m) => { process.stderr.write(m + '\\n'); process.exit(3); };
+try { fs.mkdirSync(dir, { mode: 0o755 }); } catch (e) { if (e.code !== 'EEXIST') throw e; }
+const st = fs.lstatSync(dir);
+if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) fail(dir + ' is not a root-owned dir that only root can write to');
+if (require('node:path').dirname(file) !== dir) fail(file + ' is not directly in ' + dir);
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const create = (p) => { const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644); fs.fchmodSync(fd, 0o644); return fd; };
+if (mode === 'create') {
+  try { fs.closeSync(create(file)); } catch (e) { if (e.code !== 'EEXIST') throw e; }
+} else if (mode === 'write') {
+  const tmp = file + '.tmp-' + process.pid;
+  const fd = create(tmp);
+  fs.writeSync(fd, data);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+} else if (mode === 'remove') {
+  try { fs.unlinkSync(file); } catch (e) { if (e.code !== 'ENOENT') throw e; }
+} else fail('unknown mode ' + mode);
+`;
+/** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
+async function root_files_rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
+    const link = path_safety_symlinkedComponent(dir);
+    if (link)
+        throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
+    await (0,exec/* ensurePrivilege */.wU)(`keep runbox's host-wide records in ${dir}`);
+    await (0,exec/* run */.eF)(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
+}
+/**
+ * Opens a file that root must have made, read-only and never through a link, and checks it:
+ * a regular file with one link, owned by root, writable by root alone, in a dir that is the same.
+ * Returns the fd (the caller closes it), or undefined when it does not exist.
+ */
+function root_files_openRootFile(file) {
+    const dst = external_node_fs_default().lstatSync(external_node_path_default().dirname(file));
+    if (!dst.isDirectory() || dst.uid !== 0 || (dst.mode & 0o022) !== 0)
+        throw new Error(`${external_node_path_default().dirname(file)} is not a root-owned dir that only root can write to`);
+    let fd;
+    try {
+        fd = external_node_fs_default().openSync(file, (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW | (external_node_fs_default()).constants.O_NONBLOCK);
+    }
+    catch (e) {
+        if (e.code === 'ENOENT')
+            return undefined;
+        if (e.code === 'ELOOP')
+            throw new Error(`${file} is a symlink, not the file root made`);
+        throw e;
+    }
+    const st = external_node_fs_default().fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1 || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+        external_node_fs_default().closeSync(fd);
+        throw new Error(`${file} is not a root-owned regular file that only root can write to`);
+    }
+    return fd;
+}
+/** A small JSON record root wrote; undefined when missing or unreadable as JSON. */
+function root_files_readRootRecord(file) {
+    const fd = root_files_openRootFile(file);
+    if (fd === undefined)
+        return undefined;
+    try {
+        const buf = Buffer.alloc(16 * 1024);
+        const text = buf.subarray(0, external_node_fs_default().readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+        const v = JSON.parse(text);
+        return typeof v === 'object' && v !== null ? v : undefined;
+    }
+    catch (e) {
+        if (e instanceof SyntaxError)
+            return undefined;
+        throw e;
+    }
+    finally {
+        external_node_fs_default().closeSync(fd);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/daemon.ts
+// The store daemon is stopped across extraction and DB merge (it must not register, build into
+// or garbage-collect the store while items and rows appear under it), and started again in
+// every case: on success, on failure (finally) and on SIGTERM (a registered cleanup, which the
+// entry point's signal handler runs). The restart is wrapped so it runs exactly once whichever
+// path gets there first.
+//
+// A SIGKILL (or a crash of node itself) runs none of those. So while the daemon is stopped a
+// root-owned marker in /run/runbox says so, with the pid and start time of the restore; post,
+// and the next main on the host, start the daemon again when the marker's process is gone.
+
+
+
+
+
+
+
+
+/** The daemon is down and could not be brought back: the job must fail, not warn. */
+class daemon_DaemonStartError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DaemonStartError';
+    }
+}
+// User commands get root rights like the systemd calls they replace: stopping a root daemon
+// needs them, and a command that uses sudo itself still works as root.
+function shell(cmd) {
+    return (0,exec/* run */.eF)('sh', ['-c', cmd], { privileged: true });
+}
+function daemonOps(ctl) {
+    switch (ctl.kind) {
+        case 'none':
+            return undefined;
+        case 'commands':
+            return {
+                describe: `daemon-stop/daemon-start commands`,
+                stop: async () => {
+                    await shell(ctl.stop);
+                    return true;
+                },
+                start: async () => {
+                    await shell(ctl.start);
+                }
+            };
+        case 'systemd':
+            return {
+                describe: `systemd unit ${ctl.unit}`,
+                stop: async () => {
+                    let active;
+                    try {
+                        active = await (0,exec/* run */.eF)('systemctl', ['is-active', '--quiet', ctl.unit], { allowFailure: true });
+                    }
+                    catch (e) {
+                        if (e.code !== 'ENOENT')
+                            throw e;
+                        lib_core/* warning */.$e(`runbox store: systemctl not found, so the daemon (${ctl.unit}) is not stopped during the restore. ` +
+                            "Set 'daemon-stop' and 'daemon-start' for hosts without systemd, or 'daemon: none'.");
+                        return false;
+                    }
+                    if (active.code !== 0) {
+                        lib_core/* info */.pq(`${ctl.unit} is not running; nothing to stop or start`);
+                        return false;
+                    }
+                    await (0,exec/* run */.eF)('systemctl', ['stop', ctl.unit], { privileged: true });
+                    return true;
+                },
+                start: async () => {
+                    await (0,exec/* run */.eF)('systemctl', ['start', ctl.unit], { privileged: true });
+                }
+            };
+    }
+}
+/**
+ * The marker for this daemon: per unit, or per start command (hashed: the same command from
+ * another job finds the same marker; a command is never read back from a file).
+ */
+function daemonMarkerPath(ctl, dir = root_files_RUN_DIR) {
+    if (ctl.kind === 'none')
+        return undefined;
+    const name = ctl.kind === 'systemd' ? ctl.unit : `cmd-${external_node_crypto_default().createHash('sha256').update(ctl.start).digest('hex').slice(0, 16)}`;
+    return external_node_path_default().join(dir, `daemon-stopped-${name}`);
+}
+function markerOf(raw) {
+    if (!raw || typeof raw.pid !== 'number' || typeof raw.startTime !== 'string' || typeof raw.since !== 'string')
+        return undefined;
+    return { pid: raw.pid, startTime: raw.startTime, since: raw.since };
+}
+/**
+ * Post, and main before anything else touches the store: a marker whose restore is gone means
+ * the daemon was left stopped by a killed restore. Start it, drop the marker, say so. A marker
+ * whose process still runs is a restore in progress (another job's): left alone.
+ */
+async function restartAbandonedDaemon(ctl, report, dir = root_files_RUN_DIR) {
+    const file = daemonMarkerPath(ctl, dir);
+    const ops = daemonOps(ctl);
+    if (!file || !ops)
+        return;
+    let raw;
+    try {
+        raw = root_files_readRootRecord(file);
+    }
+    catch (e) {
+        // No /run/runbox yet (ENOENT) means no restore ever stopped a daemon here.
+        if (e.code === 'ENOENT')
+            return;
+        throw e;
+    }
+    if (raw === undefined)
+        return;
+    const m = markerOf(raw);
+    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
+        lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
+        return;
+    }
+    const who = m ? `a restore (pid ${m.pid}, since ${m.since}) that was killed` : 'a restore that was killed';
+    lib_core/* warning */.$e(`runbox store: the store daemon (${ops.describe}) was left stopped by ${who}; starting it again`);
+    try {
+        await ops.start();
+    }
+    catch (e) {
+        throw new daemon_DaemonStartError(`the store daemon (${ops.describe}), left stopped by ${who}, could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+    await root_files_rootFile('remove', file);
+    report.add('store daemon', `started again (${ops.describe}): it had been left stopped by ${who}`);
+}
+/**
+ * Runs fn with the daemon stopped. The restart is registered before the stop is attempted (a
+ * stop that fails half-way may still have stopped it). A failing restart is an error: a job
+ * whose store daemon is down would fail later in a far more confusing way.
+ */
+async function daemon_withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
+    const ops = daemonOps(ctl);
+    if (!ops)
+        return fn();
+    const marker = daemonMarkerPath(ctl, markerDir);
+    let restart;
+    // Until the stop is attempted there is nothing to start again.
+    let needed = false;
+    // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
+    const dropMarker = () => rootFile('remove', marker).catch((e) => core.warning(`runbox store: could not remove the daemon marker ${marker}: ${errorMessage(e)}`));
+    const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
+    const unregister = registerCleanup(startOnce);
+    let result;
+    try {
+        // Before the stop, which may stop it half-way and then fail.
+        const self = procStat(process.pid);
+        await rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
+        core.info(`stopping the store daemon (${ops.describe})`);
+        needed = true;
+        needed = await ops.stop();
+        result = await fn();
+    }
+    catch (e) {
+        try {
+            await startOnce();
+        }
+        catch (startError) {
+            throw new daemon_DaemonStartError(`the store daemon could not be started again: ${errorMessage(startError)} (after: ${errorMessage(e)})`);
+        }
+        finally {
+            unregister();
+        }
+        throw e;
+    }
+    if (needed)
+        core.info(`starting the store daemon (${ops.describe})`);
+    try {
+        await startOnce();
+    }
+    catch (e) {
+        throw new daemon_DaemonStartError(`the store daemon could not be started again: ${errorMessage(e)}`);
+    }
+    finally {
+        // Only now: a SIGTERM during the start makes the cleanups await this same start.
+        unregister();
+    }
+    return result;
+}
+
 ;// CONCATENATED MODULE: ./src/store/db.ts
 // After extraction: make the daemon's DB know the restored items, from the snapshot's checked
 // registrations (registrations.ts), never from a DB file. A path is registered only when this
@@ -33430,6 +34044,28 @@ async function registerWithNix(root, regs) {
     const input = regs.map((r) => [r.path, r.deriver ?? '', String(r.references.length), ...r.references].join('\n')).join('\n') + '\n';
     await run('nix-store', [...store, '--register-validity'], { privileged: true, input });
 }
+/** The paths directly in `storeDir` that the live DB `live` holds as valid (read-only, while the daemon may run). */
+async function validPaths(live, storeDir, scratch) {
+    const storePrefix = `${storeDir}/`;
+    return new Set((await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, scratch)).map((r) => r.path));
+}
+/**
+ * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
+ * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
+ * treat as "unknown" (then everything is fetched).
+ */
+async function db_liveValidPaths(root, dbDir, storeDir, scratchDir) {
+    const live = path.join(root, dbDir, DB_FILE);
+    if (!(await exists(live)))
+        return new Set();
+    // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
+    // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
+    // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
+    // immutable, which creates nothing.
+    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+    const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+    return validPaths(target, storeDir, path.join(scratchDir, 'live-valid-select.json'));
+}
 async function db_registerPaths(o) {
     const dir = path.join(o.root, o.dbDir);
     const live = path.join(dir, DB_FILE);
@@ -33449,10 +34085,7 @@ async function db_registerPaths(o) {
             return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };
         }
     }
-    const storePrefix = `${o.storeDir}/`;
-    const liveValid = new Set(liveExists
-        ? (await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, path.join(o.scratchDir, 'live-valid.json'))).map((r) => r.path)
-        : []);
+    const liveValid = liveExists ? await validPaths(live, o.storeDir, path.join(o.scratchDir, 'live-valid.json')) : new Set();
     const accepted = acceptedPaths(new Map([...regs].map(([p, r]) => [p, r.references])), liveValid, o.added);
     const alreadyValid = [...regs.keys()].filter((p) => liveValid.has(p)).length;
     const result = { registered: accepted.size, alreadyValid, skipped: regs.size - accepted.size - alreadyValid };
@@ -33518,40 +34151,6 @@ async function insertRows(live, rows, scratchDir) {
     const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
     if (paths !== rows.length || refCount !== wantRefs)
         throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
-}
-
-;// CONCATENATED MODULE: ./src/store/extract.ts
-// Proving downloaded snapshot files intact: each one's sha256 against the manifest's. The
-// archives themselves are read, checked and extracted in private-extract.ts.
-
-
-
-
-class IntegrityError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'IntegrityError';
-    }
-}
-async function extract_sha256File(file) {
-    const h = crypto.createHash('sha256');
-    await pipeline(createReadStream(file), h);
-    return h.digest('hex');
-}
-/** Throws IntegrityError when `got` is not the sha256 recorded at save time. */
-function extract_checkDigest(got, rec) {
-    if (got !== rec.sha256)
-        throw new IntegrityError(`${rec.file}: sha256 ${got} differs from ${rec.sha256} recorded at save time (corrupt or truncated download)`);
-}
-/** Checks a downloaded file against the checksum recorded at save time. */
-async function extract_verifyFile(file, rec) {
-    extract_checkDigest(await extract_sha256File(file), rec);
-}
-/** Decompresses a verified DB copy into the scratch dir. */
-async function decompressTo(file, dest) {
-    await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', file] }], {
-        consume: (out) => pipeline(out, fs.createWriteStream(dest, { flags: 'wx' }))
-    });
 }
 
 // EXTERNAL MODULE: external "fs"
@@ -37359,245 +37958,6 @@ async function key_resolveKeys(cfg) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/manifest.ts
-// The snapshot format: a dir (the one path handed to @actions/cache) holding manifest.json, the
-// store archive(s) and the registrations of the saved items (data read from the live DB, see
-// registrations.ts; never a DB file). The manifest records a sha256 per file, taken while
-// writing, so restore can prove the download intact before anything touches the store.
-// It is versioned: a reader refuses any version it does not know (a miss, not a guess), and
-// `archives` is a list so later versions can shard the store or add deltas.
-
-
-
-
-
-const MANIFEST_FILE = 'manifest.json';
-/** Archives one snapshot (a delta's base and the delta together, too) may hold. */
-const manifest_MAX_ARCHIVES = 64;
-const FORMAT = 'runbox-store-snapshot';
-/**
- * A full snapshot. 3: registrations as data; versions 1 and 2 carried SQLite DB copies, which
- * this runbox refuses to read (a miss).
- */
-const FORMAT_VERSION = 3;
-/**
- * A delta: only the items its base (a full snapshot, named by key) lacks, plus the DB. A new
- * version rather than an optional field, so a runbox that only reads version 1 refuses a delta
- * cleanly (a miss) instead of taking it for a whole store.
- */
-const DELTA_FORMAT_VERSION = 4;
-/** More link anchors than one archive may list: a bound on the manifest a restore reads. */
-const MAX_LINK_TARGETS = 1_000_000;
-class manifest_ManifestError extends Error {
-    constructor(message) {
-        super(`snapshot manifest: ${message}`);
-        this.name = 'ManifestError';
-    }
-}
-const FILE = /^(db\/)?[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const SHA = /^[0-9a-f]{64}$/;
-function manifest_isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function fileRecord(v, what) {
-    if (!manifest_isObject(v))
-        throw new manifest_ManifestError(`${what} is not an object`);
-    const { file, sha256, bytes } = v;
-    if (typeof file !== 'string' || !FILE.test(file))
-        throw new manifest_ManifestError(`${what}.file '${String(file)}' is not a plain file name`);
-    if (typeof sha256 !== 'string' || !SHA.test(sha256))
-        throw new manifest_ManifestError(`${what}.sha256 is not a sha256`);
-    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
-        throw new manifest_ManifestError(`${what}.bytes is not a size`);
-    if (v.compression !== 'zstd')
-        throw new manifest_ManifestError(`${what}.compression '${String(v.compression)}' is not understood`);
-    return { file, sha256, bytes };
-}
-function stringList(v, what) {
-    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
-        throw new manifest_ManifestError(`${what} is not a list of strings`);
-    return v;
-}
-/**
- * Parses and checks a manifest against what this restore expects: same format version, same
- * store kind, store paths and DB files only within the configured ones. Files it names must be
- * plain files in the snapshot dir (a symlink there could point a root reader elsewhere).
- */
-function manifest_readManifest(dir, expect) {
-    const file = path.join(dir, MANIFEST_FILE);
-    let raw;
-    try {
-        raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-    }
-    catch (e) {
-        throw new manifest_ManifestError(`cannot read ${file}: ${e.message}`);
-    }
-    if (!manifest_isObject(raw) || raw.format !== FORMAT)
-        throw new manifest_ManifestError('not a runbox store snapshot');
-    if (raw.version !== FORMAT_VERSION && raw.version !== DELTA_FORMAT_VERSION)
-        throw new manifest_ManifestError(`format version ${String(raw.version)} is not understood by this runbox (it reads versions ${FORMAT_VERSION} and ${DELTA_FORMAT_VERSION})`);
-    const base = readBase(raw.base, raw.version);
-    if (raw.kind !== expect.kind)
-        throw new manifest_ManifestError(`it is a ${String(raw.kind)} snapshot, this step restores ${expect.kind}`);
-    const storePaths = stringList(raw.storePaths, 'storePaths');
-    for (const p of storePaths)
-        if (!expect.storePaths.includes(p))
-            throw new manifest_ManifestError(`store path ${p} is not among store-paths (${expect.storePaths.join(', ')})`);
-    if (!Array.isArray(raw.archives) || raw.archives.length === 0)
-        throw new manifest_ManifestError('no archives');
-    // Each archive costs a zstd and a tar at restore; runbox itself writes at most MAX_SHARDS.
-    if (raw.archives.length > manifest_MAX_ARCHIVES)
-        throw new manifest_ManifestError(`it lists ${raw.archives.length} archives, more than the ${manifest_MAX_ARCHIVES} a snapshot may hold`);
-    const archives = raw.archives.map((a, i) => {
-        const rec = fileRecord(a, `archives[${i}]`);
-        const paths = stringList(a.storePaths, `archives[${i}].storePaths`);
-        for (const p of paths)
-            if (!storePaths.includes(p))
-                throw new manifest_ManifestError(`archives[${i}] holds ${p}, which the manifest does not list`);
-        const dataBytes = a.dataBytes;
-        // Required: the free-space check and the bound while extracting both go by it.
-        if (typeof dataBytes !== 'number' || !Number.isSafeInteger(dataBytes) || dataBytes < 0)
-            throw new manifest_ManifestError(`archives[${i}].dataBytes is missing or not a size`);
-        const linkTargets = readLinkTargets(a.linkTargets, paths, `archives[${i}].linkTargets`);
-        return { ...rec, compression: 'zstd', storePaths: paths, dataBytes, ...(linkTargets ? { linkTargets } : {}) };
-    });
-    const registrations = readRegistrationsRecord(raw.registrations);
-    const dirTimes = readDirTimes(raw.dirTimes, storePaths);
-    const files = [...archives, ...(registrations ? [registrations] : [])];
-    const names = files.map((r) => r.file);
-    if (new Set(names).size !== names.length)
-        throw new manifest_ManifestError('a file is listed twice');
-    for (const name of names) {
-        const st = fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false });
-        if (!st || !st.isFile())
-            throw new manifest_ManifestError(`${name} is missing or not a regular file`);
-        if (st.size !== files.find((r) => r.file === name)?.bytes)
-            throw new manifest_ManifestError(`${name} is ${st.size} bytes, the manifest says otherwise (truncated download?)`);
-    }
-    return {
-        format: FORMAT,
-        version: base ? DELTA_FORMAT_VERSION : FORMAT_VERSION,
-        kind: expect.kind,
-        createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : '',
-        ...(typeof raw.toolVersion === 'string' ? { toolVersion: raw.toolVersion } : {}),
-        storePaths,
-        archives,
-        ...(dirTimes ? { dirTimes } : {}),
-        ...(registrations ? { registrations } : {}),
-        ...(base ? { base } : {})
-    };
-}
-/**
- * At most MAX_LINK_TARGETS strings, each a normalised relative path (no leading or trailing
- * `/`, no empty, `.` or `..` component, no NUL) strictly inside one of the archive's store
- * paths. Attacker-controlled like the rest: restore only ever uses it to decide which checked
- * file members of items already in the store to write into its private dir.
- */
-function readLinkTargets(v, storePaths, what) {
-    if (v === undefined)
-        return undefined;
-    if (!Array.isArray(v))
-        throw new manifest_ManifestError(`${what} is not a list`);
-    if (v.length > MAX_LINK_TARGETS)
-        throw new manifest_ManifestError(`${what} lists ${v.length} paths, more than the ${MAX_LINK_TARGETS} an archive may`);
-    const roots = storePaths.map((p) => p.replace(/^\/+/, ''));
-    v.forEach((p, j) => {
-        if (typeof p !== 'string')
-            throw new manifest_ManifestError(`${what}[${j}] is not a string`);
-        const normal = p !== '' && !p.includes('\0') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
-        if (!normal)
-            throw new manifest_ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not a normalised relative path`);
-        if (!roots.some((r) => p.startsWith(`${r}/`)))
-            throw new manifest_ManifestError(`${what}[${j}] '${p.slice(0, 200)}' is not inside the archive's store paths`);
-    });
-    return v;
-}
-/** Only the one file name save writes, and no bigger than a restore will read. */
-function readRegistrationsRecord(v) {
-    if (v === undefined)
-        return undefined;
-    const rec = fileRecord(v, 'registrations');
-    if (rec.file !== REGISTRATIONS_FILE)
-        throw new manifest_ManifestError(`registrations.file '${rec.file}' is not ${REGISTRATIONS_FILE}`);
-    if (rec.bytes > LIMITS.fileBytes)
-        throw new manifest_ManifestError(`registrations is ${rec.bytes} bytes, over the ${LIMITS.fileBytes} a restore reads`);
-    const { paths } = v;
-    if (typeof paths !== 'number' || !Number.isSafeInteger(paths) || paths < 0 || paths > LIMITS.paths)
-        throw new manifest_ManifestError('registrations.paths is not a count');
-    return { ...rec, compression: 'zstd', paths };
-}
-/** A full snapshot has no base; a delta must have one, named by a usable cache key. */
-function readBase(v, version) {
-    if (version === FORMAT_VERSION) {
-        if (v !== undefined)
-            throw new manifest_ManifestError(`a version ${FORMAT_VERSION} (full) snapshot cannot name a base`);
-        return undefined;
-    }
-    if (!manifest_isObject(v))
-        throw new manifest_ManifestError(`a delta snapshot (version ${DELTA_FORMAT_VERSION}) names no base`);
-    const { key, bytes } = v;
-    if (typeof key !== 'string' || key === '')
-        throw new manifest_ManifestError('base.key is not a non-empty string');
-    const problem = keyProblem(key);
-    if (problem)
-        throw new manifest_ManifestError(`base.key '${key.slice(0, 80)}' is not a cache key: ${problem}`);
-    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0))
-        throw new manifest_ManifestError('base.bytes is not a size');
-    return { key, ...(typeof bytes === 'number' ? { bytes } : {}) };
-}
-/** The base key a downloaded snapshot names, read before it is verified (to fetch the base); undefined for a full one. */
-function manifest_peekBaseKey(dir) {
-    try {
-        const raw = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
-        if (!manifest_isObject(raw) || raw.version !== DELTA_FORMAT_VERSION || !manifest_isObject(raw.base))
-            return undefined;
-        return typeof raw.base.key === 'string' ? raw.base.key : undefined;
-    }
-    catch {
-        return undefined; // readManifest says why, later
-    }
-}
-/**
- * Only mtimes, and only of a store path or a dot-named dir directly in one: restore applies
- * them as root, to dirs it created itself, so nothing else may be named here.
- */
-function readDirTimes(v, storePaths) {
-    if (v === undefined)
-        return undefined;
-    if (!Array.isArray(v))
-        throw new manifest_ManifestError('dirTimes is not a list');
-    return v.map((d, i) => {
-        if (!manifest_isObject(d))
-            throw new manifest_ManifestError(`dirTimes[${i}] is not an object`);
-        const { path: p, mtime } = d;
-        if (typeof mtime !== 'string' || !MTIME.test(mtime))
-            throw new manifest_ManifestError(`dirTimes[${i}].mtime is not a time`);
-        const ok = typeof p === 'string' && (storePaths.includes(p) || (storePaths.includes(path.dirname(p)) && /^\.[A-Za-z0-9._-]*$/.test(path.basename(p)) && !/^\.\.?$/.test(path.basename(p))));
-        if (!ok)
-            throw new manifest_ManifestError(`dirTimes[${i}].path '${String(p)}' is neither a store path nor a dot-dir directly in one`);
-        return { path: p, mtime };
-    });
-}
-/** Compressed bytes of the files a manifest lists (archives and registrations). */
-function manifest_manifestBytes(m) {
-    return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
-}
-function writeManifest(dir, m) {
-    external_node_fs_default().writeFileSync(external_node_path_default().join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
-}
-/**
- * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
- * journals, and no other file either (a `schema` file a fresh host lacks would set the version
- * the daemon migrates its DB from). Save never archives it; restore refuses any member in it.
- */
-function manifest_isLiveDbFile(absPath, dbDir) {
-    return inDbDir(absPath, dbDir);
-}
-/** The DB dir itself or anything in it: never archived (the registrations carry what the DB knows). */
-function inDbDir(absPath, dbDir) {
-    return dbDir !== undefined && (absPath === dbDir || absPath.startsWith(`${dbDir}/`));
-}
-
 ;// CONCATENATED MODULE: ./src/store/delta.ts
 // Delta snapshots: when main restored a full snapshot (the base) and the job added only a few
 // store items, post uploads just those items plus the DB copy, in an entry whose manifest
@@ -37673,7 +38033,8 @@ function deltaDue(plan) {
 // The archives of one snapshot (shards, or a delta and its base) each extract into their own
 // sub-dir of the private dir, so none can write through another's symlink. What is left to
 // check across them: no store item is in two archives (which copy would be moved in, and which
-// registration would describe it, would be up to chance).
+// registration would describe it, would be up to chance), and each archive holds exactly the
+// items its manifest record lists (what a partial restore decided by).
 
 /** Throws UnsafeArchiveError when a top-level item is in two archives of one snapshot. */
 function shard_rules_checkShardsApart(summaries) {
@@ -37686,6 +38047,35 @@ function shard_rules_checkShardsApart(summaries) {
             owner.set(top, i);
         }
     });
+}
+/**
+ * Throws UnsafeArchiveError when an archive whose record lists its items (ArchiveRecord.items,
+ * absolute) holds an item it does not list, or lists one it does not hold, or when any read
+ * archive holds an item another archive's record lists (`all`: every archive of the snapshot,
+ * read or skipped). A partial restore skips archives by those lists, so a list that lies is
+ * refused wherever the bytes show it.
+ */
+function shard_rules_checkItemsListed(archives, all) {
+    const listedBy = new Map();
+    for (const a of all)
+        for (const i of a.items ?? [])
+            listedBy.set(i.replace(/^\/+/, ''), a.index);
+    for (const a of archives) {
+        for (const top of a.summary.tops) {
+            const by = listedBy.get(top);
+            if (by !== undefined && by !== a.index)
+                throw new UnsafeArchiveError(top, `is held by archive ${a.index}, but the manifest lists it in archive ${by}`);
+        }
+        if (!a.items)
+            continue;
+        const listed = new Set(a.items.map((i) => i.replace(/^\/+/, '')));
+        for (const top of a.summary.tops)
+            if (!listed.has(top))
+                throw new UnsafeArchiveError(top, `is held by archive ${a.index}, whose manifest record does not list it`);
+        for (const top of listed)
+            if (!a.summary.tops.has(top))
+                throw new UnsafeArchiveError(top, `is listed by the manifest record of archive ${a.index}, which does not hold it`);
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
@@ -37856,7 +38246,7 @@ function listTarArgs(opts, listFile) {
 const archive_ZSTD_WINDOW_LOG = 26;
 const compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
+async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items) {
     const listFile = external_node_path_default().join(opts.scratchDir, `${file}.list`);
     external_node_fs_default().writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
     // What this archive's hard-link members will point at (tar takes the list in this order):
@@ -37867,26 +38257,27 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel) {
     const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
     try {
         const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], external_node_path_default().join(opts.snapshotDir, file));
-        return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}) };
+        return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
     }
     finally {
         external_node_fs_default().rmSync(listFile, { force: true });
     }
 }
-/** All shards at once: each is a tar (reading the disk) and a zstd (one core's worth). */
-function writeShards(opts, plan, byRel) {
+/** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
+async function writeShards(opts, plan, byRel) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
-    return Promise.all(plan.lists.map((list, i) => listArchive(opts, list, `store-${i}.tar.zst`, storePaths(list), plan.dataBytes[i], byRel)));
-}
-/** The whole listed store as one archive, tar taking the listed members only. */
-function oneList(listing) {
-    const list = [...listing.shared];
-    for (const item of listing.items.values())
-        for (const e of item.entries)
-            list.push(e.rel);
-    const dataBytes = dataBytesOf([...listing.items.values()].flatMap((i) => i.entries));
-    list.sort(treeOrder);
-    return { lists: [list], dataBytes: [dataBytes] };
+    const out = new Array(plan.lists.length);
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < plan.lists.length; i = next++)
+            out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+    };
+    const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
+    // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+    const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
+    if (failed)
+        throw failed.reason;
+    return out;
 }
 async function wholeArchive(opts, present) {
     const dataBytes = await wholeDataBytes(opts, present);
@@ -37910,7 +38301,7 @@ async function wholeDataBytes(opts, present) {
             const [ino, nlink, size, ...name] = rec.split('\t');
             const rel = name.join('\t');
             const top = rel.split('/')[0];
-            if (top.startsWith('.') || isDaemonLockName(top) || inDbDir(`${sp}/${rel}`, opts.dbDir))
+            if (top.startsWith('.') || members_isDaemonLockName(top) || inDbDir(`${sp}/${rel}`, opts.dbDir))
                 continue;
             if (Number(nlink) > 1) {
                 if (seen.has(ino))
@@ -37981,7 +38372,6 @@ async function createSnapshot(opts) {
     // Read before the archive: an item registered later is saved unregistered, never the reverse.
     const regs = await liveRegistrations(opts, archived);
     const t1 = Date.now();
-    const count = opts.shards ? opts.shards : autoShardCount();
     // One walk of the store serves the delta decision, the shard split and the data sizes.
     const listing = await listStore(opts.root, archived, (p) => inDbDir(p, opts.dbDir));
     const byRel = listing ? entriesByRel(listing) : new Map();
@@ -37991,7 +38381,7 @@ async function createSnapshot(opts) {
         const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel)];
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
             delta = { written: true, ...counts, reason: '' };
         }
         else {
@@ -38002,15 +38392,14 @@ async function createSnapshot(opts) {
         }
     }
     if (!archives) {
-        const plan = listing && planShards(listing, count, !opts.shards);
-        if (plan)
-            archives = await writeShards(opts, plan, byRel);
-        else if (listing) {
-            const one = oneList(listing);
-            archives = [await listArchive(opts, one.lists[0], ARCHIVE_FILE, archived, one.dataBytes[0], byRel)];
-        }
-        else
+        if (!listing)
             archives = [await wholeArchive(opts, archived)];
+        else {
+            // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
+            const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
+            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
+            archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+        }
     }
     const t2 = Date.now();
     const base = delta?.written && opts.base ? { key: opts.base.key, bytes: opts.base.bytes } : undefined;
@@ -38302,11 +38691,13 @@ class private_extract_PrivateRestore {
         this.landed.set(p, l);
     }
     /**
-     * `zstd -dc FILE`, parsed and checked by node, re-serialized canonically into root's `tar -x`
-     * in the archive's own sub-dir. Resolves with the archive's summary once both finished and the
-     * compressed bytes match the manifest's sha256.
+     * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+     * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
+     * with the archive's summary once both finished and the compressed bytes match the manifest's
+     * sha256.
      */
-    async extract(index, file, rec, rules) {
+    async extract(index, src, rec, rules) {
         const sub = String(index);
         await run('mkdir', ['-m', '0700', '--', path.join(this.dir, sub)], { privileged: true });
         this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
@@ -38319,6 +38710,18 @@ class private_extract_PrivateRestore {
         // archive's sub-dir, an existing item or anything else on disk.
         const emittedFiles = new Set();
         const tap = new HashTap();
+        // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
+        // off before the chunk's first byte, and that is the error told, not zstd's truncation.
+        let sourceError;
+        async function* guarded() {
+            try {
+                yield* src.open();
+            }
+            catch (e) {
+                sourceError = e;
+                throw e;
+            }
+        }
         const validator = new MemberValidator(rules);
         let out = [];
         // The store paths and their parents: made here, so tar never makes a dir on its own.
@@ -38460,7 +38863,7 @@ class private_extract_PrivateRestore {
         const [unpacked, extracted] = await Promise.allSettled([
             // At most the window save uses: a frame asking for more is refused before zstd allocates it.
             runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-                feed: (stdin) => pipeline(createReadStream(file), tap, stdin),
+                feed: (stdin) => pipeline(guarded(), tap, stdin),
                 consume: async (zout) => {
                     const stdin = await tarStdin;
                     let gone = false;
@@ -38523,8 +38926,16 @@ class private_extract_PrivateRestore {
             catch (e) {
                 checkError = e;
             }
-        const failure = checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
-        checkDigest(failure === undefined ? tap.digest() : await sha256File(file), rec);
+        const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
+        if (failure === undefined)
+            checkDigest(tap.digest(), rec);
+        else if (sourceError === undefined && src.reread) {
+            // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
+            // extract's own failure is told instead.
+            const again = await src.reread().catch(() => undefined);
+            if (again !== undefined)
+                checkDigest(again, rec);
+        }
         if (failure !== undefined)
             throw failure instanceof Error ? failure : new Error(errorMessage(failure));
         return validator.finish();
@@ -38745,11 +39156,14 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/restore.ts
-// Main: look the snapshot up, download it into the staging dir, check and extract it into a
-// private dir (private-extract.ts), and only then stop the daemon, move the new items in and
-// register them in the DB. Any problem with the cache or
+// Main: look the snapshot up, read its index, manifest and registrations, decide which archives
+// (frames) hold an item the store lacks, stream only those from the cache (each chunk proven by
+// the index before zstd sees it), check and extract them into a private dir
+// (private-extract.ts), and only then stop the daemon, move the new items in and register them
+// in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
+
 
 
 
@@ -38789,14 +39203,16 @@ function spaceNeeded(dataBytes) {
  */
 async function applySnapshot(o) {
     const t0 = Date.now();
-    const { parts, specs } = readParts(o);
-    const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+    const { parts, specs: all } = readParts(o);
     const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
     if (reaped.length > 0)
         core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
     try {
+        const { specs, skipped } = await selectFrames(o, all);
+        const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
         await priv.checkSpace(needed);
         const archives = await extractAll(o, priv, specs, needed);
+        checkItemsListed(archives, all.map((a) => ({ index: a.index, items: a.rec.items })));
         checkShardsApart(archives.map((a) => a.summary));
         await priv.verifyLanded();
         const registrations = await readPartRegistrations(o, parts);
@@ -38805,12 +39221,18 @@ async function applySnapshot(o) {
         await ensurePrivilege('restore a store snapshot into root-owned store paths');
         const moved = await moveInAndRegister(o, priv, archives, registrations);
         const delta = parts[parts.length - 1].manifest.base;
-        const fullTops = new Set(archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]));
+        const fullTops = new Set([
+            ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
+            ...skipped.filter((a) => a.part === 0).flatMap((a) => (a.rec.items ?? []).map((i) => i.replace(/^\/+/, '')))
+        ]);
+        const skippedBytes = skipped.reduce((n, a) => n + a.rec.bytes, 0);
         return {
-            compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0),
+            compressedBytes: parts.reduce((n, p) => n + manifestBytes(p.manifest), 0) - skippedBytes,
+            frames: { read: specs.length, total: all.length },
+            skippedBytes,
             dataBytes: archives.reduce((n, a) => n + a.summary.dataBytes, 0),
             added: moved.added,
-            existing: moved.existing,
+            existing: moved.existing + skipped.reduce((n, a) => n + (a.rec.items?.length ?? 0), 0),
             ...(moved.db ? { db: moved.db } : {}),
             verifyMs,
             extractMs: moved.extractMs,
@@ -38828,22 +39250,70 @@ async function applySnapshot(o) {
 /** The snapshot's manifest (and a delta's base's, first), checked, and the archives they list. */
 function readParts(o) {
     const expect = { kind: o.kind, storePaths: o.storePaths, ...(o.dbDir ? { dbDir: o.dbDir } : {}) };
-    const manifest = readManifest(o.snapshotDir, expect);
+    const files = o.files ?? localFiles(o.snapshotDir);
+    const manifest = readManifest(o.snapshotDir, expect, (name) => files.sizeOf(name));
     const parts = [];
     if (manifest.base) {
         if (!o.baseDir)
             throw new ManifestError(`it is a delta over ${manifest.base.key}, and that base was not fetched`);
-        const base = readManifest(o.baseDir, expect);
+        const baseFiles = o.baseFiles ?? localFiles(o.baseDir);
+        const base = readManifest(o.baseDir, expect, (name) => baseFiles.sizeOf(name));
         // Depth 1 only: a delta's base must be whole.
         if (base.base)
             throw new ManifestError(`the base ${manifest.base.key} of this delta is itself a delta (over ${base.base.key}); chains are refused`);
-        parts.push({ dir: o.baseDir, manifest: base });
+        parts.push({ dir: o.baseDir, files: baseFiles, manifest: base });
     }
-    parts.push({ dir: o.snapshotDir, manifest });
-    const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: path.join(p.dir, a.file), rec: a, storePaths: a.storePaths, part })));
+    parts.push({ dir: o.snapshotDir, files, manifest });
+    const specs = parts.flatMap((p, part) => p.manifest.archives.map((a) => ({ file: a.file, files: p.files, rec: a, storePaths: a.storePaths, part })));
     if (specs.length > MAX_ARCHIVES)
         throw new ManifestError(`the delta and its base hold ${specs.length} archives together, more than ${MAX_ARCHIVES}`);
-    return { parts, specs };
+    // Items are unique within each manifest (readManifest); a delta's must also be apart from its base's.
+    const owner = new Set();
+    for (const a of specs)
+        for (const item of a.rec.items ?? []) {
+            if (owner.has(item))
+                throw new ManifestError(`the item ${shown(item)} is listed by both the delta and its base`);
+            owner.add(item);
+        }
+    return { parts, specs: specs.map((a, index) => ({ ...a, index })) };
+}
+/**
+ * Partial restore: the archives that hold at least one item the store lacks, and those skipped.
+ * An item is lacking unless it is on disk (lstat below store paths whose chain privatePlace
+ * checked: nothing followed) and, when the DB is restored too and the item is in its store
+ * dir, registered valid in the live DB. An archive that lists no items, or when the live DB
+ * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
+ * so a skipped archive is never read at all; its items are what the store already has.
+ */
+async function selectFrames(o, specs) {
+    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+    if (listed.length === 0)
+        return { specs: [...specs], skipped: [] };
+    const storeDir = PRESETS[o.kind].storeDir;
+    let valid;
+    const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
+    if (dbDecides)
+        try {
+            valid = await liveValidPaths(o.root, o.dbDir, storeDir, o.scratchDir);
+        }
+        catch (e) {
+            core.warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
+            return { specs: [...specs], skipped: [] };
+        }
+    const onDisk = (item) => fs.lstatSync(path.join(o.root, item), { throwIfNoEntry: false }) !== undefined;
+    const lacks = (item) => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !valid.has(item));
+    const keep = [];
+    const skipped = [];
+    for (const a of specs) {
+        const items = a.rec.items;
+        if (items === undefined || items.length === 0 || items.some(lacks))
+            keep.push(a);
+        else
+            skipped.push(a);
+    }
+    if (skipped.length > 0)
+        core.info(`runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`);
+    return { specs: keep, skipped };
 }
 /**
  * Every archive checked and extracted (a bounded number at once) before anything reaches the
@@ -38855,9 +39325,12 @@ async function extractAll(o, priv, specs, needed) {
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
     const limit = limiter(extractConcurrency());
     try {
-        return await withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a, index) => limit(async () => {
-            const summary = await priv.extract(index, a.file, a.rec, { storePaths: a.storePaths, reserved });
-            return { index, file: a.file, summary, storePaths: a.storePaths, part: a.part };
+        return await withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a) => limit(async () => {
+            const summary = await priv.extract(a.index, { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => a.files.reread(a.file) } : {}) }, a.rec, {
+                storePaths: a.storePaths,
+                reserved
+            });
+            return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
         }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     }
     catch (e) {
@@ -38875,6 +39348,7 @@ async function readPartRegistrations(o, parts) {
         if (!rec)
             continue;
         const file = path.join(p.dir, rec.file);
+        // Fetched whole into the snapshot dir by the entry reader (or there already, on disk).
         await verifyFile(file, rec);
         registrations = [...(registrations ?? []), ...(await readRegistrationsFile(file, storeDir)).paths];
     }
@@ -38895,7 +39369,10 @@ function reportLeftOut(archives, priv) {
             .join(', ')}`);
     const notRestored = priv.notRestored();
     if (notRestored.length > 0)
-        core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored.slice(0, 5).join(', ')}`);
+        core.info(`runbox store: ${notRestored.length} item(s) not restored: they share files (hard links) with items already in the store, e.g. ${notRestored
+            .slice(0, 5)
+            .map((t) => shown(t))
+            .join(', ')}`);
     return { bitsDropped, lockDropped, notRestored };
 }
 /** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
@@ -38976,18 +39453,18 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const [key, restore] = lookups[i];
         const staging = createStaging(cfg.stagingBase);
         stagings.push(staging);
-        const matched = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
-        if (!matched)
+        const entry = await withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
+        if (!entry)
             return { note };
+        const matched = entry.matched;
         if (refused.has(matched)) {
             core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
             return { note };
         }
-        const snapshotDir = path.join(staging, SNAPSHOT_DIR);
-        const baseKey = peekBaseKey(snapshotDir);
+        const baseKey = peekBaseKey(entry.dir);
         // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
         if (baseKey === undefined || keyProblem(baseKey) !== undefined)
-            return { fetched: { matched, snapshotDir }, note };
+            return { fetched: { matched, entry }, note };
         core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
         const baseStaging = createStaging(cfg.stagingBase);
         stagings.push(baseStaging);
@@ -38996,8 +39473,8 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const got = baseKey === matched
             ? undefined
             : await withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
-        if (got === baseKey)
-            return { fetched: { matched, snapshotDir, baseDir: path.join(baseStaging, SNAPSHOT_DIR) }, note };
+        if (got?.matched === baseKey)
+            return { fetched: { matched, entry, base: got }, note };
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
         // user to the cache, and a fallback lookup would only fill the same disk again.
         if (spaceProblems.length > 0)
@@ -39060,10 +39537,14 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                     storePaths: cfg.storePaths,
                     ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
                     daemon: cfg.daemon,
-                    snapshotDir: fetched.snapshotDir,
-                    ...(fetched.baseDir ? { baseDir: fetched.baseDir } : {}),
+                    snapshotDir: fetched.entry.dir,
+                    files: fetched.entry.files,
+                    ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
                     scratchDir
                 });
+                const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+                const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+                const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
                 // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -39078,9 +39559,9 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                             : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
                     ]
                     : [];
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(r.compressedBytes)} compressed, ${formatBytes(r.dataBytes)} of files; ` +
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} compressed downloaded of the entry's ${formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${formatBytes(r.dataBytes)} of files; ` +
                     `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `download ${formatSeconds(downloadMs)}, check + extract ${formatSeconds(r.verifyMs)} (one pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
+                report.add('store restore time', `index + manifest ${formatSeconds(downloadMs)}, download + check + extract ${formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
@@ -39127,9 +39608,10 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
 
 
 
+/** What was saved (for purge), or undefined when nothing was. */
 async function saveStore(state, report) {
     try {
-        await save(state, report);
+        return await save(state, report);
     }
     finally {
         if (state.base)
@@ -39161,11 +39643,11 @@ function deltaBase(state) {
 async function save(state, report) {
     if (state.save === 'never') {
         report.add('store snapshot', 'not saved (save: never)');
-        return;
+        return undefined;
     }
     if (state.save === 'auto' && state.exactHit) {
         report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
-        return;
+        return undefined;
     }
     let staging;
     try {
@@ -39175,7 +39657,7 @@ async function save(state, report) {
         const signingKey = parseSigningKey(actionInputs);
         await (0,exec/* ensurePrivilege */.wU)('read the root-owned store to snapshot it');
         staging = staging_createStaging(state.stagingBase);
-        const snapshotDir = external_node_path_default().join(staging, cache_io_SNAPSHOT_DIR);
+        const snapshotDir = external_node_path_default().join(staging, SNAPSHOT_DIR);
         const scratchDir = external_node_path_default().join(staging, 'scratch');
         external_node_fs_default().mkdirSync(snapshotDir);
         external_node_fs_default().mkdirSync(scratchDir);
@@ -39207,6 +39689,10 @@ async function save(state, report) {
         if (signingKey && id !== undefined)
             report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
         report.add('store save time', `DB read ${job_summary_formatSeconds(r.dbMs)}, archive ${job_summary_formatSeconds(r.archiveMs)}, upload ${job_summary_formatSeconds(uploadMs)}`);
+        // For purge: the saved entry and the base its manifest names stay.
+        if (id !== undefined)
+            return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
+        return undefined;
     }
     catch (e) {
         // Removed first, so that the free space it reports is what the host really has.
@@ -39217,6 +39703,7 @@ async function save(state, report) {
         const why = space ? `${space} (${(0,errors/* errorMessage */.g)(e)})` : (0,errors/* errorMessage */.g)(e);
         lib_core/* warning */.$e(`runbox store: no snapshot saved, the job goes on: ${why}`);
         report.add('store snapshot', `not saved: ${why}`);
+        return undefined;
     }
     finally {
         if (staging)
@@ -39285,9 +39772,384 @@ function storeStateFrom(raw) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
+// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
+// which, unlike the cache service itself, can list entries and delete them. Used only by purge.
+// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
+//
+// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
+// a token the API does not take, or a service that stays unavailable after bounded retries.
+
+
+const PER_PAGE = 100;
+/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
+const MAX_PAGES = 20;
+const API_VERSION = '2022-11-28';
+function headers(t) {
+    return {
+        accept: 'application/vnd.github+json',
+        authorization: `Bearer ${t.token}`,
+        'x-github-api-version': API_VERSION,
+        'user-agent': 'runbox'
+    };
+}
+function endpoint(t, rest) {
+    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
+}
+/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
+async function refusalOf(res, what) {
+    const body = (await res.text()).slice(0, 300);
+    const said = body ? `: ${untrusted_text_shown(body)}` : '';
+    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
+    if (res.status === 429 || (res.status === 403 && limited)) {
+        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
+        const retry = res.headers.get('retry-after');
+        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
+        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
+    }
+    if (res.status === 401)
+        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
+    if (res.status === 403 || res.status === 404)
+        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: write' permission on this repository)` };
+    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
+}
+async function request(t, method, url, what) {
+    try {
+        return await withRetries(what, async () => {
+            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
+            if (res.status >= 500 && res.status !== 501) {
+                await res.body?.cancel();
+                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
+            }
+            return res;
+        });
+    }
+    catch (e) {
+        return { kind: 'unavailable', message: http_describe(e) };
+    }
+}
+function isRefusal(v) {
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+}
+function parseTime(v) {
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    return Number.isFinite(ms) ? ms : NaN;
+}
+/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
+function listing(raw) {
+    const o = raw;
+    if (!o || typeof o !== 'object')
+        return undefined;
+    const { id, key, version, ref, size_in_bytes: size } = o;
+    const createdAt = parseTime(o.created_at);
+    const lastAccessedAt = parseTime(o.last_accessed_at);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
+        return undefined;
+    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
+        return undefined;
+    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
+}
+/**
+ * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
+ * given, saved from `ref`. Pages are read until the API's total_count is reached, a page comes
+ * back empty, or MAX_PAGES were read (then `truncated`).
+ */
+async function listCaches(t, prefix, ref) {
+    const entries = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
+        const what = `listing the caches for ${untrusted_text_shown(prefix)} (page ${page})`;
+        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
+        if (isRefusal(res))
+            return res;
+        if (!res.ok)
+            return refusalOf(res, what);
+        let body;
+        try {
+            body = await jsonBody(res, what);
+        }
+        catch (e) {
+            return { kind: 'malformed', message: http_describe(e) };
+        }
+        const o = body;
+        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
+            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
+        const got = o.actions_caches.map(listing);
+        if (got.some((e) => e === undefined))
+            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
+        entries.push(...got);
+        if (got.length === 0 || entries.length >= o.total_count)
+            return { entries, truncated: false };
+    }
+    return { entries, truncated: true };
+}
+/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
+async function deleteCache(t, id) {
+    const what = `deleting cache entry ${id}`;
+    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
+    if (isRefusal(res))
+        return res;
+    // A 404 after a successful listing is the entry going away in between; a missing permission
+    // shows as 403 (or as 404 on the listing itself).
+    if (res.ok || res.status === 404) {
+        await res.body?.cancel();
+        return res.ok ? 'deleted' : 'gone';
+    }
+    return refusalOf(res, what);
+}
+
+
+;// CONCATENATED MODULE: ./src/store/purge-config.ts
+// The purge inputs, validated by main before anything happens and read again by post (the token
+// only ever from the input: like signing-key, it is never written to the run state).
+
+
+
+
+
+/** Deletions one post makes at most; the rest waits for the next post (REST rate limits are per hour). */
+const MAX_DELETIONS = 50;
+const PURGE_INPUTS = ['purge-prefixes', 'purge-created-before', 'purge-last-accessed-before'];
+/** The validated purge config, or undefined when `purge` is false. */
+function parsePurgeConfig(src, store) {
+    const on = input_source_parseBoolean(src, 'purge', false);
+    if (!on) {
+        // A purge setting without purge is a half-written config, not "off".
+        for (const name of PURGE_INPUTS)
+            if (src.value(name) !== '')
+                throw new errors/* InputError */.d(name, "it is set while 'purge' is false", "Set 'purge: true', or remove it");
+        return undefined;
+    }
+    if (!store)
+        throw new errors/* InputError */.d('purge', "it is true while 'store' is empty: there are no runbox snapshots to purge", "Set 'store' to 'guix' or 'nix', or remove 'purge'");
+    const lines = src.lines('purge-prefixes');
+    for (const p of lines) {
+        const problem = config_keyProblem(p);
+        if (problem)
+            throw new errors/* InputError */.d('purge-prefixes', `'${p.length > 60 ? `${p.slice(0, 60)}...` : p}': ${problem}`, 'Give key prefixes as in restore-keys, one per line');
+    }
+    const duration = (name) => {
+        const v = src.value(name);
+        return v === '' ? undefined : duration_parseDuration(name, v);
+    };
+    const createdBeforeSec = duration('purge-created-before');
+    const lastAccessedBeforeSec = duration('purge-last-accessed-before');
+    const token = src.value('token');
+    // An unexpanded default means an Actions runtime that does not evaluate expressions in defaults.
+    if (token === '' || token.includes('${{'))
+        throw new errors/* InputError */.d('token', "it is empty while 'purge' is true", "Leave 'token' at its default (github.token) and give the job 'permissions: actions: write', or pass a token with that permission from a secret");
+    lib_core/* setSecret */.Pq(token);
+    return {
+        ...(lines.length > 0 ? { prefixes: lines } : {}),
+        ...(createdBeforeSec !== undefined ? { createdBeforeSec } : {}),
+        ...(lastAccessedBeforeSec !== undefined ? { lastAccessedBeforeSec } : {}),
+        token
+    };
+}
+
+;// CONCATENATED MODULE: ./src/store/purge-select.ts
+
+const newerFirst = (a, b) => b.createdAt - a.createdAt || b.id - a.id;
+function planPurge(listed, f) {
+    const byId = new Map();
+    for (const e of listed)
+        byId.set(e.id, e);
+    const all = [...byId.values()];
+    const foreign = { otherVersion: 0, otherRef: 0 };
+    const scope = [];
+    for (const e of all) {
+        if (!f.prefixes.some((p) => e.key.startsWith(p)))
+            continue;
+        if (e.version !== f.version)
+            foreign.otherVersion++;
+        else if (e.ref !== f.ref)
+            foreign.otherRef++;
+        else
+            scope.push(e);
+    }
+    scope.sort(newerFirst);
+    // Entries whose content post knows: the one it saved (its base is in its manifest), and the
+    // bases themselves (always full snapshots). A restored entry is known when main recorded its base.
+    const known = new Map();
+    const keepFor = new Map();
+    if (f.saved) {
+        known.set(f.saved.key, f.saved.base);
+        keepFor.set(f.saved.key, 'saved by this job');
+        if (f.saved.base !== undefined && f.saved.base !== f.saved.key) {
+            known.set(f.saved.base, undefined);
+            keepFor.set(f.saved.base, `the base of ${f.saved.key}, the delta this job saved`);
+        }
+    }
+    else if (f.restored) {
+        keepFor.set(f.restored.key, 'restored by this job, which saved nothing newer');
+        if (f.restored.base !== undefined) {
+            known.set(f.restored.key, f.restored.base === f.restored.key ? undefined : f.restored.base);
+            if (f.restored.base !== f.restored.key) {
+                known.set(f.restored.base, undefined);
+                keepFor.set(f.restored.base, `the base of ${f.restored.key}, the delta this job restored`);
+            }
+        }
+    }
+    for (const p of f.prefixes) {
+        const newest = scope.find((e) => e.key.startsWith(p));
+        if (newest && !keepFor.has(newest.key))
+            keepFor.set(newest.key, `the newest entry for ${p}`);
+    }
+    const kept = [];
+    const candidates = [];
+    for (const e of scope) {
+        const why = keepFor.get(e.key) ??
+            (f.createdBefore !== undefined && e.createdAt >= f.createdBefore
+                ? 'created after the purge-created-before cut-off'
+                : f.lastAccessedBefore !== undefined && e.lastAccessedAt >= f.lastAccessedBefore
+                    ? 'used after the purge-last-accessed-before cut-off'
+                    : undefined);
+        if (why)
+            kept.push({ entry: e, why });
+        else
+            candidates.push(e);
+    }
+    // The delta-base guard: a kept entry of unknown content shields every older entry.
+    const unknown = kept.filter((k) => !known.has(k.entry.key)).map((k) => k.entry);
+    const remove = [];
+    for (const c of candidates) {
+        const shield = unknown.filter((u) => newerFirst(u, c) < 0).pop();
+        if (shield)
+            kept.push({ entry: c, why: `older than ${untrusted_text_shown(shield.key)}, which stays and may be a delta over it` });
+        else
+            remove.push(c);
+    }
+    // Newest first within the bound: what stays over it is older than everything deleted, so it
+    // can name none of the deleted entries as its base.
+    for (const e of remove.splice(f.maxDeletions))
+        kept.push({ entry: e, why: `over the ${f.maxDeletions} deletions one post makes; a later post goes on` });
+    kept.sort((a, b) => newerFirst(a.entry, b.entry));
+    return { remove, kept, foreign };
+}
+
+;// CONCATENATED MODULE: ./src/store/purge.ts
+// Post, after the save: delete this store's superseded snapshots from the repository's Actions
+// cache (`purge: true`), so that the service's own eviction, in whatever order it picks, never
+// has to make room by dropping the base of a delta runbox still relies on. What goes is decided
+// in purge-select.ts; this module lists, deletes and reports. Nothing here fails the job: a
+// refusal (no permission, a rate limit, an API that stays down) is a warning.
+
+
+
+
+
+
+
+
+
+
+
+const ADVICE = {
+    permission: "give the job 'permissions: actions: write' (or pass a token with it in 'token')",
+    'rate-limit': 'a later post purges what is left',
+    auth: "check the 'token' input",
+    unavailable: 'a later post purges what is left',
+    malformed: 'a later post purges what is left'
+};
+function refused(report, r, deleted) {
+    lib_core/* warning */.$e(`runbox purge: ${r.message}; ${deleted}; ${ADVICE[r.kind]}. The job goes on.`);
+    report.add('store purge', `stopped: ${r.message}; ${deleted}`);
+}
+function listKeys(entries, max = 10) {
+    const shownKeys = entries.slice(0, max).map((e) => untrusted_text_shown(e.key));
+    return `${shownKeys.join(', ')}${entries.length > max ? ` and ${entries.length - max} more` : ''}`;
+}
+/** Runs purge when the inputs ask for it; every problem is a warning. */
+async function purgeAfterSave(state, saved, report, env = process.env) {
+    let cfg;
+    let restoreKeys;
+    try {
+        const store = parseStoreConfig(actionInputs, env);
+        cfg = parsePurgeConfig(actionInputs, store);
+        restoreKeys = store?.restoreKeys;
+    }
+    catch (e) {
+        // Main refused the same inputs before it restored anything; post has nothing to add.
+        lib_core/* info */.pq(`runbox purge: not run (${(0,errors/* errorMessage */.g)(e)})`);
+        return;
+    }
+    if (!cfg)
+        return;
+    try {
+        await purge(state, saved, cfg, restoreKeys, report, env);
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox purge: ${(0,errors/* errorMessage */.g)(e)}. The job goes on.`);
+        report.add('store purge', `failed: ${(0,errors/* errorMessage */.g)(e)}`);
+    }
+}
+async function purge(state, saved, cfg, restoreKeys, report, env) {
+    const ref = (env.GITHUB_REF ?? '').trim();
+    const repository = (env.GITHUB_REPOSITORY ?? '').trim();
+    if (ref === '' || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+        lib_core/* warning */.$e('runbox purge: GITHUB_REF or GITHUB_REPOSITORY is not set as the runner sets it; nothing purged');
+        report.add('store purge', 'not run: GITHUB_REF or GITHUB_REPOSITORY is not set');
+        return;
+    }
+    const target = { apiUrl: (env.GITHUB_API_URL ?? '').trim() || 'https://api.github.com', repository, token: cfg.token };
+    const restore = restoreKeys ?? defaultRestoreKey(state.primaryKey);
+    const prefixes = cfg.prefixes ?? (restore.length > 0 ? restore : [state.primaryKey]);
+    const now = Date.now();
+    const listed = [];
+    let truncated = false;
+    for (const p of prefixes) {
+        const r = await listCaches(target, p, ref);
+        if (isRefusal(r))
+            return refused(report, r, 'nothing deleted');
+        listed.push(...r.entries);
+        truncated ||= r.truncated;
+    }
+    const facts = {
+        version: entryVersion(state.kind, state.storePaths),
+        ref,
+        prefixes,
+        ...(saved ? { saved } : {}),
+        ...(state.matchedKey ? { restored: { key: state.matchedKey, ...(state.base ? { base: state.base.key } : {}) } } : {}),
+        ...(cfg.createdBeforeSec !== undefined ? { createdBefore: now - cfg.createdBeforeSec * 1000 } : {}),
+        ...(cfg.lastAccessedBeforeSec !== undefined ? { lastAccessedBefore: now - cfg.lastAccessedBeforeSec * 1000 } : {}),
+        maxDeletions: MAX_DELETIONS
+    };
+    const plan = planPurge(listed, facts);
+    const deleted = [];
+    let gone = 0;
+    let stop;
+    for (const e of plan.remove) {
+        const r = await deleteCache(target, e.id);
+        if (r === 'deleted')
+            deleted.push(e);
+        else if (r === 'gone')
+            gone++;
+        else {
+            stop = r;
+            break;
+        }
+    }
+    const bytes = deleted.reduce((n, e) => n + e.sizeInBytes, 0);
+    const what = `deleted ${deleted.length} entr${deleted.length === 1 ? 'y' : 'ies'} (${job_summary_formatBytes(bytes)})${deleted.length > 0 ? `: ${listKeys(deleted)}` : ''}`;
+    if (stop)
+        refused(report, stop, what);
+    else
+        report.add('store purge', `${what}${gone > 0 ? `; ${gone} already gone` : ''} (prefixes ${prefixes.map((p) => untrusted_text_shown(p)).join(', ')}, ref ${untrusted_text_shown(ref)})${truncated ? `; the listing stopped after its page limit, a later post sees the rest` : ''}`);
+    if (plan.kept.length > 0)
+        report.add('store purge kept', plan.kept
+            .slice(0, 10)
+            .map((k) => `${untrusted_text_shown(k.entry.key)} (${k.why})`)
+            .join('; ') + (plan.kept.length > 10 ? `; and ${plan.kept.length - 10} more` : ''));
+    const { otherVersion, otherRef } = plan.foreign;
+    if (otherVersion + otherRef > 0)
+        report.add('store purge skipped', `${otherRef} entr${otherRef === 1 ? 'y' : 'ies'} of other refs and ${otherVersion} that are not runbox ${state.kind} snapshots of these store paths; purge never touches those`);
+}
+
 ;// CONCATENATED MODULE: ./src/store/index.ts
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
+
+
 
 
 
@@ -39354,6 +40216,36 @@ async function removeRunDirLocked(runDir, baseDir, lockPath, waitSec) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/steps/run-step.ts
+// How a step ends, the same for main and post: a failure fails the step and leads its summary,
+// and the summary is written once, also on failure and on cancel.
+
+
+
+/**
+ * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
+ * summary is written. The cleanup that writes it is registered before the body runs, so on
+ * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
+ */
+async function runStep(report, cancelled, body) {
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
+        if (cancelled !== undefined)
+            report.add('cancelled', cancelled);
+        return report.write();
+    });
+    try {
+        await body();
+    }
+    catch (e) {
+        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
+        report.fail((0,errors/* errorMessage */.g)(e));
+    }
+    finally {
+        summaryOnCancel();
+        await report.write();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/steps/post-step.ts
 // The post step (runs always, also after failure and cancel): give reclaim paths back to the
 // runner user and remove this run's dirs.
@@ -39372,9 +40264,8 @@ async function removeRunDirLocked(runDir, baseDir, lockPath, waitSec) {
 
 async function runPost() {
     const report = new StepReport('runbox: post');
-    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => report.write());
     let daemonProblem;
-    try {
+    await runStep(report, undefined, async () => {
         // First, and also when main got nowhere: main killed (SIGKILL, OOM) with the store daemon
         // stopped never started it again. Post gets the same inputs as main.
         try {
@@ -39404,8 +40295,12 @@ async function runPost() {
             }
         };
         // First: the snapshot is worth most, and it needs nothing that teardown removes.
-        if (state.store)
-            await saveStore(storeStateFrom(state.store), report);
+        if (state.store) {
+            const store = storeStateFrom(state.store);
+            const saved = await saveStore(store, report);
+            // Purge (off by default): superseded snapshots of this store, after the save, never failing the job.
+            await purgeAfterSave(store, saved, report);
+        }
         await attempt('reclaim', async () => {
             for (const r of await reclaimPaths(state.reclaim, state.runnerOwner))
                 if (r.healed > 0)
@@ -39490,15 +40385,7 @@ async function runPost() {
             report.add('nothing to tear down', 'main stopped before it provisioned any dir (its error, if it failed, is in the main step)');
         if (problems.length > 0)
             throw new Error(problems.join('; '));
-    }
-    catch (e) {
-        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
-        report.fail((0,errors/* errorMessage */.g)(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
+    });
 }
 
 
@@ -40061,11 +40948,12 @@ __nccwpck_require__.d(__webpack_exports__, {
   Gu: () => (/* binding */ getState),
   pq: () => (/* binding */ info),
   C1: () => (/* binding */ setFailed),
+  Pq: () => (/* binding */ core_setSecret),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setOutput, setSecret, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setOutput, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -42772,7 +43660,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)

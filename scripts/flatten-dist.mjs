@@ -1,5 +1,6 @@
 // ncc writes .dist-build/<entry>/index.js; the runner wants dist/main.js and dist/post.js side by
-// side (the keeper is spawned as dist/keeper.js next to them). Each file is renamed into dist/,
+// side (the keeper is spawned as dist/keeper.js next to them; the sub-actions restore/ and save/
+// run dist/restore.js and dist/save.js). Each file is renamed into dist/,
 // which replaces it atomically, so a test running dist/ during a rebuild never sees it missing.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ const build = path.resolve('.dist-build');
 const dist = path.resolve('dist');
 fs.mkdirSync(dist, { recursive: true });
 const produced = new Set(['package.json']);
-for (const entry of ['main', 'post', 'keeper']) {
+for (const entry of ['main', 'post', 'keeper', 'restore', 'save']) {
   const dir = path.join(build, entry);
   for (const f of fs.readdirSync(dir)) {
     if (f === 'package.json') continue;

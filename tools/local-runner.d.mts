@@ -32,7 +32,8 @@ export interface JobOptions {
 }
 
 export function parseFileCommands(text: string): Record<string, string>;
-export function actionDefaults(): Record<string, string>;
+export function actionDefaults(actionDir?: string): Record<string, string>;
+export function actionScripts(actionDir?: string): { main?: string; post?: string };
 export function expandRunnerTemp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
 export function expandGithubToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
 
@@ -42,10 +43,12 @@ export class FakeJob {
   readonly root: string;
   readonly runnerTemp: string;
   readonly workspace: string;
-  env(step: 'main' | 'post'): NodeJS.ProcessEnv;
-  start(step: 'main' | 'post', inputs?: Record<string, string>): { child: ChildProcess; done: Promise<StepResult> };
+  env(step: string): NodeJS.ProcessEnv;
+  start(step: string, inputs?: Record<string, string>, script?: string): { child: ChildProcess; done: Promise<StepResult> };
   main(inputs: Record<string, string>): Promise<StepResult>;
   post(): Promise<StepResult>;
+  /** A step `uses: ./<actionDir>` (a sub-action such as 'restore' or 'save'), run as a composite's step runs it. */
+  uses(actionDir: string, inputs?: Record<string, string>): Promise<StepResult>;
   /** main under a stand-in runner worker that outlives it; kill workerPid to simulate a hard kill. */
   mainUnderWorker(inputs: Record<string, string>): Promise<{ workerPid: number; done: Promise<StepResult> }>;
   cleanup(): void;

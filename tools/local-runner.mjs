@@ -31,9 +31,9 @@ export function parseFileCommands(text) {
   return out;
 }
 
-/** Input defaults from action.yml, as the runner applies them (plain literals only). */
-export function actionDefaults() {
-  const yml = fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8');
+/** Input defaults from action.yml (or a sub-action's, `restore/action.yml`), as the runner applies them (plain literals only). */
+export function actionDefaults(actionDir = '') {
+  const yml = fs.readFileSync(path.join(ROOT, actionDir, 'action.yml'), 'utf8');
   const section = yml.split(/^inputs:\s*$/m)[1]?.split(/^\S/m)[0] ?? '';
   const out = {};
   let current = '';
@@ -85,6 +85,19 @@ function stepResult(env, { code, signal, stdout, stderr }) {
     errors: [...stdout.matchAll(/^::error::(.*)$/gm)].map((m) => m[1]),
     warnings: [...stdout.matchAll(/^::warning::(.*)$/gm)].map((m) => m[1])
   };
+}
+
+/** A node action's `runs.main` (and `runs.post`), resolved against its action dir as the runner does. */
+export function actionScripts(actionDir = '') {
+  const dir = path.join(ROOT, actionDir);
+  const runs = fs.readFileSync(path.join(dir, 'action.yml'), 'utf8').split(/^runs:\s*$/m)[1] ?? '';
+  const using = /^ {2}using:\s*(\S+)/m.exec(runs)?.[1];
+  if (!using?.startsWith('node')) throw new Error(`${actionDir || '.'}/action.yml: runs.using is ${using}, not a node action`);
+  const script = (k) => {
+    const v = new RegExp(`^ {2}${k}:\\s*(\\S+)`, 'm').exec(runs)?.[1]?.replace(/^(['"])(.*)\1$/, '$2');
+    return v ? path.resolve(dir, v) : undefined;
+  };
+  return { main: script('main'), post: script('post') };
 }
 
 export class FakeJob {
@@ -150,10 +163,10 @@ export class FakeJob {
   }
 
   /** Starts a step without waiting for it: for tests that signal it mid-flight. */
-  start(step, inputs) {
+  start(step, inputs, script = path.join(DIST, `${step}.js`)) {
     if (inputs) this.#inputs = { ...actionDefaults(), ...inputs };
     const env = this.env(step);
-    const child = spawn(process.execPath, [path.join(DIST, `${step}.js`)], {
+    const child = spawn(process.execPath, [script], {
       env,
       cwd: this.workspace,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -212,6 +225,27 @@ export class FakeJob {
 
   post() {
     return this.start('post').done;
+  }
+
+  /**
+   * One `uses:` step of another action of this repo, as a step of a composite action (or of the
+   * job) runs it: its own action.yml's defaults and `runs.main`, its own INPUT_* and file
+   * commands, no state shared with other steps (a composite's steps get none from each other).
+   * `actionDir` is the folder holding the action.yml ('restore', 'save'). Its post, if any, is
+   * not run here.
+   */
+  async uses(actionDir, inputs = {}) {
+    const { main } = actionScripts(actionDir);
+    if (!main) throw new Error(`${actionDir}/action.yml has no runs.main`);
+    const saved = this.#inputs;
+    const savedState = this.#mainState;
+    this.#inputs = { ...actionDefaults(actionDir), ...inputs };
+    try {
+      return await this.start(`uses-${actionDir.replace(/[^A-Za-z0-9-]/g, '_')}`, undefined, main).done;
+    } finally {
+      this.#inputs = saved;
+      this.#mainState = savedState;
+    }
   }
 
   cleanup() {

@@ -67,6 +67,10 @@ const cases: Case[] = [
   { name: 'keep not a boolean', inputs: { 'base-dir': `${R}/b`, dirs: 't', keep: 'yes' }, message: /Input 'keep': 'yes' is not a boolean/ },
   { name: 'missing GITHUB_RUN_ID', env: { GITHUB_RUN_ID: undefined }, inputs: { 'base-dir': `${R}/b`, dirs: 't' }, message: /GITHUB_RUN_ID is not set/ },
   { name: 'missing ref', env: { GITHUB_REF: undefined }, inputs: { 'base-dir': `${R}/b`, dirs: 't' }, message: /GITHUB_REF is not set/ },
+  { name: 'gc not a size', inputs: { store: 'nix', gc: '6X' }, message: /Input 'gc': '6X' is not a size\. Write 'off', or the store's size cap with unit M, G or T/ },
+  { name: 'gc zero', inputs: { store: 'nix', gc: '0G' }, message: /Input 'gc': '0G' is zero/ },
+  { name: 'gc a percentage', inputs: { store: 'nix', gc: '80%' }, message: /Input 'gc': '80%' is not a size/ },
+  { name: 'gc without a store', inputs: { gc: '6G' }, message: /Input 'gc': it is set while 'store' is empty/ },
   { name: 'garbage run attempt', env: { GITHUB_RUN_ATTEMPT: '../1' }, inputs: { 'base-dir': `${R}/b`, dirs: 't' }, message: /GITHUB_RUN_ATTEMPT is '\.\.\/1'/ }
 ];
 
@@ -74,6 +78,11 @@ describe('main refuses bad input, naming it', () => {
   test('control: the same shape of inputs with nothing wrong parses', () => {
     expect(() => parseMain({ 'base-dir': `${R}/b`, dirs: 'target:run=CARGO_TARGET_DIR\ncache:pr', mounts: `${R}-m`, reclaim: `${R}-r`, keep: 'true' })).not.toThrow();
     expect(() => parseMain({ dirs: 't' })).not.toThrow(); // base-dir from RUNNER_TEMP
+    // gc's default ('off', as action.yml passes it) is no store setting.
+    expect(() => parseMain({ dirs: 't', gc: 'off' })).not.toThrow();
+    expect(parseStoreConfig(inputsFrom({ store: 'nix', gc: '6G' }), JOB_ENV)?.gcCapBytes).toBe(6 * 2 ** 30);
+    expect(parseStoreConfig(inputsFrom({ store: 'nix', gc: '500MiB' }), JOB_ENV)?.gcCapBytes).toBe(500 * 2 ** 20);
+    expect(parseStoreConfig(inputsFrom({ store: 'nix' }), JOB_ENV)?.gcCapBytes).toBe(0);
   });
 
   test.each(cases)('$name', (c) => {

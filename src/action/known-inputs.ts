@@ -12,11 +12,12 @@ import { inputEnvName } from './input-source.js';
  * `<action>/action.yml`), read at run time so that the list can never fall behind action.yml.
  * undefined when there is no action.yml there (the bundle run outside an action checkout).
  */
-export function declaredInputs(script: string | undefined = process.argv[1]): string[] | undefined {
+export function declaredInputs(script: string | undefined = process.argv[1], subAction = ''): string[] | undefined {
   if (!script) return undefined;
   let yml: string;
   try {
-    yml = fs.readFileSync(path.join(path.dirname(fs.realpathSync(script)), '..', 'action.yml'), 'utf8');
+    // A sub-action's bundle is in the same dist/; its action.yml is in its own folder (`restore/`).
+    yml = fs.readFileSync(path.join(path.dirname(fs.realpathSync(script)), '..', subAction, 'action.yml'), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

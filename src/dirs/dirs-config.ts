@@ -69,7 +69,7 @@ function parsePathList(src: InputSource, name: string): string[] {
 
 const MAX_LOCK_TIMEOUT_SEC = 6 * 3600; // a job's own maximum runtime on GitHub-hosted runners
 
-function parseLockTimeout(src: InputSource): number {
+export function parseLockTimeout(src: InputSource): number {
   const raw = src.value('lock-timeout');
   if (raw === '') return 1800;
   return parseDuration('lock-timeout', raw, { allowZero: true, maxSec: MAX_LOCK_TIMEOUT_SEC });

@@ -24,6 +24,11 @@ export function setRestoreLockTimeout(sec: number): void {
   timeoutSec = sec;
 }
 
+/** What setRestoreLockTimeout set (lock-timeout), for work that post does under the same lock. */
+export function restoreLockTimeout(): number {
+  return timeoutSec;
+}
+
 const WAIT_SLICE_SEC = 5;
 
 export function restoreLockPath(storeDir: string, dir = RUN_DIR): string {

@@ -4,6 +4,7 @@
 import { InputError } from '../common/errors.js';
 import type { InputSource } from '../action/input-source.js';
 import { parseDuration } from '../common/duration.js';
+import { parseSize, sizeBytes } from '../common/size.js';
 
 export { parseDuration };
 
@@ -36,9 +37,6 @@ export const DEFAULT_REAP_AFTER = '1h';
  */
 export const DEFAULT_PR_REAP_AFTER = '3d';
 
-// Binary units, as df -h and du -h print them, so a value copied from their output means the same.
-const UNIT_BYTES: Record<string, number> = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
 /** `''` (off), `85%` (max used, 1–99) or `20G` / `500M` / `1T` (min free). */
 export function parseDiskLimit(input: string, raw: string): DiskLimit | undefined {
   if (raw === '') return undefined;
@@ -49,12 +47,8 @@ export function parseDiskLimit(input: string, raw: string): DiskLimit | undefine
     if (percent < 1 || percent > 99) throw new InputError(input, `'${raw}' is outside 1%–99%`, fix);
     return { kind: 'max-used-percent', percent };
   }
-  const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
-  if (!size) throw new InputError(input, `'${raw}' is neither a percentage nor a size`, fix);
-  const bytes = Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()];
-  if (bytes === 0) throw new InputError(input, `'${raw}' is zero`, fix);
-  if (!Number.isSafeInteger(bytes)) throw new InputError(input, `'${raw}' is too large`, fix);
-  return { kind: 'min-free-bytes', bytes };
+  if (sizeBytes(raw) === undefined) throw new InputError(input, `'${raw}' is neither a percentage nor a size`, fix);
+  return { kind: 'min-free-bytes', bytes: parseSize(input, raw, fix) };
 }
 
 export function parseReapConfig(src: InputSource): ReapConfig {

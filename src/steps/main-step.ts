@@ -77,7 +77,7 @@ async function holdMounts(mounts: string[], owner: Ids, timeoutSec: number, ctx:
  * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
  * them as invalid. Said at main, before anything is restored.
  */
-function warnAboutDbDir(cfg: StoreConfig): void {
+export function warnAboutDbDir(cfg: StoreConfig): void {
   const preset = PRESETS[cfg.kind];
   if (!cfg.dbDir)
     core.warning(
@@ -90,7 +90,7 @@ function warnAboutDbDir(cfg: StoreConfig): void {
  * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
  * none either, so this waits for the restore.) Said at main rather than as post's warning.
  */
-function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
+export function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
   const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
   if (missing.length === 0) return;
   core.warning(
@@ -198,7 +198,7 @@ export async function runMain(src: InputSource = actionInputs): Promise<void> {
     if (storeCfg) {
       try {
         state.store = await restoreStore(storeCfg, report, setStoreOutputs);
-        if (!state.store.matchedKey) warnAboutMissingStore(storeCfg, src);
+        if (!state.store.matchedKey && !storeCfg.lookupOnly) warnAboutMissingStore(storeCfg, src);
       } catch (e) {
         // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
         if (e instanceof StoreMissError) state.store = e.state;

@@ -163,6 +163,31 @@ export async function restoreEntry(parent: string, primaryKey: string, restoreKe
   }
 }
 
+/**
+ * `lookup-only`: the key of the newest entry matching key / restore keys, or undefined, without
+ * downloading a byte of it. The same checks of the keys and of the service's answer as a restore.
+ */
+export async function lookupEntry(primaryKey: string, restoreKeys: string[], opts: Pick<EntryOptions, 'kind' | 'storePaths'>): Promise<string | undefined> {
+  const keys = [primaryKey, ...restoreKeys];
+  const bad = keys.find((k) => keyProblem(k) !== undefined);
+  if (bad !== undefined || keys.length > MAX_KEYS) {
+    core.warning(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${shown(bad)}: ${keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`})`);
+    return undefined;
+  }
+  const c = client('nothing is looked up', 'read');
+  if (!c) return undefined;
+  try {
+    const hit = await c.find(keys, entryVersion(opts.kind, opts.storePaths));
+    if (!hit) return undefined;
+    const problem = matchedKeyProblem(hit.matchedKey, keys);
+    if (!problem) return hit.matchedKey;
+    core.warning(`runbox store: the cache service answered with the key ${shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+  } catch (e) {
+    core.warning(`runbox store: cache lookup failed, continuing as on a cache miss: ${describe(e)}`);
+  }
+  return undefined;
+}
+
 /** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
 export async function saveEntry(parent: string, key: string, opts: EntryOptions): Promise<string | undefined> {
   const problem = keyProblem(key);

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseBoolean } from '../action/input-source.js';
 import { InputError } from '../common/errors.js';
+import { parseSize } from '../common/size.js';
 import type { InputSource } from '../action/input-source.js';
 import { runnerTemp } from '../action/job-context.js';
 import { isUnder, pathProblem } from '../sys/path-safety.js';
@@ -40,6 +41,10 @@ export interface StoreConfig {
   shards: number;
   delta: DeltaMode;
   failOnCacheMiss: boolean;
+  /** `lookup-only`: look the entry up (outputs), download and restore nothing. */
+  lookupOnly: boolean;
+  /** `gc`: the store's size cap in bytes, collected to before a save; 0 = off. */
+  gcCapBytes: number;
   /** `trusted-keys`: when non-empty, only snapshots signed by one of these are restored. */
   trustedKeys: TrustedKey[];
   /** Where the store paths are, normally `/`. Tests point it at a temp dir (RUNBOX_STORE_ROOT). */
@@ -126,6 +131,13 @@ function parseShards(src: InputSource): number {
   return n;
 }
 
+/** `gc`: `off` (or empty) or a size cap such as `6G`, in the size syntax `disk-limit` uses. */
+export function parseGc(src: InputSource): number {
+  const v = src.value('gc');
+  if (v === '' || v === 'off') return 0;
+  return parseSize('gc', v, "Write 'off', or the store's size cap with unit M, G or T (e.g. '6G', '500M'), in binary units as du -h prints them");
+}
+
 function parseDaemon(src: InputSource, kind: StoreKind): DaemonControl {
   const unit = src.value('daemon');
   const stop = src.value('daemon-stop');
@@ -148,6 +160,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     // A store path or key without a store kind is a half-written config, not "off".
     for (const name of ['store-paths', 'key', 'restore-keys', 'signing-key', 'trusted-keys'])
       if (src.value(name) !== '') throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+    if (parseGc(src) !== 0) throw new InputError('gc', "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
     return undefined;
   }
   const preset = PRESETS[kind];
@@ -185,6 +198,8 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     shards: parseShards(src),
     delta: oneOf(src, 'delta', ['auto', 'off'] as const, 'auto'),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+    lookupOnly: parseBoolean(src, 'lookup-only', false),
+    gcCapBytes: parseGc(src),
     trustedKeys,
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),
     stagingBase: runnerTemp(env) ?? os.tmpdir(),

@@ -1,6 +1,7 @@
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
-export { restoreStore, StoreMissError, type StoreOutputs } from './restore.js';
+export { initialState, restoreStore, StoreMissError, type StoreOutputs } from './restore.js';
+export { readRestoreRecord, writeRestoreRecord } from './record.js';
 export { saveStore } from './save.js';
 export { parseStoreConfig, type StoreConfig } from './config.js';
 export { storeStateFrom, type StoreState } from './state.js';

@@ -12,7 +12,7 @@ import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
-import { restoreEntry, type FetchedEntry } from './cache-io.js';
+import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { liveValidPaths, registerPaths, type RegisterResult } from './db.js';
@@ -28,7 +28,7 @@ import type { ArchiveSummary } from './members.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
-import { withStoreRestoreLock } from '../lock/restore-lock.js';
+import { restoreLockTimeout, withStoreRestoreLock } from '../lock/restore-lock.js';
 import { shown } from '../common/untrusted-text.js';
 import type { StoreState } from './state.js';
 
@@ -457,19 +457,41 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
 
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 export function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
+  // Nothing reaches the store: no restore lock, no root rights.
+  if (cfg.lookupOnly) return lookupOnly(cfg, report, setOutputs);
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
   return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
 }
 
-async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void, busy?: string): Promise<StoreState> {
+/**
+ * `lookup-only`: the outputs say whether (and under which key) an entry exists; nothing is
+ * downloaded or restored. The state says the store holds no snapshot (matchedKey ''), and that
+ * the cache already has the primary key when it matched exactly, so `save: auto` does not save
+ * it again (the service would refuse the duplicate key anyway).
+ */
+async function lookupOnly(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
-  // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+  report.add('cache key', `${keys.primary}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
+  const state = initialState(cfg, keys);
+  setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
+  const matched = await lookupEntry(keys.primary, keys.restore, { kind: cfg.kind, storePaths: cfg.storePaths });
+  state.exactHit = matched === keys.primary;
+  setOutputs({ primaryKey: keys.primary, matchedKey: matched ?? '', exactHit: state.exactHit });
   report.add(
-    'cache key',
-    `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`
+    'store snapshot',
+    matched
+      ? `lookup only: ${matched} exists (${state.exactHit ? 'exact hit' : 'restore-key hit'}); nothing downloaded or restored`
+      : `lookup only: no entry for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}; nothing downloaded or restored`
   );
-  const state: StoreState = {
+  if (!matched && cfg.failOnCacheMiss)
+    throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot exists for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+  return state;
+}
+
+/** The state a restore (or a save with nothing restored) starts from: nothing matched yet. */
+export function initialState(cfg: StoreConfig, keys: ResolvedKeys): StoreState {
+  return {
     version: 1,
     kind: cfg.kind,
     root: cfg.root,
@@ -482,8 +504,19 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
     matchedKey: '',
     exactHit: false,
     toolVersion: keys.toolVersion ?? '',
-    delta: cfg.delta
+    delta: cfg.delta,
+    ...(cfg.gcCapBytes > 0 ? { gc: { capBytes: cfg.gcCapBytes, lockTimeoutSec: restoreLockTimeout() } } : {})
   };
+}
+
+async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void, busy?: string): Promise<StoreState> {
+  const keys = await resolveKeys(cfg);
+  // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+  report.add(
+    'cache key',
+    `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`
+  );
+  const state = initialState(cfg, keys);
   // Outputs exist from the start, so a later step can read them whatever happens below.
   setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
   // Root rights are needed to write the store; find out before downloading anything.

@@ -11,6 +11,7 @@ import { formatBytes, formatSeconds, type StepReport } from '../action/job-summa
 import { actionInputs } from '../action/input-source.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
 import { createSnapshot } from './archive.js';
+import { collectGarbage } from './gc.js';
 import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
 import { parseSigningKey } from './config.js';
@@ -54,8 +55,12 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     return undefined;
   }
   if (state.save === 'auto' && state.exactHit) {
-    report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
-    return undefined;
+    // exactHit without a matched key: lookup-only found the entry under the key without restoring it.
+    report.add(
+      'store snapshot',
+      state.matchedKey ? `not saved: main restored ${state.primaryKey} exactly (save: auto)` : `not saved: the cache holds ${state.primaryKey} already (lookup-only found it; save: auto)`
+    );
+    return;
   }
   let staging: string | undefined;
   try {
@@ -69,7 +74,11 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     const scratchDir = path.join(staging, 'scratch');
     fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
-    const base = deltaBase(state);
+    // Before the snapshot: what the GC removes is then not saved. Its failures are warnings.
+    const gc = state.gc ? await collectGarbage({ kind: state.kind, root: state.root, capBytes: state.gc.capBytes, lockTimeoutSec: state.gc.lockTimeoutSec }, report) : undefined;
+    // A delta holds only what its base lacks, so restoring base + delta would bring back every
+    // base item the GC just deleted: after a GC that freed anything, a full snapshot.
+    const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
     const r = await withProgress(
       'archiving the store (compressed so far)',
       () => bytesUnder(snapshotDir),

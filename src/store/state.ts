@@ -30,6 +30,8 @@ export type StoreState = {
    * base, post saves a full snapshot (also for state written by an older main).
    */
   base?: { key: string; file: string; sha256: string };
+  /** `gc`: collect garbage down to capBytes before saving, waiting up to lockTimeoutSec for a restore. Absent: off. */
+  gc?: { capBytes: number; lockTimeoutSec: number };
 };
 
 /** Validates a StoreState read back from the saved run state. */
@@ -57,6 +59,13 @@ export function storeStateFrom(raw: unknown): StoreState {
     if (!b || typeof b.key !== 'string' || typeof b.file !== 'string' || typeof b.sha256 !== 'string') throw new Error('runbox store state: base is not {key, file, sha256}');
     base = { key: b.key, file: b.file, sha256: b.sha256 };
   }
+  let gc: StoreState['gc'];
+  if (o.gc !== undefined) {
+    const g = o.gc as Record<string, unknown> | null;
+    const count = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    if (!g || !count(g.capBytes) || !count(g.lockTimeoutSec)) throw new Error('runbox store state: gc is not {capBytes, lockTimeoutSec}');
+    gc = { capBytes: g.capBytes as number, lockTimeoutSec: g.lockTimeoutSec as number };
+  }
   return {
     version: 1,
     kind,
@@ -71,6 +80,7 @@ export function storeStateFrom(raw: unknown): StoreState {
     exactHit: o.exactHit,
     toolVersion: str('toolVersion'),
     delta,
-    ...(base ? { base } : {})
+    ...(base ? { base } : {}),
+    ...(gc ? { gc } : {})
   };
 }
