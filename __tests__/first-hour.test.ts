@@ -196,7 +196,7 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
     tinyTemp.unmount();
   });
 
-  test('restore and save name the full filesystem and its free space, not a gone snapshot or a bare ENOSPC', async () => {
+  test('save names the full filesystem and its free space, not a bare ENOSPC; restore stages no archive there', async () => {
     const storeRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-enospc-'));
     buildGuixLayout(storeRoot);
     const url = (server as CacheServer).url;
@@ -209,11 +209,13 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
 
     const b = storeJob(url, { storeRoot, workflow, env: { RUNNER_TEMP: tinyTemp.dir } });
     jobs.push(b);
-    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', key: 'other-key', 'restore-keys': 'runbox-guix-' });
+    // delta: off: a full snapshot (~200 KiB) to stage, where a delta over what was restored would fit.
+    const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', key: 'other-key', 'restore-keys': 'runbox-guix-', delta: 'off' });
     expect(m.errors).toEqual([]);
-    const w = unescape(m.warnings.join('\n'));
-    expect(w).toContain(`could not be written: no space left on the filesystem of ${tinyTemp.dir} (RUNNER_TEMP, where runbox stages the downloaded snapshot runbox-guix-`);
-    expect(w).toMatch(/free of 64\.0 KiB once runbox removed its files\)/);
+    // The archives stream from the cache into a private dir on the store's filesystem; RUNNER_TEMP
+    // holds only the manifest and the registrations (a few KiB), so 64 KiB is room enough.
+    expect(unescape(m.warnings.join('\n'))).not.toMatch(/no space left/);
+    expect(m.outputs['cache-matched-key']).toMatch(/^runbox-guix-/);
     const p = await b.post();
     expect(p.summary).toMatch(new RegExp(`not saved: no space left on the filesystem of ${tinyTemp.dir} \\(RUNNER_TEMP, where runbox stages the snapshot before the upload\\)`));
     fs.rmSync(storeRoot, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { encodeIndex, encodeTrailer, TRAILER_BYTES, type IndexFile } from '../src/store/entry/format.js';
+import { encodeIndex, encodeTrailer, MAX_INDEX_BYTES, TRAILER_BYTES, type IndexFile } from '../src/store/entry/format.js';
 import { publicKeyLine } from '../src/store/entry/signing.js';
 import { asRoot, describeWith, probe, type Prereq } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
@@ -175,7 +175,11 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       ['an absolute name', (p) => join({ ...p, files: p.files.map((f, i) => (i === 0 ? { ...f, name: '/etc/cron.d/runbox' } : f)) }), /not a plain snapshot file name/],
       ['a name with a /', (p) => join({ ...p, files: p.files.map((f, i) => (i === 0 ? { ...f, name: 'sub/manifest.json' } : f)) }), /not a plain snapshot file name/],
       ['a file listed twice', (p) => join({ ...p, files: p.files.map((f, i) => (i === 1 ? { ...f, name: p.files[0].name } : f)) }), /is listed twice/],
-      ['an index of 2 MiB', (p) => join(p, { index: Buffer.concat([encodeIndex(p.files), Buffer.alloc(2 << 20, 0x20)]) }), /the index is \d+ bytes, more than the 1048576 allowed/],
+      [
+        'an index past the bound',
+        (p) => join(p, { index: Buffer.concat([encodeIndex(p.files), Buffer.alloc(MAX_INDEX_BYTES, 0x20)]) }),
+        new RegExp(`the index is \\d+ bytes, more than the ${MAX_INDEX_BYTES} allowed`)
+      ],
       [
         'a file whose bytes differ from its digest',
         (p) => {
