@@ -28466,28 +28466,28 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3663);
+/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9990);
 
 
 
 (0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main', { stopWork: () => (0,_sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .stopChildren */ .OD)(), asCleanup: _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .asCleanup */ .ju });
-await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runMain */ .V)();
+await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runMain */ .VN)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 3663:
+/***/ 9990:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  V: () => (/* binding */ runMain)
+  VN: () => (/* binding */ runMain)
 });
 
-// UNUSED EXPORTS: setStoreOutputs
+// UNUSED EXPORTS: setStoreOutputs, warnAboutDbDir, warnAboutMissingStore
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var lib_core = __nccwpck_require__(8179);
@@ -28985,12 +28985,13 @@ var exec = __nccwpck_require__(3424);
  * `<action>/action.yml`), read at run time so that the list can never fall behind action.yml.
  * undefined when there is no action.yml there (the bundle run outside an action checkout).
  */
-function declaredInputs(script = process.argv[1]) {
+function declaredInputs(script = process.argv[1], subAction = '') {
     if (!script)
         return undefined;
     let yml;
     try {
-        yml = external_node_fs_default().readFileSync(external_node_path_default().join(external_node_path_default().dirname(external_node_fs_default().realpathSync(script)), '..', 'action.yml'), 'utf8');
+        // A sub-action's bundle is in the same dist/; its action.yml is in its own folder (`restore/`).
+        yml = external_node_fs_default().readFileSync(external_node_path_default().join(external_node_path_default().dirname(external_node_fs_default().realpathSync(script)), '..', subAction, 'action.yml'), 'utf8');
     }
     catch (e) {
         if (e.code === 'ENOENT')
@@ -29786,6 +29787,10 @@ let timeoutSec = 1800;
 function setRestoreLockTimeout(sec) {
     timeoutSec = sec;
 }
+/** What setRestoreLockTimeout set (lock-timeout), for work that post does under the same lock. */
+function restoreLockTimeout() {
+    return timeoutSec;
+}
 const restore_lock_WAIT_SLICE_SEC = 5;
 function restoreLockPath(storeDir, dir = RUN_DIR) {
     const h = external_node_crypto_default().createHash('sha256').update(storeDir).digest('hex').slice(0, 16);
@@ -29802,7 +29807,7 @@ function restore_lock_describeHolder(h) {
  * a reason when it could not be had (another restore held it past the timeout, or the lock
  * could not be set up) — fn must then not touch the store and treat it as a miss.
  */
-async function withStoreRestoreLock(storeDir, fn, opts = {}) {
+async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
     const lockPath = restoreLockPath(storeDir, opts.dir);
     const holderPath = lockPath.replace(/\.lock$/, '.holder');
     const wait = opts.timeoutSec ?? timeoutSec;
@@ -31520,10 +31525,33 @@ async function guardDisk(baseDir, limit, opts) {
     return result;
 }
 
+;// CONCATENATED MODULE: ./src/common/size.ts
+// One syntax wherever an input asks for a size (`disk-limit`'s minimum free, `gc`'s cap): binary
+// units, as df -h and du -h print them, so a value copied from their output means the same.
+
+const UNIT_BYTES = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+/** The size syntax alone: `500M`, `20G`, `1T` (also `20GiB`, `20GB`); undefined when `raw` is not one. */
+function sizeBytes(raw) {
+    const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
+    return size ? Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()] : undefined;
+}
+/** A positive size in bytes, or an InputError naming `input` with `fix`. */
+function parseSize(input, raw, fix) {
+    const bytes = sizeBytes(raw);
+    if (bytes === undefined)
+        throw new errors/* InputError */.d(input, `'${raw}' is not a size`, fix);
+    if (bytes === 0)
+        throw new errors/* InputError */.d(input, `'${raw}' is zero`, fix);
+    if (!Number.isSafeInteger(bytes))
+        throw new errors/* InputError */.d(input, `'${raw}' is too large`, fix);
+    return bytes;
+}
+
 ;// CONCATENATED MODULE: ./src/reap/reap-config.ts
 // The janitor's and the disk guard's inputs, parsed before anything on disk is touched. A typo
 // here would otherwise turn into "reap everything" or "never reap", so anything not clearly one
 // of the accepted forms is refused with a message that names the input.
+
 
 
 
@@ -31540,8 +31568,6 @@ const DEFAULT_REAP_AFTER = '1h';
  * disk is short the disk guard prunes idle PR dirs anyway, whatever their age.
  */
 const DEFAULT_PR_REAP_AFTER = '3d';
-// Binary units, as df -h and du -h print them, so a value copied from their output means the same.
-const UNIT_BYTES = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 /** `''` (off), `85%` (max used, 1–99) or `20G` / `500M` / `1T` (min free). */
 function parseDiskLimit(input, raw) {
     if (raw === '')
@@ -31554,15 +31580,9 @@ function parseDiskLimit(input, raw) {
             throw new errors/* InputError */.d(input, `'${raw}' is outside 1%–99%`, fix);
         return { kind: 'max-used-percent', percent };
     }
-    const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
-    if (!size)
+    if (sizeBytes(raw) === undefined)
         throw new errors/* InputError */.d(input, `'${raw}' is neither a percentage nor a size`, fix);
-    const bytes = Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()];
-    if (bytes === 0)
-        throw new errors/* InputError */.d(input, `'${raw}' is zero`, fix);
-    if (!Number.isSafeInteger(bytes))
-        throw new errors/* InputError */.d(input, `'${raw}' is too large`, fix);
-    return { kind: 'min-free-bytes', bytes };
+    return { kind: 'min-free-bytes', bytes: parseSize(input, raw, fix) };
 }
 function parseReapConfig(src) {
     return {
@@ -33100,6 +33120,7 @@ function shards_planShards(listing, count, auto) {
 
 
 
+
 const MAX_KEY_LENGTH = 512;
 const MAX_KEYS = 10;
 // systemd unit names; passed as one argv element, never through a shell.
@@ -33181,6 +33202,13 @@ function parseShards(src) {
         throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
     return n;
 }
+/** `gc`: `off` (or empty) or a size cap such as `6G`, in the size syntax `disk-limit` uses. */
+function parseGc(src) {
+    const v = src.value('gc');
+    if (v === '' || v === 'off')
+        return 0;
+    return parseSize('gc', v, "Write 'off', or the store's size cap with unit M, G or T (e.g. '6G', '500M'), in binary units as du -h prints them");
+}
 function parseDaemon(src, kind) {
     const unit = src.value('daemon');
     const stop = src.value('daemon-stop');
@@ -33206,6 +33234,8 @@ function config_parseStoreConfig(src, env = process.env) {
         for (const name of ['store-paths', 'key', 'restore-keys', 'signing-key', 'trusted-keys'])
             if (src.value(name) !== '')
                 throw new errors/* InputError */.d(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+        if (parseGc(src) !== 0)
+            throw new errors/* InputError */.d('gc', "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
         return undefined;
     }
     const preset = presets_PRESETS[kind];
@@ -33237,6 +33267,8 @@ function config_parseStoreConfig(src, env = process.env) {
         shards: parseShards(src),
         delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
         failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
+        lookupOnly: parseBoolean(src, 'lookup-only', false),
+        gcCapBytes: parseGc(src),
         trustedKeys,
         root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
         stagingBase: runnerTemp(env) ?? external_node_os_default().tmpdir(),
@@ -34675,6 +34707,34 @@ async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
         lib_core/* warning */.$e(`runbox store: the snapshot ${matched} ${why}, continuing as on a cache miss: ${http_describe(e)}`);
         return undefined;
     }
+}
+/**
+ * `lookup-only`: the key of the newest entry matching key / restore keys, or undefined, without
+ * downloading a byte of it. The same checks of the keys and of the service's answer as a restore.
+ */
+async function lookupEntry(primaryKey, restoreKeys, opts) {
+    const keys = [primaryKey, ...restoreKeys];
+    const bad = keys.find((k) => config_keyProblem(k) !== undefined);
+    if (bad !== undefined || keys.length > MAX_KEYS) {
+        lib_core/* warning */.$e(`runbox store: the cache keys cannot be looked up (${bad !== undefined ? `${untrusted_text_shown(bad)}: ${config_keyProblem(bad)}` : `${keys.length} keys, at most ${MAX_KEYS}`})`);
+        return undefined;
+    }
+    const c = client('nothing is looked up', 'read');
+    if (!c)
+        return undefined;
+    try {
+        const hit = await c.find(keys, cache_io_entryVersion(opts.kind, opts.storePaths));
+        if (!hit)
+            return undefined;
+        const problem = matchedKeyProblem(hit.matchedKey, keys);
+        if (!problem)
+            return hit.matchedKey;
+        lib_core/* warning */.$e(`runbox store: the cache service answered with the key ${untrusted_text_shown(hit.matchedKey)}, which is refused (${problem}); continuing as on a cache miss`);
+    }
+    catch (e) {
+        lib_core/* warning */.$e(`runbox store: cache lookup failed, continuing as on a cache miss: ${http_describe(e)}`);
+    }
+    return undefined;
 }
 /** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
 async function cache_io_saveEntry(parent, key, opts) {
@@ -40459,15 +40519,37 @@ async function fetchSnapshot(cfg, keys, stagings) {
 }
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 function restoreStore(cfg, report, setOutputs) {
+    // Nothing reaches the store: no restore lock, no root rights.
+    if (cfg.lookupOnly)
+        return lookupOnly(cfg, report, setOutputs);
     // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
     // listing the same paths in another order must still take the same lock.
-    return withStoreRestoreLock(external_node_path_default().join(cfg.root, presets_PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
+    return restore_lock_withStoreRestoreLock(external_node_path_default().join(cfg.root, presets_PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
 }
-async function restoreLocked(cfg, report, setOutputs, busy) {
+/**
+ * `lookup-only`: the outputs say whether (and under which key) an entry exists; nothing is
+ * downloaded or restored. The state says the store holds no snapshot (matchedKey ''), and that
+ * the cache already has the primary key when it matched exactly, so `save: auto` does not save
+ * it again (the service would refuse the duplicate key anyway).
+ */
+async function lookupOnly(cfg, report, setOutputs) {
     const keys = await resolveKeys(cfg);
-    // Outside the collapsed log group too: a miss is explained by which part of the key changed.
-    report.add('cache key', `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
-    const state = {
+    report.add('cache key', `${keys.primary}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
+    const state = initialState(cfg, keys);
+    setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
+    const matched = await lookupEntry(keys.primary, keys.restore, { kind: cfg.kind, storePaths: cfg.storePaths });
+    state.exactHit = matched === keys.primary;
+    setOutputs({ primaryKey: keys.primary, matchedKey: matched ?? '', exactHit: state.exactHit });
+    report.add('store snapshot', matched
+        ? `lookup only: ${matched} exists (${state.exactHit ? 'exact hit' : 'restore-key hit'}); nothing downloaded or restored`
+        : `lookup only: no entry for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}; nothing downloaded or restored`);
+    if (!matched && cfg.failOnCacheMiss)
+        throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot exists for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+    return state;
+}
+/** The state a restore (or a save with nothing restored) starts from: nothing matched yet. */
+function initialState(cfg, keys) {
+    return {
         version: 1,
         kind: cfg.kind,
         root: cfg.root,
@@ -40480,8 +40562,15 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
         matchedKey: '',
         exactHit: false,
         toolVersion: keys.toolVersion ?? '',
-        delta: cfg.delta
+        delta: cfg.delta,
+        ...(cfg.gcCapBytes > 0 ? { gc: { capBytes: cfg.gcCapBytes, lockTimeoutSec: restoreLockTimeout() } } : {})
     };
+}
+async function restoreLocked(cfg, report, setOutputs, busy) {
+    const keys = await resolveKeys(cfg);
+    // Outside the collapsed log group too: a miss is explained by which part of the key changed.
+    report.add('cache key', `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
+    const state = initialState(cfg, keys);
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
     // Root rights are needed to write the store; find out before downloading anything.
@@ -40556,11 +40645,234 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/record.ts
+// How the `save` sub-action learns what the `restore` sub-action did. The steps of a composite
+// action share no state (core.saveState reaches only the same action's post), so restore writes
+// its StoreState as a small runner-owned JSON file under RUNNER_TEMP, which the runner wipes
+// after the job, named after the store it is about; save reads it back when it saves under the
+// same key. Inputs alone could not carry the delta base (a file and its hash) without making
+// every user wire them through.
+//
+// It is plain data on the runner's disk, writable by every step of the job: it decides only
+// things a step could decide anyway through the inputs (skip a save of a key the cache has, save
+// a delta over a named base). What is saved is always read from the store itself, as root; the
+// base's item list is checked against its hash (delta.ts), and a wrong list costs a larger or
+// incomplete delta, never a restore of anything unchecked. Read without following a symlink.
+
+
+
+
+
+
+/** At most this much is read: a StoreState is a few hundred bytes. */
+const MAX_RECORD_BYTES = (/* unused pure expression or super */ null && (64 * 1024));
+function recordPath(cfg) {
+    const h = crypto
+        .createHash('sha256')
+        .update(`${cfg.kind}|${cfg.root}|${cfg.storePaths.join('|')}`)
+        .digest('hex')
+        .slice(0, 16);
+    return path.join(cfg.stagingBase, `runbox-restored-${h}.json`);
+}
+/** Written through a fresh temp name and renamed over the last record (a mid-job restore replaces it). */
+function writeRestoreRecord(cfg, state) {
+    const file = recordPath(cfg);
+    const tmp = `${file}.${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+        fs.writeSync(fd, JSON.stringify(state));
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+}
+/** The restore step's state for this store, or undefined (none, or unreadable: said, then ignored). */
+function readRestoreRecord(cfg) {
+    const file = recordPath(cfg);
+    let fd;
+    try {
+        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    }
+    catch (e) {
+        if (e.code === 'ENOENT')
+            return undefined;
+        core.warning(`runbox store: the restore step's record ${file} cannot be opened (${errorMessage(e)}); saving as if nothing was restored`);
+        return undefined;
+    }
+    try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile() || st.uid !== process.getuid?.() || st.size > MAX_RECORD_BYTES)
+            throw new Error('not a small regular file of the runner user');
+        const buf = Buffer.alloc(st.size);
+        fs.readSync(fd, buf, 0, st.size, 0);
+        const state = storeStateFrom(JSON.parse(buf.toString('utf8')));
+        if (state.kind !== cfg.kind || state.root !== cfg.root || state.storePaths.join('|') !== cfg.storePaths.join('|'))
+            throw new Error('it is about another store');
+        return state;
+    }
+    catch (e) {
+        core.warning(`runbox store: the restore step's record ${file} is not usable (${errorMessage(e)}); saving as if nothing was restored`);
+        return undefined;
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/store/gc.ts
+// Post, before the snapshot is made (`gc` input): collect the store's garbage through its own
+// tool until the store is at or under the cap, so a snapshot (and the cache entry, which holds
+// the store) stops growing with every job. The tool decides what is garbage: GC roots (profiles,
+// `result` links, /nix/var/nix/gcroots, /var/guix/gcroots, the daemon's temp roots of builds in
+// flight) are never touched by runbox itself.
+//
+// The size is the sum of the valid paths' narSize in the daemon's DB, not `du`: one read-only
+// query instead of a walk of every file of a store that may hold millions, and the measure the
+// tools' own GC counts in (Nix's --max-freed and Guix's --collect-garbage compare bytes of the
+// files they delete) and the snapshot holds (the registrations of every valid path, their files
+// once). It leaves out block rounding and the dedup of `.links`, so the store on disk is usually
+// a little smaller than what is reported; invalid paths on disk, which no snapshot restores, are
+// not counted either (and the GC removes them).
+//
+// Nix: `nix-store --gc --max-freed <bytes over the cap>` as root, which works on the store
+// directly (as root it takes the GC lock itself and asks the daemon, if one runs, for its temp
+// roots), so it needs no daemon. Guix: `guix gc --collect-garbage=<bytes>`, a client of
+// guix-daemon, which must run: runbox stops the daemon only while a restore moves items in, under
+// the host-wide restore lock, and that lock is held here too, so a GC never runs during a move
+// (where it would delete the moved-in, not yet registered items as invalid paths).
+
+
+
+
+
+
+
+
+/** A GC that frees less than asked (hard-linked files count only once gone) gets a few more tries. */
+const MAX_PASSES = 3;
+/** An executable `name` on the runner's PATH, absolute, so that root (through sudo, whose PATH may differ) runs the same one. */
+function findTool(name, envPath = process.env.PATH ?? '') {
+    for (const dir of envPath.split(':')) {
+        if (!path.isAbsolute(dir))
+            continue;
+        const p = path.join(dir, name);
+        try {
+            fs.accessSync(p, fs.constants.X_OK);
+            if (fs.statSync(p).isFile())
+                return p;
+        }
+        catch (e) {
+            // Not there, or not ours to run: the next PATH entry may have it.
+            if (!['ENOENT', 'EACCES', 'ENOTDIR'].includes(e.code ?? ''))
+                throw e;
+        }
+    }
+    return undefined;
+}
+/** narSize of the valid paths directly in the store dir, and their count, from the live DB (read-only, as root: WAL mode needs the -shm file). */
+async function storeSize(kind, root) {
+    const preset = PRESETS[kind];
+    const db = path.join(root, preset.dbDir, 'db.sqlite');
+    if (!fs.existsSync(db))
+        return undefined;
+    // The store dir is a fixed preset path: no quoting of outside data into the SQL.
+    const sql = `SELECT count(*) || ' ' || coalesce(sum(narSize), 0) FROM ValidPaths WHERE path LIKE '${preset.storeDir}/%'`;
+    const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', db, sql], { privileged: true });
+    const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
+    if (!m)
+        throw new Error(`the DB ${db} answered '${r.stdout.trim().slice(0, 100)}' for the store's size`);
+    return { paths: Number(m[1]), bytes: Number(m[2]) };
+}
+/** The tool's argv that frees at least `bytes`, or why there is none. */
+function gcCommand(kind, root, bytes) {
+    if (kind === 'nix') {
+        const tool = findTool('nix-store');
+        if (!tool)
+            return 'nix-store is not on the PATH';
+        // A test root (RUNBOX_STORE_ROOT) is passed the way db.ts passes it to --register-validity.
+        const store = root === '/' ? [] : /^\/[A-Za-z0-9/._-]+$/.test(root) ? ['--store', `local?root=${root}`] : undefined;
+        if (!store)
+            return `the store root ${root} cannot be passed to nix-store`;
+        return { cmd: tool, args: [...store, '--gc', '--max-freed', String(bytes)] };
+    }
+    const tool = findTool('guix');
+    if (!tool)
+        return 'guix is not on the PATH';
+    if (root !== '/')
+        return `guix gc works on the daemon's store only, not on the store root ${root}`;
+    return { cmd: tool, args: ['gc', `--collect-garbage=${bytes}`] };
+}
+/**
+ * Collects garbage until the store is at or under the cap. Never throws: a GC that cannot run
+ * is a warning, and the snapshot is saved as the store is. Resolves to undefined when nothing
+ * was measured or run.
+ */
+async function gc_collectGarbage(o, report) {
+    const storeDir = path.join(o.root, PRESETS[o.kind].storeDir);
+    try {
+        return await withStoreRestoreLock(storeDir, async (busy) => {
+            if (busy) {
+                core.warning(`runbox store: no garbage collected before the save (gc: ${formatBytes(o.capBytes)}): ${busy}`);
+                report.add('store gc', `not run: ${busy}`);
+                return undefined;
+            }
+            return await collectLocked(o, report);
+        }, { timeoutSec: o.lockTimeoutSec });
+    }
+    catch (e) {
+        core.warning(`runbox store: the garbage collection before the save failed, the snapshot is saved as the store is: ${errorMessage(e)}`);
+        report.add('store gc', `failed: ${errorMessage(e)}`);
+        return undefined;
+    }
+}
+async function collectLocked(o, report) {
+    const cap = formatBytes(o.capBytes);
+    const first = await storeSize(o.kind, o.root);
+    if (!first) {
+        report.add('store gc', `not run: no ${o.kind} DB at ${path.join(o.root, PRESETS[o.kind].dbDir)}, so nothing is registered to measure or collect`);
+        return undefined;
+    }
+    const result = { before: first.bytes, after: first.bytes, pathsBefore: first.paths, pathsAfter: first.paths, passes: 0 };
+    const t0 = Date.now();
+    let now = first;
+    while (now.bytes > o.capBytes && result.passes < MAX_PASSES) {
+        const c = gcCommand(o.kind, o.root, now.bytes - o.capBytes);
+        if (typeof c === 'string') {
+            core.warning(`runbox store: the store is ${formatBytes(now.bytes)}, over its gc cap ${cap}, but no garbage is collected: ${c}. The snapshot is saved as the store is`);
+            report.add('store gc', `not run: ${c}; the store is ${formatBytes(now.bytes)} (cap ${cap})`);
+            return undefined;
+        }
+        core.info(`the store is ${formatBytes(now.bytes)} in ${now.paths} valid paths, over its gc cap ${cap}: collecting ${now.bytes - o.capBytes} bytes`);
+        await run(c.cmd, c.args, { privileged: true });
+        result.passes++;
+        const next = await storeSize(o.kind, o.root);
+        if (!next)
+            break;
+        const progressed = next.bytes < now.bytes;
+        now = next;
+        // What is left is reachable from GC roots (or in use): another pass would find nothing.
+        if (!progressed)
+            break;
+    }
+    result.after = now.bytes;
+    result.pathsAfter = now.paths;
+    const freed = result.before - result.after;
+    if (result.passes === 0)
+        report.add('store gc', `nothing collected: the store is ${formatBytes(result.after)} (${result.pathsAfter} valid paths), within its cap ${cap}`);
+    else
+        report.add('store gc', `freed ${formatBytes(freed)} (${result.pathsBefore - result.pathsAfter} paths) in ${formatSeconds(Date.now() - t0)}: the store is now ${formatBytes(result.after)} (${result.pathsAfter} valid paths, narSize), cap ${cap}`);
+    if (result.after > o.capBytes)
+        core.warning(`runbox store: after garbage collection the store is still ${formatBytes(result.after)}, over its gc cap ${cap}: the rest is reachable from GC roots (profiles, result links, gcroots) or in use. Raise 'gc', or remove roots`);
+    return result;
+}
+
 ;// CONCATENATED MODULE: ./src/store/save.ts
 // Post: snapshot the store and hand it to the cache, unless main restored exactly this key
 // (save: auto) or saving is off. Whatever the job's outcome: a failed build registers no store
 // items, so the store is still consistent. Nothing here fails the job; a snapshot that cannot
 // be made or uploaded is a warning.
+
 
 
 
@@ -40614,8 +40926,9 @@ async function save(state, report) {
         return undefined;
     }
     if (state.save === 'auto' && state.exactHit) {
-        report.add('store snapshot', `not saved: main restored ${state.primaryKey} exactly (save: auto)`);
-        return undefined;
+        // exactHit without a matched key: lookup-only found the entry under the key without restoring it.
+        report.add('store snapshot', state.matchedKey ? `not saved: main restored ${state.primaryKey} exactly (save: auto)` : `not saved: the cache holds ${state.primaryKey} already (lookup-only found it; save: auto)`);
+        return;
     }
     let staging;
     try {
@@ -40629,7 +40942,11 @@ async function save(state, report) {
         const scratchDir = path.join(staging, 'scratch');
         fs.mkdirSync(snapshotDir);
         fs.mkdirSync(scratchDir);
-        const base = deltaBase(state);
+        // Before the snapshot: what the GC removes is then not saved. Its failures are warnings.
+        const gc = state.gc ? await collectGarbage({ kind: state.kind, root: state.root, capBytes: state.gc.capBytes, lockTimeoutSec: state.gc.lockTimeoutSec }, report) : undefined;
+        // A delta holds only what its base lacks, so restoring base + delta would bring back every
+        // base item the GC just deleted: after a GC that freed anything, a full snapshot.
+        const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
         const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
             root: state.root,
             kind: state.kind,
@@ -40983,6 +41300,7 @@ async function purge(state, saved, cfg, restoreKeys, report, env) {
 ;// CONCATENATED MODULE: ./src/store/index.ts
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
+
 
 
 
@@ -41558,7 +41876,7 @@ async function runMain(src = input_source_actionInputs) {
         if (storeCfg) {
             try {
                 state.store = await restoreStore(storeCfg, report, setStoreOutputs);
-                if (!state.store.matchedKey)
+                if (!state.store.matchedKey && !storeCfg.lookupOnly)
                     warnAboutMissingStore(storeCfg, src);
             }
             catch (e) {
