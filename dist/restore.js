@@ -28489,10 +28489,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // UNUSED EXPORTS: subActionConfig
 
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
-var lib_core = __nccwpck_require__(8179);
 // EXTERNAL MODULE: ./src/common/errors.ts
 var errors = __nccwpck_require__(1922);
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
+var lib_core = __nccwpck_require__(8179);
 ;// CONCATENATED MODULE: ./src/action/input-source.ts
 // Every input is read through an InputSource, once, in one place per capability, so parsing
 // and validation can be tested without an Actions runtime.
@@ -28610,8 +28610,6 @@ function known_inputs_checkUnknownInputs(declared, env = process.env) {
     throw new errors/* InputError */.d(name, `runbox has no input of this name${others}, so it would be ignored`, `Did you mean '${closestInput(name, declared)}'? The inputs are: ${declared.join(', ')}`);
 }
 
-// EXTERNAL MODULE: ./src/action/on-cancel.ts
-var on_cancel = __nccwpck_require__(7632);
 ;// CONCATENATED MODULE: ./src/common/untrusted-text.ts
 // Strings that come from a cache entry or a manifest are written by whoever could write the
 // entry. core.info writes its message raw to stdout, where a line starting with `::` is a
@@ -28743,6 +28741,38 @@ function job_summary_formatBytes(n) {
 }
 function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
+}
+
+// EXTERNAL MODULE: ./src/action/on-cancel.ts
+var on_cancel = __nccwpck_require__(7632);
+;// CONCATENATED MODULE: ./src/steps/run-step.ts
+// How a step ends, the same for main and post: a failure fails the step and leads its summary,
+// and the summary is written once, also on failure and on cancel.
+
+
+
+/**
+ * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
+ * summary is written. The cleanup that writes it is registered before the body runs, so on
+ * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
+ */
+async function run_step_runStep(report, cancelled, body) {
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
+        if (cancelled !== undefined)
+            report.add('cancelled', cancelled);
+        return report.write();
+    });
+    try {
+        await body();
+    }
+    catch (e) {
+        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
+        report.fail((0,errors/* errorMessage */.g)(e));
+    }
+    finally {
+        summaryOnCancel();
+        await report.write();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/common/duration.ts
@@ -41646,36 +41676,6 @@ function loadRunState() {
     return parsed;
 }
 
-;// CONCATENATED MODULE: ./src/steps/run-step.ts
-// How a step ends, the same for main and post: a failure fails the step and leads its summary,
-// and the summary is written once, also on failure and on cancel.
-
-
-
-/**
- * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
- * summary is written. The cleanup that writes it is registered before the body runs, so on
- * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
- */
-async function run_step_runStep(report, cancelled, body) {
-    const summaryOnCancel = registerCleanup(() => {
-        if (cancelled !== undefined)
-            report.add('cancelled', cancelled);
-        return report.write();
-    });
-    try {
-        await body();
-    }
-    catch (e) {
-        core.setFailed(errorMessage(e));
-        report.fail(errorMessage(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/steps/main-step.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
@@ -41906,7 +41906,6 @@ async function runMain(src = actionInputs) {
 
 
 
-
 /** The store inputs of a sub-action, checked before anything happens; `store` is required there. */
 function subActionConfig(src, subAction) {
     if (src === input_source_actionInputs) {
@@ -41923,11 +41922,7 @@ function subActionConfig(src, subAction) {
 }
 async function runRestore(src = input_source_actionInputs) {
     const report = new job_summary_StepReport('runbox: restore');
-    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
-        report.add('cancelled', 'the restore was stopped by a signal (the job was cancelled)');
-        return report.write();
-    });
-    try {
+    await run_step_runStep(report, 'the restore was stopped by a signal (the job was cancelled)', async () => {
         const cfg = subActionConfig(src, 'restore');
         warnAboutDbDir(cfg);
         await daemon_restartAbandonedDaemon(cfg.daemon, report);
@@ -41947,15 +41942,7 @@ async function runRestore(src = input_source_actionInputs) {
             if (state)
                 writeRestoreRecord(cfg, state);
         }
-    }
-    catch (e) {
-        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
-        report.fail((0,errors/* errorMessage */.g)(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
+    });
 }
 
 

@@ -28534,8 +28534,6 @@ function input_source_parseBoolean(src, name, fallback) {
     throw new errors/* InputError */.d(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
 }
 
-// EXTERNAL MODULE: ./src/action/on-cancel.ts
-var on_cancel = __nccwpck_require__(7632);
 ;// CONCATENATED MODULE: ./src/common/untrusted-text.ts
 // Strings that come from a cache entry or a manifest are written by whoever could write the
 // entry. core.info writes its message raw to stdout, where a line starting with `::` is a
@@ -28667,6 +28665,38 @@ function job_summary_formatBytes(n) {
 }
 function job_summary_formatSeconds(ms) {
     return `${(ms / 1000).toFixed(1)} s`;
+}
+
+// EXTERNAL MODULE: ./src/action/on-cancel.ts
+var on_cancel = __nccwpck_require__(7632);
+;// CONCATENATED MODULE: ./src/steps/run-step.ts
+// How a step ends, the same for main and post: a failure fails the step and leads its summary,
+// and the summary is written once, also on failure and on cancel.
+
+
+
+/**
+ * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
+ * summary is written. The cleanup that writes it is registered before the body runs, so on
+ * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
+ */
+async function run_step_runStep(report, cancelled, body) {
+    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
+        if (cancelled !== undefined)
+            report.add('cancelled', cancelled);
+        return report.write();
+    });
+    try {
+        await body();
+    }
+    catch (e) {
+        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
+        report.fail((0,errors/* errorMessage */.g)(e));
+    }
+    finally {
+        summaryOnCancel();
+        await report.write();
+    }
 }
 
 // EXTERNAL MODULE: external "node:os"
@@ -41615,36 +41645,6 @@ function loadRunState() {
     return parsed;
 }
 
-;// CONCATENATED MODULE: ./src/steps/run-step.ts
-// How a step ends, the same for main and post: a failure fails the step and leads its summary,
-// and the summary is written once, also on failure and on cancel.
-
-
-
-/**
- * Runs a step's body. `cancelled`, when given, is the summary row a cancel adds before the
- * summary is written. The cleanup that writes it is registered before the body runs, so on
- * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
- */
-async function run_step_runStep(report, cancelled, body) {
-    const summaryOnCancel = registerCleanup(() => {
-        if (cancelled !== undefined)
-            report.add('cancelled', cancelled);
-        return report.write();
-    });
-    try {
-        await body();
-    }
-    catch (e) {
-        core.setFailed(errorMessage(e));
-        report.fail(errorMessage(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/steps/main-step.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
@@ -41875,7 +41875,6 @@ async function runMain(src = actionInputs) {
 
 
 
-
 /** The store inputs of a sub-action, checked before anything happens; `store` is required there. */
 function subActionConfig(src, subAction) {
     if (src === input_source_actionInputs) {
@@ -41892,11 +41891,7 @@ function subActionConfig(src, subAction) {
 }
 async function runRestore(src = actionInputs) {
     const report = new StepReport('runbox: restore');
-    const summaryOnCancel = registerCleanup(() => {
-        report.add('cancelled', 'the restore was stopped by a signal (the job was cancelled)');
-        return report.write();
-    });
-    try {
+    await runStep(report, 'the restore was stopped by a signal (the job was cancelled)', async () => {
         const cfg = subActionConfig(src, 'restore');
         warnAboutDbDir(cfg);
         await restartAbandonedDaemon(cfg.daemon, report);
@@ -41916,15 +41911,7 @@ async function runRestore(src = actionInputs) {
             if (state)
                 writeRestoreRecord(cfg, state);
         }
-    }
-    catch (e) {
-        core.setFailed(errorMessage(e));
-        report.fail(errorMessage(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/steps/save-step.ts
@@ -41942,14 +41929,9 @@ async function runRestore(src = actionInputs) {
 
 
 
-
 async function runSave(src = input_source_actionInputs) {
     const report = new job_summary_StepReport('runbox: save');
-    const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
-        report.add('cancelled', 'the save was stopped by a signal (the job was cancelled)');
-        return report.write();
-    });
-    try {
+    await run_step_runStep(report, 'the save was stopped by a signal (the job was cancelled)', async () => {
         const cfg = subActionConfig(src, 'save');
         await daemon_restartAbandonedDaemon(cfg.daemon, report);
         const keys = await key_resolveKeys(cfg);
@@ -41972,15 +41954,7 @@ async function runSave(src = input_source_actionInputs) {
                 state.base = same.base;
         }
         await saveStore(state, report);
-    }
-    catch (e) {
-        lib_core/* setFailed */.C1((0,errors/* errorMessage */.g)(e));
-        report.fail((0,errors/* errorMessage */.g)(e));
-    }
-    finally {
-        summaryOnCancel();
-        await report.write();
-    }
+    });
 }
 
 

@@ -2,12 +2,11 @@
 // actions and jobs that restore and save in steps of their own. Same inputs and code as main's
 // restore; what it did goes to a record under RUNNER_TEMP for the `save` sub-action (store/record.ts),
 // since the steps of a composite share no state. No dirs, locks or post.
-import * as core from '@actions/core';
-import { errorMessage, InputError } from '../common/errors.js';
+import { InputError } from '../common/errors.js';
 import { actionInputs, type InputSource } from '../action/input-source.js';
 import { checkUnknownInputs, declaredInputs } from '../action/known-inputs.js';
-import { registerCleanup } from '../action/on-cancel.js';
 import { StepReport } from '../action/job-summary.js';
+import { runStep } from './run-step.js';
 import { checkStoreHostPaths, parseLockTimeout } from '../dirs/dirs-config.js';
 import { setRestoreLockTimeout } from '../lock/restore-lock.js';
 import { parseStoreConfig, restoreStore, StoreMissError, writeRestoreRecord, type StoreConfig, type StoreState } from '../store/index.js';
@@ -29,11 +28,7 @@ export function subActionConfig(src: InputSource, subAction: 'restore' | 'save')
 
 export async function runRestore(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: restore');
-  const summaryOnCancel = registerCleanup(() => {
-    report.add('cancelled', 'the restore was stopped by a signal (the job was cancelled)');
-    return report.write();
-  });
-  try {
+  await runStep(report, 'the restore was stopped by a signal (the job was cancelled)', async () => {
     const cfg = subActionConfig(src, 'restore');
     warnAboutDbDir(cfg);
     await restartAbandonedDaemon(cfg.daemon, report);
@@ -48,11 +43,5 @@ export async function runRestore(src: InputSource = actionInputs): Promise<void>
     } finally {
       if (state) writeRestoreRecord(cfg, state);
     }
-  } catch (e) {
-    core.setFailed(errorMessage(e));
-    report.fail(errorMessage(e));
-  } finally {
-    summaryOnCancel();
-    await report.write();
-  }
+  });
 }

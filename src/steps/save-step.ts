@@ -5,10 +5,9 @@
 // and a restored full snapshot is the base a delta may be saved over.
 import fs from 'node:fs';
 import * as core from '@actions/core';
-import { errorMessage } from '../common/errors.js';
 import { actionInputs, type InputSource } from '../action/input-source.js';
-import { registerCleanup } from '../action/on-cancel.js';
 import { StepReport } from '../action/job-summary.js';
+import { runStep } from './run-step.js';
 import { initialState, readRestoreRecord, saveStore } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { resolveKeys } from '../store/key.js';
@@ -16,11 +15,7 @@ import { subActionConfig } from './restore-step.js';
 
 export async function runSave(src: InputSource = actionInputs): Promise<void> {
   const report = new StepReport('runbox: save');
-  const summaryOnCancel = registerCleanup(() => {
-    report.add('cancelled', 'the save was stopped by a signal (the job was cancelled)');
-    return report.write();
-  });
-  try {
+  await runStep(report, 'the save was stopped by a signal (the job was cancelled)', async () => {
     const cfg = subActionConfig(src, 'save');
     await restartAbandonedDaemon(cfg.daemon, report);
     const keys = await resolveKeys(cfg);
@@ -44,11 +39,5 @@ export async function runSave(src: InputSource = actionInputs): Promise<void> {
       if (same.base && fs.existsSync(same.base.file)) state.base = same.base;
     }
     await saveStore(state, report);
-  } catch (e) {
-    core.setFailed(errorMessage(e));
-    report.fail(errorMessage(e));
-  } finally {
-    summaryOnCancel();
-    await report.write();
-  }
+  });
 }
