@@ -35,9 +35,12 @@ const validRow = (name, time) => `INSERT INTO ValidPaths (path, hash, registrati
 
 /**
  * mkstore.sh's db.sqlite is filler; save reads the registrations from the live DB, so make it a
- * real Guix DB: every item registered, and item i referring to item i+1 unless i+1 is one of the
- * items partialStore drops (every 10th), so that dropping them leaves no dangling reference.
+ * real Guix DB: every item registered, item i at registration time i + 1 (as if the store grew one
+ * item at a time), and item i referring to item i+1 unless i+1 is the first of the items
+ * partialStore drops, so that dropping them leaves no dangling reference.
  */
+export const droppedFrom = (count) => count - Math.ceil(count / 10);
+
 export function realDb(src) {
   const db = path.join(src, 'var/guix/db/db.sqlite');
   wipe(db);
@@ -45,10 +48,10 @@ export function realDb(src) {
     .readdirSync(path.join(src, 'gnu/store'))
     .filter((n) => !n.startsWith('.'))
     .sort();
-  const rows = items.map((n) => validRow(n, 1));
+  const rows = items.map((n, i) => validRow(n, i + 1));
   const refs = [];
   for (let i = 0; i + 1 < items.length; i++) {
-    if ((i + 1) % 10 === 0) continue;
+    if (i + 1 === droppedFrom(items.length)) continue;
     refs.push(
       `INSERT INTO Refs (referrer, reference) SELECT x.id, y.id FROM ValidPaths x, ValidPaths y WHERE x.path = ${sqlStr(`/gnu/store/${items[i]}`)} AND y.path = ${sqlStr(`/gnu/store/${items[i + 1]}`)};`
     );
@@ -80,12 +83,15 @@ export function storeFacts(src) {
   };
 }
 
-/** A store holding 90% of the items (every 10th dropped), its .links and DB pruned to match. */
+/**
+ * A store holding 90% of the items: the newest 10% (by registration time) dropped, as on a
+ * self-hosted runner whose store lags the snapshot by the last builds; .links and DB pruned to match.
+ */
 export function partialStore(src, dest, items) {
   wipe(dest);
   fs.mkdirSync(dest, { recursive: true });
   sh(`cp -a ${q(src)}/. ${q(dest)}/`);
-  const dropped = items.filter((_, i) => i % 10 === 0);
+  const dropped = items.slice(droppedFrom(items.length));
   for (const n of dropped) wipe(path.join(dest, 'gnu/store', n));
   // What `guix gc` leaves: no .links entry that only the dropped items used.
   sh(`find ${q(path.join(dest, 'gnu/store/.links'))} -type f -links 1 -delete`);
