@@ -18,7 +18,7 @@ import { chown, removeTree } from '../sys/privileged-fs.js';
 import type { InputSource } from '../action/input-source.js';
 import type { Layout } from './layout.js';
 import { scanKeyDir } from './scan.js';
-import { removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import { claimDeadDir } from '../lock/claim.js';
 import type { Ids } from '../sys/users.js';
 import { runnerIds } from '../sys/users.js';
 import { assertOwnedSubdir } from '../sys/path-safety.js';
@@ -53,7 +53,6 @@ export interface WarmSource {
 interface Candidate {
   runDir: string;
   lockPath: string;
-  hasLock: boolean;
   /** Its lock file's mtime (stamped when its keeper let go), or the run dir's mtime without one. */
   lastUse: Date;
 }
@@ -95,41 +94,26 @@ function listCandidates(refDir: string, name: string, ownRunDir: string): Candid
     // An empty one (a run that built nothing, or died before its own warm copy landed) is no
     // warmer than a cold start, and would hide an older full one.
     if (isEmptyDir(path.join(d.path, name))) continue;
-    out.push({ runDir: d.path, lockPath: d.lockPath, hasLock: d.lockStat !== undefined, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
+    out.push({ runDir: d.path, lockPath: d.lockPath, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
   }
   return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
 }
 
-/** Takes the candidate's lock if it is free, then re-checks its shape under the lock. */
+/** Claims the candidate (lock/claim.ts: its lock if free, its shape re-checked under it), then its `<name>` dir. */
 async function claim(c: Candidate, name: string, baseDir: string): Promise<WarmSource | undefined> {
-  let held: HeldLock | undefined;
-  try {
-    held = await tryLock(c.lockPath);
-  } catch (e) {
-    // Gone with a concurrent reap, or another runner user's lock file we may not open.
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return undefined;
-    throw e;
-  }
-  if (!held) {
-    core.debug(`runbox warm: ${c.runDir} is in use by a live run; not a warm source`);
+  const outcome = await claimDeadDir(c.runDir, c.lockPath, { withoutLockFile: 'create', hiddenIsMissing: true });
+  if (!outcome.claimed) {
+    core.debug(`runbox warm: ${c.runDir} is not a warm source: ${outcome.skipped}${outcome.inUse ? ' (in use by a live run)' : ''}`);
     return undefined;
   }
-  const lock = held;
-  const release = once(() => {
-    if (c.hasLock) return lock.release();
-    // tryLock created the lock file as there was none: remove it again so the janitor's idea of
-    // this dir's last use stays what it was. removeLockFile releases even when the unlink fails.
-    try {
-      removeLockFile(lock);
-    } catch (e) {
-      if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
-      core.debug(`runbox warm: left the lock file ${lock.path} we created (${errnoOf(e)}); it is free and harmless`);
-    }
-  });
+  const claimed = outcome.claimed;
+  // A lock file our tryLock made is removed again, so that the janitor's idea of this dir's last
+  // use stays what it was.
+  const release = once(() => (claimed.createdLockFile ? void claimed.releaseAndRemoveLockFile() : claimed.release()));
   const source = path.join(c.runDir, name);
   try {
-    // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
-    if (!visibleStat(c.runDir)?.isDirectory() || !visibleStat(source)?.isDirectory()) {
+    // The scan was lock-free: the `<name>` dir may have been replaced by a symlink since.
+    if (!visibleStat(source)?.isDirectory()) {
       release();
       return undefined;
     }

@@ -1,12 +1,13 @@
 // Deletes one dir under its lock. The order is what makes it safe against live runs, other
 // janitors and waiters:
 //
-//   1. tryLock(<dir>.lock), never waiting: a held lock means a live run (or another reaper) uses
-//      it, so it is skipped, not queued for.
-//   2. Re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
+//   1. claimDeadDir (lock/claim.ts, shared with warm): tryLock(<dir>.lock), never waiting (a held
+//      lock means a live run or another reaper uses it, so it is skipped, not queued for), then
+//      re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
 //      janitor reaped it: we then hold a lock file we just recreated and remove it again), may
-//      have been used again (its last use is re-read), may have turned into a symlink, and the
-//      lock file must still be the inode we hold.
+//      have turned into a symlink, and the lock file must still be the inode we hold.
+//   2. Here, still under the lock: the dir may have been used again (its last use is re-read),
+//      its job may still run, a process may still use it.
 //   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
 //      start using the dir mid-delete: a run that wants it blocks on the lock. rm inherits the
 //      lock fd, so the lock outlives a reaper killed mid-delete until rm is done; a reaper that
@@ -19,10 +20,10 @@
 //      the dir is gone, so it provisions a new one. Unlinking before the delete instead would let
 //      a newcomer lock a fresh file and start using a half-deleted dir.
 import * as core from '@actions/core';
-import fs from 'node:fs';
 import path from 'node:path';
 import { removeTree, treeBytes } from '../sys/privileged-fs.js';
-import { readHolder, removeLockFile, tryLock, type HeldLock } from '../lock/flock.js';
+import { readHolder, tryLock, type HeldLock } from '../lock/flock.js';
+import { claimDeadDir, removeLockFileQuietly } from '../lock/claim.js';
 import { jobStillRuns } from '../lock/keeper-client.js';
 import { isStopping } from '../sys/exec.js';
 import { RUN_DIR_PREFIX } from '../dirs/layout.js';
@@ -64,40 +65,21 @@ export const LEFTOVER_GRACE_MS = 60_000;
 export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapOutcome> {
   checkShape(c.path, c.lockPath, opts.baseDir);
   const now = opts.now ?? new Date();
-  const lockBefore = lstatOrUndefined(c.lockPath);
-  if (lockBefore && !lockBefore.isFile()) return { skipped: 'its lock path is not a regular file', inUse: false };
-  if (!lstatOrUndefined(c.path)) return { skipped: 'it is gone', inUse: false };
   // A dir without a lock file is only ours when it is a run dir (see candidates.ts).
-  if (!lockBefore && !path.basename(c.path).startsWith(RUN_DIR_PREFIX)) return { skipped: 'it has no lock file and is not a run dir', inUse: false };
-
-  const held = await lockOrUndefined(c.lockPath);
-  if (!held) return { skipped: 'its lock is held', inUse: true };
+  const withoutLockFile = path.basename(c.path).startsWith(RUN_DIR_PREFIX) ? 'create' : { skip: 'it has no lock file and is not a run dir' };
+  const claim = await claimDeadDir(c.path, c.lockPath, { withoutLockFile });
+  if (!claim.claimed) return claim;
+  const claimed = claim.claimed;
+  const { dirStat: dirSt, lockStat: lockSt, createdLockFile } = claimed;
   let handedOver = false;
   try {
-    const keySt = fs.lstatSync(path.dirname(c.path));
-    if (keySt.isSymbolicLink() || !keySt.isDirectory()) return { skipped: 'its parent is not a real directory', inUse: false };
-    const dirSt = lstatOrUndefined(c.path);
-    if (!dirSt) {
-      // Another reaper deleted it between our scan and our lock; the lock file we hold is then
-      // usually one our tryLock recreated on the freed name. Remove it again (we hold it, so no
-      // run is using it) so that no orphan is left behind.
-      handedOver = true;
-      removeLockQuietly(held);
-      return { skipped: 'it is gone (reaped by someone else)', inUse: false };
-    }
-    if (dirSt.isSymbolicLink()) return { skipped: 'it is now a symlink', inUse: false };
-    if (!dirSt.isDirectory()) return { skipped: 'it is no longer a directory', inUse: false };
     // Does the real path stay inside base-dir? Throws otherwise: that is an anomaly to report.
     assertOwnedSubdir(c.path, opts.baseDir);
-    const lockSt = fs.fstatSync(held.fd);
-    const atPath = lstatOrUndefined(c.lockPath);
-    if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev) return { skipped: 'its lock file was replaced', inUse: false };
-
     const holder = readHolder(c.lockPath);
     if (jobStillRuns(holder)) return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
     // An empty lock file that was not there before our tryLock was created by us (or by a main
     // that died before writing its holder info): its mtime says nothing about use, the dir's does.
-    const leftover = !lockBefore && lockSt.size === 0;
+    const leftover = createdLockFile && lockSt.size === 0;
     const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
     // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
     const cutShort = holder?.reaping !== undefined;
@@ -118,13 +100,13 @@ export async function tryReapDir(c: Candidate, opts: ReapOptions): Promise<ReapO
     if (isStopping()) return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
     // From here a cut-short delete is marked, for whoever takes the lock next. The record is
     // the last holder's, with the mark added: a waiter then names a janitor, not a finished run.
-    held.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
-    await removeTree(c.path, { holdFd: held.fd });
+    claimed.lock.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
+    await removeTree(c.path, { holdFd: claimed.lock.fd });
     handedOver = true;
-    removeLockQuietly(held);
+    claimed.releaseAndRemoveLockFile();
     return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
   } finally {
-    if (!handedOver) held.release();
+    if (!handedOver) claimed.release();
   }
 }
 
@@ -149,7 +131,7 @@ export async function removeOrphanLock(lockPath: string, baseDir: string): Promi
   }
   // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
   const cutShort = readHolder(lockPath)?.reaping;
-  const removed = removeLockQuietly(held);
+  const removed = removeLockFileQuietly(held);
   if (removed && cutShort) core.info(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
   return removed;
 }
@@ -172,16 +154,5 @@ async function lockOrUndefined(lockPath: string): Promise<HeldLock | undefined> 
     // Its parent went away, or a sibling's lock dir we may not write to: not ours to reap now.
     if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES') return undefined;
     throw e;
-  }
-}
-
-/** removeLockFile, tolerating a parent dir the runner user may not write to (the dir itself is already gone). */
-function removeLockQuietly(held: HeldLock): boolean {
-  try {
-    return removeLockFile(held);
-  } catch (e) {
-    if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
-    core.warning(`runbox reaper: could not remove the lock file ${held.path} (${errnoOf(e)}); it is free and harmless, a janitor with more rights will remove it`);
-    return false;
   }
 }
