@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig, restoreStore, saveStore, StoreMissError, type StoreState } from '../src/store/index.js';
 import { StepReport } from '../src/action/job-summary.js';
-import { setStoreOutputs } from '../src/steps/main-step.js';
+import { setStoreOutputs } from '../src/steps/store-outputs.js';
 import { parseFileCommands } from './helpers/action-runner.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, withFastRetries, type CacheServer } from './fixtures/cache.js';

@@ -2,7 +2,6 @@
 // dirs and mount sources, then (optionally) restore the store snapshot.
 import * as core from '@actions/core';
 import fs from 'node:fs';
-import path from 'node:path';
 import { checkStoreHostPaths, parseFoundationConfig } from '../dirs/dirs-config.js';
 import { jobContext } from '../action/job-context.js';
 import { errorMessage } from '../common/errors.js';
@@ -23,13 +22,13 @@ import { guardedDirs, handOver, lockDirs, releaseKeeper, releaseMarked, type Loc
 import { guardDisk, describeLimit, describeUsage } from '../reap/disk-guard.js';
 import { parseReapConfig, type ReapConfig } from '../reap/reap-config.js';
 import { runJanitor } from '../reap/janitor.js';
-import { parsePurgeConfig, parseStoreConfig, restoreStore, StoreMissError, type StoreConfig, type StoreOutputs } from '../store/index.js';
-import { PRESETS } from '../store/presets.js';
+import { parsePurgeConfig, parseStoreConfig, restoreStore, StoreMissError } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
 import { parseWarm, warmRunDirs } from '../dirs/warm.js';
 import { saveRunState, type RunState } from '../action/step-state.js';
 import { formatBytes, StepReport } from '../action/job-summary.js';
 import { runStep } from './run-step.js';
+import { setStoreOutputs, warnAboutDbDir, warnAboutMissingStore } from './store-outputs.js';
 
 /** The janitor, then the disk guard: only dirs whose lock is free, never this run's own. */
 async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: StepReport): Promise<void> {
@@ -50,13 +49,6 @@ async function sweep(baseDir: string, reap: ReapConfig, ours: string[], report: 
   } else if (g.pruned.length > 0) report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
 }
 
-/** restoreStore calls it as soon as the key is known, so the outputs exist whatever fails later, and again with what it restored. */
-export function setStoreOutputs(o: StoreOutputs): void {
-  core.setOutput('cache-primary-key', o.primaryKey);
-  core.setOutput('cache-matched-key', o.matchedKey);
-  core.setOutput('cache-hit', o.exactHit ? 'true' : 'false');
-}
-
 /**
  * Holds the mount sources for the job (shared with jobs of the same owner), so that no job with
  * another owner chowns them under this job's containers. The holds are root's files: a runner
@@ -71,32 +63,6 @@ async function holdMounts(mounts: string[], owner: Ids, timeoutSec: number, ctx:
     return [];
   }
   return holdMountSources(mounts, owner, timeoutSec, { runId: ctx.runId, runner: ctx.runnerName, job: ctx.job });
-}
-
-/**
- * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
- * them as invalid. Said at main, before anything is restored.
- */
-export function warnAboutDbDir(cfg: StoreConfig): void {
-  const preset = PRESETS[cfg.kind];
-  if (!cfg.dbDir)
-    core.warning(
-      `runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`
-    );
-}
-
-/**
- * After a miss, store paths that still do not exist mean post has nothing to save: no Guix or
- * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
- * none either, so this waits for the restore.) Said at main rather than as post's warning.
- */
-export function warnAboutMissingStore(cfg: StoreConfig, src: InputSource): void {
-  const missing = cfg.storePaths.filter((p) => !fs.existsSync(path.join(cfg.root, p)));
-  if (missing.length === 0) return;
-  core.warning(
-    `runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
-      (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`)
-  );
 }
 
 export async function runMain(src: InputSource = actionInputs): Promise<void> {

@@ -11,7 +11,7 @@ import { checkStoreHostPaths, parseLockTimeout } from '../dirs/dirs-config.js';
 import { setRestoreLockTimeout } from '../lock/restore-lock.js';
 import { parseStoreConfig, restoreStore, StoreMissError, writeRestoreRecord, type StoreConfig, type StoreState } from '../store/index.js';
 import { restartAbandonedDaemon } from '../store/daemon.js';
-import { setStoreOutputs, warnAboutDbDir, warnAboutMissingStore } from './main-step.js';
+import { setStoreOutputs, warnAboutDbDir, warnAboutMissingStore } from './store-outputs.js';
 
 /** The store inputs of a sub-action, checked before anything happens; `store` is required there. */
 export function subActionConfig(src: InputSource, subAction: 'restore' | 'save'): StoreConfig {
