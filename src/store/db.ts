@@ -153,6 +153,19 @@ async function validPaths(live: string, storeDir: string, scratch: string): Prom
 }
 
 /**
+ * How a reader opens the live DB `live` (restore's selection, gc's size) so that it leaves the DB
+ * dir as it was. Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they
+ * are missing (no daemon has it open), root-owned, since readers run as root: a restore that then
+ * stops short, or a post that only measured, must not leave them. Without them there is nothing
+ * in a WAL to miss, so the DB file alone is read as immutable, which creates nothing; with them
+ * (a daemon has it open) a plain read-only open shares them.
+ */
+async function readTarget(live: string): Promise<string> {
+  const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+  return walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+}
+
+/**
  * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
  * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
  * treat as "unknown" (then everything is fetched).
@@ -160,13 +173,18 @@ async function validPaths(live: string, storeDir: string, scratch: string): Prom
 export async function liveValidPaths(root: string, dbDir: string, storeDir: string, scratchDir: string): Promise<Set<string>> {
   const live = path.join(root, dbDir, DB_FILE);
   if (!(await exists(live))) return new Set();
-  // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
-  // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
-  // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
-  // immutable, which creates nothing.
-  const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
-  const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
-  return validPaths(target, storeDir, path.join(scratchDir, 'live-valid-select.json'));
+  return validPaths(await readTarget(live), storeDir, path.join(scratchDir, 'live-valid-select.json'));
+}
+
+/**
+ * A small answer (one line, buffered) from the live DB of `<root><dbDir>`, read as root the way
+ * liveValidPaths reads it; undefined when there is no DB. `sql` must not hold outside data.
+ */
+export async function queryLiveDb(root: string, dbDir: string, sql: string): Promise<string | undefined> {
+  const live = path.join(root, dbDir, DB_FILE);
+  if (!(await exists(live))) return undefined;
+  const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', await readTarget(live), sql], { privileged: true });
+  return r.stdout.trim();
 }
 
 export async function registerPaths(o: RegisterOptions): Promise<RegisterResult> {

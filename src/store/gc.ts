@@ -26,6 +26,7 @@ import { run } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
 import { PRESETS, type StoreKind } from './presets.js';
+import { DB_FILE, queryLiveDb } from './db.js';
 
 export interface GcOptions {
   kind: StoreKind;
@@ -66,16 +67,15 @@ export function findTool(name: string, envPath = process.env.PATH ?? ''): string
   return undefined;
 }
 
-/** narSize of the valid paths directly in the store dir, and their count, from the live DB (read-only, as root: WAL mode needs the -shm file). */
+/** narSize of the valid paths directly in the store dir, and their count, from the live DB (db.ts's reader: creates no -wal/-shm). */
 export async function storeSize(kind: StoreKind, root: string): Promise<{ bytes: number; paths: number } | undefined> {
   const preset = PRESETS[kind];
-  const db = path.join(root, preset.dbDir, 'db.sqlite');
-  if (!fs.existsSync(db)) return undefined;
   // The store dir is a fixed preset path: no quoting of outside data into the SQL.
   const sql = `SELECT count(*) || ' ' || coalesce(sum(narSize), 0) FROM ValidPaths WHERE path LIKE '${preset.storeDir}/%'`;
-  const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', db, sql], { privileged: true });
-  const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
-  if (!m) throw new Error(`the DB ${db} answered '${r.stdout.trim().slice(0, 100)}' for the store's size`);
+  const out = await queryLiveDb(root, preset.dbDir, sql);
+  if (out === undefined) return undefined;
+  const m = /^(\d+) (\d+)$/.exec(out);
+  if (!m) throw new Error(`the DB ${path.join(root, preset.dbDir, DB_FILE)} answered '${out.slice(0, 100)}' for the store's size`);
   return { paths: Number(m[1]), bytes: Number(m[2]) };
 }
 
