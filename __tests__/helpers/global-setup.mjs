@@ -4,6 +4,7 @@
 // (helpers/bundle.ts testCli, keeperScript). Bundling per test file cost one ncc run (10-40 s)
 // for each of five files.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,11 +24,14 @@ export default function globalSetup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-test-clis-'));
   // Tests run these as runbox-ci and nobody.
   fs.chmodSync(dir, 0o755);
-  // --no-cache: other builds may run concurrently.
-  execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', path.join(ROOT, '__tests__/clis/index.ts'), '-o', dir, '--target', 'es2022', '--no-cache', '--quiet'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit']
-  });
+  if (!fromCache(dir)) {
+    // --no-cache: other builds may run concurrently.
+    execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', path.join(ROOT, '__tests__/clis/index.ts'), '-o', dir, '--target', 'es2022', '--no-cache', '--quiet'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit']
+    });
+    toCache(dir);
+  }
   for (const name of CLIS) fs.writeFileSync(path.join(dir, `${name}.mjs`), `process.argv.splice(2, 0, ${JSON.stringify(name)});\nawait import('./index.js');\n`);
 
   // The keeper is dependency-free by design (only node: modules and its own relative imports),
@@ -37,6 +41,65 @@ export default function globalSetup() {
   transpileTree(path.join(ROOT, 'src'), 'keeper.ts', keeperDir);
   fs.writeFileSync(path.join(keeperDir, 'package.json'), '{ "type": "module" }\n');
   process.env.RUNBOX_TEST_CLIS = dir;
+}
+
+// The bundle of the same sources is kept between runs: ncc takes 20 s of CPU (a minute on a
+// loaded machine) before the first test of every run, also of a run of one file. Keyed by the
+// content of every file it can be built from (src/, __tests__/clis/, the lock file, this file)
+// and node's version, so a changed source is always bundled again; those of other sources go after a day.
+const CACHE_PREFIX = 'runbox-test-clis-cache-';
+
+function cacheDir() {
+  const h = crypto.createHash('sha256');
+  h.update(process.version);
+  const add = (p) => {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) for (const n of fs.readdirSync(p).sort()) add(path.join(p, n));
+    else h.update(`${path.relative(ROOT, p)}\0${st.size}\0`).update(fs.readFileSync(p));
+  };
+  for (const p of ['src', '__tests__/clis', 'package-lock.json', '__tests__/helpers/global-setup.mjs']) add(path.join(ROOT, p));
+  return path.join(os.tmpdir(), `${CACHE_PREFIX}${h.digest('hex').slice(0, 32)}`);
+}
+
+/** Copies a kept bundle of these sources into `dir`; false when there is none (or it went meanwhile). */
+function fromCache(dir) {
+  const cached = cacheDir();
+  if (!fs.existsSync(path.join(cached, 'index.js'))) return false;
+  try {
+    fs.cpSync(cached, dir, { recursive: true });
+    fs.chmodSync(dir, 0o755);
+    const now = new Date();
+    fs.utimesSync(cached, now, now);
+    return true;
+  } catch (e) {
+    // Removed (a day old) by another run while we copied: bundle it again.
+    if (e.code !== 'ENOENT') throw e;
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { mode: 0o755 });
+    return false;
+  }
+}
+
+/** Keeps the bundle in `dir` for the next run of the same sources. */
+function toCache(dir) {
+  const cached = cacheDir();
+  // Bundles of other sources (other branches, older commits) go after a day unused.
+  for (const n of fs.readdirSync(os.tmpdir())) {
+    const p = path.join(os.tmpdir(), n);
+    if (!n.startsWith(CACHE_PREFIX) || p === cached) continue;
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs > 86_400_000) fs.rmSync(p, { recursive: true, force: true });
+  }
+  // Whole or not at all: copied under a temp name, renamed into place.
+  const tmp = fs.mkdtempSync(`${cached}.tmp-`);
+  fs.cpSync(dir, tmp, { recursive: true });
+  try {
+    fs.renameSync(tmp, cached);
+  } catch (e) {
+    // Another run of the same sources kept it first: the same bundle.
+    if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Transpiles `rel` under `srcRoot` and every file it imports relatively into `outRoot`. */
