@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { actionDefaults, FakeJob, ROOT } from './helpers/action-runner.js';
 import { storeJob } from './helpers/store-e2e.js';
-import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
-import { startCachesApiProcess, type CachesApi } from './helpers/caches-api.js';
+import type { CacheServer } from './fixtures/cache.js';
+import { startCacheServices, type CacheServices, type CachesApi } from './helpers/caches-api.js';
 import { buildGuixLayout, GUIX_SCHEMA, removeTempDirs, sh, sqliteInput, q, tempDir } from './fixtures/store.js';
 
 const yml = fs.readFileSync(path.join(ROOT, 'action.yml'), 'utf8');
@@ -185,16 +185,16 @@ function evaluate(value: string, ex: Example, job: FakeJob, outputs: Record<stri
 
 describe('every Usage example runs as written through dist/', () => {
   const examples = usageExamples();
+  // The REST caches API too, for the example with `purge: true` (its token is the job's github.token).
+  let services: CacheServices | undefined;
   let server: CacheServer | undefined;
-  // The REST caches API, for the example with `purge: true` (its token is the job's github.token).
   let api: CachesApi | undefined;
   beforeAll(async () => {
-    server = await startCacheServerProcess();
-    api = await startCachesApiProcess(server.url);
+    services = await startCacheServices();
+    ({ server, api } = services);
   });
   afterAll(async () => {
-    await api?.stop();
-    await server?.stop();
+    await services?.stop();
     removeTempDirs();
   });
 

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { entryVersion } from '../src/store/cache-io.js';
 import { FakeJob, type StepResult } from './helpers/action-runner.js';
-import { startCachesApiProcess, type CachesApi } from './helpers/caches-api.js';
+import { startCacheServices, type CacheServices, type CachesApi } from './helpers/caches-api.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
+import type { CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, itemName, q, registerPaths, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
@@ -84,13 +84,13 @@ async function runJob(root: string, prefix: string, n: number, extra: Record<str
 }
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('purge through dist/', () => {
+  let services: CacheServices | undefined;
   beforeAll(async () => {
-    server = await startCacheServerProcess();
-    api = await startCachesApiProcess(server.url);
+    services = await startCacheServices();
+    ({ server, api } = services);
   });
   afterAll(async () => {
-    await api?.stop();
-    await server?.stop();
+    await services?.stop();
     for (const j of jobs) j.cleanup();
     removeTempDirs();
   });

@@ -1,8 +1,9 @@
 // The REST caches API stand-in (tools/caches-api.mjs) as a separate process over a running
-// loopback cache server, for the purge tests.
+// loopback cache server, for the purge tests; startCacheServices starts the two together.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from './action-runner.js';
+import { startCacheServerProcess, type CacheServer } from '../fixtures/cache.js';
 
 const script = path.join(ROOT, 'tools', 'caches-api.mjs');
 
@@ -53,6 +54,36 @@ export async function startCachesApiProcess(cacheServer: string, token = 'ghs_pu
     async stop() {
       child.kill('SIGTERM');
       await exited;
+    }
+  };
+}
+
+export interface CacheServices {
+  server: CacheServer;
+  api: CachesApi;
+  /** Stops the API, then the server it fronts; either may have failed to start. */
+  stop(): Promise<void>;
+}
+
+/** The cache service (tools/cache-server.mjs) and the REST caches API over it: what a job with `purge` talks to. */
+export async function startCacheServices(): Promise<CacheServices> {
+  const server = await startCacheServerProcess();
+  let api: CachesApi;
+  try {
+    api = await startCachesApiProcess(server.url);
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return {
+    server,
+    api,
+    async stop() {
+      try {
+        await api.stop();
+      } finally {
+        await server.stop();
+      }
     }
   };
 }
