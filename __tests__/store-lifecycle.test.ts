@@ -86,6 +86,18 @@ function union(views: ReturnType<typeof storeView>[]): ReturnType<typeof storeVi
 
 const base = { store: 'guix', daemon: 'none' };
 
+beforeAll(async () => {
+  server = await startCacheServerProcess();
+  api = await startCachesApiProcess(server.url);
+});
+
+afterAll(async () => {
+  await api?.stop();
+  await server?.stop();
+  for (const j of jobs) j.cleanup();
+  removeTempDirs();
+});
+
 /** A host with Guix installed and nothing in its store yet (the DB is created by the first restore). */
 function emptyStore(prefix: string): string {
   const root = tempDir(prefix);
@@ -97,18 +109,6 @@ describeWith([asRoot(), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-ve
   const legKey = (leg: string): string => `merge-${tag}-part-${leg}`;
   let legs: Array<{ leg: string; root: string; items: string[] }> = [];
   let expected: ReturnType<typeof storeView>;
-
-  beforeAll(async () => {
-    server = await startCacheServerProcess();
-    api = await startCachesApiProcess(server.url);
-  });
-
-  afterAll(async () => {
-    await api?.stop();
-    await server?.stop();
-    for (const j of jobs) j.cleanup();
-    removeTempDirs();
-  });
 
   test('two matrix legs each build and save their part of the store', async () => {
     legs = [];
@@ -204,7 +204,13 @@ describeWith([asRoot(), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-ve
     const prefix = `merge-${tag}-part-`;
     const now = Date.now();
     await api.control({
-      add: Array.from({ length: MAX_MERGED }, (_, i) => ({ key: `${prefix}zz-${i}`, version: VERSION, created_at: new Date(now + 60_000 + i * 1000).toISOString() }))
+      add: [
+        ...Array.from({ length: MAX_MERGED }, (_, i) => ({ key: `${prefix}zz-${i}`, version: VERSION, created_at: new Date(now + 60_000 + i * 1000).toISOString() })),
+        // Newer still, and never counted: another pull request's entry, another tool's, a key with a line break.
+        { key: `${prefix}zz-pr`, version: VERSION, ref: 'refs/pull/99/merge', created_at: new Date(now + 120_000).toISOString() },
+        { key: `${prefix}zz-other`, version: 'f'.repeat(64), created_at: new Date(now + 120_000).toISOString() },
+        { key: `${prefix}zz-\nx`, version: VERSION, created_at: new Date(now + 120_000).toISOString() }
+      ]
     });
     const root = emptyStore('runbox-merge-bound-');
     const m = ok(await job(root).main({ ...base, key: `merge-${tag}-all-y`, 'restore-keys': prefix, 'restore-all-matches': 'true', save: 'never' }));
@@ -259,3 +265,57 @@ describeWith([asRoot(), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-ve
     expect(c3.steps.map((s) => s.name)).toEqual(['./restore', 'build']);
   });
 });
+
+// The same merge on real Nix stores under test roots (`nix-store --store local?root=R`, no host
+// change, no daemon): Nix itself then finds every path of both legs valid and intact in the merged
+// store, its DB rows the legs' own.
+describeWith([asRoot(), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), probe('GNU tar', 'tar'), probe('nix-store (Debian nix-bin)', 'nix-store', ['--version'])])(
+  'restore-all-matches on real Nix stores under test roots',
+  () => {
+    const nixTag = randomBytes(4).toString('hex');
+    const nix = (root: string, args: string): string => sh(`nix-store --store ${q(`local?root=${root}`)} ${args}`).stdout.trim();
+    const rows = (root: string): string[] => sqlQuery(path.join(root, 'nix/var/nix/db/db.sqlite'), 'SELECT path, hash, narSize FROM ValidPaths ORDER BY path');
+
+    /** A store path of `bytes` random bytes (or of `content`) in the Nix store under `root`. */
+    function addPath(root: string, work: string, name: string, content: Buffer): string {
+      const f = path.join(work, name);
+      fs.writeFileSync(f, content);
+      return nix(root, `--add ${q(f)}`);
+    }
+
+    test('two legs with a common path and two of their own each; the merged store holds all, valid, intact, with the legs DB rows', async () => {
+      const work = tempDir('runbox-merge-nix-work-');
+      const common = randomBytes(20_000);
+      const legs: Array<{ root: string; paths: string[] }> = [];
+      for (const leg of ['a', 'b']) {
+        const root = tempDir(`runbox-merge-nix-${leg}-`);
+        const paths = [
+          addPath(root, work, `common-${nixTag}`, common),
+          addPath(root, work, `nix-${leg}-1-${nixTag}`, randomBytes(30_000)),
+          addPath(root, work, `nix-${leg}-2-${nixTag}`, randomBytes(30_000))
+        ];
+        const j = job(root);
+        ok(await j.main({ store: 'nix', daemon: 'none', key: `nixmerge-${nixTag}-part-${leg}`, 'restore-keys': `nixmerge-${nixTag}-all-` }));
+        ok(await j.post());
+        legs.push({ root, paths });
+      }
+      expect(legs[0].paths[0]).toBe(legs[1].paths[0]);
+
+      // The merging host has Nix and the common path already (a store without a DB gets one
+      // through `nix-store --register-validity`, which under a test root looks for the paths
+      // outside it: not what this test is about).
+      const root = tempDir('runbox-merge-nix-all-');
+      addPath(root, work, `common-${nixTag}`, common);
+      const m = ok(await job(root).main({ store: 'nix', daemon: 'none', key: `nixmerge-${nixTag}-all-1`, 'restore-keys': `nixmerge-${nixTag}-part-`, 'restore-all-matches': 'true', save: 'never' }));
+      expect(m.warnings).toEqual([]);
+      expect(JSON.parse(m.outputs['matched-keys'])).toEqual([`nixmerge-${nixTag}-part-b`, `nixmerge-${nixTag}-part-a`]);
+      const all = [...new Set(legs.flatMap((l) => l.paths))].sort();
+      expect(all).toHaveLength(5);
+      for (const p of all) expect(`${p} ${sh(`nix-store --store ${q(`local?root=${root}`)} --check-validity ${q(p)}`, { allowFailure: true }).code}`).toBe(`${p} 0`);
+      const verify = sh(`nix-store --store ${q(`local?root=${root}`)} --verify --check-contents 2>&1`, { allowFailure: true });
+      expect({ code: verify.code, problems: verify.stdout.split('\n').filter((l) => /error|invalid|corrupt|missing|modified|disappeared/i.test(l)) }).toEqual({ code: 0, problems: [] });
+      expect(rows(root)).toEqual([...new Set([...rows(legs[0].root), ...rows(legs[1].root)])].sort());
+      for (const p of all) expect(fs.readFileSync(path.join(root, p))).toEqual(fs.readFileSync(path.join(legs.find((l) => l.paths.includes(p))?.root ?? '', p)));
+    });
+  }
+);
