@@ -39,6 +39,7 @@ export const E2E = [
   'store-faults',
   'store-gc',
   'store-hostile-dist',
+  'store-lifecycle',
   'store-malicious',
   'store-nix-action',
   'store-signed',

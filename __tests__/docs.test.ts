@@ -185,7 +185,7 @@ function evaluate(value: string, ex: Example, job: FakeJob, outputs: Record<stri
 
 describe('every Usage example runs as written through dist/', () => {
   const examples = usageExamples();
-  // The REST caches API too, for the example with `purge: true` (its token is the job's github.token).
+  // The REST caches API too, for the examples with `purge: true` and `restore-all-matches: true` (its token is the job's github.token).
   let services: CacheServices | undefined;
   let server: CacheServer | undefined;
   let api: CachesApi | undefined;
@@ -205,8 +205,10 @@ describe('every Usage example runs as written through dist/', () => {
       'Nix store, saved only from the default branch: runbox',
       "Nix store, each job's snapshot replacing the previous one: runbox",
       'A size cap on the store: runbox',
+      'Merging what matrix legs saved: runbox, runbox',
       'Restore and save as separate steps: restore, save',
-      'Is there a snapshot? Look it up without downloading it: restore'
+      'Is there a snapshot? Look it up without downloading it: restore',
+      'Inside a composite action: restore, save'
     ]);
   });
 
@@ -233,10 +235,12 @@ describe('every Usage example runs as written through dist/', () => {
             expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
             if (step.with.store) {
               // The key's parts are in the summary, not only in a collapsed log group.
-              if (step.with.key) expect(main.summary).toMatch(new RegExp(`cache key</td><td>${step.with.key.replace('${{ github.run_id }}', '1001')} = the 'key' input`));
+              if (step.with.key) expect(main.summary).toContain(`cache key</td><td>${inputs.key} = the 'key' input`);
               else expect(main.summary).toMatch(new RegExp(`cache key</td><td>runbox-${step.with.store}-\\S+ = prefix runbox \\(fixed\\) \\+ store ${step.with.store} `));
               expect(post.summary).toMatch(/store snapshot<\/td><td>saved runbox-/);
               if (step.with.purge === 'true') expect(post.summary).toMatch(/store purge<\/td><td>deleted \d+ entr(y|ies) \(/);
+              // The merge restores what the example's earlier steps saved under its restore keys.
+              if (step.with['restore-all-matches'] === 'true') expect(JSON.parse(main.outputs['matched-keys'] ?? 'null')).toEqual([expect.stringMatching(`^${inputs['restore-keys']}`)]);
             }
             continue;
           }

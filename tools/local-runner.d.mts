@@ -31,6 +31,15 @@ export interface JobOptions {
   root?: string;
 }
 
+export interface CompositeResult {
+  /** 0, or the exit code of the step that failed (the steps after it did not run). */
+  code: number;
+  /** The composite's `outputs`, evaluated after its steps. */
+  outputs: Record<string, string>;
+  steps: Array<{ id: string; name: string; result: StepResult }>;
+}
+
+export function parseActionYaml(text: string): Record<string, unknown>;
 export function parseFileCommands(text: string): Record<string, string>;
 export function actionDefaults(actionDir?: string): Record<string, string>;
 export function actionScripts(actionDir?: string): { main?: string; post?: string };
@@ -49,6 +58,8 @@ export class FakeJob {
   post(): Promise<StepResult>;
   /** A step `uses: ./<actionDir>` (a sub-action such as 'restore' or 'save'), run as a composite's step runs it. */
   uses(actionDir: string, inputs?: Record<string, string>): Promise<StepResult>;
+  /** A `using: composite` action (its folder relative to the repo root), its steps run as the runner runs them. */
+  composite(actionDir: string, inputs?: Record<string, string>): Promise<CompositeResult>;
   /** main under a stand-in runner worker that outlives it; kill workerPid to simulate a hard kill. */
   mainUnderWorker(inputs: Record<string, string>): Promise<{ workerPid: number; done: Promise<StepResult> }>;
   cleanup(): void;

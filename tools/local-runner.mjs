@@ -1,7 +1,7 @@
 // Runs the built action the way the GitHub runner does: `node dist/main.js` as one process,
 // then `node dist/post.js` as another, with file commands (GITHUB_OUTPUT, GITHUB_ENV,
 // GITHUB_STATE, GITHUB_STEP_SUMMARY), main's state handed to post as STATE_* variables, and
-// action.yml defaults applied to INPUT_* variables. Used by the tests, `npm run demo` and the
+// action.yml defaults applied to INPUT_* variables; and a composite action's steps (composite()). Used by the tests, `npm run demo` and the
 // benchmark, so all three exercise exactly what a workflow would run.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -98,6 +98,86 @@ export function actionScripts(actionDir = '') {
     return v ? path.resolve(dir, v) : undefined;
   };
   return { main: script('main'), post: script('post') };
+}
+
+/**
+ * The YAML of an action.yml, as far as actions use it: maps, lists of maps, plain and quoted
+ * scalars (a plain one loses a ` # comment`), and `|`, `>` and `>-` block scalars. No anchors,
+ * flow collections or multi-documents: anything else is an error, not a guess.
+ */
+export function parseActionYaml(text) {
+  const lines = text.split('\n').map((l) => l.replace(/\s+$/, ''));
+  let i = 0;
+  const indentOf = (l) => l.length - l.trimStart().length;
+  const skip = () => {
+    while (i < lines.length && (lines[i].trim() === '' || lines[i].trim().startsWith('#'))) i++;
+  };
+  const scalar = (raw) => {
+    const v = raw.trim();
+    if (/^'.*'$/.test(v)) return v.slice(1, -1).replaceAll("''", "'");
+    if (/^".*"$/.test(v)) return JSON.parse(v);
+    const plain = v.replace(/\s+#.*$/, '');
+    if (/^[[{&*!|>]/.test(plain) && !plain.startsWith('${{')) throw new Error(`action.yml line ${i + 1}: '${v}' is not supported by this reader`);
+    return plain;
+  };
+  const block = (style, parentIndent) => {
+    const out = [];
+    while (i < lines.length && (lines[i].trim() === '' || indentOf(lines[i]) > parentIndent)) out.push(lines[i++]);
+    while (out.length > 0 && out[out.length - 1].trim() === '') out.pop();
+    const cut = Math.min(...out.filter((l) => l.trim() !== '').map(indentOf));
+    const body = out.map((l) => l.slice(cut));
+    return style === '|' ? `${body.join('\n')}\n` : `${body.join(' ').replace(/\s+/g, ' ').trim()}${style === '>' ? '\n' : ''}`;
+  };
+  const value = (rest, keyIndent) => {
+    if (rest === '') {
+      skip();
+      if (i >= lines.length || indentOf(lines[i]) <= keyIndent) return '';
+      return node(indentOf(lines[i]));
+    }
+    if (rest === '|' || rest === '>' || rest === '>-') return block(rest, keyIndent);
+    return scalar(rest);
+  };
+  const map = (indent, first) => {
+    const out = {};
+    let line = first;
+    for (;;) {
+      const kv = /^([A-Za-z0-9_.-]+):(?:\s+(.*))?$/.exec(line);
+      if (!kv) throw new Error(`action.yml line ${i}: cannot read '${line}'`);
+      out[kv[1]] = value((kv[2] ?? '').trim(), indent);
+      skip();
+      if (i >= lines.length || indentOf(lines[i]) !== indent || lines[i].trimStart().startsWith('- ')) return out;
+      line = lines[i++].trim();
+    }
+  };
+  const node = (indent) => {
+    skip();
+    if (lines[i].trimStart().startsWith('- ')) {
+      const list = [];
+      while (i < lines.length && indentOf(lines[i]) === indent && lines[i].trimStart().startsWith('- ')) {
+        const first = lines[i++].trim().slice(2).trim();
+        list.push(/^[A-Za-z0-9_.-]+:(\s|$)/.test(first) ? map(indent + 2, first) : scalar(first));
+        skip();
+      }
+      return list;
+    }
+    const first = lines[i++].trim();
+    return map(indent, first);
+  };
+  skip();
+  return node(0);
+}
+
+/** `${{ ... }}` in a composite's step, evaluated from its inputs and earlier steps' outputs; an unknown expression is an error. */
+function evaluateExpr(value, ctx) {
+  return String(value).replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expr) => {
+    const inp = /^inputs\.([A-Za-z0-9_-]+)$/.exec(expr);
+    if (inp) return ctx.inputs[inp[1]] ?? '';
+    const so = /^steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)$/.exec(expr);
+    if (so) return ctx.steps[so[1]]?.outputs?.[so[2]] ?? '';
+    if (expr === 'runner.temp') return ctx.env.RUNNER_TEMP ?? '';
+    if (expr === 'github.workspace') return ctx.env.GITHUB_WORKSPACE ?? '';
+    throw new Error(`the local runner does not evaluate \${{ ${expr} }}`);
+  });
 }
 
 export class FakeJob {
@@ -246,6 +326,57 @@ export class FakeJob {
       this.#inputs = saved;
       this.#mainState = savedState;
     }
+  }
+
+  /**
+   * A `using: composite` action (its action.yml in `actionDir`, relative to the repo root) run as
+   * the runner runs one: its inputs' defaults under the given inputs, then each step in order,
+   * `${{ inputs.* }}` and `${{ steps.<id>.outputs.* }}` evaluated; a `uses: ./<dir>` step
+   * through uses() (a node action of this repo: own INPUT_*, file commands, no shared state), a
+   * `run:` step through its `shell` (bash) with the job's env and its own file commands. The
+   * first failing step ends it, as `if: success()` would. The composite's outputs are its
+   * `outputs.<name>.value`, evaluated at the end.
+   */
+  async composite(actionDir, inputs = {}) {
+    const doc = parseActionYaml(fs.readFileSync(path.join(ROOT, actionDir, 'action.yml'), 'utf8'));
+    if (doc.runs?.using !== 'composite') throw new Error(`${actionDir}/action.yml: runs.using is ${doc.runs?.using}, not composite`);
+    const defaults = Object.fromEntries(Object.entries(doc.inputs ?? {}).map(([k, v]) => [k, typeof v === 'object' && v.default !== undefined ? String(v.default) : '']));
+    const ctx = { inputs: { ...defaults, ...inputs }, steps: {}, env: this.env('composite') };
+    const steps = [];
+    let code = 0;
+    for (const [n, step] of (doc.runs.steps ?? []).entries()) {
+      const known = ['id', 'name', 'uses', 'with', 'run', 'shell', 'env'];
+      const extra = Object.keys(step).filter((k) => !known.includes(k));
+      if (extra.length > 0) throw new Error(`${actionDir}/action.yml step ${n + 1}: the local runner does not run ${extra.join(', ')}`);
+      let result;
+      if (step.uses !== undefined) {
+        const m = /^\.\/(.+)$/.exec(step.uses);
+        if (!m) throw new Error(`${actionDir}/action.yml step ${n + 1}: only local actions (uses: ./dir) are run here, not ${step.uses}`);
+        const withInputs = Object.fromEntries(Object.entries(step.with ?? {}).map(([k, v]) => [k, evaluateExpr(v, ctx)]));
+        result = await this.uses(m[1].replace(/\/+$/, ''), withInputs);
+      } else if (step.run !== undefined) {
+        if (step.shell !== 'bash') throw new Error(`${actionDir}/action.yml step ${n + 1}: a composite's run step needs 'shell: bash' here`);
+        const env = { ...this.env(`run-${n + 1}`) };
+        for (const [k, v] of Object.entries(step.env ?? {})) env[k] = evaluateExpr(v, ctx);
+        result = await new Promise((resolve, reject) => {
+          const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', evaluateExpr(step.run, ctx)], { env, cwd: this.workspace, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (b) => (stdout += b.toString()));
+          child.stderr.on('data', (b) => (stderr += b.toString()));
+          child.on('error', reject);
+          child.on('close', (c, signal) => resolve(stepResult(env, { code: c, signal, stdout, stderr })));
+        });
+      } else throw new Error(`${actionDir}/action.yml step ${n + 1}: neither uses nor run`);
+      steps.push({ id: step.id ?? '', name: step.name ?? step.uses ?? 'run', result });
+      if (step.id) ctx.steps[step.id] = { outputs: result.outputs };
+      if (result.code !== 0) {
+        code = result.code ?? 1;
+        break;
+      }
+    }
+    const outputs = Object.fromEntries(Object.entries(doc.outputs ?? {}).map(([k, v]) => [k, evaluateExpr(v?.value ?? '', ctx)]));
+    return { code, outputs, steps };
   }
 
   cleanup() {

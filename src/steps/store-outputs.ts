@@ -13,6 +13,7 @@ export function setStoreOutputs(o: StoreOutputs): void {
   core.setOutput('cache-primary-key', o.primaryKey);
   core.setOutput('cache-matched-key', o.matchedKey);
   core.setOutput('cache-hit', o.exactHit ? 'true' : 'false');
+  if (o.matchedKeys) core.setOutput('matched-keys', JSON.stringify(o.matchedKeys));
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import * as core from '@actions/core';
 import { parseBoolean } from '../action/input-source.js';
 import { InputError } from '../common/errors.js';
 import { parseSize } from '../common/size.js';
@@ -43,6 +44,12 @@ export interface StoreConfig {
   failOnCacheMiss: boolean;
   /** `lookup-only`: look the entry up (outputs), download and restore nothing. */
   lookupOnly: boolean;
+  /**
+   * `restore-all-matches`: on a miss of the key, every entry whose key starts with a restore key
+   * (listed through the REST API with `token`), newest first, restored into one store; undefined
+   * when off. The token is never written to the state.
+   */
+  restoreAllMatches?: { token: string };
   /** `gc`: the store's size cap in bytes, collected to before a save; 0 = off. */
   gcCapBytes: number;
   /** `trusted-keys`: when non-empty, only snapshots signed by one of these are restored. */
@@ -131,6 +138,25 @@ function parseShards(src: InputSource): number {
   return n;
 }
 
+/**
+ * `restore-all-matches` and the `token` it lists the cache with: undefined when off. The token is
+ * refused here when empty or unexpanded, like purge's; one the API refuses is a warning later
+ * (then the first match is restored, as without this input).
+ */
+function parseRestoreAll(src: InputSource, lookupOnly: boolean): StoreConfig['restoreAllMatches'] {
+  if (!parseBoolean(src, 'restore-all-matches', false)) return undefined;
+  if (lookupOnly) throw new InputError('restore-all-matches', "it is true while 'lookup-only' is true: a lookup restores nothing to merge", "Set one of them to 'false'");
+  const token = src.value('token');
+  if (token === '' || token.includes('${{'))
+    throw new InputError(
+      'token',
+      "it is empty while 'restore-all-matches' is true (the matching entries are listed through the REST API)",
+      "Leave 'token' at its default (github.token) and give the job 'permissions: actions: read', or pass a token with that permission from a secret"
+    );
+  core.setSecret(token);
+  return { token };
+}
+
 /** `gc`: `off` (or empty) or a size cap such as `6G`, in the size syntax `disk-limit` uses. */
 export function parseGc(src: InputSource): number {
   const v = src.value('gc');
@@ -161,6 +187,7 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     for (const name of ['store-paths', 'key', 'restore-keys', 'signing-key', 'trusted-keys'])
       if (src.value(name) !== '') throw new InputError(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
     if (parseGc(src) !== 0) throw new InputError('gc', "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+    if (parseBoolean(src, 'restore-all-matches', false)) throw new InputError('restore-all-matches', "it is true while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
     return undefined;
   }
   const preset = PRESETS[kind];
@@ -186,6 +213,9 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
   if (rootEnv !== '' && (!path.isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
     throw new InputError('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
 
+  const lookupOnly = parseBoolean(src, 'lookup-only', false);
+  const restoreAll = parseRestoreAll(src, lookupOnly);
+
   return {
     kind,
     storePaths,
@@ -198,7 +228,8 @@ export function parseStoreConfig(src: InputSource, env: NodeJS.ProcessEnv = proc
     shards: parseShards(src),
     delta: oneOf(src, 'delta', ['auto', 'off'] as const, 'auto'),
     failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
-    lookupOnly: parseBoolean(src, 'lookup-only', false),
+    lookupOnly,
+    ...(restoreAll ? { restoreAllMatches: restoreAll } : {}),
     gcCapBytes: parseGc(src),
     trustedKeys,
     root: rootEnv === '' ? '/' : path.normalize(rootEnv),

@@ -1,6 +1,8 @@
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
-export { initialState, restoreStore, StoreMissError, type StoreOutputs } from './restore.js';
+export { initialState, StoreMissError, type StoreOutputs } from './restore.js';
+// One snapshot, or with restore-all-matches every match merged (restore-all.ts dispatches).
+export { restoreStoreAll as restoreStore } from './restore-all.js';
 export { readRestoreRecord, writeRestoreRecord } from './record.js';
 export { saveStore } from './save.js';
 export { parseStoreConfig, type StoreConfig } from './config.js';

@@ -384,13 +384,42 @@ export interface StoreOutputs {
   primaryKey: string;
   matchedKey: string;
   exactHit: boolean;
+  /** restore-all-matches only: every key restored, in the order applied (newest first). */
+  matchedKeys?: string[];
 }
 
-interface Fetched {
+export interface Fetched {
   matched: string;
   entry: FetchedEntry;
   /** A delta's base, found by its exact key. */
   base?: FetchedEntry;
+}
+
+/**
+ * A delta's base, fetched by its exact key and no restore keys (with the same fixed path, so the
+ * same cache version); `{}` for a full snapshot, or for a base key the cache cannot look up (not
+ * fetched, so applySnapshot refuses the delta). `missing` names a base that could not be had,
+ * `space` when it is in the cache but this host had no room for it.
+ */
+export async function fetchDeltaBase(cfg: StoreConfig, entry: FetchedEntry, stagings: string[]): Promise<{ base?: FetchedEntry } | { missing: string; space?: string }> {
+  const matched = entry.matched;
+  const baseKey = peekBaseKey(entry.dir);
+  if (baseKey === undefined || keyProblem(baseKey) !== undefined) return {};
+  core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
+  const baseStaging = createStaging(cfg.stagingBase);
+  stagings.push(baseStaging);
+  // A delta naming itself as base is refused like a missing base.
+  const spaceProblems: string[] = [];
+  const got =
+    baseKey === matched
+      ? undefined
+      : await withProgress(
+          `downloading the delta's base ${baseKey}`,
+          () => bytesUnder(baseStaging),
+          () => restoreEntry(baseStaging, baseKey, [], { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys, spaceProblems })
+        );
+  if (got?.matched === baseKey) return { base: got };
+  return { missing: baseKey, ...(spaceProblems.length > 0 ? { space: spaceProblems[0] } : {}) };
 }
 
 /**
@@ -403,7 +432,7 @@ interface Fetched {
  * - the delta matched a restore key: that lookup would only find the same delta again: a miss.
  * On a miss, post saves a full snapshot, which is then the newest entry for the prefix.
  */
-async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: string[]): Promise<{ fetched?: Fetched; note: string }> {
+export async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: string[]): Promise<{ fetched?: Fetched; note: string }> {
   const entryOpts = { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys };
   const lookups: Array<[string, string[]]> = [[keys.primary, keys.restore]];
   const refused = new Set<string>();
@@ -423,26 +452,12 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
       core.info(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
       return { note };
     }
-    const baseKey = peekBaseKey(entry.dir);
-    // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
-    if (baseKey === undefined || keyProblem(baseKey) !== undefined) return { fetched: { matched, entry }, note };
-    core.info(`${matched} is a delta over ${baseKey}; fetching the base`);
-    const baseStaging = createStaging(cfg.stagingBase);
-    stagings.push(baseStaging);
-    // A delta naming itself as base is refused like a missing base.
-    const spaceProblems: string[] = [];
-    const got =
-      baseKey === matched
-        ? undefined
-        : await withProgress(
-            `downloading the delta's base ${baseKey}`,
-            () => bytesUnder(baseStaging),
-            () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems })
-          );
-    if (got?.matched === baseKey) return { fetched: { matched, entry, base: got }, note };
+    const b = await fetchDeltaBase(cfg, entry, stagings);
+    if (!('missing' in b)) return { fetched: { matched, entry, ...b }, note };
+    const baseKey = b.missing;
     // The base is in the cache; this host had no room for it. Saying "gone" would send the
     // user to the cache, and a fallback lookup would only fill the same disk again.
-    if (spaceProblems.length > 0) return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
+    if (b.space !== undefined) return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${b.space})` };
     refused.add(matched);
     const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
     core.warning(
@@ -453,6 +468,42 @@ async function fetchSnapshot(cfg: StoreConfig, keys: ResolvedKeys, stagings: str
     if (fallback) lookups.push([keys.restore[0], keys.restore.slice(1)]);
   }
   return { note };
+}
+
+/** One fetched entry (and a delta's base) applied to the store (`staging`: its staging dir, for scratch); the summary's detail after `restored <key> (<hit kind>`. */
+export async function applyFetched(cfg: StoreConfig, fetched: Fetched, staging: string): Promise<{ r: ApplyResult; detail: string }> {
+  const scratchDir = path.join(staging, 'scratch');
+  fs.mkdirSync(scratchDir);
+  const r = await applySnapshot({
+    root: cfg.root,
+    kind: cfg.kind,
+    storePaths: cfg.storePaths,
+    ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
+    daemon: cfg.daemon,
+    snapshotDir: fetched.entry.dir,
+    files: fetched.entry.files,
+    ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
+    scratchDir
+  });
+  const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+  const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+  const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+  const db = r.db
+    ? [
+        r.db.mode === 'refused'
+          ? 'DB: nothing registered (journal files without a DB, see the warning)'
+          : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
+      ]
+    : [];
+  const detail =
+    `${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} compressed downloaded of the entry's ${formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${formatBytes(r.dataBytes)} of files; ` +
+    `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`;
+  return { r, detail };
+}
+
+/** The summary's restore times after the lookup. */
+export function restoreTimes(r: ApplyResult): string {
+  return `download + check + extract ${formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`;
 }
 
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
@@ -509,13 +560,15 @@ export function initialState(cfg: StoreConfig, keys: ResolvedKeys): StoreState {
   };
 }
 
+/** The summary's 'cache key' row: the key, how it was composed, and the restore keys. */
+export function describeKeys(keys: ResolvedKeys): string {
+  return `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`;
+}
+
 async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void, busy?: string): Promise<StoreState> {
   const keys = await resolveKeys(cfg);
   // Outside the collapsed log group too: a miss is explained by which part of the key changed.
-  report.add(
-    'cache key',
-    `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`
-  );
+  report.add('cache key', describeKeys(keys));
   const state = initialState(cfg, keys);
   // Outputs exist from the start, so a later step can read them whatever happens below.
   setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
@@ -534,23 +587,8 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
       );
     } else {
       const matched = fetched.matched;
-      const scratchDir = path.join(stagings[stagings.length - 1], 'scratch');
-      fs.mkdirSync(scratchDir);
       try {
-        const r = await applySnapshot({
-          root: cfg.root,
-          kind: cfg.kind,
-          storePaths: cfg.storePaths,
-          ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
-          daemon: cfg.daemon,
-          snapshotDir: fetched.entry.dir,
-          files: fetched.entry.files,
-          ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
-          scratchDir
-        });
-        const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
-        const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
-        const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+        const { r, detail } = await applyFetched(cfg, fetched, stagings[stagings.length - 1]);
         state.matchedKey = matched;
         state.exactHit = matched === keys.primary;
         // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -558,22 +596,8 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
           const baseKey = r.deltaOf ?? matched;
           state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
         }
-        const db = r.db
-          ? [
-              r.db.mode === 'refused'
-                ? 'DB: nothing registered (journal files without a DB, see the warning)'
-                : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
-            ]
-          : [];
-        report.add(
-          'store snapshot',
-          `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${formatBytes(readBytes)} compressed downloaded of the entry's ${formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${formatBytes(r.dataBytes)} of files; ` +
-            `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`
-        );
-        report.add(
-          'store restore time',
-          `index + manifest ${formatSeconds(downloadMs)}, download + check + extract ${formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`
-        );
+        report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${detail}`);
+        report.add('store restore time', `index + manifest ${formatSeconds(downloadMs)}, ${restoreTimes(r)}`);
         if (r.reaped.length > 0) report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
       } catch (e) {
         if (e instanceof DaemonStartError) throw e;

@@ -1,5 +1,7 @@
 // The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
-// which, unlike the cache service itself, can list entries and delete them. Used only by purge.
+// which, unlike the cache service itself, can list entries and delete them. Used by purge (list,
+// delete) and by restore-all-matches (list only: the entries are then fetched by exact key
+// through the cache service).
 // The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
 //
 // Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
@@ -53,7 +55,7 @@ function endpoint(t: RestTarget, rest: string): string {
 }
 
 /** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
-async function refusalOf(res: Response, what: string): Promise<Refusal> {
+async function refusalOf(res: Response, what: string, permission: 'read' | 'write' = 'write'): Promise<Refusal> {
   const body = (await res.text()).slice(0, 300);
   const said = body ? `: ${shown(body)}` : '';
   const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
@@ -64,7 +66,8 @@ async function refusalOf(res: Response, what: string): Promise<Refusal> {
     return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
   }
   if (res.status === 401) return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
-  if (res.status === 403 || res.status === 404) return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: write' permission on this repository)` };
+  if (res.status === 403 || res.status === 404)
+    return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: ${permission}' permission on this repository)` };
   return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
 }
 
@@ -106,17 +109,18 @@ function listing(raw: unknown): CacheListing | undefined {
 
 /**
  * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
- * given, saved from `ref`. Pages are read until the API's total_count is reached, a page comes
+ * given, saved from `ref`. `permission` is what the caller's use needs (purge: write, a listing
+ * alone: read), named when the API refuses. Pages are read until the API's total_count is reached, a page comes
  * back empty, or MAX_PAGES were read (then `truncated`).
  */
-export async function listCaches(t: RestTarget, prefix: string, ref?: string): Promise<{ entries: CacheListing[]; truncated: boolean } | Refusal> {
+export async function listCaches(t: RestTarget, prefix: string, ref?: string, permission: 'read' | 'write' = 'write'): Promise<{ entries: CacheListing[]; truncated: boolean } | Refusal> {
   const entries: CacheListing[] = [];
   for (let page = 1; page <= MAX_PAGES; page++) {
     const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
     const what = `listing the caches for ${shown(prefix)} (page ${page})`;
     const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
     if (isRefusal(res)) return res;
-    if (!res.ok) return refusalOf(res, what);
+    if (!res.ok) return refusalOf(res, what, permission);
     let body: unknown;
     try {
       body = await jsonBody(res, what);
