@@ -90,8 +90,8 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     let r;
     try {
       r = await withProgress(
-        'archiving and uploading the store (compressed bytes placed so far)',
-        () => upload.stream.bytes,
+        'archiving and uploading the store (compressed so far)',
+        () => upload.stream.handed,
         () =>
           createSnapshot({
             root: state.root,
@@ -128,8 +128,9 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
         : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`
     );
     if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-    // Archive and upload overlap now: "archive" is until the last frame was handed on, "commit" the rest.
-    report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive and upload ${formatSeconds(t1 - t0 - r.dbMs)}, commit ${formatSeconds(t2 - t1)}`);
+    // The blocks go up while the archive is made: "upload" is only what is left after it (the
+    // index, the commit and finalize).
+    report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(t1 - t0 - r.dbMs)}, upload ${formatSeconds(t2 - t1)} (after the archive, which uploaded as it went)`);
     // For purge: the saved entry and the base its manifest names stay.
     if (id !== undefined) return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
     return undefined;

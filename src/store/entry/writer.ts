@@ -205,10 +205,8 @@ export class EntryStream {
     this.slots = new Slots(opts.concurrency);
   }
 
-  /** Bytes placed in the entry so far (files that ended). */
-  get bytes(): number {
-    return this.next;
-  }
+  /** Bytes handed to the stream so far (made, not necessarily sent): what progress shows. */
+  handed = 0;
 
   private check(): void {
     if (this.failure) throw this.failure;
@@ -307,6 +305,7 @@ export class EntryStream {
           }
         }
         length += b.length;
+        this.handed += b.length;
         for (let off = 0; off < b.length;) {
           const take = Math.min(this.opts.blockBytes - partLen, b.length - off);
           // No copy: a stream hands over each chunk for good (child stdout reads are fresh buffers).
