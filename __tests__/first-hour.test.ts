@@ -196,7 +196,7 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
     tinyTemp.unmount();
   });
 
-  test('save names the full filesystem and its free space, not a bare ENOSPC; restore stages no archive there', async () => {
+  test('neither save nor restore stages an archive there: both work with 64 KiB of RUNNER_TEMP', async () => {
     const storeRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-enospc-'));
     buildGuixLayout(storeRoot);
     const url = (server as CacheServer).url;
@@ -209,15 +209,17 @@ describeWith([tinyTemp.prereq])('a RUNNER_TEMP without room for the snapshot', (
 
     const b = storeJob(url, { storeRoot, workflow, env: { RUNNER_TEMP: tinyTemp.dir } });
     jobs.push(b);
-    // delta: off: a full snapshot (~200 KiB) to stage, where a delta over what was restored would fit.
+    // delta: off: a full snapshot (~200 KiB), more than RUNNER_TEMP holds.
     const m = await b.main({ 'base-dir': path.join(b.root, 'b'), store: 'guix', key: 'other-key', 'restore-keys': 'runbox-guix-', delta: 'off' });
     expect(m.errors).toEqual([]);
     // The archives stream from the cache into a private dir on the store's filesystem; RUNNER_TEMP
     // holds only the manifest and the registrations (a few KiB), so 64 KiB is room enough.
     expect(unescape(m.warnings.join('\n'))).not.toMatch(/no space left/);
     expect(m.outputs['cache-matched-key']).toMatch(/^runbox-guix-/);
+    // The snapshot streams from zstd into the upload; RUNNER_TEMP holds the tar member lists only.
     const p = await b.post();
-    expect(p.summary).toMatch(new RegExp(`not saved: no space left on the filesystem of ${tinyTemp.dir} \\(RUNNER_TEMP, where runbox stages the snapshot before the upload\\)`));
+    expect(unescape(p.warnings.join('\n'))).not.toMatch(/no space left/);
+    expect(p.summary).toMatch(/store snapshot<\/td><td>saved other-key, a full snapshot/);
     fs.rmSync(storeRoot, { recursive: true, force: true });
   }, 120_000);
 });
@@ -241,8 +243,8 @@ describe('long store work prints progress', () => {
     jobs.push(a);
     expect((await a.main({ 'base-dir': path.join(a.root, 'b'), store: 'guix' })).errors).toEqual([]);
     const saved = await a.post();
-    expect(saved.stdout).toMatch(/^archiving the store \(compressed so far\): [\d.]+ (B|KiB|MiB) after \d+ s \([\d.]+ (B|KiB|MiB)\/s\)$/m);
-    expect(saved.stdout).toMatch(/^uploading the snapshot: [\d.]+ (B|KiB|MiB) of [\d.]+ (B|KiB|MiB) after \d+ s/m);
+    // One phase: the blocks go up as zstd makes them.
+    expect(saved.stdout).toMatch(/^archiving and uploading the store \(compressed so far\): [\d.]*[1-9][\d.]* (B|KiB|MiB) after \d+ s \([\d.]+ (B|KiB|MiB)\/s\)$/m);
 
     const restoreRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-progress-b-'));
     fs.mkdirSync(path.join(restoreRoot, 'gnu/store'), { recursive: true });

@@ -1,6 +1,7 @@
 // Creating a snapshot: `tar -c` with root rights (the store is root-owned and partly unreadable
-// to the runner user) piped into `zstd -T0` as the runner user, written into the runner-owned
-// staging dir and hashed in the same pass. The DB dir is never archived: what the DB knows about
+// to the runner user) piped into `zstd` as the runner user, each archive handed to a sink as it
+// is made: straight into the cache upload (entry/writer.ts EntryStream, what save does: no copy
+// of the snapshot on disk), or into files of a dir (SnapshotSink.dir, for tests and tools). The DB dir is never archived: what the DB knows about
 // the saved items is read from the live DB as data (registrations.ts), in one read transaction
 // per query, while the daemon may run (stopping it in post could disturb a job's later steps).
 import fs from 'node:fs';
@@ -9,7 +10,18 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { run } from '../sys/exec.js';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from './delta.js';
-import { type ArchiveRecord, type RegistrationsRecord, type SnapshotManifest, DELTA_FORMAT_VERSION, FORMAT, FORMAT_VERSION, inDbDir, MAX_LINK_TARGETS, writeManifest } from './manifest.js';
+import {
+  type ArchiveRecord,
+  type RegistrationsRecord,
+  type SnapshotManifest,
+  DELTA_FORMAT_VERSION,
+  FORMAT,
+  FORMAT_VERSION,
+  encodeManifest,
+  inDbDir,
+  MANIFEST_FILE,
+  MAX_LINK_TARGETS
+} from './manifest.js';
 import { HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
@@ -28,8 +40,10 @@ export interface CreateOptions {
   storePaths: readonly string[];
   dbDir?: string;
   toolVersion?: string;
-  /** Empty runner-owned dir that becomes the cache entry. */
-  snapshotDir: string;
+  /** Where the snapshot's files go: an EntryStream, or dirSink(an empty runner-owned dir). */
+  sink?: SnapshotSink;
+  /** Empty runner-owned dir that becomes the cache entry (when no sink is given). */
+  snapshotDir?: string;
   /** Runner-owned scratch dir for the registrations and shard lists. */
   scratchDir: string;
   /** Number of archives; 0 or unset = auto (one per core for a store big enough to gain from it). */
@@ -47,6 +61,28 @@ export interface CreateResult {
   missing: string[];
   /** Set when a base was given: what the delta decision saw (whether or not a delta was written). */
   delta?: { written: boolean; items: number; newItems: number; reason: string };
+}
+
+/** Takes each file of the snapshot whole, as it is made; its sha256 and length. */
+export interface SnapshotSink {
+  put(name: string, src: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ sha256: string; bytes: number }>;
+}
+
+/** A sink writing each file into `dir` (which must exist), hashing it on the way. */
+export function dirSink(dir: string): SnapshotSink {
+  return {
+    async put(name, src) {
+      const tap = new HashTap();
+      await pipeline(src, tap, createWriteStream(path.join(dir, name), { flags: 'wx' }));
+      return { sha256: tap.digest(), bytes: tap.bytes };
+    }
+  };
+}
+
+function sinkOf(opts: CreateOptions): SnapshotSink {
+  if (opts.sink) return opts.sink;
+  if (opts.snapshotDir) return dirSink(opts.snapshotDir);
+  throw new Error('createSnapshot: neither a sink nor a snapshot dir given');
 }
 
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
@@ -97,7 +133,9 @@ function listTarArgs(opts: CreateOptions, listFile: string): string[] {
 // Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
 // refused before zstd allocates it, whatever window a later runbox may choose to write.
 export const ZSTD_WINDOW_LOG = 26;
-const compress: Stage = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+// One thread per zstd when frames are compressed side by side (one per core already): -T0 on
+// each would only add threads fighting for the same cores, and its worker hand-off per job.
+const compress = (threads: 'one' | 'all'): Stage => ({ cmd: 'zstd', args: [threads === 'one' ? '-T1' : '-T0', '-q', '-c'] });
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
 async function listArchive(
@@ -107,7 +145,9 @@ async function listArchive(
   storePaths: string[],
   dataBytes: number,
   byRel: ReadonlyMap<string, Entry>,
-  items: readonly string[]
+  items: readonly string[],
+  sink: SnapshotSink,
+  threads: 'one' | 'all' = 'all'
 ): Promise<ArchiveRecord> {
   const listFile = path.join(opts.scratchDir, `${file}.list`);
   fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
@@ -118,7 +158,7 @@ async function listArchive(
   const all = linkTargetsOf(list, byRel);
   const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
   try {
-    const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
+    const r = await pipeToSink([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress(threads)], sink, file);
     return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
   } finally {
     fs.rmSync(listFile, { force: true });
@@ -126,15 +166,24 @@ async function listArchive(
 }
 
 /** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
-async function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: ReadonlyMap<string, Entry>): Promise<ArchiveRecord[]> {
+async function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: ReadonlyMap<string, Entry>, sink: SnapshotSink): Promise<ArchiveRecord[]> {
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
   const out: ArchiveRecord[] = new Array<ArchiveRecord>(plan.lists.length);
+  const count = Math.min(autoShardCount(), plan.lists.length);
   let next = 0;
+  let stop = false;
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < plan.lists.length; i = next++) out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+    try {
+      for (let i = next++; i < plan.lists.length && !stop; i = next++)
+        out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i], sink, count > 1 ? 'one' : 'all');
+    } catch (e) {
+      // The other workers start no new frame: the snapshot has failed.
+      stop = true;
+      throw e;
+    }
   };
-  const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
-  // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+  const workers = Array.from({ length: count }, worker);
+  // Every worker settled before a failure is thrown: no tar may still be writing.
   const failed = (await Promise.allSettled(workers)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return out;
@@ -142,7 +191,7 @@ async function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: Readonly
 
 async function wholeArchive(opts: CreateOptions, present: string[]): Promise<ArchiveRecord> {
   const dataBytes = await wholeDataBytes(opts, present);
-  const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
+  const r = await pipeToSink([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress('all')], sinkOf(opts), ARCHIVE_FILE);
   return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present, dataBytes };
 }
 
@@ -177,11 +226,12 @@ export function onDisk(root: string, abs: string): string {
   return path.join(root, abs);
 }
 
-/** Runs `stages` and writes the last stage's stdout to `dest`, hashing it on the way. */
-export async function pipeToFile(stages: Stage[], dest: string): Promise<{ sha256: string; bytes: number }> {
-  const tap = new HashTap();
-  await runPipeline(stages, { consume: (out) => pipeline(out, tap, createWriteStream(dest, { flags: 'wx' })) });
-  return { sha256: tap.digest(), bytes: tap.bytes };
+/** Runs `stages` and hands the last stage's stdout to the sink as `name`. */
+async function pipeToSink(stages: Stage[], sink: SnapshotSink, name: string): Promise<{ sha256: string; bytes: number }> {
+  let r: { sha256: string; bytes: number } | undefined;
+  await runPipeline(stages, { consume: async (out) => (r = await sink.put(name, out as AsyncIterable<Buffer>)) });
+  if (!r) throw new Error(`${name}: the pipeline ended without its output taken`);
+  return r;
 }
 
 /** The tar exclusion of the DB dir (when it lies inside a store path; as a store path itself it is not archived at all). */
@@ -202,7 +252,7 @@ async function writeRegistrations(opts: CreateOptions, set: RegistrationSet): Pr
   const raw = path.join(opts.scratchDir, 'registrations.json');
   fs.writeFileSync(raw, serializeRegistrations(set), { flag: 'wx' });
   try {
-    const r = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], path.join(opts.snapshotDir, REGISTRATIONS_FILE));
+    const r = await pipeToSink([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], sinkOf(opts), REGISTRATIONS_FILE);
     return { file: REGISTRATIONS_FILE, ...r, compression: 'zstd', paths: set.paths.length };
   } finally {
     fs.rmSync(raw, { force: true });
@@ -241,7 +291,7 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     const d = listing && planDelta(listing, opts.base.items);
     const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
     if (d && deltaDue(d)) {
-      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
+      archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems, sinkOf(opts))];
       delta = { written: true, ...counts, reason: '' };
     } else {
       const reason = !d
@@ -256,7 +306,10 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
       // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
       const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
       const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
-      archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+      archives =
+        plan.lists.length === 1
+          ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0], sinkOf(opts))]
+          : await writeShards(opts, plan, byRel, sinkOf(opts));
     }
   }
   const t2 = Date.now();
@@ -276,6 +329,6 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     ...(registrations ? { registrations } : {}),
     ...(base ? { base } : {})
   };
-  writeManifest(opts.snapshotDir, manifest);
+  await sinkOf(opts).put(MANIFEST_FILE, [encodeManifest(manifest)]);
   return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }

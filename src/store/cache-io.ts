@@ -10,6 +10,11 @@
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
+// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
+// frame to as zstd makes it; the blocks go to the service while later frames are still being
+// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// commit succeeded, so a failure anywhere leaves no entry behind.
+//
 // The cache service is optional by nature: every failure here is a warning and a miss.
 import { createHash, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,7 +28,7 @@ import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './manifest.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
 import { entryFiles, type SnapshotFiles } from './snapshot-files.js';
 import type { TrustedKey } from './entry/signing.js';
-import { entryRange, planEntry } from './entry/writer.js';
+import { entryRange, EntryStream, planEntry, UploadError } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
 import { shown } from '../common/untrusted-text.js';
 import { stagingSpaceProblem } from './staging.js';
@@ -224,4 +229,68 @@ export async function saveEntry(parent: string, key: string, opts: EntryOptions)
     core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
     return undefined;
   }
+}
+
+/** Streamed upload blocks: one in flight per slot, each held in memory until sent. */
+export const STREAM_BLOCK_BYTES = 8 * 2 ** 20;
+const STREAM_CONCURRENCY = 4;
+
+export interface EntryUpload {
+  /** Where createSnapshot puts the snapshot's files (archive.ts SnapshotSink). */
+  stream: EntryStream;
+  /** Sends the index and commits; the entry id, or undefined (after a warning) when nothing was saved. */
+  finish(): Promise<string | undefined>;
+}
+
+/**
+ * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
+ * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
+ * service holds no entry under key; an upload that fails midway makes the stream's put throw
+ * an UploadError (see uploadFailure).
+ */
+export async function beginEntry(key: string, opts: EntryOptions): Promise<EntryUpload | undefined> {
+  const problem = keyProblem(key);
+  if (problem) {
+    core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
+    return undefined;
+  }
+  const c = client('the snapshot is not saved', 'write');
+  if (!c) return undefined;
+  const version = entryVersion(opts.kind, opts.storePaths);
+  let session;
+  try {
+    session = await c.begin(key, version);
+  } catch (e) {
+    core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+    return undefined;
+  }
+  if ('refused' in session) {
+    core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
+    return undefined;
+  }
+  const s = session;
+  const stream = new EntryStream(s, {
+    blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
+    concurrency: STREAM_CONCURRENCY,
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
+  });
+  return {
+    stream,
+    async finish() {
+      try {
+        const t = await stream.finish();
+        const r = await s.commit(t.refs, t.size);
+        if ('id' in r) return r.id;
+        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
+      } catch (e) {
+        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+      }
+      return undefined;
+    }
+  };
+}
+
+/** When a failed snapshot failed because its upload did: the warning to give. */
+export function uploadFailure(e: unknown): string | undefined {
+  return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e.cause)}` : undefined;
 }

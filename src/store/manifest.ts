@@ -338,8 +338,13 @@ export function manifestBytes(m: SnapshotManifest): number {
   return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
 }
 
+/** The manifest file's bytes. */
+export function encodeManifest(m: SnapshotManifest): Buffer {
+  return Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
+}
+
 export function writeManifest(dir: string, m: SnapshotManifest): void {
-  fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, MANIFEST_FILE), encodeManifest(m));
 }
 
 /**

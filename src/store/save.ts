@@ -9,10 +9,10 @@ import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { actionInputs } from '../action/input-source.js';
-import { bytesUnder, withProgress } from '../action/progress.js';
+import { withProgress } from '../action/progress.js';
 import { createSnapshot } from './archive.js';
 import { collectGarbage } from './gc.js';
-import { saveEntry, SNAPSHOT_DIR } from './cache-io.js';
+import { beginEntry, uploadFailure } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
 import { parseSigningKey } from './config.js';
 import { publicKeyLine } from './entry/signing.js';
@@ -69,37 +69,54 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     // refused bad key material, so an error here means the input changed in between.
     const signingKey = parseSigningKey(actionInputs);
     await ensurePrivilege('read the root-owned store to snapshot it');
+    // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
+    // the snapshot itself streams from zstd to the cache upload.
     staging = createStaging(state.stagingBase);
-    const snapshotDir = path.join(staging, SNAPSHOT_DIR);
     const scratchDir = path.join(staging, 'scratch');
-    fs.mkdirSync(snapshotDir);
     fs.mkdirSync(scratchDir);
     // Before the snapshot: what the GC removes is then not saved. Its failures are warnings.
     const gc = state.gc ? await collectGarbage({ kind: state.kind, root: state.root, capBytes: state.gc.capBytes, lockTimeoutSec: state.gc.lockTimeoutSec }, report) : undefined;
     // A delta holds only what its base lacks, so restoring base + delta would bring back every
     // base item the GC just deleted: after a GC that freed anything, a full snapshot.
     const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-    const r = await withProgress(
-      'archiving the store (compressed so far)',
-      () => bytesUnder(snapshotDir),
-      () =>
-        createSnapshot({
-          root: state.root,
-          kind: state.kind,
-          storePaths: state.storePaths,
-          ...(state.dbDir ? { dbDir: state.dbDir } : {}),
-          ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
-          snapshotDir,
-          scratchDir,
-          shards: state.shards,
-          ...(typeof base === 'string' ? {} : { base })
-        })
-    );
+    // Reserved before the archive: a key another job saved first costs no snapshot. Until
+    // upload.finish() succeeds the service holds nothing under the key.
+    const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
+    if (!upload) {
+      report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+      return undefined;
+    }
+    const t0 = Date.now();
+    let r;
+    try {
+      r = await withProgress(
+        'archiving and uploading the store (compressed so far)',
+        () => upload.stream.handed,
+        () =>
+          createSnapshot({
+            root: state.root,
+            kind: state.kind,
+            storePaths: state.storePaths,
+            ...(state.dbDir ? { dbDir: state.dbDir } : {}),
+            ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
+            sink: upload.stream,
+            scratchDir,
+            shards: state.shards,
+            ...(typeof base === 'string' ? {} : { base })
+          })
+      );
+    } catch (e) {
+      const warning = uploadFailure(e);
+      if (!warning) throw e;
+      core.warning(warning);
+      report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+      return undefined;
+    }
+    const t1 = Date.now();
     if (r.missing.length > 0) core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
     const bytes = manifestBytes(r.manifest);
-    const t0 = Date.now();
-    const id = await saveEntry(staging, state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
-    const uploadMs = Date.now() - t0;
+    const id = await upload.finish();
+    const t2 = Date.now();
     const baseBytes = typeof base === 'string' ? 0 : base.bytes;
     const kind = r.manifest.base
       ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${formatBytes(baseBytes)})`
@@ -111,7 +128,9 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
         : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`
     );
     if (signingKey && id !== undefined) report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-    report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+    // The blocks go up while the archive is made: "upload" is only what is left after it (the
+    // index, the commit and finalize).
+    report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(t1 - t0 - r.dbMs)}, upload ${formatSeconds(t2 - t1)} (after the archive, which uploaded as it went)`);
     // For purge: the saved entry and the base its manifest names stay.
     if (id !== undefined) return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
     return undefined;
@@ -119,7 +138,7 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     // Removed first, so that the free space it reports is what the host really has.
     if (staging) removeStagingOrWarn(staging, state.stagingBase);
     staging = undefined;
-    const space = stagingSpaceProblem(e, state.stagingBase, 'the snapshot before the upload');
+    const space = stagingSpaceProblem(e, state.stagingBase, "the snapshot's member lists");
     const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
     core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
     report.add('store snapshot', `not saved: ${why}`);

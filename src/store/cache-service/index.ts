@@ -2,7 +2,7 @@
 // does: v2 (Twirp JSON + signed Azure blob URLs) on github.com / *.ghe.com / *.localhost with
 // ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
 // only: what the bytes mean is the entry reader's business.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { describe, fetchWithTimeout, HttpError, jsonBody, sendStream, withRetries } from './http.js';
 import { shown } from '../../common/untrusted-text.js';
 
@@ -32,11 +32,26 @@ export interface UploadOptions {
 
 export type SaveResult = { id: string } | { refused: string };
 
+/**
+ * An upload whose size is known only at its end (a snapshot streamed as it is made). v2 stages
+ * blocks under ids in any order and lays them out at commit; v1 writes each block at its offset,
+ * so `ordered` tells the writer that a block's offset must be known before it is sent.
+ */
+export interface UploadSession {
+  readonly ordered: boolean;
+  /** Sends one block (retried from `data`); the reference to pass to commit. `offset` is required when ordered. */
+  put(data: Buffer, offset?: number): Promise<string>;
+  /** Makes the blocks, in `refs` order, the entry of `size` bytes; until then nothing is visible. */
+  commit(refs: readonly string[], size: number): Promise<SaveResult>;
+}
+
 export interface CacheClient {
   readonly protocol: Protocol;
   /** The newest entry under the first key that matches (exactly, then as a prefix), same version only. */
   find(keys: readonly string[], version: string): Promise<{ matchedKey: string; url: string } | undefined>;
   save(key: string, version: string, size: number, body: RangeProducer, opts?: UploadOptions): Promise<SaveResult>;
+  /** Reserves key for an upload of a size not known yet. */
+  begin(key: string, version: string): Promise<UploadSession | { refused: string }>;
 }
 
 function isGhes(env: NodeJS.ProcessEnv): boolean {
@@ -164,6 +179,32 @@ class V2Client implements CacheClient {
     if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${shown(fieldText(fin.message ?? 'no reason given'))}` };
     return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
   }
+
+  async begin(key: string, version: string): Promise<UploadSession | { refused: string }> {
+    const created = await this.rpc('CreateCacheEntry', { key, version });
+    const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
+    if (created.ok !== true || typeof uploadUrl !== 'string')
+      return { refused: `CreateCacheEntry refused ${key}: ${shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+    const { AnonymousCredential, BlockBlobClient, newPipeline } = await import('@azure/storage-blob');
+    const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    let next = 0;
+    return {
+      ordered: false,
+      put: async (data) => {
+        const n = next++;
+        // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
+        const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
+        await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => Readable.from([data]), data.length));
+        return id;
+      },
+      commit: async (refs, size) => {
+        await withRetries('committing the block list', () => blob.commitBlockList([...refs]));
+        const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
+        if (fin.ok !== true) return { refused: `FinalizeCacheEntryUpload refused ${key}: ${shown(fieldText(fin.message ?? 'no reason given'))}` };
+        return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+      }
+    };
+  }
 }
 
 // ---------------------------------------------------------------- v1 (GHES)
@@ -213,7 +254,26 @@ class V1Client implements CacheClient {
   }
 
   async save(key: string, version: string, size: number, body: RangeProducer, opts: UploadOptions = {}): Promise<SaveResult> {
-    const r = await this.call('reserve', 'POST', 'caches', { key, version, cacheSize: size });
+    const r = await this.reserve(key, version, size);
+    if ('refused' in r) return r;
+    const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
+    const tasks: Array<() => Promise<void>> = [];
+    for (let start = 0; start < size; start += chunk) {
+      const end = Math.min(size, start + chunk);
+      tasks.push(() => this.patch(r.id, start, end, () => body(start, end)));
+    }
+    await limited(opts.concurrency ?? 4, tasks);
+    return this.commit(key, r.id, size);
+  }
+
+  private async commit(key: string, id: number | string, size: number): Promise<SaveResult> {
+    const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
+    if (c.status < 200 || c.status >= 300) return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
+    return { id: String(id) };
+  }
+
+  private async reserve(key: string, version: string, size?: number): Promise<{ id: number | string } | { refused: string }> {
+    const r = await this.call('reserve', 'POST', 'caches', { key, version, ...(size !== undefined ? { cacheSize: size } : {}) });
     const id = (r.json as { cacheId?: unknown } | undefined)?.cacheId;
     if (r.status === 409 || (r.status < 300 && typeof id !== 'number' && typeof id !== 'string'))
       return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
@@ -221,27 +281,35 @@ class V1Client implements CacheClient {
       const msg = (r.json as { message?: unknown } | undefined)?.message;
       return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${shown(fieldText(msg ?? ''))}` };
     }
-    const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
-    const tasks: Array<() => Promise<void>> = [];
-    for (let start = 0; start < size; start += chunk) {
-      const end = Math.min(size, start + chunk);
-      tasks.push(async () => {
-        await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
-          const res = await sendStream(
-            'PATCH',
-            `${this.svc.url}_apis/artifactcache/caches/${String(id)}`,
-            { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` },
-            () => body(start, end),
-            end - start
-          );
-          if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${shown(res.text)}`);
-        });
-      });
-    }
-    await limited(opts.concurrency ?? 4, tasks);
-    const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
-    if (c.status < 200 || c.status >= 300) return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
-    return { id: String(id) };
+    return { id: id as number | string };
+  }
+
+  private async patch(id: number | string, start: number, end: number, body: () => Readable): Promise<void> {
+    await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
+      const res = await sendStream(
+        'PATCH',
+        `${this.svc.url}_apis/artifactcache/caches/${String(id)}`,
+        { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` },
+        body,
+        end - start
+      );
+      if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${shown(res.text)}`);
+    });
+  }
+
+  async begin(key: string, version: string): Promise<UploadSession | { refused: string }> {
+    // No cacheSize: it is not known before the end (the field is optional, as in older @actions/cache).
+    const r = await this.reserve(key, version);
+    if ('refused' in r) return r;
+    return {
+      ordered: true,
+      put: async (data, offset) => {
+        if (offset === undefined) throw new Error('v1 upload: a block without its offset');
+        await this.patch(r.id, offset, offset + data.length, () => Readable.from([data]));
+        return String(offset);
+      },
+      commit: (_refs, size) => this.commit(key, r.id, size)
+    };
   }
 }
 

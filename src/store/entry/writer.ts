@@ -113,3 +113,248 @@ export function entryRange(plan: EntryPlan, start: number, end: number): Readabl
   }
   return Readable.from(gen(), { objectMode: false });
 }
+
+// ---------------------------------------------------------------- streamed
+
+/** Where a streamed entry's bytes go: the cache service's upload (cache-service UploadSession). */
+export interface BlockSink {
+  /** Each block's offset must be known when it is sent (v1); otherwise blocks are laid out at commit (v2). */
+  readonly ordered: boolean;
+  put(data: Buffer, offset?: number): Promise<string>;
+}
+
+export interface StreamOptions {
+  /** Block size; a file's last block is shorter. */
+  blockBytes: number;
+  /** Blocks being sent at once (each held in memory until sent). */
+  concurrency: number;
+  /**
+   * Ordered sinks only: a file that cannot be sent yet (another file is being written at the
+   * current end) holds this much in memory, then waits (its producer pauses) until it is next.
+   */
+  heldBytes?: number;
+  signingKey?: KeyObject;
+}
+
+/** The upload failed; the snapshot is not the problem. */
+export class UploadError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'UploadError';
+  }
+}
+
+/** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
+class Turn {
+  private tail: Promise<void> = Promise.resolve();
+  take(): Promise<() => void> {
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const before = this.tail;
+    this.tail = before.then(() => mine);
+    return before.then(() => release);
+  }
+}
+
+/** Counts blocks in flight; take() waits for a free slot, which is what bounds memory. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  give(): void {
+    const w = this.waiting.shift();
+    if (w) w();
+    else this.free++;
+  }
+}
+
+/**
+ * A runbox entry v2 written as it is made: each file (a frame, the registrations, the manifest)
+ * is hashed (whole and per CHUNK_BYTES piece) and cut into blocks on its way to the sink, and
+ * placed in the entry when it ends, so files produced side by side land in the order they
+ * finish. The index, signature and trailer go last (finish). Nothing is written to disk; memory
+ * holds the blocks in flight, one partial block per open file, and, for ordered sinks, what a
+ * file waiting for its turn holds (heldBytes).
+ */
+export class EntryStream {
+  private readonly files: IndexFile[] = [];
+  private readonly refs: string[] = [];
+  private readonly names = new Set<string>();
+  private next = 0;
+  private failure: UploadError | undefined;
+  /** A file that did not end well: the entry can no longer be finished. */
+  private broken: string | undefined;
+  private readonly slots: Slots;
+  private readonly turn = new Turn();
+  private finished = false;
+
+  constructor(
+    private readonly sink: BlockSink,
+    private readonly opts: StreamOptions
+  ) {
+    if (!(opts.blockBytes > 0 && opts.concurrency > 0)) throw new RangeError('EntryStream: blockBytes and concurrency must be positive');
+    this.slots = new Slots(opts.concurrency);
+  }
+
+  /** Bytes handed to the stream so far (made, not necessarily sent): what progress shows. */
+  handed = 0;
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Sends one block; resolves once a slot is taken (not when it is sent), so the caller keeps producing. */
+  private async send(data: Buffer, offset: number | undefined, done: (ref: string) => void, pending: Promise<void>[]): Promise<void> {
+    this.check();
+    await this.slots.take();
+    this.check();
+    pending.push(
+      this.sink.put(data, offset).then(
+        (ref) => {
+          this.slots.give();
+          done(ref);
+        },
+        (e: unknown) => {
+          this.slots.give();
+          this.failure ??= new UploadError(e instanceof Error ? e.message : String(e), e);
+        }
+      )
+    );
+  }
+
+  /** Takes all of `src` as the entry file `name`; its sha256 and length once it is placed. */
+  async put(name: string, src: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ sha256: string; bytes: number }> {
+    if (this.finished) throw new Error(`EntryStream: ${name} after finish`);
+    if (!NAME_PATTERN.test(name)) throw new Error(`${name} is not a name a runbox entry can hold`);
+    if (this.names.has(name)) throw new Error(`${name} is in the entry already`);
+    if (this.names.size >= MAX_FILES - 1) throw new Error(`more than the ${MAX_FILES} files an entry can hold`);
+    this.names.add(name);
+    this.check();
+    const ordered = this.sink.ordered;
+    const whole = createHash('sha256');
+    const chunks: string[] = [];
+    let piece = createHash('sha256');
+    let inPiece = 0;
+    const refs: string[] = [];
+    const pending: Promise<void>[] = [];
+    let length = 0;
+    // The partial block being filled.
+    let parts: Buffer[] = [];
+    let partLen = 0;
+    // Ordered only: blocks kept until this file's turn, its offset and sent bytes once it has it.
+    let held: Buffer[] = [];
+    let heldLen = 0;
+    let offset: number | undefined;
+    let sent = 0;
+    let release: (() => void) | undefined;
+    const heldCap = this.opts.heldBytes ?? 4 * this.opts.blockBytes;
+
+    const ship = async (block: Buffer): Promise<void> => {
+      if (!ordered) {
+        const i = refs.push('') - 1;
+        return this.send(block, undefined, (r) => (refs[i] = r), pending);
+      }
+      if (offset === undefined) {
+        held.push(block);
+        heldLen += block.length;
+        if (heldLen <= heldCap) return;
+        await takeTurn();
+        return;
+      }
+      const at = offset + sent;
+      sent += block.length;
+      const i = refs.push('') - 1;
+      return this.send(block, at, (r) => (refs[i] = r), pending);
+    };
+    const takeTurn = async (): Promise<void> => {
+      release = await this.turn.take();
+      offset = this.next;
+      const blocks = held;
+      held = [];
+      heldLen = 0;
+      for (const b of blocks) await ship(b);
+    };
+    const cut = async (): Promise<void> => {
+      const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+      parts = [];
+      partLen = 0;
+      await ship(block);
+    };
+
+    try {
+      for await (const b of src) {
+        whole.update(b);
+        for (let off = 0; off < b.length;) {
+          const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
+          piece.update(b.subarray(off, off + take));
+          inPiece += take;
+          off += take;
+          if (inPiece === CHUNK_BYTES) {
+            chunks.push(piece.digest('hex'));
+            piece = createHash('sha256');
+            inPiece = 0;
+          }
+        }
+        length += b.length;
+        this.handed += b.length;
+        for (let off = 0; off < b.length;) {
+          const take = Math.min(this.opts.blockBytes - partLen, b.length - off);
+          // No copy: a stream hands over each chunk for good (child stdout reads are fresh buffers).
+          parts.push(b.subarray(off, off + take));
+          partLen += take;
+          off += take;
+          if (partLen === this.opts.blockBytes) await cut();
+        }
+      }
+      if (inPiece > 0) chunks.push(piece.digest('hex'));
+      if (partLen > 0) await cut();
+      if (ordered && offset === undefined) await takeTurn();
+      await Promise.all(pending);
+      this.check();
+      if (length > MAX_ENTRY_BYTES - this.next) throw new Error(`the snapshot is more than the ${MAX_ENTRY_BYTES} bytes a runbox entry may be`);
+      // Placed now: for an ordered sink this file holds the turn, so next is its offset.
+      const at = ordered ? (offset as number) : this.next;
+      const sha256 = whole.digest('hex');
+      this.files.push({ name, offset: at, length, sha256, chunks });
+      this.refs.push(...refs);
+      this.next = at + length;
+      return { sha256, bytes: length };
+    } catch (e) {
+      this.broken ??= `${name} was not written whole (${e instanceof Error ? e.message : String(e)})`;
+      throw e;
+    } finally {
+      // Blocks still in flight after a failure must settle before the caller tears down.
+      await Promise.allSettled(pending);
+      release?.();
+    }
+  }
+
+  /** Sends the index, signature and trailer; the block references in entry order and the entry's size. */
+  async finish(): Promise<{ refs: string[]; size: number; files: IndexFile[]; keyId?: string }> {
+    this.check();
+    if (this.broken) throw new Error(`the entry cannot be finished: ${this.broken}`);
+    this.finished = true;
+    const index = encodeIndex(this.files);
+    if (index.length > MAX_INDEX_BYTES) throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
+    const key = this.opts.signingKey;
+    const signature = key ? signIndex(key, index) : Buffer.alloc(0);
+    const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
+    const pending: Promise<void>[] = [];
+    let ref = '';
+    await this.send(tail, this.next, (r) => (ref = r), pending);
+    await Promise.all(pending);
+    this.check();
+    const size = this.next + tail.length;
+    if (size > MAX_ENTRY_BYTES) throw new Error(`the snapshot is ${size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
+    return { refs: [...this.refs, ref], size, files: this.files, ...(key ? { keyId: publicKeyLine(key) } : {}) };
+  }
+}
