@@ -10,6 +10,7 @@ import { buildGuixLayout } from './fixtures/store.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { storeJob } from './helpers/store-e2e.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
+import { until } from './helpers/fleet-util.js';
 
 const jobs: FakeJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));
@@ -139,7 +140,11 @@ describe('a run waiting for a pr dir is not silent', () => {
     expect((await holder.main({ 'base-dir': base, dirs: 'cache:pr' })).errors).toEqual([]);
     const waiter = prJob('72');
     const started = waiter.start('main', { 'base-dir': base, dirs: 'cache:pr', 'lock-timeout': '60' });
-    await new Promise((r) => setTimeout(r, 11_000));
+    // The holder lets go once the waiter has said it is still waiting (its first lock-wait slice
+    // ends after 5 s), not after a fixed sleep.
+    let out = '';
+    started.child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    await until('the waiter says it is still waiting', () => out.includes('still waiting for'), 30_000);
     await holder.post();
     const m = await started.done;
     expect(m.errors).toEqual([]);
