@@ -1,15 +1,16 @@
 // The one way a snapshot reaches the store. Each archive is decompressed once; node parses it
-// (members.ts), checks every member, and writes to root's `tar -x` a canonical stream it
-// generates itself (canonical-tar.ts): headers built from the checked fields, the files' data
-// copied through. tar never reads a byte of the snapshot's headers, so there is no second parser
-// to disagree with. tar extracts into a fresh root-only private dir on the store's filesystem,
-// one sub-dir per archive (archives extracted side by side cannot reach each other). Once every
-// archive passed and its digest matched, what landed is walked (as root, never following a
-// link) and must be exactly what node emitted, with canonical metadata; only then, with the
-// daemon stopped, are the new items renamed into the store. There is no extraction into the
-// live store and no fallback: a refused snapshot, a tar failure or ENOSPC remove the private dir
-// and leave the store as it was; a hard kill leaves only the private dir, which the next restore
-// on the host reaps.
+// (members.ts), checks every member, and writes to `tar -x` a canonical stream it generates
+// itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
+// through. tar never reads a byte of the snapshot's headers, so there is no second parser to
+// disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
+// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
+// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
+// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// the tree is given to root and walked (never following a link): it must be exactly what node
+// emitted, with canonical metadata; only then, with the daemon stopped, are the new items
+// renamed into the store. There is no extraction into the live store and no fallback: a refused
+// snapshot, a tar failure or ENOSPC remove the private dir and leave the store as it was; a hard
+// kill leaves only the private dir, which the next restore on the host reaps.
 //
 // Where the private dir goes: beside the first store path (its parent, or the nearest existing
 // ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
@@ -32,6 +33,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
+import { checkConfinedIds, confinedCommand, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
@@ -173,16 +175,18 @@ interface Landed {
   anyMtime?: boolean;
 }
 
-/** root's `tar -x` arguments for the canonical stream (see the top of the file). */
-export function tarExtractArgs(dir: string): string[] {
+/**
+ * The confined `tar -x` arguments for the canonical stream (see the top of the file): it runs in
+ * its sub-dir (sys/confined.ts), as an uid that owns nothing, so every path lands as that uid's
+ * (verifyLanded gives the tree to root before the walk).
+ */
+export function tarExtractArgs(): string[] {
   return [
     '-x',
     '-f',
     '-',
-    '-C',
-    dir,
     '--numeric-owner',
-    '--same-owner',
+    '--no-same-owner',
     '--same-permissions',
     // Dirs are 0555 and get their mtime 1 after their contents are in, whatever the order.
     '--delay-directory-restore',
@@ -246,6 +250,7 @@ export class PrivateRestore {
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
     const restore = new PrivateRestore(dir, root, storePaths);
     try {
+      await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
       for (const sp of storePaths) {
         const abs = path.join(root, rel(sp));
@@ -306,13 +311,14 @@ export class PrivateRestore {
   /**
    * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
    * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
-   * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
+   * node, re-serialized canonically into the confined `tar -x` in the archive's own sub-dir. Resolves
    * with the archive's summary once both finished and the compressed bytes match the manifest's
    * sha256.
    */
   async extract(index: number, src: ArchiveSource, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
     const sub = String(index);
-    await run('mkdir', ['-m', '0700', '--', path.join(this.dir, sub)], { privileged: true });
+    // The confined tar's own (sys/confined.ts); root's again in verifyLanded.
+    await makeConfinedDir(path.join(this.dir, sub));
     this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
     const emitted = new Set<string>();
     this.emitted.set(index, emitted);
@@ -499,7 +505,7 @@ export class PrivateRestore {
           }
         }
       }),
-      runPipeline([{ cmd: 'tar', args: tarExtractArgs(path.join(this.dir, sub)), privileged: true }], {
+      runPipeline([confinedCommand(path.join(this.dir, sub), 'tar', tarExtractArgs())], {
         feed: (stdin) => {
           // EPIPE when tar exits first; tar's exit status is what counts.
           stdin.on('error', () => undefined);
@@ -533,12 +539,16 @@ export class PrivateRestore {
   }
 
   /**
-   * Walks the private dir as root without following anything and refuses unless it holds
+   * Gives the private dir to root, walks it without following anything and refuses unless it holds
    * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
    * symlink target; each emitted file with exactly its emitted link count, and each emitted
    * hard link the same inode as the file it was emitted to.
    */
   async verifyLanded(): Promise<void> {
+    // First root's: every tar has exited and its pid namespace with it, so no process of the
+    // confined uid is left to change the tree, and none of it can be a file from elsewhere
+    // (sys/confined.ts). The walk then checks the tree as it will be moved, owner included.
+    await giveToRoot(this.dir);
     const seen = new Set<string>();
     const inodes = new Map<string, string>();
     let rest = '';
