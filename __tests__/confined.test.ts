@@ -165,7 +165,10 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('unshare', 'unshare'), pr
     const stage = confinedCommand(p.sub, 'sleep', [marker]);
     const { child } = startProcess(stage.cmd, stage.args, { privileged: true, stdio: ['pipe', 'ignore', 'pipe'] });
     const closed = new Promise<number | null>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : null))));
-    const running = (): boolean => spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').some((l) => l === `sleep ${marker}`);
+    const running = (): boolean =>
+      spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .some((l) => l === `sleep ${marker}`);
     for (let i = 0; i < 100 && !running(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(running()).toBe(true);
     child.kill('SIGTERM');

@@ -29,6 +29,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import * as core from '@actions/core';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
@@ -225,6 +226,9 @@ export class PrivateRestore {
   /** Per archive: new items that hard-link to a file of an item already in the store (whose
    * members are never emitted, so the link has nothing of ours to point at): not restored. */
   private readonly dropped = new Map<number, Set<string>>();
+  /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
+   * item in the store from one that appeared there meanwhile. */
+  private readonly topInodes = new Map<string, string>();
   private readonly unregister: () => void;
   private closed = false;
   private moved = false;
@@ -564,6 +568,8 @@ export class PrivateRestore {
       // its inode below (the same inode has the same count).
       const links = want.links !== undefined;
       if (want.sameAs !== undefined || links) inodes.set(p, ino);
+      const slash = p.indexOf('/');
+      if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1))) this.topInodes.set(p, ino);
       const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
       const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
@@ -595,7 +601,10 @@ export class PrivateRestore {
 
   /**
    * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-   * Never replaces anything: a name the store has by now is left alone. Returns the items added
+   * Never replaces anything: a name the store has by now is left alone, and one that appears
+   * between that check and the rename (root or the build group writing the store while the
+   * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
+   * not added (so never registered) and is told in a warning. Returns the items added
    * (absolute) and how many were already there.
    */
   async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
@@ -615,9 +624,22 @@ export class PrivateRestore {
         existing += tops.length - fresh.length;
         await this.moveAll(
           fresh.map((t) => path.join(this.dir, String(index), t)),
-          path.join(this.root, r)
-        );
-        added.push(...fresh.map((t) => `/${t}`));
+          path.join(this.root, r),
+          fresh.map((t) => this.topInodes.get(`${index}/${t}`))
+        ).then((kept) => {
+          const moved = fresh.filter((_, i) => !kept.has(i));
+          added.push(...moved.map((t) => `/${t}`));
+          existing += kept.size;
+          if (kept.size > 0)
+            core.warning(
+              `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+                ...kept
+              ]
+                .slice(0, 5)
+                .map((i) => `/${fresh[i]}`)
+                .join(', ')}`
+            );
+        });
       }
     }
     return { added, existing };
@@ -636,11 +658,31 @@ export class PrivateRestore {
   }
 
   /**
-   * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+   * `mv -n -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
    * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+   * `-n` is renameat2(RENAME_NOREPLACE) in GNU mv: the kernel refuses to replace a name that
+   * exists, with no window between a check and the rename. Which sources were not moved is read
+   * from the destination: a name there whose inode is not the one the walk saw (`inodes`, by
+   * position) is not ours. Returns their positions. Some coreutils versions exit 1 when -n
+   * skips a name: that failure is ignored when every source of the batch is accounted for.
    */
-  private async moveAll(sources: readonly string[], dest: string): Promise<void> {
-    for (let i = 0; i < sources.length; i += 256) await runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
+  private async moveAll(sources: readonly string[], dest: string, inodes: ReadonlyArray<string | undefined>): Promise<Set<number>> {
+    const kept = new Set<number>();
+    for (let i = 0; i < sources.length; i += 256) {
+      const batch = sources.slice(i, i + 256);
+      const failure = await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(
+        () => undefined,
+        (e: unknown) => e
+      );
+      let unaccounted = false;
+      batch.forEach((src, j) => {
+        const st = fs.lstatSync(path.join(dest, path.basename(src)), { throwIfNoEntry: false, bigint: true });
+        if (!st) unaccounted = true;
+        else if (st.ino.toString() !== inodes[i + j]) kept.add(i + j);
+      });
+      if (failure !== undefined && unaccounted) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    }
+    return kept;
   }
 
   async close(): Promise<void> {
