@@ -66,8 +66,13 @@ export interface PrivatePlace {
   homes: string[];
 }
 
-/** The store is full, or would be: nothing was moved into it. */
-/** Members one archive may hold: beyond, the checks' own bookkeeping would grow without bound. */
+/**
+ * Members one archive may hold, and paths one restore may extract, all its archives together:
+ * beyond, the checks' own bookkeeping would grow without bound. The record of what must land
+ * (verifyLanded) is kept for every archive until the walk, about 270 bytes of heap a path
+ * (measured: __tests__/store-members-memory.test.ts), so it is bounded per restore: per archive
+ * alone, 128 archives of 4M members (a few MB of zstd each) would be 512M paths.
+ */
 export const MAX_MEMBERS = 4_000_000;
 /** What the filesystem keeps free while a restore extracts: 5% of it, at most these. */
 const HEADROOM_BYTES = 64 * 1024 * 1024;
@@ -238,7 +243,8 @@ export class PrivateRestore {
   private constructor(
     readonly dir: string,
     private readonly root: string,
-    private readonly storePaths: readonly string[]
+    private readonly storePaths: readonly string[],
+    private readonly maxPaths: number
   ) {
     const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
     this.parentMtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
@@ -246,13 +252,14 @@ export class PrivateRestore {
   }
 
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
-  static async open(root: string, storePaths: readonly string[], place: PrivatePlace): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+  /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
+  static async open(root: string, storePaths: readonly string[], place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
     const reaped: string[] = [];
     for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-    const restore = new PrivateRestore(dir, root, storePaths);
+    const restore = new PrivateRestore(dir, root, storePaths, maxPaths);
     try {
       await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
@@ -309,6 +316,7 @@ export class PrivateRestore {
   }
 
   private expect(p: string, l: Landed): void {
+    if (this.landed.size >= this.maxPaths && !this.landed.has(p)) throw new UnsafeArchiveError(p, `is past the ${this.maxPaths} paths one restore may extract, all its archives together`);
     this.landed.set(p, l);
   }
 
