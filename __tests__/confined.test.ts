@@ -82,9 +82,13 @@ async function runStage(stage: { cmd: string; args: readonly string[]; privilege
   let stdout = '';
   try {
     await runPipeline([stage], {
-      feed: async (stdin) => {
+      feed: (stdin) => {
+        // EPIPE when the command exits first; its exit status is what counts.
         stdin.on('error', () => undefined);
-        stdin.end(input);
+        return new Promise<void>((resolve) => {
+          stdin.once('close', () => resolve());
+          stdin.end(input, () => resolve());
+        });
       },
       consume: async (out) => {
         for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
