@@ -68,17 +68,21 @@ const mounted = storeMount();
 afterAll(() => mounted.unmount());
 
 /**
- * `tar` and `mv` first on PATH: each logs the device of the dir tar extracts into (-C) and of
- * every existing path mv is given, then runs the real one.
+ * `unshare` and `mv` first on PATH: each logs the device of the dir tar extracts into (the dir
+ * unshare confines tar to, after `runbox-confined` in its argv: sys/confined.ts) and of every
+ * existing path mv is given, then runs the real one. Not `tar` itself: confined, it could not
+ * write the log.
  */
 function deviceLoggers(): { binDir: string; log: string } {
   const binDir = tempDir('runbox-at-bin-');
   const log = path.join(binDir, 'devices.log');
-  const realTar = sh('command -v tar').stdout.trim();
+  const realUnshare = sh('command -v unshare').stdout.trim();
   const realMv = sh('command -v mv').stdout.trim();
-  fs.writeFileSync(path.join(binDir, 'tar'), `#!/bin/sh\nprev=\nfor a in "$@"; do [ "$prev" = -C ] && echo "tar $(stat -c %d -- "$a") $a" >> ${q(log)}; prev=$a; done\nexec ${q(realTar)} "$@"\n`, {
-    mode: 0o755
-  });
+  fs.writeFileSync(
+    path.join(binDir, 'unshare'),
+    `#!/bin/sh\nprev=\nfor a in "$@"; do [ "$prev" = runbox-confined ] && echo "tar $(stat -c %d -- "$a") $a" >> ${q(log)}; prev=$a; done\nexec ${q(realUnshare)} "$@"\n`,
+    { mode: 0o755 }
+  );
   fs.writeFileSync(path.join(binDir, 'mv'), `#!/bin/sh\nfor a in "$@"; do [ -e "$a" ] && echo "mv $(stat -c %d -- "$a") $a" >> ${q(log)}; done\nexec ${q(realMv)} "$@"\n`, {
     mode: 0o755
   });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { applySnapshot } from '../src/store/restore.js';
+import { CONFINED_IDS } from '../src/sys/confined.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { contentManifest } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
@@ -359,7 +360,8 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
         process.stdout.write = write;
       }
       expect(r.reaped).toEqual([leftover]);
-      expect(out.join('')).toMatch(new RegExp(`tar -x -f - -C ${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/0 `));
+      // The dir tar is confined to, then the confined ids and tar's argv (sys/confined.ts).
+      expect(out.join('')).toMatch(new RegExp(`${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/0 ${CONFINED_IDS.uid} ${CONFINED_IDS.gid} tar -x -f - `));
       expect(fs.readFileSync(path.join(store, item.slice('gnu/store/'.length), 'f'), 'utf8')).toBe('on the mount\n');
       expect(fs.readdirSync(store).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
       expectOnlyAdded(h, [item]);

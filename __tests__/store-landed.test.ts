@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import type { ArchiveRecord } from '../src/store/manifest.js';
 import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
+import { CONFINED_IDS } from '../src/sys/confined.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
@@ -91,12 +92,14 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
   test('a link anchor of an item the store has: it and its dirs landed canonical (only those of that item), the link its inode', async () => {
     let seen = '';
     expect(await landed((sub) => (seen = sh(`cd ${q(sub)} && find gnu/store -mindepth 1 -printf '%P %y %m %U %G %T@ %n\\n' | sort`).stdout), ANCHORED, [`${host}/doc/COPYING`])).toBeUndefined();
+    // As tar left it: the confined uid's (verifyLanded gives it to root before the walk).
+    const ids = `${CONFINED_IDS.uid} ${CONFINED_IDS.gid}`;
     expect(seen.split('\n').filter((l) => l !== '')).toEqual([
-      '0000-host d 555 0 0 1.0000000000 3',
-      '0000-host/doc d 555 0 0 1.0000000000 2',
-      '0000-host/doc/COPYING f 444 0 0 1.0000000000 2',
-      'aaaa-item d 555 0 0 1.0000000000 2',
-      'aaaa-item/COPYING f 444 0 0 1.0000000000 2'
+      `0000-host d 555 ${ids} 1.0000000000 3`,
+      `0000-host/doc d 555 ${ids} 1.0000000000 2`,
+      `0000-host/doc/COPYING f 444 ${ids} 1.0000000000 2`,
+      `aaaa-item d 555 ${ids} 1.0000000000 2`,
+      `aaaa-item/COPYING f 444 ${ids} 1.0000000000 2`
     ]);
   });
 

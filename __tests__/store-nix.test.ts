@@ -1,8 +1,9 @@
 // The store snapshot against a REAL Nix store (Debian's nix-bin) and a real nix-daemon process:
 // add paths, snapshot, delete them, add another path, restore, and let Nix itself judge the
 // result (`--verify --check-contents`, `--check-validity`, `--query --references`). The daemon
-// is controlled through daemon-stop/daemon-start commands (no systemd here), and a tar wrapper
-// on PATH records whether the daemon was alive at the moment tar extracted.
+// is controlled through daemon-stop/daemon-start commands (no systemd here), and an unshare
+// wrapper on PATH (unshare starts the confined tar) records whether the daemon was alive at the
+// moment tar extracted.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -115,20 +116,22 @@ describeWith([
     // fail after extracting (to prove the daemon comes back and the DB stays consistent).
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
-    const realTar = sh('command -v tar').stdout.trim();
+    // unshare, not tar: tar runs confined (sys/confined.ts) and could neither run a wrapper in
+    // this root-only dir nor write the log; unshare starts it, as root, with tar's argv.
+    const realUnshare = sh('command -v unshare').stdout.trim();
     const daemonState = `pid=$(cat ${q(pidFile)} 2>/dev/null); st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null || true); if [ -n "$st" ] && [ "$st" != Z ]; then state=running; else state=stopped; fi`;
     // And an mv, which runbox moves the checked items into the store with.
     fs.writeFileSync(path.join(bin, 'mv'), `#!/bin/sh\n${daemonState}\necho "move daemon=$state" >> ${q(log)}\nexec ${sh('command -v mv').stdout.trim()} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(
-      path.join(bin, 'tar'),
+      path.join(bin, 'unshare'),
       [
         '#!/bin/sh',
-        'case " $* " in *" -x "*)',
+        'case " $* " in *" tar -x "*)',
         `  ${daemonState}`,
         `  echo "extract daemon=$state" >> ${q(log)}`,
-        `  if [ -e ${q(failFlag)} ]; then ${realTar} "$@"; echo "tar: injected failure" >&2; exit 2; fi;;`,
+        `  if [ -e ${q(failFlag)} ]; then ${realUnshare} "$@"; echo "tar: injected failure" >&2; exit 2; fi;;`,
         'esac',
-        `exec ${realTar} "$@"`,
+        `exec ${realUnshare} "$@"`,
         ''
       ].join('\n'),
       { mode: 0o755 }

@@ -1,15 +1,16 @@
 // The one way a snapshot reaches the store. Each archive is decompressed once; node parses it
-// (members.ts), checks every member, and writes to root's `tar -x` a canonical stream it
-// generates itself (canonical-tar.ts): headers built from the checked fields, the files' data
-// copied through. tar never reads a byte of the snapshot's headers, so there is no second parser
-// to disagree with. tar extracts into a fresh root-only private dir on the store's filesystem,
-// one sub-dir per archive (archives extracted side by side cannot reach each other). Once every
-// archive passed and its digest matched, what landed is walked (as root, never following a
-// link) and must be exactly what node emitted, with canonical metadata; only then, with the
-// daemon stopped, are the new items renamed into the store. There is no extraction into the
-// live store and no fallback: a refused snapshot, a tar failure or ENOSPC remove the private dir
-// and leave the store as it was; a hard kill leaves only the private dir, which the next restore
-// on the host reaps.
+// (members.ts), checks every member, and writes to `tar -x` a canonical stream it generates
+// itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
+// through. tar never reads a byte of the snapshot's headers, so there is no second parser to
+// disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
+// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
+// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
+// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// the tree is given to root and walked (never following a link): it must be exactly what node
+// emitted, with canonical metadata; only then, with the daemon stopped, are the new items
+// renamed into the store. There is no extraction into the live store and no fallback: a refused
+// snapshot, a tar failure or ENOSPC remove the private dir and leave the store as it was; a hard
+// kill leaves only the private dir, which the next restore on the host reaps.
 //
 // Where the private dir goes: beside the first store path (its parent, or the nearest existing
 // ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
@@ -28,10 +29,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import * as core from '@actions/core';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
+import { checkConfinedIds, confinedCommand, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
@@ -63,8 +66,13 @@ export interface PrivatePlace {
   homes: string[];
 }
 
-/** The store is full, or would be: nothing was moved into it. */
-/** Members one archive may hold: beyond, the checks' own bookkeeping would grow without bound. */
+/**
+ * Members one archive may hold, and paths one restore may extract, all its archives together:
+ * beyond, the checks' own bookkeeping would grow without bound. The record of what must land
+ * (verifyLanded) is kept for every archive until the walk, about 270 bytes of heap a path
+ * (measured: __tests__/store-members-memory.test.ts), so it is bounded per restore: per archive
+ * alone, 128 archives of 4M members (a few MB of zstd each) would be 512M paths.
+ */
 export const MAX_MEMBERS = 4_000_000;
 /** What the filesystem keeps free while a restore extracts: 5% of it, at most these. */
 const HEADROOM_BYTES = 64 * 1024 * 1024;
@@ -173,16 +181,18 @@ interface Landed {
   anyMtime?: boolean;
 }
 
-/** root's `tar -x` arguments for the canonical stream (see the top of the file). */
-export function tarExtractArgs(dir: string): string[] {
+/**
+ * The confined `tar -x` arguments for the canonical stream (see the top of the file): it runs in
+ * its sub-dir (sys/confined.ts), as an uid that owns nothing, so every path lands as that uid's
+ * (verifyLanded gives the tree to root before the walk).
+ */
+export function tarExtractArgs(): string[] {
   return [
     '-x',
     '-f',
     '-',
-    '-C',
-    dir,
     '--numeric-owner',
-    '--same-owner',
+    '--no-same-owner',
     '--same-permissions',
     // Dirs are 0555 and get their mtime 1 after their contents are in, whatever the order.
     '--delay-directory-restore',
@@ -221,6 +231,9 @@ export class PrivateRestore {
   /** Per archive: new items that hard-link to a file of an item already in the store (whose
    * members are never emitted, so the link has nothing of ours to point at): not restored. */
   private readonly dropped = new Map<number, Set<string>>();
+  /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
+   * item in the store from one that appeared there meanwhile. */
+  private readonly topInodes = new Map<string, string>();
   private readonly unregister: () => void;
   private closed = false;
   private moved = false;
@@ -230,7 +243,8 @@ export class PrivateRestore {
   private constructor(
     readonly dir: string,
     private readonly root: string,
-    private readonly storePaths: readonly string[]
+    private readonly storePaths: readonly string[],
+    private readonly maxPaths: number
   ) {
     const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
     this.parentMtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
@@ -238,14 +252,16 @@ export class PrivateRestore {
   }
 
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
-  static async open(root: string, storePaths: readonly string[], place: PrivatePlace): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+  /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
+  static async open(root: string, storePaths: readonly string[], place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
     const reaped: string[] = [];
     for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-    const restore = new PrivateRestore(dir, root, storePaths);
+    const restore = new PrivateRestore(dir, root, storePaths, maxPaths);
     try {
+      await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
       for (const sp of storePaths) {
         const abs = path.join(root, rel(sp));
@@ -300,19 +316,21 @@ export class PrivateRestore {
   }
 
   private expect(p: string, l: Landed): void {
+    if (this.landed.size >= this.maxPaths && !this.landed.has(p)) throw new UnsafeArchiveError(p, `is past the ${this.maxPaths} paths one restore may extract, all its archives together`);
     this.landed.set(p, l);
   }
 
   /**
    * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
    * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
-   * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
+   * node, re-serialized canonically into the confined `tar -x` in the archive's own sub-dir. Resolves
    * with the archive's summary once both finished and the compressed bytes match the manifest's
    * sha256.
    */
   async extract(index: number, src: ArchiveSource, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
     const sub = String(index);
-    await run('mkdir', ['-m', '0700', '--', path.join(this.dir, sub)], { privileged: true });
+    // The confined tar's own (sys/confined.ts); root's again in verifyLanded.
+    await makeConfinedDir(path.join(this.dir, sub));
     this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
     const emitted = new Set<string>();
     this.emitted.set(index, emitted);
@@ -499,7 +517,7 @@ export class PrivateRestore {
           }
         }
       }),
-      runPipeline([{ cmd: 'tar', args: tarExtractArgs(path.join(this.dir, sub)), privileged: true }], {
+      runPipeline([confinedCommand(path.join(this.dir, sub), 'tar', tarExtractArgs())], {
         feed: (stdin) => {
           // EPIPE when tar exits first; tar's exit status is what counts.
           stdin.on('error', () => undefined);
@@ -533,12 +551,16 @@ export class PrivateRestore {
   }
 
   /**
-   * Walks the private dir as root without following anything and refuses unless it holds
+   * Gives the private dir to root, walks it without following anything and refuses unless it holds
    * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
    * symlink target; each emitted file with exactly its emitted link count, and each emitted
    * hard link the same inode as the file it was emitted to.
    */
   async verifyLanded(): Promise<void> {
+    // First root's: every tar has exited and its pid namespace with it, so no process of the
+    // confined uid is left to change the tree, and none of it can be a file from elsewhere
+    // (sys/confined.ts). The walk then checks the tree as it will be moved, owner included.
+    await giveToRoot(this.dir);
     const seen = new Set<string>();
     const inodes = new Map<string, string>();
     let rest = '';
@@ -554,6 +576,8 @@ export class PrivateRestore {
       // its inode below (the same inode has the same count).
       const links = want.links !== undefined;
       if (want.sameAs !== undefined || links) inodes.set(p, ino);
+      const slash = p.indexOf('/');
+      if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1))) this.topInodes.set(p, ino);
       const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
       const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
@@ -585,7 +609,10 @@ export class PrivateRestore {
 
   /**
    * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-   * Never replaces anything: a name the store has by now is left alone. Returns the items added
+   * Never replaces anything: a name the store has by now is left alone, and one that appears
+   * between that check and the rename (root or the build group writing the store while the
+   * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
+   * not added (so never registered) and is told in a warning. Returns the items added
    * (absolute) and how many were already there.
    */
   async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
@@ -605,9 +632,22 @@ export class PrivateRestore {
         existing += tops.length - fresh.length;
         await this.moveAll(
           fresh.map((t) => path.join(this.dir, String(index), t)),
-          path.join(this.root, r)
-        );
-        added.push(...fresh.map((t) => `/${t}`));
+          path.join(this.root, r),
+          fresh.map((t) => this.topInodes.get(`${index}/${t}`))
+        ).then((kept) => {
+          const moved = fresh.filter((_, i) => !kept.has(i));
+          added.push(...moved.map((t) => `/${t}`));
+          existing += kept.size;
+          if (kept.size > 0)
+            core.warning(
+              `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+                ...kept
+              ]
+                .slice(0, 5)
+                .map((i) => `/${fresh[i]}`)
+                .join(', ')}`
+            );
+        });
       }
     }
     return { added, existing };
@@ -626,11 +666,31 @@ export class PrivateRestore {
   }
 
   /**
-   * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+   * `mv -n -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
    * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+   * `-n` is renameat2(RENAME_NOREPLACE) in GNU mv: the kernel refuses to replace a name that
+   * exists, with no window between a check and the rename. Which sources were not moved is read
+   * from the destination: a name there whose inode is not the one the walk saw (`inodes`, by
+   * position) is not ours. Returns their positions. Some coreutils versions exit 1 when -n
+   * skips a name: that failure is ignored when every source of the batch is accounted for.
    */
-  private async moveAll(sources: readonly string[], dest: string): Promise<void> {
-    for (let i = 0; i < sources.length; i += 256) await runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
+  private async moveAll(sources: readonly string[], dest: string, inodes: ReadonlyArray<string | undefined>): Promise<Set<number>> {
+    const kept = new Set<number>();
+    for (let i = 0; i < sources.length; i += 256) {
+      const batch = sources.slice(i, i + 256);
+      const failure = await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(
+        () => undefined,
+        (e: unknown) => e
+      );
+      let unaccounted = false;
+      batch.forEach((src, j) => {
+        const st = fs.lstatSync(path.join(dest, path.basename(src)), { throwIfNoEntry: false, bigint: true });
+        if (!st) unaccounted = true;
+        else if (st.ino.toString() !== inodes[i + j]) kept.add(i + j);
+      });
+      if (failure !== undefined && unaccounted) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    }
+    return kept;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,186 @@
+// The kernel's confinement of the extracting tar (sys/confined.ts), with no help from runbox's
+// own checks: a RAW hostile archive (never through canonical-tar.ts) goes to a tar told to follow
+// it (--absolute-names, --overwrite: as a tar with a bug would), and a shell stands in for a
+// tar that an attacker took over. Nothing outside the command's dir may change: /tmp, /dev/shm,
+// /var/tmp and the runner's home (world-writable or not), a world-writable file, a sibling
+// archive's dir, the dirs around it. Run without the confinement (the command as root, in its
+// dir), the same archive writes every one of those places.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, test } from '@jest/globals';
+import { runPipeline } from '../src/store/pipeline.js';
+import { CONFINED_IDS, confinedCommand, makeConfinedDir } from '../src/sys/confined.js';
+import { startProcess } from '../src/sys/exec.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { makeTar } from './helpers/store-tar.js';
+import { removeTempDirs, tempDir } from './fixtures/store.js';
+
+let n = 0;
+
+interface Place {
+  /** The confined command's dir: <base>/priv/0, priv root's and 0700. */
+  sub: string;
+  /** Another archive's dir beside it (the confined uid's), holding `keep`. */
+  sibling: string;
+  /** A world-writable dir (1777) beside priv, holding a world-writable root file `victim`. */
+  open: string;
+  victim: string;
+  /** Paths outside that must never appear. */
+  outside: string[];
+}
+
+async function place(): Promise<Place> {
+  const base = tempDir('runbox-confine-');
+  const priv = path.join(base, 'priv');
+  fs.mkdirSync(priv, { mode: 0o700 });
+  const sub = path.join(priv, '0');
+  const sibling = path.join(priv, '1');
+  await makeConfinedDir(sub);
+  await makeConfinedDir(sibling);
+  fs.writeFileSync(path.join(sibling, 'keep'), 'keep\n');
+  const open = path.join(base, 'open');
+  fs.mkdirSync(open);
+  fs.chmodSync(open, 0o1777);
+  const victim = path.join(open, 'victim');
+  fs.writeFileSync(victim, 'victim\n');
+  fs.chmodSync(victim, 0o666);
+  const tag = `runbox-confine-${process.pid}-${++n}`;
+  const outside = [path.join('/tmp', tag), path.join('/dev/shm', tag), path.join('/var/tmp', tag), path.join(os.homedir(), tag)];
+  return { sub, sibling, open, victim, outside };
+}
+
+/** Every way the archive reaches outside its dir, each named by the path it would write. */
+function hostileTar(p: Place): Buffer {
+  const tag = path.basename(p.outside[0]);
+  return makeTar([
+    { name: 'ok', type: '0', mode: 0o644, data: 'inside\n' },
+    // absolute names, into /tmp, /dev/shm, /var/tmp and the runner's home
+    ...p.outside.map((o) => ({ name: o, type: '0' as const, mode: 0o644, data: 'absolute\n' })),
+    // .. out of the dir: into the sibling archive's dir and the world-writable dir beside
+    { name: '../1/dotdot', type: '0', mode: 0o644, data: 'dotdot\n' },
+    { name: '../../open/dotdot', type: '0', mode: 0o644, data: 'dotdot\n' },
+    // a symlink, then a write through it
+    { name: 'shm', type: '2', linkname: '/dev/shm' },
+    { name: `shm/${tag}-through`, type: '0', mode: 0o644, data: 'through\n' },
+    { name: 'home', type: '2', linkname: os.homedir() },
+    { name: `home/${tag}-through`, type: '0', mode: 0o644, data: 'through\n' },
+    // a hard link to a world-writable file outside, then an overwrite of that file
+    { name: 'hl', type: '1', linkname: p.victim },
+    { name: p.victim, type: '0', mode: 0o666, data: 'owned\n' }
+  ]);
+}
+
+const through = (p: Place): string[] => {
+  const tag = path.basename(p.outside[0]);
+  return [path.join('/dev/shm', `${tag}-through`), path.join(os.homedir(), `${tag}-through`)];
+};
+
+/** Runs `stage` with `input` on stdin; its stdout, and its failure if any. */
+async function runStage(stage: { cmd: string; args: readonly string[]; privileged?: boolean }, input: Buffer): Promise<{ stdout: string; error?: string }> {
+  let stdout = '';
+  try {
+    await runPipeline([stage], {
+      feed: (stdin) => {
+        // EPIPE when the command exits first; its exit status is what counts.
+        stdin.on('error', () => undefined);
+        return new Promise<void>((resolve) => {
+          stdin.once('close', () => resolve());
+          stdin.end(input, () => resolve());
+        });
+      },
+      consume: async (out) => {
+        for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
+      }
+    });
+    return { stdout };
+  } catch (e) {
+    return { stdout, error: (e as Error).message };
+  }
+}
+
+/** What must hold after any run: nothing outside `sub` written. */
+function expectNothingOutside(p: Place): void {
+  for (const o of [...p.outside, ...through(p)]) expect(`${o}: ${fs.existsSync(o) ? 'written' : 'absent'}`).toBe(`${o}: absent`);
+  expect(fs.readdirSync(p.sibling)).toEqual(['keep']);
+  expect(fs.readdirSync(p.open)).toEqual(['victim']);
+  expect(fs.readFileSync(p.victim, 'utf8')).toBe('victim\n');
+  expect(fs.statSync(p.victim).nlink).toBe(1);
+}
+
+function cleanOutside(p: Place): void {
+  for (const o of [...p.outside, ...through(p)]) fs.rmSync(o, { force: true });
+}
+
+const TAR_FOLLOWING = ['-x', '-f', '-', '--absolute-names', '--overwrite', '--no-same-owner'];
+
+describeWith([asRoot(), probe('GNU tar', 'tar'), probe('unshare', 'unshare'), probe('setpriv', 'setpriv')])('the confined extractor (sys/confined.ts)', () => {
+  afterAll(removeTempDirs);
+
+  test('a raw hostile archive, through a tar that follows it: nothing outside its dir changes; inside, its files are the confined uid’s', async () => {
+    const p = await place();
+    try {
+      const r = await runStage(confinedCommand(p.sub, 'tar', TAR_FOLLOWING), hostileTar(p));
+      // tar went on past each refused write and said so: the kernel refused them, not tar.
+      expect(r.error).toMatch(/Read-only file system|Permission denied/);
+      expectNothingOutside(p);
+      const ok = fs.statSync(path.join(p.sub, 'ok'));
+      expect(fs.readFileSync(path.join(p.sub, 'ok'), 'utf8')).toBe('inside\n');
+      expect([ok.uid, ok.gid]).toEqual([CONFINED_IDS.uid, CONFINED_IDS.gid]);
+      // The dir is still a plain dir of the host's filesystem: no mount of the namespace leaked.
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${p.sub} `);
+    } finally {
+      cleanOutside(p);
+    }
+  });
+
+  test('a tar taken over (a shell as the confined uid): no write outside, no link in, no process left behind', async () => {
+    const p = await place();
+    const script = `
+      for f in "$@" ../1/x ../../open/x ../../x; do (echo x > "$f") 2>/dev/null && echo "WROTE $f"; done
+      ln -- "$VICTIM" hl 2>/dev/null && echo LINKED
+      (echo x >> "$VICTIM") 2>/dev/null && echo APPENDED
+      ls /proc | grep -c '^[0-9]' | sed 's/^/PIDS /'
+      id -u | sed 's/^/UID /'
+      (sleep 2; echo late > late) &
+      echo own > own`;
+    try {
+      const stage = confinedCommand(p.sub, 'env', [`VICTIM=${p.victim}`, 'sh', '-c', script, 'taken-over', ...p.outside]);
+      const r = await runStage(stage, Buffer.alloc(0));
+      expect(r.error).toBeUndefined();
+      expect(r.stdout).not.toMatch(/WROTE|LINKED|APPENDED/);
+      expect(r.stdout).toContain(`UID ${CONFINED_IDS.uid}\n`);
+      // Its own pid namespace and /proc: itself, ls, grep, sed, the subshells; not the host's processes.
+      expect(Number(/PIDS (\d+)/.exec(r.stdout)?.[1])).toBeLessThan(10);
+      expect(fs.readFileSync(path.join(p.sub, 'own'), 'utf8')).toBe('own\n');
+      // The background writer died with the namespace's init.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(fs.existsSync(path.join(p.sub, 'late'))).toBe(false);
+      expectNothingOutside(p);
+    } finally {
+      cleanOutside(p);
+    }
+  });
+
+  test('a cancel (SIGTERM, as exec.stopChildren sends) ends the confined command and its namespace', async () => {
+    const p = await place();
+    const marker = `${4000 + (process.pid % 1000)}.${n}`;
+    const stage = confinedCommand(p.sub, 'sleep', [marker]);
+    const { child } = startProcess(stage.cmd, stage.args, { privileged: true, stdio: ['pipe', 'ignore', 'pipe'] });
+    const closed = new Promise<number | null>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+    const running = (): boolean =>
+      spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .some((l) => l === `sleep ${marker}`);
+    for (let i = 0; i < 100 && !running(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(running()).toBe(true);
+    child.kill('SIGTERM');
+    expect(await closed).not.toBe(0);
+    expect(running()).toBe(false);
+  });
+
+  test('the unprivileged id belongs to no user or group of this host', () => {
+    for (const db of ['passwd', 'group']) expect(spawnSync('getent', [db, String(CONFINED_IDS.uid)]).status).toBe(2);
+  });
+});

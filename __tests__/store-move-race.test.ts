@@ -1,0 +1,73 @@
+// moveIn's race: an item's name appearing in the store between moveIn's freshness check and the
+// rename (root or the build group writing the store while the daemon is stopped). The rename is
+// made to refuse (mv -n: renameat2 RENAME_NOREPLACE), so what appeared is left as it is and the
+// snapshot's item is neither added nor registered. The name is planted exactly in that window:
+// moveAll (the rename) is wrapped to plant it first. With a plain `mv -t`, the planted file and
+// the planted empty dir are replaced by the snapshot's.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, test } from '@jest/globals';
+import type { ArchiveRecord } from '../src/store/manifest.js';
+import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
+import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { makeTar } from './helpers/store-tar.js';
+import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+
+const STORE_PATHS = ['/gnu/store'];
+
+type MoveAll = (sources: readonly string[], dest: string, inodes: ReadonlyArray<string | undefined>) => Promise<Set<number>>;
+
+describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('an item appearing in the store between the check and the rename', () => {
+  afterAll(removeTempDirs);
+
+  test('a planted file and a planted empty dir are kept, not replaced, and not added; the other items are moved in', async () => {
+    const root = tempDir('runbox-race-');
+    const tar = makeTar([
+      { name: 'gnu/store/aaaa-kept/', type: '5', mode: 0o555 },
+      { name: 'gnu/store/aaaa-kept/f', type: '0', mode: 0o444, data: 'snapshot\n' },
+      { name: 'gnu/store/bbbb-file.drv', type: '0', mode: 0o444, data: 'snapshot\n' },
+      { name: 'gnu/store/cccc-dir/', type: '5', mode: 0o555 },
+      { name: 'gnu/store/cccc-dir/f', type: '0', mode: 0o444, data: 'snapshot\n' }
+    ]);
+    const file = path.join(tempDir('runbox-race-snap-'), 'store-0.tar.zst');
+    fs.writeFileSync(`${file}.raw`, tar);
+    sh(`zstd -q -f -o ${q(file)} ${q(`${file}.raw`)}`);
+    const bytes = fs.readFileSync(file);
+    const rec: ArchiveRecord = {
+      file: 'store-0.tar.zst',
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+      compression: 'zstd',
+      storePaths: STORE_PATHS,
+      dataBytes: tar.length
+    };
+    const store = path.join(root, 'gnu/store');
+    const proto = PrivateRestore.prototype as unknown as { moveAll: MoveAll };
+    const original = proto.moveAll;
+    let planted = 0;
+    proto.moveAll = function (this: unknown, sources, dest, inodes) {
+      // After moveIn's check saw neither name, before the rename.
+      fs.writeFileSync(path.join(store, 'bbbb-file.drv'), 'planted\n');
+      fs.mkdirSync(path.join(store, 'cccc-dir'));
+      planted++;
+      return original.call(this, sources, dest, inodes);
+    };
+    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
+    let moved;
+    try {
+      const summary = await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
+      await restore.verifyLanded();
+      moved = await restore.moveIn([{ index: 0, summary }]);
+    } finally {
+      proto.moveAll = original;
+      await restore.close();
+    }
+    expect(planted).toBe(1);
+    expect(fs.readFileSync(path.join(store, 'bbbb-file.drv'), 'utf8')).toBe('planted\n');
+    expect(fs.readdirSync(path.join(store, 'cccc-dir'))).toEqual([]);
+    expect(fs.readFileSync(path.join(store, 'aaaa-kept/f'), 'utf8')).toBe('snapshot\n');
+    expect(moved.added).toEqual(['/gnu/store/aaaa-kept']);
+    expect(moved.existing).toBe(2);
+  });
+});

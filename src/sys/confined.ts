@@ -1,0 +1,135 @@
+// The kernel's confinement of a command that writes untrusted data (the `tar -x` of a restore):
+// it runs as CONFINED_IDS, an identity that owns nothing on the host, in namespaces of its own
+// where nothing but its dir can be written. What it may still do wrong inside that dir is
+// checked afterwards by the caller (store/private-extract.ts verifyLanded).
+//
+// How (confinedCommand's argv; root runs it, through exec.ts `privileged`):
+// - `unshare --mount --pid --ipc --fork --kill-child=SIGKILL --mount-proc`: a mount namespace
+//   (per-mount changes that the host never sees: propagation private, unshare's default), a pid
+//   namespace whose init the command is (when it exits the kernel kills every process left in
+//   it: nothing of the confined uid outlives it, so nothing can change the dir after the caller
+//   walked it), with a /proc of its own (the other confined commands, running as the same uid
+//   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
+//   and an IPC namespace (no POSIX queue or SysV object shared with the host).
+// - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
+//   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
+//   namespace only; the filesystems stay writable for the host). That covers what the uid could
+//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
+//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
+//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
+//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
+//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+// - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
+//   no capability, no supplementary group, no way back to root through a setuid binary. As
+//   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
+//   file at all. `--pdeathsig=SIGKILL` again, because the kernel clears --kill-child's
+//   parent-death signal when the uid changes.
+// A host where unshare is refused (a container without CAP_SYS_ADMIN) fails the restore, with
+// unshare's message: there is no unconfined fallback.
+//
+// Signals: unshare's parent blocks SIGTERM while it waits (util-linux), and the command, being
+// its namespace's init, ignores SIGTERM from outside. So a supervising shell runs unshare in the
+// background and turns SIGTERM/SIGINT/SIGHUP (a cancel: exec.stopChildren, relayed by sudo) into
+// SIGKILL of unshare, which --kill-child turns into SIGKILL of the namespace.
+import { run } from './exec.js';
+import type { Ids } from './users.js';
+
+/**
+ * Who the confined command runs as. A fixed id, not `nobody` (65534): files on NFS with
+ * root_squash are nobody's, and daemons run as nobody on many hosts; any process of the same uid
+ * could reach the command (signals, ptrace, /proc/<pid>/cwd into its dir). No user or group of
+ * the host may have it (checked: checkConfinedIds); it is below 2^31 (tools that take uids as
+ * signed ints) and outside the ranges systemd and container runtimes hand out (system and
+ * regular users, DynamicUser, 524288-1879048191 for containers, the 0x7FFE0000 foreign range).
+ * Its dir lies inside the restore's private dir, root's and 0700: no other process of this uid
+ * could reach it by path even if one existed.
+ */
+export const CONFINED_IDS: Readonly<Ids> = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
+
+/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+const INNER = `set -eu
+dir=$1 uid=$2 gid=$3
+shift 3
+mount --bind -- "$dir" "$dir"
+cd -- "$dir"
+mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
+  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+printf '%s\\n' "$mounts" | while IFS= read -r mp; do
+  case $mp in *\\\\*) mp=$(printf '%b' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')") ;; esac
+  [ "$mp" = "$dir" ] && continue
+  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
+    # Only a mount covered by another one (unreachable by any path) may stay writable.
+    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
+  fi
+done
+exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
+`;
+
+/** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
+const OUTER = `set -u
+inner=$1
+shift
+exec 3<&0
+unshare --mount --pid --ipc --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
+ns=$!
+exec 3<&-
+trap 'kill -KILL "$ns" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$ns"
+  st=$?
+  kill -0 "$ns" 2>/dev/null || exit "$st"
+done
+`;
+
+/** One process to start through exec (startProcess / runPipeline): argv only, root's. */
+export interface ConfinedCommand {
+  cmd: string;
+  args: string[];
+  privileged: true;
+}
+
+/**
+ * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
+ * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
+ * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ */
+export function confinedCommand(dir: string, cmd: string, args: readonly string[]): ConfinedCommand {
+  return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+}
+
+let idsChecked: Promise<void> | undefined;
+
+/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+export function checkConfinedIds(): Promise<void> {
+  idsChecked ??= (async () => {
+    for (const [db, id] of [
+      ['passwd', CONFINED_IDS.uid],
+      ['group', CONFINED_IDS.gid]
+    ] as const) {
+      const r = await run('getent', [db, String(id)], { allowFailure: true });
+      // 2: not found, the expected answer. Anything else but a hit is getent failing.
+      if (r.code === 2) continue;
+      if (r.code !== 0) throw new Error(`\`getent ${db} ${id}\` failed with ${r.code} (${r.stderr.trim()}); runbox checks that no ${db} entry has the id it extracts snapshots as`);
+      throw new Error(
+        `runbox extracts snapshots as the unprivileged id ${id}, which must belong to nobody on this host, but ${db} has it (${r.stdout.split('\n')[0].split(':')[0]}); remove or renumber that ${db === 'passwd' ? 'user' : 'group'}`
+      );
+    }
+  })();
+  // A failed check is told once more next time, not cached as passed.
+  idsChecked.catch(() => (idsChecked = undefined));
+  return idsChecked;
+}
+
+/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
+export async function makeConfinedDir(dir: string): Promise<void> {
+  await run('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+}
+
+/**
+ * Gives everything under `dir` (itself included) to root, symlinks themselves (never followed).
+ * Only once no confined process is left (the pid namespace ends with its command): nothing can
+ * change the tree meanwhile, and nothing in it can be a hard link to a file from elsewhere.
+ */
+export async function giveToRoot(dir: string): Promise<void> {
+  await run('chown', ['-R', '-P', '-h', '0:0', '--', dir], { privileged: true });
+}
