@@ -185,17 +185,19 @@ export class NixDaemon {
 }
 
 /**
- * A `tar` and an `mv` placed first on PATH in a job's env. `mv` (runbox's move from its private
- * dir into the store) logs `move daemon=running|stopped`. Invocations of tar with a separate `-x`
- * argument (runbox's store extract) log whether the daemon runs at
- * that moment; when
- * `slowFlag` exists, the extract is fed its first 64 KiB, then stalls (logging `extract stalled`)
- * for a minute before the rest: long enough to cancel main mid-extract. On SIGTERM the wrapper
- * kills what it started and exits 143, as tar itself would die.
+ * An `unshare` and an `mv` placed first on PATH in a job's env. `mv` (runbox's move from its
+ * private dir into the store) logs `move daemon=running|stopped`. runbox's store extract is a
+ * confined tar (sys/confined.ts), started by root's `unshare` with tar's argv: an unshare whose
+ * argv holds `tar -x` logs whether the daemon runs at that moment (the tar itself runs as an
+ * unprivileged uid that could neither run a wrapper in a root-only dir nor write the log). When
+ * `slowFlag` exists, the extract is fed its first 64 KiB, then stalls (logging `extract
+ * stalled`) for a minute before the rest: long enough to cancel main mid-extract. The wrapper
+ * becomes the real unshare (exec, same pid: runbox SIGKILLs it on a cancel), and the feeder and
+ * its sleep die with it (parent-death signals), as tar's input would.
  */
 export function tarWrapper(binDir: string, o: { log: string; daemonUp: string; slowFlag: string; stallTag: string }): void {
   fs.mkdirSync(binDir, { recursive: true });
-  const realTar = sh('command -v tar').stdout.trim();
+  const realUnshare = sh('command -v unshare').stdout.trim();
   const realMv = sh('command -v mv').stdout.trim();
   fs.writeFileSync(
     path.join(binDir, 'mv'),
@@ -206,20 +208,16 @@ exec ${q(realMv)} "$@"
     { mode: 0o755 }
   );
   fs.writeFileSync(
-    path.join(binDir, 'tar'),
+    path.join(binDir, 'unshare'),
     `#!/bin/bash
-case " $* " in *" -x "*) ;; *) exec ${q(realTar)} "$@";; esac
+case " $* " in *" tar -x "*) ;; *) exec ${q(realUnshare)} "$@";; esac
 if ${o.daemonUp}; then echo "extract daemon=running $(date +%s.%N)" >> ${q(o.log)}; else echo "extract daemon=stopped $(date +%s.%N)" >> ${q(o.log)}; fi
-[ -e ${q(o.slowFlag)} ] || exec ${q(realTar)} "$@"
+[ -e ${q(o.slowFlag)} ] || exec ${q(realUnshare)} "$@"
 fifo=$(mktemp -u); mkfifo "$fifo"
-exec 3<&0
-{ dd bs=64k count=1 iflag=fullblock status=none; echo "extract stalled $(date +%s.%N)" >> ${q(o.log)}; sleep ${o.stallTag} & s=$!; wait $s; cat; } <&3 >"$fifo" &
-feeder=$!
-${q(realTar)} "$@" <"$fifo" &
-t=$!
-trap 'kill $t 2>/dev/null; pkill -P $feeder 2>/dev/null; kill $feeder 2>/dev/null; wait; rm -f "$fifo"; exit 143' TERM INT
-wait $t; rc=$?
-wait $feeder; rm -f "$fifo"; exit $rc
+# The feeder (named after this wrapper, so a test finds it by the bin dir) opens the fifo once
+# the exec below opened it: the name can go at once.
+setpriv --pdeathsig=KILL bash -c 'rm -f "$1"; dd bs=64k count=1 iflag=fullblock status=none; echo "extract stalled $(date +%s.%N)" >> "$2"; setpriv --pdeathsig=KILL sleep "$3"; cat' "$0" "$fifo" ${q(o.log)} ${o.stallTag} >"$fifo" &
+exec ${q(realUnshare)} "$@" <"$fifo"
 `,
     { mode: 0o755 }
   );
