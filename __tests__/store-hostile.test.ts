@@ -359,7 +359,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
         process.stdout.write = write;
       }
       expect(r.reaped).toEqual([leftover]);
-      expect(out.join('')).toMatch(new RegExp(`tar -x -f - -C ${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/0 `));
+      expect(out.join('')).toMatch(new RegExp(`tar -x -f - -C ${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+ `));
       expect(fs.readFileSync(path.join(store, item.slice('gnu/store/'.length), 'f'), 'utf8')).toBe('on the mount\n');
       expect(fs.readdirSync(store).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
       expectOnlyAdded(h, [item]);

@@ -191,8 +191,6 @@ interface Landed {
   links?: number;
   /** A hard link: the path (in the private dir) of the file whose inode it must be. */
   sameAs?: string;
-  /** The per-archive sub-dirs are made by runbox, not by tar: any mtime. */
-  anyMtime?: boolean;
 }
 
 /** root's `tar -x` arguments for the canonical stream (see the top of the file). */
@@ -638,8 +636,8 @@ export class PrivateRestore {
       // its inode below (the same inode has the same count).
       const links = want.links !== undefined;
       if (want.sameAs !== undefined || links) inodes.set(p, ino);
-      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
-      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
+      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
     };
     const fields: string[] = [];

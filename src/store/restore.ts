@@ -234,7 +234,7 @@ async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Pro
 }
 
 /**
- * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
  * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
  * before the first failure is thrown: no tar may still be writing into the private dir when it
  * is removed.
@@ -242,11 +242,11 @@ async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Pro
 async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly ArchiveSpec[], needed: number): Promise<CheckedArchive[]> {
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
   const jobs = specs.map((a) => {
-    const reread = a.files.reread;
-    const sha256 = a.files.sha256Of?.(a.file);
+    const files = a.files;
+    const sha256 = files.sha256Of?.(a.file);
     return {
       index: a.index,
-      src: { open: () => a.files.open(a.file), ...(reread ? { reread: () => reread(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
+      src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => (files.reread as (n: string) => Promise<string>)(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
       rec: a.rec,
       rules: { storePaths: a.storePaths, reserved }
     };
