@@ -1,6 +1,6 @@
 // Sharded snapshots: the store's top-level items split into archives ("frames") that are
 // created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// By default (planFrames) a frame holds at most about FRAME_BYTES of items, newest registrations first,
 // so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
 // the few frames holding what it lacks: items a build added together were registered together
 // and land in the same frames, and hash-named store items sorted by name would be scattered
@@ -29,7 +29,12 @@ export interface ShardPlan {
   items: string[][];
 }
 
-/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+/**
+ * At most about this much item data per frame (BENCHMARKS.md, "Frames"): a partial restore
+ * fetches at most about one frame beyond the items it lacks, and each frame costs a restore one
+ * zstd and one ranged GET (the tar is per lane, not per frame). 32 MiB keeps a 400 MiB store at
+ * about 10 frames, several per lane, and reaches MAX_FRAMES at about 3 GiB.
+ */
 export const FRAME_BYTES = 32 * 2 ** 20;
 /**
  * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
