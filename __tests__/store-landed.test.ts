@@ -57,7 +57,7 @@ async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, lin
   const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
   try {
     await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
-    tamper(path.join(restore.dir, '0'));
+    tamper(path.join(restore.tree, '0'));
     await restore.verifyLanded();
     return undefined;
   } catch (e) {

@@ -104,6 +104,20 @@ export function partialStore(src, dest, items) {
 }
 
 /**
+ * The share of the items' data (each file once, `.links` aside) that the `dropped` items hold:
+ * the newest 10% of the items by count may hold far more than 10% of the bytes.
+ */
+export function droppedShare(src, dropped) {
+  const store = path.join(src, 'gnu/store');
+  const all = Number(sh(`du -sb --exclude=.links ${q(store)} | cut -f1`).trim());
+  const list = path.join(src, '..', 'dropped.list');
+  fs.writeFileSync(list, dropped.map((n) => `${path.join(store, n)}\0`).join(''));
+  const part = Number(sh(`du -sbc --files0-from=${q(list)} | tail -1 | cut -f1`).trim());
+  fs.rmSync(list);
+  return all > 0 ? part / all : 0;
+}
+
+/**
  * The job between two snapshots: about 2% new store items (copies of existing ones under new
  * names, registered in the DB), the case a delta save is for. Returns how many.
  */

@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { STORE_PATHS, addNewItems, checkRestore, dbView, itemsView, partialStore, q, realDb, sh, storeFacts, wipe } from './bench-store.mjs';
+import { STORE_PATHS, addNewItems, checkRestore, dbView, droppedShare, itemsView, partialStore, q, realDb, sh, storeFacts, wipe } from './bench-store.mjs';
 import { childCpuSeconds, fsType, mountTmpfs, startDiskSampler, unmountTmpfs } from './bench-probe.mjs';
 import { renderReport } from './bench-report.mjs';
 
@@ -260,6 +260,8 @@ async function benchSize(mib, o) {
 
       const dropped = partialStore(src, target, items);
       notes.dropped = dropped.length;
+      // What the missing items hold, each file once: the least a partial restore can fetch.
+      if (i === 1) notes.droppedShare = droppedShare(src, dropped);
       const partialJob = job('job-partial', target);
       const partial = await measure(() => partialJob.main(inputs(key)), { disk: staging(partialJob) });
       expectStep(partial.result, 'runbox main (onto 90%)');

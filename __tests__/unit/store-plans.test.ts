@@ -4,7 +4,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { DELTA_MAX_NEW_FRACTION, deltaDue, planDelta } from '../../src/store/delta.js';
 import { dataBytesOf, linkTargetsOf, treeOrder, type Entry, type StoreListing } from '../../src/store/listing.js';
-import { FRAME_BYTES, MAX_FRAMES, planFrames, planShards } from '../../src/store/shards.js';
+import { FRAME_BYTES, MAX_FRAMES, planFrames, planShards, registrationRank } from '../../src/store/shards.js';
 
 let nextIno = 1;
 /** An entry of item `top` under gnu/store; `ino` shares one file between names. */
@@ -44,25 +44,68 @@ describe('planFrames', () => {
     const items = Array.from({ length: 10 }, (_, i) => item(`${String.fromCharCode(97 + i)}-pkg`, 1, 100_000));
     const l = listing([...items, item('y-loose', 1, 100_000), item('z-loose', 1, 100_000)]);
     const time = (i: string): number | undefined => (i.endsWith('-loose') ? undefined : i.charCodeAt('/gnu/store/'.length) - 96);
+    // Two items (2 x (100 kB + 2 headers)) fit in 250 kB, a third would not.
     const p = planFrames(l, time, 250_000);
     expect(p.items).toEqual([
-      ['/gnu/store/h-pkg', '/gnu/store/i-pkg', '/gnu/store/j-pkg'],
-      ['/gnu/store/f-pkg', '/gnu/store/g-pkg'],
-      ['/gnu/store/c-pkg', '/gnu/store/d-pkg', '/gnu/store/e-pkg'],
+      ['/gnu/store/i-pkg', '/gnu/store/j-pkg'],
+      ['/gnu/store/g-pkg', '/gnu/store/h-pkg'],
+      ['/gnu/store/e-pkg', '/gnu/store/f-pkg'],
+      ['/gnu/store/c-pkg', '/gnu/store/d-pkg'],
       ['/gnu/store/a-pkg', '/gnu/store/b-pkg'],
       ['/gnu/store/y-loose', '/gnu/store/z-loose']
     ]);
     // Each list: the store path, then exactly its items' members, in tree order.
-    expect(p.lists[0]).toEqual(['gnu/store', 'gnu/store/h-pkg', 'gnu/store/h-pkg/f0', 'gnu/store/i-pkg', 'gnu/store/i-pkg/f0', 'gnu/store/j-pkg', 'gnu/store/j-pkg/f0']);
-    expect(p.dataBytes).toEqual([300_000, 200_000, 300_000, 200_000, 200_000]);
+    expect(p.lists[0]).toEqual(['gnu/store', 'gnu/store/i-pkg', 'gnu/store/i-pkg/f0', 'gnu/store/j-pkg', 'gnu/store/j-pkg/f0']);
+    expect(p.dataBytes).toEqual([200_000, 200_000, 200_000, 200_000, 200_000, 200_000]);
+  });
+
+  test('an item bigger than a frame gets a frame of its own: the newer items before it and the older ones after it stay apart', () => {
+    // Newest first: n1, n2 (small), BIG, o1, o2 (small). A partial restore lacking n1, n2 and BIG
+    // fetches those frames and never o1/o2's.
+    const l = listing([item('n1', 1, 10_000), item('n2', 1, 10_000), item('big', 1, 1_000_000), item('o1', 1, 10_000), item('o2', 1, 10_000)]);
+    const time: Record<string, number> = { '/gnu/store/n1': 5, '/gnu/store/n2': 4, '/gnu/store/big': 3, '/gnu/store/o1': 2, '/gnu/store/o2': 1 };
+    expect(planFrames(l, (i) => time[i], 100_000).items).toEqual([['/gnu/store/n1', '/gnu/store/n2'], ['/gnu/store/big'], ['/gnu/store/o1', '/gnu/store/o2']]);
+  });
+
+  test('a file with several names in one item weighs once (tar archives it once)', () => {
+    const shared = entry('dup', 'a', { size: 100_000, ino: '9:9', nlink: 3 });
+    const dup: [string, Entry[]] = ['dup', [entry('dup', '', { type: 'd' }), shared, { ...shared, rel: 'gnu/store/dup/b' }, { ...shared, rel: 'gnu/store/dup/c' }]];
+    // 100 kB + 4 headers: it and the 100 kB item fit one 210 kB frame; counted per name they would not.
+    expect(planFrames(listing([dup, item('one', 1, 100_000)]), () => 1, 210_000).items).toEqual([['/gnu/store/dup', '/gnu/store/one']]);
   });
 
   test('one frame for a small store; never more than MAX_FRAMES, nor more than items', () => {
     expect(planFrames(listing([item('a', 1, 10), item('b', 1, 10)]), () => 1).lists).toHaveLength(1);
     const many = listing(Array.from({ length: 200 }, (_, i) => item(`p${String(i).padStart(3, '0')}`, 1, FRAME_BYTES)));
-    expect(planFrames(many, () => 1).lists).toHaveLength(MAX_FRAMES);
+    // Two items a frame would make 100 frames: the frames grow to the smallest size within MAX_FRAMES (three items each).
+    expect(planFrames(many, () => 1).lists).toHaveLength(Math.ceil(200 / 3));
+    expect(Math.ceil(200 / 3)).toBeLessThanOrEqual(MAX_FRAMES);
     expect(planFrames(listing([item('a', 1, 10 * FRAME_BYTES)]), () => 1).lists).toHaveLength(1);
     expect(planFrames(listing([]), () => 1)).toEqual({ lists: [['gnu/store']], dataBytes: [0], items: [[]] });
+  });
+});
+
+describe('registrationRank', () => {
+  test('by time, then by the DB row id (registrations in one second), then by name; larger is newer', () => {
+    const regs = [
+      { path: '/gnu/store/zzz-first', registrationTime: 7 },
+      { path: '/gnu/store/aaa-second', registrationTime: 7 },
+      { path: '/gnu/store/mmm-older', registrationTime: 6 },
+      { path: '/gnu/store/bbb-no-id', registrationTime: 7 }
+    ];
+    const ids = new Map([
+      ['/gnu/store/zzz-first', 10],
+      ['/gnu/store/aaa-second', 11],
+      ['/gnu/store/mmm-older', 12]
+    ]);
+    expect([...registrationRank(regs, ids).entries()]).toEqual([
+      ['/gnu/store/mmm-older', 0],
+      ['/gnu/store/bbb-no-id', 1],
+      ['/gnu/store/zzz-first', 2],
+      ['/gnu/store/aaa-second', 3]
+    ]);
+    // Without ids, one second's registrations are in name order.
+    expect([...registrationRank(regs).keys()]).toEqual(['/gnu/store/mmm-older', '/gnu/store/aaa-second', '/gnu/store/bbb-no-id', '/gnu/store/zzz-first']);
   });
 });
 

@@ -27,7 +27,7 @@ import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
 import { entriesByRel, linkTargetsOf, listStore, type Entry } from './listing.js';
-import { autoShardCount, oneFrame, planFrames, planShards, type ShardPlan } from './shards.js';
+import { autoShardCount, oneFrame, planFrames, planShards, registrationRank, type ShardPlan } from './shards.js';
 import { isDaemonLockName } from './members.js';
 
 export const ARCHIVE_FILE = 'store.tar.zst';
@@ -304,8 +304,8 @@ export async function createSnapshot(opts: CreateOptions): Promise<CreateResult>
     if (!listing) archives = [await wholeArchive(opts, archived)];
     else {
       // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
-      const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
-      const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
+      const rank = registrationRank(regs?.paths ?? [], regs?.rowIds);
+      const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => rank.get(i), opts.frameBytes);
       archives =
         plan.lists.length === 1
           ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0], sinkOf(opts))]

@@ -56,6 +56,28 @@ export interface ArchiveSource {
   open(): AsyncIterable<Buffer>;
   /** The stored file's sha256, read again (local files only; see SnapshotFiles.reread). */
   reread?: () => Promise<string>;
+  /**
+   * The sha256 the bytes open() yields are proven to have once it ran to its end (a cache
+   * entry's frame: the index's digest, checked by the reader over the same bytes), so they are
+   * not hashed a second time. Without it, extract hashes them.
+   */
+  sha256?: string;
+}
+
+/** One archive for extractAll: `index` names its sub-dir of the private dir. */
+export interface ExtractJob {
+  index: number;
+  src: ArchiveSource;
+  rec: ArchiveRecord;
+  rules: MemberRules;
+}
+
+/** tar stopped reading before the end of the stream: its own exit says why (see extractAll). */
+class TarGoneError extends Error {
+  constructor() {
+    super('tar stopped reading before the end of the archive');
+    this.name = 'TarGoneError';
+  }
 }
 
 export interface PrivatePlace {
@@ -177,8 +199,6 @@ interface Landed {
   links?: number;
   /** A hard link: the path (in the private dir) of the file whose inode it must be. */
   sameAs?: string;
-  /** The per-archive sub-dirs are made by runbox, not by tar: any mtime. */
-  anyMtime?: boolean;
 }
 
 /**
@@ -202,6 +222,14 @@ export function tarExtractArgs(): string[] {
     '--no-xattrs',
     '--no-selinux'
   ];
+}
+
+/**
+ * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
+ * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ */
+function extractTar(dir: string, feed: (stdin: Writable) => Promise<unknown>): Promise<void> {
+  return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
 }
 
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
@@ -240,12 +268,20 @@ export class PrivateRestore {
   /** The parent's mtime before the private dir was made in it (sec.nsec). */
   private readonly parentMtime: string;
 
+  /**
+   * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+   * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
+   * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
+   */
+  readonly tree: string;
+
   private constructor(
     readonly dir: string,
     private readonly root: string,
     private readonly storePaths: readonly string[],
     private readonly maxPaths: number
   ) {
+    this.tree = path.join(dir, 'tree');
     const ns = fs.statSync(path.dirname(dir), { bigint: true }).mtimeNs;
     this.parentMtime = `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
     this.unregister = registerCleanup(() => this.close());
@@ -263,6 +299,7 @@ export class PrivateRestore {
     try {
       await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
+      await makeConfinedDir(restore.tree);
       for (const sp of storePaths) {
         const abs = path.join(root, rel(sp));
         if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
@@ -320,18 +357,91 @@ export class PrivateRestore {
     this.landed.set(p, l);
   }
 
-  /**
-   * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
-   * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
-   * node, re-serialized canonically into the confined `tar -x` in the archive's own sub-dir. Resolves
-   * with the archive's summary once both finished and the compressed bytes match the manifest's
-   * sha256.
-   */
+  /** One archive: `extract` does one, `extractAll` many. */
   async extract(index: number, src: ArchiveSource, rec: ArchiveRecord, rules: MemberRules): Promise<ArchiveSummary> {
+    return (await this.extractAll([{ index, src, rec, rules }], 1))[0];
+  }
+
+  /**
+   * Checks and extracts the archives, `lanes` of them at a time, into the private dir. Each lane
+   * is one root `tar -x` (extractTar) that takes the canonical streams of the archives it pulls
+   * from the queue one after another, each under its own sub-dir `<index>/`, which the stream
+   * makes with a dir member: a sudo mkdir and a tar per archive cost more than the checking
+   * (see BENCHMARKS.md). One `zstd -d` per archive: each is a whole zstd stream, parsed up to its
+   * own end. Resolves with each archive's summary (in the order given) once every lane's tar
+   * finished; otherwise rejects, once every lane's tar exited (none still writes into the
+   * private dir), with the failure of the first archive in the order given that failed. After
+   * a failure no lane starts another archive.
+   */
+  async extractAll(archives: readonly ExtractJob[], lanes: number): Promise<ArchiveSummary[]> {
+    const summaries: ArchiveSummary[] = [];
+    const failures = new Map<number, unknown>();
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      let tarIn: (stdin: Writable) => void = () => undefined;
+      const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
+      const tar = extractTar(this.tree, (stdin) => {
+        // EPIPE when tar exits first; tar's exit status is what counts.
+        stdin.on('error', () => undefined);
+        tarIn(stdin);
+        return new Promise<void>((resolve) => {
+          stdin.once('finish', resolve);
+          stdin.once('close', resolve);
+        });
+      }).then(
+        () => undefined,
+        (e: unknown) => e ?? new Error('tar failed')
+      );
+      const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
+      // tar could not even be started: its error is the failure of the archive it was for.
+      if (stdin === undefined) {
+        if (next < archives.length) failures.set(next++, await tar);
+        return;
+      }
+      let gone = false;
+      stdin.once('close', () => (gone = true));
+      let current = -1;
+      // Cut off by us (an archive failed): tar's own failure is then a consequence.
+      let cut = false;
+      let tarNeeded = false;
+      while (failures.size === 0 && next < archives.length) {
+        current = next++;
+        try {
+          summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
+        } catch (e) {
+          // tar gone before the end of the stream: its exit says why, below.
+          tarNeeded = e instanceof TarGoneError;
+          failures.set(current, e);
+          break;
+        }
+      }
+      if (failures.size === 0) stdin.end(endOfArchive());
+      else {
+        cut = true;
+        stdin.destroy();
+      }
+      const tarFailure = await tar;
+      if (tarFailure !== undefined && (tarNeeded || !cut)) failures.set(Math.max(current, 0), tarFailure);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
+    if (failures.size > 0) {
+      const first = Math.min(...failures.keys());
+      const failure = failures.get(first);
+      throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+    }
+    return summaries;
+  }
+
+  /**
+   * One archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+   * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+   * node, re-serialized canonically onto a lane's tar stdin under the archive's own sub-dir
+   * (no end-of-archive: the lane writes that once). Resolves with the archive's summary once its
+   * stream is written and the compressed bytes match the manifest's sha256.
+   */
+  private async streamArchive(job: ExtractJob, tarStdin: Writable, tarGone: () => boolean): Promise<ArchiveSummary> {
+    const { index, src, rec, rules } = job;
     const sub = String(index);
-    // The confined tar's own (sys/confined.ts); root's again in verifyLanded.
-    await makeConfinedDir(path.join(this.dir, sub));
-    this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
     const emitted = new Set<string>();
     this.emitted.set(index, emitted);
     const dropped = new Set<string>();
@@ -340,7 +450,12 @@ export class PrivateRestore {
     // names an emitted hard link may point at. Per archive, so a link never reaches another
     // archive's sub-dir, an existing item or anything else on disk.
     const emittedFiles = new Set<string>();
-    const tap = new HashTap();
+    // Every path of this archive goes under its sub-dir; a hard link's target too (a file of
+    // this archive's stream, see emittedFiles). Symlink targets are contents: never rewritten.
+    const header = (c: CheckedMember): Buffer => memberHeader({ ...c, path: `${sub}/${c.path}`, ...(c.kind === 'link' ? { target: `${sub}/${c.target as string}` } : {}) });
+    // The source proves its own digest (a cache entry's frame: the index's sha256, checked over
+    // the chunks as they stream); otherwise the bytes are hashed on the way to zstd.
+    const tap = src.sha256 === undefined ? new HashTap() : undefined;
     // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
     // off before the chunk's first byte, and that is the error told, not zstd's truncation.
     let sourceError: unknown;
@@ -353,8 +468,10 @@ export class PrivateRestore {
       }
     }
     const validator = new MemberValidator(rules);
-    let out: Buffer[] = [];
-    // The store paths and their parents: made here, so tar never makes a dir on its own.
+    // The archive's sub-dir, then the store paths and their parents: made here, so tar never
+    // makes a dir on its own.
+    let out: Buffer[] = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
+    this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
     const made = new Set<string>();
     for (const sp of rules.storePaths) {
       const parts = rel(sp).split('/');
@@ -362,7 +479,7 @@ export class PrivateRestore {
         const d = parts.slice(0, i).join('/');
         if (made.has(d)) continue;
         made.add(d);
-        out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+        out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
         this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
       }
     }
@@ -393,10 +510,10 @@ export class PrivateRestore {
         const d = parts.slice(0, i).join('/');
         if (anchorDirs.has(d)) continue;
         anchorDirs.add(d);
-        out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+        out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
         this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
       }
-      out.push(memberHeader(c));
+      out.push(header(c));
       emittedFiles.add(c.path);
       this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
     };
@@ -440,12 +557,12 @@ export class PrivateRestore {
         }
         const original = this.landed.get(`${sub}/${target}`) as Landed;
         original.links = (original.links ?? 1) + 1;
-        out.push(memberHeader(c));
+        out.push(header(c));
         emitted.add(top);
         this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
         return;
       }
-      out.push(memberHeader(c));
+      out.push(header(c));
       emitted.add(top);
       if (c.kind === 'file') emittedFiles.add(c.path);
       this.expect(`${sub}/${c.path}`, {
@@ -464,83 +581,56 @@ export class PrivateRestore {
     const parser = new TarParser(onMember, (chunk) => onData(chunk));
     let checkError: unknown;
     let truncated = false;
-    let tarIn: (stdin: Writable) => void = () => undefined;
-    const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
-    const send = async (stdin: Writable, tarGone: () => boolean): Promise<void> => {
+    const send = async (): Promise<void> => {
       const batch = out;
       out = [];
       if (batch.length === 0) return;
       // Before the end of our stream, tar gone means tar failed: its exit says why.
-      if (tarGone()) throw new Error('tar stopped reading before the end of the archive');
+      if (tarGone()) throw new TarGoneError();
       let ok = true;
-      for (const b of batch) ok = stdin.write(b) && ok;
-      if (!ok) await drainOrClose(stdin);
+      for (const b of batch) ok = tarStdin.write(b) && ok;
+      if (!ok) await drainOrClose(tarStdin);
     };
-    const [unpacked, extracted] = await Promise.allSettled([
-      // At most the window save uses: a frame asking for more is refused before zstd allocates it.
-      runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-        feed: (stdin) => pipeline(guarded(), tap, stdin),
-        consume: async (zout) => {
-          const stdin = await tarStdin;
-          let gone = false;
-          stdin.once('close', () => (gone = true));
+    let unpackFailure: unknown;
+    // At most the window save uses: a frame asking for more is refused before zstd allocates it.
+    await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
+      feed: (stdin) => (tap ? pipeline(guarded(), tap, stdin) : pipeline(guarded(), stdin)),
+      consume: async (zout) => {
+        for await (const chunk of zout as AsyncIterable<Buffer>) {
           try {
-            for await (const chunk of zout as AsyncIterable<Buffer>) {
-              try {
-                parser.write(chunk);
-              } catch (e) {
-                checkError = e;
-                throw e;
-              }
-              await send(stdin, () => gone);
-            }
-            // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
-            // than the parser can; tar is cut off and fails on its own.
-            if (!parser.ended) {
-              truncated = true;
-              stdin.destroy();
-              return;
-            }
-            try {
-              validator.finish();
-            } catch (e) {
-              checkError = e;
-              throw e;
-            }
-            out.push(endOfArchive());
-            await send(stdin, () => gone);
-            stdin.end();
+            parser.write(chunk);
           } catch (e) {
-            // tar must not wait for more: cut off, it exits with an error of its own.
-            stdin.destroy();
+            checkError = e;
             throw e;
           }
+          await send();
         }
-      }),
-      runPipeline([confinedCommand(path.join(this.dir, sub), 'tar', tarExtractArgs())], {
-        feed: (stdin) => {
-          // EPIPE when tar exits first; tar's exit status is what counts.
-          stdin.on('error', () => undefined);
-          tarIn(stdin);
-          return new Promise<void>((resolve) => {
-            stdin.once('finish', resolve);
-            stdin.once('close', resolve);
-          });
+        // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+        // than the parser can; the lane cuts tar off.
+        if (!parser.ended) {
+          truncated = true;
+          return;
         }
-      })
-    ]);
+        try {
+          validator.finish();
+        } catch (e) {
+          checkError = e;
+          throw e;
+        }
+        await send();
+      }
+    }).catch((e: unknown) => (unpackFailure = e ?? new Error('zstd failed')));
     // A refused member is the cause of everything else failing; a stream cut short is zstd's
-    // failure or else a truncated archive; then tar's own error, then zstd's.
-    const zstdFailure = unpacked.status === 'rejected' ? (unpacked.reason as unknown) : undefined;
-    if (truncated && checkError === undefined && zstdFailure === undefined)
+    // failure or else a truncated archive; then tar gone (the lane tells tar's own error).
+    if (truncated && checkError === undefined && unpackFailure === undefined)
       try {
         parser.end();
       } catch (e) {
         checkError = e;
       }
-    const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? (extracted.reason as unknown) : undefined) ?? zstdFailure;
-    if (failure === undefined) checkDigest(tap.digest(), rec);
-    else if (sourceError === undefined && src.reread) {
+    const failure = sourceError ?? checkError ?? unpackFailure;
+    if (failure === undefined) checkDigest(src.sha256 ?? (tap as HashTap).digest(), rec);
+    else if (sourceError === undefined && !(failure instanceof TarGoneError) && src.reread) {
       // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
       // extract's own failure is told instead.
       const again = await src.reread().catch(() => undefined);
@@ -560,7 +650,7 @@ export class PrivateRestore {
     // First root's: every tar has exited and its pid namespace with it, so no process of the
     // confined uid is left to change the tree, and none of it can be a file from elsewhere
     // (sys/confined.ts). The walk then checks the tree as it will be moved, owner included.
-    await giveToRoot(this.dir);
+    await giveToRoot(this.tree);
     const seen = new Set<string>();
     const inodes = new Map<string, string>();
     let rest = '';
@@ -578,12 +668,12 @@ export class PrivateRestore {
       if (want.sameAs !== undefined || links) inodes.set(p, ino);
       const slash = p.indexOf('/');
       if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1))) this.topInodes.set(p, ino);
-      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
-      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+      const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
+      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
     };
     const fields: string[] = [];
-    await runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
+    await runPipeline([{ cmd: 'find', args: [this.tree, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
       consume: async (stdout) => {
         // One decoder for the whole stream: a chunk may end inside a multi-byte character,
         // which decoded on its own would become U+FFFD (and a legit name "never emitted").
@@ -631,7 +721,7 @@ export class PrivateRestore {
         const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
         existing += tops.length - fresh.length;
         await this.moveAll(
-          fresh.map((t) => path.join(this.dir, String(index), t)),
+          fresh.map((t) => path.join(this.tree, String(index), t)),
           path.join(this.root, r),
           fresh.map((t) => this.topInodes.get(`${index}/${t}`))
         ).then((kept) => {

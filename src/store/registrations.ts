@@ -57,6 +57,12 @@ export interface Registration {
 export interface RegistrationSet {
   storeDir: string;
   paths: Registration[];
+  /**
+   * Read from the live DB only, never serialized: each path's ValidPaths.id, which grows with
+   * every registration. registrationTime is in whole seconds and many paths share one; the id
+   * orders them (shards.ts registrationRank).
+   */
+  rowIds?: ReadonlyMap<string, number>;
 }
 
 export class RegistrationsError extends Error {
@@ -215,6 +221,7 @@ export async function readRegistrationsFile(file: string, storeDir: string): Pro
 }
 
 interface PathRow {
+  id: number;
   path: string;
   hash: string;
   registrationTime: number;
@@ -264,7 +271,7 @@ export async function readLiveRegistrations(liveDb: string, storeDir: string, sc
   const inStore = (col: string): string => `substr(${col}, 1, ${storeDir.length + 1}) = ${sqlString(`${storeDir}/`)}`;
   const rows = await queryLive<PathRow>(
     liveDb,
-    `SELECT path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`,
+    `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`,
     scratch('paths')
   );
   const refs = await queryLive<{ a: string; b: string }>(
@@ -284,6 +291,7 @@ export async function readLiveRegistrations(liveDb: string, storeDir: string, sc
   const outsOf = new Map<string, DrvOutput[]>();
   for (const o of outs) outsOf.set(o.drv, [...(outsOf.get(o.drv) ?? []), { id: o.id, path: o.path }]);
   const paths: Registration[] = [];
+  const rowIds = new Map<string, number>();
   let dropped = 0;
   for (const row of rows) {
     if (keep && !keep(row.path)) continue;
@@ -303,6 +311,7 @@ export async function readLiveRegistrations(liveDb: string, storeDir: string, sc
     if (typeof row.ca === 'string' && row.ca !== '') rec.ca = row.ca;
     try {
       paths.push(checkRegistration(rec, storeDir, row.path));
+      if (Number.isSafeInteger(row.id)) rowIds.set(row.path, row.id);
     } catch (e) {
       // A handful named, the rest counted: a DB with many odd rows must not flood the log.
       if (++dropped <= 5) core.warning(`runbox store: the registration of ${JSON.stringify(row.path)} is left out of the snapshot (a restore would refuse it): ${(e as Error).message}`);
@@ -310,5 +319,5 @@ export async function readLiveRegistrations(liveDb: string, storeDir: string, sc
   }
   if (paths.length > LIMITS.paths) throw new Error(`the live DB registers ${paths.length} paths, more than the ${LIMITS.paths} a snapshot may carry`);
   if (dropped > 5) core.warning(`runbox store: ${dropped} registrations in all are left out of the snapshot`);
-  return { storeDir, paths };
+  return { storeDir, paths, rowIds };
 }

@@ -87,7 +87,7 @@ export interface ApplyResult {
   full: { bytes: number; items: string[] };
 }
 
-/** Archives extracted at once: each is a zstd and a tar. */
+/** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 export function extractConcurrency(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
@@ -234,37 +234,31 @@ async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Pro
 }
 
 /**
- * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
  * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
  * before the first failure is thrown: no tar may still be writing into the private dir when it
  * is removed.
  */
 async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly ArchiveSpec[], needed: number): Promise<CheckedArchive[]> {
   const reserved = (p: string): boolean => isLiveDbFile(p, o.dbDir);
-  const limit = limiter(extractConcurrency());
+  const jobs = specs.map((a) => {
+    const files = a.files;
+    const sha256 = files.sha256Of?.(a.file);
+    return {
+      index: a.index,
+      src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => (files.reread as (n: string) => Promise<string>)(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
+      rec: a.rec,
+      rules: { storePaths: a.storePaths, reserved }
+    };
+  });
   try {
-    return await withProgress(
+    const summaries = await withProgress(
       `checking and extracting ${specs.length} archive(s)`,
       () => priv.checkedBytes,
-      () =>
-        settleAll(
-          specs.map((a) =>
-            limit(async () => {
-              const summary = await priv.extract(
-                a.index,
-                { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => (a.files.reread as (n: string) => Promise<string>)(a.file) } : {}) },
-                a.rec,
-                {
-                  storePaths: a.storePaths,
-                  reserved
-                }
-              );
-              return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
-            })
-          )
-        ),
+      () => priv.extractAll(jobs, extractConcurrency()),
       specs.reduce((n, a) => n + a.rec.dataBytes, 0)
     );
+    return specs.map((a, i) => ({ index: a.index, file: a.file, items: a.rec.items, summary: summaries[i], storePaths: a.storePaths, part: a.part }));
   } catch (e) {
     throw (await priv.spaceError(e, needed)) ?? e;
   }
@@ -338,34 +332,10 @@ async function moveInAndRegister(
   return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
 }
 
-/** Runs at most `n` of the functions given to it at once. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
-}
-
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
 function storeDirFirst(kind: StoreKind, storePaths: readonly string[]): string[] {
   const storeDir = PRESETS[kind].storeDir;
   return storePaths.includes(storeDir) ? [storeDir, ...storePaths.filter((p) => p !== storeDir)] : [...storePaths];
-}
-
-/** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
-async function settleAll<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */

@@ -1,6 +1,6 @@
 // Sharded snapshots: the store's top-level items split into archives ("frames") that are
 // created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// By default (planFrames) a frame holds at most about FRAME_BYTES of items, newest registrations first,
 // so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
 // the few frames holding what it lacks: items a build added together were registered together
 // and land in the same frames, and hash-named store items sorted by name would be scattered
@@ -29,7 +29,12 @@ export interface ShardPlan {
   items: string[][];
 }
 
-/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+/**
+ * At most about this much item data per frame (BENCHMARKS.md, "Frames"): a partial restore
+ * fetches at most about one frame beyond the items it lacks, and each frame costs a restore one
+ * zstd and one ranged GET (the tar is per lane, not per frame). 32 MiB keeps a 400 MiB store at
+ * about 10 frames, several per lane, and reaches MAX_FRAMES at about 3 GiB.
+ */
 export const FRAME_BYTES = 32 * 2 ** 20;
 /**
  * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
@@ -39,29 +44,71 @@ export const FRAME_BYTES = 32 * 2 ** 20;
 export const MAX_FRAMES = 96;
 
 /**
- * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
- * first (then by name; items with no registration last), each frame filled in that order. Items
- * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ * Each registered path's place in registration order (larger: newer), for planFrames: by
+ * registrationTime, then by the DB's row id (`rowIds`; ids only grow), then by name. Times are
+ * whole seconds, and a build registers its outputs (a bench store, its every item) many to the
+ * second: by time and name alone, the newest items would be hash-ordered among their second's
+ * and scattered over the frames of all the items registered that second.
+ */
+export function registrationRank(paths: ReadonlyArray<{ path: string; registrationTime: number }>, rowIds?: ReadonlyMap<string, number>): Map<string, number> {
+  const id = (p: string): number => rowIds?.get(p) ?? -1;
+  const ordered = [...paths].sort((a, b) => a.registrationTime - b.registrationTime || id(a.path) - id(b.path) || byteOrder(a.path, b.path));
+  return new Map(ordered.map((r, i) => [r.path, i]));
+}
+
+/**
+ * Frames of at most about FRAME_BYTES each (at most MAX_FRAMES), items ordered by registration,
+ * newest first (items with no registration last, by name), each frame filled in that order and
+ * closed before the item that would take it past the size: an item bigger than a frame gets one
+ * of its own. Items are never split. So the newest items a store lacks are in the first frames,
+ * and a partial restore fetches their bytes and at most one frame's worth more. (Cutting the
+ * order at multiples of total / n instead put a big item and the small ones after it in one
+ * frame, and a partial restore onto the bench store fetched 59% of the data for a lack of 33%.)
+ * `registeredAt` gives an item's (absolute path) registration time or rank (registrationRank):
+ * larger is newer. When the store needs more than MAX_FRAMES of `frameBytes`, the frames grow.
  */
 export function planFrames(listing: StoreListing, registeredAt: (item: string) => number | undefined, frameBytes = FRAME_BYTES): ShardPlan {
   const { shared, items } = listing;
-  const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-  const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
   const time = (i: string): number => registeredAt(i) ?? -1;
   const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
-  // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
-  // about equal weight, fewer when an item is bigger than a frame; never an empty one.
-  const frames: string[][] = [];
-  let last = -1;
-  let start = 0;
-  for (const item of ordered) {
-    const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
-    if (at !== last) frames.push([]);
-    last = at;
-    frames[frames.length - 1].push(item);
-    start += (items.get(item) as { bytes: number }).bytes;
+  // What an item adds to its frame's archive: its files once each (tar writes a file's later
+  // names as links), and a header per member.
+  const weight = ordered.map((i) => {
+    const it = items.get(i) as { entries: Entry[]; dataBytes: number };
+    return it.dataBytes + 512 * it.entries.length;
+  });
+  const cut = (size: number): string[][] => {
+    const frames: string[][] = [];
+    let cur: string[] = [];
+    let load = 0;
+    ordered.forEach((item, k) => {
+      if (cur.length > 0 && load + weight[k] > size) {
+        frames.push(cur);
+        cur = [];
+        load = 0;
+      }
+      cur.push(item);
+      load += weight[k];
+    });
+    if (cur.length > 0 || frames.length === 0) frames.push(cur);
+    return frames;
+  };
+  let frames = cut(frameBytes);
+  if (frames.length > MAX_FRAMES) {
+    // The smallest frame size that gives at most MAX_FRAMES (fewer frames as the size grows):
+    // the whole store in one frame always fits.
+    let lo = frameBytes;
+    let hi = Math.max(
+      frameBytes,
+      weight.reduce((n, w) => n + w, 0)
+    );
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (cut(mid).length > MAX_FRAMES) lo = mid;
+      else hi = mid;
+    }
+    frames = cut(hi);
   }
-  if (frames.length === 0) frames.push([]);
   return framesOf(shared, items, frames);
 }
 

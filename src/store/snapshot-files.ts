@@ -23,6 +23,11 @@ export interface SnapshotFiles {
    * that is not what its manifest record says (corrupt, or altered) from one that is bad.
    */
   reread?(name: string): Promise<string>;
+  /**
+   * The sha256 that open(name)'s bytes are proven to have once it ran to its end (the cache
+   * entry's index digest, which fileChunks checks over those bytes): no second hash needed.
+   */
+  sha256Of?(name: string): string | undefined;
 }
 
 /** Files in a dir (the snapshot as one dir on disk). */
@@ -55,6 +60,7 @@ export function entryFiles(src: RangeSource, files: readonly IndexFile[], where:
     sizeOf: (name) => byName.get(name)?.length,
     fetchedBytes: () => fetched,
     open,
+    sha256Of: (name) => byName.get(name)?.sha256,
     // Only after a failed extract (to tell an archive that differs from its manifest record from
     // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
     async reread(name) {
