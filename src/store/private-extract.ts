@@ -34,6 +34,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
+import { escapedText } from '../common/untrusted-text.js';
 import { checkConfinedIds, confinedCommand, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
@@ -694,7 +695,7 @@ export class PrivateRestore {
     // One filesystem (the private dir's), so the inode number alone names the file.
     for (const [p, want] of this.landed)
       if (want.sameAs !== undefined && inodes.get(p) !== inodes.get(want.sameAs)) problem ??= `'${p}' is not the same file as '${want.sameAs}', which it was emitted as a hard link to`;
-    if (problem !== undefined) throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${problem})`);
+    if (problem !== undefined) throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${escapedText(problem)})`);
   }
 
   /**

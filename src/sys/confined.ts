@@ -4,13 +4,16 @@
 // checked afterwards by the caller (store/private-extract.ts verifyLanded).
 //
 // How (confinedCommand's argv; root runs it, through exec.ts `privileged`):
-// - `unshare --mount --pid --ipc --fork --kill-child=SIGKILL --mount-proc`: a mount namespace
+// - `unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc`: a mount namespace
 //   (per-mount changes that the host never sees: propagation private, unshare's default), a pid
 //   namespace whose init the command is (when it exits the kernel kills every process left in
 //   it: nothing of the confined uid outlives it, so nothing can change the dir after the caller
 //   walked it), with a /proc of its own (the other confined commands, running as the same uid
 //   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
-//   and an IPC namespace (no POSIX queue or SysV object shared with the host).
+//   an IPC namespace (no POSIX queue or SysV object shared with the host), a network namespace
+//   (no interface but a down loopback: no socket to a host service, a metadata endpoint or an
+//   abstract unix socket of the host, over which a taken-over tar could hand out an fd of a file
+//   in its dir that would outlive the namespace) and a UTS namespace.
 // - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
 //   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
 //   namespace only; the filesystems stay writable for the host). That covers what the uid could
@@ -55,7 +58,8 @@ cd -- "$dir"
 mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
   $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
-  case $mp in *\\\\*) mp=$(printf '%b' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')") ;; esac
+  # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
+  case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
   [ "$mp" = "$dir" ] && continue
   if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
     # Only a mount covered by another one (unreachable by any path) may stay writable.
@@ -70,7 +74,7 @@ const OUTER = `set -u
 inner=$1
 shift
 exec 3<&0
-unshare --mount --pid --ipc --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
+unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
 ns=$!
 exec 3<&-
 trap 'kill -KILL "$ns" 2>/dev/null' TERM INT HUP
