@@ -28466,28 +28466,26 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9990);
+/* harmony import */ var _steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3785);
 
 
 
 (0,_action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__/* .exitOnTermination */ .c4)('main', { stopWork: () => (0,_sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .stopChildren */ .OD)(), asCleanup: _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__/* .asCleanup */ .ju });
-await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runMain */ .VN)();
+await (0,_steps_main_step_js__WEBPACK_IMPORTED_MODULE_2__/* .runMain */ .V)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 9990:
+/***/ 3785:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  VN: () => (/* binding */ runMain)
+  V: () => (/* binding */ runMain)
 });
-
-// UNUSED EXPORTS: setStoreOutputs, warnAboutDbDir, warnAboutMissingStore
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var lib_core = __nccwpck_require__(8179);
@@ -31144,16 +31142,122 @@ function scanBaseDir(baseDirIn) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/lock/claim.ts
+// Claiming a dead dir: the one way the janitor, the disk guard (reap/reaper.ts) and warm
+// (dirs/warm.ts) take a `<dir>` guarded by `<dir>.lock` that no run holds. Whoever claims it may
+// delete it or copy from it: no run can start using it until the claim is let go, since a run
+// that wants it blocks on the lock.
+//
+// The callers found the dir by a lock-free scan, so everything the scan saw is re-checked here,
+// under the lock, never through a symlink (lstat of the paths, fstat of our fd):
+// - tryLock only, never waiting: a held lock means a live run (or another claimer) has it;
+// - the dir (and its parent) must still be real directories: one replaced by a symlink since the
+//   scan is never followed, and one gone since (reaped by someone else) leaves a lock file that
+//   our tryLock may have recreated on the freed name, which is removed again;
+// - the lock path must still name the inode we hold: a lock on a file unlinked or replaced since
+//   guards nothing.
+
+
+
+
+
+/** Takes `dir`'s lock if nobody holds it and re-verifies `dir` under it; otherwise says why not. */
+async function claimDeadDir(dir, lockPath, opts) {
+    const look = (p) => lstatOrUndefined(p, { hiddenIsMissing: opts.hiddenIsMissing === true });
+    const lockBefore = look(lockPath);
+    if (lockBefore && !lockBefore.isFile())
+        return { skipped: 'its lock path is not a regular file', inUse: false };
+    if (!look(dir))
+        return { skipped: 'it is gone', inUse: false };
+    if (!lockBefore && opts.withoutLockFile !== 'create')
+        return { skipped: opts.withoutLockFile.skip, inUse: false };
+    let held;
+    try {
+        held = await tryLock(lockPath);
+    }
+    catch (e) {
+        // Its parent went away (a concurrent reap), or another runner user's lock file we may not open.
+        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
+            return { skipped: `its lock file cannot be opened (${errnoOf(e)})`, inUse: true };
+        throw e;
+    }
+    if (!held)
+        return { skipped: 'its lock is held', inUse: true };
+    const lock = held;
+    let claimed = false;
+    try {
+        opts.onLocked?.();
+        const parentSt = look(external_node_path_default().dirname(dir));
+        if (!parentSt?.isDirectory())
+            return { skipped: 'its parent is not a real directory', inUse: false };
+        const dirStat = look(dir);
+        if (!dirStat) {
+            // Gone between the check above and our lock: reaped by someone else, and the lock file we
+            // hold is usually one our tryLock recreated on the freed name. Nobody uses it (we hold it):
+            // remove it again, so that no orphan is left behind.
+            claimed = true;
+            removeLockFileQuietly(lock);
+            return { skipped: 'it is gone (reaped by someone else)', inUse: false };
+        }
+        if (dirStat.isSymbolicLink())
+            return { skipped: 'it is now a symlink', inUse: false };
+        if (!dirStat.isDirectory())
+            return { skipped: 'it is no longer a directory', inUse: false };
+        const lockStat = external_node_fs_default().fstatSync(lock.fd);
+        const atPath = look(lockPath);
+        if (!atPath || atPath.ino !== lockStat.ino || atPath.dev !== lockStat.dev)
+            return { skipped: 'its lock file was replaced', inUse: false };
+        claimed = true;
+        let open = true;
+        return {
+            claimed: {
+                path: dir,
+                lock,
+                dirStat,
+                lockStat,
+                createdLockFile: !lockBefore,
+                release() {
+                    open = false;
+                    lock.release();
+                },
+                releaseAndRemoveLockFile() {
+                    if (!open)
+                        return false;
+                    open = false;
+                    return removeLockFileQuietly(lock);
+                }
+            }
+        };
+    }
+    finally {
+        if (!claimed)
+            lock.release();
+    }
+}
+/** removeLockFile (which releases in every case), tolerating a parent dir the runner user may not write to. */
+function removeLockFileQuietly(held) {
+    try {
+        return flock_removeLockFile(held);
+    }
+    catch (e) {
+        if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM')
+            throw e;
+        lib_core/* warning */.$e(`runbox: could not remove the lock file ${held.path} (${errnoOf(e)}); it is free and harmless, a janitor with more rights will remove it`);
+        return false;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/reap/reaper.ts
 // Deletes one dir under its lock. The order is what makes it safe against live runs, other
 // janitors and waiters:
 //
-//   1. tryLock(<dir>.lock), never waiting: a held lock means a live run (or another reaper) uses
-//      it, so it is skipped, not queued for.
-//   2. Re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
+//   1. claimDeadDir (lock/claim.ts, shared with warm): tryLock(<dir>.lock), never waiting (a held
+//      lock means a live run or another reaper uses it, so it is skipped, not queued for), then
+//      re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
 //      janitor reaped it: we then hold a lock file we just recreated and remove it again), may
-//      have been used again (its last use is re-read), may have turned into a symlink, and the
-//      lock file must still be the inode we hold.
+//      have turned into a symlink, and the lock file must still be the inode we hold.
+//   2. Here, still under the lock: the dir may have been used again (its last use is re-read),
+//      its job may still run, a process may still use it.
 //   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
 //      start using the dir mid-delete: a run that wants it blocks on the lock. rm inherits the
 //      lock fd, so the lock outlives a reaper killed mid-delete until rm is done; a reaper that
@@ -31187,47 +31291,23 @@ const LEFTOVER_GRACE_MS = 60_000;
 async function tryReapDir(c, opts) {
     checkShape(c.path, c.lockPath, opts.baseDir);
     const now = opts.now ?? new Date();
-    const lockBefore = lstatOrUndefined(c.lockPath);
-    if (lockBefore && !lockBefore.isFile())
-        return { skipped: 'its lock path is not a regular file', inUse: false };
-    if (!lstatOrUndefined(c.path))
-        return { skipped: 'it is gone', inUse: false };
     // A dir without a lock file is only ours when it is a run dir (see candidates.ts).
-    if (!lockBefore && !external_node_path_default().basename(c.path).startsWith(RUN_DIR_PREFIX))
-        return { skipped: 'it has no lock file and is not a run dir', inUse: false };
-    const held = await lockOrUndefined(c.lockPath);
-    if (!held)
-        return { skipped: 'its lock is held', inUse: true };
+    const withoutLockFile = external_node_path_default().basename(c.path).startsWith(RUN_DIR_PREFIX) ? 'create' : { skip: 'it has no lock file and is not a run dir' };
+    const claim = await claimDeadDir(c.path, c.lockPath, { withoutLockFile });
+    if (!claim.claimed)
+        return claim;
+    const claimed = claim.claimed;
+    const { dirStat: dirSt, lockStat: lockSt, createdLockFile } = claimed;
     let handedOver = false;
     try {
-        const keySt = external_node_fs_default().lstatSync(external_node_path_default().dirname(c.path));
-        if (keySt.isSymbolicLink() || !keySt.isDirectory())
-            return { skipped: 'its parent is not a real directory', inUse: false };
-        const dirSt = lstatOrUndefined(c.path);
-        if (!dirSt) {
-            // Another reaper deleted it between our scan and our lock; the lock file we hold is then
-            // usually one our tryLock recreated on the freed name. Remove it again (we hold it, so no
-            // run is using it) so that no orphan is left behind.
-            handedOver = true;
-            removeLockQuietly(held);
-            return { skipped: 'it is gone (reaped by someone else)', inUse: false };
-        }
-        if (dirSt.isSymbolicLink())
-            return { skipped: 'it is now a symlink', inUse: false };
-        if (!dirSt.isDirectory())
-            return { skipped: 'it is no longer a directory', inUse: false };
         // Does the real path stay inside base-dir? Throws otherwise: that is an anomaly to report.
         assertOwnedSubdir(c.path, opts.baseDir);
-        const lockSt = external_node_fs_default().fstatSync(held.fd);
-        const atPath = lstatOrUndefined(c.lockPath);
-        if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev)
-            return { skipped: 'its lock file was replaced', inUse: false };
         const holder = flock_readHolder(c.lockPath);
         if (jobStillRuns(holder))
             return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
         // An empty lock file that was not there before our tryLock was created by us (or by a main
         // that died before writing its holder info): its mtime says nothing about use, the dir's does.
-        const leftover = !lockBefore && lockSt.size === 0;
+        const leftover = createdLockFile && lockSt.size === 0;
         const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
         // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
         const cutShort = holder?.reaping !== undefined;
@@ -31249,15 +31329,15 @@ async function tryReapDir(c, opts) {
             return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
         // From here a cut-short delete is marked, for whoever takes the lock next. The record is
         // the last holder's, with the mark added: a waiter then names a janitor, not a finished run.
-        held.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
-        await removeTree(c.path, { holdFd: held.fd });
+        claimed.lock.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
+        await removeTree(c.path, { holdFd: claimed.lock.fd });
         handedOver = true;
-        removeLockQuietly(held);
+        claimed.releaseAndRemoveLockFile();
         return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
     }
     finally {
         if (!handedOver)
-            held.release();
+            claimed.release();
     }
 }
 /**
@@ -31285,7 +31365,7 @@ async function removeOrphanLock(lockPath, baseDir) {
     }
     // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
     const cutShort = flock_readHolder(lockPath)?.reaping;
-    const removed = removeLockQuietly(held);
+    const removed = removeLockFileQuietly(held);
     if (removed && cutShort)
         lib_core/* info */.pq(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
     return removed;
@@ -31309,18 +31389,6 @@ async function lockOrUndefined(lockPath) {
         if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
             return undefined;
         throw e;
-    }
-}
-/** removeLockFile, tolerating a parent dir the runner user may not write to (the dir itself is already gone). */
-function removeLockQuietly(held) {
-    try {
-        return flock_removeLockFile(held);
-    }
-    catch (e) {
-        if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM')
-            throw e;
-        lib_core/* warning */.$e(`runbox reaper: could not remove the lock file ${held.path} (${errnoOf(e)}); it is free and harmless, a janitor with more rights will remove it`);
-        return false;
     }
 }
 
@@ -31595,6 +31663,8 @@ function parseReapConfig(src) {
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -31624,7 +31694,7 @@ function retryBase() {
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
 const RPC_TIMEOUT_MS = 60_000;
-class http_HttpError extends Error {
+class HttpError extends Error {
     status;
     constructor(status, message) {
         super(message);
@@ -31639,7 +31709,7 @@ class ShortReadError extends Error {
 function isRetryable(e) {
     if (e instanceof ShortReadError)
         return true;
-    const status = e instanceof http_HttpError ? e.status : e?.statusCode;
+    const status = e instanceof HttpError ? e.status : e?.statusCode;
     if (typeof status === 'number' && status > 0)
         return status >= 500 && status !== 501;
     if (e instanceof TypeError && e.message === 'fetch failed')
@@ -31663,7 +31733,7 @@ function http_describe(e) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt) => retryBase() * 2 ** (attempt - 1);
 /** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
-async function http_withRetries(what, fn) {
+async function withRetries(what, fn) {
     for (let attempt = 1;; attempt++) {
         try {
             return await fn();
@@ -31686,7 +31756,7 @@ class RetriesExhausted extends Error {
     }
 }
 /** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
-async function http_jsonBody(res, what) {
+async function jsonBody(res, what) {
     const text = await res.text();
     if (text.length > 1 << 20)
         throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
@@ -31697,7 +31767,7 @@ async function http_jsonBody(res, what) {
         throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
-async function http_fetchWithTimeout(url, init) {
+async function fetchWithTimeout(url, init) {
     return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
 }
 /**
@@ -31739,7 +31809,7 @@ async function* getRange(url, start, end, size) {
         const full = res.status === 200 && start === 0 && end === size;
         if (res.status !== 206 && !full) {
             await res.body?.cancel();
-            throw new http_HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
+            throw new HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
         }
         if (res.status === 206) {
             const cr = contentRange(res.headers.get('content-range'));
@@ -31803,10 +31873,10 @@ async function* resumableRange(url, offset, length, size) {
  * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
  */
 async function openBlob(url, maxBytes) {
-    const size = await http_withRetries('HEAD of the cache blob', async () => {
-        const res = await http_fetchWithTimeout(url, { method: 'HEAD' });
+    const size = await withRetries('HEAD of the cache blob', async () => {
+        const res = await fetchWithTimeout(url, { method: 'HEAD' });
         if (res.status !== 200)
-            throw new http_HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
+            throw new HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
         const len = res.headers.get('content-length');
         if (!len || !/^\d{1,16}$/.test(len))
             throw new Error(`HEAD of the cache blob: no usable Content-Length (${untrusted_text_shown(len ?? 'none')})`);
@@ -31818,6 +31888,11 @@ async function openBlob(url, maxBytes) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/cache-service/index.ts
+// A small client for the Actions cache service, selected from the environment as @actions/cache
+// does: v2 (Twirp JSON + signed Azure blob URLs) on github.com / *.ghe.com / *.localhost with
+// ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
+// only: what the bytes mean is the entry reader's business.
+
 
 
 
@@ -31891,21 +31966,21 @@ class V2Client {
         this.svc = svc;
     }
     async rpc(method, body) {
-        return http_withRetries(`cache service ${method}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
+        return withRetries(`cache service ${method}`, async () => {
+            const res = await fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
                 method: 'POST',
                 headers: { Authorization: `Bearer ${this.svc.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
                 body: JSON.stringify(body)
             });
-            const out = await http_jsonBody(res, method).catch((e) => {
+            const out = await jsonBody(res, method).catch((e) => {
                 if (!res.ok)
-                    throw new http_HttpError(res.status, `${method}: HTTP ${res.status}`);
+                    throw new HttpError(res.status, `${method}: HTTP ${res.status}`);
                 throw e;
             });
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new http_HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -31937,13 +32012,39 @@ class V2Client {
         await limited(opts.concurrency ?? 4, ids.map((id, i) => async () => {
             const start = i * blockBytes;
             const end = Math.min(size, start + blockBytes);
-            await http_withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
+            await withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
         }));
-        await http_withRetries('committing the block list', () => blob.commitBlockList(ids));
+        await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
             return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
         return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+    }
+    async begin(key, version) {
+        const created = await this.rpc('CreateCacheEntry', { key, version });
+        const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
+        if (created.ok !== true || typeof uploadUrl !== 'string')
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+        const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
+        const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+        let next = 0;
+        return {
+            ordered: false,
+            put: async (data) => {
+                const n = next++;
+                // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
+                const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
+                await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from([data]), data.length));
+                return id;
+            },
+            commit: async (refs, size) => {
+                await withRetries('committing the block list', () => blob.commitBlockList([...refs]));
+                const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
+                if (fin.ok !== true)
+                    return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+                return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+            }
+        };
     }
 }
 // ---------------------------------------------------------------- v1 (GHES)
@@ -31959,15 +32060,15 @@ class V1Client {
         return { Authorization: `Bearer ${this.svc.token}`, Accept: V1_ACCEPT, ...(json ? { 'Content-Type': 'application/json' } : {}) };
     }
     async call(what, method, path, body) {
-        return http_withRetries(`cache service ${what}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
+        return withRetries(`cache service ${what}`, async () => {
+            const res = await fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
                 method,
                 headers: this.headers(body !== undefined),
                 ...(body !== undefined ? { body: JSON.stringify(body) } : {})
             });
             if (res.status >= 500 || res.status === 429) {
                 await res.body?.cancel();
-                throw new http_HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
+                throw new HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
             }
             const text = res.status === 204 ? '' : await res.text();
             let json;
@@ -31986,7 +32087,7 @@ class V1Client {
         if (r.status === 204 || r.status === 404)
             return undefined;
         if (r.status !== 200)
-            throw new http_HttpError(r.status, `cache lookup: HTTP ${r.status}`);
+            throw new HttpError(r.status, `cache lookup: HTTP ${r.status}`);
         const o = (r.json ?? {});
         if (typeof o.archiveLocation !== 'string' || o.archiveLocation === '')
             return undefined;
@@ -31995,7 +32096,26 @@ class V1Client {
         return { matchedKey: o.cacheKey, url: o.archiveLocation };
     }
     async save(key, version, size, body, opts = {}) {
-        const r = await this.call('reserve', 'POST', 'caches', { key, version, cacheSize: size });
+        const r = await this.reserve(key, version, size);
+        if ('refused' in r)
+            return r;
+        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
+        const tasks = [];
+        for (let start = 0; start < size; start += chunk) {
+            const end = Math.min(size, start + chunk);
+            tasks.push(() => this.patch(r.id, start, end, () => body(start, end)));
+        }
+        await limited(opts.concurrency ?? 4, tasks);
+        return this.commit(key, r.id, size);
+    }
+    async commit(key, id, size) {
+        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
+        if (c.status < 200 || c.status >= 300)
+            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
+        return { id: String(id) };
+    }
+    async reserve(key, version, size) {
+        const r = await this.call('reserve', 'POST', 'caches', { key, version, ...(size !== undefined ? { cacheSize: size } : {}) });
         const id = r.json?.cacheId;
         if (r.status === 409 || (r.status < 300 && typeof id !== 'number' && typeof id !== 'string'))
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
@@ -32003,23 +32123,30 @@ class V1Client {
             const msg = r.json?.message;
             return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
         }
-        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
-        const tasks = [];
-        for (let start = 0; start < size; start += chunk) {
-            const end = Math.min(size, start + chunk);
-            tasks.push(async () => {
-                await http_withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
-                    const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, () => body(start, end), end - start);
-                    if (res.status < 200 || res.status >= 300)
-                        throw new http_HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
-                });
-            });
-        }
-        await limited(opts.concurrency ?? 4, tasks);
-        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
-        if (c.status < 200 || c.status >= 300)
-            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
-        return { id: String(id) };
+        return { id: id };
+    }
+    async patch(id, start, end, body) {
+        await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
+            const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, body, end - start);
+            if (res.status < 200 || res.status >= 300)
+                throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
+        });
+    }
+    async begin(key, version) {
+        // No cacheSize: it is not known before the end (the field is optional, as in older @actions/cache).
+        const r = await this.reserve(key, version);
+        if ('refused' in r)
+            return r;
+        return {
+            ordered: true,
+            put: async (data, offset) => {
+                if (offset === undefined)
+                    throw new Error('v1 upload: a block without its offset');
+                await this.patch(r.id, offset, offset + data.length, () => external_node_stream_.Readable.from([data]));
+                return String(offset);
+            },
+            commit: (_refs, size) => this.commit(key, r.id, size)
+        };
     }
 }
 
@@ -33004,7 +33131,7 @@ function listing_treeOrder(a, b) {
 ;// CONCATENATED MODULE: ./src/store/shards.ts
 // Sharded snapshots: the store's top-level items split into archives ("frames") that are
 // created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// By default (planFrames) a frame holds at most about FRAME_BYTES of items, newest registrations first,
 // so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
 // the few frames holding what it lacks: items a build added together were registered together
 // and land in the same frames, and hash-named store items sorted by name would be scattered
@@ -33022,7 +33149,12 @@ const MAX_SHARDS = 64;
 const AUTO_MAX = 8;
 /** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
 const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
-/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+/**
+ * At most about this much item data per frame (BENCHMARKS.md, "Frames"): a partial restore
+ * fetches at most about one frame beyond the items it lacks, and each frame costs a restore one
+ * zstd and one ranged GET (the tar is per lane, not per frame). 32 MiB keeps a 400 MiB store at
+ * about 10 frames, several per lane, and reaches MAX_FRAMES at about 3 GiB.
+ */
 const FRAME_BYTES = (/* unused pure expression or super */ null && (32 * 2 ** 20));
 /**
  * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
@@ -33031,31 +33163,70 @@ const FRAME_BYTES = (/* unused pure expression or super */ null && (32 * 2 ** 20
  */
 const MAX_FRAMES = 96;
 /**
- * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
- * first (then by name; items with no registration last), each frame filled in that order. Items
- * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ * Each registered path's place in registration order (larger: newer), for planFrames: by
+ * registrationTime, then by the DB's row id (`rowIds`; ids only grow), then by name. Times are
+ * whole seconds, and a build registers its outputs (a bench store, its every item) many to the
+ * second: by time and name alone, the newest items would be hash-ordered among their second's
+ * and scattered over the frames of all the items registered that second.
+ */
+function shards_registrationRank(paths, rowIds) {
+    const id = (p) => rowIds?.get(p) ?? -1;
+    const ordered = [...paths].sort((a, b) => a.registrationTime - b.registrationTime || id(a.path) - id(b.path) || byteOrder(a.path, b.path));
+    return new Map(ordered.map((r, i) => [r.path, i]));
+}
+/**
+ * Frames of at most about FRAME_BYTES each (at most MAX_FRAMES), items ordered by registration,
+ * newest first (items with no registration last, by name), each frame filled in that order and
+ * closed before the item that would take it past the size: an item bigger than a frame gets one
+ * of its own. Items are never split. So the newest items a store lacks are in the first frames,
+ * and a partial restore fetches their bytes and at most one frame's worth more. (Cutting the
+ * order at multiples of total / n instead put a big item and the small ones after it in one
+ * frame, and a partial restore onto the bench store fetched 59% of the data for a lack of 33%.)
+ * `registeredAt` gives an item's (absolute path) registration time or rank (registrationRank):
+ * larger is newer. When the store needs more than MAX_FRAMES of `frameBytes`, the frames grow.
  */
 function shards_planFrames(listing, registeredAt, frameBytes = FRAME_BYTES) {
     const { shared, items } = listing;
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
     const time = (i) => registeredAt(i) ?? -1;
     const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
-    // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
-    // about equal weight, fewer when an item is bigger than a frame; never an empty one.
-    const frames = [];
-    let last = -1;
-    let start = 0;
-    for (const item of ordered) {
-        const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
-        if (at !== last)
-            frames.push([]);
-        last = at;
-        frames[frames.length - 1].push(item);
-        start += items.get(item).bytes;
+    // What an item adds to its frame's archive: its files once each (tar writes a file's later
+    // names as links), and a header per member.
+    const weight = ordered.map((i) => {
+        const it = items.get(i);
+        return it.dataBytes + 512 * it.entries.length;
+    });
+    const cut = (size) => {
+        const frames = [];
+        let cur = [];
+        let load = 0;
+        ordered.forEach((item, k) => {
+            if (cur.length > 0 && load + weight[k] > size) {
+                frames.push(cur);
+                cur = [];
+                load = 0;
+            }
+            cur.push(item);
+            load += weight[k];
+        });
+        if (cur.length > 0 || frames.length === 0)
+            frames.push(cur);
+        return frames;
+    };
+    let frames = cut(frameBytes);
+    if (frames.length > MAX_FRAMES) {
+        // The smallest frame size that gives at most MAX_FRAMES (fewer frames as the size grows):
+        // the whole store in one frame always fits.
+        let lo = frameBytes;
+        let hi = Math.max(frameBytes, weight.reduce((n, w) => n + w, 0));
+        while (hi - lo > 1) {
+            const mid = Math.floor((lo + hi) / 2);
+            if (cut(mid).length > MAX_FRAMES)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        frames = cut(hi);
     }
-    if (frames.length === 0)
-        frames.push([]);
     return framesOf(shared, items, frames);
 }
 /** Every item in one frame (`shards: 1`). */
@@ -33111,6 +33282,7 @@ function shards_planShards(listing, count, auto) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/config.ts
+
 
 
 
@@ -33202,6 +33374,22 @@ function parseShards(src) {
         throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
     return n;
 }
+/**
+ * `restore-all-matches` and the `token` it lists the cache with: undefined when off. The token is
+ * refused here when empty or unexpanded, like purge's; one the API refuses is a warning later
+ * (then the first match is restored, as without this input).
+ */
+function parseRestoreAll(src, lookupOnly) {
+    if (!parseBoolean(src, 'restore-all-matches', false))
+        return undefined;
+    if (lookupOnly)
+        throw new errors/* InputError */.d('restore-all-matches', "it is true while 'lookup-only' is true: a lookup restores nothing to merge", "Set one of them to 'false'");
+    const token = src.value('token');
+    if (token === '' || token.includes('${{'))
+        throw new errors/* InputError */.d('token', "it is empty while 'restore-all-matches' is true (the matching entries are listed through the REST API)", "Leave 'token' at its default (github.token) and give the job 'permissions: actions: read', or pass a token with that permission from a secret");
+    lib_core/* setSecret */.Pq(token);
+    return { token };
+}
 /** `gc`: `off` (or empty) or a size cap such as `6G`, in the size syntax `disk-limit` uses. */
 function parseGc(src) {
     const v = src.value('gc');
@@ -33236,6 +33424,8 @@ function config_parseStoreConfig(src, env = process.env) {
                 throw new errors/* InputError */.d(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
         if (parseGc(src) !== 0)
             throw new errors/* InputError */.d('gc', "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+        if (parseBoolean(src, 'restore-all-matches', false))
+            throw new errors/* InputError */.d('restore-all-matches', "it is true while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
         return undefined;
     }
     const preset = presets_PRESETS[kind];
@@ -33255,6 +33445,8 @@ function config_parseStoreConfig(src, env = process.env) {
     const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
     if (rootEnv !== '' && (!external_node_path_default().isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
         throw new errors/* InputError */.d('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
+    const lookupOnly = parseBoolean(src, 'lookup-only', false);
+    const restoreAll = parseRestoreAll(src, lookupOnly);
     return {
         kind,
         storePaths,
@@ -33267,7 +33459,8 @@ function config_parseStoreConfig(src, env = process.env) {
         shards: parseShards(src),
         delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
         failOnCacheMiss: parseBoolean(src, 'fail-on-cache-miss', false),
-        lookupOnly: parseBoolean(src, 'lookup-only', false),
+        lookupOnly,
+        ...(restoreAll ? { restoreAllMatches: restoreAll } : {}),
         gcCapBytes: parseGc(src),
         trustedKeys,
         root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
@@ -33465,8 +33658,6 @@ async function readEntry(src, dest, opts) {
     return { files, ...(signer ? { signer } : {}), verified };
 }
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
 
 
@@ -33857,7 +34048,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
             throw new Error(`the live DB ${liveDb} has no ${t} table`);
     const extra = ['ultimate', 'sigs', 'ca'].filter((c) => cols.has(c));
     const inStore = (col) => `substr(${col}, 1, ${storeDir.length + 1}) = ${sqlString(`${storeDir}/`)}`;
-    const rows = await queryLive(liveDb, `SELECT path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths'));
+    const rows = await queryLive(liveDb, `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths'));
     const refs = await queryLive(liveDb, `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`, scratch('refs'));
     const outs = tables.has('DerivationOutputs')
         ? await queryLive(liveDb, `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`, scratch('outputs'))
@@ -33869,6 +34060,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
     for (const o of outs)
         outsOf.set(o.drv, [...(outsOf.get(o.drv) ?? []), { id: o.id, path: o.path }]);
     const paths = [];
+    const rowIds = new Map();
     let dropped = 0;
     for (const row of rows) {
         if (keep && !keep(row.path))
@@ -33893,6 +34085,8 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
             rec.ca = row.ca;
         try {
             paths.push(checkRegistration(rec, storeDir, row.path));
+            if (Number.isSafeInteger(row.id))
+                rowIds.set(row.path, row.id);
         }
         catch (e) {
             // A handful named, the rest counted: a DB with many odd rows must not flood the log.
@@ -33904,7 +34098,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
         throw new Error(`the live DB registers ${paths.length} paths, more than the ${LIMITS.paths} a snapshot may carry`);
     if (dropped > 5)
         core.warning(`runbox store: ${dropped} registrations in all are left out of the snapshot`);
-    return { storeDir, paths };
+    return { storeDir, paths, rowIds };
 }
 
 ;// CONCATENATED MODULE: ./src/store/manifest.ts
@@ -33921,7 +34115,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
 
 
 
-const MANIFEST_FILE = 'manifest.json';
+const manifest_MANIFEST_FILE = 'manifest.json';
 /** Archives one snapshot (a delta's base and the delta together, too) may hold. */
 const MAX_ARCHIVES = 128;
 /** A manifest bigger than this is not read (it holds item names and link anchors, well below). */
@@ -34148,14 +34342,14 @@ function peekBaseKey(dir) {
  * objects/arrays and values (commas) outside strings, counted in one pass over the bytes.
  */
 function readManifestJson(dir) {
-    const file = external_node_path_default().join(dir, MANIFEST_FILE);
+    const file = external_node_path_default().join(dir, manifest_MANIFEST_FILE);
     let bytes;
     try {
         const fd = external_node_fs_default().openSync(file, (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW);
         try {
             const size = external_node_fs_default().fstatSync(fd).size;
             if (size > MANIFEST_LIMITS.bytes)
-                throw new ManifestError(`${MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
+                throw new ManifestError(`${manifest_MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
             bytes = external_node_fs_default().readFileSync(fd);
         }
         finally {
@@ -34186,9 +34380,9 @@ function readManifestJson(dir) {
             values++;
     }
     if (containers > MANIFEST_LIMITS.containers)
-        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
+        throw new ManifestError(`${manifest_MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
     if (values > MANIFEST_LIMITS.values)
-        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
+        throw new ManifestError(`${manifest_MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
     try {
         return JSON.parse(bytes.toString('utf8'));
     }
@@ -34221,8 +34415,12 @@ function readDirTimes(v, storePaths) {
 function manifest_manifestBytes(m) {
     return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
 }
-function manifest_writeManifest(dir, m) {
-    fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+/** The manifest file's bytes. */
+function manifest_encodeManifest(m) {
+    return Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
+}
+function writeManifest(dir, m) {
+    fs.writeFileSync(path.join(dir, manifest_MANIFEST_FILE), manifest_encodeManifest(m));
 }
 /**
  * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
@@ -34315,6 +34513,7 @@ function entryFiles(src, files, where) {
         sizeOf: (name) => byName.get(name)?.length,
         fetchedBytes: () => fetched,
         open,
+        sha256Of: (name) => byName.get(name)?.sha256,
         // Only after a failed extract (to tell an archive that differs from its manifest record from
         // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
         async reread(name) {
@@ -34438,6 +34637,233 @@ function writer_entryRange(plan, start, end) {
     }
     return Readable.from(gen(), { objectMode: false });
 }
+/** The upload failed; the snapshot is not the problem. */
+class writer_UploadError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'UploadError';
+    }
+}
+/** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
+class Turn {
+    tail = Promise.resolve();
+    take() {
+        let release;
+        const mine = new Promise((r) => (release = r));
+        const before = this.tail;
+        this.tail = before.then(() => mine);
+        return before.then(() => release);
+    }
+}
+/** Counts blocks in flight; take() waits for a free slot, which is what bounds memory. */
+class Slots {
+    free;
+    waiting = [];
+    constructor(n) {
+        this.free = n;
+    }
+    async take() {
+        if (this.free > 0) {
+            this.free--;
+            return;
+        }
+        await new Promise((r) => this.waiting.push(r));
+    }
+    give() {
+        const w = this.waiting.shift();
+        if (w)
+            w();
+        else
+            this.free++;
+    }
+}
+/**
+ * A runbox entry v2 written as it is made: each file (a frame, the registrations, the manifest)
+ * is hashed (whole and per CHUNK_BYTES piece) and cut into blocks on its way to the sink, and
+ * placed in the entry when it ends, so files produced side by side land in the order they
+ * finish. The index, signature and trailer go last (finish). Nothing is written to disk; memory
+ * holds the blocks in flight, one partial block per open file, and, for ordered sinks, what a
+ * file waiting for its turn holds (heldBytes).
+ */
+class writer_EntryStream {
+    sink;
+    opts;
+    files = [];
+    refs = [];
+    names = new Set();
+    next = 0;
+    failure;
+    /** A file that did not end well: the entry can no longer be finished. */
+    broken;
+    slots;
+    turn = new Turn();
+    finished = false;
+    constructor(sink, opts) {
+        this.sink = sink;
+        this.opts = opts;
+        if (!(opts.blockBytes > 0 && opts.concurrency > 0))
+            throw new RangeError('EntryStream: blockBytes and concurrency must be positive');
+        this.slots = new Slots(opts.concurrency);
+    }
+    /** Bytes handed to the stream so far (made, not necessarily sent): what progress shows. */
+    handed = 0;
+    check() {
+        if (this.failure)
+            throw this.failure;
+    }
+    /** Sends one block; resolves once a slot is taken (not when it is sent), so the caller keeps producing. */
+    async send(data, offset, done, pending) {
+        this.check();
+        await this.slots.take();
+        this.check();
+        pending.push(this.sink.put(data, offset).then((ref) => {
+            this.slots.give();
+            done(ref);
+        }, (e) => {
+            this.slots.give();
+            this.failure ??= new writer_UploadError(e instanceof Error ? e.message : String(e), e);
+        }));
+    }
+    /** Takes all of `src` as the entry file `name`; its sha256 and length once it is placed. */
+    async put(name, src) {
+        if (this.finished)
+            throw new Error(`EntryStream: ${name} after finish`);
+        if (!NAME_PATTERN.test(name))
+            throw new Error(`${name} is not a name a runbox entry can hold`);
+        if (this.names.has(name))
+            throw new Error(`${name} is in the entry already`);
+        if (this.names.size >= MAX_FILES - 1)
+            throw new Error(`more than the ${MAX_FILES} files an entry can hold`);
+        this.names.add(name);
+        this.check();
+        const ordered = this.sink.ordered;
+        const whole = createHash('sha256');
+        const chunks = [];
+        let piece = createHash('sha256');
+        let inPiece = 0;
+        const refs = [];
+        const pending = [];
+        let length = 0;
+        // The partial block being filled.
+        let parts = [];
+        let partLen = 0;
+        // Ordered only: blocks kept until this file's turn, its offset and sent bytes once it has it.
+        let held = [];
+        let heldLen = 0;
+        let offset;
+        let sent = 0;
+        let release;
+        const heldCap = this.opts.heldBytes ?? 4 * this.opts.blockBytes;
+        const ship = async (block) => {
+            if (!ordered) {
+                const i = refs.push('') - 1;
+                return this.send(block, undefined, (r) => (refs[i] = r), pending);
+            }
+            if (offset === undefined) {
+                held.push(block);
+                heldLen += block.length;
+                if (heldLen <= heldCap)
+                    return;
+                await takeTurn();
+                return;
+            }
+            const at = offset + sent;
+            sent += block.length;
+            const i = refs.push('') - 1;
+            return this.send(block, at, (r) => (refs[i] = r), pending);
+        };
+        const takeTurn = async () => {
+            release = await this.turn.take();
+            offset = this.next;
+            const blocks = held;
+            held = [];
+            heldLen = 0;
+            for (const b of blocks)
+                await ship(b);
+        };
+        const cut = async () => {
+            const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+            parts = [];
+            partLen = 0;
+            await ship(block);
+        };
+        try {
+            for await (const b of src) {
+                whole.update(b);
+                for (let off = 0; off < b.length;) {
+                    const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
+                    piece.update(b.subarray(off, off + take));
+                    inPiece += take;
+                    off += take;
+                    if (inPiece === CHUNK_BYTES) {
+                        chunks.push(piece.digest('hex'));
+                        piece = createHash('sha256');
+                        inPiece = 0;
+                    }
+                }
+                length += b.length;
+                this.handed += b.length;
+                for (let off = 0; off < b.length;) {
+                    const take = Math.min(this.opts.blockBytes - partLen, b.length - off);
+                    // No copy: a stream hands over each chunk for good (child stdout reads are fresh buffers).
+                    parts.push(b.subarray(off, off + take));
+                    partLen += take;
+                    off += take;
+                    if (partLen === this.opts.blockBytes)
+                        await cut();
+                }
+            }
+            if (inPiece > 0)
+                chunks.push(piece.digest('hex'));
+            if (partLen > 0)
+                await cut();
+            if (ordered && offset === undefined)
+                await takeTurn();
+            await Promise.all(pending);
+            this.check();
+            if (length > MAX_ENTRY_BYTES - this.next)
+                throw new Error(`the snapshot is more than the ${MAX_ENTRY_BYTES} bytes a runbox entry may be`);
+            // Placed now: for an ordered sink this file holds the turn, so next is its offset.
+            const at = ordered ? offset : this.next;
+            const sha256 = whole.digest('hex');
+            this.files.push({ name, offset: at, length, sha256, chunks });
+            this.refs.push(...refs);
+            this.next = at + length;
+            return { sha256, bytes: length };
+        }
+        catch (e) {
+            this.broken ??= `${name} was not written whole (${e instanceof Error ? e.message : String(e)})`;
+            throw e;
+        }
+        finally {
+            // Blocks still in flight after a failure must settle before the caller tears down.
+            await Promise.allSettled(pending);
+            release?.();
+        }
+    }
+    /** Sends the index, signature and trailer; the block references in entry order and the entry's size. */
+    async finish() {
+        this.check();
+        if (this.broken)
+            throw new Error(`the entry cannot be finished: ${this.broken}`);
+        this.finished = true;
+        const index = encodeIndex(this.files);
+        if (index.length > MAX_INDEX_BYTES)
+            throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
+        const key = this.opts.signingKey;
+        const signature = key ? signIndex(key, index) : Buffer.alloc(0);
+        const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
+        const pending = [];
+        let ref = '';
+        await this.send(tail, this.next, (r) => (ref = r), pending);
+        await Promise.all(pending);
+        this.check();
+        const size = this.next + tail.length;
+        if (size > MAX_ENTRY_BYTES)
+            throw new Error(`the snapshot is ${size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
+        return { refs: [...this.refs, ref], size, files: this.files, ...(key ? { keyId: publicKeyLine(key) } : {}) };
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
@@ -34512,7 +34938,7 @@ function everyMs() {
     return Number.isFinite(t) && t > 0 ? t : 10_000;
 }
 /** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
-function progress_bytesUnder(dir) {
+function bytesUnder(dir) {
     let n = 0;
     const walk = (d) => {
         let names;
@@ -34580,6 +35006,11 @@ async function progress_withProgress(label, measure, work, total) {
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
+// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
+// frame to as zstd makes it; the blocks go to the service while later frames are still being
+// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// commit succeeded, so a failure anywhere leaves no entry behind.
+//
 // The cache service is optional by nature: every failure here is a warning and a miss.
 
 
@@ -34596,7 +35027,7 @@ async function progress_withProgress(label, measure, work, total) {
 
 
 
-const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
+const SNAPSHOT_DIR = 'runbox-snapshot';
 const ENTRY_FORMAT = 'runbox-entry-v2';
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v2|<kind>|<paths>` (an older format is a miss). */
 function cache_io_entryVersion(kind, storePaths) {
@@ -34631,7 +35062,7 @@ function matchedKeyProblem(matched, keys) {
 }
 /** Bounds on the files fetched whole: what a restore reads into memory to parse. */
 const WHOLE_FILES = new Map([
-    [MANIFEST_FILE, MAX_MANIFEST_BYTES],
+    [manifest_MANIFEST_FILE, MAX_MANIFEST_BYTES],
     [registrations_REGISTRATIONS_FILE, LIMITS.fileBytes]
 ]);
 /**
@@ -34665,7 +35096,7 @@ async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
         return undefined;
     }
     const matched = hit.matchedKey;
-    const dir = external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR);
+    const dir = external_node_path_default().join(parent, SNAPSHOT_DIR);
     try {
         const src = await openBlob(hit.url, format_MAX_ENTRY_BYTES);
         const r = await readIndex(src, opts.trustedKeys ?? []);
@@ -34737,7 +35168,7 @@ async function lookupEntry(primaryKey, restoreKeys, opts) {
     return undefined;
 }
 /** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-async function cache_io_saveEntry(parent, key, opts) {
+async function saveEntry(parent, key, opts) {
     const problem = keyProblem(key);
     if (problem) {
         core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
@@ -34747,7 +35178,7 @@ async function cache_io_saveEntry(parent, key, opts) {
     if (!c)
         return undefined;
     try {
-        const plan = await planEntry(path.join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
+        const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
         // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
         let handed = 0;
         const r = await withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, cache_io_entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
@@ -34763,6 +35194,64 @@ async function cache_io_saveEntry(parent, key, opts) {
         core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
         return undefined;
     }
+}
+/** Streamed upload blocks: one in flight per slot, each held in memory until sent. */
+const STREAM_BLOCK_BYTES = (/* unused pure expression or super */ null && (8 * 2 ** 20));
+const STREAM_CONCURRENCY = 4;
+/**
+ * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
+ * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
+ * service holds no entry under key; an upload that fails midway makes the stream's put throw
+ * an UploadError (see uploadFailure).
+ */
+async function cache_io_beginEntry(key, opts) {
+    const problem = keyProblem(key);
+    if (problem) {
+        core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
+        return undefined;
+    }
+    const c = client('the snapshot is not saved', 'write');
+    if (!c)
+        return undefined;
+    const version = cache_io_entryVersion(opts.kind, opts.storePaths);
+    let session;
+    try {
+        session = await c.begin(key, version);
+    }
+    catch (e) {
+        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+        return undefined;
+    }
+    if ('refused' in session) {
+        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
+        return undefined;
+    }
+    const s = session;
+    const stream = new EntryStream(s, {
+        blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
+        concurrency: STREAM_CONCURRENCY,
+        ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
+    });
+    return {
+        stream,
+        async finish() {
+            try {
+                const t = await stream.finish();
+                const r = await s.commit(t.refs, t.size);
+                if ('id' in r)
+                    return r.id;
+                core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
+            }
+            catch (e) {
+                core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+            }
+            return undefined;
+        }
+    };
+}
+/** When a failed snapshot failed because its upload did: the warning to give. */
+function cache_io_uploadFailure(e) {
+    return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e.cause)}` : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/store/daemon.ts
@@ -35164,6 +35653,18 @@ async function validPaths(live, storeDir, scratch) {
     return new Set((await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, scratch)).map((r) => r.path));
 }
 /**
+ * How a reader opens the live DB `live` (restore's selection, gc's size) so that it leaves the DB
+ * dir as it was. Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they
+ * are missing (no daemon has it open), root-owned, since readers run as root: a restore that then
+ * stops short, or a post that only measured, must not leave them. Without them there is nothing
+ * in a WAL to miss, so the DB file alone is read as immutable, which creates nothing; with them
+ * (a daemon has it open) a plain read-only open shares them.
+ */
+async function readTarget(live) {
+    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+    return walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+}
+/**
  * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
  * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
  * treat as "unknown" (then everything is fetched).
@@ -35172,13 +35673,18 @@ async function liveValidPaths(root, dbDir, storeDir, scratchDir) {
     const live = external_node_path_default().join(root, dbDir, db_DB_FILE);
     if (!(await exists(live)))
         return new Set();
-    // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
-    // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
-    // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
-    // immutable, which creates nothing.
-    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
-    const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
-    return validPaths(target, storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+    return validPaths(await readTarget(live), storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+}
+/**
+ * A small answer (one line, buffered) from the live DB of `<root><dbDir>`, read as root the way
+ * liveValidPaths reads it; undefined when there is no DB. `sql` must not hold outside data.
+ */
+async function db_queryLiveDb(root, dbDir, sql) {
+    const live = path.join(root, dbDir, db_DB_FILE);
+    if (!(await exists(live)))
+        return undefined;
+    const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', await readTarget(live), sql], { privileged: true });
+    return r.stdout.trim();
 }
 async function registerPaths(o) {
     const dir = external_node_path_default().join(o.root, o.dbDir);
@@ -39201,6 +39707,131 @@ function checkItemsListed(archives, all) {
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/sys/confined.ts
+// The kernel's confinement of a command that writes untrusted data (the `tar -x` of a restore):
+// it runs as CONFINED_IDS, an identity that owns nothing on the host, in namespaces of its own
+// where nothing but its dir can be written. What it may still do wrong inside that dir is
+// checked afterwards by the caller (store/private-extract.ts verifyLanded).
+//
+// How (confinedCommand's argv; root runs it, through exec.ts `privileged`):
+// - `unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc`: a mount namespace
+//   (per-mount changes that the host never sees: propagation private, unshare's default), a pid
+//   namespace whose init the command is (when it exits the kernel kills every process left in
+//   it: nothing of the confined uid outlives it, so nothing can change the dir after the caller
+//   walked it), with a /proc of its own (the other confined commands, running as the same uid
+//   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
+//   an IPC namespace (no POSIX queue or SysV object shared with the host), a network namespace
+//   (no interface but a down loopback: no socket to a host service, a metadata endpoint or an
+//   abstract unix socket of the host, over which a taken-over tar could hand out an fd of a file
+//   in its dir that would outlive the namespace) and a UTS namespace.
+// - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
+//   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
+//   namespace only; the filesystems stay writable for the host). That covers what the uid could
+//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
+//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
+//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
+//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
+//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+// - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
+//   no capability, no supplementary group, no way back to root through a setuid binary. As
+//   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
+//   file at all. `--pdeathsig=SIGKILL` again, because the kernel clears --kill-child's
+//   parent-death signal when the uid changes.
+// A host where unshare is refused (a container without CAP_SYS_ADMIN) fails the restore, with
+// unshare's message: there is no unconfined fallback.
+//
+// Signals: unshare's parent blocks SIGTERM while it waits (util-linux), and the command, being
+// its namespace's init, ignores SIGTERM from outside. So a supervising shell runs unshare in the
+// background and turns SIGTERM/SIGINT/SIGHUP (a cancel: exec.stopChildren, relayed by sudo) into
+// SIGKILL of unshare, which --kill-child turns into SIGKILL of the namespace.
+
+/**
+ * Who the confined command runs as. A fixed id, not `nobody` (65534): files on NFS with
+ * root_squash are nobody's, and daemons run as nobody on many hosts; any process of the same uid
+ * could reach the command (signals, ptrace, /proc/<pid>/cwd into its dir). No user or group of
+ * the host may have it (checked: checkConfinedIds); it is below 2^31 (tools that take uids as
+ * signed ints) and outside the ranges systemd and container runtimes hand out (system and
+ * regular users, DynamicUser, 524288-1879048191 for containers, the 0x7FFE0000 foreign range).
+ * Its dir lies inside the restore's private dir, root's and 0700: no other process of this uid
+ * could reach it by path even if one existed.
+ */
+const CONFINED_IDS = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
+/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+const INNER = `set -eu
+dir=$1 uid=$2 gid=$3
+shift 3
+mount --bind -- "$dir" "$dir"
+cd -- "$dir"
+mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
+  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+printf '%s\\n' "$mounts" | while IFS= read -r mp; do
+  # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
+  case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
+  [ "$mp" = "$dir" ] && continue
+  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
+    # Only a mount covered by another one (unreachable by any path) may stay writable.
+    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
+  fi
+done
+exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
+`;
+/** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
+const OUTER = `set -u
+inner=$1
+shift
+exec 3<&0
+unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
+ns=$!
+exec 3<&-
+trap 'kill -KILL "$ns" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$ns"
+  st=$?
+  kill -0 "$ns" 2>/dev/null || exit "$st"
+done
+`;
+/**
+ * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
+ * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
+ * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ */
+function confinedCommand(dir, cmd, args) {
+    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+}
+let idsChecked;
+/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+function checkConfinedIds() {
+    idsChecked ??= (async () => {
+        for (const [db, id] of [
+            ['passwd', CONFINED_IDS.uid],
+            ['group', CONFINED_IDS.gid]
+        ]) {
+            const r = await (0,exec/* run */.eF)('getent', [db, String(id)], { allowFailure: true });
+            // 2: not found, the expected answer. Anything else but a hit is getent failing.
+            if (r.code === 2)
+                continue;
+            if (r.code !== 0)
+                throw new Error(`\`getent ${db} ${id}\` failed with ${r.code} (${r.stderr.trim()}); runbox checks that no ${db} entry has the id it extracts snapshots as`);
+            throw new Error(`runbox extracts snapshots as the unprivileged id ${id}, which must belong to nobody on this host, but ${db} has it (${r.stdout.split('\n')[0].split(':')[0]}); remove or renumber that ${db === 'passwd' ? 'user' : 'group'}`);
+        }
+    })();
+    // A failed check is told once more next time, not cached as passed.
+    idsChecked.catch(() => (idsChecked = undefined));
+    return idsChecked;
+}
+/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
+async function makeConfinedDir(dir) {
+    await (0,exec/* run */.eF)('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+}
+/**
+ * Gives everything under `dir` (itself included) to root, symlinks themselves (never followed).
+ * Only once no confined process is left (the pid namespace ends with its command): nothing can
+ * change the tree meanwhile, and nothing in it can be a hard link to a file from elsewhere.
+ */
+async function giveToRoot(dir) {
+    await (0,exec/* run */.eF)('chown', ['-R', '-P', '-h', '0:0', '--', dir], { privileged: true });
+}
+
 ;// CONCATENATED MODULE: ./src/store/canonical-tar.ts
 // The only tar stream root's `tar -x` ever reads during a restore: generated here from members
 // that members.ts already checked, never copied from the snapshot. Every header byte comes from
@@ -39300,8 +39931,9 @@ function endOfArchive() {
 
 ;// CONCATENATED MODULE: ./src/store/archive.ts
 // Creating a snapshot: `tar -c` with root rights (the store is root-owned and partly unreadable
-// to the runner user) piped into `zstd -T0` as the runner user, written into the runner-owned
-// staging dir and hashed in the same pass. The DB dir is never archived: what the DB knows about
+// to the runner user) piped into `zstd` as the runner user, each archive handed to a sink as it
+// is made: straight into the cache upload (entry/writer.ts EntryStream, what save does: no copy
+// of the snapshot on disk), or into files of a dir (SnapshotSink.dir, for tests and tools). The DB dir is never archived: what the DB knows about
 // the saved items is read from the live DB as data (registrations.ts), in one read transaction
 // per query, while the daemon may run (stopping it in post could disturb a job's later steps).
 
@@ -39320,6 +39952,23 @@ function endOfArchive() {
 
 const ARCHIVE_FILE = 'store.tar.zst';
 const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
+/** A sink writing each file into `dir` (which must exist), hashing it on the way. */
+function dirSink(dir) {
+    return {
+        async put(name, src) {
+            const tap = new HashTap();
+            await pipeline(src, tap, createWriteStream(path.join(dir, name), { flags: 'wx' }));
+            return { sha256: tap.digest(), bytes: tap.bytes };
+        }
+    };
+}
+function sinkOf(opts) {
+    if (opts.sink)
+        return opts.sink;
+    if (opts.snapshotDir)
+        return dirSink(opts.snapshotDir);
+    throw new Error('createSnapshot: neither a sink nor a snapshot dir given');
+}
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
 const COMMON_TAR_ARGS = (/* unused pure expression or super */ null && ([
     // Numeric ids: the restoring host's user names may map to other ids.
@@ -39365,9 +40014,11 @@ function listTarArgs(opts, listFile) {
 // Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
 // refused before zstd allocates it, whatever window a later runbox may choose to write.
 const ZSTD_WINDOW_LOG = 26;
-const compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+// One thread per zstd when frames are compressed side by side (one per core already): -T0 on
+// each would only add threads fighting for the same cores, and its worker hand-off per job.
+const compress = (threads) => ({ cmd: 'zstd', args: [threads === 'one' ? '-T1' : '-T0', '-q', '-c'] });
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items) {
+async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items, sink, threads = 'all') {
     const listFile = path.join(opts.scratchDir, `${file}.list`);
     fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
     // What this archive's hard-link members will point at (tar takes the list in this order):
@@ -39377,7 +40028,7 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items
     const all = linkTargetsOf(list, byRel);
     const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
     try {
-        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
+        const r = await pipeToSink([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress(threads)], sink, file);
         return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
     }
     finally {
@@ -39385,16 +40036,25 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items
     }
 }
 /** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
-async function writeShards(opts, plan, byRel) {
+async function writeShards(opts, plan, byRel, sink) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
     const out = new Array(plan.lists.length);
+    const count = Math.min(autoShardCount(), plan.lists.length);
     let next = 0;
+    let stop = false;
     const worker = async () => {
-        for (let i = next++; i < plan.lists.length; i = next++)
-            out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+        try {
+            for (let i = next++; i < plan.lists.length && !stop; i = next++)
+                out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i], sink, count > 1 ? 'one' : 'all');
+        }
+        catch (e) {
+            // The other workers start no new frame: the snapshot has failed.
+            stop = true;
+            throw e;
+        }
     };
-    const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
-    // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+    const workers = Array.from({ length: count }, worker);
+    // Every worker settled before a failure is thrown: no tar may still be writing.
     const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
     if (failed)
         throw failed.reason;
@@ -39402,7 +40062,7 @@ async function writeShards(opts, plan, byRel) {
 }
 async function wholeArchive(opts, present) {
     const dataBytes = await wholeDataBytes(opts, present);
-    const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
+    const r = await pipeToSink([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress('all')], sinkOf(opts), ARCHIVE_FILE);
     return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present, dataBytes };
 }
 /**
@@ -39437,11 +40097,13 @@ async function wholeDataBytes(opts, present) {
 function onDisk(root, abs) {
     return path.join(root, abs);
 }
-/** Runs `stages` and writes the last stage's stdout to `dest`, hashing it on the way. */
-async function pipeToFile(stages, dest) {
-    const tap = new HashTap();
-    await runPipeline(stages, { consume: (out) => pipeline(out, tap, createWriteStream(dest, { flags: 'wx' })) });
-    return { sha256: tap.digest(), bytes: tap.bytes };
+/** Runs `stages` and hands the last stage's stdout to the sink as `name`. */
+async function pipeToSink(stages, sink, name) {
+    let r;
+    await runPipeline(stages, { consume: async (out) => (r = await sink.put(name, out)) });
+    if (!r)
+        throw new Error(`${name}: the pipeline ended without its output taken`);
+    return r;
 }
 /** The tar exclusion of the DB dir (when it lies inside a store path; as a store path itself it is not archived at all). */
 function dbDirExcludes(dbDir) {
@@ -39461,7 +40123,7 @@ async function writeRegistrations(opts, set) {
     const raw = path.join(opts.scratchDir, 'registrations.json');
     fs.writeFileSync(raw, serializeRegistrations(set), { flag: 'wx' });
     try {
-        const r = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], path.join(opts.snapshotDir, REGISTRATIONS_FILE));
+        const r = await pipeToSink([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], sinkOf(opts), REGISTRATIONS_FILE);
         return { file: REGISTRATIONS_FILE, ...r, compression: 'zstd', paths: set.paths.length };
     }
     finally {
@@ -39502,7 +40164,7 @@ async function archive_createSnapshot(opts) {
         const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems, sinkOf(opts))];
             delta = { written: true, ...counts, reason: '' };
         }
         else {
@@ -39517,9 +40179,12 @@ async function archive_createSnapshot(opts) {
             archives = [await wholeArchive(opts, archived)];
         else {
             // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
-            const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
-            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
-            archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+            const rank = registrationRank(regs?.paths ?? [], regs?.rowIds);
+            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => rank.get(i), opts.frameBytes);
+            archives =
+                plan.lists.length === 1
+                    ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0], sinkOf(opts))]
+                    : await writeShards(opts, plan, byRel, sinkOf(opts));
         }
     }
     const t2 = Date.now();
@@ -39538,23 +40203,24 @@ async function archive_createSnapshot(opts) {
         ...(registrations ? { registrations } : {}),
         ...(base ? { base } : {})
     };
-    writeManifest(opts.snapshotDir, manifest);
+    await sinkOf(opts).put(MANIFEST_FILE, [encodeManifest(manifest)]);
     return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }
 
 ;// CONCATENATED MODULE: ./src/store/private-extract.ts
 // The one way a snapshot reaches the store. Each archive is decompressed once; node parses it
-// (members.ts), checks every member, and writes to root's `tar -x` a canonical stream it
-// generates itself (canonical-tar.ts): headers built from the checked fields, the files' data
-// copied through. tar never reads a byte of the snapshot's headers, so there is no second parser
-// to disagree with. tar extracts into a fresh root-only private dir on the store's filesystem,
-// one sub-dir per archive (archives extracted side by side cannot reach each other). Once every
-// archive passed and its digest matched, what landed is walked (as root, never following a
-// link) and must be exactly what node emitted, with canonical metadata; only then, with the
-// daemon stopped, are the new items renamed into the store. There is no extraction into the
-// live store and no fallback: a refused snapshot, a tar failure or ENOSPC remove the private dir
-// and leave the store as it was; a hard kill leaves only the private dir, which the next restore
-// on the host reaps.
+// (members.ts), checks every member, and writes to `tar -x` a canonical stream it generates
+// itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
+// through. tar never reads a byte of the snapshot's headers, so there is no second parser to
+// disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
+// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
+// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
+// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// the tree is given to root and walked (never following a link): it must be exactly what node
+// emitted, with canonical metadata; only then, with the daemon stopped, are the new items
+// renamed into the store. There is no extraction into the live store and no fallback: a refused
+// snapshot, a tar failure or ENOSPC remove the private dir and leave the store as it was; a hard
+// kill leaves only the private dir, which the next restore on the host reaps.
 //
 // Where the private dir goes: beside the first store path (its parent, or the nearest existing
 // ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
@@ -39584,12 +40250,27 @@ async function archive_createSnapshot(opts) {
 
 
 
+
+
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
 const rel = (p) => p.replace(/^\/+/, '');
-/** The store is full, or would be: nothing was moved into it. */
-/** Members one archive may hold: beyond, the checks' own bookkeeping would grow without bound. */
+/** tar stopped reading before the end of the stream: its own exit says why (see extractAll). */
+class TarGoneError extends Error {
+    constructor() {
+        super('tar stopped reading before the end of the archive');
+        this.name = 'TarGoneError';
+    }
+}
+/**
+ * Members one archive may hold, and paths one restore may extract, all its archives together:
+ * beyond, the checks' own bookkeeping would grow without bound. The record of what must land
+ * (verifyLanded) is kept for every archive until the walk, about 270 bytes of heap a path
+ * (measured: __tests__/store-members-memory.test.ts), so it is bounded per restore: per archive
+ * alone, 128 archives of 4M members (a few MB of zstd each) would be 512M paths.
+ */
 const MAX_MEMBERS = 4_000_000;
 /** What the filesystem keeps free while a restore extracts: 5% of it, at most these. */
 const HEADROOM_BYTES = 64 * 1024 * 1024;
@@ -39686,16 +40367,18 @@ function drainOrClose(w) {
         w.on('close', done);
     });
 }
-/** root's `tar -x` arguments for the canonical stream (see the top of the file). */
-function tarExtractArgs(dir) {
+/**
+ * The confined `tar -x` arguments for the canonical stream (see the top of the file): it runs in
+ * its sub-dir (sys/confined.ts), as an uid that owns nothing, so every path lands as that uid's
+ * (verifyLanded gives the tree to root before the walk).
+ */
+function tarExtractArgs() {
     return [
         '-x',
         '-f',
         '-',
-        '-C',
-        dir,
         '--numeric-owner',
-        '--same-owner',
+        '--no-same-owner',
         '--same-permissions',
         // Dirs are 0555 and get their mtime 1 after their contents are in, whatever the order.
         '--delay-directory-restore',
@@ -39705,6 +40388,13 @@ function tarExtractArgs(dir) {
         '--no-xattrs',
         '--no-selinux'
     ];
+}
+/**
+ * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
+ * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ */
+function extractTar(dir, feed) {
+    return pipeline_runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
 }
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
 function private_extract_freeBytes(dir) {
@@ -39723,6 +40413,7 @@ class PrivateRestore {
     dir;
     root;
     storePaths;
+    maxPaths;
     /** Data bytes of the members checked and handed to tar so far, all archives together: the progress of a restore. */
     checkedBytes = 0;
     /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
@@ -39734,21 +40425,33 @@ class PrivateRestore {
     /** Per archive: new items that hard-link to a file of an item already in the store (whose
      * members are never emitted, so the link has nothing of ours to point at): not restored. */
     dropped = new Map();
+    /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
+     * item in the store from one that appeared there meanwhile. */
+    topInodes = new Map();
     unregister;
     closed = false;
     moved = false;
     /** The parent's mtime before the private dir was made in it (sec.nsec). */
     parentMtime;
-    constructor(dir, root, storePaths) {
+    /**
+     * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+     * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
+     * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
+     */
+    tree;
+    constructor(dir, root, storePaths, maxPaths) {
         this.dir = dir;
         this.root = root;
         this.storePaths = storePaths;
+        this.maxPaths = maxPaths;
+        this.tree = external_node_path_default().join(dir, 'tree');
         const ns = external_node_fs_default().statSync(external_node_path_default().dirname(dir), { bigint: true }).mtimeNs;
         this.parentMtime = `${ns / 1000000000n}.${String(ns % 1000000000n).padStart(9, '0')}`;
         this.unregister = (0,on_cancel/* registerCleanup */.qE)(() => this.close());
     }
     /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
-    static async open(root, storePaths, place) {
+    /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
+    static async open(root, storePaths, place, maxPaths = MAX_MEMBERS) {
         const reaped = [];
         for (const home of place.homes)
             reaped.push(...(await reapPrivateDirs(home)));
@@ -39756,9 +40459,11 @@ class PrivateRestore {
         if (self === undefined)
             throw new Error('cannot read the start time of this process from /proc/self/stat');
         const dir = external_node_path_default().join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-        const restore = new PrivateRestore(dir, root, storePaths);
+        const restore = new PrivateRestore(dir, root, storePaths, maxPaths);
         try {
+            await checkConfinedIds();
             await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', dir], { privileged: true });
+            await makeConfinedDir(restore.tree);
             for (const sp of storePaths) {
                 const abs = external_node_path_default().join(root, rel(sp));
                 if (!external_node_fs_default().lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
@@ -39808,19 +40513,94 @@ class PrivateRestore {
         return new SpaceError(`the store's filesystem (${await filesystemOf(external_node_path_default().dirname(this.dir))}) ran out of space while extracting (${needed === undefined ? 'the snapshot records no size' : `about ${needed} bytes needed`}, ${free} bytes left free); the private dir is removed, the store was left untouched`);
     }
     expect(p, l) {
+        if (this.landed.size >= this.maxPaths && !this.landed.has(p))
+            throw new UnsafeArchiveError(p, `is past the ${this.maxPaths} paths one restore may extract, all its archives together`);
         this.landed.set(p, l);
     }
-    /**
-     * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
-     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
-     * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
-     * with the archive's summary once both finished and the compressed bytes match the manifest's
-     * sha256.
-     */
+    /** One archive: `extract` does one, `extractAll` many. */
     async extract(index, src, rec, rules) {
+        return (await this.extractAll([{ index, src, rec, rules }], 1))[0];
+    }
+    /**
+     * Checks and extracts the archives, `lanes` of them at a time, into the private dir. Each lane
+     * is one root `tar -x` (extractTar) that takes the canonical streams of the archives it pulls
+     * from the queue one after another, each under its own sub-dir `<index>/`, which the stream
+     * makes with a dir member: a sudo mkdir and a tar per archive cost more than the checking
+     * (see BENCHMARKS.md). One `zstd -d` per archive: each is a whole zstd stream, parsed up to its
+     * own end. Resolves with each archive's summary (in the order given) once every lane's tar
+     * finished; otherwise rejects, once every lane's tar exited (none still writes into the
+     * private dir), with the failure of the first archive in the order given that failed. After
+     * a failure no lane starts another archive.
+     */
+    async extractAll(archives, lanes) {
+        const summaries = [];
+        const failures = new Map();
+        let next = 0;
+        const lane = async () => {
+            let tarIn = () => undefined;
+            const tarStdin = new Promise((resolve) => (tarIn = resolve));
+            const tar = extractTar(this.tree, (stdin) => {
+                // EPIPE when tar exits first; tar's exit status is what counts.
+                stdin.on('error', () => undefined);
+                tarIn(stdin);
+                return new Promise((resolve) => {
+                    stdin.once('finish', resolve);
+                    stdin.once('close', resolve);
+                });
+            }).then(() => undefined, (e) => e ?? new Error('tar failed'));
+            const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
+            // tar could not even be started: its error is the failure of the archive it was for.
+            if (stdin === undefined) {
+                if (next < archives.length)
+                    failures.set(next++, await tar);
+                return;
+            }
+            let gone = false;
+            stdin.once('close', () => (gone = true));
+            let current = -1;
+            // Cut off by us (an archive failed): tar's own failure is then a consequence.
+            let cut = false;
+            let tarNeeded = false;
+            while (failures.size === 0 && next < archives.length) {
+                current = next++;
+                try {
+                    summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
+                }
+                catch (e) {
+                    // tar gone before the end of the stream: its exit says why, below.
+                    tarNeeded = e instanceof TarGoneError;
+                    failures.set(current, e);
+                    break;
+                }
+            }
+            if (failures.size === 0)
+                stdin.end(endOfArchive());
+            else {
+                cut = true;
+                stdin.destroy();
+            }
+            const tarFailure = await tar;
+            if (tarFailure !== undefined && (tarNeeded || !cut))
+                failures.set(Math.max(current, 0), tarFailure);
+        };
+        await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
+        if (failures.size > 0) {
+            const first = Math.min(...failures.keys());
+            const failure = failures.get(first);
+            throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
+        }
+        return summaries;
+    }
+    /**
+     * One archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+     * node, re-serialized canonically onto a lane's tar stdin under the archive's own sub-dir
+     * (no end-of-archive: the lane writes that once). Resolves with the archive's summary once its
+     * stream is written and the compressed bytes match the manifest's sha256.
+     */
+    async streamArchive(job, tarStdin, tarGone) {
+        const { index, src, rec, rules } = job;
         const sub = String(index);
-        await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', external_node_path_default().join(this.dir, sub)], { privileged: true });
-        this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
         const emitted = new Set();
         this.emitted.set(index, emitted);
         const dropped = new Set();
@@ -39829,7 +40609,12 @@ class PrivateRestore {
         // names an emitted hard link may point at. Per archive, so a link never reaches another
         // archive's sub-dir, an existing item or anything else on disk.
         const emittedFiles = new Set();
-        const tap = new pipeline_HashTap();
+        // Every path of this archive goes under its sub-dir; a hard link's target too (a file of
+        // this archive's stream, see emittedFiles). Symlink targets are contents: never rewritten.
+        const header = (c) => memberHeader({ ...c, path: `${sub}/${c.path}`, ...(c.kind === 'link' ? { target: `${sub}/${c.target}` } : {}) });
+        // The source proves its own digest (a cache entry's frame: the index's sha256, checked over
+        // the chunks as they stream); otherwise the bytes are hashed on the way to zstd.
+        const tap = src.sha256 === undefined ? new pipeline_HashTap() : undefined;
         // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
         // off before the chunk's first byte, and that is the error told, not zstd's truncation.
         let sourceError;
@@ -39843,8 +40628,10 @@ class PrivateRestore {
             }
         }
         const validator = new MemberValidator(rules);
-        let out = [];
-        // The store paths and their parents: made here, so tar never makes a dir on its own.
+        // The archive's sub-dir, then the store paths and their parents: made here, so tar never
+        // makes a dir on its own.
+        let out = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
+        this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
         const made = new Set();
         for (const sp of rules.storePaths) {
             const parts = rel(sp).split('/');
@@ -39853,7 +40640,7 @@ class PrivateRestore {
                 if (made.has(d))
                     continue;
                 made.add(d);
-                out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+                out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
                 this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
         }
@@ -39885,10 +40672,10 @@ class PrivateRestore {
                 if (anchorDirs.has(d))
                     continue;
                 anchorDirs.add(d);
-                out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+                out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
                 this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
-            out.push(memberHeader(c));
+            out.push(header(c));
             emittedFiles.add(c.path);
             this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
         };
@@ -39937,12 +40724,12 @@ class PrivateRestore {
                 }
                 const original = this.landed.get(`${sub}/${target}`);
                 original.links = (original.links ?? 1) + 1;
-                out.push(memberHeader(c));
+                out.push(header(c));
                 emitted.add(top);
                 this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
                 return;
             }
-            out.push(memberHeader(c));
+            out.push(header(c));
             emitted.add(top);
             if (c.kind === 'file')
                 emittedFiles.add(c.path);
@@ -39964,92 +40751,64 @@ class PrivateRestore {
         const parser = new TarParser(onMember, (chunk) => onData(chunk));
         let checkError;
         let truncated = false;
-        let tarIn = () => undefined;
-        const tarStdin = new Promise((resolve) => (tarIn = resolve));
-        const send = async (stdin, tarGone) => {
+        const send = async () => {
             const batch = out;
             out = [];
             if (batch.length === 0)
                 return;
             // Before the end of our stream, tar gone means tar failed: its exit says why.
             if (tarGone())
-                throw new Error('tar stopped reading before the end of the archive');
+                throw new TarGoneError();
             let ok = true;
             for (const b of batch)
-                ok = stdin.write(b) && ok;
+                ok = tarStdin.write(b) && ok;
             if (!ok)
-                await drainOrClose(stdin);
+                await drainOrClose(tarStdin);
         };
-        const [unpacked, extracted] = await Promise.allSettled([
-            // At most the window save uses: a frame asking for more is refused before zstd allocates it.
-            pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-                feed: (stdin) => (0,promises_namespaceObject.pipeline)(guarded(), tap, stdin),
-                consume: async (zout) => {
-                    const stdin = await tarStdin;
-                    let gone = false;
-                    stdin.once('close', () => (gone = true));
+        let unpackFailure;
+        // At most the window save uses: a frame asking for more is refused before zstd allocates it.
+        await pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
+            feed: (stdin) => (tap ? (0,promises_namespaceObject.pipeline)(guarded(), tap, stdin) : (0,promises_namespaceObject.pipeline)(guarded(), stdin)),
+            consume: async (zout) => {
+                for await (const chunk of zout) {
                     try {
-                        for await (const chunk of zout) {
-                            try {
-                                parser.write(chunk);
-                            }
-                            catch (e) {
-                                checkError = e;
-                                throw e;
-                            }
-                            await send(stdin, () => gone);
-                        }
-                        // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
-                        // than the parser can; tar is cut off and fails on its own.
-                        if (!parser.ended) {
-                            truncated = true;
-                            stdin.destroy();
-                            return;
-                        }
-                        try {
-                            validator.finish();
-                        }
-                        catch (e) {
-                            checkError = e;
-                            throw e;
-                        }
-                        out.push(endOfArchive());
-                        await send(stdin, () => gone);
-                        stdin.end();
+                        parser.write(chunk);
                     }
                     catch (e) {
-                        // tar must not wait for more: cut off, it exits with an error of its own.
-                        stdin.destroy();
+                        checkError = e;
                         throw e;
                     }
+                    await send();
                 }
-            }),
-            pipeline_runPipeline([{ cmd: 'tar', args: tarExtractArgs(external_node_path_default().join(this.dir, sub)), privileged: true }], {
-                feed: (stdin) => {
-                    // EPIPE when tar exits first; tar's exit status is what counts.
-                    stdin.on('error', () => undefined);
-                    tarIn(stdin);
-                    return new Promise((resolve) => {
-                        stdin.once('finish', resolve);
-                        stdin.once('close', resolve);
-                    });
+                // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+                // than the parser can; the lane cuts tar off.
+                if (!parser.ended) {
+                    truncated = true;
+                    return;
                 }
-            })
-        ]);
+                try {
+                    validator.finish();
+                }
+                catch (e) {
+                    checkError = e;
+                    throw e;
+                }
+                await send();
+            }
+        }).catch((e) => (unpackFailure = e ?? new Error('zstd failed')));
         // A refused member is the cause of everything else failing; a stream cut short is zstd's
-        // failure or else a truncated archive; then tar's own error, then zstd's.
-        const zstdFailure = unpacked.status === 'rejected' ? unpacked.reason : undefined;
-        if (truncated && checkError === undefined && zstdFailure === undefined)
+        // failure or else a truncated archive; then tar gone (the lane tells tar's own error).
+        if (truncated && checkError === undefined && unpackFailure === undefined)
             try {
                 parser.end();
             }
             catch (e) {
                 checkError = e;
             }
-        const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
+        const failure = sourceError ?? checkError ?? unpackFailure;
         if (failure === undefined)
-            checkDigest(tap.digest(), rec);
-        else if (sourceError === undefined && src.reread) {
+            checkDigest(src.sha256 ?? tap.digest(), rec);
+        else if (sourceError === undefined && !(failure instanceof TarGoneError) && src.reread) {
             // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
             // extract's own failure is told instead.
             const again = await src.reread().catch(() => undefined);
@@ -40061,12 +40820,16 @@ class PrivateRestore {
         return validator.finish();
     }
     /**
-     * Walks the private dir as root without following anything and refuses unless it holds
+     * Gives the private dir to root, walks it without following anything and refuses unless it holds
      * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
      * symlink target; each emitted file with exactly its emitted link count, and each emitted
      * hard link the same inode as the file it was emitted to.
      */
     async verifyLanded() {
+        // First root's: every tar has exited and its pid namespace with it, so no process of the
+        // confined uid is left to change the tree, and none of it can be a file from elsewhere
+        // (sys/confined.ts). The walk then checks the tree as it will be moved, owner included.
+        await giveToRoot(this.tree);
         const seen = new Set();
         const inodes = new Map();
         let rest = '';
@@ -40084,13 +40847,16 @@ class PrivateRestore {
             const links = want.links !== undefined;
             if (want.sameAs !== undefined || links)
                 inodes.set(p, ino);
-            const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
-            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+            const slash = p.indexOf('/');
+            if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1)))
+                this.topInodes.set(p, ino);
+            const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
+            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
             if (got !== exp)
                 problem ??= `'${p}' landed as ${got}, not ${exp}`;
         };
         const fields = [];
-        await pipeline_runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
+        await pipeline_runPipeline([{ cmd: 'find', args: [this.tree, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
             consume: async (stdout) => {
                 // One decoder for the whole stream: a chunk may end inside a multi-byte character,
                 // which decoded on its own would become U+FFFD (and a legit name "never emitted").
@@ -40116,11 +40882,14 @@ class PrivateRestore {
             if (want.sameAs !== undefined && inodes.get(p) !== inodes.get(want.sameAs))
                 problem ??= `'${p}' is not the same file as '${want.sameAs}', which it was emitted as a hard link to`;
         if (problem !== undefined)
-            throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${problem})`);
+            throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${escapedText(problem)})`);
     }
     /**
      * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-     * Never replaces anything: a name the store has by now is left alone. Returns the items added
+     * Never replaces anything: a name the store has by now is left alone, and one that appears
+     * between that check and the rename (root or the build group writing the store while the
+     * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
+     * not added (so never registered) and is told in a warning. Returns the items added
      * (absolute) and how many were already there.
      */
     async moveIn(summaries) {
@@ -40141,8 +40910,18 @@ class PrivateRestore {
                 const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
                 const fresh = tops.filter((t) => !external_node_fs_default().lstatSync(external_node_path_default().join(this.root, t), { throwIfNoEntry: false }));
                 existing += tops.length - fresh.length;
-                await this.moveAll(fresh.map((t) => external_node_path_default().join(this.dir, String(index), t)), external_node_path_default().join(this.root, r));
-                added.push(...fresh.map((t) => `/${t}`));
+                await this.moveAll(fresh.map((t) => external_node_path_default().join(this.tree, String(index), t)), external_node_path_default().join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
+                    const moved = fresh.filter((_, i) => !kept.has(i));
+                    added.push(...moved.map((t) => `/${t}`));
+                    existing += kept.size;
+                    if (kept.size > 0)
+                        lib_core/* warning */.$e(`runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+                            ...kept
+                        ]
+                            .slice(0, 5)
+                            .map((i) => `/${fresh[i]}`)
+                            .join(', ')}`);
+                });
             }
         }
         return { added, existing };
@@ -40161,12 +40940,31 @@ class PrivateRestore {
         }
     }
     /**
-     * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+     * `mv -n -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
      * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+     * `-n` is renameat2(RENAME_NOREPLACE) in GNU mv: the kernel refuses to replace a name that
+     * exists, with no window between a check and the rename. Which sources were not moved is read
+     * from the destination: a name there whose inode is not the one the walk saw (`inodes`, by
+     * position) is not ours. Returns their positions. Some coreutils versions exit 1 when -n
+     * skips a name: that failure is ignored when every source of the batch is accounted for.
      */
-    async moveAll(sources, dest) {
-        for (let i = 0; i < sources.length; i += 256)
-            await pipeline_runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
+    async moveAll(sources, dest, inodes) {
+        const kept = new Set();
+        for (let i = 0; i < sources.length; i += 256) {
+            const batch = sources.slice(i, i + 256);
+            const failure = await pipeline_runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(() => undefined, (e) => e);
+            let unaccounted = false;
+            batch.forEach((src, j) => {
+                const st = external_node_fs_default().lstatSync(external_node_path_default().join(dest, external_node_path_default().basename(src)), { throwIfNoEntry: false, bigint: true });
+                if (!st)
+                    unaccounted = true;
+                else if (st.ino.toString() !== inodes[i + j])
+                    kept.add(i + j);
+            });
+            if (failure !== undefined && unaccounted)
+                throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
+        }
+        return kept;
     }
     async close() {
         if (this.closed)
@@ -40215,7 +41013,7 @@ class PrivateRestore {
 
 
 
-/** Archives extracted at once: each is a zstd and a tar. */
+/** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, external_node_os_default().availableParallelism()));
 }
@@ -40344,22 +41142,26 @@ async function selectFrames(o, specs) {
     return { specs: keep, skipped };
 }
 /**
- * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
  * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
  * before the first failure is thrown: no tar may still be writing into the private dir when it
  * is removed.
  */
 async function extractAll(o, priv, specs, needed) {
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
-    const limit = limiter(extractConcurrency());
+    const jobs = specs.map((a) => {
+        const files = a.files;
+        const sha256 = files.sha256Of?.(a.file);
+        return {
+            index: a.index,
+            src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => files.reread(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
+            rec: a.rec,
+            rules: { storePaths: a.storePaths, reserved }
+        };
+    });
     try {
-        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a) => limit(async () => {
-            const summary = await priv.extract(a.index, { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => a.files.reread(a.file) } : {}) }, a.rec, {
-                storePaths: a.storePaths,
-                reserved
-            });
-            return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
-        }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+        const summaries = await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => priv.extractAll(jobs, extractConcurrency()), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+        return specs.map((a, i) => ({ index: a.index, file: a.file, items: a.rec.items, summary: summaries[i], storePaths: a.storePaths, part: a.part }));
     }
     catch (e) {
         throw (await priv.spaceError(e, needed)) ?? e;
@@ -40423,35 +41225,10 @@ async function moveInAndRegister(o, priv, archives, registrations) {
     });
     return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
 }
-/** Runs at most `n` of the functions given to it at once. */
-function limiter(n) {
-    let active = 0;
-    const waiting = [];
-    return async (fn) => {
-        if (active >= n)
-            await new Promise((resolve) => waiting.push(resolve));
-        active++;
-        try {
-            return await fn();
-        }
-        finally {
-            active--;
-            waiting.shift()?.();
-        }
-    };
-}
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
 function storeDirFirst(kind, storePaths) {
     const storeDir = presets_PRESETS[kind].storeDir;
     return storePaths.includes(storeDir) ? [storeDir, ...storePaths.filter((p) => p !== storeDir)] : [...storePaths];
-}
-/** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
-async function settleAll(promises) {
-    const results = await Promise.allSettled(promises);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed)
-        throw failed.reason;
-    return results.map((r) => r.value);
 }
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
 class StoreMissError extends Error {
@@ -40461,6 +41238,29 @@ class StoreMissError extends Error {
         this.state = state;
         this.name = 'StoreMissError';
     }
+}
+/**
+ * A delta's base, fetched by its exact key and no restore keys (with the same fixed path, so the
+ * same cache version); `{}` for a full snapshot, or for a base key the cache cannot look up (not
+ * fetched, so applySnapshot refuses the delta). `missing` names a base that could not be had,
+ * `space` when it is in the cache but this host had no room for it.
+ */
+async function fetchDeltaBase(cfg, entry, stagings) {
+    const matched = entry.matched;
+    const baseKey = peekBaseKey(entry.dir);
+    if (baseKey === undefined || config_keyProblem(baseKey) !== undefined)
+        return {};
+    lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
+    const baseStaging = staging_createStaging(cfg.stagingBase);
+    stagings.push(baseStaging);
+    // A delta naming itself as base is refused like a missing base.
+    const spaceProblems = [];
+    const got = baseKey === matched
+        ? undefined
+        : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys, spaceProblems }));
+    if (got?.matched === baseKey)
+        return { base: got };
+    return { missing: baseKey, ...(spaceProblems.length > 0 ? { space: spaceProblems[0] } : {}) };
 }
 /**
  * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
@@ -40481,7 +41281,7 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const [key, restore] = lookups[i];
         const staging = staging_createStaging(cfg.stagingBase);
         stagings.push(staging);
-        const entry = await progress_withProgress(`downloading the snapshot for ${key}`, () => progress_bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
+        const entry = await progress_withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
         if (!entry)
             return { note };
         const matched = entry.matched;
@@ -40489,24 +41289,14 @@ async function fetchSnapshot(cfg, keys, stagings) {
             lib_core/* info */.pq(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
             return { note };
         }
-        const baseKey = peekBaseKey(entry.dir);
-        // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
-        if (baseKey === undefined || config_keyProblem(baseKey) !== undefined)
-            return { fetched: { matched, entry }, note };
-        lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
-        const baseStaging = staging_createStaging(cfg.stagingBase);
-        stagings.push(baseStaging);
-        // A delta naming itself as base is refused like a missing base.
-        const spaceProblems = [];
-        const got = baseKey === matched
-            ? undefined
-            : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => progress_bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
-        if (got?.matched === baseKey)
-            return { fetched: { matched, entry, base: got }, note };
+        const b = await fetchDeltaBase(cfg, entry, stagings);
+        if (!('missing' in b))
+            return { fetched: { matched, entry, ...b }, note };
+        const baseKey = b.missing;
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
         // user to the cache, and a fallback lookup would only fill the same disk again.
-        if (spaceProblems.length > 0)
-            return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
+        if (b.space !== undefined)
+            return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${b.space})` };
         refused.add(matched);
         const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
         lib_core/* warning */.$e(`runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
@@ -40516,6 +41306,39 @@ async function fetchSnapshot(cfg, keys, stagings) {
             lookups.push([keys.restore[0], keys.restore.slice(1)]);
     }
     return { note };
+}
+/** One fetched entry (and a delta's base) applied to the store (`staging`: its staging dir, for scratch); the summary's detail after `restored <key> (<hit kind>`. */
+async function applyFetched(cfg, fetched, staging) {
+    const scratchDir = external_node_path_default().join(staging, 'scratch');
+    external_node_fs_default().mkdirSync(scratchDir);
+    const r = await applySnapshot({
+        root: cfg.root,
+        kind: cfg.kind,
+        storePaths: cfg.storePaths,
+        ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
+        daemon: cfg.daemon,
+        snapshotDir: fetched.entry.dir,
+        files: fetched.entry.files,
+        ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
+        scratchDir
+    });
+    const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+    const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+    const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+    const db = r.db
+        ? [
+            r.db.mode === 'refused'
+                ? 'DB: nothing registered (journal files without a DB, see the warning)'
+                : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
+        ]
+        : [];
+    const detail = `${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(readBytes)} compressed downloaded of the entry's ${job_summary_formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${job_summary_formatBytes(r.dataBytes)} of files; ` +
+        `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`;
+    return { r, detail };
+}
+/** The summary's restore times after the lookup. */
+function restoreTimes(r) {
+    return `download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`;
 }
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 function restoreStore(cfg, report, setOutputs) {
@@ -40566,10 +41389,14 @@ function initialState(cfg, keys) {
         ...(cfg.gcCapBytes > 0 ? { gc: { capBytes: cfg.gcCapBytes, lockTimeoutSec: restoreLockTimeout() } } : {})
     };
 }
+/** The summary's 'cache key' row: the key, how it was composed, and the restore keys. */
+function describeKeys(keys) {
+    return `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`;
+}
 async function restoreLocked(cfg, report, setOutputs, busy) {
     const keys = await resolveKeys(cfg);
     // Outside the collapsed log group too: a miss is explained by which part of the key changed.
-    report.add('cache key', `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
+    report.add('cache key', describeKeys(keys));
     const state = initialState(cfg, keys);
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
@@ -40585,23 +41412,8 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
         }
         else {
             const matched = fetched.matched;
-            const scratchDir = external_node_path_default().join(stagings[stagings.length - 1], 'scratch');
-            external_node_fs_default().mkdirSync(scratchDir);
             try {
-                const r = await applySnapshot({
-                    root: cfg.root,
-                    kind: cfg.kind,
-                    storePaths: cfg.storePaths,
-                    ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
-                    daemon: cfg.daemon,
-                    snapshotDir: fetched.entry.dir,
-                    files: fetched.entry.files,
-                    ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
-                    scratchDir
-                });
-                const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
-                const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
-                const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+                const { r, detail } = await applyFetched(cfg, fetched, stagings[stagings.length - 1]);
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
                 // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -40609,16 +41421,8 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                     const baseKey = r.deltaOf ?? matched;
                     state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
                 }
-                const db = r.db
-                    ? [
-                        r.db.mode === 'refused'
-                            ? 'DB: nothing registered (journal files without a DB, see the warning)'
-                            : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
-                    ]
-                    : [];
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(readBytes)} compressed downloaded of the entry's ${job_summary_formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${job_summary_formatBytes(r.dataBytes)} of files; ` +
-                    `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `index + manifest ${job_summary_formatSeconds(downloadMs)}, download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`);
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${detail}`);
+                report.add('store restore time', `index + manifest ${job_summary_formatSeconds(downloadMs)}, ${restoreTimes(r)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
@@ -40643,6 +41447,317 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                 lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
             }
     }
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
+// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
+// which, unlike the cache service itself, can list entries and delete them. Used by purge (list,
+// delete) and by restore-all-matches (list only: the entries are then fetched by exact key
+// through the cache service).
+// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
+//
+// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
+// a token the API does not take, or a service that stays unavailable after bounded retries.
+
+
+const PER_PAGE = 100;
+/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
+const MAX_PAGES = 20;
+const API_VERSION = '2022-11-28';
+function headers(t) {
+    return {
+        accept: 'application/vnd.github+json',
+        authorization: `Bearer ${t.token}`,
+        'x-github-api-version': API_VERSION,
+        'user-agent': 'runbox'
+    };
+}
+function endpoint(t, rest) {
+    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
+}
+/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
+async function refusalOf(res, what, permission = 'write') {
+    const body = (await res.text()).slice(0, 300);
+    const said = body ? `: ${untrusted_text_shown(body)}` : '';
+    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
+    if (res.status === 429 || (res.status === 403 && limited)) {
+        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
+        const retry = res.headers.get('retry-after');
+        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
+        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
+    }
+    if (res.status === 401)
+        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
+    if (res.status === 403 || res.status === 404)
+        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: ${permission}' permission on this repository)` };
+    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
+}
+async function request(t, method, url, what) {
+    try {
+        return await withRetries(what, async () => {
+            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
+            if (res.status >= 500 && res.status !== 501) {
+                await res.body?.cancel();
+                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
+            }
+            return res;
+        });
+    }
+    catch (e) {
+        return { kind: 'unavailable', message: http_describe(e) };
+    }
+}
+function caches_rest_isRefusal(v) {
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+}
+function parseTime(v) {
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    return Number.isFinite(ms) ? ms : NaN;
+}
+/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
+function listing(raw) {
+    const o = raw;
+    if (!o || typeof o !== 'object')
+        return undefined;
+    const { id, key, version, ref, size_in_bytes: size } = o;
+    const createdAt = parseTime(o.created_at);
+    const lastAccessedAt = parseTime(o.last_accessed_at);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
+        return undefined;
+    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
+        return undefined;
+    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
+}
+/**
+ * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
+ * given, saved from `ref`. `permission` is what the caller's use needs (purge: write, a listing
+ * alone: read), named when the API refuses. Pages are read until the API's total_count is reached, a page comes
+ * back empty, or MAX_PAGES were read (then `truncated`).
+ */
+async function caches_rest_listCaches(t, prefix, ref, permission = 'write') {
+    const entries = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
+        const what = `listing the caches for ${untrusted_text_shown(prefix)} (page ${page})`;
+        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
+        if (caches_rest_isRefusal(res))
+            return res;
+        if (!res.ok)
+            return refusalOf(res, what, permission);
+        let body;
+        try {
+            body = await jsonBody(res, what);
+        }
+        catch (e) {
+            return { kind: 'malformed', message: http_describe(e) };
+        }
+        const o = body;
+        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
+            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
+        const got = o.actions_caches.map(listing);
+        if (got.some((e) => e === undefined))
+            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
+        entries.push(...got);
+        if (got.length === 0 || entries.length >= o.total_count)
+            return { entries, truncated: false };
+    }
+    return { entries, truncated: true };
+}
+/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
+async function caches_rest_deleteCache(t, id) {
+    const what = `deleting cache entry ${id}`;
+    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
+    if (caches_rest_isRefusal(res))
+        return res;
+    // A 404 after a successful listing is the entry going away in between; a missing permission
+    // shows as 403 (or as 404 on the listing itself).
+    if (res.ok || res.status === 404) {
+        await res.body?.cancel();
+        return res.ok ? 'deleted' : 'gone';
+    }
+    return refusalOf(res, what);
+}
+
+
+;// CONCATENATED MODULE: ./src/store/restore-all.ts
+// `restore-all-matches`: merge several snapshots into one store, e.g. the parts that the legs of
+// a matrix saved. The cache service answers a lookup with one entry (the newest under the first
+// matching key), so the entries are listed through the REST API (caches-rest.ts, `token` with
+// `actions: read`), then each is fetched by its exact key through the cache service and applied
+// exactly as a single restore is (restore.ts applyFetched: its signature, members and
+// registrations checked, a delta together with its base). Restores are additive: an item the
+// store has is skipped, so applying them one after another gives the union.
+//
+// On an exact hit of the key only that entry is restored (it is what a previous merge saved).
+// Without a token the API takes, or without the permission, a warning and the first match, as
+// without this input. One restore lock for the whole loop: no other restore into this store runs
+// between two of the entries.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Entries merged at most, newest first; the summary names how many matching ones were left out. */
+const MAX_MERGED = 10;
+/** The store's restore: one snapshot, or with `restore-all-matches` every match (see above). */
+function restoreStoreAll(cfg, report, setOutputs) {
+    if (!cfg.restoreAllMatches)
+        return restoreStore(cfg, report, setOutputs);
+    const token = cfg.restoreAllMatches.token;
+    return restore_lock_withStoreRestoreLock(external_node_path_default().join(cfg.root, presets_PRESETS[cfg.kind].storeDir), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
+}
+/**
+ * The keys to merge, newest first: this store's runbox entries (the cache version) whose key
+ * starts with a restore key, readable from this job's ref (another pull request's entries never
+ * are), one per key, at most MAX_MERGED. A string when the API refused: the reason.
+ */
+async function listMatches(cfg, prefixes, token, env = process.env) {
+    const ref = (env.GITHUB_REF ?? '').trim();
+    const repository = (env.GITHUB_REPOSITORY ?? '').trim();
+    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository))
+        return 'GITHUB_REPOSITORY is not set as the runner sets it';
+    const target = { apiUrl: (env.GITHUB_API_URL ?? '').trim() || 'https://api.github.com', repository, token };
+    const version = cache_io_entryVersion(cfg.kind, cfg.storePaths);
+    const listed = [];
+    let truncated = false;
+    for (const p of prefixes) {
+        const r = await caches_rest_listCaches(target, p, undefined, 'read');
+        if (caches_rest_isRefusal(r))
+            return r.message;
+        listed.push(...r.entries);
+        truncated ||= r.truncated;
+    }
+    const newest = new Map();
+    for (const e of listed) {
+        // Keys go into outputs, log lines and a lookup: the same checks as a key the service answers
+        // with (printable ASCII, a key the service accepts), so they are shown as they are.
+        if (e.version !== version || /[^\x20-\x7e]/.test(e.key) || config_keyProblem(e.key) !== undefined || !prefixes.some((p) => e.key.startsWith(p)))
+            continue;
+        if (e.ref.startsWith('refs/pull/') && e.ref !== ref)
+            continue;
+        const seen = newest.get(e.key);
+        if (!seen || e.createdAt > seen.createdAt)
+            newest.set(e.key, e);
+    }
+    const keys = [...newest.values()].sort((a, b) => b.createdAt - a.createdAt || b.id - a.id).map((e) => e.key);
+    return { keys: keys.slice(0, MAX_MERGED), leftOut: Math.max(0, keys.length - MAX_MERGED), truncated };
+}
+/** One entry by its exact key (and a delta's base); undefined, said, when it cannot be had. */
+async function fetchExact(cfg, key, stagings) {
+    const staging = staging_createStaging(cfg.stagingBase);
+    stagings.push(staging);
+    const entry = await progress_withProgress(`downloading the snapshot ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, [], { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys }));
+    if (!entry)
+        return undefined;
+    // The service matches a key as a prefix too: a longer key is another entry (listed on its own if it matches).
+    if (entry.matched !== key) {
+        lib_core/* info */.pq(`the cache service answered ${key} with ${entry.matched}; ${key} itself is not restored`);
+        return undefined;
+    }
+    const b = await fetchDeltaBase(cfg, entry, stagings);
+    if ('missing' in b) {
+        lib_core/* warning */.$e(`runbox store: ${key} is a delta over ${b.missing}, which could not be fetched (${b.space ?? 'evicted, or a cache service problem in the warnings above'}); the other matches are still restored`);
+        return undefined;
+    }
+    return { matched: key, entry, ...b };
+}
+async function restoreAllLocked(cfg, token, report, setOutputs, busy) {
+    const keys = await resolveKeys(cfg);
+    report.add('cache key', describeKeys(keys));
+    const state = initialState(cfg, keys);
+    setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false, matchedKeys: [] });
+    await (0,exec/* ensurePrivilege */.wU)('restore store snapshots into root-owned store paths');
+    const stagings = [];
+    const applied = [];
+    try {
+        if (busy)
+            report.add('store snapshot', `miss: nothing restored (${busy})`);
+        else
+            await mergeMatches(cfg, keys, token, stagings, applied, report);
+        state.matchedKey = applied[0]?.key ?? '';
+        state.exactHit = state.matchedKey === keys.primary;
+        // A delta saved after a merge holds everything its base lacks, so any restored full snapshot
+        // will do as its base; the largest leaves the smallest delta.
+        const largest = [...applied].sort((a, b) => b.r.full.bytes - a.r.full.bytes)[0];
+        if (largest && cfg.delta === 'auto' && cfg.save !== 'never' && !(cfg.save === 'auto' && state.exactHit)) {
+            const baseKey = largest.r.deltaOf ?? largest.key;
+            state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: largest.r.full.bytes, items: largest.r.full.items }) };
+        }
+        setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit, matchedKeys: applied.map((a) => a.key) });
+        if (!state.matchedKey && cfg.failOnCacheMiss)
+            throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+        return state;
+    }
+    finally {
+        for (const staging of stagings)
+            try {
+                staging_removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
+    }
+}
+/** The exact key alone, else every listed match (else, refused, the first match); each applied in turn, `applied` newest first. */
+async function mergeMatches(cfg, keys, token, stagings, applied, report) {
+    const exact = await fetchExact(cfg, keys.primary, stagings);
+    const plan = [];
+    if (exact) {
+        lib_core/* info */.pq(`${keys.primary} matched exactly: it is restored alone (restore-all-matches merges the restore keys' entries on a miss of the key)`);
+        plan.push({ key: keys.primary, fetch: () => Promise.resolve(exact) });
+    }
+    else if (keys.restore.length > 0) {
+        const listed = await listMatches(cfg, keys.restore, token);
+        if (typeof listed === 'string') {
+            lib_core/* warning */.$e(`runbox store: restore-all-matches could not list the entries matching ${keys.restore.join(', ')} (${listed}); restoring the first match only. Give the job 'permissions: actions: read' (or pass a token with it in 'token')`);
+            report.add('store snapshots merged', `not listed (${listed}); the first match only`);
+            const { fetched } = await fetchSnapshot(cfg, keys, stagings);
+            if (fetched)
+                plan.push({ key: fetched.matched, fetch: () => Promise.resolve(fetched) });
+        }
+        else {
+            lib_core/* info */.pq(`restore-all-matches: ${listed.keys.length} entr${listed.keys.length === 1 ? 'y' : 'ies'} to restore, newest first: ${listed.keys.join(', ') || '(none)'}`);
+            if (listed.leftOut > 0 || listed.truncated)
+                report.add('store snapshots merged', `the newest ${MAX_MERGED} matching entries are restored; ${listed.leftOut > 0 ? `${listed.leftOut} older ones are not` : 'the listing stopped at its page limit'}`);
+            for (const key of listed.keys)
+                plan.push({ key, fetch: () => fetchExact(cfg, key, stagings) });
+        }
+    }
+    for (const [i, p] of plan.entries()) {
+        const row = `store snapshot ${i + 1}/${plan.length}`;
+        const fetched = await p.fetch();
+        if (!fetched) {
+            report.add(row, `not restored: ${p.key} (see the log)`);
+            continue;
+        }
+        try {
+            const { r, detail } = await applyFetched(cfg, fetched, stagings[stagings.length - 1]);
+            applied.push({ key: fetched.matched, r });
+            report.add(row, `restored ${fetched.matched} (${fetched.matched === keys.primary ? 'exact hit' : 'restore-key hit'}${detail}`);
+            report.add(`store restore time ${i + 1}/${plan.length}`, restoreTimes(r));
+        }
+        catch (e) {
+            if (e instanceof DaemonStartError)
+                throw e;
+            lib_core/* warning */.$e(`runbox store: the snapshot ${fetched.matched} was not restored, the other matches still are: ${(0,errors/* errorMessage */.g)(e)}`);
+            report.add(row, `not restored (${fetched.matched}): ${(0,errors/* errorMessage */.g)(e)}`);
+        }
+    }
+    const bytes = applied.reduce((n, a) => n + a.r.dataBytes, 0);
+    report.add('store snapshot', applied.length === 0
+        ? `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''} (restore-all-matches; cache service problems, if any, are in the warnings)`
+        : `restored ${applied.length} of ${plan.length} entr${plan.length === 1 ? 'y' : 'ies'} into one store (restore-all-matches, newest first): ${applied.map((a) => a.key).join(', ')}; ${job_summary_formatBytes(bytes)} of files read`);
 }
 
 ;// CONCATENATED MODULE: ./src/store/record.ts
@@ -40749,6 +41864,7 @@ function readRestoreRecord(cfg) {
 
 
 
+
 /** A GC that frees less than asked (hard-linked files count only once gone) gets a few more tries. */
 const MAX_PASSES = 3;
 /** An executable `name` on the runner's PATH, absolute, so that root (through sudo, whose PATH may differ) runs the same one. */
@@ -40770,18 +41886,17 @@ function findTool(name, envPath = process.env.PATH ?? '') {
     }
     return undefined;
 }
-/** narSize of the valid paths directly in the store dir, and their count, from the live DB (read-only, as root: WAL mode needs the -shm file). */
+/** narSize of the valid paths directly in the store dir, and their count, from the live DB (db.ts's reader: creates no -wal/-shm). */
 async function storeSize(kind, root) {
     const preset = PRESETS[kind];
-    const db = path.join(root, preset.dbDir, 'db.sqlite');
-    if (!fs.existsSync(db))
-        return undefined;
     // The store dir is a fixed preset path: no quoting of outside data into the SQL.
     const sql = `SELECT count(*) || ' ' || coalesce(sum(narSize), 0) FROM ValidPaths WHERE path LIKE '${preset.storeDir}/%'`;
-    const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', db, sql], { privileged: true });
-    const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
+    const out = await queryLiveDb(root, preset.dbDir, sql);
+    if (out === undefined)
+        return undefined;
+    const m = /^(\d+) (\d+)$/.exec(out);
     if (!m)
-        throw new Error(`the DB ${db} answered '${r.stdout.trim().slice(0, 100)}' for the store's size`);
+        throw new Error(`the DB ${path.join(root, preset.dbDir, DB_FILE)} answered '${out.slice(0, 100)}' for the store's size`);
     return { paths: Number(m[1]), bytes: Number(m[2]) };
 }
 /** The tool's argv that frees at least `bytes`, or why there is none. */
@@ -40937,33 +42052,52 @@ async function save(state, report) {
         // refused bad key material, so an error here means the input changed in between.
         const signingKey = parseSigningKey(actionInputs);
         await ensurePrivilege('read the root-owned store to snapshot it');
+        // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
+        // the snapshot itself streams from zstd to the cache upload.
         staging = createStaging(state.stagingBase);
-        const snapshotDir = path.join(staging, SNAPSHOT_DIR);
         const scratchDir = path.join(staging, 'scratch');
-        fs.mkdirSync(snapshotDir);
         fs.mkdirSync(scratchDir);
         // Before the snapshot: what the GC removes is then not saved. Its failures are warnings.
         const gc = state.gc ? await collectGarbage({ kind: state.kind, root: state.root, capBytes: state.gc.capBytes, lockTimeoutSec: state.gc.lockTimeoutSec }, report) : undefined;
         // A delta holds only what its base lacks, so restoring base + delta would bring back every
         // base item the GC just deleted: after a GC that freed anything, a full snapshot.
         const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-        const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
-            root: state.root,
-            kind: state.kind,
-            storePaths: state.storePaths,
-            ...(state.dbDir ? { dbDir: state.dbDir } : {}),
-            ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
-            snapshotDir,
-            scratchDir,
-            shards: state.shards,
-            ...(typeof base === 'string' ? {} : { base })
-        }));
+        // Reserved before the archive: a key another job saved first costs no snapshot. Until
+        // upload.finish() succeeds the service holds nothing under the key.
+        const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
+        if (!upload) {
+            report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+            return undefined;
+        }
+        const t0 = Date.now();
+        let r;
+        try {
+            r = await withProgress('archiving and uploading the store (compressed so far)', () => upload.stream.handed, () => createSnapshot({
+                root: state.root,
+                kind: state.kind,
+                storePaths: state.storePaths,
+                ...(state.dbDir ? { dbDir: state.dbDir } : {}),
+                ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
+                sink: upload.stream,
+                scratchDir,
+                shards: state.shards,
+                ...(typeof base === 'string' ? {} : { base })
+            }));
+        }
+        catch (e) {
+            const warning = uploadFailure(e);
+            if (!warning)
+                throw e;
+            core.warning(warning);
+            report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+            return undefined;
+        }
+        const t1 = Date.now();
         if (r.missing.length > 0)
             core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
         const bytes = manifestBytes(r.manifest);
-        const t0 = Date.now();
-        const id = await saveEntry(staging, state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
-        const uploadMs = Date.now() - t0;
+        const id = await upload.finish();
+        const t2 = Date.now();
         const baseBytes = typeof base === 'string' ? 0 : base.bytes;
         const kind = r.manifest.base
             ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${formatBytes(baseBytes)})`
@@ -40973,7 +42107,9 @@ async function save(state, report) {
             : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`);
         if (signingKey && id !== undefined)
             report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-        report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+        // The blocks go up while the archive is made: "upload" is only what is left after it (the
+        // index, the commit and finalize).
+        report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(t1 - t0 - r.dbMs)}, upload ${formatSeconds(t2 - t1)} (after the archive, which uploaded as it went)`);
         // For purge: the saved entry and the base its manifest names stay.
         if (id !== undefined)
             return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
@@ -40984,7 +42120,7 @@ async function save(state, report) {
         if (staging)
             removeStagingOrWarn(staging, state.stagingBase);
         staging = undefined;
-        const space = stagingSpaceProblem(e, state.stagingBase, 'the snapshot before the upload');
+        const space = stagingSpaceProblem(e, state.stagingBase, "the snapshot's member lists");
         const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
         core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
         report.add('store snapshot', `not saved: ${why}`);
@@ -41003,133 +42139,6 @@ function removeStagingOrWarn(staging, base) {
         core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
     }
 }
-
-;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
-// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
-// which, unlike the cache service itself, can list entries and delete them. Used only by purge.
-// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
-//
-// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
-// a token the API does not take, or a service that stays unavailable after bounded retries.
-
-
-const PER_PAGE = 100;
-/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
-const MAX_PAGES = 20;
-const API_VERSION = '2022-11-28';
-function headers(t) {
-    return {
-        accept: 'application/vnd.github+json',
-        authorization: `Bearer ${t.token}`,
-        'x-github-api-version': API_VERSION,
-        'user-agent': 'runbox'
-    };
-}
-function endpoint(t, rest) {
-    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
-}
-/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
-async function refusalOf(res, what) {
-    const body = (await res.text()).slice(0, 300);
-    const said = body ? `: ${shown(body)}` : '';
-    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
-    if (res.status === 429 || (res.status === 403 && limited)) {
-        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
-        const retry = res.headers.get('retry-after');
-        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
-        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
-    }
-    if (res.status === 401)
-        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
-    if (res.status === 403 || res.status === 404)
-        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: write' permission on this repository)` };
-    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
-}
-async function request(t, method, url, what) {
-    try {
-        return await withRetries(what, async () => {
-            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
-            if (res.status >= 500 && res.status !== 501) {
-                await res.body?.cancel();
-                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
-            }
-            return res;
-        });
-    }
-    catch (e) {
-        return { kind: 'unavailable', message: describe(e) };
-    }
-}
-function caches_rest_isRefusal(v) {
-    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
-}
-function parseTime(v) {
-    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
-    return Number.isFinite(ms) ? ms : NaN;
-}
-/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
-function listing(raw) {
-    const o = raw;
-    if (!o || typeof o !== 'object')
-        return undefined;
-    const { id, key, version, ref, size_in_bytes: size } = o;
-    const createdAt = parseTime(o.created_at);
-    const lastAccessedAt = parseTime(o.last_accessed_at);
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
-        return undefined;
-    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
-        return undefined;
-    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
-}
-/**
- * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
- * given, saved from `ref`. Pages are read until the API's total_count is reached, a page comes
- * back empty, or MAX_PAGES were read (then `truncated`).
- */
-async function caches_rest_listCaches(t, prefix, ref) {
-    const entries = [];
-    for (let page = 1; page <= MAX_PAGES; page++) {
-        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
-        const what = `listing the caches for ${shown(prefix)} (page ${page})`;
-        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
-        if (caches_rest_isRefusal(res))
-            return res;
-        if (!res.ok)
-            return refusalOf(res, what);
-        let body;
-        try {
-            body = await jsonBody(res, what);
-        }
-        catch (e) {
-            return { kind: 'malformed', message: describe(e) };
-        }
-        const o = body;
-        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
-            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
-        const got = o.actions_caches.map(listing);
-        if (got.some((e) => e === undefined))
-            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
-        entries.push(...got);
-        if (got.length === 0 || entries.length >= o.total_count)
-            return { entries, truncated: false };
-    }
-    return { entries, truncated: true };
-}
-/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
-async function caches_rest_deleteCache(t, id) {
-    const what = `deleting cache entry ${id}`;
-    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
-    if (caches_rest_isRefusal(res))
-        return res;
-    // A 404 after a successful listing is the entry going away in between; a missing permission
-    // shows as 403 (or as 404 on the listing itself).
-    if (res.ok || res.status === 404) {
-        await res.body?.cancel();
-        return res.ok ? 'deleted' : 'gone';
-    }
-    return refusalOf(res, what);
-}
-
 
 ;// CONCATENATED MODULE: ./src/store/purge-config.ts
 // The purge inputs, validated by main before anything happens and read again by post (the token
@@ -41301,6 +42310,8 @@ async function purge(state, saved, cfg, restoreKeys, report, env) {
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
 
+// One snapshot, or with restore-all-matches every match merged (restore-all.ts dispatches).
+
 
 
 
@@ -41385,45 +42396,25 @@ function listCandidates(refDir, name, ownRunDir) {
         // warmer than a cold start, and would hide an older full one.
         if (isEmptyDir(external_node_path_default().join(d.path, name)))
             continue;
-        out.push({ runDir: d.path, lockPath: d.lockPath, hasLock: d.lockStat !== undefined, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
+        out.push({ runDir: d.path, lockPath: d.lockPath, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
     }
     return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
 }
-/** Takes the candidate's lock if it is free, then re-checks its shape under the lock. */
+/** Claims the candidate (lock/claim.ts: its lock if free, its shape re-checked under it), then its `<name>` dir. */
 async function claim(c, name, baseDir) {
-    let held;
-    try {
-        held = await tryLock(c.lockPath);
-    }
-    catch (e) {
-        // Gone with a concurrent reap, or another runner user's lock file we may not open.
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
-            return undefined;
-        throw e;
-    }
-    if (!held) {
-        lib_core/* debug */.Yz(`runbox warm: ${c.runDir} is in use by a live run; not a warm source`);
+    const outcome = await claimDeadDir(c.runDir, c.lockPath, { withoutLockFile: 'create', hiddenIsMissing: true });
+    if (!outcome.claimed) {
+        lib_core/* debug */.Yz(`runbox warm: ${c.runDir} is not a warm source: ${outcome.skipped}${outcome.inUse ? ' (in use by a live run)' : ''}`);
         return undefined;
     }
-    const lock = held;
-    const release = once(() => {
-        if (c.hasLock)
-            return lock.release();
-        // tryLock created the lock file as there was none: remove it again so the janitor's idea of
-        // this dir's last use stays what it was. removeLockFile releases even when the unlink fails.
-        try {
-            flock_removeLockFile(lock);
-        }
-        catch (e) {
-            if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM')
-                throw e;
-            lib_core/* debug */.Yz(`runbox warm: left the lock file ${lock.path} we created (${errnoOf(e)}); it is free and harmless`);
-        }
-    });
+    const claimed = outcome.claimed;
+    // A lock file our tryLock made is removed again, so that the janitor's idea of this dir's last
+    // use stays what it was.
+    const release = once(() => (claimed.createdLockFile ? void claimed.releaseAndRemoveLockFile() : claimed.release()));
     const source = external_node_path_default().join(c.runDir, name);
     try {
-        // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
-        if (!visibleStat(c.runDir)?.isDirectory() || !visibleStat(source)?.isDirectory()) {
+        // The scan was lock-free: the `<name>` dir may have been replaced by a symlink since.
+        if (!visibleStat(source)?.isDirectory()) {
             release();
             return undefined;
         }
@@ -41677,10 +42668,47 @@ async function runStep(report, cancelled, body) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/steps/store-outputs.ts
+// What main and the restore sub-action say about a store restore: its outputs, set as soon as
+// the key is known, and the warnings about a store-paths that leaves things out. Shared by the
+// two steps, so neither imports the other.
+
+
+
+
+/** restoreStore calls it as soon as the key is known, so the outputs exist whatever fails later, and again with what it restored. */
+function setStoreOutputs(o) {
+    lib_core/* setOutput */.uH('cache-primary-key', o.primaryKey);
+    lib_core/* setOutput */.uH('cache-matched-key', o.matchedKey);
+    lib_core/* setOutput */.uH('cache-hit', o.exactHit ? 'true' : 'false');
+    if (o.matchedKeys)
+        lib_core/* setOutput */.uH('matched-keys', JSON.stringify(o.matchedKeys));
+}
+/**
+ * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
+ * them as invalid. Said at main, before anything is restored.
+ */
+function warnAboutDbDir(cfg) {
+    const preset = presets_PRESETS[cfg.kind];
+    if (!cfg.dbDir)
+        lib_core/* warning */.$e(`runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`);
+}
+/**
+ * After a miss, store paths that still do not exist mean post has nothing to save: no Guix or
+ * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
+ * none either, so this waits for the restore.) Said at main rather than as post's warning.
+ */
+function warnAboutMissingStore(cfg, src) {
+    const missing = cfg.storePaths.filter((p) => !external_node_fs_default().existsSync(external_node_path_default().join(cfg.root, p)));
+    if (missing.length === 0)
+        return;
+    lib_core/* warning */.$e(`runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
+        (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`));
+}
+
 ;// CONCATENATED MODULE: ./src/steps/main-step.ts
 // The main step: validate everything, heal what a dead predecessor left, provision this run's
 // dirs and mount sources, then (optionally) restore the store snapshot.
-
 
 
 
@@ -41730,12 +42758,6 @@ async function sweep(baseDir, reap, ours, report) {
     else if (g.pruned.length > 0)
         report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
 }
-/** restoreStore calls it as soon as the key is known, so the outputs exist whatever fails later, and again with what it restored. */
-function setStoreOutputs(o) {
-    lib_core/* setOutput */.uH('cache-primary-key', o.primaryKey);
-    lib_core/* setOutput */.uH('cache-matched-key', o.matchedKey);
-    lib_core/* setOutput */.uH('cache-hit', o.exactHit ? 'true' : 'false');
-}
 /**
  * Holds the mount sources for the job (shared with jobs of the same owner), so that no job with
  * another owner chowns them under this job's containers. The holds are root's files: a runner
@@ -41752,27 +42774,6 @@ async function holdMounts(mounts, owner, timeoutSec, ctx) {
         return [];
     }
     return holdMountSources(mounts, owner, timeoutSec, { runId: ctx.runId, runner: ctx.runnerName, job: ctx.job });
-}
-/**
- * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
- * them as invalid. Said at main, before anything is restored.
- */
-function warnAboutDbDir(cfg) {
-    const preset = presets_PRESETS[cfg.kind];
-    if (!cfg.dbDir)
-        lib_core/* warning */.$e(`runbox store: 'store-paths' leaves out the ${cfg.kind} DB dir ${preset.dbDir}: items a restore adds are not registered, and the daemon treats them as invalid. Add ${preset.dbDir} to 'store-paths'`);
-}
-/**
- * After a miss, store paths that still do not exist mean post has nothing to save: no Guix or
- * Nix on this host, or a wrong `store-paths`. (A fresh host that restores its first store has
- * none either, so this waits for the restore.) Said at main rather than as post's warning.
- */
-function warnAboutMissingStore(cfg, src) {
-    const missing = cfg.storePaths.filter((p) => !external_node_fs_default().existsSync(external_node_path_default().join(cfg.root, p)));
-    if (missing.length === 0)
-        return;
-    lib_core/* warning */.$e(`runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
-        (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`));
 }
 async function runMain(src = input_source_actionInputs) {
     const report = new StepReport('runbox: main');
@@ -41875,7 +42876,7 @@ async function runMain(src = input_source_actionInputs) {
         lib_core/* setOutput */.uH('dirs', JSON.stringify(Object.fromEntries(state.dirs.map((d) => [d.name, d.path]))));
         if (storeCfg) {
             try {
-                state.store = await restoreStore(storeCfg, report, setStoreOutputs);
+                state.store = await restoreStoreAll(storeCfg, report, setStoreOutputs);
                 if (!state.store.matchedKey && !storeCfg.lookupOnly)
                     warnAboutMissingStore(storeCfg, src);
             }

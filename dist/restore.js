@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_restore_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1645);
+/* harmony import */ var _steps_restore_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3244);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1645:
+/***/ 3244:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28553,7 +28553,7 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
  * `<action>/action.yml`), read at run time so that the list can never fall behind action.yml.
  * undefined when there is no action.yml there (the bundle run outside an action checkout).
  */
-function known_inputs_declaredInputs(script = process.argv[1], subAction = '') {
+function declaredInputs(script = process.argv[1], subAction = '') {
     if (!script)
         return undefined;
     let yml;
@@ -28592,7 +28592,7 @@ function closestInput(given, declared) {
     return [...declared].sort((a, b) => score(a) - score(b) || (a < b ? -1 : 1))[0];
 }
 /** Fails on the first INPUT_ variable that no declared input maps to, naming the nearest one. */
-function known_inputs_checkUnknownInputs(declared, env = process.env) {
+function checkUnknownInputs(declared, env = process.env) {
     const known = new Set(declared.map(inputEnvName));
     const unknown = Object.keys(env)
         .filter((k) => k.startsWith('INPUT_') && !known.has(k))
@@ -28669,7 +28669,7 @@ function oneLine(s) {
 // of the step (also on failure) so a reader sees what runbox created, reaped, restored or saved.
 
 
-class job_summary_StepReport {
+class StepReport {
     title;
     rows = [];
     notes = [];
@@ -28756,7 +28756,7 @@ var on_cancel = __nccwpck_require__(7632);
  * summary is written. The cleanup that writes it is registered before the body runs, so on
  * cancel it runs last (cleanups run newest first) and the summary shows what the body got to.
  */
-async function run_step_runStep(report, cancelled, body) {
+async function runStep(report, cancelled, body) {
     const summaryOnCancel = (0,on_cancel/* registerCleanup */.qE)(() => {
         if (cancelled !== undefined)
             report.add('cancelled', cancelled);
@@ -28840,7 +28840,7 @@ function pullRequestNumber(env) {
     const n = event.pull_request?.number ?? event.number;
     return n === undefined ? undefined : String(n);
 }
-function job_context_jobContext(env = process.env) {
+function jobContext(env = process.env) {
     const event = env.GITHUB_EVENT_NAME ?? '';
     const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
     let ref;
@@ -28965,7 +28965,7 @@ function resolveExisting(p) {
  * `allowRootMade`: a symlink owned by root in a dir only root may write to was put there by
  * root, like the dir itself, and is followed (for store paths such as a /nix moved to another disk).
  */
-function path_safety_symlinkedComponent(p, opts = {}) {
+function symlinkedComponent(p, opts = {}) {
     let cur = '';
     for (const c of p.split('/').filter(Boolean)) {
         cur = `${cur}/${c}`;
@@ -28995,7 +28995,7 @@ function onlyRootWrites(dir) {
 }
 /** Throws (naming `what`) when `p` passes through a symlink: the check right before a change on disk. */
 function path_safety_assertNoSymlink(p, what) {
-    const link = path_safety_symlinkedComponent(p);
+    const link = symlinkedComponent(p);
     if (link)
         throw new Error(`refusing to ${what} ${p}: ${link.at} is a symlink (to ${link.target}); runbox never creates or chowns anything through a symlink`);
 }
@@ -29009,7 +29009,7 @@ function path_safety_checkHostPath(input, p, fix, opts = {}) {
     if (problem)
         throw new errors/* InputError */.d(input, problem, fix);
     const clean = normalise(p);
-    const link = path_safety_symlinkedComponent(clean, opts);
+    const link = symlinkedComponent(clean, opts);
     if (link) {
         const real = resolveExisting(clean);
         const realProblem = pathProblem(real);
@@ -29022,7 +29022,7 @@ function path_safety_checkHostPath(input, p, fix, opts = {}) {
  * Before a destructive operation: `target` must be a real directory (not a symlink) whose
  * resolved location is strictly inside the resolved `root`.
  */
-function path_safety_assertOwnedSubdir(target, root) {
+function assertOwnedSubdir(target, root) {
     const st = fs.lstatSync(target);
     if (st.isSymbolicLink())
         throw new Error(`refusing to touch ${target}: it is a symlink`);
@@ -29051,14 +29051,14 @@ function path_safety_sanitizeComponent(raw, maxLength = 60) {
 
 const layout_RUN_DIR_PREFIX = 'run-';
 /** A dir's lock file is its sibling `<dir>.lock` (liveness.ts lockPathOf). */
-const layout_LOCK_SUFFIX = '.lock';
+const LOCK_SUFFIX = '.lock';
 function mustSanitize(what, raw) {
     const s = sanitizeComponent(raw);
     if (s === '')
         throw new Error(`${what} '${raw}' has no characters usable in a directory name`);
     return s;
 }
-function layout_computeLayout(baseDir, ctx, id) {
+function computeLayout(baseDir, ctx, id) {
     const refKey = mustSanitize('the ref', ctx.ref);
     const idKey = id === '' ? '' : mustSanitize('input id', id);
     const jobKey = [mustSanitize('GITHUB_JOB', ctx.job), mustSanitize('RUNNER_NAME', ctx.runnerName), idKey].filter(Boolean).join('-');
@@ -29070,7 +29070,7 @@ function layout_computeLayout(baseDir, ctx, id) {
         prDir: idKey ? path.join(baseDir, `${refKey}-${idKey}`) : refDir
     };
 }
-function layout_dirPath(layout, spec) {
+function dirPath(layout, spec) {
     return path.join(spec.scope === 'run' ? layout.runDir : layout.prDir, spec.name);
 }
 
@@ -29159,7 +29159,7 @@ function parseLeftovers(src) {
         return raw;
     throw new InputError('leftovers', `'${raw}' is not 'kill' or 'wait'`, "Write 'kill' (stop what still uses the dirs after release-timeout) or 'wait' (keep the dirs locked until it ends)");
 }
-function dirs_config_parseFoundationConfig(src, env = process.env) {
+function parseFoundationConfig(src, env = process.env) {
     // action.yml declares the default, so the runner passes it when the workflow leaves base-dir
     // out; an empty value was written as an expression that expanded to nothing. Falling back to
     // RUNNER_TEMP then would silently give up what a shared base-dir is for (warm pr dirs, one
@@ -29197,10 +29197,10 @@ function dirs_config_parseFoundationConfig(src, env = process.env) {
  * a store path may pass only through symlinks root made (a /nix moved to another disk); the
  * staging base (RUNNER_TEMP) through none, since downloads are written there.
  */
-function dirs_config_checkStoreHostPaths(cfg) {
+function checkStoreHostPaths(cfg) {
     for (const p of cfg.storePaths)
         path_safety_checkHostPath('store-paths', external_node_path_default().join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
-    const link = path_safety_symlinkedComponent(cfg.stagingBase);
+    const link = symlinkedComponent(cfg.stagingBase);
     if (link)
         throw new errors/* InputError */.d('store', `the staging dir RUNNER_TEMP '${cfg.stagingBase}' resolves through a symlink (${link.at} -> ${link.target}); snapshots are downloaded there`, `Give the runner a RUNNER_TEMP without symlinks, or remove ${link.at} if you did not make it`);
 }
@@ -29214,11 +29214,11 @@ var exec = __nccwpck_require__(3424);
 // Errno checks and the one "lstat, or nothing there" of runbox.
 
 // Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-function errno_errnoOf(e) {
+function errnoOf(e) {
     return typeof e === 'object' && e !== null ? e.code : undefined;
 }
 function errno_isErrno(e, ...codes) {
-    const code = errno_errnoOf(e);
+    const code = errnoOf(e);
     return code !== undefined && codes.includes(code);
 }
 /**
@@ -29253,7 +29253,7 @@ function errno_lstatOrUndefined(p, opts = {}) {
 
 
 /** How a waiter names whoever holds a lock, from what the last writer of the record said. */
-function flock_describeHolder(h) {
+function describeHolder(h) {
     if (!h)
         return 'held by an unknown process';
     if (h.reaping)
@@ -29264,12 +29264,12 @@ function flock_describeHolder(h) {
         return `held by a process that is not a run (run ${h.runId} (${h.runner}) let go at ${h.released}; likely a janitor checking it)`;
     return `held by run ${h.runId} (${h.runner})`;
 }
-class flock_LockTimeoutError extends Error {
+class LockTimeoutError extends Error {
     path;
     holder;
     timeoutSec;
     constructor(path, holder, timeoutSec) {
-        super(`Lock ${path} is ${flock_describeHolder(holder)}; gave up after ${timeoutSec}s`);
+        super(`Lock ${path} is ${describeHolder(holder)}; gave up after ${timeoutSec}s`);
         this.path = path;
         this.holder = holder;
         this.timeoutSec = timeoutSec;
@@ -29282,7 +29282,7 @@ class flock_LockTimeoutError extends Error {
  * orphaned flock child waits at most one slice instead of grabbing the lock much later.
  */
 const WAIT_SLICE_SEC = 5;
-async function flock_acquireLock(path, opts) {
+async function acquireLock(path, opts) {
     const started = Date.now();
     const deadline = started + opts.timeoutSec * 1000;
     let waited = false;
@@ -29290,15 +29290,15 @@ async function flock_acquireLock(path, opts) {
         const { fd, writable } = openLockFile(path);
         let locked;
         try {
-            locked = await flock_flockFd(fd, 0);
+            locked = await flockFd(fd, 0);
             if (!locked && !waited && opts.timeoutSec > 0) {
                 waited = true;
-                opts.onWait?.(flock_readHolder(path));
+                opts.onWait?.(readHolder(path));
             }
             while (!locked && Date.now() < deadline && sameFile(fd, path)) {
-                locked = await flock_flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+                locked = await flockFd(fd, Math.min(WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
                 if (!locked)
-                    opts.onStillWaiting?.(flock_readHolder(path), (Date.now() - started) / 1000);
+                    opts.onStillWaiting?.(readHolder(path), (Date.now() - started) / 1000);
             }
         }
         catch (e) {
@@ -29312,22 +29312,22 @@ async function flock_acquireLock(path, opts) {
         fs.closeSync(fd);
         // A lock on a replaced inode is retried even past the deadline: the new file is usually free.
         if (!locked && Date.now() >= deadline)
-            throw new flock_LockTimeoutError(path, flock_readHolder(path), opts.timeoutSec);
+            throw new LockTimeoutError(path, readHolder(path), opts.timeoutSec);
     }
 }
 /** Takes the lock only if nobody holds it (janitors, disk guard). */
-async function flock_tryLock(path) {
+async function tryLock(path) {
     try {
-        return await flock_acquireLock(path, { timeoutSec: 0 });
+        return await acquireLock(path, { timeoutSec: 0 });
     }
     catch (e) {
-        if (e instanceof flock_LockTimeoutError)
+        if (e instanceof LockTimeoutError)
             return undefined;
         throw e;
     }
 }
 /** What the current (or last) holder wrote; undefined when the file is missing, empty, mid-write, or not a plain lock file. */
-function flock_readHolder(path) {
+function readHolder(path) {
     let fd;
     try {
         // Never through a symlink, never blocking on a FIFO someone put there.
@@ -29366,7 +29366,7 @@ const MAX_HOLDER_BYTES = (/* unused pure expression or super */ null && (64 * 10
  * names the inode we hold (someone may already have replaced it), then releases. Waiters on the
  * old inode notice the unlink when they get it and reopen the path.
  */
-function flock_removeLockFile(held) {
+function removeLockFile(held) {
     let removed = false;
     try {
         if (sameFile(held.fd, held.path)) {
@@ -29519,7 +29519,7 @@ function sameFile(fd, path) {
  * Resolves true when locked, false when someone else holds it (flock's conflict exit code).
  * Not via run(): that one cannot pass extra fds.
  */
-function flock_flockFd(fd, waitSec, shared = false) {
+function flockFd(fd, waitSec, shared = false) {
     const CONFLICT = 75; // chosen with -E so a conflict cannot be mistaken for a flock error
     const wait = waitSec > 0 ? ['-w', waitSec.toFixed(2)] : ['-n'];
     return new Promise((resolve, reject) => {
@@ -29545,7 +29545,7 @@ function flock_flockFd(fd, waitSec, shared = false) {
 // No runbox or @actions imports: dist/keeper.js bundles it and stays dependency-free.
 
 /** undefined when there is no such process (or thread `tid` of it). */
-function proc_stat_procStat(pid, tid) {
+function procStat(pid, tid) {
     let text;
     try {
         text = external_node_fs_default().readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
@@ -29571,7 +29571,7 @@ function proc_stat_procStat(pid, tid) {
 
 
 
-const root_files_RUN_DIR = '/run/runbox';
+const RUN_DIR = '/run/runbox';
 // Runs as root. argv: mode dir file [data]. The dir is made 0755 when missing and must then be
 // a root-owned dir no one else can write to; files are created O_EXCL|O_NOFOLLOW, written
 // through a temp name and renamed, so a reader never sees half a record.
@@ -29598,8 +29598,8 @@ if (mode === 'create') {
 } else fail('unknown mode ' + mode);
 `;
 /** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
-async function root_files_rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
-    const link = path_safety_symlinkedComponent(dir);
+async function rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
+    const link = symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
     await (0,exec/* ensurePrivilege */.wU)(`keep runbox's host-wide records in ${dir}`);
@@ -29610,7 +29610,7 @@ async function root_files_rootFile(mode, file, data = '', dir = external_node_pa
  * a regular file with one link, owned by root, writable by root alone, in a dir that is the same.
  * Returns the fd (the caller closes it), or undefined when it does not exist.
  */
-function root_files_openRootFile(file) {
+function openRootFile(file) {
     const dst = external_node_fs_default().lstatSync(external_node_path_default().dirname(file));
     if (!dst.isDirectory() || dst.uid !== 0 || (dst.mode & 0o022) !== 0)
         throw new Error(`${external_node_path_default().dirname(file)} is not a root-owned dir that only root can write to`);
@@ -29633,8 +29633,8 @@ function root_files_openRootFile(file) {
     return fd;
 }
 /** A small JSON record root wrote; undefined when missing or unreadable as JSON. */
-function root_files_readRootRecord(file) {
-    const fd = root_files_openRootFile(file);
+function readRootRecord(file) {
+    const fd = openRootFile(file);
     if (fd === undefined)
         return undefined;
     try {
@@ -29674,7 +29674,7 @@ function root_files_readRootRecord(file) {
 
 /** lock-timeout's default; run-main sets the input's value. */
 let timeoutSec = 1800;
-function restore_lock_setRestoreLockTimeout(sec) {
+function setRestoreLockTimeout(sec) {
     timeoutSec = sec;
 }
 /** What setRestoreLockTimeout set (lock-timeout), for work that post does under the same lock. */
@@ -29682,14 +29682,14 @@ function restoreLockTimeout() {
     return timeoutSec;
 }
 const restore_lock_WAIT_SLICE_SEC = 5;
-function restoreLockPath(storeDir, dir = root_files_RUN_DIR) {
+function restoreLockPath(storeDir, dir = RUN_DIR) {
     const h = external_node_crypto_default().createHash('sha256').update(storeDir).digest('hex').slice(0, 16);
     return external_node_path_default().join(dir, `restore-${h}.lock`);
 }
 function restore_lock_describeHolder(h) {
     if (!h || typeof h.pid !== 'number')
         return 'holder unknown';
-    const gone = proc_stat_procStat(h.pid) === undefined || (typeof h.startTime === 'string' && proc_stat_procStat(h.pid)?.startTime !== h.startTime);
+    const gone = procStat(h.pid) === undefined || (typeof h.startTime === 'string' && procStat(h.pid)?.startTime !== h.startTime);
     return `pid ${h.pid}${typeof h.runId === 'string' && h.runId ? `, run ${h.runId}` : ''}${typeof h.since === 'string' ? `, since ${h.since}` : ''}${gone ? ', which has exited' : ''}`;
 }
 /**
@@ -29705,8 +29705,8 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
     await (0,exec/* ensurePrivilege */.wU)('restore a store snapshot into root-owned store paths');
     let fd;
     try {
-        await root_files_rootFile('create', lockPath);
-        fd = root_files_openRootFile(lockPath);
+        await rootFile('create', lockPath);
+        fd = openRootFile(lockPath);
         if (fd === undefined)
             throw new Error(`${lockPath} is missing right after it was made`);
     }
@@ -29716,18 +29716,18 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
         return fn(why);
     }
     try {
-        let locked = await flock_flockFd(fd, 0);
+        let locked = await flockFd(fd, 0);
         // A holder records itself just after it got the lock: give it a moment before asking who it is.
         if (!locked && wait > 0)
-            locked = await flock_flockFd(fd, Math.min(1, wait));
+            locked = await flockFd(fd, Math.min(1, wait));
         if (!locked) {
-            const who = restore_lock_describeHolder(root_files_readRootRecord(holderPath));
+            const who = restore_lock_describeHolder(readRootRecord(holderPath));
             lib_core/* info */.pq(`runbox store: another restore into ${storeDir} holds the host's restore lock ${lockPath} (${who}); waiting up to ${wait} s`);
             const deadline = Date.now() + wait * 1000;
             while (!locked && Date.now() < deadline)
-                locked = await flock_flockFd(fd, Math.min(restore_lock_WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
+                locked = await flockFd(fd, Math.min(restore_lock_WAIT_SLICE_SEC, (deadline - Date.now()) / 1000));
             if (!locked) {
-                const why = `another restore into ${storeDir} (${restore_lock_describeHolder(root_files_readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
+                const why = `another restore into ${storeDir} (${restore_lock_describeHolder(readRootRecord(holderPath))}) held the host's restore lock for more than ${wait} s (lock-timeout)`;
                 lib_core/* warning */.$e(`runbox store: ${why}; continuing as on a cache miss`);
                 return await fn(why);
             }
@@ -29738,10 +29738,10 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
             since: new Date().toISOString(),
             runId: process.env.GITHUB_RUN_ID ?? '',
             job: process.env.GITHUB_JOB ?? '',
-            startTime: proc_stat_procStat(process.pid)?.startTime
+            startTime: procStat(process.pid)?.startTime
         };
         // Only for waiters' messages: a failure to write it must not stop the restore.
-        await root_files_rootFile('write', holderPath, JSON.stringify(holder)).catch((e) => lib_core/* info */.pq(`runbox store: could not record this restore as the lock's holder: ${(0,errors/* errorMessage */.g)(e)}`));
+        await rootFile('write', holderPath, JSON.stringify(holder)).catch((e) => lib_core/* info */.pq(`runbox store: could not record this restore as the lock's holder: ${(0,errors/* errorMessage */.g)(e)}`));
         return await fn(undefined);
     }
     finally {
@@ -29752,6 +29752,8 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -29781,7 +29783,7 @@ function retryBase() {
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
 const RPC_TIMEOUT_MS = 60_000;
-class http_HttpError extends Error {
+class HttpError extends Error {
     status;
     constructor(status, message) {
         super(message);
@@ -29796,7 +29798,7 @@ class ShortReadError extends Error {
 function isRetryable(e) {
     if (e instanceof ShortReadError)
         return true;
-    const status = e instanceof http_HttpError ? e.status : e?.statusCode;
+    const status = e instanceof HttpError ? e.status : e?.statusCode;
     if (typeof status === 'number' && status > 0)
         return status >= 500 && status !== 501;
     if (e instanceof TypeError && e.message === 'fetch failed')
@@ -29820,7 +29822,7 @@ function http_describe(e) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt) => retryBase() * 2 ** (attempt - 1);
 /** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
-async function http_withRetries(what, fn) {
+async function withRetries(what, fn) {
     for (let attempt = 1;; attempt++) {
         try {
             return await fn();
@@ -29843,7 +29845,7 @@ class RetriesExhausted extends Error {
     }
 }
 /** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
-async function http_jsonBody(res, what) {
+async function jsonBody(res, what) {
     const text = await res.text();
     if (text.length > 1 << 20)
         throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
@@ -29854,7 +29856,7 @@ async function http_jsonBody(res, what) {
         throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
-async function http_fetchWithTimeout(url, init) {
+async function fetchWithTimeout(url, init) {
     return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
 }
 /**
@@ -29896,7 +29898,7 @@ async function* getRange(url, start, end, size) {
         const full = res.status === 200 && start === 0 && end === size;
         if (res.status !== 206 && !full) {
             await res.body?.cancel();
-            throw new http_HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
+            throw new HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
         }
         if (res.status === 206) {
             const cr = contentRange(res.headers.get('content-range'));
@@ -29960,10 +29962,10 @@ async function* resumableRange(url, offset, length, size) {
  * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
  */
 async function openBlob(url, maxBytes) {
-    const size = await http_withRetries('HEAD of the cache blob', async () => {
-        const res = await http_fetchWithTimeout(url, { method: 'HEAD' });
+    const size = await withRetries('HEAD of the cache blob', async () => {
+        const res = await fetchWithTimeout(url, { method: 'HEAD' });
         if (res.status !== 200)
-            throw new http_HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
+            throw new HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
         const len = res.headers.get('content-length');
         if (!len || !/^\d{1,16}$/.test(len))
             throw new Error(`HEAD of the cache blob: no usable Content-Length (${untrusted_text_shown(len ?? 'none')})`);
@@ -29975,6 +29977,11 @@ async function openBlob(url, maxBytes) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/cache-service/index.ts
+// A small client for the Actions cache service, selected from the environment as @actions/cache
+// does: v2 (Twirp JSON + signed Azure blob URLs) on github.com / *.ghe.com / *.localhost with
+// ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
+// only: what the bytes mean is the entry reader's business.
+
 
 
 
@@ -30048,21 +30055,21 @@ class V2Client {
         this.svc = svc;
     }
     async rpc(method, body) {
-        return http_withRetries(`cache service ${method}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
+        return withRetries(`cache service ${method}`, async () => {
+            const res = await fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
                 method: 'POST',
                 headers: { Authorization: `Bearer ${this.svc.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
                 body: JSON.stringify(body)
             });
-            const out = await http_jsonBody(res, method).catch((e) => {
+            const out = await jsonBody(res, method).catch((e) => {
                 if (!res.ok)
-                    throw new http_HttpError(res.status, `${method}: HTTP ${res.status}`);
+                    throw new HttpError(res.status, `${method}: HTTP ${res.status}`);
                 throw e;
             });
             const o = (typeof out === 'object' && out !== null ? out : {});
             if (!res.ok) {
                 const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new http_HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
+                throw new HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
             }
             return o;
         });
@@ -30094,13 +30101,39 @@ class V2Client {
         await limited(opts.concurrency ?? 4, ids.map((id, i) => async () => {
             const start = i * blockBytes;
             const end = Math.min(size, start + blockBytes);
-            await http_withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
+            await withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
         }));
-        await http_withRetries('committing the block list', () => blob.commitBlockList(ids));
+        await withRetries('committing the block list', () => blob.commitBlockList(ids));
         const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
         if (fin.ok !== true)
             return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
         return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+    }
+    async begin(key, version) {
+        const created = await this.rpc('CreateCacheEntry', { key, version });
+        const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
+        if (created.ok !== true || typeof uploadUrl !== 'string')
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+        const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
+        const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+        let next = 0;
+        return {
+            ordered: false,
+            put: async (data) => {
+                const n = next++;
+                // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
+                const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
+                await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from([data]), data.length));
+                return id;
+            },
+            commit: async (refs, size) => {
+                await withRetries('committing the block list', () => blob.commitBlockList([...refs]));
+                const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
+                if (fin.ok !== true)
+                    return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+                return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+            }
+        };
     }
 }
 // ---------------------------------------------------------------- v1 (GHES)
@@ -30116,15 +30149,15 @@ class V1Client {
         return { Authorization: `Bearer ${this.svc.token}`, Accept: V1_ACCEPT, ...(json ? { 'Content-Type': 'application/json' } : {}) };
     }
     async call(what, method, path, body) {
-        return http_withRetries(`cache service ${what}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
+        return withRetries(`cache service ${what}`, async () => {
+            const res = await fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
                 method,
                 headers: this.headers(body !== undefined),
                 ...(body !== undefined ? { body: JSON.stringify(body) } : {})
             });
             if (res.status >= 500 || res.status === 429) {
                 await res.body?.cancel();
-                throw new http_HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
+                throw new HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
             }
             const text = res.status === 204 ? '' : await res.text();
             let json;
@@ -30143,7 +30176,7 @@ class V1Client {
         if (r.status === 204 || r.status === 404)
             return undefined;
         if (r.status !== 200)
-            throw new http_HttpError(r.status, `cache lookup: HTTP ${r.status}`);
+            throw new HttpError(r.status, `cache lookup: HTTP ${r.status}`);
         const o = (r.json ?? {});
         if (typeof o.archiveLocation !== 'string' || o.archiveLocation === '')
             return undefined;
@@ -30152,7 +30185,26 @@ class V1Client {
         return { matchedKey: o.cacheKey, url: o.archiveLocation };
     }
     async save(key, version, size, body, opts = {}) {
-        const r = await this.call('reserve', 'POST', 'caches', { key, version, cacheSize: size });
+        const r = await this.reserve(key, version, size);
+        if ('refused' in r)
+            return r;
+        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
+        const tasks = [];
+        for (let start = 0; start < size; start += chunk) {
+            const end = Math.min(size, start + chunk);
+            tasks.push(() => this.patch(r.id, start, end, () => body(start, end)));
+        }
+        await limited(opts.concurrency ?? 4, tasks);
+        return this.commit(key, r.id, size);
+    }
+    async commit(key, id, size) {
+        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
+        if (c.status < 200 || c.status >= 300)
+            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
+        return { id: String(id) };
+    }
+    async reserve(key, version, size) {
+        const r = await this.call('reserve', 'POST', 'caches', { key, version, ...(size !== undefined ? { cacheSize: size } : {}) });
         const id = r.json?.cacheId;
         if (r.status === 409 || (r.status < 300 && typeof id !== 'number' && typeof id !== 'string'))
             return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
@@ -30160,23 +30212,30 @@ class V1Client {
             const msg = r.json?.message;
             return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
         }
-        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
-        const tasks = [];
-        for (let start = 0; start < size; start += chunk) {
-            const end = Math.min(size, start + chunk);
-            tasks.push(async () => {
-                await http_withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
-                    const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, () => body(start, end), end - start);
-                    if (res.status < 200 || res.status >= 300)
-                        throw new http_HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
-                });
-            });
-        }
-        await limited(opts.concurrency ?? 4, tasks);
-        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
-        if (c.status < 200 || c.status >= 300)
-            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
-        return { id: String(id) };
+        return { id: id };
+    }
+    async patch(id, start, end, body) {
+        await withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
+            const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, body, end - start);
+            if (res.status < 200 || res.status >= 300)
+                throw new HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
+        });
+    }
+    async begin(key, version) {
+        // No cacheSize: it is not known before the end (the field is optional, as in older @actions/cache).
+        const r = await this.reserve(key, version);
+        if ('refused' in r)
+            return r;
+        return {
+            ordered: true,
+            put: async (data, offset) => {
+                if (offset === undefined)
+                    throw new Error('v1 upload: a block without its offset');
+                await this.patch(r.id, offset, offset + data.length, () => external_node_stream_.Readable.from([data]));
+                return String(offset);
+            },
+            commit: (_refs, size) => this.commit(key, r.id, size)
+        };
     }
 }
 
@@ -30187,13 +30246,13 @@ class V1Client {
 
 const UNIT_BYTES = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 /** The size syntax alone: `500M`, `20G`, `1T` (also `20GiB`, `20GB`); undefined when `raw` is not one. */
-function size_sizeBytes(raw) {
+function sizeBytes(raw) {
     const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
     return size ? Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()] : undefined;
 }
 /** A positive size in bytes, or an InputError naming `input` with `fix`. */
-function size_parseSize(input, raw, fix) {
-    const bytes = size_sizeBytes(raw);
+function parseSize(input, raw, fix) {
+    const bytes = sizeBytes(raw);
     if (bytes === undefined)
         throw new errors/* InputError */.d(input, `'${raw}' is not a size`, fix);
     if (bytes === 0)
@@ -31183,7 +31242,7 @@ function listing_treeOrder(a, b) {
 ;// CONCATENATED MODULE: ./src/store/shards.ts
 // Sharded snapshots: the store's top-level items split into archives ("frames") that are
 // created and extracted in parallel (one tar + zstd per core), all inside the one cache entry.
-// By default (planFrames) a frame holds about FRAME_BYTES of items, newest registrations first,
+// By default (planFrames) a frame holds at most about FRAME_BYTES of items, newest registrations first,
 // so that a partial restore (restore.ts selectFrames) onto a store that has most items fetches
 // the few frames holding what it lacks: items a build added together were registered together
 // and land in the same frames, and hash-named store items sorted by name would be scattered
@@ -31201,7 +31260,12 @@ const MAX_SHARDS = 64;
 const AUTO_MAX = 8;
 /** Below this, a second tar costs more than it saves; `auto` keeps one archive. */
 const AUTO_MIN_BYTES = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
-/** About this much item data per frame: small enough that a partial restore skips most of a store. */
+/**
+ * At most about this much item data per frame (BENCHMARKS.md, "Frames"): a partial restore
+ * fetches at most about one frame beyond the items it lacks, and each frame costs a restore one
+ * zstd and one ranged GET (the tar is per lane, not per frame). 32 MiB keeps a 400 MiB store at
+ * about 10 frames, several per lane, and reaches MAX_FRAMES at about 3 GiB.
+ */
 const FRAME_BYTES = (/* unused pure expression or super */ null && (32 * 2 ** 20));
 /**
  * At most this many frames in a full snapshot: within the entry's MAX_FILES (256, with the
@@ -31210,31 +31274,70 @@ const FRAME_BYTES = (/* unused pure expression or super */ null && (32 * 2 ** 20
  */
 const MAX_FRAMES = 96;
 /**
- * Frames of about FRAME_BYTES (at most MAX_FRAMES), items ordered by registration time, newest
- * first (then by name; items with no registration last), each frame filled in that order. Items
- * are never split. `registeredAt` gives an item's (absolute path) registration time.
+ * Each registered path's place in registration order (larger: newer), for planFrames: by
+ * registrationTime, then by the DB's row id (`rowIds`; ids only grow), then by name. Times are
+ * whole seconds, and a build registers its outputs (a bench store, its every item) many to the
+ * second: by time and name alone, the newest items would be hash-ordered among their second's
+ * and scattered over the frames of all the items registered that second.
+ */
+function shards_registrationRank(paths, rowIds) {
+    const id = (p) => rowIds?.get(p) ?? -1;
+    const ordered = [...paths].sort((a, b) => a.registrationTime - b.registrationTime || id(a.path) - id(b.path) || byteOrder(a.path, b.path));
+    return new Map(ordered.map((r, i) => [r.path, i]));
+}
+/**
+ * Frames of at most about FRAME_BYTES each (at most MAX_FRAMES), items ordered by registration,
+ * newest first (items with no registration last, by name), each frame filled in that order and
+ * closed before the item that would take it past the size: an item bigger than a frame gets one
+ * of its own. Items are never split. So the newest items a store lacks are in the first frames,
+ * and a partial restore fetches their bytes and at most one frame's worth more. (Cutting the
+ * order at multiples of total / n instead put a big item and the small ones after it in one
+ * frame, and a partial restore onto the bench store fetched 59% of the data for a lack of 33%.)
+ * `registeredAt` gives an item's (absolute path) registration time or rank (registrationRank):
+ * larger is newer. When the store needs more than MAX_FRAMES of `frameBytes`, the frames grow.
  */
 function shards_planFrames(listing, registeredAt, frameBytes = FRAME_BYTES) {
     const { shared, items } = listing;
-    const total = [...items.values()].reduce((n, i) => n + i.bytes, 0);
-    const n = Math.max(1, Math.min(MAX_FRAMES, items.size, Math.ceil(total / frameBytes)));
     const time = (i) => registeredAt(i) ?? -1;
     const ordered = [...items.keys()].sort((a, b) => time(b) - time(a) || byteOrder(a, b));
-    // Cut the ordered items at multiples of total / n (by where each item starts): n frames of
-    // about equal weight, fewer when an item is bigger than a frame; never an empty one.
-    const frames = [];
-    let last = -1;
-    let start = 0;
-    for (const item of ordered) {
-        const at = total === 0 ? 0 : Math.min(n - 1, Math.floor((start * n) / total));
-        if (at !== last)
-            frames.push([]);
-        last = at;
-        frames[frames.length - 1].push(item);
-        start += items.get(item).bytes;
+    // What an item adds to its frame's archive: its files once each (tar writes a file's later
+    // names as links), and a header per member.
+    const weight = ordered.map((i) => {
+        const it = items.get(i);
+        return it.dataBytes + 512 * it.entries.length;
+    });
+    const cut = (size) => {
+        const frames = [];
+        let cur = [];
+        let load = 0;
+        ordered.forEach((item, k) => {
+            if (cur.length > 0 && load + weight[k] > size) {
+                frames.push(cur);
+                cur = [];
+                load = 0;
+            }
+            cur.push(item);
+            load += weight[k];
+        });
+        if (cur.length > 0 || frames.length === 0)
+            frames.push(cur);
+        return frames;
+    };
+    let frames = cut(frameBytes);
+    if (frames.length > MAX_FRAMES) {
+        // The smallest frame size that gives at most MAX_FRAMES (fewer frames as the size grows):
+        // the whole store in one frame always fits.
+        let lo = frameBytes;
+        let hi = Math.max(frameBytes, weight.reduce((n, w) => n + w, 0));
+        while (hi - lo > 1) {
+            const mid = Math.floor((lo + hi) / 2);
+            if (cut(mid).length > MAX_FRAMES)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        frames = cut(hi);
     }
-    if (frames.length === 0)
-        frames.push([]);
     return framesOf(shared, items, frames);
 }
 /** Every item in one frame (`shards: 1`). */
@@ -31290,6 +31393,7 @@ function shards_planShards(listing, count, auto) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/config.ts
+
 
 
 
@@ -31381,12 +31485,28 @@ function parseShards(src) {
         throw new errors/* InputError */.d('shards', `'${v}' is not 'auto' or a whole number from 1 to ${MAX_SHARDS}`, "Write 'auto' (one archive per core) or a number such as '4'; '1' makes one archive");
     return n;
 }
+/**
+ * `restore-all-matches` and the `token` it lists the cache with: undefined when off. The token is
+ * refused here when empty or unexpanded, like purge's; one the API refuses is a warning later
+ * (then the first match is restored, as without this input).
+ */
+function parseRestoreAll(src, lookupOnly) {
+    if (!input_source_parseBoolean(src, 'restore-all-matches', false))
+        return undefined;
+    if (lookupOnly)
+        throw new errors/* InputError */.d('restore-all-matches', "it is true while 'lookup-only' is true: a lookup restores nothing to merge", "Set one of them to 'false'");
+    const token = src.value('token');
+    if (token === '' || token.includes('${{'))
+        throw new errors/* InputError */.d('token', "it is empty while 'restore-all-matches' is true (the matching entries are listed through the REST API)", "Leave 'token' at its default (github.token) and give the job 'permissions: actions: read', or pass a token with that permission from a secret");
+    lib_core/* setSecret */.Pq(token);
+    return { token };
+}
 /** `gc`: `off` (or empty) or a size cap such as `6G`, in the size syntax `disk-limit` uses. */
 function parseGc(src) {
     const v = src.value('gc');
     if (v === '' || v === 'off')
         return 0;
-    return size_parseSize('gc', v, "Write 'off', or the store's size cap with unit M, G or T (e.g. '6G', '500M'), in binary units as du -h prints them");
+    return parseSize('gc', v, "Write 'off', or the store's size cap with unit M, G or T (e.g. '6G', '500M'), in binary units as du -h prints them");
 }
 function parseDaemon(src, kind) {
     const unit = src.value('daemon');
@@ -31415,6 +31535,8 @@ function config_parseStoreConfig(src, env = process.env) {
                 throw new errors/* InputError */.d(name, "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
         if (parseGc(src) !== 0)
             throw new errors/* InputError */.d('gc', "it is set while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
+        if (input_source_parseBoolean(src, 'restore-all-matches', false))
+            throw new errors/* InputError */.d('restore-all-matches', "it is true while 'store' is empty", "Set 'store' to 'guix' or 'nix', or remove it");
         return undefined;
     }
     const preset = presets_PRESETS[kind];
@@ -31434,6 +31556,8 @@ function config_parseStoreConfig(src, env = process.env) {
     const rootEnv = (env.RUNBOX_STORE_ROOT ?? '').trim();
     if (rootEnv !== '' && (!external_node_path_default().isAbsolute(rootEnv) || rootEnv.split('/').some((c) => c === '..')))
         throw new errors/* InputError */.d('store', `RUNBOX_STORE_ROOT '${rootEnv}' is not an absolute normalised path`, 'Unset it (it exists for tests) or give an absolute path');
+    const lookupOnly = input_source_parseBoolean(src, 'lookup-only', false);
+    const restoreAll = parseRestoreAll(src, lookupOnly);
     return {
         kind,
         storePaths,
@@ -31446,7 +31570,8 @@ function config_parseStoreConfig(src, env = process.env) {
         shards: parseShards(src),
         delta: oneOf(src, 'delta', ['auto', 'off'], 'auto'),
         failOnCacheMiss: input_source_parseBoolean(src, 'fail-on-cache-miss', false),
-        lookupOnly: input_source_parseBoolean(src, 'lookup-only', false),
+        lookupOnly,
+        ...(restoreAll ? { restoreAllMatches: restoreAll } : {}),
         gcCapBytes: parseGc(src),
         trustedKeys,
         root: rootEnv === '' ? '/' : external_node_path_default().normalize(rootEnv),
@@ -31644,8 +31769,6 @@ async function readEntry(src, dest, opts) {
     return { files, ...(signer ? { signer } : {}), verified };
 }
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
 
 
@@ -32036,7 +32159,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
             throw new Error(`the live DB ${liveDb} has no ${t} table`);
     const extra = ['ultimate', 'sigs', 'ca'].filter((c) => cols.has(c));
     const inStore = (col) => `substr(${col}, 1, ${storeDir.length + 1}) = ${sqlString(`${storeDir}/`)}`;
-    const rows = await queryLive(liveDb, `SELECT path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths'));
+    const rows = await queryLive(liveDb, `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths'));
     const refs = await queryLive(liveDb, `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`, scratch('refs'));
     const outs = tables.has('DerivationOutputs')
         ? await queryLive(liveDb, `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`, scratch('outputs'))
@@ -32048,6 +32171,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
     for (const o of outs)
         outsOf.set(o.drv, [...(outsOf.get(o.drv) ?? []), { id: o.id, path: o.path }]);
     const paths = [];
+    const rowIds = new Map();
     let dropped = 0;
     for (const row of rows) {
         if (keep && !keep(row.path))
@@ -32072,6 +32196,8 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
             rec.ca = row.ca;
         try {
             paths.push(checkRegistration(rec, storeDir, row.path));
+            if (Number.isSafeInteger(row.id))
+                rowIds.set(row.path, row.id);
         }
         catch (e) {
             // A handful named, the rest counted: a DB with many odd rows must not flood the log.
@@ -32083,7 +32209,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
         throw new Error(`the live DB registers ${paths.length} paths, more than the ${LIMITS.paths} a snapshot may carry`);
     if (dropped > 5)
         core.warning(`runbox store: ${dropped} registrations in all are left out of the snapshot`);
-    return { storeDir, paths };
+    return { storeDir, paths, rowIds };
 }
 
 ;// CONCATENATED MODULE: ./src/store/manifest.ts
@@ -32100,7 +32226,7 @@ async function registrations_readLiveRegistrations(liveDb, storeDir, scratchDir,
 
 
 
-const MANIFEST_FILE = 'manifest.json';
+const manifest_MANIFEST_FILE = 'manifest.json';
 /** Archives one snapshot (a delta's base and the delta together, too) may hold. */
 const MAX_ARCHIVES = 128;
 /** A manifest bigger than this is not read (it holds item names and link anchors, well below). */
@@ -32327,14 +32453,14 @@ function peekBaseKey(dir) {
  * objects/arrays and values (commas) outside strings, counted in one pass over the bytes.
  */
 function readManifestJson(dir) {
-    const file = external_node_path_default().join(dir, MANIFEST_FILE);
+    const file = external_node_path_default().join(dir, manifest_MANIFEST_FILE);
     let bytes;
     try {
         const fd = external_node_fs_default().openSync(file, (external_node_fs_default()).constants.O_RDONLY | (external_node_fs_default()).constants.O_NOFOLLOW);
         try {
             const size = external_node_fs_default().fstatSync(fd).size;
             if (size > MANIFEST_LIMITS.bytes)
-                throw new ManifestError(`${MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
+                throw new ManifestError(`${manifest_MANIFEST_FILE} is ${size} bytes, more than the ${MANIFEST_LIMITS.bytes} a manifest may be`);
             bytes = external_node_fs_default().readFileSync(fd);
         }
         finally {
@@ -32365,9 +32491,9 @@ function readManifestJson(dir) {
             values++;
     }
     if (containers > MANIFEST_LIMITS.containers)
-        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
+        throw new ManifestError(`${manifest_MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.containers} objects and lists a manifest may hold`);
     if (values > MANIFEST_LIMITS.values)
-        throw new ManifestError(`${MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
+        throw new ManifestError(`${manifest_MANIFEST_FILE} holds more than the ${MANIFEST_LIMITS.values} values a manifest may hold`);
     try {
         return JSON.parse(bytes.toString('utf8'));
     }
@@ -32400,8 +32526,12 @@ function readDirTimes(v, storePaths) {
 function manifest_manifestBytes(m) {
     return m.archives.reduce((n, a) => n + a.bytes, 0) + (m.registrations?.bytes ?? 0);
 }
-function manifest_writeManifest(dir, m) {
-    fs.writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+/** The manifest file's bytes. */
+function manifest_encodeManifest(m) {
+    return Buffer.from(`${JSON.stringify(m, null, 2)}\n`, 'utf8');
+}
+function writeManifest(dir, m) {
+    fs.writeFileSync(path.join(dir, manifest_MANIFEST_FILE), manifest_encodeManifest(m));
 }
 /**
  * The member rule for the DB dir: nothing of it ever comes from an archive, not the DB files and
@@ -32494,6 +32624,7 @@ function entryFiles(src, files, where) {
         sizeOf: (name) => byName.get(name)?.length,
         fetchedBytes: () => fetched,
         open,
+        sha256Of: (name) => byName.get(name)?.sha256,
         // Only after a failed extract (to tell an archive that differs from its manifest record from
         // a bad one): the frame is fetched again, proven chunk by chunk, and hashed.
         async reread(name) {
@@ -32617,6 +32748,233 @@ function writer_entryRange(plan, start, end) {
     }
     return Readable.from(gen(), { objectMode: false });
 }
+/** The upload failed; the snapshot is not the problem. */
+class writer_UploadError extends Error {
+    constructor(message, cause) {
+        super(message, { cause });
+        this.name = 'UploadError';
+    }
+}
+/** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
+class Turn {
+    tail = Promise.resolve();
+    take() {
+        let release;
+        const mine = new Promise((r) => (release = r));
+        const before = this.tail;
+        this.tail = before.then(() => mine);
+        return before.then(() => release);
+    }
+}
+/** Counts blocks in flight; take() waits for a free slot, which is what bounds memory. */
+class Slots {
+    free;
+    waiting = [];
+    constructor(n) {
+        this.free = n;
+    }
+    async take() {
+        if (this.free > 0) {
+            this.free--;
+            return;
+        }
+        await new Promise((r) => this.waiting.push(r));
+    }
+    give() {
+        const w = this.waiting.shift();
+        if (w)
+            w();
+        else
+            this.free++;
+    }
+}
+/**
+ * A runbox entry v2 written as it is made: each file (a frame, the registrations, the manifest)
+ * is hashed (whole and per CHUNK_BYTES piece) and cut into blocks on its way to the sink, and
+ * placed in the entry when it ends, so files produced side by side land in the order they
+ * finish. The index, signature and trailer go last (finish). Nothing is written to disk; memory
+ * holds the blocks in flight, one partial block per open file, and, for ordered sinks, what a
+ * file waiting for its turn holds (heldBytes).
+ */
+class writer_EntryStream {
+    sink;
+    opts;
+    files = [];
+    refs = [];
+    names = new Set();
+    next = 0;
+    failure;
+    /** A file that did not end well: the entry can no longer be finished. */
+    broken;
+    slots;
+    turn = new Turn();
+    finished = false;
+    constructor(sink, opts) {
+        this.sink = sink;
+        this.opts = opts;
+        if (!(opts.blockBytes > 0 && opts.concurrency > 0))
+            throw new RangeError('EntryStream: blockBytes and concurrency must be positive');
+        this.slots = new Slots(opts.concurrency);
+    }
+    /** Bytes handed to the stream so far (made, not necessarily sent): what progress shows. */
+    handed = 0;
+    check() {
+        if (this.failure)
+            throw this.failure;
+    }
+    /** Sends one block; resolves once a slot is taken (not when it is sent), so the caller keeps producing. */
+    async send(data, offset, done, pending) {
+        this.check();
+        await this.slots.take();
+        this.check();
+        pending.push(this.sink.put(data, offset).then((ref) => {
+            this.slots.give();
+            done(ref);
+        }, (e) => {
+            this.slots.give();
+            this.failure ??= new writer_UploadError(e instanceof Error ? e.message : String(e), e);
+        }));
+    }
+    /** Takes all of `src` as the entry file `name`; its sha256 and length once it is placed. */
+    async put(name, src) {
+        if (this.finished)
+            throw new Error(`EntryStream: ${name} after finish`);
+        if (!NAME_PATTERN.test(name))
+            throw new Error(`${name} is not a name a runbox entry can hold`);
+        if (this.names.has(name))
+            throw new Error(`${name} is in the entry already`);
+        if (this.names.size >= MAX_FILES - 1)
+            throw new Error(`more than the ${MAX_FILES} files an entry can hold`);
+        this.names.add(name);
+        this.check();
+        const ordered = this.sink.ordered;
+        const whole = createHash('sha256');
+        const chunks = [];
+        let piece = createHash('sha256');
+        let inPiece = 0;
+        const refs = [];
+        const pending = [];
+        let length = 0;
+        // The partial block being filled.
+        let parts = [];
+        let partLen = 0;
+        // Ordered only: blocks kept until this file's turn, its offset and sent bytes once it has it.
+        let held = [];
+        let heldLen = 0;
+        let offset;
+        let sent = 0;
+        let release;
+        const heldCap = this.opts.heldBytes ?? 4 * this.opts.blockBytes;
+        const ship = async (block) => {
+            if (!ordered) {
+                const i = refs.push('') - 1;
+                return this.send(block, undefined, (r) => (refs[i] = r), pending);
+            }
+            if (offset === undefined) {
+                held.push(block);
+                heldLen += block.length;
+                if (heldLen <= heldCap)
+                    return;
+                await takeTurn();
+                return;
+            }
+            const at = offset + sent;
+            sent += block.length;
+            const i = refs.push('') - 1;
+            return this.send(block, at, (r) => (refs[i] = r), pending);
+        };
+        const takeTurn = async () => {
+            release = await this.turn.take();
+            offset = this.next;
+            const blocks = held;
+            held = [];
+            heldLen = 0;
+            for (const b of blocks)
+                await ship(b);
+        };
+        const cut = async () => {
+            const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+            parts = [];
+            partLen = 0;
+            await ship(block);
+        };
+        try {
+            for await (const b of src) {
+                whole.update(b);
+                for (let off = 0; off < b.length;) {
+                    const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
+                    piece.update(b.subarray(off, off + take));
+                    inPiece += take;
+                    off += take;
+                    if (inPiece === CHUNK_BYTES) {
+                        chunks.push(piece.digest('hex'));
+                        piece = createHash('sha256');
+                        inPiece = 0;
+                    }
+                }
+                length += b.length;
+                this.handed += b.length;
+                for (let off = 0; off < b.length;) {
+                    const take = Math.min(this.opts.blockBytes - partLen, b.length - off);
+                    // No copy: a stream hands over each chunk for good (child stdout reads are fresh buffers).
+                    parts.push(b.subarray(off, off + take));
+                    partLen += take;
+                    off += take;
+                    if (partLen === this.opts.blockBytes)
+                        await cut();
+                }
+            }
+            if (inPiece > 0)
+                chunks.push(piece.digest('hex'));
+            if (partLen > 0)
+                await cut();
+            if (ordered && offset === undefined)
+                await takeTurn();
+            await Promise.all(pending);
+            this.check();
+            if (length > MAX_ENTRY_BYTES - this.next)
+                throw new Error(`the snapshot is more than the ${MAX_ENTRY_BYTES} bytes a runbox entry may be`);
+            // Placed now: for an ordered sink this file holds the turn, so next is its offset.
+            const at = ordered ? offset : this.next;
+            const sha256 = whole.digest('hex');
+            this.files.push({ name, offset: at, length, sha256, chunks });
+            this.refs.push(...refs);
+            this.next = at + length;
+            return { sha256, bytes: length };
+        }
+        catch (e) {
+            this.broken ??= `${name} was not written whole (${e instanceof Error ? e.message : String(e)})`;
+            throw e;
+        }
+        finally {
+            // Blocks still in flight after a failure must settle before the caller tears down.
+            await Promise.allSettled(pending);
+            release?.();
+        }
+    }
+    /** Sends the index, signature and trailer; the block references in entry order and the entry's size. */
+    async finish() {
+        this.check();
+        if (this.broken)
+            throw new Error(`the entry cannot be finished: ${this.broken}`);
+        this.finished = true;
+        const index = encodeIndex(this.files);
+        if (index.length > MAX_INDEX_BYTES)
+            throw new Error(`the entry index would be ${index.length} bytes, more than ${MAX_INDEX_BYTES}`);
+        const key = this.opts.signingKey;
+        const signature = key ? signIndex(key, index) : Buffer.alloc(0);
+        const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
+        const pending = [];
+        let ref = '';
+        await this.send(tail, this.next, (r) => (ref = r), pending);
+        await Promise.all(pending);
+        this.check();
+        const size = this.next + tail.length;
+        if (size > MAX_ENTRY_BYTES)
+            throw new Error(`the snapshot is ${size} bytes, more than the ${MAX_ENTRY_BYTES} a runbox entry may be`);
+        return { refs: [...this.refs, ref], size, files: this.files, ...(key ? { keyId: publicKeyLine(key) } : {}) };
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/store/staging.ts
 // The per-run staging dir: runner-owned, under RUNNER_TEMP (which the runner wipes between jobs),
@@ -32691,7 +33049,7 @@ function everyMs() {
     return Number.isFinite(t) && t > 0 ? t : 10_000;
 }
 /** Bytes in the regular files under `dir` (a staging dir: a few files, runner-owned). */
-function progress_bytesUnder(dir) {
+function bytesUnder(dir) {
     let n = 0;
     const walk = (d) => {
         let names;
@@ -32759,6 +33117,11 @@ async function progress_withProgress(label, measure, work, total) {
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
+// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
+// frame to as zstd makes it; the blocks go to the service while later frames are still being
+// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// commit succeeded, so a failure anywhere leaves no entry behind.
+//
 // The cache service is optional by nature: every failure here is a warning and a miss.
 
 
@@ -32775,7 +33138,7 @@ async function progress_withProgress(label, measure, work, total) {
 
 
 
-const cache_io_SNAPSHOT_DIR = 'runbox-snapshot';
+const SNAPSHOT_DIR = 'runbox-snapshot';
 const ENTRY_FORMAT = 'runbox-entry-v2';
 /** The cache version of runbox entries for this store: sha256 of `runbox-entry-v2|<kind>|<paths>` (an older format is a miss). */
 function cache_io_entryVersion(kind, storePaths) {
@@ -32810,7 +33173,7 @@ function matchedKeyProblem(matched, keys) {
 }
 /** Bounds on the files fetched whole: what a restore reads into memory to parse. */
 const WHOLE_FILES = new Map([
-    [MANIFEST_FILE, MAX_MANIFEST_BYTES],
+    [manifest_MANIFEST_FILE, MAX_MANIFEST_BYTES],
     [registrations_REGISTRATIONS_FILE, LIMITS.fileBytes]
 ]);
 /**
@@ -32844,7 +33207,7 @@ async function restoreEntry(parent, primaryKey, restoreKeys, opts) {
         return undefined;
     }
     const matched = hit.matchedKey;
-    const dir = external_node_path_default().join(parent, cache_io_SNAPSHOT_DIR);
+    const dir = external_node_path_default().join(parent, SNAPSHOT_DIR);
     try {
         const src = await openBlob(hit.url, format_MAX_ENTRY_BYTES);
         const r = await readIndex(src, opts.trustedKeys ?? []);
@@ -32916,7 +33279,7 @@ async function lookupEntry(primaryKey, restoreKeys, opts) {
     return undefined;
 }
 /** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-async function cache_io_saveEntry(parent, key, opts) {
+async function saveEntry(parent, key, opts) {
     const problem = keyProblem(key);
     if (problem) {
         core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
@@ -32926,7 +33289,7 @@ async function cache_io_saveEntry(parent, key, opts) {
     if (!c)
         return undefined;
     try {
-        const plan = await planEntry(path.join(parent, cache_io_SNAPSHOT_DIR), opts.signingKey);
+        const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
         // Bytes handed to the upload so far (a retried block counts again): enough to show it moves.
         let handed = 0;
         const r = await withProgress('uploading the snapshot', () => Math.min(handed, plan.size), () => c.save(key, cache_io_entryVersion(opts.kind, opts.storePaths), plan.size, (start, end) => {
@@ -32942,6 +33305,64 @@ async function cache_io_saveEntry(parent, key, opts) {
         core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
         return undefined;
     }
+}
+/** Streamed upload blocks: one in flight per slot, each held in memory until sent. */
+const STREAM_BLOCK_BYTES = (/* unused pure expression or super */ null && (8 * 2 ** 20));
+const STREAM_CONCURRENCY = 4;
+/**
+ * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
+ * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
+ * service holds no entry under key; an upload that fails midway makes the stream's put throw
+ * an UploadError (see uploadFailure).
+ */
+async function cache_io_beginEntry(key, opts) {
+    const problem = keyProblem(key);
+    if (problem) {
+        core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
+        return undefined;
+    }
+    const c = client('the snapshot is not saved', 'write');
+    if (!c)
+        return undefined;
+    const version = cache_io_entryVersion(opts.kind, opts.storePaths);
+    let session;
+    try {
+        session = await c.begin(key, version);
+    }
+    catch (e) {
+        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+        return undefined;
+    }
+    if ('refused' in session) {
+        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
+        return undefined;
+    }
+    const s = session;
+    const stream = new EntryStream(s, {
+        blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
+        concurrency: STREAM_CONCURRENCY,
+        ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
+    });
+    return {
+        stream,
+        async finish() {
+            try {
+                const t = await stream.finish();
+                const r = await s.commit(t.refs, t.size);
+                if ('id' in r)
+                    return r.id;
+                core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
+            }
+            catch (e) {
+                core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+            }
+            return undefined;
+        }
+    };
+}
+/** When a failed snapshot failed because its upload did: the warning to give. */
+function cache_io_uploadFailure(e) {
+    return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e.cause)}` : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/store/daemon.ts
@@ -33021,7 +33442,7 @@ function daemonOps(ctl) {
  * The marker for this daemon: per unit, or per start command (hashed: the same command from
  * another job finds the same marker; a command is never read back from a file).
  */
-function daemonMarkerPath(ctl, dir = root_files_RUN_DIR) {
+function daemonMarkerPath(ctl, dir = RUN_DIR) {
     if (ctl.kind === 'none')
         return undefined;
     const name = ctl.kind === 'systemd' ? ctl.unit : `cmd-${external_node_crypto_default().createHash('sha256').update(ctl.start).digest('hex').slice(0, 16)}`;
@@ -33037,14 +33458,14 @@ function markerOf(raw) {
  * the daemon was left stopped by a killed restore. Start it, drop the marker, say so. A marker
  * whose process still runs is a restore in progress (another job's): left alone.
  */
-async function daemon_restartAbandonedDaemon(ctl, report, dir = root_files_RUN_DIR) {
+async function restartAbandonedDaemon(ctl, report, dir = RUN_DIR) {
     const file = daemonMarkerPath(ctl, dir);
     const ops = daemonOps(ctl);
     if (!file || !ops)
         return;
     let raw;
     try {
-        raw = root_files_readRootRecord(file);
+        raw = readRootRecord(file);
     }
     catch (e) {
         // No /run/runbox yet (ENOENT) means no restore ever stopped a daemon here.
@@ -33055,7 +33476,7 @@ async function daemon_restartAbandonedDaemon(ctl, report, dir = root_files_RUN_D
     if (raw === undefined)
         return;
     const m = markerOf(raw);
-    if (m && proc_stat_procStat(m.pid)?.startTime === m.startTime) {
+    if (m && procStat(m.pid)?.startTime === m.startTime) {
         lib_core/* info */.pq(`runbox store: the store daemon (${ops.describe}) is stopped by a restore still running (pid ${m.pid}, since ${m.since}); leaving it to that restore`);
         return;
     }
@@ -33067,7 +33488,7 @@ async function daemon_restartAbandonedDaemon(ctl, report, dir = root_files_RUN_D
     catch (e) {
         throw new DaemonStartError(`the store daemon (${ops.describe}), left stopped by ${who}, could not be started again: ${(0,errors/* errorMessage */.g)(e)}`);
     }
-    await root_files_rootFile('remove', file);
+    await rootFile('remove', file);
     report.add('store daemon', `started again (${ops.describe}): it had been left stopped by ${who}`);
 }
 /**
@@ -33075,7 +33496,7 @@ async function daemon_restartAbandonedDaemon(ctl, report, dir = root_files_RUN_D
  * stop that fails half-way may still have stopped it). A failing restart is an error: a job
  * whose store daemon is down would fail later in a far more confusing way.
  */
-async function withDaemonStopped(ctl, fn, markerDir = root_files_RUN_DIR) {
+async function withDaemonStopped(ctl, fn, markerDir = RUN_DIR) {
     const ops = daemonOps(ctl);
     if (!ops)
         return fn();
@@ -33084,14 +33505,14 @@ async function withDaemonStopped(ctl, fn, markerDir = root_files_RUN_DIR) {
     // Until the stop is attempted there is nothing to start again.
     let needed = false;
     // Removed only once the daemon runs again: a failed start leaves it for post or the next main.
-    const dropMarker = () => root_files_rootFile('remove', marker).catch((e) => lib_core/* warning */.$e(`runbox store: could not remove the daemon marker ${marker}: ${(0,errors/* errorMessage */.g)(e)}`));
+    const dropMarker = () => rootFile('remove', marker).catch((e) => lib_core/* warning */.$e(`runbox store: could not remove the daemon marker ${marker}: ${(0,errors/* errorMessage */.g)(e)}`));
     const startOnce = () => (restart ??= needed ? ops.start().then(dropMarker) : dropMarker());
     const unregister = (0,on_cancel/* registerCleanup */.qE)(startOnce);
     let result;
     try {
         // Before the stop, which may stop it half-way and then fail.
-        const self = proc_stat_procStat(process.pid);
-        await root_files_rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
+        const self = procStat(process.pid);
+        await rootFile('write', marker, JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? '', since: new Date().toISOString(), describe: ops.describe }));
         lib_core/* info */.pq(`stopping the store daemon (${ops.describe})`);
         needed = true;
         needed = await ops.stop();
@@ -33343,6 +33764,18 @@ async function validPaths(live, storeDir, scratch) {
     return new Set((await queryLive(live, `SELECT path FROM ValidPaths WHERE substr(path, 1, ${storePrefix.length}) = ${lit(storePrefix)}`, scratch)).map((r) => r.path));
 }
 /**
+ * How a reader opens the live DB `live` (restore's selection, gc's size) so that it leaves the DB
+ * dir as it was. Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they
+ * are missing (no daemon has it open), root-owned, since readers run as root: a restore that then
+ * stops short, or a post that only measured, must not leave them. Without them there is nothing
+ * in a WAL to miss, so the DB file alone is read as immutable, which creates nothing; with them
+ * (a daemon has it open) a plain read-only open shares them.
+ */
+async function readTarget(live) {
+    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+    return walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+}
+/**
  * What the live DB of `<root><dbDir>` holds as valid in `storeDir`: an empty set when there is no
  * DB yet. Read to decide which frames a partial restore needs; a failure is the caller's to
  * treat as "unknown" (then everything is fetched).
@@ -33351,13 +33784,18 @@ async function liveValidPaths(root, dbDir, storeDir, scratchDir) {
     const live = external_node_path_default().join(root, dbDir, db_DB_FILE);
     if (!(await exists(live)))
         return new Set();
-    // Read-only, yet SQLite makes the -wal and -shm files of a WAL DB on open when they are
-    // missing (no daemon has it open): a restore that then stops short must leave the DB dir as it
-    // was. Without them there is nothing in a WAL to miss, so the DB file alone is read as
-    // immutable, which creates nothing.
-    const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
-    const target = walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
-    return validPaths(target, storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+    return validPaths(await readTarget(live), storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+}
+/**
+ * A small answer (one line, buffered) from the live DB of `<root><dbDir>`, read as root the way
+ * liveValidPaths reads it; undefined when there is no DB. `sql` must not hold outside data.
+ */
+async function db_queryLiveDb(root, dbDir, sql) {
+    const live = path.join(root, dbDir, db_DB_FILE);
+    if (!(await exists(live)))
+        return undefined;
+    const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', await readTarget(live), sql], { privileged: true });
+    return r.stdout.trim();
 }
 async function registerPaths(o) {
     const dir = external_node_path_default().join(o.root, o.dbDir);
@@ -37380,6 +37818,131 @@ function checkItemsListed(archives, all) {
 
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./src/sys/confined.ts
+// The kernel's confinement of a command that writes untrusted data (the `tar -x` of a restore):
+// it runs as CONFINED_IDS, an identity that owns nothing on the host, in namespaces of its own
+// where nothing but its dir can be written. What it may still do wrong inside that dir is
+// checked afterwards by the caller (store/private-extract.ts verifyLanded).
+//
+// How (confinedCommand's argv; root runs it, through exec.ts `privileged`):
+// - `unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc`: a mount namespace
+//   (per-mount changes that the host never sees: propagation private, unshare's default), a pid
+//   namespace whose init the command is (when it exits the kernel kills every process left in
+//   it: nothing of the confined uid outlives it, so nothing can change the dir after the caller
+//   walked it), with a /proc of its own (the other confined commands, running as the same uid
+//   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
+//   an IPC namespace (no POSIX queue or SysV object shared with the host), a network namespace
+//   (no interface but a down loopback: no socket to a host service, a metadata endpoint or an
+//   abstract unix socket of the host, over which a taken-over tar could hand out an fd of a file
+//   in its dir that would outlive the namespace) and a UTS namespace.
+// - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
+//   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
+//   namespace only; the filesystems stay writable for the host). That covers what the uid could
+//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
+//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
+//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
+//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
+//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+// - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
+//   no capability, no supplementary group, no way back to root through a setuid binary. As
+//   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
+//   file at all. `--pdeathsig=SIGKILL` again, because the kernel clears --kill-child's
+//   parent-death signal when the uid changes.
+// A host where unshare is refused (a container without CAP_SYS_ADMIN) fails the restore, with
+// unshare's message: there is no unconfined fallback.
+//
+// Signals: unshare's parent blocks SIGTERM while it waits (util-linux), and the command, being
+// its namespace's init, ignores SIGTERM from outside. So a supervising shell runs unshare in the
+// background and turns SIGTERM/SIGINT/SIGHUP (a cancel: exec.stopChildren, relayed by sudo) into
+// SIGKILL of unshare, which --kill-child turns into SIGKILL of the namespace.
+
+/**
+ * Who the confined command runs as. A fixed id, not `nobody` (65534): files on NFS with
+ * root_squash are nobody's, and daemons run as nobody on many hosts; any process of the same uid
+ * could reach the command (signals, ptrace, /proc/<pid>/cwd into its dir). No user or group of
+ * the host may have it (checked: checkConfinedIds); it is below 2^31 (tools that take uids as
+ * signed ints) and outside the ranges systemd and container runtimes hand out (system and
+ * regular users, DynamicUser, 524288-1879048191 for containers, the 0x7FFE0000 foreign range).
+ * Its dir lies inside the restore's private dir, root's and 0700: no other process of this uid
+ * could reach it by path even if one existed.
+ */
+const CONFINED_IDS = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
+/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+const INNER = `set -eu
+dir=$1 uid=$2 gid=$3
+shift 3
+mount --bind -- "$dir" "$dir"
+cd -- "$dir"
+mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
+  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+printf '%s\\n' "$mounts" | while IFS= read -r mp; do
+  # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
+  case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
+  [ "$mp" = "$dir" ] && continue
+  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
+    # Only a mount covered by another one (unreachable by any path) may stay writable.
+    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
+  fi
+done
+exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
+`;
+/** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
+const OUTER = `set -u
+inner=$1
+shift
+exec 3<&0
+unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
+ns=$!
+exec 3<&-
+trap 'kill -KILL "$ns" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$ns"
+  st=$?
+  kill -0 "$ns" 2>/dev/null || exit "$st"
+done
+`;
+/**
+ * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
+ * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
+ * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ */
+function confinedCommand(dir, cmd, args) {
+    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+}
+let idsChecked;
+/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+function checkConfinedIds() {
+    idsChecked ??= (async () => {
+        for (const [db, id] of [
+            ['passwd', CONFINED_IDS.uid],
+            ['group', CONFINED_IDS.gid]
+        ]) {
+            const r = await (0,exec/* run */.eF)('getent', [db, String(id)], { allowFailure: true });
+            // 2: not found, the expected answer. Anything else but a hit is getent failing.
+            if (r.code === 2)
+                continue;
+            if (r.code !== 0)
+                throw new Error(`\`getent ${db} ${id}\` failed with ${r.code} (${r.stderr.trim()}); runbox checks that no ${db} entry has the id it extracts snapshots as`);
+            throw new Error(`runbox extracts snapshots as the unprivileged id ${id}, which must belong to nobody on this host, but ${db} has it (${r.stdout.split('\n')[0].split(':')[0]}); remove or renumber that ${db === 'passwd' ? 'user' : 'group'}`);
+        }
+    })();
+    // A failed check is told once more next time, not cached as passed.
+    idsChecked.catch(() => (idsChecked = undefined));
+    return idsChecked;
+}
+/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
+async function makeConfinedDir(dir) {
+    await (0,exec/* run */.eF)('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+}
+/**
+ * Gives everything under `dir` (itself included) to root, symlinks themselves (never followed).
+ * Only once no confined process is left (the pid namespace ends with its command): nothing can
+ * change the tree meanwhile, and nothing in it can be a hard link to a file from elsewhere.
+ */
+async function giveToRoot(dir) {
+    await (0,exec/* run */.eF)('chown', ['-R', '-P', '-h', '0:0', '--', dir], { privileged: true });
+}
+
 ;// CONCATENATED MODULE: ./src/sys/users.ts
 // Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
 // sssd) resolve like they would for `chown`.
@@ -37407,7 +37970,7 @@ function users_runnerIds() {
  * A bare uid takes the primary group of the host user with that uid, or the same number when
  * the host has no such user (the usual case for container users).
  */
-async function users_resolveOwner(spec) {
+async function resolveOwner(spec) {
     if (spec === '')
         return users_runnerIds();
     const m = /^([^:\s]+)(?::([^:\s]+))?$/.exec(spec);
@@ -37463,7 +38026,7 @@ function missingComponents(p) {
         missing.unshift(cur);
     return missing;
 }
-async function privileged_fs_chown(paths, ids, opts = {}) {
+async function chown(paths, ids, opts = {}) {
     if (paths.length === 0)
         return;
     // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
@@ -37477,7 +38040,7 @@ async function privileged_fs_chown(paths, ids, opts = {}) {
  * it is not already (unless `shared`). Returns the components it created. A symlink or a
  * non-dir is refused.
  */
-async function privileged_fs_ensureDir(p, ids, opts = {}) {
+async function ensureDir(p, ids, opts = {}) {
     const st = lstatOrUndefined(p);
     if (st) {
         if (st.isSymbolicLink())
@@ -37485,13 +38048,13 @@ async function privileged_fs_ensureDir(p, ids, opts = {}) {
         if (!st.isDirectory())
             throw new Error(`${p} exists and is not a directory`);
         if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid))
-            await privileged_fs_chown([p], ids);
+            await chown([p], ids);
         return [];
     }
     const missing = missingComponents(p);
     // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
     if (missing.length === 0)
-        return privileged_fs_ensureDir(p, ids, opts);
+        return ensureDir(p, ids, opts);
     const parent = path.dirname(missing[0]);
     // mkdir -p would create through a symlinked parent, wherever it points.
     assertNoSymlink(parent, 'create dirs under');
@@ -37530,11 +38093,11 @@ async function privileged_fs_ensureDir(p, ids, opts = {}) {
         await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
     }
     else
-        await privileged_fs_chown(wrong, ids);
+        await chown(wrong, ids);
     return missing;
 }
 /** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
-async function privileged_fs_countForeign(p, ids) {
+async function countForeign(p, ids) {
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
     // One byte per entry; a tree of millions of entries is still far below this.
     const maxStdout = 256 * 1024 * 1024;
@@ -37549,7 +38112,7 @@ async function privileged_fs_countForeign(p, ids) {
  * `find -execdir` runs `chown -h ./name` from the entry's own dir, which find reached without
  * following a symlink, so a dir swapped for a symlink during the walk cannot redirect a chown.
  */
-async function privileged_fs_chownTree(p, ids) {
+async function chownTree(p, ids) {
     assertNoSymlink(p, 'chown');
     const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
     // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
@@ -37567,7 +38130,7 @@ async function privileged_fs_chownTree(p, ids) {
  * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
  * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
  */
-async function privileged_fs_removeTree(p, opts = {}) {
+async function removeTree(p, opts = {}) {
     // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
     // locked until rm is done, so nobody starts using a half-deleted dir.
     await (0,exec/* runElseRoot */.HK)('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
@@ -37575,7 +38138,7 @@ async function privileged_fs_removeTree(p, opts = {}) {
     });
 }
 /** Bytes used by a tree (du); what the runner user cannot read is not counted. */
-async function privileged_fs_treeBytes(p) {
+async function treeBytes(p) {
     const r = await run('du', ['-sxb', '--', p], { allowFailure: true });
     const n = Number(r.stdout.split('\t')[0]);
     return Number.isFinite(n) ? n : 0;
@@ -37680,8 +38243,9 @@ function endOfArchive() {
 
 ;// CONCATENATED MODULE: ./src/store/archive.ts
 // Creating a snapshot: `tar -c` with root rights (the store is root-owned and partly unreadable
-// to the runner user) piped into `zstd -T0` as the runner user, written into the runner-owned
-// staging dir and hashed in the same pass. The DB dir is never archived: what the DB knows about
+// to the runner user) piped into `zstd` as the runner user, each archive handed to a sink as it
+// is made: straight into the cache upload (entry/writer.ts EntryStream, what save does: no copy
+// of the snapshot on disk), or into files of a dir (SnapshotSink.dir, for tests and tools). The DB dir is never archived: what the DB knows about
 // the saved items is read from the live DB as data (registrations.ts), in one read transaction
 // per query, while the daemon may run (stopping it in post could disturb a job's later steps).
 
@@ -37700,6 +38264,23 @@ function endOfArchive() {
 
 const ARCHIVE_FILE = 'store.tar.zst';
 const DELTA_ARCHIVE_FILE = 'delta.tar.zst';
+/** A sink writing each file into `dir` (which must exist), hashing it on the way. */
+function dirSink(dir) {
+    return {
+        async put(name, src) {
+            const tap = new HashTap();
+            await pipeline(src, tap, createWriteStream(path.join(dir, name), { flags: 'wx' }));
+            return { sha256: tap.digest(), bytes: tap.bytes };
+        }
+    };
+}
+function sinkOf(opts) {
+    if (opts.sink)
+        return opts.sink;
+    if (opts.snapshotDir)
+        return dirSink(opts.snapshotDir);
+    throw new Error('createSnapshot: neither a sink nor a snapshot dir given');
+}
 /** Shared by every archive: numeric ids, exact pax metadata, nothing the restore host would map. */
 const COMMON_TAR_ARGS = (/* unused pure expression or super */ null && ([
     // Numeric ids: the restoring host's user names may map to other ids.
@@ -37745,9 +38326,11 @@ function listTarArgs(opts, listFile) {
 // Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
 // refused before zstd allocates it, whatever window a later runbox may choose to write.
 const ZSTD_WINDOW_LOG = 26;
-const compress = { cmd: 'zstd', args: ['-T0', '-q', '-c'] };
+// One thread per zstd when frames are compressed side by side (one per core already): -T0 on
+// each would only add threads fighting for the same cores, and its worker hand-off per job.
+const compress = (threads) => ({ cmd: 'zstd', args: [threads === 'one' ? '-T1' : '-T0', '-q', '-c'] });
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
-async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items) {
+async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items, sink, threads = 'all') {
     const listFile = path.join(opts.scratchDir, `${file}.list`);
     fs.writeFileSync(listFile, list.map((m) => `${m}\0`).join(''));
     // What this archive's hard-link members will point at (tar takes the list in this order):
@@ -37757,7 +38340,7 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items
     const all = linkTargetsOf(list, byRel);
     const linkTargets = all.length <= MAX_LINK_TARGETS ? all : [];
     try {
-        const r = await pipeToFile([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress], path.join(opts.snapshotDir, file));
+        const r = await pipeToSink([{ cmd: 'tar', args: listTarArgs(opts, listFile), privileged: true }, compress(threads)], sink, file);
         return { file, ...r, compression: 'zstd', storePaths, dataBytes, ...(linkTargets.length > 0 ? { linkTargets } : {}), items: [...items] };
     }
     finally {
@@ -37765,16 +38348,25 @@ async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items
     }
 }
 /** The shards, one per core at a time: each is a tar (reading the disk) and a zstd. */
-async function writeShards(opts, plan, byRel) {
+async function writeShards(opts, plan, byRel, sink) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
     const out = new Array(plan.lists.length);
+    const count = Math.min(autoShardCount(), plan.lists.length);
     let next = 0;
+    let stop = false;
     const worker = async () => {
-        for (let i = next++; i < plan.lists.length; i = next++)
-            out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i]);
+        try {
+            for (let i = next++; i < plan.lists.length && !stop; i = next++)
+                out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i], sink, count > 1 ? 'one' : 'all');
+        }
+        catch (e) {
+            // The other workers start no new frame: the snapshot has failed.
+            stop = true;
+            throw e;
+        }
     };
-    const workers = Array.from({ length: Math.min(autoShardCount(), plan.lists.length) }, worker);
-    // Every worker settled before a failure is thrown: no tar may still write into the staging dir.
+    const workers = Array.from({ length: count }, worker);
+    // Every worker settled before a failure is thrown: no tar may still be writing.
     const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
     if (failed)
         throw failed.reason;
@@ -37782,7 +38374,7 @@ async function writeShards(opts, plan, byRel) {
 }
 async function wholeArchive(opts, present) {
     const dataBytes = await wholeDataBytes(opts, present);
-    const r = await pipeToFile([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress], path.join(opts.snapshotDir, ARCHIVE_FILE));
+    const r = await pipeToSink([{ cmd: 'tar', args: wholeTarArgs(opts, present), privileged: true }, compress('all')], sinkOf(opts), ARCHIVE_FILE);
     return { file: ARCHIVE_FILE, ...r, compression: 'zstd', storePaths: present, dataBytes };
 }
 /**
@@ -37817,11 +38409,13 @@ async function wholeDataBytes(opts, present) {
 function onDisk(root, abs) {
     return path.join(root, abs);
 }
-/** Runs `stages` and writes the last stage's stdout to `dest`, hashing it on the way. */
-async function pipeToFile(stages, dest) {
-    const tap = new HashTap();
-    await runPipeline(stages, { consume: (out) => pipeline(out, tap, createWriteStream(dest, { flags: 'wx' })) });
-    return { sha256: tap.digest(), bytes: tap.bytes };
+/** Runs `stages` and hands the last stage's stdout to the sink as `name`. */
+async function pipeToSink(stages, sink, name) {
+    let r;
+    await runPipeline(stages, { consume: async (out) => (r = await sink.put(name, out)) });
+    if (!r)
+        throw new Error(`${name}: the pipeline ended without its output taken`);
+    return r;
 }
 /** The tar exclusion of the DB dir (when it lies inside a store path; as a store path itself it is not archived at all). */
 function dbDirExcludes(dbDir) {
@@ -37841,7 +38435,7 @@ async function writeRegistrations(opts, set) {
     const raw = path.join(opts.scratchDir, 'registrations.json');
     fs.writeFileSync(raw, serializeRegistrations(set), { flag: 'wx' });
     try {
-        const r = await pipeToFile([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], path.join(opts.snapshotDir, REGISTRATIONS_FILE));
+        const r = await pipeToSink([{ cmd: 'zstd', args: ['-T0', '-q', '-c', '--', raw] }], sinkOf(opts), REGISTRATIONS_FILE);
         return { file: REGISTRATIONS_FILE, ...r, compression: 'zstd', paths: set.paths.length };
     }
     finally {
@@ -37882,7 +38476,7 @@ async function archive_createSnapshot(opts) {
         const d = listing && planDelta(listing, opts.base.items);
         const counts = { items: d?.items ?? 0, newItems: d?.newItems.length ?? 0 };
         if (d && deltaDue(d)) {
-            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems)];
+            archives = [await listArchive(opts, d.list, DELTA_ARCHIVE_FILE, archived, d.dataBytes, byRel, d.newItems, sinkOf(opts))];
             delta = { written: true, ...counts, reason: '' };
         }
         else {
@@ -37897,9 +38491,12 @@ async function archive_createSnapshot(opts) {
             archives = [await wholeArchive(opts, archived)];
         else {
             // shards: N keeps N byte-balanced archives; auto makes frames (see shards.ts).
-            const times = new Map((regs?.paths ?? []).map((r) => [r.path, r.registrationTime]));
-            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => times.get(i), opts.frameBytes);
-            archives = plan.lists.length === 1 ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0])] : await writeShards(opts, plan, byRel);
+            const rank = registrationRank(regs?.paths ?? [], regs?.rowIds);
+            const plan = opts.shards ? (planShards(listing, opts.shards, false) ?? oneFrame(listing)) : planFrames(listing, (i) => rank.get(i), opts.frameBytes);
+            archives =
+                plan.lists.length === 1
+                    ? [await listArchive(opts, plan.lists[0], ARCHIVE_FILE, archived, plan.dataBytes[0], byRel, plan.items[0], sinkOf(opts))]
+                    : await writeShards(opts, plan, byRel, sinkOf(opts));
         }
     }
     const t2 = Date.now();
@@ -37918,23 +38515,24 @@ async function archive_createSnapshot(opts) {
         ...(registrations ? { registrations } : {}),
         ...(base ? { base } : {})
     };
-    writeManifest(opts.snapshotDir, manifest);
+    await sinkOf(opts).put(MANIFEST_FILE, [encodeManifest(manifest)]);
     return { manifest, dbMs: t1 - t0, archiveMs: t2 - t1, missing, ...(delta ? { delta } : {}) };
 }
 
 ;// CONCATENATED MODULE: ./src/store/private-extract.ts
 // The one way a snapshot reaches the store. Each archive is decompressed once; node parses it
-// (members.ts), checks every member, and writes to root's `tar -x` a canonical stream it
-// generates itself (canonical-tar.ts): headers built from the checked fields, the files' data
-// copied through. tar never reads a byte of the snapshot's headers, so there is no second parser
-// to disagree with. tar extracts into a fresh root-only private dir on the store's filesystem,
-// one sub-dir per archive (archives extracted side by side cannot reach each other). Once every
-// archive passed and its digest matched, what landed is walked (as root, never following a
-// link) and must be exactly what node emitted, with canonical metadata; only then, with the
-// daemon stopped, are the new items renamed into the store. There is no extraction into the
-// live store and no fallback: a refused snapshot, a tar failure or ENOSPC remove the private dir
-// and leave the store as it was; a hard kill leaves only the private dir, which the next restore
-// on the host reaps.
+// (members.ts), checks every member, and writes to `tar -x` a canonical stream it generates
+// itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
+// through. tar never reads a byte of the snapshot's headers, so there is no second parser to
+// disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
+// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
+// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
+// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// the tree is given to root and walked (never following a link): it must be exactly what node
+// emitted, with canonical metadata; only then, with the daemon stopped, are the new items
+// renamed into the store. There is no extraction into the live store and no fallback: a refused
+// snapshot, a tar failure or ENOSPC remove the private dir and leave the store as it was; a hard
+// kill leaves only the private dir, which the next restore on the host reaps.
 //
 // Where the private dir goes: beside the first store path (its parent, or the nearest existing
 // ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
@@ -37964,12 +38562,27 @@ async function archive_createSnapshot(opts) {
 
 
 
+
+
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
 const rel = (p) => p.replace(/^\/+/, '');
-/** The store is full, or would be: nothing was moved into it. */
-/** Members one archive may hold: beyond, the checks' own bookkeeping would grow without bound. */
+/** tar stopped reading before the end of the stream: its own exit says why (see extractAll). */
+class TarGoneError extends Error {
+    constructor() {
+        super('tar stopped reading before the end of the archive');
+        this.name = 'TarGoneError';
+    }
+}
+/**
+ * Members one archive may hold, and paths one restore may extract, all its archives together:
+ * beyond, the checks' own bookkeeping would grow without bound. The record of what must land
+ * (verifyLanded) is kept for every archive until the walk, about 270 bytes of heap a path
+ * (measured: __tests__/store-members-memory.test.ts), so it is bounded per restore: per archive
+ * alone, 128 archives of 4M members (a few MB of zstd each) would be 512M paths.
+ */
 const MAX_MEMBERS = 4_000_000;
 /** What the filesystem keeps free while a restore extracts: 5% of it, at most these. */
 const HEADROOM_BYTES = 64 * 1024 * 1024;
@@ -38047,9 +38660,9 @@ async function reapPrivateDirs(parent) {
         const st = external_node_fs_default().lstatSync(dir, { throwIfNoEntry: false });
         if (!st?.isDirectory() || st.uid !== 0)
             continue;
-        if (proc_stat_procStat(Number(m[1]))?.startTime === m[2])
+        if (procStat(Number(m[1]))?.startTime === m[2])
             continue;
-        await privileged_fs_removeTree(dir);
+        await removeTree(dir);
         reaped.push(dir);
     }
     return reaped;
@@ -38066,16 +38679,18 @@ function drainOrClose(w) {
         w.on('close', done);
     });
 }
-/** root's `tar -x` arguments for the canonical stream (see the top of the file). */
-function tarExtractArgs(dir) {
+/**
+ * The confined `tar -x` arguments for the canonical stream (see the top of the file): it runs in
+ * its sub-dir (sys/confined.ts), as an uid that owns nothing, so every path lands as that uid's
+ * (verifyLanded gives the tree to root before the walk).
+ */
+function tarExtractArgs() {
     return [
         '-x',
         '-f',
         '-',
-        '-C',
-        dir,
         '--numeric-owner',
-        '--same-owner',
+        '--no-same-owner',
         '--same-permissions',
         // Dirs are 0555 and get their mtime 1 after their contents are in, whatever the order.
         '--delay-directory-restore',
@@ -38085,6 +38700,13 @@ function tarExtractArgs(dir) {
         '--no-xattrs',
         '--no-selinux'
     ];
+}
+/**
+ * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
+ * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ */
+function extractTar(dir, feed) {
+    return pipeline_runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
 }
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
 function private_extract_freeBytes(dir) {
@@ -38103,6 +38725,7 @@ class PrivateRestore {
     dir;
     root;
     storePaths;
+    maxPaths;
     /** Data bytes of the members checked and handed to tar so far, all archives together: the progress of a restore. */
     checkedBytes = 0;
     /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
@@ -38114,31 +38737,45 @@ class PrivateRestore {
     /** Per archive: new items that hard-link to a file of an item already in the store (whose
      * members are never emitted, so the link has nothing of ours to point at): not restored. */
     dropped = new Map();
+    /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
+     * item in the store from one that appeared there meanwhile. */
+    topInodes = new Map();
     unregister;
     closed = false;
     moved = false;
     /** The parent's mtime before the private dir was made in it (sec.nsec). */
     parentMtime;
-    constructor(dir, root, storePaths) {
+    /**
+     * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+     * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
+     * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
+     */
+    tree;
+    constructor(dir, root, storePaths, maxPaths) {
         this.dir = dir;
         this.root = root;
         this.storePaths = storePaths;
+        this.maxPaths = maxPaths;
+        this.tree = external_node_path_default().join(dir, 'tree');
         const ns = external_node_fs_default().statSync(external_node_path_default().dirname(dir), { bigint: true }).mtimeNs;
         this.parentMtime = `${ns / 1000000000n}.${String(ns % 1000000000n).padStart(9, '0')}`;
         this.unregister = (0,on_cancel/* registerCleanup */.qE)(() => this.close());
     }
     /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
-    static async open(root, storePaths, place) {
+    /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
+    static async open(root, storePaths, place, maxPaths = MAX_MEMBERS) {
         const reaped = [];
         for (const home of place.homes)
             reaped.push(...(await reapPrivateDirs(home)));
-        const self = proc_stat_procStat(process.pid)?.startTime;
+        const self = procStat(process.pid)?.startTime;
         if (self === undefined)
             throw new Error('cannot read the start time of this process from /proc/self/stat');
         const dir = external_node_path_default().join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-        const restore = new PrivateRestore(dir, root, storePaths);
+        const restore = new PrivateRestore(dir, root, storePaths, maxPaths);
         try {
+            await checkConfinedIds();
             await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', dir], { privileged: true });
+            await makeConfinedDir(restore.tree);
             for (const sp of storePaths) {
                 const abs = external_node_path_default().join(root, rel(sp));
                 if (!external_node_fs_default().lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
@@ -38188,19 +38825,94 @@ class PrivateRestore {
         return new SpaceError(`the store's filesystem (${await filesystemOf(external_node_path_default().dirname(this.dir))}) ran out of space while extracting (${needed === undefined ? 'the snapshot records no size' : `about ${needed} bytes needed`}, ${free} bytes left free); the private dir is removed, the store was left untouched`);
     }
     expect(p, l) {
+        if (this.landed.size >= this.maxPaths && !this.landed.has(p))
+            throw new UnsafeArchiveError(p, `is past the ${this.maxPaths} paths one restore may extract, all its archives together`);
         this.landed.set(p, l);
     }
-    /**
-     * The archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
-     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
-     * node, re-serialized canonically into root's `tar -x` in the archive's own sub-dir. Resolves
-     * with the archive's summary once both finished and the compressed bytes match the manifest's
-     * sha256.
-     */
+    /** One archive: `extract` does one, `extractAll` many. */
     async extract(index, src, rec, rules) {
+        return (await this.extractAll([{ index, src, rec, rules }], 1))[0];
+    }
+    /**
+     * Checks and extracts the archives, `lanes` of them at a time, into the private dir. Each lane
+     * is one root `tar -x` (extractTar) that takes the canonical streams of the archives it pulls
+     * from the queue one after another, each under its own sub-dir `<index>/`, which the stream
+     * makes with a dir member: a sudo mkdir and a tar per archive cost more than the checking
+     * (see BENCHMARKS.md). One `zstd -d` per archive: each is a whole zstd stream, parsed up to its
+     * own end. Resolves with each archive's summary (in the order given) once every lane's tar
+     * finished; otherwise rejects, once every lane's tar exited (none still writes into the
+     * private dir), with the failure of the first archive in the order given that failed. After
+     * a failure no lane starts another archive.
+     */
+    async extractAll(archives, lanes) {
+        const summaries = [];
+        const failures = new Map();
+        let next = 0;
+        const lane = async () => {
+            let tarIn = () => undefined;
+            const tarStdin = new Promise((resolve) => (tarIn = resolve));
+            const tar = extractTar(this.tree, (stdin) => {
+                // EPIPE when tar exits first; tar's exit status is what counts.
+                stdin.on('error', () => undefined);
+                tarIn(stdin);
+                return new Promise((resolve) => {
+                    stdin.once('finish', resolve);
+                    stdin.once('close', resolve);
+                });
+            }).then(() => undefined, (e) => e ?? new Error('tar failed'));
+            const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
+            // tar could not even be started: its error is the failure of the archive it was for.
+            if (stdin === undefined) {
+                if (next < archives.length)
+                    failures.set(next++, await tar);
+                return;
+            }
+            let gone = false;
+            stdin.once('close', () => (gone = true));
+            let current = -1;
+            // Cut off by us (an archive failed): tar's own failure is then a consequence.
+            let cut = false;
+            let tarNeeded = false;
+            while (failures.size === 0 && next < archives.length) {
+                current = next++;
+                try {
+                    summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
+                }
+                catch (e) {
+                    // tar gone before the end of the stream: its exit says why, below.
+                    tarNeeded = e instanceof TarGoneError;
+                    failures.set(current, e);
+                    break;
+                }
+            }
+            if (failures.size === 0)
+                stdin.end(endOfArchive());
+            else {
+                cut = true;
+                stdin.destroy();
+            }
+            const tarFailure = await tar;
+            if (tarFailure !== undefined && (tarNeeded || !cut))
+                failures.set(Math.max(current, 0), tarFailure);
+        };
+        await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
+        if (failures.size > 0) {
+            const first = Math.min(...failures.keys());
+            const failure = failures.get(first);
+            throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
+        }
+        return summaries;
+    }
+    /**
+     * One archive's bytes (from `src`: a local file, or a frame streamed from the cache whose
+     * chunks are each proven before they are handed on) through `zstd -d`, parsed and checked by
+     * node, re-serialized canonically onto a lane's tar stdin under the archive's own sub-dir
+     * (no end-of-archive: the lane writes that once). Resolves with the archive's summary once its
+     * stream is written and the compressed bytes match the manifest's sha256.
+     */
+    async streamArchive(job, tarStdin, tarGone) {
+        const { index, src, rec, rules } = job;
         const sub = String(index);
-        await (0,exec/* run */.eF)('mkdir', ['-m', '0700', '--', external_node_path_default().join(this.dir, sub)], { privileged: true });
-        this.expect(sub, { type: 'd', mode: 0o700, anyMtime: true });
         const emitted = new Set();
         this.emitted.set(index, emitted);
         const dropped = new Set();
@@ -38209,7 +38921,12 @@ class PrivateRestore {
         // names an emitted hard link may point at. Per archive, so a link never reaches another
         // archive's sub-dir, an existing item or anything else on disk.
         const emittedFiles = new Set();
-        const tap = new pipeline_HashTap();
+        // Every path of this archive goes under its sub-dir; a hard link's target too (a file of
+        // this archive's stream, see emittedFiles). Symlink targets are contents: never rewritten.
+        const header = (c) => memberHeader({ ...c, path: `${sub}/${c.path}`, ...(c.kind === 'link' ? { target: `${sub}/${c.target}` } : {}) });
+        // The source proves its own digest (a cache entry's frame: the index's sha256, checked over
+        // the chunks as they stream); otherwise the bytes are hashed on the way to zstd.
+        const tap = src.sha256 === undefined ? new pipeline_HashTap() : undefined;
         // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
         // off before the chunk's first byte, and that is the error told, not zstd's truncation.
         let sourceError;
@@ -38223,8 +38940,10 @@ class PrivateRestore {
             }
         }
         const validator = new MemberValidator(rules);
-        let out = [];
-        // The store paths and their parents: made here, so tar never makes a dir on its own.
+        // The archive's sub-dir, then the store paths and their parents: made here, so tar never
+        // makes a dir on its own.
+        let out = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
+        this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
         const made = new Set();
         for (const sp of rules.storePaths) {
             const parts = rel(sp).split('/');
@@ -38233,7 +38952,7 @@ class PrivateRestore {
                 if (made.has(d))
                     continue;
                 made.add(d);
-                out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+                out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
                 this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
         }
@@ -38265,10 +38984,10 @@ class PrivateRestore {
                 if (anchorDirs.has(d))
                     continue;
                 anchorDirs.add(d);
-                out.push(memberHeader({ path: d, kind: 'dir', size: 0, executable: false }));
+                out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
                 this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
-            out.push(memberHeader(c));
+            out.push(header(c));
             emittedFiles.add(c.path);
             this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
         };
@@ -38317,12 +39036,12 @@ class PrivateRestore {
                 }
                 const original = this.landed.get(`${sub}/${target}`);
                 original.links = (original.links ?? 1) + 1;
-                out.push(memberHeader(c));
+                out.push(header(c));
                 emitted.add(top);
                 this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
                 return;
             }
-            out.push(memberHeader(c));
+            out.push(header(c));
             emitted.add(top);
             if (c.kind === 'file')
                 emittedFiles.add(c.path);
@@ -38344,92 +39063,64 @@ class PrivateRestore {
         const parser = new TarParser(onMember, (chunk) => onData(chunk));
         let checkError;
         let truncated = false;
-        let tarIn = () => undefined;
-        const tarStdin = new Promise((resolve) => (tarIn = resolve));
-        const send = async (stdin, tarGone) => {
+        const send = async () => {
             const batch = out;
             out = [];
             if (batch.length === 0)
                 return;
             // Before the end of our stream, tar gone means tar failed: its exit says why.
             if (tarGone())
-                throw new Error('tar stopped reading before the end of the archive');
+                throw new TarGoneError();
             let ok = true;
             for (const b of batch)
-                ok = stdin.write(b) && ok;
+                ok = tarStdin.write(b) && ok;
             if (!ok)
-                await drainOrClose(stdin);
+                await drainOrClose(tarStdin);
         };
-        const [unpacked, extracted] = await Promise.allSettled([
-            // At most the window save uses: a frame asking for more is refused before zstd allocates it.
-            pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-                feed: (stdin) => (0,promises_namespaceObject.pipeline)(guarded(), tap, stdin),
-                consume: async (zout) => {
-                    const stdin = await tarStdin;
-                    let gone = false;
-                    stdin.once('close', () => (gone = true));
+        let unpackFailure;
+        // At most the window save uses: a frame asking for more is refused before zstd allocates it.
+        await pipeline_runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
+            feed: (stdin) => (tap ? (0,promises_namespaceObject.pipeline)(guarded(), tap, stdin) : (0,promises_namespaceObject.pipeline)(guarded(), stdin)),
+            consume: async (zout) => {
+                for await (const chunk of zout) {
                     try {
-                        for await (const chunk of zout) {
-                            try {
-                                parser.write(chunk);
-                            }
-                            catch (e) {
-                                checkError = e;
-                                throw e;
-                            }
-                            await send(stdin, () => gone);
-                        }
-                        // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
-                        // than the parser can; tar is cut off and fails on its own.
-                        if (!parser.ended) {
-                            truncated = true;
-                            stdin.destroy();
-                            return;
-                        }
-                        try {
-                            validator.finish();
-                        }
-                        catch (e) {
-                            checkError = e;
-                            throw e;
-                        }
-                        out.push(endOfArchive());
-                        await send(stdin, () => gone);
-                        stdin.end();
+                        parser.write(chunk);
                     }
                     catch (e) {
-                        // tar must not wait for more: cut off, it exits with an error of its own.
-                        stdin.destroy();
+                        checkError = e;
                         throw e;
                     }
+                    await send();
                 }
-            }),
-            pipeline_runPipeline([{ cmd: 'tar', args: tarExtractArgs(external_node_path_default().join(this.dir, sub)), privileged: true }], {
-                feed: (stdin) => {
-                    // EPIPE when tar exits first; tar's exit status is what counts.
-                    stdin.on('error', () => undefined);
-                    tarIn(stdin);
-                    return new Promise((resolve) => {
-                        stdin.once('finish', resolve);
-                        stdin.once('close', resolve);
-                    });
+                // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+                // than the parser can; the lane cuts tar off.
+                if (!parser.ended) {
+                    truncated = true;
+                    return;
                 }
-            })
-        ]);
+                try {
+                    validator.finish();
+                }
+                catch (e) {
+                    checkError = e;
+                    throw e;
+                }
+                await send();
+            }
+        }).catch((e) => (unpackFailure = e ?? new Error('zstd failed')));
         // A refused member is the cause of everything else failing; a stream cut short is zstd's
-        // failure or else a truncated archive; then tar's own error, then zstd's.
-        const zstdFailure = unpacked.status === 'rejected' ? unpacked.reason : undefined;
-        if (truncated && checkError === undefined && zstdFailure === undefined)
+        // failure or else a truncated archive; then tar gone (the lane tells tar's own error).
+        if (truncated && checkError === undefined && unpackFailure === undefined)
             try {
                 parser.end();
             }
             catch (e) {
                 checkError = e;
             }
-        const failure = sourceError ?? checkError ?? (truncated ? zstdFailure : undefined) ?? (extracted.status === 'rejected' ? extracted.reason : undefined) ?? zstdFailure;
+        const failure = sourceError ?? checkError ?? unpackFailure;
         if (failure === undefined)
-            checkDigest(tap.digest(), rec);
-        else if (sourceError === undefined && src.reread) {
+            checkDigest(src.sha256 ?? tap.digest(), rec);
+        else if (sourceError === undefined && !(failure instanceof TarGoneError) && src.reread) {
             // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
             // extract's own failure is told instead.
             const again = await src.reread().catch(() => undefined);
@@ -38441,12 +39132,16 @@ class PrivateRestore {
         return validator.finish();
     }
     /**
-     * Walks the private dir as root without following anything and refuses unless it holds
+     * Gives the private dir to root, walks it without following anything and refuses unless it holds
      * exactly what was emitted, each path with its canonical type, owner, mode, size, mtime and
      * symlink target; each emitted file with exactly its emitted link count, and each emitted
      * hard link the same inode as the file it was emitted to.
      */
     async verifyLanded() {
+        // First root's: every tar has exited and its pid namespace with it, so no process of the
+        // confined uid is left to change the tree, and none of it can be a file from elsewhere
+        // (sys/confined.ts). The walk then checks the tree as it will be moved, owner included.
+        await giveToRoot(this.tree);
         const seen = new Set();
         const inodes = new Map();
         let rest = '';
@@ -38464,13 +39159,16 @@ class PrivateRestore {
             const links = want.links !== undefined;
             if (want.sameAs !== undefined || links)
                 inodes.set(p, ino);
-            const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''}${want.anyMtime ? '' : ` @${Number(mtime)}`}${want.target !== undefined ? ` -> ${target}` : ''}`;
-            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''}${want.anyMtime ? '' : ` @${CANONICAL_MTIME}`}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+            const slash = p.indexOf('/');
+            if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1)))
+                this.topInodes.set(p, ino);
+            const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
+            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
             if (got !== exp)
                 problem ??= `'${p}' landed as ${got}, not ${exp}`;
         };
         const fields = [];
-        await pipeline_runPipeline([{ cmd: 'find', args: [this.dir, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
+        await pipeline_runPipeline([{ cmd: 'find', args: [this.tree, '-mindepth', '1', '-printf', '%y\\t%U\\t%G\\t%m\\t%s\\t%T@\\t%i\\t%n\\t%P\\0%l\\0'], privileged: true }], {
             consume: async (stdout) => {
                 // One decoder for the whole stream: a chunk may end inside a multi-byte character,
                 // which decoded on its own would become U+FFFD (and a legit name "never emitted").
@@ -38496,11 +39194,14 @@ class PrivateRestore {
             if (want.sameAs !== undefined && inodes.get(p) !== inodes.get(want.sameAs))
                 problem ??= `'${p}' is not the same file as '${want.sameAs}', which it was emitted as a hard link to`;
         if (problem !== undefined)
-            throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${problem})`);
+            throw new UnsafeArchiveError(problem.split("'")[1] ?? '', `: what tar extracted differs from what was checked (${escapedText(problem)})`);
     }
     /**
      * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-     * Never replaces anything: a name the store has by now is left alone. Returns the items added
+     * Never replaces anything: a name the store has by now is left alone, and one that appears
+     * between that check and the rename (root or the build group writing the store while the
+     * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
+     * not added (so never registered) and is told in a warning. Returns the items added
      * (absolute) and how many were already there.
      */
     async moveIn(summaries) {
@@ -38521,8 +39222,18 @@ class PrivateRestore {
                 const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
                 const fresh = tops.filter((t) => !external_node_fs_default().lstatSync(external_node_path_default().join(this.root, t), { throwIfNoEntry: false }));
                 existing += tops.length - fresh.length;
-                await this.moveAll(fresh.map((t) => external_node_path_default().join(this.dir, String(index), t)), external_node_path_default().join(this.root, r));
-                added.push(...fresh.map((t) => `/${t}`));
+                await this.moveAll(fresh.map((t) => external_node_path_default().join(this.tree, String(index), t)), external_node_path_default().join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
+                    const moved = fresh.filter((_, i) => !kept.has(i));
+                    added.push(...moved.map((t) => `/${t}`));
+                    existing += kept.size;
+                    if (kept.size > 0)
+                        lib_core/* warning */.$e(`runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+                            ...kept
+                        ]
+                            .slice(0, 5)
+                            .map((i) => `/${fresh[i]}`)
+                            .join(', ')}`);
+                });
             }
         }
         return { added, existing };
@@ -38541,19 +39252,38 @@ class PrivateRestore {
         }
     }
     /**
-     * `mv -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
+     * `mv -n -t dest` as root, in batches of names. Through runPipeline so that a cancel kills it
      * (sudo passes the signal on to mv): no rename may land after the daemon was started again.
+     * `-n` is renameat2(RENAME_NOREPLACE) in GNU mv: the kernel refuses to replace a name that
+     * exists, with no window between a check and the rename. Which sources were not moved is read
+     * from the destination: a name there whose inode is not the one the walk saw (`inodes`, by
+     * position) is not ours. Returns their positions. Some coreutils versions exit 1 when -n
+     * skips a name: that failure is ignored when every source of the batch is accounted for.
      */
-    async moveAll(sources, dest) {
-        for (let i = 0; i < sources.length; i += 256)
-            await pipeline_runPipeline([{ cmd: 'mv', args: ['-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]);
+    async moveAll(sources, dest, inodes) {
+        const kept = new Set();
+        for (let i = 0; i < sources.length; i += 256) {
+            const batch = sources.slice(i, i + 256);
+            const failure = await pipeline_runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(() => undefined, (e) => e);
+            let unaccounted = false;
+            batch.forEach((src, j) => {
+                const st = external_node_fs_default().lstatSync(external_node_path_default().join(dest, external_node_path_default().basename(src)), { throwIfNoEntry: false, bigint: true });
+                if (!st)
+                    unaccounted = true;
+                else if (st.ino.toString() !== inodes[i + j])
+                    kept.add(i + j);
+            });
+            if (failure !== undefined && unaccounted)
+                throw failure instanceof Error ? failure : new Error((0,errors/* errorMessage */.g)(failure));
+        }
+        return kept;
     }
     async close() {
         if (this.closed)
             return;
         this.closed = true;
         this.unregister();
-        await privileged_fs_removeTree(this.dir);
+        await removeTree(this.dir);
         // The private dir leaves no trace, not even the parent's mtime: the store dir's parent is
         // outside the store. A store dir that holds it (a mount point) and got new items keeps its new mtime.
         const parent = external_node_path_default().dirname(this.dir);
@@ -38595,7 +39325,7 @@ class PrivateRestore {
 
 
 
-/** Archives extracted at once: each is a zstd and a tar. */
+/** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, external_node_os_default().availableParallelism()));
 }
@@ -38724,22 +39454,26 @@ async function selectFrames(o, specs) {
     return { specs: keep, skipped };
 }
 /**
- * Every archive checked and extracted (a bounded number at once) before anything reaches the
+ * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
  * store, so one bad member anywhere still refuses the whole snapshot. Settled, all of them,
  * before the first failure is thrown: no tar may still be writing into the private dir when it
  * is removed.
  */
 async function extractAll(o, priv, specs, needed) {
     const reserved = (p) => isLiveDbFile(p, o.dbDir);
-    const limit = limiter(extractConcurrency());
+    const jobs = specs.map((a) => {
+        const files = a.files;
+        const sha256 = files.sha256Of?.(a.file);
+        return {
+            index: a.index,
+            src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => files.reread(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
+            rec: a.rec,
+            rules: { storePaths: a.storePaths, reserved }
+        };
+    });
     try {
-        return await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => settleAll(specs.map((a) => limit(async () => {
-            const summary = await priv.extract(a.index, { open: () => a.files.open(a.file), ...(a.files.reread ? { reread: () => a.files.reread(a.file) } : {}) }, a.rec, {
-                storePaths: a.storePaths,
-                reserved
-            });
-            return { index: a.index, file: a.file, items: a.rec.items, summary, storePaths: a.storePaths, part: a.part };
-        }))), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+        const summaries = await progress_withProgress(`checking and extracting ${specs.length} archive(s)`, () => priv.checkedBytes, () => priv.extractAll(jobs, extractConcurrency()), specs.reduce((n, a) => n + a.rec.dataBytes, 0));
+        return specs.map((a, i) => ({ index: a.index, file: a.file, items: a.rec.items, summary: summaries[i], storePaths: a.storePaths, part: a.part }));
     }
     catch (e) {
         throw (await priv.spaceError(e, needed)) ?? e;
@@ -38803,44 +39537,42 @@ async function moveInAndRegister(o, priv, archives, registrations) {
     });
     return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
 }
-/** Runs at most `n` of the functions given to it at once. */
-function limiter(n) {
-    let active = 0;
-    const waiting = [];
-    return async (fn) => {
-        if (active >= n)
-            await new Promise((resolve) => waiting.push(resolve));
-        active++;
-        try {
-            return await fn();
-        }
-        finally {
-            active--;
-            waiting.shift()?.();
-        }
-    };
-}
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
 function storeDirFirst(kind, storePaths) {
     const storeDir = presets_PRESETS[kind].storeDir;
     return storePaths.includes(storeDir) ? [storeDir, ...storePaths.filter((p) => p !== storeDir)] : [...storePaths];
 }
-/** Promise.all that waits for every promise before it rejects, with the first rejection in order. */
-async function settleAll(promises) {
-    const results = await Promise.allSettled(promises);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed)
-        throw failed.reason;
-    return results.map((r) => r.value);
-}
 /** fail-on-cache-miss: the step fails, but post may still save (save: auto), so the state comes along. */
-class restore_StoreMissError extends Error {
+class StoreMissError extends Error {
     state;
     constructor(message, state) {
         super(message);
         this.state = state;
         this.name = 'StoreMissError';
     }
+}
+/**
+ * A delta's base, fetched by its exact key and no restore keys (with the same fixed path, so the
+ * same cache version); `{}` for a full snapshot, or for a base key the cache cannot look up (not
+ * fetched, so applySnapshot refuses the delta). `missing` names a base that could not be had,
+ * `space` when it is in the cache but this host had no room for it.
+ */
+async function fetchDeltaBase(cfg, entry, stagings) {
+    const matched = entry.matched;
+    const baseKey = peekBaseKey(entry.dir);
+    if (baseKey === undefined || config_keyProblem(baseKey) !== undefined)
+        return {};
+    lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
+    const baseStaging = staging_createStaging(cfg.stagingBase);
+    stagings.push(baseStaging);
+    // A delta naming itself as base is refused like a missing base.
+    const spaceProblems = [];
+    const got = baseKey === matched
+        ? undefined
+        : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys, spaceProblems }));
+    if (got?.matched === baseKey)
+        return { base: got };
+    return { missing: baseKey, ...(spaceProblems.length > 0 ? { space: spaceProblems[0] } : {}) };
 }
 /**
  * Looks the snapshot up and downloads it; for a delta, also its base, by exact key and no
@@ -38861,7 +39593,7 @@ async function fetchSnapshot(cfg, keys, stagings) {
         const [key, restore] = lookups[i];
         const staging = staging_createStaging(cfg.stagingBase);
         stagings.push(staging);
-        const entry = await progress_withProgress(`downloading the snapshot for ${key}`, () => progress_bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
+        const entry = await progress_withProgress(`downloading the snapshot for ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, restore, entryOpts));
         if (!entry)
             return { note };
         const matched = entry.matched;
@@ -38869,24 +39601,14 @@ async function fetchSnapshot(cfg, keys, stagings) {
             lib_core/* info */.pq(`the restore keys found ${matched} again, the delta whose base is gone: continuing as on a cache miss`);
             return { note };
         }
-        const baseKey = peekBaseKey(entry.dir);
-        // A base key the cache cannot look up: not fetched, so applySnapshot refuses the delta.
-        if (baseKey === undefined || config_keyProblem(baseKey) !== undefined)
-            return { fetched: { matched, entry }, note };
-        lib_core/* info */.pq(`${matched} is a delta over ${baseKey}; fetching the base`);
-        const baseStaging = staging_createStaging(cfg.stagingBase);
-        stagings.push(baseStaging);
-        // A delta naming itself as base is refused like a missing base.
-        const spaceProblems = [];
-        const got = baseKey === matched
-            ? undefined
-            : await progress_withProgress(`downloading the delta's base ${baseKey}`, () => progress_bytesUnder(baseStaging), () => restoreEntry(baseStaging, baseKey, [], { ...entryOpts, spaceProblems }));
-        if (got?.matched === baseKey)
-            return { fetched: { matched, entry, base: got }, note };
+        const b = await fetchDeltaBase(cfg, entry, stagings);
+        if (!('missing' in b))
+            return { fetched: { matched, entry, ...b }, note };
+        const baseKey = b.missing;
         // The base is in the cache; this host had no room for it. Saying "gone" would send the
         // user to the cache, and a fallback lookup would only fill the same disk again.
-        if (spaceProblems.length > 0)
-            return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${spaceProblems[0]})` };
+        if (b.space !== undefined)
+            return { note: ` (the delta ${matched} was found, but its base ${baseKey} could not be written: ${b.space})` };
         refused.add(matched);
         const fallback = i === 0 && matched === keys.primary && keys.restore.length > 0;
         lib_core/* warning */.$e(`runbox store: ${matched} is a delta snapshot over ${baseKey}, which could not be fetched from the cache (evicted, or a cache service problem in the warnings above); ` +
@@ -38897,8 +39619,41 @@ async function fetchSnapshot(cfg, keys, stagings) {
     }
     return { note };
 }
+/** One fetched entry (and a delta's base) applied to the store (`staging`: its staging dir, for scratch); the summary's detail after `restored <key> (<hit kind>`. */
+async function applyFetched(cfg, fetched, staging) {
+    const scratchDir = external_node_path_default().join(staging, 'scratch');
+    external_node_fs_default().mkdirSync(scratchDir);
+    const r = await applySnapshot({
+        root: cfg.root,
+        kind: cfg.kind,
+        storePaths: cfg.storePaths,
+        ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
+        daemon: cfg.daemon,
+        snapshotDir: fetched.entry.dir,
+        files: fetched.entry.files,
+        ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
+        scratchDir
+    });
+    const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
+    const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
+    const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+    const db = r.db
+        ? [
+            r.db.mode === 'refused'
+                ? 'DB: nothing registered (journal files without a DB, see the warning)'
+                : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
+        ]
+        : [];
+    const detail = `${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(readBytes)} compressed downloaded of the entry's ${job_summary_formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${job_summary_formatBytes(r.dataBytes)} of files; ` +
+        `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`;
+    return { r, detail };
+}
+/** The summary's restore times after the lookup. */
+function restoreTimes(r) {
+    return `download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`;
+}
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
-function restore_restoreStore(cfg, report, setOutputs) {
+function restoreStore(cfg, report, setOutputs) {
     // Nothing reaches the store: no restore lock, no root rights.
     if (cfg.lookupOnly)
         return lookupOnly(cfg, report, setOutputs);
@@ -38924,7 +39679,7 @@ async function lookupOnly(cfg, report, setOutputs) {
         ? `lookup only: ${matched} exists (${state.exactHit ? 'exact hit' : 'restore-key hit'}); nothing downloaded or restored`
         : `lookup only: no entry for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}; nothing downloaded or restored`);
     if (!matched && cfg.failOnCacheMiss)
-        throw new restore_StoreMissError(`fail-on-cache-miss is true and no store snapshot exists for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+        throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot exists for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
     return state;
 }
 /** The state a restore (or a save with nothing restored) starts from: nothing matched yet. */
@@ -38946,10 +39701,14 @@ function initialState(cfg, keys) {
         ...(cfg.gcCapBytes > 0 ? { gc: { capBytes: cfg.gcCapBytes, lockTimeoutSec: restoreLockTimeout() } } : {})
     };
 }
+/** The summary's 'cache key' row: the key, how it was composed, and the restore keys. */
+function describeKeys(keys) {
+    return `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`;
+}
 async function restoreLocked(cfg, report, setOutputs, busy) {
     const keys = await resolveKeys(cfg);
     // Outside the collapsed log group too: a miss is explained by which part of the key changed.
-    report.add('cache key', `${keys.primary} = ${keys.parts.length > 0 ? keys.parts.map((p) => `${p.name} ${p.value || '(none)'} (${p.note})`).join(' + ') : "the 'key' input"}; restore keys: ${keys.restore.join(', ') || '(none)'}`);
+    report.add('cache key', describeKeys(keys));
     const state = initialState(cfg, keys);
     // Outputs exist from the start, so a later step can read them whatever happens below.
     setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false });
@@ -38965,23 +39724,8 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
         }
         else {
             const matched = fetched.matched;
-            const scratchDir = external_node_path_default().join(stagings[stagings.length - 1], 'scratch');
-            external_node_fs_default().mkdirSync(scratchDir);
             try {
-                const r = await applySnapshot({
-                    root: cfg.root,
-                    kind: cfg.kind,
-                    storePaths: cfg.storePaths,
-                    ...(cfg.dbDir ? { dbDir: cfg.dbDir } : {}),
-                    daemon: cfg.daemon,
-                    snapshotDir: fetched.entry.dir,
-                    files: fetched.entry.files,
-                    ...(fetched.base ? { baseDir: fetched.base.dir, baseFiles: fetched.base.files } : {}),
-                    scratchDir
-                });
-                const entries = [fetched.entry, ...(fetched.base ? [fetched.base] : [])];
-                const entryBytes = entries.reduce((n, e) => n + e.bytes, 0);
-                const readBytes = entries.reduce((n, e) => n + e.metaBytes + e.files.fetchedBytes(), 0);
+                const { r, detail } = await applyFetched(cfg, fetched, stagings[stagings.length - 1]);
                 state.matchedKey = matched;
                 state.exactHit = matched === keys.primary;
                 // What post may save a delta over: the full snapshot, never a delta (chains stay at depth 1).
@@ -38989,16 +39733,8 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                     const baseKey = r.deltaOf ?? matched;
                     state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: r.full.bytes, items: r.full.items }) };
                 }
-                const db = r.db
-                    ? [
-                        r.db.mode === 'refused'
-                            ? 'DB: nothing registered (journal files without a DB, see the warning)'
-                            : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
-                    ]
-                    : [];
-                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${r.deltaOf ? `; a delta over ${r.deltaOf}, fetched too` : ''}): ${job_summary_formatBytes(readBytes)} compressed downloaded of the entry's ${job_summary_formatBytes(entryBytes)} (${r.frames.read} of ${r.frames.total} archives${r.frames.read < r.frames.total ? '; the others hold only items the store has' : ''}), ${job_summary_formatBytes(r.dataBytes)} of files; ` +
-                    `${r.added} top-level entries added, ${r.existing} already present${r.bitsDropped > 0 ? `; ${r.bitsDropped} setuid/setgid/sticky bit(s) dropped` : ''}${r.notRestored.length > 0 ? `; ${r.notRestored.length} items not restored: they share files with items already in the store` : ''}${r.lockDropped.length > 0 ? `; ${r.lockDropped.length} entries named like a daemon lock file left out` : ''}${db.length ? `; ${db.join('; ')}` : ''}`);
-                report.add('store restore time', `index + manifest ${job_summary_formatSeconds(downloadMs)}, download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`);
+                report.add('store snapshot', `restored ${matched} (${state.exactHit ? 'exact hit' : 'restore-key hit'}${detail}`);
+                report.add('store restore time', `index + manifest ${job_summary_formatSeconds(downloadMs)}, ${restoreTimes(r)}`);
                 if (r.reaped.length > 0)
                     report.add('store leftovers', `removed ${r.reaped.length} private dir(s) of killed restores: ${r.reaped.join(', ')}`);
             }
@@ -39011,7 +39747,7 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
         }
         setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit });
         if (!state.matchedKey && cfg.failOnCacheMiss)
-            throw new restore_StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+            throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
         return state;
     }
     finally {
@@ -39023,6 +39759,317 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
                 lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
             }
     }
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
+// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
+// which, unlike the cache service itself, can list entries and delete them. Used by purge (list,
+// delete) and by restore-all-matches (list only: the entries are then fetched by exact key
+// through the cache service).
+// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
+//
+// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
+// a token the API does not take, or a service that stays unavailable after bounded retries.
+
+
+const PER_PAGE = 100;
+/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
+const MAX_PAGES = 20;
+const API_VERSION = '2022-11-28';
+function headers(t) {
+    return {
+        accept: 'application/vnd.github+json',
+        authorization: `Bearer ${t.token}`,
+        'x-github-api-version': API_VERSION,
+        'user-agent': 'runbox'
+    };
+}
+function endpoint(t, rest) {
+    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
+}
+/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
+async function refusalOf(res, what, permission = 'write') {
+    const body = (await res.text()).slice(0, 300);
+    const said = body ? `: ${untrusted_text_shown(body)}` : '';
+    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
+    if (res.status === 429 || (res.status === 403 && limited)) {
+        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
+        const retry = res.headers.get('retry-after');
+        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
+        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
+    }
+    if (res.status === 401)
+        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
+    if (res.status === 403 || res.status === 404)
+        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: ${permission}' permission on this repository)` };
+    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
+}
+async function request(t, method, url, what) {
+    try {
+        return await withRetries(what, async () => {
+            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
+            if (res.status >= 500 && res.status !== 501) {
+                await res.body?.cancel();
+                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
+            }
+            return res;
+        });
+    }
+    catch (e) {
+        return { kind: 'unavailable', message: http_describe(e) };
+    }
+}
+function caches_rest_isRefusal(v) {
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+}
+function parseTime(v) {
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    return Number.isFinite(ms) ? ms : NaN;
+}
+/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
+function listing(raw) {
+    const o = raw;
+    if (!o || typeof o !== 'object')
+        return undefined;
+    const { id, key, version, ref, size_in_bytes: size } = o;
+    const createdAt = parseTime(o.created_at);
+    const lastAccessedAt = parseTime(o.last_accessed_at);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
+        return undefined;
+    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
+        return undefined;
+    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
+}
+/**
+ * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
+ * given, saved from `ref`. `permission` is what the caller's use needs (purge: write, a listing
+ * alone: read), named when the API refuses. Pages are read until the API's total_count is reached, a page comes
+ * back empty, or MAX_PAGES were read (then `truncated`).
+ */
+async function caches_rest_listCaches(t, prefix, ref, permission = 'write') {
+    const entries = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
+        const what = `listing the caches for ${untrusted_text_shown(prefix)} (page ${page})`;
+        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
+        if (caches_rest_isRefusal(res))
+            return res;
+        if (!res.ok)
+            return refusalOf(res, what, permission);
+        let body;
+        try {
+            body = await jsonBody(res, what);
+        }
+        catch (e) {
+            return { kind: 'malformed', message: http_describe(e) };
+        }
+        const o = body;
+        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
+            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
+        const got = o.actions_caches.map(listing);
+        if (got.some((e) => e === undefined))
+            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
+        entries.push(...got);
+        if (got.length === 0 || entries.length >= o.total_count)
+            return { entries, truncated: false };
+    }
+    return { entries, truncated: true };
+}
+/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
+async function caches_rest_deleteCache(t, id) {
+    const what = `deleting cache entry ${id}`;
+    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
+    if (caches_rest_isRefusal(res))
+        return res;
+    // A 404 after a successful listing is the entry going away in between; a missing permission
+    // shows as 403 (or as 404 on the listing itself).
+    if (res.ok || res.status === 404) {
+        await res.body?.cancel();
+        return res.ok ? 'deleted' : 'gone';
+    }
+    return refusalOf(res, what);
+}
+
+
+;// CONCATENATED MODULE: ./src/store/restore-all.ts
+// `restore-all-matches`: merge several snapshots into one store, e.g. the parts that the legs of
+// a matrix saved. The cache service answers a lookup with one entry (the newest under the first
+// matching key), so the entries are listed through the REST API (caches-rest.ts, `token` with
+// `actions: read`), then each is fetched by its exact key through the cache service and applied
+// exactly as a single restore is (restore.ts applyFetched: its signature, members and
+// registrations checked, a delta together with its base). Restores are additive: an item the
+// store has is skipped, so applying them one after another gives the union.
+//
+// On an exact hit of the key only that entry is restored (it is what a previous merge saved).
+// Without a token the API takes, or without the permission, a warning and the first match, as
+// without this input. One restore lock for the whole loop: no other restore into this store runs
+// between two of the entries.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Entries merged at most, newest first; the summary names how many matching ones were left out. */
+const MAX_MERGED = 10;
+/** The store's restore: one snapshot, or with `restore-all-matches` every match (see above). */
+function restoreStoreAll(cfg, report, setOutputs) {
+    if (!cfg.restoreAllMatches)
+        return restoreStore(cfg, report, setOutputs);
+    const token = cfg.restoreAllMatches.token;
+    return restore_lock_withStoreRestoreLock(external_node_path_default().join(cfg.root, presets_PRESETS[cfg.kind].storeDir), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
+}
+/**
+ * The keys to merge, newest first: this store's runbox entries (the cache version) whose key
+ * starts with a restore key, readable from this job's ref (another pull request's entries never
+ * are), one per key, at most MAX_MERGED. A string when the API refused: the reason.
+ */
+async function listMatches(cfg, prefixes, token, env = process.env) {
+    const ref = (env.GITHUB_REF ?? '').trim();
+    const repository = (env.GITHUB_REPOSITORY ?? '').trim();
+    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository))
+        return 'GITHUB_REPOSITORY is not set as the runner sets it';
+    const target = { apiUrl: (env.GITHUB_API_URL ?? '').trim() || 'https://api.github.com', repository, token };
+    const version = cache_io_entryVersion(cfg.kind, cfg.storePaths);
+    const listed = [];
+    let truncated = false;
+    for (const p of prefixes) {
+        const r = await caches_rest_listCaches(target, p, undefined, 'read');
+        if (caches_rest_isRefusal(r))
+            return r.message;
+        listed.push(...r.entries);
+        truncated ||= r.truncated;
+    }
+    const newest = new Map();
+    for (const e of listed) {
+        // Keys go into outputs, log lines and a lookup: the same checks as a key the service answers
+        // with (printable ASCII, a key the service accepts), so they are shown as they are.
+        if (e.version !== version || /[^\x20-\x7e]/.test(e.key) || config_keyProblem(e.key) !== undefined || !prefixes.some((p) => e.key.startsWith(p)))
+            continue;
+        if (e.ref.startsWith('refs/pull/') && e.ref !== ref)
+            continue;
+        const seen = newest.get(e.key);
+        if (!seen || e.createdAt > seen.createdAt)
+            newest.set(e.key, e);
+    }
+    const keys = [...newest.values()].sort((a, b) => b.createdAt - a.createdAt || b.id - a.id).map((e) => e.key);
+    return { keys: keys.slice(0, MAX_MERGED), leftOut: Math.max(0, keys.length - MAX_MERGED), truncated };
+}
+/** One entry by its exact key (and a delta's base); undefined, said, when it cannot be had. */
+async function fetchExact(cfg, key, stagings) {
+    const staging = staging_createStaging(cfg.stagingBase);
+    stagings.push(staging);
+    const entry = await progress_withProgress(`downloading the snapshot ${key}`, () => bytesUnder(staging), () => restoreEntry(staging, key, [], { kind: cfg.kind, storePaths: cfg.storePaths, trustedKeys: cfg.trustedKeys }));
+    if (!entry)
+        return undefined;
+    // The service matches a key as a prefix too: a longer key is another entry (listed on its own if it matches).
+    if (entry.matched !== key) {
+        lib_core/* info */.pq(`the cache service answered ${key} with ${entry.matched}; ${key} itself is not restored`);
+        return undefined;
+    }
+    const b = await fetchDeltaBase(cfg, entry, stagings);
+    if ('missing' in b) {
+        lib_core/* warning */.$e(`runbox store: ${key} is a delta over ${b.missing}, which could not be fetched (${b.space ?? 'evicted, or a cache service problem in the warnings above'}); the other matches are still restored`);
+        return undefined;
+    }
+    return { matched: key, entry, ...b };
+}
+async function restoreAllLocked(cfg, token, report, setOutputs, busy) {
+    const keys = await resolveKeys(cfg);
+    report.add('cache key', describeKeys(keys));
+    const state = initialState(cfg, keys);
+    setOutputs({ primaryKey: keys.primary, matchedKey: '', exactHit: false, matchedKeys: [] });
+    await (0,exec/* ensurePrivilege */.wU)('restore store snapshots into root-owned store paths');
+    const stagings = [];
+    const applied = [];
+    try {
+        if (busy)
+            report.add('store snapshot', `miss: nothing restored (${busy})`);
+        else
+            await mergeMatches(cfg, keys, token, stagings, applied, report);
+        state.matchedKey = applied[0]?.key ?? '';
+        state.exactHit = state.matchedKey === keys.primary;
+        // A delta saved after a merge holds everything its base lacks, so any restored full snapshot
+        // will do as its base; the largest leaves the smallest delta.
+        const largest = [...applied].sort((a, b) => b.r.full.bytes - a.r.full.bytes)[0];
+        if (largest && cfg.delta === 'auto' && cfg.save !== 'never' && !(cfg.save === 'auto' && state.exactHit)) {
+            const baseKey = largest.r.deltaOf ?? largest.key;
+            state.base = { key: baseKey, ...writeBaseInfo(cfg.stagingBase, { key: baseKey, bytes: largest.r.full.bytes, items: largest.r.full.items }) };
+        }
+        setOutputs({ primaryKey: keys.primary, matchedKey: state.matchedKey, exactHit: state.exactHit, matchedKeys: applied.map((a) => a.key) });
+        if (!state.matchedKey && cfg.failOnCacheMiss)
+            throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
+        return state;
+    }
+    finally {
+        for (const staging of stagings)
+            try {
+                staging_removeStaging(staging, cfg.stagingBase);
+            }
+            catch (e) {
+                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+            }
+    }
+}
+/** The exact key alone, else every listed match (else, refused, the first match); each applied in turn, `applied` newest first. */
+async function mergeMatches(cfg, keys, token, stagings, applied, report) {
+    const exact = await fetchExact(cfg, keys.primary, stagings);
+    const plan = [];
+    if (exact) {
+        lib_core/* info */.pq(`${keys.primary} matched exactly: it is restored alone (restore-all-matches merges the restore keys' entries on a miss of the key)`);
+        plan.push({ key: keys.primary, fetch: () => Promise.resolve(exact) });
+    }
+    else if (keys.restore.length > 0) {
+        const listed = await listMatches(cfg, keys.restore, token);
+        if (typeof listed === 'string') {
+            lib_core/* warning */.$e(`runbox store: restore-all-matches could not list the entries matching ${keys.restore.join(', ')} (${listed}); restoring the first match only. Give the job 'permissions: actions: read' (or pass a token with it in 'token')`);
+            report.add('store snapshots merged', `not listed (${listed}); the first match only`);
+            const { fetched } = await fetchSnapshot(cfg, keys, stagings);
+            if (fetched)
+                plan.push({ key: fetched.matched, fetch: () => Promise.resolve(fetched) });
+        }
+        else {
+            lib_core/* info */.pq(`restore-all-matches: ${listed.keys.length} entr${listed.keys.length === 1 ? 'y' : 'ies'} to restore, newest first: ${listed.keys.join(', ') || '(none)'}`);
+            if (listed.leftOut > 0 || listed.truncated)
+                report.add('store snapshots merged', `the newest ${MAX_MERGED} matching entries are restored; ${listed.leftOut > 0 ? `${listed.leftOut} older ones are not` : 'the listing stopped at its page limit'}`);
+            for (const key of listed.keys)
+                plan.push({ key, fetch: () => fetchExact(cfg, key, stagings) });
+        }
+    }
+    for (const [i, p] of plan.entries()) {
+        const row = `store snapshot ${i + 1}/${plan.length}`;
+        const fetched = await p.fetch();
+        if (!fetched) {
+            report.add(row, `not restored: ${p.key} (see the log)`);
+            continue;
+        }
+        try {
+            const { r, detail } = await applyFetched(cfg, fetched, stagings[stagings.length - 1]);
+            applied.push({ key: fetched.matched, r });
+            report.add(row, `restored ${fetched.matched} (${fetched.matched === keys.primary ? 'exact hit' : 'restore-key hit'}${detail}`);
+            report.add(`store restore time ${i + 1}/${plan.length}`, restoreTimes(r));
+        }
+        catch (e) {
+            if (e instanceof DaemonStartError)
+                throw e;
+            lib_core/* warning */.$e(`runbox store: the snapshot ${fetched.matched} was not restored, the other matches still are: ${(0,errors/* errorMessage */.g)(e)}`);
+            report.add(row, `not restored (${fetched.matched}): ${(0,errors/* errorMessage */.g)(e)}`);
+        }
+    }
+    const bytes = applied.reduce((n, a) => n + a.r.dataBytes, 0);
+    report.add('store snapshot', applied.length === 0
+        ? `miss: nothing restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''} (restore-all-matches; cache service problems, if any, are in the warnings)`
+        : `restored ${applied.length} of ${plan.length} entr${plan.length === 1 ? 'y' : 'ies'} into one store (restore-all-matches, newest first): ${applied.map((a) => a.key).join(', ')}; ${job_summary_formatBytes(bytes)} of files read`);
 }
 
 ;// CONCATENATED MODULE: ./src/store/record.ts
@@ -39128,6 +40175,7 @@ function readRestoreRecord(cfg) {
 
 
 
+
 /** A GC that frees less than asked (hard-linked files count only once gone) gets a few more tries. */
 const MAX_PASSES = 3;
 /** An executable `name` on the runner's PATH, absolute, so that root (through sudo, whose PATH may differ) runs the same one. */
@@ -39149,18 +40197,17 @@ function findTool(name, envPath = process.env.PATH ?? '') {
     }
     return undefined;
 }
-/** narSize of the valid paths directly in the store dir, and their count, from the live DB (read-only, as root: WAL mode needs the -shm file). */
+/** narSize of the valid paths directly in the store dir, and their count, from the live DB (db.ts's reader: creates no -wal/-shm). */
 async function storeSize(kind, root) {
     const preset = PRESETS[kind];
-    const db = path.join(root, preset.dbDir, 'db.sqlite');
-    if (!fs.existsSync(db))
-        return undefined;
     // The store dir is a fixed preset path: no quoting of outside data into the SQL.
     const sql = `SELECT count(*) || ' ' || coalesce(sum(narSize), 0) FROM ValidPaths WHERE path LIKE '${preset.storeDir}/%'`;
-    const r = await run('sqlite3', ['-safe', '-bail', '-readonly', '-cmd', '.timeout 60000', db, sql], { privileged: true });
-    const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
+    const out = await queryLiveDb(root, preset.dbDir, sql);
+    if (out === undefined)
+        return undefined;
+    const m = /^(\d+) (\d+)$/.exec(out);
     if (!m)
-        throw new Error(`the DB ${db} answered '${r.stdout.trim().slice(0, 100)}' for the store's size`);
+        throw new Error(`the DB ${path.join(root, preset.dbDir, DB_FILE)} answered '${out.slice(0, 100)}' for the store's size`);
     return { paths: Number(m[1]), bytes: Number(m[2]) };
 }
 /** The tool's argv that frees at least `bytes`, or why there is none. */
@@ -39316,33 +40363,52 @@ async function save(state, report) {
         // refused bad key material, so an error here means the input changed in between.
         const signingKey = parseSigningKey(actionInputs);
         await ensurePrivilege('read the root-owned store to snapshot it');
+        // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
+        // the snapshot itself streams from zstd to the cache upload.
         staging = createStaging(state.stagingBase);
-        const snapshotDir = path.join(staging, SNAPSHOT_DIR);
         const scratchDir = path.join(staging, 'scratch');
-        fs.mkdirSync(snapshotDir);
         fs.mkdirSync(scratchDir);
         // Before the snapshot: what the GC removes is then not saved. Its failures are warnings.
         const gc = state.gc ? await collectGarbage({ kind: state.kind, root: state.root, capBytes: state.gc.capBytes, lockTimeoutSec: state.gc.lockTimeoutSec }, report) : undefined;
         // A delta holds only what its base lacks, so restoring base + delta would bring back every
         // base item the GC just deleted: after a GC that freed anything, a full snapshot.
         const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-        const r = await withProgress('archiving the store (compressed so far)', () => bytesUnder(snapshotDir), () => createSnapshot({
-            root: state.root,
-            kind: state.kind,
-            storePaths: state.storePaths,
-            ...(state.dbDir ? { dbDir: state.dbDir } : {}),
-            ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
-            snapshotDir,
-            scratchDir,
-            shards: state.shards,
-            ...(typeof base === 'string' ? {} : { base })
-        }));
+        // Reserved before the archive: a key another job saved first costs no snapshot. Until
+        // upload.finish() succeeds the service holds nothing under the key.
+        const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
+        if (!upload) {
+            report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+            return undefined;
+        }
+        const t0 = Date.now();
+        let r;
+        try {
+            r = await withProgress('archiving and uploading the store (compressed so far)', () => upload.stream.handed, () => createSnapshot({
+                root: state.root,
+                kind: state.kind,
+                storePaths: state.storePaths,
+                ...(state.dbDir ? { dbDir: state.dbDir } : {}),
+                ...(state.toolVersion ? { toolVersion: state.toolVersion } : {}),
+                sink: upload.stream,
+                scratchDir,
+                shards: state.shards,
+                ...(typeof base === 'string' ? {} : { base })
+            }));
+        }
+        catch (e) {
+            const warning = uploadFailure(e);
+            if (!warning)
+                throw e;
+            core.warning(warning);
+            report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
+            return undefined;
+        }
+        const t1 = Date.now();
         if (r.missing.length > 0)
             core.info(`store paths not on disk, left out of the snapshot: ${r.missing.join(', ')}`);
         const bytes = manifestBytes(r.manifest);
-        const t0 = Date.now();
-        const id = await saveEntry(staging, state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
-        const uploadMs = Date.now() - t0;
+        const id = await upload.finish();
+        const t2 = Date.now();
         const baseBytes = typeof base === 'string' ? 0 : base.bytes;
         const kind = r.manifest.base
             ? `a delta over ${r.manifest.base.key} (${r.delta?.newItems ?? 0} new of ${r.delta?.items ?? 0} items, ${formatBytes(bytes)} = ${baseBytes > 0 ? ((100 * bytes) / baseBytes).toFixed(1) : '?'}% of the base's ${formatBytes(baseBytes)})`
@@ -39352,7 +40418,9 @@ async function save(state, report) {
             : `saved ${state.primaryKey}, ${kind}: ${formatBytes(bytes)} compressed in ${r.manifest.archives.length} archive(s) (${r.manifest.registrations ? `${r.manifest.registrations.paths} registrations` : 'no registrations'})`);
         if (signingKey && id !== undefined)
             report.add('store snapshot signer', `${publicKeyLine(signingKey)} (put this line in trusted-keys to accept only snapshots signed by this key)`);
-        report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(r.archiveMs)}, upload ${formatSeconds(uploadMs)}`);
+        // The blocks go up while the archive is made: "upload" is only what is left after it (the
+        // index, the commit and finalize).
+        report.add('store save time', `DB read ${formatSeconds(r.dbMs)}, archive ${formatSeconds(t1 - t0 - r.dbMs)}, upload ${formatSeconds(t2 - t1)} (after the archive, which uploaded as it went)`);
         // For purge: the saved entry and the base its manifest names stay.
         if (id !== undefined)
             return { key: state.primaryKey, ...(r.manifest.base ? { base: r.manifest.base.key } : {}) };
@@ -39363,7 +40431,7 @@ async function save(state, report) {
         if (staging)
             removeStagingOrWarn(staging, state.stagingBase);
         staging = undefined;
-        const space = stagingSpaceProblem(e, state.stagingBase, 'the snapshot before the upload');
+        const space = stagingSpaceProblem(e, state.stagingBase, "the snapshot's member lists");
         const why = space ? `${space} (${errorMessage(e)})` : errorMessage(e);
         core.warning(`runbox store: no snapshot saved, the job goes on: ${why}`);
         report.add('store snapshot', `not saved: ${why}`);
@@ -39382,133 +40450,6 @@ function removeStagingOrWarn(staging, base) {
         core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
     }
 }
-
-;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
-// The repository's Actions caches through the GitHub REST API (`/repos/{owner}/{repo}/actions/caches`),
-// which, unlike the cache service itself, can list entries and delete them. Used only by purge.
-// The API is told apart from github.com by GITHUB_API_URL, so GHES works the same way.
-//
-// Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
-// a token the API does not take, or a service that stays unavailable after bounded retries.
-
-
-const PER_PAGE = 100;
-/** Pages read per prefix: 2,000 entries, far more than a 10 GB cache holds of multi-GB snapshots. */
-const MAX_PAGES = 20;
-const API_VERSION = '2022-11-28';
-function headers(t) {
-    return {
-        accept: 'application/vnd.github+json',
-        authorization: `Bearer ${t.token}`,
-        'x-github-api-version': API_VERSION,
-        'user-agent': 'runbox'
-    };
-}
-function endpoint(t, rest) {
-    return `${t.apiUrl.replace(/\/+$/, '')}/repos/${t.repository}/actions/caches${rest}`;
-}
-/** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
-async function refusalOf(res, what) {
-    const body = (await res.text()).slice(0, 300);
-    const said = body ? `: ${shown(body)}` : '';
-    const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
-    if (res.status === 429 || (res.status === 403 && limited)) {
-        const reset = Number(res.headers.get('x-ratelimit-reset') ?? '');
-        const retry = res.headers.get('retry-after');
-        const when = retry ? `retry after ${retry} s` : Number.isFinite(reset) && reset > 0 ? `the limit resets at ${new Date(reset * 1000).toISOString()}` : 'try again later';
-        return { kind: 'rate-limit', message: `${what}: the GitHub API rate limit is exhausted (HTTP ${res.status}; ${when})` };
-    }
-    if (res.status === 401)
-        return { kind: 'auth', message: `${what}: the API does not accept the token (HTTP 401)${said}` };
-    if (res.status === 403 || res.status === 404)
-        return { kind: 'permission', message: `${what}: HTTP ${res.status}${said} (the token needs the 'actions: write' permission on this repository)` };
-    return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
-}
-async function request(t, method, url, what) {
-    try {
-        return await withRetries(what, async () => {
-            const res = await fetchWithTimeout(url, { method, headers: headers(t) });
-            if (res.status >= 500 && res.status !== 501) {
-                await res.body?.cancel();
-                throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
-            }
-            return res;
-        });
-    }
-    catch (e) {
-        return { kind: 'unavailable', message: describe(e) };
-    }
-}
-function caches_rest_isRefusal(v) {
-    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
-}
-function parseTime(v) {
-    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
-    return Number.isFinite(ms) ? ms : NaN;
-}
-/** One listed entry, checked field by field; undefined when a field is missing or of the wrong type. */
-function listing(raw) {
-    const o = raw;
-    if (!o || typeof o !== 'object')
-        return undefined;
-    const { id, key, version, ref, size_in_bytes: size } = o;
-    const createdAt = parseTime(o.created_at);
-    const lastAccessedAt = parseTime(o.last_accessed_at);
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof key !== 'string' || typeof version !== 'string' || typeof ref !== 'string')
-        return undefined;
-    if (typeof size !== 'number' || !Number.isFinite(size) || Number.isNaN(createdAt) || Number.isNaN(lastAccessedAt))
-        return undefined;
-    return { id, key, version, ref, createdAt, lastAccessedAt, sizeInBytes: size };
-}
-/**
- * Every entry whose key starts with `prefix` (the API's `key` filter matches a prefix) and, when
- * given, saved from `ref`. Pages are read until the API's total_count is reached, a page comes
- * back empty, or MAX_PAGES were read (then `truncated`).
- */
-async function caches_rest_listCaches(t, prefix, ref) {
-    const entries = [];
-    for (let page = 1; page <= MAX_PAGES; page++) {
-        const q = new URLSearchParams({ key: prefix, ...(ref ? { ref } : {}), per_page: String(PER_PAGE), page: String(page) });
-        const what = `listing the caches for ${shown(prefix)} (page ${page})`;
-        const res = await request(t, 'GET', endpoint(t, `?${q.toString()}`), what);
-        if (caches_rest_isRefusal(res))
-            return res;
-        if (!res.ok)
-            return refusalOf(res, what);
-        let body;
-        try {
-            body = await jsonBody(res, what);
-        }
-        catch (e) {
-            return { kind: 'malformed', message: describe(e) };
-        }
-        const o = body;
-        if (!o || typeof o.total_count !== 'number' || !Array.isArray(o.actions_caches))
-            return { kind: 'malformed', message: `${what}: the answer has no total_count and actions_caches` };
-        const got = o.actions_caches.map(listing);
-        if (got.some((e) => e === undefined))
-            return { kind: 'malformed', message: `${what}: an entry lacks id, key, version, ref, created_at, last_accessed_at or size_in_bytes` };
-        entries.push(...got);
-        if (got.length === 0 || entries.length >= o.total_count)
-            return { entries, truncated: false };
-    }
-    return { entries, truncated: true };
-}
-/** Deletes one entry by id: 'deleted', 'gone' (404: deleted meanwhile, by another job or the service), or the refusal. */
-async function caches_rest_deleteCache(t, id) {
-    const what = `deleting cache entry ${id}`;
-    const res = await request(t, 'DELETE', endpoint(t, `/${id}`), what);
-    if (caches_rest_isRefusal(res))
-        return res;
-    // A 404 after a successful listing is the entry going away in between; a missing permission
-    // shows as 403 (or as 404 on the listing itself).
-    if (res.ok || res.status === 404) {
-        await res.body?.cancel();
-        return res.ok ? 'deleted' : 'gone';
-    }
-    return refusalOf(res, what);
-}
-
 
 ;// CONCATENATED MODULE: ./src/store/purge-config.ts
 // The purge inputs, validated by main before anything happens and read again by post (the token
@@ -39680,6 +40621,7 @@ async function purge(state, saved, cfg, restoreKeys, report, env) {
 // The store-snapshot capability: main calls restoreStore, post calls saveStore with the state
 // main returned (kept in RunState.store).
 
+// One snapshot, or with restore-all-matches every match merged (restore-all.ts dispatches).
 
 
 
@@ -39687,2070 +40629,22 @@ async function purge(state, saved, cfg, restoreKeys, report, env) {
 
 
 
-;// CONCATENATED MODULE: ./src/dirs/provision.ts
-// Main's dir work: this run's dirs under base-dir and the bind-mount sources, created with the
-// right owner so Docker never creates them as root.
 
+;// CONCATENATED MODULE: ./src/steps/store-outputs.ts
+// What main and the restore sub-action say about a store restore: its outputs, set as soon as
+// the key is known, and the warnings about a store-paths that leaves things out. Shared by the
+// two steps, so neither imports the other.
 
 
-/** base-dir and the run/pr parents belong to the runner user; the dirs themselves to `owner`. */
-async function provision_provisionDirs(layout, specs, owner, runner) {
-    if (specs.length === 0)
-        return [];
-    await ensureDir(layout.baseDir, runner, { shared: true });
-    if (specs.some((s) => s.scope === 'run'))
-        await ensureDir(layout.runDir, runner);
-    if (specs.some((s) => s.scope === 'pr'))
-        await ensureDir(layout.prDir, runner, { shared: true });
-    const out = [];
-    for (const spec of specs) {
-        const p = dirPath(layout, spec);
-        await ensureDir(p, owner);
-        out.push({ name: spec.name, path: p, scope: spec.scope });
-    }
-    return out;
-}
-/**
- * Missing sources are created owned by `owner`; existing ones are chowned to it, recursively,
- * on their own filesystem, never through a symlink (a symlinked component anywhere is refused).
- */
-async function provision_provisionMounts(mounts, owner) {
-    const out = [];
-    for (const m of mounts) {
-        const link = symlinkedComponent(m);
-        if (link)
-            throw new Error(`mount source ${m} passes through the symlink ${link.at} (to ${link.target}); nothing was created or chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
-        const made = await ensureDir(m, owner);
-        if (made.length > 0) {
-            out.push({ path: m, created: true, chowned: 0 });
-            continue;
-        }
-        const foreign = await countForeign(m, owner);
-        if (foreign > 0)
-            await chownTree(m, owner);
-        out.push({ path: m, created: false, chowned: foreign });
-    }
-    return out;
-}
 
-;// CONCATENATED MODULE: ./src/dirs/reclaim.ts
-// Gives paths back to the runner user. Containers write root-owned files into the workspace and
-// bind mounts; the next checkout's `git clean` then fails. Post heals it, and so does the next
-// main, because a hard-killed job never runs its post.
 
-
-
-async function reclaim_reclaimPaths(paths, runner) {
-    const out = [];
-    for (const p of paths) {
-        // Every component, not only the last: a symlinked parent would send the chown anywhere.
-        // Checked while parsing the inputs too; again here, since post runs much later.
-        const link = symlinkedComponent(p);
-        if (link)
-            throw new Error(`reclaim path ${p} passes through the symlink ${link.at} (to ${link.target}); nothing was chowned. List the real directory instead, or remove ${link.at} if you did not make it`);
-        const st = fs.lstatSync(p, { throwIfNoEntry: false });
-        if (!st)
-            continue;
-        const foreign = await countForeign(p, runner);
-        if (foreign > 0)
-            await chownTree(p, runner);
-        out.push({ path: p, healed: foreign });
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/lock/mount-holds.ts
-// Mount sources (`mounts:`) are shared by every job on the host that lists them, possibly with
-// different owners: a second job with another owner would chown the tree under the first job's
-// container ("Permission denied" mid-build). So a job holds each mount source for its whole
-// duration, shared with the jobs of the same owner and exclusive against other owners.
-//
-// flock has no "shared per owner" mode, so there is one lock file per path and owner, held with a
-// shared lock by every job of that owner, and one gate per path, held briefly and exclusively
-// while a job checks that no other owner's file is held and takes its own. Root makes the files
-// in /run/runbox (lock/root-files.ts), keyed by the path's hash: the mount sources may be anywhere
-// on the host, under any base-dir or none, and no runner user can plant a file there.
-
-
-
-
-
-
-const POLL_MS = 1000;
-function key(mount) {
-    return crypto.createHash('sha256').update(mount).digest('hex').slice(0, 16);
-}
-function ownerFile(dir, h, owner, ext) {
-    return path.join(dir, `mount-${h}-${owner.uid}-${owner.gid}.${ext}`);
-}
-/** Another owner whose jobs hold `mount` now, with whoever recorded themselves last; undefined when none. */
-async function otherOwnerHolding(dir, h, owner) {
-    const re = new RegExp(`^mount-${h}-(\\d+)-(\\d+)\\.lock$`);
-    for (const name of fs.readdirSync(dir).sort()) {
-        const m = re.exec(name);
-        if (!m || (Number(m[1]) === owner.uid && Number(m[2]) === owner.gid))
-            continue;
-        const fd = openRootFile(path.join(dir, name));
-        if (fd === undefined)
-            continue;
-        let free;
-        try {
-            free = await flockFd(fd, 0);
-        }
-        finally {
-            fs.closeSync(fd);
-        }
-        if (!free)
-            return { owner: `${m[1]}:${m[2]}`, holder: readRootRecord(path.join(dir, name.replace(/\.lock$/, '.holder'))) };
-    }
-    return undefined;
-}
-function mount_holds_describe(o) {
-    const h = o.holder;
-    const run = h && typeof h.runId === 'string' ? `run ${h.runId}${typeof h.runner === 'string' ? ` (${h.runner})` : ''}` : 'another job';
-    return `${run} as owner ${o.owner}`;
-}
-/**
- * Holds every mount source for `owner`: waits (up to `timeoutSec` in all) while a job with another
- * owner holds one, naming it. The returned locks go to the keeper with the dir locks.
- */
-async function mount_holds_holdMountSources(mounts, owner, timeoutSec, who, dir = RUN_DIR) {
-    const held = [];
-    const deadline = Date.now() + timeoutSec * 1000;
-    try {
-        // Sorted: two jobs listing the same sources in another order never wait for each other in a circle.
-        for (const mount of [...mounts].sort())
-            held.push(await holdOne(mount, owner, deadline, timeoutSec, who, dir));
-        return held;
-    }
-    catch (e) {
-        for (const l of held)
-            l.release();
-        throw e;
-    }
-}
-async function holdOne(mount, owner, deadline, timeoutSec, who, dir) {
-    const h = key(mount);
-    const gatePath = path.join(dir, `mount-${h}.gate`);
-    const minePath = ownerFile(dir, h, owner, 'lock');
-    await rootFile('create', gatePath);
-    await rootFile('create', minePath);
-    let said = false;
-    for (;;) {
-        const gate = openRootFile(gatePath);
-        if (gate === undefined)
-            throw new Error(`${gatePath} is missing right after it was made`);
-        let conflict;
-        try {
-            // The gate is only ever held for a moment, by a job checking the owners.
-            if (!(await flockFd(gate, Math.max(1, (deadline - Date.now()) / 1000))))
-                throw new Error(`the gate ${gatePath} of mount source ${mount} stayed locked for ${timeoutSec} s`);
-            conflict = await otherOwnerHolding(dir, h, owner);
-            if (!conflict) {
-                const fd = openRootFile(minePath);
-                if (fd === undefined)
-                    throw new Error(`${minePath} is missing right after it was made`);
-                // Only shared holders (same owner) and gate holders probing it can have it, and we hold the gate.
-                if (!(await flockFd(fd, 5, true))) {
-                    fs.closeSync(fd);
-                    throw new Error(`${minePath} could not be locked shared although no other owner holds ${mount}`);
-                }
-                await rootFile('write', ownerFile(dir, h, owner, 'holder'), JSON.stringify({ ...who, pid: process.pid, since: new Date().toISOString(), mount }));
-                return mountLock(minePath, fd);
-            }
-        }
-        finally {
-            fs.closeSync(gate);
-        }
-        if (Date.now() >= deadline)
-            throw new Error(`mount source ${mount} is in use by ${mount_holds_describe(conflict)}; gave up after ${timeoutSec}s (lock-timeout). runbox does not chown a mount source ` +
-                `under a live job of another owner: give the jobs that share it the same owner, or give each owner its own path`);
-        if (!said)
-            core.info(`waiting for mount source ${mount}: in use by ${mount_holds_describe(conflict)}, and this job's owner is ${owner.uid}:${owner.gid}; giving up after ${timeoutSec} s`);
-        said = true;
-        await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
-    }
-}
-function mountLock(p, fd) {
-    let open = true;
-    return {
-        path: p,
-        fd,
-        // Root's record (.holder) says who holds it; the lock file itself is root's and read-only to us.
-        writeHolder: () => false,
-        release() {
-            if (!open)
-                return;
-            open = false;
-            fs.closeSync(fd);
-        }
-    };
-}
-
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/lock/keeper-client.ts
-// Hands held locks to a detached runbox-keeper (src/keeper.ts) so they outlive the main step's
-// node process, and stops that keeper again in post.
-//
-// The keeper inherits our lock fds as its fds 3..N. Each inherited fd refers to the same open
-// file description as ours, and flock(2) locks belong to the description, so after the handover
-// the keeper alone keeps the locks held, for as long as it lives.
-
-
-
-
-
-
-/**
- * Starts a keeper holding `locks` and, once it reports ready, closes our own fds: from then on
- * the keeper owns the locks and `locks` must not be used any more (write holder info first).
- * If the keeper fails to start, our fds stay open and the caller still holds the locks.
- */
-async function keeper_client_startKeeper(locks, opts) {
-    if (locks.length === 0)
-        throw new Error('startKeeper: no locks to keep');
-    const script = opts.keeperScript ?? keeper_client_keeperScript();
-    const childFds = locks.map((_, i) => 3 + i);
-    const readyFd = 3 + locks.length;
-    const args = ['--watch-pid', String(opts.watchPid), '--fds', childFds.join(','), '--ready-fd', String(readyFd)];
-    const { child } = startProcess(process.execPath, [script, ...args], {
-        // Own session: not killed with main's process group, and no controlling terminal.
-        detached: true,
-        cwd: '/',
-        // A long-lived process gets no more than it needs: not the step's INPUT_* values (which may be
-        // secrets). RUNNER_TRACKING_ID lets the runner's end-of-job orphan cleanup kill a leftover keeper.
-        env: keeperEnv(),
-        // No stdio: holding the runner's pipes open would keep the step's log stream from ending.
-        stdio: ['ignore', 'ignore', 'ignore'],
-        extraFds: [...locks.map((l) => l.fd), 'pipe']
-    });
-    const ready = child.stdio[readyFd];
-    try {
-        await new Promise((resolve, reject) => {
-            const timer = setTimeout(() => {
-                child.kill('SIGKILL');
-                reject(new Error(`runbox-keeper (${script}) did not report ready within ${opts.readyTimeoutMs ?? 10000} ms`));
-            }, opts.readyTimeoutMs ?? 10000);
-            const fail = (e) => {
-                clearTimeout(timer);
-                reject(e);
-            };
-            ready.once('data', () => {
-                clearTimeout(timer);
-                resolve();
-            });
-            child.once('error', (e) => fail(new Error(`cannot start runbox-keeper (${script}): ${e.message}`)));
-            child.once('exit', (code, signal) => fail(new Error(`runbox-keeper (${script}) exited (${signal ?? `code ${code}`}) before it was ready${exitHint(code)}`)));
-        });
-    }
-    finally {
-        ready.destroy();
-    }
-    child.removeAllListeners();
-    child.unref();
-    // Only closes our copies; the keeper's copies keep the locks held.
-    for (const lock of locks)
-        lock.release();
-    return { pid: child.pid };
-}
-/** dist/keeper.js, next to the running bundle (dist/main.js, dist/post.js). */
-function keeper_client_keeperScript() {
-    return path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
-}
-function keeperEnv() {
-    const env = { PATH: process.env.PATH };
-    if (process.env.RUNNER_TRACKING_ID)
-        env.RUNNER_TRACKING_ID = process.env.RUNNER_TRACKING_ID;
-    if (process.env.RUNBOX_TEST_KEEPER_POLL_MS)
-        env.RUNBOX_TEST_KEEPER_POLL_MS = process.env.RUNBOX_TEST_KEEPER_POLL_MS;
-    return env;
-}
-function exitHint(code) {
-    if (code === 2)
-        return ': bad arguments or lock fds';
-    if (code === 3)
-        return ': the watched process is not running';
-    return '';
-}
-/**
- * Stops the keeper, which frees its locks. A pid that is not (or no longer) a runbox keeper is
- * never signalled — pids get reused — and counts as 'gone': our keeper has exited already.
- */
-async function keeper_client_stopKeeper(pid, opts) {
-    if (!keeper_client_isKeeper(pid, opts.watchPid))
-        return 'gone';
-    // Taken while it is still a keeper: from here on, the same start time means the same process.
-    const started = procStat(pid)?.startTime;
-    if (started === undefined || !signal(pid, 'SIGTERM'))
-        return 'gone';
-    if (await waitExited(pid, started, opts.timeoutMs))
-        return 'stopped';
-    if (signal(pid, 'SIGKILL') && !(await waitExited(pid, started, 5000)))
-        throw new Error(`runbox-keeper ${pid} is still running after SIGKILL`);
-    return 'stopped';
-}
-/**
- * `leftovers: wait` with a dir still in use: the keeper hands its locks to a successor that holds
- * them until nothing uses the dirs (see keeper.ts), and exits. 'gone' as for stopKeeper.
- */
-async function keeper_client_lingerKeeper(pid, opts) {
-    if (!keeper_client_isKeeper(pid, opts.watchPid))
-        return 'gone';
-    const started = procStat(pid)?.startTime;
-    if (started === undefined || !signal(pid, 'SIGUSR2'))
-        return 'gone';
-    if (!(await waitExited(pid, started, opts.timeoutMs)))
-        throw new Error(`runbox-keeper ${pid} did not hand its locks over within ${opts.timeoutMs} ms`);
-    return 'lingering';
-}
-/**
- * Reads /proc/<pid>/cmdline. The keeper sets its title to "runbox-keeper --watch-pid N ..."
- * (one string with spaces); before that it is "node …/keeper.js --watch-pid N ..." (NUL-separated).
- * An exiting process has an empty cmdline too: stopKeeper waits for the exit itself (waitExited).
- */
-function keeper_client_isKeeper(pid, watchPid) {
-    let cmdline;
-    try {
-        cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    }
-    catch (e) {
-        if (errnoOf(e) === 'ENOENT')
-            return false;
-        throw e;
-    }
-    const argv = cmdline.split(/[\0 ]+/).filter(Boolean);
-    const keeper = argv[0] === 'runbox-keeper' || (argv.slice(0, 2).some((a) => path.basename(a) === 'keeper.js') && argv.includes('--watch-pid'));
-    if (!keeper)
-        return false;
-    return watchPid === undefined || argv[argv.indexOf('--watch-pid') + 1] === String(watchPid);
-}
-/** false when the process no longer exists. */
-function signal(pid, sig) {
-    try {
-        process.kill(pid, sig);
-        return true;
-    }
-    catch (e) {
-        if (errnoOf(e) === 'ESRCH')
-            return false;
-        throw e;
-    }
-}
-/**
- * Waits until the process has let go of its fds, and so of its locks. Not the keeper check:
- * an exiting process drops its memory (and with it /proc/<pid>/cmdline) before it closes its
- * files, and node is multi-threaded: the main thread can be a zombie while worker threads still
- * share the fd table. The locks are free once every thread is a zombie, or the pid is gone or reused.
- */
-async function waitExited(pid, startTime, timeoutMs) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const st = procStat(pid);
-        if (!st || st.startTime !== startTime || allThreadsDead(pid))
-            return true;
-        if (Date.now() >= deadline)
-            return false;
-        await new Promise((r) => setTimeout(r, 20));
-    }
-}
-function allThreadsDead(pid) {
-    let tids;
-    try {
-        tids = fs.readdirSync(`/proc/${pid}/task`);
-    }
-    catch (e) {
-        if (isErrno(e, 'ENOENT', 'ESRCH'))
-            return true;
-        throw e;
-    }
-    return tids.every((tid) => {
-        const st = procStat(pid, tid);
-        return !st || st.state === 'Z' || st.state === 'X';
-    });
-}
-/** The runner process a holder record names, as /proc shows it now: its pid and start time, for a new record. */
-function keeper_client_runnerProcess(pid = process.ppid) {
-    return { runnerPid: pid, runnerStart: procStat(pid)?.startTime };
-}
-/**
- * True while the job that wrote `h` may still use the dir although nothing holds its lock: the
- * record was not released on purpose (by its keeper or main) and its runner process, the same
- * one (start time), still runs. That is a keeper killed on its own; the job's later steps and
- * its post still count on the dir.
- */
-function keeper_client_jobStillRuns(h) {
-    if (!h || h.released || h.reaping || !h.runnerPid || !h.runnerStart)
-        return false;
-    const st = procStat(h.runnerPid);
-    return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.startTime === h.runnerStart;
-}
-
-;// CONCATENATED MODULE: ./src/dirs/dir-users.ts
-// Who on this host uses a dir right now, read from /proc. A free lock says that no runbox job
-// holds a dir; it says nothing about a process that outlived its job (a container whose PID 1
-// ignored the cancel, a backgrounded build). Those are found here, by what the kernel shows:
-//   - in our mount namespace: cwd, root, an open fd or a mapped file under the dir;
-//   - in any other mount namespace (containers): a mount whose source is the dir or a path
-//     under it, matched by device and path within that filesystem (`/proc/<pid>/mountinfo`
-//     fields 3 and 4), since paths inside a container are not host paths.
-// A mount of a parent of the dir (a monitoring agent with `-v /:/host`) is deliberately not a
-// use: counting it would make every dir on the host "in use" forever.
-//
-// Dependency-free on purpose: dist/keeper.js bundles it too (`keeper.js --dir-users`), which is
-// how a runner that is not root runs the scan as root (other users' fds and cwds are hidden).
-
-
-const CONTAINER_ID = /(?:docker|libpod|crio|cri-containerd|containerd)[-/]([0-9a-f]{64})/;
-function dir_users_scanDirUsers(dirsIn, opts = {}) {
-    const dirs = dirsIn.map((d) => path.resolve(d));
-    const out = { users: [], unreadable: 0 };
-    if (dirs.length === 0)
-        return out;
-    const ownMountinfo = readText('/proc/self/mountinfo') ?? '';
-    const ownNs = readLink('/proc/self/ns/mnt');
-    const refs = new Map(dirs.map((d) => [d, mountRef(d, ownMountinfo)]));
-    const me = process.pid;
-    for (const name of fs.readdirSync('/proc')) {
-        if (!/^\d+$/.test(name))
-            continue;
-        const pid = Number(name);
-        if (pid === me || opts.except?.has(pid))
-            continue;
-        const startTime = statStartTime(pid);
-        if (startTime === undefined)
-            continue; // exited meanwhile, or a kernel thread's oddity
-        const found = [];
-        const ns = readLink(`/proc/${pid}/ns/mnt`);
-        const mountinfo = readText(`/proc/${pid}/mountinfo`);
-        if (mountinfo === undefined)
-            continue; // gone
-        // Without the ns link (another user's process, we are not root) the mount table tells.
-        const sameNs = ns !== undefined && ownNs !== undefined ? ns === ownNs : mountinfo === ownMountinfo;
-        if (sameNs) {
-            const paths = processPaths(pid);
-            if (paths === undefined)
-                out.unreadable++;
-            else
-                for (const p of paths)
-                    for (const d of dirs)
-                        if (isAtOrUnder(d, p.path))
-                            found.push({ dir: d, how: p.how });
-        }
-        else {
-            for (const d of dirs) {
-                const ref = refs.get(d);
-                if (ref && mountsOf(mountinfo).some((m) => m.dev === ref.dev && isAtOrUnder(ref.fsPath, m.root)))
-                    found.push({ dir: d, how: 'mount' });
-            }
-        }
-        if (found.length === 0)
-            continue;
-        const command = commandOf(pid);
-        const containerId = CONTAINER_ID.exec(readText(`/proc/${pid}/cgroup`) ?? '')?.[1];
-        const seen = new Set();
-        for (const f of found) {
-            if (seen.has(f.dir))
-                continue; // one line per process and dir: the first way it uses it
-            seen.add(f.dir);
-            out.users.push({ pid, startTime, command, dir: f.dir, how: f.how, ...(containerId ? { containerId } : {}) });
-        }
-    }
-    return out;
-}
-/** The process's cwd, root, fds and mapped files as host paths; undefined when we may not read them. */
-function processPaths(pid) {
-    const out = [];
-    const cwd = readLink(`/proc/${pid}/cwd`);
-    if (cwd === undefined)
-        return fs.existsSync(`/proc/${pid}`) ? undefined : [];
-    out.push({ path: cwd, how: 'cwd' });
-    const root = readLink(`/proc/${pid}/root`);
-    if (root !== undefined && root !== '/')
-        out.push({ path: root, how: 'root' });
-    let fds = [];
-    try {
-        fds = fs.readdirSync(`/proc/${pid}/fd`);
-    }
-    catch (e) {
-        if (denied(e))
-            return undefined;
-        if (!gone(e))
-            throw e;
-    }
-    for (const fd of fds) {
-        const target = readLink(`/proc/${pid}/fd/${fd}`);
-        if (target?.startsWith('/'))
-            out.push({ path: target, how: 'fd' });
-    }
-    // The path is the last field, after five fixed ones; it may contain spaces.
-    for (const line of (readText(`/proc/${pid}/maps`) ?? '').split('\n')) {
-        const m = /^\S+ \S+ \S+ \S+ \d+\s+(\/.*)$/.exec(line);
-        if (m)
-            out.push({ path: m[1], how: 'mapped file' });
-    }
-    return out.map((p) => ({ ...p, path: p.path.replace(/ \(deleted\)$/, '') }));
-}
-function mountsOf(mountinfo) {
-    const out = [];
-    for (const line of mountinfo.split('\n')) {
-        const f = line.split(' ');
-        if (f.length < 5)
-            continue;
-        out.push({ dev: f[2], root: unescapeMountPath(f[3]), mountPoint: unescapeMountPath(f[4]) });
-    }
-    return out;
-}
-/** mountinfo escapes space, tab, newline and backslash as \\ooo. */
-function unescapeMountPath(s) {
-    return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-}
-/**
- * Where `dir` lives in our own mount table: the mount with the longest mount point containing it
- * (the last one listed wins a tie: it is stacked on top), and the dir's path within that mount's
- * filesystem. A container's bind mount of the dir carries the same device and that path as root.
- */
-function mountRef(dir, ownMountinfo) {
-    let best;
-    for (const m of mountsOf(ownMountinfo))
-        if (isAtOrUnder(m.mountPoint, dir) && (!best || m.mountPoint.length >= best.mountPoint.length))
-            best = m;
-    if (!best)
-        return undefined;
-    const rel = path.relative(best.mountPoint, dir);
-    return { dev: best.dev, fsPath: rel === '' ? best.root : path.posix.join(best.root, rel) };
-}
-function isAtOrUnder(dir, p) {
-    return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
-}
-function commandOf(pid) {
-    const argv = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0').filter(Boolean).join(' ');
-    const cmd = argv || `[${(readText(`/proc/${pid}/comm`) ?? '?').trim()}]`;
-    return cmd.length > 120 ? `${cmd.slice(0, 117)}...` : cmd;
-}
-function statStartTime(pid) {
-    const text = readText(`/proc/${pid}/stat`);
-    if (text === undefined)
-        return undefined;
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
-}
-function readText(p) {
-    try {
-        return fs.readFileSync(p, 'utf8');
-    }
-    catch (e) {
-        if (gone(e) || denied(e))
-            return undefined;
-        throw e;
-    }
-}
-function readLink(p) {
-    try {
-        return fs.readlinkSync(p);
-    }
-    catch (e) {
-        if (gone(e) || denied(e))
-            return undefined;
-        throw e;
-    }
-}
-// A process can exit between readdir(/proc) and any read of its entries.
-function gone(e) {
-    const code = e?.code;
-    return code === 'ENOENT' || code === 'ESRCH' || code === 'EINVAL';
-}
-function denied(e) {
-    const code = e?.code;
-    return code === 'EACCES' || code === 'EPERM';
-}
-
-;// CONCATENATED MODULE: ./src/dirs/leftovers.ts
-// What a finished job left running in its dirs, and what post does about it. The runner kills a
-// cancelled step's process tree, but a container is the Docker daemon's child, not the step's:
-// its PID 1 may ignore the signals and keep writing into a dir that the next run of the PR is
-// about to get. Post waits for such users (`release-timeout`), then kills them or keeps the
-// dirs locked (`leftovers`); the next run and the janitor check for users too (dirs.liveness,
-// reap/reaper) since post never runs after a hard kill.
-
-
-
-
-
-/** Users of `dirs` now. As root in-process; otherwise dist/keeper.js --dir-users through sudo. */
-async function leftovers_findUsers(dirs) {
-    if (dirs.length === 0)
-        return { users: [], unreadable: 0 };
-    const except = new Set([process.pid]);
-    if (isRoot())
-        return scanDirUsers(dirs, { except });
-    try {
-        await ensurePrivilege('see which processes use the dirs');
-    }
-    catch (e) {
-        // Mounts (containers) and the runner user's own processes are visible without root.
-        core.debug(`runbox: scanning for dir users without root (${errorMessage(e)})`);
-        return scanDirUsers(dirs, { except });
-    }
-    const r = await run(process.execPath, [keeperScript(), '--dir-users', '--except', String(process.pid), '--', ...dirs], { privileged: true });
-    return JSON.parse(r.stdout);
-}
-async function leftovers_containerNames(users) {
-    const ids = [...new Set(users.map((u) => u.containerId).filter((id) => id !== undefined))];
-    const out = new Map();
-    for (const runtime of ['docker', 'podman']) {
-        const missing = ids.filter((id) => !out.has(id));
-        if (missing.length === 0)
-            break;
-        const r = await runtimeCommand(runtime, ['inspect', '--format', '{{.Id}} {{.Name}}', ...missing]);
-        for (const line of r?.stdout.split('\n') ?? []) {
-            const [id, name] = line.trim().split(' ');
-            if (id && name && missing.includes(id))
-                out.set(id, { name: name.replace(/^\//, ''), runtime });
-        }
-    }
-    return out;
-}
-/**
- * A container runtime's CLI as the runner user (in the docker group, say), else as root. undefined
- * when the runtime is not installed or answers neither way; `inspect` of several ids exits
- * non-zero when one is unknown but still prints the others.
- */
-async function runtimeCommand(runtime, args) {
-    for (const privileged of isRoot() ? [false] : [false, true]) {
-        try {
-            const r = await run(runtime, args, { allowFailure: true, privileged });
-            if (r.stdout.trim() !== '' || r.code === 0)
-                return r;
-        }
-        catch (e) {
-            if (e.code === 'ENOENT')
-                return undefined;
-            throw e;
-        }
-    }
-    return undefined;
-}
-/** One line per container or process: `container 3f2a... (name): sh -c ... (pid 123, mount of <dir>)`. */
-function leftovers_describeUsers(users, names) {
-    const parts = [];
-    const byContainer = new Map();
-    for (const u of users) {
-        if (u.containerId)
-            byContainer.set(u.containerId, [...(byContainer.get(u.containerId) ?? []), u]);
-        else
-            parts.push(`pid ${u.pid} \`${u.command}\` (${u.how} in ${u.dir})`);
-    }
-    for (const [id, us] of byContainer) {
-        const n = names.get(id);
-        const pids = [...new Set(us.map((u) => u.pid))];
-        const dirs = [...new Set(us.map((u) => u.dir))];
-        parts.unshift(`container ${id.slice(0, 12)}${n ? ` (${n.name})` : ''}: pid ${pids.slice(0, 3).join(', ')}${pids.length > 3 ? ` and ${pids.length - 3} more` : ''} \`${us[0].command}\` (${us[0].how} of ${dirs.join(', ')})`);
-    }
-    return parts.join('; ');
-}
-/** Polls until nothing uses `dirs` or the deadline passes; returns who still does. */
-async function leftovers_waitUnused(dirs, deadline, pollMs = 1000) {
-    for (;;) {
-        const { users } = await leftovers_findUsers(dirs);
-        if (users.length === 0 || Date.now() >= deadline)
-            return users;
-        await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
-    }
-}
-/**
- * Kills what still uses the dirs: a container through its runtime (so `--rm` removes it and the
- * runtime knows it ended), any other process with SIGKILL after checking it is still the same
- * process (pid and start time). Returns who still uses the dirs after a short wait.
- */
-async function killUsers(dirs, users, names) {
-    const containers = [...new Set(users.map((u) => u.containerId).filter((id) => id !== undefined))];
-    for (const id of containers) {
-        const runtime = names.get(id)?.runtime ?? 'docker';
-        const r = await runtimeCommand(runtime, ['kill', id]);
-        if (!r || r.code !== 0)
-            core.warning(`runbox: could not kill container ${id.slice(0, 12)} with ${runtime}; killing its processes`);
-    }
-    // The runtime reaps its container's processes within a moment; what is left then (a process
-    // outside any container, or a container its runtime would not kill) gets SIGKILL, but only a
-    // process seen before (same pid and start time) or of the same container: pids get reused.
-    const known = new Set(users.map((u) => `${u.pid}/${u.startTime}`));
-    const current = await leftovers_waitUnused(dirs, Date.now() + (containers.length > 0 ? 5000 : 0), 250);
-    const pids = [...new Set(current.filter((u) => known.has(`${u.pid}/${u.startTime}`) || (u.containerId && containers.includes(u.containerId))).map((u) => u.pid))];
-    if (pids.length > 0) {
-        const r = await run('kill', ['-KILL', ...pids.map(String)], { privileged: !isRoot(), allowFailure: true });
-        if (r.code !== 0)
-            core.warning(`runbox: kill -KILL ${pids.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
-    }
-    return leftovers_waitUnused(dirs, Date.now() + 10_000, 250);
-}
-/**
- * Post, before it removes or releases any dir: wait up to `timeoutSec` for whatever still uses
- * them, then kill it or leave it (the caller keeps the dirs locked). Says what it did in the
- * log and in `report`.
- */
-async function settleLeftovers(dirs, opts, report) {
-    const first = await leftovers_findUsers(dirs);
-    if (first.unreadable > 0)
-        core.info(`runbox: ${first.unreadable} process(es) could not be checked for use of this job's dirs (no root rights)`);
-    if (first.users.length === 0)
-        return { remaining: [] };
-    const names = await leftovers_containerNames(first.users);
-    const what = leftovers_describeUsers(first.users, names);
-    core.info(`runbox: this job's dirs are still in use; waiting up to ${opts.timeoutSec} s (release-timeout) before they are released: ${what}`);
-    const t0 = Date.now();
-    const left = await leftovers_waitUnused(dirs, t0 + opts.timeoutSec * 1000);
-    const waited = Math.round((Date.now() - t0) / 1000);
-    if (left.length === 0) {
-        report.add('waited', `${waited} s until nothing used the dirs any more: ${what}`);
-        return { remaining: [] };
-    }
-    const leftNames = await leftovers_containerNames(left);
-    const leftWhat = leftovers_describeUsers(left, leftNames);
-    if (opts.mode === 'wait') {
-        const msg = `still in use after ${waited} s (leftovers: wait), the dirs stay locked until it ends: ${leftWhat}`;
-        core.warning(`runbox: ${msg}`);
-        report.add('left locked', msg);
-        return { remaining: left };
-    }
-    core.info(`runbox: killing what still uses this job's dirs after ${waited} s (leftovers: kill): ${leftWhat}`);
-    const after = await killUsers(dirs, left, leftNames);
-    report.add('killed', `after waiting ${waited} s: ${leftWhat}`);
-    if (after.length > 0) {
-        const msg = `could not stop everything that uses the dirs; they stay locked until it ends: ${leftovers_describeUsers(after, await leftovers_containerNames(after))}`;
-        core.warning(`runbox: ${msg}`);
-        report.add('left locked', msg);
-    }
-    return { remaining: after };
-}
-
-;// CONCATENATED MODULE: ./src/dirs/liveness.ts
-// Holds this run's dirs under flock(2) locks from main until post: liveness is a lock the kernel
-// keeps, so the janitor, the disk guard and the next run of the same PR can tell a live dir from
-// a dead one without guessing. Lock files sit beside the dirs they guard (`<dir>.lock`).
-
-
-
-
-
-
-
-
-
-
-
-function lockPathOf(dir) {
-    return `${dir}${LOCK_SUFFIX}`;
-}
-/** The dirs whose lock a run holds: its run dir (covering all `run` dirs) and each `pr` dir. */
-function liveness_guardedDirs(layout, specs) {
-    const out = [];
-    if (specs.some((s) => s.scope === 'run'))
-        out.push(layout.runDir);
-    for (const s of specs)
-        if (s.scope === 'pr')
-            out.push(dirPath(layout, s));
-    return out;
-}
-/** A run dir's lock is only ever taken briefly by others: a janitor probing it, or removing it as an orphan. */
-const RUN_LOCK_WAIT_SEC = 10;
-const FORGET_WAIT_SEC = 5;
-/** How often a waiter looks again at a free lock whose job still runs (its keeper died). */
-const ORPHAN_POLL_MS = 1000;
-/** How often a waiting run says it is still waiting: often enough that a log never looks hung. */
-function progressEverySec() {
-    // Test-only: the tests cannot wait 30 s for each line.
-    const t = Number(process.env.RUNBOX_TEST_WAIT_PROGRESS_SEC);
-    return Number.isFinite(t) && t > 0 ? t : 30;
-}
-/**
- * A holder that is this same job (same run, attempt, job and runner) is another runbox step of
- * this job: it holds the lock until its post, which runs after this step, so waiting can only
- * end in the timeout.
- */
-function sameJob(h, me) {
-    return h !== undefined && h.runId === me.runId && h.runAttempt === me.runAttempt && h.job === me.job && h.runner === me.runner;
-}
-/**
- * Takes every lock before any guarded dir is created or used. A run dir is unique to this run,
- * so its lock is never legitimately held by anyone else; `pr` dirs are waited for.
- *
- * Order and budget: the run dir first, then the `pr` dirs sorted by path, the one order every
- * run uses, so two runs listing the same `pr` dirs in different orders cannot each hold one and
- * wait for the other. `lock-timeout` is one deadline for all the `pr` dirs together, not a
- * fresh wait per dir.
- */
-async function liveness_lockDirs(dirs, ctx, runner, lockTimeoutSec, waits = []) {
-    const holder = {
-        runId: ctx.runId,
-        runAttempt: ctx.runAttempt,
-        runner: ctx.runnerName,
-        job: ctx.job,
-        pid: process.pid,
-        since: new Date().toISOString(),
-        ...runnerProcess(),
-        token: crypto.randomBytes(8).toString('hex')
-    };
-    const isRunDir = (d) => path.basename(d).startsWith(RUN_DIR_PREFIX);
-    const ordered = [...dirs.filter(isRunDir), ...dirs.filter((d) => !isRunDir(d)).sort()];
-    const deadline = Date.now() + lockTimeoutSec * 1000;
-    const held = [];
-    try {
-        for (const dir of ordered) {
-            const timeoutSec = () => (isRunDir(dir) ? RUN_LOCK_WAIT_SEC : Math.max(0, (deadline - Date.now()) / 1000));
-            const started = Date.now();
-            const seen = {};
-            const lock = await lockLiveFree(dir, runner, timeoutSec, lockTimeoutSec, holder, seen);
-            const waitedSec = (Date.now() - started) / 1000;
-            if (!isRunDir(dir) && waitedSec >= 1)
-                waits.push({ dir, waitedSec, ...(seen.holder ? { holder: `run ${seen.holder.runId} (${seen.holder.runner})` } : {}) });
-            if (lock.writeHolder({ ...holder, since: new Date().toISOString() }) === false)
-                core.debug(`runbox: ${lock.path} is read-only to this user; no holder record written`);
-            held.push(lock);
-            // A new run dir has no users; a pr dir's lock is free also when its last job was hard-killed
-            // (no post) with a container still writing into it.
-            if (!isRunDir(dir))
-                await waitForNoUsers(dir, lockTimeoutSec, deadline);
-        }
-        return { locks: held, token: holder.token };
-    }
-    catch (e) {
-        for (const l of held)
-            liveness_releaseMarked(l);
-        if (e instanceof LockTimeoutError && e.timeoutSec > 0 && !path.basename(e.path).startsWith(RUN_DIR_PREFIX))
-            throw new Error(`${e.message} (lock-timeout). Runs of one PR use a pr dir one at a time: raise 'lock-timeout' if that run is just slow, or cancel it if it is stuck`);
-        throw e;
-    }
-}
-async function sayUsers(dir, prefix) {
-    try {
-        const { users } = await findUsers([dir]);
-        if (users.length > 0)
-            core.info(`${dir}: ${prefix} ${describeUsers(users, await containerNames(users))}`);
-    }
-    catch (e) {
-        // Only a log line is lost; the lock wait goes on regardless.
-        core.debug(`runbox: could not list the users of ${dir}: ${errorMessage(e)}`);
-    }
-}
-/** Holding the dir's lock: waits until no process uses it, up to the dir's lock-timeout budget. */
-async function waitForNoUsers(dir, timeoutSec, deadline) {
-    const { users } = await findUsers([dir]);
-    if (users.length === 0)
-        return;
-    core.info(`waiting for ${dir}: its lock is free, but it is still used by ${describeUsers(users, await containerNames(users))}; giving up after ${timeoutSec} s`);
-    const left = await waitUnused([dir], deadline);
-    if (left.length > 0)
-        throw new Error(`${dir} is still used by ${describeUsers(left, await containerNames(left))}, left behind by an earlier job; gave up after ${timeoutSec}s (lock-timeout). ` +
-            'Stop it (e.g. `docker kill <container>`), or let post stop such leftovers (leftovers: kill)');
-}
-/**
- * The lock of `dir`, once it is free and no job still counts on the dir: a free lock whose record
- * names a job whose runner still runs (its keeper was killed alone) is not taken. A dir whose
- * reap was cut short (a janitor cancelled mid-delete) is deleted first, under our lock.
- */
-async function lockLiveFree(dir, runner, timeoutSec, budgetSec, me, seen) {
-    const pr = !path.basename(dir).startsWith(RUN_DIR_PREFIX);
-    let lastProgress = 0;
-    let toldOrphan = false;
-    for (;;) {
-        const t = timeoutSec();
-        let lock;
-        try {
-            lock = await acquireInKeyDir(dir, runner, {
-                timeoutSec: t,
-                onWait: (h) => {
-                    if (pr && sameJob(h, me))
-                        throw new Error(`${dir} is held by an earlier runbox step of this same job (run ${me.runId}, job ${me.job}), which keeps it until the job ends: ` +
-                            `waiting would only time out. Use one runbox step per job, or list each dir in one step only`);
-                    seen.holder = h;
-                    core.info(`waiting for ${dir}: ${describeHolder(h)}; giving up after ${Math.round(t)} s`);
-                    // The holder may be a finished job's keeper kept for its leftovers (leftovers: wait).
-                    if (pr)
-                        void sayUsers(dir, 'it is in use by');
-                },
-                onStillWaiting: (h, waitedSec) => {
-                    seen.holder = h ?? seen.holder;
-                    if (waitedSec - lastProgress < progressEverySec())
-                        return;
-                    lastProgress = waitedSec;
-                    core.info(`still waiting for ${dir}: ${describeHolder(h)}, ${Math.round(waitedSec)} s of ${budgetSec}`);
-                }
-            });
-        }
-        catch (e) {
-            // Named with the whole budget: what is left of it for this dir is no figure the user set.
-            if (e instanceof LockTimeoutError && !path.basename(dir).startsWith(RUN_DIR_PREFIX))
-                throw new LockTimeoutError(e.path, e.holder, budgetSec);
-            throw e;
-        }
-        const h = readHolder(lock.path);
-        if (jobStillRuns(h)) {
-            lock.release();
-            const why = `its keeper is gone but its job still runs (run ${h?.runId} (${h?.runner}), runner pid ${h?.runnerPid})`;
-            if (timeoutSec() <= 0)
-                throw new Error(`Lock ${lockPathOf(dir)} is free, but ${why}; gave up after ${budgetSec}s`);
-            if (!toldOrphan)
-                core.info(`waiting for ${dir}: ${why}; giving up after ${Math.round(timeoutSec())} s`);
-            toldOrphan = true;
-            await new Promise((r) => setTimeout(r, Math.min(ORPHAN_POLL_MS, timeoutSec() * 1000)));
-            continue;
-        }
-        if (h?.reaping && fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-            core.info(`runbox: ${dir}: a janitor's delete (since ${h.reaping}) was cut short; finishing it before this run starts the dir afresh`);
-            try {
-                // The same check as every other delete: a real dir inside base-dir (<base>/<ref-key>/<name>), no symlink on the way.
-                assertOwnedSubdir(dir, path.dirname(path.dirname(dir)));
-                await removeTree(dir, { holdFd: lock.fd });
-            }
-            catch (e) {
-                lock.release();
-                throw e;
-            }
-        }
-        return lock;
-    }
-}
-/**
- * acquireLock in the key dir (`<base>/<ref-key>`), which a janitor may remove the moment it is
- * empty: made again (without re-chowning a shared parent) when it vanished before our lock
- * file was in it.
- */
-async function acquireInKeyDir(dir, runner, opts) {
-    for (let attempt = 1;; attempt++) {
-        await ensureDir(path.dirname(dir), runner, { shared: true });
-        try {
-            return await acquireLock(lockPathOf(dir), opts);
-        }
-        catch (e) {
-            if (e.code !== 'ENOENT' || attempt >= 5)
-                throw e;
-        }
-    }
-}
-/** Releases a lock this process holds, first marking its record released (the job lets go on purpose). */
-function liveness_releaseMarked(lock) {
-    const h = readHolder(lock.path);
-    if (h && !h.released)
-        lock.writeHolder({ ...h, released: new Date().toISOString() });
-    lock.release();
-}
-/** Hands the locks to a detached keeper that holds them until post or until the runner worker dies. */
-async function liveness_handOver(locks) {
-    if (locks.length === 0)
-        return undefined;
-    const { pid } = await startKeeper(locks, { watchPid: process.ppid });
-    return pid;
-}
-/** True when `pid` is this job's keeper, still running (it watches our runner process). */
-function keeperRunning(pid) {
-    return pid !== undefined && isKeeper(pid, process.ppid);
-}
-async function liveness_releaseKeeper(pid) {
-    if (pid === undefined)
-        return 'none';
-    return stopKeeper(pid, { timeoutMs: 5000, watchPid: process.ppid });
-}
-/** Keeps the locks held after the job, until nothing uses the dirs (see keeper.ts, --linger). */
-async function keepLockedForLeftovers(pid) {
-    if (pid === undefined)
-        return 'none';
-    return lingerKeeper(pid, { timeoutMs: 15000, watchPid: process.ppid });
-}
-/**
- * A run dir is never reused, so once it is gone its lock file goes too. Taken first, so a
- * janitor that reached it at the same moment either did the job already or finds nothing.
- */
-const RUN_TEARDOWN_WAIT_SEC = (/* unused pure expression or super */ null && (FORGET_WAIT_SEC));
-async function forgetRunLock(runDir) {
-    // Main may have failed before it made the lock (base-dir could not be created): nothing to
-    // forget, and taking the lock would create a file in a dir that does not exist.
-    if (!fs.existsSync(lockPathOf(runDir)))
-        return;
-    // A short wait: a janitor probing it holds it for an instant, and an exiting keeper's last
-    // thread may still be closing its files.
-    let lock;
-    try {
-        lock = await acquireLock(lockPathOf(runDir), { timeoutSec: FORGET_WAIT_SEC });
-    }
-    catch (e) {
-        if (e instanceof LockTimeoutError)
-            return; // the next janitor removes it as an orphan
-        throw e;
-    }
-    if (fs.existsSync(runDir))
-        lock.release();
-    else
-        removeLockFile(lock);
-}
-/**
- * Post, when this job's keeper is not there to stop: what became of each lock, read from the
- * holder records rather than by taking free locks (a second post must not grab a lock the next
- * run is about to take). A record of ours never released means the keeper died alone: the dir
- * stayed reserved through the runner process, and post releases it now, under the lock.
- */
-async function settleLocks(paths, token) {
-    const out = [];
-    for (const p of paths) {
-        const h = fs.existsSync(p) ? readHolder(p) : undefined;
-        if (!h || !token)
-            out.push({ path: p, state: 'unknown' });
-        else if (h.token !== token)
-            out.push({ path: p, state: 'taken', by: describeHolder(h) });
-        else if (h.released)
-            out.push({ path: p, state: 'released' });
-        else {
-            let lock;
-            try {
-                lock = await acquireLock(p, { timeoutSec: FORGET_WAIT_SEC });
-            }
-            catch (e) {
-                if (!(e instanceof LockTimeoutError))
-                    throw e;
-                out.push({ path: p, state: 'taken', by: describeHolder(e.holder) });
-                continue;
-            }
-            const now = readHolder(p);
-            if (now?.token === token)
-                liveness_releaseMarked(lock);
-            else
-                lock.release();
-            out.push({ path: p, state: 'keeper-died' });
-        }
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/dirs/scan.ts
-// The one read of the on-disk layout (layout.ts) that the janitor, the disk guard and warm share:
-// the dirs of one key dir (`<base>/<key>`), each with its `<dir>.lock` sibling, and the lock files
-// whose dir is gone. A read-only, lock-free scan: whoever acts on an entry re-checks it under the
-// entry's lock. One policy for what it cannot trust or see:
-// - it never follows a symlink: a symlinked dir or lock file is skipped, with the reason;
-// - what it may not read (EACCES: another runner user's 0700 dir) is skipped as in use by someone
-//   it cannot see, never taken as empty or missing, so nothing acts on it;
-// - what vanished meanwhile (ENOENT, ENOTDIR: a concurrent reap) is simply not there.
-
-
-
-
-const SYMLINK_DIR = 'it is a symlink, and runbox only manages real directories';
-const SYMLINK_FILE = 'it is a symlink, and runbox only manages real files';
-const UNREADABLE = 'it is not readable';
-/** lstat under the scan's policy: undefined when gone, `unreadable` on EACCES. */
-function look(p) {
-    try {
-        return { st: fs.lstatSync(p) };
-    }
-    catch (e) {
-        const code = errnoOf(e);
-        if (code === 'ENOENT' || code === 'ENOTDIR')
-            return undefined;
-        if (code === 'EACCES')
-            return { unreadable: true };
-        throw e;
-    }
-}
-/** Entry names, sorted; undefined when the dir is gone, `unreadable` when we may not list it. */
-function listNames(dir) {
-    try {
-        return fs.readdirSync(dir).sort();
-    }
-    catch (e) {
-        const code = errnoOf(e);
-        if (code === 'ENOENT' || code === 'ENOTDIR')
-            return undefined;
-        if (code === 'EACCES')
-            return 'unreadable';
-        throw e;
-    }
-}
-/**
- * The dirs and orphan lock files directly in `keyDir`. Nothing is descended into. Entries that are
- * neither (files, sockets, lock files that are not regular files beside a real dir) are ignored.
- * undefined when `keyDir` itself is gone; an unreadable `keyDir` comes back as one skipped entry.
- */
-function scan_scanKeyDir(keyDir) {
-    const names = listNames(keyDir);
-    if (names === undefined)
-        return undefined;
-    const out = { dirs: [], orphanLocks: [], skipped: [] };
-    if (names === 'unreadable') {
-        out.skipped.push({ path: keyDir, reason: UNREADABLE });
-        return out;
-    }
-    const present = new Set(names);
-    for (const name of names) {
-        const p = path.join(keyDir, name);
-        if (name.endsWith(LOCK_SUFFIX) && name.length > LOCK_SUFFIX.length) {
-            // Its dir's entry decides what happens to it; only a lock without any dir is handled here.
-            if (present.has(name.slice(0, -LOCK_SUFFIX.length)))
-                continue;
-            const seen = look(p);
-            if (!seen)
-                continue;
-            if ('unreadable' in seen)
-                out.skipped.push({ path: p, reason: UNREADABLE });
-            else if (seen.st.isSymbolicLink())
-                out.skipped.push({ path: p, reason: SYMLINK_FILE });
-            else if (seen.st.isFile())
-                out.orphanLocks.push(p);
-            continue;
-        }
-        const seen = look(p);
-        if (!seen)
-            continue;
-        if ('unreadable' in seen) {
-            out.skipped.push({ path: p, reason: UNREADABLE });
-            continue;
-        }
-        if (seen.st.isSymbolicLink()) {
-            out.skipped.push({ path: p, reason: SYMLINK_DIR });
-            continue;
-        }
-        if (!seen.st.isDirectory())
-            continue;
-        const lockPath = p + LOCK_SUFFIX;
-        const lock = present.has(name + LOCK_SUFFIX) ? look(lockPath) : undefined;
-        if (lock && 'unreadable' in lock) {
-            out.skipped.push({ path: lockPath, reason: UNREADABLE });
-            continue;
-        }
-        if (lock?.st.isSymbolicLink()) {
-            // Opening it to lock would follow it, possibly out of base-dir.
-            out.skipped.push({ path: lockPath, reason: SYMLINK_FILE });
-            continue;
-        }
-        if (lock && !lock.st.isFile())
-            continue;
-        out.dirs.push({ path: p, lockPath, isRun: name.startsWith(RUN_DIR_PREFIX), dirStat: seen.st, lockStat: lock?.st });
-    }
-    return out;
-}
-/** The key dirs of `baseDir` (`<base>/<key>`), under the same policy; undefined when `baseDir` is gone. */
-function scan_scanBaseKeys(baseDir) {
-    let names;
-    try {
-        names = fs.readdirSync(baseDir).sort();
-    }
-    catch (e) {
-        // No base-dir yet. One we may not list is a misconfiguration to report, not a dir in use.
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR')
-            return undefined;
-        throw e;
-    }
-    const out = { keyDirs: [], skipped: [] };
-    for (const name of names) {
-        const p = path.join(baseDir, name);
-        const seen = look(p);
-        if (!seen)
-            continue;
-        if ('unreadable' in seen)
-            out.skipped.push({ path: p, reason: UNREADABLE });
-        else if (seen.st.isSymbolicLink())
-            out.skipped.push({ path: p, reason: SYMLINK_DIR });
-        else if (seen.st.isDirectory())
-            out.keyDirs.push(p);
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/reap/candidates.ts
-// What under base-dir could be reaped: a read-only scan, no locking. Everything it returns is
-// re-checked under the dir's lock by the reaper, so the scan only has to be conservative about
-// what it offers, never authoritative about whether it is still free.
-//
-// The on-disk contract (main creates it; dirs/layout.ts):
-//   <base>/<ref-key>/run-<run>-<attempt>-<job-key>/   + sibling run-<...>.lock   (kind 'run')
-//   <base>/<pr-key>/<NAME>/                           + sibling <NAME>.lock     (kind 'pr')
-// Only depth 2 is looked at, through the one scanner of that layout (dirs/scan.ts): nothing is
-// descended into, no symlink is followed, and what runbox may not read is left alone.
-
-
-
-
-
-function candidates_scanBaseDir(baseDirIn) {
-    // Absolute and normalised, so candidate paths compare equal to what the reaper checks.
-    const baseDir = path.resolve(baseDirIn);
-    const out = { candidates: [], orphanLocks: [], skipped: [] };
-    const skip = (s) => {
-        out.skipped.push(s);
-        core.warning(`runbox: leaving ${s.path} alone: ${s.reason}`);
-    };
-    const top = scanBaseKeys(baseDir);
-    if (top === undefined)
-        return out;
-    // In name order, skipped key dirs among the others: every janitor walks base-dir the same way.
-    const keys = [...top.skipped.map((s) => ({ path: s.path, skipped: s })), ...top.keyDirs.map((k) => ({ path: k, skipped: undefined }))];
-    keys.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    for (const { path: keyDir, skipped } of keys) {
-        if (skipped) {
-            skip(skipped);
-            continue;
-        }
-        const scan = scanKeyDir(keyDir);
-        if (scan === undefined)
-            continue;
-        scan.skipped.forEach(skip);
-        out.orphanLocks.push(...scan.orphanLocks);
-        for (const d of scan.dirs) {
-            // No lock and not named run-*: someone else's dir that happens to sit in base-dir.
-            if (!d.lockStat && !d.isRun)
-                continue;
-            out.candidates.push({
-                path: d.path,
-                lockPath: d.lockPath,
-                kind: d.isRun ? 'run' : 'pr',
-                lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime,
-                hasLock: d.lockStat !== undefined
-            });
-        }
-    }
-    out.candidates.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    out.orphanLocks.sort();
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/reap/reaper.ts
-// Deletes one dir under its lock. The order is what makes it safe against live runs, other
-// janitors and waiters:
-//
-//   1. tryLock(<dir>.lock), never waiting: a held lock means a live run (or another reaper) uses
-//      it, so it is skipped, not queued for.
-//   2. Re-verify under the lock: the scan was lock-free, so by now the dir may be gone (another
-//      janitor reaped it: we then hold a lock file we just recreated and remove it again), may
-//      have been used again (its last use is re-read), may have turned into a symlink, and the
-//      lock file must still be the inode we hold.
-//   3. Measure (treeBytes), then delete (removeTree) while holding the lock, so that no run can
-//      start using the dir mid-delete: a run that wants it blocks on the lock. rm inherits the
-//      lock fd, so the lock outlives a reaper killed mid-delete until rm is done; a reaper that
-//      is cancelled stops rm (sys/exec stopChildren) and starts nothing after it, and the
-//      `reaping` mark it wrote first makes the next taker (janitor or run) finish the delete.
-//      A free lock whose record names a job whose runner still runs is not free: that job's
-//      keeper died alone (lock/keeper-client.ts jobStillRuns).
-//   4. removeLockFile(held): unlink the lock path, then release. A waiter blocked on the old inode
-//      gets it, sees that the path no longer names it, and retries on a fresh lock file; by then
-//      the dir is gone, so it provisions a new one. Unlinking before the delete instead would let
-//      a newcomer lock a fresh file and start using a half-deleted dir.
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * A `run-*` dir without a lock file is only reaped once it is this old, whatever the caller's
- * age limit (the disk guard has none). A main that makes the dir a moment before locking it must
- * not lose it to a disk guard on a sibling runner in between.
- */
-const reaper_LEFTOVER_GRACE_MS = 60_000;
-/** Reaps `c` if it is free and still qualifies; otherwise says why it was kept. */
-async function reaper_tryReapDir(c, opts) {
-    checkShape(c.path, c.lockPath, opts.baseDir);
-    const now = opts.now ?? new Date();
-    const lockBefore = lstatOrUndefined(c.lockPath);
-    if (lockBefore && !lockBefore.isFile())
-        return { skipped: 'its lock path is not a regular file', inUse: false };
-    if (!lstatOrUndefined(c.path))
-        return { skipped: 'it is gone', inUse: false };
-    // A dir without a lock file is only ours when it is a run dir (see candidates.ts).
-    if (!lockBefore && !path.basename(c.path).startsWith(RUN_DIR_PREFIX))
-        return { skipped: 'it has no lock file and is not a run dir', inUse: false };
-    const held = await lockOrUndefined(c.lockPath);
-    if (!held)
-        return { skipped: 'its lock is held', inUse: true };
-    let handedOver = false;
-    try {
-        const keySt = fs.lstatSync(path.dirname(c.path));
-        if (keySt.isSymbolicLink() || !keySt.isDirectory())
-            return { skipped: 'its parent is not a real directory', inUse: false };
-        const dirSt = lstatOrUndefined(c.path);
-        if (!dirSt) {
-            // Another reaper deleted it between our scan and our lock; the lock file we hold is then
-            // usually one our tryLock recreated on the freed name. Remove it again (we hold it, so no
-            // run is using it) so that no orphan is left behind.
-            handedOver = true;
-            removeLockQuietly(held);
-            return { skipped: 'it is gone (reaped by someone else)', inUse: false };
-        }
-        if (dirSt.isSymbolicLink())
-            return { skipped: 'it is now a symlink', inUse: false };
-        if (!dirSt.isDirectory())
-            return { skipped: 'it is no longer a directory', inUse: false };
-        // Does the real path stay inside base-dir? Throws otherwise: that is an anomaly to report.
-        assertOwnedSubdir(c.path, opts.baseDir);
-        const lockSt = fs.fstatSync(held.fd);
-        const atPath = lstatOrUndefined(c.lockPath);
-        if (!atPath || atPath.ino !== lockSt.ino || atPath.dev !== lockSt.dev)
-            return { skipped: 'its lock file was replaced', inUse: false };
-        const holder = readHolder(c.lockPath);
-        if (jobStillRuns(holder))
-            return { skipped: `its keeper is gone but its job still runs (run ${holder?.runId}, runner pid ${holder?.runnerPid})`, inUse: true };
-        // An empty lock file that was not there before our tryLock was created by us (or by a main
-        // that died before writing its holder info): its mtime says nothing about use, the dir's does.
-        const leftover = !lockBefore && lockSt.size === 0;
-        const lastUse = leftover ? dirSt.mtime : lockSt.mtime;
-        // A delete cut short is finished whatever the age: the dir is half gone, nobody wants it.
-        const cutShort = holder?.reaping !== undefined;
-        if (!cutShort && opts.idleBefore && lastUse.getTime() > opts.idleBefore.getTime())
-            return { skipped: `it was used at ${lastUse.toISOString()}`, inUse: false };
-        if (leftover && now.getTime() - dirSt.mtime.getTime() < reaper_LEFTOVER_GRACE_MS)
-            return { skipped: 'it has no lock file yet and was made less than a minute ago', inUse: false };
-        if (isStopping())
-            return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
-        // A free lock only says no job holds it: a container a hard-killed job left may still write here.
-        const { users } = await findUsers([c.path]);
-        if (users.length > 0) {
-            const skipped = `it is still used by ${describeUsers(users, await containerNames(users))}`;
-            core.info(`runbox: not reaping ${c.path}: ${skipped}`);
-            return { skipped, inUse: true };
-        }
-        const bytes = await treeBytes(c.path);
-        if (isStopping())
-            return { skipped: 'the step is being cancelled; left for the next janitor', inUse: false };
-        // From here a cut-short delete is marked, for whoever takes the lock next. The record is
-        // the last holder's, with the mark added: a waiter then names a janitor, not a finished run.
-        held.writeHolder({ ...(holder ?? { runId: '', runAttempt: '', runner: '', job: '', since: now.toISOString() }), pid: process.pid, reaping: new Date().toISOString() });
-        await removeTree(c.path, { holdFd: held.fd });
-        handedOver = true;
-        removeLockQuietly(held);
-        return { reaped: { path: c.path, kind: c.kind, bytes, lastUse } };
-    }
-    finally {
-        if (!handedOver)
-            held.release();
-    }
-}
-/**
- * Removes a lock file whose dir is gone, under its lock. A run that locks before it makes its dir
- * holds the lock, so it is never disturbed; one blocked on the old inode retries on a new file.
- */
-async function reaper_removeOrphanLock(lockPath, baseDir) {
-    if (!lockPath.endsWith(LOCK_SUFFIX))
-        throw new Error(`${lockPath} is not a lock file path`);
-    const dir = lockPath.slice(0, -LOCK_SUFFIX.length);
-    checkShape(dir, lockPath, baseDir);
-    const st = lstatOrUndefined(lockPath);
-    if (!st?.isFile() || lstatOrUndefined(dir))
-        return false;
-    // A main locks its run dir a moment before it makes it; a young lock file is left alone so the
-    // probe never makes that main wait. A real orphan is just as harmless a minute later.
-    if (Date.now() - st.mtime.getTime() < reaper_LEFTOVER_GRACE_MS)
-        return false;
-    const held = await lockOrUndefined(lockPath);
-    if (!held)
-        return false;
-    if (lstatOrUndefined(dir)) {
-        held.release();
-        return false;
-    }
-    // A reaper killed mid-delete: its rm, holding the lock, finished the delete but nobody said so.
-    const cutShort = readHolder(lockPath)?.reaping;
-    const removed = removeLockQuietly(held);
-    if (removed && cutShort)
-        core.info(`runbox janitor: completed the removal of ${dir}: the step that started it (at ${cutShort}) was killed, its rm finished under the lock`);
-    return removed;
-}
-/**
- * Guards against a caller handing in a path that the scan did not produce: only
- * `<baseDir>/<key>/<name>` with `<name>.lock` next to it is ever reaped.
- */
-function checkShape(dir, lockPath, baseDir) {
-    const base = path.resolve(baseDir);
-    const d = path.resolve(dir);
-    if (path.dirname(path.dirname(d)) !== base || d !== dir || lockPath !== dir + LOCK_SUFFIX)
-        throw new Error(`refusing to reap ${dir}: it is not <base-dir>/<key>/<name> under ${base} with ${path.basename(dir)}${LOCK_SUFFIX} next to it`);
-}
-async function lockOrUndefined(lockPath) {
-    try {
-        return await tryLock(lockPath);
-    }
-    catch (e) {
-        // Its parent went away, or a sibling's lock dir we may not write to: not ours to reap now.
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
-            return undefined;
-        throw e;
-    }
-}
-/** removeLockFile, tolerating a parent dir the runner user may not write to (the dir itself is already gone). */
-function removeLockQuietly(held) {
-    try {
-        return removeLockFile(held);
-    }
-    catch (e) {
-        if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM')
-            throw e;
-        core.warning(`runbox reaper: could not remove the lock file ${held.path} (${errnoOf(e)}); it is free and harmless, a janitor with more rights will remove it`);
-        return false;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/reap/janitor.ts
-// At the start of main: reaps what dead runs left behind. A hard-killed job never runs its post,
-// so its dirs (and its free lock) stay until a later run of any job on this host sweeps them.
-//
-// A dir is reaped only if (a) nobody holds its lock — the kernel's word that no live run uses it —
-// (b) its last use is older than reap-after (run dirs) or pr-reap-after (per-PR dirs), and (c) it
-// is not one of this run's own dirs. Two janitors at once cannot both reap a dir: only one gets
-// its lock, and the other, if it gets a lock later, finds the dir gone (see reaper.ts).
-
-
-
-
-
-
-
-
-async function janitor_runJanitor(baseDir, cfg, opts) {
-    const now = opts.now ?? new Date();
-    const base = path.resolve(baseDir);
-    const scan = scanBaseDir(base);
-    const result = { reaped: [], bytes: 0, orphanLocksRemoved: [], emptyKeyDirsRemoved: [], failed: [], inUse: 0, skipped: scan.skipped };
-    const cutoff = (c) => new Date(now.getTime() - 1000 * (c.kind === 'run' ? cfg.reapAfterSec : cfg.prReapAfterSec));
-    for (const c of scan.candidates) {
-        if (janitor_isExcluded(c.path, opts.exclude))
-            continue;
-        // Cheap pre-filter on the scan's figure; the reaper re-reads it under the lock.
-        if (c.lastUse.getTime() > cutoff(c).getTime())
-            continue;
-        try {
-            const r = await tryReapDir(c, { baseDir: base, idleBefore: cutoff(c), now });
-            if (r.reaped) {
-                result.reaped.push(r.reaped);
-                result.bytes += r.reaped.bytes;
-                core.info(`runbox janitor: reaped ${c.kind} dir ${c.path} (idle since ${r.reaped.lastUse.toISOString()}, ${formatBytes(r.reaped.bytes)})`);
-            }
-            else if (r.inUse)
-                result.inUse++;
-            else
-                core.debug(`runbox janitor: kept ${c.path}: ${r.skipped}`);
-        }
-        catch (e) {
-            // One dir that cannot be removed (no sudo for a container's root-owned files, say) must not
-            // stop the sweep of the others, nor fail the job: its lock is free again and the next
-            // janitor retries it.
-            result.failed.push({ path: c.path, error: errorMessage(e) });
-            core.warning(`runbox janitor: could not reap ${c.path}: ${errorMessage(e)}`);
-        }
-    }
-    for (const lockPath of scan.orphanLocks) {
-        if (janitor_isExcluded(lockPath.slice(0, -'.lock'.length), opts.exclude))
-            continue;
-        try {
-            if (await removeOrphanLock(lockPath, base))
-                result.orphanLocksRemoved.push(lockPath);
-        }
-        catch (e) {
-            result.failed.push({ path: lockPath, error: errorMessage(e) });
-            core.warning(`runbox janitor: could not remove the orphan lock file ${lockPath}: ${errorMessage(e)}`);
-        }
-    }
-    result.emptyKeyDirsRemoved = removeEmptyKeyDirs(base, opts.exclude, now);
-    return result;
-}
-/**
- * Removes `<base>/<key>` dirs that hold nothing, not even a lock file, so nobody holds or waits
- * for anything in them. rmdir(2) fails on a dir that is not empty, so a run that just put its
- * lock file there keeps it; one that made the key dir but had not yet made its lock file gets
- * ENOENT and makes the key dir again (dirs/liveness.ts acquireInKeyDir). Young ones are left
- * alone, so that retry is rare.
- */
-function removeEmptyKeyDirs(base, exclude, now) {
-    const removed = [];
-    let names;
-    try {
-        names = fs.readdirSync(base);
-    }
-    catch (e) {
-        if (errnoOf(e) === 'ENOENT')
-            return removed;
-        throw e;
-    }
-    for (const name of names.sort()) {
-        const dir = path.join(base, name);
-        if (janitor_isExcluded(dir, exclude))
-            continue;
-        const st = lstatOrUndefined(dir);
-        if (!st?.isDirectory() || now.getTime() - st.mtime.getTime() < LEFTOVER_GRACE_MS)
-            continue;
-        try {
-            if (fs.readdirSync(dir).length > 0)
-                continue;
-            fs.rmdirSync(dir);
-            removed.push(dir);
-        }
-        catch (e) {
-            const code = errnoOf(e);
-            // Filled, removed or not ours meanwhile: nothing to do.
-            if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EPERM')
-                throw e;
-        }
-    }
-    return removed;
-}
-/** True when `p` is an excluded path, inside one, or contains one (a run dir holding this run's `run` dirs). */
-function janitor_isExcluded(p, exclude) {
-    const target = path.resolve(p);
-    return exclude.some((raw) => {
-        const x = path.resolve(raw);
-        return x === target || x.startsWith(target + '/') || target.startsWith(x + '/');
-    });
-}
-
-;// CONCATENATED MODULE: ./src/reap/disk-guard.ts
-// disk-limit: when the filesystem of base-dir is fuller than the limit at main, prune unlocked
-// dirs under base-dir — and nothing else on the host — until it is not, or nothing prunable is
-// left. Age does not matter here, only liveness: a locked dir belongs to a live run and is never
-// touched, however much space it holds.
-//
-// Order: dead run dirs first (nobody will ever use them again), oldest first; then idle per-PR
-// dirs, oldest first (the least likely to be wanted warm again). The filesystem is re-probed
-// after every prune rather than trusting du's figure, because hard links, sparse files, other
-// writers on the same filesystem and content du cannot read all make the two disagree.
-
-
-
-
-
-
-
-
-
-function statfsProbe(dir) {
-    const s = fs.statfsSync(dir);
-    return { totalBytes: s.blocks * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize, availBytes: s.bavail * s.bsize };
-}
-/** df's Use%: used / (used + avail), so root's reserved blocks count neither way. */
-function usedPercent(u) {
-    const sum = u.usedBytes + u.availBytes;
-    return sum === 0 ? 0 : (100 * u.usedBytes) / sum;
-}
-/** How many bytes must be freed to be within `limit`; 0 when within. */
-function bytesOverLimit(u, limit) {
-    const over = limit.kind === 'max-used-percent'
-        ? // Freeing x bytes moves x from used to avail; used + avail stays the same.
-            u.usedBytes - Math.floor(((u.usedBytes + u.availBytes) * limit.percent) / 100)
-        : limit.bytes - u.availBytes;
-    return Math.max(0, over);
-}
-function disk_guard_describeLimit(limit) {
-    return limit.kind === 'max-used-percent' ? `at most ${limit.percent}% used` : `at least ${formatBytes(limit.bytes)} free`;
-}
-function disk_guard_describeUsage(u) {
-    return `${usedPercent(u).toFixed(1)}% used, ${formatBytes(u.availBytes)} free`;
-}
-/** Run dirs before PR dirs; within each, least recently used first; path breaks ties so every guard agrees. */
-function pruneOrder(candidates) {
-    const rank = (c) => (c.kind === 'run' ? 0 : 1);
-    return [...candidates].sort((a, b) => rank(a) - rank(b) || a.lastUse.getTime() - b.lastUse.getTime() || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-async function disk_guard_guardDisk(baseDir, limit, opts) {
-    const base = path.resolve(baseDir);
-    const probe = opts.probe ?? statfsProbe;
-    const before = await probe(base);
-    const result = { limit, before, after: before, pruned: [], bytes: 0, failed: [], live: [] };
-    if (bytesOverLimit(before, limit) === 0)
-        return result;
-    core.info(`runbox disk guard: ${disk_guard_describeUsage(before)} on the filesystem of ${base}, limit ${disk_guard_describeLimit(limit)}; pruning unlocked dirs`);
-    const order = pruneOrder(scanBaseDir(base).candidates.filter((c) => !isExcluded(c.path, opts.exclude)));
-    for (const c of order) {
-        if (bytesOverLimit(result.after, limit) === 0)
-            break;
-        try {
-            // No idleBefore: under disk pressure any unlocked dir goes, however recently used.
-            const r = await tryReapDir(c, { baseDir: base });
-            if (!r.reaped) {
-                if (r.inUse) {
-                    const h = readHolder(c.lockPath);
-                    result.live.push({ path: c.path, ...(h ? { holder: `run ${h.runId} (${h.runner}, job ${h.job})` } : {}) });
-                }
-                core.debug(`runbox disk guard: kept ${c.path}: ${r.skipped}`);
-                continue;
-            }
-            result.pruned.push(r.reaped);
-            result.bytes += r.reaped.bytes;
-            result.after = await probe(base);
-            core.info(`runbox disk guard: pruned ${c.kind} dir ${c.path} (${formatBytes(r.reaped.bytes)}); now ${disk_guard_describeUsage(result.after)}`);
-        }
-        catch (e) {
-            // As in the janitor: one dir that cannot go must not stop the others from going.
-            result.failed.push({ path: c.path, error: errorMessage(e) });
-            core.warning(`runbox disk guard: could not prune ${c.path}: ${errorMessage(e)}`);
-            // A half-done delete freed some space too.
-            result.after = await probe(base);
-        }
-    }
-    const over = bytesOverLimit(result.after, limit);
-    if (over > 0)
-        result.stillOverBy = over;
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/reap/reap-config.ts
-// The janitor's and the disk guard's inputs, parsed before anything on disk is touched. A typo
-// here would otherwise turn into "reap everything" or "never reap", so anything not clearly one
-// of the accepted forms is refused with a message that names the input.
-
-
-
-
-/**
- * A dead run's dir is never used again, so an hour only protects against clock skew between
- * runners and gives a human time to look at a failed run's files.
- */
-const DEFAULT_REAP_AFTER = '1h';
-/**
- * Per-PR dirs (a cargo registry, a dependency cache) exist to stay warm across the successive
- * pushes of an active PR. Pushes to a live PR are rarely more than a couple of days apart, but a
- * review over a weekend easily leaves one idle from Friday to Monday, so 3 days keeps those warm
- * while a PR that has gone quiet longer than that (merged, abandoned) stops holding disk. When
- * disk is short the disk guard prunes idle PR dirs anyway, whatever their age.
- */
-const DEFAULT_PR_REAP_AFTER = '3d';
-/** `''` (off), `85%` (max used, 1–99) or `20G` / `500M` / `1T` (min free). */
-function parseDiskLimit(input, raw) {
-    if (raw === '')
-        return undefined;
-    const fix = `Write a maximum used share as a whole percentage from 1% to 99% (e.g. '85%'), a minimum free size with unit M, G or T (e.g. '500M', '20G', '1T'), or leave it empty to turn the disk guard off`;
-    const pct = /^(\d+)\s*%$/.exec(raw);
-    if (pct) {
-        const percent = Number(pct[1]);
-        if (percent < 1 || percent > 99)
-            throw new InputError(input, `'${raw}' is outside 1%–99%`, fix);
-        return { kind: 'max-used-percent', percent };
-    }
-    if (sizeBytes(raw) === undefined)
-        throw new InputError(input, `'${raw}' is neither a percentage nor a size`, fix);
-    return { kind: 'min-free-bytes', bytes: parseSize(input, raw, fix) };
-}
-function reap_config_parseReapConfig(src) {
-    return {
-        reapAfterSec: parseDuration('reap-after', src.value('reap-after') || DEFAULT_REAP_AFTER),
-        prReapAfterSec: parseDuration('pr-reap-after', src.value('pr-reap-after') || DEFAULT_PR_REAP_AFTER),
-        diskLimit: parseDiskLimit('disk-limit', src.value('disk-limit'))
-    };
-}
-
-;// CONCATENATED MODULE: ./src/dirs/warm.ts
-// Warm per-run dirs. A fleet that moved to per-run target dirs lost incremental-compilation
-// warmth; `warm` gives it back by starting each new `run` dir as a clone of the same dir of the
-// newest FINISHED run of the same ref, never a live one: a live dir is still being written, and
-// cloning it mid-build yields a torn tree that build tools may trust.
-//
-// "Finished" is the liveness lock (see liveness.ts): a run dir whose `<dir>.lock` is free. We
-// keep that lock while copying, so a janitor cannot reap the source mid-copy, and release it
-// after. The copy goes to a hidden sibling first and is renamed over the empty target only when
-// complete, so a killed or failed copy never leaves a half-filled dir that a later run (or a
-// later warm) would take as a real build state.
-
-
-
-
-
-
-
-
-
-
-
-
-const MODES = (/* unused pure expression or super */ null && (['off', 'reflink', 'copy']));
-function warm_parseWarm(src) {
-    const raw = src.value('warm');
-    if (raw === '')
-        return 'off';
-    const mode = MODES.find((m) => m === raw.toLowerCase());
-    if (mode)
-        return mode;
-    throw new InputError('warm', `'${raw}' is not a warm mode`, "Write 'off' (the default), 'reflink' (a copy-on-write clone of the newest finished run's dir, where the filesystem supports it) or 'copy' (a full copy)");
-}
-/**
- * The newest finished run dir of this ref that has a real `<name>` dir, claimed: its lock is held
- * by us until the caller calls release(). Live runs, this run's own dir, symlinks and anything
- * resolving outside base-dir are never returned.
- */
-async function findWarmSource(layout, name, ownRunDir) {
-    const refSt = visibleStat(layout.refDir);
-    // lstat: a symlinked ref dir is not a directory here, so it is never followed.
-    if (!refSt?.isDirectory())
-        return undefined;
-    try {
-        assertOwnedSubdir(layout.refDir, layout.baseDir);
-    }
-    catch (e) {
-        core.warning(`runbox warm: not looking for warm sources in ${layout.refDir}: ${errorMessage(e)}`);
-        return undefined;
-    }
-    for (const c of listCandidates(layout.refDir, name, ownRunDir)) {
-        const source = await claim(c, name, layout.baseDir);
-        if (source)
-            return source;
-    }
-    return undefined;
-}
-/** Run dirs of the ref dir that may hold a `<name>` dir, newest first. A lock-free, read-only scan; claim() re-checks. */
-function listCandidates(refDir, name, ownRunDir) {
-    // The layout's one scanner: no symlinked run dir or lock file, nothing another runner user
-    // made unreadable (not ours to copy from); a ref dir reaped away meanwhile has nothing to warm from.
-    const scan = scanKeyDir(refDir);
-    if (!scan)
-        return [];
-    for (const s of scan.skipped)
-        core.debug(`runbox warm: not a warm source: ${s.path}: ${s.reason}`);
-    const own = path.resolve(ownRunDir);
-    const out = [];
-    for (const d of scan.dirs) {
-        if (!d.isRun || d.path === own)
-            continue;
-        if (!visibleStat(path.join(d.path, name))?.isDirectory())
-            continue;
-        // An empty one (a run that built nothing, or died before its own warm copy landed) is no
-        // warmer than a cold start, and would hide an older full one.
-        if (isEmptyDir(path.join(d.path, name)))
-            continue;
-        out.push({ runDir: d.path, lockPath: d.lockPath, hasLock: d.lockStat !== undefined, lastUse: d.lockStat ? d.lockStat.mtime : d.dirStat.mtime });
-    }
-    return out.sort((a, b) => b.lastUse.getTime() - a.lastUse.getTime() || (a.runDir < b.runDir ? 1 : -1));
-}
-/** Takes the candidate's lock if it is free, then re-checks its shape under the lock. */
-async function claim(c, name, baseDir) {
-    let held;
-    try {
-        held = await tryLock(c.lockPath);
-    }
-    catch (e) {
-        // Gone with a concurrent reap, or another runner user's lock file we may not open.
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'EACCES')
-            return undefined;
-        throw e;
-    }
-    if (!held) {
-        core.debug(`runbox warm: ${c.runDir} is in use by a live run; not a warm source`);
-        return undefined;
-    }
-    const lock = held;
-    const release = once(() => {
-        if (c.hasLock)
-            return lock.release();
-        // tryLock created the lock file as there was none: remove it again so the janitor's idea of
-        // this dir's last use stays what it was. removeLockFile releases even when the unlink fails.
-        try {
-            removeLockFile(lock);
-        }
-        catch (e) {
-            if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM')
-                throw e;
-            core.debug(`runbox warm: left the lock file ${lock.path} we created (${errnoOf(e)}); it is free and harmless`);
-        }
-    });
-    const source = path.join(c.runDir, name);
-    try {
-        // The scan was lock-free: the dir may have been reaped, or replaced by a symlink, since.
-        if (!visibleStat(c.runDir)?.isDirectory() || !visibleStat(source)?.isDirectory()) {
-            release();
-            return undefined;
-        }
-        assertOwnedSubdir(source, baseDir);
-    }
-    catch (e) {
-        release();
-        core.warning(`runbox warm: not using ${source}: ${errorMessage(e)}`);
-        return undefined;
-    }
-    return { path: source, release };
-}
-/** cp's words for a filesystem (or a pair of them) that cannot share extents. */
-const REFLINK_REFUSED = /Operation not supported|Invalid cross-device link|Inappropriate ioctl for device|Function not implemented|Invalid argument/;
-/**
- * Fills the freshly created, empty `target` with a copy of `source`, owned by `owner`. A reflink
- * the filesystem refuses falls back to off (cold), not to a full copy: silently copying a 20 GB
- * target dir is a slower surprise than a cold build. Any other failure is a warning and cold too:
- * warmth is an optimisation, and the target is left empty either way.
- */
-async function warmDir(mode, source, target, owner) {
-    const start = Date.now();
-    const off = (reason) => ({ mode: 'off', source, bytes: 0, files: 0, ms: Date.now() - start, reason });
-    if (mode === 'off')
-        return off('warm is off');
-    const tSt = fs.lstatSync(target);
-    if (!tSt.isDirectory())
-        throw new Error(`cannot warm ${target}: it is not a real directory`);
-    if (fs.readdirSync(target).length > 0)
-        throw new Error(`cannot warm ${target}: it is not empty (warm only fills a freshly created dir)`);
-    // A name no dir NAME can have (they start with a letter or digit), beside the target so that
-    // the final rename stays on one filesystem.
-    const staging = path.join(path.dirname(target), `.warm-${path.basename(target)}`);
-    let stagingMade = false;
-    try {
-        // Only a run dir's own warm step makes it, and a run dir is never reused.
-        if (visibleStat(staging))
-            throw new Error(`${staging} exists already`);
-        const stats = await scanTree(source);
-        const runner = runnerIds();
-        // A container's files (another uid, maybe unreadable 0700 dirs) can only be copied, with their
-        // owners, as root; our own files need no privilege.
-        const privileged = !isRoot() && (stats.unreadable || stats.foreignTo(runner) > 0);
-        if (privileged)
-            await ensurePrivilege(`copy ${source}, which holds files of other users, into ${target}`);
-        if (mode === 'reflink') {
-            const refused = await reflinkRefusal(stats.firstFile, source, staging, privileged);
-            if (refused) {
-                const why = `the filesystem cannot share extents between ${source} and ${target} (${refused})`;
-                core.info(`runbox warm: reflink not possible: ${why}; starting ${target} cold (a full copy is 'warm: copy')`);
-                return off(`reflink refused: ${refused}`);
-            }
-        }
-        // 'copy' leaves cp its default, which since coreutils 9 is --reflink=auto: a clone where the
-        // filesystem can, a full copy where it cannot. -x: a mount left inside the source is not ours.
-        const args = ['-a', '-x', ...(mode === 'reflink' ? ['--reflink=always'] : []), '-T', '--', source, staging];
-        stagingMade = true;
-        await run('cp', args, { privileged });
-        // cp -a as root keeps each file's owner, normally the previous run's owner, i.e. ours too;
-        // without privilege everything lands as the runner's.
-        const preserved = isRoot() || privileged;
-        if (preserved ? stats.foreignTo(owner) > 0 : !warm_sameIds(runner, owner))
-            await chown([staging], owner, { recursive: true });
-        // Replaces the empty target in one step: nobody ever sees a half-warm dir at its path.
-        fs.renameSync(staging, target);
-        stagingMade = false;
-        return { mode, source, bytes: stats.bytes, files: stats.files, ms: Date.now() - start };
-    }
-    catch (e) {
-        core.warning(`runbox warm: could not ${mode} ${source} into ${target}, so it starts cold: ${errorMessage(e)}`);
-        return off(`failed: ${errorMessage(e)}`);
-    }
-    finally {
-        if (stagingMade)
-            await warm_removeStaging(staging);
-    }
-}
-/** One walk for the report's size figures, the probe file and the ownership decisions. */
-async function scanTree(dir) {
-    // %y type, %U:%G owner, %s size, %P path relative to dir; NUL-separated since names may hold newlines.
-    const args = [dir, '-xdev', '-printf', '%y %U:%G %s %P\\0'];
-    // A run dir with many files lists past run()'s default bound; it is the job's own dir.
-    const maxStdout = 400 * 1024 * 1024;
-    const r = await runElseRoot('find', args, `read ${dir}, which holds files the runner user cannot read`, { maxStdout });
-    const unreadable = r.escalated;
-    const owners = new Map();
-    let files = 0;
-    let bytes = 0;
-    let firstFile;
-    for (const rec of r.stdout.split('\0')) {
-        if (rec === '')
-            continue;
-        const [type, ids, size] = rec.split(' ', 3);
-        const rel = rec.slice(type.length + ids.length + size.length + 3);
-        owners.set(ids, (owners.get(ids) ?? 0) + 1);
-        if (type === 'd')
-            continue;
-        files++;
-        if (type === 'f') {
-            bytes += Number(size);
-            firstFile ??= path.join(dir, rel);
-        }
-    }
-    const foreignTo = (ids) => {
-        let n = 0;
-        for (const [k, count] of owners)
-            if (k !== `${ids.uid}:${ids.gid}`)
-                n += count;
-        return n;
-    };
-    return { files, bytes, firstFile, unreadable, foreignTo };
-}
-/**
- * Clones one file first: on a filesystem without reflink, `cp --reflink=always` would otherwise
- * create every dir and an empty file for every file of a large tree, failing each one. Returns
- * cp's reason when the filesystem refuses; throws on any other failure.
- */
-async function reflinkRefusal(file, source, staging, privileged) {
-    if (file === undefined)
-        return undefined; // nothing to clone: a plain cp -a of dirs and links is just as fast
-    const probe = `${staging}.probe`;
-    const r = await run('cp', ['--reflink=always', '--', file, probe], { privileged, allowFailure: true });
-    const made = visibleStat(probe) !== undefined;
-    if (made)
-        await removeTree(probe);
-    if (r.code === 0)
-        return undefined;
-    const refused = REFLINK_REFUSED.exec(r.stderr);
-    if (refused)
-        return refused[0];
-    throw new Error(`probing reflink with ${file} from ${source} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
-}
-async function warm_removeStaging(staging) {
-    try {
-        await removeTree(staging);
-    }
-    catch (e) {
-        // The run dir (and with it this leftover) goes at post or with the janitor; the target itself is untouched.
-        core.warning(`runbox warm: could not remove ${staging}: ${errorMessage(e)}`);
-    }
-}
-// --- the step ---------------------------------------------------------------------------------
-/**
- * Called by main after this run's dirs exist and before they are handed over: warms each `run`
- * dir (a `pr` dir is shared by the ref's runs and so already warm) from the newest finished run
- * of this ref. Reports each warmed dir's clone time against its size.
- */
-async function warm_warmRunDirs(mode, layout, dirs, owner, report) {
-    if (mode === 'off')
-        return [];
-    const out = [];
-    for (const d of dirs) {
-        if (d.scope !== 'run')
-            continue;
-        const source = await findWarmSource(layout, d.name, layout.runDir);
-        if (!source) {
-            core.info(`runbox warm: no finished run of this ref left a '${d.name}' dir; ${d.path} starts cold`);
-            continue;
-        }
-        let r;
-        try {
-            r = await warmDir(mode, source.path, d.path, owner);
-        }
-        finally {
-            source.release();
-        }
-        out.push(r);
-        if (r.mode !== 'off')
-            report.add(`warm ${d.name}`, `${r.mode} of ${source.path}: ${formatBytes(r.bytes)} in ${r.files} files in ${formatSeconds(r.ms)}`);
-        else
-            report.add(`warm ${d.name}`, `cold (${mode} from ${source.path}: ${r.reason ?? 'not done'})`);
-    }
-    return out;
-}
-// --- small helpers ----------------------------------------------------------------------------
-function warm_sameIds(a, b) {
-    return a.uid === b.uid && a.gid === b.gid;
-}
-function once(fn) {
-    let done = false;
-    return () => {
-        if (done)
-            return;
-        done = true;
-        fn();
-    };
-}
-/** undefined when missing, or hidden from us (EACCES: another runner user's 0700 dir is no source for us). */
-function visibleStat(p) {
-    return lstatOrUndefined(p, { hiddenIsMissing: true });
-}
-function isEmptyDir(p) {
-    try {
-        return fs.readdirSync(p).length === 0;
-    }
-    catch (e) {
-        // A container's 0700 dir we cannot list as the runner user is not empty, and cp reads it as root.
-        if (errnoOf(e) === 'EACCES')
-            return false;
-        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR')
-            return true;
-        throw e;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/action/step-state.ts
-// What main hands to post. One JSON document under one state name, rewritten as main
-// progresses, so a main that fails half-way still leaves post enough to tear down what exists.
-
-const STATE_NAME = 'runbox';
-function step_state_saveRunState(state) {
-    core.saveState(STATE_NAME, JSON.stringify(state));
-}
-function loadRunState() {
-    const raw = core.getState(STATE_NAME);
-    if (!raw)
-        return undefined;
-    const parsed = JSON.parse(raw);
-    if (parsed.version !== 1)
-        throw new Error(`runbox state version ${String(parsed.version)} is not understood by this post step`);
-    return parsed;
-}
-
-;// CONCATENATED MODULE: ./src/steps/main-step.ts
-// The main step: validate everything, heal what a dead predecessor left, provision this run's
-// dirs and mount sources, then (optionally) restore the store snapshot.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** The janitor, then the disk guard: only dirs whose lock is free, never this run's own. */
-async function sweep(baseDir, reap, ours, report) {
-    const j = await runJanitor(baseDir, reap, { exclude: ours });
-    if (j.reaped.length > 0)
-        report.add('reaped', `${j.reaped.length} dead dir(s), ${formatBytes(j.bytes)} freed: ${j.reaped.map((r) => r.path).join(', ')}`);
-    if (!reap.diskLimit)
-        return;
-    const g = await guardDisk(baseDir, reap.diskLimit, { exclude: ours });
-    const limit = describeLimit(reap.diskLimit);
-    if (g.pruned.length > 0)
-        report.add('disk guard', `pruned ${g.pruned.length} dir(s), ${formatBytes(g.bytes)} freed: ${g.pruned.map((r) => r.path).join(', ')}`);
-    if (g.stillOverBy !== undefined && g.stillOverBy > 0) {
-        // Who holds the space is what an admin needs next: those runs, or space outside base-dir.
-        const live = g.live.map((l) => `${l.path}${l.holder ? ` (${l.holder})` : ''}`);
-        const msg = `${baseDir} is still ${formatBytes(g.stillOverBy)} beyond disk-limit ${limit} (${describeUsage(g.after)}); nothing else under base-dir is prunable` +
-            `; dirs held by live runs: ${live.join(', ') || 'none'}`;
-        core.warning(`runbox disk guard: ${msg}`);
-        report.add('disk guard', msg);
-    }
-    else if (g.pruned.length > 0)
-        report.add('disk guard', `now within ${limit} (${describeUsage(g.after)})`);
-}
 /** restoreStore calls it as soon as the key is known, so the outputs exist whatever fails later, and again with what it restored. */
 function setStoreOutputs(o) {
     lib_core/* setOutput */.uH('cache-primary-key', o.primaryKey);
     lib_core/* setOutput */.uH('cache-matched-key', o.matchedKey);
     lib_core/* setOutput */.uH('cache-hit', o.exactHit ? 'true' : 'false');
-}
-/**
- * Holds the mount sources for the job (shared with jobs of the same owner), so that no job with
- * another owner chowns them under this job's containers. The holds are root's files: a runner
- * without root rights goes on without them, as before, and says so.
- */
-async function holdMounts(mounts, owner, timeoutSec, ctx) {
-    if (mounts.length === 0)
-        return [];
-    try {
-        await ensurePrivilege('hold mount sources for the job');
-    }
-    catch (e) {
-        core.warning(`runbox: mount sources are not held for this job, so a job with another owner may chown them meanwhile: ${errorMessage(e)}`);
-        return [];
-    }
-    return holdMountSources(mounts, owner, timeoutSec, { runId: ctx.runId, runner: ctx.runnerName, job: ctx.job });
+    if (o.matchedKeys)
+        lib_core/* setOutput */.uH('matched-keys', JSON.stringify(o.matchedKeys));
 }
 /**
  * A DB dir left out of `store-paths`: restored items are never registered, and the daemon treats
@@ -41773,123 +40667,6 @@ function warnAboutMissingStore(cfg, src) {
     lib_core/* warning */.$e(`runbox store: ${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist on this host and nothing was restored into ${missing.length > 1 ? 'them' : 'it'}: unless a later step of this job installs ${cfg.kind === 'guix' ? 'Guix' : 'Nix'}, post will have nothing to save` +
         (src.lines('store-paths').length > 0 ? `; check 'store-paths'` : ` (is ${cfg.kind === 'guix' ? 'Guix' : 'Nix'} installed on the runner host?); install it, or remove 'store: ${cfg.kind}'`));
 }
-async function runMain(src = actionInputs) {
-    const report = new StepReport('runbox: main');
-    await runStep(report, 'main was stopped by a signal (the job was cancelled); post tears down what main made', async () => {
-        // Everything that can be wrong with the inputs fails here, before any change on disk.
-        if (src === actionInputs) {
-            const declared = declaredInputs();
-            if (declared)
-                checkUnknownInputs(declared);
-        }
-        const cfg = parseFoundationConfig(src);
-        const reap = parseReapConfig(src);
-        const storeCfg = parseStoreConfig(src);
-        // Purge runs in post; its inputs (and the token) are checked here, before anything happens.
-        parsePurgeConfig(src, storeCfg);
-        if (storeCfg) {
-            checkStoreHostPaths(storeCfg);
-            warnAboutDbDir(storeCfg);
-        }
-        setRestoreLockTimeout(cfg.lockTimeoutSec);
-        const warm = parseWarm(src);
-        const ctx = jobContext();
-        if (cfg.dirs.some((d) => d.scope === 'pr') && (cfg.baseDir === ctx.runnerTemp || isUnder(cfg.baseDir, ctx.runnerTemp)))
-            core.warning(`runbox: base-dir ${cfg.baseDir} is inside RUNNER_TEMP, which the runner wipes after every job, so the pr dirs (${cfg.dirs
-                .filter((d) => d.scope === 'pr')
-                .map((d) => d.name)
-                .join(', ')}) start cold every time. Set base-dir to one shared path such as /srv/runbox`);
-        const layout = computeLayout(cfg.baseDir, ctx, cfg.id);
-        const owner = await resolveOwner(cfg.ownerSpec);
-        const runner = runnerIds();
-        if (owner.uid !== runner.uid || owner.gid !== runner.gid)
-            await ensurePrivilege(`give dirs and mount sources to owner ${owner.uid}:${owner.gid}`);
-        const state = {
-            version: 1,
-            baseDir: cfg.baseDir,
-            runDir: cfg.dirs.some((d) => d.scope === 'run') ? layout.runDir : '',
-            dirs: [],
-            owner,
-            runnerOwner: runner,
-            reclaim: cfg.reclaim,
-            // A warm run leaves its dirs for the next run of the ref to clone; the janitor reaps them.
-            keep: cfg.keep || warm !== 'off',
-            release: { timeoutSec: cfg.releaseTimeoutSec, leftovers: cfg.leftovers }
-        };
-        // Registered before the first change so post tears down whatever main got to.
-        saveRunState(state);
-        // A restore killed with the store daemon stopped (here or by another job on this host).
-        if (storeCfg)
-            await restartAbandonedDaemon(storeCfg.daemon, report);
-        for (const r of await reclaimPaths(cfg.reclaim, runner))
-            if (r.healed > 0)
-                report.add('reclaimed', `${r.path}: ${r.healed} entries given back to ${runner.uid}:${runner.gid}`);
-        const ours = guardedDirs(layout, cfg.dirs);
-        if (fs.existsSync(cfg.baseDir))
-            await sweep(cfg.baseDir, reap, ours, report);
-        // Locks first: nothing may reap or reuse a dir between its creation and its registration.
-        const waits = [];
-        const { locks, token } = await lockDirs(ours, ctx, runner, cfg.lockTimeoutSec, waits);
-        for (const w of waits)
-            report.add('waited', `${Math.round(w.waitedSec)} s for ${w.dir}${w.holder ? `, held by ${w.holder}` : ''}`);
-        state.held = { token, locks: locks.map((l) => l.path) };
-        saveRunState(state);
-        // Until the keeper has them: a cancel lets go of them on purpose (see releaseMarked).
-        const letGoOnCancel = registerCleanup(() => locks.forEach(releaseMarked));
-        let keeperPid;
-        try {
-            // After the dir locks, in every job: a fixed order, so no two jobs wait for each other in a circle.
-            locks.push(...(await holdMounts(cfg.mounts, owner, cfg.lockTimeoutSec, ctx)));
-            state.dirs = await provisionDirs(layout, cfg.dirs, owner, runner);
-            for (const spec of cfg.dirs) {
-                const made = state.dirs.find((d) => d.name === spec.name);
-                if (spec.envVar && made)
-                    core.exportVariable(spec.envVar, made.path);
-            }
-            // Before the hand-over: a dir being warmed is still under this process's lock.
-            await warmRunDirs(warm, layout, state.dirs, owner, report);
-            keeperPid = await handOver(locks);
-            if (keeperPid !== undefined) {
-                state.keeper = { pid: keeperPid, locks: locks.map((l) => l.path) };
-                const pid = keeperPid;
-                // Cancelled later in main (e.g. mid-restore): free the dirs now, post still tears down.
-                registerCleanup(() => releaseKeeper(pid).then(() => undefined));
-            }
-        }
-        finally {
-            letGoOnCancel();
-            // Without a keeper (main failed before the hand-over) the job lets go of its dirs here.
-            for (const l of locks)
-                if (keeperPid === undefined)
-                    releaseMarked(l);
-                else
-                    l.release();
-        }
-        saveRunState(state);
-        for (const d of state.dirs)
-            report.add(`dir ${d.name}`, `${d.path} (${d.scope}, owner ${owner.uid}:${owner.gid})`);
-        for (const m of await provisionMounts(cfg.mounts, owner))
-            report.add('mount source', `${m.path} ${m.created ? 'created' : `exists, ${m.chowned} entries chowned`} to ${owner.uid}:${owner.gid}`);
-        core.setOutput('run-dir', state.runDir);
-        core.setOutput('dirs', JSON.stringify(Object.fromEntries(state.dirs.map((d) => [d.name, d.path]))));
-        if (storeCfg) {
-            try {
-                state.store = await restoreStore(storeCfg, report, setStoreOutputs);
-                if (!state.store.matchedKey && !storeCfg.lookupOnly)
-                    warnAboutMissingStore(storeCfg, src);
-            }
-            catch (e) {
-                // fail-on-cache-miss still leaves post the state it needs to save a snapshot.
-                if (e instanceof StoreMissError)
-                    state.store = e.state;
-                throw e;
-            }
-            finally {
-                saveRunState(state);
-            }
-        }
-    });
-}
 
 ;// CONCATENATED MODULE: ./src/steps/restore-step.ts
 // The `restore` sub-action (restore/action.yml): the store part of main alone, for composite
@@ -41909,32 +40686,32 @@ async function runMain(src = actionInputs) {
 /** The store inputs of a sub-action, checked before anything happens; `store` is required there. */
 function subActionConfig(src, subAction) {
     if (src === input_source_actionInputs) {
-        const declared = known_inputs_declaredInputs(process.argv[1], subAction);
+        const declared = declaredInputs(process.argv[1], subAction);
         if (declared)
-            known_inputs_checkUnknownInputs(declared);
+            checkUnknownInputs(declared);
     }
     const cfg = config_parseStoreConfig(src);
     if (!cfg)
         throw new errors/* InputError */.d('store', `it is empty, and the ${subAction} sub-action is only about a store snapshot`, "Set 'store' to 'guix' or 'nix'");
-    restore_lock_setRestoreLockTimeout(parseLockTimeout(src));
-    dirs_config_checkStoreHostPaths(cfg);
+    setRestoreLockTimeout(parseLockTimeout(src));
+    checkStoreHostPaths(cfg);
     return cfg;
 }
 async function runRestore(src = input_source_actionInputs) {
-    const report = new job_summary_StepReport('runbox: restore');
-    await run_step_runStep(report, 'the restore was stopped by a signal (the job was cancelled)', async () => {
+    const report = new StepReport('runbox: restore');
+    await runStep(report, 'the restore was stopped by a signal (the job was cancelled)', async () => {
         const cfg = subActionConfig(src, 'restore');
         warnAboutDbDir(cfg);
-        await daemon_restartAbandonedDaemon(cfg.daemon, report);
+        await restartAbandonedDaemon(cfg.daemon, report);
         let state;
         try {
-            state = await restore_restoreStore(cfg, report, setStoreOutputs);
+            state = await restoreStoreAll(cfg, report, setStoreOutputs);
             if (!state.matchedKey && !cfg.lookupOnly)
                 warnAboutMissingStore(cfg, src);
         }
         catch (e) {
             // fail-on-cache-miss: a later save step still learns that nothing was restored.
-            if (e instanceof restore_StoreMissError)
+            if (e instanceof StoreMissError)
                 state = e.state;
             throw e;
         }
@@ -42505,12 +41282,13 @@ __nccwpck_require__.d(__webpack_exports__, {
   pq: () => (/* binding */ info),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
+  Pq: () => (/* binding */ core_setSecret),
   Oh: () => (/* binding */ startGroup),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setSecret, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -45217,7 +43995,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
