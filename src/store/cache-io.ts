@@ -193,14 +193,19 @@ export async function lookupEntry(primaryKey: string, restoreKeys: string[], opt
   return undefined;
 }
 
-/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-export async function saveEntry(parent: string, key: string, opts: EntryOptions): Promise<string | undefined> {
+/** The client a save under `key` goes through, or undefined after a warning: an unusable key, no service. */
+function saveClient(key: string): ReturnType<typeof client> {
   const problem = keyProblem(key);
   if (problem) {
     core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
     return undefined;
   }
-  const c = client('the snapshot is not saved', 'write');
+  return client('the snapshot is not saved', 'write');
+}
+
+/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
+export async function saveEntry(parent: string, key: string, opts: EntryOptions): Promise<string | undefined> {
+  const c = saveClient(key);
   if (!c) return undefined;
   try {
     const plan = await planEntry(path.join(parent, SNAPSHOT_DIR), opts.signingKey);
@@ -249,12 +254,7 @@ export interface EntryUpload {
  * an UploadError (see uploadFailure).
  */
 export async function beginEntry(key: string, opts: EntryOptions): Promise<EntryUpload | undefined> {
-  const problem = keyProblem(key);
-  if (problem) {
-    core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
-    return undefined;
-  }
-  const c = client('the snapshot is not saved', 'write');
+  const c = saveClient(key);
   if (!c) return undefined;
   const version = entryVersion(opts.kind, opts.storePaths);
   let session;

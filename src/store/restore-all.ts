@@ -24,8 +24,21 @@ import { DaemonStartError } from './daemon.js';
 import { writeBaseInfo } from './delta.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { PRESETS } from './presets.js';
-import { applyFetched, describeKeys, fetchDeltaBase, fetchSnapshot, initialState, restoreStore, restoreTimes, StoreMissError, type ApplyResult, type Fetched, type StoreOutputs } from './restore.js';
-import { createStaging, removeStaging } from './staging.js';
+import {
+  applyFetched,
+  describeKeys,
+  fetchDeltaBase,
+  fetchSnapshot,
+  initialState,
+  removeStagings,
+  restoreStore,
+  restoreTimes,
+  StoreMissError,
+  type ApplyResult,
+  type Fetched,
+  type StoreOutputs
+} from './restore.js';
+import { createStaging } from './staging.js';
 import type { StoreState } from './state.js';
 
 /** Entries merged at most, newest first; the summary names how many matching ones were left out. */
@@ -131,12 +144,7 @@ async function restoreAllLocked(cfg: StoreConfig, token: string, report: StepRep
       throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
     return state;
   } finally {
-    for (const staging of stagings)
-      try {
-        removeStaging(staging, cfg.stagingBase);
-      } catch (e) {
-        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-      }
+    removeStagings(cfg, stagings);
   }
 }
 

@@ -476,6 +476,16 @@ export function restoreTimes(r: ApplyResult): string {
   return `download + check + extract ${formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${formatSeconds(r.extractMs)}, DB ${formatSeconds(r.dbMs)}`;
 }
 
+/** The restore's staging dirs, each removed; one that cannot be is a warning (it holds no store item). */
+export function removeStagings(cfg: StoreConfig, stagings: readonly string[]): void {
+  for (const staging of stagings)
+    try {
+      removeStaging(staging, cfg.stagingBase);
+    } catch (e) {
+      core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
+    }
+}
+
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 export function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
   // Nothing reaches the store: no restore lock, no root rights.
@@ -580,11 +590,6 @@ async function restoreLocked(cfg: StoreConfig, report: StepReport, setOutputs: (
       throw new StoreMissError(`fail-on-cache-miss is true and no store snapshot was restored for ${keys.primary}${keys.restore.length ? ` or ${keys.restore.join(', ')}` : ''}`, state);
     return state;
   } finally {
-    for (const staging of stagings)
-      try {
-        removeStaging(staging, cfg.stagingBase);
-      } catch (e) {
-        core.warning(`runbox store: could not remove the staging dir ${staging}: ${errorMessage(e)}`);
-      }
+    removeStagings(cfg, stagings);
   }
 }

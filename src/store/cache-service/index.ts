@@ -152,7 +152,8 @@ class V2Client implements CacheClient {
     return { matchedKey, url };
   }
 
-  async save(key: string, version: string, size: number, body: RangeProducer, opts: UploadOptions = {}): Promise<SaveResult> {
+  /** Reserves key (CreateCacheEntry) and opens its blob for block uploads, or says why not. */
+  private async createEntry(key: string, version: string): Promise<import('@azure/storage-blob').BlockBlobClient | { refused: string }> {
     const created = await this.rpc('CreateCacheEntry', { key, version });
     const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
     if (created.ok !== true || typeof uploadUrl !== 'string')
@@ -161,7 +162,12 @@ class V2Client implements CacheClient {
     // main, post and janitor-only step would otherwise pay for parsing it at start.
     const { AnonymousCredential, BlockBlobClient, newPipeline } = await import('@azure/storage-blob');
     // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
-    const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    return new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+  }
+
+  async save(key: string, version: string, size: number, body: RangeProducer, opts: UploadOptions = {}): Promise<SaveResult> {
+    const blob = await this.createEntry(key, version);
+    if ('refused' in blob) return blob;
     const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
     const count = Math.max(1, Math.ceil(size / blockBytes));
     // Block ids must all have the same length within a blob.
@@ -181,12 +187,8 @@ class V2Client implements CacheClient {
   }
 
   async begin(key: string, version: string): Promise<UploadSession | { refused: string }> {
-    const created = await this.rpc('CreateCacheEntry', { key, version });
-    const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
-    if (created.ok !== true || typeof uploadUrl !== 'string')
-      return { refused: `CreateCacheEntry refused ${key}: ${shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
-    const { AnonymousCredential, BlockBlobClient, newPipeline } = await import('@azure/storage-blob');
-    const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    const blob = await this.createEntry(key, version);
+    if ('refused' in blob) return blob;
     let next = 0;
     return {
       ordered: false,

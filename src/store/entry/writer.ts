@@ -25,28 +25,41 @@ export interface EntryPlan {
   tail: Buffer;
 }
 
-/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
-async function digestFile(file: string): Promise<{ sha256: string; chunks: string[] }> {
-  const whole = createHash('sha256');
-  const chunks: string[] = [];
-  let piece = createHash('sha256');
-  let inPiece = 0;
-  for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    whole.update(b);
+/** A file's sha256 and the sha256 of each CHUNK_BYTES piece of it (the index's digests), fed as it goes. */
+class FileDigests {
+  private readonly whole = createHash('sha256');
+  readonly chunks: string[] = [];
+  private piece = createHash('sha256');
+  private inPiece = 0;
+
+  update(b: Buffer): void {
+    this.whole.update(b);
     for (let off = 0; off < b.length;) {
-      const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
-      piece.update(b.subarray(off, off + take));
-      inPiece += take;
+      const take = Math.min(CHUNK_BYTES - this.inPiece, b.length - off);
+      this.piece.update(b.subarray(off, off + take));
+      this.inPiece += take;
       off += take;
-      if (inPiece === CHUNK_BYTES) {
-        chunks.push(piece.digest('hex'));
-        piece = createHash('sha256');
-        inPiece = 0;
+      if (this.inPiece === CHUNK_BYTES) {
+        this.chunks.push(this.piece.digest('hex'));
+        this.piece = createHash('sha256');
+        this.inPiece = 0;
       }
     }
   }
-  if (inPiece > 0) chunks.push(piece.digest('hex'));
-  return { sha256: whole.digest('hex'), chunks };
+
+  /** Once, after the last byte: the whole file's sha256 (the last short piece's digest is added). */
+  finish(): string {
+    if (this.inPiece > 0) this.chunks.push(this.piece.digest('hex'));
+    return this.whole.digest('hex');
+  }
+}
+
+/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
+async function digestFile(file: string): Promise<{ sha256: string; chunks: string[] }> {
+  const d = new FileDigests();
+  for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) d.update(b);
+  const sha256 = d.finish();
+  return { sha256, chunks: d.chunks };
 }
 
 /** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
@@ -240,10 +253,7 @@ export class EntryStream {
     this.names.add(name);
     this.check();
     const ordered = this.sink.ordered;
-    const whole = createHash('sha256');
-    const chunks: string[] = [];
-    let piece = createHash('sha256');
-    let inPiece = 0;
+    const digests = new FileDigests();
     const refs: string[] = [];
     const pending: Promise<void>[] = [];
     let length = 0;
@@ -292,18 +302,7 @@ export class EntryStream {
 
     try {
       for await (const b of src) {
-        whole.update(b);
-        for (let off = 0; off < b.length;) {
-          const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
-          piece.update(b.subarray(off, off + take));
-          inPiece += take;
-          off += take;
-          if (inPiece === CHUNK_BYTES) {
-            chunks.push(piece.digest('hex'));
-            piece = createHash('sha256');
-            inPiece = 0;
-          }
-        }
+        digests.update(b);
         length += b.length;
         this.handed += b.length;
         for (let off = 0; off < b.length;) {
@@ -315,7 +314,7 @@ export class EntryStream {
           if (partLen === this.opts.blockBytes) await cut();
         }
       }
-      if (inPiece > 0) chunks.push(piece.digest('hex'));
+      const sha256 = digests.finish();
       if (partLen > 0) await cut();
       if (ordered && offset === undefined) await takeTurn();
       await Promise.all(pending);
@@ -323,8 +322,7 @@ export class EntryStream {
       if (length > MAX_ENTRY_BYTES - this.next) throw new Error(`the snapshot is more than the ${MAX_ENTRY_BYTES} bytes a runbox entry may be`);
       // Placed now: for an ordered sink this file holds the turn, so next is its offset.
       const at = ordered ? (offset as number) : this.next;
-      const sha256 = whole.digest('hex');
-      this.files.push({ name, offset: at, length, sha256, chunks });
+      this.files.push({ name, offset: at, length, sha256, chunks: digests.chunks });
       this.refs.push(...refs);
       this.next = at + length;
       return { sha256, bytes: length };
