@@ -41,6 +41,18 @@ function pullRequestNumber(env: NodeJS.ProcessEnv): string | undefined {
   return n === undefined ? undefined : String(n);
 }
 
+/**
+ * The repository's default branch, from the event payload the runner writes (every event that
+ * names a repository carries it); undefined when there is no payload or it names none.
+ */
+export function defaultBranch(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const eventPath = env.GITHUB_EVENT_PATH;
+  if (!eventPath || !fs.existsSync(eventPath)) return undefined;
+  const event = JSON.parse(fs.readFileSync(eventPath, 'utf8')) as { repository?: { default_branch?: unknown } };
+  const name = event.repository?.default_branch;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
 export function jobContext(env: NodeJS.ProcessEnv = process.env): JobContext {
   const event = env.GITHUB_EVENT_NAME ?? '';
   const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;

@@ -17,6 +17,8 @@ import { ensurePrivilege } from '../sys/exec.js';
 import { formatBytes, type StepReport } from '../action/job-summary.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
+import { defaultBranch } from '../action/job-context.js';
+import { readableRef, type JobRefs } from './cache-scope.js';
 import { isRefusal, listCaches, type CacheListing, type RestTarget } from './cache-service/caches-rest.js';
 import { entryVersion, restoreEntry } from './cache-io.js';
 import { keyProblem, type StoreConfig } from './config.js';
@@ -53,8 +55,7 @@ export function restoreStoreAll(cfg: StoreConfig, report: StepReport, setOutputs
 
 /**
  * The keys to merge, newest first: this store's runbox entries (the cache version) whose key
- * starts with a restore key, readable from this job's ref (another pull request's entries never
- * are), one per key, at most MAX_MERGED. A string when the API refused: the reason.
+ * starts with a restore key, readable from this job's ref (cache-scope.ts), one per key, at most MAX_MERGED. A string when the API refused: the reason.
  */
 export async function listMatches(
   cfg: StoreConfig,
@@ -62,7 +63,7 @@ export async function listMatches(
   token: string,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<{ keys: string[]; leftOut: number; truncated: boolean } | string> {
-  const ref = (env.GITHUB_REF ?? '').trim();
+  const job: JobRefs = { ref: (env.GITHUB_REF ?? '').trim(), baseRef: (env.GITHUB_BASE_REF ?? '').trim(), defaultBranch: defaultBranch(env) };
   const repository = (env.GITHUB_REPOSITORY ?? '').trim();
   if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) return 'GITHUB_REPOSITORY is not set as the runner sets it';
   const target: RestTarget = { apiUrl: (env.GITHUB_API_URL ?? '').trim() || 'https://api.github.com', repository, token };
@@ -80,7 +81,7 @@ export async function listMatches(
     // Keys go into outputs, log lines and a lookup: the same checks as a key the service answers
     // with (printable ASCII, a key the service accepts), so they are shown as they are.
     if (e.version !== version || /[^\x20-\x7e]/.test(e.key) || keyProblem(e.key) !== undefined || !prefixes.some((p) => e.key.startsWith(p))) continue;
-    if (e.ref.startsWith('refs/pull/') && e.ref !== ref) continue;
+    if (!readableRef(e.ref, job)) continue;
     const seen = newest.get(e.key);
     if (!seen || e.createdAt > seen.createdAt) newest.set(e.key, e);
   }
