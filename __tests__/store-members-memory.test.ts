@@ -3,7 +3,7 @@
 // the checks' sets, and per restore, all archives together, for the record of what must land
 // (kept until the walk). Without the restore-wide bound, 128 archives of 4M members each would
 // be 512M records, far past any heap. Measured here: the heap one extracted path keeps, and the
-// refusal of the archive that takes a restore past its bound.
+// refusal of the archive that takes a restore past its bound, also by members it only checks.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,6 +53,21 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('a huge
       process.stdout.write(`heap kept per extracted path: ${perPath.toFixed(0)} bytes (${((perPath * MAX_MEMBERS) / 2 ** 30).toFixed(2)} GiB at MAX_MEMBERS)\n`);
       expect(perPath).toBeGreaterThan(0);
       expect(perPath * MAX_MEMBERS).toBeLessThan(1.5 * 2 ** 30);
+    } finally {
+      await restore.close();
+    }
+  });
+
+  test('members that are checked but never extracted (an item the store has) count against the restore-wide bound too', async () => {
+    const root = tempDir('runbox-mem-root-');
+    // The store has the item already: its members are checked and dropped, nothing lands.
+    fs.mkdirSync(path.join(root, 'gnu/store/aaaa-there'), { recursive: true });
+    const a = manyMembers('aaaa-there', 1200);
+    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS), 1000);
+    try {
+      await expect(restore.extract(0, { open: () => fs.createReadStream(a.file) }, a.rec, { storePaths: STORE_PATHS })).rejects.toThrow(
+        /member 'gnu\/store\/aaaa-there\/f\d+' is past the 1000 members one restore may check, all its archives together/
+      );
     } finally {
       await restore.close();
     }

@@ -263,6 +263,8 @@ export class PrivateRestore {
   /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
    * item in the store from one that appeared there meanwhile. */
   private readonly topInodes = new Map<string, string>();
+  /** Members checked so far, all archives and lanes together (see onMember). */
+  private checkedMembers = 0;
   private readonly unregister: () => void;
   private closed = false;
   private moved = false;
@@ -521,6 +523,9 @@ export class PrivateRestore {
     const onMember = (m: Parameters<MemberValidator['check']>[0]): void => {
       const c: CheckedMember | undefined = validator.check(m);
       if (validator.summary.members > MAX_MEMBERS) throw new UnsafeArchiveError(m.name, `is past the ${MAX_MEMBERS} members one archive may hold`);
+      // Members that are checked but never extracted (an item the store has, a `.lock` entry)
+      // cost the validators' memory too, in every lane at once: one budget for the whole restore.
+      if (++this.checkedMembers > this.maxPaths) throw new UnsafeArchiveError(m.name, `is past the ${this.maxPaths} members one restore may check, all its archives together`);
       // The check before extracting counts data bytes; many small files cost blocks and inodes
       // it cannot see. So the filesystem itself is asked as the stream goes on.
       sinceCheck = { members: sinceCheck.members + 1, bytes: sinceCheck.bytes + m.size };
