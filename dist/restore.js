@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_restore_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3244);
+/* harmony import */ var _steps_restore_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2923);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3244:
+/***/ 2923:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28839,6 +28839,18 @@ function pullRequestNumber(env) {
     const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
     const n = event.pull_request?.number ?? event.number;
     return n === undefined ? undefined : String(n);
+}
+/**
+ * The repository's default branch, from the event payload the runner writes (every event that
+ * names a repository carries it); undefined when there is no payload or it names none.
+ */
+function defaultBranch(env = process.env) {
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !external_node_fs_default().existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(external_node_fs_default().readFileSync(eventPath, 'utf8'));
+    const name = event.repository?.default_branch;
+    return typeof name === 'string' && name !== '' ? name : undefined;
 }
 function jobContext(env = process.env) {
     const event = env.GITHUB_EVENT_NAME ?? '';
@@ -30084,7 +30096,8 @@ class V2Client {
             throw new Error('GetCacheEntryDownloadURL: ok without a URL and matched key');
         return { matchedKey, url };
     }
-    async save(key, version, size, body, opts = {}) {
+    /** Reserves key (CreateCacheEntry) and opens its blob for block uploads, or says why not. */
+    async createEntry(key, version) {
         const created = await this.rpc('CreateCacheEntry', { key, version });
         const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
         if (created.ok !== true || typeof uploadUrl !== 'string')
@@ -30093,7 +30106,12 @@ class V2Client {
         // main, post and janitor-only step would otherwise pay for parsing it at start.
         const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
         // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
-        const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+        return new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    }
+    async save(key, version, size, body, opts = {}) {
+        const blob = await this.createEntry(key, version);
+        if ('refused' in blob)
+            return blob;
         const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
         const count = Math.max(1, Math.ceil(size / blockBytes));
         // Block ids must all have the same length within a blob.
@@ -30110,12 +30128,9 @@ class V2Client {
         return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
     }
     async begin(key, version) {
-        const created = await this.rpc('CreateCacheEntry', { key, version });
-        const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
-        if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
-        const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
-        const blob = new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+        const blob = await this.createEntry(key, version);
+        if ('refused' in blob)
+            return blob;
         let next = 0;
         return {
             ordered: false,
@@ -32647,29 +32662,40 @@ function entryFiles(src, files, where) {
 
 
 
-/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
-async function digestFile(file) {
-    const whole = createHash('sha256');
-    const chunks = [];
-    let piece = createHash('sha256');
-    let inPiece = 0;
-    for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-        whole.update(b);
+/** A file's sha256 and the sha256 of each CHUNK_BYTES piece of it (the index's digests), fed as it goes. */
+class FileDigests {
+    whole = createHash('sha256');
+    chunks = [];
+    piece = createHash('sha256');
+    inPiece = 0;
+    update(b) {
+        this.whole.update(b);
         for (let off = 0; off < b.length;) {
-            const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
-            piece.update(b.subarray(off, off + take));
-            inPiece += take;
+            const take = Math.min(CHUNK_BYTES - this.inPiece, b.length - off);
+            this.piece.update(b.subarray(off, off + take));
+            this.inPiece += take;
             off += take;
-            if (inPiece === CHUNK_BYTES) {
-                chunks.push(piece.digest('hex'));
-                piece = createHash('sha256');
-                inPiece = 0;
+            if (this.inPiece === CHUNK_BYTES) {
+                this.chunks.push(this.piece.digest('hex'));
+                this.piece = createHash('sha256');
+                this.inPiece = 0;
             }
         }
     }
-    if (inPiece > 0)
-        chunks.push(piece.digest('hex'));
-    return { sha256: whole.digest('hex'), chunks };
+    /** Once, after the last byte: the whole file's sha256 (the last short piece's digest is added). */
+    finish() {
+        if (this.inPiece > 0)
+            this.chunks.push(this.piece.digest('hex'));
+        return this.whole.digest('hex');
+    }
+}
+/** The file's sha256 and the sha256 of each CHUNK_BYTES piece of it, in one read. */
+async function digestFile(file) {
+    const d = new FileDigests();
+    for await (const b of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }))
+        d.update(b);
+    const sha256 = d.finish();
+    return { sha256, chunks: d.chunks };
 }
 /** Regular files of `dir` and `dir/db`, as entry names; anything else in there is refused. */
 function listStaging(dir) {
@@ -32848,10 +32874,7 @@ class writer_EntryStream {
         this.names.add(name);
         this.check();
         const ordered = this.sink.ordered;
-        const whole = createHash('sha256');
-        const chunks = [];
-        let piece = createHash('sha256');
-        let inPiece = 0;
+        const digests = new FileDigests();
         const refs = [];
         const pending = [];
         let length = 0;
@@ -32900,18 +32923,7 @@ class writer_EntryStream {
         };
         try {
             for await (const b of src) {
-                whole.update(b);
-                for (let off = 0; off < b.length;) {
-                    const take = Math.min(CHUNK_BYTES - inPiece, b.length - off);
-                    piece.update(b.subarray(off, off + take));
-                    inPiece += take;
-                    off += take;
-                    if (inPiece === CHUNK_BYTES) {
-                        chunks.push(piece.digest('hex'));
-                        piece = createHash('sha256');
-                        inPiece = 0;
-                    }
-                }
+                digests.update(b);
                 length += b.length;
                 this.handed += b.length;
                 for (let off = 0; off < b.length;) {
@@ -32924,8 +32936,7 @@ class writer_EntryStream {
                         await cut();
                 }
             }
-            if (inPiece > 0)
-                chunks.push(piece.digest('hex'));
+            const sha256 = digests.finish();
             if (partLen > 0)
                 await cut();
             if (ordered && offset === undefined)
@@ -32936,8 +32947,7 @@ class writer_EntryStream {
                 throw new Error(`the snapshot is more than the ${MAX_ENTRY_BYTES} bytes a runbox entry may be`);
             // Placed now: for an ordered sink this file holds the turn, so next is its offset.
             const at = ordered ? offset : this.next;
-            const sha256 = whole.digest('hex');
-            this.files.push({ name, offset: at, length, sha256, chunks });
+            this.files.push({ name, offset: at, length, sha256, chunks: digests.chunks });
             this.refs.push(...refs);
             this.next = at + length;
             return { sha256, bytes: length };
@@ -33278,14 +33288,18 @@ async function lookupEntry(primaryKey, restoreKeys, opts) {
     }
     return undefined;
 }
-/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
-async function saveEntry(parent, key, opts) {
+/** The client a save under `key` goes through, or undefined after a warning: an unusable key, no service. */
+function saveClient(key) {
     const problem = keyProblem(key);
     if (problem) {
         core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
         return undefined;
     }
-    const c = client('the snapshot is not saved', 'write');
+    return client('the snapshot is not saved', 'write');
+}
+/** Uploads `<parent>/runbox-snapshot` under key; the entry id, or undefined when nothing was saved. */
+async function saveEntry(parent, key, opts) {
+    const c = saveClient(key);
     if (!c)
         return undefined;
     try {
@@ -33316,12 +33330,7 @@ const STREAM_CONCURRENCY = 4;
  * an UploadError (see uploadFailure).
  */
 async function cache_io_beginEntry(key, opts) {
-    const problem = keyProblem(key);
-    if (problem) {
-        core.warning(`runbox store: the snapshot is not saved: the key ${shown(key)} is unusable (${problem})`);
-        return undefined;
-    }
-    const c = client('the snapshot is not saved', 'write');
+    const c = saveClient(key);
     if (!c)
         return undefined;
     const version = cache_io_entryVersion(opts.kind, opts.storePaths);
@@ -38740,6 +38749,8 @@ class PrivateRestore {
     /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
      * item in the store from one that appeared there meanwhile. */
     topInodes = new Map();
+    /** Members checked so far, all archives and lanes together (see onMember). */
+    checkedMembers = 0;
     unregister;
     closed = false;
     moved = false;
@@ -38995,6 +39006,10 @@ class PrivateRestore {
             const c = validator.check(m);
             if (validator.summary.members > MAX_MEMBERS)
                 throw new UnsafeArchiveError(m.name, `is past the ${MAX_MEMBERS} members one archive may hold`);
+            // Members that are checked but never extracted (an item the store has, a `.lock` entry)
+            // cost the validators' memory too, in every lane at once: one budget for the whole restore.
+            if (++this.checkedMembers > this.maxPaths)
+                throw new UnsafeArchiveError(m.name, `is past the ${this.maxPaths} members one restore may check, all its archives together`);
             // The check before extracting counts data bytes; many small files cost blocks and inodes
             // it cannot see. So the filesystem itself is asked as the stream goes on.
             sinceCheck = { members: sinceCheck.members + 1, bytes: sinceCheck.bytes + m.size };
@@ -39652,6 +39667,16 @@ async function applyFetched(cfg, fetched, staging) {
 function restoreTimes(r) {
     return `download + check + extract ${job_summary_formatSeconds(r.verifyMs)} (one streamed pass, into a private dir), move in ${job_summary_formatSeconds(r.extractMs)}, DB ${job_summary_formatSeconds(r.dbMs)}`;
 }
+/** The restore's staging dirs, each removed; one that cannot be is a warning (it holds no store item). */
+function removeStagings(cfg, stagings) {
+    for (const staging of stagings)
+        try {
+            staging_removeStaging(staging, cfg.stagingBase);
+        }
+        catch (e) {
+            lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
+        }
+}
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
 function restoreStore(cfg, report, setOutputs) {
     // Nothing reaches the store: no restore lock, no root rights.
@@ -39751,14 +39776,29 @@ async function restoreLocked(cfg, report, setOutputs, busy) {
         return state;
     }
     finally {
-        for (const staging of stagings)
-            try {
-                staging_removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
+        removeStagings(cfg, stagings);
     }
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-scope.ts
+// Which saved entries a job may restore: GitHub's cache scopes. A job reads the entries saved on
+// its own ref, on the default branch and, for a pull request, on its base branch; nothing saved
+// on another branch, tag or pull request. restore-all-matches lists entries through the REST API,
+// which shows every ref's: an entry the job cannot read would take one of its few slots and then
+// miss, so anyone who can push a branch could crowd the real ones out.
+/**
+ * Whether the job may restore an entry saved on `entryRef`. Without the default branch (no event
+ * payload) only other pull requests' entries are left out: the service still refuses the rest,
+ * which then miss.
+ */
+function readableRef(entryRef, job) {
+    if (entryRef === job.ref)
+        return true;
+    if (job.defaultBranch === undefined)
+        return !entryRef.startsWith('refs/pull/');
+    if (entryRef === `refs/heads/${job.defaultBranch}`)
+        return true;
+    return !!job.baseRef && entryRef === `refs/heads/${job.baseRef}`;
 }
 
 ;// CONCATENATED MODULE: ./src/store/cache-service/caches-rest.ts
@@ -39920,6 +39960,8 @@ async function caches_rest_deleteCache(t, id) {
 
 
 
+
+
 /** Entries merged at most, newest first; the summary names how many matching ones were left out. */
 const MAX_MERGED = 10;
 /** The store's restore: one snapshot, or with `restore-all-matches` every match (see above). */
@@ -39931,11 +39973,10 @@ function restoreStoreAll(cfg, report, setOutputs) {
 }
 /**
  * The keys to merge, newest first: this store's runbox entries (the cache version) whose key
- * starts with a restore key, readable from this job's ref (another pull request's entries never
- * are), one per key, at most MAX_MERGED. A string when the API refused: the reason.
+ * starts with a restore key, readable from this job's ref (cache-scope.ts), one per key, at most MAX_MERGED. A string when the API refused: the reason.
  */
 async function listMatches(cfg, prefixes, token, env = process.env) {
-    const ref = (env.GITHUB_REF ?? '').trim();
+    const job = { ref: (env.GITHUB_REF ?? '').trim(), baseRef: (env.GITHUB_BASE_REF ?? '').trim(), defaultBranch: defaultBranch(env) };
     const repository = (env.GITHUB_REPOSITORY ?? '').trim();
     if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository))
         return 'GITHUB_REPOSITORY is not set as the runner sets it';
@@ -39956,7 +39997,7 @@ async function listMatches(cfg, prefixes, token, env = process.env) {
         // with (printable ASCII, a key the service accepts), so they are shown as they are.
         if (e.version !== version || /[^\x20-\x7e]/.test(e.key) || config_keyProblem(e.key) !== undefined || !prefixes.some((p) => e.key.startsWith(p)))
             continue;
-        if (e.ref.startsWith('refs/pull/') && e.ref !== ref)
+        if (!readableRef(e.ref, job))
             continue;
         const seen = newest.get(e.key);
         if (!seen || e.createdAt > seen.createdAt)
@@ -40012,13 +40053,7 @@ async function restoreAllLocked(cfg, token, report, setOutputs, busy) {
         return state;
     }
     finally {
-        for (const staging of stagings)
-            try {
-                staging_removeStaging(staging, cfg.stagingBase);
-            }
-            catch (e) {
-                lib_core/* warning */.$e(`runbox store: could not remove the staging dir ${staging}: ${(0,errors/* errorMessage */.g)(e)}`);
-            }
+        removeStagings(cfg, stagings);
     }
 }
 /** The exact key alone, else every listed match (else, refused, the first match); each applied in turn, `applied` newest first. */
