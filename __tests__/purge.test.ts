@@ -11,7 +11,7 @@ import { FakeJob, type StepResult } from './helpers/action-runner.js';
 import { startCacheServices, type CacheServices, type CachesApi } from './helpers/caches-api.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import type { CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, itemName, q, registerPaths, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { addRegisteredItems, buildGuixLayout, removeTempDirs, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const VERSION = entryVersion('guix', STORE_PATHS);
@@ -20,21 +20,6 @@ const LONG_AGO = '2020-01-01T00:00:00Z';
 let server: CacheServer;
 let api: CachesApi;
 const jobs: FakeJob[] = [];
-
-/** Store items of 16 KiB of random data each, registered in the DB. */
-function addItems(root: string, names: string[]): void {
-  const items = names.map((n) => `/gnu/store/${itemName(n)}`);
-  sh(`
-    cd ${q(path.join(root, 'gnu/store'))}
-    for i in ${items.map((i) => path.basename(i)).join(' ')}; do
-      mkdir -p $i/share
-      head -c 16384 /dev/urandom > $i/share/data
-      find $i -exec touch -h -d @1 {} +
-      chmod -R a-w $i
-    done
-  `);
-  registerPaths(path.join(root, 'var/guix/db/db.sqlite'), items);
-}
 
 function job(root: string, token = api.token): FakeJob {
   const j = new FakeJob({
@@ -77,7 +62,7 @@ function savedBase(post: StepResult, key: string): string | undefined {
 async function runJob(root: string, prefix: string, n: number, extra: Record<string, string> = {}): Promise<{ main: StepResult; post: StepResult; base?: string }> {
   const j = job(root);
   const main = ok(await j.main(inputs(prefix, n, extra)), `job ${n} main`);
-  addItems(root, [`${prefix}item-${n}`]);
+  addRegisteredItems(root, [`${prefix}item-${n}`]);
   const post = ok(await j.post(), `job ${n} post`);
   const base = savedBase(post, `${prefix}${n}`);
   return { main, post, ...(base ? { base } : {}) };
@@ -106,7 +91,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     });
     const root = tempDir();
     buildGuixLayout(root);
-    addItems(
+    addRegisteredItems(
       root,
       Array.from({ length: 40 }, (_, i) => `pkg-${i}`)
     );
@@ -169,7 +154,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       try {
         const j = job(root, token);
         ok(await j.main(inputs(prefix, n, { delta: 'off' })), `job ${n} main`);
-        addItems(root, [`${prefix}item-${n}`]);
+        addRegisteredItems(root, [`${prefix}item-${n}`]);
         const post = await j.post();
         expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
         expect(post.summary).toMatch(new RegExp(`saved ${prefix}${n}`));

@@ -18,7 +18,7 @@ import type { FakeJob, StepResult } from './helpers/action-runner.js';
 import { startCachesApiProcess, type CachesApi } from './helpers/caches-api.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, dbContents, itemName, itemsView, q, registerPaths, removeTempDirs, sh, sqlQuery, tempDir } from './fixtures/store.js';
+import { addRegisteredItems, buildGuixLayout, dbContents, itemName, itemsView, q, removeTempDirs, sh, sqlQuery, tempDir } from './fixtures/store.js';
 import { describeStep, storeJob } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
@@ -40,22 +40,6 @@ function ok(r: StepResult): StepResult {
 
 function summaryRow(r: StepResult, what: string): string {
   return new RegExp(`<tr><td>${what}</td><td>([^<]*)</td></tr>`).exec(r.summary)?.[1] ?? '';
-}
-
-/** Registered items of 16 KiB of random data each (one referring to the layout's hello); their paths. */
-function addItems(root: string, names: string[], refersTo?: string): string[] {
-  const items = names.map((n) => `/gnu/store/${itemName(n)}`);
-  sh(`
-    cd ${q(path.join(root, 'gnu/store'))}
-    for i in ${items.map((i) => path.basename(i)).join(' ')}; do
-      mkdir -p $i/share
-      head -c 16384 /dev/urandom > $i/share/data
-      find $i -exec touch -h -d @1 {} +
-      chmod -R a-w $i
-    done
-  `);
-  registerPaths(path.join(root, 'var/guix/db/db.sqlite'), items, refersTo ? [[items[0], refersTo]] : []);
-  return items;
 }
 
 /** A store as a restore leaves it (canonical metadata), the files' contents, and its DB's rows. */
@@ -123,7 +107,7 @@ describeWith([asRoot(), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-ve
       const m = ok(await j.main({ ...base, key: legKey(leg), 'restore-keys': `merge-${tag}-all-` }));
       expect(m.outputs['cache-matched-key']).toBe('');
       expect(m.outputs['matched-keys']).toBeUndefined();
-      const added = addItems(root, [`leg-${leg}-1-${tag}`, `leg-${leg}-2-${tag}`], items.hello);
+      const added = addRegisteredItems(root, [`leg-${leg}-1-${tag}`, `leg-${leg}-2-${tag}`], items.hello);
       const p = ok(await j.post());
       expect(summaryRow(p, 'store snapshot')).toMatch(new RegExp(`^saved ${legKey(leg)}, a full snapshot`));
       legs.push({ leg, root, items: added });
