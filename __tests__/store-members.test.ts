@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect, test, afterAll, beforeAll } from '@jest/globals';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
-import { TarParser, validateMembers, type ArchiveSummary, type TarMember } from '../src/store/members.js';
+import { MAX_TRAILER_BYTES, TarParser, validateMembers, type ArchiveSummary, type TarMember } from '../src/store/members.js';
 import { endOfArchive, memberHeader, padding, type CheckedMember } from '../src/store/canonical-tar.js';
 import { makeTar, paxRecords } from './helpers/store-tar.js';
 import { isLiveDbFile } from '../src/store/manifest.js';
@@ -209,6 +209,15 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
     const evil = fs.readFileSync(tarFile('evil-only.tar', `tar -cf OUT evil`));
     fs.writeFileSync(trailing, Buffer.concat([bytes, evil]));
     expect(await refusal(trailing)).toMatch(/TarFormatError: non-zero data after the end-of-archive block/);
+
+    // Zeros after it: what tar pads with, up to its largest record (blocking factor 2048);
+    // past that a frame of a few MB could hold TBs of them, which no data bound counts.
+    const padded = tarFile('padded.tar', `tar -cf OUT -b 2048 --format=posix gnu/store/aaaa-hello`);
+    expect(fs.statSync(padded).size).toBe(MAX_TRAILER_BYTES);
+    await validate(padded);
+    const bomb = path.join(work, 'zeros.tar');
+    fs.writeFileSync(bomb, Buffer.concat([bytes, Buffer.alloc(MAX_TRAILER_BYTES)]));
+    expect(await refusal(bomb)).toMatch(new RegExp(`TarFormatError: more than ${MAX_TRAILER_BYTES} bytes after the end-of-archive block`));
   });
 
   // Where GNU tar 1.34 and a lax reader of the same bytes disagree: refused, so they never do.

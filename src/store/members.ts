@@ -126,6 +126,10 @@ type State = 'header' | 'data' | 'skip' | 'collect' | 'trailer';
  * so no record that tar would act on and this parser would ignore can exist. */
 const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'uid', 'gid', 'uname', 'gname', 'atime', 'ctime']);
 
+/** Bytes an archive may carry after its end-of-archive block: tar's padding to its record
+ * size (10240 bytes by default; 1 MiB is a blocking factor of 2048). */
+export const MAX_TRAILER_BYTES = 1024 * 1024;
+
 /**
  * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
  * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
@@ -146,6 +150,8 @@ export class TarParser {
   private pax: Map<string, string> | undefined;
   private longName: string | undefined;
   private longLink: string | undefined;
+  /** Bytes after the end-of-archive block so far (see MAX_TRAILER_BYTES). */
+  private trailerBytes = 0;
   offset = 0;
 
   constructor(
@@ -188,7 +194,12 @@ export class TarParser {
         if (this.remaining === 0) this.onPayload();
       } else {
         // GNU tar stops at the first zero block. Anything but zeros after it would be data
-        // that tar ignores and a laxer reader might not: refuse rather than guess.
+        // that tar ignores and a laxer reader might not: refuse rather than guess. Zeros too,
+        // past what tar pads an archive with: no data bound counts them, and a frame of a few
+        // MB decompresses to TBs of them (a lane, and the host's restore lock, held for hours).
+        this.trailerBytes += chunk.length - off;
+        if (this.trailerBytes > MAX_TRAILER_BYTES)
+          throw new TarFormatError(`more than ${MAX_TRAILER_BYTES} bytes after the end-of-archive block (tar pads an archive to its record size, 10240 bytes unless told otherwise)`);
         for (let i = off; i < chunk.length; i++) if (chunk[i] !== 0) throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
         this.offset += chunk.length - off;
         off = chunk.length;
