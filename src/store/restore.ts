@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
+import { removeTree } from '../sys/privileged-fs.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
@@ -325,7 +326,18 @@ async function moveInAndRegister(
     existing = moved.existing;
     const t2 = Date.now();
     extractMs = t2 - t1;
-    const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
+    if (!o.dbDir || !registrations) return undefined;
+    let result: RegisterResult;
+    try {
+      result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
+    } catch (e) {
+      // The DB could not take the rows (its filesystem full, say): the items just renamed in
+      // would stay in the store registered nowhere while the step says nothing was restored.
+      // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+      for (const a of moved.added) await removeTree(path.join(o.root, a));
+      added = new Set();
+      throw e;
+    }
     dbMs = Date.now() - t2;
     return result;
   });
