@@ -35,6 +35,7 @@ export const E2E = [
   'reclaim',
   'store-action',
   'store-attacker-dist',
+  'store-attacker-lanes',
   'store-delta',
   'store-faults',
   'store-gc',
