@@ -14,9 +14,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import { SNAPSHOT_DIR } from '../src/store/cache-io.js';
+import { entryVersion, SNAPSHOT_DIR } from '../src/store/cache-io.js';
+import { MAX_MERGED } from '../src/store/restore-all.js';
 import { MAX_TRAILER_BYTES } from '../src/store/members.js';
 import { ROOT, type FakeJob, type StepResult } from './helpers/action-runner.js';
+import { startCachesApiProcess, type CachesApi } from './helpers/caches-api.js';
 import { asRoot, describeWith, probe, type Prereq } from './helpers/prereq.js';
 import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { keepProcessEnv } from './fixtures/process-env.js';
@@ -30,6 +32,7 @@ const tag = randomBytes(4).toString('hex');
 const al = new HostileHarness('al', tag);
 const item = (what: string): string => al.item(what);
 let server: CacheServer;
+let api: CachesApi | undefined;
 let proxy: ChildProcessWithoutNullStreams | undefined;
 /** The cache service's URL through the throttled link. */
 let slowUrl = '';
@@ -201,6 +204,7 @@ describeWith([asRoot(), lanes, probe('GNU tar', 'tar'), probe('zstd', 'zstd'), p
   afterAll(async () => {
     processEnv.restore();
     proxy?.kill('SIGTERM');
+    await api?.stop();
     await server?.stop();
     al.cleanupJobs();
     removeTempDirs();
@@ -517,5 +521,51 @@ describeWith([asRoot(), lanes, probe('GNU tar', 'tar'), probe('zstd', 'zstd'), p
     const post = await job.post();
     expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
     for (const k of kept) sh(`rm -rf ${q(k)}`);
+  });
+  // ---- restore-all-matches ----------------------------------------------------------------------
+
+  test('restore-all-matches: newer entries of a branch the job cannot read never take one of its slots; a matched key that reads as a workflow command stays inside its line', async () => {
+    api ??= await startCachesApiProcess(server.url);
+    const root = tempDir('runbox-al-merge-');
+    sh(`mkdir -p ${q(path.join(root, 'gnu/store'))} ${q(path.join(root, 'var/guix/db'))}`);
+    const h = al.host({ fresh: true, root });
+    const prefix = `al-merge-${tag}-`;
+    const pwn = `PWN${tag}`;
+    const keys = [`${prefix}a`, `${prefix}::error::${pwn}`];
+    await al.publish(keys[0], [makeTar(al.plain('ma'))], { registrations: regDoc([reg(item('ma'))]) });
+    await al.publish(keys[1], [makeTar(al.plain('mb'))], { registrations: regDoc([reg(item('mb'))]) });
+    // Whoever can push a branch saves there: listed by the REST API (which shows every ref's),
+    // newer than the job's own, more than it merges. The service would refuse them to this job.
+    const now = Date.now();
+    await api.control({
+      add: Array.from({ length: MAX_MERGED + 2 }, (_, i) => ({
+        key: `${prefix}evil-${i}`,
+        version: entryVersion('guix', ['/gnu/store', '/var/guix/db']),
+        ref: 'refs/heads/evil',
+        created_at: new Date(now + 60_000 + i * 1000).toISOString()
+      }))
+    });
+    // The job's default branch, from the event payload as the runner writes it.
+    const event = path.join(tempDir('runbox-al-event-'), 'event.json');
+    fs.writeFileSync(event, JSON.stringify({ repository: { default_branch: 'main' } }));
+    const job = storeJob(server.url, { storeRoot: root, env: { GITHUB_API_URL: api.url, GITHUB_TOKEN: api.token, GITHUB_EVENT_PATH: event } });
+    al.jobs.push(job);
+    const m = await job.main({ ...inputs(h, `${prefix}x`), 'restore-keys': prefix, 'restore-all-matches': 'true' });
+    expect({ code: m.code, errors: m.errors }).toEqual({ code: 0, errors: [] });
+    expect((JSON.parse(m.outputs['matched-keys']) as string[]).sort()).toEqual([...keys].sort());
+    expect(m.stdout).not.toContain(`${prefix}evil-`);
+    expect(fs.readdirSync(path.join(root, 'gnu/store')).sort()).toEqual([path.basename(item('ma')), path.basename(item('mb'))].sort());
+    expect(sqlQuery(path.join(root, DB), 'SELECT path FROM ValidPaths ORDER BY path')).toEqual([`/${item('ma')}`, `/${item('mb')}`].sort());
+    // The key was said, and no line the runner reads starts a command with it.
+    expect(m.stdout).toContain(pwn);
+    const commands = m.stdout
+      .split(/\r\n|\r|\n/)
+      .filter((l) => l.includes(pwn))
+      .filter((l) => /^\s*(::|##\[)/.test(l) && !/^::(warning|debug)::/.test(l));
+    expect(commands).toEqual([]);
+    expect(fs.readdirSync(h.outside)).toEqual([]);
+    expect(h.daemon.alive()).toBe(true);
+    const post = await job.post();
+    expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });
   });
 });
