@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob, ROOT, type JobOptions, type StepResult } from './action-runner.js';
-import { buildGuixLayout, GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, tempDir, treeManifest } from '../fixtures/store.js';
+import { buildGuixLayout, GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, tempDir, TREE_MANIFEST } from '../fixtures/store.js';
 
 /** The shared synthetic-store builder, next to the repo (as store-archive.test.ts finds it). */
 export const MKSTORE = path.resolve(ROOT, 'scripts', 'mkstore.sh');
@@ -60,13 +60,15 @@ export function tempBytes(job: FakeJob): number {
     .reduce((n, l) => n + Number(l), 0);
 }
 
-/** treeManifest plus the sha256 of every regular file: equal means byte-for-byte equal. */
+/**
+ * treeManifest plus the sha256 of every regular file: equal means byte-for-byte equal. One shell
+ * for both walks: the hostile tests take several of these per case.
+ */
 export function contentManifest(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  const sums = sh(`cd ${q(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`)
+  return sh(`cd ${q(dir)} && ${TREE_MANIFEST} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`)
     .stdout.split('\n')
     .filter((l) => l !== '');
-  return [...treeManifest(dir), ...sums];
 }
 
 /** Everything a failed step printed, for assertion messages. */
