@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../src/common/errors.js';
+import { inputRefusal } from './helpers/input-refusal.js';
 import { inputsFrom } from '../src/action/input-source.js';
 import type { Candidate } from '../src/reap/candidates.js';
 import { parseDiskLimit, parseReapConfig } from '../src/reap/reap-config.js';
@@ -44,16 +44,10 @@ describe('disk-limit input', () => {
   });
 
   test.each(['0%', '100%', '150%', '-5%', '85.5%', '0G', '20', '20K', '20 gigs', 'G', '%', 'lots', '-1G', '99999999999999999T'])('refuses %s naming the input and the accepted forms', (raw) => {
-    let err: unknown;
-    try {
-      parseReapConfig(inputsFrom({ 'disk-limit': raw }));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toContain("Input 'disk-limit'");
-    expect((err as Error).message).toContain(`'${raw}'`);
-    expect((err as Error).message).toMatch(/'85%'.*'20G'/);
+    const message = inputRefusal(() => parseReapConfig(inputsFrom({ 'disk-limit': raw })), raw);
+    expect(message).toContain("Input 'disk-limit'");
+    expect(message).toContain(`'${raw}'`);
+    expect(message).toMatch(/'85%'.*'20G'/);
   });
 });
 

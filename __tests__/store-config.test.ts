@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { InputError } from '../src/common/errors.js';
 import { inputsFrom } from '../src/action/input-source.js';
 import { parseStoreConfig } from '../src/store/config.js';
 import { defaultRestoreKey, resolveKeys, workflowFile } from '../src/store/key.js';
 import { parseToolVersion } from '../src/store/presets.js';
 import { removeTempDirs, tempDir } from './fixtures/store.js';
+import { inputRefusal } from './helpers/input-refusal.js';
 
 const ENV = { RUNNER_TEMP: '/tmp/rt', GITHUB_WORKSPACE: '/tmp/ws', GITHUB_WORKFLOW_REF: 'o/r/.github/workflows/ci.yml@refs/heads/main' };
 
@@ -16,15 +16,7 @@ function parse(values: Record<string, string>, env: NodeJS.ProcessEnv = ENV) {
   return parseStoreConfig(inputsFrom(values), env);
 }
 
-function refusal(values: Record<string, string>): string {
-  try {
-    parse(values);
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return (e as Error).message;
-  }
-  throw new Error(`accepted: ${JSON.stringify(values)}`);
-}
+const refusal = (values: Record<string, string>): string => inputRefusal(() => parse(values), values);
 
 afterAll(removeTempDirs);
 

@@ -3,16 +3,14 @@
 // stream gives it. Tampered between tar and the walk, as a tar that did something else would
 // leave it: the restore refuses. Link anchors (files of an item the store has, written only so a
 // new item can link to them) are held to the same walk.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
-import type { ArchiveRecord } from '../src/store/manifest.js';
 import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
 import { CONFINED_IDS } from '../src/sys/confined.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
-import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { forgedArchive, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store'];
 const item = 'gnu/store/aaaa-item';
@@ -40,20 +38,7 @@ const ANCHORED: TarEntry[] = [
 async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, linkTargets?: string[]): Promise<string | undefined> {
   const root = tempDir('runbox-landed-');
   if (entries === ANCHORED) fs.mkdirSync(path.join(root, host), { recursive: true });
-  const file = path.join(tempDir('runbox-landed-snap-'), 'store-0.tar.zst');
-  const tar = makeTar(entries);
-  fs.writeFileSync(file + '.raw', tar);
-  sh(`zstd -q -f -o ${q(file)} ${q(file + '.raw')}`);
-  const bytes = fs.readFileSync(file);
-  const rec: ArchiveRecord = {
-    file: 'store-0.tar.zst',
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    bytes: bytes.length,
-    compression: 'zstd',
-    storePaths: STORE_PATHS,
-    dataBytes: tar.length,
-    ...(linkTargets ? { linkTargets } : {})
-  };
+  const { file, rec } = forgedArchive('runbox-landed-snap-', makeTar(entries), STORE_PATHS, linkTargets);
   const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
   try {
     await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });

@@ -4,15 +4,13 @@
 // snapshot's item is neither added nor registered. The name is planted exactly in that window:
 // moveAll (the rename) is wrapped to plant it first. With a plain `mv -t`, the planted file and
 // the planted empty dir are replaced by the snapshot's.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
-import type { ArchiveRecord } from '../src/store/manifest.js';
 import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar } from './helpers/store-tar.js';
-import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { forgedArchive, removeTempDirs, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store'];
 
@@ -23,25 +21,17 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('an ite
 
   test('a planted file and a planted empty dir are kept, not replaced, and not added; the other items are moved in', async () => {
     const root = tempDir('runbox-race-');
-    const tar = makeTar([
-      { name: 'gnu/store/aaaa-kept/', type: '5', mode: 0o555 },
-      { name: 'gnu/store/aaaa-kept/f', type: '0', mode: 0o444, data: 'snapshot\n' },
-      { name: 'gnu/store/bbbb-file.drv', type: '0', mode: 0o444, data: 'snapshot\n' },
-      { name: 'gnu/store/cccc-dir/', type: '5', mode: 0o555 },
-      { name: 'gnu/store/cccc-dir/f', type: '0', mode: 0o444, data: 'snapshot\n' }
-    ]);
-    const file = path.join(tempDir('runbox-race-snap-'), 'store-0.tar.zst');
-    fs.writeFileSync(`${file}.raw`, tar);
-    sh(`zstd -q -f -o ${q(file)} ${q(`${file}.raw`)}`);
-    const bytes = fs.readFileSync(file);
-    const rec: ArchiveRecord = {
-      file: 'store-0.tar.zst',
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      bytes: bytes.length,
-      compression: 'zstd',
-      storePaths: STORE_PATHS,
-      dataBytes: tar.length
-    };
+    const { file, rec } = forgedArchive(
+      'runbox-race-snap-',
+      makeTar([
+        { name: 'gnu/store/aaaa-kept/', type: '5', mode: 0o555 },
+        { name: 'gnu/store/aaaa-kept/f', type: '0', mode: 0o444, data: 'snapshot\n' },
+        { name: 'gnu/store/bbbb-file.drv', type: '0', mode: 0o444, data: 'snapshot\n' },
+        { name: 'gnu/store/cccc-dir/', type: '5', mode: 0o555 },
+        { name: 'gnu/store/cccc-dir/f', type: '0', mode: 0o444, data: 'snapshot\n' }
+      ]),
+      STORE_PATHS
+    );
     const store = path.join(root, 'gnu/store');
     const proto = PrivateRestore.prototype as unknown as { moveAll: MoveAll };
     const original = proto.moveAll;

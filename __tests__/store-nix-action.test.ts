@@ -13,7 +13,7 @@ import { keepersHolding } from './helpers/keepers.js';
 import { asRoot, describeWith, probe, systemOptIn } from './helpers/prereq.js';
 import { startCacheServerProcess, type CacheServer } from './fixtures/cache.js';
 import { q, removeTempDirs, sh, tempDir, treeManifest } from './fixtures/store.js';
-import { describeStep, NixDaemon, processesMentioning, stagingLeft, storeJob, tarWrapper, tempBytes, waitFor, type StoreJobOptions } from './helpers/store-e2e.js';
+import { describeStep, NixDaemon, NixPaths, processesMentioning, stagingLeft, storeJob, tarWrapper, tempBytes, waitFor, type StoreJobOptions } from './helpers/store-e2e.js';
 
 const tag = randomBytes(4).toString('hex');
 let server: CacheServer;
@@ -65,7 +65,7 @@ describeWith([
     let daemon: NixDaemon;
     let bin: string;
     let slowFlag: string;
-    const added: string[] = [];
+    let nix: NixPaths;
     const workflow = `# runbox e2e nix ${tag}\non: push\n`;
     let p1: string;
     let p2: string;
@@ -79,17 +79,11 @@ describeWith([
     const DB = '/nix/var/nix/db/db.sqlite';
     const STALL = '61.7';
 
-    const valid = (p: string): boolean => sh(`nix-store --check-validity ${q(p)}`, { allowFailure: true }).code === 0;
+    const valid = (p: string): boolean => nix.valid(p);
     const nixJob = (o: StoreJobOptions = {}): FakeJob => job({ workflow, ...o, env: { PATH: `${bin}:${process.env.PATH ?? ''}`, ...o.env } });
     const inputs = (): Record<string, string> => ({ store: 'nix', ...daemon.inputs() });
 
-    function addPath(name: string, make: (p: string) => void): string {
-      const src = path.join(work, name);
-      make(src);
-      const p = sh(`nix-store --add ${q(src)}`).stdout.trim();
-      added.push(p);
-      return p;
-    }
+    const addPath = (name: string, make: (p: string) => void): string => nix.add(name, make);
 
     function verify(checkContents: boolean): void {
       const r = sh(`nix-store --verify ${checkContents ? '--check-contents' : ''} 2>&1`, { allowFailure: true });
@@ -106,11 +100,6 @@ describeWith([
       return fs.readdirSync('/nix').filter((n) => n.startsWith('.runbox-restore-'));
     }
 
-    /** Our own paths that exist on disk without being valid (a failed or cancelled extract's leftovers). */
-    function removeInvalidLeftovers(): void {
-      for (const p of added) if (/^\/nix\/store\/[0-9a-z]{32}-runbox-e2e-[A-Za-z0-9._-]+$/.test(p) && fs.existsSync(p) && !valid(p)) sh(`chmod -R u+w ${q(p)}; rm -rf ${q(p)}`);
-    }
-
     /** A single-file store path: type, mode, owner, mtime, links, size, and its sha256. */
     function fileManifest(p: string): string[] {
       return [sh(`find ${q(p)} -printf '%y %m %U %G %T@ %n %s'`).stdout, sh(`sha256sum < ${q(p)}`).stdout.trim()];
@@ -123,6 +112,7 @@ describeWith([
 
     beforeAll(() => {
       work = tempDir('runbox-action-nix-');
+      nix = new NixPaths(work);
       daemon = new NixDaemon(work);
       bin = path.join(work, 'bin');
       slowFlag = path.join(work, 'slow-extract');
@@ -135,8 +125,7 @@ describeWith([
       fs.rmSync(slowFlag, { force: true });
       sh(`chattr -i /nix/store 2>/dev/null || true`);
       daemon?.kill();
-      if (added.length > 0) sh(`nix-store --delete ${added.map(q).join(' ')} >/dev/null 2>&1 || true`);
-      removeInvalidLeftovers();
+      nix?.removeAll();
     });
 
     test('save, delete the paths, add another, restore: Nix verifies the store, old and new paths valid, daemon down exactly across the move into the store', async () => {
@@ -239,7 +228,7 @@ describeWith([
       const p = await j.post();
       expect({ code: p.code, errors: p.errors }).toEqual({ code: 0, errors: [] });
       expect(stagingLeft(j)).toEqual([]);
-      removeInvalidLeftovers();
+      nix.removeInvalidLeftovers();
     });
 
     test('SIGTERM to main mid-extract: main exits non-zero, daemon running, DB consistent, no keeper or tar left, post succeeds', async () => {

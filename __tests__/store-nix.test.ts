@@ -14,65 +14,23 @@ import type { RegistrationSet } from '../src/store/registrations.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe, systemOptIn } from './helpers/prereq.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
+import { NixDaemon, NixPaths, tarWrapper } from './helpers/store-e2e.js';
 
 const STORE_PATHS = ['/nix/store', '/nix/var/nix/db'];
 const DB_DIR = '/nix/var/nix/db';
 
 let work: string;
-let pidFile: string;
-let log: string;
+let daemon: NixDaemon;
+let nix: NixPaths;
 let failFlag: string;
 let savedPath: string | undefined;
-const added: string[] = [];
 
-/** True when the pid exists and is not a zombie (PID 1 here does not reap orphans). */
-function alive(pid: number): boolean {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, { encoding: 'utf8', flag: 'r' }).toString();
-  return !/^\d+ \([^)]*\) Z/.test(stat);
-}
-
-function daemonAlive(): boolean {
-  if (!fs.existsSync(pidFile)) return false;
-  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-  try {
-    return alive(pid);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-}
-
-function daemonControl(): DaemonControl & { kind: 'commands' } {
-  const isUp = `st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null || true); [ -n "$st" ] && [ "$st" != Z ]`;
-  return {
-    kind: 'commands',
-    stop: `pid=$(cat ${q(pidFile)}); kill "$pid"; for i in $(seq 1 200); do ${isUp} || break; sleep 0.05; done; ${isUp} && exit 1; echo stopped >> ${q(log)}`,
-    start: `nix-daemon </dev/null >/dev/null 2>&1 & echo $! > ${q(pidFile)}; echo started >> ${q(log)}`
-  };
-}
-
+const addPath = (name: string, content: string): string => nix.add(name, content);
+const valid = (p: string): boolean => nix.valid(p);
+const daemonAlive = (): boolean => daemon.alive();
 /** Events in order, repeats collapsed (the move runs one mv per batch). */
-function readLog(): string[] {
-  const all = fs.existsSync(log)
-    ? fs
-        .readFileSync(log, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-    : [];
-  return all.filter((e, i) => e !== all[i - 1]);
-}
-
-function addPath(name: string, content: string): string {
-  const f = path.join(work, name);
-  fs.writeFileSync(f, content);
-  const p = sh(`nix-store --add ${q(f)}`).stdout.trim();
-  added.push(p);
-  return p;
-}
-
-function valid(p: string): boolean {
-  return sh(`nix-store --check-validity ${q(p)}`, { allowFailure: true }).code === 0;
-}
+const readLog = (): string[] => daemon.events();
+const daemonControl = (): DaemonControl & { kind: 'commands' } => ({ kind: 'commands', stop: daemon.stop, start: daemon.start });
 
 async function snapshot(): Promise<string> {
   const staging = tempDir('runbox-nix-staging-');
@@ -97,6 +55,7 @@ describeWith([
   asRoot(),
   probe('nix-store (Debian nix-bin)', 'nix-store', ['--version']),
   probe('nix-daemon', 'sh', ['-c', 'command -v nix-daemon']),
+  probe('setsid', 'sh', ['-c', 'command -v setsid']),
   probe('sqlite3', 'sqlite3', ['-version']),
   probe('zstd', 'zstd'),
   probe('GNU tar', 'tar')
@@ -109,46 +68,25 @@ describeWith([
 
   beforeAll(() => {
     work = tempDir('runbox-nix-');
-    pidFile = path.join(work, 'daemon.pid');
-    log = path.join(work, 'events.log');
+    daemon = new NixDaemon(work);
+    nix = new NixPaths(work);
     failFlag = path.join(work, 'fail-extract');
-    // A tar that records whether the daemon runs when extraction starts, and can be made to
-    // fail after extracting (to prove the daemon comes back and the DB stays consistent).
+    // unshare and mv wrappers on PATH that record whether the daemon runs when the extract
+    // starts and when the items are moved in; the extract can be made to fail after it ran (to
+    // prove the daemon comes back and the DB stays consistent).
     const bin = path.join(work, 'bin');
-    fs.mkdirSync(bin);
-    // unshare, not tar: tar runs confined (sys/confined.ts) and could neither run a wrapper in
-    // this root-only dir nor write the log; unshare starts it, as root, with tar's argv.
-    const realUnshare = sh('command -v unshare').stdout.trim();
-    const daemonState = `pid=$(cat ${q(pidFile)} 2>/dev/null); st=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null || true); if [ -n "$st" ] && [ "$st" != Z ]; then state=running; else state=stopped; fi`;
-    // And an mv, which runbox moves the checked items into the store with.
-    fs.writeFileSync(path.join(bin, 'mv'), `#!/bin/sh\n${daemonState}\necho "move daemon=$state" >> ${q(log)}\nexec ${sh('command -v mv').stdout.trim()} "$@"\n`, { mode: 0o755 });
-    fs.writeFileSync(
-      path.join(bin, 'unshare'),
-      [
-        '#!/bin/sh',
-        'case " $* " in *" tar -x "*)',
-        `  ${daemonState}`,
-        `  echo "extract daemon=$state" >> ${q(log)}`,
-        `  if [ -e ${q(failFlag)} ]; then ${realUnshare} "$@"; echo "tar: injected failure" >&2; exit 2; fi;;`,
-        'esac',
-        `exec ${realUnshare} "$@"`,
-        ''
-      ].join('\n'),
-      { mode: 0o755 }
-    );
+    tarWrapper(bin, { log: daemon.log, daemonUp: daemon.isUp, failFlag });
     savedPath = process.env.PATH;
     process.env.PATH = `${bin}:${savedPath ?? ''}`;
-    sh(daemonControl().start);
-    fs.rmSync(log);
+    daemon.launch();
+    daemon.clearEvents();
   });
 
   afterAll(() => {
     process.env.PATH = savedPath;
-    if (fs.existsSync(pidFile)) sh(`kill $(cat ${q(pidFile)}) 2>/dev/null || true`);
-    if (added.length > 0) sh(`nix-store --delete ${added.map(q).join(' ')} >/dev/null 2>&1 || true`);
-    // The failed-extract test leaves our own paths on disk unregistered; nix-store will not
-    // delete invalid paths, so remove exactly those (checked to be our store paths) by hand.
-    for (const p of added) if (/^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9._-]+$/.test(p) && fs.existsSync(p) && !valid(p)) sh(`chmod -R u+w ${q(p)}; rm -rf ${q(p)}`);
+    daemon?.kill();
+    // The failed-extract test leaves our own paths on disk unregistered: removeAll takes those too.
+    nix?.removeAll();
     removeTempDirs();
   });
 
@@ -175,7 +113,7 @@ describeWith([
 
     const r = await apply(snap);
     // Checked and extracted into a private dir while the daemon ran; moved in while it was stopped.
-    expect(readLog()).toEqual(['extract daemon=running', 'stopped', 'move daemon=stopped', 'started']);
+    expect(readLog()).toEqual(['extract daemon=running', 'stop', 'move daemon=stopped', 'start']);
     expect(daemonAlive()).toBe(true);
     expect(r.db).toEqual(expect.objectContaining({ mode: 'inserted', registered: 2 }));
 
@@ -186,7 +124,7 @@ describeWith([
   });
 
   test('when the extract fails, the daemon still runs afterwards and the DB is not touched', async () => {
-    fs.rmSync(log);
+    daemon.clearEvents();
     sh(`nix-store --delete ${q(a2)} ${q(a1)} >/dev/null 2>&1`);
     const before = sh(`sqlite3 -readonly ${DB_DIR}/db.sqlite 'SELECT path FROM ValidPaths ORDER BY path'`).stdout;
     fs.writeFileSync(failFlag, '');
@@ -206,13 +144,13 @@ describeWith([
     verifyStore();
   });
   test('a built derivation round trips as rows: deriver, DerivationOutputs and references come back, and Nix verifies the store', async () => {
-    fs.rmSync(log, { force: true });
+    daemon.clearEvents();
     const tag = randomBytes(8).toString('hex');
     const expr = path.join(work, `d-${tag}.nix`);
     fs.writeFileSync(expr, `derivation { name = "runbox-drv-${tag}"; builder = "/bin/sh"; system = builtins.currentSystem; args = [ "-c" "echo ${tag} > $out" ]; }\n`);
     const drv = sh(`nix-instantiate ${q(expr)} 2>/dev/null`).stdout.trim();
     const out = sh(`nix-store --realise ${q(drv)} --option sandbox false --option build-users-group '' --option substituters '' 2>/dev/null`).stdout.trim();
-    added.push(out, drv);
+    nix.added.push(out, drv);
     expect(sh(`nix-store --query --deriver ${q(out)}`).stdout.trim()).toBe(drv);
     const outputsOf = (): string =>
       sh(`sqlite3 -readonly ${DB_DIR}/db.sqlite "SELECT d.id || ' ' || d.path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE v.path = '${drv}'"`).stdout.trim();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
-import { entryVersion, restoreEntry, saveEntry } from '../src/store/cache-io.js';
+import { entryVersion } from '../src/store/cache-io.js';
 import { readManifest } from '../src/store/manifest.js';
 import { applySnapshot, type ApplyResult } from '../src/store/restore.js';
 import { parseTrustedKey, publicKeyLine, type TrustedKey } from '../src/store/entry/signing.js';
@@ -16,13 +16,10 @@ import { entryRange, planEntry } from '../src/store/entry/writer.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { buildGuixLayout, dbContents, itemName, itemsView, q, rejection, removeTempDirs, sh, sqliteInput, tempDir } from './fixtures/store.js';
+import { DB_DIR, dbOf, OPTS, restoreInto, stagedSave, storeState, STORE_PATHS, storeWithItems } from './fixtures/guix-snapshot.js';
 
-const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
-const DB_DIR = '/var/guix/db';
-const OPTS = { kind: 'guix' as const, storePaths: STORE_PATHS };
 const PKGS = 20;
 const pkg = (i: number): string => `/gnu/store/${itemName(`pkg-${String(i).padStart(2, '0')}`)}`;
-const dbOf = (root: string): string => path.join(root, 'var/guix/db/db.sqlite');
 
 let server: CacheServer;
 afterAll(async () => {
@@ -30,56 +27,21 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-/** The guix layout plus PKGS items of 200 kB of random data, registered at times 1..PKGS (pkg PKGS newest). */
-function buildStore(): string {
-  const { root } = buildGuixLayout(tempDir());
-  for (let i = 1; i <= PKGS; i++) {
-    const dir = path.join(root, pkg(i), 'share');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'data'), randomBytes(200_000));
-    fs.writeFileSync(path.join(dir, 'name'), `pkg ${i}\n`);
-  }
-  sh(`find ${q(path.join(root, 'gnu/store'))} -mindepth 1 -exec touch -h -d @1 {} +`);
-  const rows = Array.from({ length: PKGS }, (_, k) => `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES ('${pkg(k + 1)}', 'sha256:${'0'.repeat(52)}', ${1000 + k + 1}, 100);`);
-  sqliteInput(dbOf(root), `BEGIN;\n${rows.join('\n')}\nCOMMIT;\n`);
-  return root;
-}
+/** The guix layout plus PKGS items of 200 kB of random data and their names, registered at times 1..PKGS (pkg PKGS newest). */
+const buildStore = (): string => storeWithItems(pkg, PKGS, 200_000, (i) => ({ name: `pkg ${i}\n` }));
 
 /** createSnapshot with small frames, saved under `key` through the stand-in; the snapshot dir. */
-async function saveSnapshot(root: string, key: string, o: { shards?: number; signWith?: ReturnType<typeof generateKeyPairSync>['privateKey'] } = {}): Promise<string> {
-  const staging = tempDir('runbox-partial-staging-');
-  const snapshotDir = path.join(staging, 'runbox-snapshot');
-  fs.mkdirSync(snapshotDir);
-  fs.mkdirSync(path.join(staging, 'scratch'));
-  await createSnapshot({
-    root,
-    kind: 'guix',
-    storePaths: STORE_PATHS,
-    dbDir: DB_DIR,
-    snapshotDir,
-    scratchDir: path.join(staging, 'scratch'),
-    frameBytes: 450_000,
-    ...(o.shards ? { shards: o.shards } : {})
-  });
-  fs.rmSync(path.join(staging, 'scratch'), { recursive: true });
-  expect(await saveEntry(staging, key, { ...OPTS, ...(o.signWith ? { signingKey: o.signWith } : {}) })).toBeDefined();
-  return snapshotDir;
-}
+const saveSnapshot = (root: string, key: string, o: { shards?: number; signWith?: ReturnType<typeof generateKeyPairSync>['privateKey'] } = {}): Promise<string> =>
+  stagedSave(root, key, { prefix: 'runbox-partial', frameBytes: 450_000, ...(o.shards ? { shards: o.shards } : {}), ...(o.signWith ? { signingKey: o.signWith } : {}) });
 
-/** What restoreLocked does: the index and manifest, then applySnapshot streaming the frames; bytes served by the stand-in. */
+/** restoreInto, and the bytes the stand-in served for it. */
 async function restoreFromCache(root: string, key: string, trustedKeys: TrustedKey[] = []): Promise<{ r: ApplyResult; served: number }> {
   const before = (await server.stats()).downloadBytes;
-  const staging = tempDir('runbox-partial-restore-');
-  const entry = await restoreEntry(staging, key, [], { ...OPTS, trustedKeys });
-  if (!entry) throw new Error(`no entry for ${key}`);
-  const r = await applySnapshot({ root, ...OPTS, dbDir: DB_DIR, daemon: { kind: 'none' }, snapshotDir: entry.dir, files: entry.files, scratchDir: tempDir('runbox-partial-scratch-') });
+  const r = await restoreInto(root, key, { prefix: 'runbox-partial', trustedKeys });
   return { r, served: (await server.stats()).downloadBytes - before };
 }
 
-/** The store as restore leaves it, and the DB's rows. */
-function state(root: string): { items: string[]; db: ReturnType<typeof dbContents> } {
-  return { items: itemsView(path.join(root, 'gnu/store')), db: dbContents(dbOf(root)) };
-}
+const state = storeState;
 
 describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version']), asRoot()])('partial and streamed restore', () => {
   let source: string;

@@ -3,29 +3,24 @@
 // (tools/cache-server.mjs), real tar, zstd and sudo. Nothing of the snapshot is written to disk;
 // an upload that breaks midway leaves no entry and no process behind; what was uploaded restores
 // to the store and DB a save through a staged copy (the old path) restores to, over v2 and v1.
-import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createSnapshot, type SnapshotSink } from '../src/store/archive.js';
-import { beginEntry, restoreEntry, saveEntry } from '../src/store/cache-io.js';
+import { beginEntry } from '../src/store/cache-io.js';
 import { UploadError } from '../src/store/entry/writer.js';
-import { applySnapshot } from '../src/store/restore.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { buildGuixLayout, dbContents, itemName, itemsView, q, removeTempDirs, sh, sqliteInput, tempDir } from './fixtures/store.js';
+import { dbContents, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
+import { DB_DIR, OPTS, restoreInto, stagedSave, storeState, storeWithItems } from './fixtures/guix-snapshot.js';
 
-const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
-const DB_DIR = '/var/guix/db';
-const OPTS = { kind: 'guix' as const, storePaths: STORE_PATHS };
 const PKGS = 12;
 /** Random, so the compressed snapshot is about as big as the store: ~12 MB. */
 const PKG_BYTES = 1_000_000;
 const FRAME_BYTES = 2_500_000;
 const BLOCK_BYTES = 256 * 1024;
 const pkg = (i: number): string => `/gnu/store/${itemName(`stream-${String(i).padStart(2, '0')}`)}`;
-const dbOf = (root: string): string => path.join(root, 'var/guix/db/db.sqlite');
 
 let server: CacheServer;
 afterAll(async () => {
@@ -33,18 +28,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-function buildStore(): string {
-  const { root } = buildGuixLayout(tempDir());
-  for (let i = 1; i <= PKGS; i++) {
-    const dir = path.join(root, pkg(i), 'share');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'data'), randomBytes(PKG_BYTES));
-  }
-  sh(`find ${q(path.join(root, 'gnu/store'))} -mindepth 1 -exec touch -h -d @1 {} +`);
-  const rows = Array.from({ length: PKGS }, (_, k) => `INSERT INTO ValidPaths (path, hash, registrationTime, narSize) VALUES ('${pkg(k + 1)}', 'sha256:${'0'.repeat(52)}', ${1000 + k + 1}, 100);`);
-  sqliteInput(dbOf(root), `BEGIN;\n${rows.join('\n')}\nCOMMIT;\n`);
-  return root;
-}
+const buildStore = (): string => storeWithItems(pkg, PKGS, PKG_BYTES);
 
 function useV1(url: string): void {
   useCacheService(url);
@@ -77,21 +61,11 @@ async function streamSave(root: string, key: string, wrap: (s: SnapshotSink) => 
   return { id: await up.finish(), peak };
 }
 
-/** The old path: the snapshot written to a staging dir, then uploaded from there. */
-async function stagedSave(root: string, key: string): Promise<void> {
-  const staging = tempDir('runbox-stream-staged-');
-  const snapshotDir = path.join(staging, 'runbox-snapshot');
-  fs.mkdirSync(snapshotDir);
-  await createSnapshot({ root, ...OPTS, dbDir: DB_DIR, snapshotDir, scratchDir: tempDir('runbox-stream-scratch-'), frameBytes: FRAME_BYTES });
-  expect(await saveEntry(staging, key, OPTS)).toBeDefined();
-}
-
+/** The store and DB a restore of `key` into a fresh root makes, and how many frames it read. */
 async function restored(key: string): Promise<{ items: string[]; db: ReturnType<typeof dbContents>; frames: number }> {
   const root = tempDir();
-  const entry = await restoreEntry(tempDir('runbox-stream-restore-'), key, [], OPTS);
-  if (!entry) throw new Error(`no entry for ${key}`);
-  const r = await applySnapshot({ root, ...OPTS, dbDir: DB_DIR, daemon: { kind: 'none' }, snapshotDir: entry.dir, files: entry.files, scratchDir: tempDir('runbox-stream-scratch-') });
-  return { items: itemsView(path.join(root, 'gnu/store')), db: dbContents(dbOf(root)), frames: r.frames.total };
+  const r = await restoreInto(root, key, { prefix: 'runbox-stream' });
+  return { ...storeState(root), frames: r.frames.total };
 }
 
 /** Child processes of this test (tar, zstd, sudo) still running. */
@@ -113,7 +87,8 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     server = await startCacheServerProcess();
     useCacheService(server.url);
     source = buildStore();
-    await stagedSave(source, 'staged-1');
+    // The old path: the snapshot written to a staging dir, then uploaded from there.
+    await stagedSave(source, 'staged-1', { prefix: 'runbox-stream', frameBytes: FRAME_BYTES });
     want = await restored('staged-1');
     expect(want.frames).toBeGreaterThanOrEqual(4);
     expect(want.db.paths).toHaveLength(PKGS + 4);

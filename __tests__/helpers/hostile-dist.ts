@@ -14,7 +14,7 @@ import { entryRange, planEntry } from '../../src/store/entry/writer.js';
 import type { FakeJob, StepResult } from './action-runner.js';
 import { contentManifest, describeStep, NixDaemon, stagingLeft, storeJob, type StoreJobOptions } from './store-e2e.js';
 import { publishEntry } from '../fixtures/cache.js';
-import { buildGuixLayout, dbContents, forgeArchives, itemName, sqlQuery, tempDir, type ForgedArchives } from '../fixtures/store.js';
+import { buildGuixLayout, DB_CONTENTS_QUERIES, forgeArchives, itemName, sqlQueries, tempDir, type ForgedArchives } from '../fixtures/store.js';
 import type { TarEntry } from './store-tar.js';
 
 export const S = '/gnu/store';
@@ -66,14 +66,20 @@ export interface DbState {
   schema: string[];
 }
 
+const DB_STATE_QUERIES: Record<keyof DbState, string> = {
+  rows: "SELECT path || ' ' || hash || ' ' || registrationTime || ' ' || coalesce(deriver, '-') || ' ' || coalesce(narSize, '-') FROM ValidPaths ORDER BY path",
+  refs: DB_CONTENTS_QUERIES.refs,
+  outputs: DB_CONTENTS_QUERIES.outputs,
+  schema: "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name"
+};
+
+/** The DB's rows, references, outputs and schema, read by one sqlite3 (each case reads it twice). */
 export function dbState(root: string): DbState | undefined {
   const db = path.join(root, DB);
   if (!fs.existsSync(db)) return undefined;
-  return {
-    rows: sqlQuery(db, "SELECT path || ' ' || hash || ' ' || registrationTime || ' ' || coalesce(deriver, '-') || ' ' || coalesce(narSize, '-') FROM ValidPaths ORDER BY path"),
-    ...(({ refs, outputs }) => ({ refs, outputs }))(dbContents(db)),
-    schema: sqlQuery(db, "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name")
-  };
+  const q = DB_STATE_QUERIES;
+  const [rows, refs, outputs, schema] = sqlQueries(db, [q.rows, q.refs, q.outputs, q.schema]);
+  return { rows, refs, outputs, schema };
 }
 
 /** The lines of a contentManifest of the root that describe the store item `abs` (files, dirs, symlinks, contents). */
@@ -142,9 +148,9 @@ export class HostileHarness {
     expect(h.daemon.alive()).toBe(true);
     expect(fs.readdirSync(h.outside)).toEqual([]);
     expect(stagingLeft(job)).toEqual([]);
-    // No private dir left anywhere on the way to the store.
-    expect(contentManifest(h.root).filter((l) => l.includes('.runbox-restore-'))).toEqual([]);
     const now = contentManifest(h.root);
+    // No private dir left anywhere on the way to the store.
+    expect(now.filter((l) => l.includes('.runbox-restore-'))).toEqual([]);
     for (const [p, lines] of Object.entries(h.itemsBefore)) expect(itemLines(now, p)).toEqual(lines);
     const post = await job.post();
     expect({ code: post.code, errors: post.errors }).toEqual({ code: 0, errors: [] });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FakeJob, ROOT, type JobOptions, type StepResult } from './action-runner.js';
-import { buildGuixLayout, GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, tempDir, treeManifest } from '../fixtures/store.js';
+import { buildGuixLayout, GUIX_SCHEMA, itemName, q, registerPaths, sh, sqliteInput, tempDir, TREE_MANIFEST } from '../fixtures/store.js';
 
 /** The shared synthetic-store builder, next to the repo (as store-archive.test.ts finds it). */
 export const MKSTORE = path.resolve(ROOT, 'scripts', 'mkstore.sh');
@@ -60,13 +60,15 @@ export function tempBytes(job: FakeJob): number {
     .reduce((n, l) => n + Number(l), 0);
 }
 
-/** treeManifest plus the sha256 of every regular file: equal means byte-for-byte equal. */
+/**
+ * treeManifest plus the sha256 of every regular file: equal means byte-for-byte equal. One shell
+ * for both walks: the hostile tests take several of these per case.
+ */
 export function contentManifest(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  const sums = sh(`cd ${q(dir)} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`)
+  return sh(`cd ${q(dir)} && ${TREE_MANIFEST} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`)
     .stdout.split('\n')
     .filter((l) => l !== '');
-  return [...treeManifest(dir), ...sums];
 }
 
 /** Everything a failed step printed, for assertion messages. */
@@ -193,9 +195,11 @@ export class NixDaemon {
  * `slowFlag` exists, the extract is fed its first 64 KiB, then stalls (logging `extract
  * stalled`) for a minute before the rest: long enough to cancel main mid-extract. The wrapper
  * becomes the real unshare (exec, same pid: runbox SIGKILLs it on a cancel), and the feeder and
- * its sleep die with it (parent-death signals), as tar's input would.
+ * its sleep die with it (parent-death signals), as tar's input would. When `failFlag` exists, the
+ * extract runs whole and then fails (`tar: injected failure`, exit 2): the data reached the
+ * private dir, the restore must still refuse it.
  */
-export function tarWrapper(binDir: string, o: { log: string; daemonUp: string; slowFlag: string; stallTag: string }): void {
+export function tarWrapper(binDir: string, o: { log: string; daemonUp: string; slowFlag?: string; stallTag?: string; failFlag?: string }): void {
   fs.mkdirSync(binDir, { recursive: true });
   const realUnshare = sh('command -v unshare').stdout.trim();
   const realMv = sh('command -v mv').stdout.trim();
@@ -207,20 +211,59 @@ exec ${q(realMv)} "$@"
 `,
     { mode: 0o755 }
   );
+  const fail = o.failFlag ? `if [ -e ${q(o.failFlag)} ]; then ${q(realUnshare)} "$@"; echo "tar: injected failure" >&2; exit 2; fi\n` : '';
+  const stall = o.slowFlag
+    ? `[ -e ${q(o.slowFlag)} ] || exec ${q(realUnshare)} "$@"
+fifo=$(mktemp -u); mkfifo "$fifo"
+# The feeder (named after this wrapper, so a test finds it by the bin dir) opens the fifo once
+# the exec below opened it: the name can go at once.
+setpriv --pdeathsig=KILL bash -c 'rm -f "$1"; dd bs=64k count=1 iflag=fullblock status=none; echo "extract stalled $(date +%s.%N)" >> "$2"; setpriv --pdeathsig=KILL sleep "$3"; cat' "$0" "$fifo" ${q(o.log)} ${o.stallTag ?? '60'} >"$fifo" &
+exec ${q(realUnshare)} "$@" <"$fifo"
+`
+    : `exec ${q(realUnshare)} "$@"\n`;
   fs.writeFileSync(
     path.join(binDir, 'unshare'),
     `#!/bin/bash
 case " $* " in *" tar -x "*) ;; *) exec ${q(realUnshare)} "$@";; esac
 if ${o.daemonUp}; then echo "extract daemon=running $(date +%s.%N)" >> ${q(o.log)}; else echo "extract daemon=stopped $(date +%s.%N)" >> ${q(o.log)}; fi
-[ -e ${q(o.slowFlag)} ] || exec ${q(realUnshare)} "$@"
-fifo=$(mktemp -u); mkfifo "$fifo"
-# The feeder (named after this wrapper, so a test finds it by the bin dir) opens the fifo once
-# the exec below opened it: the name can go at once.
-setpriv --pdeathsig=KILL bash -c 'rm -f "$1"; dd bs=64k count=1 iflag=fullblock status=none; echo "extract stalled $(date +%s.%N)" >> "$2"; setpriv --pdeathsig=KILL sleep "$3"; cat' "$0" "$fifo" ${q(o.log)} ${o.stallTag} >"$fifo" &
-exec ${q(realUnshare)} "$@" <"$fifo"
-`,
+${fail}${stall}`,
     { mode: 0o755 }
   );
+}
+
+/**
+ * Paths a test adds to the host's real Nix store (`nix-store --add` of a file `make` writes, or
+ * of `content`), all removed at the end: valid ones by `nix-store --delete`, and those a failed or
+ * cancelled extract left on disk unregistered (nix-store will not delete invalid paths) by hand,
+ * each checked to be one of ours.
+ */
+export class NixPaths {
+  readonly added: string[] = [];
+
+  constructor(readonly work: string) {}
+
+  add(name: string, content: string | ((src: string) => void)): string {
+    const src = path.join(this.work, name);
+    if (typeof content === 'string') fs.writeFileSync(src, content);
+    else content(src);
+    const p = sh(`nix-store --add ${q(src)}`).stdout.trim();
+    this.added.push(p);
+    return p;
+  }
+
+  valid(p: string): boolean {
+    return sh(`nix-store --check-validity ${q(p)}`, { allowFailure: true }).code === 0;
+  }
+
+  /** Our own paths that exist on disk without being valid. */
+  removeInvalidLeftovers(): void {
+    for (const p of this.added) if (/^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9._-]+$/.test(p) && fs.existsSync(p) && !this.valid(p)) sh(`chmod -R u+w ${q(p)}; rm -rf ${q(p)}`);
+  }
+
+  removeAll(): void {
+    if (this.added.length > 0) sh(`nix-store --delete ${this.added.map(q).join(' ')} >/dev/null 2>&1 || true`);
+    this.removeInvalidLeftovers();
+  }
 }
 
 /**

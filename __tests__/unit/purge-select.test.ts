@@ -3,7 +3,7 @@
 // ../purge.test.ts.
 import { describe, expect, test } from '@jest/globals';
 import { inputsFrom } from '../../src/action/input-source.js';
-import { InputError } from '../../src/common/errors.js';
+import { inputRefusal } from '../helpers/input-refusal.js';
 import type { CacheListing } from '../../src/store/cache-service/caches-rest.js';
 import { parseStoreConfig } from '../../src/store/config.js';
 import { parsePurgeConfig } from '../../src/store/purge-config.js';
@@ -98,15 +98,7 @@ describe('planPurge', () => {
 describe('purge inputs', () => {
   const store = parseStoreConfig(inputsFrom({ store: 'nix' }), {});
   const parse = (v: Record<string, string>, s = store) => parsePurgeConfig(inputsFrom({ token: 'ghs_x', ...v }), s);
-  const refusal = (v: Record<string, string>, s = store): string => {
-    try {
-      parse(v, s);
-    } catch (e) {
-      expect(e).toBeInstanceOf(InputError);
-      return (e as Error).message;
-    }
-    throw new Error(`accepted ${JSON.stringify(v)}`);
-  };
+  const refusal = (v: Record<string, string>, s = store): string => inputRefusal(() => parse(v, s), v);
 
   test('off by default; on with durations and prefixes', () => {
     expect(parse({})).toBeUndefined();
