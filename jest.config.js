@@ -9,7 +9,7 @@
 // __tests__/unit/layers.test.ts fails when a file that drives dist/ is not listed in E2E.
 const common = {
   testEnvironment: 'node',
-  // Two lanes at once: SYSTEM files one at a time, every other file in the worker pool.
+  // Slots at once: SYSTEM files one at a time in a slot that then takes other files (see the runner).
   runner: '<rootDir>/__tests__/helpers/lanes-runner.mjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
