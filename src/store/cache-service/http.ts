@@ -42,7 +42,6 @@ export function isRetryable(e: unknown): boolean {
   if (e instanceof ShortReadError) return true;
   const status = e instanceof HttpError ? e.status : (e as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status > 0) return status >= 500 && status !== 501;
-  if (e instanceof TypeError && e.message === 'fetch failed') return true;
   const name = (e as { name?: unknown } | null)?.name;
   const code = (e as { code?: unknown } | null)?.code ?? (e as { cause?: { code?: unknown } } | null)?.cause?.code;
   if (name === 'AbortError' || name === 'TimeoutError') return true;
@@ -50,7 +49,7 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof Error && /terminated|socket hang up|premature close/i.test(e.message);
 }
 
-/** An error's message with its cause (fetch hides ECONNRESET and friends there). */
+/** An error's message with its cause, when it has one. */
 export function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = (e as { cause?: unknown }).cause;
