@@ -34,7 +34,7 @@ function withoutWalFiles(lines: string[]): string[] {
 
 // What runbox's cache client says for each fault; all of them end up as a warning and a miss.
 const FAULTS: Array<{ mode: string; warning: RegExp }> = [
-  { mode: 'down', warning: /cache lookup failed, continuing without a snapshot: .*failed after 5 attempts: fetch failed/ },
+  { mode: 'down', warning: /cache lookup failed, continuing without a snapshot: .*failed after 5 attempts: socket hang up/ },
   { mode: '500', warning: /cache lookup failed, continuing without a snapshot: .*GetCacheEntryDownloadURL failed after 5 attempts: .*HTTP 500/ },
   { mode: '429', warning: /cache lookup failed, continuing without a snapshot: .*rate limited/ },
   // The flipped last byte lies in the entry's trailer: refused before any file is written.

@@ -246,7 +246,8 @@ export class FakeJob {
   start(step, inputs, script = path.join(DIST, `${step}.js`)) {
     if (inputs) this.#inputs = { ...actionDefaults(), ...inputs };
     const env = this.env(step);
-    const child = spawn(process.execPath, [script], {
+    // opts.nodeArgs: node flags for the step (the profiler's --cpu-prof, which node 20 refuses in NODE_OPTIONS).
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), script], {
       env,
       cwd: this.workspace,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -76,9 +76,11 @@ function block(name: Buffer, type: string, mode: number, size: number, link: Buf
   return h;
 }
 
-/** Zeros that pad `size` data bytes to a whole block. */
+const ZEROS = Buffer.alloc(BLOCK);
+
+/** Zeros that pad `size` data bytes to a whole block (a view of one shared zero block: never written to). */
 export function padding(size: number): Buffer {
-  return Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
+  return ZEROS.subarray(0, (BLOCK - (size % BLOCK)) % BLOCK);
 }
 
 /** A GNU `L`/`K` record carrying `value` (NUL-terminated), data padded. */

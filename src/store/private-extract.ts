@@ -594,7 +594,11 @@ export class PrivateRestore {
       // Before the end of our stream, tar gone means tar failed: its exit says why.
       if (tarGone()) throw new TarGoneError();
       let ok = true;
+      // Corked: the batch (headers, padding and data of the members in one zstd read) goes to
+      // tar's pipe in one writev, not a syscall per piece.
+      tarStdin.cork();
       for (const b of batch) ok = tarStdin.write(b) && ok;
+      tarStdin.uncork();
       if (!ok) await drainOrClose(tarStdin);
     };
     let unpackFailure: unknown;

@@ -6,7 +6,7 @@
 //
 // Refusals are values, not exceptions the caller has to classify: no permission, a rate limit,
 // a token the API does not take, or a service that stays unavailable after bounded retries.
-import { describe, fetchWithTimeout, HttpError, jsonBody, withRetries } from './http.js';
+import { Answer, describe, fetchWithTimeout, HttpError, jsonBody, withRetries } from './http.js';
 import { shown } from '../../common/untrusted-text.js';
 
 /** One entry as the API lists it; the times are epoch milliseconds. */
@@ -55,7 +55,7 @@ function endpoint(t: RestTarget, rest: string): string {
 }
 
 /** A non-2xx answer as a refusal; 5xx are thrown (as HttpError) so that withRetries retries them. */
-async function refusalOf(res: Response, what: string, permission: 'read' | 'write' = 'write'): Promise<Refusal> {
+async function refusalOf(res: Answer, what: string, permission: 'read' | 'write' = 'write'): Promise<Refusal> {
   const body = (await res.text()).slice(0, 300);
   const said = body ? `: ${shown(body)}` : '';
   const limited = res.headers.get('x-ratelimit-remaining') === '0' || res.headers.has('retry-after');
@@ -71,12 +71,11 @@ async function refusalOf(res: Response, what: string, permission: 'read' | 'writ
   return { kind: 'malformed', message: `${what}: HTTP ${res.status}${said}` };
 }
 
-async function request(t: RestTarget, method: 'GET' | 'DELETE', url: string, what: string): Promise<Response | Refusal> {
+async function request(t: RestTarget, method: 'GET' | 'DELETE', url: string, what: string): Promise<Answer | Refusal> {
   try {
     return await withRetries(what, async () => {
       const res = await fetchWithTimeout(url, { method, headers: headers(t) });
       if (res.status >= 500 && res.status !== 501) {
-        await res.body?.cancel();
         throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
       }
       return res;
@@ -87,7 +86,7 @@ async function request(t: RestTarget, method: 'GET' | 'DELETE', url: string, wha
 }
 
 function isRefusal(v: unknown): v is Refusal {
-  return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+  return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Answer);
 }
 
 function parseTime(v: unknown): number {
@@ -145,7 +144,6 @@ export async function deleteCache(t: RestTarget, id: number): Promise<'deleted' 
   // A 404 after a successful listing is the entry going away in between; a missing permission
   // shows as 403 (or as 404 on the listing itself).
   if (res.ok || res.status === 404) {
-    await res.body?.cancel();
     return res.ok ? 'deleted' : 'gone';
   }
   return refusalOf(res, what);

@@ -42,7 +42,6 @@ export function isRetryable(e: unknown): boolean {
   if (e instanceof ShortReadError) return true;
   const status = e instanceof HttpError ? e.status : (e as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status > 0) return status >= 500 && status !== 501;
-  if (e instanceof TypeError && e.message === 'fetch failed') return true;
   const name = (e as { name?: unknown } | null)?.name;
   const code = (e as { code?: unknown } | null)?.code ?? (e as { cause?: { code?: unknown } } | null)?.cause?.code;
   if (name === 'AbortError' || name === 'TimeoutError') return true;
@@ -50,7 +49,7 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof Error && /terminated|socket hang up|premature close/i.test(e.message);
 }
 
-/** An error's message with its cause (fetch hides ECONNRESET and friends there). */
+/** An error's message with its cause, when it has one. */
 export function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = (e as { cause?: unknown }).cause;
@@ -85,7 +84,7 @@ class RetriesExhausted extends Error {
 }
 
 /** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
-export async function jsonBody(res: Response, what: string): Promise<unknown> {
+export async function jsonBody(res: Answer, what: string): Promise<unknown> {
   const text = await res.text();
   if (text.length > 1 << 20) throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
   try {
@@ -95,8 +94,74 @@ export async function jsonBody(res: Response, what: string): Promise<unknown> {
   }
 }
 
-export async function fetchWithTimeout(url: string, init: RequestInit): Promise<Response> {
-  return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
+/** Past this, an answer to an RPC or REST call is no cache service's: refused, not buffered. */
+const MAX_ANSWER_BYTES = 8 * 2 ** 20;
+
+/** A whole HTTP answer, read into memory (the services' answers are small): what the callers took from fetch's Response. */
+export class Answer {
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+
+  constructor(
+    readonly status: number,
+    raw: http.IncomingHttpHeaders,
+    private readonly body: Buffer
+  ) {
+    this.ok = status >= 200 && status < 300;
+    const get = (name: string): string | null => {
+      const v = raw[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+    };
+    this.headers = { get, has: (name) => get(name) !== null };
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.body.toString('utf8'));
+  }
+}
+
+export interface RequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * One request and its whole answer, within RPC_TIMEOUT_MS. node:http, not fetch: fetch's first
+ * call (loading undici, compiling its HTTP parser) cost every step about 0.35 s of CPU, more
+ * than the rest of a small restore (issue 13).
+ */
+export function fetchWithTimeout(url: string, init: RequestInit = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const method = init.method ?? 'GET';
+    const mod = u.protocol === 'https:' ? https : http;
+    const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
+    const fail = (e: Error): void => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    const req = mod.request(u, { method, headers: { ...init.headers, ...(body ? { 'Content-Length': String(body.length) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > MAX_ANSWER_BYTES) req.destroy(new Error(`${method} ${u.host}${u.pathname}: the answer is more than ${MAX_ANSWER_BYTES} bytes, not a cache service's`));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve(new Answer(res.statusCode ?? 0, res.headers, Buffer.concat(chunks)));
+      });
+      res.on('error', fail);
+    });
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error(`${method} ${u.host}${u.pathname}: no whole answer within ${RPC_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
+      RPC_TIMEOUT_MS
+    ).unref();
+    req.on('error', fail);
+    req.end(body);
+  });
 }
 
 /**
@@ -129,38 +194,45 @@ function contentRange(h: string | null): { start: number; end: number; size: num
   return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
 
-/** One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count. */
+/** The answer to one GET, once its headers are in (the body not read yet). */
+function get(url: URL, headers: Record<string, string>): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
+    const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
+ * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
+ * byte (issue 13), for the same bytes.
+ */
 async function* getRange(url: string, start: number, end: number, size: number): AsyncGenerator<Buffer> {
-  const ac = new AbortController();
-  // unref: an idle timer must never be what keeps main or post alive.
-  const idle = (): NodeJS.Timeout => setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS).unref();
-  let timer = idle();
+  const res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` });
   try {
-    const res = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, signal: ac.signal });
-    const full = res.status === 200 && start === 0 && end === size;
-    if (res.status !== 206 && !full) {
-      await res.body?.cancel();
-      throw new HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
+    const status = res.statusCode ?? 0;
+    const full = status === 200 && start === 0 && end === size;
+    if (status !== 206 && !full) throw new HttpError(status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${status}`);
+    if (status === 206) {
+      const header = res.headers['content-range'];
+      const cr = contentRange(header ?? null);
+      if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
+        throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
     }
-    if (res.status === 206) {
-      const cr = contentRange(res.headers.get('content-range'));
-      if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size) {
-        await res.body?.cancel();
-        throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
-      }
-    }
-    if (!res.body) throw new ShortReadError(`GET bytes ${start}-${end - 1}: no body`);
     let n = 0;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      clearTimeout(timer);
-      timer = idle();
+    for await (const chunk of res as AsyncIterable<Buffer>) {
       n += chunk.length;
       if (start + n > end) throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+      yield chunk;
     }
     if (start + n !== end) throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
   } finally {
-    clearTimeout(timer);
+    // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
+    // connection goes, nothing more is read from it.
+    if (!res.complete) res.destroy();
   }
 }
 

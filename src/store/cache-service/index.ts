@@ -39,8 +39,8 @@ export type SaveResult = { id: string } | { refused: string };
  */
 export interface UploadSession {
   readonly ordered: boolean;
-  /** Sends one block (retried from `data`); the reference to pass to commit. `offset` is required when ordered. */
-  put(data: Buffer, offset?: number): Promise<string>;
+  /** Sends one block, the concatenation of `data` (retried from it); the reference to pass to commit. `offset` is required when ordered. */
+  put(data: readonly Buffer[], offset?: number): Promise<string>;
   /** Makes the blocks, in `refs` order, the entry of `size` bytes; until then nothing is visible. */
   commit(refs: readonly string[], size: number): Promise<SaveResult>;
 }
@@ -110,6 +110,9 @@ async function limited(n: number, tasks: Array<() => Promise<void>>): Promise<vo
 }
 
 /** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+/** Bytes of a block given as its pieces. */
+const lengthOf = (data: readonly Buffer[]): number => data.reduce((n, b) => n + b.length, 0);
+
 function fieldText(v: unknown): string {
   return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
 }
@@ -196,7 +199,7 @@ class V2Client implements CacheClient {
         const n = next++;
         // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
         const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
-        await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => Readable.from([data]), data.length));
+        await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => Readable.from(data), lengthOf(data)));
         return id;
       },
       commit: async (refs, size) => {
@@ -230,7 +233,6 @@ class V1Client implements CacheClient {
         ...(body !== undefined ? { body: JSON.stringify(body) } : {})
       });
       if (res.status >= 500 || res.status === 429) {
-        await res.body?.cancel();
         throw new HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
       }
       const text = res.status === 204 ? '' : await res.text();
@@ -307,7 +309,7 @@ class V1Client implements CacheClient {
       ordered: true,
       put: async (data, offset) => {
         if (offset === undefined) throw new Error('v1 upload: a block without its offset');
-        await this.patch(r.id, offset, offset + data.length, () => Readable.from([data]));
+        await this.patch(r.id, offset, offset + lengthOf(data), () => Readable.from(data));
         return String(offset);
       },
       commit: (_refs, size) => this.commit(key, r.id, size)

@@ -71,24 +71,42 @@ export async function readIndex(src: RangeSource, trustedKeys: readonly TrustedK
 
 const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
-/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+/** Exact-size runs of a byte stream, whatever sizes it arrives in, as the pieces it came in (no copy). */
 class ByteQueue {
   private pending: Buffer[] = [];
   private held = 0;
   constructor(private readonly it: AsyncIterator<Buffer>) {}
 
-  /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
-  async take(n: number): Promise<{ bytes?: Buffer; got: number }> {
+  /**
+   * The next `n` bytes as consecutive pieces (views of what the stream gave, the last one cut
+   * at `n`), or undefined when the stream ends first (`got` says how many there were). Not
+   * concatenated: copying every byte of a frame once more cost a restore more CPU than
+   * hashing it (issue 13).
+   */
+  async take(n: number): Promise<{ parts?: Buffer[]; got: number }> {
     while (this.held < n) {
       const r = await this.it.next();
       if (r.done) return { got: this.held };
+      if (r.value.length === 0) continue;
       this.pending.push(r.value);
       this.held += r.value.length;
     }
-    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
-    this.pending = all.length > n ? [all.subarray(n)] : [];
-    this.held = all.length - n;
-    return { bytes: all.subarray(0, n), got: n };
+    const parts: Buffer[] = [];
+    let need = n;
+    while (need > 0) {
+      const b = this.pending[0];
+      if (b.length <= need) {
+        parts.push(b);
+        this.pending.shift();
+        need -= b.length;
+      } else {
+        parts.push(b.subarray(0, need));
+        this.pending[0] = b.subarray(need);
+        need = 0;
+      }
+    }
+    this.held -= n;
+    return { parts, got: n };
   }
 
   async ended(): Promise<boolean> {
@@ -97,24 +115,27 @@ class ByteQueue {
 }
 
 /**
- * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
- * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each handed on (as the pieces it
+ * arrived in) only once its sha256 matches the index (and the whole file's once the last one
+ * did): nothing unproven leaves here.
  */
 async function* provenChunks(q: ByteQueue, f: IndexFile): AsyncGenerator<Buffer> {
   const whole = createHash('sha256');
   for (const [i, want] of f.chunks.entries()) {
     const size = Math.min(CHUNK_BYTES, f.length - i * CHUNK_BYTES);
-    const { bytes, got } = await q.take(size);
-    if (!bytes) throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
-    const digest = createHash('sha256').update(bytes).digest('hex');
+    const { parts, got } = await q.take(size);
+    if (!parts) throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
+    const h = createHash('sha256');
+    for (const p of parts) h.update(p);
+    const digest = h.digest('hex');
     if (digest !== want)
       throw new EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * CHUNK_BYTES}-${i * CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
-    whole.update(bytes);
+    for (const p of parts) whole.update(p);
     if (i === f.chunks.length - 1) {
       const got = whole.digest('hex');
       if (got !== f.sha256) throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
     }
-    yield bytes;
+    yield* parts;
   }
   if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256) throw new EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
 }

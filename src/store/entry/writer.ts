@@ -133,7 +133,8 @@ export function entryRange(plan: EntryPlan, start: number, end: number): Readabl
 export interface BlockSink {
   /** Each block's offset must be known when it is sent (v1); otherwise blocks are laid out at commit (v2). */
   readonly ordered: boolean;
-  put(data: Buffer, offset?: number): Promise<string>;
+  /** One block, as the pieces it was made of (in order; not joined into one buffer). */
+  put(data: readonly Buffer[], offset?: number): Promise<string>;
 }
 
 export interface StreamOptions {
@@ -156,6 +157,8 @@ export class UploadError extends Error {
     this.name = 'UploadError';
   }
 }
+
+const blockLength = (block: readonly Buffer[]): number => block.reduce((n, b) => n + b.length, 0);
 
 /** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
 class Turn {
@@ -226,7 +229,7 @@ export class EntryStream {
   }
 
   /** Sends one block; resolves once a slot is taken (not when it is sent), so the caller keeps producing. */
-  private async send(data: Buffer, offset: number | undefined, done: (ref: string) => void, pending: Promise<void>[]): Promise<void> {
+  private async send(data: readonly Buffer[], offset: number | undefined, done: (ref: string) => void, pending: Promise<void>[]): Promise<void> {
     this.check();
     await this.slots.take();
     this.check();
@@ -261,27 +264,27 @@ export class EntryStream {
     let parts: Buffer[] = [];
     let partLen = 0;
     // Ordered only: blocks kept until this file's turn, its offset and sent bytes once it has it.
-    let held: Buffer[] = [];
+    let held: Buffer[][] = [];
     let heldLen = 0;
     let offset: number | undefined;
     let sent = 0;
     let release: (() => void) | undefined;
     const heldCap = this.opts.heldBytes ?? 4 * this.opts.blockBytes;
 
-    const ship = async (block: Buffer): Promise<void> => {
+    const ship = async (block: Buffer[]): Promise<void> => {
       if (!ordered) {
         const i = refs.push('') - 1;
         return this.send(block, undefined, (r) => (refs[i] = r), pending);
       }
       if (offset === undefined) {
         held.push(block);
-        heldLen += block.length;
+        heldLen += blockLength(block);
         if (heldLen <= heldCap) return;
         await takeTurn();
         return;
       }
       const at = offset + sent;
-      sent += block.length;
+      sent += blockLength(block);
       const i = refs.push('') - 1;
       return this.send(block, at, (r) => (refs[i] = r), pending);
     };
@@ -294,7 +297,8 @@ export class EntryStream {
       for (const b of blocks) await ship(b);
     };
     const cut = async (): Promise<void> => {
-      const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+      // The pieces as they came: joining them copied every byte of the entry once more (issue 13).
+      const block = parts;
       parts = [];
       partLen = 0;
       await ship(block);
@@ -348,7 +352,7 @@ export class EntryStream {
     const tail = Buffer.concat([index, signature, encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
     const pending: Promise<void>[] = [];
     let ref = '';
-    await this.send(tail, this.next, (r) => (ref = r), pending);
+    await this.send([tail], this.next, (r) => (ref = r), pending);
     await Promise.all(pending);
     this.check();
     const size = this.next + tail.length;
