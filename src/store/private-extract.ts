@@ -37,6 +37,7 @@ import { errorMessage } from '../common/errors.js';
 import { escapedText } from '../common/untrusted-text.js';
 import { checkConfinedIds, confinedCommand, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
+import { mountIdOf } from '../sys/mount-id.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
@@ -146,8 +147,9 @@ export function privatePlace(root: string, storePaths: readonly string[]): Priva
   const st = fs.lstatSync(store, { throwIfNoEntry: false });
   if (!st) return { parent, homes };
   homes.push(store);
-  // A mount point: a rename from its parent would cross filesystems (a copy, which ENOSPC can cut short).
-  return { parent: st.dev !== fs.statSync(parent).dev ? store : parent, homes };
+  // A mount point (a bind mount of the same filesystem too: mount IDs, not st_dev): a rename
+  // from its parent would cross mounts (EXDEV: mv copies, which ENOSPC can cut short).
+  return { parent: mountIdOf(store) !== mountIdOf(parent) ? store : parent, homes };
 }
 
 /**
