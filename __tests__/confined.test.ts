@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { runPipeline } from '../src/store/pipeline.js';
-import { CONFINED_IDS, confinedCommand, makeConfinedDir } from '../src/sys/confined.js';
+import { CONFINED_IDS, CONFINED_SLOTS, confinedCommand, confinedIds, makeConfinedDir } from '../src/sys/confined.js';
 import { startProcess } from '../src/sys/exec.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar } from './helpers/store-tar.js';
@@ -220,7 +220,9 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('unshare', 'unshare'), pr
     expect(running()).toBe(false);
   });
 
-  test('the unprivileged id belongs to no user or group of this host', () => {
-    for (const db of ['passwd', 'group']) expect(spawnSync('getent', [db, String(CONFINED_IDS.uid)]).status).toBe(2);
+  test('the unprivileged ids (one per entry of a restore) belong to no user or group of this host', () => {
+    expect(confinedIds(0)).toEqual(CONFINED_IDS);
+    expect(confinedIds(1).uid).not.toBe(CONFINED_IDS.uid);
+    for (let slot = 0; slot < CONFINED_SLOTS; slot++) for (const db of ['passwd', 'group']) expect(spawnSync('getent', [db, String(confinedIds(slot).uid)]).status).toBe(2);
   });
 });

@@ -52,6 +52,18 @@ import type { Ids } from './users.js';
 export const CONFINED_IDS: Readonly<Ids> = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
 
 /**
+ * Identities for writers that must not reach each other's files: a restore's entries (a delta
+ * and its base, which different jobs may have written) each extract as their own slot, so even
+ * a taken-over tar of one owns none of the other's files. Slot 0 is CONFINED_IDS.
+ */
+export const CONFINED_SLOTS = 2;
+
+export function confinedIds(slot: number): Readonly<Ids> {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= CONFINED_SLOTS) throw new RangeError(`confined id slot ${slot}: there are ${CONFINED_SLOTS}`);
+  return { uid: CONFINED_IDS.uid + slot, gid: CONFINED_IDS.gid + slot };
+}
+
+/**
  * awk over mountinfo: the mount points of the mounts still writable that a path can reach, but
  * the extraction dir's own (ENVIRON RUNBOX_DIR). Reachable: resolving the mount point from the
  * root mount (each step the first mount crossed, then the topmost one stacked there) ends on
@@ -152,23 +164,21 @@ export interface ConfinedCommand {
 }
 
 /**
- * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
- * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
- * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
+ * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
  */
-export function confinedCommand(dir: string, cmd: string, args: readonly string[]): ConfinedCommand {
-  return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+export function confinedCommand(dir: string, cmd: string, args: readonly string[], ids: Readonly<Ids> = CONFINED_IDS): ConfinedCommand {
+  return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
 }
 
 let idsChecked: Promise<void> | undefined;
 
-/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+/** Refuses when a user or group of the host has one of the slots' ids (once per process). */
 export function checkConfinedIds(): Promise<void> {
   idsChecked ??= (async () => {
-    for (const [db, id] of [
-      ['passwd', CONFINED_IDS.uid],
-      ['group', CONFINED_IDS.gid]
-    ] as const) {
+    const slots = Array.from({ length: CONFINED_SLOTS }, (_, i) => confinedIds(i));
+    for (const [db, id] of [...slots.map((s) => ['passwd', s.uid] as const), ...slots.map((s) => ['group', s.gid] as const)]) {
       const r = await run('getent', [db, String(id)], { allowFailure: true });
       // 2: not found, the expected answer. Anything else but a hit is getent failing.
       if (r.code === 2) continue;
@@ -183,9 +193,9 @@ export function checkConfinedIds(): Promise<void> {
   return idsChecked;
 }
 
-/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
-export async function makeConfinedDir(dir: string): Promise<void> {
-  await run('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+/** Makes `dir` (its parent must exist): `ids`' (CONFINED_IDS by default), 0700. */
+export async function makeConfinedDir(dir: string, ids: Readonly<Ids> = CONFINED_IDS): Promise<void> {
+  await run('install', ['-d', '-m', '0700', '-o', String(ids.uid), '-g', String(ids.gid), '--', dir], { privileged: true });
 }
 
 /**
