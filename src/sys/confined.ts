@@ -123,7 +123,8 @@ dir=$1 uid=$2 gid=$3
 shift 3
 mount --bind -- "$dir" "$dir"
 cd -- "$dir"
-mounts=$(awk '$6 ~ /^rw(,|$)/ { print $5 }' /proc/self/mountinfo)
+# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
   # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
   case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
