@@ -51,7 +51,7 @@ export const E2E = [
 // containers, root's records in /run/runbox): they opt in with systemOptIn (helpers/prereq.ts),
 // and helpers/lanes-runner.mjs runs them one after another, beside the other files but never
 // beside each other. __tests__/unit/layers.test.ts checks that the two lists agree.
-export const SYSTEM = ['containers', 'daemon-marker', 'mount-sources', 'restore-lock', 'store-gc', 'store-nix', 'store-nix-action'];
+export const SYSTEM = ['containers', 'daemon-marker', 'mount-sources', 'restore-lock', 'store-gc', 'store-mounts', 'store-nix', 'store-nix-action'];
 
 const e2eFiles = E2E.map((n) => `<rootDir>/__tests__/${n}.test.ts`);
 

@@ -148,7 +148,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       // tar extracted only into the private dir inside the store dir, on the store's filesystem...
       const tars = lines.filter((l) => l.startsWith('tar '));
       expect(tars.length).toBeGreaterThan(0);
-      for (const l of tars) expect(l).toMatch(new RegExp(`^tar ${storeDev} ${h.root}/gnu/store/\\.runbox-restore-\\d+-\\d+/tree$`));
+      for (const l of tars) expect(l).toMatch(new RegExp(`^tar ${storeDev} ${h.root}/gnu/store/\\.runbox-restore-\\d+-\\d+/tree/0$`));
       // ...and every path mv was handed (the items and the store dir) is on it too: a rename, never a copy.
       const mvs = lines.filter((l) => l.startsWith('mv '));
       expect(mvs.length).toBeGreaterThan(0);

@@ -3,6 +3,7 @@
 // through the built action (`node dist/main.js`, then `node dist/post.js`) against the loopback
 // cache service, with real tar/zstd/sqlite3 and store roots under temp dirs. The malicious
 // deltas are applied in-process (applySnapshot), as an attacker's upload would be.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -330,4 +331,62 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(itemsView(path.join(target, 'gnu/store')).filter((l) => l.startsWith(hello))).toEqual(itemsView(path.join(src, 'gnu/store'), true).filter((l) => l.startsWith(hello)));
     expect(readManifest(base, { kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR }).version).toBe(3);
   });
+  test("a taken-over tar of the delta cannot change its base's files: each entry has its own tree, writable by its own tars only", async () => {
+    const src = tempDir();
+    const layout = buildGuixLayout(src);
+    const base = await fullSnapshot(src);
+    const hello = path.basename(layout.items.hello);
+    const fresh = itemName('fresh');
+    const w = tempDir();
+    sh(`cd ${q(w)} && mkdir -p d/gnu/store/${fresh} && echo fresh > d/gnu/store/${fresh}/f && tar -C d -cf delta.tar gnu/store`);
+    // tar on PATH: extracting, it first takes its whole stream, extracts it, then, if the stream
+    // is the delta's (it names the fresh item), spends 5 s trying to rewrite the base's files
+    // (same size, mode and mtime, so only their data differs) wherever it can reach them.
+    const bin = tempDir('runbox-delta-bin-');
+    fs.chmodSync(bin, 0o755);
+    const realTar = sh('command -v tar').stdout.trim();
+    fs.writeFileSync(
+      path.join(bin, 'tar'),
+      `#!/bin/sh
+case " $* " in *" -x "*) ;; *) exec ${q(realTar)} "$@" ;; esac
+# Its own name: two tars of one entry share its tree, and each is pid 1 of its namespace.
+s=$(mktemp .taken-over-XXXXXX)
+cat > "$s"
+${q(realTar)} "$@" < "$s"
+st=$?
+if grep -q ${q(fresh)} "$s"; then
+  for i in $(seq 50); do
+    for f in $(find . .. "$PWD/.." -path "*${hello}*" -type f 2>/dev/null); do
+      [ "$(stat -c %s "$f")" -ge 5 ] || continue
+      m=$(stat -c %a "$f")
+      chmod u+w "$f" 2>/dev/null && printf PWNED | dd of="$f" conv=notrunc status=none 2>/dev/null && touch -d @1 "$f" && chmod "$m" "$f" && done=1
+    done
+    [ -n "\${done:-}" ] && break
+    sleep 0.1
+  done
+fi
+rm -f "$s"
+exit $st
+`,
+      { mode: 0o755 }
+    );
+    const target = tempDir();
+    const path0 = process.env.PATH;
+    process.env.PATH = `${bin}:${path0 ?? ''}`;
+    let r;
+    try {
+      r = await apply(target, forgeDelta(path.join(w, 'snap'), path.join(w, 'delta.tar')), base);
+    } finally {
+      process.env.PATH = path0;
+    }
+    expect(r.deltaOf).toBe('k-base');
+    expect(fs.readFileSync(path.join(target, 'gnu/store', fresh, 'f'), 'utf8')).toBe('fresh\n');
+    // Every file of the base's item as the base holds it: none rewritten by the delta's tar.
+    const files = sh(`cd ${q(path.join(src, 'gnu/store', hello))} && find . -type f`)
+      .stdout.split('\n')
+      .filter((l) => l !== '');
+    expect(files.length).toBeGreaterThan(2);
+    const digest = (p: string): string => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    for (const f of files) expect(`${f}: ${digest(path.join(target, 'gnu/store', hello, f))}`).toBe(`${f}: ${digest(path.join(src, 'gnu/store', hello, f))}`);
+  }, 120_000);
 });

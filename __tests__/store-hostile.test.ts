@@ -361,7 +361,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       }
       expect(r.reaped).toEqual([leftover]);
       // The dir tar is confined to, then the confined ids and tar's argv (sys/confined.ts).
-      expect(out.join('')).toMatch(new RegExp(`${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/tree ${CONFINED_IDS.uid} ${CONFINED_IDS.gid} tar -x -f - `));
+      expect(out.join('')).toMatch(new RegExp(`${store.replace(/[/.]/g, '\\$&')}/\\.runbox-restore-\\d+-\\d+/tree/0 ${CONFINED_IDS.uid} ${CONFINED_IDS.gid} tar -x -f - `));
       expect(fs.readFileSync(path.join(store, item.slice('gnu/store/'.length), 'f'), 'utf8')).toBe('on the mount\n');
       expect(fs.readdirSync(store).filter((n) => n.startsWith('.runbox-restore-'))).toEqual([]);
       expectOnlyAdded(h, [item]);

@@ -42,7 +42,7 @@ async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, lin
   const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
   try {
     await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
-    tamper(path.join(restore.tree, '0'));
+    tamper(path.join(restore.tree, '0', '0'));
     await restore.verifyLanded();
     return undefined;
   } catch (e) {
@@ -61,7 +61,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
 
   test('the link a copy instead (same type, mode, size, mtime): refused', async () => {
     const reason = await landed((sub) => sh(`cd ${q(sub)}/${item} && rm g && cp -p f g && touch -d @1 .`));
-    expect(reason).toMatch(/'0\/gnu\/store\/aaaa-item\/f' landed as f 0:0 444 7 x1 @1, not f 0:0 444 7 x2 @1/);
+    expect(reason).toMatch(/'0\/0\/gnu\/store\/aaaa-item\/f' landed as f 0:0 444 7 x1 @1, not f 0:0 444 7 x2 @1/);
   });
 
   test('a file linked to another emitted file of the same size: refused', async () => {
@@ -71,7 +71,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
 
   test('two links swapped (every link count as emitted, the inodes not): refused', async () => {
     const reason = await landed((sub) => sh(`cd ${q(sub)}/${item} && rm g i && ln h g && ln f i && touch -d @1 .`));
-    expect(reason).toMatch(/'0\/gnu\/store\/aaaa-item\/[gi]' is not the same file as '0\/gnu\/store\/aaaa-item\/[fh]', which it was emitted as a hard link to/);
+    expect(reason).toMatch(/'0\/0\/gnu\/store\/aaaa-item\/[gi]' is not the same file as '0\/0\/gnu\/store\/aaaa-item\/[fh]', which it was emitted as a hard link to/);
   });
 
   test('a link anchor of an item the store has: it and its dirs landed canonical (only those of that item), the link its inode', async () => {
@@ -90,13 +90,13 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('what l
 
   test('a link anchor missing, or copied rather than linked, or an extra file beside it: refused', async () => {
     expect(await landed((sub) => sh(`cd ${q(sub)}/${host}/doc && rm COPYING && touch -d @1 .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(
-      /'0\/gnu\/store\/0000-host\/doc\/COPYING' was emitted but is not in the private dir/
+      /'0\/0\/gnu\/store\/0000-host\/doc\/COPYING' was emitted but is not in the private dir/
     );
     expect(await landed((sub) => sh(`cd ${q(sub)}/${item} && rm COPYING && cp -p ../0000-host/doc/COPYING COPYING && touch -d @1 .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(
       /landed as f 0:0 444 8 x1 @1, not f 0:0 444 8 x2 @1/
     );
     expect(await landed((sub) => sh(`cd ${q(sub)}/${host}/doc && echo x > other && chmod 444 other && touch -d @1 other .`), ANCHORED, [`${host}/doc/COPYING`])).toMatch(
-      /'0\/gnu\/store\/0000-host\/doc\/other' is in the private dir, but was never emitted/
+      /'0\/0\/gnu\/store\/0000-host\/doc\/other' is in the private dir, but was never emitted/
     );
   });
 });

@@ -117,6 +117,25 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     }
   });
 
+  test.each(['v2', 'v1'])('%s: a save failing while reading the DB reserves nothing; the next save of the key succeeds', async (protocol) => {
+    if (protocol === 'v1') useV1(server.url);
+    const key = `stream-early-${protocol}`;
+    // As the real services: a reservation never finalized keeps the key taken (until it expires).
+    await server.reservations('strict');
+    try {
+      const broken = buildGuixLayout(tempDir()).root;
+      fs.writeFileSync(dbOf(broken), 'not a SQLite database, so reading the registrations fails\n'.repeat(200));
+      await expect(streamSave(broken, key)).rejects.toThrow(/./);
+      expect((await server.stats()).entries.filter((e) => e.key === key)).toEqual([]);
+      const { id } = await streamSave(source, key);
+      expect(id).toBeDefined();
+      expect((await server.stats()).entries.filter((e) => e.key === key).map((e) => e.finalized)).toEqual([true]);
+    } finally {
+      await server.reservations('lenient');
+      useCacheService(server.url);
+    }
+  });
+
   test.each(['v2', 'v1'])('%s: an upload failing midway fails the snapshot with an UploadError, finalizes nothing, leaves no process', async (protocol) => {
     if (protocol === 'v1') useV1(server.url);
     const key = `stream-fault-${protocol}`;

@@ -20,7 +20,9 @@
 // Test hooks: POST /_control {"fault": mode|null} (or setFault(mode) in-process),
 // POST /_control {"evict": key} (or evict(key): drops every entry under that exact key, as the
 // service's eviction would; answers {"evicted": n}), POST /_control {"deleteId": id} (one finalized
-// entry; {"deleted": 0|1}) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
+// entry; {"deleted": 0|1}), POST /_control {"reservations": "strict"|"lenient"} (strict: a reserved,
+// unfinalized upload makes the next reservation of its key fail, as the real services do until
+// they expire it; lenient, the default: the new reservation replaces it) and GET /_stats (or stats()). Modes: down, 500, 429 (RPCs), corrupt-blob, truncate-blob
 // (downloads), upload-500 (blob PUTs and v1 PATCHes). Entries live in memory; blobs are files in
 // `dir`. Stats: `downloads` counts blob GETs that start at byte 0 (one per entry a client fetches,
 // whether it asks for the whole blob or a range), `downloadBytes` every byte served.
@@ -132,6 +134,9 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
   let nextId = 1;
   let seq = 0; // finalize order; timestamps can tie within a millisecond
   let fault = null;
+  // 'strict': a pending (reserved, unfinalized) upload blocks a new reservation of its key, as
+  // the real services do until they expire it; 'lenient' (default): the new one replaces it.
+  let reservations = 'lenient';
   let baseUrl = '';
 
   const setFault = (f) => {
@@ -195,6 +200,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       // Only a finalized entry blocks a new reservation: an abandoned upload (crashed job,
       // injected fault) must not poison the key for the rest of the run.
       if (old?.finalized) return { ok: false, message: `cache entry ${key} already exists` };
+      if (old && reservations === 'strict') return { ok: false, message: `cache entry ${key} is being uploaded (reserved, not finalized)` };
       if (old) {
         byId.delete(old.id);
         void fsp
@@ -293,6 +299,7 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
       if (typeof key !== 'string' || !key || typeof version !== 'string' || !version) return v1Json(400, { message: 'key and version are required' });
       const old = entries.get(`${key}\0${version}`);
       if (old?.finalized) return v1Json(409, { message: `Cache already exists. Scope: refs/heads/main, Key: ${key}, Version: ${version}` });
+      if (old && reservations === 'strict') return v1Json(409, { message: `Cache is being uploaded (reserved). Key: ${key}, Version: ${version}` });
       if (old) byId.delete(old.id);
       const e = { id: nextId++, key, version, size: 0, finalized: false, uploaded: false, seq: 0, v1: true, cacheSize };
       entries.set(`${key}\0${version}`, e);
@@ -449,6 +456,10 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
           if (typeof body.evict === 'string') return sendJson(res, 200, { evicted: await evict(body.evict) });
           // One entry by id (the REST API's DELETE /actions/caches/{id}, through tools/caches-api.mjs).
           if (typeof body.deleteId === 'number') return sendJson(res, 200, { deleted: await deleteId(body.deleteId) });
+          if (body.reservations === 'strict' || body.reservations === 'lenient') {
+            reservations = body.reservations;
+            return sendJson(res, 200, { reservations });
+          }
           setFault(body.fault);
         } catch (err) {
           return sendJson(res, 400, { error: String(err.message) });

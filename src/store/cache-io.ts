@@ -10,9 +10,9 @@
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
-// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
-// frame to as zstd makes it; the blocks go to the service while later frames are still being
-// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// Save streams: beginEntry gives an EntryStream that archive.ts hands each frame to as zstd
+// makes it; the key is reserved when the first block is ready, the blocks go to the service
+// while later frames are still being made, and the index goes last. Nothing is finalized unless every block was sent and the
 // commit succeeded, so a failure anywhere leaves no entry behind.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
@@ -20,7 +20,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { clientFor, describe, openBlob, serviceFromEnv, type CacheClient } from './cache-service/index.js';
+import { clientFor, describe, openBlob, serviceFromEnv, type CacheClient, type UploadSession } from './cache-service/index.js';
 import { keyProblem, MAX_KEYS } from './config.js';
 import { EntryFormatError, EntryIntegrityError, EntryTrustError, MAX_ENTRY_BYTES } from './entry/format.js';
 import { fetchFile, freeBytes, readIndex } from './entry/reader.js';
@@ -28,7 +28,7 @@ import { MANIFEST_FILE, MAX_MANIFEST_BYTES } from './manifest.js';
 import { LIMITS, REGISTRATIONS_FILE } from './registrations.js';
 import { entryFiles, type SnapshotFiles } from './snapshot-files.js';
 import type { TrustedKey } from './entry/signing.js';
-import { entryRange, EntryStream, planEntry, UploadError } from './entry/writer.js';
+import { entryRange, EntryStream, planEntry, UploadError, type BlockSink } from './entry/writer.js';
 import type { StoreKind } from './presets.js';
 import { shown } from '../common/untrusted-text.js';
 import { stagingSpaceProblem } from './staging.js';
@@ -247,29 +247,50 @@ export interface EntryUpload {
   finish(): Promise<string | undefined>;
 }
 
+/** The service would not reserve the key (taken, or saved meanwhile): the snapshot is not the problem. */
+class KeyRefused extends Error {
+  constructor(key: string, refused: string) {
+    super(`the cache service did not take the snapshot under ${key}: ${refused}`);
+    this.name = 'KeyRefused';
+  }
+}
+
 /**
- * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
- * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
- * service holds no entry under key; an upload that fails midway makes the stream's put throw
- * an UploadError (see uploadFailure).
+ * Opens a streamed upload of the entry under `key`, or undefined (after a warning) when it
+ * cannot be saved: no service, an unusable key, an entry under key already. The key is reserved
+ * only when the first block is ready to go: a save that fails before (reading the store or its
+ * DB) reserves nothing, where a reservation never finalized would keep the key taken until the
+ * service expires it (v1/GHES answers 409). A key another job reserves in between fails the
+ * first block's put. Until finish() succeeds the service holds no entry under key; an upload
+ * that fails midway makes the stream's put throw an UploadError (see uploadFailure).
  */
 export async function beginEntry(key: string, opts: EntryOptions): Promise<EntryUpload | undefined> {
   const c = saveClient(key);
   if (!c) return undefined;
   const version = entryVersion(opts.kind, opts.storePaths);
-  let session;
-  try {
-    session = await c.begin(key, version);
-  } catch (e) {
-    core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
-    return undefined;
+  // A key saved already costs no snapshot: looked up first, where the job may read.
+  const svc = serviceFromEnv();
+  if (typeof svc !== 'string' && svc.readable) {
+    try {
+      const hit = await c.find([key], version);
+      if (hit?.matchedKey === key) {
+        core.warning(`runbox store: the cache service did not take the snapshot under ${key}: it holds an entry under that key already. The job goes on.`);
+        return undefined;
+      }
+    } catch (e) {
+      core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+      return undefined;
+    }
   }
-  if ('refused' in session) {
-    core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
-    return undefined;
-  }
-  const s = session;
-  const stream = new EntryStream(s, {
+  let reserved: Promise<UploadSession> | undefined;
+  const session = (): Promise<UploadSession> =>
+    (reserved ??= c.begin(key, version).then((s) => {
+      if ('refused' in s) throw new KeyRefused(key, s.refused);
+      return s;
+    }));
+  // v1 writes each block at its offset (ordered); v2 lays staged blocks out at commit.
+  const sink: BlockSink = { ordered: c.protocol === 'v1', put: async (data, offset) => (await session()).put(data, offset) };
+  const stream = new EntryStream(sink, {
     blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
     concurrency: STREAM_CONCURRENCY,
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
@@ -279,11 +300,12 @@ export async function beginEntry(key: string, opts: EntryOptions): Promise<Entry
     async finish() {
       try {
         const t = await stream.finish();
-        const r = await s.commit(t.refs, t.size);
+        // finish() sent the index and trailer: the session exists.
+        const r = await (await session()).commit(t.refs, t.size);
         if ('id' in r) return r.id;
         core.warning(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
       } catch (e) {
-        core.warning(`runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
+        core.warning(uploadFailure(e) ?? `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e)}`);
       }
       return undefined;
     }
@@ -292,5 +314,7 @@ export async function beginEntry(key: string, opts: EntryOptions): Promise<Entry
 
 /** When a failed snapshot failed because its upload did: the warning to give. */
 export function uploadFailure(e: unknown): string | undefined {
-  return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e.cause)}` : undefined;
+  if (!(e instanceof UploadError)) return undefined;
+  if (e.cause instanceof KeyRefused) return `runbox store: ${e.cause.message}. The job goes on.`;
+  return `runbox store: saving the snapshot failed, the job goes on without it: ${describe(e.cause)}`;
 }

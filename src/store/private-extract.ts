@@ -3,9 +3,11 @@
 // itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
 // through. tar never reads a byte of the snapshot's headers, so there is no second parser to
 // disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
-// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
-// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
-// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// tree per entry of the restore (a delta and its base, which different jobs may have written)
+// and one sub-dir per archive in it, and not as root: the kernel confines it (sys/confined.ts)
+// to an uid that owns nothing (one per entry), in namespaces where its entry's tree is the only
+// place it can write. So even a tar that was taken over cannot reach another entry's files;
+// the archives of one entry share their tree (the walk checks their paths, not their data). Once every archive passed and its digest matched,
 // the tree is given to root and walked (never following a link): it must be exactly what node
 // emitted, with canonical metadata; only then, with the daemon stopped, are the new items
 // renamed into the store. There is no extraction into the live store and no fallback: a refused
@@ -35,8 +37,9 @@ import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
 import { escapedText } from '../common/untrusted-text.js';
-import { checkConfinedIds, confinedCommand, giveToRoot, makeConfinedDir } from '../sys/confined.js';
+import { checkConfinedIds, confinedCommand, confinedIds, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
+import { mountIdOf } from '../sys/mount-id.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
@@ -65,9 +68,12 @@ export interface ArchiveSource {
   sha256?: string;
 }
 
-/** One archive for extractAll: `index` names its sub-dir of the private dir. */
+/** One archive for extractAll: `index` names its sub-dir of its entry's tree. */
 export interface ExtractJob {
   index: number;
+  /** Which entry of the restore it comes from (0: a full snapshot or a delta's base, 1: the
+   * delta): its tree, and the confined ids of its tars. Default 0. */
+  part?: number;
   src: ArchiveSource;
   rec: ArchiveRecord;
   rules: MemberRules;
@@ -146,8 +152,9 @@ export function privatePlace(root: string, storePaths: readonly string[]): Priva
   const st = fs.lstatSync(store, { throwIfNoEntry: false });
   if (!st) return { parent, homes };
   homes.push(store);
-  // A mount point: a rename from its parent would cross filesystems (a copy, which ENOSPC can cut short).
-  return { parent: st.dev !== fs.statSync(parent).dev ? store : parent, homes };
+  // A mount point (a bind mount of the same filesystem too: mount IDs, not st_dev): a rename
+  // from its parent would cross mounts (EXDEV: mv copies, which ENOSPC can cut short).
+  return { parent: mountIdOf(store) !== mountIdOf(parent) ? store : parent, homes };
 }
 
 /**
@@ -200,6 +207,8 @@ interface Landed {
   links?: number;
   /** A hard link: the path (in the private dir) of the file whose inode it must be. */
   sameAs?: string;
+  /** An entry's tree itself (made by runbox, not by tar): any mtime. */
+  anyMtime?: boolean;
 }
 
 /**
@@ -226,11 +235,12 @@ export function tarExtractArgs(): string[] {
 }
 
 /**
- * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
- * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ * The confined `tar -x` (sys/confined.ts) into `dir` as entry `part`'s ids, reading the
+ * canonical stream `feed` writes to its stdin (the only place restore starts tar). Resolves
+ * when tar exited 0.
  */
-function extractTar(dir: string, feed: (stdin: Writable) => Promise<unknown>): Promise<void> {
-  return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
+function extractTar(dir: string, part: number, feed: (stdin: Writable) => Promise<unknown>): Promise<void> {
+  return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs(), confinedIds(part))], { feed });
 }
 
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
@@ -263,6 +273,10 @@ export class PrivateRestore {
   /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
    * item in the store from one that appeared there meanwhile. */
   private readonly topInodes = new Map<string, string>();
+  /** Per archive: its entry (ExtractJob.part), whose tree holds its sub-dir. */
+  private readonly partOf = new Map<number, number>();
+  /** Entries whose tree is made. */
+  private readonly partsMade = new Set<number>();
   /** Members checked so far, all archives and lanes together (see onMember). */
   private checkedMembers = 0;
   private readonly unregister: () => void;
@@ -272,7 +286,9 @@ export class PrivateRestore {
   private readonly parentMtime: string;
 
   /**
-   * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+   * `<dir>/tree` (root's, 0700): one tree per entry of the restore, `<tree>/<part>`, where that
+   * entry's confined tars write (and nothing else of theirs can: a delta's tar cannot reach
+   * its base's files, nor the other way round), its confined ids' until verifyLanded gives it
    * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
    * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
    */
@@ -302,7 +318,7 @@ export class PrivateRestore {
     try {
       await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
-      await makeConfinedDir(restore.tree);
+      await run('mkdir', ['-m', '0700', '--', restore.tree], { privileged: true });
       for (const sp of storePaths) {
         const abs = path.join(root, rel(sp));
         if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
@@ -379,11 +395,22 @@ export class PrivateRestore {
   async extractAll(archives: readonly ExtractJob[], lanes: number): Promise<ArchiveSummary[]> {
     const summaries: ArchiveSummary[] = [];
     const failures = new Map<number, unknown>();
+    const partOf = (i: number): number => archives[i].part ?? 0;
+    for (let i = 0; i < archives.length; i++) {
+      const part = partOf(i);
+      this.partOf.set(archives[i].index, part);
+      if (this.partsMade.has(part)) continue;
+      // The entry's own tree, its own ids': the only place its tars can write.
+      await makeConfinedDir(path.join(this.tree, String(part)), confinedIds(part));
+      this.partsMade.add(part);
+      this.expect(String(part), { type: 'd', mode: 0o700, anyMtime: true });
+    }
     let next = 0;
-    const lane = async (): Promise<void> => {
+    // One tar, writing `part`'s tree, for the archives of that entry next in the queue.
+    const tarRun = async (part: number): Promise<void> => {
       let tarIn: (stdin: Writable) => void = () => undefined;
       const tarStdin = new Promise<Writable>((resolve) => (tarIn = resolve));
-      const tar = extractTar(this.tree, (stdin) => {
+      const tar = extractTar(path.join(this.tree, String(part)), part, (stdin) => {
         // EPIPE when tar exits first; tar's exit status is what counts.
         stdin.on('error', () => undefined);
         tarIn(stdin);
@@ -398,7 +425,7 @@ export class PrivateRestore {
       const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
       // tar could not even be started: its error is the failure of the archive it was for.
       if (stdin === undefined) {
-        if (next < archives.length) failures.set(next++, await tar);
+        failures.set(next < archives.length ? next++ : archives.length - 1, await tar);
         return;
       }
       let gone = false;
@@ -407,7 +434,7 @@ export class PrivateRestore {
       // Cut off by us (an archive failed): tar's own failure is then a consequence.
       let cut = false;
       let tarNeeded = false;
-      while (failures.size === 0 && next < archives.length) {
+      while (failures.size === 0 && next < archives.length && partOf(next) === part) {
         current = next++;
         try {
           summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
@@ -425,6 +452,11 @@ export class PrivateRestore {
       }
       const tarFailure = await tar;
       if (tarFailure !== undefined && (tarNeeded || !cut)) failures.set(Math.max(current, 0), tarFailure);
+    };
+    // A lane's tar serves one entry; when the queue reaches the next entry (a delta's archives
+    // after its base's), the lane starts another tar for it.
+    const lane = async (): Promise<void> => {
+      while (failures.size === 0 && next < archives.length) await tarRun(partOf(next));
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
     if (failures.size > 0) {
@@ -444,7 +476,10 @@ export class PrivateRestore {
    */
   private async streamArchive(job: ExtractJob, tarStdin: Writable, tarGone: () => boolean): Promise<ArchiveSummary> {
     const { index, src, rec, rules } = job;
+    // `sub`: the archive's sub-dir in the stream (tar runs in its entry's tree); `at`: the same
+    // dir relative to the private dir's tree, where the walk finds it.
     const sub = String(index);
+    const at = `${job.part ?? 0}/${index}`;
     const emitted = new Set<string>();
     this.emitted.set(index, emitted);
     const dropped = new Set<string>();
@@ -474,7 +509,7 @@ export class PrivateRestore {
     // The archive's sub-dir, then the store paths and their parents: made here, so tar never
     // makes a dir on its own.
     let out: Buffer[] = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
-    this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+    this.expect(at, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
     const made = new Set<string>();
     for (const sp of rules.storePaths) {
       const parts = rel(sp).split('/');
@@ -483,7 +518,7 @@ export class PrivateRestore {
         if (made.has(d)) continue;
         made.add(d);
         out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-        this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+        this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
       }
     }
     let dataLeft = 0;
@@ -514,11 +549,11 @@ export class PrivateRestore {
         if (anchorDirs.has(d)) continue;
         anchorDirs.add(d);
         out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-        this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+        this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
       }
       out.push(header(c));
       emittedFiles.add(c.path);
-      this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
+      this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
     };
     const onMember = (m: Parameters<MemberValidator['check']>[0]): void => {
       const c: CheckedMember | undefined = validator.check(m);
@@ -561,17 +596,17 @@ export class PrivateRestore {
           emitting = false;
           return;
         }
-        const original = this.landed.get(`${sub}/${target}`) as Landed;
+        const original = this.landed.get(`${at}/${target}`) as Landed;
         original.links = (original.links ?? 1) + 1;
         out.push(header(c));
         emitted.add(top);
-        this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
+        this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${at}/${target}` });
         return;
       }
       out.push(header(c));
       emitted.add(top);
       if (c.kind === 'file') emittedFiles.add(c.path);
-      this.expect(`${sub}/${c.path}`, {
+      this.expect(`${at}/${c.path}`, {
         type: c.kind === 'file' ? 'f' : c.kind === 'dir' ? 'd' : 'l',
         mode: canonicalMode(c),
         ...(c.kind === 'file' ? { size: c.size, links: 1 } : {}),
@@ -676,10 +711,11 @@ export class PrivateRestore {
       // its inode below (the same inode has the same count).
       const links = want.links !== undefined;
       if (want.sameAs !== undefined || links) inodes.set(p, ino);
-      const slash = p.indexOf('/');
-      if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1))) this.topInodes.set(p, ino);
+      // `<part>/<index>/<top>`: an emitted item's inode, keyed `<index>/<top>` for moveIn.
+      const m = /^[0-9]+\/([0-9]+)\/(.*)$/s.exec(p);
+      if (m && this.emitted.get(Number(m[1]))?.has(m[2])) this.topInodes.set(`${m[1]}/${m[2]}`, ino);
       const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
-      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+      const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${want.anyMtime ? Number(mtime) : CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
       if (got !== exp) problem ??= `'${p}' landed as ${got}, not ${exp}`;
     };
     const fields: string[] = [];
@@ -731,7 +767,7 @@ export class PrivateRestore {
         const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
         existing += tops.length - fresh.length;
         await this.moveAll(
-          fresh.map((t) => path.join(this.tree, String(index), t)),
+          fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)),
           path.join(this.root, r),
           fresh.map((t) => this.topInodes.get(`${index}/${t}`))
         ).then((kept) => {

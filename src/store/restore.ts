@@ -247,6 +247,8 @@ async function extractAll(o: ApplyOptions, priv: PrivateRestore, specs: readonly
     const sha256 = files.sha256Of?.(a.file);
     return {
       index: a.index,
+      // Its entry's own tree and confined ids: a delta's tars cannot write its base's files.
+      part: a.part,
       src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => (files.reread as (n: string) => Promise<string>)(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
       rec: a.rec,
       rules: { storePaths: a.storePaths, reserved }

@@ -79,8 +79,9 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     // A delta holds only what its base lacks, so restoring base + delta would bring back every
     // base item the GC just deleted: after a GC that freed anything, a full snapshot.
     const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-    // Reserved before the archive: a key another job saved first costs no snapshot. Until
-    // upload.finish() succeeds the service holds nothing under the key.
+    // Looked up before the archive: a key another job saved first costs no snapshot. The key is
+    // reserved only when the first block is ready (a save failing before reserves nothing);
+    // until upload.finish() succeeds the service holds no entry under it.
     const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
     if (!upload) {
       report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);

@@ -16,12 +16,14 @@
 //   in its dir that would outlive the namespace) and a UTS namespace.
 // - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
 //   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
-//   namespace only; the filesystems stay writable for the host). That covers what the uid could
-//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
-//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
-//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
-//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
-//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+//   namespace only; the filesystems stay writable for the host), the namespace's own /proc and
+//   the kernel's pseudo filesystems too. That covers what the uid could otherwise write on any
+//   host: /tmp, /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard
+//   link into the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing
+//   outside can be handed to root's chown afterwards. The remounts go by path, and a path can
+//   change under them (a local user renaming a dir above a mount point), so what landed is
+//   checked, not assumed: /proc/self/mountinfo is read again and the command does not start
+//   unless every mount a path can reach, but the dir, is read-only (WRITABLE_MOUNTS_AWK).
 // - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -49,23 +51,93 @@ import type { Ids } from './users.js';
  */
 export const CONFINED_IDS: Readonly<Ids> = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
 
-/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+/**
+ * Identities for writers that must not reach each other's files: a restore's entries (a delta
+ * and its base, which different jobs may have written) each extract as their own slot, so even
+ * a taken-over tar of one owns none of the other's files. Slot 0 is CONFINED_IDS.
+ */
+export const CONFINED_SLOTS = 2;
+
+export function confinedIds(slot: number): Readonly<Ids> {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= CONFINED_SLOTS) throw new RangeError(`confined id slot ${slot}: there are ${CONFINED_SLOTS}`);
+  return { uid: CONFINED_IDS.uid + slot, gid: CONFINED_IDS.gid + slot };
+}
+
+/**
+ * awk over mountinfo: the mount points of the mounts still writable that a path can reach, but
+ * the extraction dir's own (ENVIRON RUNBOX_DIR). Reachable: resolving the mount point from the
+ * root mount (each step the first mount crossed, then the topmost one stacked there) ends on
+ * that mount. A mount covered by another (the host's /proc under the namespace's own, a tmpfs
+ * mounted twice on /dev/shm) is reached by no path, so it may stay as it is. Only mountinfo's
+ * text is read: no mount point is looked up or stat'ed (a hung FUSE or NFS mount would hang
+ * that), and a path renamed meanwhile changes nothing (the kernel's view is checked, not the
+ * paths the remounts were given). Paths are compared in mountinfo's escaped form.
+ */
+export const WRITABLE_MOUNTS_AWK = String.raw`
+function esc(s,   o, i, c) {
+  o = ""
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1)
+    if (c == "\\") o = o "\\134"; else if (c == " ") o = o "\\040"; else if (c == "\t") o = o "\\011"; else if (c == "\n") o = o "\\012"; else o = o c
+  }
+  return o
+}
+function top(c) { while (c in above) c = above[c]; return c }
+function under(p, m) { return m == "/" || p == m || substr(p, 1, length(m) + 1) == m "/" }
+function resolve(p,   c, b, k, id) {
+  c = top(root)
+  for (;;) {
+    b = ""
+    for (k = 1; k <= n; k++) {
+      id = ids[k]
+      if (par[id] == c && id != c && mp[id] != mp[c] && under(p, mp[id]) && (b == "" || length(mp[id]) < length(mp[b]))) b = id
+    }
+    if (b == "") return c
+    c = top(b)
+  }
+}
+NF >= 6 { ids[++n] = $1; par[$1] = $2; mp[$1] = $5; rw[$1] = ($6 ~ /^rw(,|$)/) }
+END {
+  dir = esc(ENVIRON["RUNBOX_DIR"])
+  root = ""
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    p = par[id]
+    if ((p in mp) && p != id && mp[p] == mp[id]) above[p] = id
+    if (mp[id] == "/" && (!(p in mp) || p == id)) root = id
+  }
+  if (root == "") { print "(no root mount in mountinfo)"; exit }
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    if (rw[id] && mp[id] != dir && resolve(mp[id]) == id) print mp[id]
+  }
+}`;
+if (WRITABLE_MOUNTS_AWK.includes("'")) throw new Error('WRITABLE_MOUNTS_AWK is put between single quotes');
+
+/**
+ * Remounts every writable mount but the dir read-only, checks that every mount a path reaches
+ * is, then becomes the confined uid (see the top).
+ */
 const INNER = `set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
 mount --bind -- "$dir" "$dir"
 cd -- "$dir"
-mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
-  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
   # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
   case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
   [ "$mp" = "$dir" ] && continue
-  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
-    # Only a mount covered by another one (unreachable by any path) may stay writable.
-    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
-  fi
+  # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
+  # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
+  mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
 done
+left=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+if [ -n "$left" ]; then
+  printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
+  exit 111
+fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `;
 
@@ -93,23 +165,21 @@ export interface ConfinedCommand {
 }
 
 /**
- * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
- * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
- * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
+ * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
  */
-export function confinedCommand(dir: string, cmd: string, args: readonly string[]): ConfinedCommand {
-  return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+export function confinedCommand(dir: string, cmd: string, args: readonly string[], ids: Readonly<Ids> = CONFINED_IDS): ConfinedCommand {
+  return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
 }
 
 let idsChecked: Promise<void> | undefined;
 
-/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+/** Refuses when a user or group of the host has one of the slots' ids (once per process). */
 export function checkConfinedIds(): Promise<void> {
   idsChecked ??= (async () => {
-    for (const [db, id] of [
-      ['passwd', CONFINED_IDS.uid],
-      ['group', CONFINED_IDS.gid]
-    ] as const) {
+    const slots = Array.from({ length: CONFINED_SLOTS }, (_, i) => confinedIds(i));
+    for (const [db, id] of [...slots.map((s) => ['passwd', s.uid] as const), ...slots.map((s) => ['group', s.gid] as const)]) {
       const r = await run('getent', [db, String(id)], { allowFailure: true });
       // 2: not found, the expected answer. Anything else but a hit is getent failing.
       if (r.code === 2) continue;
@@ -124,9 +194,9 @@ export function checkConfinedIds(): Promise<void> {
   return idsChecked;
 }
 
-/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
-export async function makeConfinedDir(dir: string): Promise<void> {
-  await run('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+/** Makes `dir` (its parent must exist): `ids`' (CONFINED_IDS by default), 0700. */
+export async function makeConfinedDir(dir: string, ids: Readonly<Ids> = CONFINED_IDS): Promise<void> {
+  await run('install', ['-d', '-m', '0700', '-o', String(ids.uid), '-g', String(ids.gid), '--', dir], { privileged: true });
 }
 
 /**
