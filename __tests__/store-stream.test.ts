@@ -12,8 +12,8 @@ import { beginEntry } from '../src/store/cache-io.js';
 import { UploadError } from '../src/store/entry/writer.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { dbContents, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
-import { DB_DIR, OPTS, restoreInto, stagedSave, storeState, storeWithItems } from './fixtures/guix-snapshot.js';
+import { buildGuixLayout, dbContents, itemName, removeTempDirs, tempDir } from './fixtures/store.js';
+import { DB_DIR, dbOf, OPTS, restoreInto, stagedSave, storeState, storeWithItems } from './fixtures/guix-snapshot.js';
 
 const PKGS = 12;
 /** Random, so the compressed snapshot is about as big as the store: ~12 MB. */
