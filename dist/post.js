@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3216);
+/* harmony import */ var _steps_post_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9132);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3216:
+/***/ 9132:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30580,8 +30580,6 @@ function isRetryable(e) {
     const status = e instanceof HttpError ? e.status : e?.statusCode;
     if (typeof status === 'number' && status > 0)
         return status >= 500 && status !== 501;
-    if (e instanceof TypeError && e.message === 'fetch failed')
-        return true;
     const name = e?.name;
     const code = e?.code ?? e?.cause?.code;
     if (name === 'AbortError' || name === 'TimeoutError')
@@ -30590,7 +30588,7 @@ function isRetryable(e) {
         return true;
     return e instanceof Error && /terminated|socket hang up|premature close/i.test(e.message);
 }
-/** An error's message with its cause (fetch hides ECONNRESET and friends there). */
+/** An error's message with its cause, when it has one. */
 function http_describe(e) {
     if (!(e instanceof Error))
         return String(e);
@@ -30635,8 +30633,63 @@ async function jsonBody(res, what) {
         throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
     }
 }
-async function fetchWithTimeout(url, init) {
-    return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
+/** Past this, an answer to an RPC or REST call is no cache service's: refused, not buffered. */
+const MAX_ANSWER_BYTES = 8 * 2 ** 20;
+/** A whole HTTP answer, read into memory (the services' answers are small): what the callers took from fetch's Response. */
+class Answer {
+    status;
+    body;
+    ok;
+    headers;
+    constructor(status, raw, body) {
+        this.status = status;
+        this.body = body;
+        this.ok = status >= 200 && status < 300;
+        const get = (name) => {
+            const v = raw[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+        };
+        this.headers = { get, has: (name) => get(name) !== null };
+    }
+    text() {
+        return Promise.resolve(this.body.toString('utf8'));
+    }
+}
+/**
+ * One request and its whole answer, within RPC_TIMEOUT_MS. node:http, not fetch: fetch's first
+ * call (loading undici, compiling its HTTP parser) cost every step about 0.35 s of CPU, more
+ * than the rest of a small restore (issue 13).
+ */
+function fetchWithTimeout(url, init = {}) {
+    return new Promise((resolve, reject) => {
+        const u = new URL(url);
+        const method = init.method ?? 'GET';
+        const mod = u.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+        const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
+        const fail = (e) => {
+            clearTimeout(timer);
+            reject(e);
+        };
+        const req = mod.request(u, { method, headers: { ...init.headers, ...(body ? { 'Content-Length': String(body.length) } : {}) } }, (res) => {
+            const chunks = [];
+            let n = 0;
+            res.on('data', (c) => {
+                n += c.length;
+                if (n > MAX_ANSWER_BYTES)
+                    req.destroy(new Error(`${method} ${u.host}${u.pathname}: the answer is more than ${MAX_ANSWER_BYTES} bytes, not a cache service's`));
+                else
+                    chunks.push(c);
+            });
+            res.on('end', () => {
+                clearTimeout(timer);
+                resolve(new Answer(res.statusCode ?? 0, res.headers, Buffer.concat(chunks)));
+            });
+            res.on('error', fail);
+        });
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error(`${method} ${u.host}${u.pathname}: no whole answer within ${RPC_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), RPC_TIMEOUT_MS).unref();
+        req.on('error', fail);
+        req.end(body);
+    });
 }
 /**
  * Sends a body of known length (Content-Length, not chunked: the v1 service wants it) from a
@@ -30666,42 +30719,49 @@ function contentRange(h) {
     const m = h ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim()) : null;
     return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
-/** One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count. */
+/** The answer to one GET, once its headers are in (the body not read yet). */
+function get(url, headers) {
+    return new Promise((resolve, reject) => {
+        const mod = url.protocol === 'https:' ? https : http;
+        // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
+        const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+        req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+        req.on('error', reject);
+    });
+}
+/**
+ * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
+ * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
+ * byte (issue 13), for the same bytes.
+ */
 async function* getRange(url, start, end, size) {
-    const ac = new AbortController();
-    // unref: an idle timer must never be what keeps main or post alive.
-    const idle = () => setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS).unref();
-    let timer = idle();
+    const res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` });
     try {
-        const res = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, signal: ac.signal });
-        const full = res.status === 200 && start === 0 && end === size;
-        if (res.status !== 206 && !full) {
-            await res.body?.cancel();
-            throw new HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
+        const status = res.statusCode ?? 0;
+        const full = status === 200 && start === 0 && end === size;
+        if (status !== 206 && !full)
+            throw new HttpError(status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${status}`);
+        if (status === 206) {
+            const header = res.headers['content-range'];
+            const cr = contentRange(header ?? null);
+            if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
+                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
         }
-        if (res.status === 206) {
-            const cr = contentRange(res.headers.get('content-range'));
-            if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size) {
-                await res.body?.cancel();
-                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
-            }
-        }
-        if (!res.body)
-            throw new ShortReadError(`GET bytes ${start}-${end - 1}: no body`);
         let n = 0;
-        for await (const chunk of res.body) {
-            clearTimeout(timer);
-            timer = idle();
+        for await (const chunk of res) {
             n += chunk.length;
             if (start + n > end)
                 throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-            yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+            yield chunk;
         }
         if (start + n !== end)
             throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
     }
     finally {
-        clearTimeout(timer);
+        // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
+        // connection goes, nothing more is read from it.
+        if (!res.complete)
+            res.destroy();
     }
 }
 /** Bytes [offset, offset+length), resuming after the last byte received on a retryable failure. */
@@ -30821,6 +30881,8 @@ async function limited(n, tasks) {
         throw failed;
 }
 /** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+/** Bytes of a block given as its pieces. */
+const lengthOf = (data) => data.reduce((n, b) => n + b.length, 0);
 function fieldText(v) {
     return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
 }
@@ -30905,7 +30967,7 @@ class V2Client {
                 const n = next++;
                 // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
                 const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
-                await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from([data]), data.length));
+                await withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from(data), lengthOf(data)));
                 return id;
             },
             commit: async (refs, size) => {
@@ -30938,7 +31000,6 @@ class V1Client {
                 ...(body !== undefined ? { body: JSON.stringify(body) } : {})
             });
             if (res.status >= 500 || res.status === 429) {
-                await res.body?.cancel();
                 throw new HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
             }
             const text = res.status === 204 ? '' : await res.text();
@@ -31013,7 +31074,7 @@ class V1Client {
             put: async (data, offset) => {
                 if (offset === undefined)
                     throw new Error('v1 upload: a block without its offset');
-                await this.patch(r.id, offset, offset + data.length, () => external_node_stream_.Readable.from([data]));
+                await this.patch(r.id, offset, offset + lengthOf(data), () => external_node_stream_.Readable.from(data));
                 return String(offset);
             },
             commit: (_refs, size) => this.commit(key, r.id, size)
@@ -31477,6 +31538,9 @@ function parsePax(data) {
 /** pax keys GNU tar writes for runbox's archives (--format=posix); any other key is refused,
  * so no record that tar would act on and this parser would ignore can exist. */
 const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'uid', 'gid', 'uname', 'gname', 'atime', 'ctime']);
+/** Bytes an archive may carry after its end-of-archive block: tar's padding to its record
+ * size (10240 bytes by default; 1 MiB is a blocking factor of 2048). */
+const MAX_TRAILER_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
 /**
  * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
  * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
@@ -31499,6 +31563,8 @@ class members_TarParser {
     pax;
     longName;
     longLink;
+    /** Bytes after the end-of-archive block so far (see MAX_TRAILER_BYTES). */
+    trailerBytes = 0;
     offset = 0;
     constructor(onMember, onData) {
         this.onMember = onMember;
@@ -31546,7 +31612,12 @@ class members_TarParser {
             }
             else {
                 // GNU tar stops at the first zero block. Anything but zeros after it would be data
-                // that tar ignores and a laxer reader might not: refuse rather than guess.
+                // that tar ignores and a laxer reader might not: refuse rather than guess. Zeros too,
+                // past what tar pads an archive with: no data bound counts them, and a frame of a few
+                // MB decompresses to TBs of them (a lane, and the host's restore lock, held for hours).
+                this.trailerBytes += chunk.length - off;
+                if (this.trailerBytes > MAX_TRAILER_BYTES)
+                    throw new TarFormatError(`more than ${MAX_TRAILER_BYTES} bytes after the end-of-archive block (tar pads an archive to its record size, 10240 bytes unless told otherwise)`);
                 for (let i = off; i < chunk.length; i++)
                     if (chunk[i] !== 0)
                         throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
@@ -32417,7 +32488,7 @@ async function reader_readIndex(src, trustedKeys) {
     return { files: parseIndex(index, dataBytes), dataBytes, ...(signer ? { signer } : {}), verified };
 }
 const O_NEW = (external_node_fs_default()).constants.O_WRONLY | (external_node_fs_default()).constants.O_CREAT | (external_node_fs_default()).constants.O_EXCL | (external_node_fs_default()).constants.O_NOFOLLOW;
-/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+/** Exact-size runs of a byte stream, whatever sizes it arrives in, as the pieces it came in (no copy). */
 class ByteQueue {
     it;
     pending = [];
@@ -32425,45 +32496,70 @@ class ByteQueue {
     constructor(it) {
         this.it = it;
     }
-    /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
+    /**
+     * The next `n` bytes as consecutive pieces (views of what the stream gave, the last one cut
+     * at `n`), or undefined when the stream ends first (`got` says how many there were). Not
+     * concatenated: copying every byte of a frame once more cost a restore more CPU than
+     * hashing it (issue 13).
+     */
     async take(n) {
         while (this.held < n) {
             const r = await this.it.next();
             if (r.done)
                 return { got: this.held };
+            if (r.value.length === 0)
+                continue;
             this.pending.push(r.value);
             this.held += r.value.length;
         }
-        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
-        this.pending = all.length > n ? [all.subarray(n)] : [];
-        this.held = all.length - n;
-        return { bytes: all.subarray(0, n), got: n };
+        const parts = [];
+        let need = n;
+        while (need > 0) {
+            const b = this.pending[0];
+            if (b.length <= need) {
+                parts.push(b);
+                this.pending.shift();
+                need -= b.length;
+            }
+            else {
+                parts.push(b.subarray(0, need));
+                this.pending[0] = b.subarray(need);
+                need = 0;
+            }
+        }
+        this.held -= n;
+        return { parts, got: n };
     }
     async ended() {
         return this.held === 0 && (await this.it.next()).done === true;
     }
 }
 /**
- * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
- * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each handed on (as the pieces it
+ * arrived in) only once its sha256 matches the index (and the whole file's once the last one
+ * did): nothing unproven leaves here.
  */
 async function* provenChunks(q, f) {
     const whole = createHash('sha256');
     for (const [i, want] of f.chunks.entries()) {
         const size = Math.min(CHUNK_BYTES, f.length - i * CHUNK_BYTES);
-        const { bytes, got } = await q.take(size);
-        if (!bytes)
+        const { parts, got } = await q.take(size);
+        if (!parts)
             throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
-        const digest = createHash('sha256').update(bytes).digest('hex');
+        const h = createHash('sha256');
+        for (const p of parts)
+            h.update(p);
+        const digest = h.digest('hex');
         if (digest !== want)
             throw new EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * CHUNK_BYTES}-${i * CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
-        whole.update(bytes);
+        for (const p of parts)
+            whole.update(p);
         if (i === f.chunks.length - 1) {
             const got = whole.digest('hex');
             if (got !== f.sha256)
                 throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
         }
-        yield bytes;
+        yield* parts;
     }
     if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256)
         throw new EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
@@ -33550,6 +33646,7 @@ class UploadError extends Error {
         this.name = 'UploadError';
     }
 }
+const blockLength = (block) => block.reduce((n, b) => n + b.length, 0);
 /** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
 class Turn {
     tail = Promise.resolve();
@@ -33664,14 +33761,14 @@ class EntryStream {
             }
             if (offset === undefined) {
                 held.push(block);
-                heldLen += block.length;
+                heldLen += blockLength(block);
                 if (heldLen <= heldCap)
                     return;
                 await takeTurn();
                 return;
             }
             const at = offset + sent;
-            sent += block.length;
+            sent += blockLength(block);
             const i = refs.push('') - 1;
             return this.send(block, at, (r) => (refs[i] = r), pending);
         };
@@ -33685,7 +33782,8 @@ class EntryStream {
                 await ship(b);
         };
         const cut = async () => {
-            const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+            // The pieces as they came: joining them copied every byte of the entry once more (issue 13).
+            const block = parts;
             parts = [];
             partLen = 0;
             await ship(block);
@@ -33745,7 +33843,7 @@ class EntryStream {
         const tail = Buffer.concat([index, signature, format_encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
         const pending = [];
         let ref = '';
-        await this.send(tail, this.next, (r) => (ref = r), pending);
+        await this.send([tail], this.next, (r) => (ref = r), pending);
         await Promise.all(pending);
         this.check();
         const size = this.next + tail.length;
@@ -33896,9 +33994,9 @@ async function progress_withProgress(label, measure, work, total) {
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
-// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
-// frame to as zstd makes it; the blocks go to the service while later frames are still being
-// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// Save streams: beginEntry gives an EntryStream that archive.ts hands each frame to as zstd
+// makes it; the key is reserved when the first block is ready, the blocks go to the service
+// while later frames are still being made, and the index goes last. Nothing is finalized unless every block was sent and the
 // commit succeeded, so a failure anywhere leaves no entry behind.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
@@ -34092,31 +34190,51 @@ async function saveEntry(parent, key, opts) {
 /** Streamed upload blocks: one in flight per slot, each held in memory until sent. */
 const STREAM_BLOCK_BYTES = 8 * 2 ** 20;
 const STREAM_CONCURRENCY = 4;
+/** The service would not reserve the key (taken, or saved meanwhile): the snapshot is not the problem. */
+class KeyRefused extends Error {
+    constructor(key, refused) {
+        super(`the cache service did not take the snapshot under ${key}: ${refused}`);
+        this.name = 'KeyRefused';
+    }
+}
 /**
- * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
- * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
- * service holds no entry under key; an upload that fails midway makes the stream's put throw
- * an UploadError (see uploadFailure).
+ * Opens a streamed upload of the entry under `key`, or undefined (after a warning) when it
+ * cannot be saved: no service, an unusable key, an entry under key already. The key is reserved
+ * only when the first block is ready to go: a save that fails before (reading the store or its
+ * DB) reserves nothing, where a reservation never finalized would keep the key taken until the
+ * service expires it (v1/GHES answers 409). A key another job reserves in between fails the
+ * first block's put. Until finish() succeeds the service holds no entry under key; an upload
+ * that fails midway makes the stream's put throw an UploadError (see uploadFailure).
  */
 async function beginEntry(key, opts) {
     const c = saveClient(key);
     if (!c)
         return undefined;
     const version = cache_io_entryVersion(opts.kind, opts.storePaths);
-    let session;
-    try {
-        session = await c.begin(key, version);
+    // A key saved already costs no snapshot: looked up first, where the job may read.
+    const svc = serviceFromEnv();
+    if (typeof svc !== 'string' && svc.readable) {
+        try {
+            const hit = await c.find([key], version);
+            if (hit?.matchedKey === key) {
+                lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: it holds an entry under that key already. The job goes on.`);
+                return undefined;
+            }
+        }
+        catch (e) {
+            lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
+            return undefined;
+        }
     }
-    catch (e) {
-        lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
-        return undefined;
-    }
-    if ('refused' in session) {
-        lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
-        return undefined;
-    }
-    const s = session;
-    const stream = new EntryStream(s, {
+    let reserved;
+    const session = () => (reserved ??= c.begin(key, version).then((s) => {
+        if ('refused' in s)
+            throw new KeyRefused(key, s.refused);
+        return s;
+    }));
+    // v1 writes each block at its offset (ordered); v2 lays staged blocks out at commit.
+    const sink = { ordered: c.protocol === 'v1', put: async (data, offset) => (await session()).put(data, offset) };
+    const stream = new EntryStream(sink, {
         blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
         concurrency: STREAM_CONCURRENCY,
         ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
@@ -34126,13 +34244,14 @@ async function beginEntry(key, opts) {
         async finish() {
             try {
                 const t = await stream.finish();
-                const r = await s.commit(t.refs, t.size);
+                // finish() sent the index and trailer: the session exists.
+                const r = await (await session()).commit(t.refs, t.size);
                 if ('id' in r)
                     return r.id;
                 lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
             }
             catch (e) {
-                lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
+                lib_core/* warning */.$e(uploadFailure(e) ?? `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
             }
             return undefined;
         }
@@ -34140,7 +34259,11 @@ async function beginEntry(key, opts) {
 }
 /** When a failed snapshot failed because its upload did: the warning to give. */
 function uploadFailure(e) {
-    return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e.cause)}` : undefined;
+    if (!(e instanceof UploadError))
+        return undefined;
+    if (e.cause instanceof KeyRefused)
+        return `runbox store: ${e.cause.message}. The job goes on.`;
+    return `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e.cause)}`;
 }
 
 ;// CONCATENATED MODULE: ./src/lock/root-files.ts
@@ -38608,12 +38731,14 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 //   in its dir that would outlive the namespace) and a UTS namespace.
 // - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
 //   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
-//   namespace only; the filesystems stay writable for the host). That covers what the uid could
-//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
-//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
-//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
-//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
-//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+//   namespace only; the filesystems stay writable for the host), the namespace's own /proc and
+//   the kernel's pseudo filesystems too. That covers what the uid could otherwise write on any
+//   host: /tmp, /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard
+//   link into the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing
+//   outside can be handed to root's chown afterwards. The remounts go by path, and a path can
+//   change under them (a local user renaming a dir above a mount point), so what landed is
+//   checked, not assumed: /proc/self/mountinfo is read again and the command does not start
+//   unless every mount a path can reach, but the dir, is read-only (WRITABLE_MOUNTS_AWK).
 // - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -38638,23 +38763,92 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
  * could reach it by path even if one existed.
  */
 const CONFINED_IDS = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
-/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+/**
+ * Identities for writers that must not reach each other's files: a restore's entries (a delta
+ * and its base, which different jobs may have written) each extract as their own slot, so even
+ * a taken-over tar of one owns none of the other's files. Slot 0 is CONFINED_IDS.
+ */
+const CONFINED_SLOTS = 2;
+function confined_confinedIds(slot) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= CONFINED_SLOTS)
+        throw new RangeError(`confined id slot ${slot}: there are ${CONFINED_SLOTS}`);
+    return { uid: CONFINED_IDS.uid + slot, gid: CONFINED_IDS.gid + slot };
+}
+/**
+ * awk over mountinfo: the mount points of the mounts still writable that a path can reach, but
+ * the extraction dir's own (ENVIRON RUNBOX_DIR). Reachable: resolving the mount point from the
+ * root mount (each step the first mount crossed, then the topmost one stacked there) ends on
+ * that mount. A mount covered by another (the host's /proc under the namespace's own, a tmpfs
+ * mounted twice on /dev/shm) is reached by no path, so it may stay as it is. Only mountinfo's
+ * text is read: no mount point is looked up or stat'ed (a hung FUSE or NFS mount would hang
+ * that), and a path renamed meanwhile changes nothing (the kernel's view is checked, not the
+ * paths the remounts were given). Paths are compared in mountinfo's escaped form.
+ */
+const WRITABLE_MOUNTS_AWK = String.raw `
+function esc(s,   o, i, c) {
+  o = ""
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1)
+    if (c == "\\") o = o "\\134"; else if (c == " ") o = o "\\040"; else if (c == "\t") o = o "\\011"; else if (c == "\n") o = o "\\012"; else o = o c
+  }
+  return o
+}
+function top(c) { while (c in above) c = above[c]; return c }
+function under(p, m) { return m == "/" || p == m || substr(p, 1, length(m) + 1) == m "/" }
+function resolve(p,   c, b, k, id) {
+  c = top(root)
+  for (;;) {
+    b = ""
+    for (k = 1; k <= n; k++) {
+      id = ids[k]
+      if (par[id] == c && id != c && mp[id] != mp[c] && under(p, mp[id]) && (b == "" || length(mp[id]) < length(mp[b]))) b = id
+    }
+    if (b == "") return c
+    c = top(b)
+  }
+}
+NF >= 6 { ids[++n] = $1; par[$1] = $2; mp[$1] = $5; rw[$1] = ($6 ~ /^rw(,|$)/) }
+END {
+  dir = esc(ENVIRON["RUNBOX_DIR"])
+  root = ""
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    p = par[id]
+    if ((p in mp) && p != id && mp[p] == mp[id]) above[p] = id
+    if (mp[id] == "/" && (!(p in mp) || p == id)) root = id
+  }
+  if (root == "") { print "(no root mount in mountinfo)"; exit }
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    if (rw[id] && mp[id] != dir && resolve(mp[id]) == id) print mp[id]
+  }
+}`;
+if (WRITABLE_MOUNTS_AWK.includes("'"))
+    throw new Error('WRITABLE_MOUNTS_AWK is put between single quotes');
+/**
+ * Remounts every writable mount but the dir read-only, checks that every mount a path reaches
+ * is, then becomes the confined uid (see the top).
+ */
 const INNER = (/* unused pure expression or super */ null && (`set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
 mount --bind -- "$dir" "$dir"
 cd -- "$dir"
-mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
-  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
   # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
   case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
   [ "$mp" = "$dir" ] && continue
-  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
-    # Only a mount covered by another one (unreachable by any path) may stay writable.
-    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
-  fi
+  # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
+  # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
+  mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
 done
+left=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+if [ -n "$left" ]; then
+  printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
+  exit 111
+fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `));
 /** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
@@ -38673,21 +38867,19 @@ while :; do
 done
 `));
 /**
- * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
- * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
- * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
+ * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
  */
-function confined_confinedCommand(dir, cmd, args) {
-    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+function confined_confinedCommand(dir, cmd, args, ids = CONFINED_IDS) {
+    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
 }
 let idsChecked;
-/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+/** Refuses when a user or group of the host has one of the slots' ids (once per process). */
 function confined_checkConfinedIds() {
     idsChecked ??= (async () => {
-        for (const [db, id] of [
-            ['passwd', CONFINED_IDS.uid],
-            ['group', CONFINED_IDS.gid]
-        ]) {
+        const slots = Array.from({ length: CONFINED_SLOTS }, (_, i) => confined_confinedIds(i));
+        for (const [db, id] of [...slots.map((s) => ['passwd', s.uid]), ...slots.map((s) => ['group', s.gid])]) {
             const r = await run('getent', [db, String(id)], { allowFailure: true });
             // 2: not found, the expected answer. Anything else but a hit is getent failing.
             if (r.code === 2)
@@ -38701,9 +38893,9 @@ function confined_checkConfinedIds() {
     idsChecked.catch(() => (idsChecked = undefined));
     return idsChecked;
 }
-/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
-async function confined_makeConfinedDir(dir) {
-    await run('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+/** Makes `dir` (its parent must exist): `ids`' (CONFINED_IDS by default), 0700. */
+async function confined_makeConfinedDir(dir, ids = CONFINED_IDS) {
+    await run('install', ['-d', '-m', '0700', '-o', String(ids.uid), '-g', String(ids.gid), '--', dir], { privileged: true });
 }
 /**
  * Gives everything under `dir` (itself included) to root, symlinks themselves (never followed).
@@ -38712,6 +38904,31 @@ async function confined_makeConfinedDir(dir) {
  */
 async function confined_giveToRoot(dir) {
     await run('chown', ['-R', '-P', '-h', '0:0', '--', dir], { privileged: true });
+}
+
+;// CONCATENATED MODULE: ./src/sys/mount-id.ts
+// Which mount a dir is on, by the kernel's mount ID: st_dev tells filesystems apart, not mounts
+// (a bind mount of a dir of the same filesystem has its st_dev), and a rename between two mounts
+// fails with EXDEV even on one filesystem (mv then copies). The dir is opened itself, no other
+// mount point is looked up or stat'ed (a hung FUSE or NFS mount elsewhere cannot hang this).
+
+/**
+ * O_PATH (Linux x86_64 and arm64, the generic value): the dir needs no read permission and is
+ * not read, only named; node's fs.constants lacks it.
+ */
+const O_PATH = 0o10000000;
+/** The ID of the mount `dir` is on (the last component is not followed: a symlink fails with ELOOP / ENOTDIR). */
+function mount_id_mountIdOf(dir) {
+    const fd = fs.openSync(dir, O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    try {
+        const m = /^mnt_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+        if (!m)
+            throw new Error(`/proc/self/fdinfo/${fd} (${dir}) has no mnt_id line: is /proc mounted?`);
+        return Number(m[1]);
+    }
+    finally {
+        fs.closeSync(fd);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/store/canonical-tar.ts
@@ -38776,9 +38993,10 @@ function block(name, type, mode, size, link) {
     h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
     return h;
 }
-/** Zeros that pad `size` data bytes to a whole block. */
+const ZEROS = Buffer.alloc(canonical_tar_BLOCK);
+/** Zeros that pad `size` data bytes to a whole block (a view of one shared zero block: never written to). */
 function canonical_tar_padding(size) {
-    return Buffer.alloc((canonical_tar_BLOCK - (size % canonical_tar_BLOCK)) % canonical_tar_BLOCK);
+    return ZEROS.subarray(0, (canonical_tar_BLOCK - (size % canonical_tar_BLOCK)) % canonical_tar_BLOCK);
 }
 /** A GNU `L`/`K` record carrying `value` (NUL-terminated), data padded. */
 function longRecord(type, value) {
@@ -39095,9 +39313,11 @@ async function createSnapshot(opts) {
 // itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
 // through. tar never reads a byte of the snapshot's headers, so there is no second parser to
 // disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
-// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
-// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
-// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// tree per entry of the restore (a delta and its base, which different jobs may have written)
+// and one sub-dir per archive in it, and not as root: the kernel confines it (sys/confined.ts)
+// to an uid that owns nothing (one per entry), in namespaces where its entry's tree is the only
+// place it can write. So even a tar that was taken over cannot reach another entry's files;
+// the archives of one entry share their tree (the walk checks their paths, not their data). Once every archive passed and its digest matched,
 // the tree is given to root and walked (never following a link): it must be exactly what node
 // emitted, with canonical metadata; only then, with the daemon stopped, are the new items
 // renamed into the store. There is no extraction into the live store and no fallback: a refused
@@ -39118,6 +39338,7 @@ async function createSnapshot(opts) {
 // Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
 // archive; the daemons set their own group and mode on the store dir when they start (Nix and
 // Guix chown it to the build group and chmod 1775 in multi-user mode).
+
 
 
 
@@ -39205,8 +39426,9 @@ function private_extract_privatePlace(root, storePaths) {
     if (!st)
         return { parent, homes };
     homes.push(store);
-    // A mount point: a rename from its parent would cross filesystems (a copy, which ENOSPC can cut short).
-    return { parent: st.dev !== fs.statSync(parent).dev ? store : parent, homes };
+    // A mount point (a bind mount of the same filesystem too: mount IDs, not st_dev): a rename
+    // from its parent would cross mounts (EXDEV: mv copies, which ENOSPC can cut short).
+    return { parent: mountIdOf(store) !== mountIdOf(parent) ? store : parent, homes };
 }
 /**
  * Removes the private dirs in `parent` whose restore is gone (hard-killed: its pid is not
@@ -39273,11 +39495,12 @@ function tarExtractArgs() {
     ];
 }
 /**
- * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
- * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ * The confined `tar -x` (sys/confined.ts) into `dir` as entry `part`'s ids, reading the
+ * canonical stream `feed` writes to its stdin (the only place restore starts tar). Resolves
+ * when tar exited 0.
  */
-function extractTar(dir, feed) {
-    return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
+function extractTar(dir, part, feed) {
+    return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs(), confinedIds(part))], { feed });
 }
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
 function private_extract_freeBytes(dir) {
@@ -39311,6 +39534,10 @@ class private_extract_PrivateRestore {
     /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
      * item in the store from one that appeared there meanwhile. */
     topInodes = new Map();
+    /** Per archive: its entry (ExtractJob.part), whose tree holds its sub-dir. */
+    partOf = new Map();
+    /** Entries whose tree is made. */
+    partsMade = new Set();
     /** Members checked so far, all archives and lanes together (see onMember). */
     checkedMembers = 0;
     unregister;
@@ -39319,7 +39546,9 @@ class private_extract_PrivateRestore {
     /** The parent's mtime before the private dir was made in it (sec.nsec). */
     parentMtime;
     /**
-     * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+     * `<dir>/tree` (root's, 0700): one tree per entry of the restore, `<tree>/<part>`, where that
+     * entry's confined tars write (and nothing else of theirs can: a delta's tar cannot reach
+     * its base's files, nor the other way round), its confined ids' until verifyLanded gives it
      * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
      * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
      */
@@ -39348,7 +39577,7 @@ class private_extract_PrivateRestore {
         try {
             await checkConfinedIds();
             await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
-            await makeConfinedDir(restore.tree);
+            await run('mkdir', ['-m', '0700', '--', restore.tree], { privileged: true });
             for (const sp of storePaths) {
                 const abs = path.join(root, rel(sp));
                 if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
@@ -39420,11 +39649,23 @@ class private_extract_PrivateRestore {
     async extractAll(archives, lanes) {
         const summaries = [];
         const failures = new Map();
+        const partOf = (i) => archives[i].part ?? 0;
+        for (let i = 0; i < archives.length; i++) {
+            const part = partOf(i);
+            this.partOf.set(archives[i].index, part);
+            if (this.partsMade.has(part))
+                continue;
+            // The entry's own tree, its own ids': the only place its tars can write.
+            await makeConfinedDir(path.join(this.tree, String(part)), confinedIds(part));
+            this.partsMade.add(part);
+            this.expect(String(part), { type: 'd', mode: 0o700, anyMtime: true });
+        }
         let next = 0;
-        const lane = async () => {
+        // One tar, writing `part`'s tree, for the archives of that entry next in the queue.
+        const tarRun = async (part) => {
             let tarIn = () => undefined;
             const tarStdin = new Promise((resolve) => (tarIn = resolve));
-            const tar = extractTar(this.tree, (stdin) => {
+            const tar = extractTar(path.join(this.tree, String(part)), part, (stdin) => {
                 // EPIPE when tar exits first; tar's exit status is what counts.
                 stdin.on('error', () => undefined);
                 tarIn(stdin);
@@ -39436,8 +39677,7 @@ class private_extract_PrivateRestore {
             const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
             // tar could not even be started: its error is the failure of the archive it was for.
             if (stdin === undefined) {
-                if (next < archives.length)
-                    failures.set(next++, await tar);
+                failures.set(next < archives.length ? next++ : archives.length - 1, await tar);
                 return;
             }
             let gone = false;
@@ -39446,7 +39686,7 @@ class private_extract_PrivateRestore {
             // Cut off by us (an archive failed): tar's own failure is then a consequence.
             let cut = false;
             let tarNeeded = false;
-            while (failures.size === 0 && next < archives.length) {
+            while (failures.size === 0 && next < archives.length && partOf(next) === part) {
                 current = next++;
                 try {
                     summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
@@ -39468,6 +39708,12 @@ class private_extract_PrivateRestore {
             if (tarFailure !== undefined && (tarNeeded || !cut))
                 failures.set(Math.max(current, 0), tarFailure);
         };
+        // A lane's tar serves one entry; when the queue reaches the next entry (a delta's archives
+        // after its base's), the lane starts another tar for it.
+        const lane = async () => {
+            while (failures.size === 0 && next < archives.length)
+                await tarRun(partOf(next));
+        };
         await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
         if (failures.size > 0) {
             const first = Math.min(...failures.keys());
@@ -39485,7 +39731,10 @@ class private_extract_PrivateRestore {
      */
     async streamArchive(job, tarStdin, tarGone) {
         const { index, src, rec, rules } = job;
+        // `sub`: the archive's sub-dir in the stream (tar runs in its entry's tree); `at`: the same
+        // dir relative to the private dir's tree, where the walk finds it.
         const sub = String(index);
+        const at = `${job.part ?? 0}/${index}`;
         const emitted = new Set();
         this.emitted.set(index, emitted);
         const dropped = new Set();
@@ -39516,7 +39765,7 @@ class private_extract_PrivateRestore {
         // The archive's sub-dir, then the store paths and their parents: made here, so tar never
         // makes a dir on its own.
         let out = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
-        this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+        this.expect(at, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
         const made = new Set();
         for (const sp of rules.storePaths) {
             const parts = rel(sp).split('/');
@@ -39526,7 +39775,7 @@ class private_extract_PrivateRestore {
                     continue;
                 made.add(d);
                 out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-                this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+                this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
         }
         let dataLeft = 0;
@@ -39558,11 +39807,11 @@ class private_extract_PrivateRestore {
                     continue;
                 anchorDirs.add(d);
                 out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-                this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+                this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
             out.push(header(c));
             emittedFiles.add(c.path);
-            this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
+            this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
         };
         const onMember = (m) => {
             const c = validator.check(m);
@@ -39611,18 +39860,18 @@ class private_extract_PrivateRestore {
                     emitting = false;
                     return;
                 }
-                const original = this.landed.get(`${sub}/${target}`);
+                const original = this.landed.get(`${at}/${target}`);
                 original.links = (original.links ?? 1) + 1;
                 out.push(header(c));
                 emitted.add(top);
-                this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
+                this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${at}/${target}` });
                 return;
             }
             out.push(header(c));
             emitted.add(top);
             if (c.kind === 'file')
                 emittedFiles.add(c.path);
-            this.expect(`${sub}/${c.path}`, {
+            this.expect(`${at}/${c.path}`, {
                 type: c.kind === 'file' ? 'f' : c.kind === 'dir' ? 'd' : 'l',
                 mode: canonicalMode(c),
                 ...(c.kind === 'file' ? { size: c.size, links: 1 } : {}),
@@ -39649,8 +39898,12 @@ class private_extract_PrivateRestore {
             if (tarGone())
                 throw new TarGoneError();
             let ok = true;
+            // Corked: the batch (headers, padding and data of the members in one zstd read) goes to
+            // tar's pipe in one writev, not a syscall per piece.
+            tarStdin.cork();
             for (const b of batch)
                 ok = tarStdin.write(b) && ok;
+            tarStdin.uncork();
             if (!ok)
                 await drainOrClose(tarStdin);
         };
@@ -39736,11 +39989,12 @@ class private_extract_PrivateRestore {
             const links = want.links !== undefined;
             if (want.sameAs !== undefined || links)
                 inodes.set(p, ino);
-            const slash = p.indexOf('/');
-            if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1)))
-                this.topInodes.set(p, ino);
+            // `<part>/<index>/<top>`: an emitted item's inode, keyed `<index>/<top>` for moveIn.
+            const m = /^[0-9]+\/([0-9]+)\/(.*)$/s.exec(p);
+            if (m && this.emitted.get(Number(m[1]))?.has(m[2]))
+                this.topInodes.set(`${m[1]}/${m[2]}`, ino);
             const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
-            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${want.anyMtime ? Number(mtime) : CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
             if (got !== exp)
                 problem ??= `'${p}' landed as ${got}, not ${exp}`;
         };
@@ -39799,7 +40053,7 @@ class private_extract_PrivateRestore {
                 const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
                 const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
                 existing += tops.length - fresh.length;
-                await this.moveAll(fresh.map((t) => path.join(this.tree, String(index), t)), path.join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
+                await this.moveAll(fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)), path.join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
                     const moved = fresh.filter((_, i) => !kept.has(i));
                     added.push(...moved.map((t) => `/${t}`));
                     existing += kept.size;
@@ -39998,6 +40252,7 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
 
 
 
+
 /** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, os.availableParallelism()));
@@ -40139,6 +40394,8 @@ async function extractAll(o, priv, specs, needed) {
         const sha256 = files.sha256Of?.(a.file);
         return {
             index: a.index,
+            // Its entry's own tree and confined ids: a delta's tars cannot write its base's files.
+            part: a.part,
             src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => files.reread(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
             rec: a.rec,
             rules: { storePaths: a.storePaths, reserved }
@@ -40204,7 +40461,21 @@ async function moveInAndRegister(o, priv, archives, registrations) {
         existing = moved.existing;
         const t2 = Date.now();
         extractMs = t2 - t1;
-        const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
+        if (!o.dbDir || !registrations)
+            return undefined;
+        let result;
+        try {
+            result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
+        }
+        catch (e) {
+            // The DB could not take the rows (its filesystem full, say): the items just renamed in
+            // would stay in the store registered nowhere while the step says nothing was restored.
+            // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+            for (const a of moved.added)
+                await removeTree(path.join(o.root, a));
+            added = new Set();
+            throw e;
+        }
         dbMs = Date.now() - t2;
         return result;
     });
@@ -40486,7 +40757,6 @@ async function request(t, method, url, what) {
         return await withRetries(what, async () => {
             const res = await fetchWithTimeout(url, { method, headers: headers(t) });
             if (res.status >= 500 && res.status !== 501) {
-                await res.body?.cancel();
                 throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
             }
             return res;
@@ -40497,7 +40767,7 @@ async function request(t, method, url, what) {
     }
 }
 function caches_rest_isRefusal(v) {
-    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Answer);
 }
 function parseTime(v) {
     const ms = typeof v === 'string' ? Date.parse(v) : NaN;
@@ -40561,7 +40831,6 @@ async function deleteCache(t, id) {
     // A 404 after a successful listing is the entry going away in between; a missing permission
     // shows as 403 (or as 404 on the listing itself).
     if (res.ok || res.status === 404) {
-        await res.body?.cancel();
         return res.ok ? 'deleted' : 'gone';
     }
     return refusalOf(res, what);
@@ -41046,8 +41315,9 @@ async function save(state, report) {
         // A delta holds only what its base lacks, so restoring base + delta would bring back every
         // base item the GC just deleted: after a GC that freed anything, a full snapshot.
         const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-        // Reserved before the archive: a key another job saved first costs no snapshot. Until
-        // upload.finish() succeeds the service holds nothing under the key.
+        // Looked up before the archive: a key another job saved first costs no snapshot. The key is
+        // reserved only when the first block is ready (a save failing before reserves nothing);
+        // until upload.finish() succeeds the service holds no entry under it.
         const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
         if (!upload) {
             report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);

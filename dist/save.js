@@ -28466,7 +28466,7 @@ function errorMessage(e) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _action_on_cancel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7632);
 /* harmony import */ var _sys_exec_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3424);
-/* harmony import */ var _steps_save_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8210);
+/* harmony import */ var _steps_save_step_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6941);
 
 
 
@@ -28478,7 +28478,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8210:
+/***/ 6941:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28707,586 +28707,33 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/sys/exec.ts + 1 modules
 var exec = __nccwpck_require__(3424);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
-// EXTERNAL MODULE: external "node:https"
-var external_node_https_ = __nccwpck_require__(4708);
-var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
-;// CONCATENATED MODULE: ./src/store/cache-service/http.ts
-// HTTP plumbing shared by the v1 and v2 cache clients: bounded retries, errors that say what
-// failed, and ranged downloads that resume where a broken connection left off.
+;// CONCATENATED MODULE: ./src/sys/errno.ts
+// Errno checks and the one "lstat, or nothing there" of runbox.
 
-
-
-const MAX_ATTEMPTS = 5;
+// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
+function errnoOf(e) {
+    return typeof e === 'object' && e !== null ? e.code : undefined;
+}
+function errno_isErrno(e, ...codes) {
+    const code = errnoOf(e);
+    return code !== undefined && codes.includes(code);
+}
 /**
- * Base of the exponential backoff (1 s, 2 s, 4 s, 8 s). RUNBOX_TEST_RETRY_MS is for tests only: it
- * shrinks the waits so fault tests still retry, in milliseconds. Read once, at the first retry
- * (in-process tests set it after the modules are loaded).
+ * lstat, or undefined when the path names nothing: ENOENT, and ENOTDIR, which is the same answer
+ * for a path whose parent was replaced by a file (a concurrent reap or a planted file). Any other
+ * errno is not "missing" and is thrown: EACCES in particular means "there may be something we
+ * cannot see", and only a caller that can treat such an entry as not its own says so with
+ * `hiddenIsMissing` (warm, which never copies from a dir another runner user closed).
  */
-let retryBaseMs;
-function retryBase() {
-    if (retryBaseMs === undefined) {
-        const v = (process.env.RUNBOX_TEST_RETRY_MS ?? '').trim();
-        retryBaseMs = /^[0-9]{1,6}$/.test(v) ? Number(v) : 1000;
-    }
-    return retryBaseMs;
-}
-/** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
-const IDLE_TIMEOUT_MS = 120_000;
-const RPC_TIMEOUT_MS = 60_000;
-class http_HttpError extends Error {
-    status;
-    constructor(status, message) {
-        super(message);
-        this.status = status;
-        this.name = 'HttpError';
-    }
-}
-/** The connection ended before the bytes asked for arrived: retried, resuming at the last byte. */
-class ShortReadError extends Error {
-}
-/** 5xx (but not 501) and network-level failures are worth another attempt; 429 and other 4xx are not. */
-function isRetryable(e) {
-    if (e instanceof ShortReadError)
-        return true;
-    const status = e instanceof http_HttpError ? e.status : e?.statusCode;
-    if (typeof status === 'number' && status > 0)
-        return status >= 500 && status !== 501;
-    if (e instanceof TypeError && e.message === 'fetch failed')
-        return true;
-    const name = e?.name;
-    const code = e?.code ?? e?.cause?.code;
-    if (name === 'AbortError' || name === 'TimeoutError')
-        return true;
-    if (typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ECONNABORTED|UND_ERR_.*|REQUEST_SEND_ERROR)$/.test(code))
-        return true;
-    return e instanceof Error && /terminated|socket hang up|premature close/i.test(e.message);
-}
-/** An error's message with its cause (fetch hides ECONNRESET and friends there). */
-function http_describe(e) {
-    if (!(e instanceof Error))
-        return String(e);
-    const cause = e.cause;
-    const c = cause instanceof Error ? `${cause.code ?? ''} ${cause.message}`.trim() : '';
-    return c && !e.message.includes(c) ? `${e.message} (${c})` : e.message;
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const backoff = (attempt) => retryBase() * 2 ** (attempt - 1);
-/** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
-async function http_withRetries(what, fn) {
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await fn();
-        }
-        catch (e) {
-            if (!isRetryable(e))
-                throw e;
-            if (attempt >= MAX_ATTEMPTS)
-                throw new RetriesExhausted(`${what} failed after ${attempt} attempts: ${http_describe(e)}`, e);
-            await sleep(backoff(attempt));
-        }
-    }
-}
-class RetriesExhausted extends Error {
-    last;
-    constructor(message, last) {
-        super(message);
-        this.last = last;
-        this.name = 'RetriesExhausted';
-    }
-}
-/** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
-async function http_jsonBody(res, what) {
-    const text = await res.text();
-    if (text.length > 1 << 20)
-        throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
+function errno_lstatOrUndefined(p, opts = {}) {
     try {
-        return JSON.parse(text);
+        return fs.lstatSync(p);
     }
-    catch {
-        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
-    }
-}
-async function http_fetchWithTimeout(url, init) {
-    return fetch(url, { ...init, signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
-}
-/**
- * Sends a body of known length (Content-Length, not chunked: the v1 service wants it) from a
- * stream made fresh for every attempt. Resolves to the status and the body text.
- */
-function sendStream(method, url, headers, body, length) {
-    return new Promise((resolve, reject) => {
-        const u = new URL(url);
-        const mod = u.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
-        const req = mod.request(u, { method, headers: { ...headers, 'Content-Length': String(length) }, timeout: IDLE_TIMEOUT_MS }, (res) => {
-            const chunks = [];
-            res.on('data', (c) => chunks.length < 1024 && chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-            res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${u.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
-        const src = body();
-        req.on('error', (e) => {
-            src.destroy();
-            reject(e);
-        });
-        src.on('error', (e) => req.destroy(e));
-        src.pipe(req);
-    });
-}
-function contentRange(h) {
-    const m = h ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim()) : null;
-    return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
-}
-/** One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count. */
-async function* getRange(url, start, end, size) {
-    const ac = new AbortController();
-    // unref: an idle timer must never be what keeps main or post alive.
-    const idle = () => setTimeout(() => ac.abort(), IDLE_TIMEOUT_MS).unref();
-    let timer = idle();
-    try {
-        const res = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, signal: ac.signal });
-        const full = res.status === 200 && start === 0 && end === size;
-        if (res.status !== 206 && !full) {
-            await res.body?.cancel();
-            throw new http_HttpError(res.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${res.status}`);
-        }
-        if (res.status === 206) {
-            const cr = contentRange(res.headers.get('content-range'));
-            if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size) {
-                await res.body?.cancel();
-                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(res.headers.get('content-range') ?? 'no Content-Range')}`);
-            }
-        }
-        if (!res.body)
-            throw new ShortReadError(`GET bytes ${start}-${end - 1}: no body`);
-        let n = 0;
-        for await (const chunk of res.body) {
-            clearTimeout(timer);
-            timer = idle();
-            n += chunk.length;
-            if (start + n > end)
-                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-            yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-        }
-        if (start + n !== end)
-            throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
-    }
-    finally {
-        clearTimeout(timer);
-    }
-}
-/** Bytes [offset, offset+length), resuming after the last byte received on a retryable failure. */
-async function* resumableRange(url, offset, length, size) {
-    const end = offset + length;
-    let pos = offset;
-    for (let attempt = 1; pos < end;) {
-        const it = getRange(url, pos, end, size)[Symbol.asyncIterator]();
-        try {
-            for (;;) {
-                let r;
-                try {
-                    r = await it.next();
-                }
-                catch (e) {
-                    if (!isRetryable(e))
-                        throw e;
-                    if (attempt >= MAX_ATTEMPTS)
-                        throw new Error(`downloading the cache blob failed after ${attempt} attempts: ${http_describe(e)}`);
-                    await sleep(backoff(attempt++));
-                    break;
-                }
-                if (r.done)
-                    break;
-                pos += r.value.length;
-                yield r.value;
-            }
-        }
-        finally {
-            // A consumer that stops early (a hash mismatch) cancels the GET's body here.
-            await it.return(undefined);
-        }
-    }
-}
-/**
- * The blob behind a signed download URL as a RangeSource. Its size comes from a HEAD, which the
- * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
- */
-async function http_openBlob(url, maxBytes) {
-    const size = await http_withRetries('HEAD of the cache blob', async () => {
-        const res = await http_fetchWithTimeout(url, { method: 'HEAD' });
-        if (res.status !== 200)
-            throw new http_HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
-        const len = res.headers.get('content-length');
-        if (!len || !/^\d{1,16}$/.test(len))
-            throw new Error(`HEAD of the cache blob: no usable Content-Length (${shown(len ?? 'none')})`);
-        return Number(len);
-    });
-    if (size > maxBytes)
-        throw new Error(`the cache blob is ${size} bytes, more than the ${maxBytes} a runbox entry may be`);
-    return { size, read: (offset, length) => (length === 0 ? (async function* () { })() : resumableRange(url, offset, length, size)) };
-}
-
-;// CONCATENATED MODULE: ./src/store/cache-service/index.ts
-// A small client for the Actions cache service, selected from the environment as @actions/cache
-// does: v2 (Twirp JSON + signed Azure blob URLs) on github.com / *.ghe.com / *.localhost with
-// ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
-// only: what the bytes mean is the entry reader's business.
-
-
-
-
-function isGhes(env) {
-    let host;
-    try {
-        host = new URL(env.GITHUB_SERVER_URL || 'https://github.com').hostname.trimEnd().toLowerCase();
-    }
-    catch {
-        return true;
-    }
-    return host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost');
-}
-const KNOWN_MODES = ['none', 'read', 'write', 'write-only'];
-/** Which service this job has, or why none (a sentence). */
-function serviceFromEnv(env = process.env) {
-    const protocol = !isGhes(env) && env.ACTIONS_CACHE_SERVICE_V2 ? 'v2' : 'v1';
-    const raw = protocol === 'v2' ? env.ACTIONS_RESULTS_URL : env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL;
-    if (!raw)
-        return `no ${protocol === 'v2' ? 'ACTIONS_RESULTS_URL' : 'ACTIONS_CACHE_URL'} (cache service ${protocol})`;
-    const token = env.ACTIONS_RUNTIME_TOKEN ?? '';
-    if (!token)
-        return 'no ACTIONS_RUNTIME_TOKEN';
-    const mode = (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
-    // As @actions/cache: an unknown mode is permissive, so a new runner mode changes nothing here.
-    const known = KNOWN_MODES.includes(mode);
-    return {
-        protocol,
-        url: raw.endsWith('/') ? raw : `${raw}/`,
-        token,
-        readable: !known || mode === 'read' || mode === 'write',
-        writable: !known || mode === 'write' || mode === 'write-only',
-        mode
-    };
-}
-function clientFor(svc) {
-    return svc.protocol === 'v2' ? new V2Client(svc) : new V1Client(svc);
-}
-/** Runs `tasks` with at most `n` at a time; the first failure stops starting new ones. */
-async function limited(n, tasks) {
-    let next = 0;
-    let failed;
-    let didFail = false;
-    const worker = async () => {
-        while (!didFail && next < tasks.length) {
-            const t = tasks[next++];
-            try {
-                await t();
-            }
-            catch (e) {
-                if (!didFail)
-                    [didFail, failed] = [true, e];
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, worker));
-    if (didFail)
-        throw failed;
-}
-/** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
-function fieldText(v) {
-    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-}
-// ---------------------------------------------------------------- v2 (Twirp)
-const TWIRP = 'twirp/github.actions.results.api.v1.CacheService/';
-const V2_BLOCK_BYTES = 64 * 2 ** 20;
-class V2Client {
-    svc;
-    protocol = 'v2';
-    constructor(svc) {
-        this.svc = svc;
-    }
-    async rpc(method, body) {
-        return http_withRetries(`cache service ${method}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
-                method: 'POST',
-                headers: { Authorization: `Bearer ${this.svc.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-                body: JSON.stringify(body)
-            });
-            const out = await http_jsonBody(res, method).catch((e) => {
-                if (!res.ok)
-                    throw new http_HttpError(res.status, `${method}: HTTP ${res.status}`);
-                throw e;
-            });
-            const o = (typeof out === 'object' && out !== null ? out : {});
-            if (!res.ok) {
-                const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
-                throw new http_HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
-            }
-            return o;
-        });
-    }
-    async find(keys, version) {
-        const o = await this.rpc('GetCacheEntryDownloadURL', { key: keys[0], restore_keys: keys.slice(1), version });
-        if (o.ok !== true)
+    catch (e) {
+        if (errno_isErrno(e, 'ENOENT', 'ENOTDIR') || (opts.hiddenIsMissing === true && errno_isErrno(e, 'EACCES')))
             return undefined;
-        const url = o.signed_download_url ?? o.signedDownloadUrl;
-        const matchedKey = o.matched_key ?? o.matchedKey;
-        if (typeof url !== 'string' || typeof matchedKey !== 'string')
-            throw new Error('GetCacheEntryDownloadURL: ok without a URL and matched key');
-        return { matchedKey, url };
+        throw e;
     }
-    /** Reserves key (CreateCacheEntry) and opens its blob for block uploads, or says why not. */
-    async createEntry(key, version) {
-        const created = await this.rpc('CreateCacheEntry', { key, version });
-        const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
-        if (created.ok !== true || typeof uploadUrl !== 'string')
-            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
-        // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
-        // main, post and janitor-only step would otherwise pay for parsing it at start.
-        const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
-        // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
-        return new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
-    }
-    async save(key, version, size, body, opts = {}) {
-        const blob = await this.createEntry(key, version);
-        if ('refused' in blob)
-            return blob;
-        const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
-        const count = Math.max(1, Math.ceil(size / blockBytes));
-        // Block ids must all have the same length within a blob.
-        const ids = Array.from({ length: count }, (_, i) => Buffer.from(`runbox-${String(i).padStart(6, '0')}`).toString('base64'));
-        await limited(opts.concurrency ?? 4, ids.map((id, i) => async () => {
-            const start = i * blockBytes;
-            const end = Math.min(size, start + blockBytes);
-            await http_withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
-        }));
-        await http_withRetries('committing the block list', () => blob.commitBlockList(ids));
-        const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
-        if (fin.ok !== true)
-            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
-        return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
-    }
-    async begin(key, version) {
-        const blob = await this.createEntry(key, version);
-        if ('refused' in blob)
-            return blob;
-        let next = 0;
-        return {
-            ordered: false,
-            put: async (data) => {
-                const n = next++;
-                // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
-                const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
-                await http_withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from([data]), data.length));
-                return id;
-            },
-            commit: async (refs, size) => {
-                await http_withRetries('committing the block list', () => blob.commitBlockList([...refs]));
-                const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
-                if (fin.ok !== true)
-                    return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
-                return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
-            }
-        };
-    }
-}
-// ---------------------------------------------------------------- v1 (GHES)
-const V1_ACCEPT = 'application/json;api-version=6.0-preview.1';
-const V1_CHUNK_BYTES = 32 * 2 ** 20;
-class V1Client {
-    svc;
-    protocol = 'v1';
-    constructor(svc) {
-        this.svc = svc;
-    }
-    headers(json) {
-        return { Authorization: `Bearer ${this.svc.token}`, Accept: V1_ACCEPT, ...(json ? { 'Content-Type': 'application/json' } : {}) };
-    }
-    async call(what, method, path, body) {
-        return http_withRetries(`cache service ${what}`, async () => {
-            const res = await http_fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
-                method,
-                headers: this.headers(body !== undefined),
-                ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-            });
-            if (res.status >= 500 || res.status === 429) {
-                await res.body?.cancel();
-                throw new http_HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
-            }
-            const text = res.status === 204 ? '' : await res.text();
-            let json;
-            if (text !== '')
-                try {
-                    json = JSON.parse(text);
-                }
-                catch {
-                    json = undefined;
-                }
-            return { status: res.status, json };
-        });
-    }
-    async find(keys, version) {
-        const r = await this.call('lookup', 'GET', `cache?keys=${encodeURIComponent(keys.join(','))}&version=${encodeURIComponent(version)}`);
-        if (r.status === 204 || r.status === 404)
-            return undefined;
-        if (r.status !== 200)
-            throw new http_HttpError(r.status, `cache lookup: HTTP ${r.status}`);
-        const o = (r.json ?? {});
-        if (typeof o.archiveLocation !== 'string' || o.archiveLocation === '')
-            return undefined;
-        if (typeof o.cacheKey !== 'string')
-            throw new Error('cache lookup: a hit without cacheKey');
-        return { matchedKey: o.cacheKey, url: o.archiveLocation };
-    }
-    async save(key, version, size, body, opts = {}) {
-        const r = await this.reserve(key, version, size);
-        if ('refused' in r)
-            return r;
-        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
-        const tasks = [];
-        for (let start = 0; start < size; start += chunk) {
-            const end = Math.min(size, start + chunk);
-            tasks.push(() => this.patch(r.id, start, end, () => body(start, end)));
-        }
-        await limited(opts.concurrency ?? 4, tasks);
-        return this.commit(key, r.id, size);
-    }
-    async commit(key, id, size) {
-        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
-        if (c.status < 200 || c.status >= 300)
-            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
-        return { id: String(id) };
-    }
-    async reserve(key, version, size) {
-        const r = await this.call('reserve', 'POST', 'caches', { key, version, ...(size !== undefined ? { cacheSize: size } : {}) });
-        const id = r.json?.cacheId;
-        if (r.status === 409 || (r.status < 300 && typeof id !== 'number' && typeof id !== 'string'))
-            return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
-        if (r.status >= 300) {
-            const msg = r.json?.message;
-            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
-        }
-        return { id: id };
-    }
-    async patch(id, start, end, body) {
-        await http_withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
-            const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, body, end - start);
-            if (res.status < 200 || res.status >= 300)
-                throw new http_HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
-        });
-    }
-    async begin(key, version) {
-        // No cacheSize: it is not known before the end (the field is optional, as in older @actions/cache).
-        const r = await this.reserve(key, version);
-        if ('refused' in r)
-            return r;
-        return {
-            ordered: true,
-            put: async (data, offset) => {
-                if (offset === undefined)
-                    throw new Error('v1 upload: a block without its offset');
-                await this.patch(r.id, offset, offset + data.length, () => external_node_stream_.Readable.from([data]));
-                return String(offset);
-            },
-            commit: (_refs, size) => this.commit(key, r.id, size)
-        };
-    }
-}
-
-
-;// CONCATENATED MODULE: ./src/common/size.ts
-// One syntax wherever an input asks for a size (`disk-limit`'s minimum free, `gc`'s cap): binary
-// units, as df -h and du -h print them, so a value copied from their output means the same.
-
-const UNIT_BYTES = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-/** The size syntax alone: `500M`, `20G`, `1T` (also `20GiB`, `20GB`); undefined when `raw` is not one. */
-function sizeBytes(raw) {
-    const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
-    return size ? Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()] : undefined;
-}
-/** A positive size in bytes, or an InputError naming `input` with `fix`. */
-function parseSize(input, raw, fix) {
-    const bytes = sizeBytes(raw);
-    if (bytes === undefined)
-        throw new errors/* InputError */.d(input, `'${raw}' is not a size`, fix);
-    if (bytes === 0)
-        throw new errors/* InputError */.d(input, `'${raw}' is zero`, fix);
-    if (!Number.isSafeInteger(bytes))
-        throw new errors/* InputError */.d(input, `'${raw}' is too large`, fix);
-    return bytes;
-}
-
-;// CONCATENATED MODULE: ./src/action/job-context.ts
-// The facts about this job that the runner provides as environment variables. A missing one
-// is an error, never a default: an unset run id once collapsed every run onto one shared dir.
-
-function required(env, name, shape) {
-    const v = (env[name] ?? '').trim();
-    if (v === '')
-        throw new Error(`${name} is not set: runbox runs inside a GitHub Actions job, where the runner sets it`);
-    if (shape && !shape.test(v))
-        throw new Error(`${name} is '${v}', which is not what the runner sets (${String(shape)})`);
-    return v;
-}
-/**
- * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
- * The one read of it: main requires it (jobContext), while the input parsers that default to it
- * run before the job context and decide themselves what its absence means (base-dir's default
- * fails with an input error, the store's staging falls back to the OS temp dir for post, which
- * parses the store config without a job context).
- */
-function job_context_runnerTemp(env = process.env) {
-    return (env.RUNNER_TEMP ?? '').trim() || undefined;
-}
-function pullRequestNumber(env) {
-    const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
-    if (fromRef)
-        return fromRef[1];
-    const eventPath = env.GITHUB_EVENT_PATH;
-    if (!eventPath || !fs.existsSync(eventPath))
-        return undefined;
-    const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
-    const n = event.pull_request?.number ?? event.number;
-    return n === undefined ? undefined : String(n);
-}
-/**
- * The repository's default branch, from the event payload the runner writes (every event that
- * names a repository carries it); undefined when there is no payload or it names none.
- */
-function job_context_defaultBranch(env = process.env) {
-    const eventPath = env.GITHUB_EVENT_PATH;
-    if (!eventPath || !fs.existsSync(eventPath))
-        return undefined;
-    const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
-    const name = event.repository?.default_branch;
-    return typeof name === 'string' && name !== '' ? name : undefined;
-}
-function jobContext(env = process.env) {
-    const event = env.GITHUB_EVENT_NAME ?? '';
-    const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
-    let ref;
-    if (pr)
-        ref = `pr-${pr}`;
-    else {
-        const name = (env.GITHUB_REF_NAME ?? '').trim() || required(env, 'GITHUB_REF').replace(/^refs\/(heads|tags)\//, '');
-        ref = name;
-    }
-    return {
-        runId: required(env, 'GITHUB_RUN_ID', /^\d+$/),
-        runAttempt: required(env, 'GITHUB_RUN_ATTEMPT', /^\d+$/),
-        job: required(env, 'GITHUB_JOB'),
-        runnerName: required(env, 'RUNNER_NAME'),
-        ref,
-        runnerTemp: job_context_runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
-        workspace: (env.GITHUB_WORKSPACE ?? '').trim()
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/sys/path-safety.ts
@@ -29470,6 +28917,850 @@ function path_safety_sanitizeComponent(raw, maxLength = 60) {
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
+}
+
+;// CONCATENATED MODULE: ./src/sys/users.ts
+// Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
+// sssd) resolve like they would for `chown`.
+
+
+const FIX = "Write 'uid:gid' (e.g. 1000:1000), 'uid', or 'user[:group]' naming a user and group that exist on this host";
+async function getent(db, key) {
+    const r = await run('getent', [db, key], { allowFailure: true });
+    if (r.code === 2)
+        return undefined; // getent: key not found
+    if (r.code !== 0)
+        throw new Error(`getent ${db} ${key} failed with ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout.split('\n')[0].split(':');
+}
+function parseId(s) {
+    if (!/^\d+$/.test(s))
+        return undefined;
+    const n = Number(s);
+    return n <= 0xfffffffe ? n : undefined;
+}
+function users_runnerIds() {
+    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+}
+/**
+ * A bare uid takes the primary group of the host user with that uid, or the same number when
+ * the host has no such user (the usual case for container users).
+ */
+async function resolveOwner(spec) {
+    if (spec === '')
+        return users_runnerIds();
+    const m = /^([^:\s]+)(?::([^:\s]+))?$/.exec(spec);
+    if (!m)
+        throw new InputError('owner', `'${spec}' is not an owner`, FIX);
+    const [, userPart, groupPart] = m;
+    let uid = parseId(userPart);
+    let primaryGid;
+    if (uid === undefined) {
+        if (/^\d+$/.test(userPart))
+            throw new InputError('owner', `uid ${userPart} is out of range`, FIX);
+        const pw = await getent('passwd', userPart);
+        if (!pw)
+            throw new InputError('owner', `user '${userPart}' does not exist on this host`, FIX);
+        uid = Number(pw[2]);
+        primaryGid = Number(pw[3]);
+    }
+    else if (groupPart === undefined) {
+        const pw = await getent('passwd', userPart);
+        primaryGid = pw ? Number(pw[3]) : uid;
+    }
+    if (groupPart === undefined)
+        return { uid, gid: primaryGid ?? uid };
+    let gid = parseId(groupPart);
+    if (gid === undefined) {
+        if (/^\d+$/.test(groupPart))
+            throw new InputError('owner', `gid ${groupPart} is out of range`, FIX);
+        const gr = await getent('group', groupPart);
+        if (!gr)
+            throw new InputError('owner', `group '${groupPart}' does not exist on this host`, FIX);
+        gid = Number(gr[2]);
+    }
+    return { uid, gid };
+}
+
+;// CONCATENATED MODULE: ./src/sys/privileged-fs.ts
+// Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
+// root (directly or through `sudo -n`, see exec.runElseRoot) only when the runner's own rights
+// are not enough, so a runner without sudo still works for dirs it owns.
+
+
+
+
+
+
+function sameIds(a, b) {
+    return a.uid === b.uid && a.gid === b.gid;
+}
+/** The components of `p` that do not exist yet, outermost first. */
+function missingComponents(p) {
+    const missing = [];
+    for (let cur = p; !lstatOrUndefined(cur); cur = path.dirname(cur))
+        missing.unshift(cur);
+    return missing;
+}
+async function chown(paths, ids, opts = {}) {
+    if (paths.length === 0)
+        return;
+    // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
+    const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
+    // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
+    // as root or as its own uid need root, and so does giving anything to another user.
+    await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
+}
+/**
+ * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
+ * it is not already (unless `shared`). Returns the components it created. A symlink or a
+ * non-dir is refused.
+ */
+async function ensureDir(p, ids, opts = {}) {
+    const st = lstatOrUndefined(p);
+    if (st) {
+        if (st.isSymbolicLink())
+            throw new Error(`${p} is a symlink; runbox only manages real directories`);
+        if (!st.isDirectory())
+            throw new Error(`${p} exists and is not a directory`);
+        if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid))
+            await chown([p], ids);
+        return [];
+    }
+    const missing = missingComponents(p);
+    // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
+    if (missing.length === 0)
+        return ensureDir(p, ids, opts);
+    const parent = path.dirname(missing[0]);
+    // mkdir -p would create through a symlinked parent, wherever it points.
+    assertNoSymlink(parent, 'create dirs under');
+    const pst = fs.statSync(parent);
+    if (!pst.isDirectory())
+        throw new Error(`${parent} is not a directory`);
+    let writable = true;
+    try {
+        fs.accessSync(parent, fs.constants.W_OK | fs.constants.X_OK);
+    }
+    catch (e) {
+        if (e.code !== 'EACCES' && e.code !== 'EROFS')
+            throw e;
+        writable = false;
+    }
+    if (writable)
+        fs.mkdirSync(p, { recursive: true, mode: 0o755 });
+    else {
+        await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
+        await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
+    }
+    // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
+    // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
+    // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
+    const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
+    const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
+    const wrong = missing.filter((c) => {
+        const s = fs.lstatSync(c);
+        return s.uid !== want.uid || s.gid !== want.gid;
+    });
+    if (share) {
+        // A member of the group may give its own dirs to it; root is needed only when not a member.
+        const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
+        if (wrong.length > 0)
+            await runElseRoot('chown', chownArgs, `give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
+        await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
+    }
+    else
+        await chown(wrong, ids);
+    return missing;
+}
+/** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
+async function countForeign(p, ids) {
+    const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
+    // One byte per entry; a tree of millions of entries is still far below this.
+    const maxStdout = 256 * 1024 * 1024;
+    // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
+    const r = await runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
+    return r.stdout.length;
+}
+/**
+ * Gives every entry under `p` (itself included) not owned by `ids` to `ids`, as countForeign
+ * counts them: symlinks themselves, never their targets, and on p's own filesystem only (a
+ * mount point inside, say a bind mount of a system dir, is neither entered nor chowned).
+ * `find -execdir` runs `chown -h ./name` from the entry's own dir, which find reached without
+ * following a symlink, so a dir swapped for a symlink during the walk cannot redirect a chown.
+ */
+async function chownTree(p, ids) {
+    assertNoSymlink(p, 'chown');
+    const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
+    // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
+    const env = {
+        ...process.env,
+        PATH: (process.env.PATH ?? '/usr/bin:/bin')
+            .split(':')
+            .filter((d) => d.startsWith('/'))
+            .join(':')
+    };
+    // Files a container wrote as root or as its own uid need root; ours alone do not.
+    await runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
+}
+/**
+ * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
+ * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
+ */
+async function privileged_fs_removeTree(p, opts = {}) {
+    // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
+    // locked until rm is done, so nobody starts using a half-deleted dir.
+    await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
+        ...(opts.holdFd === undefined ? {} : { holdFds: [opts.holdFd] })
+    });
+}
+/** Bytes used by a tree (du); what the runner user cannot read is not counted. */
+async function treeBytes(p) {
+    const r = await run('du', ['-sxb', '--', p], { allowFailure: true });
+    const n = Number(r.stdout.split('\t')[0]);
+    return Number.isFinite(n) ? n : 0;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+var external_node_crypto_default = /*#__PURE__*/__nccwpck_require__.n(external_node_crypto_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
+var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
+;// CONCATENATED MODULE: ./src/store/cache-service/http.ts
+// HTTP plumbing shared by the v1 and v2 cache clients: bounded retries, errors that say what
+// failed, and ranged downloads that resume where a broken connection left off.
+
+
+
+const MAX_ATTEMPTS = 5;
+/**
+ * Base of the exponential backoff (1 s, 2 s, 4 s, 8 s). RUNBOX_TEST_RETRY_MS is for tests only: it
+ * shrinks the waits so fault tests still retry, in milliseconds. Read once, at the first retry
+ * (in-process tests set it after the modules are loaded).
+ */
+let retryBaseMs;
+function retryBase() {
+    if (retryBaseMs === undefined) {
+        const v = (process.env.RUNBOX_TEST_RETRY_MS ?? '').trim();
+        retryBaseMs = /^[0-9]{1,6}$/.test(v) ? Number(v) : 1000;
+    }
+    return retryBaseMs;
+}
+/** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
+const IDLE_TIMEOUT_MS = 120_000;
+const RPC_TIMEOUT_MS = 60_000;
+class http_HttpError extends Error {
+    status;
+    constructor(status, message) {
+        super(message);
+        this.status = status;
+        this.name = 'HttpError';
+    }
+}
+/** The connection ended before the bytes asked for arrived: retried, resuming at the last byte. */
+class ShortReadError extends Error {
+}
+/** 5xx (but not 501) and network-level failures are worth another attempt; 429 and other 4xx are not. */
+function isRetryable(e) {
+    if (e instanceof ShortReadError)
+        return true;
+    const status = e instanceof http_HttpError ? e.status : e?.statusCode;
+    if (typeof status === 'number' && status > 0)
+        return status >= 500 && status !== 501;
+    const name = e?.name;
+    const code = e?.code ?? e?.cause?.code;
+    if (name === 'AbortError' || name === 'TimeoutError')
+        return true;
+    if (typeof code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ECONNABORTED|UND_ERR_.*|REQUEST_SEND_ERROR)$/.test(code))
+        return true;
+    return e instanceof Error && /terminated|socket hang up|premature close/i.test(e.message);
+}
+/** An error's message with its cause, when it has one. */
+function http_describe(e) {
+    if (!(e instanceof Error))
+        return String(e);
+    const cause = e.cause;
+    const c = cause instanceof Error ? `${cause.code ?? ''} ${cause.message}`.trim() : '';
+    return c && !e.message.includes(c) ? `${e.message} (${c})` : e.message;
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const backoff = (attempt) => retryBase() * 2 ** (attempt - 1);
+/** Runs fn up to MAX_ATTEMPTS times while it fails with a retryable error. */
+async function http_withRetries(what, fn) {
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn();
+        }
+        catch (e) {
+            if (!isRetryable(e))
+                throw e;
+            if (attempt >= MAX_ATTEMPTS)
+                throw new RetriesExhausted(`${what} failed after ${attempt} attempts: ${http_describe(e)}`, e);
+            await sleep(backoff(attempt));
+        }
+    }
+}
+class RetriesExhausted extends Error {
+    last;
+    constructor(message, last) {
+        super(message);
+        this.last = last;
+        this.name = 'RetriesExhausted';
+    }
+}
+/** Reads a JSON body, refusing anything large (the services answer a few hundred bytes). */
+async function http_jsonBody(res, what) {
+    const text = await res.text();
+    if (text.length > 1 << 20)
+        throw new Error(`${what}: the response is ${text.length} characters, not a cache service answer`);
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        throw new Error(`${what}: the response (HTTP ${res.status}) is not JSON: ${untrusted_text_shown(text)}`);
+    }
+}
+/** Past this, an answer to an RPC or REST call is no cache service's: refused, not buffered. */
+const MAX_ANSWER_BYTES = 8 * 2 ** 20;
+/** A whole HTTP answer, read into memory (the services' answers are small): what the callers took from fetch's Response. */
+class http_Answer {
+    status;
+    body;
+    ok;
+    headers;
+    constructor(status, raw, body) {
+        this.status = status;
+        this.body = body;
+        this.ok = status >= 200 && status < 300;
+        const get = (name) => {
+            const v = raw[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+        };
+        this.headers = { get, has: (name) => get(name) !== null };
+    }
+    text() {
+        return Promise.resolve(this.body.toString('utf8'));
+    }
+}
+/**
+ * One request and its whole answer, within RPC_TIMEOUT_MS. node:http, not fetch: fetch's first
+ * call (loading undici, compiling its HTTP parser) cost every step about 0.35 s of CPU, more
+ * than the rest of a small restore (issue 13).
+ */
+function http_fetchWithTimeout(url, init = {}) {
+    return new Promise((resolve, reject) => {
+        const u = new URL(url);
+        const method = init.method ?? 'GET';
+        const mod = u.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+        const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
+        const fail = (e) => {
+            clearTimeout(timer);
+            reject(e);
+        };
+        const req = mod.request(u, { method, headers: { ...init.headers, ...(body ? { 'Content-Length': String(body.length) } : {}) } }, (res) => {
+            const chunks = [];
+            let n = 0;
+            res.on('data', (c) => {
+                n += c.length;
+                if (n > MAX_ANSWER_BYTES)
+                    req.destroy(new Error(`${method} ${u.host}${u.pathname}: the answer is more than ${MAX_ANSWER_BYTES} bytes, not a cache service's`));
+                else
+                    chunks.push(c);
+            });
+            res.on('end', () => {
+                clearTimeout(timer);
+                resolve(new http_Answer(res.statusCode ?? 0, res.headers, Buffer.concat(chunks)));
+            });
+            res.on('error', fail);
+        });
+        const timer = setTimeout(() => req.destroy(Object.assign(new Error(`${method} ${u.host}${u.pathname}: no whole answer within ${RPC_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), RPC_TIMEOUT_MS).unref();
+        req.on('error', fail);
+        req.end(body);
+    });
+}
+/**
+ * Sends a body of known length (Content-Length, not chunked: the v1 service wants it) from a
+ * stream made fresh for every attempt. Resolves to the status and the body text.
+ */
+function sendStream(method, url, headers, body, length) {
+    return new Promise((resolve, reject) => {
+        const u = new URL(url);
+        const mod = u.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+        const req = mod.request(u, { method, headers: { ...headers, 'Content-Length': String(length) }, timeout: IDLE_TIMEOUT_MS }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.length < 1024 && chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${u.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+        const src = body();
+        req.on('error', (e) => {
+            src.destroy();
+            reject(e);
+        });
+        src.on('error', (e) => req.destroy(e));
+        src.pipe(req);
+    });
+}
+function contentRange(h) {
+    const m = h ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim()) : null;
+    return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
+}
+/** The answer to one GET, once its headers are in (the body not read yet). */
+function get(url, headers) {
+    return new Promise((resolve, reject) => {
+        const mod = url.protocol === 'https:' ? https : http;
+        // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
+        const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+        req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+        req.on('error', reject);
+    });
+}
+/**
+ * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
+ * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
+ * byte (issue 13), for the same bytes.
+ */
+async function* getRange(url, start, end, size) {
+    const res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` });
+    try {
+        const status = res.statusCode ?? 0;
+        const full = status === 200 && start === 0 && end === size;
+        if (status !== 206 && !full)
+            throw new http_HttpError(status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${status}`);
+        if (status === 206) {
+            const header = res.headers['content-range'];
+            const cr = contentRange(header ?? null);
+            if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
+                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
+        }
+        let n = 0;
+        for await (const chunk of res) {
+            n += chunk.length;
+            if (start + n > end)
+                throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
+            yield chunk;
+        }
+        if (start + n !== end)
+            throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
+    }
+    finally {
+        // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
+        // connection goes, nothing more is read from it.
+        if (!res.complete)
+            res.destroy();
+    }
+}
+/** Bytes [offset, offset+length), resuming after the last byte received on a retryable failure. */
+async function* resumableRange(url, offset, length, size) {
+    const end = offset + length;
+    let pos = offset;
+    for (let attempt = 1; pos < end;) {
+        const it = getRange(url, pos, end, size)[Symbol.asyncIterator]();
+        try {
+            for (;;) {
+                let r;
+                try {
+                    r = await it.next();
+                }
+                catch (e) {
+                    if (!isRetryable(e))
+                        throw e;
+                    if (attempt >= MAX_ATTEMPTS)
+                        throw new Error(`downloading the cache blob failed after ${attempt} attempts: ${http_describe(e)}`);
+                    await sleep(backoff(attempt++));
+                    break;
+                }
+                if (r.done)
+                    break;
+                pos += r.value.length;
+                yield r.value;
+            }
+        }
+        finally {
+            // A consumer that stops early (a hash mismatch) cancels the GET's body here.
+            await it.return(undefined);
+        }
+    }
+}
+/**
+ * The blob behind a signed download URL as a RangeSource. Its size comes from a HEAD, which the
+ * signed URLs of both service versions allow (@actions/cache's concurrent download does the same).
+ */
+async function http_openBlob(url, maxBytes) {
+    const size = await http_withRetries('HEAD of the cache blob', async () => {
+        const res = await http_fetchWithTimeout(url, { method: 'HEAD' });
+        if (res.status !== 200)
+            throw new http_HttpError(res.status, `HEAD of the cache blob: HTTP ${res.status}`);
+        const len = res.headers.get('content-length');
+        if (!len || !/^\d{1,16}$/.test(len))
+            throw new Error(`HEAD of the cache blob: no usable Content-Length (${shown(len ?? 'none')})`);
+        return Number(len);
+    });
+    if (size > maxBytes)
+        throw new Error(`the cache blob is ${size} bytes, more than the ${maxBytes} a runbox entry may be`);
+    return { size, read: (offset, length) => (length === 0 ? (async function* () { })() : resumableRange(url, offset, length, size)) };
+}
+
+;// CONCATENATED MODULE: ./src/store/cache-service/index.ts
+// A small client for the Actions cache service, selected from the environment as @actions/cache
+// does: v2 (Twirp JSON + signed Azure blob URLs) on github.com / *.ghe.com / *.localhost with
+// ACTIONS_CACHE_SERVICE_V2 set, v1 (`_apis/artifactcache`) otherwise (GHES). It moves raw bytes
+// only: what the bytes mean is the entry reader's business.
+
+
+
+
+function isGhes(env) {
+    let host;
+    try {
+        host = new URL(env.GITHUB_SERVER_URL || 'https://github.com').hostname.trimEnd().toLowerCase();
+    }
+    catch {
+        return true;
+    }
+    return host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost');
+}
+const KNOWN_MODES = ['none', 'read', 'write', 'write-only'];
+/** Which service this job has, or why none (a sentence). */
+function serviceFromEnv(env = process.env) {
+    const protocol = !isGhes(env) && env.ACTIONS_CACHE_SERVICE_V2 ? 'v2' : 'v1';
+    const raw = protocol === 'v2' ? env.ACTIONS_RESULTS_URL : env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL;
+    if (!raw)
+        return `no ${protocol === 'v2' ? 'ACTIONS_RESULTS_URL' : 'ACTIONS_CACHE_URL'} (cache service ${protocol})`;
+    const token = env.ACTIONS_RUNTIME_TOKEN ?? '';
+    if (!token)
+        return 'no ACTIONS_RUNTIME_TOKEN';
+    const mode = (env.ACTIONS_CACHE_MODE ?? '').trim().toLowerCase();
+    // As @actions/cache: an unknown mode is permissive, so a new runner mode changes nothing here.
+    const known = KNOWN_MODES.includes(mode);
+    return {
+        protocol,
+        url: raw.endsWith('/') ? raw : `${raw}/`,
+        token,
+        readable: !known || mode === 'read' || mode === 'write',
+        writable: !known || mode === 'write' || mode === 'write-only',
+        mode
+    };
+}
+function clientFor(svc) {
+    return svc.protocol === 'v2' ? new V2Client(svc) : new V1Client(svc);
+}
+/** Runs `tasks` with at most `n` at a time; the first failure stops starting new ones. */
+async function limited(n, tasks) {
+    let next = 0;
+    let failed;
+    let didFail = false;
+    const worker = async () => {
+        while (!didFail && next < tasks.length) {
+            const t = tasks[next++];
+            try {
+                await t();
+            }
+            catch (e) {
+                if (!didFail)
+                    [didFail, failed] = [true, e];
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, worker));
+    if (didFail)
+        throw failed;
+}
+/** A field of the service's JSON reply as text: a string as is, anything else as its JSON. */
+/** Bytes of a block given as its pieces. */
+const lengthOf = (data) => data.reduce((n, b) => n + b.length, 0);
+function fieldText(v) {
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+}
+// ---------------------------------------------------------------- v2 (Twirp)
+const TWIRP = 'twirp/github.actions.results.api.v1.CacheService/';
+const V2_BLOCK_BYTES = 64 * 2 ** 20;
+class V2Client {
+    svc;
+    protocol = 'v2';
+    constructor(svc) {
+        this.svc = svc;
+    }
+    async rpc(method, body) {
+        return http_withRetries(`cache service ${method}`, async () => {
+            const res = await http_fetchWithTimeout(`${this.svc.url}${TWIRP}${method}`, {
+                method: 'POST',
+                headers: { Authorization: `Bearer ${this.svc.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+                body: JSON.stringify(body)
+            });
+            const out = await http_jsonBody(res, method).catch((e) => {
+                if (!res.ok)
+                    throw new http_HttpError(res.status, `${method}: HTTP ${res.status}`);
+                throw e;
+            });
+            const o = (typeof out === 'object' && out !== null ? out : {});
+            if (!res.ok) {
+                const what = res.status === 429 ? 'rate limited' : `HTTP ${res.status}`;
+                throw new http_HttpError(res.status, `${method}: ${what}: ${untrusted_text_shown(fieldText(o.code ?? ''))} ${untrusted_text_shown(fieldText(o.msg ?? ''))}`);
+            }
+            return o;
+        });
+    }
+    async find(keys, version) {
+        const o = await this.rpc('GetCacheEntryDownloadURL', { key: keys[0], restore_keys: keys.slice(1), version });
+        if (o.ok !== true)
+            return undefined;
+        const url = o.signed_download_url ?? o.signedDownloadUrl;
+        const matchedKey = o.matched_key ?? o.matchedKey;
+        if (typeof url !== 'string' || typeof matchedKey !== 'string')
+            throw new Error('GetCacheEntryDownloadURL: ok without a URL and matched key');
+        return { matchedKey, url };
+    }
+    /** Reserves key (CreateCacheEntry) and opens its blob for block uploads, or says why not. */
+    async createEntry(key, version) {
+        const created = await this.rpc('CreateCacheEntry', { key, version });
+        const uploadUrl = created.signed_upload_url ?? created.signedUploadUrl;
+        if (created.ok !== true || typeof uploadUrl !== 'string')
+            return { refused: `CreateCacheEntry refused ${key}: ${untrusted_text_shown(fieldText(created.message ?? 'no reason given'))} (a concurrent job may have saved this key first)` };
+        // Loaded here, not at the top: the SDK is most of the bundle, and only a save uploads. Every
+        // main, post and janitor-only step would otherwise pay for parsing it at start.
+        const { AnonymousCredential, BlockBlobClient, newPipeline } = await __nccwpck_require__.e(/* import() */ 790).then(__nccwpck_require__.bind(__nccwpck_require__, 9790));
+        // The SDK's own retries are off: ours (bounded, same backoff as the RPCs) wrap each block.
+        return new BlockBlobClient(uploadUrl, newPipeline(new AnonymousCredential(), { retryOptions: { maxTries: 1 } }));
+    }
+    async save(key, version, size, body, opts = {}) {
+        const blob = await this.createEntry(key, version);
+        if ('refused' in blob)
+            return blob;
+        const blockBytes = opts.blockBytes ?? V2_BLOCK_BYTES;
+        const count = Math.max(1, Math.ceil(size / blockBytes));
+        // Block ids must all have the same length within a blob.
+        const ids = Array.from({ length: count }, (_, i) => Buffer.from(`runbox-${String(i).padStart(6, '0')}`).toString('base64'));
+        await limited(opts.concurrency ?? 4, ids.map((id, i) => async () => {
+            const start = i * blockBytes;
+            const end = Math.min(size, start + blockBytes);
+            await http_withRetries(`uploading block ${i + 1}/${count}`, () => blob.stageBlock(id, () => body(start, end), end - start));
+        }));
+        await http_withRetries('committing the block list', () => blob.commitBlockList(ids));
+        const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
+        if (fin.ok !== true)
+            return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+        return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+    }
+    async begin(key, version) {
+        const blob = await this.createEntry(key, version);
+        if ('refused' in blob)
+            return blob;
+        let next = 0;
+        return {
+            ordered: false,
+            put: async (data) => {
+                const n = next++;
+                // Same length for every id of a blob (Azure's rule); 10^8 blocks is past any entry.
+                const id = Buffer.from(`runbox-s${String(n).padStart(8, '0')}`).toString('base64');
+                await http_withRetries(`uploading block ${n + 1}`, () => blob.stageBlock(id, () => external_node_stream_.Readable.from(data), lengthOf(data)));
+                return id;
+            },
+            commit: async (refs, size) => {
+                await http_withRetries('committing the block list', () => blob.commitBlockList([...refs]));
+                const fin = await this.rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(size) });
+                if (fin.ok !== true)
+                    return { refused: `FinalizeCacheEntryUpload refused ${key}: ${untrusted_text_shown(fieldText(fin.message ?? 'no reason given'))}` };
+                return { id: fieldText(fin.entry_id ?? fin.entryId ?? '') };
+            }
+        };
+    }
+}
+// ---------------------------------------------------------------- v1 (GHES)
+const V1_ACCEPT = 'application/json;api-version=6.0-preview.1';
+const V1_CHUNK_BYTES = 32 * 2 ** 20;
+class V1Client {
+    svc;
+    protocol = 'v1';
+    constructor(svc) {
+        this.svc = svc;
+    }
+    headers(json) {
+        return { Authorization: `Bearer ${this.svc.token}`, Accept: V1_ACCEPT, ...(json ? { 'Content-Type': 'application/json' } : {}) };
+    }
+    async call(what, method, path, body) {
+        return http_withRetries(`cache service ${what}`, async () => {
+            const res = await http_fetchWithTimeout(`${this.svc.url}_apis/artifactcache/${path}`, {
+                method,
+                headers: this.headers(body !== undefined),
+                ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+            });
+            if (res.status >= 500 || res.status === 429) {
+                throw new http_HttpError(res.status, `${what}: ${res.status === 429 ? 'rate limited' : 'HTTP'} (${res.status})`);
+            }
+            const text = res.status === 204 ? '' : await res.text();
+            let json;
+            if (text !== '')
+                try {
+                    json = JSON.parse(text);
+                }
+                catch {
+                    json = undefined;
+                }
+            return { status: res.status, json };
+        });
+    }
+    async find(keys, version) {
+        const r = await this.call('lookup', 'GET', `cache?keys=${encodeURIComponent(keys.join(','))}&version=${encodeURIComponent(version)}`);
+        if (r.status === 204 || r.status === 404)
+            return undefined;
+        if (r.status !== 200)
+            throw new http_HttpError(r.status, `cache lookup: HTTP ${r.status}`);
+        const o = (r.json ?? {});
+        if (typeof o.archiveLocation !== 'string' || o.archiveLocation === '')
+            return undefined;
+        if (typeof o.cacheKey !== 'string')
+            throw new Error('cache lookup: a hit without cacheKey');
+        return { matchedKey: o.cacheKey, url: o.archiveLocation };
+    }
+    async save(key, version, size, body, opts = {}) {
+        const r = await this.reserve(key, version, size);
+        if ('refused' in r)
+            return r;
+        const chunk = opts.blockBytes ?? V1_CHUNK_BYTES;
+        const tasks = [];
+        for (let start = 0; start < size; start += chunk) {
+            const end = Math.min(size, start + chunk);
+            tasks.push(() => this.patch(r.id, start, end, () => body(start, end)));
+        }
+        await limited(opts.concurrency ?? 4, tasks);
+        return this.commit(key, r.id, size);
+    }
+    async commit(key, id, size) {
+        const c = await this.call('commit', 'POST', `caches/${String(id)}`, { size });
+        if (c.status < 200 || c.status >= 300)
+            return { refused: `the cache service did not commit ${key}: HTTP ${c.status}` };
+        return { id: String(id) };
+    }
+    async reserve(key, version, size) {
+        const r = await this.call('reserve', 'POST', 'caches', { key, version, ...(size !== undefined ? { cacheSize: size } : {}) });
+        const id = r.json?.cacheId;
+        if (r.status === 409 || (r.status < 300 && typeof id !== 'number' && typeof id !== 'string'))
+            return { refused: `the cache service did not reserve ${key} (HTTP ${r.status}: another job may be saving it, or it exists)` };
+        if (r.status >= 300) {
+            const msg = r.json?.message;
+            return { refused: `the cache service refused to reserve ${key}: HTTP ${r.status} ${untrusted_text_shown(fieldText(msg ?? ''))}` };
+        }
+        return { id: id };
+    }
+    async patch(id, start, end, body) {
+        await http_withRetries(`uploading bytes ${start}-${end - 1}`, async () => {
+            const res = await sendStream('PATCH', `${this.svc.url}_apis/artifactcache/caches/${String(id)}`, { ...this.headers(false), 'Content-Type': 'application/octet-stream', 'Content-Range': `bytes ${start}-${end - 1}/*` }, body, end - start);
+            if (res.status < 200 || res.status >= 300)
+                throw new http_HttpError(res.status, `PATCH bytes ${start}-${end - 1}: HTTP ${res.status} ${untrusted_text_shown(res.text)}`);
+        });
+    }
+    async begin(key, version) {
+        // No cacheSize: it is not known before the end (the field is optional, as in older @actions/cache).
+        const r = await this.reserve(key, version);
+        if ('refused' in r)
+            return r;
+        return {
+            ordered: true,
+            put: async (data, offset) => {
+                if (offset === undefined)
+                    throw new Error('v1 upload: a block without its offset');
+                await this.patch(r.id, offset, offset + lengthOf(data), () => external_node_stream_.Readable.from(data));
+                return String(offset);
+            },
+            commit: (_refs, size) => this.commit(key, r.id, size)
+        };
+    }
+}
+
+
+;// CONCATENATED MODULE: ./src/common/size.ts
+// One syntax wherever an input asks for a size (`disk-limit`'s minimum free, `gc`'s cap): binary
+// units, as df -h and du -h print them, so a value copied from their output means the same.
+
+const UNIT_BYTES = { M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+/** The size syntax alone: `500M`, `20G`, `1T` (also `20GiB`, `20GB`); undefined when `raw` is not one. */
+function sizeBytes(raw) {
+    const size = /^(\d+)\s*([MGT])(?:i?B)?$/i.exec(raw);
+    return size ? Number(size[1]) * UNIT_BYTES[size[2].toUpperCase()] : undefined;
+}
+/** A positive size in bytes, or an InputError naming `input` with `fix`. */
+function parseSize(input, raw, fix) {
+    const bytes = sizeBytes(raw);
+    if (bytes === undefined)
+        throw new errors/* InputError */.d(input, `'${raw}' is not a size`, fix);
+    if (bytes === 0)
+        throw new errors/* InputError */.d(input, `'${raw}' is zero`, fix);
+    if (!Number.isSafeInteger(bytes))
+        throw new errors/* InputError */.d(input, `'${raw}' is too large`, fix);
+    return bytes;
+}
+
+;// CONCATENATED MODULE: ./src/action/job-context.ts
+// The facts about this job that the runner provides as environment variables. A missing one
+// is an error, never a default: an unset run id once collapsed every run onto one shared dir.
+
+function required(env, name, shape) {
+    const v = (env[name] ?? '').trim();
+    if (v === '')
+        throw new Error(`${name} is not set: runbox runs inside a GitHub Actions job, where the runner sets it`);
+    if (shape && !shape.test(v))
+        throw new Error(`${name} is '${v}', which is not what the runner sets (${String(shape)})`);
+    return v;
+}
+/**
+ * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
+ * The one read of it: main requires it (jobContext), while the input parsers that default to it
+ * run before the job context and decide themselves what its absence means (base-dir's default
+ * fails with an input error, the store's staging falls back to the OS temp dir for post, which
+ * parses the store config without a job context).
+ */
+function job_context_runnerTemp(env = process.env) {
+    return (env.RUNNER_TEMP ?? '').trim() || undefined;
+}
+function pullRequestNumber(env) {
+    const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
+    if (fromRef)
+        return fromRef[1];
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !fs.existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
+    const n = event.pull_request?.number ?? event.number;
+    return n === undefined ? undefined : String(n);
+}
+/**
+ * The repository's default branch, from the event payload the runner writes (every event that
+ * names a repository carries it); undefined when there is no payload or it names none.
+ */
+function job_context_defaultBranch(env = process.env) {
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !fs.existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(fs.readFileSync(eventPath, 'utf8'));
+    const name = event.repository?.default_branch;
+    return typeof name === 'string' && name !== '' ? name : undefined;
+}
+function jobContext(env = process.env) {
+    const event = env.GITHUB_EVENT_NAME ?? '';
+    const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
+    let ref;
+    if (pr)
+        ref = `pr-${pr}`;
+    else {
+        const name = (env.GITHUB_REF_NAME ?? '').trim() || required(env, 'GITHUB_REF').replace(/^refs\/(heads|tags)\//, '');
+        ref = name;
+    }
+    return {
+        runId: required(env, 'GITHUB_RUN_ID', /^\d+$/),
+        runAttempt: required(env, 'GITHUB_RUN_ATTEMPT', /^\d+$/),
+        job: required(env, 'GITHUB_JOB'),
+        runnerName: required(env, 'RUNNER_NAME'),
+        ref,
+        runnerTemp: job_context_runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
+        workspace: (env.GITHUB_WORKSPACE ?? '').trim()
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/store/entry/format.ts
@@ -29905,6 +30196,9 @@ function parsePax(data) {
 /** pax keys GNU tar writes for runbox's archives (--format=posix); any other key is refused,
  * so no record that tar would act on and this parser would ignore can exist. */
 const PAX_KEYS = new Set(['path', 'linkpath', 'size', 'mtime', 'uid', 'gid', 'uname', 'gname', 'atime', 'ctime']);
+/** Bytes an archive may carry after its end-of-archive block: tar's padding to its record
+ * size (10240 bytes by default; 1 MiB is a blocking factor of 2048). */
+const MAX_TRAILER_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
 /**
  * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
  * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
@@ -29927,6 +30221,8 @@ class members_TarParser {
     pax;
     longName;
     longLink;
+    /** Bytes after the end-of-archive block so far (see MAX_TRAILER_BYTES). */
+    trailerBytes = 0;
     offset = 0;
     constructor(onMember, onData) {
         this.onMember = onMember;
@@ -29974,7 +30270,12 @@ class members_TarParser {
             }
             else {
                 // GNU tar stops at the first zero block. Anything but zeros after it would be data
-                // that tar ignores and a laxer reader might not: refuse rather than guess.
+                // that tar ignores and a laxer reader might not: refuse rather than guess. Zeros too,
+                // past what tar pads an archive with: no data bound counts them, and a frame of a few
+                // MB decompresses to TBs of them (a lane, and the host's restore lock, held for hours).
+                this.trailerBytes += chunk.length - off;
+                if (this.trailerBytes > MAX_TRAILER_BYTES)
+                    throw new TarFormatError(`more than ${MAX_TRAILER_BYTES} bytes after the end-of-archive block (tar pads an archive to its record size, 10240 bytes unless told otherwise)`);
                 for (let i = off; i < chunk.length; i++)
                     if (chunk[i] !== 0)
                         throw new TarFormatError(`non-zero data after the end-of-archive block at offset ${this.offset + i - off}`);
@@ -30845,7 +31146,7 @@ async function reader_readIndex(src, trustedKeys) {
     return { files: parseIndex(index, dataBytes), dataBytes, ...(signer ? { signer } : {}), verified };
 }
 const O_NEW = (external_node_fs_default()).constants.O_WRONLY | (external_node_fs_default()).constants.O_CREAT | (external_node_fs_default()).constants.O_EXCL | (external_node_fs_default()).constants.O_NOFOLLOW;
-/** Exact-size pieces of a byte stream, whatever sizes it arrives in. */
+/** Exact-size runs of a byte stream, whatever sizes it arrives in, as the pieces it came in (no copy). */
 class ByteQueue {
     it;
     pending = [];
@@ -30853,45 +31154,70 @@ class ByteQueue {
     constructor(it) {
         this.it = it;
     }
-    /** The next `n` bytes, or undefined when the stream ends first (`got` says how many there were). */
+    /**
+     * The next `n` bytes as consecutive pieces (views of what the stream gave, the last one cut
+     * at `n`), or undefined when the stream ends first (`got` says how many there were). Not
+     * concatenated: copying every byte of a frame once more cost a restore more CPU than
+     * hashing it (issue 13).
+     */
     async take(n) {
         while (this.held < n) {
             const r = await this.it.next();
             if (r.done)
                 return { got: this.held };
+            if (r.value.length === 0)
+                continue;
             this.pending.push(r.value);
             this.held += r.value.length;
         }
-        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.held);
-        this.pending = all.length > n ? [all.subarray(n)] : [];
-        this.held = all.length - n;
-        return { bytes: all.subarray(0, n), got: n };
+        const parts = [];
+        let need = n;
+        while (need > 0) {
+            const b = this.pending[0];
+            if (b.length <= need) {
+                parts.push(b);
+                this.pending.shift();
+                need -= b.length;
+            }
+            else {
+                parts.push(b.subarray(0, need));
+                this.pending[0] = b.subarray(need);
+                need = 0;
+            }
+        }
+        this.held -= n;
+        return { parts, got: n };
     }
     async ended() {
         return this.held === 0 && (await this.it.next()).done === true;
     }
 }
 /**
- * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each yielded only once its sha256
- * matches the index (and the whole file's once the last one did): nothing unproven leaves here.
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each handed on (as the pieces it
+ * arrived in) only once its sha256 matches the index (and the whole file's once the last one
+ * did): nothing unproven leaves here.
  */
 async function* provenChunks(q, f) {
     const whole = createHash('sha256');
     for (const [i, want] of f.chunks.entries()) {
         const size = Math.min(CHUNK_BYTES, f.length - i * CHUNK_BYTES);
-        const { bytes, got } = await q.take(size);
-        if (!bytes)
+        const { parts, got } = await q.take(size);
+        if (!parts)
             throw new EntryIntegrityError(`${f.name} is ${i * CHUNK_BYTES + got} bytes, the index says ${f.length}: the entry ended early`);
-        const digest = createHash('sha256').update(bytes).digest('hex');
+        const h = createHash('sha256');
+        for (const p of parts)
+            h.update(p);
+        const digest = h.digest('hex');
         if (digest !== want)
             throw new EntryIntegrityError(`${f.name}: chunk ${i} (bytes ${i * CHUNK_BYTES}-${i * CHUNK_BYTES + size - 1}) has sha256 ${digest}, the index says ${want}; none of it was used`);
-        whole.update(bytes);
+        for (const p of parts)
+            whole.update(p);
         if (i === f.chunks.length - 1) {
             const got = whole.digest('hex');
             if (got !== f.sha256)
                 throw new EntryIntegrityError(`${f.name} has sha256 ${got}, the index says ${f.sha256}`);
         }
-        yield bytes;
+        yield* parts;
     }
     if (f.chunks.length === 0 && f.sha256 !== EMPTY_SHA256)
         throw new EntryIntegrityError(`${f.name} is empty, but the index gives it the sha256 ${f.sha256}`);
@@ -31976,6 +32302,7 @@ class UploadError extends Error {
         this.name = 'UploadError';
     }
 }
+const blockLength = (block) => block.reduce((n, b) => n + b.length, 0);
 /** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
 class Turn {
     tail = Promise.resolve();
@@ -32090,14 +32417,14 @@ class EntryStream {
             }
             if (offset === undefined) {
                 held.push(block);
-                heldLen += block.length;
+                heldLen += blockLength(block);
                 if (heldLen <= heldCap)
                     return;
                 await takeTurn();
                 return;
             }
             const at = offset + sent;
-            sent += block.length;
+            sent += blockLength(block);
             const i = refs.push('') - 1;
             return this.send(block, at, (r) => (refs[i] = r), pending);
         };
@@ -32111,7 +32438,8 @@ class EntryStream {
                 await ship(b);
         };
         const cut = async () => {
-            const block = parts.length === 1 ? parts[0] : Buffer.concat(parts, partLen);
+            // The pieces as they came: joining them copied every byte of the entry once more (issue 13).
+            const block = parts;
             parts = [];
             partLen = 0;
             await ship(block);
@@ -32171,7 +32499,7 @@ class EntryStream {
         const tail = Buffer.concat([index, signature, format_encodeTrailer({ indexLength: index.length, signatureLength: signature.length })]);
         const pending = [];
         let ref = '';
-        await this.send(tail, this.next, (r) => (ref = r), pending);
+        await this.send([tail], this.next, (r) => (ref = r), pending);
         await Promise.all(pending);
         this.check();
         const size = this.next + tail.length;
@@ -32322,9 +32650,9 @@ async function progress_withProgress(label, measure, work, total) {
 // The cache version partitions formats and stores: an old @actions/cache entry, or one for
 // another store kind or store-paths list, is simply a miss.
 //
-// Save streams: beginEntry reserves the key and gives an EntryStream that archive.ts hands each
-// frame to as zstd makes it; the blocks go to the service while later frames are still being
-// made, and the index goes last. Nothing is finalized unless every block was sent and the
+// Save streams: beginEntry gives an EntryStream that archive.ts hands each frame to as zstd
+// makes it; the key is reserved when the first block is ready, the blocks go to the service
+// while later frames are still being made, and the index goes last. Nothing is finalized unless every block was sent and the
 // commit succeeded, so a failure anywhere leaves no entry behind.
 //
 // The cache service is optional by nature: every failure here is a warning and a miss.
@@ -32518,31 +32846,51 @@ async function saveEntry(parent, key, opts) {
 /** Streamed upload blocks: one in flight per slot, each held in memory until sent. */
 const STREAM_BLOCK_BYTES = 8 * 2 ** 20;
 const STREAM_CONCURRENCY = 4;
+/** The service would not reserve the key (taken, or saved meanwhile): the snapshot is not the problem. */
+class KeyRefused extends Error {
+    constructor(key, refused) {
+        super(`the cache service did not take the snapshot under ${key}: ${refused}`);
+        this.name = 'KeyRefused';
+    }
+}
 /**
- * Reserves `key` and opens a streamed upload of the entry, or undefined (after a warning) when
- * it cannot be saved: no service, an unusable key, the key taken. Until finish() succeeds the
- * service holds no entry under key; an upload that fails midway makes the stream's put throw
- * an UploadError (see uploadFailure).
+ * Opens a streamed upload of the entry under `key`, or undefined (after a warning) when it
+ * cannot be saved: no service, an unusable key, an entry under key already. The key is reserved
+ * only when the first block is ready to go: a save that fails before (reading the store or its
+ * DB) reserves nothing, where a reservation never finalized would keep the key taken until the
+ * service expires it (v1/GHES answers 409). A key another job reserves in between fails the
+ * first block's put. Until finish() succeeds the service holds no entry under key; an upload
+ * that fails midway makes the stream's put throw an UploadError (see uploadFailure).
  */
 async function beginEntry(key, opts) {
     const c = saveClient(key);
     if (!c)
         return undefined;
     const version = cache_io_entryVersion(opts.kind, opts.storePaths);
-    let session;
-    try {
-        session = await c.begin(key, version);
+    // A key saved already costs no snapshot: looked up first, where the job may read.
+    const svc = serviceFromEnv();
+    if (typeof svc !== 'string' && svc.readable) {
+        try {
+            const hit = await c.find([key], version);
+            if (hit?.matchedKey === key) {
+                lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: it holds an entry under that key already. The job goes on.`);
+                return undefined;
+            }
+        }
+        catch (e) {
+            lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
+            return undefined;
+        }
     }
-    catch (e) {
-        lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
-        return undefined;
-    }
-    if ('refused' in session) {
-        lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${session.refused}. The job goes on.`);
-        return undefined;
-    }
-    const s = session;
-    const stream = new EntryStream(s, {
+    let reserved;
+    const session = () => (reserved ??= c.begin(key, version).then((s) => {
+        if ('refused' in s)
+            throw new KeyRefused(key, s.refused);
+        return s;
+    }));
+    // v1 writes each block at its offset (ordered); v2 lays staged blocks out at commit.
+    const sink = { ordered: c.protocol === 'v1', put: async (data, offset) => (await session()).put(data, offset) };
+    const stream = new EntryStream(sink, {
         blockBytes: opts.blockBytes ?? STREAM_BLOCK_BYTES,
         concurrency: STREAM_CONCURRENCY,
         ...(opts.signingKey ? { signingKey: opts.signingKey } : {})
@@ -32552,13 +32900,14 @@ async function beginEntry(key, opts) {
         async finish() {
             try {
                 const t = await stream.finish();
-                const r = await s.commit(t.refs, t.size);
+                // finish() sent the index and trailer: the session exists.
+                const r = await (await session()).commit(t.refs, t.size);
                 if ('id' in r)
                     return r.id;
                 lib_core/* warning */.$e(`runbox store: the cache service did not take the snapshot under ${key}: ${r.refused}. The job goes on.`);
             }
             catch (e) {
-                lib_core/* warning */.$e(`runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
+                lib_core/* warning */.$e(uploadFailure(e) ?? `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e)}`);
             }
             return undefined;
         }
@@ -32566,7 +32915,11 @@ async function beginEntry(key, opts) {
 }
 /** When a failed snapshot failed because its upload did: the warning to give. */
 function uploadFailure(e) {
-    return e instanceof UploadError ? `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e.cause)}` : undefined;
+    if (!(e instanceof UploadError))
+        return undefined;
+    if (e.cause instanceof KeyRefused)
+        return `runbox store: ${e.cause.message}. The job goes on.`;
+    return `runbox store: saving the snapshot failed, the job goes on without it: ${http_describe(e.cause)}`;
 }
 
 ;// CONCATENATED MODULE: ./src/sys/proc-stat.ts
@@ -37063,12 +37416,14 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 //   in its dir that would outlive the namespace) and a UTS namespace.
 // - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
 //   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
-//   namespace only; the filesystems stay writable for the host). That covers what the uid could
-//   otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock and every other
-//   world-writable dir or file. A hard link into the dir from elsewhere fails too (link(2)
-//   across two mounts is EXDEV), so nothing outside can be handed to root's chown afterwards.
-//   Kernel pseudo filesystems (proc, sysfs, cgroup, ...) are left as they are: their files are
-//   root's to write, and skipping them halves the mounts to remount (each is one `mount`).
+//   namespace only; the filesystems stay writable for the host), the namespace's own /proc and
+//   the kernel's pseudo filesystems too. That covers what the uid could otherwise write on any
+//   host: /tmp, /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard
+//   link into the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing
+//   outside can be handed to root's chown afterwards. The remounts go by path, and a path can
+//   change under them (a local user renaming a dir above a mount point), so what landed is
+//   checked, not assumed: /proc/self/mountinfo is read again and the command does not start
+//   unless every mount a path can reach, but the dir, is read-only (WRITABLE_MOUNTS_AWK).
 // - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -37093,23 +37448,92 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
  * could reach it by path even if one existed.
  */
 const CONFINED_IDS = Object.freeze({ uid: 2_147_000_000, gid: 2_147_000_000 });
-/** Remounts every writable mount but the dir read-only, then becomes the confined uid (see the top). */
+/**
+ * Identities for writers that must not reach each other's files: a restore's entries (a delta
+ * and its base, which different jobs may have written) each extract as their own slot, so even
+ * a taken-over tar of one owns none of the other's files. Slot 0 is CONFINED_IDS.
+ */
+const CONFINED_SLOTS = 2;
+function confined_confinedIds(slot) {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= CONFINED_SLOTS)
+        throw new RangeError(`confined id slot ${slot}: there are ${CONFINED_SLOTS}`);
+    return { uid: CONFINED_IDS.uid + slot, gid: CONFINED_IDS.gid + slot };
+}
+/**
+ * awk over mountinfo: the mount points of the mounts still writable that a path can reach, but
+ * the extraction dir's own (ENVIRON RUNBOX_DIR). Reachable: resolving the mount point from the
+ * root mount (each step the first mount crossed, then the topmost one stacked there) ends on
+ * that mount. A mount covered by another (the host's /proc under the namespace's own, a tmpfs
+ * mounted twice on /dev/shm) is reached by no path, so it may stay as it is. Only mountinfo's
+ * text is read: no mount point is looked up or stat'ed (a hung FUSE or NFS mount would hang
+ * that), and a path renamed meanwhile changes nothing (the kernel's view is checked, not the
+ * paths the remounts were given). Paths are compared in mountinfo's escaped form.
+ */
+const WRITABLE_MOUNTS_AWK = String.raw `
+function esc(s,   o, i, c) {
+  o = ""
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1)
+    if (c == "\\") o = o "\\134"; else if (c == " ") o = o "\\040"; else if (c == "\t") o = o "\\011"; else if (c == "\n") o = o "\\012"; else o = o c
+  }
+  return o
+}
+function top(c) { while (c in above) c = above[c]; return c }
+function under(p, m) { return m == "/" || p == m || substr(p, 1, length(m) + 1) == m "/" }
+function resolve(p,   c, b, k, id) {
+  c = top(root)
+  for (;;) {
+    b = ""
+    for (k = 1; k <= n; k++) {
+      id = ids[k]
+      if (par[id] == c && id != c && mp[id] != mp[c] && under(p, mp[id]) && (b == "" || length(mp[id]) < length(mp[b]))) b = id
+    }
+    if (b == "") return c
+    c = top(b)
+  }
+}
+NF >= 6 { ids[++n] = $1; par[$1] = $2; mp[$1] = $5; rw[$1] = ($6 ~ /^rw(,|$)/) }
+END {
+  dir = esc(ENVIRON["RUNBOX_DIR"])
+  root = ""
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    p = par[id]
+    if ((p in mp) && p != id && mp[p] == mp[id]) above[p] = id
+    if (mp[id] == "/" && (!(p in mp) || p == id)) root = id
+  }
+  if (root == "") { print "(no root mount in mountinfo)"; exit }
+  for (k = 1; k <= n; k++) {
+    id = ids[k]
+    if (rw[id] && mp[id] != dir && resolve(mp[id]) == id) print mp[id]
+  }
+}`;
+if (WRITABLE_MOUNTS_AWK.includes("'"))
+    throw new Error('WRITABLE_MOUNTS_AWK is put between single quotes');
+/**
+ * Remounts every writable mount but the dir read-only, checks that every mount a path reaches
+ * is, then becomes the confined uid (see the top).
+ */
 const INNER = (/* unused pure expression or super */ null && (`set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
 mount --bind -- "$dir" "$dir"
 cd -- "$dir"
-mounts=$(awk '{ for (i = 7; i <= NF && $i != "-"; i++) ; }
-  $6 ~ /^rw(,|$)/ && $(i + 1) !~ /^(proc|sysfs|cgroup2?|devpts|securityfs|debugfs|tracefs|bpf|pstore|configfs|fusectl|binfmt_misc|efivarfs|selinuxfs|nsfs)$/ { print $5 }' /proc/self/mountinfo)
+# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
   # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
   case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
   [ "$mp" = "$dir" ] && continue
-  if ! mount -o remount,bind,ro -- "$mp" 2>/dev/null; then
-    # Only a mount covered by another one (unreachable by any path) may stay writable.
-    if [ -e "$mp" ] && mountpoint -q -- "$mp"; then echo "runbox: cannot make the mount $mp read-only for the confined extraction" >&2; exit 111; fi
-  fi
+  # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
+  # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
+  mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
 done
+left=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+if [ -n "$left" ]; then
+  printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
+  exit 111
+fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `));
 /** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
@@ -37128,21 +37552,19 @@ while :; do
 done
 `));
 /**
- * `cmd args` run as CONFINED_IDS with `dir` as its working dir and the only place it can write
- * (its stdin, stdout and stderr are the ones it is started with). `dir` must exist, be owned by
- * CONFINED_IDS (makeConfinedDir) and lie inside a dir only root can enter.
+ * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
+ * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
  */
-function confined_confinedCommand(dir, cmd, args) {
-    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(CONFINED_IDS.uid), String(CONFINED_IDS.gid), cmd, ...args], privileged: true };
+function confined_confinedCommand(dir, cmd, args, ids = CONFINED_IDS) {
+    return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
 }
 let idsChecked;
-/** Refuses when a user or group of the host has CONFINED_IDS' ids (once per process). */
+/** Refuses when a user or group of the host has one of the slots' ids (once per process). */
 function confined_checkConfinedIds() {
     idsChecked ??= (async () => {
-        for (const [db, id] of [
-            ['passwd', CONFINED_IDS.uid],
-            ['group', CONFINED_IDS.gid]
-        ]) {
+        const slots = Array.from({ length: CONFINED_SLOTS }, (_, i) => confined_confinedIds(i));
+        for (const [db, id] of [...slots.map((s) => ['passwd', s.uid]), ...slots.map((s) => ['group', s.gid])]) {
             const r = await run('getent', [db, String(id)], { allowFailure: true });
             // 2: not found, the expected answer. Anything else but a hit is getent failing.
             if (r.code === 2)
@@ -37156,9 +37578,9 @@ function confined_checkConfinedIds() {
     idsChecked.catch(() => (idsChecked = undefined));
     return idsChecked;
 }
-/** Makes `dir` (its parent must exist): CONFINED_IDS', 0700. */
-async function confined_makeConfinedDir(dir) {
-    await run('install', ['-d', '-m', '0700', '-o', String(CONFINED_IDS.uid), '-g', String(CONFINED_IDS.gid), '--', dir], { privileged: true });
+/** Makes `dir` (its parent must exist): `ids`' (CONFINED_IDS by default), 0700. */
+async function confined_makeConfinedDir(dir, ids = CONFINED_IDS) {
+    await run('install', ['-d', '-m', '0700', '-o', String(ids.uid), '-g', String(ids.gid), '--', dir], { privileged: true });
 }
 /**
  * Gives everything under `dir` (itself included) to root, symlinks themselves (never followed).
@@ -37169,234 +37591,29 @@ async function confined_giveToRoot(dir) {
     await run('chown', ['-R', '-P', '-h', '0:0', '--', dir], { privileged: true });
 }
 
-;// CONCATENATED MODULE: ./src/sys/errno.ts
-// Errno checks and the one "lstat, or nothing there" of runbox.
+;// CONCATENATED MODULE: ./src/sys/mount-id.ts
+// Which mount a dir is on, by the kernel's mount ID: st_dev tells filesystems apart, not mounts
+// (a bind mount of a dir of the same filesystem has its st_dev), and a rename between two mounts
+// fails with EXDEV even on one filesystem (mv then copies). The dir is opened itself, no other
+// mount point is looked up or stat'ed (a hung FUSE or NFS mount elsewhere cannot hang this).
 
-// Not `instanceof Error`: errors thrown by node core come from another realm under jest's vm modules.
-function errnoOf(e) {
-    return typeof e === 'object' && e !== null ? e.code : undefined;
-}
-function errno_isErrno(e, ...codes) {
-    const code = errnoOf(e);
-    return code !== undefined && codes.includes(code);
-}
 /**
- * lstat, or undefined when the path names nothing: ENOENT, and ENOTDIR, which is the same answer
- * for a path whose parent was replaced by a file (a concurrent reap or a planted file). Any other
- * errno is not "missing" and is thrown: EACCES in particular means "there may be something we
- * cannot see", and only a caller that can treat such an entry as not its own says so with
- * `hiddenIsMissing` (warm, which never copies from a dir another runner user closed).
+ * O_PATH (Linux x86_64 and arm64, the generic value): the dir needs no read permission and is
+ * not read, only named; node's fs.constants lacks it.
  */
-function errno_lstatOrUndefined(p, opts = {}) {
+const O_PATH = 0o10000000;
+/** The ID of the mount `dir` is on (the last component is not followed: a symlink fails with ELOOP / ENOTDIR). */
+function mount_id_mountIdOf(dir) {
+    const fd = fs.openSync(dir, O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     try {
-        return fs.lstatSync(p);
+        const m = /^mnt_id:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+        if (!m)
+            throw new Error(`/proc/self/fdinfo/${fd} (${dir}) has no mnt_id line: is /proc mounted?`);
+        return Number(m[1]);
     }
-    catch (e) {
-        if (errno_isErrno(e, 'ENOENT', 'ENOTDIR') || (opts.hiddenIsMissing === true && errno_isErrno(e, 'EACCES')))
-            return undefined;
-        throw e;
+    finally {
+        fs.closeSync(fd);
     }
-}
-
-;// CONCATENATED MODULE: ./src/sys/users.ts
-// Resolves the `owner` input to numeric ids. Names go through getent, so NSS users (LDAP,
-// sssd) resolve like they would for `chown`.
-
-
-const FIX = "Write 'uid:gid' (e.g. 1000:1000), 'uid', or 'user[:group]' naming a user and group that exist on this host";
-async function getent(db, key) {
-    const r = await run('getent', [db, key], { allowFailure: true });
-    if (r.code === 2)
-        return undefined; // getent: key not found
-    if (r.code !== 0)
-        throw new Error(`getent ${db} ${key} failed with ${r.code}: ${r.stderr.trim()}`);
-    return r.stdout.split('\n')[0].split(':');
-}
-function parseId(s) {
-    if (!/^\d+$/.test(s))
-        return undefined;
-    const n = Number(s);
-    return n <= 0xfffffffe ? n : undefined;
-}
-function users_runnerIds() {
-    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-}
-/**
- * A bare uid takes the primary group of the host user with that uid, or the same number when
- * the host has no such user (the usual case for container users).
- */
-async function resolveOwner(spec) {
-    if (spec === '')
-        return users_runnerIds();
-    const m = /^([^:\s]+)(?::([^:\s]+))?$/.exec(spec);
-    if (!m)
-        throw new InputError('owner', `'${spec}' is not an owner`, FIX);
-    const [, userPart, groupPart] = m;
-    let uid = parseId(userPart);
-    let primaryGid;
-    if (uid === undefined) {
-        if (/^\d+$/.test(userPart))
-            throw new InputError('owner', `uid ${userPart} is out of range`, FIX);
-        const pw = await getent('passwd', userPart);
-        if (!pw)
-            throw new InputError('owner', `user '${userPart}' does not exist on this host`, FIX);
-        uid = Number(pw[2]);
-        primaryGid = Number(pw[3]);
-    }
-    else if (groupPart === undefined) {
-        const pw = await getent('passwd', userPart);
-        primaryGid = pw ? Number(pw[3]) : uid;
-    }
-    if (groupPart === undefined)
-        return { uid, gid: primaryGid ?? uid };
-    let gid = parseId(groupPart);
-    if (gid === undefined) {
-        if (/^\d+$/.test(groupPart))
-            throw new InputError('owner', `gid ${groupPart} is out of range`, FIX);
-        const gr = await getent('group', groupPart);
-        if (!gr)
-            throw new InputError('owner', `group '${groupPart}' does not exist on this host`, FIX);
-        gid = Number(gr[2]);
-    }
-    return { uid, gid };
-}
-
-;// CONCATENATED MODULE: ./src/sys/privileged-fs.ts
-// Privileged-when-needed filesystem changes. Each one tries as the runner user first and borrows
-// root (directly or through `sudo -n`, see exec.runElseRoot) only when the runner's own rights
-// are not enough, so a runner without sudo still works for dirs it owns.
-
-
-
-
-
-
-function sameIds(a, b) {
-    return a.uid === b.uid && a.gid === b.gid;
-}
-/** The components of `p` that do not exist yet, outermost first. */
-function missingComponents(p) {
-    const missing = [];
-    for (let cur = p; !lstatOrUndefined(cur); cur = path.dirname(cur))
-        missing.unshift(cur);
-    return missing;
-}
-async function chown(paths, ids, opts = {}) {
-    if (paths.length === 0)
-        return;
-    // -R -P: never traverse a symlink met on the way (GNU's default, spelled out); -h: chown the link itself.
-    const args = [...(opts.recursive ? ['-R', '-P'] : []), '-h', `${ids.uid}:${ids.gid}`, '--', ...paths];
-    // Giving ourselves files that are ours anyway works unprivileged; files a container wrote
-    // as root or as its own uid need root, and so does giving anything to another user.
-    await runElseRoot('chown', args, `chown ${paths.join(', ')} to ${ids.uid}:${ids.gid}`, { tryRunnerFirst: sameIds(ids, runnerIds()) });
-}
-/**
- * Creates `p` (and missing parents) owned by `ids`; an existing dir is chowned to `ids` when
- * it is not already (unless `shared`). Returns the components it created. A symlink or a
- * non-dir is refused.
- */
-async function ensureDir(p, ids, opts = {}) {
-    const st = lstatOrUndefined(p);
-    if (st) {
-        if (st.isSymbolicLink())
-            throw new Error(`${p} is a symlink; runbox only manages real directories`);
-        if (!st.isDirectory())
-            throw new Error(`${p} exists and is not a directory`);
-        if (!opts.shared && (st.uid !== ids.uid || st.gid !== ids.gid))
-            await chown([p], ids);
-        return [];
-    }
-    const missing = missingComponents(p);
-    // A sibling run made it since the check above (shared parents such as <base-dir>/<ref-key>).
-    if (missing.length === 0)
-        return ensureDir(p, ids, opts);
-    const parent = path.dirname(missing[0]);
-    // mkdir -p would create through a symlinked parent, wherever it points.
-    assertNoSymlink(parent, 'create dirs under');
-    const pst = fs.statSync(parent);
-    if (!pst.isDirectory())
-        throw new Error(`${parent} is not a directory`);
-    let writable = true;
-    try {
-        fs.accessSync(parent, fs.constants.W_OK | fs.constants.X_OK);
-    }
-    catch (e) {
-        if (e.code !== 'EACCES' && e.code !== 'EROFS')
-            throw e;
-        writable = false;
-    }
-    if (writable)
-        fs.mkdirSync(p, { recursive: true, mode: 0o755 });
-    else {
-        await ensurePrivilege(`create ${p} (its parent ${parent} is not writable by the runner user)`);
-        await run('mkdir', ['-p', '-m', '0755', '--', p], { privileged: true });
-    }
-    // A shared parent made inside a group-shared dir (g+w, no o+w: the admin's set-up for runner
-    // users of one group on one base-dir) is group-shared too: the group's, 2775, so that every
-    // runner user of the group can make its lock files and dirs in it (lock/flock.ts groupShared).
-    const share = opts.shared === true && (pst.mode & 0o020) !== 0 && (pst.mode & 0o002) === 0;
-    const want = share ? { uid: ids.uid, gid: pst.gid } : ids;
-    const wrong = missing.filter((c) => {
-        const s = fs.lstatSync(c);
-        return s.uid !== want.uid || s.gid !== want.gid;
-    });
-    if (share) {
-        // A member of the group may give its own dirs to it; root is needed only when not a member.
-        const chownArgs = ['-h', `${want.uid}:${want.gid}`, '--', ...wrong];
-        if (wrong.length > 0)
-            await runElseRoot('chown', chownArgs, `give ${wrong.join(', ')} to ${want.uid}:${want.gid}`);
-        await run('chmod', ['2775', '--', ...missing], { privileged: !isRoot() && fs.lstatSync(missing[0]).uid !== runnerIds().uid });
-    }
-    else
-        await chown(wrong, ids);
-    return missing;
-}
-/** Paths under `p` (itself included) not owned by `ids`, without following symlinks, on p's filesystem only. */
-async function countForeign(p, ids) {
-    const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-printf', '.'];
-    // One byte per entry; a tree of millions of entries is still far below this.
-    const maxStdout = 256 * 1024 * 1024;
-    // Unreadable dirs (root-owned 0700, say) hide their contents from the runner user.
-    const r = await runElseRoot('find', args, `inspect ownership under ${p}`, { maxStdout });
-    return r.stdout.length;
-}
-/**
- * Gives every entry under `p` (itself included) not owned by `ids` to `ids`, as countForeign
- * counts them: symlinks themselves, never their targets, and on p's own filesystem only (a
- * mount point inside, say a bind mount of a system dir, is neither entered nor chowned).
- * `find -execdir` runs `chown -h ./name` from the entry's own dir, which find reached without
- * following a symlink, so a dir swapped for a symlink during the walk cannot redirect a chown.
- */
-async function chownTree(p, ids) {
-    assertNoSymlink(p, 'chown');
-    const args = [p, '-xdev', '(', '!', '-uid', String(ids.uid), '-o', '!', '-gid', String(ids.gid), ')', '-execdir', 'chown', '-h', `${ids.uid}:${ids.gid}`, '--', '{}', '+'];
-    // -execdir refuses a PATH with relative entries (they would resolve in each visited dir).
-    const env = {
-        ...process.env,
-        PATH: (process.env.PATH ?? '/usr/bin:/bin')
-            .split(':')
-            .filter((d) => d.startsWith('/'))
-            .join(':')
-    };
-    // Files a container wrote as root or as its own uid need root; ours alone do not.
-    await runElseRoot('find', args, `chown ${p} to ${ids.uid}:${ids.gid}`, { env, tryRunnerFirst: sameIds(ids, runnerIds()) });
-}
-/**
- * Deletes a dir tree, root-owned contents included, staying on its filesystem. The caller has
- * checked that `p` is a real dir inside the tree runbox owns (paths.assertOwnedSubdir).
- */
-async function privileged_fs_removeTree(p, opts = {}) {
-    // The lock guarding `p` goes along with rm: if this process dies mid-delete, the dir stays
-    // locked until rm is done, so nobody starts using a half-deleted dir.
-    await runElseRoot('rm', ['-rf', '--one-file-system', '--', p], `remove ${p} (it holds files the runner user cannot delete)`, {
-        ...(opts.holdFd === undefined ? {} : { holdFds: [opts.holdFd] })
-    });
-}
-/** Bytes used by a tree (du); what the runner user cannot read is not counted. */
-async function treeBytes(p) {
-    const r = await run('du', ['-sxb', '--', p], { allowFailure: true });
-    const n = Number(r.stdout.split('\t')[0]);
-    return Number.isFinite(n) ? n : 0;
 }
 
 ;// CONCATENATED MODULE: ./src/store/canonical-tar.ts
@@ -37461,9 +37678,10 @@ function block(name, type, mode, size, link) {
     h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
     return h;
 }
-/** Zeros that pad `size` data bytes to a whole block. */
+const ZEROS = Buffer.alloc(canonical_tar_BLOCK);
+/** Zeros that pad `size` data bytes to a whole block (a view of one shared zero block: never written to). */
 function canonical_tar_padding(size) {
-    return Buffer.alloc((canonical_tar_BLOCK - (size % canonical_tar_BLOCK)) % canonical_tar_BLOCK);
+    return ZEROS.subarray(0, (canonical_tar_BLOCK - (size % canonical_tar_BLOCK)) % canonical_tar_BLOCK);
 }
 /** A GNU `L`/`K` record carrying `value` (NUL-terminated), data padded. */
 function longRecord(type, value) {
@@ -37780,9 +37998,11 @@ async function createSnapshot(opts) {
 // itself (canonical-tar.ts): headers built from the checked fields, the files' data copied
 // through. tar never reads a byte of the snapshot's headers, so there is no second parser to
 // disagree with. tar extracts into a fresh root-only private dir on the store's filesystem, one
-// sub-dir per archive (archives extracted side by side cannot reach each other), and not as
-// root: the kernel confines it (sys/confined.ts) to an uid that owns nothing, in namespaces where
-// its sub-dir is the only place it can write. Once every archive passed and its digest matched,
+// tree per entry of the restore (a delta and its base, which different jobs may have written)
+// and one sub-dir per archive in it, and not as root: the kernel confines it (sys/confined.ts)
+// to an uid that owns nothing (one per entry), in namespaces where its entry's tree is the only
+// place it can write. So even a tar that was taken over cannot reach another entry's files;
+// the archives of one entry share their tree (the walk checks their paths, not their data). Once every archive passed and its digest matched,
 // the tree is given to root and walked (never following a link): it must be exactly what node
 // emitted, with canonical metadata; only then, with the daemon stopped, are the new items
 // renamed into the store. There is no extraction into the live store and no fallback: a refused
@@ -37803,6 +38023,7 @@ async function createSnapshot(opts) {
 // Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
 // archive; the daemons set their own group and mode on the store dir when they start (Nix and
 // Guix chown it to the build group and chmod 1775 in multi-user mode).
+
 
 
 
@@ -37890,8 +38111,9 @@ function private_extract_privatePlace(root, storePaths) {
     if (!st)
         return { parent, homes };
     homes.push(store);
-    // A mount point: a rename from its parent would cross filesystems (a copy, which ENOSPC can cut short).
-    return { parent: st.dev !== fs.statSync(parent).dev ? store : parent, homes };
+    // A mount point (a bind mount of the same filesystem too: mount IDs, not st_dev): a rename
+    // from its parent would cross mounts (EXDEV: mv copies, which ENOSPC can cut short).
+    return { parent: mountIdOf(store) !== mountIdOf(parent) ? store : parent, homes };
 }
 /**
  * Removes the private dirs in `parent` whose restore is gone (hard-killed: its pid is not
@@ -37958,11 +38180,12 @@ function tarExtractArgs() {
     ];
 }
 /**
- * The confined `tar -x` (sys/confined.ts) into `dir`, reading the canonical stream `feed` writes
- * to its stdin (the only place restore starts tar). Resolves when tar exited 0.
+ * The confined `tar -x` (sys/confined.ts) into `dir` as entry `part`'s ids, reading the
+ * canonical stream `feed` writes to its stdin (the only place restore starts tar). Resolves
+ * when tar exited 0.
  */
-function extractTar(dir, feed) {
-    return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs())], { feed });
+function extractTar(dir, part, feed) {
+    return runPipeline([confinedCommand(dir, 'tar', tarExtractArgs(), confinedIds(part))], { feed });
 }
 /** statfs's available bytes: what the check may count on (root's reserve left out). */
 function private_extract_freeBytes(dir) {
@@ -37996,6 +38219,10 @@ class private_extract_PrivateRestore {
     /** The walk's inode of each emitted top-level item (`<index>/<top>`): how moveIn tells its own
      * item in the store from one that appeared there meanwhile. */
     topInodes = new Map();
+    /** Per archive: its entry (ExtractJob.part), whose tree holds its sub-dir. */
+    partOf = new Map();
+    /** Entries whose tree is made. */
+    partsMade = new Set();
     /** Members checked so far, all archives and lanes together (see onMember). */
     checkedMembers = 0;
     unregister;
@@ -38004,7 +38231,9 @@ class private_extract_PrivateRestore {
     /** The parent's mtime before the private dir was made in it (sec.nsec). */
     parentMtime;
     /**
-     * Where the confined tars write: `<dir>/tree`, the confined uid's until verifyLanded gives it
+     * `<dir>/tree` (root's, 0700): one tree per entry of the restore, `<tree>/<part>`, where that
+     * entry's confined tars write (and nothing else of theirs can: a delta's tar cannot reach
+     * its base's files, nor the other way round), its confined ids' until verifyLanded gives it
      * to root. Inside `dir` (root's, 0700), so no other process reaches it by path while it is
      * that uid's, whatever the tars do to its mode. Every path of `landed` is relative to it.
      */
@@ -38033,7 +38262,7 @@ class private_extract_PrivateRestore {
         try {
             await checkConfinedIds();
             await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
-            await makeConfinedDir(restore.tree);
+            await run('mkdir', ['-m', '0700', '--', restore.tree], { privileged: true });
             for (const sp of storePaths) {
                 const abs = path.join(root, rel(sp));
                 if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory())
@@ -38105,11 +38334,23 @@ class private_extract_PrivateRestore {
     async extractAll(archives, lanes) {
         const summaries = [];
         const failures = new Map();
+        const partOf = (i) => archives[i].part ?? 0;
+        for (let i = 0; i < archives.length; i++) {
+            const part = partOf(i);
+            this.partOf.set(archives[i].index, part);
+            if (this.partsMade.has(part))
+                continue;
+            // The entry's own tree, its own ids': the only place its tars can write.
+            await makeConfinedDir(path.join(this.tree, String(part)), confinedIds(part));
+            this.partsMade.add(part);
+            this.expect(String(part), { type: 'd', mode: 0o700, anyMtime: true });
+        }
         let next = 0;
-        const lane = async () => {
+        // One tar, writing `part`'s tree, for the archives of that entry next in the queue.
+        const tarRun = async (part) => {
             let tarIn = () => undefined;
             const tarStdin = new Promise((resolve) => (tarIn = resolve));
-            const tar = extractTar(this.tree, (stdin) => {
+            const tar = extractTar(path.join(this.tree, String(part)), part, (stdin) => {
                 // EPIPE when tar exits first; tar's exit status is what counts.
                 stdin.on('error', () => undefined);
                 tarIn(stdin);
@@ -38121,8 +38362,7 @@ class private_extract_PrivateRestore {
             const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
             // tar could not even be started: its error is the failure of the archive it was for.
             if (stdin === undefined) {
-                if (next < archives.length)
-                    failures.set(next++, await tar);
+                failures.set(next < archives.length ? next++ : archives.length - 1, await tar);
                 return;
             }
             let gone = false;
@@ -38131,7 +38371,7 @@ class private_extract_PrivateRestore {
             // Cut off by us (an archive failed): tar's own failure is then a consequence.
             let cut = false;
             let tarNeeded = false;
-            while (failures.size === 0 && next < archives.length) {
+            while (failures.size === 0 && next < archives.length && partOf(next) === part) {
                 current = next++;
                 try {
                     summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
@@ -38153,6 +38393,12 @@ class private_extract_PrivateRestore {
             if (tarFailure !== undefined && (tarNeeded || !cut))
                 failures.set(Math.max(current, 0), tarFailure);
         };
+        // A lane's tar serves one entry; when the queue reaches the next entry (a delta's archives
+        // after its base's), the lane starts another tar for it.
+        const lane = async () => {
+            while (failures.size === 0 && next < archives.length)
+                await tarRun(partOf(next));
+        };
         await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
         if (failures.size > 0) {
             const first = Math.min(...failures.keys());
@@ -38170,7 +38416,10 @@ class private_extract_PrivateRestore {
      */
     async streamArchive(job, tarStdin, tarGone) {
         const { index, src, rec, rules } = job;
+        // `sub`: the archive's sub-dir in the stream (tar runs in its entry's tree); `at`: the same
+        // dir relative to the private dir's tree, where the walk finds it.
         const sub = String(index);
+        const at = `${job.part ?? 0}/${index}`;
         const emitted = new Set();
         this.emitted.set(index, emitted);
         const dropped = new Set();
@@ -38201,7 +38450,7 @@ class private_extract_PrivateRestore {
         // The archive's sub-dir, then the store paths and their parents: made here, so tar never
         // makes a dir on its own.
         let out = [memberHeader({ path: sub, kind: 'dir', size: 0, executable: false })];
-        this.expect(sub, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+        this.expect(at, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
         const made = new Set();
         for (const sp of rules.storePaths) {
             const parts = rel(sp).split('/');
@@ -38211,7 +38460,7 @@ class private_extract_PrivateRestore {
                     continue;
                 made.add(d);
                 out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-                this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+                this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
         }
         let dataLeft = 0;
@@ -38243,11 +38492,11 @@ class private_extract_PrivateRestore {
                     continue;
                 anchorDirs.add(d);
                 out.push(header({ path: d, kind: 'dir', size: 0, executable: false }));
-                this.expect(`${sub}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
+                this.expect(`${at}/${d}`, { type: 'd', mode: canonicalMode({ kind: 'dir', executable: false }) });
             }
             out.push(header(c));
             emittedFiles.add(c.path);
-            this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
+            this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: c.size, links: 1 });
         };
         const onMember = (m) => {
             const c = validator.check(m);
@@ -38296,18 +38545,18 @@ class private_extract_PrivateRestore {
                     emitting = false;
                     return;
                 }
-                const original = this.landed.get(`${sub}/${target}`);
+                const original = this.landed.get(`${at}/${target}`);
                 original.links = (original.links ?? 1) + 1;
                 out.push(header(c));
                 emitted.add(top);
-                this.expect(`${sub}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${sub}/${target}` });
+                this.expect(`${at}/${c.path}`, { type: 'f', mode: canonicalMode(c), size: original.size, sameAs: `${at}/${target}` });
                 return;
             }
             out.push(header(c));
             emitted.add(top);
             if (c.kind === 'file')
                 emittedFiles.add(c.path);
-            this.expect(`${sub}/${c.path}`, {
+            this.expect(`${at}/${c.path}`, {
                 type: c.kind === 'file' ? 'f' : c.kind === 'dir' ? 'd' : 'l',
                 mode: canonicalMode(c),
                 ...(c.kind === 'file' ? { size: c.size, links: 1 } : {}),
@@ -38334,8 +38583,12 @@ class private_extract_PrivateRestore {
             if (tarGone())
                 throw new TarGoneError();
             let ok = true;
+            // Corked: the batch (headers, padding and data of the members in one zstd read) goes to
+            // tar's pipe in one writev, not a syscall per piece.
+            tarStdin.cork();
             for (const b of batch)
                 ok = tarStdin.write(b) && ok;
+            tarStdin.uncork();
             if (!ok)
                 await drainOrClose(tarStdin);
         };
@@ -38421,11 +38674,12 @@ class private_extract_PrivateRestore {
             const links = want.links !== undefined;
             if (want.sameAs !== undefined || links)
                 inodes.set(p, ino);
-            const slash = p.indexOf('/');
-            if (slash > 0 && this.emitted.get(Number(p.slice(0, slash)))?.has(p.slice(slash + 1)))
-                this.topInodes.set(p, ino);
+            // `<part>/<index>/<top>`: an emitted item's inode, keyed `<index>/<top>` for moveIn.
+            const m = /^[0-9]+\/([0-9]+)\/(.*)$/s.exec(p);
+            if (m && this.emitted.get(Number(m[1]))?.has(m[2]))
+                this.topInodes.set(`${m[1]}/${m[2]}`, ino);
             const got = `${type} ${uid}:${gid} ${mode}${want.size !== undefined ? ` ${size}` : ''}${links ? ` x${nlink}` : ''} @${Number(mtime)}${want.target !== undefined ? ` -> ${target}` : ''}`;
-            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
+            const exp = `${want.type} 0:0 ${want.mode.toString(8)}${want.size !== undefined ? ` ${want.size}` : ''}${links ? ` x${want.links}` : ''} @${want.anyMtime ? Number(mtime) : CANONICAL_MTIME}${want.target !== undefined ? ` -> ${want.target}` : ''}`;
             if (got !== exp)
                 problem ??= `'${p}' landed as ${got}, not ${exp}`;
         };
@@ -38484,7 +38738,7 @@ class private_extract_PrivateRestore {
                 const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
                 const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
                 existing += tops.length - fresh.length;
-                await this.moveAll(fresh.map((t) => path.join(this.tree, String(index), t)), path.join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
+                await this.moveAll(fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)), path.join(this.root, r), fresh.map((t) => this.topInodes.get(`${index}/${t}`))).then((kept) => {
                     const moved = fresh.filter((_, i) => !kept.has(i));
                     added.push(...moved.map((t) => `/${t}`));
                     existing += kept.size;
@@ -38983,6 +39237,7 @@ async function restore_lock_withStoreRestoreLock(storeDir, fn, opts = {}) {
 
 
 
+
 /** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, os.availableParallelism()));
@@ -39124,6 +39379,8 @@ async function extractAll(o, priv, specs, needed) {
         const sha256 = files.sha256Of?.(a.file);
         return {
             index: a.index,
+            // Its entry's own tree and confined ids: a delta's tars cannot write its base's files.
+            part: a.part,
             src: { open: () => files.open(a.file), ...(files.reread ? { reread: () => files.reread(a.file) } : {}), ...(sha256 !== undefined ? { sha256 } : {}) },
             rec: a.rec,
             rules: { storePaths: a.storePaths, reserved }
@@ -39189,7 +39446,21 @@ async function moveInAndRegister(o, priv, archives, registrations) {
         existing = moved.existing;
         const t2 = Date.now();
         extractMs = t2 - t1;
-        const result = o.dbDir && registrations ? await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir }) : undefined;
+        if (!o.dbDir || !registrations)
+            return undefined;
+        let result;
+        try {
+            result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
+        }
+        catch (e) {
+            // The DB could not take the rows (its filesystem full, say): the items just renamed in
+            // would stay in the store registered nowhere while the step says nothing was restored.
+            // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+            for (const a of moved.added)
+                await removeTree(path.join(o.root, a));
+            added = new Set();
+            throw e;
+        }
         dbMs = Date.now() - t2;
         return result;
     });
@@ -39471,7 +39742,6 @@ async function request(t, method, url, what) {
         return await withRetries(what, async () => {
             const res = await fetchWithTimeout(url, { method, headers: headers(t) });
             if (res.status >= 500 && res.status !== 501) {
-                await res.body?.cancel();
                 throw new HttpError(res.status, `${what}: HTTP ${res.status}`);
             }
             return res;
@@ -39482,7 +39752,7 @@ async function request(t, method, url, what) {
     }
 }
 function caches_rest_isRefusal(v) {
-    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Response);
+    return typeof v === 'object' && v !== null && 'kind' in v && 'message' in v && !(v instanceof Answer);
 }
 function parseTime(v) {
     const ms = typeof v === 'string' ? Date.parse(v) : NaN;
@@ -39546,7 +39816,6 @@ async function caches_rest_deleteCache(t, id) {
     // A 404 after a successful listing is the entry going away in between; a missing permission
     // shows as 403 (or as 404 on the listing itself).
     if (res.ok || res.status === 404) {
-        await res.body?.cancel();
         return res.ok ? 'deleted' : 'gone';
     }
     return refusalOf(res, what);
@@ -40092,8 +40361,9 @@ async function save(state, report) {
         // A delta holds only what its base lacks, so restoring base + delta would bring back every
         // base item the GC just deleted: after a GC that freed anything, a full snapshot.
         const base = gc && gc.after < gc.before ? 'the gc removed items; a delta would bring them back with its base' : deltaBase(state);
-        // Reserved before the archive: a key another job saved first costs no snapshot. Until
-        // upload.finish() succeeds the service holds nothing under the key.
+        // Looked up before the archive: a key another job saved first costs no snapshot. The key is
+        // reserved only when the first block is ready (a save failing before reserves nothing);
+        // until upload.finish() succeeds the service holds no entry under it.
         const upload = await beginEntry(state.primaryKey, { kind: state.kind, storePaths: state.storePaths, ...(signingKey ? { signingKey } : {}) });
         if (!upload) {
             report.add('store snapshot', `not saved under ${state.primaryKey}; see the warnings above`);
