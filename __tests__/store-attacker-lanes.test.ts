@@ -147,13 +147,17 @@ function privateDirs(parent: string): string[] {
   return fs.existsSync(parent) ? fs.readdirSync(parent).filter((n) => n.startsWith('.runbox-restore-')) : [];
 }
 
-/** Archives whose `blob` has reached the private dir under `parent` with at least `bytes` bytes. */
+/** Archives whose `blob` has reached the private dir under `parent` with at least `bytes` bytes
+ * (the tree holds `<entry>/<archive index>/<item>`). */
 function lanesWriting(parent: string, whats: string[], bytes = 1): number {
+  const sizeOf = (p: string): number => fs.lstatSync(p, { throwIfNoEntry: false })?.size ?? 0;
   let n = 0;
   for (const d of privateDirs(parent)) {
     const tree = path.join(parent, d, 'tree');
     if (!fs.existsSync(tree)) continue;
-    for (const sub of fs.readdirSync(tree)) if (whats.some((w) => (fs.lstatSync(path.join(tree, sub, item(w), 'blob'), { throwIfNoEntry: false })?.size ?? 0) >= bytes)) n++;
+    for (const entry of fs.readdirSync(tree)) {
+      for (const archive of fs.readdirSync(path.join(tree, entry))) if (whats.some((w) => sizeOf(path.join(tree, entry, archive, item(w), 'blob')) >= bytes)) n++;
+    }
   }
   return n;
 }

@@ -2,8 +2,10 @@
 // filesystem (same st_dev as its parent, another mount) gets its private dir inside it, so the
 // items are renamed, not copied across mounts, and the restore registers them as usual. And a
 // hung FUSE mount on the host (root's stat of it never returns) does not hang the confined
-// extraction, whose namespace remounts it without looking at it (SYSTEM: the hung mount is the
-// host's for a few seconds, and anything stat'ing every mount meanwhile would wait).
+// extraction, whose namespace remounts it without looking at it; and a local user renaming the
+// dir above world-writable mounts while the namespace remounts them cannot keep one writable
+// (SYSTEM: the hung mount and the world-writable ones are the host's for a few seconds; anything
+// stat'ing every mount meanwhile would wait, and every other confined extraction would refuse).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -80,46 +82,107 @@ print("mounted", flush=True)
 time.sleep(120)
 `;
 
+/** Runs a confined stage with no input: its stdout, and its failure if any. */
+async function runConfined(stage: { cmd: string; args: readonly string[]; privileged?: boolean }): Promise<{ stdout: string; error?: string }> {
+  let stdout = '';
+  try {
+    await runPipeline([stage], {
+      consume: async (out) => {
+        for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
+      }
+    });
+    return { stdout };
+  } catch (e) {
+    return { stdout, error: (e as Error).message };
+  }
+}
+
 const fuse = fs.existsSync('/dev/fuse') ? { ok: true, reason: '' } : { ok: false, reason: 'no /dev/fuse' };
 
-describeWith([asRoot(), systemOptIn('mounts (a hung FUSE mount, for seconds)'), fuse, probe('python3', 'python3'), probe('unshare', 'unshare'), probe('setpriv', 'setpriv')])(
-  'a hung FUSE mount on the host',
-  () => {
-    afterAll(removeTempDirs);
+describeWith([
+  asRoot(),
+  systemOptIn('mounts (a hung FUSE mount, world-writable tmpfs mounts, for seconds)'),
+  fuse,
+  probe('python3', 'python3'),
+  probe('unshare', 'unshare'),
+  probe('setpriv', 'setpriv')
+])('mounts on the host the confined command must not write', () => {
+  afterAll(removeTempDirs);
 
-    test("the confined command starts anyway: no mount point is stat'ed, the hung one is read-only in its namespace", async () => {
-      const base = tempDir('runbox-hung-');
-      const mp = path.join(base, 'm');
-      fs.mkdirSync(mp);
-      const priv = path.join(base, 'priv');
-      fs.mkdirSync(priv, { mode: 0o700 });
-      const sub = path.join(priv, '0');
-      await makeConfinedDir(sub);
-      const daemon = spawn('python3', ['-c', HUNG_FUSE, mp], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise((resolve) => daemon.once('exit', resolve));
-      try {
-        await new Promise<void>((resolve, reject) => {
-          daemon.stdout.once('data', () => resolve());
-          void exited.then(() => reject(new Error('the hung FUSE daemon exited before mounting')));
-        });
-        // Hung for real: root's stat of the mount point does not return (killed after 2 s).
-        const st = spawnSync('stat', ['--', mp], { timeout: 2000, killSignal: 'SIGKILL' });
-        expect(st.signal).toBe('SIGKILL');
-        let stdout = '';
-        const run = runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
-          consume: async (out) => {
-            for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
-          }
-        }).then(() => 'done');
-        const outcome = await Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))]);
-        expect(outcome).toBe('done');
-        expect(stdout).toBe('started\n');
-      } finally {
-        // Its daemon gone, the connection is aborted: whatever still waits on the mount fails and goes on.
-        daemon.kill('SIGKILL');
-        await exited;
-        spawnSync('umount', [mp]);
+  test("the confined command starts anyway: no mount point is stat'ed, the hung one is read-only in its namespace", async () => {
+    const base = tempDir('runbox-hung-');
+    const mp = path.join(base, 'm');
+    fs.mkdirSync(mp);
+    const priv = path.join(base, 'priv');
+    fs.mkdirSync(priv, { mode: 0o700 });
+    const sub = path.join(priv, '0');
+    await makeConfinedDir(sub);
+    const daemon = spawn('python3', ['-c', HUNG_FUSE, mp], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stdout.once('data', () => resolve());
+        void exited.then(() => reject(new Error('the hung FUSE daemon exited before mounting')));
+      });
+      // Hung for real: root's stat of the mount point does not return (killed after 2 s).
+      const st = spawnSync('stat', ['--', mp], { timeout: 2000, killSignal: 'SIGKILL' });
+      expect(st.signal).toBe('SIGKILL');
+      let stdout = '';
+      const run = runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
+        consume: async (out) => {
+          for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
+        }
+      }).then(() => 'done');
+      const outcome = await Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))]);
+      expect(outcome).toBe('done');
+      expect(stdout).toBe('started\n');
+    } finally {
+      // Its daemon gone, the connection is aborted: whatever still waits on the mount fails and goes on.
+      daemon.kill('SIGKILL');
+      await exited;
+      spawnSync('umount', [mp]);
+    }
+  }, 60_000);
+
+  test('a mount point renamed while the namespace remounts (a local user racing it): the command does not start while a mount stays writable', async () => {
+    // A dir of runbox-nosudo holding world-writable tmpfs mounts; that user renames the dir to
+    // and fro without pause, so the remount of each mount, by the path mountinfo named a moment
+    // before, now and then finds nothing there. Such a mount stays writable in the namespace.
+    const nosudo = { uid: Number(spawnSync('id', ['-u', 'runbox-nosudo'], { encoding: 'utf8' }).stdout), gid: Number(spawnSync('id', ['-g', 'runbox-nosudo'], { encoding: 'utf8' }).stdout) };
+    const base = tempDir('runbox-confine-race-');
+    const sub = path.join(base, 'priv', '0');
+    fs.mkdirSync(path.dirname(sub), { mode: 0o700 });
+    await makeConfinedDir(sub);
+    // Reachable by the confined uid: only the mounts' being read-only may stop its writes.
+    fs.chmodSync(base, 0o755);
+    const race = path.join(base, 'race');
+    fs.mkdirSync(path.join(race, 'a'), { recursive: true });
+    const mounts = Array.from({ length: 6 }, (_, i) => `m${i}`);
+    for (const m of mounts) {
+      fs.mkdirSync(path.join(race, 'a', m));
+      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=1777', 'tmpfs', path.join(race, 'a', m)]).status).toBe(0);
+    }
+    sh(`chown -R ${nosudo.uid}:${nosudo.gid} ${q(race)}`);
+    const renamer = spawn('perl', ['-e', 'for (;;) { rename "a", "b"; rename "b", "a" }'], { cwd: race, uid: nosudo.uid, gid: nosudo.gid, stdio: 'ignore' });
+    const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(race, d, m, 'x')));
+    const script = 'for i in 1 2 3 4 5 6 7 8; do for f in "$@"; do (echo x > "$f") 2>/dev/null && echo "WROTE $f"; done; done; :';
+    let refused = 0;
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await runConfined(confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]));
+        expect(r.stdout).not.toMatch(/WROTE/);
+        if (r.error !== undefined) {
+          expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
+          refused++;
+        }
       }
-    }, 60_000);
-  }
-);
+    } finally {
+      renamer.kill('SIGKILL');
+      await new Promise((resolve) => renamer.once('exit', resolve));
+      for (const d of ['a', 'b']) for (const m of mounts) spawnSync('umount', [path.join(race, d, m)]);
+    }
+    for (const m of mounts) expect(fs.readdirSync(path.join(fs.existsSync(path.join(race, 'a')) ? path.join(race, 'a') : path.join(race, 'b'), m))).toEqual([]);
+    // The race was real: some remount did find nothing, and the check caught what it left.
+    expect(refused).toBeGreaterThan(0);
+  });
+});
