@@ -4,9 +4,11 @@
 // tar that an attacker took over. Nothing outside the command's dir may change: /tmp, /dev/shm,
 // /var/tmp and the runner's home (world-writable or not), a world-writable file, a sibling
 // archive's dir, the dirs around it. Run without the confinement (the command as root, in its
-// dir), the same archive writes every one of those places.
-import { spawnSync } from 'node:child_process';
+// dir), the same archive writes every one of those places. Nor may it reach a local user's
+// path-bound Unix socket (over which it could hand out an fd of a file in its dir).
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
@@ -160,6 +162,93 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('unshare', 'unshare'), pr
       expectNothingOutside(p);
     } finally {
       cleanOutside(p);
+    }
+  });
+
+  test('a tar taken over cannot reach a path-bound Unix socket of a local user to hand out an fd of its dir; it sees no /tmp, /home, /run, /dev/shm', async () => {
+    // A local user (runbox-nosudo) listens on 0777 sockets in /tmp and in its home. Neither the
+    // network namespace (abstract sockets only) nor a read-only mount stops connect(2) to a path;
+    // a tar that reached one could pass out a read-write fd of a file in its dir (SCM_RIGHTS),
+    // still open after that file is given to root and renamed into the store.
+    const nosudo = { uid: Number(spawnSync('id', ['-u', 'runbox-nosudo'], { encoding: 'utf8' }).stdout), gid: Number(spawnSync('id', ['-g', 'runbox-nosudo'], { encoding: 'utf8' }).stdout) };
+    const home = spawnSync('getent', ['passwd', 'runbox-nosudo'], { encoding: 'utf8' }).stdout.split(':')[5];
+    const p = await place();
+    const tag = path.basename(p.outside[0]);
+    const socks = [path.join('/tmp', `${tag}.sock`), path.join(home, `${tag}.sock`)];
+    const listenerScript = `
+import fcntl, os, select, socket, sys
+socks = []
+for p in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(p)
+    os.chmod(p, 0o777)
+    s.listen(8)
+    socks.append(s)
+print('LISTENING', flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        c = s.accept()[0]
+        print('ACCEPTED', s.getsockname(), flush=True)
+        c.settimeout(5)
+        fds = socket.recv_fds(c, 64, 8)[1]
+        for fd in fds:
+            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+            print('RECEIVED FD', os.readlink('/proc/self/fd/%d' % fd), 'read-write' if mode == os.O_RDWR else 'mode %d' % mode, flush=True)
+        c.close()
+`;
+    const listener = spawn('/usr/bin/python3', ['-c', listenerScript, ...socks], { cwd: '/', uid: nosudo.uid, gid: nosudo.gid, stdio: ['ignore', 'pipe', 'inherit'] });
+    let heard = '';
+    listener.stdout.on('data', (c: Buffer) => (heard += c.toString()));
+    const until = async (what: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !what(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    // The stand-in: a file of its dir opened read-write, offered on every socket it can reach.
+    const standIn = `
+import errno, os, socket, sys
+for d in ('/tmp', '/home', '/run', '/dev/shm', '/var'):
+    print('SEES' if os.path.lexists(d) else 'NO', d)
+fd = os.open('stolen', os.O_RDWR | os.O_CREAT, 0o644)
+for p in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(p)
+    except OSError as e:
+        print('UNREACHABLE', p, errno.errorcode[e.errno])
+        continue
+    socket.send_fds(s, [b'x'], [fd])
+    print('SENT', p)
+`;
+    try {
+      await until(() => heard.includes('LISTENING'));
+      expect(heard).toContain('LISTENING');
+      const r = await runStage(confinedCommand(p.sub, '/usr/bin/python3', ['-c', standIn, ...socks]), Buffer.alloc(0));
+      expect(r.error).toBeUndefined();
+      // The listener was live all along: the test's own connections (from outside) are accepted,
+      // and they are the only ones it ever saw.
+      for (const s of socks)
+        await new Promise<void>((resolve, reject) =>
+          net
+            .connect(s)
+            .once('connect', function (this: net.Socket) {
+              this.end();
+              resolve();
+            })
+            .once('error', reject)
+        );
+      await until(() => (heard.match(/ACCEPTED/g) ?? []).length >= socks.length);
+      expect(heard).not.toContain('RECEIVED FD');
+      expect((heard.match(/ACCEPTED/g) ?? []).length).toBe(socks.length);
+      for (const d of ['/tmp', '/home', '/run', '/dev/shm']) expect(r.stdout).toContain(`NO ${d}\n`);
+      for (const s of socks) expect(r.stdout).toContain(`UNREACHABLE ${s} ENOENT\n`);
+      expect(r.stdout).not.toContain('SENT');
+      expect(fs.existsSync(path.join(p.sub, 'stolen'))).toBe(true);
+    } finally {
+      if (listener.exitCode === null && listener.signalCode === null) {
+        const exited = new Promise((resolve) => listener.once('exit', resolve));
+        listener.kill('SIGKILL');
+        await exited;
+      }
+      for (const s of socks) fs.rmSync(s, { force: true });
     }
   });
 

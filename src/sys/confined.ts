@@ -12,19 +12,31 @@
 //   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
 //   an IPC namespace (no POSIX queue or SysV object shared with the host), a network namespace
 //   (no interface but a down loopback: no socket to a host service, a metadata endpoint or an
-//   abstract unix socket of the host, over which a taken-over tar could hand out an fd of a file
-//   in its dir that would outlive the namespace) and a UTS namespace.
-// - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
-//   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
-//   namespace only; the filesystems stay writable for the host), the namespace's own /proc and
-//   the kernel's pseudo filesystems too. That covers what the uid could otherwise write on any
-//   host: /tmp, /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard
-//   link into the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing
-//   outside can be handed to root's chown afterwards. The remounts go by path, and a path can
-//   change under them (a local user renaming a dir above a mount point), so what landed is
-//   checked, not assumed: /proc/self/mountinfo is read again and the command does not start
-//   unless every mount a path can reach, but the dir, is read-only (WRITABLE_MOUNTS_AWK).
-// - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
+//   abstract unix socket of the host) and a UTS namespace. A unix socket bound to a PATH is not
+//   the network namespace's: connect(2) finds it by path, across namespaces, and a read-only
+//   mount does not stop it. Over one (a local user's 0777 /tmp/x.sock) a taken-over tar could
+//   pass out (SCM_RIGHTS) a read-write fd of a file in its dir, still open after the file is
+//   given to root and renamed into the store. Hence the root below, which holds no such path.
+// - In it, as root: a minimal root for the command is built (ROOT): a fresh tmpfs holding
+//   non-recursive read-only bind mounts of /usr (/bin, /lib64, ... as on the host: symlinks into
+//   it on a merged /usr), /etc/ld.so.cache, /dev/null and the namespace's own /proc (glibc's
+//   fchmodat goes through /proc/self/fd), and the dir bound at /extract (a mount of its own,
+//   left writable). No /tmp, /var, /run, /home, /dev/shm or the rest of /dev and /etc: an
+//   allowlist, so no dir where a local user can bind a socket (unless one can write under /usr).
+//   Then every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in
+//   this namespace only; the filesystems stay writable for the host), the namespace's own /proc
+//   and the kernel's pseudo filesystems too: a second wall, should a path outside the root be
+//   reached after all. That covers what the uid could otherwise write on any host: /tmp,
+//   /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard link into
+//   the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing outside can
+//   be handed to root's chown afterwards. The remounts go by path, and a path can change under
+//   them (a local user renaming a dir above a mount point), so what landed is checked, not
+//   assumed: /proc/self/mountinfo is read again and the command does not start unless every
+//   mount a path can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK),
+//   the new root's own mounts included.
+// - `chroot` into that root (root's CAP_SYS_CHROOT; the command, which has none, cannot leave
+//   it), `env -C /extract` (its working dir), then
+//   `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
 //   file at all. `--pdeathsig=SIGKILL` again, because the kernel clears --kill-child's
@@ -115,14 +127,53 @@ END {
 if (WRITABLE_MOUNTS_AWK.includes("'")) throw new Error('WRITABLE_MOUNTS_AWK is put between single quotes');
 
 /**
- * Remounts every writable mount but the dir read-only, checks that every mount a path reaches
- * is, then becomes the confined uid (see the top).
+ * Where the command's root is built, in the namespace: a tmpfs stacked on /sys, a root-owned path
+ * every Linux host has, that no store (no extraction dir) can lie under and that nothing in the
+ * namespace reads afterwards. The host's /sys is untouched (the mount is the namespace's).
+ */
+const ROOT = '/sys';
+/** The extraction dir, as the command sees it (its working dir). */
+const ROOT_DIR = '/extract';
+
+/**
+ * Builds the command's root (see the top), remounts every writable mount but the dir read-only,
+ * checks that every mount a path reaches is, then chroots and becomes the confined uid.
  */
 const INNER = `set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
-mount --bind -- "$dir" "$dir"
-cd -- "$dir"
+root=${ROOT}
+mount -c -t tmpfs -o mode=0755,size=64k,nr_inodes=64,nosuid,nodev,noexec runbox-confined-root "$root"
+mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}"
+# Non-recursive: no mount stacked under the source (a runner's tmpfs, a FUSE mount) comes along.
+ro() {
+  mount -c --bind -- "$1" "$2"
+  mount -c -o "remount,bind,ro,$3" -- "$2"
+}
+ro /usr "$root/usr" nosuid,nodev
+# Merged /usr: /bin, /lib64, ... are symlinks into it (copied as symlinks); else dirs of their own.
+for d in bin sbin lib lib32 lib64 libx32; do
+  if [ -L "/$d" ]; then
+    cp -P -- "/$d" "$root/$d"
+  elif [ -d "/$d" ]; then
+    mkdir -- "$root/$d"
+    ro "/$d" "$root/$d" nosuid,nodev
+  fi
+done
+# Of /etc, only the dynamic linker's cache (a library in a dir of ld.so.conf.d is found through it).
+if [ -f /etc/ld.so.cache ]; then
+  : >"$root/etc/ld.so.cache"
+  ro /etc/ld.so.cache "$root/etc/ld.so.cache" nosuid,nodev,noexec
+fi
+: >"$root/dev/null"
+ro /dev/null "$root/dev/null" nosuid,noexec
+# The namespace's own /proc (its pid namespace's processes only): glibc's fchmodat, which tar
+# uses to set a dir's mode, goes through /proc/self/fd.
+ro /proc "$root/proc" nosuid,nodev,noexec
+mount -c --bind -- "$dir" "$root${ROOT_DIR}"
+mount -c -o remount,bind,ro,nosuid,nodev,noexec -- "$root"
+# From here on the dir is its bind in the root: the only mount left writable.
+dir=$root${ROOT_DIR}
 # The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
 mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
@@ -138,7 +189,7 @@ if [ -n "$left" ]; then
   printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
   exit 111
 fi
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
+exec chroot -- "$root" env -C ${ROOT_DIR} setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `;
 
 /** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
@@ -167,7 +218,9 @@ export interface ConfinedCommand {
 /**
  * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
  * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
- * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter. The
+ * command sees the minimal root (see the top): `cmd` is looked up in PATH there, so it must live
+ * under /usr (or /bin, /sbin), and `dir` is /extract to it.
  */
 export function confinedCommand(dir: string, cmd: string, args: readonly string[], ids: Readonly<Ids> = CONFINED_IDS): ConfinedCommand {
   return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
