@@ -129,7 +129,9 @@ if (WRITABLE_MOUNTS_AWK.includes("'")) throw new Error('WRITABLE_MOUNTS_AWK is p
 /**
  * Where the command's root is built, in the namespace: a tmpfs stacked on /sys, a root-owned path
  * every Linux host has, that no store (no extraction dir) can lie under and that nothing in the
- * namespace reads afterwards. The host's /sys is untouched (the mount is the namespace's).
+ * namespace reads afterwards. The host's /sys is untouched (the mount is the namespace's); in the
+ * namespace, the mounts under it (cgroups, debugfs, ...) are covered, so no path reaches them and
+ * they need no remount each: that pays for the root's own mounts.
  */
 const ROOT = '/sys';
 /** The extraction dir, as the command sees it (its working dir). */
@@ -146,20 +148,27 @@ root=${ROOT}
 mount -c -t tmpfs -o mode=0755,size=64k,nr_inodes=64,nosuid,nodev,noexec runbox-confined-root "$root"
 mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}"
 # Non-recursive: no mount stacked under the source (a runner's tmpfs, a FUSE mount) comes along.
+# One mount(8) does the bind and then the read-only remount (util-linux >= 2.27; an older one
+# leaves the bind writable, which the remounts and the check below then see to).
 ro() {
-  mount -c --bind -- "$1" "$2"
-  mount -c -o "remount,bind,ro,$3" -- "$2"
+  mount -c --bind -o "ro,$3" -- "$1" "$2"
 }
 ro /usr "$root/usr" nosuid,nodev
-# Merged /usr: /bin, /lib64, ... are symlinks into it (copied as symlinks); else dirs of their own.
-for d in bin sbin lib lib32 lib64 libx32; do
-  if [ -L "/$d" ]; then
-    cp -P -- "/$d" "$root/$d"
-  elif [ -d "/$d" ]; then
-    mkdir -- "$root/$d"
-    ro "/$d" "$root/$d" nosuid,nodev
-  fi
-done
+# Merged /usr: /bin, /lib64, ... are symlinks into it (copied as symlinks, by one cp); else dirs
+# of their own. In a function: its own positional parameters collect the links.
+top_dirs() {
+  set --
+  for d in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$d" ]; then
+      set -- "$@" "/$d"
+    elif [ -d "/$d" ]; then
+      mkdir -- "$root/$d"
+      ro "/$d" "$root/$d" nosuid,nodev
+    fi
+  done
+  [ $# -eq 0 ] || cp -P -- "$@" "$root/"
+}
+top_dirs
 # Of /etc, only the dynamic linker's cache (a library in a dir of ld.so.conf.d is found through it).
 if [ -f /etc/ld.so.cache ]; then
   : >"$root/etc/ld.so.cache"
