@@ -306,7 +306,8 @@ test('Troubleshooting quotes the messages as the code writes them', () => {
     'leaves out the ${cfg.kind} DB dir',
     'to read its version (EACCES)',
     'no space left on the filesystem of',
-    '(RUNNER_TEMP, where runbox stages'
+    '(RUNNER_TEMP, where runbox stages',
+    'the confined extraction did not start: these mounts stayed writable in its namespace'
   ]) {
     expect({ fragment, inCode: code.includes(fragment) }).toEqual({ fragment, inCode: true });
     const shown = fragment.replace('${cfg.kind}', 'guix');
