@@ -296,6 +296,72 @@ describe('v2 with the stand-in blobs: faults', () => {
     expect(other).toBe(70_000);
   });
 
+  describe('a link below the download rate floor (RUNBOX_TEST_RATE_FLOOR: 64 KiB/s over 1 s of waiting)', () => {
+    type Proxy = { url: string; close(): Promise<void> };
+    const throttled = async (rate: number): Promise<Proxy> => {
+      const mod = (await import(pathToFileURL(path.resolve('tools/throttle-proxy.mjs')).href)) as { startThrottleProxy(o: object): Promise<Proxy> };
+      return mod.startThrottleProxy({ upstreams: [plain.url], rate });
+    };
+    /** restoreAll through a throttled link of `rate` bytes/s, with the test floor; the outcome and how long it took. */
+    const through = async (rate: number, p: string): Promise<{ got: string | undefined | Error; ms: number }> => {
+      const proxy = await throttled(rate);
+      process.env.RUNBOX_TEST_RATE_FLOOR = `1000:${64 * 1024}`;
+      const t0 = Date.now();
+      try {
+        useV2(proxy.url);
+        return { got: await restoreAll(p, 'plain-1', [], opts).catch((e: Error) => e), ms: Date.now() - t0 };
+      } finally {
+        delete process.env.RUNBOX_TEST_RATE_FLOOR;
+        await proxy.close();
+      }
+    };
+
+    test('4 KiB/s: each attempt of the 300 kB archive aborted after a window, the bounded retries spent, in seconds (the link alone would take 75 s)', async () => {
+      const { got, ms } = await through(4 * 1024, fresh());
+      expect(String(got)).toMatch(/failed after 5 attempts: GET bytes \d+-\d+ of the cache blob: \d+ bytes in 1\.\d s of waiting, below the floor of 65536 bytes\/s/);
+      // 5 windows of a second, 5 ms backoff base; generous for a loaded machine, far below 75 s.
+      expect(ms).toBeLessThan(25_000);
+    }, 40_000);
+
+    test('1 MiB/s: the same entry restores whole', async () => {
+      const p = fresh();
+      const { got } = await through(1024 * 1024, p);
+      expect(got).toBe('plain-1');
+      expectFiles(p);
+    });
+
+    test('a reader slower than the floor (1.5 s per 4 MiB chunk) is backpressure, not a slow link: 12 MiB restore at a floor of 4 MiB/s', async () => {
+      useV2(plain.url);
+      const big = { 'manifest.json': FILES['manifest.json'], 'big.bin': Buffer.from(Buffer.alloc(12 * 2 ** 20).map((_, i) => (i * 7 + (i >> 12)) & 0xff)) };
+      expect(await io.saveEntry(staged(big), 'plain-big', opts)).toBeDefined();
+      const hit = await io.restoreEntry(fresh(), 'plain-big', [], opts);
+      expect(hit?.matched).toBe('plain-big');
+      // Wall time would count 4 MiB per 1.5 s, under the floor; waiting on the link is a few ms per chunk.
+      process.env.RUNBOX_TEST_RATE_FLOOR = `1000:${4 * 2 ** 20}`;
+      const parts: Buffer[] = [];
+      let n = 0;
+      const t0 = Date.now();
+      const served = plain.stats().downloadBytes;
+      try {
+        // The reader hands on each proven 4 MiB chunk as the pieces it arrived in: the pause
+        // comes once a chunk is all handed on, while the next is not asked for.
+        for await (const b of hit!.files.open('big.bin')) {
+          parts.push(b);
+          n += b.length;
+          if (n % (4 * 2 ** 20) === 0) await new Promise((r) => setTimeout(r, 1500));
+        }
+      } finally {
+        delete process.env.RUNBOX_TEST_RATE_FLOOR;
+      }
+      expect(Buffer.concat(parts).equals(big['big.bin'])).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(3 * 1500);
+      // One GET, never aborted: an aborted one would be resumed (the retries hide it) and the
+      // stand-in would have served the bytes in flight twice.
+      expect(plain.stats().downloadBytes - served).toBe(big['big.bin'].length);
+      expect(warnings()).toEqual([]);
+    }, 60_000);
+  });
+
   test('ACTIONS_CACHE_MODE read / write-only / none', async () => {
     useV2(plain.url);
     const before = plain.stats().rpcs;

@@ -22,6 +22,20 @@ function retryBase(): number {
 }
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * The slowest a ranged download may be: a server dripping a byte every 119 s never trips the idle
+ * timeout, and would hold a lane and the host's restore lock for hours. A range that delivers
+ * less than `bytesPerSec` on average over `windowMs` of waiting on the network (time the reader
+ * spends on what it was handed, backpressure, is not counted) is aborted as a short read:
+ * resumed, within the same bounded retries. RUNBOX_TEST_RATE_FLOOR=<windowMs>:<bytesPerSec> is
+ * for tests only (a window of a second instead of a minute); read at every range, so an
+ * in-process test can set it for one case.
+ */
+export function rateFloor(): { windowMs: number; bytesPerSec: number } {
+  const m = /^([0-9]{1,7}):([0-9]{1,10})$/.exec((process.env.RUNBOX_TEST_RATE_FLOOR ?? '').trim());
+  return m && Number(m[1]) > 0 ? { windowMs: Number(m[1]), bytesPerSec: Number(m[2]) } : { windowMs: 60_000, bytesPerSec: 64 * 1024 };
+}
 const RPC_TIMEOUT_MS = 60_000;
 
 export class HttpError extends Error {
@@ -194,25 +208,37 @@ function contentRange(h: string | null): { start: number; end: number; size: num
   return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
 
-/** The answer to one GET, once its headers are in (the body not read yet). */
-function get(url: URL, headers: Record<string, string>): Promise<http.IncomingMessage> {
+/** The answer to one GET, once its headers are in (the body not read yet); `started` gets the request at once. */
+function get(url: URL, headers: Record<string, string>, started: (req: http.ClientRequest) => void): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
     const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
+    started(req);
   });
 }
 
 /**
  * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
  * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
- * byte (issue 13), for the same bytes.
+ * byte (issue 13), for the same bytes. The rate floor counts from the request: headers dripped
+ * as slowly as a body would hold the lane as long.
  */
 async function* getRange(url: string, start: number, end: number, size: number): AsyncGenerator<Buffer> {
-  const res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` });
+  let n = 0;
+  let req: http.ClientRequest | undefined;
+  let res: http.IncomingMessage | undefined;
+  const floor = new RateFloor(rateFloor(), (why) => {
+    const e = new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob: ${why} (after ${n} bytes)`);
+    (res ?? req)?.destroy(e);
+    return e;
+  });
   try {
+    floor.waiting();
+    res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` }, (r) => (req = r));
+    floor.arrived(0);
     const status = res.statusCode ?? 0;
     const full = status === 200 && start === 0 && end === size;
     if (status !== 206 && !full) throw new HttpError(status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${status}`);
@@ -222,17 +248,90 @@ async function* getRange(url: string, start: number, end: number, size: number):
       if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
         throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
     }
-    let n = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      n += chunk.length;
+    const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      floor.waiting();
+      const r = await chunks.next();
+      floor.arrived(r.done ? 0 : r.value.length);
+      if (r.done) break;
+      n += r.value.length;
       if (start + n > end) throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-      yield chunk;
+      yield r.value;
     }
     if (start + n !== end) throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
   } finally {
+    floor.stop();
     // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
     // connection goes, nothing more is read from it.
-    if (!res.complete) res.destroy();
+    if (res && !res.complete) res.destroy();
+  }
+}
+
+/**
+ * rateFloor's check on one GET: waiting on the network is timed from the reader asking for
+ * bytes to their arrival, in windows of `windowMs` of such waiting; a window that brought fewer
+ * than its share of bytes aborts the GET. A timer ends a window while the wait goes on, so a
+ * stalled drip is caught at the window's end, not when its next byte comes.
+ */
+class RateFloor {
+  private waited = 0;
+  private got = 0;
+  private since: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly floor: { windowMs: number; bytesPerSec: number },
+    /** Ends the GET (its body fails with the error returned). */
+    private readonly tooSlow: (why: string) => Error
+  ) {}
+
+  /** The reader asked for bytes and none are buffered yet, maybe: the wait counts from now. */
+  waiting(): void {
+    this.since = Date.now();
+    this.arm();
+  }
+
+  /** `bytes` arrived (0: the body ended): the wait stops counting. Throws when the window just ended short. */
+  arrived(bytes: number): void {
+    this.pause();
+    this.got += bytes;
+    const why = this.endWindow();
+    if (why !== undefined) throw this.tooSlow(why);
+  }
+
+  stop(): void {
+    this.pause();
+  }
+
+  private pause(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.since !== undefined) this.waited += Date.now() - this.since;
+    this.since = undefined;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(
+      () => {
+        this.pause();
+        const why = this.endWindow();
+        if (why !== undefined) this.tooSlow(why);
+        else this.waiting();
+      },
+      Math.max(0, this.floor.windowMs - this.waited)
+    );
+  }
+
+  /** At a window's end: why the GET is too slow, or undefined (and a new window begins). */
+  private endWindow(): string | undefined {
+    if (this.waited < this.floor.windowMs) return undefined;
+    const want = (this.floor.bytesPerSec * this.waited) / 1000;
+    const seconds = this.waited / 1000;
+    const got = this.got;
+    this.waited = 0;
+    this.got = 0;
+    if (got >= want) return undefined;
+    return `${got} bytes in ${seconds.toFixed(1)} s of waiting, below the floor of ${this.floor.bytesPerSec} bytes/s`;
   }
 }
 
