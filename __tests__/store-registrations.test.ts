@@ -329,65 +329,6 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
   });
 
-  test('the insert fails after its COMMIT (sqlite3 exits 1 once the rows are in): the items the DB lists stay, with a warning; failing before the COMMIT, they go', async () => {
-    const a = buildGuixLayout(tempDir());
-    const snap = await snapshot(a.root);
-    const items = Object.values(a.items);
-    // lstat: the profile item is a symlink to an absolute store path, which is not under the test root.
-    const present = (p: string): boolean => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
-    const real = sh('command -v sqlite3').stdout.trim();
-    /** A sqlite3 first on PATH that fails runbox's insert on the live DB (no -readonly, the DB file last): after running it, or instead of it. */
-    const failingSqlite = (after: boolean): string => {
-      const bin = tempDir('runbox-reg-bin-');
-      const run = after ? `${q(real)} "$@"` : 'cat >/dev/null';
-      fs.writeFileSync(path.join(bin, 'sqlite3'), `#!/bin/sh\ncase " $* " in *" -readonly "*) exec ${q(real)} "$@";; esac\ncase "$*" in */db.sqlite) ${run}; exit 1;; esac\nexec ${q(real)} "$@"\n`, {
-        mode: 0o755
-      });
-      return bin;
-    };
-    const withLiveDb = (): string => {
-      const c = tempDir();
-      fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
-      sqliteInput(path.join(c, DB), GUIX_SCHEMA);
-      return c;
-    };
-    const printed: string[] = [];
-    const realWrite = process.stdout.write.bind(process.stdout);
-    const savedPath = process.env.PATH;
-    const applyWith = async (c: string, bin: string): Promise<string> => {
-      process.env.PATH = `${bin}:${savedPath ?? ''}`;
-      process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
-        printed.push(String(chunk));
-        return realWrite(chunk as string, ...(rest as []));
-      };
-      try {
-        return await rejection(apply(c, snap));
-      } finally {
-        process.env.PATH = savedPath;
-        process.stdout.write = realWrite;
-      }
-    };
-
-    // After the COMMIT: the rows are in, so the items are valid paths and must keep their files.
-    const c = withLiveDb();
-    expect(await applyWith(c, failingSqlite(true))).toMatch(/`sqlite3 -safe -bail \S+` exited with 1/);
-    expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
-    expect(items.filter((i) => !present(path.join(c, i)))).toEqual([]);
-    const kept = printed
-      .join('')
-      .split('\n')
-      .find((l) => l.startsWith('::warning::') && l.includes('stay in the store'));
-    expect(kept).toMatch(/4 of the 4 item\(s\) moved in are valid in the DB although registering them failed: they stay in the store/);
-
-    // Before the COMMIT: nothing registered, so nothing of the snapshot stays in the store.
-    printed.length = 0;
-    const d = withLiveDb();
-    expect(await applyWith(d, failingSqlite(false))).toMatch(/`sqlite3 -safe -bail \S+` exited with 1/);
-    expect(sqlQuery(path.join(d, DB), 'SELECT count(*) FROM ValidPaths')).toEqual(['0']);
-    expect(items.filter((i) => present(path.join(d, i)))).toEqual([]);
-    expect(printed.join('')).not.toMatch(/stay in the store/);
-  });
-
   test('Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)', async () => {
     const root = tempDir();
     const x = `${S}/${itemName('x-1.0')}`;

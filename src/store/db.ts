@@ -162,12 +162,7 @@ async function validPaths(live: string, storeDir: string, scratch: string): Prom
  */
 async function readTarget(live: string): Promise<string> {
   const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
-  return walOpen ? live : immutable(live);
-}
-
-/** The URI that opens the DB file `live` alone, as a file that never changes: SQLite creates nothing beside it. */
-function immutable(live: string): string {
-  return `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
+  return walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
 }
 
 /**
@@ -179,29 +174,6 @@ export async function liveValidPaths(root: string, dbDir: string, storeDir: stri
   const live = path.join(root, dbDir, DB_FILE);
   if (!(await exists(live))) return new Set();
   return validPaths(await readTarget(live), storeDir, path.join(scratchDir, 'live-valid-select.json'));
-}
-
-/**
- * Which of `paths` the live DB of `<root><dbDir>` lists as valid, read after a registration
- * failed: the rows may have been committed before the failure (the count after the COMMIT,
- * sqlite3 exiting non-zero or killed after it, nix-store creating the DB before the insert
- * failed). Read like liveValidPaths, the live DB only. When that read cannot open the DB (a full
- * disk has no room for its -shm) and its WAL holds nothing, the DB file alone is the whole DB and
- * is read as immutable; with a WAL holding frames that read would miss committed rows, so it throws.
- */
-export async function validAmong(root: string, dbDir: string, storeDir: string, paths: ReadonlySet<string>, scratchDir: string): Promise<Set<string>> {
-  const live = path.join(root, dbDir, DB_FILE);
-  if (!(await exists(live))) return new Set();
-  const scratch = path.join(scratchDir, 'valid-after-failure.json');
-  let valid: Set<string>;
-  try {
-    valid = await validPaths(await readTarget(live), storeDir, scratch);
-  } catch (e) {
-    const walHolds = (await run('test', ['-s', `${live}-wal`], { privileged: true, allowFailure: true })).code === 0;
-    if (walHolds) throw e;
-    valid = await validPaths(immutable(live), storeDir, scratch);
-  }
-  return new Set([...paths].filter((p) => valid.has(p)));
 }
 
 /**

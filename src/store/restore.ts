@@ -16,7 +16,7 @@ import { formatBytes, formatSeconds, type StepReport } from '../action/job-summa
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
-import { liveValidPaths, registerPaths, validAmong, type RegisterResult } from './db.js';
+import { liveValidPaths, registerPaths, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
@@ -333,7 +333,10 @@ async function moveInAndRegister(
     try {
       result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
     } catch (e) {
-      await takeOutUnregistered(o, storeDir, moved.added, e);
+      // The DB could not take the rows (its filesystem full, say): the items just renamed in
+      // would stay in the store registered nowhere while the step says nothing was restored.
+      // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+      for (const a of moved.added) await removeTree(path.join(o.root, a));
       added = new Set();
       throw e;
     }
@@ -341,36 +344,6 @@ async function moveInAndRegister(
     return result;
   });
   return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
-}
-
-/**
- * After the registration failed: the items just renamed in would stay in the store registered
- * nowhere while the step says nothing was restored. They are this restore's own (moveIn checked
- * each inode), so they go, and the store is as it was. But not one the DB lists as valid: the
- * failure may have come after the rows were committed, and a valid path without its files breaks
- * every build that uses it. When the DB cannot be read at all they all stay: an unregistered item
- * is an invalid leftover the daemon deletes before it builds or substitutes that path.
- */
-async function takeOutUnregistered(o: ApplyOptions, storeDir: string, movedIn: readonly string[], failure: unknown): Promise<void> {
-  let valid: Set<string>;
-  try {
-    valid = await validAmong(o.root, o.dbDir as string, storeDir, new Set(movedIn), o.scratchDir);
-  } catch (e) {
-    core.warning(
-      `runbox store: registering the restored items failed (${errorMessage(failure)}), and the DB could not be read to tell which it lists as valid (${errorMessage(e)}): the ${movedIn.length} item(s) moved in stay in the store; those not registered are invalid leftovers the daemon replaces`
-    );
-    return;
-  }
-  for (const a of movedIn) if (!valid.has(a)) await removeTree(path.join(o.root, a));
-  if (valid.size > 0)
-    core.warning(
-      `runbox store: ${valid.size} of the ${movedIn.length} item(s) moved in are valid in the DB although registering them failed: they stay in the store (the others were taken out again), e.g. ${[
-        ...valid
-      ]
-        .slice(0, 5)
-        .map((t) => shown(t))
-        .join(', ')}`
-    );
 }
 
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
