@@ -29153,6 +29153,19 @@ function retryBase() {
 }
 /** A download that delivers no byte for this long is aborted (and resumed, as a network error). */
 const IDLE_TIMEOUT_MS = 120_000;
+/**
+ * The slowest a ranged download may be: a server dripping a byte every 119 s never trips the idle
+ * timeout, and would hold a lane and the host's restore lock for hours. A range that delivers
+ * less than `bytesPerSec` on average over `windowMs` of waiting on the network (time the reader
+ * spends on what it was handed, backpressure, is not counted) is aborted as a short read:
+ * resumed, within the same bounded retries. RUNBOX_TEST_RATE_FLOOR=<windowMs>:<bytesPerSec> is
+ * for tests only (a window of a second instead of a minute); read at every range, so an
+ * in-process test can set it for one case.
+ */
+function rateFloor() {
+    const m = /^([0-9]{1,7}):([0-9]{1,10})$/.exec((process.env.RUNBOX_TEST_RATE_FLOOR ?? '').trim());
+    return m && Number(m[1]) > 0 ? { windowMs: Number(m[1]), bytesPerSec: Number(m[2]) } : { windowMs: 60_000, bytesPerSec: 64 * 1024 };
+}
 const RPC_TIMEOUT_MS = 60_000;
 class http_HttpError extends Error {
     status;
@@ -29311,24 +29324,36 @@ function contentRange(h) {
     const m = h ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim()) : null;
     return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
-/** The answer to one GET, once its headers are in (the body not read yet). */
-function get(url, headers) {
+/** The answer to one GET, once its headers are in (the body not read yet); `started` gets the request at once. */
+function get(url, headers, started) {
     return new Promise((resolve, reject) => {
         const mod = url.protocol === 'https:' ? https : http;
         // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
         const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
         req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
         req.on('error', reject);
+        started(req);
     });
 }
 /**
  * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
  * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
- * byte (issue 13), for the same bytes.
+ * byte (issue 13), for the same bytes. The rate floor counts from the request: headers dripped
+ * as slowly as a body would hold the lane as long.
  */
 async function* getRange(url, start, end, size) {
-    const res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` });
+    let n = 0;
+    let req;
+    let res;
+    const floor = new RateFloor(rateFloor(), (why) => {
+        const e = new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob: ${why} (after ${n} bytes)`);
+        (res ?? req)?.destroy(e);
+        return e;
+    });
     try {
+        floor.waiting();
+        res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` }, (r) => (req = r));
+        floor.arrived(0);
         const status = res.statusCode ?? 0;
         const full = status === 200 && start === 0 && end === size;
         if (status !== 206 && !full)
@@ -29339,21 +29364,93 @@ async function* getRange(url, start, end, size) {
             if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
                 throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
         }
-        let n = 0;
-        for await (const chunk of res) {
-            n += chunk.length;
+        const chunks = res[Symbol.asyncIterator]();
+        for (;;) {
+            floor.waiting();
+            const r = await chunks.next();
+            floor.arrived(r.done ? 0 : r.value.length);
+            if (r.done)
+                break;
+            n += r.value.length;
             if (start + n > end)
                 throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-            yield chunk;
+            yield r.value;
         }
         if (start + n !== end)
             throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
     }
     finally {
+        floor.stop();
         // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
         // connection goes, nothing more is read from it.
-        if (!res.complete)
+        if (res && !res.complete)
             res.destroy();
+    }
+}
+/**
+ * rateFloor's check on one GET: waiting on the network is timed from the reader asking for
+ * bytes to their arrival, in windows of `windowMs` of such waiting; a window that brought fewer
+ * than its share of bytes aborts the GET. A timer ends a window while the wait goes on, so a
+ * stalled drip is caught at the window's end, not when its next byte comes.
+ */
+class RateFloor {
+    floor;
+    tooSlow;
+    waited = 0;
+    got = 0;
+    since;
+    timer;
+    constructor(floor, 
+    /** Ends the GET (its body fails with the error returned). */
+    tooSlow) {
+        this.floor = floor;
+        this.tooSlow = tooSlow;
+    }
+    /** The reader asked for bytes and none are buffered yet, maybe: the wait counts from now. */
+    waiting() {
+        this.since = Date.now();
+        this.arm();
+    }
+    /** `bytes` arrived (0: the body ended): the wait stops counting. Throws when the window just ended short. */
+    arrived(bytes) {
+        this.pause();
+        this.got += bytes;
+        const why = this.endWindow();
+        if (why !== undefined)
+            throw this.tooSlow(why);
+    }
+    stop() {
+        this.pause();
+    }
+    pause() {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        if (this.since !== undefined)
+            this.waited += Date.now() - this.since;
+        this.since = undefined;
+    }
+    arm() {
+        this.timer = setTimeout(() => {
+            this.pause();
+            const why = this.endWindow();
+            if (why !== undefined)
+                this.tooSlow(why);
+            else
+                this.waiting();
+        }, Math.max(0, this.floor.windowMs - this.waited));
+    }
+    /** At a window's end: why the GET is too slow, or undefined (and a new window begins). */
+    endWindow() {
+        if (this.waited < this.floor.windowMs)
+            return undefined;
+        const want = (this.floor.bytesPerSec * this.waited) / 1000;
+        const seconds = this.waited / 1000;
+        const got = this.got;
+        this.waited = 0;
+        this.got = 0;
+        if (got >= want)
+            return undefined;
+        return `${got} bytes in ${seconds.toFixed(1)} s of waiting, below the floor of ${this.floor.bytesPerSec} bytes/s`;
     }
 }
 /** Bytes [offset, offset+length), resuming after the last byte received on a retryable failure. */
@@ -37412,19 +37509,31 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 //   for the other archives, are not in it: their dirs cannot be reached through /proc/<pid>/cwd),
 //   an IPC namespace (no POSIX queue or SysV object shared with the host), a network namespace
 //   (no interface but a down loopback: no socket to a host service, a metadata endpoint or an
-//   abstract unix socket of the host, over which a taken-over tar could hand out an fd of a file
-//   in its dir that would outlive the namespace) and a UTS namespace.
-// - In it, as root: the dir is bind-mounted on itself (a mount of its own, left writable), then
-//   every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in this
-//   namespace only; the filesystems stay writable for the host), the namespace's own /proc and
-//   the kernel's pseudo filesystems too. That covers what the uid could otherwise write on any
-//   host: /tmp, /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard
-//   link into the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing
-//   outside can be handed to root's chown afterwards. The remounts go by path, and a path can
-//   change under them (a local user renaming a dir above a mount point), so what landed is
-//   checked, not assumed: /proc/self/mountinfo is read again and the command does not start
-//   unless every mount a path can reach, but the dir, is read-only (WRITABLE_MOUNTS_AWK).
-// - `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
+//   abstract unix socket of the host) and a UTS namespace. A unix socket bound to a PATH is not
+//   the network namespace's: connect(2) finds it by path, across namespaces, and a read-only
+//   mount does not stop it. Over one (a local user's 0777 /tmp/x.sock) a taken-over tar could
+//   pass out (SCM_RIGHTS) a read-write fd of a file in its dir, still open after the file is
+//   given to root and renamed into the store. Hence the root below, which holds no such path.
+// - In it, as root: a minimal root for the command is built (ROOT): a fresh tmpfs holding
+//   non-recursive read-only bind mounts of /usr (/bin, /lib64, ... as on the host: symlinks into
+//   it on a merged /usr), /etc/ld.so.cache, /dev/null and the namespace's own /proc (glibc's
+//   fchmodat goes through /proc/self/fd), and the dir bound at /extract (a mount of its own,
+//   left writable). No /tmp, /var, /run, /home, /dev/shm or the rest of /dev and /etc: an
+//   allowlist, so no dir where a local user can bind a socket (unless one can write under /usr).
+//   Then every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in
+//   this namespace only; the filesystems stay writable for the host), the namespace's own /proc
+//   and the kernel's pseudo filesystems too: a second wall, should a path outside the root be
+//   reached after all. That covers what the uid could otherwise write on any host: /tmp,
+//   /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard link into
+//   the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing outside can
+//   be handed to root's chown afterwards. The remounts go by path, and a path can change under
+//   them (a local user renaming a dir above a mount point), so what landed is checked, not
+//   assumed: /proc/self/mountinfo is read again and the command does not start unless every
+//   mount a path can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK),
+//   the new root's own mounts included.
+// - `chroot` into that root (root's CAP_SYS_CHROOT; the command, which has none, cannot leave
+//   it), `env -C /extract` (its working dir), then
+//   `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
 //   file at all. `--pdeathsig=SIGKILL` again, because the kernel clears --kill-child's
@@ -37511,14 +37620,61 @@ END {
 if (WRITABLE_MOUNTS_AWK.includes("'"))
     throw new Error('WRITABLE_MOUNTS_AWK is put between single quotes');
 /**
- * Remounts every writable mount but the dir read-only, checks that every mount a path reaches
- * is, then becomes the confined uid (see the top).
+ * Where the command's root is built, in the namespace: a tmpfs stacked on /sys, a root-owned path
+ * every Linux host has, that no store (no extraction dir) can lie under and that nothing in the
+ * namespace reads afterwards. The host's /sys is untouched (the mount is the namespace's); in the
+ * namespace, the mounts under it (cgroups, debugfs, ...) are covered, so no path reaches them and
+ * they need no remount each: that pays for the root's own mounts.
+ */
+const ROOT = '/sys';
+/** The extraction dir, as the command sees it (its working dir). */
+const ROOT_DIR = '/extract';
+/**
+ * Builds the command's root (see the top), remounts every writable mount but the dir read-only,
+ * checks that every mount a path reaches is, then chroots and becomes the confined uid.
  */
 const INNER = (/* unused pure expression or super */ null && (`set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
-mount --bind -- "$dir" "$dir"
-cd -- "$dir"
+root=${ROOT}
+mount -c -t tmpfs -o mode=0755,size=64k,nr_inodes=64,nosuid,nodev,noexec runbox-confined-root "$root"
+mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}"
+# Non-recursive: no mount stacked under the source (a runner's tmpfs, a FUSE mount) comes along.
+# One mount(8) does the bind and then the read-only remount (util-linux >= 2.27; an older one
+# leaves the bind writable, which the remounts and the check below then see to).
+ro() {
+  mount -c --bind -o "ro,$3" -- "$1" "$2"
+}
+ro /usr "$root/usr" nosuid,nodev
+# Merged /usr: /bin, /lib64, ... are symlinks into it (copied as symlinks, by one cp); else dirs
+# of their own. In a function: its own positional parameters collect the links.
+top_dirs() {
+  set --
+  for d in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$d" ]; then
+      set -- "$@" "/$d"
+    elif [ -d "/$d" ]; then
+      mkdir -- "$root/$d"
+      ro "/$d" "$root/$d" nosuid,nodev
+    fi
+  done
+  [ $# -eq 0 ] || cp -P -- "$@" "$root/"
+}
+top_dirs
+# Of /etc, only the dynamic linker's cache (a library in a dir of ld.so.conf.d is found through it).
+if [ -f /etc/ld.so.cache ]; then
+  : >"$root/etc/ld.so.cache"
+  ro /etc/ld.so.cache "$root/etc/ld.so.cache" nosuid,nodev,noexec
+fi
+: >"$root/dev/null"
+ro /dev/null "$root/dev/null" nosuid,noexec
+# The namespace's own /proc (its pid namespace's processes only): glibc's fchmodat, which tar
+# uses to set a dir's mode, goes through /proc/self/fd.
+ro /proc "$root/proc" nosuid,nodev,noexec
+mount -c --bind -- "$dir" "$root${ROOT_DIR}"
+mount -c -o remount,bind,ro,nosuid,nodev,noexec -- "$root"
+# From here on the dir is its bind in the root: the only mount left writable.
+dir=$root${ROOT_DIR}
 # The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
 mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 printf '%s\\n' "$mounts" | while IFS= read -r mp; do
@@ -37534,7 +37690,7 @@ if [ -n "$left" ]; then
   printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
   exit 111
 fi
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
+exec chroot -- "$root" env -C ${ROOT_DIR} setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `));
 /** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
 const OUTER = (/* unused pure expression or super */ null && (`set -u
@@ -37554,7 +37710,9 @@ done
 /**
  * `cmd args` run as `ids` (CONFINED_IDS or another slot's) with `dir` as its working dir and the
  * only place it can write (its stdin, stdout and stderr are the ones it is started with). `dir`
- * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter.
+ * must exist, be owned by `ids` (makeConfinedDir) and lie inside a dir only root can enter. The
+ * command sees the minimal root (see the top): `cmd` is looked up in PATH there, so it must live
+ * under /usr (or /bin, /sbin), and `dir` is /extract to it.
  */
 function confined_confinedCommand(dir, cmd, args, ids = CONFINED_IDS) {
     return { cmd: 'sh', args: ['-c', OUTER, 'runbox-confine', INNER, dir, String(ids.uid), String(ids.gid), cmd, ...args], privileged: true };
