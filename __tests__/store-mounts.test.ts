@@ -148,6 +148,8 @@ describeWith([
     // A dir of runbox-nosudo holding world-writable tmpfs mounts; that user renames the dir to
     // and fro without pause, so the remount of each mount, by the path mountinfo named a moment
     // before, now and then finds nothing there. Such a mount stays writable in the namespace.
+    // All of it happens in a mount namespace of the test's own: on the host, those world-writable
+    // mounts would make every other confined extraction running meanwhile refuse (as they should).
     const nosudo = { uid: Number(spawnSync('id', ['-u', 'runbox-nosudo'], { encoding: 'utf8' }).stdout), gid: Number(spawnSync('id', ['-g', 'runbox-nosudo'], { encoding: 'utf8' }).stdout) };
     const base = tempDir('runbox-confine-race-');
     const sub = path.join(base, 'priv', '0');
@@ -155,33 +157,42 @@ describeWith([
     await makeConfinedDir(sub);
     // Reachable by the confined uid: only the mounts' being read-only may stop its writes.
     fs.chmodSync(base, 0o755);
-    const race = path.join(base, 'race');
-    fs.mkdirSync(path.join(race, 'a'), { recursive: true });
     const mounts = Array.from({ length: 6 }, (_, i) => `m${i}`);
-    for (const m of mounts) {
-      fs.mkdirSync(path.join(race, 'a', m));
-      expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=1777', 'tmpfs', path.join(race, 'a', m)]).status).toBe(0);
-    }
-    sh(`chown -R ${nosudo.uid}:${nosudo.gid} ${q(race)}`);
-    const renamer = spawn('perl', ['-e', 'for (;;) { rename "a", "b"; rename "b", "a" }'], { cwd: race, uid: nosudo.uid, gid: nosudo.gid, stdio: 'ignore' });
-    const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(race, d, m, 'x')));
+    const race = `set -eu
+race=$1 uid=$2 gid=$3
+shift 3
+for m in ${mounts.join(' ')}; do
+  mkdir -p -- "$race/a/$m"
+  mount -t tmpfs -o size=1m,mode=1777 tmpfs "$race/a/$m"
+done
+chown -R -- "$uid:$gid" "$race"
+(cd -- "$race" && exec setpriv --reuid="$uid" --regid="$gid" --clear-groups perl -e 'for (;;) { rename "a", "b"; rename "b", "a" }') &
+renamer=$!
+st=0
+"$@" || st=$?
+kill -KILL "$renamer"
+wait "$renamer" 2>/dev/null || :
+# What the stand-in wrote goes with this namespace's mounts: name it first.
+for f in "$race"/*/m*/*; do [ -e "$f" ] && echo "FOUND $f"; done
+exit "$st"
+`;
     const script = 'for i in 1 2 3 4 5 6 7 8; do for f in "$@"; do (echo x > "$f") 2>/dev/null && echo "WROTE $f"; done; done; :';
     let refused = 0;
-    try {
-      for (let i = 0; i < 4; i++) {
-        const r = await runConfined(confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]));
-        expect(r.stdout).not.toMatch(/WROTE/);
-        if (r.error !== undefined) {
-          expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
-          refused++;
-        }
+    for (let i = 0; i < 4; i++) {
+      const dir = path.join(base, `race-${i}`);
+      const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(dir, d, m, 'x')));
+      const c = confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]);
+      const r = await runConfined({
+        cmd: 'unshare',
+        args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', race, 'race', dir, String(nosudo.uid), String(nosudo.gid), c.cmd, ...c.args],
+        privileged: true
+      });
+      expect(r.stdout).not.toMatch(/WROTE|FOUND/);
+      if (r.error !== undefined) {
+        expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
+        refused++;
       }
-    } finally {
-      renamer.kill('SIGKILL');
-      await new Promise((resolve) => renamer.once('exit', resolve));
-      for (const d of ['a', 'b']) for (const m of mounts) spawnSync('umount', [path.join(race, d, m)]);
     }
-    for (const m of mounts) expect(fs.readdirSync(path.join(fs.existsSync(path.join(race, 'a')) ? path.join(race, 'a') : path.join(race, 'b'), m))).toEqual([]);
     // The race was real: some remount did find nothing, and the check caught what it left.
     expect(refused).toBeGreaterThan(0);
   });
