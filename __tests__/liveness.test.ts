@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FakeJob } from './helpers/action-runner.js';
+import { FakeJob, type StepResult } from './helpers/action-runner.js';
 import { keepersHolding } from './helpers/keepers.js';
 import { holdLock, killAndWait, lockIsFree, ProcessPool } from './helpers/processes.js';
 import { WorkerJob } from './helpers/fleet-worker.js';
-import { age, alive, sleep, until } from './helpers/fleet-util.js';
+import { age, alive, sleep, until, within } from './helpers/fleet-util.js';
 import { asRoot, describeWith, sudoUser } from './helpers/prereq.js';
 
 const HOUR = 3600_000;
@@ -81,13 +81,27 @@ function fill(dir: string, n: number): void {
   }
 }
 
+/** Runs a step of `j`, failing after `ms` with its output so far and what every process was doing. */
+async function stepWithin(what: string, j: FakeJob, step: 'main' | 'post', inputs: Record<string, string> | undefined, ms: number): Promise<StepResult> {
+  const started = j.start(step, inputs);
+  return watched(what, started, ms);
+}
+
+/** Waits for a started step, as stepWithin does. */
+async function watched(what: string, started: ReturnType<FakeJob['start']>, ms: number): Promise<StepResult> {
+  let out = '';
+  started.child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  started.child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  return within(what, started.done, ms, () => `${what} (pid ${started.child.pid}) printed so far:\n${out}`);
+}
+
 /** Run 1's `pr` dir, filled and left idle for days: what the next janitor reaps. */
 async function idlePrDir(first: FakeJob, base: string): Promise<string> {
-  const m1 = await first.main({ 'base-dir': base, dirs: 'cache:pr' });
+  const m1 = await stepWithin("the first run's main", first, 'main', { 'base-dir': base, dirs: 'cache:pr' }, 60_000);
   expect(m1.errors).toEqual([]);
   const cache = (JSON.parse(m1.outputs.dirs) as Record<string, string>).cache;
   fill(cache, 60_000);
-  expect((await first.post()).errors).toEqual([]);
+  expect((await stepWithin("the first run's post", first, 'post', undefined, 60_000)).errors).toEqual([]);
   age(cache + '.lock', 4 * DAY);
   return cache;
 }
@@ -126,8 +140,9 @@ describe('a cancel never leaves work running unlocked', () => {
 
     // Another job's main: its janitor takes the idle pr dir and starts rm -rf on it.
     const { started, pid: rmPid } = await janitorMidDelete(job(root, '2'), base, 'rm', 30_000);
+    const stopped = watched("the cancelled janitor's main", started, 30_000);
     started.child.kill('SIGTERM');
-    const r = await started.done;
+    const r = await stopped;
     expect(r.code).toBe(143);
     // Nothing main started runs on after it: the rm is gone when main is.
     expect(alive(rmPid)).toBe(false);
@@ -135,14 +150,15 @@ describe('a cancel never leaves work running unlocked', () => {
 
     // The next run of the PR takes the dir (finishing the cut-short delete first) and writes.
     const next = job(root, '3', 40);
-    const m3 = await next.main(prInputs);
+    const m3 = await stepWithin("the next run's main", next, 'main', prInputs, 120_000);
     expect(m3.errors).toEqual([]);
     expect(m3.stdout).toContain('was cut short');
     await expectFreshFilesKept(cache);
     expect(fs.readdirSync(cache).filter((n) => !n.startsWith('fresh-'))).toEqual([]);
-    expect((await next.post()).errors).toEqual([]);
+    expect((await stepWithin("the next run's post", next, 'post', undefined, 60_000)).errors).toEqual([]);
     expect(keepersHolding(base)).toEqual([]);
-  }, 120_000);
+    // Each wait above has its own deadline and says where it stuck; this one only bounds them all.
+  }, 400_000);
 });
 
 describe('a reaper killed outright', () => {
@@ -153,17 +169,18 @@ describe('a reaper killed outright', () => {
     const cache = await idlePrDir(job(root, '1', 48), base);
 
     const { started, pid: rmPid } = await janitorMidDelete(job(root, '2'), base, 'rm', 30_000);
+    const killed = watched("the killed janitor's main (its output closes once the orphaned rm is done)", started, 120_000);
     started.child.kill('SIGKILL');
-    await started.done;
+    await killed;
 
     const next = job(root, '3', 48);
-    const m3 = await next.main(prInputs);
+    const m3 = await stepWithin("the next run's main", next, 'main', prInputs, 120_000);
     expect(m3.errors).toEqual([]);
     // It got the lock only once the orphaned rm was done with the old content.
     expect(alive(rmPid)).toBe(false);
     await expectFreshFilesKept(cache);
-    expect((await next.post()).errors).toEqual([]);
-  }, 120_000);
+    expect((await stepWithin("the next run's post", next, 'post', undefined, 60_000)).errors).toEqual([]);
+  }, 400_000);
 });
 
 describeWith([asRoot()])('a cancel never leaves sudo work running', () => {

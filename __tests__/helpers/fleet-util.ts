@@ -1,7 +1,7 @@
 // Shared by the end-to-end liveness tests (fleet, janitor through dist/): a seeded PRNG, polling,
 // "build step" writer processes that prove no live file is lost, lock ageing, and parsers for
 // what the janitor and the disk guard report in a step's log and job summary.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -27,6 +27,29 @@ export async function until(what: string, cond: () => boolean, ms: number): Prom
     await sleep(25);
   }
   return Date.now() - t0;
+}
+
+/**
+ * Awaits `p`, failing after `ms` with `what` and what every process was doing then (state, kernel
+ * wait channel, command): a test that hangs on a slow or stuck step says where, instead of only
+ * running into jest's timeout. `context` adds what the test knows (e.g. the step's output so far).
+ */
+export async function within<T>(what: string, p: Promise<T>, ms: number, context: () => string = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const ps = spawnSync('ps', ['-eo', 'pid,ppid,stat,wchan:24,etimes,args', '--sort', 'pid'], { encoding: 'utf8' });
+      // Kernel threads (children of kthreadd, pid 2) say nothing here; long command lines are cut.
+      const lines = (ps.stdout ?? '').split('\n').filter((l) => !/^\s*\d+\s+[02]\s/.test(l));
+      const table = lines.map((l) => (l.length > 240 ? `${l.slice(0, 240)}...` : l)).join('\n');
+      reject(new Error(`${what}: not within ${ms} ms\n${context()}\nprocesses then:\n${table || ps.error?.message || ''}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Sets a lock file's (or dir's) atime and mtime to `ageMs` ago: how the janitor judges last use. */
