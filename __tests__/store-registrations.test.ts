@@ -9,9 +9,10 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { GUIX_DAEMON_STATEMENTS } from '../src/store/daemon-schema.mjs';
-import { acceptedPaths, registerPaths } from '../src/store/db.js';
+import { acceptedPaths, registerPaths, type RegisterResult } from '../src/store/db.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { LIMITS, parseRegistrations, type Registration, type RegistrationSet } from '../src/store/registrations.js';
+import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
 
@@ -499,5 +500,60 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       [`${x} - cache.example.org-1:c2ln fixed:r:sha256:${'1'.repeat(52)}`, `${y} - - -`].sort()
     );
     expect(sh(`nix-store --store ${q(`local?root=${root}`)} --query --references ${q(x)}`).stdout.trim()).toBe(y);
+  });
+
+  test("Nix without a DB or sqlite3: nix-store registers the paths, runbox's insert of their signatures then fails; reported as committed (so the restore keeps the items), not thrown", () => {
+    if (sh('command -v nix-store', { allowFailure: true }).code !== 0) throw new Error('nix-store (Debian nix-bin) is needed');
+    for (const d of ['/nix/store', '/nix/var/nix']) if (!fs.statSync(d, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${d} (made by Debian nix-bin) is needed as a mount point`);
+    // nix-store 2.8 hashes an item at its logical path even with --store local?root=...: it runs
+    // on / here, in a mount namespace whose /nix/store and /nix/var/nix are temp dirs.
+    const t = tempDir();
+    const [store, state] = [path.join(t, 'store'), path.join(t, 'var')];
+    fs.mkdirSync(store);
+    fs.mkdirSync(state);
+    const N = '/nix/store';
+    const [x, y] = ['x-1.0', 'y-1.0'].map((n) => `${N}/${itemName(n)}`);
+    for (const p of [x, y]) {
+      fs.mkdirSync(path.join(store, path.basename(p)));
+      fs.writeFileSync(path.join(store, path.basename(p), 'f'), p);
+    }
+    // No sqlite3: a Nix host need not have that CLI (nix-store is Nix's own, sqlite3 is not).
+    const bin = tempDir('runbox-reg-bin-');
+    for (const c of ['sh', 'test', 'nix-store']) fs.symlinkSync(sh(`type -P ${c}`).stdout.trim(), path.join(bin, c));
+    const opts = {
+      kind: 'nix',
+      root: '/',
+      dbDir: '/nix/var/nix/db',
+      storeDir: N,
+      registrations: [reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln' }), reg(y)],
+      added: [x, y],
+      scratchDir: tempDir()
+    };
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$1" /nix/store && mount --bind "$2" /nix/var/nix && PATH="$3" exec "$4" "$5" "$6"',
+        'sh',
+        store,
+        state,
+        bin,
+        process.execPath,
+        testCli('register-paths'),
+        JSON.stringify(opts)
+      ],
+      { encoding: 'utf8', timeout: 120_000 }
+    );
+    // Before: registerPaths threw, and the restore took out the two items nix-store had made valid.
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    // The last line: core.debug writes its ::debug:: lines to stdout too.
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as RegisterResult;
+    expect(result).toMatchObject({ mode: 'created', registered: 2, alreadyValid: 0, skipped: 0, afterCommit: { refs: { sent: 1 } } });
+    expect(result.afterCommit?.error).toMatch(/^nix-store registered the paths, then runbox's insert of their signatures failed: .*sqlite3.*ENOENT/);
+    expect(sqlQuery(path.join(state, 'db/db.sqlite'), 'SELECT path FROM ValidPaths ORDER BY path')).toEqual([x, y].sort());
   });
 });
