@@ -2,15 +2,17 @@
 // and zstd: the snapshot carries the saved items' registrations as JSON, the restore validates
 // every value, registers only items it added, in one transaction on the live DB, and never
 // opens an SQLite file that came with a snapshot. Written as a cache writer would attack it.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
 import type { DaemonControl } from '../src/store/config.js';
 import { GUIX_DAEMON_STATEMENTS } from '../src/store/daemon-schema.mjs';
-import { acceptedPaths, registerPaths } from '../src/store/db.js';
+import { acceptedPaths, registerPaths, type RegisterResult } from '../src/store/db.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { LIMITS, parseRegistrations, type Registration, type RegistrationSet } from '../src/store/registrations.js';
+import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
 
@@ -329,6 +331,133 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(dbContents(path.join(c, DB))).toEqual(dbContents(path.join(a.root, DB)));
   });
 
+  // A failed insert decides whether the items just renamed in stay, from the failing sqlite3 run
+  // itself. The live DB here is the daemon's schema plus one trigger or view that makes the real
+  // sqlite3 fail at the point each case needs: after the COMMIT (a count that cannot be read, or
+  // differs), before it, or never (a kill while it waits for the DB's write lock).
+  describe('the insert fails', () => {
+    const present = (p: string): boolean => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+    /** A store root holding an empty live DB of the daemon's schema, then `extra` run on it. */
+    const withLiveDb = (extra: string): string => {
+      const c = tempDir();
+      fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+      sqliteInput(path.join(c, DB), GUIX_SCHEMA + extra);
+      return c;
+    };
+    /** The step's warnings while `p` runs (core.warning writes them to stdout). */
+    const warningsOf = async <T>(p: () => Promise<T>): Promise<{ value: T | string; warnings: string[] }> => {
+      const printed: string[] = [];
+      const realWrite = process.stdout.write.bind(process.stdout);
+      process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
+        printed.push(String(chunk));
+        return realWrite(chunk as string, ...(rest as []));
+      };
+      let value: T | string;
+      try {
+        value = await p();
+      } catch (e) {
+        value = `${(e as Error).name}: ${(e as Error).message}`;
+      } finally {
+        process.stdout.write = realWrite;
+      }
+      const warnings = printed
+        .join('')
+        .split('\n')
+        .filter((l) => l.startsWith('::warning::'));
+      return { value, warnings };
+    };
+    /** A process's argv; [] once it is gone. */
+    const cmdline = (pid: string): string[] => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return [];
+        throw e;
+      }
+    };
+    const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
+      for (const end = Date.now() + 60_000; !cond(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    };
+    const refsOf = (snap: string): number => parseRegistrations(sh(`zstd -dc ${q(snap)}/registrations.json.zst`).stdout, S).paths.reduce((n, r) => n + r.references.length, 0);
+
+    test.each([
+      [
+        'sqlite3 exits 1 after its COMMIT (the count of references reads a view that fails)',
+        // Refs a view over the real rows: written through its trigger, failing only when read.
+        `ALTER TABLE Refs RENAME TO RefRows;
+         CREATE VIEW Refs(referrer, reference) AS SELECT referrer, reference FROM RefRows WHERE abs(-9223372036854775808);
+         CREATE TRIGGER RefsInsert INSTEAD OF INSERT ON Refs BEGIN INSERT OR IGNORE INTO RefRows VALUES (new.referrer, new.reference); END;`,
+        'RefRows',
+        /`sqlite3 -safe -bail \S+` exited with 1: .*integer overflow\); .* The DB counted 4 of the 4 paths and an unknown number of the (\d+) references sent/
+      ],
+      [
+        'the count after the COMMIT is short (a trigger drops each reference row as it goes in)',
+        'CREATE TRIGGER DropRefs AFTER INSERT ON Refs BEGIN DELETE FROM Refs WHERE rowid = new.rowid; END;',
+        'Refs',
+        /the DB registers 4 of 4 restored paths and 0 of their (\d+) references after the commit\); .* The DB counted 4 of the 4 paths and 0 of the \d+ references sent/
+      ]
+    ])('%s: the rows are committed, so the items stay, with a warning saying what failed and what the DB counted', async (_what, extra, refTable, warning) => {
+      const a = buildGuixLayout(tempDir());
+      const snap = await snapshot(a.root);
+      const items = Object.values(a.items);
+      const c = withLiveDb(extra);
+      const { value, warnings } = await warningsOf(() => apply(c, snap));
+      // Before: the items were taken out again, the DB listing them valid, and the restore a miss.
+      expect(typeof value === 'string' ? value : { added: value.added, afterCommit: value.db?.afterCommit !== undefined }).toEqual({ added: 4, afterCommit: true });
+      expect(items.filter((i) => !present(path.join(c, i)))).toEqual([]);
+      expect(sqlQuery(path.join(c, DB), 'SELECT path FROM ValidPaths ORDER BY path')).toEqual([...items].sort());
+      const kept = warnings.find((w) => w.includes('failed after their rows were committed')) ?? warnings.join('\n');
+      expect(kept).toMatch(warning);
+      expect(Number(warning.exec(kept)?.[1])).toBe(refsOf(snap));
+      // The refs went in through the real path; the view case keeps every one of them.
+      expect(sqlQuery(path.join(c, DB), `SELECT count(*) FROM ${refTable}`)).toEqual([refTable === 'RefRows' ? String(refsOf(snap)) : '0']);
+    });
+
+    test('sqlite3 fails before its COMMIT (a trigger refuses the references): nothing registered, so the items are taken out again; a refusal', async () => {
+      const a = buildGuixLayout(tempDir());
+      const snap = await snapshot(a.root);
+      const c = withLiveDb("CREATE TRIGGER RefuseRefs BEFORE INSERT ON Refs BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+      const { value, warnings } = await warningsOf(() => apply(c, snap));
+      expect(value).toMatch(/^\w+Error: `sqlite3 -safe -bail \S+` exited with 1: .*refused by the test/);
+      expect(sqlQuery(path.join(c, DB), 'SELECT count(*) FROM ValidPaths')).toEqual(['0']);
+      expect(Object.values(a.items).filter((i) => present(path.join(c, i)))).toEqual([]);
+      expect(warnings.filter((w) => /stay in the store/.test(w))).toEqual([]);
+    });
+
+    test('sqlite3 killed (SIGKILL while it waits for the write lock another connection holds): whether it committed cannot be told, so the items stay; a refusal', async () => {
+      const a = buildGuixLayout(tempDir());
+      const snap = await snapshot(a.root);
+      const c = withLiveDb('');
+      const live = path.join(c, DB);
+      // Another writer holds the DB's write lock until its stdin closes; runbox's BEGIN IMMEDIATE then waits (.timeout 60000).
+      const holder = spawn('sqlite3', [live], { stdio: ['pipe', 'ignore', 'inherit'] });
+      try {
+        holder.stdin.write('BEGIN IMMEDIATE;\n');
+        await waitFor('the holder has the write lock', () => spawnSync('sqlite3', ['-cmd', '.timeout 0', live, 'BEGIN IMMEDIATE;']).status !== 0);
+        /** runbox's insert: sqlite3 on the live DB, not -readonly. */
+        const inserter = (): number | undefined => {
+          for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+            const argv = cmdline(pid);
+            if (argv.length >= 4 && path.basename(argv[0]) === 'sqlite3' && argv[1] === '-safe' && argv[2] === '-bail' && argv[3] === live) return Number(pid);
+          }
+          return undefined;
+        };
+        const applied = warningsOf(() => apply(c, snap));
+        await waitFor('runbox inserting', () => inserter() !== undefined);
+        process.kill(inserter() as number, 'SIGKILL');
+        const { value, warnings } = await applied;
+        expect(value).toMatch(/^\w+Error: `sqlite3 -safe -bail \S+` exited with 128: killed by SIGKILL/);
+        expect(Object.values(a.items).filter((i) => !present(path.join(c, i)))).toEqual([]);
+        expect(warnings.find((w) => w.includes('cut short')) ?? warnings.join('\n')).toMatch(/whether their rows were committed cannot be told: the 4 item\(s\) moved in stay in the store/);
+      } finally {
+        holder.stdin.end();
+        await new Promise((resolve) => holder.once('close', resolve));
+      }
+      // Killed before its COMMIT here: nothing registered (the kept items are invalid leftovers).
+      expect(sqlQuery(live, 'SELECT count(*) FROM ValidPaths')).toEqual(['0']);
+    });
+  });
+
   test('Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)', async () => {
     const root = tempDir();
     const x = `${S}/${itemName('x-1.0')}`;
@@ -371,5 +500,60 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       [`${x} - cache.example.org-1:c2ln fixed:r:sha256:${'1'.repeat(52)}`, `${y} - - -`].sort()
     );
     expect(sh(`nix-store --store ${q(`local?root=${root}`)} --query --references ${q(x)}`).stdout.trim()).toBe(y);
+  });
+
+  test("Nix without a DB or sqlite3: nix-store registers the paths, runbox's insert of their signatures then fails; reported as committed (so the restore keeps the items), not thrown", () => {
+    if (sh('command -v nix-store', { allowFailure: true }).code !== 0) throw new Error('nix-store (Debian nix-bin) is needed');
+    for (const d of ['/nix/store', '/nix/var/nix']) if (!fs.statSync(d, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${d} (made by Debian nix-bin) is needed as a mount point`);
+    // nix-store 2.8 hashes an item at its logical path even with --store local?root=...: it runs
+    // on / here, in a mount namespace whose /nix/store and /nix/var/nix are temp dirs.
+    const t = tempDir();
+    const [store, state] = [path.join(t, 'store'), path.join(t, 'var')];
+    fs.mkdirSync(store);
+    fs.mkdirSync(state);
+    const N = '/nix/store';
+    const [x, y] = ['x-1.0', 'y-1.0'].map((n) => `${N}/${itemName(n)}`);
+    for (const p of [x, y]) {
+      fs.mkdirSync(path.join(store, path.basename(p)));
+      fs.writeFileSync(path.join(store, path.basename(p), 'f'), p);
+    }
+    // No sqlite3: a Nix host need not have that CLI (nix-store is Nix's own, sqlite3 is not).
+    const bin = tempDir('runbox-reg-bin-');
+    for (const c of ['sh', 'test', 'nix-store']) fs.symlinkSync(sh(`type -P ${c}`).stdout.trim(), path.join(bin, c));
+    const opts = {
+      kind: 'nix',
+      root: '/',
+      dbDir: '/nix/var/nix/db',
+      storeDir: N,
+      registrations: [reg(x, { references: [y], sigs: 'cache.example.org-1:c2ln' }), reg(y)],
+      added: [x, y],
+      scratchDir: tempDir()
+    };
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$1" /nix/store && mount --bind "$2" /nix/var/nix && PATH="$3" exec "$4" "$5" "$6"',
+        'sh',
+        store,
+        state,
+        bin,
+        process.execPath,
+        testCli('register-paths'),
+        JSON.stringify(opts)
+      ],
+      { encoding: 'utf8', timeout: 120_000 }
+    );
+    // Before: registerPaths threw, and the restore took out the two items nix-store had made valid.
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    // The last line: core.debug writes its ::debug:: lines to stdout too.
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as RegisterResult;
+    expect(result).toMatchObject({ mode: 'created', registered: 2, alreadyValid: 0, skipped: 0, afterCommit: { refs: { sent: 1 } } });
+    expect(result.afterCommit?.error).toMatch(/^nix-store registered the paths, then runbox's insert of their signatures failed: .*sqlite3.*ENOENT/);
+    expect(sqlQuery(path.join(state, 'db/db.sqlite'), 'SELECT path FROM ValidPaths ORDER BY path')).toEqual([x, y].sort());
   });
 });

@@ -3,9 +3,10 @@
 import daemonStopped from './daemon-stopped.js';
 import janitor from './janitor.js';
 import lock from './lock.js';
+import registerPaths from './register-paths.js';
 import restoreLock from './restore-lock.js';
 
-const CLIS: Record<string, (argv: string[]) => Promise<void>> = { 'daemon-stopped': daemonStopped, janitor, lock, 'restore-lock': restoreLock };
+const CLIS: Record<string, (argv: string[]) => Promise<void>> = { 'daemon-stopped': daemonStopped, janitor, lock, 'register-paths': registerPaths, 'restore-lock': restoreLock };
 
 const [name, ...argv] = process.argv.slice(2);
 const cli = CLIS[name ?? ''];

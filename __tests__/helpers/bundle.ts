@@ -14,7 +14,7 @@ function bundled(): string {
 }
 
 /** The script of test CLI `name` (a file in __tests__/clis, listed there in index.ts). */
-export function testCli(name: 'daemon-stopped' | 'janitor' | 'lock' | 'restore-lock'): string {
+export function testCli(name: 'daemon-stopped' | 'janitor' | 'lock' | 'register-paths' | 'restore-lock'): string {
   return path.join(bundled(), `${name}.mjs`);
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLIS = ['daemon-stopped', 'janitor', 'lock', 'restore-lock'];
+export const CLIS = ['daemon-stopped', 'janitor', 'lock', 'register-paths', 'restore-lock'];
 
 export default function globalSetup() {
   // Test-only (src/keeper.ts): keepers started by tests notice a killed runner worker within

@@ -10,7 +10,8 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { run } from '../sys/exec.js';
+import { errorMessage } from '../common/errors.js';
+import { CommandError, quote, run } from '../sys/exec.js';
 import type { StoreKind } from './presets.js';
 import { daemonSchema } from './daemon-schema.mjs';
 import { queryLive, type Registration } from './registrations.js';
@@ -40,7 +41,45 @@ export interface RegisterResult {
   alreadyValid: number;
   /** Registrations not used: their item was not added by this restore, or a reference is missing. */
   skipped: number;
+  /**
+   * Set when registering failed after the rows were committed (see RegistrationError): the
+   * restored items are valid paths then, and stay. `error` says what failed; `paths` and `refs`
+   * are what the DB counted after the COMMIT (of `registered` paths and `refs.sent` references
+   * sent), when the run got that far.
+   */
+  afterCommit?: { error: string; paths?: number; refs: { held?: number; sent: number } };
 }
+
+/**
+ * Whether the rows of a failed registration are in the DB, told by the failing run itself (a
+ * second read of the DB after the failure may itself fail, a full disk having no room for the
+ * -shm it needs, and would then have to guess):
+ * - 'no': the run stopped before its COMMIT returned: sqlite3 -bail exits at the first error
+ *   without committing, and closing its connection rolls the transaction back. Nothing of this
+ *   restore is registered.
+ * - 'yes': the COMMIT returned (its marker was printed, or sqlite3 exited 0), or nix-store had
+ *   registered the paths before runbox's insert failed: they are valid paths.
+ * - 'unknown': the process was killed by a signal, at no point of its choosing. A kill in the
+ *   COMMIT (its fsync can take a while on a loaded disk), or after it before the marker reached
+ *   the pipe, leaves the rows committed with no marker seen; and a killed `sudo` leaves sqlite3
+ *   running on, to commit later. The caller keeps the items then (see restore.ts).
+ */
+export type Committed = 'no' | 'yes' | 'unknown';
+
+export class RegistrationError extends Error {
+  constructor(
+    message: string,
+    readonly committed: Committed,
+    /** What the DB counted after the COMMIT, when the run got that far. */
+    readonly counts: { paths?: number; refs?: number } = {}
+  ) {
+    super(message);
+    this.name = 'RegistrationError';
+  }
+}
+
+/** Printed by insertRows's script once its COMMIT has returned; `.print` cannot fail the way a statement can. */
+const COMMITTED_MARKER = 'runbox:committed';
 
 export const DB_FILE = 'db.sqlite';
 
@@ -213,13 +252,39 @@ export async function registerPaths(o: RegisterOptions): Promise<RegisterResult>
   const rows = [...accepted].map((p) => regs.get(p) as Registration);
 
   let mode: RegisterResult['mode'] = 'inserted';
+  // nix-store commits the paths as valid itself: runbox's insert after it only adds what Nix
+  // leaves out (signatures, content addresses), so its failure leaves them registered.
+  let nixRegistered = false;
   if (!liveExists) {
     mode = 'created';
-    if (o.kind === 'nix' && (await hasNixStore())) await registerWithNix(o.root, rows);
-    else await createFromSchema(o.kind, dir, live);
+    if (o.kind === 'nix' && (await hasNixStore())) {
+      try {
+        await registerWithNix(o.root, rows);
+      } catch (e) {
+        // Nix registers the paths in one SQLite transaction, rolled back on its errors; killed, it may have committed.
+        if (e instanceof CommandError && e.result.signal) throw new RegistrationError(e.message, 'unknown');
+        throw e;
+      }
+      nixRegistered = true;
+    } else await createFromSchema(o.kind, dir, live);
   }
-  await insertRows(live, rows, o.scratchDir);
+  try {
+    await insertRows(live, rows, o.scratchDir);
+  } catch (e) {
+    if (!nixRegistered && !(e instanceof RegistrationError && e.committed === 'yes')) throw e;
+    const counts = e instanceof RegistrationError ? e.counts : {};
+    const error = nixRegistered ? `nix-store registered the paths, then runbox's insert of their signatures failed: ${errorMessage(e)}` : errorMessage(e);
+    return {
+      mode,
+      ...result,
+      afterCommit: { error, ...(counts.paths !== undefined ? { paths: counts.paths } : {}), refs: { ...(counts.refs !== undefined ? { held: counts.refs } : {}), sent: wantRefs(rows) } }
+    };
+  }
   return { mode, ...result };
+}
+
+function wantRefs(rows: readonly Registration[]): number {
+  return rows.reduce((n, x) => n + x.references.length, 0);
 }
 
 interface Column {
@@ -264,14 +329,32 @@ async function insertRows(live: string, rows: readonly Registration[], scratchDi
     'CREATE TEMP TABLE guard(ok INTEGER NOT NULL CHECK (ok = 1));',
     'INSERT INTO temp.guard SELECT NOT EXISTS (SELECT 1 FROM temp.ref r WHERE NOT EXISTS (SELECT 1 FROM main.ValidPaths v WHERE v.path = r.reference));',
     'COMMIT;',
+    // Only reached once the COMMIT returned (-bail stops at the first error): from here on a
+    // failure leaves the rows committed, and the caller must not take the items out.
+    `.print ${COMMITTED_MARKER}`,
     // Counted again after the commit: what the DB now holds, not what was sent.
     'SELECT count(*) FROM main.ValidPaths WHERE path IN (SELECT path FROM temp.reg);',
     `SELECT count(*) FROM main.Refs x JOIN main.ValidPaths a ON a.id = x.referrer JOIN main.ValidPaths b ON b.id = x.reference
        JOIN temp.ref r ON r.referrer = a.path AND r.reference = b.path;`,
     ''
   ].join('\n');
-  const r = await run('sqlite3', ['-safe', '-bail', live], { privileged: true, input: script });
-  const [paths, refCount] = r.stdout.trim().split('\n').slice(-2).map(Number);
-  const wantRefs = rows.reduce((n, x) => n + x.references.length, 0);
-  if (paths !== rows.length || refCount !== wantRefs) throw new Error(`the DB registers ${paths} of ${rows.length} restored paths and ${refCount} of their ${wantRefs} references after the commit`);
+  const args = ['-safe', '-bail', live];
+  const r = await run('sqlite3', args, { privileged: true, input: script, allowFailure: true });
+  const lines = r.stdout.split('\n');
+  const marker = lines.indexOf(COMMITTED_MARKER);
+  // Exit 0 under -bail: every statement ran, the COMMIT too.
+  const committed: Committed = marker >= 0 || r.code === 0 ? 'yes' : r.signal ? 'unknown' : 'no';
+  const [paths, refCount] = (marker >= 0 ? lines.slice(marker + 1) : [])
+    .filter((l) => /^\d+$/.test(l))
+    .slice(0, 2)
+    .map(Number);
+  const counts = { ...(paths !== undefined ? { paths } : {}), ...(refCount !== undefined ? { refs: refCount } : {}) };
+  if (r.code !== 0) throw new RegistrationError(new CommandError(quote(['sqlite3', ...args]), r).message, committed, counts);
+  const want = wantRefs(rows);
+  if (paths !== rows.length || refCount !== want)
+    throw new RegistrationError(
+      `the DB registers ${paths ?? 'an unknown number'} of ${rows.length} restored paths and ${refCount ?? 'an unknown number'} of their ${want} references after the commit`,
+      'yes',
+      counts
+    );
 }

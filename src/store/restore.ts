@@ -16,7 +16,7 @@ import { formatBytes, formatSeconds, type StepReport } from '../action/job-summa
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
-import { liveValidPaths, registerPaths, type RegisterResult } from './db.js';
+import { liveValidPaths, registerPaths, RegistrationError, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
@@ -333,12 +333,29 @@ async function moveInAndRegister(
     try {
       result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
     } catch (e) {
+      // Killed, the insert may have committed (see db.ts Committed): a valid path without its
+      // files breaks every build using it, an unregistered item is an invalid leftover the
+      // daemon deletes before it builds or substitutes that path. So they stay, and it is a miss.
+      if (e instanceof RegistrationError && e.committed === 'unknown') {
+        core.warning(
+          `runbox store: registering the restored items was cut short (${errorMessage(e)}) and whether their rows were committed cannot be told: the ${moved.added.length} item(s) moved in stay in the store (those not registered are invalid leftovers the daemon replaces)`
+        );
+        throw e;
+      }
       // The DB could not take the rows (its filesystem full, say): the items just renamed in
       // would stay in the store registered nowhere while the step says nothing was restored.
       // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
       for (const a of moved.added) await removeTree(path.join(o.root, a));
       added = new Set();
       throw e;
+    }
+    // Failed after the COMMIT: the rows are in, the items valid paths, so they stay and the
+    // restore stands; what the DB counted is said, an item it does not list being an invalid leftover.
+    if (result.afterCommit) {
+      const f = result.afterCommit;
+      core.warning(
+        `runbox store: registering the restored items failed after their rows were committed (${f.error}); the ${moved.added.length} item(s) moved in stay in the store. The DB counted ${f.paths ?? 'an unknown number'} of the ${result.registered} paths and ${f.refs.held ?? 'an unknown number'} of the ${f.refs.sent} references sent (an item whose path it does not list is an invalid leftover the daemon replaces)`
+      );
     }
     dbMs = Date.now() - t2;
     return result;
@@ -476,7 +493,7 @@ export async function applyFetched(cfg: StoreConfig, fetched: Fetched, staging: 
     ? [
         r.db.mode === 'refused'
           ? 'DB: nothing registered (journal files without a DB, see the warning)'
-          : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}`
+          : `DB${r.db.mode === 'created' ? ' created' : ''}: ${r.db.registered} paths registered, ${r.db.alreadyValid} already valid${r.db.skipped ? `, ${r.db.skipped} registrations unused` : ''}${r.db.afterCommit ? ' (the insert failed after its COMMIT, see the warning)' : ''}`
       ]
     : [];
   const detail =

@@ -54,6 +54,8 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when the child was killed by a signal (then `code` is 128): it stopped at no point of its own choosing. */
+  signal?: NodeJS.Signals;
 }
 
 /** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
@@ -224,7 +226,8 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
       resolve({
         code: code ?? (signal ? 128 : 1),
         stdout: Buffer.concat(out).toString(),
-        stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : '')
+        stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : ''),
+        ...(signal ? { signal } : {})
       });
     });
     child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
