@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
+import { realStorePaths } from '../src/store/config.js';
 import { CONFINED_IDS } from '../src/sys/confined.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
@@ -39,7 +40,7 @@ async function landed(tamper: (sub: string) => void, entries = ITEM_ENTRIES, lin
   const root = tempDir('runbox-landed-');
   if (entries === ANCHORED) fs.mkdirSync(path.join(root, host), { recursive: true });
   const { file, rec } = forgedArchive('runbox-landed-snap-', makeTar(entries), STORE_PATHS, linkTargets);
-  const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
+  const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)));
   try {
     await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
     tamper(path.join(restore.tree, '0', '0'));

@@ -12,6 +12,7 @@ import vm from 'node:vm';
 import { afterAll, expect, test } from '@jest/globals';
 import type { ArchiveRecord } from '../src/store/manifest.js';
 import { MAX_MEMBERS, PrivateRestore, privatePlace } from '../src/store/private-extract.js';
+import { realStorePaths } from '../src/store/config.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
 import { q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
@@ -45,7 +46,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('a huge
     const root = tempDir('runbox-mem-root-');
     gc();
     const before = process.memoryUsage().heapUsed;
-    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
+    const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)));
     try {
       await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });
       gc();
@@ -63,7 +64,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('a huge
     // The store has the item already: its members are checked and dropped, nothing lands.
     fs.mkdirSync(path.join(root, 'gnu/store/aaaa-there'), { recursive: true });
     const a = manyMembers('aaaa-there', 1200);
-    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS), 1000);
+    const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)), 1000);
     try {
       await expect(restore.extract(0, { open: () => fs.createReadStream(a.file) }, a.rec, { storePaths: STORE_PATHS })).rejects.toThrow(
         /member 'gnu\/store\/aaaa-there\/f\d+' is past the 1000 members one restore may check, all its archives together/
@@ -77,7 +78,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('a huge
     const a = manyMembers('aaaa-first', 600);
     const b = manyMembers('bbbb-second', 600);
     const root = tempDir('runbox-mem-root-');
-    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS), 1000);
+    const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)), 1000);
     try {
       await restore.extract(0, { open: () => fs.createReadStream(a.file) }, a.rec, { storePaths: STORE_PATHS });
       await expect(restore.extract(1, { open: () => fs.createReadStream(b.file) }, b.rec, { storePaths: STORE_PATHS })).rejects.toThrow(

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { createSnapshot } from '../src/store/archive.js';
 import { privatePlace } from '../src/store/private-extract.js';
+import { realStorePaths } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { runPipeline } from '../src/store/pipeline.js';
 import { confinedCommand, makeConfinedDir } from '../src/sys/confined.js';
@@ -49,7 +50,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     expect(mountIdOf(store)).not.toBe(mountIdOf(path.dirname(store)));
     const before = itemsView(store);
 
-    expect(privatePlace(root, STORE_PATHS).parent).toBe(store);
+    expect(privatePlace(root, realStorePaths(root, STORE_PATHS)).parent).toBe(store);
     await applySnapshot({ root, kind: 'guix', storePaths: STORE_PATHS, dbDir: DB_DIR, daemon: { kind: 'none' }, snapshotDir, scratchDir: tempDir('runbox-mounts-scratch-') });
     expect(itemsView(store)).toEqual(itemsView(path.join(src, 'gnu/store')));
     expect(itemsView(store)).not.toEqual(before);

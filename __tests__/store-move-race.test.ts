@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { PrivateRestore, privatePlace } from '../src/store/private-extract.js';
+import { realStorePaths } from '../src/store/config.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar } from './helpers/store-tar.js';
 import { forgedArchive, removeTempDirs, tempDir } from './fixtures/store.js';
@@ -43,7 +44,7 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('an ite
       planted++;
       return original.call(this, sources, dest, inodes);
     };
-    const { restore } = await PrivateRestore.open(root, STORE_PATHS, privatePlace(root, STORE_PATHS));
+    const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)));
     let moved;
     try {
       const summary = await restore.extract(0, { open: () => fs.createReadStream(file) }, rec, { storePaths: STORE_PATHS });

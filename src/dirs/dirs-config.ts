@@ -143,7 +143,7 @@ export function parseFoundationConfig(src: InputSource, env: NodeJS.ProcessEnv =
  * staging base (RUNNER_TEMP) through none, since downloads are written there.
  */
 export function checkStoreHostPaths(cfg: { root: string; storePaths: readonly string[]; stagingBase: string }): void {
-  for (const p of cfg.storePaths) checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { allowRootMade: true });
+  for (const p of cfg.storePaths) checkHostPath('store-paths', path.join(cfg.root, p), 'List the real store dirs', { rootMadeParents: true });
   const link = symlinkedComponent(cfg.stagingBase);
   if (link)
     throw new InputError(

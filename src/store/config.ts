@@ -9,7 +9,7 @@ import { InputError } from '../common/errors.js';
 import { parseSize } from '../common/size.js';
 import type { InputSource } from '../action/input-source.js';
 import { runnerTemp } from '../action/job-context.js';
-import { isUnder, pathProblem } from '../sys/path-safety.js';
+import { checkHostPathOnDisk, isUnder, pathProblem } from '../sys/path-safety.js';
 import { parsePrivateKey, parseTrustedKey, type TrustedKey } from './entry/signing.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { MAX_SHARDS } from './shards.js';
@@ -105,6 +105,20 @@ function parseStorePaths(src: InputSource, preset: (typeof PRESETS)[StoreKind]):
   for (const a of paths) for (const b of paths) if (a !== b && isUnder(b, a)) throw new InputError('store-paths', `'${b}' lies inside '${a}'`, 'List each dir once; leave out the inner one');
   if (new Set(paths).size !== paths.length) throw new InputError('store-paths', 'a path is listed twice', 'List each dir once');
   return paths;
+}
+
+/** The fix of a store path that passes through a symlink (dirs-config's input check says the same). */
+const STORE_PATHS_FIX = 'List the real store dirs';
+
+/**
+ * Where each store path really is, on disk: the symlinks on its way resolved, when root made
+ * them all (a /nix moved to a bigger disk and linked back is the host's setup); any other link
+ * is refused, naming store-paths, before anything is made or removed. Restore resolves once, up
+ * front, then makes dirs, its private dir and renames at the real paths, never through a link;
+ * archive members and DB rows keep the store paths as given.
+ */
+export function realStorePaths(root: string, storePaths: readonly string[]): ReadonlyMap<string, string> {
+  return new Map(storePaths.map((sp) => [sp, checkHostPathOnDisk('store-paths', path.join(root, sp), STORE_PATHS_FIX, { rootMadeParents: true }).real]));
 }
 
 function parseTrustedKeys(src: InputSource): TrustedKey[] {

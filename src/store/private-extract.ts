@@ -14,7 +14,8 @@
 // snapshot, a tar failure or ENOSPC remove the private dir and leave the store as it was; a hard
 // kill leaves only the private dir, which the next restore on the host reaps.
 //
-// Where the private dir goes: beside the first store path (its parent, or the nearest existing
+// Where the private dir goes: beside the first store path's real location (symlinks root made
+// above it resolved up front, config.ts realStorePaths; its parent, or the nearest existing
 // ancestor when the store does not exist yet), so renames stay on one filesystem; inside the
 // store dir itself when that is a mount point (`<store>/.runbox-restore-<pid>-<start time>`, a
 // dot-entry, which save never archives and restore never accepts from a snapshot).
@@ -40,6 +41,7 @@ import { escapedText } from '../common/untrusted-text.js';
 import { checkConfinedIds, confinedCommand, confinedIds, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { mountIdOf } from '../sys/mount-id.js';
+import { isUnder } from '../sys/path-safety.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
@@ -115,33 +117,48 @@ export class SpaceError extends Error {
   }
 }
 
+/** Each store path (as given) and where it really is on disk (config.ts realStorePaths). */
+export type StoreDisk = ReadonlyMap<string, string>;
+
+/** Where a path under one of the store paths (absolute, as given) really is. */
+export function onStoreDisk(disk: StoreDisk, p: string): string {
+  for (const [sp, real] of disk) if (p === sp || p.startsWith(`${sp}/`)) return real + p.slice(sp.length);
+  throw new Error(`${p} is under none of the store paths ${[...disk.keys()].join(', ')}`);
+}
+
 /**
  * Refuses store paths that a symlink or non-dir on disk would redirect: every existing component
- * from the root down to each store path must be a real dir.
+ * of each store path's real location, from `/` down, must be a real dir (the links root made
+ * above it are resolved already; one that appeared since is refused here).
  */
-export function checkStoreChains(root: string, storePaths: readonly string[]): void {
-  for (const sp of storePaths) {
-    let cur = root;
-    for (const part of rel(sp)
+export function checkStoreChains(disk: StoreDisk): void {
+  for (const [sp, real] of disk) {
+    let cur = '';
+    for (const part of rel(real)
       .split('/')
       .filter((c) => c !== '')) {
-      cur = path.join(cur, part);
+      cur = `${cur}/${part}`;
       const st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (!st) break;
-      const shown = `/${path.relative(root, cur)}`;
-      if (st.isSymbolicLink()) throw new UnsafeArchiveError(sp, `would be written through ${shown}, a symlink on disk`);
-      if (!st.isDirectory()) throw new UnsafeArchiveError(sp, `needs ${shown} to be a directory, but it is not`);
+      if (st.isSymbolicLink()) throw new UnsafeArchiveError(sp, `would be written through ${cur}, a symlink on disk`);
+      if (!st.isDirectory()) throw new UnsafeArchiveError(sp, `needs ${cur} to be a directory, but it is not`);
     }
   }
 }
 
-/** Where private dirs go for this store (see the top of the file). */
-export function privatePlace(root: string, storePaths: readonly string[]): PrivatePlace {
-  checkStoreChains(root, storePaths);
-  const store = path.join(root, rel(storePaths[0]));
-  const homes = [root];
+/**
+ * Where private dirs go for this store (see the top of the file): beside the real location of
+ * the first store path, so a root-made /gnu -> /data/gnu puts it in /data/gnu, whose mtime
+ * close() restores (never the link's). The homes start at `root` (tests' temp roots) unless
+ * the store is outside it.
+ */
+export function privatePlace(root: string, disk: StoreDisk): PrivatePlace {
+  checkStoreChains(disk);
+  const [store] = disk.values();
+  const from = store === root || isUnder(store, root) ? root : '/';
+  const homes = [from];
   for (const part of path
-    .relative(root, path.dirname(store))
+    .relative(from, path.dirname(store))
     .split('/')
     .filter((c) => c !== '')) {
     const cur = path.join(homes[homes.length - 1], part);
@@ -296,8 +313,8 @@ export class PrivateRestore {
 
   private constructor(
     readonly dir: string,
-    private readonly root: string,
-    private readonly storePaths: readonly string[],
+    /** The store paths' real locations: every change to the store is made there. */
+    private readonly disk: StoreDisk,
     private readonly maxPaths: number
   ) {
     this.tree = path.join(dir, 'tree');
@@ -308,19 +325,18 @@ export class PrivateRestore {
 
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
   /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
-  static async open(root: string, storePaths: readonly string[], place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+  static async open(disk: StoreDisk, place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
     const reaped: string[] = [];
     for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
-    const restore = new PrivateRestore(dir, root, storePaths, maxPaths);
+    const restore = new PrivateRestore(dir, disk, maxPaths);
     try {
       await checkConfinedIds();
       await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
       await run('mkdir', ['-m', '0700', '--', restore.tree], { privileged: true });
-      for (const sp of storePaths) {
-        const abs = path.join(root, rel(sp));
+      for (const [sp, abs] of disk) {
         if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
         for (const name of fs.readdirSync(abs)) restore.existing.add(`${rel(sp)}/${name}`);
       }
@@ -761,14 +777,14 @@ export class PrivateRestore {
       // Only whole items: one that lost a hard link (see extract) stays behind and is removed.
       const emitted = new Set([...(this.emitted.get(index) ?? [])].filter((t) => !dropped.has(t)));
       for (const top of summary.tops) if (!emitted.has(top) && !dropped.has(top)) existing++;
-      for (const sp of this.storePaths) {
+      for (const [sp, real] of this.disk) {
         const r = rel(sp);
         const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
-        const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
+        const fresh = tops.filter((t) => !fs.lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }));
         existing += tops.length - fresh.length;
         await this.moveAll(
           fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)),
-          path.join(this.root, r),
+          real,
           fresh.map((t) => this.topInodes.get(`${index}/${t}`))
         ).then((kept) => {
           const moved = fresh.filter((_, i) => !kept.has(i));
@@ -789,11 +805,11 @@ export class PrivateRestore {
     return { added, existing };
   }
 
-  /** Makes `r` (relative store path) and its missing parents as root:root 0755, one at a time. */
+  /** Makes `r` (relative store path) and its missing parents as root:root 0755, one at a time, at its real location. */
   private async makeStoreDir(r: string): Promise<void> {
-    let cur = this.root;
-    for (const part of r.split('/')) {
-      cur = path.join(cur, part);
+    let cur = '';
+    for (const part of rel(onStoreDisk(this.disk, `/${r}`)).split('/')) {
+      cur = `${cur}/${part}`;
       const st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (st?.isDirectory()) continue;
       if (st) throw new UnsafeArchiveError(r, `needs ${cur} to be a real directory, but it is not`);
@@ -837,7 +853,7 @@ export class PrivateRestore {
     // The private dir leaves no trace, not even the parent's mtime: the store dir's parent is
     // outside the store. A store dir that holds it (a mount point) and got new items keeps its new mtime.
     const parent = path.dirname(this.dir);
-    const isStoreDir = this.storePaths.some((sp) => path.join(this.root, rel(sp)) === parent);
+    const isStoreDir = [...this.disk.values()].includes(parent);
     if (!(this.moved && isStoreDir)) await run('touch', ['-h', '-c', '-d', `@${this.parentMtime}`, '--', parent], { privileged: true });
   }
 }

@@ -21,7 +21,7 @@ import { defaultBranch } from '../action/job-context.js';
 import { readableRef, type JobRefs } from './cache-scope.js';
 import { isRefusal, listCaches, type CacheListing, type RestTarget } from './cache-service/caches-rest.js';
 import { entryVersion, restoreEntry } from './cache-io.js';
-import { keyProblem, type StoreConfig } from './config.js';
+import { keyProblem, realStorePaths, type StoreConfig } from './config.js';
 import { DaemonStartError } from './daemon.js';
 import { writeBaseInfo } from './delta.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
@@ -47,9 +47,11 @@ import type { StoreState } from './state.js';
 export const MAX_MERGED = 10;
 
 /** The store's restore: one snapshot, or with `restore-all-matches` every match (see above). */
-export function restoreStoreAll(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
+export async function restoreStoreAll(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
   if (!cfg.restoreAllMatches) return restoreStore(cfg, report, setOutputs);
   const token = cfg.restoreAllMatches.token;
+  // As restoreStore: refused before the lock and any download.
+  realStorePaths(cfg.root, cfg.storePaths);
   return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
 }
 

@@ -14,7 +14,7 @@ import { ensurePrivilege } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
-import { keyProblem, type DaemonControl, type StoreConfig } from './config.js';
+import { keyProblem, realStorePaths, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { liveValidPaths, registerPaths, RegistrationError, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
@@ -24,7 +24,7 @@ import { type ArchiveRecord, isLiveDbFile, ManifestError, MAX_ARCHIVES, manifest
 import { writeBaseInfo } from './delta.js';
 import { checkItemsListed, checkShardsApart } from './shard-rules.js';
 import { localFiles, type SnapshotFiles } from './snapshot-files.js';
-import { PrivateRestore, privatePlace } from './private-extract.js';
+import { onStoreDisk, PrivateRestore, privatePlace, type StoreDisk } from './private-extract.js';
 import type { ArchiveSummary } from './members.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
@@ -124,10 +124,13 @@ interface ArchiveSpec {
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const t0 = Date.now();
   const { parts, specs: all } = readParts(o);
-  const { restore: priv, reaped } = await PrivateRestore.open(o.root, o.storePaths, privatePlace(o.root, storeDirFirst(o.kind, o.storePaths)));
+  // Resolved once, up front: a /gnu moved to another disk and linked back by root is followed
+  // here, any other link refused; from here on the store is changed at its real paths only.
+  const disk = realStorePaths(o.root, storeDirFirst(o.kind, o.storePaths));
+  const { restore: priv, reaped } = await PrivateRestore.open(disk, privatePlace(o.root, disk));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
-    const { specs, skipped } = await selectFrames(o, all);
+    const { specs, skipped } = await selectFrames(o, disk, all);
     const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
     const archives = await extractAll(o, priv, specs, needed);
@@ -142,7 +145,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     const verifyMs = Date.now() - t0;
 
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
-    const moved = await moveInAndRegister(o, priv, archives, registrations);
+    const moved = await moveInAndRegister(o, disk, priv, archives, registrations);
     const delta = parts[parts.length - 1].manifest.base;
     const fullTops = new Set([
       ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
@@ -199,13 +202,13 @@ function readParts(o: ApplyOptions): { parts: Part[]; specs: ArchiveSpec[] } {
 
 /**
  * Partial restore: the archives that hold at least one item the store lacks, and those skipped.
- * An item is lacking unless it is on disk (lstat below store paths whose chain privatePlace
- * checked: nothing followed) and, when the DB is restored too and the item is in its store
- * dir, registered valid in the live DB. An archive that lists no items, or when the live DB
+ * An item is lacking unless it is on disk (lstat at the store paths' real locations, whose
+ * chains privatePlace checked: no link followed) and, when the DB is restored too and the item
+ * is in its store dir, registered valid in the live DB. An archive that lists no items, or when the live DB
  * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
  * so a skipped archive is never read at all; its items are what the store already has.
  */
-async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[] }> {
+async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[] }> {
   const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
   if (listed.length === 0) return { specs: [...specs], skipped: [] };
   const storeDir = PRESETS[o.kind].storeDir;
@@ -218,7 +221,7 @@ async function selectFrames(o: ApplyOptions, specs: readonly ArchiveSpec[]): Pro
       core.warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
       return { specs: [...specs], skipped: [] };
     }
-  const onDisk = (item: string): boolean => fs.lstatSync(path.join(o.root, item), { throwIfNoEntry: false }) !== undefined;
+  const onDisk = (item: string): boolean => fs.lstatSync(onStoreDisk(disk, item), { throwIfNoEntry: false }) !== undefined;
   const lacks = (item: string): boolean => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !(valid as ReadonlySet<string>).has(item));
   const keep: ArchiveSpec[] = [];
   const skipped: ArchiveSpec[] = [];
@@ -312,6 +315,7 @@ function reportLeftOut(archives: readonly CheckedArchive[], priv: PrivateRestore
 /** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
 async function moveInAndRegister(
   o: ApplyOptions,
+  disk: StoreDisk,
   priv: PrivateRestore,
   archives: readonly CheckedArchive[],
   registrations: readonly Registration[] | undefined
@@ -345,7 +349,7 @@ async function moveInAndRegister(
       // The DB could not take the rows (its filesystem full, say): the items just renamed in
       // would stay in the store registered nowhere while the step says nothing was restored.
       // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
-      for (const a of moved.added) await removeTree(path.join(o.root, a));
+      for (const a of moved.added) await removeTree(onStoreDisk(disk, a));
       added = new Set();
       throw e;
     }
@@ -518,9 +522,12 @@ export function removeStagings(cfg: StoreConfig, stagings: readonly string[]): v
 }
 
 /** Host-wide, one restore into a store at a time (src/lock/restore-lock.ts); `busy` says why the lock could not be had: then a miss. */
-export function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
+export async function restoreStore(cfg: StoreConfig, report: StepReport, setOutputs: (o: StoreOutputs) => void): Promise<StoreState> {
   // Nothing reaches the store: no restore lock, no root rights.
   if (cfg.lookupOnly) return lookupOnly(cfg, report, setOutputs);
+  // A store path through a link root did not make fails the step before the lock, a download
+  // or a private dir (main and the restore sub-action refused it with the inputs already).
+  realStorePaths(cfg.root, cfg.storePaths);
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
   return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));

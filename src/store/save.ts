@@ -14,7 +14,7 @@ import { createSnapshot } from './archive.js';
 import { collectGarbage } from './gc.js';
 import { beginEntry, uploadFailure } from './cache-io.js';
 import { readBaseInfo, removeBaseInfo } from './delta.js';
-import { parseSigningKey } from './config.js';
+import { parseSigningKey, realStorePaths } from './config.js';
 import { publicKeyLine } from './entry/signing.js';
 import { manifestBytes } from './manifest.js';
 import { createStaging, removeStaging, stagingSpaceProblem } from './staging.js';
@@ -68,6 +68,10 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     // runner's disk, and a private key must never be written anywhere by runbox. Main already
     // refused bad key material, so an error here means the input changed in between.
     const signingKey = parseSigningKey(actionInputs);
+    // Root's tar and the gc read and delete through the store paths as given (the archive's
+    // member names are those paths): only through links root made, checked again here, since
+    // the dirs above a store path may have changed since main.
+    realStorePaths(state.root, state.storePaths);
     await ensurePrivilege('read the root-owned store to snapshot it');
     // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
     // the snapshot itself streams from zstd to the cache upload.

@@ -94,39 +94,83 @@ export function resolveExisting(p: string): string {
 export interface SymlinkedComponent {
   at: string;
   target: string;
+  /** Why it is not followed where root-made links above a path are (see walk), and what else may fix it. */
+  why?: string;
+  fix?: string;
 }
 
+/** Symlinks one path may pass through, as the kernel's limit (ELOOP): a loop of root's links ends here. */
+const MAX_LINKS = 40;
+
 /**
- * Walks `p` from `/` component by component with lstat and returns the first component that is
- * a symlink; undefined when there is none up to the first missing component. Checking only the
- * last component (or resolving with realpath and checking the result) misses a symlinked parent,
- * through which a create or a chown lands wherever its owner points it.
- * `allowRootMade`: a symlink owned by root in a dir only root may write to was put there by
- * root, like the dir itself, and is followed (for store paths such as a /nix moved to another disk).
+ * Walks `p` from `/` component by component with lstat. Without `followParents`, the first
+ * symlink met is returned. With it, a symlink above `p` owned by root in a dir only root may
+ * write to is part of the host's setup (a /nix moved to another disk and linked back) and is
+ * resolved: its target is walked the same way, so a root-made link to a path through a link
+ * anyone else made is refused too; any other symlink, and `p` itself being one, is returned,
+ * with why. Otherwise `real` is the path with those links resolved: realpath's answer for the
+ * part that exists, the rest appended. A dir the caller may not search ends the walk (only its
+ * owner could have put a link inside).
  */
-export function symlinkedComponent(p: string, opts: { allowRootMade?: boolean } = {}): SymlinkedComponent | undefined {
+function walk(p: string, followParents: boolean): { real: string; link?: undefined } | { link: SymlinkedComponent } {
+  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   let cur = '';
-  for (const c of p.split('/').filter(Boolean)) {
-    cur = `${cur}/${c}`;
+  let links = 0;
+  for (let c = todo.shift(); c !== undefined; c = todo.shift()) {
+    if (c === '..') {
+      // `cur` has no symlink in it, so its parent is the kernel's `..`.
+      cur = cur === '' ? '' : path.dirname(cur).replace(/^\/$/, '');
+      continue;
+    }
+    const next = `${cur}/${c}`;
     let st: fs.Stats | undefined;
     try {
-      st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      st = fs.lstatSync(next, { throwIfNoEntry: false });
     } catch (e) {
-      // A dir the runner user may not search: only its owner could have put a symlink inside.
-      if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return { real: path.resolve(next, ...todo) };
       throw e;
     }
-    if (!st) return undefined;
-    if (!st.isSymbolicLink()) continue;
-    if (opts.allowRootMade && st.uid === 0 && onlyRootWrites(path.dirname(cur))) continue;
-    return { at: cur, target: fs.readlinkSync(cur) };
+    if (!st) return { real: path.resolve(next, ...todo) };
+    if (!st.isSymbolicLink()) {
+      cur = next;
+      continue;
+    }
+    const target = fs.readlinkSync(next);
+    if (!followParents) return { link: { at: next, target } };
+    // The path itself must be the real dir: what is made, archived or listed there is the dir, never a link.
+    if (todo.length === 0) return { link: { at: next, target, why: `runbox follows root's symlinks only above the path, and ${next} is the path itself, not its real dir` } };
+    const problem = rootMadeProblem(st, cur || '/') ?? (++links > MAX_LINKS ? `it is one of more than ${MAX_LINKS} symlinks on the way` : undefined);
+    if (problem)
+      return {
+        link: {
+          at: next,
+          target,
+          why: `runbox follows only symlinks root made in a dir only root may write to, and ${next} is not one: ${problem}`,
+          fix: "a link of the host's setup must be root's (`chown -h root`), in a dir only root may write to"
+        }
+      };
+    todo.unshift(...target.split('/').filter((t) => t !== '' && t !== '.'));
+    if (target.startsWith('/')) cur = '';
   }
+  return { real: cur || '/' };
+}
+
+/** Why the symlink `st` in the real dir `dir` may have been made by someone other than root, or undefined. */
+function rootMadeProblem(st: fs.Stats, dir: string): string | undefined {
+  if (st.uid !== 0) return `it is owned by uid ${st.uid}, not root`;
+  const d = fs.statSync(dir);
+  if (d.uid !== 0 || (d.mode & 0o022) !== 0) return `it is in ${dir}, which ${d.uid !== 0 ? `uid ${d.uid} owns` : 'users other than root may write to'}`;
   return undefined;
 }
 
-function onlyRootWrites(dir: string): boolean {
-  const st = fs.statSync(dir);
-  return st.uid === 0 && (st.mode & 0o022) === 0;
+/**
+ * The first component of `p` that is a symlink, walking from `/` with lstat; undefined when there
+ * is none up to the first missing component. Checking only the last component (or resolving with
+ * realpath and checking the result) misses a symlinked parent, through which a create or a
+ * chown lands wherever its owner points it.
+ */
+export function symlinkedComponent(p: string): SymlinkedComponent | undefined {
+  return walk(p, false).link;
 }
 
 /** Throws (naming `what`) when `p` passes through a symlink: the check right before a change on disk. */
@@ -137,25 +181,47 @@ export function assertNoSymlink(p: string, what: string): void {
 
 /**
  * Validates a host path input value, on disk too: no component may be a symlink (another user
- * may have planted it, and where it points can change after any check). Runs while parsing the
- * inputs, so nothing is created, chowned or deleted before every input path passed.
+ * may have planted it, and where it points can change after any check), or with
+ * `rootMadeParents` none but those root made above the path (see walk). Runs while parsing the inputs, so
+ * nothing is created, chowned or deleted before every input path passed. Returns the path as
+ * given, normalised, and where it really is.
  */
-export function checkHostPath(input: string, p: string, fix: string, opts: { allowRootMade?: boolean } = {}): string {
+export function checkHostPathOnDisk(input: string, p: string, fix: string, opts: { rootMadeParents?: boolean } = {}): { clean: string; real: string } {
   const problem = pathProblem(p);
   if (problem) throw new InputError(input, problem, fix);
   const clean = normalise(p);
-  const link = symlinkedComponent(clean, opts);
-  if (link) {
-    const real = resolveExisting(clean);
-    const realProblem = pathProblem(real);
-    throw new InputError(
-      input,
-      `'${clean}' resolves through a symlink (${link.at} -> ${link.target}) to ${realProblem ? realProblem.replace(/^'[^']*' /, '') : real}; ` +
-        'runbox never creates, chowns or deletes anything through a symlink',
-      `${fix}. Give the real path (see \`realpath ${clean}\`), or remove ${link.at} if you did not make it`
-    );
+  const r = walk(clean, opts.rootMadeParents === true);
+  if (r.link === undefined) {
+    // Root's links may point anywhere, but not into what no input may name.
+    const realProblem = r.real === clean ? undefined : pathProblem(r.real);
+    if (realProblem)
+      throw new InputError(input, `'${clean}' resolves through root's symlinks to ${realProblem.replace(/^'[^']*' /, `${r.real}, which `)}`, `${fix}. Give a path that is not a system dir`);
+    return { clean, real: r.real };
   }
-  return clean;
+  const { link } = r;
+  throw new InputError(
+    input,
+    `'${clean}' resolves through a symlink (${link.at} -> ${link.target}) to ${whereItLands(clean)}; ` + (link.why ?? 'runbox never creates, chowns or deletes anything through a symlink'),
+    `${fix}. Give the real path (see \`realpath ${clean}\`), or remove ${link.at} if you did not make it` + (link.fix ? `; ${link.fix}` : '')
+  );
+}
+
+/** Where `p` lands through every link, for a message (links root did not make included). */
+function whereItLands(p: string): string {
+  let real: string;
+  try {
+    real = resolveExisting(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return 'a loop of symlinks';
+    throw e;
+  }
+  const problem = pathProblem(real);
+  return problem ? problem.replace(/^'[^']*' /, '') : real;
+}
+
+/** checkHostPathOnDisk's normalised path: for inputs runbox works on as given. */
+export function checkHostPath(input: string, p: string, fix: string, opts: { rootMadeParents?: boolean } = {}): string {
+  return checkHostPathOnDisk(input, p, fix, opts).clean;
 }
 
 /**
