@@ -46,7 +46,7 @@ test('action.yml runs the committed bundles on node24 and always runs post', () 
   expect(yml).toMatch(/main: dist\/main\.js/);
   expect(yml).toMatch(/post: dist\/post\.js/);
   expect(yml).toMatch(/post-if: always\(\)/);
-  for (const f of ['main.js', 'post.js', 'keeper.js', 'restore.js', 'save.js']) expect(fs.existsSync(path.join(ROOT, 'dist', f))).toBe(true);
+  for (const f of ['main.js', 'post.js', 'keeper.js', 'restore.js', 'save.js', 'runbox.js']) expect(fs.existsSync(path.join(ROOT, 'dist', f))).toBe(true);
 });
 
 test("the restore and save sub-actions run their bundles on node24; each input and output has a description, and their inputs are the main action's", () => {

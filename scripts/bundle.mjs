@@ -1,13 +1,14 @@
-// Builds the five bundles (see flatten-dist.mjs for where they go). ncc is single-threaded and
-// each entry is independent, so they build side by side, as many at once as the host has cores:
-// one after the other took 78 s on 2 cores. Each build transpiles only: ncc would otherwise type-check
-// the whole tree five times over, which `npm run typecheck` has done once before the bundles.
+// Builds the two bundles (see flatten-dist.mjs for where they go): runbox (the four steps, see
+// src/runbox.ts) and the dependency-free keeper. ncc is single-threaded and builds one entry at a
+// time, so they build side by side. Each build transpiles only: ncc would otherwise type-check the
+// whole tree again, which `npm run typecheck` has done once before the bundles. (Five bundles, one
+// per step and each type-checking, took 78 s on 2 cores.)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const ENTRIES = ['main', 'post', 'keeper', 'restore', 'save'];
+const ENTRIES = ['runbox', 'keeper'];
 const ncc = path.resolve('node_modules/.bin/ncc');
 const build = path.resolve('.dist-build');
 

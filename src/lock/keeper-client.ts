@@ -16,7 +16,7 @@ import type { HeldLock, LockHolder } from './flock.js';
 export interface StartKeeperOptions {
   /** The process whose death frees the locks: the runner worker, i.e. main's process.ppid. */
   watchPid: number;
-  /** Defaults to keeper.js next to the running bundle (dist/main.js, dist/post.js, dist/keeper.js). */
+  /** Defaults to keeper.js next to the running bundle (dist/runbox.js, dist/keeper.js). */
   keeperScript?: string;
   /** How long the keeper may take to report ready. */
   readyTimeoutMs?: number;
@@ -72,7 +72,7 @@ export async function startKeeper(locks: readonly HeldLock[], opts: StartKeeperO
   return { pid: child.pid as number };
 }
 
-/** dist/keeper.js, next to the running bundle (dist/main.js, dist/post.js). */
+/** dist/keeper.js, next to the running bundle (dist/runbox.js). */
 export function keeperScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), 'keeper.js');
 }
