@@ -10,7 +10,8 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { inputsFrom } from '../src/action/input-source.js';
 import { StepReport } from '../src/action/job-summary.js';
 import { checkStoreHostPaths } from '../src/dirs/dirs-config.js';
-import { realStorePaths } from '../src/store/config.js';
+import { realStoreDir, realStorePaths } from '../src/store/config.js';
+import { restoreLockPath } from '../src/lock/restore-lock.js';
 import { parseStoreConfig, restoreStore, saveStore, type StoreConfig, type StoreState } from '../src/store/index.js';
 import { privatePlace } from '../src/store/private-extract.js';
 import { asRoot, describeWith, probe, sudoUser, type Prereq } from './helpers/prereq.js';
@@ -135,6 +136,15 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readdirSync(b.root).sort()).toEqual(['gnu', 'var']);
   });
 
+  test('one store reached through a root link and through its real path takes one restore lock', () => {
+    // Two jobs (one with RUNBOX_STORE_ROOT at the linked root, one at the disk) must not restore
+    // into, or collect garbage in, the same store at once.
+    const h = host({ store: false });
+    expect(realStoreDir(h.root, 'guix')).toBe(path.join(h.disk, 'gnu/store'));
+    expect(restoreLockPath(realStoreDir(h.root, 'guix'))).toBe(restoreLockPath(realStoreDir(h.disk, 'guix')));
+    expect(restoreLockPath(path.join(h.root, 'gnu/store'))).not.toBe(restoreLockPath(path.join(h.disk, 'gnu/store')));
+  });
+
   test('a link that appears at the resolved path after the resolution: the no-follow check below it refuses', () => {
     const h = host({ store: false });
     const cfg = onHost(h, PLAIN_KEY);
@@ -161,9 +171,10 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(() => realStorePaths(h.root, ['/gnu/store'])).toThrow(/is not one: it is one of more than 40 symlinks on the way/);
   });
 
+  const FOLLOWS_ONLY = 'runbox follows only symlinks root made in a dir only root may write to, and [^;]*';
   const planted: Array<[string, (h: Host) => void, RegExp]> = [
-    ["the runner user's symlink", (h) => fs.lchownSync(path.join(h.root, 'gnu'), runner().uid, runner().gid), /\/gnu is not one: it is owned by uid \d+, not root/],
-    ["root's symlink in a dir every user may write to", (h) => fs.chmodSync(h.root, 0o1777), /\/gnu is not one: it is in .*\/root, which users other than root may write to/],
+    ["the runner user's symlink", (h) => fs.lchownSync(path.join(h.root, 'gnu'), runner().uid, runner().gid), new RegExp(`${FOLLOWS_ONLY}/gnu is not one: it is owned by uid \\d+, not root`)],
+    ["root's symlink in a dir every user may write to", (h) => fs.chmodSync(h.root, 0o1777), new RegExp(`${FOLLOWS_ONLY}/gnu is not one: it is in .*/root, which users other than root may write to`)],
     [
       "root's symlink to a path through the runner user's symlink",
       (h) => {
@@ -172,7 +183,22 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
         fs.symlinkSync(path.join(h.disk, 'moved-gnu'), path.join(h.disk, 'gnu'));
         fs.lchownSync(path.join(h.disk, 'gnu'), runner().uid, runner().gid);
       },
-      /data\/gnu is not one: it is owned by uid \d+, not root/
+      new RegExp(`${FOLLOWS_ONLY}data/gnu is not one: it is owned by uid \\d+, not root`)
+    ],
+    // The runner user, owning the disk the link points into, could swap what lies below it
+    // (the store dir for a link to /etc) between runbox's checks and root's renames into it.
+    ["root's symlink into a dir the runner user owns", (h) => fs.chownSync(h.disk, runner().uid, runner().gid), /a symlink on the way leads through .*\/data is owned by uid \d+/],
+    // A writable dir above the link's root-only dir: its whole subtree can be replaced.
+    [
+      "root's symlink below a dir every user may write to",
+      (h) => fs.chmodSync(path.dirname(h.root), 0o777),
+      /runbox follows root's symlinks only where every dir above them is root's alone, and .* may be written by users other than root/
+    ],
+    // A link to a disk that is not mounted: runbox would make the store on the dir under the mount point.
+    [
+      "root's symlink to a path that does not exist",
+      (h) => fs.renameSync(path.join(h.disk, 'gnu'), path.join(h.disk, 'unmounted')),
+      /a symlink on the way points at .*\/data\/gnu, which does not exist/
     ]
   ];
 
@@ -180,10 +206,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const h = host({ store: false });
     plant(h);
     const cfg = onHost(h, PLAIN_KEY);
-    const refusal = new RegExp(
-      `^Input 'store-paths': '${h.root}/gnu/store' resolves through a symlink \\(.*\\) to .*; runbox follows only symlinks root made in a dir only root may write to, and .*${why.source}.*\\. List the real store dirs\\. .*realpath`,
-      's'
-    );
+    const refusal = new RegExp(`^Input 'store-paths': '${h.root}/gnu/store' resolves through a symlink \\(.*\\) to .*; ${why.source}.*\\. List the real store dirs\\. .*realpath`, 's');
     expect(() => checkStoreHostPaths(cfg)).toThrow(refusal);
     const before = treeOf(path.dirname(h.root));
     const uploads = (await server.stats()).uploads;

@@ -121,6 +121,15 @@ export function realStorePaths(root: string, storePaths: readonly string[]): Rea
   return new Map(storePaths.map((sp) => [sp, checkHostPathOnDisk('store-paths', path.join(root, sp), STORE_PATHS_FIX, { rootMadeParents: true }).real]));
 }
 
+/**
+ * The real path of the kind's store dir (root's links resolved, as realStorePaths does): what the
+ * host-wide restore lock is keyed on, so that two jobs reaching one store through different paths
+ * (a root link, another RUNBOX_STORE_ROOT) still take the same lock.
+ */
+export function realStoreDir(root: string, kind: StoreKind): string {
+  return checkHostPathOnDisk('store-paths', path.join(root, PRESETS[kind].storeDir), STORE_PATHS_FIX, { rootMadeParents: true }).real;
+}
+
 function parseTrustedKeys(src: InputSource): TrustedKey[] {
   const keys = src.lines('trusted-keys').map((line) => {
     const k = parseTrustedKey(line);

@@ -25,6 +25,7 @@ import { errorMessage } from '../common/errors.js';
 import { run } from '../sys/exec.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
+import { realStoreDir } from './config.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { DB_FILE, queryLiveDb } from './db.js';
 
@@ -101,10 +102,9 @@ function gcCommand(kind: StoreKind, root: string, bytes: number): { cmd: string;
  * was measured or run.
  */
 export async function collectGarbage(o: GcOptions, report: StepReport): Promise<GcResult | undefined> {
-  const storeDir = path.join(o.root, PRESETS[o.kind].storeDir);
   try {
     return await withStoreRestoreLock(
-      storeDir,
+      realStoreDir(o.root, o.kind),
       async (busy) => {
         if (busy) {
           core.warning(`runbox store: no garbage collected before the save (gc: ${formatBytes(o.capBytes)}): ${busy}`);

@@ -10,7 +10,6 @@
 // Without a token the API takes, or without the permission, a warning and the first match, as
 // without this input. One restore lock for the whole loop: no other restore into this store runs
 // between two of the entries.
-import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
@@ -21,11 +20,10 @@ import { defaultBranch } from '../action/job-context.js';
 import { readableRef, type JobRefs } from './cache-scope.js';
 import { isRefusal, listCaches, type CacheListing, type RestTarget } from './cache-service/caches-rest.js';
 import { entryVersion, restoreEntry } from './cache-io.js';
-import { keyProblem, realStorePaths, type StoreConfig } from './config.js';
+import { keyProblem, realStoreDir, realStorePaths, type StoreConfig } from './config.js';
 import { DaemonStartError } from './daemon.js';
 import { writeBaseInfo } from './delta.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
-import { PRESETS } from './presets.js';
 import {
   applyFetched,
   describeKeys,
@@ -52,7 +50,7 @@ export async function restoreStoreAll(cfg: StoreConfig, report: StepReport, setO
   const token = cfg.restoreAllMatches.token;
   // As restoreStore: refused before the lock and any download.
   realStorePaths(cfg.root, cfg.storePaths);
-  return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
+  return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
 }
 
 /**

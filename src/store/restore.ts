@@ -14,7 +14,7 @@ import { ensurePrivilege } from '../sys/exec.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
-import { keyProblem, realStorePaths, type DaemonControl, type StoreConfig } from './config.js';
+import { keyProblem, realStoreDir, realStorePaths, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
 import { liveValidPaths, registerPaths, RegistrationError, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
@@ -530,7 +530,7 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport, setOutp
   realStorePaths(cfg.root, cfg.storePaths);
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
-  return withStoreRestoreLock(path.join(cfg.root, PRESETS[cfg.kind].storeDir), (busy) => restoreLocked(cfg, report, setOutputs, busy));
+  return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreLocked(cfg, report, setOutputs, busy));
 }
 
 /**

@@ -108,15 +108,26 @@ const MAX_LINKS = 40;
  * write to is part of the host's setup (a /nix moved to another disk and linked back) and is
  * resolved: its target is walked the same way, so a root-made link to a path through a link
  * anyone else made is refused too; any other symlink, and `p` itself being one, is returned,
- * with why. Otherwise `real` is the path with those links resolved: realpath's answer for the
- * part that exists, the rest appended. A dir the caller may not search ends the walk (only its
- * owner could have put a link inside).
+ * with why. Once a link is followed, every real dir on the way, before and after it, must be
+ * root's and writable by root alone (a root-owned sticky dir, like /tmp, only where the entry in
+ * it is root's), and the link must point at something that exists: a root link into a dir a
+ * user owns (a runner's home on the bigger disk) would let that user swap what lies below it
+ * between runbox's checks and root's renames into it. Otherwise `real` is the path with those
+ * links resolved: realpath's answer for the part that exists, the rest appended. A dir the
+ * caller may not search ends the walk (only its owner could have put a link inside).
  */
 function walk(p: string, followParents: boolean): { real: string; link?: undefined } | { link: SymlinkedComponent } {
   const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   let cur = '';
   let links = 0;
+  // The real dirs walked so far, each with the entry in it that the walk went on to.
+  const chain: Array<{ dir: string; entry: fs.Stats }> = [];
+  // How many of the next components come from a followed link's target (they must exist).
+  let fromTarget = 0;
+  // The last link followed: what a refusal further down names.
+  let followed = { at: '', target: '' };
   for (let c = todo.shift(); c !== undefined; c = todo.shift()) {
+    fromTarget = Math.max(0, fromTarget - 1);
     if (c === '..') {
       // `cur` has no symlink in it, so its parent is the kernel's `..`.
       cur = cur === '' ? '' : path.dirname(cur).replace(/^\/$/, '');
@@ -130,7 +141,14 @@ function walk(p: string, followParents: boolean): { real: string; link?: undefin
       if ((e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return { real: path.resolve(next, ...todo) };
       throw e;
     }
-    if (!st) return { real: path.resolve(next, ...todo) };
+    if (!st) {
+      if (links > 0 && fromTarget > 0)
+        return { link: { ...followed, why: `a symlink on the way points at ${next}, which does not exist (a disk not mounted?)`, fix: 'mount what the link points at, or list the real path' } };
+      return { real: path.resolve(next, ...todo) };
+    }
+    const trust = links > 0 ? untrustedDir(cur || '/', st) : undefined;
+    if (trust) return { link: { ...followed, why: `a symlink on the way leads through ${trust}`, fix: ROOT_ONLY_FIX } };
+    chain.push({ dir: cur || '/', entry: st });
     if (!st.isSymbolicLink()) {
       cur = next;
       continue;
@@ -149,10 +167,35 @@ function walk(p: string, followParents: boolean): { real: string; link?: undefin
           fix: "a link of the host's setup must be root's (`chown -h root`), in a dir only root may write to"
         }
       };
-    todo.unshift(...target.split('/').filter((t) => t !== '' && t !== '.'));
+    // The first link followed: the dirs above it must be root's alone too (from here on each
+    // dir is checked as it is walked).
+    if (links === 1)
+      for (const { dir, entry } of chain) {
+        const bad = untrustedDir(dir, entry);
+        if (bad) return { link: { at: next, target, why: `runbox follows root's symlinks only where every dir above them is root's alone, and ${bad}`, fix: ROOT_ONLY_FIX } };
+      }
+    const parts = target.split('/').filter((t) => t !== '' && t !== '.');
+    todo.unshift(...parts);
+    fromTarget = parts.length + 1;
+    followed = { at: next, target };
     if (target.startsWith('/')) cur = '';
   }
   return { real: cur || '/' };
+}
+
+const ROOT_ONLY_FIX = 'every dir from / down to the store must be owned by root and writable by root alone (`chown root`, `chmod go-w`), or list a store path that needs no symlink';
+
+/**
+ * Why the real dir `dir` lets someone other than root change `entry` (the lstat of what the walk
+ * goes on to inside it), or undefined: owned by root, writable by root alone; a sticky dir
+ * writable by all (like /tmp) only protects entries that root owns.
+ */
+function untrustedDir(dir: string, entry: fs.Stats): string | undefined {
+  const d = fs.statSync(dir);
+  if (d.uid !== 0) return `${dir} is owned by uid ${d.uid}`;
+  if ((d.mode & 0o022) === 0) return undefined;
+  if ((d.mode & 0o1000) !== 0 && entry.uid === 0) return undefined;
+  return `${dir} may be written by users other than root`;
 }
 
 /** Why the symlink `st` in the real dir `dir` may have been made by someone other than root, or undefined. */
