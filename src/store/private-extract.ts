@@ -107,6 +107,8 @@ export const MAX_MEMBERS = 4_000_000;
 const HEADROOM_BYTES = 64 * 1024 * 1024;
 const HEADROOM_MIN_BYTES = 2 * 1024 * 1024;
 const HEADROOM_INODES = 10_000;
+/** Bytes of source names one `mv` of moveAll takes. */
+const MOVE_ARG_BYTES = 256 * 1024;
 
 export class SpaceError extends Error {
   constructor(message: string) {
@@ -756,6 +758,12 @@ export class PrivateRestore {
     const added: string[] = [];
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
+    // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
+    // archive and store path cost a process start each (a fork of this process, issue 13).
+    // Per store path, in archive order: the names to move, and for each archive the positions
+    // of its own in that list, so added keeps the order of the archives.
+    const batches = new Map<string, { sources: string[]; tops: string[]; inodes: (string | undefined)[] }>();
+    const order: Array<{ r: string; from: number; to: number }> = [];
     for (const { index, summary } of summaries) {
       const dropped = this.dropped.get(index) ?? new Set<string>();
       // Only whole items: one that lost a hard link (see extract) stays behind and is removed.
@@ -763,42 +771,65 @@ export class PrivateRestore {
       for (const top of summary.tops) if (!emitted.has(top) && !dropped.has(top)) existing++;
       for (const sp of this.storePaths) {
         const r = rel(sp);
+        const b = batches.get(r) ?? { sources: [], tops: [], inodes: [] };
+        batches.set(r, b);
         const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
-        const fresh = tops.filter((t) => !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
+        // An item an earlier archive moves in is in the store by the time this one's would be
+        // renamed: counted as there already, as a rename of it after the earlier one would.
+        const queued = new Set(b.tops);
+        const fresh = tops.filter((t) => !queued.has(t) && !fs.lstatSync(path.join(this.root, t), { throwIfNoEntry: false }));
         existing += tops.length - fresh.length;
-        await this.moveAll(
-          fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)),
-          path.join(this.root, r),
-          fresh.map((t) => this.topInodes.get(`${index}/${t}`))
-        ).then((kept) => {
-          const moved = fresh.filter((_, i) => !kept.has(i));
-          added.push(...moved.map((t) => `/${t}`));
-          existing += kept.size;
-          if (kept.size > 0)
-            core.warning(
-              `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
-                ...kept
-              ]
-                .slice(0, 5)
-                .map((i) => `/${fresh[i]}`)
-                .join(', ')}`
-            );
-        });
+        const from = b.tops.length;
+        for (const t of fresh) {
+          b.sources.push(path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t));
+          b.tops.push(t);
+          b.inodes.push(this.topInodes.get(`${index}/${t}`));
+        }
+        order.push({ r, from, to: b.tops.length });
       }
+    }
+    const keptOf = new Map<string, Set<number>>();
+    for (const [r, b] of batches) {
+      const kept = await this.moveAll(b.sources, path.join(this.root, r), b.inodes);
+      keptOf.set(r, kept);
+      existing += kept.size;
+      if (kept.size > 0)
+        core.warning(
+          `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+            ...kept
+          ]
+            .slice(0, 5)
+            .map((i) => `/${b.tops[i]}`)
+            .join(', ')}`
+        );
+    }
+    for (const { r, from, to } of order) {
+      const b = batches.get(r) as { tops: string[] };
+      const kept = keptOf.get(r) as Set<number>;
+      for (let i = from; i < to; i++) if (!kept.has(i)) added.push(`/${b.tops[i]}`);
     }
     return { added, existing };
   }
 
-  /** Makes `r` (relative store path) and its missing parents as root:root 0755, one at a time. */
+  /**
+   * Makes `r` (relative store path) and its missing parents as root:root 0755: from the first
+   * missing one down, each named to one `install -d`, which makes them in that order.
+   */
   private async makeStoreDir(r: string): Promise<void> {
     let cur = this.root;
+    const missing: string[] = [];
     for (const part of r.split('/')) {
       cur = path.join(cur, part);
+      if (missing.length > 0) {
+        missing.push(cur);
+        continue;
+      }
       const st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (st?.isDirectory()) continue;
       if (st) throw new UnsafeArchiveError(r, `needs ${cur} to be a real directory, but it is not`);
-      await run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', cur], { privileged: true });
+      missing.push(cur);
     }
+    if (missing.length > 0) await run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', ...missing], { privileged: true });
   }
 
   /**
@@ -812,8 +843,12 @@ export class PrivateRestore {
    */
   private async moveAll(sources: readonly string[], dest: string, inodes: ReadonlyArray<string | undefined>): Promise<Set<number>> {
     const kept = new Set<number>();
-    for (let i = 0; i < sources.length; i += 256) {
-      const batch = sources.slice(i, i + 256);
+    for (let i = 0; i < sources.length;) {
+      // As many names as fit 256 KiB of arguments (a store's thousands of items in a few
+      // processes, not one per 256), well under the kernel's limit for a command line.
+      let end = i;
+      for (let bytes = 0; end < sources.length && (end === i || bytes + sources[end].length < MOVE_ARG_BYTES); end++) bytes += sources[end].length + 1;
+      const batch = sources.slice(i, end);
       const failure = await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(
         () => undefined,
         (e: unknown) => e
@@ -825,6 +860,7 @@ export class PrivateRestore {
         else if (st.ino.toString() !== inodes[i + j]) kept.add(i + j);
       });
       if (failure !== undefined && unaccounted) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+      i = end;
     }
     return kept;
   }
