@@ -107,6 +107,8 @@ export const MAX_MEMBERS = 4_000_000;
 const HEADROOM_BYTES = 64 * 1024 * 1024;
 const HEADROOM_MIN_BYTES = 2 * 1024 * 1024;
 const HEADROOM_INODES = 10_000;
+/** What one read of zstd's output takes at most: a unix socket holds about 200 KiB. */
+const READ_BUFFER_BYTES = 256 * 1024;
 /** Bytes of source names one `mv` of moveAll takes. */
 const MOVE_ARG_BYTES = 256 * 1024;
 
@@ -185,17 +187,12 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
   return reaped;
 }
 
-/** Resolves when `w` can take more, or is closed (its reader is gone). */
-function drainOrClose(w: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      w.off('drain', done);
-      w.off('close', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-  });
+/** Resolves once `written` did (a write's callback), or `w` is closed (its reader is gone). */
+function writtenOrClosed(w: Writable, written: Promise<void>): Promise<void> {
+  if (w.closed) return Promise.resolve();
+  let onClose: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => w.once('close', (onClose = resolve)));
+  return Promise.race([written, closed]).finally(() => w.off('close', onClose));
 }
 
 /** What the walk must find for one path of the private dir. */
@@ -630,20 +627,25 @@ export class PrivateRestore {
       if (batch.length === 0) return;
       // Before the end of our stream, tar gone means tar failed: its exit says why.
       if (tarGone()) throw new TarGoneError();
-      let ok = true;
       // Corked: the batch (headers, padding and data of the members in one zstd read) goes to
-      // tar's pipe in one writev, not a syscall per piece.
+      // tar's pipe in one writev, not a syscall per piece. Waited for until written: the data
+      // pieces are views of the buffer zstd's output is read into, which the next read reuses.
+      let written: Promise<void> = Promise.resolve();
       tarStdin.cork();
-      for (const b of batch) ok = tarStdin.write(b) && ok;
+      batch.forEach((b, i) => {
+        if (i < batch.length - 1) tarStdin.write(b);
+        else written = new Promise((resolve) => tarStdin.write(b, () => resolve()));
+      });
       tarStdin.uncork();
-      if (!ok) await drainOrClose(tarStdin);
+      await writtenOrClosed(tarStdin, written);
     };
     let unpackFailure: unknown;
     // At most the window save uses: a frame asking for more is refused before zstd allocates it.
     await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
       feed: (stdin) => (tap ? pipeline(guarded(), tap, stdin) : pipeline(guarded(), stdin)),
-      consume: async (zout) => {
-        for await (const chunk of zout as AsyncIterable<Buffer>) {
+      consumeInto: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        onChunk: async (chunk) => {
           try {
             parser.write(chunk);
           } catch (e) {
@@ -651,20 +653,22 @@ export class PrivateRestore {
             throw e;
           }
           await send();
+        },
+        onEnd: async () => {
+          // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+          // than the parser can; the lane cuts tar off.
+          if (!parser.ended) {
+            truncated = true;
+            return;
+          }
+          try {
+            validator.finish();
+          } catch (e) {
+            checkError = e;
+            throw e;
+          }
+          await send();
         }
-        // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
-        // than the parser can; the lane cuts tar off.
-        if (!parser.ended) {
-          truncated = true;
-          return;
-        }
-        try {
-          validator.finish();
-        } catch (e) {
-          checkError = e;
-          throw e;
-        }
-        await send();
       }
     }).catch((e: unknown) => (unpackFailure = e ?? new Error('zstd failed')));
     // A refused member is the cause of everything else failing; a stream cut short is zstd's
