@@ -43,6 +43,9 @@ export interface ReusedReads {
   onEnd: () => Promise<void>;
 }
 
+/** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
+const MAX_SOCKET_PATH = 107;
+
 /**
  * A connected pair of unix stream sockets: `theirs` to give a child as its stdout, `ours` read
  * into `r.buffer` (net.Socket's onread; node makes a child's own stdout pipe without it). Made
@@ -54,6 +57,9 @@ async function reusedReadsPair(r: ReusedReads): Promise<{ ours: net.Socket; thei
   const server = net.createServer();
   try {
     const where = path.join(dir, 's');
+    // Longer than sun_path holds, libuv would cut the path short and bind the socket there,
+    // outside the private dir (in TMPDIR's parent, say): refused, the caller reads the pipe.
+    if (Buffer.byteLength(where) > MAX_SOCKET_PATH) throw new Error(`${where} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket's path can be`);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(where, resolve);
