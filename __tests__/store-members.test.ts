@@ -467,4 +467,35 @@ describeWith([probe('GNU tar', 'tar')])('store snapshot members', () => {
       expect(got).toEqual(whole);
     }
   });
+
+  test('the parser keeps nothing of a chunk once write() returns: a restore reads into one buffer again and again', () => {
+    const long = `gnu/store/aaaa-hello/${'n'.repeat(180)}`;
+    const bytes = Buffer.concat([
+      makeTar([
+        { name: 'gnu/store/aaaa-hello/', type: '5', mode: 0o555 },
+        { name: 'PaxHeaders/x', type: 'x', mode: 0o644, data: paxRecords({ path: long }) },
+        { name: 'short', type: '0', mode: 0o444, data: 'data\n' },
+        { name: 'L', type: 'L', mode: 0o644, data: `${long}-2\0` },
+        { name: 'short', type: '0', mode: 0o444, data: 'more\n' }
+      ]),
+      endOfArchive()
+    ]);
+    const whole: string[] = [];
+    const p0 = new TarParser((m) => whole.push(`${m.type} ${m.name} ${m.size}`));
+    p0.write(bytes);
+    p0.end();
+    expect(whole).toEqual(['5 gnu/store/aaaa-hello/ 0', `0 ${long} 5`, `0 ${long}-2 5`]);
+    // Small reads, so that each long-name payload spans several; the buffer is scribbled over
+    // after each write, as the next read would.
+    const buf = Buffer.alloc(100);
+    const got: string[] = [];
+    const p = new TarParser((m) => got.push(`${m.type} ${m.name} ${m.size}`));
+    for (let i = 0; i < bytes.length; i += buf.length) {
+      const n = bytes.copy(buf, 0, i, i + buf.length);
+      p.write(buf.subarray(0, n));
+      buf.fill(0xff);
+    }
+    p.end();
+    expect(got).toEqual(whole);
+  });
 });

@@ -61,4 +61,56 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd')])('an ite
     expect(moved.added).toEqual(['/gnu/store/aaaa-kept']);
     expect(moved.existing).toBe(2);
   });
+
+  test('an item two archives hold goes in once, from the first; the rest of both archives in archive order, in one rename', async () => {
+    const root = tempDir('runbox-race-');
+    const a = forgedArchive(
+      'runbox-race-snap-',
+      makeTar([
+        { name: 'gnu/store/cccc-dup', type: '0', mode: 0o444, data: 'first\n' },
+        { name: 'gnu/store/dddd-a', type: '0', mode: 0o444, data: 'a\n' }
+      ]),
+      STORE_PATHS
+    );
+    const b = forgedArchive(
+      'runbox-race-snap-',
+      makeTar([
+        { name: 'gnu/store/aaaa-b', type: '0', mode: 0o444, data: 'b\n' },
+        { name: 'gnu/store/cccc-dup', type: '0', mode: 0o444, data: 'second\n' }
+      ]),
+      STORE_PATHS
+    );
+    const store = path.join(root, 'gnu/store');
+    const proto = PrivateRestore.prototype as unknown as { moveAll: MoveAll };
+    const original = proto.moveAll;
+    const renames: number[] = [];
+    proto.moveAll = function (this: unknown, sources, dest, inodes) {
+      renames.push(sources.length);
+      return original.call(this, sources, dest, inodes);
+    };
+    const { restore } = await PrivateRestore.open(realStorePaths(root, STORE_PATHS), privatePlace(root, realStorePaths(root, STORE_PATHS)));
+    let moved;
+    try {
+      const rules = { storePaths: STORE_PATHS };
+      const [sa, sb] = await restore.extractAll(
+        [
+          { index: 0, src: { open: () => fs.createReadStream(a.file) }, rec: a.rec, rules },
+          { index: 1, src: { open: () => fs.createReadStream(b.file) }, rec: b.rec, rules }
+        ],
+        1
+      );
+      await restore.verifyLanded();
+      moved = await restore.moveIn([
+        { index: 0, summary: sa },
+        { index: 1, summary: sb }
+      ]);
+    } finally {
+      proto.moveAll = original;
+      await restore.close();
+    }
+    expect(renames).toEqual([3]);
+    expect(moved.added).toEqual(['/gnu/store/cccc-dup', '/gnu/store/dddd-a', '/gnu/store/aaaa-b']);
+    expect(moved.existing).toBe(1);
+    expect(fs.readFileSync(path.join(store, 'cccc-dup'), 'utf8')).toBe('first\n');
+  });
 });

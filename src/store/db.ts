@@ -12,6 +12,7 @@ import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { CommandError, quote, run } from '../sys/exec.js';
+import { escapedText } from '../common/untrusted-text.js';
 import type { StoreKind } from './presets.js';
 import { daemonSchema } from './daemon-schema.mjs';
 import { queryLive, type Registration } from './registrations.js';
@@ -154,6 +155,16 @@ async function exists(p: string): Promise<boolean> {
   return (await run('test', ['-e', p], { privileged: true, allowFailure: true })).code === 0;
 }
 
+/**
+ * `test -e` of each path, one after another in the order given, in one process (a process start
+ * costs a fork of this process, issue 13): the script is fixed, the paths are its arguments.
+ */
+async function existing(paths: readonly string[]): Promise<boolean[]> {
+  const r = await run('sh', ['-c', 'for f do if test -e "$f"; then printf 1; else printf 0; fi; done', 'sh', ...paths], { privileged: true });
+  if (!new RegExp(`^[01]{${paths.length}}$`).test(r.stdout)) throw new Error(`checking which of ${paths.join(', ')} exist printed '${escapedText(r.stdout, 80)}'`);
+  return [...r.stdout].map((c) => c === '1');
+}
+
 /** Creates `<dbDir>/db.sqlite` from the embedded schema, as root, race-free: built under a temp name, then linked into place. */
 async function createFromSchema(kind: StoreKind, dir: string, live: string): Promise<void> {
   const tmp = path.join(dir, `.${DB_FILE}.runbox-new-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
@@ -200,7 +211,7 @@ async function validPaths(live: string, storeDir: string, scratch: string): Prom
  * (a daemon has it open) a plain read-only open shares them.
  */
 async function readTarget(live: string): Promise<string> {
-  const walOpen = (await exists(`${live}-wal`)) || (await exists(`${live}-shm`));
+  const walOpen = (await existing([`${live}-wal`, `${live}-shm`])).some((e) => e);
   return walOpen ? live : `file:${live.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}?immutable=1`;
 }
 
@@ -234,10 +245,11 @@ export async function registerPaths(o: RegisterOptions): Promise<RegisterResult>
 
   let liveExists = await exists(live);
   if (!liveExists) {
-    const journals: string[] = [];
-    for (const s of ['-wal', '-shm', '-journal']) if (await exists(live + s)) journals.push(DB_FILE + s);
-    // Looked at again: a DB created meanwhile (with its WAL) by a concurrent restore is a live DB.
-    liveExists = await exists(live);
+    const suffixes = ['-wal', '-shm', '-journal'];
+    // Looked at again, last: a DB created meanwhile (with its WAL) by a concurrent restore is a live DB.
+    const found = await existing([...suffixes.map((s) => live + s), live]);
+    const journals = suffixes.filter((_, i) => found[i]).map((s) => DB_FILE + s);
+    liveExists = found[suffixes.length];
     if (!liveExists && journals.length > 0) {
       core.warning(`runbox store: ${dir} holds ${journals.join(', ')} but no ${DB_FILE}; no DB is created next to them, so the restored items stay unregistered (remove them once no daemon runs)`);
       return { mode: 'refused', registered: 0, alreadyValid: 0, skipped: regs.size };

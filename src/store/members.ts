@@ -133,7 +133,8 @@ export const MAX_TRAILER_BYTES = 1024 * 1024;
 /**
  * Push parser: write() chunks of the uncompressed tar stream, then end(). Throws TarFormatError.
  * `onMember` sees each member's header (extended headers applied); `onData` then gets exactly its
- * `size` data bytes, in order, without the padding.
+ * `size` data bytes, in order, without the padding, as views of the chunk written. Nothing of a
+ * chunk is kept once write() returns.
  *
  * Stricter than GNU tar wherever the two could read the same bytes differently: at most one pax
  * `x` header per member and never together with a GNU long-name record (tar keeps only the last
@@ -187,7 +188,9 @@ export class TarParser {
         if (this.remaining === 0) this.state = 'header';
       } else if (this.state === 'collect') {
         const n = Math.min(this.remaining, chunk.length - off);
-        this.collected.push(chunk.subarray(off, off + n));
+        // A copy: the caller may reuse the chunk's memory once write() returns (a pax or
+        // long-name payload can span writes).
+        this.collected.push(Buffer.from(chunk.subarray(off, off + n)));
         this.remaining -= n;
         off += n;
         this.offset += n;

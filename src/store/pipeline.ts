@@ -5,6 +5,10 @@
 // node only feeds the first stage and/or consumes the last one.
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
@@ -21,6 +25,89 @@ export interface PipelineIO {
   feed?: (stdin: Writable) => Promise<unknown>;
   /** Reads the last stage's stdout to its end. Without it stdout goes to /dev/null. */
   consume?: (stdout: Readable) => Promise<unknown>;
+  /** Instead of consume: the last stage's stdout read into one reused buffer (see ReusedReads). */
+  consumeInto?: ReusedReads;
+}
+
+/**
+ * The last stage's output read into `buffer` again and again, not into a fresh 64 KiB buffer per
+ * read as a child's stdout pipe is: for the GBs a restore decompresses, the fresh buffers (their
+ * page faults, their garbage) cost node about as much CPU as the copies themselves (issue 13).
+ * `onChunk` gets each read as a view of `buffer`, valid only until the promise it returns
+ * settles (the next read waits for it): whatever it hands on must be written by then.
+ * `onEnd` runs once the output ended and every chunk was handled.
+ */
+export interface ReusedReads {
+  buffer: Buffer;
+  onChunk: (chunk: Buffer) => Promise<void>;
+  onEnd: () => Promise<void>;
+}
+
+/** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * A connected pair of unix stream sockets: `theirs` to give a child as its stdout, `ours` read
+ * into `r.buffer` (net.Socket's onread; node makes a child's own stdout pipe without it). Made
+ * by a listen and a connect on a socket in a fresh 0700 dir (mkdtemp), removed at once: only
+ * this uid and root can connect, and those can read this process's memory anyway.
+ */
+async function reusedReadsPair(r: ReusedReads): Promise<{ ours: net.Socket; theirs: net.Socket; done: Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-out-'));
+  const server = net.createServer();
+  try {
+    const where = path.join(dir, 's');
+    // Longer than sun_path holds, libuv would cut the path short and bind the socket there,
+    // outside the private dir (in TMPDIR's parent, say): refused, the caller reads the pipe.
+    if (Buffer.byteLength(where) > MAX_SOCKET_PATH) throw new Error(`${where} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket's path can be`);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(where, resolve);
+    });
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    let fail: (e: unknown) => void = () => undefined;
+    let ended: () => void = () => undefined;
+    let pending = Promise.resolve();
+    const ours = net.connect({
+      path: where,
+      onread: {
+        buffer: r.buffer,
+        callback: (n: number): boolean => {
+          // Paused until the chunk is handled: the next read overwrites the buffer.
+          pending = r.onChunk(r.buffer.subarray(0, n)).then(
+            () => void ours.resume(),
+            (e: unknown) => fail(e)
+          );
+          return false;
+        }
+      }
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      fail = (e) => {
+        ours.destroy();
+        reject(e instanceof Error ? e : new Error(errorMessage(e)));
+      };
+      ended = () => void pending.then(() => r.onEnd()).then(resolve, fail);
+    });
+    // Awaited by runPipeline once the pair is made; a pair never made rejects it unawaited.
+    done.catch(() => undefined);
+    let atEnd = false;
+    ours.once('end', () => {
+      atEnd = true;
+      ended();
+    });
+    ours.once('error', (e) => fail(e));
+    // Closed before its end (the pipeline cut short): told like a broken pipe, a consequence.
+    ours.once('close', () => atEnd || fail(Object.assign(new Error('the output was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+    await new Promise<void>((resolve, reject) => {
+      ours.once('connect', resolve);
+      ours.once('error', reject);
+    });
+    return { ours, theirs: await accepted, done };
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export class PipelineError extends Error {
@@ -69,6 +156,22 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
   const children: ChildProcess[] = [];
   /** Each stage's argv as it runs, quoted. */
   const shown: string[] = [];
+  // Without the pair (no socket can be made: a TMPDIR whose path is too long for one, say), the
+  // child's own stdout pipe, its fresh buffers handed on as they come (valid for good).
+  const pair = io.consumeInto
+    ? await reusedReadsPair(io.consumeInto).catch((e: unknown) => void core.debug(`pipeline: reading into one buffer: ${errorMessage(e)}; reading the pipe instead`))
+    : undefined;
+  const into = io.consumeInto;
+  const consume =
+    io.consume ??
+    (into && !pair
+      ? async (stdout: Readable): Promise<void> => {
+          for await (const chunk of stdout as AsyncIterable<Buffer>) await into.onChunk(chunk);
+          await into.onEnd();
+        }
+      : undefined);
+  // Read with the pair: its reading end is closed with the children on a failure.
+  const ours = pair?.ours;
   let aborted = false;
   const abort = (): void => {
     if (aborted) return;
@@ -78,19 +181,22 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
       c.stdin?.destroy();
       c.stdout?.destroy();
     }
+    ours?.destroy();
   };
 
   const ends: Promise<StageEnd>[] = [];
   stages.forEach((stage, i) => {
     const last = i === stages.length - 1;
     const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : (children[i - 1].stdout as Readable);
-    const stdout = last ? (io.consume ? 'pipe' : 'ignore') : 'pipe';
+    const stdout = last ? (pair ? pair.theirs : consume ? 'pipe' : 'ignore') : 'pipe';
     const started = startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
     const child = started.child;
     shown.push(started.shown);
     // The child got its own copy of the previous stage's read end; dropping ours lets the
-    // previous stage see EPIPE when this one exits early, instead of blocking forever.
+    // previous stage see EPIPE when this one exits early, instead of blocking forever. The
+    // same for the pair's end the last stage writes: once it exits, ours reads the end.
     if (i > 0) children[i - 1].stdout?.destroy();
+    if (last) pair?.theirs.destroy();
     children.push(child);
     ends.push(
       waitForStage(child).then((end) => {
@@ -113,7 +219,7 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
       throw e;
     });
   const fed = guard(io.feed?.(children[0].stdin as Writable));
-  const consumed = guard(io.consume?.(children[children.length - 1].stdout as Readable));
+  const consumed = guard(pair ? pair.done : consume?.(children[children.length - 1].stdout as Readable));
 
   try {
     const [stageEnds, [feed], [consume]] = await Promise.all([Promise.all(ends), Promise.allSettled([fed]), Promise.allSettled([consumed])]);

@@ -109,6 +109,10 @@ export const MAX_MEMBERS = 4_000_000;
 const HEADROOM_BYTES = 64 * 1024 * 1024;
 const HEADROOM_MIN_BYTES = 2 * 1024 * 1024;
 const HEADROOM_INODES = 10_000;
+/** What one read of zstd's output takes at most: a unix socket holds about 200 KiB. */
+const READ_BUFFER_BYTES = 256 * 1024;
+/** Bytes of source names one `mv` of moveAll takes. */
+const MOVE_ARG_BYTES = 256 * 1024;
 
 export class SpaceError extends Error {
   constructor(message: string) {
@@ -200,17 +204,12 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
   return reaped;
 }
 
-/** Resolves when `w` can take more, or is closed (its reader is gone). */
-function drainOrClose(w: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      w.off('drain', done);
-      w.off('close', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-  });
+/** Resolves once `written` did (a write's callback), or `w` is closed (its reader is gone). */
+function writtenOrClosed(w: Writable, written: Promise<void>): Promise<void> {
+  if (w.closed) return Promise.resolve();
+  let onClose: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => w.once('close', (onClose = resolve)));
+  return Promise.race([written, closed]).finally(() => w.off('close', onClose));
 }
 
 /** What the walk must find for one path of the private dir. */
@@ -644,20 +643,25 @@ export class PrivateRestore {
       if (batch.length === 0) return;
       // Before the end of our stream, tar gone means tar failed: its exit says why.
       if (tarGone()) throw new TarGoneError();
-      let ok = true;
       // Corked: the batch (headers, padding and data of the members in one zstd read) goes to
-      // tar's pipe in one writev, not a syscall per piece.
+      // tar's pipe in one writev, not a syscall per piece. Waited for until written: the data
+      // pieces are views of the buffer zstd's output is read into, which the next read reuses.
+      let written: Promise<void> = Promise.resolve();
       tarStdin.cork();
-      for (const b of batch) ok = tarStdin.write(b) && ok;
+      batch.forEach((b, i) => {
+        if (i < batch.length - 1) tarStdin.write(b);
+        else written = new Promise((resolve) => tarStdin.write(b, () => resolve()));
+      });
       tarStdin.uncork();
-      if (!ok) await drainOrClose(tarStdin);
+      await writtenOrClosed(tarStdin, written);
     };
     let unpackFailure: unknown;
     // At most the window save uses: a frame asking for more is refused before zstd allocates it.
     await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
       feed: (stdin) => (tap ? pipeline(guarded(), tap, stdin) : pipeline(guarded(), stdin)),
-      consume: async (zout) => {
-        for await (const chunk of zout as AsyncIterable<Buffer>) {
+      consumeInto: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        onChunk: async (chunk) => {
           try {
             parser.write(chunk);
           } catch (e) {
@@ -665,20 +669,22 @@ export class PrivateRestore {
             throw e;
           }
           await send();
+        },
+        onEnd: async () => {
+          // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
+          // than the parser can; the lane cuts tar off.
+          if (!parser.ended) {
+            truncated = true;
+            return;
+          }
+          try {
+            validator.finish();
+          } catch (e) {
+            checkError = e;
+            throw e;
+          }
+          await send();
         }
-        // Cut short: zstd failing (a corrupt frame, a window over the bound) says why better
-        // than the parser can; the lane cuts tar off.
-        if (!parser.ended) {
-          truncated = true;
-          return;
-        }
-        try {
-          validator.finish();
-        } catch (e) {
-          checkError = e;
-          throw e;
-        }
-        await send();
       }
     }).catch((e: unknown) => (unpackFailure = e ?? new Error('zstd failed')));
     // A refused member is the cause of everything else failing; a stream cut short is zstd's
@@ -772,6 +778,12 @@ export class PrivateRestore {
     const added: string[] = [];
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
+    // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
+    // archive and store path cost a process start each (a fork of this process, issue 13).
+    // Per store path, in archive order: the names to move, and for each archive the positions
+    // of its own in that list, so added keeps the order of the archives.
+    const batches = new Map<string, { real: string; sources: string[]; tops: string[]; inodes: (string | undefined)[] }>();
+    const order: Array<{ r: string; from: number; to: number }> = [];
     for (const { index, summary } of summaries) {
       const dropped = this.dropped.get(index) ?? new Set<string>();
       // Only whole items: one that lost a hard link (see extract) stays behind and is removed.
@@ -779,42 +791,66 @@ export class PrivateRestore {
       for (const top of summary.tops) if (!emitted.has(top) && !dropped.has(top)) existing++;
       for (const [sp, real] of this.disk) {
         const r = rel(sp);
+        const b = batches.get(r) ?? { real, sources: [], tops: [], inodes: [] };
+        batches.set(r, b);
         const tops = [...emitted].filter((t) => t.startsWith(`${r}/`)).sort();
-        const fresh = tops.filter((t) => !fs.lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }));
+        // An item an earlier archive moves in is in the store by the time this one's would be
+        // renamed: counted as there already, as a rename of it after the earlier one would.
+        const queued = new Set(b.tops);
+        const fresh = tops.filter((t) => !queued.has(t) && !fs.lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }));
         existing += tops.length - fresh.length;
-        await this.moveAll(
-          fresh.map((t) => path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t)),
-          real,
-          fresh.map((t) => this.topInodes.get(`${index}/${t}`))
-        ).then((kept) => {
-          const moved = fresh.filter((_, i) => !kept.has(i));
-          added.push(...moved.map((t) => `/${t}`));
-          existing += kept.size;
-          if (kept.size > 0)
-            core.warning(
-              `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
-                ...kept
-              ]
-                .slice(0, 5)
-                .map((i) => `/${fresh[i]}`)
-                .join(', ')}`
-            );
-        });
+        const from = b.tops.length;
+        for (const t of fresh) {
+          b.sources.push(path.join(this.tree, String(this.partOf.get(index) ?? 0), String(index), t));
+          b.tops.push(t);
+          b.inodes.push(this.topInodes.get(`${index}/${t}`));
+        }
+        order.push({ r, from, to: b.tops.length });
       }
+    }
+    const keptOf = new Map<string, Set<number>>();
+    for (const [r, b] of batches) {
+      const kept = await this.moveAll(b.sources, b.real, b.inodes);
+      keptOf.set(r, kept);
+      existing += kept.size;
+      if (kept.size > 0)
+        core.warning(
+          `runbox store: ${kept.size} item(s) appeared in the store while this restore renamed its items in (something else wrote the store while its daemon was stopped); they were left as they are and not registered: ${[
+            ...kept
+          ]
+            .slice(0, 5)
+            .map((i) => `/${b.tops[i]}`)
+            .join(', ')}`
+        );
+    }
+    for (const { r, from, to } of order) {
+      const b = batches.get(r) as { tops: string[] };
+      const kept = keptOf.get(r) as Set<number>;
+      for (let i = from; i < to; i++) if (!kept.has(i)) added.push(`/${b.tops[i]}`);
     }
     return { added, existing };
   }
 
-  /** Makes `r` (relative store path) and its missing parents as root:root 0755, one at a time, at its real location. */
+  /**
+   * Makes `r` (relative store path) and its missing parents as root:root 0755 at its real
+   * location: from the first missing one down, each named to one `install -d`, which makes them
+   * in that order.
+   */
   private async makeStoreDir(r: string): Promise<void> {
     let cur = '';
+    const missing: string[] = [];
     for (const part of rel(onStoreDisk(this.disk, `/${r}`)).split('/')) {
       cur = `${cur}/${part}`;
+      if (missing.length > 0) {
+        missing.push(cur);
+        continue;
+      }
       const st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (st?.isDirectory()) continue;
       if (st) throw new UnsafeArchiveError(r, `needs ${cur} to be a real directory, but it is not`);
-      await run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', cur], { privileged: true });
+      missing.push(cur);
     }
+    if (missing.length > 0) await run('install', ['-d', '-m', '0755', '-o', '0', '-g', '0', '--', ...missing], { privileged: true });
   }
 
   /**
@@ -828,8 +864,12 @@ export class PrivateRestore {
    */
   private async moveAll(sources: readonly string[], dest: string, inodes: ReadonlyArray<string | undefined>): Promise<Set<number>> {
     const kept = new Set<number>();
-    for (let i = 0; i < sources.length; i += 256) {
-      const batch = sources.slice(i, i + 256);
+    for (let i = 0; i < sources.length;) {
+      // As many names as fit 256 KiB of arguments (a store's thousands of items in a few
+      // processes, not one per 256), well under the kernel's limit for a command line.
+      let end = i;
+      for (let bytes = 0; end < sources.length && (end === i || bytes + sources[end].length < MOVE_ARG_BYTES); end++) bytes += sources[end].length + 1;
+      const batch = sources.slice(i, end);
       const failure = await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...batch], privileged: true }]).then(
         () => undefined,
         (e: unknown) => e
@@ -841,6 +881,7 @@ export class PrivateRestore {
         else if (st.ino.toString() !== inodes[i + j]) kept.add(i + j);
       });
       if (failure !== undefined && unaccounted) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+      i = end;
     }
     return kept;
   }

@@ -241,13 +241,20 @@ let idsChecked: Promise<void> | undefined;
 export function checkConfinedIds(): Promise<void> {
   idsChecked ??= (async () => {
     const slots = Array.from({ length: CONFINED_SLOTS }, (_, i) => confinedIds(i));
-    for (const [db, id] of [...slots.map((s) => ['passwd', s.uid] as const), ...slots.map((s) => ['group', s.gid] as const)]) {
-      const r = await run('getent', [db, String(id)], { allowFailure: true });
-      // 2: not found, the expected answer. Anything else but a hit is getent failing.
-      if (r.code === 2) continue;
-      if (r.code !== 0) throw new Error(`\`getent ${db} ${id}\` failed with ${r.code} (${r.stderr.trim()}); runbox checks that no ${db} entry has the id it extracts snapshots as`);
+    // One getent per database for all the slots' ids (a process start each costs a fork of
+    // this process, issue 13): it prints the entries it found, and exits 2 when any was not.
+    for (const [db, ids] of [
+      ['passwd', slots.map((s) => s.uid)],
+      ['group', slots.map((s) => s.gid)]
+    ] as const) {
+      const r = await run('getent', [db, ...ids.map(String)], { allowFailure: true });
+      // 2 with nothing printed: none found, the expected answer. Anything else but a hit is getent failing.
+      if (r.code === 2 && r.stdout.trim() === '') continue;
+      if (r.code !== 0 && r.code !== 2)
+        throw new Error(`\`getent ${db} ${ids.join(' ')}\` failed with ${r.code} (${r.stderr.trim()}); runbox checks that no ${db} entry has the ids it extracts snapshots as`);
+      const hit = r.stdout.split('\n')[0].split(':');
       throw new Error(
-        `runbox extracts snapshots as the unprivileged id ${id}, which must belong to nobody on this host, but ${db} has it (${r.stdout.split('\n')[0].split(':')[0]}); remove or renumber that ${db === 'passwd' ? 'user' : 'group'}`
+        `runbox extracts snapshots as the unprivileged id ${hit[2] ?? ids.join(' or ')}, which must belong to nobody on this host, but ${db} has it (${hit[0]}); remove or renumber that ${db === 'passwd' ? 'user' : 'group'}`
       );
     }
   })();
