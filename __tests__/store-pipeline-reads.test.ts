@@ -9,11 +9,12 @@ import path from 'node:path';
 import { afterAll, expect, test } from '@jest/globals';
 import { runPipeline } from '../src/store/pipeline.js';
 import { removeTempDirs, tempDir } from './fixtures/store.js';
+import { asRoot, describeWith } from './helpers/prereq.js';
 
 afterAll(removeTempDirs);
 
 /** `cat file` read with consumeInto: what arrived, and how many chunks were views of `buffer`. */
-async function readThrough(file: string): Promise<{ data: Buffer; chunks: number; views: number }> {
+async function readThrough(file: string, socketDir?: string): Promise<{ data: Buffer; chunks: number; views: number }> {
   const buffer = Buffer.alloc(64 * 1024);
   const got: Buffer[] = [];
   let chunks = 0;
@@ -21,6 +22,7 @@ async function readThrough(file: string): Promise<{ data: Buffer; chunks: number
   await runPipeline([{ cmd: 'cat', args: ['--', file] }], {
     consumeInto: {
       buffer,
+      ...(socketDir ? { socketDir } : {}),
       onChunk: async (chunk) => {
         chunks++;
         if (chunk.buffer === buffer.buffer) views++;
@@ -62,4 +64,22 @@ test("the consumer's refusal is the pipeline's error, and stops a stage that wou
   });
   await expect(run).rejects.toThrow('refused');
   expect(chunks).toBe(1);
+});
+
+describeWith([asRoot()])('as root', () => {
+  test('the socket is never made in a dir another user may write to: the pipe is read instead, and nothing is made there', async () => {
+    // A TMPDIR the runner user owns: it could rename root's fresh dir away and put a link to
+    // /etc in its place before the bind.
+    const home = tempDir('runbox-reads-home-');
+    fs.chmodSync(home, 0o777);
+    const file = randomFile(512 * 1024);
+    const r = await readThrough(file, home);
+    expect(r.data.equals(fs.readFileSync(file))).toBe(true);
+    expect(r.views).toBe(0);
+    expect(fs.readdirSync(home)).toEqual([]);
+    // A root-owned dir only root may write to (under the sticky /tmp) takes the socket.
+    const safe = tempDir('runbox-reads-safe-');
+    fs.chmodSync(safe, 0o755);
+    expect((await readThrough(file, safe)).views).toBeGreaterThan(0);
+  });
 });

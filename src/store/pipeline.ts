@@ -14,6 +14,7 @@ import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
 import { startProcess, type ProcessOptions } from '../sys/exec.js';
+import { rootOnlyProblem } from '../sys/path-safety.js';
 
 export interface Stage extends Pick<ProcessOptions, 'privileged'> {
   cmd: string;
@@ -41,6 +42,8 @@ export interface ReusedReads {
   buffer: Buffer;
   onChunk: (chunk: Buffer) => Promise<void>;
   onEnd: () => Promise<void>;
+  /** Where the socket pair is made (default: os.tmpdir()). */
+  socketDir?: string;
 }
 
 /** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
@@ -53,7 +56,12 @@ const MAX_SOCKET_PATH = 107;
  * this uid and root can connect, and those can read this process's memory anyway.
  */
 async function reusedReadsPair(r: ReusedReads): Promise<{ ours: net.Socket; theirs: net.Socket; done: Promise<void> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-out-'));
+  // As root, not in a TMPDIR another user may write to: they could rename the fresh dir away and
+  // put a link in its place, and root would bind the socket wherever it points.
+  const home = r.socketDir ?? os.tmpdir();
+  const problem = process.getuid?.() === 0 ? rootOnlyProblem(home) : undefined;
+  if (problem) throw new Error(`the socket would be made in ${home}, and ${problem}`);
+  const dir = fs.mkdtempSync(path.join(home, 'runbox-out-'));
   const server = net.createServer();
   try {
     const where = path.join(dir, 's');

@@ -186,6 +186,26 @@ function walk(p: string, followParents: boolean): { real: string; link?: undefin
 const ROOT_ONLY_FIX = 'every dir from / down to the store must be owned by root and writable by root alone (`chown root`, `chmod go-w`), or list a store path that needs no symlink';
 
 /**
+ * Why root may not make something in `dir` and trust it to stay there, or undefined: a component
+ * is a symlink or missing, or a dir on the way lets another user replace what follows it (a
+ * root-owned sticky dir like /tmp is fine: nobody else may rename root's entries in it).
+ */
+export function rootOnlyProblem(dir: string): string | undefined {
+  let cur = '/';
+  for (const part of normalise(dir).split('/').filter(Boolean)) {
+    const next = path.join(cur, part);
+    const st = fs.lstatSync(next, { throwIfNoEntry: false });
+    if (!st) return `${next} does not exist`;
+    if (st.isSymbolicLink()) return `${next} is a symlink`;
+    const bad = untrustedDir(cur, st);
+    if (bad) return bad;
+    cur = next;
+  }
+  // What root makes in it is root's.
+  return untrustedDir(cur, { uid: 0 } as fs.Stats);
+}
+
+/**
  * Why the real dir `dir` lets someone other than root change `entry` (the lstat of what the walk
  * goes on to inside it), or undefined: owned by root, writable by root alone; a sticky dir
  * writable by all (like /tmp) only protects entries that root owns.
