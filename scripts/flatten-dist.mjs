@@ -31,7 +31,10 @@ for (const entry of ['runbox', 'keeper']) {
 }
 for (const step of ['main', 'post', 'restore', 'save']) {
   const stub = path.join(build, `${step}.js`);
-  fs.writeFileSync(stub, `// Written by scripts/flatten-dist.mjs: the ${step} step, whose code is in runbox.js (src/runbox.ts).\nimport { runStep } from './runbox.js';\n\nawait runStep('${step}');\n`);
+  fs.writeFileSync(
+    stub,
+    `// Written by scripts/flatten-dist.mjs: the ${step} step, whose code is in runbox.js (src/runbox.ts).\nimport { runStep } from './runbox.js';\n\nawait runStep('${step}');\n`
+  );
   fs.renameSync(stub, path.join(dist, `${step}.js`));
   produced.add(`${step}.js`);
 }
