@@ -95,6 +95,26 @@ async function watched(what: string, started: ReturnType<FakeJob['start']>, ms: 
   return within(what, started.done, ms, () => `${what} (pid ${started.child.pid}) printed so far:\n${out}`);
 }
 
+/**
+ * No keeper holds a lock under `base` any more. A lingering keeper (post's `leftovers: wait`)
+ * lets go once nothing uses its dirs, a moment after post: given 20 s. Past that, the failure
+ * names each one, its command line and the lock files it holds.
+ */
+async function expectNoKeeperHolds(base: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (let left = keepersHolding(base); left.length > 0; left = keepersHolding(base)) {
+    if (Date.now() > deadline) {
+      const describe = (pid: number): string => {
+        const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '(gone)');
+        const fds = fs.existsSync(`/proc/${pid}/fd`) ? fs.readdirSync(`/proc/${pid}/fd`).map((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`)) : [];
+        return `${pid}: ${read(`/proc/${pid}/cmdline`).replaceAll('\0', ' ')} holding ${fds.filter((f) => f.startsWith(base)).join(', ')}`;
+      };
+      throw new Error(`keepers still hold locks under ${base} 20 s after the last post:\n${left.map(describe).join('\n')}`);
+    }
+    await sleep(200);
+  }
+}
+
 /** Run 1's `pr` dir, filled and left idle for days: what the next janitor reaps. */
 async function idlePrDir(first: FakeJob, base: string): Promise<string> {
   const m1 = await stepWithin("the first run's main", first, 'main', { 'base-dir': base, dirs: 'cache:pr' }, 60_000);
@@ -156,7 +176,7 @@ describe('a cancel never leaves work running unlocked', () => {
     await expectFreshFilesKept(cache);
     expect(fs.readdirSync(cache).filter((n) => !n.startsWith('fresh-'))).toEqual([]);
     expect((await stepWithin("the next run's post", next, 'post', undefined, 60_000)).errors).toEqual([]);
-    expect(keepersHolding(base)).toEqual([]);
+    await expectNoKeeperHolds(base);
     // Each wait above has its own deadline and says where it stuck; this one only bounds them all.
   }, 400_000);
 });
