@@ -31896,6 +31896,11 @@ function commandLine(cmd, args, privileged = false) {
  */
 function startProcess(cmd, args, opts = {}) {
     const argv = commandLine(cmd, args, opts.privileged);
+    // run()'s rule for every start: once the step is stopping, nothing new starts outside a
+    // cleanup. The step's code runs on while the cancel's cleanups do; without this, a cancelled
+    // main went on to take its locks with flock and hand them to a keeper that outlived it.
+    if (isStopping())
+        throw new StoppingError(quote(argv));
     const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
         env: opts.env ?? process.env,

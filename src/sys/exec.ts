@@ -113,6 +113,10 @@ export interface StartedProcess {
  */
 export function startProcess(cmd: string, args: readonly string[], opts: ProcessOptions = {}): StartedProcess {
   const argv = commandLine(cmd, args, opts.privileged);
+  // run()'s rule for every start: once the step is stopping, nothing new starts outside a
+  // cleanup. The step's code runs on while the cancel's cleanups do; without this, a cancelled
+  // main went on to take its locks with flock and hand them to a keeper that outlived it.
+  if (isStopping()) throw new StoppingError(quote(argv));
   const child = spawn(argv[0], argv.slice(1), {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     env: opts.env ?? process.env,
