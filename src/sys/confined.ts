@@ -201,15 +201,22 @@ fi
 exec chroot -- "$root" env -C ${ROOT_DIR} setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `;
 
-/** Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). */
+/**
+ * Runs unshare in the background so that a cancel's SIGTERM can become SIGKILL (see the top). The
+ * trap is set before unshare starts: a SIGTERM landing between its start and the trap (the sh's
+ * default action then) left unshare and its tar running, orphaned, after the cancel. A signal
+ * that comes before ns is set is remembered and acted on once it is.
+ */
 const OUTER = `set -u
 inner=$1
 shift
+stop=
+trap 'stop=1; [ -z "\${ns:-}" ] || kill -KILL "$ns" 2>/dev/null' TERM INT HUP
 exec 3<&0
 unshare --mount --pid --ipc --net --uts --fork --kill-child=SIGKILL --mount-proc -- sh -c "$inner" runbox-confined "$@" <&3 3<&- &
 ns=$!
 exec 3<&-
-trap 'kill -KILL "$ns" 2>/dev/null' TERM INT HUP
+[ -z "$stop" ] || kill -KILL "$ns" 2>/dev/null
 while :; do
   wait "$ns"
   st=$?
