@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { RangeSource } from '../entry/reader.js';
 import { shown } from '../../common/untrusted-text.js';
+import { EndedEarly, rangeGet, type RangeHead } from './range-get.js';
 
 export const MAX_ATTEMPTS = 5;
 /**
@@ -208,62 +209,42 @@ function contentRange(h: string | null): { start: number; end: number; size: num
   return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
 
-/** The answer to one GET, once its headers are in (the body not read yet); `started` gets the request at once. */
-function get(url: URL, headers: Record<string, string>, started: (req: http.ClientRequest) => void): Promise<http.IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    // `timeout` is the socket's idle time: it also fires when the body stalls mid-way.
-    const req = mod.get(url, { headers, timeout: IDLE_TIMEOUT_MS }, resolve);
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${url.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-    started(req);
-  });
-}
-
 /**
- * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count.
- * node:http, not fetch: fetch's web stream cost a restore about as much CPU as hashing every
- * byte (issue 13), for the same bytes. The rate floor counts from the request: headers dripped
- * as slowly as a body would hold the lane as long.
+ * One GET of bytes [start, end) of a blob of `size` bytes; yields them, checking the count. Read
+ * off the socket by range-get.ts, not node:http (whose parser copies every 64 KiB into a fresh
+ * buffer: the most CPU a restore spent in node, issue 13) nor fetch (its web stream cost as
+ * much). The rate floor counts from the request: headers dripped as slowly as a body would
+ * hold the lane as long.
  */
 async function* getRange(url: string, start: number, end: number, size: number): AsyncGenerator<Buffer> {
   let n = 0;
-  let req: http.ClientRequest | undefined;
-  let res: http.IncomingMessage | undefined;
+  let abort: (e: Error) => void = () => undefined;
   const floor = new RateFloor(rateFloor(), (why) => {
     const e = new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob: ${why} (after ${n} bytes)`);
-    (res ?? req)?.destroy(e);
+    abort(e);
     return e;
   });
-  try {
-    floor.waiting();
-    res = await get(new URL(url), { Range: `bytes=${start}-${end - 1}` }, (r) => (req = r));
-    floor.arrived(0);
-    const status = res.statusCode ?? 0;
-    const full = status === 200 && start === 0 && end === size;
-    if (status !== 206 && !full) throw new HttpError(status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${status}`);
-    if (status === 206) {
-      const header = res.headers['content-range'];
+  const checkHead = (h: RangeHead): void => {
+    const full = h.status === 200 && start === 0 && end === size;
+    if (h.status !== 206 && !full) throw new HttpError(h.status, `GET bytes ${start}-${end - 1} of the cache blob: HTTP ${h.status}`);
+    if (h.status === 206) {
+      const header = h.headers.get('content-range');
       const cr = contentRange(header ?? null);
       if (!cr || cr.start !== start || cr.end !== end - 1 || cr.size !== size)
         throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: the answer covers ${shown(header ?? 'no Content-Range')}`);
     }
-    const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    for (;;) {
-      floor.waiting();
-      const r = await chunks.next();
-      floor.arrived(r.done ? 0 : r.value.length);
-      if (r.done) break;
-      n += r.value.length;
-      if (start + n > end) throw new Error(`GET bytes ${start}-${end - 1} of the cache blob: more bytes than asked for`);
-      yield r.value;
+  };
+  try {
+    const opts = { headers: { Range: `bytes=${start}-${end - 1}` }, idleTimeoutMs: IDLE_TIMEOUT_MS, checkHead, length: end - start };
+    for await (const b of rangeGet(new URL(url), opts, floor, (a) => (abort = a))) {
+      n += b.length;
+      yield b;
     }
-    if (start + n !== end) throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
+  } catch (e) {
+    if (e instanceof EndedEarly) throw new ShortReadError(`GET bytes ${start}-${end - 1} of the cache blob ended after ${n} bytes`);
+    throw e;
   } finally {
     floor.stop();
-    // A refused answer, a consumer that stopped early (a hash mismatch) or a failure: the
-    // connection goes, nothing more is read from it.
-    if (res && !res.complete) res.destroy();
   }
 }
 
