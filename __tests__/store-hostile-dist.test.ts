@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { keepProcessEnv } from './fixtures/process-env.js';
-import { dbContents, itemsView, removeTempDirs, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { dbContents, fileData, itemsView, removeTempDirs, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
 import { DB, dir, file, HostileHarness, link, reg, regDoc, type Registration } from './helpers/hostile-dist.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
@@ -126,7 +126,12 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
       ])
     ]);
     const main = await expectAdded(h, key, [i], []);
-    expect(itemsView(path.join(h.root, i))).toEqual(['sub d 555 0 0 1 - ', 'sub/link l 777 0 0 1 - ../suid', 'suid f 555 0 0 1 13 ', 'writable f 444 0 0 1 7 ']);
+    expect(itemsView(path.join(h.root, i))).toEqual([
+      'sub d 555 0 0 1 - ',
+      'sub/link l 777 0 0 1 - ../suid',
+      `suid f 555 0 0 1 ${fileData('#!/bin/sh\nid\n')} `,
+      `writable f 444 0 0 1 ${fileData('anyone\n')} `
+    ]);
     expect(main.summary).toMatch(/3 setuid\/setgid\/sticky bit\(s\) dropped/);
   });
 

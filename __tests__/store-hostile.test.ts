@@ -13,7 +13,7 @@ import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { contentManifest } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
-import { buildGuixLayout, forgeArchives, itemName, itemsView, q, rejection, removeTempDirs, sh, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { buildGuixLayout, forgeArchives, itemName, fileData, itemsView, q, rejection, removeTempDirs, sh, tempDir, type ForgedArchives } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 
@@ -267,7 +267,13 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     const r = await apply(h.root, forge({ tars: [makeTar(entries)] }));
     expect(r.added).toBe(1);
     expect(r.bitsDropped).toBe(3); // sticky on the dir, setuid and setgid on the file
-    expect(itemsView(path.join(h.root, item))).toEqual(['sub d 555 0 0 1 - ', 'sub/link l 777 0 0 1 - ../suid', 'suid f 555 0 0 1 13 ', 'writable f 444 0 0 1 7 ', 'writable-x f 555 0 0 1 7 ']);
+    expect(itemsView(path.join(h.root, item))).toEqual([
+      'sub d 555 0 0 1 - ',
+      'sub/link l 777 0 0 1 - ../suid',
+      `suid f 555 0 0 1 ${fileData('#!/bin/sh\nid\n')} `,
+      `writable f 444 0 0 1 ${fileData('anyone\n')} `,
+      `writable-x f 555 0 0 1 ${fileData('anyone\n')} `
+    ]);
     expect(sh(`stat -c '%a %u %g %Y' ${q(path.join(h.root, item))}`).stdout.trim()).toBe('555 0 0 1');
     expectOnlyAdded(h, [item]);
   });

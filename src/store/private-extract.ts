@@ -29,12 +29,12 @@
 // Store dirs that do not exist yet are made by runbox (root:root 0755), never taken from an
 // archive; the daemons set their own group and mode on the store dir when they start (Nix and
 // Guix chown it to the build group and chmod 1775 in multi-user mode).
+import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import * as core from '@actions/core';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
 import { escapedText } from '../common/untrusted-text.js';
@@ -49,7 +49,7 @@ import { ZSTD_WINDOW_LOG } from './archive.js';
 import { checkDigest } from './extract.js';
 import type { ArchiveRecord } from './manifest.js';
 import { type ArchiveSummary, type MemberRules, MemberValidator, TarParser, UnsafeArchiveError } from './members.js';
-import { HashTap, runPipeline } from './pipeline.js';
+import { runPipeline } from './pipeline.js';
 
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
@@ -202,6 +202,13 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
     reaped.push(dir);
   }
   return reaped;
+}
+
+/** Resolves once `b` is written to `w` (its callback); rejects with the write's error. */
+function writeWhole(w: Writable, b: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    w.write(b, (e?: Error | null) => (e ? reject(e) : resolve()));
+  });
 }
 
 /** Resolves once `written` did (a write's callback), or `w` is closed (its reader is gone). */
@@ -508,7 +515,7 @@ export class PrivateRestore {
     const header = (c: CheckedMember): Buffer => memberHeader({ ...c, path: `${sub}/${c.path}`, ...(c.kind === 'link' ? { target: `${sub}/${c.target as string}` } : {}) });
     // The source proves its own digest (a cache entry's frame: the index's sha256, checked over
     // the chunks as they stream); otherwise the bytes are hashed on the way to zstd.
-    const tap = src.sha256 === undefined ? new HashTap() : undefined;
+    const hash = src.sha256 === undefined ? createHash('sha256') : undefined;
     // A chunk that failed its digest (or a download that broke) stops everything: zstd is cut
     // off before the chunk's first byte, and that is the error told, not zstd's truncation.
     let sourceError: unknown;
@@ -658,7 +665,15 @@ export class PrivateRestore {
     let unpackFailure: unknown;
     // At most the window save uses: a frame asking for more is refused before zstd allocates it.
     await runPipeline([{ cmd: 'zstd', args: ['-d', '-q', '-c', `--memory=${2 ** ZSTD_WINDOW_LOG / 2 ** 20}MB`] }], {
-      feed: (stdin) => (tap ? pipeline(guarded(), tap, stdin) : pipeline(guarded(), stdin)),
+      // Each piece written whole before the next is asked for: the source reads into the same
+      // few buffers again (entry/reader.ts fileChunks), so nothing may still hold the last one.
+      feed: async (stdin) => {
+        for await (const b of guarded()) {
+          hash?.update(b);
+          await writeWhole(stdin, b);
+        }
+        await new Promise<void>((resolve, reject) => stdin.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      },
       consumeInto: {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
         onChunk: async (chunk) => {
@@ -696,7 +711,7 @@ export class PrivateRestore {
         checkError = e;
       }
     const failure = sourceError ?? checkError ?? unpackFailure;
-    if (failure === undefined) checkDigest(src.sha256 ?? (tap as HashTap).digest(), rec);
+    if (failure === undefined) checkDigest(src.sha256 ?? (hash as Hash).digest('hex'), rec);
     else if (sourceError === undefined && !(failure instanceof TarGoneError) && src.reread) {
       // A reread that fails (the cache gone meanwhile) says nothing about the archive: the
       // extract's own failure is told instead.

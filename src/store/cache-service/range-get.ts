@@ -10,6 +10,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { shown } from '../../common/untrusted-text.js';
+import { BufferPool } from '../reused-buffers.js';
 
 /** What one read off the socket takes at most (a unix or TCP socket rarely has more ready). */
 const READ_BYTES = 256 * 1024;
@@ -17,6 +18,8 @@ const READ_BYTES = 256 * 1024;
 export const BLOCK_BYTES = 1024 * 1024;
 /** Blocks read ahead of the consumer before the socket is paused. */
 const AHEAD_BLOCKS = 2;
+/** Every GET's blocks (read ahead, being filled, handed on): lanes at once, and then some. */
+const blockPool = new BufferPool(BLOCK_BYTES, 8 * (AHEAD_BLOCKS + 2));
 /** A status line and headers longer than this are no blob store's answer. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Idle sockets kept per origin; more are closed. */
@@ -147,8 +150,9 @@ function parseHead(head: string): RangeHead | undefined {
 }
 
 /**
- * Sends the GET and yields its body in blocks of up to BLOCK_BYTES (fresh buffers the consumer
- * may keep). `floor.waiting`/`floor.arrived` bracket every wait on the network (the caller's
+ * Sends the GET and yields its body in blocks of up to BLOCK_BYTES, each valid only until the
+ * consumer asks for the next one (or stops): then it is filled again, so a consumer that keeps
+ * bytes longer copies them. `floor.waiting`/`floor.arrived` bracket every wait on the network (the caller's
  * rate floor; `arrived` may throw to end the GET). `onStart` gets a function that ends the GET
  * with an error (the floor's timer). Stopping early (return, or a throw from the consumer)
  * destroys the connection.
@@ -163,7 +167,15 @@ export async function* rangeGet(url: URL, opts: RangeGetOptions, floor: { waitin
   let paused = false;
   let head: Buffer | undefined = Buffer.alloc(0);
   let left = opts.length;
-  let block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, left));
+  // Every block this GET took from the pool, given back when it ends (none is read after that).
+  const mine: Buffer[] = [];
+  const free: Buffer[] = [];
+  const fresh = (): Buffer => {
+    let b = free.pop();
+    if (b === undefined) mine.push((b = blockPool.take()));
+    return b;
+  };
+  let block = fresh();
   let filled = 0;
   let arrived = 0;
   let reported = 0;
@@ -190,7 +202,7 @@ export async function* rangeGet(url: URL, opts: RangeGetOptions, floor: { waitin
       left -= n;
       if (filled === block.length) {
         blocks.push(block);
-        block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, left));
+        block = fresh();
         filled = 0;
       }
     }
@@ -265,6 +277,8 @@ export async function* rangeGet(url: URL, opts: RangeGetOptions, floor: { waitin
           conn.socket.resume();
         }
         yield b;
+        // Asked for the next: the consumer is done with this one.
+        if (b.length === BLOCK_BYTES) free.push(b);
         continue;
       }
       if (failure) throw failure;
@@ -273,7 +287,12 @@ export async function* rangeGet(url: URL, opts: RangeGetOptions, floor: { waitin
   } finally {
     conn.socket.setTimeout(0);
     if (ended && !failure && reuse) keep(conn);
-    else conn.socket.destroy();
+    else {
+      conn.onBytes = () => false;
+      conn.socket.destroy();
+    }
+    // The socket reads into its own buffer, never into these: they are free for the next GET.
+    for (const b of mine) blockPool.give(b);
   }
 }
 

@@ -8,11 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CHUNK_BYTES, decodeTrailer, EntryFormatError, EntryIntegrityError, MAX_ENTRY_BYTES, parseIndex, TRAILER_BYTES, type IndexFile } from './format.js';
 import { checkSignature, keyIdOf, type TrustedKey } from './signing.js';
+import { BufferPool } from '../reused-buffers.js';
 
 export interface RangeSource {
   /** Total bytes of the blob. */
   size: number;
-  /** Exactly `length` bytes from `offset`, or an error. */
+  /**
+   * Exactly `length` bytes from `offset`, or an error. Each buffer yielded is valid only until
+   * the next is asked for (the cache client reads into the same few buffers): keep a copy.
+   */
   read(offset: number, length: number): AsyncIterable<Buffer>;
 }
 
@@ -36,7 +40,7 @@ async function readExact(src: RangeSource, offset: number, length: number): Prom
   for await (const c of src.read(offset, length)) {
     n += c.length;
     if (n > length) throw new EntryFormatError(`the cache returned more than the ${length} bytes asked for at ${offset}`);
-    chunks.push(c);
+    chunks.push(Buffer.from(c));
   }
   if (n !== length) throw new EntryFormatError(`the cache returned ${n} of the ${length} bytes asked for at ${offset}`);
   return Buffer.concat(chunks, n);
@@ -71,53 +75,68 @@ export async function readIndex(src: RangeSource, trustedKeys: readonly TrustedK
 
 const O_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
-/** Exact-size runs of a byte stream, whatever sizes it arrives in, as the pieces it came in (no copy). */
+/** Spare ByteQueue buffers: a chunk and what the cache client yields at once (1 MiB) beyond it. */
+const queuePool = new BufferPool(CHUNK_BYTES + 2 ** 20, 8);
+
+/**
+ * Exact-size runs of a byte stream, whatever sizes it arrives in, copied into one buffer of its
+ * own (the source's buffers are valid only until its next read; see RangeSource) that is used
+ * again for the next run. Call close() once done: the buffer goes back to the pool.
+ */
 class ByteQueue {
-  private pending: Buffer[] = [];
+  private buf: Buffer = queuePool.take();
+  /** Bytes held from `start`: what the last take() did not hand on. */
+  private start = 0;
   private held = 0;
   constructor(private readonly it: AsyncIterator<Buffer>) {}
 
   /**
-   * The next `n` bytes as consecutive pieces (views of what the stream gave, the last one cut
-   * at `n`), or undefined when the stream ends first (`got` says how many there were). Not
-   * concatenated: copying every byte of a frame once more cost a restore more CPU than
-   * hashing it (issue 13).
+   * The next `n` bytes (n at most CHUNK_BYTES), valid until the next take(), ended() or close(),
+   * or undefined when the stream ends first (`got` says how many there were).
    */
   async take(n: number): Promise<{ parts?: Buffer[]; got: number }> {
+    // The last run is handed back by now: what is left after it moves to the front.
+    if (this.start > 0) {
+      this.buf.copy(this.buf, 0, this.start, this.start + this.held);
+      this.start = 0;
+    }
     while (this.held < n) {
       const r = await this.it.next();
       if (r.done) return { got: this.held };
-      if (r.value.length === 0) continue;
-      this.pending.push(r.value);
-      this.held += r.value.length;
+      this.put(r.value);
     }
-    const parts: Buffer[] = [];
-    let need = n;
-    while (need > 0) {
-      const b = this.pending[0];
-      if (b.length <= need) {
-        parts.push(b);
-        this.pending.shift();
-        need -= b.length;
-      } else {
-        parts.push(b.subarray(0, need));
-        this.pending[0] = b.subarray(need);
-        need = 0;
-      }
-    }
+    const parts = [this.buf.subarray(0, n)];
+    this.start = n;
     this.held -= n;
     return { parts, got: n };
+  }
+
+  private put(b: Buffer): void {
+    if (this.held + b.length > this.buf.length) {
+      // A source yielding more at once than the pool's buffers hold (a local file's stream):
+      // a buffer of this queue's own, not the pool's.
+      const bigger = Buffer.allocUnsafe(this.held + b.length);
+      this.buf.copy(bigger, 0, 0, this.held);
+      queuePool.give(this.buf);
+      this.buf = bigger;
+    }
+    b.copy(this.buf, this.held);
+    this.held += b.length;
   }
 
   async ended(): Promise<boolean> {
     return this.held === 0 && (await this.it.next()).done === true;
   }
+
+  close(): void {
+    queuePool.give(this.buf);
+  }
 }
 
 /**
- * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each handed on (as the pieces it
- * arrived in) only once its sha256 matches the index (and the whole file's once the last one
- * did): nothing unproven leaves here.
+ * The file's bytes from `q`, one CHUNK_BYTES piece at a time, each handed on only once its
+ * sha256 matches the index (and the whole file's once the last one did): nothing unproven
+ * leaves here. Each piece is valid until the next is asked for (the queue's buffer).
  */
 async function* provenChunks(q: ByteQueue, f: IndexFile): AsyncGenerator<Buffer> {
   const whole = createHash('sha256');
@@ -144,17 +163,19 @@ const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 /**
  * One file of the entry as proven pieces, fetched by one ranged read when iterated (again on
- * every call): what a restore streams into zstd without a copy on disk. The download stops as
- * soon as a piece fails its digest or the consumer stops reading.
+ * every call): what a restore streams into zstd without a copy on disk. Each piece is valid only
+ * until the next is asked for: a consumer that keeps bytes longer copies them. The download
+ * stops as soon as a piece fails its digest or the consumer stops reading.
  */
 export async function* fileChunks(src: RangeSource, f: IndexFile): AsyncGenerator<Buffer> {
   const it = src.read(f.offset, f.length)[Symbol.asyncIterator]();
+  const q = new ByteQueue(it);
   try {
-    const q = new ByteQueue(it);
     yield* provenChunks(q, f);
     if (!(await q.ended())) throw new EntryIntegrityError(`the cache returned more than the ${f.length} bytes of ${f.name}`);
   } finally {
     await it.return?.();
+    q.close();
   }
 }
 
@@ -175,8 +196,8 @@ async function writeFiles(src: RangeSource, files: readonly IndexFile[], dataByt
   if (files.some((f) => f.name.startsWith('db/'))) fs.mkdirSync(path.join(dest, 'db'), { mode: 0o700 });
   // One ranged read over all the files (they are contiguous from 0), split as it streams.
   const it = src.read(0, dataBytes)[Symbol.asyncIterator]();
+  const q = new ByteQueue(it);
   try {
-    const q = new ByteQueue(it);
     for (const f of files) {
       const fd = fs.openSync(path.join(dest, f.name), O_NEW, 0o600);
       try {
@@ -192,6 +213,7 @@ async function writeFiles(src: RangeSource, files: readonly IndexFile[], dataByt
   } finally {
     // Stopping early (a mismatch) must end the download too, not leave a connection open.
     await it.return?.();
+    q.close();
   }
 }
 
