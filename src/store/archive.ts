@@ -22,7 +22,7 @@ import {
   MANIFEST_FILE,
   MAX_LINK_TARGETS
 } from './manifest.js';
-import { HashTap, runPipeline, type Stage } from './pipeline.js';
+import { HandOff, HashTap, runPipeline, type Stage } from './pipeline.js';
 import { PRESETS, type StoreKind } from './presets.js';
 import { readLiveRegistrations, REGISTRATIONS_FILE, serializeRegistrations, type RegistrationSet } from './registrations.js';
 import { DB_FILE } from './db.js';
@@ -73,7 +73,12 @@ export function dirSink(dir: string): SnapshotSink {
   return {
     async put(name, src) {
       const tap = new HashTap();
-      await pipeline(src, tap, createWriteStream(path.join(dir, name), { flags: 'wx' }));
+      // Copies: the write stream queues what it is given, and a piece is valid only until the
+      // next is asked for (pipeToSink).
+      async function* copies(): AsyncGenerator<Buffer> {
+        for await (const b of src) yield Buffer.from(b);
+      }
+      await pipeline(copies(), tap, createWriteStream(path.join(dir, name), { flags: 'wx' }));
       return { sha256: tap.digest(), bytes: tap.bytes };
     }
   };
@@ -226,12 +231,40 @@ export function onDisk(root: string, abs: string): string {
   return path.join(root, abs);
 }
 
-/** Runs `stages` and hands the last stage's stdout to the sink as `name`. */
+/** What one read of the archive pipeline's output takes at most. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Runs `stages` and hands the last stage's stdout to the sink as `name`, read into one reused
+ * buffer (pipeline.ts ReusedReads: fresh buffers per read cost node more than the copies; the
+ * sinks copy what they keep).
+ */
 async function pipeToSink(stages: Stage[], sink: SnapshotSink, name: string): Promise<{ sha256: string; bytes: number }> {
-  let r: { sha256: string; bytes: number } | undefined;
-  await runPipeline(stages, { consume: async (out) => (r = await sink.put(name, out as AsyncIterable<Buffer>)) });
-  if (!r) throw new Error(`${name}: the pipeline ended without its output taken`);
-  return r;
+  const chunks = new HandOff();
+  const taken = sink.put(name, chunks);
+  // Settled either way below; a failure is told by the pipeline or by awaiting it.
+  taken.catch(() => undefined);
+  try {
+    await runPipeline(stages, {
+      consumeInto: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        onChunk: chunks.onChunk,
+        onEnd: async () => {
+          chunks.end();
+          await taken;
+        }
+      }
+    });
+  } catch (e) {
+    chunks.fail(e instanceof Error ? e : new Error(String(e)));
+    // The sink's own failure (an UploadError) is the cause when it stopped reading first.
+    const putFailure: unknown = await taken.then(
+      () => undefined,
+      (x: unknown) => x
+    );
+    throw putFailure ?? e;
+  }
+  return taken;
 }
 
 /** The tar exclusion of the DB dir (when it lies inside a store path; as a store path itself it is not archived at all). */

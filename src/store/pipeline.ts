@@ -274,6 +274,79 @@ function stageError(cmd: string, end: StageEnd): PipelineError {
   return new PipelineError(cmd, `\`${cmd}\` ${how}${detail ? `: ${detail}` : ''}`);
 }
 
+/**
+ * ReusedReads as an async iterable, for a consumer that pulls (for await): each chunk is handed
+ * over when asked for and counts as done with once the next is asked for (or the consumer stops),
+ * which is when onChunk resolves and the buffer is read into again. So the consumer must not keep
+ * a chunk past asking for the next (copy it). `fail` ends the iteration with an error (the
+ * pipeline broke); a consumer that stops early makes every later onChunk reject.
+ */
+export class HandOff implements AsyncIterable<Buffer> {
+  private waiting: { chunk: Buffer; done: () => void; refuse: (e: Error) => void } | undefined;
+  private asking: ((r: IteratorResult<Buffer>) => void) | undefined;
+  private askFailed: ((e: unknown) => void) | undefined;
+  private ended = false;
+  private failure: Error | undefined;
+  private stopped = false;
+
+  /** ReusedReads.onChunk: resolves once the consumer asks for the next chunk. */
+  readonly onChunk = (chunk: Buffer): Promise<void> =>
+    new Promise<void>((done, refuse) => {
+      if (this.stopped) return refuse(new Error('the consumer stopped reading'));
+      this.waiting = { chunk, done, refuse };
+      this.serve();
+    });
+
+  /** ReusedReads.onEnd's first half: no more chunks. */
+  end(): void {
+    this.ended = true;
+    this.serve();
+  }
+
+  fail(e: Error): void {
+    this.failure ??= e;
+    this.serve();
+  }
+
+  private serve(): void {
+    const ask = this.asking;
+    if (!ask) return;
+    if (this.waiting) {
+      this.asking = undefined;
+      ask({ value: this.waiting.chunk, done: false });
+    } else if (this.failure) {
+      this.asking = undefined;
+      (this.askFailed as (e: unknown) => void)(this.failure);
+    } else if (this.ended) {
+      this.asking = undefined;
+      ask({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return {
+      next: () => {
+        // Asking for the next: the consumer is done with the one handed over before.
+        const prev = this.waiting;
+        this.waiting = undefined;
+        prev?.done();
+        return new Promise<IteratorResult<Buffer>>((resolve, reject) => {
+          this.asking = resolve;
+          this.askFailed = reject;
+          this.serve();
+        });
+      },
+      return: () => {
+        this.stopped = true;
+        const prev = this.waiting;
+        this.waiting = undefined;
+        prev?.refuse(new Error('the consumer stopped reading'));
+        return Promise.resolve({ value: undefined, done: true });
+      }
+    };
+  }
+}
+
 /** Passes bytes through while counting them and computing their sha256. */
 export class HashTap extends Transform {
   private readonly hash = crypto.createHash('sha256');

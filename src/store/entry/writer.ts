@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CHUNK_BYTES, chunkCount, encodeIndex, encodeTrailer, MAX_ENTRY_BYTES, MAX_FILES, MAX_INDEX_BYTES, NAME_PATTERN, type IndexFile } from './format.js';
 import { publicKeyLine, signIndex } from './signing.js';
+import { BufferPool } from '../reused-buffers.js';
 
 interface Part {
   /** Absolute path, or undefined for the in-memory tail (index, signature, trailer). */
@@ -133,7 +134,10 @@ export function entryRange(plan: EntryPlan, start: number, end: number): Readabl
 export interface BlockSink {
   /** Each block's offset must be known when it is sent (v1); otherwise blocks are laid out at commit (v2). */
   readonly ordered: boolean;
-  /** One block, as the pieces it was made of (in order; not joined into one buffer). */
+  /**
+   * One block, as pieces in order. They are valid only until the returned promise settles (the
+   * stream fills the same buffers again): a sink that keeps bytes longer copies them.
+   */
   put(data: readonly Buffer[], offset?: number): Promise<string>;
 }
 
@@ -158,7 +162,8 @@ export class UploadError extends Error {
   }
 }
 
-const blockLength = (block: readonly Buffer[]): number => block.reduce((n, b) => n + b.length, 0);
+/** The whole pool buffer a block's data is a view of (from its start: see put's cut). */
+const poolBuffer = (view: Buffer): Buffer => Buffer.from(view.buffer, view.byteOffset, view.buffer.byteLength - view.byteOffset);
 
 /** A FIFO lock: who holds it writes at the entry's current end (ordered sinks). */
 class Turn {
@@ -210,6 +215,8 @@ export class EntryStream {
   /** A file that did not end well: the entry can no longer be finished. */
   private broken: string | undefined;
   private readonly slots: Slots;
+  /** Block buffers: every block in flight or held, and the one each open file fills. */
+  private readonly blocks: BufferPool;
   private readonly turn = new Turn();
   private finished = false;
 
@@ -219,6 +226,7 @@ export class EntryStream {
   ) {
     if (!(opts.blockBytes > 0 && opts.concurrency > 0)) throw new RangeError('EntryStream: blockBytes and concurrency must be positive');
     this.slots = new Slots(opts.concurrency);
+    this.blocks = new BufferPool(opts.blockBytes, opts.concurrency + Math.ceil((opts.heldBytes ?? 4 * opts.blockBytes) / opts.blockBytes) + 2);
   }
 
   /** Bytes handed to the stream so far (made, not necessarily sent): what progress shows. */
@@ -237,10 +245,12 @@ export class EntryStream {
       this.sink.put(data, offset).then(
         (ref) => {
           this.slots.give();
+          for (const d of data) this.blocks.give(poolBuffer(d));
           done(ref);
         },
         (e: unknown) => {
           this.slots.give();
+          for (const d of data) this.blocks.give(poolBuffer(d));
           this.failure ??= new UploadError(e instanceof Error ? e.message : String(e), e);
         }
       )
@@ -260,33 +270,35 @@ export class EntryStream {
     const refs: string[] = [];
     const pending: Promise<void>[] = [];
     let length = 0;
-    // The partial block being filled.
-    let parts: Buffer[] = [];
+    const pool = this.blocks;
+    // The block being filled: a buffer of the pool, given back once its upload settled.
+    let block = pool.take();
     let partLen = 0;
     // Ordered only: blocks kept until this file's turn, its offset and sent bytes once it has it.
-    let held: Buffer[][] = [];
+    let held: Buffer[] = [];
     let heldLen = 0;
     let offset: number | undefined;
     let sent = 0;
     let release: (() => void) | undefined;
     const heldCap = this.opts.heldBytes ?? 4 * this.opts.blockBytes;
 
-    const ship = async (block: Buffer[]): Promise<void> => {
+    // `data` is a view of a pool buffer: back to the pool when its upload settles, not before.
+    const ship = async (data: Buffer): Promise<void> => {
       if (!ordered) {
         const i = refs.push('') - 1;
-        return this.send(block, undefined, (r) => (refs[i] = r), pending);
+        return this.send([data], undefined, (r) => (refs[i] = r), pending);
       }
       if (offset === undefined) {
-        held.push(block);
-        heldLen += blockLength(block);
+        held.push(data);
+        heldLen += data.length;
         if (heldLen <= heldCap) return;
         await takeTurn();
         return;
       }
       const at = offset + sent;
-      sent += blockLength(block);
+      sent += data.length;
       const i = refs.push('') - 1;
-      return this.send(block, at, (r) => (refs[i] = r), pending);
+      return this.send([data], at, (r) => (refs[i] = r), pending);
     };
     const takeTurn = async (): Promise<void> => {
       release = await this.turn.take();
@@ -297,11 +309,10 @@ export class EntryStream {
       for (const b of blocks) await ship(b);
     };
     const cut = async (): Promise<void> => {
-      // The pieces as they came: joining them copied every byte of the entry once more (issue 13).
-      const block = parts;
-      parts = [];
+      const data = block.subarray(0, partLen);
+      block = pool.take();
       partLen = 0;
-      await ship(block);
+      await ship(data);
     };
 
     try {
@@ -311,8 +322,9 @@ export class EntryStream {
         this.handed += b.length;
         for (let off = 0; off < b.length;) {
           const take = Math.min(this.opts.blockBytes - partLen, b.length - off);
-          // No copy: a stream hands over each chunk for good (child stdout reads are fresh buffers).
-          parts.push(b.subarray(off, off + take));
+          // Copied: the source may fill `b` again once the next piece is asked for (a child's
+          // output read into one buffer, pipeline.ts), and the pool's buffers are used again.
+          b.copy(block, partLen, off, off + take);
           partLen += take;
           off += take;
           if (partLen === this.opts.blockBytes) await cut();
@@ -337,6 +349,9 @@ export class EntryStream {
       // Blocks still in flight after a failure must settle before the caller tears down.
       await Promise.allSettled(pending);
       release?.();
+      // Never sent (a failure before this file's turn) or never filled: nobody reads them.
+      for (const b of held) pool.give(poolBuffer(b));
+      pool.give(block);
     }
   }
 
