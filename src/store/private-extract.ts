@@ -41,7 +41,7 @@ import { escapedText } from '../common/untrusted-text.js';
 import { checkConfinedIds, confinedCommand, confinedIds, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { mountIdOf } from '../sys/mount-id.js';
-import { isUnder } from '../sys/path-safety.js';
+import { isUnder, rootOnlyProblem } from '../sys/path-safety.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
@@ -181,13 +181,19 @@ export function privatePlace(root: string, disk: StoreDisk): PrivatePlace {
 /**
  * Removes the private dirs in `parent` whose restore is gone (hard-killed: its pid is not
  * running, or runs a later process). Only root-owned real dirs with our name; never followed.
+ * Only where `parent` is root's alone all the way from `/` (rootOnlyProblem): in a dir another
+ * user may write, that user could rename any root-owned dir they reach there (the daemon's DB
+ * dir, say) to a dead restore's name, and root would delete it. There it reaps nothing and
+ * returns why in `skipped`.
  */
-export async function reapPrivateDirs(parent: string): Promise<string[]> {
+export async function reapPrivateDirs(parent: string): Promise<{ reaped: string[]; skipped?: string }> {
+  const unsafe = rootOnlyProblem(parent);
+  if (unsafe !== undefined) return { reaped: [], skipped: unsafe };
   let names: string[];
   try {
     names = fs.readdirSync(parent);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { reaped: [] };
     throw e;
   }
   const reaped: string[] = [];
@@ -201,7 +207,7 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
     await removeTree(dir);
     reaped.push(dir);
   }
-  return reaped;
+  return { reaped };
 }
 
 /** Resolves once `written` did (a write's callback), or `w` is closed (its reader is gone). */
@@ -325,8 +331,19 @@ export class PrivateRestore {
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
   /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
   static async open(disk: StoreDisk, place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+    // Made, chowned, walked and renamed from by path: another user able to change the way to it
+    // could swap it for a link meanwhile (config.ts refuses such store paths up front already).
+    const shared = rootOnlyProblem(place.parent);
+    if (shared !== undefined) throw new Error(`refusing to make a private dir in ${place.parent}: ${shared}`);
     const reaped: string[] = [];
-    for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
+    for (const home of place.homes) {
+      const r = await reapPrivateDirs(home);
+      reaped.push(...r.reaped);
+      if (r.skipped !== undefined)
+        core.warning(
+          `runbox store: private dirs of killed restores are not looked for in ${escapedText(home)}: ${escapedText(r.skipped)}, and root deletes nothing in a dir another user may rename things into`
+        );
+    }
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
