@@ -105,6 +105,15 @@ describeWith([
           fs.chownSync(path.join(root, 'gnu'), user().uid, user().gid);
         },
         '/gnu is owned by uid'
+      ],
+      // Nobody may rename root's entries in a sticky dir, but anyone may make a name there first.
+      [
+        "the store dir does not exist yet, its parent is root's, sticky and writable by all",
+        (root) => {
+          fs.rmSync(path.join(root, 'gnu/store'), { recursive: true, force: true });
+          fs.chmodSync(path.join(root, 'gnu'), 0o1777);
+        },
+        '/gnu may be written by users other than root, who could make what root would make there first'
       ]
     ])('%s: refused, naming store-paths, the dir and the fix', (_what, share, why) => {
       const root = reachableRoot();

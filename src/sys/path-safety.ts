@@ -194,6 +194,13 @@ const ROOT_ONLY_FIX = 'every dir from / down to the store must be owned by root 
  */
 export function rootOnlyProblem(dir: string, opts: { upToMissing?: boolean } = {}): string | undefined {
   let cur = '/';
+  // Where root would make the first missing component (root's, 0755, and so the rest): nobody
+  // else may write there at all, a sticky bit included, or they could make that name first.
+  const makesIn = (d: string): string | undefined => {
+    const st = fs.statSync(d);
+    if (st.uid !== 0) return `${d} is owned by uid ${st.uid}`;
+    return (st.mode & 0o022) === 0 ? undefined : `${d} may be written by users other than root, who could make what root would make there first`;
+  };
   for (const part of normalise(dir).split('/').filter(Boolean)) {
     const next = path.join(cur, part);
     let st: fs.Stats | undefined;
@@ -202,13 +209,9 @@ export function rootOnlyProblem(dir: string, opts: { upToMissing?: boolean } = {
     } catch (e) {
       // `cur` is not searchable by this (non-root) process: only what `cur` itself allows matters.
       if (!opts.upToMissing || (e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-      break;
+      return makesIn(cur);
     }
-    // With upToMissing, root makes the rest (root's, 0755): only where it makes the first one counts.
-    if (!st) {
-      if (opts.upToMissing) break;
-      return `${next} does not exist`;
-    }
+    if (!st) return opts.upToMissing ? makesIn(cur) : `${next} does not exist`;
     if (st.isSymbolicLink()) return `${next} is a symlink`;
     const bad = untrustedDir(cur, st);
     if (bad) return bad;
