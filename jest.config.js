@@ -43,6 +43,7 @@ export const E2E = [
   'store-lifecycle',
   'store-malicious',
   'store-nix-action',
+  'store-shared-tree',
   'store-signed',
   'store-subactions'
 ];

@@ -41,7 +41,7 @@ import { escapedText } from '../common/untrusted-text.js';
 import { checkConfinedIds, confinedCommand, confinedIds, giveToRoot, makeConfinedDir } from '../sys/confined.js';
 import { run } from '../sys/exec.js';
 import { mountIdOf } from '../sys/mount-id.js';
-import { isUnder } from '../sys/path-safety.js';
+import { isUnder, rootOnlyProblem } from '../sys/path-safety.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { procStat } from '../sys/proc-stat.js';
 import { CANONICAL_MTIME, canonicalMode, endOfArchive, memberHeader, padding, type CheckedMember } from './canonical-tar.js';
@@ -181,13 +181,19 @@ export function privatePlace(root: string, disk: StoreDisk): PrivatePlace {
 /**
  * Removes the private dirs in `parent` whose restore is gone (hard-killed: its pid is not
  * running, or runs a later process). Only root-owned real dirs with our name; never followed.
+ * Only where `parent` is root's alone all the way from `/` (rootOnlyProblem): in a dir another
+ * user may write, that user could rename any root-owned dir they reach there (the daemon's DB
+ * dir, say) to a dead restore's name, and root would delete it. There it reaps nothing and
+ * returns why in `skipped`.
  */
-export async function reapPrivateDirs(parent: string): Promise<string[]> {
+export async function reapPrivateDirs(parent: string): Promise<{ reaped: string[]; skipped?: string }> {
+  const unsafe = rootOnlyProblem(parent);
+  if (unsafe !== undefined) return { reaped: [], skipped: unsafe };
   let names: string[];
   try {
     names = fs.readdirSync(parent);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { reaped: [] };
     throw e;
   }
   const reaped: string[] = [];
@@ -201,7 +207,7 @@ export async function reapPrivateDirs(parent: string): Promise<string[]> {
     await removeTree(dir);
     reaped.push(dir);
   }
-  return reaped;
+  return { reaped };
 }
 
 /** Resolves once `b` is written to `w` (its callback); rejects with the write's error. */
@@ -286,6 +292,9 @@ export class PrivateRestore {
   checkedBytes = 0;
   /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
   private readonly existing = new Set<string>();
+  /** Top-level entries on disk that the DB does not register (treatAsLeftovers): extracted like
+   * new items, and moveIn may put the snapshot's copy in their place. */
+  private readonly leftovers = new Set<string>();
   /** What each path of the private dir must be once tar is done (relative to the dir). */
   private readonly landed = new Map<string, Landed>();
   /** Per archive: the new top-level items (relative) it emitted. */
@@ -332,8 +341,19 @@ export class PrivateRestore {
   /** Reaps dead restores' private dirs, makes ours (root, 0700), notes the items the store has. */
   /** `maxPaths`: MAX_MEMBERS; tests lower it to reach it. */
   static async open(disk: StoreDisk, place: PrivatePlace, maxPaths = MAX_MEMBERS): Promise<{ restore: PrivateRestore; reaped: string[] }> {
+    // Made, chowned, walked and renamed from by path: another user able to change the way to it
+    // could swap it for a link meanwhile (config.ts refuses such store paths up front already).
+    const shared = rootOnlyProblem(place.parent);
+    if (shared !== undefined) throw new Error(`refusing to make a private dir in ${place.parent}: ${shared}`);
     const reaped: string[] = [];
-    for (const home of place.homes) reaped.push(...(await reapPrivateDirs(home)));
+    for (const home of place.homes) {
+      const r = await reapPrivateDirs(home);
+      reaped.push(...r.reaped);
+      if (r.skipped !== undefined)
+        core.warning(
+          `runbox store: private dirs of killed restores are not looked for in ${escapedText(home)}: ${escapedText(r.skipped)}, and root deletes nothing in a dir another user may rename things into`
+        );
+    }
     const self = procStat(process.pid)?.startTime;
     if (self === undefined) throw new Error('cannot read the start time of this process from /proc/self/stat');
     const dir = path.join(place.parent, `${PRIVATE_PREFIX}${process.pid}-${self}`);
@@ -351,6 +371,23 @@ export class PrivateRestore {
       throw e;
     }
     return { restore, reaped };
+  }
+
+  /**
+   * Items on disk (absolute) for which `isLeftover` says the DB does not register them valid: an
+   * insert killed mid-way (db.ts Committed 'unknown') or a build cut short leaves such an item,
+   * which the daemons treat as an invalid leftover they may delete before building or
+   * substituting that path. They are extracted from the snapshot like new items (call before
+   * extractAll); moveIn replaces one only if the DB, read again with the daemon stopped, still
+   * does not register it. Returns them.
+   */
+  treatAsLeftovers(isLeftover: (item: string) => boolean): string[] {
+    for (const t of this.existing)
+      if (isLeftover(`/${t}`)) {
+        this.existing.delete(t);
+        this.leftovers.add(t);
+      }
+    return [...this.leftovers].map((t) => `/${t}`).sort();
   }
 
   /** New items (absolute) not restored: they hard-link to files of items already in the store. */
@@ -788,11 +825,17 @@ export class PrivateRestore {
    * not added (so never registered) and is told in a warning. Returns the items added
    * (absolute) and how many were already there.
    */
-  async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
+  async moveIn(
+    summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>,
+    /** Whether the leftover `item` (absolute, see treatAsLeftovers) may be replaced: the DB,
+     * read with the daemon stopped, does not register it valid. */
+    replaceable: (item: string) => boolean = () => false
+  ): Promise<{ added: string[]; existing: number; replaced: string[] }> {
     this.moved = true;
     const added: string[] = [];
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
+    const replaced = await this.displaceLeftovers(summaries, replaceable);
     // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
     // archive and store path cost a process start each (a fork of this process, issue 13).
     // Per store path, in archive order: the names to move, and for each archive the positions
@@ -843,7 +886,47 @@ export class PrivateRestore {
       const kept = keptOf.get(r) as Set<number>;
       for (let i = from; i < to; i++) if (!kept.has(i)) added.push(`/${b.tops[i]}`);
     }
-    return { added, existing };
+    const addedSet = new Set(added);
+    return { added, existing, replaced: replaced.filter((t) => addedSet.has(t)) };
+  }
+
+  /**
+   * Renames the leftovers this restore extracted a copy of, and that `replaceable` allows, out of
+   * the store into `<dir>/displaced/` (removed with the private dir), so that moveIn renames the
+   * snapshot's copy in. Never deleted in place: a rename moves whatever is at that name (a link
+   * swapped in by the item's owner too) and follows nothing, and the store's filesystem holds
+   * the private dir, so it is never a copy. One that stays (a mount point, EBUSY) is counted as
+   * existing by moveIn, as before. Returns the items (absolute) that left the store.
+   */
+  private async displaceLeftovers(summaries: ReadonlyArray<{ index: number }>, replaceable: (item: string) => boolean): Promise<string[]> {
+    const candidates = new Set<string>();
+    for (const { index } of summaries) {
+      const dropped = this.dropped.get(index) ?? new Set<string>();
+      for (const t of this.emitted.get(index) ?? []) if (this.leftovers.has(t) && !dropped.has(t) && replaceable(`/${t}`)) candidates.add(t);
+    }
+    const onDisk = (t: string): boolean => fs.lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }) !== undefined;
+    const tops = [...candidates].filter(onDisk).sort();
+    if (tops.length === 0) return [];
+    const displaced = path.join(this.dir, 'displaced');
+    await run('mkdir', ['-m', '0700', '--', displaced], { privileged: true });
+    // By store path: one sub-dir each, so equal names under two store paths never meet.
+    const byRoot = new Map<string, string[]>();
+    for (const t of tops) {
+      const sp = [...this.disk.keys()].find((k) => `/${t}`.startsWith(`${k}/`)) as string;
+      byRoot.set(sp, [...(byRoot.get(sp) ?? []), onStoreDisk(this.disk, `/${t}`)]);
+    }
+    let n = 0;
+    for (const sources of byRoot.values()) {
+      const dest = path.join(displaced, String(n++));
+      await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
+      for (let i = 0; i < sources.length; i += 256) {
+        // Its exit status says nothing the lstat below does not: what left the store is what counts.
+        await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]).catch((e: unknown) =>
+          core.info(`runbox store: moving unregistered items out of the store failed for some: ${escapedText(errorMessage(e))}`)
+        );
+      }
+    }
+    return tops.filter((t) => !onDisk(t)).map((t) => `/${t}`);
   }
 
   /**

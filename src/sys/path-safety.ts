@@ -189,13 +189,29 @@ const ROOT_ONLY_FIX = 'every dir from / down to the store must be owned by root 
  * Why root may not make something in `dir` and trust it to stay there, or undefined: a component
  * is a symlink or missing, or a dir on the way lets another user replace what follows it (a
  * root-owned sticky dir like /tmp is fine: nobody else may rename root's entries in it).
+ * `upToMissing`: the path need not exist yet; its existing part is checked, down to the dir in
+ * which root would make the rest (or the last one this process may search).
  */
-export function rootOnlyProblem(dir: string): string | undefined {
+export function rootOnlyProblem(dir: string, opts: { upToMissing?: boolean } = {}): string | undefined {
   let cur = '/';
+  // Where root would make the first missing component (root's, 0755, and so the rest): nobody
+  // else may write there at all, a sticky bit included, or they could make that name first.
+  const makesIn = (d: string): string | undefined => {
+    const st = fs.statSync(d);
+    if (st.uid !== 0) return `${d} is owned by uid ${st.uid}`;
+    return (st.mode & 0o022) === 0 ? undefined : `${d} may be written by users other than root, who could make what root would make there first`;
+  };
   for (const part of normalise(dir).split('/').filter(Boolean)) {
     const next = path.join(cur, part);
-    const st = fs.lstatSync(next, { throwIfNoEntry: false });
-    if (!st) return `${next} does not exist`;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(next, { throwIfNoEntry: false });
+    } catch (e) {
+      // `cur` is not searchable by this (non-root) process: only what `cur` itself allows matters.
+      if (!opts.upToMissing || (e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+      return makesIn(cur);
+    }
+    if (!st) return opts.upToMissing ? makesIn(cur) : `${next} does not exist`;
     if (st.isSymbolicLink()) return `${next} is a symlink`;
     const bad = untrustedDir(cur, st);
     if (bad) return bad;
@@ -245,7 +261,8 @@ export function assertNoSymlink(p: string, what: string): void {
 /**
  * Validates a host path input value, on disk too: no component may be a symlink (another user
  * may have planted it, and where it points can change after any check), or with
- * `rootMadeParents` none but those root made above the path (see walk). Runs while parsing the inputs, so
+ * `rootMadeParents` (store paths) none but those root made above the path (see walk), and every
+ * existing dir on the way to the real path, and that path itself, root's alone (rootOnlyProblem). Runs while parsing the inputs, so
  * nothing is created, chowned or deleted before every input path passed. Returns the path as
  * given, normalised, and where it really is.
  */
@@ -259,6 +276,16 @@ export function checkHostPathOnDisk(input: string, p: string, fix: string, opts:
     const realProblem = r.real === clean ? undefined : pathProblem(r.real);
     if (realProblem)
       throw new InputError(input, `'${clean}' resolves through root's symlinks to ${realProblem.replace(/^'[^']*' /, `${r.real}, which `)}`, `${fix}. Give a path that is not a system dir`);
+    // Root renames items into it and writes its DB by path: a user who may change a dir on the
+    // way could swap the store dir (or the DB dir) for a link to /etc between runbox's checks and
+    // those writes. Refused rather than worked around: every step would have to be fd-relative.
+    const shared = opts.rootMadeParents ? rootOnlyProblem(r.real, { upToMissing: true }) : undefined;
+    if (shared)
+      throw new InputError(
+        input,
+        `'${clean}'${r.real === clean ? '' : ` (really ${r.real})`} lies in a tree another user may change: ${shared}; root restores into it by path, so that user could swap what runbox checked for a link between the check and root's write`,
+        `${fix}. Make every dir from / down to it owned by root and writable by root alone (\`chown root\`, \`chmod go-w\`; a root-owned sticky dir like /tmp or the store dir's 1775 is fine); a single-user Nix install (/nix owned by its user) is not supported: use a multi-user (daemon) install`
+      );
     return { clean, real: r.real };
   }
   const { link } = r;
