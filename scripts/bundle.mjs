@@ -13,7 +13,7 @@ const build = path.resolve('.dist-build');
 
 function bundle(entry) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('scripts/ncc-entry.mjs'), entry, path.join(build, entry)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.resolve('scripts/ncc-entry.mjs'), `src/${entry}.ts`, path.join(build, entry)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));

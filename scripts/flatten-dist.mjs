@@ -38,29 +38,6 @@ for (const step of ['main', 'post', 'restore', 'save']) {
   fs.renameSync(stub, path.join(dist, `${step}.js`));
   produced.add(`${step}.js`);
 }
-// What runbox.js imports in place of @actions/http-client (scripts/ncc-entry.mjs UNBUNDLED): the
-// names @actions/core imports from it, each refusing, so a future call of getIDToken fails saying why.
-const unbundled = path.join(build, 'http-client-unbundled.js');
-fs.writeFileSync(
-  unbundled,
-  `// Written by scripts/flatten-dist.mjs: @actions/http-client is not bundled (scripts/ncc-entry.mjs).
-const refuse = () => {
-  throw new Error('runbox does not bundle @actions/http-client: @actions/core getIDToken (OIDC) is not available');
-};
-export class HttpClient {
-  constructor() {
-    refuse();
-  }
-}
-export class BearerCredentialHandler {
-  constructor() {
-    refuse();
-  }
-}
-`
-);
-fs.renameSync(unbundled, path.join(dist, 'http-client-unbundled.js'));
-produced.add('http-client-unbundled.js');
 fs.writeFileSync(path.join(build, 'package.json'), '{ "type": "module" }\n');
 fs.renameSync(path.join(build, 'package.json'), path.join(dist, 'package.json'));
 for (const f of fs.readdirSync(dist)) if (!produced.has(f)) fs.rmSync(path.join(dist, f), { recursive: true });
