@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Under node_modules: never committed, and gone with a fresh `npm ci`.
 const STAMP = path.join(ROOT, 'node_modules', '.cache', 'runbox', 'build-stamp');
-const SOURCES = ['src', '__tests__', 'tsconfig.json', 'package.json', 'package-lock.json', 'scripts/bundle.mjs', 'scripts/flatten-dist.mjs', 'scripts/build-stamp.mjs'];
+const SOURCES = ['src', '__tests__', 'tsconfig.json', 'package.json', 'package-lock.json', 'scripts/bundle.mjs', 'scripts/ncc-entry.mjs', 'scripts/flatten-dist.mjs', 'scripts/build-stamp.mjs'];
 
 function files(rel) {
   const abs = path.join(ROOT, rel);

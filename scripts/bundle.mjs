@@ -9,13 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ENTRIES = ['runbox', 'keeper'];
-const ncc = path.resolve('node_modules/.bin/ncc');
 const build = path.resolve('.dist-build');
 
 function bundle(entry) {
   return new Promise((resolve, reject) => {
-    const args = ['build', `src/${entry}.ts`, '-o', path.join(build, entry), '--target', 'es2022', '--transpile-only'];
-    const child = spawn(ncc, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.resolve('scripts/ncc-entry.mjs'), `src/${entry}.ts`, path.join(build, entry)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
