@@ -8839,20 +8839,22 @@ function stageError(cmd, end) {
  * pipeline broke); a consumer that stops early makes every later onChunk reject.
  */
 class HandOff {
-    waiting;
+    /** Offered by the reader, not yet handed over. */
+    offered;
+    /** Handed over: the consumer may read it until it asks for the next. */
+    handed;
     asking;
-    askFailed;
     ended = false;
     failure;
     stopped = false;
-    /** ReusedReads.onChunk: resolves once the consumer asks for the next chunk. */
+    /** ReusedReads.onChunk: resolves once the consumer asks for the chunk after this one. */
     onChunk = (chunk) => new Promise((done, refuse) => {
         if (this.stopped)
             return refuse(new Error('the consumer stopped reading'));
-        this.waiting = { chunk, done, refuse };
+        this.offered = { chunk, done, refuse };
         this.serve();
     });
-    /** ReusedReads.onEnd's first half: no more chunks. */
+    /** No more chunks (after the last one's onChunk resolved). */
     end() {
         this.ended = true;
         this.serve();
@@ -8865,37 +8867,38 @@ class HandOff {
         const ask = this.asking;
         if (!ask)
             return;
-        if (this.waiting) {
+        if (this.offered) {
             this.asking = undefined;
-            ask({ value: this.waiting.chunk, done: false });
+            this.handed = this.offered;
+            this.offered = undefined;
+            ask.resolve({ value: this.handed.chunk, done: false });
         }
         else if (this.failure) {
             this.asking = undefined;
-            this.askFailed(this.failure);
+            ask.reject(this.failure);
         }
         else if (this.ended) {
             this.asking = undefined;
-            ask({ value: undefined, done: true });
+            ask.resolve({ value: undefined, done: true });
         }
     }
     [Symbol.asyncIterator]() {
         return {
             next: () => {
                 // Asking for the next: the consumer is done with the one handed over before.
-                const prev = this.waiting;
-                this.waiting = undefined;
+                const prev = this.handed;
+                this.handed = undefined;
                 prev?.done();
                 return new Promise((resolve, reject) => {
-                    this.asking = resolve;
-                    this.askFailed = reject;
+                    this.asking = { resolve, reject };
                     this.serve();
                 });
             },
             return: () => {
                 this.stopped = true;
-                const prev = this.waiting;
-                this.waiting = undefined;
-                prev?.refuse(new Error('the consumer stopped reading'));
+                for (const o of [this.handed, this.offered])
+                    o?.refuse(new Error('the consumer stopped reading'));
+                this.handed = this.offered = undefined;
                 return Promise.resolve({ value: undefined, done: true });
             }
         };

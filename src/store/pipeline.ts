@@ -282,22 +282,24 @@ function stageError(cmd: string, end: StageEnd): PipelineError {
  * pipeline broke); a consumer that stops early makes every later onChunk reject.
  */
 export class HandOff implements AsyncIterable<Buffer> {
-  private waiting: { chunk: Buffer; done: () => void; refuse: (e: Error) => void } | undefined;
-  private asking: ((r: IteratorResult<Buffer>) => void) | undefined;
-  private askFailed: ((e: unknown) => void) | undefined;
+  /** Offered by the reader, not yet handed over. */
+  private offered: Offer | undefined;
+  /** Handed over: the consumer may read it until it asks for the next. */
+  private handed: Offer | undefined;
+  private asking: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: unknown) => void } | undefined;
   private ended = false;
   private failure: Error | undefined;
   private stopped = false;
 
-  /** ReusedReads.onChunk: resolves once the consumer asks for the next chunk. */
+  /** ReusedReads.onChunk: resolves once the consumer asks for the chunk after this one. */
   readonly onChunk = (chunk: Buffer): Promise<void> =>
     new Promise<void>((done, refuse) => {
       if (this.stopped) return refuse(new Error('the consumer stopped reading'));
-      this.waiting = { chunk, done, refuse };
+      this.offered = { chunk, done, refuse };
       this.serve();
     });
 
-  /** ReusedReads.onEnd's first half: no more chunks. */
+  /** No more chunks (after the last one's onChunk resolved). */
   end(): void {
     this.ended = true;
     this.serve();
@@ -311,15 +313,17 @@ export class HandOff implements AsyncIterable<Buffer> {
   private serve(): void {
     const ask = this.asking;
     if (!ask) return;
-    if (this.waiting) {
+    if (this.offered) {
       this.asking = undefined;
-      ask({ value: this.waiting.chunk, done: false });
+      this.handed = this.offered;
+      this.offered = undefined;
+      ask.resolve({ value: this.handed.chunk, done: false });
     } else if (this.failure) {
       this.asking = undefined;
-      (this.askFailed as (e: unknown) => void)(this.failure);
+      ask.reject(this.failure);
     } else if (this.ended) {
       this.asking = undefined;
-      ask({ value: undefined, done: true });
+      ask.resolve({ value: undefined, done: true });
     }
   }
 
@@ -327,24 +331,28 @@ export class HandOff implements AsyncIterable<Buffer> {
     return {
       next: () => {
         // Asking for the next: the consumer is done with the one handed over before.
-        const prev = this.waiting;
-        this.waiting = undefined;
+        const prev = this.handed;
+        this.handed = undefined;
         prev?.done();
         return new Promise<IteratorResult<Buffer>>((resolve, reject) => {
-          this.asking = resolve;
-          this.askFailed = reject;
+          this.asking = { resolve, reject };
           this.serve();
         });
       },
       return: () => {
         this.stopped = true;
-        const prev = this.waiting;
-        this.waiting = undefined;
-        prev?.refuse(new Error('the consumer stopped reading'));
+        for (const o of [this.handed, this.offered]) o?.refuse(new Error('the consumer stopped reading'));
+        this.handed = this.offered = undefined;
         return Promise.resolve({ value: undefined, done: true });
       }
     };
   }
+}
+
+interface Offer {
+  chunk: Buffer;
+  done: () => void;
+  refuse: (e: Error) => void;
 }
 
 /** Passes bytes through while counting them and computing their sha256. */
