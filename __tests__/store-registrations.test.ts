@@ -14,7 +14,7 @@ import { applySnapshot } from '../src/store/restore.js';
 import { LIMITS, parseRegistrations, type Registration, type RegistrationSet } from '../src/store/registrations.js';
 import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, itemsView, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
+import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -455,51 +455,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       }
       // Killed before its COMMIT here: nothing registered (the kept items are invalid leftovers).
       expect(sqlQuery(live, 'SELECT count(*) FROM ValidPaths')).toEqual(['0']);
-      // The next restore treats them as the daemons do: invalid leftovers, replaced by the
-      // snapshot's copies and registered. Before, it saw them on disk, moved nothing in and
-      // registered nothing: they stayed unregistered for good.
-      fs.chmodSync(path.join(c, a.items.hello, 'share/doc/hello'), 0o755);
-      fs.writeFileSync(path.join(c, a.items.hello, 'share/doc/hello/COPYING'), 'half written\n');
-      const again = await apply(c, snap);
-      expect({ added: again.added, db: again.db }).toEqual({ added: 4, db: { mode: 'inserted', registered: 4, alreadyValid: 0, skipped: 0 } });
-      expect(dbContents(live)).toEqual(dbContents(path.join(a.root, DB)));
-      expect(itemsView(path.join(c, 'gnu/store'))).toEqual(itemsView(path.join(a.root, 'gnu/store'), true));
-      expect(fs.readdirSync(path.join(c, 'gnu')).sort()).toEqual(['store']);
     });
-  });
-
-  test('leftovers: only what the DB, read again with the daemon stopped, does not register is replaced; a registered item never is, whatever is on disk', async () => {
-    const a = buildGuixLayout(tempDir());
-    const snap = await snapshot(a.root);
-    const { hello, lib, drv, profile } = a.items;
-    const c = tempDir();
-    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
-    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
-    fs.mkdirSync(path.join(c, 'gnu/store'), { recursive: true });
-    for (const i of [hello, lib, drv]) sh(`cp -a ${q(path.join(a.root, i))} ${q(path.join(c, i))}`);
-    // hello: registered, its copy on disk differs from the snapshot's: never touched.
-    fixtureRegister(path.join(c, DB), [hello]);
-    sh(`chmod u+w ${q(path.join(c, hello, 'bin'))} && printf 'local\n' > ${q(path.join(c, hello, 'bin/local'))}`);
-    // lib: on disk, unregistered, not what the snapshot holds: replaced.
-    sh(`chmod u+w ${q(path.join(c, lib, 'lib'))} && rm ${q(path.join(c, lib, 'lib/owned'))}`);
-    // drv: unregistered when the restore looks, registered by the time the daemon is stopped
-    // (its stop command does it): the DB is read again there, so it stays as it is.
-    fs.chmodSync(path.join(c, drv), 0o644);
-    fs.appendFileSync(path.join(c, drv), '\nlocal');
-    const mtimes = [hello, drv].map((i) => fs.lstatSync(path.join(c, i)).mtimeMs);
-    const stop = `sqlite3 ${q(path.join(c, DB))} "INSERT INTO ValidPaths (path, hash, registrationTime) VALUES ('${drv}', '${HASH}', 1);"`;
-    const before = { hello: sh(`cd ${q(path.join(c, hello))} && find . -printf '%P %y %m\\n' | sort`).stdout, drv: fs.readFileSync(path.join(c, drv), 'utf8') };
-    const r = await apply(c, snap, { kind: 'commands', stop, start: 'true' });
-    expect({ added: r.added, db: r.db }).toEqual({ added: 2, db: { mode: 'inserted', registered: 2, alreadyValid: 2, skipped: 0 } });
-    expect(sh(`cd ${q(path.join(c, hello))} && find . -printf '%P %y %m\\n' | sort`).stdout).toBe(before.hello);
-    expect(fs.readFileSync(path.join(c, drv), 'utf8')).toBe(before.drv);
-    expect([hello, drv].map((i) => fs.lstatSync(path.join(c, i)).mtimeMs)).toEqual(mtimes);
-    // lib and profile are the snapshot's now, and registered.
-    const view = (root: string): string[] => itemsView(path.join(root, 'gnu/store')).filter((l) => l.startsWith(lib.slice('/gnu/store/'.length)) || l.startsWith(profile.slice('/gnu/store/'.length)));
-    expect(view(c)).toEqual(itemsView(path.join(a.root, 'gnu/store'), true).filter((l) => l.startsWith(lib.slice('/gnu/store/'.length)) || l.startsWith(profile.slice('/gnu/store/'.length))));
-    expect(fs.readFileSync(path.join(c, lib, 'lib/owned'), 'utf8')).toBe('owned\n');
-    expect(dbContents(path.join(c, DB)).paths).toEqual([hello, lib, profile, drv].sort());
-    expect(fs.readdirSync(path.join(c, 'gnu')).sort()).toEqual(['store']);
   });
 
   test('Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)', async () => {

@@ -292,9 +292,6 @@ export class PrivateRestore {
   checkedBytes = 0;
   /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
   private readonly existing = new Set<string>();
-  /** Top-level entries on disk that the DB does not register (treatAsLeftovers): extracted like
-   * new items, and moveIn may put the snapshot's copy in their place. */
-  private readonly leftovers = new Set<string>();
   /** What each path of the private dir must be once tar is done (relative to the dir). */
   private readonly landed = new Map<string, Landed>();
   /** Per archive: the new top-level items (relative) it emitted. */
@@ -371,23 +368,6 @@ export class PrivateRestore {
       throw e;
     }
     return { restore, reaped };
-  }
-
-  /**
-   * Items on disk (absolute) for which `isLeftover` says the DB does not register them valid: an
-   * insert killed mid-way (db.ts Committed 'unknown') or a build cut short leaves such an item,
-   * which the daemons treat as an invalid leftover they may delete before building or
-   * substituting that path. They are extracted from the snapshot like new items (call before
-   * extractAll); moveIn replaces one only if the DB, read again with the daemon stopped, still
-   * does not register it. Returns them.
-   */
-  treatAsLeftovers(isLeftover: (item: string) => boolean): string[] {
-    for (const t of this.existing)
-      if (isLeftover(`/${t}`)) {
-        this.existing.delete(t);
-        this.leftovers.add(t);
-      }
-    return [...this.leftovers].map((t) => `/${t}`).sort();
   }
 
   /** New items (absolute) not restored: they hard-link to files of items already in the store. */
@@ -825,17 +805,11 @@ export class PrivateRestore {
    * not added (so never registered) and is told in a warning. Returns the items added
    * (absolute) and how many were already there.
    */
-  async moveIn(
-    summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>,
-    /** Whether the leftover `item` (absolute, see treatAsLeftovers) may be replaced: the DB,
-     * read with the daemon stopped, does not register it valid. */
-    replaceable: (item: string) => boolean = () => false
-  ): Promise<{ added: string[]; existing: number; replaced: string[] }> {
+  async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
     this.moved = true;
     const added: string[] = [];
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
-    const replaced = await this.displaceLeftovers(summaries, replaceable);
     // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
     // archive and store path cost a process start each (a fork of this process, issue 13).
     // Per store path, in archive order: the names to move, and for each archive the positions
@@ -886,47 +860,7 @@ export class PrivateRestore {
       const kept = keptOf.get(r) as Set<number>;
       for (let i = from; i < to; i++) if (!kept.has(i)) added.push(`/${b.tops[i]}`);
     }
-    const addedSet = new Set(added);
-    return { added, existing, replaced: replaced.filter((t) => addedSet.has(t)) };
-  }
-
-  /**
-   * Renames the leftovers this restore extracted a copy of, and that `replaceable` allows, out of
-   * the store into `<dir>/displaced/` (removed with the private dir), so that moveIn renames the
-   * snapshot's copy in. Never deleted in place: a rename moves whatever is at that name (a link
-   * swapped in by the item's owner too) and follows nothing, and the store's filesystem holds
-   * the private dir, so it is never a copy. One that stays (a mount point, EBUSY) is counted as
-   * existing by moveIn, as before. Returns the items (absolute) that left the store.
-   */
-  private async displaceLeftovers(summaries: ReadonlyArray<{ index: number }>, replaceable: (item: string) => boolean): Promise<string[]> {
-    const candidates = new Set<string>();
-    for (const { index } of summaries) {
-      const dropped = this.dropped.get(index) ?? new Set<string>();
-      for (const t of this.emitted.get(index) ?? []) if (this.leftovers.has(t) && !dropped.has(t) && replaceable(`/${t}`)) candidates.add(t);
-    }
-    const onDisk = (t: string): boolean => fs.lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }) !== undefined;
-    const tops = [...candidates].filter(onDisk).sort();
-    if (tops.length === 0) return [];
-    const displaced = path.join(this.dir, 'displaced');
-    await run('mkdir', ['-m', '0700', '--', displaced], { privileged: true });
-    // By store path: one sub-dir each, so equal names under two store paths never meet.
-    const byRoot = new Map<string, string[]>();
-    for (const t of tops) {
-      const sp = [...this.disk.keys()].find((k) => `/${t}`.startsWith(`${k}/`)) as string;
-      byRoot.set(sp, [...(byRoot.get(sp) ?? []), onStoreDisk(this.disk, `/${t}`)]);
-    }
-    let n = 0;
-    for (const sources of byRoot.values()) {
-      const dest = path.join(displaced, String(n++));
-      await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
-      for (let i = 0; i < sources.length; i += 256) {
-        // Its exit status says nothing the lstat below does not: what left the store is what counts.
-        await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]).catch((e: unknown) =>
-          core.info(`runbox store: moving unregistered items out of the store failed for some: ${escapedText(errorMessage(e))}`)
-        );
-      }
-    }
-    return tops.filter((t) => !onDisk(t)).map((t) => `/${t}`);
+    return { added, existing };
   }
 
   /**

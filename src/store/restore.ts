@@ -130,12 +130,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const { restore: priv, reaped } = await PrivateRestore.open(disk, privatePlace(o.root, disk));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
-    const { specs, skipped, valid } = await selectFrames(o, disk, all);
-    const storeDir = PRESETS[o.kind].storeDir;
-    // Items on disk the DB does not register (an insert killed mid-way kept them): the daemons'
-    // invalid leftovers, so the snapshot's copies are extracted to replace them (moveIn, with the
-    // daemon stopped). Only when the DB could be read: when unsure, nothing is replaced.
-    const leftovers = valid ? priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !valid.has(item)) : [];
+    const { specs, skipped } = await selectFrames(o, disk, all);
     const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
     const archives = await extractAll(o, priv, specs, needed);
@@ -150,7 +145,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     const verifyMs = Date.now() - t0;
 
     await ensurePrivilege('restore a store snapshot into root-owned store paths');
-    const moved = await moveInAndRegister(o, disk, priv, archives, registrations, leftovers.length > 0);
+    const moved = await moveInAndRegister(o, disk, priv, archives, registrations);
     const delta = parts[parts.length - 1].manifest.base;
     const fullTops = new Set([
       ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
@@ -213,7 +208,9 @@ function readParts(o: ApplyOptions): { parts: Part[]; specs: ArchiveSpec[] } {
  * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
  * so a skipped archive is never read at all; its items are what the store already has.
  */
-async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[]; valid?: ReadonlySet<string> }> {
+async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[] }> {
+  const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+  if (listed.length === 0) return { specs: [...specs], skipped: [] };
   const storeDir = PRESETS[o.kind].storeDir;
   let valid: ReadonlySet<string> | undefined;
   const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
@@ -224,8 +221,6 @@ async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly Ar
       core.warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
       return { specs: [...specs], skipped: [] };
     }
-  const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
-  if (listed.length === 0) return { specs: [...specs], skipped: [], ...(valid ? { valid } : {}) };
   const onDisk = (item: string): boolean => fs.lstatSync(onStoreDisk(disk, item), { throwIfNoEntry: false }) !== undefined;
   const lacks = (item: string): boolean => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !(valid as ReadonlySet<string>).has(item));
   const keep: ArchiveSpec[] = [];
@@ -239,7 +234,7 @@ async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly Ar
     core.info(
       `runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`
     );
-  return { specs: keep, skipped, ...(valid ? { valid } : {}) };
+  return { specs: keep, skipped };
 }
 
 /**
@@ -323,8 +318,7 @@ async function moveInAndRegister(
   disk: StoreDisk,
   priv: PrivateRestore,
   archives: readonly CheckedArchive[],
-  registrations: readonly Registration[] | undefined,
-  leftovers: boolean
+  registrations: readonly Registration[] | undefined
 ): Promise<{ added: number; existing: number; db?: RegisterResult; extractMs: number; dbMs: number }> {
   const storeDir = PRESETS[o.kind].storeDir;
   let added = new Set<string>();
@@ -333,25 +327,7 @@ async function moveInAndRegister(
   let dbMs = 0;
   const db = await withDaemonStopped(o.daemon, async () => {
     const t1 = Date.now();
-    // Read again now that nothing else writes the DB (the daemon stopped, the restore lock held):
-    // a path registered valid meanwhile is never replaced.
-    const validNow = leftovers
-      ? await liveValidPaths(o.root, o.dbDir as string, storeDir, o.scratchDir).catch((e: unknown) => {
-          core.warning(`runbox store: the live DB could not be read again, so no unregistered item on disk is replaced: ${errorMessage(e)}`);
-          return undefined;
-        })
-      : undefined;
-    const moved = await priv.moveIn(
-      archives.map((a) => ({ index: a.index, summary: a.summary })),
-      (item) => validNow !== undefined && !validNow.has(item)
-    );
-    if (moved.replaced.length > 0)
-      core.info(
-        `runbox store: ${moved.replaced.length} item(s) on disk that the DB does not register (left by a restore or build cut short) replaced by the snapshot's copies, e.g. ${moved.replaced
-          .slice(0, 5)
-          .map((t) => shown(t))
-          .join(', ')}`
-      );
+    const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
     added = new Set(moved.added);
     existing = moved.existing;
     const t2 = Date.now();
