@@ -15860,9 +15860,6 @@ class PrivateRestore {
     checkedBytes = 0;
     /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
     existing = new Set();
-    /** Top-level entries on disk that the DB does not register (treatAsLeftovers): extracted like
-     * new items, and moveIn may put the snapshot's copy in their place. */
-    leftovers = new Set();
     /** What each path of the private dir must be once tar is done (relative to the dir). */
     landed = new Map();
     /** Per archive: the new top-level items (relative) it emitted. */
@@ -15939,22 +15936,6 @@ class PrivateRestore {
             throw e;
         }
         return { restore, reaped };
-    }
-    /**
-     * Items on disk (absolute) for which `isLeftover` says the DB does not register them valid: an
-     * insert killed mid-way (db.ts Committed 'unknown') or a build cut short leaves such an item,
-     * which the daemons treat as an invalid leftover they may delete before building or
-     * substituting that path. They are extracted from the snapshot like new items (call before
-     * extractAll); moveIn replaces one only if the DB, read again with the daemon stopped, still
-     * does not register it. Returns them.
-     */
-    treatAsLeftovers(isLeftover) {
-        for (const t of this.existing)
-            if (isLeftover(`/${t}`)) {
-                this.existing.delete(t);
-                this.leftovers.add(t);
-            }
-        return [...this.leftovers].map((t) => `/${t}`).sort();
     }
     /** New items (absolute) not restored: they hard-link to files of items already in the store. */
     notRestored() {
@@ -16414,16 +16395,12 @@ class PrivateRestore {
      * not added (so never registered) and is told in a warning. Returns the items added
      * (absolute) and how many were already there.
      */
-    async moveIn(summaries, 
-    /** Whether the leftover `item` (absolute, see treatAsLeftovers) may be replaced: the DB,
-     * read with the daemon stopped, does not register it valid. */
-    replaceable = () => false) {
+    async moveIn(summaries) {
         this.moved = true;
         const added = [];
         let existing = 0;
         for (const r of new Set(summaries.flatMap((s) => s.summary.roots)))
             await this.makeStoreDir(r);
-        const replaced = await this.displaceLeftovers(summaries, replaceable);
         // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
         // archive and store path cost a process start each (a fork of this process, issue 13).
         // Per store path, in archive order: the names to move, and for each archive the positions
@@ -16476,47 +16453,7 @@ class PrivateRestore {
                 if (!kept.has(i))
                     added.push(`/${b.tops[i]}`);
         }
-        const addedSet = new Set(added);
-        return { added, existing, replaced: replaced.filter((t) => addedSet.has(t)) };
-    }
-    /**
-     * Renames the leftovers this restore extracted a copy of, and that `replaceable` allows, out of
-     * the store into `<dir>/displaced/` (removed with the private dir), so that moveIn renames the
-     * snapshot's copy in. Never deleted in place: a rename moves whatever is at that name (a link
-     * swapped in by the item's owner too) and follows nothing, and the store's filesystem holds
-     * the private dir, so it is never a copy. One that stays (a mount point, EBUSY) is counted as
-     * existing by moveIn, as before. Returns the items (absolute) that left the store.
-     */
-    async displaceLeftovers(summaries, replaceable) {
-        const candidates = new Set();
-        for (const { index } of summaries) {
-            const dropped = this.dropped.get(index) ?? new Set();
-            for (const t of this.emitted.get(index) ?? [])
-                if (this.leftovers.has(t) && !dropped.has(t) && replaceable(`/${t}`))
-                    candidates.add(t);
-        }
-        const onDisk = (t) => external_node_fs_default().lstatSync(onStoreDisk(this.disk, `/${t}`), { throwIfNoEntry: false }) !== undefined;
-        const tops = [...candidates].filter(onDisk).sort();
-        if (tops.length === 0)
-            return [];
-        const displaced = external_node_path_default().join(this.dir, 'displaced');
-        await run('mkdir', ['-m', '0700', '--', displaced], { privileged: true });
-        // By store path: one sub-dir each, so equal names under two store paths never meet.
-        const byRoot = new Map();
-        for (const t of tops) {
-            const sp = [...this.disk.keys()].find((k) => `/${t}`.startsWith(`${k}/`));
-            byRoot.set(sp, [...(byRoot.get(sp) ?? []), onStoreDisk(this.disk, `/${t}`)]);
-        }
-        let n = 0;
-        for (const sources of byRoot.values()) {
-            const dest = external_node_path_default().join(displaced, String(n++));
-            await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
-            for (let i = 0; i < sources.length; i += 256) {
-                // Its exit status says nothing the lstat below does not: what left the store is what counts.
-                await pipeline_runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...sources.slice(i, i + 256)], privileged: true }]).catch((e) => info(`runbox store: moving unregistered items out of the store failed for some: ${escapedText(errorMessage(e))}`));
-            }
-        }
-        return tops.filter((t) => !onDisk(t)).map((t) => `/${t}`);
+        return { added, existing };
     }
     /**
      * Makes `r` (relative store path) and its missing parents as root:root 0755 at its real
@@ -16647,12 +16584,7 @@ async function applySnapshot(o) {
     if (reaped.length > 0)
         info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
     try {
-        const { specs, skipped, valid } = await selectFrames(o, disk, all);
-        const storeDir = PRESETS[o.kind].storeDir;
-        // Items on disk the DB does not register (an insert killed mid-way kept them): the daemons'
-        // invalid leftovers, so the snapshot's copies are extracted to replace them (moveIn, with the
-        // daemon stopped). Only when the DB could be read: when unsure, nothing is replaced.
-        const leftovers = valid ? priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !valid.has(item)) : [];
+        const { specs, skipped } = await selectFrames(o, disk, all);
         const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
         await priv.checkSpace(needed);
         const archives = await extractAll(o, priv, specs, needed);
@@ -16663,7 +16595,7 @@ async function applySnapshot(o) {
         const left = reportLeftOut(archives, priv);
         const verifyMs = Date.now() - t0;
         await ensurePrivilege('restore a store snapshot into root-owned store paths');
-        const moved = await moveInAndRegister(o, disk, priv, archives, registrations, leftovers.length > 0);
+        const moved = await moveInAndRegister(o, disk, priv, archives, registrations);
         const delta = parts[parts.length - 1].manifest.base;
         const fullTops = new Set([
             ...archives.filter((a) => a.part === 0).flatMap((a) => [...a.summary.tops]),
@@ -16730,6 +16662,9 @@ function readParts(o) {
  * so a skipped archive is never read at all; its items are what the store already has.
  */
 async function selectFrames(o, disk, specs) {
+    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+    if (listed.length === 0)
+        return { specs: [...specs], skipped: [] };
     const storeDir = PRESETS[o.kind].storeDir;
     let valid;
     const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
@@ -16741,9 +16676,6 @@ async function selectFrames(o, disk, specs) {
             core_warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
             return { specs: [...specs], skipped: [] };
         }
-    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
-    if (listed.length === 0)
-        return { specs: [...specs], skipped: [], ...(valid ? { valid } : {}) };
     const onDisk = (item) => external_node_fs_default().lstatSync(onStoreDisk(disk, item), { throwIfNoEntry: false }) !== undefined;
     const lacks = (item) => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !valid.has(item));
     const keep = [];
@@ -16757,7 +16689,7 @@ async function selectFrames(o, disk, specs) {
     }
     if (skipped.length > 0)
         info(`runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`);
-    return { specs: keep, skipped, ...(valid ? { valid } : {}) };
+    return { specs: keep, skipped };
 }
 /**
  * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
@@ -16826,7 +16758,7 @@ function reportLeftOut(archives, priv) {
     return { bitsDropped, lockDropped, notRestored };
 }
 /** With the daemon stopped: the new items renamed into the store, then registered in its DB. */
-async function moveInAndRegister(o, disk, priv, archives, registrations, leftovers) {
+async function moveInAndRegister(o, disk, priv, archives, registrations) {
     const storeDir = PRESETS[o.kind].storeDir;
     let added = new Set();
     let existing = 0;
@@ -16834,20 +16766,7 @@ async function moveInAndRegister(o, disk, priv, archives, registrations, leftove
     let dbMs = 0;
     const db = await withDaemonStopped(o.daemon, async () => {
         const t1 = Date.now();
-        // Read again now that nothing else writes the DB (the daemon stopped, the restore lock held):
-        // a path registered valid meanwhile is never replaced.
-        const validNow = leftovers
-            ? await liveValidPaths(o.root, o.dbDir, storeDir, o.scratchDir).catch((e) => {
-                core_warning(`runbox store: the live DB could not be read again, so no unregistered item on disk is replaced: ${errorMessage(e)}`);
-                return undefined;
-            })
-            : undefined;
-        const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })), (item) => validNow !== undefined && !validNow.has(item));
-        if (moved.replaced.length > 0)
-            info(`runbox store: ${moved.replaced.length} item(s) on disk that the DB does not register (left by a restore or build cut short) replaced by the snapshot's copies, e.g. ${moved.replaced
-                .slice(0, 5)
-                .map((t) => shown(t))
-                .join(', ')}`);
+        const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
         added = new Set(moved.added);
         existing = moved.existing;
         const t2 = Date.now();
