@@ -146,6 +146,18 @@ describe('rangeGet', () => {
     await expect(get(s.url, 10)).rejects.toThrow(/head is longer than 65536 bytes/);
   });
 
+  test('a header value of many blanks is read in linear time (a lazy regex took seconds, blocking node)', async () => {
+    const s = await rawServer((_req, sock) => sock.write(ok(Buffer.from('abcdefghij'), `X-Pad: x${' '.repeat(60_000)}y\r\n`)));
+    const t0 = Date.now();
+    expect((await get(s.url, 10)).toString()).toBe('abcdefghij');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test('a whole head past 64 KiB arriving in one read is refused too', async () => {
+    const s = await rawServer((_req, sock) => sock.write(ok(Buffer.alloc(10), `X-Pad: ${'a'.repeat(70_000)}\r\n`)));
+    await expect(get(s.url, 10)).rejects.toThrow(/head is longer than 65536 bytes/);
+  });
+
   test('the connection ending mid-body fails as ended early, with what came before it handed on', async () => {
     const s = await rawServer((_req, sock) => sock.end(ok(DATA).subarray(0, 2 * 1024 * 1024 + 200)));
     const out: Buffer[] = [];

@@ -36,6 +36,13 @@ describe('HandOff', () => {
     await expect(h.onChunk(Buffer.from('b'))).rejects.toThrow('the consumer stopped reading');
   });
 
+  test('stop() before the consumer read anything (its sink failed first): the waiting chunk is refused', async () => {
+    const h = new HandOff();
+    const waiting = h.onChunk(Buffer.from('a'));
+    h.stop();
+    await expect(waiting).rejects.toThrow('the consumer stopped reading');
+  });
+
   test('a pipeline failure ends a waiting consumer with that error', async () => {
     const h = new HandOff();
     const consumer = (async () => {

@@ -242,8 +242,10 @@ const READ_BUFFER_BYTES = 256 * 1024;
 async function pipeToSink(stages: Stage[], sink: SnapshotSink, name: string): Promise<{ sha256: string; bytes: number }> {
   const chunks = new HandOff();
   const taken = sink.put(name, chunks);
-  // Settled either way below; a failure is told by the pipeline or by awaiting it.
-  taken.catch(() => undefined);
+  // A sink failing before it reads (the entry already broken by another frame's upload) would
+  // leave the first chunk waiting forever, and tar | zstd blocked on a full pipe: it stops the
+  // reader. The failure itself is told below.
+  taken.catch(() => chunks.stop());
   try {
     await runPipeline(stages, {
       consumeInto: {

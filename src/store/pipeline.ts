@@ -310,6 +310,11 @@ export class HandOff implements AsyncIterable<Buffer> {
     this.serve();
   }
 
+  /** The consumer will not read (it failed before it began): the reader stops as if it had stopped. */
+  stop(): void {
+    void this[Symbol.asyncIterator]().return?.();
+  }
+
   private serve(): void {
     const ask = this.asking;
     if (!ask) return;

@@ -35,6 +35,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import * as core from '@actions/core';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
 import { escapedText } from '../common/untrusted-text.js';
@@ -210,10 +211,20 @@ export async function reapPrivateDirs(parent: string): Promise<{ reaped: string[
   return { reaped };
 }
 
-/** Resolves once `b` is written to `w` (its callback); rejects with the write's error. */
+/**
+ * Resolves once `b` is written to `w` (its callback); rejects with the write's error, or when `w`
+ * closes first (its reader gone and the stream torn down: no callback may come then).
+ */
 function writeWhole(w: Writable, b: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    w.write(b, (e?: Error | null) => (e ? reject(e) : resolve()));
+    const gone = (): void => reject(Object.assign(new Error('the stream closed before the write ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (w.destroyed) return gone();
+    w.once('close', gone);
+    w.write(b, (e?: Error | null) => {
+      w.off('close', gone);
+      if (e) reject(e);
+      else resolve();
+    });
   });
 }
 
@@ -685,11 +696,15 @@ export class PrivateRestore {
       // Each piece written whole before the next is asked for: the source reads into the same
       // few buffers again (entry/reader.ts fileChunks), so nothing may still hold the last one.
       feed: async (stdin) => {
+        // zstd exiting early (a corrupt frame, a window past the bound) makes the pending write
+        // fail with EPIPE: its callback says so; unlistened, the 'error' would end the process.
+        stdin.on('error', () => undefined);
         for await (const b of guarded()) {
           hash?.update(b);
           await writeWhole(stdin, b);
         }
-        await new Promise<void>((resolve, reject) => stdin.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        stdin.end();
+        await finished(stdin);
       },
       consumeInto: {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
