@@ -6153,8 +6153,11 @@ class Conn {
     socket;
     /** Ended or failed: never reused. */
     dead = false;
+    /** Made with its own CA (tests): verified against other certificates than node's, never kept. */
+    ownCa;
     constructor(origin, url, ca) {
         this.origin = origin;
+        this.ownCa = ca !== undefined;
         const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
         const onread = { buffer: this.buffer, callback: (n) => this.onBytes(n) };
         const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -6183,7 +6186,7 @@ function forget(c) {
 }
 function keep(c) {
     const list = idle.get(c.origin) ?? [];
-    if (c.dead || list.length >= MAX_IDLE_PER_ORIGIN)
+    if (c.dead || c.ownCa || list.length >= MAX_IDLE_PER_ORIGIN)
         return void c.socket.destroy();
     c.onBytes = () => {
         // Bytes nobody asked for: the connection is out of step, never reused.
@@ -6199,7 +6202,7 @@ function keep(c) {
 }
 function take(url, ca) {
     const origin = `${url.protocol}//${url.host}`;
-    const list = idle.get(origin);
+    const list = ca === undefined ? idle.get(origin) : undefined;
     while (list && list.length > 0) {
         const c = list.pop();
         if (c.dead || c.socket.destroyed)
@@ -6223,13 +6226,25 @@ function parseHead(head) {
         return undefined;
     const headers = new Map();
     for (const line of lines.slice(1)) {
-        const h = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/.exec(line);
+        // Split at the first colon and trimmed by hand: a regex with a lazy value and trailing
+        // blanks takes quadratic time on a value of many blanks (2 s for 64 KiB), blocking node.
+        const colon = line.indexOf(':');
+        const name = colon > 0 ? line.slice(0, colon) : '';
         // obs-fold and anything else that is no header line: not an answer to read by hand.
-        if (!h)
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
             return undefined;
-        const name = h[1].toLowerCase();
-        const prev = headers.get(name);
-        headers.set(name, prev === undefined ? h[2] : `${prev}, ${h[2]}`);
+        let from = colon + 1;
+        let to = line.length;
+        while (from < to && (line[from] === ' ' || line[from] === '\t'))
+            from++;
+        while (to > from && (line[to - 1] === ' ' || line[to - 1] === '\t'))
+            to--;
+        const value = line.slice(from, to);
+        if (/[\r\n\0]/.test(value))
+            return undefined;
+        const key = name.toLowerCase();
+        const prev = headers.get(key);
+        headers.set(key, prev === undefined ? value : `${prev}, ${value}`);
     }
     return { status: Number(m[1]), headers };
 }
@@ -6301,6 +6316,9 @@ async function* rangeGet(url, opts, floor, onStart) {
     };
     const onHead = (all) => {
         const at = all.indexOf('\r\n\r\n');
+        // One read may bring a whole head past the bound (a 256 KiB read): refused all the same.
+        if (at > MAX_HEAD_BYTES)
+            return void fail(new Error(`GET ${url.host}: the answer's head is longer than ${MAX_HEAD_BYTES} bytes`));
         if (at < 0) {
             if (all.length > MAX_HEAD_BYTES)
                 fail(new Error(`GET ${url.host}: the answer's head is longer than ${MAX_HEAD_BYTES} bytes`));
@@ -8862,6 +8880,10 @@ class HandOff {
     fail(e) {
         this.failure ??= e;
         this.serve();
+    }
+    /** The consumer will not read (it failed before it began): the reader stops as if it had stopped. */
+    stop() {
+        void this[Symbol.asyncIterator]().return?.();
     }
     serve() {
         const ask = this.asking;
@@ -15493,8 +15515,10 @@ const READ_BUFFER_BYTES = 256 * 1024;
 async function pipeToSink(stages, sink, name) {
     const chunks = new HandOff();
     const taken = sink.put(name, chunks);
-    // Settled either way below; a failure is told by the pipeline or by awaiting it.
-    taken.catch(() => undefined);
+    // A sink failing before it reads (the entry already broken by another frame's upload) would
+    // leave the first chunk waiting forever, and tar | zstd blocked on a full pipe: it stops the
+    // reader. The failure itself is told below.
+    taken.catch(() => chunks.stop());
     try {
         await pipeline_runPipeline(stages, {
             consumeInto: {
@@ -15668,6 +15692,7 @@ async function createSnapshot(opts) {
 
 
 
+
 const PRIVATE_PREFIX = '.runbox-restore-';
 /** `.runbox-restore-<pid>-<start time>`: the restore that owns it, checkable after a hard kill. */
 const PRIVATE_NAME = /^\.runbox-restore-([1-9][0-9]*)-([0-9]+)$/;
@@ -15795,10 +15820,23 @@ async function reapPrivateDirs(parent) {
     }
     return { reaped };
 }
-/** Resolves once `b` is written to `w` (its callback); rejects with the write's error. */
+/**
+ * Resolves once `b` is written to `w` (its callback); rejects with the write's error, or when `w`
+ * closes first (its reader gone and the stream torn down: no callback may come then).
+ */
 function writeWhole(w, b) {
     return new Promise((resolve, reject) => {
-        w.write(b, (e) => (e ? reject(e) : resolve()));
+        const gone = () => reject(Object.assign(new Error('the stream closed before the write ended'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+        if (w.destroyed)
+            return gone();
+        w.once('close', gone);
+        w.write(b, (e) => {
+            w.off('close', gone);
+            if (e)
+                reject(e);
+            else
+                resolve();
+        });
     });
 }
 /** Resolves once `written` did (a write's callback), or `w` is closed (its reader is gone). */
@@ -16262,11 +16300,15 @@ class PrivateRestore {
             // Each piece written whole before the next is asked for: the source reads into the same
             // few buffers again (entry/reader.ts fileChunks), so nothing may still hold the last one.
             feed: async (stdin) => {
+                // zstd exiting early (a corrupt frame, a window past the bound) makes the pending write
+                // fail with EPIPE: its callback says so; unlistened, the 'error' would end the process.
+                stdin.on('error', () => undefined);
                 for await (const b of guarded()) {
                     hash?.update(b);
                     await writeWhole(stdin, b);
                 }
-                await new Promise((resolve, reject) => stdin.end((e) => (e ? reject(e) : resolve())));
+                stdin.end();
+                await (0,promises_namespaceObject.finished)(stdin);
             },
             consumeInto: {
                 buffer: Buffer.allocUnsafe(private_extract_READ_BUFFER_BYTES),
