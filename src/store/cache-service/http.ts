@@ -190,7 +190,17 @@ export function sendStream(method: string, url: string, headers: Record<string, 
     const req = mod.request(u, { method, headers: { ...headers, 'Content-Length': String(length) }, timeout: IDLE_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.length < 1024 && chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        const answer = { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') };
+        // Settled only once nothing reads the body any more: the caller fills the same buffers
+        // again (entry/writer.ts). A server that answered early (a 4xx/5xx before the whole body)
+        // gets the rest cut off.
+        if (req.writableFinished) return resolve(answer);
+        src.unpipe(req);
+        src.destroy();
+        req.once('close', () => resolve(answer));
+        req.destroy();
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${u.host}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
