@@ -109,7 +109,9 @@ async function main() {
     ACTIONS_RUNTIME_TOKEN: 'profile',
     GITHUB_SERVER_URL: undefined,
     ACTIONS_CACHE_URL: undefined,
-    RUNBOX_PROFILE_CPU: cpuDir
+    RUNBOX_PROFILE_CPU: cpuDir,
+    // RUNBOX_LAUNCHER=off: the steps fork their pipelines themselves (src/sys/launch.ts), to compare.
+    ...(process.env.RUNBOX_LAUNCHER ? { RUNBOX_LAUNCHER: process.env.RUNBOX_LAUNCHER } : {})
   };
   const inputs = (key) => ({ store: 'guix', daemon: 'none', key, 'restore-keys': 'profile-no-such-prefix-' });
   const job = (name, root, args) => {

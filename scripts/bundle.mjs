@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const ENTRIES = ['runbox', 'keeper'];
+const ENTRIES = ['runbox', 'keeper', 'launcher'];
 const build = path.resolve('.dist-build');
 
 function bundle(entry) {

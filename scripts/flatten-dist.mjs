@@ -11,7 +11,7 @@ const build = path.resolve('.dist-build');
 const dist = path.resolve('dist');
 fs.mkdirSync(dist, { recursive: true });
 const produced = new Set(['package.json']);
-for (const entry of ['runbox', 'keeper']) {
+for (const entry of ['runbox', 'keeper', 'launcher']) {
   const dir = path.join(build, entry);
   for (const f of fs.readdirSync(dir)) {
     if (f === 'package.json') continue;

@@ -4,6 +4,7 @@
 // stubs that call runStep (written by scripts/flatten-dist.mjs). The keeper is its own bundle.
 import { exitOnTermination } from './action/on-cancel.js';
 import { asCleanup, stopChildren } from './sys/exec.js';
+import { stopLauncher } from './sys/launch.js';
 import { runMain } from './steps/main-step.js';
 import { runPost } from './steps/post-step.js';
 import { runRestore } from './steps/restore-step.js';
@@ -16,5 +17,9 @@ export type StepName = keyof typeof STEPS;
 /** Runs one step in this process: signal handling first, then the step's orchestration. */
 export async function runStep(step: StepName): Promise<void> {
   exitOnTermination(step, { stopWork: () => stopChildren(), asCleanup });
-  await STEPS[step]();
+  try {
+    await STEPS[step]();
+  } finally {
+    await stopLauncher();
+  }
 }

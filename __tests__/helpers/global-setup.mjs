@@ -42,6 +42,9 @@ export default function globalSetup() {
   const keeperDir = path.join(dir, 'keeper');
   transpileTree(path.join(ROOT, 'src'), 'keeper.ts', keeperDir);
   fs.writeFileSync(path.join(keeperDir, 'package.json'), '{ "type": "module" }\n');
+  // The launcher (dependency-free too) next to the CLIs' bundle, where sys/launch.ts looks for
+  // it, as it finds dist/launcher.js next to dist/runbox.js: the CLIs' pipelines start through it.
+  transpileTree(path.join(ROOT, 'src'), 'launcher.ts', dir);
   process.env.RUNBOX_TEST_CLIS = dir;
 }
 

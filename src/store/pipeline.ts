@@ -1,25 +1,19 @@
 // Streaming pipelines (`zstd -dc FILE | sudo tar -x`, `sudo tar -c | zstd`) for snapshots of many
-// GB, which exec.run() cannot do because it buffers output. Each stage starts through
-// exec.startProcess(), so whether root rights come from being root or from `sudo -n` is still
+// GB, which exec.run() cannot do because it buffers output. The stages start through
+// exec.startStages(), so whether root rights come from being root or from `sudo -n` is still
 // decided in exec.ts alone. Adjacent stages are joined by an OS pipe (no copy through node);
 // node only feeds the first stage and/or consumes the last one.
-import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import * as core from '@actions/core';
 import { registerCleanup } from '../action/on-cancel.js';
 import { errorMessage } from '../common/errors.js';
-import { startProcess, type ProcessOptions } from '../sys/exec.js';
-import { rootOnlyProblem } from '../sys/path-safety.js';
+import { startStages, type StageCommand, type StageProcess } from '../sys/exec.js';
+import { unixSocketPair } from '../sys/launch.js';
 
-export interface Stage extends Pick<ProcessOptions, 'privileged'> {
-  cmd: string;
-  args: readonly string[];
-}
+export type Stage = StageCommand;
 
 export interface PipelineIO {
   /** Writes the first stage's stdin; must end it (stream.pipeline does). Without it stdin is /dev/null. */
@@ -46,76 +40,48 @@ export interface ReusedReads {
   socketDir?: string;
 }
 
-/** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
-const MAX_SOCKET_PATH = 107;
-
 /**
- * A connected pair of unix stream sockets: `theirs` to give a child as its stdout, `ours` read
- * into `r.buffer` (net.Socket's onread; node makes a child's own stdout pipe without it). Made
- * by a listen and a connect on a socket in a fresh 0700 dir (mkdtemp), removed at once: only
- * this uid and root can connect, and those can read this process's memory anyway.
+ * A connected pair of unix stream sockets (sys/launch.ts unixSocketPair): `theirs` to give the
+ * last stage as its stdout, `ours` read into `r.buffer` (net.Socket's onread; node makes a
+ * child's own stdout pipe without it).
  */
 async function reusedReadsPair(r: ReusedReads): Promise<{ ours: net.Socket; theirs: net.Socket; done: Promise<void> }> {
-  // As root, not in a TMPDIR another user may write to: they could rename the fresh dir away and
-  // put a link in its place, and root would bind the socket wherever it points.
-  const home = r.socketDir ?? os.tmpdir();
-  const problem = process.getuid?.() === 0 ? rootOnlyProblem(home) : undefined;
-  if (problem) throw new Error(`the socket would be made in ${home}, and ${problem}`);
-  const dir = fs.mkdtempSync(path.join(home, 'runbox-out-'));
-  const server = net.createServer();
-  try {
-    const where = path.join(dir, 's');
-    // Longer than sun_path holds, libuv would cut the path short and bind the socket there,
-    // outside the private dir (in TMPDIR's parent, say): refused, the caller reads the pipe.
-    if (Buffer.byteLength(where) > MAX_SOCKET_PATH) throw new Error(`${where} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket's path can be`);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(where, resolve);
-    });
-    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-    let fail: (e: unknown) => void = () => undefined;
-    let ended: () => void = () => undefined;
-    let pending = Promise.resolve();
-    const ours = net.connect({
-      path: where,
-      onread: {
-        buffer: r.buffer,
-        callback: (n: number): boolean => {
-          // Paused until the chunk is handled: the next read overwrites the buffer.
-          pending = r.onChunk(r.buffer.subarray(0, n)).then(
-            () => void ours.resume(),
-            (e: unknown) => fail(e)
-          );
-          return false;
-        }
-      }
-    });
-    const done = new Promise<void>((resolve, reject) => {
-      fail = (e) => {
-        ours.destroy();
-        reject(e instanceof Error ? e : new Error(errorMessage(e)));
-      };
-      ended = () => void pending.then(() => r.onEnd()).then(resolve, fail);
-    });
-    // Awaited by runPipeline once the pair is made; a pair never made rejects it unawaited.
-    done.catch(() => undefined);
-    let atEnd = false;
-    ours.once('end', () => {
-      atEnd = true;
-      ended();
-    });
-    ours.once('error', (e) => fail(e));
-    // Closed before its end (the pipeline cut short): told like a broken pipe, a consequence.
-    ours.once('close', () => atEnd || fail(Object.assign(new Error('the output was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
-    await new Promise<void>((resolve, reject) => {
-      ours.once('connect', resolve);
-      ours.once('error', reject);
-    });
-    return { ours, theirs: await accepted, done };
-  } finally {
-    server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  let fail: (e: unknown) => void = () => undefined;
+  let ended: () => void = () => undefined;
+  let pending = Promise.resolve();
+  // Set once the pair is made; no chunk can come before.
+  let ours: net.Socket | undefined = undefined;
+  const pair = await unixSocketPair(r.socketDir ?? os.tmpdir(), {
+    buffer: r.buffer,
+    callback: (n: number): boolean => {
+      // Paused until the chunk is handled: the next read overwrites the buffer.
+      pending = r.onChunk(r.buffer.subarray(0, n)).then(
+        () => void ours?.resume(),
+        (e: unknown) => fail(e)
+      );
+      return false;
+    }
+  });
+  ours = pair.ours;
+  const mine = ours;
+  const done = new Promise<void>((resolve, reject) => {
+    fail = (e) => {
+      mine.destroy();
+      reject(e instanceof Error ? e : new Error(errorMessage(e)));
+    };
+    ended = () => void pending.then(() => r.onEnd()).then(resolve, fail);
+  });
+  // Awaited by runPipeline once the pair is made; a pair never made rejects it unawaited.
+  done.catch(() => undefined);
+  let atEnd = false;
+  mine.once('end', () => {
+    atEnd = true;
+    ended();
+  });
+  mine.once('error', (e) => fail(e));
+  // Closed before its end (the pipeline cut short): told like a broken pipe, a consequence.
+  mine.once('close', () => atEnd || fail(Object.assign(new Error('the output was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+  return { ours: mine, theirs: pair.theirs, done };
 }
 
 export class PipelineError extends Error {
@@ -142,15 +108,15 @@ function isBrokenPipe(e: unknown): boolean {
   return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }
 
-function waitForStage(child: ChildProcess): Promise<StageEnd> {
+function waitForStage(child: StageProcess): Promise<StageEnd> {
   return new Promise((resolve) => {
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-STDERR_TAIL);
     });
     // 'error' (e.g. ENOENT) may come without 'close'; whichever is first settles.
-    child.once('error', (error) => resolve({ code: null, signal: null, error, stderr }));
-    child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+    child.once('error', (error: Error) => resolve({ code: null, signal: null, error, stderr }));
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal, stderr }));
   });
 }
 
@@ -161,9 +127,7 @@ function waitForStage(child: ChildProcess): Promise<StageEnd> {
  */
 export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {}): Promise<void> {
   if (stages.length === 0) throw new Error('runPipeline: no stages');
-  const children: ChildProcess[] = [];
-  /** Each stage's argv as it runs, quoted. */
-  const shown: string[] = [];
+  const children: StageProcess[] = [];
   // Without the pair (no socket can be made: a TMPDIR whose path is too long for one, say), the
   // child's own stdout pipe, its fresh buffers handed on as they come (valid for good).
   const pair = io.consumeInto
@@ -192,27 +156,22 @@ export async function runPipeline(stages: readonly Stage[], io: PipelineIO = {})
     ours?.destroy();
   };
 
-  const ends: Promise<StageEnd>[] = [];
-  stages.forEach((stage, i) => {
-    const last = i === stages.length - 1;
-    const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : (children[i - 1].stdout as Readable);
-    const stdout = last ? (pair ? pair.theirs : consume ? 'pipe' : 'ignore') : 'pipe';
-    const started = startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
-    const child = started.child;
-    shown.push(started.shown);
-    // The child got its own copy of the previous stage's read end; dropping ours lets the
-    // previous stage see EPIPE when this one exits early, instead of blocking forever. The
-    // same for the pair's end the last stage writes: once it exits, ours reads the end.
-    if (i > 0) children[i - 1].stdout?.destroy();
-    if (last) pair?.theirs.destroy();
-    children.push(child);
-    ends.push(
-      waitForStage(child).then((end) => {
-        if (end.error || end.code !== 0) abort();
-        return end;
-      })
-    );
+  const stdout = pair ? pair.theirs : consume ? 'pipe' : 'ignore';
+  // The pair's end the last stage writes is the child's alone once started: once it exits,
+  // ours reads the end.
+  const started = await startStages(stages, io.feed ? 'pipe' : 'ignore', stdout).catch((e: unknown) => {
+    pair?.theirs.destroy();
+    ours?.destroy();
+    throw e;
   });
+  const shown = started.shown;
+  children.push(...started.children);
+  const ends = children.map((child) =>
+    waitForStage(child).then((end) => {
+      if (end.error || end.code !== 0) abort();
+      return end;
+    })
+  );
 
   core.debug(`exec: ${shown.join(' | ')}`);
 

@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import type { Stream } from 'node:stream';
 import * as core from '@actions/core';
+import { theLauncher, type LaunchedChild, type LaunchedOutput } from './launch.js';
 
 /** One of the child's stdin/stdout/stderr: a pipe to us, /dev/null, or a stream or fd it gets as is. */
 export type StdioWiring = StdioPipe | StdioNull | Stream | number;
@@ -128,6 +129,58 @@ export function startProcess(cmd: string, args: readonly string[], opts: Process
   return { child, shown: quote(argv) };
 }
 
+/** One stage of a pipeline (startStages). */
+export interface StageCommand extends Pick<ProcessOptions, 'privileged'> {
+  cmd: string;
+  args: readonly string[];
+}
+
+/** A pipeline stage as started: a child of ours, or one the launcher started for us. */
+export type StageProcess = ChildProcess | LaunchedChild;
+
+/**
+ * Starts stages[0] | stages[1] | ...: adjacent stages joined by an OS pipe (no copy through
+ * node), the first one's stdin and the last one's stdout as given, every stage's stderr piped to
+ * us. The caller owns the children (their events, pipes and ends), as with startProcess().
+ * Through the step's launcher when there is one (sys/launch.ts: node then never forks while a
+ * pipeline's bytes flow, which on a VM costs it more than the pipeline), otherwise forked here.
+ */
+export async function startStages(stages: readonly StageCommand[], stdin: 'pipe' | 'ignore', stdout: LaunchedOutput): Promise<{ children: StageProcess[]; shown: string[] }> {
+  const argvs = stages.map((s) => commandLine(s.cmd, s.args, s.privileged));
+  const shown = argvs.map(quote);
+  const refuse = (): StoppingError => new StoppingError(shown.join(' | '));
+  if (isStopping()) throw refuse();
+  const launcher = await theLauncher();
+  if (launcher) {
+    if (isStopping()) throw refuse();
+    const children = await launcher.start(argvs, stdin, stdout, process.env);
+    // A cancel that came while the launcher started them found none of them to stop.
+    if (isStopping()) {
+      for (const c of children) c.kill('SIGTERM');
+      throw refuse();
+    }
+    children.forEach(trackChild);
+    return { children, shown };
+  }
+  const children: ChildProcess[] = [];
+  argvs.forEach((argv, i) => {
+    const first = i === 0;
+    const last = i === argvs.length - 1;
+    const child = spawn(argv[0], argv.slice(1), {
+      env: process.env,
+      stdio: [first ? stdin : children[i - 1].stdout, last ? stdout : 'pipe', 'pipe']
+    });
+    // The child got its own copy of the previous stage's read end; dropping ours lets the
+    // previous stage see EPIPE when this one exits early, instead of blocking forever. The
+    // same for a socket of ours the last stage writes.
+    if (!first) children[i - 1].stdout?.destroy();
+    if (last && typeof stdout !== 'string') stdout.destroy();
+    trackChild(child);
+    children.push(child);
+  });
+  return { children, shown };
+}
+
 export function quote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
@@ -144,7 +197,7 @@ export function quote(argv: readonly string[]): string {
 // group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
 // command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
 
-const children = new Set<ChildProcess>();
+const children = new Set<TrackedChild>();
 let stopping = false;
 const cleanupScope = new AsyncLocalStorage<true>();
 
@@ -161,8 +214,11 @@ export function isStopping(): boolean {
   return stopping && !cleanupScope.getStore();
 }
 
+/** What stopChildren() needs of a child: a ChildProcess, or a stage the launcher started. */
+type TrackedChild = Pick<ChildProcess, 'exitCode' | 'signalCode' | 'pid' | 'spawnargs' | 'kill'> & { once(event: 'close' | 'error', listener: () => void): unknown };
+
 /** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
-export function trackChild(child: ChildProcess): void {
+export function trackChild(child: TrackedChild): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   children.add(child);
   child.once('close', () => children.delete(child));

@@ -1,0 +1,157 @@
+// Pipelines through the launcher (src/launcher.ts, sys/launch.ts): the process that forks a
+// step's pipeline stages so the step's own node never forks while bytes flow. Real children,
+// the real launcher script (transpiled next to the test CLIs by global-setup, as dist/launcher.js
+// sits next to dist/runbox.js), real signals. The first test proves the stages really are the
+// launcher's children: every other one would pass just as well if exec.ts forked them itself.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+
+let runPipeline: typeof import('../src/store/pipeline.js').runPipeline;
+let exec: typeof import('../src/sys/exec.js');
+let launch: typeof import('../src/sys/launch.js');
+
+beforeAll(async () => {
+  const clis = process.env.RUNBOX_TEST_CLIS;
+  if (!clis) throw new Error('RUNBOX_TEST_CLIS is not set: run this through jest (global-setup builds the launcher)');
+  // Read once, at the first pipeline: set before the modules are used.
+  process.env.RUNBOX_LAUNCHER = path.join(clis, 'launcher.js');
+  ({ runPipeline } = await import('../src/store/pipeline.js'));
+  exec = await import('../src/sys/exec.js');
+  launch = await import('../src/sys/launch.js');
+});
+
+afterAll(async () => {
+  await launch.stopLauncher();
+});
+
+/** stdout of a one-stage pipeline, read through consume (a 'pipe'). */
+async function output(cmd: string, args: string[], feed?: Buffer): Promise<Buffer> {
+  const got: Buffer[] = [];
+  await runPipeline([{ cmd, args }], {
+    ...(feed ? { feed: (stdin) => new Promise<void>((resolve, reject) => stdin.end(feed, (e?: Error | null) => (e ? reject(e) : resolve()))) } : {}),
+    consume: async (stdout) => {
+      for await (const b of stdout as AsyncIterable<Buffer>) got.push(b);
+    }
+  });
+  return Buffer.concat(got);
+}
+
+function parentOf(stat: string): number {
+  // /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces: read after the last ')'.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+test("a pipeline's stages are the launcher's children, not this process's", async () => {
+  const stat = (await output('cat', ['/proc/self/stat'])).toString();
+  const ppid = parentOf(stat);
+  expect(ppid).not.toBe(process.pid);
+  const cmdline = fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').split('\0');
+  expect(cmdline.some((a) => a.endsWith('launcher.js'))).toBe(true);
+  // And the launcher is ours.
+  expect(parentOf(fs.readFileSync(`/proc/${ppid}/stat`, 'utf8'))).toBe(process.pid);
+});
+
+test('output read through a pipe arrives whole and in order, through every stage', async () => {
+  // A few MB: the launcher's own socket of a child's stdout would read some of it before the fd
+  // left (sends wait for acks), and those bytes were lost. Output comes through a pair of ours.
+  const expected = Array.from({ length: 400_000 }, (_, i) => `${i + 1}\n`).join('');
+  expect((await output('seq', ['1', '400000'])).toString()).toBe(expected);
+  const got: Buffer[] = [];
+  await runPipeline(
+    [
+      { cmd: 'seq', args: ['1', '400000'] },
+      { cmd: 'cat', args: [] },
+      { cmd: 'cat', args: [] }
+    ],
+    {
+      consume: async (stdout) => {
+        for await (const b of stdout as AsyncIterable<Buffer>) got.push(b);
+      }
+    }
+  );
+  expect(Buffer.concat(got).toString()).toBe(expected);
+});
+
+test("what node feeds reaches the first stage's stdin whole", async () => {
+  const data = crypto.randomBytes(5 * 1024 * 1024 + 3);
+  const out = (await output('sha256sum', ['-b'], data)).toString();
+  expect(out.split(' ')[0]).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+});
+
+test("a failing stage's error names it with the end of its stderr", async () => {
+  // 40 KB of noise first: what is kept is the end, where the reason is.
+  const script = 'head -c 40000 /dev/zero | tr "\\0" x >&2; echo "the reason" >&2; exit 3';
+  const err = await runPipeline([{ cmd: 'sh', args: ['-c', script] }]).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(Error);
+  const message = (err as Error).message;
+  expect(message.startsWith("`sh -c 'head -c 40000")).toBe(true);
+  expect(message.includes('` exited with 3: xxxx')).toBe(true);
+  expect(message.endsWith('xxxxthe reason')).toBe(true);
+});
+
+test('a command that cannot be run is an error that says so', async () => {
+  const err = await runPipeline([{ cmd: 'runbox-no-such-command', args: [] }]).catch((e: unknown) => e);
+  expect((err as Error).message).toMatch(/runbox-no-such-command` could not run: .*ENOENT/);
+});
+
+test("a consumer's failure stops every stage, one that would never end too", async () => {
+  const started = Date.now();
+  const err = await runPipeline(
+    [
+      { cmd: 'yes', args: [] },
+      { cmd: 'sleep', args: ['1000'] }
+    ],
+    { feed: () => Promise.reject(new Error('refused')) }
+  ).catch((e: unknown) => e);
+  expect((err as Error).message).toBe('refused');
+  expect(Date.now() - started).toBeLessThan(10_000);
+});
+
+test('a launcher that dies fails the pipelines it ran; the next pipeline starts without it', async () => {
+  const stat = (await output('cat', ['/proc/self/stat'])).toString();
+  const launcherPid = parentOf(stat);
+  const running = runPipeline([{ cmd: 'sleep', args: ['1000'] }]).catch((e: unknown) => e);
+  // The sleep started (the launcher forked it) before the launcher is killed.
+  const deadline = Date.now() + 5000;
+  const sleeping = (): number | undefined =>
+    fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number)
+      .find((p) => {
+        try {
+          return parentOf(fs.readFileSync(`/proc/${p}/stat`, 'utf8')) === launcherPid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\0');
+        } catch {
+          // Gone meanwhile: not the one.
+          return false;
+        }
+      });
+  let sleepPid = sleeping();
+  while (sleepPid === undefined && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    sleepPid = sleeping();
+  }
+  expect(sleepPid).toBeDefined();
+  process.kill(launcherPid, 'SIGKILL');
+  const err = await running;
+  expect((err as Error).message).toMatch(/launcher exited \(SIGKILL\)/);
+  process.kill(sleepPid as number, 'SIGKILL');
+  const again = parentOf((await output('cat', ['/proc/self/stat'])).toString());
+  expect(again).toBe(process.pid);
+});
+
+test("stopChildren (a cancel) ends a launched pipeline's stages", async () => {
+  // After a stop, the next pipeline starts a new launcher (the last one died above).
+  await launch.stopLauncher();
+  expect(parentOf((await output('cat', ['/proc/self/stat'])).toString())).not.toBe(process.pid);
+  const running = runPipeline([{ cmd: 'sleep', args: ['1000'] }]).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  await exec.stopChildren(5000);
+  const err = await running;
+  expect(err).toBeInstanceOf(Error);
+  expect((err as Error).message).toMatch(/sleep 1000` was killed by SIGTERM/);
+  expect(Date.now() - started).toBeLessThan(4000);
+});
