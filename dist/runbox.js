@@ -2501,382 +2501,24 @@ function exitOnTermination(step, hooks = {}) {
 const external_node_async_hooks_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_hooks");
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/sys/exec.ts
-// The one door to the host's processes: every child runbox starts goes through startProcess(),
-// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
-// only way to ask for root. run() is the common case (buffered output, exit code checked);
-// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
-// helpers (extra fds, a detached keeper) use startProcess() directly.
-
-
-
-/**
- * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
- * could otherwise print without bound, and one huge string crashes node mid-restore (with the
- * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
- * for messages, so its tail is kept.
- */
-const MAX_STDOUT = 16 * 1024 * 1024;
-const MAX_STDERR_TAIL = 1024 * 1024;
-/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
-function singleLine(s) {
-    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-class CommandError extends Error {
-    command;
-    result;
-    constructor(command, result) {
-        // stderr may quote data the command read (member names, DB rows) and this message reaches the
-        // log: one line, each quoted line cut, so it cannot start a workflow command there.
-        const detail = result.stderr
-            .trim()
-            .split('\n')
-            .slice(-5)
-            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
-            .join(' | ');
-        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
-        this.command = command;
-        this.result = result;
-        this.name = 'CommandError';
-    }
-}
-/** A command printed more than run() keeps: it was killed, and its output is not used. */
-class OutputLimitError extends Error {
-    command;
-    limit;
-    constructor(command, limit) {
-        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
-        this.command = command;
-        this.limit = limit;
-        this.name = 'OutputLimitError';
-    }
-}
-function isRoot() {
-    return process.getuid?.() === 0;
-}
-/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
-function commandLine(cmd, args, privileged = false) {
-    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
-}
-/**
- * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
- * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
- */
-function startProcess(cmd, args, opts = {}) {
-    const argv = commandLine(cmd, args, opts.privileged);
-    // run()'s rule for every start: once the step is stopping, nothing new starts outside a
-    // cleanup. The step's code runs on while the cancel's cleanups do; without this, a cancelled
-    // main went on to take its locks with flock and hand them to a keeper that outlived it.
-    if (isStopping())
-        throw new StoppingError(quote(argv));
-    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
-        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-        env: opts.env ?? process.env,
-        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
-        detached: opts.detached ?? false
-    });
-    // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
-    if (!opts.detached)
-        trackChild(child);
-    return { child, shown: quote(argv) };
-}
-function quote(argv) {
-    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-// --- children end with their step --------------------------------------------------------------
-//
-// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
-// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
-// on after the step's locks died deletes what the next run has just started using. So every child
-// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
-// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
-//
-// Children stay in the step's process group (not detached): a runner that kills the job's
-// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
-// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
-const children = new Set();
-let stopping = false;
-const cleanupScope = new external_node_async_hooks_namespaceObject.AsyncLocalStorage();
-/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
-class StoppingError extends Error {
-    command;
-    constructor(command) {
-        super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
-        this.command = command;
-        this.name = 'StoppingError';
-    }
-}
-/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
-function isStopping() {
-    return stopping && !cleanupScope.getStore();
-}
-/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
-function trackChild(child) {
-    if (child.exitCode !== null || child.signalCode !== null)
-        return;
-    children.add(child);
-    child.once('close', () => children.delete(child));
-    child.once('error', () => children.delete(child));
-}
-/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
-function asCleanup(fn) {
-    return cleanupScope.run(true, fn);
-}
-/**
- * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
- * once all have closed. From now on run() refuses new commands outside asCleanup().
- */
-async function stopChildren(graceMs = 3000) {
-    stopping = true;
-    const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
-    if (running.length === 0)
-        return;
-    info(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
-    const closed = running.map((c) => new Promise((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
-    for (const c of running)
-        c.kill('SIGTERM');
-    const timer = setTimeout(() => {
-        for (const c of running)
-            if (c.exitCode === null && c.signalCode === null)
-                c.kill('SIGKILL');
-    }, graceMs);
-    await Promise.all(closed);
-    clearTimeout(timer);
-}
-async function run(cmd, args, opts = {}) {
-    if (isStopping())
-        throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
-    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
-    const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
-    core_debug(`exec: ${shown}`);
-    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
-    let overflow = false;
-    const result = await new Promise((resolve, reject) => {
-        const out = [];
-        let outBytes = 0;
-        const err = [];
-        let errBytes = 0;
-        child.stdout?.on('data', (b) => {
-            if (overflow)
-                return;
-            outBytes += b.length;
-            if (outBytes <= maxStdout) {
-                out.push(b);
-                return;
-            }
-            overflow = true;
-            out.length = 0;
-            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
-            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
-            child.kill('SIGTERM');
-            child.stdout?.destroy();
-            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
-        });
-        child.stderr?.on('data', (b) => {
-            err.push(b);
-            errBytes += b.length;
-            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
-                errBytes -= err.shift().length;
-        });
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-            const errText = Buffer.concat(err);
-            resolve({
-                code: code ?? (signal ? 128 : 1),
-                stdout: Buffer.concat(out).toString(),
-                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : ''),
-                ...(signal ? { signal } : {})
-            });
-        });
-        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
-        child.stdin?.end(opts.input ?? '');
-    });
-    if (overflow)
-        throw new OutputLimitError(shown, maxStdout);
-    if (result.code !== 0 && !opts.allowFailure)
-        throw new CommandError(shown, result);
-    return result;
-}
-let sudoChecked;
-/**
- * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
- * but the runner user has no passwordless sudo.
- */
-function ensurePrivilege(why) {
-    if (isRoot())
-        return Promise.resolve();
-    sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
-        if (r.code !== 0)
-            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` + 'Give the runner user passwordless sudo, or run the runner as root.');
-    }, (e) => {
-        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
-    });
-    return sudoChecked;
-}
-/**
- * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
- * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
- * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
- * the caller already knows it cannot succeed (handing files to another user). As root there is
- * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
- */
-async function runElseRoot(cmd, args, why, opts = {}) {
-    const { tryRunnerFirst = true, ...runOpts } = opts;
-    if (isRoot())
-        return { ...(await run(cmd, args, runOpts)), escalated: false };
-    if (tryRunnerFirst) {
-        const r = await run(cmd, args, { ...runOpts, allowFailure: true });
-        if (r.code === 0)
-            return { ...r, escalated: false };
-    }
-    await ensurePrivilege(why);
-    return { ...(await run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
-}
-
+;// CONCATENATED MODULE: external "node:events"
+const external_node_events_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(24);
 var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_);
+;// CONCATENATED MODULE: external "node:net"
+const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_namespaceObject);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-;// CONCATENATED MODULE: ./src/common/duration.ts
-// One syntax wherever an input asks for time (`lock-timeout`, `reap-after`, `pr-reap-after`):
-// a user who wrote `30m` for one should not see it refused by another.
-
-const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
-/** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
-const MAX_DURATION_SEC = 365 * 86400;
-function limitText(sec) {
-    for (const [u, n] of [
-        ['d', 86400],
-        ['h', 3600],
-        ['m', 60]
-    ])
-        if (sec % n === 0)
-            return `${sec / n}${u}`;
-    return `${sec}s`;
-}
-/** Parses `90s`, `30m`, `1h`, `2d` or plain seconds (`3600`) into seconds. */
-function parseDuration(input, raw, limits = {}) {
-    const max = limits.maxSec ?? MAX_DURATION_SEC;
-    const fix = `Write a ${limits.allowZero ? '' : 'positive '}whole number with a unit: s, m, h or d (e.g. '90s', '30m', '1h', '2d'), or plain seconds (e.g. '3600'), at most ${limitText(max)}${limits.allowZero ? ` ('0' fails at once)` : ''}`;
-    const m = /^(\d+)\s*([smhd]?)$/i.exec(raw);
-    if (!m)
-        throw new InputError(input, `'${raw}' is not a duration`, fix);
-    const sec = Number(m[1]) * UNIT_SEC[(m[2] || 's').toLowerCase()];
-    if (sec === 0 && !limits.allowZero)
-        throw new InputError(input, `'${raw}' is zero`, fix);
-    if (!Number.isSafeInteger(sec) || sec > max)
-        throw new InputError(input, `'${raw}' is longer than ${limitText(max)}`, fix);
-    return sec;
-}
-
-;// CONCATENATED MODULE: ./src/action/input-source.ts
-// Every input is read through an InputSource, once, in one place per capability, so parsing
-// and validation can be tested without an Actions runtime.
-
-
-/** The variable the runner passes an input in: spaces become `_`, then upper case. */
-function inputEnvName(name) {
-    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
-}
-function splitLines(raw) {
-    return (raw
-        .split(/\r?\n/)
-        // A '#' after whitespace starts a comment, as in YAML: inside a `|` block YAML itself keeps
-        // a trailing `# ...` as part of the value, and writing one there is the natural thing to do.
-        .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
-        .filter((l) => l !== '' && !l.startsWith('#')));
-}
-const actionInputs = {
-    value: (name) => getInput(name).trim(),
-    lines: (name) => splitLines(getInput(name)),
-    given: (name) => process.env[inputEnvName(name)] !== undefined
-};
-function inputsFrom(values) {
-    return {
-        value: (name) => (values[name] ?? '').trim(),
-        lines: (name) => splitLines(values[name] ?? ''),
-        given: (name) => name in values
-    };
-}
-function parseBoolean(src, name, fallback) {
-    const v = src.value(name).toLowerCase();
-    if (v === '')
-        return fallback;
-    if (v === 'true')
-        return true;
-    if (v === 'false')
-        return false;
-    throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
-}
-
-;// CONCATENATED MODULE: ./src/action/job-context.ts
-// The facts about this job that the runner provides as environment variables. A missing one
-// is an error, never a default: an unset run id once collapsed every run onto one shared dir.
-
-function required(env, name, shape) {
-    const v = (env[name] ?? '').trim();
-    if (v === '')
-        throw new Error(`${name} is not set: runbox runs inside a GitHub Actions job, where the runner sets it`);
-    if (shape && !shape.test(v))
-        throw new Error(`${name} is '${v}', which is not what the runner sets (${String(shape)})`);
-    return v;
-}
-/**
- * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
- * The one read of it: main requires it (jobContext), while the input parsers that default to it
- * run before the job context and decide themselves what its absence means (base-dir's default
- * fails with an input error, the store's staging falls back to the OS temp dir for post, which
- * parses the store config without a job context).
- */
-function runnerTemp(env = process.env) {
-    return (env.RUNNER_TEMP ?? '').trim() || undefined;
-}
-function pullRequestNumber(env) {
-    const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
-    if (fromRef)
-        return fromRef[1];
-    const eventPath = env.GITHUB_EVENT_PATH;
-    if (!eventPath || !external_node_fs_default().existsSync(eventPath))
-        return undefined;
-    const event = JSON.parse(external_node_fs_default().readFileSync(eventPath, 'utf8'));
-    const n = event.pull_request?.number ?? event.number;
-    return n === undefined ? undefined : String(n);
-}
-/**
- * The repository's default branch, from the event payload the runner writes (every event that
- * names a repository carries it); undefined when there is no payload or it names none.
- */
-function defaultBranch(env = process.env) {
-    const eventPath = env.GITHUB_EVENT_PATH;
-    if (!eventPath || !external_node_fs_default().existsSync(eventPath))
-        return undefined;
-    const event = JSON.parse(external_node_fs_default().readFileSync(eventPath, 'utf8'));
-    const name = event.repository?.default_branch;
-    return typeof name === 'string' && name !== '' ? name : undefined;
-}
-function jobContext(env = process.env) {
-    const event = env.GITHUB_EVENT_NAME ?? '';
-    const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
-    let ref;
-    if (pr)
-        ref = `pr-${pr}`;
-    else {
-        const name = (env.GITHUB_REF_NAME ?? '').trim() || required(env, 'GITHUB_REF').replace(/^refs\/(heads|tags)\//, '');
-        ref = name;
-    }
-    return {
-        runId: required(env, 'GITHUB_RUN_ID', /^\d+$/),
-        runAttempt: required(env, 'GITHUB_RUN_ATTEMPT', /^\d+$/),
-        job: required(env, 'GITHUB_JOB'),
-        runnerName: required(env, 'RUNNER_NAME'),
-        ref,
-        runnerTemp: runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
-        workspace: (env.GITHUB_WORKSPACE ?? '').trim()
-    };
-}
-
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(75);
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(136);
 ;// CONCATENATED MODULE: ./src/sys/path-safety.ts
 // Checks every host path that runbox may create, chown, delete or extract into. runbox often
 // runs with root rights on hosts shared by many runners, so a typo or an unset variable in a
@@ -3215,6 +2857,745 @@ function sanitizeComponent(raw, maxLength = 60) {
     if (s.length > maxLength)
         s = s.slice(0, maxLength).replace(/[-.]+$/, '');
     return s;
+}
+
+;// CONCATENATED MODULE: ./src/sys/launch.ts
+// The step's side of the launcher (src/launcher.ts, dist/launcher.js): a small process started
+// once per step that forks a pipeline's stages for it, so that the step's own node, whose
+// buffers a restore or save writes over and over, never forks while the bytes flow (why: see
+// launcher.ts). Only exec.ts calls this; it has built each stage's argv (sudo included).
+//
+// A stage started here is a LaunchedChild: the parts of a ChildProcess that pipelines use (kill,
+// exitCode/signalCode, 'error', 'exit', 'close'; stdin the pipe's write end the launcher sent,
+// stdout our end of a socket pair whose other end the stage writes, stderr the tail the launcher
+// kept, given at the exit). Without the launcher (not built next to the bundle, as when tests run the sources;
+// or it could not start, or died), exec.ts forks the stages itself, as before.
+
+
+
+
+
+
+
+
+
+class LaunchedChild extends external_node_events_namespaceObject.EventEmitter {
+    spawnargs;
+    signal;
+    pid;
+    stdin = null;
+    stdout = null;
+    stderr = new external_node_stream_.PassThrough();
+    exitCode = null;
+    signalCode = null;
+    exited = false;
+    failed = false;
+    closed = false;
+    /** Exited or failed: the launcher will tell nothing more of it. */
+    get ended() {
+        return this.exited || this.failed;
+    }
+    /** stdout/stderr sockets not yet closed: 'close' waits for them, as a ChildProcess's does. */
+    openReads = 0;
+    constructor(spawnargs, signal) {
+        super();
+        this.spawnargs = spawnargs;
+        this.signal = signal;
+    }
+    kill(sig = 'SIGTERM') {
+        if (this.ended)
+            return false;
+        this.signal(sig);
+        return true;
+    }
+    /** Our end of what the stage writes (a socket pair's), or the write end of its stdin. */
+    attach(which, s) {
+        if (which === 'stdin')
+            this.stdin = s;
+        else {
+            this.stdout = s;
+            this.openReads++;
+            s.once('close', () => {
+                this.openReads--;
+                this.maybeClose();
+            });
+        }
+    }
+    exit(code, signal, stderr) {
+        if (this.ended)
+            return;
+        this.exited = true;
+        this.exitCode = code;
+        this.signalCode = signal;
+        this.stderr.end(stderr);
+        this.later('exit', code, signal);
+        this.maybeClose();
+    }
+    fail(e) {
+        if (this.ended)
+            return;
+        this.failed = true;
+        this.stdin?.destroy();
+        this.stdout?.destroy();
+        this.stderr.end();
+        this.later('error', e);
+        // As a ChildProcess that could not be spawned: 'close' still comes, for whoever waits for it.
+        this.closed = true;
+        this.later('close', null, null);
+    }
+    maybeClose() {
+        if (this.closed || !this.exited || this.openReads > 0)
+            return;
+        this.closed = true;
+        this.later('close', this.exitCode, this.signalCode);
+    }
+    // Messages come in bursts, each emitted on its own tick, possibly before the caller awaiting
+    // start() has resumed to listen: the events wait for a turn of the loop, as a ChildProcess's
+    // own do after spawn() returned.
+    later(event, ...args) {
+        setImmediate(() => this.emit(event, ...args));
+    }
+}
+class Launcher {
+    proc;
+    next = 0;
+    pending = new Map();
+    /** Stages not yet exited or failed, by pipeline id: while any is, the channel keeps node alive. */
+    live = new Map();
+    gone;
+    constructor(proc) {
+        this.proc = proc;
+        // Node waits for each fd sent to be acknowledged, with a listener per fd in flight: a save
+        // starts a pipeline per frame at once.
+        proc.setMaxListeners(0);
+        proc.on('message', (m, handle) => this.onMessage(m, handle));
+        proc.once('exit', (code, signal) => this.lost(new Error(`runbox's launcher exited (${signal ?? `exit ${code}`})`)));
+        proc.once('error', (e) => this.lost(e));
+        this.idle();
+    }
+    /** Closes the channel and waits (at most `ms`) for the launcher to exit. */
+    async close(ms) {
+        if (this.proc.exitCode !== null || this.proc.signalCode !== null)
+            return;
+        const exited = new Promise((resolve) => this.proc.once('exit', () => resolve()));
+        // Waited for: the process (unref'd while it served) keeps node alive until it exits.
+        this.proc.ref();
+        if (this.proc.connected)
+            this.proc.disconnect();
+        let timer;
+        await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+        clearTimeout(timer);
+        this.proc.unref();
+    }
+    get usable() {
+        return this.gone === undefined && this.proc.connected;
+    }
+    /**
+     * Starts the stages. `stdout` 'pipe': read from the last one's stdout (a socket pair made here,
+     * in os.tmpdir()); a socket: the end of a pair of the caller's that the last stage writes.
+     */
+    async start(stages, stdin, stdout, env) {
+        const pair = stdout === 'pipe' ? await unixSocketPair(external_node_os_default().tmpdir()) : undefined;
+        const theirs = pair ? pair.theirs : stdout === 'pipe' ? 'ignore' : stdout;
+        const id = ++this.next;
+        const children = stages.map((argv, i) => new LaunchedChild([...argv], (signal) => this.proc.connected && this.proc.send({ t: 'kill', id, stage: i, signal })));
+        if (pair)
+            children[children.length - 1].attach('stdout', pair.ours);
+        this.live.set(id, children);
+        this.busy();
+        const message = { t: 'start', id, stages, env, cwd: process.cwd(), stdin, stdout: theirs === 'ignore' ? 'ignore' : 'handle' };
+        return new Promise((resolve, reject) => {
+            this.pending.set(id, {
+                children,
+                started: (pids) => {
+                    pids.forEach((pid, i) => (children[i].pid = pid ?? undefined));
+                    resolve(children);
+                },
+                refused: reject
+            });
+            const sent = (e) => {
+                if (!e)
+                    return;
+                this.pending.delete(id);
+                this.live.delete(id);
+                pair?.ours.destroy();
+                reject(e);
+            };
+            // Sent with the handle, the socket is the launcher's: node closes ours once it is on its way.
+            if (theirs === 'ignore')
+                this.proc.send(message, sent);
+            else
+                this.proc.send(message, theirs, sent);
+        });
+    }
+    onMessage(m, handle) {
+        if (m.t === 'ready')
+            return;
+        const children = this.pending.get(m.id)?.children ?? this.live.get(m.id);
+        if (m.t === 'stdin') {
+            if (handle && children)
+                children[0].attach('stdin', handle);
+            else
+                handle?.destroy();
+        }
+        else if (m.t === 'started') {
+            const p = this.pending.get(m.id);
+            this.pending.delete(m.id);
+            p?.started(m.pids);
+        }
+        else if (m.t === 'error') {
+            const c = children?.[m.stage];
+            c?.fail(Object.assign(new Error(m.error.message), m.error));
+            this.settle(m.id);
+        }
+        else if (m.t === 'exit') {
+            children?.[m.stage].exit(m.code, m.signal, m.stderr);
+            this.settle(m.id);
+        }
+    }
+    /** Drops a pipeline once every stage of it exited or failed. */
+    settle(id) {
+        const children = this.live.get(id);
+        if (children?.every((c) => c.ended)) {
+            this.live.delete(id);
+            if (this.live.size === 0)
+                this.idle();
+        }
+    }
+    lost(e) {
+        if (this.gone)
+            return;
+        this.gone = e;
+        for (const [id, p] of this.pending) {
+            this.live.delete(id);
+            for (const c of p.children)
+                c.stdout?.destroy();
+            p.refused(e);
+        }
+        this.pending.clear();
+        for (const children of this.live.values())
+            for (const c of children)
+                c.fail(e);
+        this.live.clear();
+        this.idle();
+    }
+    // The channel keeps node's event loop alive only while a stage runs: the step must be able to
+    // exit with the launcher still there (it exits once the channel closes).
+    busy() {
+        this.proc.channel?.ref();
+    }
+    idle() {
+        this.proc.channel?.unref();
+    }
+}
+let launcher;
+/**
+ * The launcher script: RUNBOX_LAUNCHER when set (a path, or `off` for none: tests), otherwise
+ * launcher.js next to the running bundle, when it exists.
+ */
+function launcherScript() {
+    const given = process.env.RUNBOX_LAUNCHER;
+    if (given === 'off')
+        return undefined;
+    if (given)
+        return given;
+    const beside = external_node_path_default().join(external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url)), 'launcher.js');
+    return external_node_fs_default().existsSync(beside) ? beside : undefined;
+}
+/**
+ * The step's launcher, started on first use; undefined when there is none (exec.ts forks itself),
+ * also for the rest of the step once it died.
+ */
+async function theLauncher() {
+    launcher ??= startLauncher();
+    const l = await launcher;
+    if (l && !l.usable) {
+        launcher = Promise.resolve(undefined);
+        return undefined;
+    }
+    return l;
+}
+/**
+ * Ends the step's launcher, if one was started, and waits for it: the step then leaves no process
+ * behind, and the CPU of the pipelines it started counts as the step's (it is reaped by the step).
+ * A pipeline after this starts a new one.
+ */
+async function stopLauncher() {
+    const l = await launcher;
+    launcher = undefined;
+    await l?.close(2000);
+}
+async function startLauncher() {
+    const script = launcherScript();
+    if (!script)
+        return undefined;
+    const proc = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+    proc.unref();
+    const ready = await new Promise((resolve) => {
+        proc.once('message', () => resolve(true));
+        proc.once('error', () => resolve(false));
+        proc.once('exit', () => resolve(false));
+    });
+    if (!ready)
+        return undefined;
+    return new Launcher(proc);
+}
+/** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
+const MAX_SOCKET_PATH = 107;
+/**
+ * A connected pair of unix stream sockets: `theirs` to give a child as its stdout, `ours` to read
+ * (with `onread`, into the caller's buffer; node makes a child's own stdout pipe without it). Made
+ * by a listen and a connect on a socket in a fresh 0700 dir (mkdtemp) under `home`, removed at
+ * once: only this uid and root can connect, and those can read this process's memory anyway.
+ */
+async function unixSocketPair(home, onread) {
+    // As root, not in a TMPDIR another user may write to: they could rename the fresh dir away and
+    // put a link in its place, and root would bind the socket wherever it points.
+    const problem = process.getuid?.() === 0 ? rootOnlyProblem(home) : undefined;
+    if (problem)
+        throw new Error(`the socket would be made in ${home}, and ${problem}`);
+    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(home, 'runbox-out-'));
+    const server = external_node_net_default().createServer();
+    try {
+        const where = external_node_path_default().join(dir, 's');
+        // Longer than sun_path holds, libuv would cut the path short and bind the socket there,
+        // outside the private dir (in TMPDIR's parent, say): refused.
+        if (Buffer.byteLength(where) > MAX_SOCKET_PATH)
+            throw new Error(`${where} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket's path can be`);
+        await new Promise((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(where, resolve);
+        });
+        const accepted = new Promise((resolve) => server.once('connection', resolve));
+        const ours = external_node_net_default().connect({ path: where, ...(onread ? { onread } : {}) });
+        await new Promise((resolve, reject) => {
+            ours.once('connect', resolve);
+            ours.once('error', reject);
+        });
+        return { ours, theirs: await accepted };
+    }
+    finally {
+        server.close();
+        external_node_fs_default().rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/sys/exec.ts
+// The one door to the host's processes: every child runbox starts goes through startProcess(),
+// so "root or `sudo -n`" is decided in a single place (commandLine) and `privileged: true` is the
+// only way to ask for root. run() is the common case (buffered output, exit code checked);
+// runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
+// helpers (extra fds, a detached keeper) use startProcess() directly.
+
+
+
+
+/**
+ * What run() keeps of a child's output. A command reading untrusted data (a DB row, a listing)
+ * could otherwise print without bound, and one huge string crashes node mid-restore (with the
+ * daemon stopped). stdout is the result, so past the bound the command fails; stderr is only
+ * for messages, so its tail is kept.
+ */
+const MAX_STDOUT = 16 * 1024 * 1024;
+const MAX_STDERR_TAIL = 1024 * 1024;
+/** Control characters shown as \\xNN: an error message is logged, and must stay one harmless line. */
+function singleLine(s) {
+    return s.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+class CommandError extends Error {
+    command;
+    result;
+    constructor(command, result) {
+        // stderr may quote data the command read (member names, DB rows) and this message reaches the
+        // log: one line, each quoted line cut, so it cannot start a workflow command there.
+        const detail = result.stderr
+            .trim()
+            .split('\n')
+            .slice(-5)
+            .map((l) => (l.length > 300 ? `${l.slice(0, 300)}...` : l))
+            .join(' | ');
+        super(singleLine(`\`${command}\` exited with ${result.code}${detail ? `: ${detail}` : ''}`));
+        this.command = command;
+        this.result = result;
+        this.name = 'CommandError';
+    }
+}
+/** A command printed more than run() keeps: it was killed, and its output is not used. */
+class OutputLimitError extends Error {
+    command;
+    limit;
+    constructor(command, limit) {
+        super(singleLine(`\`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` printed more than ${limit} bytes on stdout, more than runbox reads from a command; it was stopped`));
+        this.command = command;
+        this.limit = limit;
+        this.name = 'OutputLimitError';
+    }
+}
+function isRoot() {
+    return process.getuid?.() === 0;
+}
+/** argv as it will really run, with `sudo -n` in front when privileges must be borrowed. */
+function commandLine(cmd, args, privileged = false) {
+    return privileged && !isRoot() ? ['sudo', '-n', '--', cmd, ...args] : [cmd, ...args];
+}
+/**
+ * Starts `cmd`; the caller owns the child (its events, its pipes, its end). Throws only what
+ * spawn throws synchronously; a command that cannot be run arrives as the child's 'error'.
+ */
+function startProcess(cmd, args, opts = {}) {
+    const argv = commandLine(cmd, args, opts.privileged);
+    // run()'s rule for every start: once the step is stopping, nothing new starts outside a
+    // cleanup. The step's code runs on while the cancel's cleanups do; without this, a cancelled
+    // main went on to take its locks with flock and hand them to a keeper that outlived it.
+    if (isStopping())
+        throw new StoppingError(quote(argv));
+    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        env: opts.env ?? process.env,
+        stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
+        detached: opts.detached ?? false
+    });
+    // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
+    if (!opts.detached)
+        trackChild(child);
+    return { child, shown: quote(argv) };
+}
+/**
+ * Starts stages[0] | stages[1] | ...: adjacent stages joined by an OS pipe (no copy through
+ * node), the first one's stdin and the last one's stdout as given, every stage's stderr piped to
+ * us. The caller owns the children (their events, pipes and ends), as with startProcess().
+ * Through the step's launcher when there is one (sys/launch.ts: node then never forks while a
+ * pipeline's bytes flow, which on a VM costs it more than the pipeline), otherwise forked here.
+ */
+async function startStages(stages, stdin, stdout) {
+    const argvs = stages.map((s) => commandLine(s.cmd, s.args, s.privileged));
+    const shown = argvs.map(quote);
+    const refuse = () => new StoppingError(shown.join(' | '));
+    if (isStopping())
+        throw refuse();
+    const launcher = await theLauncher();
+    if (launcher) {
+        if (isStopping())
+            throw refuse();
+        const children = await launcher.start(argvs, stdin, stdout, process.env);
+        // A cancel that came while the launcher started them found none of them to stop.
+        if (isStopping()) {
+            for (const c of children)
+                c.kill('SIGTERM');
+            throw refuse();
+        }
+        children.forEach(trackChild);
+        return { children, shown };
+    }
+    const children = [];
+    argvs.forEach((argv, i) => {
+        const first = i === 0;
+        const last = i === argvs.length - 1;
+        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+            env: process.env,
+            stdio: [first ? stdin : children[i - 1].stdout, last ? stdout : 'pipe', 'pipe']
+        });
+        // The child got its own copy of the previous stage's read end; dropping ours lets the
+        // previous stage see EPIPE when this one exits early, instead of blocking forever. The
+        // same for a socket of ours the last stage writes.
+        if (!first)
+            children[i - 1].stdout?.destroy();
+        if (last && typeof stdout !== 'string')
+            stdout.destroy();
+        trackChild(child);
+        children.push(child);
+    });
+    return { children, shown };
+}
+function quote(argv) {
+    return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+// --- children end with their step --------------------------------------------------------------
+//
+// A cancelled step gets SIGINT/SIGTERM and exits from its handler. A child it started (rm, du,
+// chown, sudo and the command under it) would otherwise go on as an orphan, and an rm that goes
+// on after the step's locks died deletes what the next run has just started using. So every child
+// is tracked until it closes, stopChildren() ends them all before the step exits, and from then
+// on run() starts nothing new except inside a cleanup (a store daemon restarted, say).
+//
+// Children stay in the step's process group (not detached): a runner that kills the job's
+// group kills them with it. They are signalled one by one instead; sudo relays SIGTERM to its
+// command (a SIGKILLed sudo would leave the command running, so SIGKILL comes only after a grace).
+const children = new Set();
+let stopping = false;
+const cleanupScope = new external_node_async_hooks_namespaceObject.AsyncLocalStorage();
+/** Thrown by run() once the step is stopping: nothing new is started outside a cleanup. */
+class StoppingError extends Error {
+    command;
+    constructor(command) {
+        super(singleLine(`not starting \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\`: the step is being cancelled`));
+        this.command = command;
+        this.name = 'StoppingError';
+    }
+}
+/** True once stopChildren() ran: work in flight is ending, nothing new may start. */
+function isStopping() {
+    return stopping && !cleanupScope.getStore();
+}
+/** Tracks a child started outside run() (a flock, a pipeline stage) so stopChildren() ends it too. */
+function trackChild(child) {
+    if (child.exitCode !== null || child.signalCode !== null)
+        return;
+    children.add(child);
+    child.once('close', () => children.delete(child));
+    child.once('error', () => children.delete(child));
+}
+/** Runs `fn` as a cleanup: its commands may start after stopChildren(). */
+function asCleanup(fn) {
+    return cleanupScope.run(true, fn);
+}
+/**
+ * SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves
+ * once all have closed. From now on run() refuses new commands outside asCleanup().
+ */
+async function stopChildren(graceMs = 3000) {
+    stopping = true;
+    const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+    if (running.length === 0)
+        return;
+    info(`runbox: stopping ${running.length} child process(es): ${running.map((c) => `${c.pid} (${c.spawnargs.slice(0, 4).join(' ')})`).join(', ')}`);
+    const closed = running.map((c) => new Promise((resolve) => (children.has(c) ? c.once('close', () => resolve()) : resolve())));
+    for (const c of running)
+        c.kill('SIGTERM');
+    const timer = setTimeout(() => {
+        for (const c of running)
+            if (c.exitCode === null && c.signalCode === null)
+                c.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(timer);
+}
+async function run(cmd, args, opts = {}) {
+    if (isStopping())
+        throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
+    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+    const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+    core_debug(`exec: ${shown}`);
+    const maxStdout = opts.maxStdout ?? MAX_STDOUT;
+    let overflow = false;
+    const result = await new Promise((resolve, reject) => {
+        const out = [];
+        let outBytes = 0;
+        const err = [];
+        let errBytes = 0;
+        child.stdout?.on('data', (b) => {
+            if (overflow)
+                return;
+            outBytes += b.length;
+            if (outBytes <= maxStdout) {
+                out.push(b);
+                return;
+            }
+            overflow = true;
+            out.length = 0;
+            // SIGTERM, not SIGKILL: sudo relays it to the command, and a SIGKILLed sudo would leave the
+            // command running. Closing the pipe too, so a command that ignores SIGTERM gets EPIPE.
+            child.kill('SIGTERM');
+            child.stdout?.destroy();
+            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 5000).unref();
+        });
+        child.stderr?.on('data', (b) => {
+            err.push(b);
+            errBytes += b.length;
+            while (errBytes - err[0].length >= MAX_STDERR_TAIL)
+                errBytes -= err.shift().length;
+        });
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+            const errText = Buffer.concat(err);
+            resolve({
+                code: code ?? (signal ? 128 : 1),
+                stdout: Buffer.concat(out).toString(),
+                stderr: (errText.length > MAX_STDERR_TAIL ? errText.subarray(errText.length - MAX_STDERR_TAIL) : errText).toString() + (signal ? `\nkilled by ${signal}` : ''),
+                ...(signal ? { signal } : {})
+            });
+        });
+        child.stdin?.on('error', () => undefined); // the child may exit before reading all input; its exit code tells
+        child.stdin?.end(opts.input ?? '');
+    });
+    if (overflow)
+        throw new OutputLimitError(shown, maxStdout);
+    if (result.code !== 0 && !opts.allowFailure)
+        throw new CommandError(shown, result);
+    return result;
+}
+let sudoChecked;
+/**
+ * Fails early, with a message a fleet maintainer can act on, when privileged work is needed
+ * but the runner user has no passwordless sudo.
+ */
+function ensurePrivilege(why) {
+    if (isRoot())
+        return Promise.resolve();
+    sudoChecked ??= run('sudo', ['-n', 'true'], { allowFailure: true }).then((r) => {
+        if (r.code !== 0)
+            throw new Error(`runbox needs root rights to ${why}, but \`sudo -n true\` failed (${r.stderr.trim() || `exit ${r.code}`}). ` + 'Give the runner user passwordless sudo, or run the runner as root.');
+    }, (e) => {
+        throw new Error(`runbox needs root rights to ${why}, but sudo could not be started: ${e.message}`);
+    });
+    return sudoChecked;
+}
+/**
+ * "As the runner user, else as root": runs `cmd` with the runner user's rights and, when that
+ * fails, once more with root's, after ensurePrivilege(why) so a runner without passwordless sudo
+ * gets the message that says what to fix. `tryRunnerFirst: false` skips the first attempt when
+ * the caller already knows it cannot succeed (handing files to another user). As root there is
+ * one attempt, and its failure is thrown. `escalated` says whether root's attempt was needed.
+ */
+async function runElseRoot(cmd, args, why, opts = {}) {
+    const { tryRunnerFirst = true, ...runOpts } = opts;
+    if (isRoot())
+        return { ...(await run(cmd, args, runOpts)), escalated: false };
+    if (tryRunnerFirst) {
+        const r = await run(cmd, args, { ...runOpts, allowFailure: true });
+        if (r.code === 0)
+            return { ...r, escalated: false };
+    }
+    await ensurePrivilege(why);
+    return { ...(await run(cmd, args, { ...runOpts, privileged: true })), escalated: true };
+}
+
+;// CONCATENATED MODULE: ./src/common/duration.ts
+// One syntax wherever an input asks for time (`lock-timeout`, `reap-after`, `pr-reap-after`):
+// a user who wrote `30m` for one should not see it refused by another.
+
+const UNIT_SEC = { s: 1, m: 60, h: 3600, d: 86400 };
+/** Longer than a year is a typo (e.g. seconds meant as minutes), not a retention policy. */
+const MAX_DURATION_SEC = 365 * 86400;
+function limitText(sec) {
+    for (const [u, n] of [
+        ['d', 86400],
+        ['h', 3600],
+        ['m', 60]
+    ])
+        if (sec % n === 0)
+            return `${sec / n}${u}`;
+    return `${sec}s`;
+}
+/** Parses `90s`, `30m`, `1h`, `2d` or plain seconds (`3600`) into seconds. */
+function parseDuration(input, raw, limits = {}) {
+    const max = limits.maxSec ?? MAX_DURATION_SEC;
+    const fix = `Write a ${limits.allowZero ? '' : 'positive '}whole number with a unit: s, m, h or d (e.g. '90s', '30m', '1h', '2d'), or plain seconds (e.g. '3600'), at most ${limitText(max)}${limits.allowZero ? ` ('0' fails at once)` : ''}`;
+    const m = /^(\d+)\s*([smhd]?)$/i.exec(raw);
+    if (!m)
+        throw new InputError(input, `'${raw}' is not a duration`, fix);
+    const sec = Number(m[1]) * UNIT_SEC[(m[2] || 's').toLowerCase()];
+    if (sec === 0 && !limits.allowZero)
+        throw new InputError(input, `'${raw}' is zero`, fix);
+    if (!Number.isSafeInteger(sec) || sec > max)
+        throw new InputError(input, `'${raw}' is longer than ${limitText(max)}`, fix);
+    return sec;
+}
+
+;// CONCATENATED MODULE: ./src/action/input-source.ts
+// Every input is read through an InputSource, once, in one place per capability, so parsing
+// and validation can be tested without an Actions runtime.
+
+
+/** The variable the runner passes an input in: spaces become `_`, then upper case. */
+function inputEnvName(name) {
+    return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+}
+function splitLines(raw) {
+    return (raw
+        .split(/\r?\n/)
+        // A '#' after whitespace starts a comment, as in YAML: inside a `|` block YAML itself keeps
+        // a trailing `# ...` as part of the value, and writing one there is the natural thing to do.
+        .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
+        .filter((l) => l !== '' && !l.startsWith('#')));
+}
+const actionInputs = {
+    value: (name) => getInput(name).trim(),
+    lines: (name) => splitLines(getInput(name)),
+    given: (name) => process.env[inputEnvName(name)] !== undefined
+};
+function inputsFrom(values) {
+    return {
+        value: (name) => (values[name] ?? '').trim(),
+        lines: (name) => splitLines(values[name] ?? ''),
+        given: (name) => name in values
+    };
+}
+function parseBoolean(src, name, fallback) {
+    const v = src.value(name).toLowerCase();
+    if (v === '')
+        return fallback;
+    if (v === 'true')
+        return true;
+    if (v === 'false')
+        return false;
+    throw new InputError(name, `'${src.value(name)}' is not a boolean`, "Write 'true' or 'false'");
+}
+
+;// CONCATENATED MODULE: ./src/action/job-context.ts
+// The facts about this job that the runner provides as environment variables. A missing one
+// is an error, never a default: an unset run id once collapsed every run onto one shared dir.
+
+function required(env, name, shape) {
+    const v = (env[name] ?? '').trim();
+    if (v === '')
+        throw new Error(`${name} is not set: runbox runs inside a GitHub Actions job, where the runner sets it`);
+    if (shape && !shape.test(v))
+        throw new Error(`${name} is '${v}', which is not what the runner sets (${String(shape)})`);
+    return v;
+}
+/**
+ * RUNNER_TEMP, the runner's per-job scratch dir (wiped between jobs), or undefined when unset.
+ * The one read of it: main requires it (jobContext), while the input parsers that default to it
+ * run before the job context and decide themselves what its absence means (base-dir's default
+ * fails with an input error, the store's staging falls back to the OS temp dir for post, which
+ * parses the store config without a job context).
+ */
+function runnerTemp(env = process.env) {
+    return (env.RUNNER_TEMP ?? '').trim() || undefined;
+}
+function pullRequestNumber(env) {
+    const fromRef = /^refs\/pull\/(\d+)\//.exec(env.GITHUB_REF ?? '');
+    if (fromRef)
+        return fromRef[1];
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !external_node_fs_default().existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(external_node_fs_default().readFileSync(eventPath, 'utf8'));
+    const n = event.pull_request?.number ?? event.number;
+    return n === undefined ? undefined : String(n);
+}
+/**
+ * The repository's default branch, from the event payload the runner writes (every event that
+ * names a repository carries it); undefined when there is no payload or it names none.
+ */
+function defaultBranch(env = process.env) {
+    const eventPath = env.GITHUB_EVENT_PATH;
+    if (!eventPath || !external_node_fs_default().existsSync(eventPath))
+        return undefined;
+    const event = JSON.parse(external_node_fs_default().readFileSync(eventPath, 'utf8'));
+    const name = event.repository?.default_branch;
+    return typeof name === 'string' && name !== '' ? name : undefined;
+}
+function jobContext(env = process.env) {
+    const event = env.GITHUB_EVENT_NAME ?? '';
+    const pr = event.startsWith('pull_request') ? pullRequestNumber(env) : undefined;
+    let ref;
+    if (pr)
+        ref = `pr-${pr}`;
+    else {
+        const name = (env.GITHUB_REF_NAME ?? '').trim() || required(env, 'GITHUB_REF').replace(/^refs\/(heads|tags)\//, '');
+        ref = name;
+    }
+    return {
+        runId: required(env, 'GITHUB_RUN_ID', /^\d+$/),
+        runAttempt: required(env, 'GITHUB_RUN_ATTEMPT', /^\d+$/),
+        job: required(env, 'GITHUB_JOB'),
+        runnerName: required(env, 'RUNNER_NAME'),
+        ref,
+        runnerTemp: runnerTemp(env) ?? required(env, 'RUNNER_TEMP'),
+        workspace: (env.GITHUB_WORKSPACE ?? '').trim()
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/dirs/layout.ts
@@ -4392,8 +4773,6 @@ function mountLock(p, fd) {
     };
 }
 
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(136);
 ;// CONCATENATED MODULE: ./src/lock/keeper-client.ts
 // Hands held locks to a detached runbox-keeper (src/keeper.ts) so they outlive the main step's
 // node process, and stops that keeper again in post.
@@ -6067,20 +6446,12 @@ function parseReapConfig(src) {
     };
 }
 
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(75);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(67);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
 // EXTERNAL MODULE: external "node:https"
 var external_node_https_ = __nccwpck_require__(708);
 var external_node_https_default = /*#__PURE__*/__nccwpck_require__.n(external_node_https_);
-;// CONCATENATED MODULE: external "node:net"
-const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
-var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_namespaceObject);
 ;// CONCATENATED MODULE: external "node:tls"
 const external_node_tls_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
 var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_namespaceObject);
@@ -8637,6 +9008,11 @@ async function readEntry(src, dest, opts) {
 }
 
 ;// CONCATENATED MODULE: ./src/store/pipeline.ts
+// Streaming pipelines (`zstd -dc FILE | sudo tar -x`, `sudo tar -c | zstd`) for snapshots of many
+// GB, which exec.run() cannot do because it buffers output. The stages start through
+// exec.startStages(), so whether root rights come from being root or from `sudo -n` is still
+// decided in exec.ts alone. Adjacent stages are joined by an OS pipe (no copy through node);
+// node only feeds the first stage and/or consumes the last one.
 
 
 
@@ -8645,78 +9021,45 @@ async function readEntry(src, dest, opts) {
 
 
 
-
-
-
-/** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
-const MAX_SOCKET_PATH = 107;
 /**
- * A connected pair of unix stream sockets: `theirs` to give a child as its stdout, `ours` read
- * into `r.buffer` (net.Socket's onread; node makes a child's own stdout pipe without it). Made
- * by a listen and a connect on a socket in a fresh 0700 dir (mkdtemp), removed at once: only
- * this uid and root can connect, and those can read this process's memory anyway.
+ * A connected pair of unix stream sockets (sys/launch.ts unixSocketPair): `theirs` to give the
+ * last stage as its stdout, `ours` read into `r.buffer` (net.Socket's onread; node makes a
+ * child's own stdout pipe without it).
  */
 async function reusedReadsPair(r) {
-    // As root, not in a TMPDIR another user may write to: they could rename the fresh dir away and
-    // put a link in its place, and root would bind the socket wherever it points.
-    const home = r.socketDir ?? external_node_os_default().tmpdir();
-    const problem = process.getuid?.() === 0 ? rootOnlyProblem(home) : undefined;
-    if (problem)
-        throw new Error(`the socket would be made in ${home}, and ${problem}`);
-    const dir = external_node_fs_default().mkdtempSync(external_node_path_default().join(home, 'runbox-out-'));
-    const server = external_node_net_default().createServer();
-    try {
-        const where = external_node_path_default().join(dir, 's');
-        // Longer than sun_path holds, libuv would cut the path short and bind the socket there,
-        // outside the private dir (in TMPDIR's parent, say): refused, the caller reads the pipe.
-        if (Buffer.byteLength(where) > MAX_SOCKET_PATH)
-            throw new Error(`${where} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket's path can be`);
-        await new Promise((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(where, resolve);
-        });
-        const accepted = new Promise((resolve) => server.once('connection', resolve));
-        let fail = () => undefined;
-        let ended = () => undefined;
-        let pending = Promise.resolve();
-        const ours = external_node_net_default().connect({
-            path: where,
-            onread: {
-                buffer: r.buffer,
-                callback: (n) => {
-                    // Paused until the chunk is handled: the next read overwrites the buffer.
-                    pending = r.onChunk(r.buffer.subarray(0, n)).then(() => void ours.resume(), (e) => fail(e));
-                    return false;
-                }
-            }
-        });
-        const done = new Promise((resolve, reject) => {
-            fail = (e) => {
-                ours.destroy();
-                reject(e instanceof Error ? e : new Error(errorMessage(e)));
-            };
-            ended = () => void pending.then(() => r.onEnd()).then(resolve, fail);
-        });
-        // Awaited by runPipeline once the pair is made; a pair never made rejects it unawaited.
-        done.catch(() => undefined);
-        let atEnd = false;
-        ours.once('end', () => {
-            atEnd = true;
-            ended();
-        });
-        ours.once('error', (e) => fail(e));
-        // Closed before its end (the pipeline cut short): told like a broken pipe, a consequence.
-        ours.once('close', () => atEnd || fail(Object.assign(new Error('the output was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
-        await new Promise((resolve, reject) => {
-            ours.once('connect', resolve);
-            ours.once('error', reject);
-        });
-        return { ours, theirs: await accepted, done };
-    }
-    finally {
-        server.close();
-        external_node_fs_default().rmSync(dir, { recursive: true, force: true });
-    }
+    let fail = () => undefined;
+    let ended = () => undefined;
+    let pending = Promise.resolve();
+    // Set once the pair is made; no chunk can come before.
+    let ours = undefined;
+    const pair = await unixSocketPair(r.socketDir ?? external_node_os_default().tmpdir(), {
+        buffer: r.buffer,
+        callback: (n) => {
+            // Paused until the chunk is handled: the next read overwrites the buffer.
+            pending = r.onChunk(r.buffer.subarray(0, n)).then(() => void ours?.resume(), (e) => fail(e));
+            return false;
+        }
+    });
+    ours = pair.ours;
+    const mine = ours;
+    const done = new Promise((resolve, reject) => {
+        fail = (e) => {
+            mine.destroy();
+            reject(e instanceof Error ? e : new Error(errorMessage(e)));
+        };
+        ended = () => void pending.then(() => r.onEnd()).then(resolve, fail);
+    });
+    // Awaited by runPipeline once the pair is made; a pair never made rejects it unawaited.
+    done.catch(() => undefined);
+    let atEnd = false;
+    mine.once('end', () => {
+        atEnd = true;
+        ended();
+    });
+    mine.once('error', (e) => fail(e));
+    // Closed before its end (the pipeline cut short): told like a broken pipe, a consequence.
+    mine.once('close', () => atEnd || fail(Object.assign(new Error('the output was closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+    return { ours: mine, theirs: pair.theirs, done };
 }
 class PipelineError extends Error {
     command;
@@ -8751,8 +9094,6 @@ async function pipeline_runPipeline(stages, io = {}) {
     if (stages.length === 0)
         throw new Error('runPipeline: no stages');
     const children = [];
-    /** Each stage's argv as it runs, quoted. */
-    const shown = [];
     // Without the pair (no socket can be made: a TMPDIR whose path is too long for one, say), the
     // child's own stdout pipe, its fresh buffers handed on as they come (valid for good).
     const pair = io.consumeInto
@@ -8783,28 +9124,21 @@ async function pipeline_runPipeline(stages, io = {}) {
         }
         ours?.destroy();
     };
-    const ends = [];
-    stages.forEach((stage, i) => {
-        const last = i === stages.length - 1;
-        const stdin = i === 0 ? (io.feed ? 'pipe' : 'ignore') : children[i - 1].stdout;
-        const stdout = last ? (pair ? pair.theirs : consume ? 'pipe' : 'ignore') : 'pipe';
-        const started = startProcess(stage.cmd, stage.args, { privileged: stage.privileged === true, stdio: [stdin, stdout, 'pipe'] });
-        const child = started.child;
-        shown.push(started.shown);
-        // The child got its own copy of the previous stage's read end; dropping ours lets the
-        // previous stage see EPIPE when this one exits early, instead of blocking forever. The
-        // same for the pair's end the last stage writes: once it exits, ours reads the end.
-        if (i > 0)
-            children[i - 1].stdout?.destroy();
-        if (last)
-            pair?.theirs.destroy();
-        children.push(child);
-        ends.push(waitForStage(child).then((end) => {
-            if (end.error || end.code !== 0)
-                abort();
-            return end;
-        }));
+    const stdout = pair ? pair.theirs : consume ? 'pipe' : 'ignore';
+    // The pair's end the last stage writes is the child's alone once started: once it exits,
+    // ours reads the end.
+    const started = await startStages(stages, io.feed ? 'pipe' : 'ignore', stdout).catch((e) => {
+        pair?.theirs.destroy();
+        ours?.destroy();
+        throw e;
     });
+    const shown = started.shown;
+    children.push(...started.children);
+    const ends = children.map((child) => waitForStage(child).then((end) => {
+        if (end.error || end.code !== 0)
+            abort();
+        return end;
+    }));
     core_debug(`exec: ${shown.join(' | ')}`);
     const unregister = registerCleanup(async () => {
         abort();
@@ -18985,11 +19319,17 @@ async function runSave(src = actionInputs) {
 
 
 
+
 const STEPS = { main: runMain, post: runPost, restore: runRestore, save: runSave };
 /** Runs one step in this process: signal handling first, then the step's orchestration. */
 async function runbox_runStep(step) {
     exitOnTermination(step, { stopWork: () => stopChildren(), asCleanup: asCleanup });
-    await STEPS[step]();
+    try {
+        await STEPS[step]();
+    }
+    finally {
+        await stopLauncher();
+    }
 }
 
 var __webpack_exports__runStep = __webpack_exports__.e;
