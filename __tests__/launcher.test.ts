@@ -142,6 +142,38 @@ test('a launcher that dies fails the pipelines it ran; the next pipeline starts 
   expect(again).toBe(process.pid);
 });
 
+test("run() goes through a running launcher: input, output, its bound, stderr's end, exit codes", async () => {
+  await launch.stopLauncher();
+  launch.prepareLauncher();
+  const deadline = Date.now() + 10_000;
+  while (!launch.launcherIfReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(launch.launcherIfReady()).toBeDefined();
+  const stat = await exec.run('cat', ['/proc/self/stat']);
+  expect(parentOf(stat.stdout)).not.toBe(process.pid);
+  const data = crypto.randomBytes(3 * 1024 * 1024).toString('base64');
+  expect((await exec.run('cat', [], { input: data })).stdout).toBe(data);
+  expect((await exec.run('pwd', [], { cwd: '/usr' })).stdout).toBe('/usr\n');
+  expect((await exec.run('sh', ['-c', 'echo "$RUNBOX_X"'], { env: { ...process.env, RUNBOX_X: 'given' } })).stdout).toBe('given\n');
+  await expect(exec.run('yes', [], { maxStdout: 1024 * 1024 })).rejects.toBeInstanceOf(exec.OutputLimitError);
+  // 200 KB of stderr: run() keeps its last MiB, more than a pipeline stage's 16 KiB.
+  const r = await exec.run('sh', ['-c', 'head -c 200000 /dev/zero | tr "\\0" e >&2; echo end >&2; exit 4'], { allowFailure: true });
+  expect(r.code).toBe(4);
+  expect(r.stderr.length).toBe(200004);
+  expect(r.stderr.endsWith('eeeend\n')).toBe(true);
+  await expect(exec.run('runbox-no-such-command', [])).rejects.toThrow(/ENOENT/);
+});
+
+test('run() with lock fds to hand on forks them itself: the launcher cannot pass them', async () => {
+  expect(launch.launcherIfReady()).toBeDefined();
+  const fd = fs.openSync('/dev/null', 'r');
+  try {
+    const stat = await exec.run('cat', ['/proc/self/stat'], { holdFds: [fd] });
+    expect(parentOf(stat.stdout)).toBe(process.pid);
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
 test("stopChildren (a cancel) ends a launched pipeline's stages", async () => {
   // After a stop, the next pipeline starts a new launcher (the last one died above).
   await launch.stopLauncher();

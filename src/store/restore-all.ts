@@ -13,6 +13,7 @@
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
+import { prepareLauncher } from '../sys/launch.js';
 import { formatBytes, type StepReport } from '../action/job-summary.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
 import { withStoreRestoreLock } from '../lock/restore-lock.js';
@@ -50,6 +51,7 @@ export async function restoreStoreAll(cfg: StoreConfig, report: StepReport, setO
   const token = cfg.restoreAllMatches.token;
   // As restoreStore: refused before the lock and any download.
   realStorePaths(cfg.root, cfg.storePaths);
+  prepareLauncher();
   return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
 }
 

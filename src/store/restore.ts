@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
+import { prepareLauncher } from '../sys/launch.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
@@ -528,6 +529,8 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport, setOutp
   // A store path through a link root did not make fails the step before the lock, a download
   // or a private dir (main and the restore sub-action refused it with the inputs already).
   realStorePaths(cfg.root, cfg.storePaths);
+  // The restore's commands and pipelines go through the launcher once it is up (sys/launch.ts).
+  prepareLauncher();
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
   return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreLocked(cfg, report, setOutputs, busy));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
+import { prepareLauncher } from '../sys/launch.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { actionInputs } from '../action/input-source.js';
 import { withProgress } from '../action/progress.js';
@@ -72,6 +73,9 @@ async function save(state: StoreState, report: StepReport): Promise<SavedEntry |
     // member names are those paths): only through links root made, checked again here, since
     // the dirs above a store path may have changed since main.
     realStorePaths(state.root, state.storePaths);
+    // A snapshot will be made (or the key is found taken): the commands from here on go through
+    // the launcher once it is up (sys/launch.ts).
+    prepareLauncher();
     await ensurePrivilege('read the root-owned store to snapshot it');
     // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
     // the snapshot itself streams from zstd to the cache upload.

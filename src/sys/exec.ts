@@ -7,7 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import type { Stream } from 'node:stream';
 import * as core from '@actions/core';
-import { theLauncher, type LaunchedChild, type LaunchedOutput } from './launch.js';
+import { launcherIfReady, theLauncher, type LaunchedChild, type LaunchedOutput } from './launch.js';
 
 /** One of the child's stdin/stdout/stderr: a pipe to us, /dev/null, or a stream or fd it gets as is. */
 export type StdioWiring = StdioPipe | StdioNull | Stream | number;
@@ -135,6 +135,9 @@ export interface StageCommand extends Pick<ProcessOptions, 'privileged'> {
   args: readonly string[];
 }
 
+/** What a pipeline keeps of each stage's stderr (the end, for its error message). */
+const PIPELINE_STDERR_TAIL = 16 * 1024;
+
 /** A pipeline stage as started: a child of ours, or one the launcher started for us. */
 export type StageProcess = ChildProcess | LaunchedChild;
 
@@ -153,7 +156,7 @@ export async function startStages(stages: readonly StageCommand[], stdin: 'pipe'
   const launcher = await theLauncher();
   if (launcher) {
     if (isStopping()) throw refuse();
-    const children = await launcher.start(argvs, stdin, stdout, process.env);
+    const children = await launcher.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL });
     // A cancel that came while the launcher started them found none of them to stop.
     if (isStopping()) {
       for (const c of children) c.kill('SIGTERM');
@@ -250,8 +253,7 @@ export async function stopChildren(graceMs = 3000): Promise<void> {
 
 export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   if (isStopping()) throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
-  // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
-  const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+  const { child, shown } = await startForRun(cmd, args, opts);
   core.debug(`exec: ${shown}`);
   const maxStdout = opts.maxStdout ?? MAX_STDOUT;
   let overflow = false;
@@ -281,7 +283,7 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
       while (errBytes - err[0].length >= MAX_STDERR_TAIL) errBytes -= (err.shift() as Buffer).length;
     });
     child.on('error', reject);
-    child.on('close', (code, signal) => {
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       const errText = Buffer.concat(err);
       resolve({
         code: code ?? (signal ? 128 : 1),
@@ -296,6 +298,29 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
   if (overflow) throw new OutputLimitError(shown, maxStdout);
   if (result.code !== 0 && !opts.allowFailure) throw new CommandError(shown, result);
   return result;
+}
+
+/**
+ * run()'s child: through the step's launcher when it is already running (a store step starts it
+ * early: see sys/launch.ts for why node forking itself costs it so much on a VM) and no lock fd
+ * must be inherited (fds other than sockets cannot be handed to it); forked here otherwise.
+ */
+async function startForRun(cmd: string, args: readonly string[], opts: RunOptions): Promise<{ child: StageProcess; shown: string }> {
+  const launcher = opts.holdFds ? undefined : launcherIfReady();
+  if (!launcher) {
+    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+    return startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+  }
+  const argv = commandLine(cmd, args, opts.privileged);
+  const shown = quote(argv);
+  const [child] = await launcher.start([argv], 'pipe', 'pipe', { env: opts.env ?? process.env, cwd: opts.cwd, stderrTail: MAX_STDERR_TAIL });
+  // A cancel that came while the launcher started it found it nowhere to stop.
+  if (isStopping()) {
+    child.kill('SIGTERM');
+    throw new StoppingError(shown);
+  }
+  trackChild(child);
+  return { child, shown };
 }
 
 let sudoChecked: Promise<void> | undefined;

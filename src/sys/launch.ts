@@ -100,6 +100,14 @@ export class LaunchedChild extends EventEmitter {
   }
 }
 
+export interface LaunchOptions {
+  env: NodeJS.ProcessEnv;
+  /** Default: this process's. */
+  cwd?: string | undefined;
+  /** How many of each stage's last stderr bytes it gets (LaunchedChild.stderr, at its exit). */
+  stderrTail: number;
+}
+
 interface Pending {
   children: LaunchedChild[];
   started: (pids: Array<number | null>) => void;
@@ -152,7 +160,7 @@ class Launcher {
    * Starts the stages. `stdout` 'pipe': read from the last one's stdout (a socket pair made here,
    * in os.tmpdir()); a socket: the end of a pair of the caller's that the last stage writes.
    */
-  async start(stages: readonly string[][], stdin: 'pipe' | 'ignore', stdout: LaunchedOutput, env: NodeJS.ProcessEnv): Promise<LaunchedChild[]> {
+  async start(stages: readonly string[][], stdin: 'pipe' | 'ignore', stdout: LaunchedOutput, opts: LaunchOptions): Promise<LaunchedChild[]> {
     const pair = stdout === 'pipe' ? await unixSocketPair(os.tmpdir()) : undefined;
     const theirs: net.Socket | 'ignore' = pair ? pair.theirs : stdout === 'pipe' ? 'ignore' : stdout;
     const id = ++this.next;
@@ -160,7 +168,7 @@ class Launcher {
     if (pair) children[children.length - 1].attach('stdout', pair.ours);
     this.live.set(id, children);
     this.busy();
-    const message = { t: 'start', id, stages, env, cwd: process.cwd(), stdin, stdout: theirs === 'ignore' ? 'ignore' : 'handle' };
+    const message = { t: 'start', id, stages, env: opts.env, cwd: opts.cwd ?? process.cwd(), stdin, stdout: theirs === 'ignore' ? 'ignore' : 'handle', stderrTail: opts.stderrTail };
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
         children,
@@ -238,6 +246,13 @@ class Launcher {
 }
 
 let launcher: Promise<Launcher | undefined> | undefined;
+/** The launcher once it is ready, for callers that use it only when it is already there. */
+let ready: Launcher | undefined;
+
+/** The step's launcher if it has been started and is ready: run() forks itself otherwise. */
+export function launcherIfReady(): Launcher | undefined {
+  return ready?.usable ? ready : undefined;
+}
 
 /**
  * The launcher script: RUNBOX_LAUNCHER when set (a path, or `off` for none: tests), otherwise
@@ -266,6 +281,14 @@ export async function theLauncher(): Promise<Launcher | undefined> {
 }
 
 /**
+ * Starts the launcher now, without waiting for it, so that the commands a store step runs before
+ * its first pipeline go through it too (run() uses it once it is ready).
+ */
+export function prepareLauncher(): void {
+  void theLauncher();
+}
+
+/**
  * Ends the step's launcher, if one was started, and waits for it: the step then leaves no process
  * behind, and the CPU of the pipelines it started counts as the step's (it is reaped by the step).
  * A pipeline after this starts a new one.
@@ -273,21 +296,30 @@ export async function theLauncher(): Promise<Launcher | undefined> {
 export async function stopLauncher(): Promise<void> {
   const l = await launcher;
   launcher = undefined;
+  ready = undefined;
   await l?.close(2000);
 }
 
 async function startLauncher(): Promise<Launcher | undefined> {
   const script = launcherScript();
   if (!script) return undefined;
-  const proc = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+  let proc: ChildProcess;
+  try {
+    proc = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+  } catch (e) {
+    // The host refused a process now (EAGAIN, say): the stages are forked by the step itself.
+    process.stderr.write(`runbox: the launcher could not be started (${e instanceof Error ? e.message : String(e)}); starting processes directly\n`);
+    return undefined;
+  }
   proc.unref();
-  const ready = await new Promise<boolean>((resolve) => {
+  const started = await new Promise<boolean>((resolve) => {
     proc.once('message', () => resolve(true));
     proc.once('error', () => resolve(false));
     proc.once('exit', () => resolve(false));
   });
-  if (!ready) return undefined;
-  return new Launcher(proc);
+  if (!started) return undefined;
+  ready = new Launcher(proc);
+  return ready;
 }
 
 export type { Launcher };
