@@ -22,27 +22,32 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 //
 // Messages (JSON over the IPC channel; fds ride along as node's sendHandle):
 //   step -> launcher  {t:'start', id, stages: [[argv0, ...args], ...], env, cwd, stdin: 'pipe'|'ignore',
-//                      stdout: 'ignore'|'handle'}  (with 'handle', the message carries the socket the
+//                      stdout: 'ignore'|'handle', stderrTail}  (with 'handle', the message carries the socket the
 //                      last stage writes to: one end of a pair the step made)
 //                     {t:'kill', id, stage, signal}
 //   launcher -> step  {t:'stdin', id} + the write end of the first stage's stdin (with 'pipe'),
 //                     then {t:'started', id, pids}; later per stage {t:'error', id, stage, error}
-//                     or {t:'exit', id, stage, code, signal, stderr} (the last STDERR_TAIL bytes).
+//                     or {t:'exit', id, stage, code, signal, stderr} (its last stderrTail bytes).
 // Only a write end is ever sent. A readable socket of node's reads as soon as it exists, and what
 // it read before the handle left (sends wait for the receiver's ack, one at a time) would be lost:
 // so a stage's output reaches the step through the step's own pair, and its stderr as text.
 
-/** What a stage's exit carries of its stderr: the end, where the reason for a failure is. */
-const STDERR_TAIL = 16 * 1024;
 const running = new Map();
 function send(message, handle) {
     // The channel is gone when the step died: nothing to tell, and the 'disconnect' below exits.
     if (!process.connected)
         return;
+    // A send that fails (the step exited a moment ago: EPIPE) ends this process as the
+    // disconnect would; without the callback it is an 'error' that ends it with a stack on the
+    // step's stderr.
+    const sent = (e) => {
+        if (e)
+            process.exit(0);
+    };
     if (handle)
-        process.send?.(message, handle);
+        process.send?.(message, handle, sent);
     else
-        process.send?.(message);
+        process.send?.(message, undefined, sent);
 }
 function start(m, given) {
     const children = [];
@@ -65,14 +70,19 @@ function start(m, given) {
             running.delete(key);
             send({ t: 'error', id: m.id, stage: i, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path } });
         });
-        let stderr = '';
+        const err = [];
+        let errBytes = 0;
         child.stderr?.on('data', (b) => {
-            stderr = (stderr + b.toString()).slice(-STDERR_TAIL);
+            err.push(b);
+            errBytes += b.length;
+            while (errBytes - err[0].length >= m.stderrTail)
+                errBytes -= err.shift().length;
         });
         // 'close', not 'exit': the stderr it wrote is all read by then.
         child.once('close', (code, signal) => {
             running.delete(key);
-            send({ t: 'exit', id: m.id, stage: i, code, signal, stderr });
+            const all = Buffer.concat(err);
+            send({ t: 'exit', id: m.id, stage: i, code, signal, stderr: all.subarray(Math.max(0, all.length - m.stderrTail)).toString() });
         });
         // Sent, the step's copy is the only one: sendHandle closes ours once it is on its way.
         if (first && child.stdin)

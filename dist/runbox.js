@@ -2994,7 +2994,7 @@ class Launcher {
      * Starts the stages. `stdout` 'pipe': read from the last one's stdout (a socket pair made here,
      * in os.tmpdir()); a socket: the end of a pair of the caller's that the last stage writes.
      */
-    async start(stages, stdin, stdout, env) {
+    async start(stages, stdin, stdout, opts) {
         const pair = stdout === 'pipe' ? await unixSocketPair(external_node_os_default().tmpdir()) : undefined;
         const theirs = pair ? pair.theirs : stdout === 'pipe' ? 'ignore' : stdout;
         const id = ++this.next;
@@ -3003,7 +3003,7 @@ class Launcher {
             children[children.length - 1].attach('stdout', pair.ours);
         this.live.set(id, children);
         this.busy();
-        const message = { t: 'start', id, stages, env, cwd: process.cwd(), stdin, stdout: theirs === 'ignore' ? 'ignore' : 'handle' };
+        const message = { t: 'start', id, stages, env: opts.env, cwd: opts.cwd ?? process.cwd(), stdin, stdout: theirs === 'ignore' ? 'ignore' : 'handle', stderrTail: opts.stderrTail };
         return new Promise((resolve, reject) => {
             this.pending.set(id, {
                 children,
@@ -3089,6 +3089,12 @@ class Launcher {
     }
 }
 let launcher;
+/** The launcher once it is ready, for callers that use it only when it is already there. */
+let ready;
+/** The step's launcher if it has been started and is ready: run() forks itself otherwise. */
+function launcherIfReady() {
+    return ready?.usable ? ready : undefined;
+}
 /**
  * The launcher script: RUNBOX_LAUNCHER when set (a path, or `off` for none: tests), otherwise
  * launcher.js next to the running bundle, when it exists.
@@ -3116,6 +3122,13 @@ async function theLauncher() {
     return l;
 }
 /**
+ * Starts the launcher now, without waiting for it, so that the commands a store step runs before
+ * its first pipeline go through it too (run() uses it once it is ready).
+ */
+function prepareLauncher() {
+    void theLauncher();
+}
+/**
  * Ends the step's launcher, if one was started, and waits for it: the step then leaves no process
  * behind, and the CPU of the pipelines it started counts as the step's (it is reaped by the step).
  * A pipeline after this starts a new one.
@@ -3123,22 +3136,32 @@ async function theLauncher() {
 async function stopLauncher() {
     const l = await launcher;
     launcher = undefined;
+    ready = undefined;
     await l?.close(2000);
 }
 async function startLauncher() {
     const script = launcherScript();
     if (!script)
         return undefined;
-    const proc = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+    let proc;
+    try {
+        proc = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+    }
+    catch (e) {
+        // The host refused a process now (EAGAIN, say): the stages are forked by the step itself.
+        process.stderr.write(`runbox: the launcher could not be started (${e instanceof Error ? e.message : String(e)}); starting processes directly\n`);
+        return undefined;
+    }
     proc.unref();
-    const ready = await new Promise((resolve) => {
+    const started = await new Promise((resolve) => {
         proc.once('message', () => resolve(true));
         proc.once('error', () => resolve(false));
         proc.once('exit', () => resolve(false));
     });
-    if (!ready)
+    if (!started)
         return undefined;
-    return new Launcher(proc);
+    ready = new Launcher(proc);
+    return ready;
 }
 /** The longest path a unix socket can be bound at (Linux: sun_path's 108 bytes, NUL included). */
 const MAX_SOCKET_PATH = 107;
@@ -3260,6 +3283,8 @@ function startProcess(cmd, args, opts = {}) {
         trackChild(child);
     return { child, shown: quote(argv) };
 }
+/** What a pipeline keeps of each stage's stderr (the end, for its error message). */
+const PIPELINE_STDERR_TAIL = 16 * 1024;
 /**
  * Starts stages[0] | stages[1] | ...: adjacent stages joined by an OS pipe (no copy through
  * node), the first one's stdin and the last one's stdout as given, every stage's stderr piped to
@@ -3277,7 +3302,7 @@ async function startStages(stages, stdin, stdout) {
     if (launcher) {
         if (isStopping())
             throw refuse();
-        const children = await launcher.start(argvs, stdin, stdout, process.env);
+        const children = await launcher.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL });
         // A cancel that came while the launcher started them found none of them to stop.
         if (isStopping()) {
             for (const c of children)
@@ -3373,8 +3398,7 @@ async function stopChildren(graceMs = 3000) {
 async function run(cmd, args, opts = {}) {
     if (isStopping())
         throw new StoppingError(quote(commandLine(cmd, args, opts.privileged)));
-    // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
-    const { child, shown } = startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+    const { child, shown } = await startForRun(cmd, args, opts);
     core_debug(`exec: ${shown}`);
     const maxStdout = opts.maxStdout ?? MAX_STDOUT;
     let overflow = false;
@@ -3423,6 +3447,28 @@ async function run(cmd, args, opts = {}) {
     if (result.code !== 0 && !opts.allowFailure)
         throw new CommandError(shown, result);
     return result;
+}
+/**
+ * run()'s child: through the step's launcher when it is already running (a store step starts it
+ * early: see sys/launch.ts for why node forking itself costs it so much on a VM) and no lock fd
+ * must be inherited (fds other than sockets cannot be handed to it); forked here otherwise.
+ */
+async function startForRun(cmd, args, opts) {
+    const launcher = opts.holdFds ? undefined : launcherIfReady();
+    if (!launcher) {
+        // RunOptions has no stdio or detached: all three pipes, our session; held lock fds are its fds 3...
+        return startProcess(cmd, args, { ...opts, ...(opts.holdFds ? { extraFds: opts.holdFds } : {}) });
+    }
+    const argv = commandLine(cmd, args, opts.privileged);
+    const shown = quote(argv);
+    const [child] = await launcher.start([argv], 'pipe', 'pipe', { env: opts.env ?? process.env, cwd: opts.cwd, stderrTail: MAX_STDERR_TAIL });
+    // A cancel that came while the launcher started it found it nowhere to stop.
+    if (isStopping()) {
+        child.kill('SIGTERM');
+        throw new StoppingError(shown);
+    }
+    trackChild(child);
+    return { child, shown };
 }
 let sudoChecked;
 /**
@@ -4468,36 +4514,74 @@ function procStat(pid, tid) {
 
 
 const RUN_DIR = '/run/runbox';
-// Runs as root. argv: mode dir file [data]. The dir is made 0755 when missing and must then be
-// a root-owned dir no one else can write to; files are created O_EXCL|O_NOFOLLOW, written
-// through a temp name and renamed, so a reader never sees half a record.
-const SCRIPT = `
-const fs = require('node:fs');
-const [mode, dir, file, data] = process.argv.slice(1);
-const fail = (m) => { process.stderr.write(m + '\\n'); process.exit(3); };
-try { fs.mkdirSync(dir, { mode: 0o755 }); } catch (e) { if (e.code !== 'EEXIST') throw e; }
-const st = fs.lstatSync(dir);
-if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) fail(dir + ' is not a root-owned dir that only root can write to');
-if (require('node:path').dirname(file) !== dir) fail(file + ' is not directly in ' + dir);
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-const create = (p) => { const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644); fs.fchmodSync(fd, 0o644); return fd; };
-if (mode === 'create') {
-  try { fs.closeSync(create(file)); } catch (e) { if (e.code !== 'EEXIST') throw e; }
-} else if (mode === 'write') {
-  const tmp = file + '.tmp-' + process.pid;
-  const fd = create(tmp);
-  fs.writeSync(fd, data);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-} else if (mode === 'remove') {
-  try { fs.unlinkSync(file); } catch (e) { if (e.code !== 'ENOENT') throw e; }
-} else fail('unknown mode ' + mode);
-`;
+/**
+ * Creates (if missing), writes or removes `file` directly in `dir`, as root. The dir is made 0755
+ * when missing and must then be a root-owned dir no one else can write to; files are created
+ * O_EXCL|O_NOFOLLOW, written through a temp name and renamed, so a reader never sees half a record.
+ * Runs in this process when runbox is root; otherwise its own source is the `node -e` script sudo
+ * runs (SCRIPT): so it uses nothing but its parameters.
+ */
+function applyRootFile(fs, dirname, mode, dir, file, data) {
+    const fail = (m) => {
+        throw new Error(m);
+    };
+    try {
+        fs.mkdirSync(dir, { mode: 0o755 });
+    }
+    catch (e) {
+        if (e.code !== 'EEXIST')
+            throw e;
+    }
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0)
+        fail(`${dir} is not a root-owned dir that only root can write to`);
+    if (dirname(file) !== dir)
+        fail(`${file} is not directly in ${dir}`);
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    const create = (p) => {
+        const fd = fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+        fs.fchmodSync(fd, 0o644);
+        return fd;
+    };
+    if (mode === 'create') {
+        try {
+            fs.closeSync(create(file));
+        }
+        catch (e) {
+            if (e.code !== 'EEXIST')
+                throw e;
+        }
+    }
+    else if (mode === 'write') {
+        const tmp = `${file}.tmp-${process.pid}`;
+        const fd = create(tmp);
+        fs.writeSync(fd, data);
+        fs.closeSync(fd);
+        fs.renameSync(tmp, file);
+    }
+    else if (mode === 'remove') {
+        try {
+            fs.unlinkSync(file);
+        }
+        catch (e) {
+            if (e.code !== 'ENOENT')
+                throw e;
+        }
+    }
+    else
+        fail(`unknown mode ${mode}`);
+}
+// What sudo runs when runbox is not root: applyRootFile's own source, argv mode dir file [data].
+// The message alone on stderr (the last lines of a stack would hide it in the CommandError).
+const SCRIPT = `try { (${applyRootFile.toString()})(require('node:fs'), require('node:path').dirname, ...process.argv.slice(1)); } catch (e) { process.stderr.write(String(e && e.message || e) + '\\n'); process.exit(3); }`;
 /** Creates (if missing), writes or removes a root-owned file directly in the root-only dir `dir`. */
 async function rootFile(mode, file, data = '', dir = external_node_path_default().dirname(file)) {
     const link = symlinkedComponent(dir);
     if (link)
         throw new Error(`${dir} passes through the symlink ${link.at} (to ${link.target}); runbox keeps its root-only files in a real dir`);
+    // As root: no process (a node started for a few syscalls cost a restore about 0.1 s a file).
+    if (isRoot())
+        return applyRootFile((external_node_fs_default()), (p) => external_node_path_default().dirname(p), mode, dir, file, data);
     await ensurePrivilege(`keep runbox's host-wide records in ${dir}`);
     await run(process.execPath, ['-e', SCRIPT, mode, dir, file, data], { privileged: true });
 }
@@ -16947,6 +17031,7 @@ class PrivateRestore {
 
 
 
+
 /** Lanes of extraction at once: each is one root tar, fed one archive after another, each through its own zstd (PrivateRestore.extractAll). */
 function extractConcurrency() {
     return Math.max(1, Math.min(8, external_node_os_default().availableParallelism()));
@@ -17324,6 +17409,8 @@ async function restoreStore(cfg, report, setOutputs) {
     // A store path through a link root did not make fails the step before the lock, a download
     // or a private dir (main and the restore sub-action refused it with the inputs already).
     realStorePaths(cfg.root, cfg.storePaths);
+    // The restore's commands and pipelines go through the launcher once it is up (sys/launch.ts).
+    prepareLauncher();
     // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
     // listing the same paths in another order must still take the same lock.
     return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreLocked(cfg, report, setOutputs, busy));
@@ -17600,6 +17687,7 @@ async function deleteCache(t, id) {
 
 
 
+
 /** Entries merged at most, newest first; the summary names how many matching ones were left out. */
 const MAX_MERGED = 10;
 /** The store's restore: one snapshot, or with `restore-all-matches` every match (see above). */
@@ -17609,6 +17697,7 @@ async function restoreStoreAll(cfg, report, setOutputs) {
     const token = cfg.restoreAllMatches.token;
     // As restoreStore: refused before the lock and any download.
     realStorePaths(cfg.root, cfg.storePaths);
+    prepareLauncher();
     return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreAllLocked(cfg, token, report, setOutputs, busy));
 }
 /**
@@ -18051,6 +18140,7 @@ async function collectLocked(o, report) {
 
 
 
+
 /** What was saved (for purge), or undefined when nothing was. */
 async function saveStore(state, report) {
     try {
@@ -18103,6 +18193,9 @@ async function save(state, report) {
         // member names are those paths): only through links root made, checked again here, since
         // the dirs above a store path may have changed since main.
         realStorePaths(state.root, state.storePaths);
+        // A snapshot will be made (or the key is found taken): the commands from here on go through
+        // the launcher once it is up (sys/launch.ts).
+        prepareLauncher();
         await ensurePrivilege('read the root-owned store to snapshot it');
         // Only the tar member lists and the raw registrations go here (a few MiB for a big store):
         // the snapshot itself streams from zstd to the cache upload.
