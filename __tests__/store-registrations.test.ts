@@ -544,6 +544,29 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readdirSync(path.join(c, 'gnu')).sort()).toEqual(['store']);
   });
 
+  test('a leftover the snapshot has no registration for stays as it is (replaced, it would be as invalid as before)', async () => {
+    const a = buildGuixLayout(tempDir());
+    const { lib, drv } = a.items;
+    // The snapshot registers everything but drv (its row dropped, digests fixed up).
+    const snap = forge(await snapshot(a.root), (d) => ({ ...d, paths: d.paths.filter((r) => r.path !== drv) }), 3);
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
+    sh(`mkdir -p ${q(c)}/gnu/store && echo OLD-DRV > ${q(c + drv)} && mkdir ${q(c + lib)}`);
+    const before = sh(`stat -c '%s %Y %a' ${q(c + drv)}; cat ${q(c + drv)}`).stdout;
+    const r = await apply(c, snap);
+    expect(sh(`stat -c '%s %Y %a' ${q(c + drv)}; cat ${q(c + drv)}`).stdout).toBe(before);
+    // lib, registered in the snapshot, was replaced; the rest is new.
+    expect(fs.readdirSync(path.join(c, lib, 'lib')).length).toBeGreaterThan(0);
+    expect({ added: r.added, existing: r.existing, registered: dbContents(path.join(c, DB)).paths }).toEqual({
+      added: 3,
+      existing: 1,
+      registered: Object.values(a.items)
+        .filter((i) => i !== drv)
+        .sort()
+    });
+  });
+
   test('Guix without a DB: the one runbox creates compiles every statement guix-daemon prepares when it opens its DB (else the daemon does not start)', async () => {
     const root = tempDir();
     const x = `${S}/${itemName('x-1.0')}`;

@@ -137,7 +137,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     // replace them under their own lock (moveInAndRegister). Only when a live DB was read: a
     // store without one registers nothing, and its items on disk stay as they are.
     const storeDir = PRESETS[o.kind].storeDir;
-    if (valid) priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !valid.has(item));
+    if (valid) priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !path.basename(item).startsWith('.') && !valid.has(item));
     const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
     const archives = await extractAll(o, priv, specs, needed);
@@ -339,7 +339,9 @@ async function moveInAndRegister(
   const db = await withDaemonStopped(o.daemon, async () => {
     const t1 = Date.now();
     const summaries = archives.map((a) => ({ index: a.index, summary: a.summary }));
-    const leftovers = priv.extractedLeftovers(summaries);
+    // Only those the snapshot registers: replaced without a row, an item would stay as invalid as it was.
+    const registered = new Set((registrations ?? []).map((r) => r.path));
+    const leftovers = priv.extractedLeftovers(summaries).filter((i) => registered.has(i));
     const held = leftovers.length > 0 ? await lockLeftovers(o, disk, leftovers) : undefined;
     try {
       const moved = await priv.moveIn(summaries, held?.replace);
