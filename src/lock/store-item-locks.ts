@@ -129,16 +129,18 @@ export async function lockStoreItems(storeDir: string, names: readonly string[])
     let rest = '';
     let bytes = 0;
     const limit = answerBytes(names);
-    child.stdout?.on('data', (b: Buffer) => {
-      bytes += b.length;
+    // Decoded as a stream: a chunk may end inside a multi-byte character of a name.
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (text: string) => {
+      bytes += Buffer.byteLength(text);
       if (bytes > limit) {
         child.kill('SIGKILL');
         return resolve(false);
       }
-      const parts = (rest + b.toString('utf8')).split('\n');
+      const parts = (rest + text).split('\n');
       rest = parts.pop() ?? '';
       lines.push(...parts);
-      if (lines.includes('{"ready":true}')) resolve(true);
+      if (parts.includes('{"ready":true}')) resolve(true);
     });
     void closed.then(
       () => resolve(false),

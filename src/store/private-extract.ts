@@ -922,8 +922,8 @@ export class PrivateRestore {
     if (present.length === 0) return [];
     const dest = path.join(this.dir, 'displaced');
     await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
-    // Store items are unique names in one store dir (restore.ts passes only its own), so `-n`
-    // never meets a name in the fresh dir; what left the store is read from the store below.
+    // The leftovers are all in the store dir (restore.ts), each name once, so `-n` never meets a
+    // name in the fresh dir; what left the store is read from the store below, not from mv.
     for (let i = 0; i < present.length; i += 256)
       await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...present.slice(i, i + 256).map((t) => onStoreDisk(this.disk, t))], privileged: true }]).catch((e: unknown) =>
         core.warning(`runbox store: moving unregistered items out of the store failed for some (they stay as they are, not registered): ${escapedText(errorMessage(e))}`)
