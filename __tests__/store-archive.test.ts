@@ -16,8 +16,10 @@ import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import {
   buildGuixLayout,
   dbContents,
+  flockHeld,
   forgeSnapshot,
   GUIX_SCHEMA,
+  holdFlock,
   itemName,
   itemsView,
   linkGroups,
@@ -28,7 +30,8 @@ import {
   sh,
   sqliteInput,
   tempDir,
-  treeManifest
+  treeManifest,
+  warningsOf
 } from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
@@ -108,7 +111,7 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(r.bitsDropped).toBe(0);
   });
 
-  test('additive restore never overwrites an existing item, keeps existing dirs, and merges the DB', async () => {
+  test('additive restore never overwrites a registered item, replaces an unregistered leftover (the .drv) with its copy and registers it, keeps existing dirs, and merges the DB', async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
 
@@ -129,13 +132,17 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     const liveDb = path.join(c, 'var/guix/db/db.sqlite');
     sqliteInput(liveDb, GUIX_SCHEMA);
     registerPaths(liveDb, [other, a.items.hello]);
-    const existing = [a.items.hello, a.items.drv, other, '/gnu/store/.links/unrelated'];
+    // The .drv is not in it: the live DB does not register it, so it is the snapshot's copy after.
+    const existing = [a.items.hello, other, '/gnu/store/.links/unrelated'];
     const before = Object.fromEntries(existing.map((p) => [p, sh(`find ${q(c + p)} -printf '%P %y %m %U %G %T@ %n %s\\n' | sort; cat ${q(c + p)} 2>/dev/null || true`).stdout]));
     const rootBefore = sh(`stat -c '%a %U %G %Y' ${q(c)}/gnu/store`).stdout;
 
     const log = path.join(tempDir(), 'daemon.log');
     const r = await apply(c, snap, loggingDaemon(log));
     expect(readLog(log)).toEqual(['stop', 'start']);
+    // Before: the installer's unregistered .drv stayed as it was, and unregistered, for good.
+    expect(fs.readFileSync(c + a.items.drv)).toEqual(fs.readFileSync(a.root + a.items.drv));
+    expect(sh(`stat -c '%h %a %u %g %Y' ${q(c + a.items.drv)}`).stdout).toBe('1 444 0 0 1\n');
 
     for (const p of existing) expect(sh(`find ${q(c + p)} -printf '%P %y %m %U %G %T@ %n %s\\n' | sort; cat ${q(c + p)} 2>/dev/null || true`).stdout).toBe(before[p]);
     expect(
@@ -164,13 +171,13 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readlinkSync(c + a.items.profile)).toBe(a.items.hello);
 
     const db = dbContents(liveDb);
-    // Valid before: other, hello. Added: profile (its reference hello is valid) and libfoo. Not
-    // the .drv: the item on disk is the old leftover, not the snapshot's.
-    expect(db.paths).toEqual([a.items.hello, other, a.items.profile, a.items.lib].sort());
+    // Valid before: other, hello (its row kept as it was). Added: profile (its reference hello is
+    // valid), libfoo and the .drv, whose copy replaced the unregistered leftover.
+    expect(db.paths).toEqual([a.items.hello, other, a.items.profile, a.items.lib, a.items.drv].sort());
     expect(db.refs).toEqual([`${a.items.profile} -> ${a.items.hello}`]);
-    expect(db.outputs).toEqual([]);
-    expect(r.db).toEqual({ mode: 'inserted', registered: 2, alreadyValid: 1, skipped: 1 });
-    expect(r.added).toBe(2);
+    expect(db.outputs).toEqual([`${a.items.drv} out ${a.items.hello}`]);
+    expect(r.db).toEqual({ mode: 'inserted', registered: 3, alreadyValid: 1, skipped: 0 });
+    expect(r.added).toBe(3);
   });
 
   test('additive restore of items that share files only among themselves: the new items keep their hard links', async () => {
@@ -186,16 +193,80 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(fs.readFileSync(c + a.items.drv, 'utf8')).toBe('OLD-DRV\n');
   });
 
-  test('a reference to a path that is not restored keeps its referrer unregistered', async () => {
+  test('a reference to a path that is not restored keeps its referrer unregistered (lib on disk, in a store without a DB: left as it is)', async () => {
     const a = buildGuixLayout(tempDir());
     const snap = await snapshot(a.root);
     const c = tempDir();
-    // lib exists on disk but unregistered: hello (which references lib) must not be registered.
-    sh(`mkdir -p ${q(c + a.items.lib)} ${q(c)}/var/guix/db`);
-    sqliteInput(path.join(c, 'var/guix/db/db.sqlite'), GUIX_SCHEMA);
+    // No live DB: nothing says lib is invalid, so it stays as it is and is not registered in the
+    // DB runbox creates; hello (which references lib) must not be registered either.
+    sh(`mkdir -p ${q(c + a.items.lib)}`);
     const r = await apply(c, snap);
+    expect(fs.readdirSync(c + a.items.lib)).toEqual([]);
     expect(dbContents(path.join(c, 'var/guix/db/db.sqlite')).paths).toEqual([a.items.drv]);
-    expect(r.db).toMatchObject({ registered: 1, skipped: 3 });
+    expect(r.db).toMatchObject({ mode: 'created', registered: 1, skipped: 3 });
+  });
+
+  test('an unregistered item whose daemon lock another process holds (a build in progress): left as it is, not registered, one warning; its referrer stays unregistered; the rest restored', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    const liveDb = path.join(c, 'var/guix/db/db.sqlite');
+    sh(`mkdir -p ${q(c + a.items.lib)}/lib ${q(c)}/var/guix/db && echo half > ${q(c + a.items.lib)}/lib/libfoo.so.1`);
+    sqliteInput(liveDb, GUIX_SCHEMA);
+    const lock = `${c}${a.items.lib}.lock`;
+    const build = await holdFlock(lock);
+    try {
+      const before = treeManifest(c + a.items.lib);
+      const { value: r, warnings } = await warningsOf(() => apply(c, snap));
+      expect(treeManifest(c + a.items.lib)).toEqual(before);
+      expect(warnings).toEqual([
+        expect.stringMatching(
+          /^::warning::runbox store: 1 item\(s\) on disk that the DB does not register are locked by another process \(a build or substitution in progress\), so they stay as they are, not registered: "\/gnu\/store\/\w+-libfoo-1\.0"$/
+        )
+      ]);
+      // hello references lib: unregistered; profile references hello: unregistered.
+      expect(dbContents(liveDb).paths).toEqual([a.items.drv]);
+      expect(typeof r === 'string' ? r : { added: r.added, db: r.db }).toEqual({ added: 3, db: { mode: 'inserted', registered: 1, alreadyValid: 0, skipped: 3 } });
+      // The build's lock file is its own: still there, still held by it.
+      expect(flockHeld(lock)).toBe(true);
+    } finally {
+      await build.release();
+    }
+    expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual([...Object.values(a.items).map((i) => path.basename(i)), `${path.basename(a.items.lib)}.lock`].sort());
+  });
+
+  test("an unregistered item's <item>.lock that another user planted (a symlink, their own file) is refused, never followed: the item stays as it is, not registered, one warning; nothing written through it", async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const c = tempDir();
+    const outside = tempDir();
+    const liveDb = path.join(c, 'var/guix/db/db.sqlite');
+    const { drv, profile, hello, lib } = a.items;
+    // The store dir as a multi-user install has it: the build users' group may write it.
+    sh(`
+      mkdir -p ${q(c)}/gnu/store ${q(c)}/var/guix/db && chmod 1775 ${q(c)}/gnu/store
+      echo OLD-DRV > ${q(c + drv)} && ln -s /nowhere ${q(c + profile)} && mkdir ${q(c + hello)}
+      echo precious > ${q(outside)}/victim && touch -d @7 ${q(outside)}/victim
+      ln -s ${q(outside)}/victim ${q(c + drv)}.lock && ln -s ${q(outside)}/made ${q(c + profile)}.lock
+      echo mine > ${q(c + hello)}.lock
+      chown -h runbox-nosudo ${q(c + drv)}.lock ${q(c + profile)}.lock ${q(c + hello)}.lock
+    `);
+    sqliteInput(liveDb, GUIX_SCHEMA);
+    const before = [drv, profile, hello].map((i) => sh(`stat -c '%F %s %Y' ${q(c + i)}; stat -c '%F %U %s %Y %N' ${q(c + i)}.lock`).stdout);
+    const { value: r, warnings } = await warningsOf(() => apply(c, snap));
+    expect([drv, profile, hello].map((i) => sh(`stat -c '%F %s %Y' ${q(c + i)}; stat -c '%F %U %s %Y %N' ${q(c + i)}.lock`).stdout)).toEqual(before);
+    expect(fs.readdirSync(outside)).toEqual(['victim']);
+    expect(sh(`stat -c '%s %Y' ${q(outside)}/victim; cat ${q(outside)}/victim`).stdout).toBe('9 7\nprecious\n');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^::warning::runbox store: 3 item\(s\) on disk that the DB does not register stay as they are, not registered: their lock file was refused, nothing was written through it: /
+    );
+    expect(warnings[0]).toContain(`"${drv}.lock" is a symbolic link`);
+    expect(warnings[0]).toContain(`"${profile}.lock" is a symbolic link`);
+    expect(warnings[0]).toMatch(new RegExp(`"${hello}\\.lock" belongs to uid \\d+, not to root or the store`));
+    // lib alone was restored whole and registered (it references nothing).
+    expect(dbContents(liveDb).paths).toEqual([lib]);
+    expect(typeof r === 'string' ? r : r.added).toBe(1);
   });
 
   test('a symlink-then-file archive is refused with nothing written, inside or outside the store', async () => {

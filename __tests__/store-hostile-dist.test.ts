@@ -11,11 +11,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import { asRoot, describeWith, probe } from './helpers/prereq.js';
+import { asRoot, describeWith, probe, sudoUser, type SudoUser } from './helpers/prereq.js';
 import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
 import { keepProcessEnv } from './fixtures/process-env.js';
-import { dbContents, fileData, itemsView, removeTempDirs, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
-import { DB, dir, file, HostileHarness, link, reg, regDoc, type Registration } from './helpers/hostile-dist.js';
+import { dbContents, fileData, flockHeld, holdFlock, itemsView, q, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { DB, dbState, dir, file, HostileHarness, itemLines, link, reg, regDoc, type Registration } from './helpers/hostile-dist.js';
+import { contentManifest } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
 
@@ -29,6 +30,7 @@ const expectRefused = hd.expectRefused.bind(hd);
 const expectAdded = hd.expectAdded.bind(hd);
 let server: CacheServer;
 const processEnv = keepProcessEnv();
+const runnerUser = sudoUser();
 
 const SMALL_FS = 8 * 1024 * 1024;
 const smallFs = mountTmpfs('runbox-hd-enospc', SMALL_FS);
@@ -158,6 +160,65 @@ describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('s
     });
     await expectAdded(h, key, [item('new')], [item('new')]);
   });
+
+  // ---- items on disk the DB does not register ---------------------------------------------
+
+  test.each<[string, SudoUser | undefined]>([
+    ['root', undefined],
+    ['the runner user through sudo', runnerUser]
+  ])(
+    "items on disk the DB does not register, as %s: one replaced by the entry's copy under its daemon lock and registered; one whose lock a build holds and one whose lock file another user planted as a symlink left as they are, unregistered, with a warning each; a registered item never replaced",
+    async (who, user) => {
+      if (who !== 'root' && user === undefined) throw new Error('no runner account runbox-ci with passwordless sudo');
+      const h = host();
+      // The runner user reads the store as on a real host (the temp root is 0700).
+      fs.chmodSync(h.root, 0o755);
+      const key = `hd_leftovers_${who.length}_${tag}`;
+      const [free, busy, planted, fresh] = [item('lo-free'), item('lo-busy'), item('lo-planted'), item('lo-new')];
+      const hello = h.items.hello.slice(1);
+      const at = (rel: string): string => path.join(h.root, rel);
+      sh(`for d in ${[free, busy, planted].map((d) => q(at(d))).join(' ')}; do mkdir "$d" && echo old > "$d/f"; done`);
+      fs.symlinkSync(path.join(h.outside, 'made'), `${at(planted)}.lock`);
+      const other = sudoUser('runbox-nosudo');
+      if (!other) throw new Error('no user runbox-nosudo');
+      fs.lchownSync(`${at(planted)}.lock`, other.uid, other.gid);
+      await publish(key, [makeTar([dir(hello), file(`${hello}/planted`), ...plain('lo-free'), ...plain('lo-busy'), ...plain('lo-planted'), ...plain('lo-new')])], {
+        registrations: regDoc([reg(hello, { hash: `sha256:${'1'.repeat(64)}` }), reg(free), reg(busy), reg(planted), reg(fresh)])
+      });
+      const build = await holdFlock(`${at(busy)}.lock`);
+      try {
+        h.before = contentManifest(h.root);
+        // runJob checks these (and the registered items) are exactly as they were.
+        for (const p of [busy, planted]) h.itemsBefore[`/${p}`] = itemLines(h.before, `/${p}`);
+        const rowsBefore = dbState(h.root)?.rows ?? [];
+        // The runner user's PATH without root's own dirs (which it may not search: a warning of its own).
+        const main = await hd.runJob(h, key, user ? { job: { user, env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' } } } : {});
+        expect(main.outputs).toMatchObject({ 'cache-hit': 'true', 'cache-matched-key': key });
+        expect(main.warnings).toEqual([
+          expect.stringMatching(new RegExp(`^runbox store: 1 item\\(s\\) on disk that the DB does not register are locked by another process .*: "/${busy}"$`)),
+          expect.stringMatching(
+            new RegExp(
+              `^runbox store: 1 item\\(s\\) on disk that the DB does not register stay as they are, not registered: their lock file was refused, nothing was written through it: "/${planted}\\.lock" is a symbolic link$`
+            )
+          )
+        ]);
+        // Before: 'old', unregistered, for good.
+        expect([free, fresh].map((i) => fs.readFileSync(path.join(at(i), 'f'), 'utf8'))).toEqual(['lo-free\n', 'lo-new\n']);
+        expect(sh(`stat -c '%U %a %Y' ${q(at(free))} ${q(at(free))}/f`).stdout).toBe('root 555 1\nroot 444 1\n');
+        expect(
+          dbState(h.root)
+            ?.rows.filter((r) => !rowsBefore.includes(r))
+            .map((r) => r.split(' ')[0])
+        ).toEqual([`/${free}`, `/${fresh}`].sort());
+        // The lock file runbox made is gone; the build's and the planted link are as they were.
+        expect([free, busy, planted].map((i) => fs.lstatSync(`${at(i)}.lock`, { throwIfNoEntry: false })?.isSymbolicLink())).toEqual([undefined, false, true]);
+        expect(flockHeld(`${at(busy)}.lock`)).toBe(true);
+        expect(h.daemon.events()).toEqual(['stop', 'start']);
+      } finally {
+        await build.release();
+      }
+    }
+  );
 
   // ---- registrations --------------------------------------------------------------------
 

@@ -100,13 +100,18 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
     expect(state(partial)).toEqual(want);
   }, 120_000);
 
-  test('an item on disk but not valid in the live DB counts as lacking: its frame is fetched', async () => {
+  test("an item on disk but not valid in the live DB counts as lacking: its frame is fetched, the snapshot's copy replaces it and is registered, and the next restore fetches nothing", async () => {
     const root = tempDir();
     await restoreFromCache(root, 'partial-1');
+    const want = state(root);
     sqliteInput(dbOf(root), `DELETE FROM Refs WHERE referrer IN (SELECT id FROM ValidPaths WHERE path = '${pkg(1)}');\nDELETE FROM ValidPaths WHERE path = '${pkg(1)}';\n`);
     const r = await restoreFromCache(root, 'partial-1');
     expect(r.r.frames.read).toBe(1);
     expect(r.served).toBeGreaterThan(200_000);
+    // Before: it stayed unregistered, and every later restore fetched its frame again for nothing.
+    expect({ added: r.r.added, registered: r.r.db?.registered }).toEqual({ added: 1, registered: 1 });
+    expect(state(root)).toEqual(want);
+    expect((await restoreFromCache(root, 'partial-1')).r.frames.read).toBe(0);
   }, 120_000);
 
   test('a tampered chunk under the original signed index: refused before a byte of that chunk reaches zstd; nothing in the store', async () => {

@@ -14,7 +14,23 @@ import { applySnapshot } from '../src/store/restore.js';
 import { LIMITS, parseRegistrations, type Registration, type RegistrationSet } from '../src/store/registrations.js';
 import { testCli } from './helpers/bundle.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
-import { buildGuixLayout, dbContents, GUIX_SCHEMA, itemName, q, registerPaths as fixtureRegister, rejection, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir } from './fixtures/store.js';
+import {
+  buildGuixLayout,
+  dbContents,
+  flockHeld,
+  GUIX_SCHEMA,
+  itemName,
+  itemsView,
+  q,
+  registerPaths as fixtureRegister,
+  rejection,
+  removeTempDirs,
+  sh,
+  sqlQuery,
+  sqliteInput,
+  tempDir,
+  warningsOf
+} from './fixtures/store.js';
 
 const STORE_PATHS = ['/gnu/store', '/var/guix/db'];
 const DB_DIR = '/var/guix/db';
@@ -344,28 +360,6 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       sqliteInput(path.join(c, DB), GUIX_SCHEMA + extra);
       return c;
     };
-    /** The step's warnings while `p` runs (core.warning writes them to stdout). */
-    const warningsOf = async <T>(p: () => Promise<T>): Promise<{ value: T | string; warnings: string[] }> => {
-      const printed: string[] = [];
-      const realWrite = process.stdout.write.bind(process.stdout);
-      process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
-        printed.push(String(chunk));
-        return realWrite(chunk as string, ...(rest as []));
-      };
-      let value: T | string;
-      try {
-        value = await p();
-      } catch (e) {
-        value = `${(e as Error).name}: ${(e as Error).message}`;
-      } finally {
-        process.stdout.write = realWrite;
-      }
-      const warnings = printed
-        .join('')
-        .split('\n')
-        .filter((l) => l.startsWith('::warning::'));
-      return { value, warnings };
-    };
     /** A process's argv; [] once it is gone. */
     const cmdline = (pid: string): string[] => {
       try {
@@ -455,6 +449,121 @@ describeWith([probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', '
       }
       // Killed before its COMMIT here: nothing registered (the kept items are invalid leftovers).
       expect(sqlQuery(live, 'SELECT count(*) FROM ValidPaths')).toEqual(['0']);
+    });
+
+    test("the leftovers of an insert killed before its COMMIT: the next restore replaces them with the snapshot's copies under their daemon locks, held until its insert is done, and registers them", async () => {
+      const a = buildGuixLayout(tempDir());
+      const snap = await snapshot(a.root);
+      const c = withLiveDb('');
+      const live = path.join(c, DB);
+      const { hello, lib, drv } = a.items;
+      // What the killed restore left: every item on disk, none registered (see the test above);
+      // one of them as a build cut short would leave it.
+      fs.mkdirSync(path.join(c, 'gnu/store'), { recursive: true });
+      for (const i of Object.values(a.items)) sh(`cp -a ${q(a.root + i)} ${q(c + i)}`);
+      sh(`echo half written > ${q(c + hello)}/share/doc/hello/COPYING && rm ${q(c + lib)}/lib/libfoo.so.1`);
+      const locks = [hello, lib, drv].map((i) => `${c}${i}.lock`);
+      // The DB's write lock held by another connection: runbox's insert waits for it, with the items' locks held.
+      const holder = spawn('sqlite3', [live], { stdio: ['pipe', 'ignore', 'inherit'] });
+      let during: { locked: boolean[]; copying: string } | undefined;
+      try {
+        holder.stdin.write('BEGIN IMMEDIATE;\n');
+        await waitFor('the holder has the write lock', () => spawnSync('sqlite3', ['-cmd', '.timeout 0', live, 'BEGIN IMMEDIATE;']).status !== 0);
+        const inserting = (): boolean =>
+          fs
+            .readdirSync('/proc')
+            .filter((n) => /^\d+$/.test(n))
+            .some((pid) => {
+              const argv = cmdline(pid);
+              return argv.length >= 4 && path.basename(argv[0]) === 'sqlite3' && argv[1] === '-safe' && argv[2] === '-bail' && argv[3] === live;
+            });
+        let settled = false;
+        const applied = warningsOf(() => apply(c, snap)).finally(() => (settled = true));
+        // Settled without an insert: nothing was moved in (what main did), told by the checks below.
+        await waitFor('runbox inserting', () => settled || inserting());
+        during = { locked: locks.map((l) => fs.existsSync(l) && flockHeld(l)), copying: fs.readFileSync(path.join(c, hello, 'share/doc/hello/COPYING'), 'utf8') };
+        holder.stdin.end();
+        const { value, warnings } = await applied;
+        expect(warnings).toEqual([]);
+        expect(typeof value === 'string' ? value : { added: value.added, existing: value.existing, db: value.db }).toEqual({
+          added: 4,
+          existing: 0,
+          db: { mode: 'inserted', registered: 4, alreadyValid: 0, skipped: 0 }
+        });
+      } finally {
+        holder.stdin.end();
+        await new Promise((resolve) => (holder.exitCode === null ? holder.once('close', resolve) : resolve(undefined)));
+      }
+      // While runbox inserted, the snapshot's copies were in and their locks held (by runbox: the test holds none).
+      expect(during).toEqual({ locked: [true, true, true], copying: fs.readFileSync(path.join(a.root, hello, 'share/doc/hello/COPYING'), 'utf8') });
+      // Before: nothing moved in, nothing registered; the half-written items stayed, invalid, for good.
+      expect(dbContents(live)).toEqual(dbContents(path.join(a.root, DB)));
+      expect(itemsView(path.join(c, 'gnu/store'))).toEqual(itemsView(path.join(a.root, 'gnu/store'), true));
+      // The lock files runbox made are gone (marked stale, as the daemons do), the leftovers with the private dir.
+      expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual(
+        Object.values(a.items)
+          .map((i) => path.basename(i))
+          .sort()
+      );
+      expect(fs.readdirSync(c).sort()).toEqual(['gnu', 'var']);
+    });
+  });
+
+  test('a path registered valid is never replaced, whatever is on disk; one registered between the first look and the locks (the DB read again under them) neither', async () => {
+    const a = buildGuixLayout(tempDir());
+    const snap = await snapshot(a.root);
+    const { hello, lib, drv, profile } = a.items;
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
+    fs.mkdirSync(path.join(c, 'gnu/store'), { recursive: true });
+    for (const i of [hello, lib, drv]) sh(`cp -a ${q(path.join(a.root, i))} ${q(path.join(c, i))}`);
+    // hello: registered, its copy on disk differs from the snapshot's: never touched.
+    fixtureRegister(path.join(c, DB), [hello]);
+    sh(`chmod u+w ${q(path.join(c, hello, 'bin'))} && printf 'local\n' > ${q(path.join(c, hello, 'bin/local'))}`);
+    // lib: on disk, unregistered, not what the snapshot holds: replaced.
+    sh(`chmod u+w ${q(path.join(c, lib, 'lib'))} && rm ${q(path.join(c, lib, 'lib/owned'))}`);
+    // drv: unregistered when the restore first looks, registered by the time the daemon is
+    // stopped (its stop command does it): the DB is read again under the locks, so it stays.
+    fs.chmodSync(path.join(c, drv), 0o644);
+    fs.appendFileSync(path.join(c, drv), '\nlocal');
+    const mtimes = [hello, drv].map((i) => fs.lstatSync(path.join(c, i)).mtimeMs);
+    const stop = `sqlite3 ${q(path.join(c, DB))} "INSERT INTO ValidPaths (path, hash, registrationTime) VALUES ('${drv}', '${HASH}', 1);"`;
+    const before = { hello: sh(`cd ${q(path.join(c, hello))} && find . -printf '%P %y %m\\n' | sort`).stdout, drv: fs.readFileSync(path.join(c, drv), 'utf8') };
+    const r = await apply(c, snap, { kind: 'commands', stop, start: 'true' });
+    expect({ added: r.added, db: r.db }).toEqual({ added: 2, db: { mode: 'inserted', registered: 2, alreadyValid: 2, skipped: 0 } });
+    expect(sh(`cd ${q(path.join(c, hello))} && find . -printf '%P %y %m\\n' | sort`).stdout).toBe(before.hello);
+    expect(fs.readFileSync(path.join(c, drv), 'utf8')).toBe(before.drv);
+    expect([hello, drv].map((i) => fs.lstatSync(path.join(c, i)).mtimeMs)).toEqual(mtimes);
+    // lib and profile are the snapshot's now, and registered.
+    const mine = (root: string): string[] => itemsView(path.join(root, 'gnu/store'), root === a.root).filter((l) => [lib, profile].some((i) => l.startsWith(path.basename(i))));
+    expect(mine(c)).toEqual(mine(a.root));
+    expect(fs.readFileSync(path.join(c, lib, 'lib/owned'), 'utf8')).toBe('owned\n');
+    expect(dbContents(path.join(c, DB)).paths).toEqual([hello, lib, profile, drv].sort());
+    expect(fs.readdirSync(path.join(c, 'gnu/store')).sort()).toEqual([hello, lib, profile, drv].map((i) => path.basename(i)).sort());
+    expect(fs.readdirSync(path.join(c, 'gnu')).sort()).toEqual(['store']);
+  });
+
+  test('a leftover the snapshot has no registration for stays as it is (replaced, it would be as invalid as before)', async () => {
+    const a = buildGuixLayout(tempDir());
+    const { lib, drv } = a.items;
+    // The snapshot registers everything but drv (its row dropped, digests fixed up).
+    const snap = forge(await snapshot(a.root), (d) => ({ ...d, paths: d.paths.filter((r) => r.path !== drv) }), 3);
+    const c = tempDir();
+    fs.mkdirSync(path.join(c, 'var/guix/db'), { recursive: true });
+    sqliteInput(path.join(c, DB), GUIX_SCHEMA);
+    sh(`mkdir -p ${q(c)}/gnu/store && echo OLD-DRV > ${q(c + drv)} && mkdir ${q(c + lib)}`);
+    const before = sh(`stat -c '%s %Y %a' ${q(c + drv)}; cat ${q(c + drv)}`).stdout;
+    const r = await apply(c, snap);
+    expect(sh(`stat -c '%s %Y %a' ${q(c + drv)}; cat ${q(c + drv)}`).stdout).toBe(before);
+    // lib, registered in the snapshot, was replaced; the rest is new.
+    expect(fs.readdirSync(path.join(c, lib, 'lib')).length).toBeGreaterThan(0);
+    expect({ added: r.added, existing: r.existing, registered: dbContents(path.join(c, DB)).paths }).toEqual({
+      added: 3,
+      existing: 1,
+      registered: Object.values(a.items)
+        .filter((i) => i !== drv)
+        .sort()
     });
   });
 

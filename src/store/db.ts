@@ -221,9 +221,18 @@ async function readTarget(live: string): Promise<string> {
  * treat as "unknown" (then everything is fetched).
  */
 export async function liveValidPaths(root: string, dbDir: string, storeDir: string, scratchDir: string): Promise<Set<string>> {
+  return (await liveValidPathsIfAny(root, dbDir, storeDir, scratchDir)) ?? new Set();
+}
+
+/**
+ * liveValidPaths, but undefined when there is no live DB: a store without one registers
+ * nothing, which is not the same as a DB that does not register an item. `scratchName`: a file
+ * name new in `scratchDir` (each read writes its own).
+ */
+export async function liveValidPathsIfAny(root: string, dbDir: string, storeDir: string, scratchDir: string, scratchName = 'live-valid-select.json'): Promise<Set<string> | undefined> {
   const live = path.join(root, dbDir, DB_FILE);
-  if (!(await exists(live))) return new Set();
-  return validPaths(await readTarget(live), storeDir, path.join(scratchDir, 'live-valid-select.json'));
+  if (!(await exists(live))) return undefined;
+  return validPaths(await readTarget(live), storeDir, path.join(scratchDir, scratchName));
 }
 
 /**

@@ -21,7 +21,7 @@
 // dot-entry, which save never archives and restore never accepts from a snapshot).
 //
 // Items already in the store are never written to it: node checks their members and drops them
-// from the stream, except link anchors (files the manifest names as what this archive's hard
+// from the stream (except the leftovers restore.ts names, see treatAsLeftovers), except link anchors (files the manifest names as what this archive's hard
 // links point at), which go into the private dir only and are removed with it. Hard links are
 // emitted only to a file emitted earlier into the same archive's stream; a new item linking to
 // a file of an item already in the store that is no anchor (never emitted, so not in the
@@ -303,6 +303,9 @@ export class PrivateRestore {
   checkedBytes = 0;
   /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
   private readonly existing = new Set<string>();
+  /** Top-level entries on disk that the live DB does not register (treatAsLeftovers): emitted
+   * like new items; moveIn puts the snapshot's copy in their place only when told to. */
+  private readonly leftovers = new Set<string>();
   /** What each path of the private dir must be once tar is done (relative to the dir). */
   private readonly landed = new Map<string, Landed>();
   /** Per archive: the new top-level items (relative) it emitted. */
@@ -379,6 +382,31 @@ export class PrivateRestore {
       throw e;
     }
     return { restore, reaped };
+  }
+
+  /**
+   * Items on disk (absolute) that `isLeftover` says the live DB does not register valid: what an
+   * insert killed mid-way or a build cut short leaves, which the daemons treat as invalid and
+   * delete (under the item's lock) before they build or substitute that path. Extracted from
+   * the snapshot like new items (call before extractAll); moveIn replaces one only when asked
+   * (restore.ts: under the item's lock, the DB read again).
+   */
+  treatAsLeftovers(isLeftover: (item: string) => boolean): void {
+    for (const t of this.existing)
+      if (isLeftover(`/${t}`)) {
+        this.existing.delete(t);
+        this.leftovers.add(t);
+      }
+  }
+
+  /** The leftovers (absolute) whose whole copy these archives extracted: what moveIn may replace. */
+  extractedLeftovers(summaries: ReadonlyArray<{ index: number }>): string[] {
+    const out = new Set<string>();
+    for (const { index } of summaries) {
+      const dropped = this.dropped.get(index) ?? new Set<string>();
+      for (const t of this.emitted.get(index) ?? []) if (this.leftovers.has(t) && !dropped.has(t)) out.add(`/${t}`);
+    }
+    return [...out].sort();
   }
 
   /** New items (absolute) not restored: they hard-link to files of items already in the store. */
@@ -814,17 +842,19 @@ export class PrivateRestore {
 
   /**
    * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-   * Never replaces anything: a name the store has by now is left alone, and one that appears
-   * between that check and the rename (root or the build group writing the store while the
-   * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
-   * not added (so never registered) and is told in a warning. Returns the items added
-   * (absolute) and how many were already there.
+   * Never replaces anything but the leftovers in `replace` (see displace): a name the store has
+   * by now is left alone, and one that appears between that check and the rename (root or the
+   * build group writing the store while the daemon is stopped) too: the rename itself refuses
+   * to replace (moveAll). Such an item is not added (so never registered) and is told in a
+   * warning. Returns the items added (absolute), how many were already there, and which of
+   * `replace` were replaced by the snapshot's copy (they are in `added` too).
    */
-  async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>): Promise<{ added: string[]; existing: number }> {
+  async moveIn(summaries: ReadonlyArray<{ index: number; summary: ArchiveSummary }>, replace: ReadonlySet<string> = new Set()): Promise<{ added: string[]; existing: number; replaced: string[] }> {
     this.moved = true;
     const added: string[] = [];
     let existing = 0;
     for (const r of new Set(summaries.flatMap((s) => s.summary.roots))) await this.makeStoreDir(r);
+    const displaced = await this.displace(this.extractedLeftovers(summaries).filter((t) => replace.has(t)));
     // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
     // archive and store path cost a process start each (a fork of this process, issue 13).
     // Per store path, in archive order: the names to move, and for each archive the positions
@@ -875,7 +905,30 @@ export class PrivateRestore {
       const kept = keptOf.get(r) as Set<number>;
       for (let i = from; i < to; i++) if (!kept.has(i)) added.push(`/${b.tops[i]}`);
     }
-    return { added, existing };
+    const addedSet = new Set(added);
+    return { added, existing, replaced: displaced.filter((t) => addedSet.has(t)) };
+  }
+
+  /**
+   * Renames the leftovers `items` (absolute) out of the store into `<dir>/displaced/`, removed
+   * with the private dir, so that moveIn renames the snapshot's copies in. Never deleted in
+   * place: a rename moves whatever is at that name (a link swapped in too) and follows nothing,
+   * and the private dir is on the store's filesystem, so nothing is copied. One that stays (a
+   * mount point: EBUSY) is then counted as existing by moveIn. Returns those that left.
+   */
+  private async displace(items: readonly string[]): Promise<string[]> {
+    const onDisk = (t: string): boolean => fs.lstatSync(onStoreDisk(this.disk, t), { throwIfNoEntry: false }) !== undefined;
+    const present = items.filter(onDisk);
+    if (present.length === 0) return [];
+    const dest = path.join(this.dir, 'displaced');
+    await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
+    // The leftovers are all in the store dir (restore.ts), each name once, so `-n` never meets a
+    // name in the fresh dir; what left the store is read from the store below, not from mv.
+    for (let i = 0; i < present.length; i += 256)
+      await runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...present.slice(i, i + 256).map((t) => onStoreDisk(this.disk, t))], privileged: true }]).catch((e: unknown) =>
+        core.warning(`runbox store: moving unregistered items out of the store failed for some (they stay as they are, not registered): ${escapedText(errorMessage(e))}`)
+      );
+    return present.filter((t) => !onDisk(t));
   }
 
   /**

@@ -17,7 +17,7 @@ import { formatBytes, formatSeconds, type StepReport } from '../action/job-summa
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
 import { keyProblem, realStoreDir, realStorePaths, type DaemonControl, type StoreConfig } from './config.js';
 import { withDaemonStopped, DaemonStartError } from './daemon.js';
-import { liveValidPaths, registerPaths, RegistrationError, type RegisterResult } from './db.js';
+import { liveValidPathsIfAny, registerPaths, RegistrationError, type RegisterResult } from './db.js';
 import { verifyFile } from './extract.js';
 import { resolveKeys, type ResolvedKeys } from './key.js';
 import { bytesUnder, withProgress } from '../action/progress.js';
@@ -31,7 +31,8 @@ import { PRESETS, type StoreKind } from './presets.js';
 import { readRegistrationsFile, type Registration } from './registrations.js';
 import { createStaging, removeStaging } from './staging.js';
 import { restoreLockTimeout, withStoreRestoreLock } from '../lock/restore-lock.js';
-import { shown } from '../common/untrusted-text.js';
+import { lockStoreItems, type ItemLocks } from '../lock/store-item-locks.js';
+import { escapedText, shown } from '../common/untrusted-text.js';
 import type { StoreState } from './state.js';
 
 export interface ApplyOptions {
@@ -131,7 +132,13 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const { restore: priv, reaped } = await PrivateRestore.open(disk, privatePlace(o.root, disk));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
   try {
-    const { specs, skipped } = await selectFrames(o, disk, all);
+    const { specs, skipped, valid } = await selectFrames(o, disk, all);
+    // Items on disk the live DB does not register (a restore killed between its move and its
+    // insert, a build cut short): the daemons' invalid leftovers. Their copies are extracted, to
+    // replace them under their own lock (moveInAndRegister). Only when a live DB was read: a
+    // store without one registers nothing, and its items on disk stay as they are.
+    const storeDir = PRESETS[o.kind].storeDir;
+    if (valid) priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !path.basename(item).startsWith('.') && !valid.has(item));
     const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
     const archives = await extractAll(o, priv, specs, needed);
@@ -207,23 +214,27 @@ function readParts(o: ApplyOptions): { parts: Part[]; specs: ArchiveSpec[] } {
  * chains privatePlace checked: no link followed) and, when the DB is restored too and the item
  * is in its store dir, registered valid in the live DB. An archive that lists no items, or when the live DB
  * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
- * so a skipped archive is never read at all; its items are what the store already has.
+ * so a skipped archive is never read at all; its items are what the store already has. `valid`:
+ * what the live DB registers valid in the store dir, when there is one and it was read.
  */
-async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[] }> {
-  const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
-  if (listed.length === 0) return { specs: [...specs], skipped: [] };
+async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly ArchiveSpec[]): Promise<{ specs: ArchiveSpec[]; skipped: ArchiveSpec[]; valid?: ReadonlySet<string> }> {
   const storeDir = PRESETS[o.kind].storeDir;
   let valid: ReadonlySet<string> | undefined;
   const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
   if (dbDecides)
     try {
-      valid = await liveValidPaths(o.root, o.dbDir as string, storeDir, o.scratchDir);
+      valid = await liveValidPathsIfAny(o.root, o.dbDir as string, storeDir, o.scratchDir);
     } catch (e) {
       core.warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
       return { specs: [...specs], skipped: [] };
     }
+  const withValid = valid ? { valid } : {};
+  const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+  if (listed.length === 0) return { specs: [...specs], skipped: [], ...withValid };
   const onDisk = (item: string): boolean => fs.lstatSync(onStoreDisk(disk, item), { throwIfNoEntry: false }) !== undefined;
-  const lacks = (item: string): boolean => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !(valid as ReadonlySet<string>).has(item));
+  // No live DB: nothing is valid, so every item is fetched (and what is on disk stays as it is).
+  const isValid = (item: string): boolean => valid?.has(item) ?? false;
+  const lacks = (item: string): boolean => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !isValid(item));
   const keep: ArchiveSpec[] = [];
   const skipped: ArchiveSpec[] = [];
   for (const a of specs) {
@@ -235,7 +246,7 @@ async function selectFrames(o: ApplyOptions, disk: StoreDisk, specs: readonly Ar
     core.info(
       `runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`
     );
-  return { specs: keep, skipped };
+  return { specs: keep, skipped, ...withValid };
 }
 
 /**
@@ -328,44 +339,107 @@ async function moveInAndRegister(
   let dbMs = 0;
   const db = await withDaemonStopped(o.daemon, async () => {
     const t1 = Date.now();
-    const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
-    added = new Set(moved.added);
-    existing = moved.existing;
-    const t2 = Date.now();
-    extractMs = t2 - t1;
-    if (!o.dbDir || !registrations) return undefined;
-    let result: RegisterResult;
+    const summaries = archives.map((a) => ({ index: a.index, summary: a.summary }));
+    // Only those the snapshot registers: replaced without a row, an item would stay as invalid as it was.
+    const registered = new Set((registrations ?? []).map((r) => r.path));
+    const leftovers = priv.extractedLeftovers(summaries).filter((i) => registered.has(i));
+    const held = leftovers.length > 0 ? await lockLeftovers(o, disk, leftovers) : undefined;
     try {
-      result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
-    } catch (e) {
-      // Killed, the insert may have committed (see db.ts Committed): a valid path without its
-      // files breaks every build using it, an unregistered item is an invalid leftover the
-      // daemon deletes before it builds or substitutes that path. So they stay, and it is a miss.
-      if (e instanceof RegistrationError && e.committed === 'unknown') {
-        core.warning(
-          `runbox store: registering the restored items was cut short (${errorMessage(e)}) and whether their rows were committed cannot be told: the ${moved.added.length} item(s) moved in stay in the store (those not registered are invalid leftovers the daemon replaces)`
+      const moved = await priv.moveIn(summaries, held?.replace);
+      if (moved.replaced.length > 0)
+        core.info(
+          `runbox store: ${moved.replaced.length} item(s) on disk that the DB did not register (left by a restore or a build cut short) replaced by the snapshot's copies, under their daemon locks, e.g. ${moved.replaced
+            .slice(0, 5)
+            .map((t) => shown(t))
+            .join(', ')}`
         );
+      added = new Set(moved.added);
+      existing = moved.existing;
+      const t2 = Date.now();
+      extractMs = t2 - t1;
+      if (!o.dbDir || !registrations) return undefined;
+      let result: RegisterResult;
+      try {
+        result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
+      } catch (e) {
+        // Killed, the insert may have committed (see db.ts Committed): a valid path without its
+        // files breaks every build using it, an unregistered item is an invalid leftover the
+        // daemon deletes before it builds or substitutes that path. So they stay, and it is a miss.
+        if (e instanceof RegistrationError && e.committed === 'unknown') {
+          core.warning(
+            `runbox store: registering the restored items was cut short (${errorMessage(e)}) and whether their rows were committed cannot be told: the ${moved.added.length} item(s) moved in stay in the store (those not registered are invalid leftovers the daemon replaces)`
+          );
+          throw e;
+        }
+        // The DB could not take the rows (its filesystem full, say): the items just renamed in
+        // would stay in the store registered nowhere while the step says nothing was restored.
+        // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+        for (const a of moved.added) await removeTree(onStoreDisk(disk, a));
+        added = new Set();
         throw e;
       }
-      // The DB could not take the rows (its filesystem full, say): the items just renamed in
-      // would stay in the store registered nowhere while the step says nothing was restored.
-      // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
-      for (const a of moved.added) await removeTree(onStoreDisk(disk, a));
-      added = new Set();
-      throw e;
+      // Failed after the COMMIT: the rows are in, the items valid paths, so they stay and the
+      // restore stands; what the DB counted is said, an item it does not list being an invalid leftover.
+      if (result.afterCommit) {
+        const f = result.afterCommit;
+        core.warning(
+          `runbox store: registering the restored items failed after their rows were committed (${f.error}); the ${moved.added.length} item(s) moved in stay in the store. The DB counted ${f.paths ?? 'an unknown number'} of the ${result.registered} paths and ${f.refs.held ?? 'an unknown number'} of the ${f.refs.sent} references sent (an item whose path it does not list is an invalid leftover the daemon replaces)`
+        );
+      }
+      dbMs = Date.now() - t2;
+      return result;
+    } finally {
+      // After the insert (or its failure): until then a daemon must not take these paths.
+      await held?.locks?.release().catch((e: unknown) => core.warning(`runbox store: letting go of the store items' locks: ${errorMessage(e)}`));
     }
-    // Failed after the COMMIT: the rows are in, the items valid paths, so they stay and the
-    // restore stands; what the DB counted is said, an item it does not list being an invalid leftover.
-    if (result.afterCommit) {
-      const f = result.afterCommit;
-      core.warning(
-        `runbox store: registering the restored items failed after their rows were committed (${f.error}); the ${moved.added.length} item(s) moved in stay in the store. The DB counted ${f.paths ?? 'an unknown number'} of the ${result.registered} paths and ${f.refs.held ?? 'an unknown number'} of the ${f.refs.sent} references sent (an item whose path it does not list is an invalid leftover the daemon replaces)`
-      );
-    }
-    dbMs = Date.now() - t2;
-    return result;
   });
   return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
+}
+
+/**
+ * The leftovers `items` (absolute, in the store dir) that may be replaced: those whose daemon
+ * lock (`<item>.lock`, lock/store-item-locks.ts) this restore took and that the live DB, read
+ * again under the locks with the daemon stopped, still does not register. `locks` stay held
+ * until released. One whose lock another process holds (a build or substitution) or whose lock
+ * file is not the daemons' kind is left as it is, and not registered.
+ */
+async function lockLeftovers(o: ApplyOptions, disk: StoreDisk, items: readonly string[]): Promise<{ replace: Set<string>; locks?: ItemLocks }> {
+  const storeDir = PRESETS[o.kind].storeDir;
+  const named = (name: string, suffix = ''): string => shown(`${storeDir}/${name}${suffix}`);
+  let locks: ItemLocks;
+  try {
+    locks = await lockStoreItems(
+      onStoreDisk(disk, storeDir),
+      items.map((i) => i.slice(storeDir.length + 1))
+    );
+  } catch (e) {
+    core.warning(`runbox store: the locks of ${items.length} item(s) on disk that the DB does not register could not be taken, so they stay as they are, not registered: ${errorMessage(e)}`);
+    return { replace: new Set() };
+  }
+  if (locks.busy.length > 0)
+    core.warning(
+      `runbox store: ${locks.busy.length} item(s) on disk that the DB does not register are locked by another process (a build or substitution in progress), so they stay as they are, not registered: ${locks.busy
+        .slice(0, 5)
+        .map((n) => named(n))
+        .join(', ')}`
+    );
+  if (locks.refused.length > 0)
+    core.warning(
+      `runbox store: ${locks.refused.length} item(s) on disk that the DB does not register stay as they are, not registered: their lock file was refused, nothing was written through it: ${locks.refused
+        .slice(0, 5)
+        .map((r) => `${named(r.name, '.lock')} ${escapedText(r.why)}`)
+        .join(', ')}`
+    );
+  let valid: ReadonlySet<string> | undefined;
+  try {
+    // Read again now that nothing else writes the DB (the daemon stopped, the restore lock and
+    // the items' locks held): a path registered valid meanwhile is never replaced.
+    valid = await liveValidPathsIfAny(o.root, o.dbDir as string, storeDir, o.scratchDir, 'live-valid-locked.json');
+  } catch (e) {
+    core.warning(`runbox store: the live DB could not be read again, so no item on disk that it does not register is replaced: ${errorMessage(e)}`);
+  }
+  const replace = new Set(valid === undefined ? [] : [...locks.locked].map((n) => `${storeDir}/${n}`).filter((i) => !valid.has(i)));
+  return { replace, locks };
 }
 
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
