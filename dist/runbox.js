@@ -11300,10 +11300,18 @@ async function readTarget(live) {
  * treat as "unknown" (then everything is fetched).
  */
 async function liveValidPaths(root, dbDir, storeDir, scratchDir) {
+    return (await liveValidPathsIfAny(root, dbDir, storeDir, scratchDir)) ?? new Set();
+}
+/**
+ * liveValidPaths, but undefined when there is no live DB: a store without one registers
+ * nothing, which is not the same as a DB that does not register an item. `scratchName`: a file
+ * name new in `scratchDir` (each read writes its own).
+ */
+async function liveValidPathsIfAny(root, dbDir, storeDir, scratchDir, scratchName = 'live-valid-select.json') {
     const live = external_node_path_default().join(root, dbDir, DB_FILE);
     if (!(await db_exists(live)))
-        return new Set();
-    return validPaths(await readTarget(live), storeDir, external_node_path_default().join(scratchDir, 'live-valid-select.json'));
+        return undefined;
+    return validPaths(await readTarget(live), storeDir, external_node_path_default().join(scratchDir, scratchName));
 }
 /**
  * A small answer (one line, buffered) from the live DB of `<root><dbDir>`, read as root the way
@@ -16094,7 +16102,7 @@ async function createSnapshot(opts) {
 // dot-entry, which save never archives and restore never accepts from a snapshot).
 //
 // Items already in the store are never written to it: node checks their members and drops them
-// from the stream, except link anchors (files the manifest names as what this archive's hard
+// from the stream (except the leftovers restore.ts names, see treatAsLeftovers), except link anchors (files the manifest names as what this archive's hard
 // links point at), which go into the private dir only and are removed with it. Hard links are
 // emitted only to a file emitted earlier into the same archive's stream; a new item linking to
 // a file of an item already in the store that is no anchor (never emitted, so not in the
@@ -16327,6 +16335,9 @@ class PrivateRestore {
     checkedBytes = 0;
     /** Top-level entries (relative) that were in the store when the restore began: never emitted. */
     existing = new Set();
+    /** Top-level entries on disk that the live DB does not register (treatAsLeftovers): emitted
+     * like new items; moveIn puts the snapshot's copy in their place only when told to. */
+    leftovers = new Set();
     /** What each path of the private dir must be once tar is done (relative to the dir). */
     landed = new Map();
     /** Per archive: the new top-level items (relative) it emitted. */
@@ -16403,6 +16414,31 @@ class PrivateRestore {
             throw e;
         }
         return { restore, reaped };
+    }
+    /**
+     * Items on disk (absolute) that `isLeftover` says the live DB does not register valid: what an
+     * insert killed mid-way or a build cut short leaves, which the daemons treat as invalid and
+     * delete (under the item's lock) before they build or substitute that path. Extracted from
+     * the snapshot like new items (call before extractAll); moveIn replaces one only when asked
+     * (restore.ts: under the item's lock, the DB read again).
+     */
+    treatAsLeftovers(isLeftover) {
+        for (const t of this.existing)
+            if (isLeftover(`/${t}`)) {
+                this.existing.delete(t);
+                this.leftovers.add(t);
+            }
+    }
+    /** The leftovers (absolute) whose whole copy these archives extracted: what moveIn may replace. */
+    extractedLeftovers(summaries) {
+        const out = new Set();
+        for (const { index } of summaries) {
+            const dropped = this.dropped.get(index) ?? new Set();
+            for (const t of this.emitted.get(index) ?? [])
+                if (this.leftovers.has(t) && !dropped.has(t))
+                    out.add(`/${t}`);
+        }
+        return [...out].sort();
     }
     /** New items (absolute) not restored: they hard-link to files of items already in the store. */
     notRestored() {
@@ -16860,18 +16896,20 @@ class PrivateRestore {
     }
     /**
      * Renames the new items in; makes the store dirs that do not exist yet (root:root 0755).
-     * Never replaces anything: a name the store has by now is left alone, and one that appears
-     * between that check and the rename (root or the build group writing the store while the
-     * daemon is stopped) too: the rename itself refuses to replace (moveAll). Such an item is
-     * not added (so never registered) and is told in a warning. Returns the items added
-     * (absolute) and how many were already there.
+     * Never replaces anything but the leftovers in `replace` (see displace): a name the store has
+     * by now is left alone, and one that appears between that check and the rename (root or the
+     * build group writing the store while the daemon is stopped) too: the rename itself refuses
+     * to replace (moveAll). Such an item is not added (so never registered) and is told in a
+     * warning. Returns the items added (absolute), how many were already there, and which of
+     * `replace` were replaced by the snapshot's copy (they are in `added` too).
      */
-    async moveIn(summaries) {
+    async moveIn(summaries, replace = new Set()) {
         this.moved = true;
         const added = [];
         let existing = 0;
         for (const r of new Set(summaries.flatMap((s) => s.summary.roots)))
             await this.makeStoreDir(r);
+        const displaced = await this.displace(this.extractedLeftovers(summaries).filter((t) => replace.has(t)));
         // Every archive's items for one store path go in one rename batch (moveAll): an `mv` per
         // archive and store path cost a process start each (a fork of this process, issue 13).
         // Per store path, in archive order: the names to move, and for each archive the positions
@@ -16924,7 +16962,28 @@ class PrivateRestore {
                 if (!kept.has(i))
                     added.push(`/${b.tops[i]}`);
         }
-        return { added, existing };
+        const addedSet = new Set(added);
+        return { added, existing, replaced: displaced.filter((t) => addedSet.has(t)) };
+    }
+    /**
+     * Renames the leftovers `items` (absolute) out of the store into `<dir>/displaced/`, removed
+     * with the private dir, so that moveIn renames the snapshot's copies in. Never deleted in
+     * place: a rename moves whatever is at that name (a link swapped in too) and follows nothing,
+     * and the private dir is on the store's filesystem, so nothing is copied. One that stays (a
+     * mount point: EBUSY) is then counted as existing by moveIn. Returns those that left.
+     */
+    async displace(items) {
+        const onDisk = (t) => external_node_fs_default().lstatSync(onStoreDisk(this.disk, t), { throwIfNoEntry: false }) !== undefined;
+        const present = items.filter(onDisk);
+        if (present.length === 0)
+            return [];
+        const dest = external_node_path_default().join(this.dir, 'displaced');
+        await run('mkdir', ['-m', '0700', '--', dest], { privileged: true });
+        // The leftovers are all in the store dir (restore.ts), each name once, so `-n` never meets a
+        // name in the fresh dir; what left the store is read from the store below, not from mv.
+        for (let i = 0; i < present.length; i += 256)
+            await pipeline_runPipeline([{ cmd: 'mv', args: ['-n', '-t', dest, '--', ...present.slice(i, i + 256).map((t) => onStoreDisk(this.disk, t))], privileged: true }]).catch((e) => core_warning(`runbox store: moving unregistered items out of the store failed for some (they stay as they are, not registered): ${escapedText(errorMessage(e))}`));
+        return present.filter((t) => !onDisk(t));
     }
     /**
      * Makes `r` (relative store path) and its missing parents as root:root 0755 at its real
@@ -16998,6 +17057,210 @@ class PrivateRestore {
     }
 }
 
+;// CONCATENATED MODULE: ./src/lock/store-item-locks.ts
+// The daemons' own lock on a store item. Nix and guix-daemon take an exclusive flock(2) on
+// `<item>.lock` beside the item (in the store dir) before they build or substitute it, and
+// delete an invalid item only under that lock. A restore that replaces an item on disk the DB
+// does not register must hold the same lock, or it could rename away a path a build is still
+// writing (the daemon restarted by socket activation, or a build its stop left running).
+//
+// The store dir is root's (1775 in multi-user installs, the build users' group may write it),
+// so the lock files are opened by a root helper (`node -e`, through `sudo -n` when runbox is not
+// root, like root-files.ts), which holds them until its stdin closes: killed with runbox, the
+// locks go with it. flock(2) through util-linux `flock -n 3` on the opened fd, as flock.ts does.
+
+
+// Runs as root. argv: the store dir (its real location). stdin: one line, a JSON array of item
+// names; then stdin stays open while the locks are held. stdout: one JSON line per name, then
+// {"ready":true}. A lock file is opened O_NOFOLLOW|O_NONBLOCK (O_CREAT only with O_EXCL, which
+// follows no link either) and kept only when fstat says: a regular file, one link, owned by
+// root or by the store dir's owner. After flock, the path must still name that inode and it
+// must be empty: the daemons write a byte into a lock file they delete (a stale lock).
+// Files it made are marked stale and removed the same way before the locks are released.
+const store_item_locks_SCRIPT = `
+const fs = require('node:fs');
+const { spawnSync } = require('node:child_process');
+const dir = process.argv[1];
+const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const d = fs.lstatSync(dir);
+if (!d.isDirectory()) { process.stderr.write(dir + ' is not a directory\\n'); process.exit(3); }
+const held = [];
+// The lock file of one name, opened and checked; { state } when refused, undefined to try again.
+const openOne = (name) => {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[\\/\\0]/.test(name)) return { state: 'refused', why: 'not a store item name' };
+  const p = dir + '/' + name + '.lock';
+  const refused = (why) => ({ state: 'refused', why });
+  let fd;
+  let made = false;
+  try {
+    fd = fs.openSync(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    made = true;
+  } catch (e) {
+    if (e.code !== 'EEXIST') return refused('cannot be made (' + e.code + ')');
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    if (st.isSymbolicLink()) return refused('is a symbolic link');
+    if (!st.isFile()) return refused('is not a regular file');
+    try {
+      fd = fs.openSync(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+    } catch (e2) {
+      if (e2.code === 'ENOENT') return undefined;
+      return refused(e2.code === 'ELOOP' ? 'is a symbolic link' : 'cannot be opened (' + e2.code + ')');
+    }
+  }
+  const st = fs.fstatSync(fd);
+  const bad = !st.isFile() ? 'is not a regular file' : st.nlink !== 1 ? 'has ' + st.nlink + ' hard links' : st.uid !== 0 && st.uid !== d.uid ? 'belongs to uid ' + st.uid + ', not to root or the store' : undefined;
+  if (bad !== undefined) { fs.closeSync(fd); return refused(bad); }
+  return { p, fd, made, ino: st.ino, dev: st.dev };
+};
+// flock -n on each fd (util-linux, as lock/flock.ts), 128 fds to one sh: a spawn from node per
+// fd cost about 10 ms of CPU, with the daemon stopped. Each exit code, in order.
+const flockAll = (fds) => {
+  const codes = [];
+  for (let i = 0; i < fds.length; i += 128) {
+    const batch = fds.slice(i, i + 128);
+    const r = spawnSync('sh', ['-c', 'for fd do flock -x -n -E 75 "$fd"; echo $?; done', 'sh', ...batch.map((_, k) => String(3 + k))], { stdio: ['ignore', 'pipe', 'pipe', ...batch], encoding: 'utf8' });
+    const got = String(r.stdout).split('\\n').filter((l) => l !== '');
+    batch.forEach((_, k) => codes.push(got[k] === undefined ? 'flock did not run (' + (r.error ? r.error.message : 'exit ' + r.status) + '): ' + String(r.stderr).trim() : Number(got[k])));
+  }
+  return codes;
+};
+const lockAll = (names) => {
+  const results = new Map();
+  let pending = names;
+  for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
+    const again = [];
+    const opened = [];
+    for (const name of pending) {
+      const o = openOne(name);
+      if (o === undefined) again.push(name);
+      else if (o.state !== undefined) results.set(name, o);
+      else opened.push({ name, ...o });
+    }
+    const codes = flockAll(opened.map((o) => o.fd));
+    opened.forEach((o, k) => {
+      const code = codes[k];
+      if (code !== 0) {
+        fs.closeSync(o.fd);
+        results.set(o.name, code === 75 ? { state: 'busy' } : { state: 'refused', why: typeof code === 'string' ? code : 'flock failed (exit ' + code + ')' });
+        return;
+      }
+      const now = fs.lstatSync(o.p, { throwIfNoEntry: false });
+      // Deleted or marked stale by its holder meanwhile: a lock on it guards nothing.
+      if (now === undefined || now.ino !== o.ino || now.dev !== o.dev || fs.fstatSync(o.fd).size !== 0) {
+        fs.closeSync(o.fd);
+        again.push(o.name);
+        return;
+      }
+      held.push(o);
+      results.set(o.name, { state: 'locked' });
+    });
+    pending = again;
+  }
+  for (const name of pending) results.set(name, { state: 'busy', why: 'its lock file was replaced again and again' });
+  return names.map((name) => ({ name, ...results.get(name) }));
+};
+let input = '';
+let started = false;
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (s) => {
+  if (started) return;
+  input += s;
+  const nl = input.indexOf('\\n');
+  if (nl < 0) return;
+  started = true;
+  const out = lockAll(JSON.parse(input.slice(0, nl))).map((r) => JSON.stringify(r) + '\\n');
+  process.stdout.write(out.join('') + JSON.stringify({ ready: true }) + '\\n');
+});
+process.stdin.on('end', () => {
+  for (const h of held) {
+    const now = fs.lstatSync(h.p, { throwIfNoEntry: false });
+    if (h.made && now !== undefined && now.ino === h.ino && now.dev === h.dev) {
+      fs.writeSync(h.fd, 'd');
+      fs.unlinkSync(h.p);
+    }
+    fs.closeSync(h.fd);
+  }
+  process.exit(0);
+});
+`;
+/** Most bytes of answer read from the helper: a line of a few hundred bytes per name. */
+const answerBytes = (names) => 64 * 1024 + names.reduce((n, s) => n + 2 * Buffer.byteLength(s) + 512, 0);
+/**
+ * Tries (never waits) to take the daemons' lock `<storeDir>/<name>.lock` of each item `name`
+ * (top-level names in the store dir `storeDir`, its real location). Resolves once each was
+ * tried; the locks stay held until release(). Rejects, holding nothing, when the helper could
+ * not run or answered something else.
+ */
+async function lockStoreItems(storeDir, names) {
+    const { child, shown } = startProcess(process.execPath, ['-e', store_item_locks_SCRIPT, storeDir], { privileged: true });
+    let stderr = '';
+    child.stderr?.on('data', (b) => (stderr = (stderr + b.toString()).slice(-4096)));
+    const closed = new Promise((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    const failed = (what) => new Error(`the store item lock helper (${shown}) ${what}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+    const release = async () => {
+        child.stdin?.end();
+        const end = await closed;
+        if (end.code !== 0)
+            throw failed(`ended with ${end.signal ?? `exit ${end.code}`}`);
+    };
+    // EPIPE when the helper is gone early: its exit says why.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.write(`${JSON.stringify(names)}\n`);
+    const lines = [];
+    const ready = await new Promise((resolve) => {
+        let rest = '';
+        let bytes = 0;
+        const limit = answerBytes(names);
+        // Decoded as a stream: a chunk may end inside a multi-byte character of a name.
+        child.stdout?.setEncoding('utf8');
+        child.stdout?.on('data', (text) => {
+            bytes += Buffer.byteLength(text);
+            if (bytes > limit) {
+                child.kill('SIGKILL');
+                return resolve(false);
+            }
+            const parts = (rest + text).split('\n');
+            rest = parts.pop() ?? '';
+            lines.push(...parts);
+            if (parts.includes('{"ready":true}'))
+                resolve(true);
+        });
+        void closed.then(() => resolve(false), () => resolve(false));
+    });
+    if (!ready) {
+        child.stdin?.end();
+        const end = await closed.catch((e) => ({ code: null, signal: null, error: e }));
+        throw failed('error' in end ? `could not be run (${String(end.error)})` : `ended before it answered (${end.signal ?? `exit ${end.code}`})`);
+    }
+    const locked = new Set();
+    const busy = [];
+    const refused = [];
+    const asked = new Set(names);
+    try {
+        for (const line of lines.slice(0, lines.indexOf('{"ready":true}'))) {
+            const a = JSON.parse(line);
+            if (typeof a.name !== 'string' || !asked.has(a.name))
+                throw failed('answered for a name it was not asked about');
+            if (a.state === 'locked')
+                locked.add(a.name);
+            else if (a.state === 'busy')
+                busy.push(a.name);
+            else
+                refused.push({ name: a.name, why: typeof a.why === 'string' ? a.why : 'refused' });
+        }
+    }
+    catch (e) {
+        // Nothing of an answer not understood is used: the locks go at once.
+        await release().catch((r) => info(`runbox store: ${r instanceof Error ? r.message : String(r)}`));
+        throw e;
+    }
+    return { locked, busy, refused, release };
+}
+
 ;// CONCATENATED MODULE: ./src/store/restore.ts
 // Main: look the snapshot up, read its index, manifest and registrations, decide which archives
 // (frames) hold an item the store lacks, stream only those from the cache (each chunk proven by
@@ -17006,6 +17269,7 @@ class PrivateRestore {
 // in the DB. Any problem with the cache or
 // the snapshot is a warning and counts as a miss; only a daemon that cannot be started again
 // (or fail-on-cache-miss) fails the step.
+
 
 
 
@@ -17056,7 +17320,14 @@ async function applySnapshot(o) {
     if (reaped.length > 0)
         info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
     try {
-        const { specs, skipped } = await selectFrames(o, disk, all);
+        const { specs, skipped, valid } = await selectFrames(o, disk, all);
+        // Items on disk the live DB does not register (a restore killed between its move and its
+        // insert, a build cut short): the daemons' invalid leftovers. Their copies are extracted, to
+        // replace them under their own lock (moveInAndRegister). Only when a live DB was read: a
+        // store without one registers nothing, and its items on disk stay as they are.
+        const storeDir = PRESETS[o.kind].storeDir;
+        if (valid)
+            priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !external_node_path_default().basename(item).startsWith('.') && !valid.has(item));
         const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
         await priv.checkSpace(needed);
         const archives = await extractAll(o, priv, specs, needed);
@@ -17131,25 +17402,29 @@ function readParts(o) {
  * chains privatePlace checked: no link followed) and, when the DB is restored too and the item
  * is in its store dir, registered valid in the live DB. An archive that lists no items, or when the live DB
  * cannot be read, is fetched: when unsure, fetch. Nothing is decided from the archives' bytes,
- * so a skipped archive is never read at all; its items are what the store already has.
+ * so a skipped archive is never read at all; its items are what the store already has. `valid`:
+ * what the live DB registers valid in the store dir, when there is one and it was read.
  */
 async function selectFrames(o, disk, specs) {
-    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
-    if (listed.length === 0)
-        return { specs: [...specs], skipped: [] };
     const storeDir = PRESETS[o.kind].storeDir;
     let valid;
     const dbDecides = o.dbDir !== undefined && o.storePaths.includes(storeDir);
     if (dbDecides)
         try {
-            valid = await liveValidPaths(o.root, o.dbDir, storeDir, o.scratchDir);
+            valid = await liveValidPathsIfAny(o.root, o.dbDir, storeDir, o.scratchDir);
         }
         catch (e) {
             core_warning(`runbox store: the live DB could not be read to see which items it has, so the whole snapshot is fetched: ${errorMessage(e)}`);
             return { specs: [...specs], skipped: [] };
         }
+    const withValid = valid ? { valid } : {};
+    const listed = specs.filter((a) => a.rec.items !== undefined && a.rec.items.length > 0);
+    if (listed.length === 0)
+        return { specs: [...specs], skipped: [], ...withValid };
     const onDisk = (item) => external_node_fs_default().lstatSync(onStoreDisk(disk, item), { throwIfNoEntry: false }) !== undefined;
-    const lacks = (item) => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !valid.has(item));
+    // No live DB: nothing is valid, so every item is fetched (and what is on disk stays as it is).
+    const isValid = (item) => valid?.has(item) ?? false;
+    const lacks = (item) => !onDisk(item) || (dbDecides && item.startsWith(`${storeDir}/`) && !isValid(item));
     const keep = [];
     const skipped = [];
     for (const a of specs) {
@@ -17161,7 +17436,7 @@ async function selectFrames(o, disk, specs) {
     }
     if (skipped.length > 0)
         info(`runbox store: ${skipped.length} of ${specs.length} archive(s) not fetched: the store already holds (on disk${dbDecides ? ' and valid in the DB' : ''}) every item they list (${skipped.reduce((n, a) => n + a.rec.bytes, 0)} compressed bytes)`);
-    return { specs: keep, skipped };
+    return { specs: keep, skipped, ...withValid };
 }
 /**
  * Every archive checked and extracted (in extractConcurrency() lanes) before anything reaches the
@@ -17238,43 +17513,99 @@ async function moveInAndRegister(o, disk, priv, archives, registrations) {
     let dbMs = 0;
     const db = await withDaemonStopped(o.daemon, async () => {
         const t1 = Date.now();
-        const moved = await priv.moveIn(archives.map((a) => ({ index: a.index, summary: a.summary })));
-        added = new Set(moved.added);
-        existing = moved.existing;
-        const t2 = Date.now();
-        extractMs = t2 - t1;
-        if (!o.dbDir || !registrations)
-            return undefined;
-        let result;
+        const summaries = archives.map((a) => ({ index: a.index, summary: a.summary }));
+        // Only those the snapshot registers: replaced without a row, an item would stay as invalid as it was.
+        const registered = new Set((registrations ?? []).map((r) => r.path));
+        const leftovers = priv.extractedLeftovers(summaries).filter((i) => registered.has(i));
+        const held = leftovers.length > 0 ? await lockLeftovers(o, disk, leftovers) : undefined;
         try {
-            result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
-        }
-        catch (e) {
-            // Killed, the insert may have committed (see db.ts Committed): a valid path without its
-            // files breaks every build using it, an unregistered item is an invalid leftover the
-            // daemon deletes before it builds or substitutes that path. So they stay, and it is a miss.
-            if (e instanceof RegistrationError && e.committed === 'unknown') {
-                core_warning(`runbox store: registering the restored items was cut short (${errorMessage(e)}) and whether their rows were committed cannot be told: the ${moved.added.length} item(s) moved in stay in the store (those not registered are invalid leftovers the daemon replaces)`);
+            const moved = await priv.moveIn(summaries, held?.replace);
+            if (moved.replaced.length > 0)
+                info(`runbox store: ${moved.replaced.length} item(s) on disk that the DB did not register (left by a restore or a build cut short) replaced by the snapshot's copies, under their daemon locks, e.g. ${moved.replaced
+                    .slice(0, 5)
+                    .map((t) => shown(t))
+                    .join(', ')}`);
+            added = new Set(moved.added);
+            existing = moved.existing;
+            const t2 = Date.now();
+            extractMs = t2 - t1;
+            if (!o.dbDir || !registrations)
+                return undefined;
+            let result;
+            try {
+                result = await registerPaths({ kind: o.kind, root: o.root, dbDir: o.dbDir, storeDir, registrations, added, scratchDir: o.scratchDir });
+            }
+            catch (e) {
+                // Killed, the insert may have committed (see db.ts Committed): a valid path without its
+                // files breaks every build using it, an unregistered item is an invalid leftover the
+                // daemon deletes before it builds or substitutes that path. So they stay, and it is a miss.
+                if (e instanceof RegistrationError && e.committed === 'unknown') {
+                    core_warning(`runbox store: registering the restored items was cut short (${errorMessage(e)}) and whether their rows were committed cannot be told: the ${moved.added.length} item(s) moved in stay in the store (those not registered are invalid leftovers the daemon replaces)`);
+                    throw e;
+                }
+                // The DB could not take the rows (its filesystem full, say): the items just renamed in
+                // would stay in the store registered nowhere while the step says nothing was restored.
+                // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
+                for (const a of moved.added)
+                    await removeTree(onStoreDisk(disk, a));
+                added = new Set();
                 throw e;
             }
-            // The DB could not take the rows (its filesystem full, say): the items just renamed in
-            // would stay in the store registered nowhere while the step says nothing was restored.
-            // They are this restore's own (moveIn checked each inode), so they go, and the store is as it was.
-            for (const a of moved.added)
-                await removeTree(onStoreDisk(disk, a));
-            added = new Set();
-            throw e;
+            // Failed after the COMMIT: the rows are in, the items valid paths, so they stay and the
+            // restore stands; what the DB counted is said, an item it does not list being an invalid leftover.
+            if (result.afterCommit) {
+                const f = result.afterCommit;
+                core_warning(`runbox store: registering the restored items failed after their rows were committed (${f.error}); the ${moved.added.length} item(s) moved in stay in the store. The DB counted ${f.paths ?? 'an unknown number'} of the ${result.registered} paths and ${f.refs.held ?? 'an unknown number'} of the ${f.refs.sent} references sent (an item whose path it does not list is an invalid leftover the daemon replaces)`);
+            }
+            dbMs = Date.now() - t2;
+            return result;
         }
-        // Failed after the COMMIT: the rows are in, the items valid paths, so they stay and the
-        // restore stands; what the DB counted is said, an item it does not list being an invalid leftover.
-        if (result.afterCommit) {
-            const f = result.afterCommit;
-            core_warning(`runbox store: registering the restored items failed after their rows were committed (${f.error}); the ${moved.added.length} item(s) moved in stay in the store. The DB counted ${f.paths ?? 'an unknown number'} of the ${result.registered} paths and ${f.refs.held ?? 'an unknown number'} of the ${f.refs.sent} references sent (an item whose path it does not list is an invalid leftover the daemon replaces)`);
+        finally {
+            // After the insert (or its failure): until then a daemon must not take these paths.
+            await held?.locks?.release().catch((e) => core_warning(`runbox store: letting go of the store items' locks: ${errorMessage(e)}`));
         }
-        dbMs = Date.now() - t2;
-        return result;
     });
     return { added: added.size, existing, ...(db ? { db } : {}), extractMs, dbMs };
+}
+/**
+ * The leftovers `items` (absolute, in the store dir) that may be replaced: those whose daemon
+ * lock (`<item>.lock`, lock/store-item-locks.ts) this restore took and that the live DB, read
+ * again under the locks with the daemon stopped, still does not register. `locks` stay held
+ * until released. One whose lock another process holds (a build or substitution) or whose lock
+ * file is not the daemons' kind is left as it is, and not registered.
+ */
+async function lockLeftovers(o, disk, items) {
+    const storeDir = PRESETS[o.kind].storeDir;
+    const named = (name, suffix = '') => shown(`${storeDir}/${name}${suffix}`);
+    let locks;
+    try {
+        locks = await lockStoreItems(onStoreDisk(disk, storeDir), items.map((i) => i.slice(storeDir.length + 1)));
+    }
+    catch (e) {
+        core_warning(`runbox store: the locks of ${items.length} item(s) on disk that the DB does not register could not be taken, so they stay as they are, not registered: ${errorMessage(e)}`);
+        return { replace: new Set() };
+    }
+    if (locks.busy.length > 0)
+        core_warning(`runbox store: ${locks.busy.length} item(s) on disk that the DB does not register are locked by another process (a build or substitution in progress), so they stay as they are, not registered: ${locks.busy
+            .slice(0, 5)
+            .map((n) => named(n))
+            .join(', ')}`);
+    if (locks.refused.length > 0)
+        core_warning(`runbox store: ${locks.refused.length} item(s) on disk that the DB does not register stay as they are, not registered: their lock file was refused, nothing was written through it: ${locks.refused
+            .slice(0, 5)
+            .map((r) => `${named(r.name, '.lock')} ${escapedText(r.why)}`)
+            .join(', ')}`);
+    let valid;
+    try {
+        // Read again now that nothing else writes the DB (the daemon stopped, the restore lock and
+        // the items' locks held): a path registered valid meanwhile is never replaced.
+        valid = await liveValidPathsIfAny(o.root, o.dbDir, storeDir, o.scratchDir, 'live-valid-locked.json');
+    }
+    catch (e) {
+        core_warning(`runbox store: the live DB could not be read again, so no item on disk that it does not register is replaced: ${errorMessage(e)}`);
+    }
+    const replace = new Set(valid === undefined ? [] : [...locks.locked].map((n) => `${storeDir}/${n}`).filter((i) => !valid.has(i)));
+    return { replace, locks };
 }
 /** The private dir goes beside the store dir (the preset's), whatever the order of store-paths, so items are renamed in, not copied. */
 function storeDirFirst(kind, storePaths) {
