@@ -5,6 +5,7 @@
 // launcher's children: every other one would pass just as well if exec.ts forked them itself.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 
@@ -109,7 +110,7 @@ test("a consumer's failure stops every stage, one that would never end too", asy
   expect(Date.now() - started).toBeLessThan(10_000);
 });
 
-test('a launcher that dies fails the pipelines it ran; the next pipeline starts without it', async () => {
+test('a launcher that dies fails the pipelines it ran, whose stages the step then stops; the next pipeline starts without it', async () => {
   const stat = (await output('cat', ['/proc/self/stat'])).toString();
   const launcherPid = parentOf(stat);
   const running = runPipeline([{ cmd: 'sleep', args: ['1000'] }]).catch((e: unknown) => e);
@@ -136,10 +137,55 @@ test('a launcher that dies fails the pipelines it ran; the next pipeline starts 
   expect(sleepPid).toBeDefined();
   process.kill(launcherPid, 'SIGKILL');
   const err = await running;
-  expect((err as Error).message).toMatch(/launcher exited \(SIGKILL\)/);
-  process.kill(sleepPid as number, 'SIGKILL');
+  expect((err as Error).message).toMatch(/launcher (exited \(SIGKILL\)|closed its channel)/);
+  // Its stage did not live on without it: the step stopped it (by pid and start time) before
+  // the pipeline's failure was told.
+  expect(fs.existsSync(`/proc/${sleepPid as number}`)).toBe(false);
   const again = parentOf((await output('cat', ['/proc/self/stat'])).toString());
   expect(again).toBe(process.pid);
+});
+
+test('a command the launcher cannot start (E2BIG) fails alone; the launcher and a pipeline beside it go on', async () => {
+  await launch.stopLauncher();
+  launch.prepareLauncher();
+  const deadline = Date.now() + 10_000;
+  while (!launch.launcherIfReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const beside = output('sh', ['-c', 'sleep 0.3; echo beside']);
+  // One argument longer than the kernel takes (MAX_ARG_STRLEN, 128 KiB): spawn throws at once.
+  await expect(exec.run('echo', ['x'.repeat(200_000)])).rejects.toThrow(/E2BIG/);
+  expect((await beside).toString()).toBe('beside\n');
+  expect(launch.launcherIfReady()).toBeDefined();
+  expect(parentOf((await exec.run('cat', ['/proc/self/stat'])).stdout)).not.toBe(process.pid);
+});
+
+test('a launcher that dies before it is ready: the step forks itself', async () => {
+  await launch.stopLauncher();
+  const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-launcher-')), 'dies.mjs');
+  fs.writeFileSync(script, 'process.exit(0);\n');
+  const given = process.env.RUNBOX_LAUNCHER;
+  process.env.RUNBOX_LAUNCHER = script;
+  try {
+    expect(parentOf((await output('cat', ['/proc/self/stat'])).toString())).toBe(process.pid);
+  } finally {
+    process.env.RUNBOX_LAUNCHER = given;
+    fs.rmSync(path.dirname(script), { recursive: true, force: true });
+  }
+});
+
+test("a stage that stops reading its stdin fails the step's next write, as a pipe would", async () => {
+  const err = await runPipeline([{ cmd: 'head', args: ['-c', '1'] }], {
+    feed: async (stdin) => {
+      // As runbox's feeds do: a refused write is told to its callback, the event is not an exception.
+      stdin.on('error', (e) => void e);
+      const chunk = Buffer.alloc(1024 * 1024);
+      for (let i = 0; i < 64; i++) await new Promise<void>((resolve, reject) => stdin.write(chunk, (e?: Error | null) => (e ? reject(e) : resolve())));
+      stdin.end();
+    }
+  }).catch((e: unknown) => e);
+  // head exits 0 after one byte; the feed's next write fails as on a child's own stdin pipe
+  // (EPIPE there; a destroyed stream here): the socket the launcher sent would otherwise have
+  // ended quietly and left the writes unanswered.
+  expect(['EPIPE', 'ERR_STREAM_DESTROYED']).toContain((err as NodeJS.ErrnoException).code);
 });
 
 test("run() goes through a running launcher: input, output, its bound, stderr's end, exit codes", async () => {
@@ -186,4 +232,16 @@ test("stopChildren (a cancel) ends a launched pipeline's stages", async () => {
   expect(err).toBeInstanceOf(Error);
   expect((err as Error).message).toMatch(/sleep 1000` was killed by SIGTERM/);
   expect(Date.now() - started).toBeLessThan(4000);
+  // From now on nothing starts, also through the launcher: refused before it is asked.
+  await expect(exec.run('true', [])).rejects.toBeInstanceOf(exec.StoppingError);
+});
+
+test('a cancel that comes while the launcher is asked: the command is never started', async () => {
+  // (stopChildren already ran above: the step is stopping.) A run() begun just before the
+  // stop would be started by nobody: it is refused at the last moment before the start.
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'runbox-gap-')), 'f');
+  const ran = exec.run('sh', ['-c', 'trap "" TERM; sleep 0.5; echo x >> "$1"', 'sh', file]).catch((e: unknown) => e);
+  expect(await ran).toBeInstanceOf(exec.StoppingError);
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(fs.existsSync(file)).toBe(false);
 });

@@ -64,12 +64,25 @@ function send(message: object, handle?: Socket): void {
 
 function start(m: StartMessage, given: Socket | undefined): void {
   const children: ChildProcess[] = [];
-  m.stages.forEach((argv, i) => {
+  for (let i = 0; i < m.stages.length; i++) {
+    const argv = m.stages[i];
     const first = i === 0;
     const last = i === m.stages.length - 1;
     const stdin = first ? m.stdin : (children[i - 1].stdout as Socket);
     const stdout = last ? (m.stdout === 'handle' ? (given as Socket) : 'ignore') : 'pipe';
-    const child = spawn(argv[0], argv.slice(1), { cwd: m.cwd, env: m.env, stdio: [stdin, stdout, 'pipe'] });
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0], argv.slice(1), { cwd: m.cwd, env: m.env, stdio: [stdin, stdout, 'pipe'] });
+    } catch (e) {
+      // Refused before any process (E2BIG, an argument with a NUL): this stage and the ones
+      // after it fail, the ones before it are stopped; the launcher itself goes on serving.
+      const err = e as NodeJS.ErrnoException;
+      for (let j = i; j < m.stages.length; j++) send({ t: 'error', id: m.id, stage: j, error: { message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, path: err.path } });
+      for (const c of children) c.kill('SIGTERM');
+      given?.destroy();
+      children[i - 1]?.stdout?.destroy();
+      break;
+    }
     // The previous stage's read end belongs to this child now; ours closed, so the previous
     // stage sees EPIPE when this one exits early. Likewise the step's socket the last one writes.
     if (!first) children[i - 1].stdout?.destroy();
@@ -96,8 +109,8 @@ function start(m: StartMessage, given: Socket | undefined): void {
     });
     // Sent, the step's copy is the only one: sendHandle closes ours once it is on its way.
     if (first && child.stdin) send({ t: 'stdin', id: m.id }, child.stdin as Socket);
-  });
-  send({ t: 'started', id: m.id, pids: children.map((c) => c.pid ?? null) });
+  }
+  send({ t: 'started', id: m.id, pids: m.stages.map((_, i) => children[i]?.pid ?? null) });
 }
 
 // Each fd sent waits for the step's acknowledgement with a listener of its own, and a save starts

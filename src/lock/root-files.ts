@@ -42,7 +42,9 @@ function applyRootFile(fs: typeof import('node:fs'), dirname: (p: string) => str
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
   } else if (mode === 'write') {
-    const tmp = `${file}.tmp-${process.pid}`;
+    // A fresh name per write: in-process, the pid is the same for every write of the step, and a
+    // temp file left by a write that failed (ENOSPC) must not fail the next ones.
+    const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const fd = create(tmp);
     fs.writeSync(fd, data);
     fs.closeSync(fd);

@@ -154,16 +154,13 @@ export async function startStages(stages: readonly StageCommand[], stdin: 'pipe'
   const refuse = (): StoppingError => new StoppingError(shown.join(' | '));
   if (isStopping()) throw refuse();
   const launcher = await theLauncher();
-  if (launcher) {
-    if (isStopping()) throw refuse();
-    const children = await launcher.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL });
-    // A cancel that came while the launcher started them found none of them to stop.
-    if (isStopping()) {
-      for (const c of children) c.kill('SIGTERM');
-      throw refuse();
-    }
-    children.forEach(trackChild);
-    return { children, shown };
+  if (isStopping()) throw refuse();
+  const launched = await launcher?.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL, created: trackUnlessStopping(refuse) });
+  if (launched) {
+    // A cancel that came while the launcher started them: stopped here too (stopChildren may
+    // have run before they were tracked); nothing of this pipeline goes on.
+    if (isStopping()) throw stopLaunched(launched, refuse());
+    return { children: launched, shown };
   }
   const children: ChildProcess[] = [];
   argvs.forEach((argv, i) => {
@@ -313,14 +310,36 @@ async function startForRun(cmd: string, args: readonly string[], opts: RunOption
   }
   const argv = commandLine(cmd, args, opts.privileged);
   const shown = quote(argv);
-  const [child] = await launcher.start([argv], 'pipe', 'pipe', { env: opts.env ?? process.env, cwd: opts.cwd, stderrTail: MAX_STDERR_TAIL });
-  // A cancel that came while the launcher started it found it nowhere to stop.
-  if (isStopping()) {
-    child.kill('SIGTERM');
-    throw new StoppingError(shown);
+  const launched = await launcher.start([argv], 'pipe', 'pipe', {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    stderrTail: MAX_STDERR_TAIL,
+    created: trackUnlessStopping(() => new StoppingError(shown))
+  });
+  if (!launched) return startProcess(cmd, args, opts);
+  if (isStopping()) throw stopLaunched(launched, new StoppingError(shown));
+  return { child: launched[0], shown };
+}
+
+/**
+ * The launcher's `created`: run()'s rule (nothing new once the step is stopping) checked at the
+ * last moment before the start, then the children tracked for stopChildren().
+ */
+function trackUnlessStopping(refuse: () => StoppingError): (children: LaunchedChild[]) => void {
+  return (children) => {
+    if (isStopping()) throw refuse();
+    children.forEach(trackChild);
+  };
+}
+
+/** Ends children the launcher started for a step that began stopping meanwhile; returns `e`. */
+function stopLaunched(children: readonly LaunchedChild[], e: StoppingError): StoppingError {
+  for (const c of children) {
+    c.kill('SIGTERM');
+    c.stdin?.destroy();
+    c.stdout?.destroy();
   }
-  trackChild(child);
-  return { child, shown };
+  return e;
 }
 
 let sudoChecked: Promise<void> | undefined;

@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import * as core from '@actions/core';
 import { rootOnlyProblem } from './path-safety.js';
+import { procStat } from './proc-stat.js';
 
 /** Where the last stage writes: a pipe to us, /dev/null, or a socket of ours it gets as is. */
 export type LaunchedOutput = 'pipe' | 'ignore' | net.Socket;
@@ -40,10 +42,13 @@ export class LaunchedChild extends EventEmitter {
 
   constructor(
     readonly spawnargs: string[],
-    private readonly signal: (sig: NodeJS.Signals) => void
+    private signal: (sig: NodeJS.Signals) => void
   ) {
     super();
   }
+
+  /** The start time (/proc) of `pid` once started: an orphan is signalled only while it is that process. */
+  startTime: string | undefined;
 
   kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
     if (this.ended) return false;
@@ -51,10 +56,47 @@ export class LaunchedChild extends EventEmitter {
     return true;
   }
 
+  /**
+   * The launcher died and this child lives on without it: SIGTERM (sudo relays it to its
+   * command), SIGKILL after a grace, then it ends as failed with `e` once its pid is gone or
+   * another process's.
+   */
+  orphaned(e: Error, graceMs = 3000): void {
+    if (this.ended) return;
+    const pid = this.pid;
+    const same = (): boolean => pid !== undefined && this.startTime !== undefined && procStat(pid)?.startTime === this.startTime;
+    const signal = (sig: NodeJS.Signals): void => {
+      if (!same()) return;
+      try {
+        process.kill(pid as number, sig);
+      } catch (err) {
+        // Gone between the check and the signal: what the poll below sees next.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    };
+    this.signal = signal;
+    signal('SIGTERM');
+    const since = Date.now();
+    const poll = setInterval(() => {
+      if (same()) {
+        if (Date.now() - since >= graceMs) signal('SIGKILL');
+        return;
+      }
+      clearInterval(poll);
+      this.fail(e);
+    }, 50);
+  }
+
   /** Our end of what the stage writes (a socket pair's), or the write end of its stdin. */
   attach(which: 'stdin' | 'stdout', s: net.Socket): void {
-    if (which === 'stdin') this.stdin = s;
-    else {
+    if (which === 'stdin') {
+      this.stdin = s;
+      // The write end, received as a socket, sees the stage close its stdin (or exit) as an end,
+      // and would then take later writes quietly, never answering them: destroyed instead, so
+      // they fail (ERR_STREAM_DESTROYED, a broken pipe to runPipeline), as a child's own stdin
+      // pipe fails them with EPIPE. No 'error' unless a write is refused, as with the pipe.
+      s.once('end', () => s.destroy());
+    } else {
       this.stdout = s;
       this.openReads++;
       s.once('close', () => {
@@ -92,16 +134,34 @@ export class LaunchedChild extends EventEmitter {
     this.later('close', this.exitCode, this.signalCode);
   }
 
-  // Messages come in bursts, each emitted on its own tick, possibly before the caller awaiting
-  // start() has resumed to listen: the events wait for a turn of the loop, as a ChildProcess's
-  // own do after spawn() returned.
+  // An 'error' or 'exit' may come before 'started', and the caller awaiting start() listens
+  // only once it resumed: events are held until the start settled (arm), then each waits for a
+  // turn of the loop, as a ChildProcess's own do after spawn() returned.
+  private armed = false;
+  private held: Array<[string, unknown[]]> = [];
+
   private later(event: string, ...args: unknown[]): void {
-    setImmediate(() => this.emit(event, ...args));
+    if (this.armed) setImmediate(() => this.emit(event, ...args));
+    else this.held.push([event, args]);
+  }
+
+  /** The start settled (started, refused or lost): events flow from now on. */
+  arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    for (const [event, args] of this.held) setImmediate(() => this.emit(event, ...args));
+    this.held = [];
   }
 }
 
 export interface LaunchOptions {
   env: NodeJS.ProcessEnv;
+  /**
+   * Called with the children right before the launcher is asked to start them (nothing awaited
+   * in between): it may refuse by throwing (the step is stopping), and it tracks them, so a
+   * cancel that comes later finds them to stop (the launcher handles a kill after the start).
+   */
+  created: (children: LaunchedChild[]) => void;
   /** Default: this process's. */
   cwd?: string | undefined;
   /** How many of each stage's last stderr bytes it gets (LaunchedChild.stderr, at its exit). */
@@ -135,6 +195,8 @@ class Launcher {
     proc.setMaxListeners(0);
     proc.on('message', (m: FromLauncher, handle: net.Socket | undefined) => this.onMessage(m, handle));
     proc.once('exit', (code, signal) => this.lost(new Error(`runbox's launcher exited (${signal ?? `exit ${code}`})`)));
+    // The channel closing is the end too: an 'exit' may never be delivered once nothing refs it.
+    proc.once('disconnect', () => this.lost(new Error("runbox's launcher closed its channel")));
     proc.once('error', (e) => this.lost(e));
     this.idle();
   }
@@ -159,12 +221,30 @@ class Launcher {
   /**
    * Starts the stages. `stdout` 'pipe': read from the last one's stdout (a socket pair made here,
    * in os.tmpdir()); a socket: the end of a pair of the caller's that the last stage writes.
+   * Resolves with undefined, starting nothing, when that pair cannot be made (a TMPDIR too long
+   * for a socket's path, or one others may write to, as root): the caller forks the stages itself.
    */
-  async start(stages: readonly string[][], stdin: 'pipe' | 'ignore', stdout: LaunchedOutput, opts: LaunchOptions): Promise<LaunchedChild[]> {
-    const pair = stdout === 'pipe' ? await unixSocketPair(os.tmpdir()) : undefined;
+  async start(stages: readonly string[][], stdin: 'pipe' | 'ignore', stdout: LaunchedOutput, opts: LaunchOptions): Promise<LaunchedChild[] | undefined> {
+    let pair: { ours: net.Socket; theirs: net.Socket } | undefined;
+    if (stdout === 'pipe') {
+      try {
+        pair = await unixSocketPair(os.tmpdir());
+      } catch (e) {
+        core.debug(`launcher: no socket pair for the output (${e instanceof Error ? e.message : String(e)}); forking directly`);
+        return undefined;
+      }
+    }
     const theirs: net.Socket | 'ignore' = pair ? pair.theirs : stdout === 'pipe' ? 'ignore' : stdout;
     const id = ++this.next;
     const children = stages.map((argv, i) => new LaunchedChild([...argv], (signal) => this.proc.connected && this.proc.send({ t: 'kill', id, stage: i, signal })));
+    try {
+      opts.created(children);
+    } catch (e) {
+      // Refused before anything started (the step began stopping): nothing to undo but the pair.
+      pair?.ours.destroy();
+      pair?.theirs.destroy();
+      throw e;
+    }
     if (pair) children[children.length - 1].attach('stdout', pair.ours);
     this.live.set(id, children);
     this.busy();
@@ -173,8 +253,13 @@ class Launcher {
       this.pending.set(id, {
         children,
         started: (pids) => {
-          pids.forEach((pid, i) => (children[i].pid = pid ?? undefined));
+          pids.forEach((pid, i) => {
+            children[i].pid = pid ?? undefined;
+            // Read now, while the launcher still waits for it: the pid is its child's.
+            if (pid !== null) children[i].startTime = procStat(pid)?.startTime;
+          });
           resolve(children);
+          for (const c of children) c.arm();
         },
         refused: reject
       });
@@ -182,7 +267,13 @@ class Launcher {
         if (!e) return;
         this.pending.delete(id);
         this.live.delete(id);
+        if (this.live.size === 0) this.idle();
         pair?.ours.destroy();
+        // Tracked already: they end here, for whoever waits on them.
+        for (const c of children) {
+          c.fail(e);
+          c.arm();
+        }
         reject(e);
       };
       // Sent with the handle, the socket is the launcher's: node closes ours once it is on its way.
@@ -225,11 +316,16 @@ class Launcher {
     this.gone = e;
     for (const [id, p] of this.pending) {
       this.live.delete(id);
-      for (const c of p.children) c.stdout?.destroy();
+      for (const c of p.children) {
+        c.fail(e);
+        c.arm();
+      }
       p.refused(e);
     }
     this.pending.clear();
-    for (const children of this.live.values()) for (const c of children) c.fail(e);
+    // Its children go on without it (an rm, a tar): each is stopped here, by pid, and counts as
+    // running until it is gone, so a cancel's stopChildren still waits for it.
+    for (const children of this.live.values()) for (const c of children) c.orphaned(e);
     this.live.clear();
     this.idle();
   }
@@ -244,6 +340,9 @@ class Launcher {
     this.proc.channel?.unref();
   }
 }
+
+/** How long a launcher may take to say it is ready (a node start: well under a second). */
+const READY_TIMEOUT_MS = 10_000;
 
 let launcher: Promise<Launcher | undefined> | undefined;
 /** The launcher once it is ready, for callers that use it only when it is already there. */
@@ -311,12 +410,24 @@ async function startLauncher(): Promise<Launcher | undefined> {
     process.stderr.write(`runbox: the launcher could not be started (${e instanceof Error ? e.message : String(e)}); starting processes directly\n`);
     return undefined;
   }
-  proc.unref();
+  // Referenced until it is ready: node must not end (exit 13, an unsettled await) while the
+  // step waits for a launcher that died before saying so.
   const started = await new Promise<boolean>((resolve) => {
-    proc.once('message', () => resolve(true));
-    proc.once('error', () => resolve(false));
-    proc.once('exit', () => resolve(false));
+    const timer = setTimeout(() => {
+      core.debug(`launcher: not ready after ${READY_TIMEOUT_MS} ms; forking directly`);
+      proc.kill('SIGKILL');
+      resolve(false);
+    }, READY_TIMEOUT_MS);
+    const settle = (ok: boolean): void => {
+      clearTimeout(timer);
+      resolve(ok);
+    };
+    proc.once('message', () => settle(true));
+    proc.once('error', () => settle(false));
+    proc.once('exit', () => settle(false));
+    proc.once('disconnect', () => settle(false));
   });
+  proc.unref();
   if (!started) return undefined;
   ready = new Launcher(proc);
   return ready;
