@@ -51,12 +51,28 @@ function send(message, handle) {
 }
 function start(m, given) {
     const children = [];
-    m.stages.forEach((argv, i) => {
+    for (let i = 0; i < m.stages.length; i++) {
+        const argv = m.stages[i];
         const first = i === 0;
         const last = i === m.stages.length - 1;
         const stdin = first ? m.stdin : children[i - 1].stdout;
         const stdout = last ? (m.stdout === 'handle' ? given : 'ignore') : 'pipe';
-        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), { cwd: m.cwd, env: m.env, stdio: [stdin, stdout, 'pipe'] });
+        let child;
+        try {
+            child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), { cwd: m.cwd, env: m.env, stdio: [stdin, stdout, 'pipe'] });
+        }
+        catch (e) {
+            // Refused before any process (E2BIG, an argument with a NUL): this stage and the ones
+            // after it fail, the ones before it are stopped; the launcher itself goes on serving.
+            const err = e;
+            for (let j = i; j < m.stages.length; j++)
+                send({ t: 'error', id: m.id, stage: j, error: { message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, path: err.path } });
+            for (const c of children)
+                c.kill('SIGTERM');
+            given?.destroy();
+            children[i - 1]?.stdout?.destroy();
+            break;
+        }
         // The previous stage's read end belongs to this child now; ours closed, so the previous
         // stage sees EPIPE when this one exits early. Likewise the step's socket the last one writes.
         if (!first)
@@ -87,8 +103,8 @@ function start(m, given) {
         // Sent, the step's copy is the only one: sendHandle closes ours once it is on its way.
         if (first && child.stdin)
             send({ t: 'stdin', id: m.id }, child.stdin);
-    });
-    send({ t: 'started', id: m.id, pids: children.map((c) => c.pid ?? null) });
+    }
+    send({ t: 'started', id: m.id, pids: m.stages.map((_, i) => children[i]?.pid ?? null) });
 }
 // Each fd sent waits for the step's acknowledgement with a listener of its own, and a save starts
 // a pipeline per frame at once: more than node's default of 10 is no leak here.

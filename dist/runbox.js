@@ -2859,6 +2859,28 @@ function sanitizeComponent(raw, maxLength = 60) {
     return s;
 }
 
+;// CONCATENATED MODULE: ./src/sys/proc-stat.ts
+// /proc/<pid>/stat, read by the keeper (is the runner worker still there?), by post (has the
+// keeper let go?) and by the store's markers (is the restore that left this still running?).
+// No runbox or @actions imports: dist/keeper.js bundles it and stays dependency-free.
+
+/** undefined when there is no such process (or thread `tid` of it). */
+function procStat(pid, tid) {
+    let text;
+    try {
+        text = external_node_fs_default().readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    }
+    catch (e) {
+        const code = e?.code;
+        if (code === 'ENOENT' || code === 'ESRCH')
+            return undefined;
+        throw e;
+    }
+    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], startTime: rest[19] };
+}
+
 ;// CONCATENATED MODULE: ./src/sys/launch.ts
 // The step's side of the launcher (src/launcher.ts, dist/launcher.js): a small process started
 // once per step that forks a pipeline's stages for it, so that the step's own node, whose
@@ -2870,6 +2892,8 @@ function sanitizeComponent(raw, maxLength = 60) {
 // stdout our end of a socket pair whose other end the stage writes, stderr the tail the launcher
 // kept, given at the exit). Without the launcher (not built next to the bundle, as when tests run the sources;
 // or it could not start, or died), exec.ts forks the stages itself, as before.
+
+
 
 
 
@@ -2902,16 +2926,59 @@ class LaunchedChild extends external_node_events_namespaceObject.EventEmitter {
         this.spawnargs = spawnargs;
         this.signal = signal;
     }
+    /** The start time (/proc) of `pid` once started: an orphan is signalled only while it is that process. */
+    startTime;
     kill(sig = 'SIGTERM') {
         if (this.ended)
             return false;
         this.signal(sig);
         return true;
     }
+    /**
+     * The launcher died and this child lives on without it: SIGTERM (sudo relays it to its
+     * command), SIGKILL after a grace, then it ends as failed with `e` once its pid is gone or
+     * another process's.
+     */
+    orphaned(e, graceMs = 3000) {
+        if (this.ended)
+            return;
+        const pid = this.pid;
+        const same = () => pid !== undefined && this.startTime !== undefined && procStat(pid)?.startTime === this.startTime;
+        const signal = (sig) => {
+            if (!same())
+                return;
+            try {
+                process.kill(pid, sig);
+            }
+            catch (err) {
+                // Gone between the check and the signal: what the poll below sees next.
+                if (err.code !== 'ESRCH')
+                    throw err;
+            }
+        };
+        this.signal = signal;
+        signal('SIGTERM');
+        const since = Date.now();
+        const poll = setInterval(() => {
+            if (same()) {
+                if (Date.now() - since >= graceMs)
+                    signal('SIGKILL');
+                return;
+            }
+            clearInterval(poll);
+            this.fail(e);
+        }, 50);
+    }
     /** Our end of what the stage writes (a socket pair's), or the write end of its stdin. */
     attach(which, s) {
-        if (which === 'stdin')
+        if (which === 'stdin') {
             this.stdin = s;
+            // The write end, received as a socket, sees the stage close its stdin (or exit) as an end,
+            // and would then take later writes quietly, never answering them: destroyed instead, so
+            // they fail (ERR_STREAM_DESTROYED, a broken pipe to runPipeline), as a child's own stdin
+            // pipe fails them with EPIPE. No 'error' unless a write is refused, as with the pipe.
+            s.once('end', () => s.destroy());
+        }
         else {
             this.stdout = s;
             this.openReads++;
@@ -2949,11 +3016,25 @@ class LaunchedChild extends external_node_events_namespaceObject.EventEmitter {
         this.closed = true;
         this.later('close', this.exitCode, this.signalCode);
     }
-    // Messages come in bursts, each emitted on its own tick, possibly before the caller awaiting
-    // start() has resumed to listen: the events wait for a turn of the loop, as a ChildProcess's
-    // own do after spawn() returned.
+    // An 'error' or 'exit' may come before 'started', and the caller awaiting start() listens
+    // only once it resumed: events are held until the start settled (arm), then each waits for a
+    // turn of the loop, as a ChildProcess's own do after spawn() returned.
+    armed = false;
+    held = [];
     later(event, ...args) {
-        setImmediate(() => this.emit(event, ...args));
+        if (this.armed)
+            setImmediate(() => this.emit(event, ...args));
+        else
+            this.held.push([event, args]);
+    }
+    /** The start settled (started, refused or lost): events flow from now on. */
+    arm() {
+        if (this.armed)
+            return;
+        this.armed = true;
+        for (const [event, args] of this.held)
+            setImmediate(() => this.emit(event, ...args));
+        this.held = [];
     }
 }
 class Launcher {
@@ -2970,6 +3051,8 @@ class Launcher {
         proc.setMaxListeners(0);
         proc.on('message', (m, handle) => this.onMessage(m, handle));
         proc.once('exit', (code, signal) => this.lost(new Error(`runbox's launcher exited (${signal ?? `exit ${code}`})`)));
+        // The channel closing is the end too: an 'exit' may never be delivered once nothing refs it.
+        proc.once('disconnect', () => this.lost(new Error("runbox's launcher closed its channel")));
         proc.once('error', (e) => this.lost(e));
         this.idle();
     }
@@ -2993,12 +3076,32 @@ class Launcher {
     /**
      * Starts the stages. `stdout` 'pipe': read from the last one's stdout (a socket pair made here,
      * in os.tmpdir()); a socket: the end of a pair of the caller's that the last stage writes.
+     * Resolves with undefined, starting nothing, when that pair cannot be made (a TMPDIR too long
+     * for a socket's path, or one others may write to, as root): the caller forks the stages itself.
      */
     async start(stages, stdin, stdout, opts) {
-        const pair = stdout === 'pipe' ? await unixSocketPair(external_node_os_default().tmpdir()) : undefined;
+        let pair;
+        if (stdout === 'pipe') {
+            try {
+                pair = await unixSocketPair(external_node_os_default().tmpdir());
+            }
+            catch (e) {
+                core_debug(`launcher: no socket pair for the output (${e instanceof Error ? e.message : String(e)}); forking directly`);
+                return undefined;
+            }
+        }
         const theirs = pair ? pair.theirs : stdout === 'pipe' ? 'ignore' : stdout;
         const id = ++this.next;
         const children = stages.map((argv, i) => new LaunchedChild([...argv], (signal) => this.proc.connected && this.proc.send({ t: 'kill', id, stage: i, signal })));
+        try {
+            opts.created(children);
+        }
+        catch (e) {
+            // Refused before anything started (the step began stopping): nothing to undo but the pair.
+            pair?.ours.destroy();
+            pair?.theirs.destroy();
+            throw e;
+        }
         if (pair)
             children[children.length - 1].attach('stdout', pair.ours);
         this.live.set(id, children);
@@ -3008,8 +3111,15 @@ class Launcher {
             this.pending.set(id, {
                 children,
                 started: (pids) => {
-                    pids.forEach((pid, i) => (children[i].pid = pid ?? undefined));
+                    pids.forEach((pid, i) => {
+                        children[i].pid = pid ?? undefined;
+                        // Read now, while the launcher still waits for it: the pid is its child's.
+                        if (pid !== null)
+                            children[i].startTime = procStat(pid)?.startTime;
+                    });
                     resolve(children);
+                    for (const c of children)
+                        c.arm();
                 },
                 refused: reject
             });
@@ -3018,7 +3128,14 @@ class Launcher {
                     return;
                 this.pending.delete(id);
                 this.live.delete(id);
+                if (this.live.size === 0)
+                    this.idle();
                 pair?.ours.destroy();
+                // Tracked already: they end here, for whoever waits on them.
+                for (const c of children) {
+                    c.fail(e);
+                    c.arm();
+                }
                 reject(e);
             };
             // Sent with the handle, the socket is the launcher's: node closes ours once it is on its way.
@@ -3068,14 +3185,18 @@ class Launcher {
         this.gone = e;
         for (const [id, p] of this.pending) {
             this.live.delete(id);
-            for (const c of p.children)
-                c.stdout?.destroy();
+            for (const c of p.children) {
+                c.fail(e);
+                c.arm();
+            }
             p.refused(e);
         }
         this.pending.clear();
+        // Its children go on without it (an rm, a tar): each is stopped here, by pid, and counts as
+        // running until it is gone, so a cancel's stopChildren still waits for it.
         for (const children of this.live.values())
             for (const c of children)
-                c.fail(e);
+                c.orphaned(e);
         this.live.clear();
         this.idle();
     }
@@ -3088,6 +3209,8 @@ class Launcher {
         this.proc.channel?.unref();
     }
 }
+/** How long a launcher may take to say it is ready (a node start: well under a second). */
+const READY_TIMEOUT_MS = 10_000;
 let launcher;
 /** The launcher once it is ready, for callers that use it only when it is already there. */
 let ready;
@@ -3152,12 +3275,24 @@ async function startLauncher() {
         process.stderr.write(`runbox: the launcher could not be started (${e instanceof Error ? e.message : String(e)}); starting processes directly\n`);
         return undefined;
     }
-    proc.unref();
+    // Referenced until it is ready: node must not end (exit 13, an unsettled await) while the
+    // step waits for a launcher that died before saying so.
     const started = await new Promise((resolve) => {
-        proc.once('message', () => resolve(true));
-        proc.once('error', () => resolve(false));
-        proc.once('exit', () => resolve(false));
+        const timer = setTimeout(() => {
+            core_debug(`launcher: not ready after ${READY_TIMEOUT_MS} ms; forking directly`);
+            proc.kill('SIGKILL');
+            resolve(false);
+        }, READY_TIMEOUT_MS);
+        const settle = (ok) => {
+            clearTimeout(timer);
+            resolve(ok);
+        };
+        proc.once('message', () => settle(true));
+        proc.once('error', () => settle(false));
+        proc.once('exit', () => settle(false));
+        proc.once('disconnect', () => settle(false));
     });
+    proc.unref();
     if (!started)
         return undefined;
     ready = new Launcher(proc);
@@ -3299,18 +3434,15 @@ async function startStages(stages, stdin, stdout) {
     if (isStopping())
         throw refuse();
     const launcher = await theLauncher();
-    if (launcher) {
+    if (isStopping())
+        throw refuse();
+    const launched = await launcher?.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL, created: trackUnlessStopping(refuse) });
+    if (launched) {
+        // A cancel that came while the launcher started them: stopped here too (stopChildren may
+        // have run before they were tracked); nothing of this pipeline goes on.
         if (isStopping())
-            throw refuse();
-        const children = await launcher.start(argvs, stdin, stdout, { env: process.env, stderrTail: PIPELINE_STDERR_TAIL });
-        // A cancel that came while the launcher started them found none of them to stop.
-        if (isStopping()) {
-            for (const c of children)
-                c.kill('SIGTERM');
-            throw refuse();
-        }
-        children.forEach(trackChild);
-        return { children, shown };
+            throw stopLaunched(launched, refuse());
+        return { children: launched, shown };
     }
     const children = [];
     argvs.forEach((argv, i) => {
@@ -3461,14 +3593,37 @@ async function startForRun(cmd, args, opts) {
     }
     const argv = commandLine(cmd, args, opts.privileged);
     const shown = quote(argv);
-    const [child] = await launcher.start([argv], 'pipe', 'pipe', { env: opts.env ?? process.env, cwd: opts.cwd, stderrTail: MAX_STDERR_TAIL });
-    // A cancel that came while the launcher started it found it nowhere to stop.
-    if (isStopping()) {
-        child.kill('SIGTERM');
-        throw new StoppingError(shown);
+    const launched = await launcher.start([argv], 'pipe', 'pipe', {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stderrTail: MAX_STDERR_TAIL,
+        created: trackUnlessStopping(() => new StoppingError(shown))
+    });
+    if (!launched)
+        return startProcess(cmd, args, opts);
+    if (isStopping())
+        throw stopLaunched(launched, new StoppingError(shown));
+    return { child: launched[0], shown };
+}
+/**
+ * The launcher's `created`: run()'s rule (nothing new once the step is stopping) checked at the
+ * last moment before the start, then the children tracked for stopChildren().
+ */
+function trackUnlessStopping(refuse) {
+    return (children) => {
+        if (isStopping())
+            throw refuse();
+        children.forEach(trackChild);
+    };
+}
+/** Ends children the launcher started for a step that began stopping meanwhile; returns `e`. */
+function stopLaunched(children, e) {
+    for (const c of children) {
+        c.kill('SIGTERM');
+        c.stdin?.destroy();
+        c.stdout?.destroy();
     }
-    trackChild(child);
-    return { child, shown };
+    return e;
 }
 let sudoChecked;
 /**
@@ -4481,28 +4636,6 @@ function flockFd(fd, waitSec, shared = false) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/sys/proc-stat.ts
-// /proc/<pid>/stat, read by the keeper (is the runner worker still there?), by post (has the
-// keeper let go?) and by the store's markers (is the restore that left this still running?).
-// No runbox or @actions imports: dist/keeper.js bundles it and stays dependency-free.
-
-/** undefined when there is no such process (or thread `tid` of it). */
-function procStat(pid, tid) {
-    let text;
-    try {
-        text = external_node_fs_default().readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-    }
-    catch (e) {
-        const code = e?.code;
-        if (code === 'ENOENT' || code === 'ESRCH')
-            return undefined;
-        throw e;
-    }
-    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], startTime: rest[19] };
-}
-
 ;// CONCATENATED MODULE: ./src/lock/root-files.ts
 // Small root-owned files in one root-only dir (/run/runbox): the host-wide store restore lock
 // and the daemon-stopped markers. Root writes them (directly, or through `sudo -n` running this
@@ -4553,7 +4686,9 @@ function applyRootFile(fs, dirname, mode, dir, file, data) {
         }
     }
     else if (mode === 'write') {
-        const tmp = `${file}.tmp-${process.pid}`;
+        // A fresh name per write: in-process, the pid is the same for every write of the step, and a
+        // temp file left by a write that failed (ENOSPC) must not fail the next ones.
+        const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
         const fd = create(tmp);
         fs.writeSync(fd, data);
         fs.closeSync(fd);
