@@ -113,7 +113,8 @@ test("a consumer's failure stops every stage, one that would never end too", asy
 test('a launcher that dies fails the pipelines it ran, whose stages the step then stops; the next pipeline starts without it', async () => {
   const stat = (await output('cat', ['/proc/self/stat'])).toString();
   const launcherPid = parentOf(stat);
-  const running = runPipeline([{ cmd: 'sleep', args: ['1000'] }]).catch((e: unknown) => e);
+  // Its own length of sleep: an earlier test's `sleep 1000`, stopped, may not be gone yet.
+  const running = runPipeline([{ cmd: 'sleep', args: ['1001'] }]).catch((e: unknown) => e);
   // The sleep started (the launcher forked it) before the launcher is killed.
   const deadline = Date.now() + 5000;
   const sleeping = (): number | undefined =>
@@ -123,7 +124,7 @@ test('a launcher that dies fails the pipelines it ran, whose stages the step the
       .map(Number)
       .find((p) => {
         try {
-          return parentOf(fs.readFileSync(`/proc/${p}/stat`, 'utf8')) === launcherPid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\0');
+          return parentOf(fs.readFileSync(`/proc/${p}/stat`, 'utf8')) === launcherPid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\x001001\x00';
         } catch {
           // Gone meanwhile: not the one.
           return false;
@@ -140,7 +141,9 @@ test('a launcher that dies fails the pipelines it ran, whose stages the step the
   expect((err as Error).message).toMatch(/launcher (exited \(SIGKILL\)|closed its channel)/);
   // Its stage did not live on without it: the step stopped it (by pid and start time) before
   // the pipeline's failure was told.
-  expect(fs.existsSync(`/proc/${sleepPid as number}`)).toBe(false);
+  // (Gone, or a zombie its new parent has not reaped yet.)
+  const left = fs.existsSync(`/proc/${sleepPid as number}`) ? fs.readFileSync(`/proc/${sleepPid as number}/stat`, 'utf8') : undefined;
+  expect(left === undefined || left.slice(left.lastIndexOf(')') + 2).startsWith('Z')).toBe(true);
   const again = parentOf((await output('cat', ['/proc/self/stat'])).toString());
   expect(again).toBe(process.pid);
 });

@@ -64,7 +64,12 @@ export class LaunchedChild extends EventEmitter {
   orphaned(e: Error, graceMs = 3000): void {
     if (this.ended) return;
     const pid = this.pid;
-    const same = (): boolean => pid !== undefined && this.startTime !== undefined && procStat(pid)?.startTime === this.startTime;
+    // A zombie is gone for this purpose: it does nothing more, and its new parent (init, or
+    // a container's PID 1 that never reaps) decides when it disappears.
+    const same = (): boolean => {
+      const st = pid === undefined ? undefined : procStat(pid);
+      return st !== undefined && st.startTime === this.startTime && st.state !== 'Z' && st.state !== 'X';
+    };
     const signal = (sig: NodeJS.Signals): void => {
       if (!same()) return;
       try {
@@ -78,7 +83,9 @@ export class LaunchedChild extends EventEmitter {
     signal('SIGTERM');
     const since = Date.now();
     const poll = setInterval(() => {
-      if (same()) {
+      // SIGKILL after the grace; a process still there long after it (in uninterruptible
+      // sleep on a hung mount, say) is reported gone rather than holding the step forever.
+      if (same() && Date.now() - since < 4 * graceMs) {
         if (Date.now() - since >= graceMs) signal('SIGKILL');
         return;
       }
