@@ -2943,7 +2943,12 @@ class LaunchedChild extends external_node_events_namespaceObject.EventEmitter {
         if (this.ended)
             return;
         const pid = this.pid;
-        const same = () => pid !== undefined && this.startTime !== undefined && procStat(pid)?.startTime === this.startTime;
+        // A zombie is gone for this purpose: it does nothing more, and its new parent (init, or
+        // a container's PID 1 that never reaps) decides when it disappears.
+        const same = () => {
+            const st = pid === undefined ? undefined : procStat(pid);
+            return st !== undefined && st.startTime === this.startTime && st.state !== 'Z' && st.state !== 'X';
+        };
         const signal = (sig) => {
             if (!same())
                 return;
@@ -2960,7 +2965,9 @@ class LaunchedChild extends external_node_events_namespaceObject.EventEmitter {
         signal('SIGTERM');
         const since = Date.now();
         const poll = setInterval(() => {
-            if (same()) {
+            // SIGKILL after the grace; a process still there long after it (in uninterruptible
+            // sleep on a hung mount, say) is reported gone rather than holding the step forever.
+            if (same() && Date.now() - since < 4 * graceMs) {
                 if (Date.now() - since >= graceMs)
                     signal('SIGKILL');
                 return;
