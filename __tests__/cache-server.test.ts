@@ -276,6 +276,42 @@ test('blob endpoint: HEAD, Range, block upload via the Azure SDK', async () => {
   expect(await noRoute.json()).toMatchObject({ code: 'bad_route' });
 });
 
+// Blocks are staged in one file per upload and committed by a rename when the block list names
+// them in the order their PUTs began; any other list (out of order, a retried block, a block left
+// out) must still commit exactly the listed blocks' bytes.
+test.each([
+  ['in PUT order', ['a', 'b', 'c'], ['a', 'b', 'c']],
+  ['out of PUT order', ['c', 'a', 'b'], ['a', 'b', 'c']],
+  ['a retried block', ['a', 'b', 'a', 'c'], ['a', 'b', 'c']],
+  ['a block left out of the list', ['a', 'x', 'b'], ['a', 'b']],
+  ['a block listed twice', ['a', 'b'], ['a', 'b', 'a']]
+])('block upload %s commits exactly the listed blocks', async (_name, puts, list) => {
+  const key = `blocks-${puts.join('')}-${list.join('')}`;
+  const version = 'v-blocks';
+  const created = await rpc('CreateCacheEntry', { key, version });
+  const upload = created.signed_upload_url as string;
+  // Each PUT of a name carries new bytes: a retried block's last upload is the one that counts.
+  const latest = new Map<string, Buffer>();
+  for (const [i, name] of puts.entries()) {
+    const body = randomBytes(1000 + 17 * i);
+    const id = Buffer.from(name.padEnd(8, '-')).toString('base64');
+    const res = await fetch(`${upload}&comp=block&blockid=${encodeURIComponent(id)}`, { method: 'PUT', body });
+    expect(res.status).toBe(201);
+    latest.set(name, body);
+  }
+  const xml = `<?xml version="1.0" encoding="utf-8"?><BlockList>${list.map((n) => `<Latest>${Buffer.from(n.padEnd(8, '-')).toString('base64')}</Latest>`).join('')}</BlockList>`;
+  expect((await fetch(`${upload}&comp=blocklist`, { method: 'PUT', body: xml })).status).toBe(201);
+  const expected = Buffer.concat(list.map((n) => latest.get(n) as Buffer));
+  expect(await rpc('FinalizeCacheEntryUpload', { key, version, size_bytes: String(expected.length) })).toMatchObject({ ok: true });
+  const found = await rpc('GetCacheEntryDownloadURL', { key, version });
+  const got = Buffer.from(await (await fetch(found.signed_download_url as string)).arrayBuffer());
+  expect(got.equals(expected)).toBe(true);
+  // A range across block boundaries reads the listed blocks' bytes too.
+  const part = await fetch(found.signed_download_url as string, { headers: { range: `bytes=500-${expected.length - 300}` } });
+  expect(part.status).toBe(206);
+  expect(Buffer.from(await part.arrayBuffer()).equals(expected.subarray(500, expected.length - 299))).toBe(true);
+});
+
 const skipBig = process.env.CACHE_SERVER_SKIP_BIG === '1';
 (skipBig ? test.skip : test)(
   '>128 MiB archive goes through staged blocks and round-trips',
