@@ -66,7 +66,7 @@ async function main() {
   if (!process.env.RUNBOX_PROFILE_NS) {
     fs.mkdirSync(kept, { recursive: true });
     fs.mkdirSync(dir, { recursive: true });
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, RUNBOX_PROFILE_NS: '1' }
     });
