@@ -138,9 +138,11 @@ function listTarArgs(opts: CreateOptions, listFile: string): string[] {
 // Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
 // refused before zstd allocates it, whatever window a later runbox may choose to write.
 export const ZSTD_WINDOW_LOG = 26;
-// One thread per zstd when frames are compressed side by side (one per core already): -T0 on
-// each would only add threads fighting for the same cores, and its worker hand-off per job.
-const compress = (threads: 'one' | 'all'): Stage => ({ cmd: 'zstd', args: [threads === 'one' ? '-T1' : '-T0', '-q', '-c'] });
+// Frames compressed side by side (one per core already) each get a single-threaded zstd: -T0 or
+// -T1 would add worker threads fighting for the same cores, and their job buffers (about 35 MiB,
+// freshly touched by every zstd: one per frame) cost more in page faults than the compression of
+// a 32 MiB frame saves (BENCHMARKS.md: on a VM, 0.10-0.15 CPU s a frame).
+const compress = (threads: 'one' | 'all'): Stage => ({ cmd: 'zstd', args: [threads === 'one' ? '--single-thread' : '-T0', '-q', '-c'] });
 
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
 async function listArchive(
@@ -175,12 +177,18 @@ async function writeShards(opts: CreateOptions, plan: ShardPlan, byRel: Readonly
   const storePaths = (list: string[]): string[] => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
   const out: ArchiveRecord[] = new Array<ArchiveRecord>(plan.lists.length);
   const count = Math.min(autoShardCount(), plan.lists.length);
+  // The biggest frames first (an item past the frame size has one of its own): taken in plan
+  // order, a big one late kept one worker busy after the others had run out of frames. The
+  // entry places each frame when it ends, whatever the order (entry/writer.ts).
+  const order = plan.lists.map((_, i) => i).sort((a, b) => plan.dataBytes[b] - plan.dataBytes[a] || a - b);
   let next = 0;
   let stop = false;
   const worker = async (): Promise<void> => {
     try {
-      for (let i = next++; i < plan.lists.length && !stop; i = next++)
+      for (let k = next++; k < order.length && !stop; k = next++) {
+        const i = order[k];
         out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i], sink, count > 1 ? 'one' : 'all');
+      }
     } catch (e) {
       // The other workers start no new frame: the snapshot has failed.
       stop = true;
