@@ -483,6 +483,12 @@ export class PrivateRestore {
       this.partsMade.add(part);
       this.expect(String(part), { type: 'd', mode: 0o700, anyMtime: true });
     }
+    // The queue: each entry's archives together (a lane's tar serves one entry), the biggest
+    // first. Frames differ in size (an item past the frame size has one of its own); taken in
+    // entry order, a big one coming last kept one lane busy while the others had nothing left
+    // (the longest-first order of list scheduling). The manifest's figure is only a hint here:
+    // the stream itself is held to it.
+    const order = archives.map((_, i) => i).sort((a, b) => partOf(a) - partOf(b) || archives[b].rec.dataBytes - archives[a].rec.dataBytes || a - b);
     let next = 0;
     // One tar, writing `part`'s tree, for the archives of that entry next in the queue.
     const tarRun = async (part: number): Promise<void> => {
@@ -503,7 +509,7 @@ export class PrivateRestore {
       const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
       // tar could not even be started: its error is the failure of the archive it was for.
       if (stdin === undefined) {
-        failures.set(next < archives.length ? next++ : archives.length - 1, await tar);
+        failures.set(order[next < archives.length ? next++ : archives.length - 1], await tar);
         return;
       }
       let gone = false;
@@ -512,8 +518,8 @@ export class PrivateRestore {
       // Cut off by us (an archive failed): tar's own failure is then a consequence.
       let cut = false;
       let tarNeeded = false;
-      while (failures.size === 0 && next < archives.length && partOf(next) === part) {
-        current = next++;
+      while (failures.size === 0 && next < archives.length && partOf(order[next]) === part) {
+        current = order[next++];
         try {
           summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
         } catch (e) {
@@ -534,7 +540,7 @@ export class PrivateRestore {
     // A lane's tar serves one entry; when the queue reaches the next entry (a delta's archives
     // after its base's), the lane starts another tar for it.
     const lane = async (): Promise<void> => {
-      while (failures.size === 0 && next < archives.length) await tarRun(partOf(next));
+      while (failures.size === 0 && next < archives.length) await tarRun(partOf(order[next]));
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
     if (failures.size > 0) {
