@@ -252,6 +252,76 @@ for p in sys.argv[1:]:
     }
   });
 
+  /**
+   * The confined command's whole mount namespace, as root sees it on entering it (setns puts the
+   * entering process at the namespace's root mount: what an escape from the command's root
+   * could reach; the pid namespace too, for its /proc/self). `pivot` false: pivot_root fails (a host whose root is no mount point of its
+   * own), so the fallback remounts every writable host mount read-only instead.
+   */
+  async function namespaceMounts(p: Place, pivot: boolean): Promise<{ mountPoint: string; ro: boolean }[]> {
+    const marker = `${5000 + (process.pid % 1000)}.${++n}`;
+    const fake = tempDir('runbox-no-pivot-');
+    fs.writeFileSync(path.join(fake, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const pathBefore = process.env.PATH;
+    if (!pivot) process.env.PATH = `${fake}:${pathBefore ?? ''}`;
+    const stage = confinedCommand(p.sub, 'sleep', [marker]);
+    const { child } = startProcess(stage.cmd, stage.args, { privileged: true, stdio: ['pipe', 'ignore', 'pipe'] });
+    process.env.PATH = pathBefore;
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    try {
+      let pid = '';
+      for (let i = 0; i < 100 && pid === ''; i++) {
+        pid = spawnSync('pgrep', ['-x', '-f', `sleep ${marker}`], { encoding: 'utf8' }).stdout.trim();
+        if (pid === '') await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(pid).toMatch(/^\d+$/);
+      const r = spawnSync('nsenter', ['-t', pid, '-m', '-p', 'cat', '/proc/self/mountinfo'], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .map((f) => ({ mountPoint: f[4], ro: /^ro(,|$)/.test(f[5]) }));
+    } finally {
+      child.kill('SIGTERM');
+      await closed;
+    }
+  }
+
+  test('its namespace holds no mount of the host: only its root, read-only binds of /usr and a few files, and its dir', async () => {
+    const p = await place();
+    const mounts = await namespaceMounts(p, true);
+    const allowed = ['/', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc/ld.so.cache', '/dev/null', '/proc', '/extract'];
+    expect(mounts.map((m) => m.mountPoint).filter((m) => !allowed.includes(m))).toEqual([]);
+    expect(mounts.filter((m) => !m.ro).map((m) => m.mountPoint)).toEqual(['/extract']);
+  });
+
+  test('where pivot_root is refused, every host mount stays in its namespace read-only, and a hostile archive still writes nothing outside', async () => {
+    const p = await place();
+    const mounts = await namespaceMounts(p, false);
+    // The host's mounts are there (the namespace kept the old root): its root and every mount a
+    // path reaches read-only (the mounts its root covers, under /sys, stay as they are), the
+    // dir's bind writable. What a writer can reach is what the hostile archive below tries.
+    expect(mounts.length).toBeGreaterThan(6);
+    const topmost = (mp: string): { mountPoint: string; ro: boolean } | undefined => mounts.filter((m) => m.mountPoint === mp).at(-1);
+    expect(topmost('/')?.ro).toBe(true);
+    expect(topmost('/sys')?.ro).toBe(true);
+    expect(topmost('/sys/extract')?.ro).toBe(false);
+    const fake = tempDir('runbox-no-pivot-');
+    fs.writeFileSync(path.join(fake, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const pathBefore = process.env.PATH;
+    process.env.PATH = `${fake}:${pathBefore ?? ''}`;
+    try {
+      const r = await runStage(confinedCommand(p.sub, 'tar', TAR_FOLLOWING), hostileTar(p));
+      expect(r.error).toMatch(/Read-only file system|Permission denied/);
+      expectNothingOutside(p);
+      expect(fs.readFileSync(path.join(p.sub, 'ok'), 'utf8')).toBe('inside\n');
+    } finally {
+      process.env.PATH = pathBefore;
+      cleanOutside(p);
+    }
+  });
+
   test('a cancel (SIGTERM, as exec.stopChildren sends) ends the confined command and its namespace', async () => {
     const p = await place();
     const marker = `${4000 + (process.pid % 1000)}.${n}`;

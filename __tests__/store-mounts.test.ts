@@ -110,7 +110,7 @@ describeWith([
 ])('mounts on the host the confined command must not write', () => {
   afterAll(removeTempDirs);
 
-  test("the confined command starts anyway: no mount point is stat'ed, the hung one is read-only in its namespace", async () => {
+  test("the confined command starts anyway: no mount point is stat'ed, the hung one is out of its reach", async () => {
     const base = tempDir('runbox-hung-');
     const mp = path.join(base, 'm');
     fs.mkdirSync(mp);
@@ -128,15 +128,25 @@ describeWith([
       // Hung for real: root's stat of the mount point does not return (killed after 2 s).
       const st = spawnSync('stat', ['--', mp], { timeout: 2000, killSignal: 'SIGKILL' });
       expect(st.signal).toBe('SIGKILL');
-      let stdout = '';
-      const run = runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
-        consume: async (out) => {
-          for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
-        }
-      }).then(() => 'done');
-      const outcome = await Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))]);
-      expect(outcome).toBe('done');
-      expect(stdout).toBe('started\n');
+      // With the pivot the hung mount is detached with the host's others (MNT_DETACH waits for
+      // nothing); where pivot_root is refused (one that fails, first in PATH), it is remounted
+      // read-only by mount(2) alone.
+      const noPivot = tempDir('runbox-no-pivot-');
+      fs.writeFileSync(path.join(noPivot, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      for (const mode of ['pivot', 'remount']) {
+        let stdout = '';
+        const pathBefore = process.env.PATH;
+        if (mode === 'remount') process.env.PATH = `${noPivot}:${pathBefore ?? ''}`;
+        const run = runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
+          consume: async (out) => {
+            for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
+          }
+        }).then(() => 'done');
+        const outcome = await Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))]);
+        process.env.PATH = pathBefore;
+        expect(`${mode}: ${String(outcome)}`).toBe(`${mode}: done`);
+        expect(stdout).toBe('started\n');
+      }
     } finally {
       // Its daemon gone, the connection is aborted: whatever still waits on the mount fails and goes on.
       daemon.kill('SIGKILL');
@@ -178,23 +188,32 @@ for f in "$race"/*/m*/*; do [ -e "$f" ] && echo "FOUND $f"; done
 exit "$st"
 `;
     const script = 'for i in 1 2 3 4 5 6 7 8; do for f in "$@"; do (echo x > "$f") 2>/dev/null && echo "WROTE $f"; done; done; :';
-    let refused = 0;
-    for (let i = 0; i < 4; i++) {
-      const dir = path.join(base, `race-${i}`);
-      const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(dir, d, m, 'x')));
-      const c = confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]);
-      const r = await runConfined({
-        cmd: 'unshare',
-        args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', race, 'race', dir, String(nosudo.uid), String(nosudo.gid), c.cmd, ...c.args],
-        privileged: true
-      });
-      expect(r.stdout).not.toMatch(/WROTE|FOUND/);
-      if (r.error !== undefined) {
-        expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
-        refused++;
+    // The remounts happen only where pivot_root is refused (a host whose root is no mount point
+    // of its own): a pivot_root that fails, first in PATH, stands in for such a host. With the
+    // pivot, the host's mounts leave the namespace whole: nothing to race, nothing refused.
+    const noPivot = tempDir('runbox-no-pivot-');
+    fs.writeFileSync(path.join(noPivot, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const refused = { remount: 0, pivot: 0 };
+    for (const mode of ['remount', 'pivot'] as const)
+      for (let i = 0; i < 4; i++) {
+        const dir = path.join(base, `race-${mode}-${i}`);
+        const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(dir, d, m, 'x')));
+        const c = confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]);
+        const pathBefore = process.env.PATH;
+        if (mode === 'remount') process.env.PATH = `${noPivot}:${pathBefore ?? ''}`;
+        const r = await runConfined({
+          cmd: 'unshare',
+          args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', race, 'race', dir, String(nosudo.uid), String(nosudo.gid), c.cmd, ...c.args],
+          privileged: true
+        }).finally(() => (process.env.PATH = pathBefore));
+        expect(r.stdout).not.toMatch(/WROTE|FOUND/);
+        if (r.error !== undefined) {
+          expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
+          refused[mode]++;
+        }
       }
-    }
     // The race was real: some remount did find nothing, and the check caught what it left.
-    expect(refused).toBeGreaterThan(0);
+    expect(refused.remount).toBeGreaterThan(0);
+    expect(refused.pivot).toBe(0);
   });
 });

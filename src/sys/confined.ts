@@ -23,19 +23,23 @@
 //   fchmodat goes through /proc/self/fd), and the dir bound at /extract (a mount of its own,
 //   left writable). No /tmp, /var, /run, /home, /dev/shm or the rest of /dev and /etc: an
 //   allowlist, so no dir where a local user can bind a socket (unless one can write under /usr).
-//   Then every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in
-//   this namespace only; the filesystems stay writable for the host), the namespace's own /proc
-//   and the kernel's pseudo filesystems too: a second wall, should a path outside the root be
-//   reached after all. That covers what the uid could otherwise write on any host: /tmp,
-//   /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard link into
-//   the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing outside can
-//   be handed to root's chown afterwards. The remounts go by path, and a path can change under
-//   them (a local user renaming a dir above a mount point), so what landed is checked, not
-//   assumed: /proc/self/mountinfo is read again and the command does not start unless every
-//   mount a path can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK),
-//   the new root's own mounts included.
+//   Then the host's mounts leave the namespace: `pivot_root` into that root and a lazy unmount
+//   (MNT_DETACH) of the old one, with every mount under it, in this namespace only: a second
+//   wall, should a path outside the root be reached after all, since there is no outside left.
+//   Where pivot_root is refused (a host whose root is no mount point of its own: an initramfs
+//   root, a runner in a chroot), every writable mount is remounted read-only instead
+//   (MS_REMOUNT|MS_BIND: per mount, in this namespace only; the filesystems stay writable for
+//   the host), the namespace's own /proc and the kernel's pseudo filesystems too. Either way that
+//   covers what the uid could otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock
+//   and every other world-writable dir or file. A hard link into the dir from elsewhere fails
+//   too (link(2) across two mounts is EXDEV), so nothing outside can be handed to root's chown
+//   afterwards. The remounts go by path, and a path can change under them (a local user renaming
+//   a dir above a mount point), so what landed is checked, not assumed, on both ways:
+//   /proc/self/mountinfo is read again and the command does not start unless every mount a path
+//   can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK), the new
+//   root's own mounts included.
 // - `chroot` into that root (root's CAP_SYS_CHROOT; the command, which has none, cannot leave
-//   it), `env -C /extract` (its working dir), then
+//   it; after a pivot it is the root already), `env -C /extract` (its working dir), then
 //   `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -138,15 +142,16 @@ const ROOT = '/sys';
 const ROOT_DIR = '/extract';
 
 /**
- * Builds the command's root (see the top), remounts every writable mount but the dir read-only,
- * checks that every mount a path reaches is, then chroots and becomes the confined uid.
+ * Builds the command's root (see the top), pivots into it and detaches the host's mounts (else
+ * remounts every writable mount but the dir read-only), checks that every mount a path reaches
+ * is, then chroots and becomes the confined uid.
  */
 const INNER = `set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
 root=${ROOT}
 mount -c -t tmpfs -o mode=0755,size=64k,nr_inodes=64,nosuid,nodev,noexec runbox-confined-root "$root"
-mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}"
+mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}" "$root/.old"
 # Non-recursive: no mount stacked under the source (a runner's tmpfs, a FUSE mount) comes along.
 # One mount(8) does the bind and then the read-only remount (util-linux >= 2.27; an older one
 # leaves the bind writable, which the remounts and the check below then see to).
@@ -181,19 +186,34 @@ ro /dev/null "$root/dev/null" nosuid,noexec
 ro /proc "$root/proc" nosuid,nodev,noexec
 mount -c --bind -- "$dir" "$root${ROOT_DIR}"
 mount -c -o remount,bind,ro,nosuid,nodev,noexec -- "$root"
-# From here on the dir is its bind in the root: the only mount left writable.
-dir=$root${ROOT_DIR}
-# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
-mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
-printf '%s\\n' "$mounts" | while IFS= read -r mp; do
-  # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
-  case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
-  [ "$mp" = "$dir" ] && continue
-  # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
-  # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
-  mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
-done
-left=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+# awk by its real path: after the pivot below, /etc/alternatives (Debian's awk link) is gone.
+awk=$(readlink -f -- "$(command -v awk)")
+# The host's mounts leave the namespace: pivot_root into the new root, then a lazy unmount of the
+# old one takes every host mount with it (MNT_DETACH, in this namespace only). Two mount(2)s,
+# where remounting each writable host mount read-only costs one mount(8) each (20-30 on a
+# runner host with cgroups and Docker, every lane of every restore: the most of the confined
+# tar's start, BENCHMARKS.md), and nothing of the host's tree is left in the namespace to reach.
+# pivot_root is refused where the host's root is no mount point of its own (an initramfs root,
+# a runner in a chroot): there, every writable mount is remounted read-only instead.
+if cd -- "$root" && pivot_root . .old 2>/dev/null; then
+  umount -c -l -- /.old
+  root=/
+else
+  # The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+  mounts=$(RUNBOX_DIR=$root${ROOT_DIR} "$awk" '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+  printf '%s\\n' "$mounts" | while IFS= read -r mp; do
+    # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
+    case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
+    [ "$mp" = "$root${ROOT_DIR}" ] && continue
+    # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
+    # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
+    mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
+  done
+fi
+# From here on the dir is its bind in the root: the only mount left writable, whichever way
+# the host's mounts were dealt with; mountinfo (the kernel's view, not the paths used) says so.
+dir=\${root%/}${ROOT_DIR}
+left=$(RUNBOX_DIR=$dir "$awk" '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 if [ -n "$left" ]; then
   printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
   exit 111
