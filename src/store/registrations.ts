@@ -264,28 +264,36 @@ function sqlString(s: string): string {
  */
 export async function readLiveRegistrations(liveDb: string, storeDir: string, scratchDir: string, keep?: (p: string) => boolean): Promise<RegistrationSet> {
   const scratch = (n: string): string => path.join(scratchDir, `registrations-${n}.json`);
-  const cols = new Set((await queryLive<{ name: string }>(liveDb, "SELECT name FROM pragma_table_info('ValidPaths')", scratch('cols'))).map((c) => c.name));
-  const tables = new Set((await queryLive<{ name: string }>(liveDb, "SELECT name FROM sqlite_master WHERE type = 'table'", scratch('tables'))).map((t) => t.name));
+  // The queries of each round side by side: a sqlite3 start is most of what each costs (a save
+  // waits for these before its first tar), and every query is its own read transaction anyway.
+  const [colRows, tableRows] = await Promise.all([
+    queryLive<{ name: string }>(liveDb, "SELECT name FROM pragma_table_info('ValidPaths')", scratch('cols')),
+    queryLive<{ name: string }>(liveDb, "SELECT name FROM sqlite_master WHERE type = 'table'", scratch('tables'))
+  ]);
+  const cols = new Set(colRows.map((c) => c.name));
+  const tables = new Set(tableRows.map((t) => t.name));
   for (const t of ['ValidPaths', 'Refs']) if (!tables.has(t)) throw new Error(`the live DB ${liveDb} has no ${t} table`);
   const extra = ['ultimate', 'sigs', 'ca'].filter((c) => cols.has(c));
   const inStore = (col: string): string => `substr(${col}, 1, ${storeDir.length + 1}) = ${sqlString(`${storeDir}/`)}`;
-  const rows = await queryLive<PathRow>(
-    liveDb,
-    `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`,
-    scratch('paths')
-  );
-  const refs = await queryLive<{ a: string; b: string }>(
-    liveDb,
-    `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`,
-    scratch('refs')
-  );
-  const outs = tables.has('DerivationOutputs')
-    ? await queryLive<{ drv: string; id: string; path: string }>(
-        liveDb,
-        `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`,
-        scratch('outputs')
-      )
-    : [];
+  const [rows, refs, outs] = await Promise.all([
+    queryLive<PathRow>(
+      liveDb,
+      `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`,
+      scratch('paths')
+    ),
+    queryLive<{ a: string; b: string }>(
+      liveDb,
+      `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`,
+      scratch('refs')
+    ),
+    tables.has('DerivationOutputs')
+      ? queryLive<{ drv: string; id: string; path: string }>(
+          liveDb,
+          `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`,
+          scratch('outputs')
+        )
+      : []
+  ]);
   const refsOf = new Map<string, string[]>();
   for (const r of refs) refsOf.set(r.a, [...(refsOf.get(r.a) ?? []), r.b]);
   const outsOf = new Map<string, DrvOutput[]>();
