@@ -131,6 +131,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const disk = realStorePaths(o.root, storeDirFirst(o.kind, o.storePaths));
   const { restore: priv, reaped } = await PrivateRestore.open(disk, privatePlace(o.root, disk));
   if (reaped.length > 0) core.info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+  let registrationsRead: Promise<Registration[] | undefined> | undefined;
   try {
     const { specs, skipped, valid } = await selectFrames(o, disk, all);
     // Items on disk the live DB does not register (a restore killed between its move and its
@@ -141,6 +142,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     if (valid) priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !path.basename(item).startsWith('.') && !valid.has(item));
     const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
     await priv.checkSpace(needed);
+    // Read beside the extraction (its own zstd; the file is in the snapshot dir already), not
+    // after it: it is the one step between the walk and the move that needs no other.
+    registrationsRead = readPartRegistrations(o, parts);
+    // Its failure is told below, once the archives' own were; it never goes unheard.
+    registrationsRead.catch(() => undefined);
     const archives = await extractAll(o, priv, specs, needed);
     checkItemsListed(
       archives,
@@ -148,7 +154,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     );
     checkShardsApart(archives.map((a) => a.summary));
     await priv.verifyLanded();
-    const registrations = await readPartRegistrations(o, parts);
+    const registrations = await registrationsRead;
     const left = reportLeftOut(archives, priv);
     const verifyMs = Date.now() - t0;
 
@@ -177,6 +183,8 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       full: { bytes: manifestBytes(parts[0].manifest), items: [...fullTops].map((t) => `/${t}`).sort() }
     };
   } finally {
+    // Nothing of this restore still runs when it ends, whichever way it ends.
+    await registrationsRead?.catch(() => undefined);
     await priv.close();
   }
 }
