@@ -39,7 +39,8 @@
 //   can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK), the new
 //   root's own mounts included.
 // - `chroot` into that root (root's CAP_SYS_CHROOT; the command, which has none, cannot leave
-//   it; after a pivot it is the root already), `env -C /extract` (its working dir), then
+//   it; after a pivot it is the root already), `env -C /extract` (its working dir; after a
+//   pivot, the shell's own cd), then
 //   `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -217,6 +218,11 @@ left=$(RUNBOX_DIR=$dir "$awk" '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 if [ -n "$left" ]; then
   printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
   exit 111
+fi
+# After the pivot the root is the command's already: a cd, and no chroot or env to start.
+if [ "$root" = / ]; then
+  cd -- ${ROOT_DIR}
+  exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 fi
 exec chroot -- "$root" env -C ${ROOT_DIR} setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `;
