@@ -9751,18 +9751,26 @@ function sqlString(s) {
  */
 async function readLiveRegistrations(liveDb, storeDir, scratchDir, keep) {
     const scratch = (n) => external_node_path_default().join(scratchDir, `registrations-${n}.json`);
-    const cols = new Set((await queryLive(liveDb, "SELECT name FROM pragma_table_info('ValidPaths')", scratch('cols'))).map((c) => c.name));
-    const tables = new Set((await queryLive(liveDb, "SELECT name FROM sqlite_master WHERE type = 'table'", scratch('tables'))).map((t) => t.name));
+    // The queries of each round side by side: a sqlite3 start is most of what each costs (a save
+    // waits for these before its first tar), and every query is its own read transaction anyway.
+    const [colRows, tableRows] = await Promise.all([
+        queryLive(liveDb, "SELECT name FROM pragma_table_info('ValidPaths')", scratch('cols')),
+        queryLive(liveDb, "SELECT name FROM sqlite_master WHERE type = 'table'", scratch('tables'))
+    ]);
+    const cols = new Set(colRows.map((c) => c.name));
+    const tables = new Set(tableRows.map((t) => t.name));
     for (const t of ['ValidPaths', 'Refs'])
         if (!tables.has(t))
             throw new Error(`the live DB ${liveDb} has no ${t} table`);
     const extra = ['ultimate', 'sigs', 'ca'].filter((c) => cols.has(c));
     const inStore = (col) => `substr(${col}, 1, ${storeDir.length + 1}) = ${sqlString(`${storeDir}/`)}`;
-    const rows = await queryLive(liveDb, `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths'));
-    const refs = await queryLive(liveDb, `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`, scratch('refs'));
-    const outs = tables.has('DerivationOutputs')
-        ? await queryLive(liveDb, `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`, scratch('outputs'))
-        : [];
+    const [rows, refs, outs] = await Promise.all([
+        queryLive(liveDb, `SELECT id, path, hash, registrationTime, narSize, deriver${extra.map((c) => `, ${c}`).join('')} FROM ValidPaths WHERE ${inStore('path')} ORDER BY path`, scratch('paths')),
+        queryLive(liveDb, `SELECT x.path AS a, y.path AS b FROM Refs r JOIN ValidPaths x ON x.id = r.referrer JOIN ValidPaths y ON y.id = r.reference WHERE ${inStore('x.path')} ORDER BY 1, 2`, scratch('refs')),
+        tables.has('DerivationOutputs')
+            ? queryLive(liveDb, `SELECT v.path AS drv, d.id AS id, d.path AS path FROM DerivationOutputs d JOIN ValidPaths v ON v.id = d.drv WHERE ${inStore('v.path')} ORDER BY 1, 2`, scratch('outputs'))
+            : []
+    ]);
     const refsOf = new Map();
     for (const r of refs)
         refsOf.set(r.a, [...(refsOf.get(r.a) ?? []), r.b]);
@@ -15545,19 +15553,24 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 //   fchmodat goes through /proc/self/fd), and the dir bound at /extract (a mount of its own,
 //   left writable). No /tmp, /var, /run, /home, /dev/shm or the rest of /dev and /etc: an
 //   allowlist, so no dir where a local user can bind a socket (unless one can write under /usr).
-//   Then every other writable mount is remounted read-only (MS_REMOUNT|MS_BIND: per mount, in
-//   this namespace only; the filesystems stay writable for the host), the namespace's own /proc
-//   and the kernel's pseudo filesystems too: a second wall, should a path outside the root be
-//   reached after all. That covers what the uid could otherwise write on any host: /tmp,
-//   /var/tmp, /dev/shm, /run/lock and every other world-writable dir or file. A hard link into
-//   the dir from elsewhere fails too (link(2) across two mounts is EXDEV), so nothing outside can
-//   be handed to root's chown afterwards. The remounts go by path, and a path can change under
-//   them (a local user renaming a dir above a mount point), so what landed is checked, not
-//   assumed: /proc/self/mountinfo is read again and the command does not start unless every
-//   mount a path can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK),
-//   the new root's own mounts included.
+//   Then the host's mounts leave the namespace: `pivot_root` into that root and a lazy unmount
+//   (MNT_DETACH) of the old one, with every mount under it, in this namespace only: a second
+//   wall, should a path outside the root be reached after all, since there is no outside left.
+//   Where pivot_root is refused (a host whose root is no mount point of its own: an initramfs
+//   root, a runner in a chroot), every writable mount is remounted read-only instead
+//   (MS_REMOUNT|MS_BIND: per mount, in this namespace only; the filesystems stay writable for
+//   the host), the namespace's own /proc and the kernel's pseudo filesystems too. Either way that
+//   covers what the uid could otherwise write on any host: /tmp, /var/tmp, /dev/shm, /run/lock
+//   and every other world-writable dir or file. A hard link into the dir from elsewhere fails
+//   too (link(2) across two mounts is EXDEV), so nothing outside can be handed to root's chown
+//   afterwards. The remounts go by path, and a path can change under them (a local user renaming
+//   a dir above a mount point), so what landed is checked, not assumed, on both ways:
+//   /proc/self/mountinfo is read again and the command does not start unless every mount a path
+//   can reach, but the dir's bind in the root, is read-only (WRITABLE_MOUNTS_AWK), the new
+//   root's own mounts included.
 // - `chroot` into that root (root's CAP_SYS_CHROOT; the command, which has none, cannot leave
-//   it), `env -C /extract` (its working dir), then
+//   it; after a pivot it is the root already), `env -C /extract` (its working dir; after a
+//   pivot, the shell's own cd), then
 //   `setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`:
 //   no capability, no supplementary group, no way back to root through a setuid binary. As
 //   that uid, tar cannot create a device node, a file owned by anyone else or a setuid-root
@@ -15655,15 +15668,16 @@ const ROOT = '/sys';
 /** The extraction dir, as the command sees it (its working dir). */
 const ROOT_DIR = '/extract';
 /**
- * Builds the command's root (see the top), remounts every writable mount but the dir read-only,
- * checks that every mount a path reaches is, then chroots and becomes the confined uid.
+ * Builds the command's root (see the top), pivots into it and detaches the host's mounts (else
+ * remounts every writable mount but the dir read-only), checks that every mount a path reaches
+ * is, then chroots and becomes the confined uid.
  */
 const INNER = `set -eu
 dir=$1 uid=$2 gid=$3
 shift 3
 root=${ROOT}
 mount -c -t tmpfs -o mode=0755,size=64k,nr_inodes=64,nosuid,nodev,noexec runbox-confined-root "$root"
-mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}"
+mkdir -- "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root${ROOT_DIR}" "$root/.old"
 # Non-recursive: no mount stacked under the source (a runner's tmpfs, a FUSE mount) comes along.
 # One mount(8) does the bind and then the read-only remount (util-linux >= 2.27; an older one
 # leaves the bind writable, which the remounts and the check below then see to).
@@ -15698,22 +15712,42 @@ ro /dev/null "$root/dev/null" nosuid,noexec
 ro /proc "$root/proc" nosuid,nodev,noexec
 mount -c --bind -- "$dir" "$root${ROOT_DIR}"
 mount -c -o remount,bind,ro,nosuid,nodev,noexec -- "$root"
-# From here on the dir is its bind in the root: the only mount left writable.
-dir=$root${ROOT_DIR}
-# The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
-mounts=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
-printf '%s\\n' "$mounts" | while IFS= read -r mp; do
-  # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
-  case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
-  [ "$mp" = "$dir" ] && continue
-  # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
-  # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
-  mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
-done
-left=$(RUNBOX_DIR=$dir awk '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+# awk by its real path: after the pivot below, /etc/alternatives (Debian's awk link) is gone.
+awk=$(readlink -f -- "$(command -v awk)")
+# The host's mounts leave the namespace: pivot_root into the new root, then a lazy unmount of the
+# old one takes every host mount with it (MNT_DETACH, in this namespace only). Two mount(2)s,
+# where remounting each writable host mount read-only costs one mount(8) each (20-30 on a
+# runner host with cgroups and Docker, every lane of every restore: the most of the confined
+# tar's start, BENCHMARKS.md), and nothing of the host's tree is left in the namespace to reach.
+# pivot_root is refused where the host's root is no mount point of its own (an initramfs root,
+# a runner in a chroot): there, every writable mount is remounted read-only instead.
+if cd -- "$root" && pivot_root . .old 2>/dev/null; then
+  umount -c -l -- /.old
+  root=/
+else
+  # The same list as the check below: only mounts a path reaches (a covered one cannot be remounted by path).
+  mounts=$(RUNBOX_DIR=$root${ROOT_DIR} "$awk" '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
+  printf '%s\\n' "$mounts" | while IFS= read -r mp; do
+    # The X keeps a trailing newline (\\012) that $(...) would drop: another path, never remounted.
+    case $mp in *\\\\*) mp=$(printf '%bX' "$(printf '%s' "$mp" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')"); mp=\${mp%X} ;; esac
+    [ "$mp" = "$root${ROOT_DIR}" ] && continue
+    # -c: only mount(2), no stat of the mount point (a hung FUSE/NFS mount would hang it). A
+    # remount that fails (the path renamed meanwhile, a mount covered by another) is judged below.
+    mount -c -o remount,bind,ro -- "$mp" 2>/dev/null || :
+  done
+fi
+# From here on the dir is its bind in the root: the only mount left writable, whichever way
+# the host's mounts were dealt with; mountinfo (the kernel's view, not the paths used) says so.
+dir=\${root%/}${ROOT_DIR}
+left=$(RUNBOX_DIR=$dir "$awk" '${WRITABLE_MOUNTS_AWK}' /proc/self/mountinfo)
 if [ -n "$left" ]; then
   printf 'runbox: the confined extraction did not start: these mounts stayed writable in its namespace (mountinfo escapes): %s\\n' "$(printf '%s' "$left" | tr '\\n' ' ')" >&2
   exit 111
+fi
+# After the pivot the root is the command's already: a cd, and no chroot or env to start.
+if [ "$root" = / ]; then
+  cd -- ${ROOT_DIR}
+  exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 fi
 exec chroot -- "$root" env -C ${ROOT_DIR} setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig=SIGKILL -- "$@"
 `;
@@ -16001,9 +16035,11 @@ function listTarArgs(opts, listFile) {
 // Restore still bounds every frame's window (--memory=64MB): a snapshot asking for more is
 // refused before zstd allocates it, whatever window a later runbox may choose to write.
 const ZSTD_WINDOW_LOG = 26;
-// One thread per zstd when frames are compressed side by side (one per core already): -T0 on
-// each would only add threads fighting for the same cores, and its worker hand-off per job.
-const compress = (threads) => ({ cmd: 'zstd', args: [threads === 'one' ? '-T1' : '-T0', '-q', '-c'] });
+// Frames compressed side by side (one per core already) each get a single-threaded zstd: -T0 or
+// -T1 would add worker threads fighting for the same cores, and their job buffers (about 35 MiB,
+// freshly touched by every zstd: one per frame) cost more in page faults than the compression of
+// a 32 MiB frame saves (BENCHMARKS.md: on a VM, 0.10-0.15 CPU s a frame).
+const compress = (threads) => ({ cmd: 'zstd', args: [threads === 'one' ? '--single-thread' : '-T0', '-q', '-c'] });
 /** One archive of exactly the members listed (in tree order), tar reading the list from a scratch file. */
 async function listArchive(opts, list, file, storePaths, dataBytes, byRel, items, sink, threads = 'all') {
     const listFile = external_node_path_default().join(opts.scratchDir, `${file}.list`);
@@ -16027,12 +16063,18 @@ async function writeShards(opts, plan, byRel, sink) {
     const storePaths = (list) => opts.storePaths.filter((p) => list.some((m) => m === p.replace(/^\/+/, '')));
     const out = new Array(plan.lists.length);
     const count = Math.min(autoShardCount(), plan.lists.length);
+    // The biggest frames first (an item past the frame size has one of its own): taken in plan
+    // order, a big one late kept one worker busy after the others had run out of frames. The
+    // entry places each frame when it ends, whatever the order (entry/writer.ts).
+    const order = plan.lists.map((_, i) => i).sort((a, b) => plan.dataBytes[b] - plan.dataBytes[a] || a - b);
     let next = 0;
     let stop = false;
     const worker = async () => {
         try {
-            for (let i = next++; i < plan.lists.length && !stop; i = next++)
+            for (let k = next++; k < order.length && !stop; k = next++) {
+                const i = order[k];
                 out[i] = await listArchive(opts, plan.lists[i], `store-${i}.tar.zst`, storePaths(plan.lists[i]), plan.dataBytes[i], byRel, plan.items[i], sink, count > 1 ? 'one' : 'all');
+            }
         }
         catch (e) {
             // The other workers start no new frame: the snapshot has failed.
@@ -16650,6 +16692,12 @@ class PrivateRestore {
             this.partsMade.add(part);
             this.expect(String(part), { type: 'd', mode: 0o700, anyMtime: true });
         }
+        // The queue: each entry's archives together (a lane's tar serves one entry), the biggest
+        // first. Frames differ in size (an item past the frame size has one of its own); taken in
+        // entry order, a big one coming last kept one lane busy while the others had nothing left
+        // (the longest-first order of list scheduling). The manifest's figure is only a hint here:
+        // the stream itself is held to it.
+        const order = archives.map((_, i) => i).sort((a, b) => partOf(a) - partOf(b) || archives[b].rec.dataBytes - archives[a].rec.dataBytes || a - b);
         let next = 0;
         // One tar, writing `part`'s tree, for the archives of that entry next in the queue.
         const tarRun = async (part) => {
@@ -16667,7 +16715,7 @@ class PrivateRestore {
             const stdin = await Promise.race([tarStdin, tar.then(() => undefined)]);
             // tar could not even be started: its error is the failure of the archive it was for.
             if (stdin === undefined) {
-                failures.set(next < archives.length ? next++ : archives.length - 1, await tar);
+                failures.set(order[next < archives.length ? next++ : archives.length - 1], await tar);
                 return;
             }
             let gone = false;
@@ -16676,8 +16724,8 @@ class PrivateRestore {
             // Cut off by us (an archive failed): tar's own failure is then a consequence.
             let cut = false;
             let tarNeeded = false;
-            while (failures.size === 0 && next < archives.length && partOf(next) === part) {
-                current = next++;
+            while (failures.size === 0 && next < archives.length && partOf(order[next]) === part) {
+                current = order[next++];
                 try {
                     summaries[current] = await this.streamArchive(archives[current], stdin, () => gone);
                 }
@@ -16702,7 +16750,7 @@ class PrivateRestore {
         // after its base's), the lane starts another tar for it.
         const lane = async () => {
             while (failures.size === 0 && next < archives.length)
-                await tarRun(partOf(next));
+                await tarRun(partOf(order[next]));
         };
         await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, archives.length)) }, lane));
         if (failures.size > 0) {
@@ -17461,6 +17509,7 @@ async function applySnapshot(o) {
     const { restore: priv, reaped } = await PrivateRestore.open(disk, privatePlace(o.root, disk));
     if (reaped.length > 0)
         info(`runbox store: removed ${reaped.length} private dir(s) of restores that were killed: ${reaped.join(', ')}`);
+    let registrationsRead;
     try {
         const { specs, skipped, valid } = await selectFrames(o, disk, all);
         // Items on disk the live DB does not register (a restore killed between its move and its
@@ -17472,11 +17521,16 @@ async function applySnapshot(o) {
             priv.treatAsLeftovers((item) => item.startsWith(`${storeDir}/`) && !external_node_path_default().basename(item).startsWith('.') && !valid.has(item));
         const needed = spaceNeeded(specs.reduce((n, a) => n + a.rec.dataBytes, 0));
         await priv.checkSpace(needed);
+        // Read beside the extraction (its own zstd; the file is in the snapshot dir already), not
+        // after it: it is the one step between the walk and the move that needs no other.
+        registrationsRead = readPartRegistrations(o, parts);
+        // Its failure is told below, once the archives' own were; it never goes unheard.
+        registrationsRead.catch(() => undefined);
         const archives = await extractAll(o, priv, specs, needed);
         checkItemsListed(archives, all.map((a) => ({ index: a.index, items: a.rec.items })));
         checkShardsApart(archives.map((a) => a.summary));
         await priv.verifyLanded();
-        const registrations = await readPartRegistrations(o, parts);
+        const registrations = await registrationsRead;
         const left = reportLeftOut(archives, priv);
         const verifyMs = Date.now() - t0;
         await ensurePrivilege('restore a store snapshot into root-owned store paths');
@@ -17505,6 +17559,8 @@ async function applySnapshot(o) {
         };
     }
     finally {
+        // Nothing of this restore still runs when it ends, whichever way it ends.
+        await registrationsRead?.catch(() => undefined);
         await priv.close();
     }
 }
