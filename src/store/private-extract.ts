@@ -371,8 +371,8 @@ export class PrivateRestore {
     const restore = new PrivateRestore(dir, disk, maxPaths);
     try {
       await checkConfinedIds();
-      await run('mkdir', ['-m', '0700', '--', dir], { privileged: true });
-      await run('mkdir', ['-m', '0700', '--', restore.tree], { privileged: true });
+      // One mkdir for both, in order: it fails if the dir exists, before making the tree in it.
+      await run('mkdir', ['-m', '0700', '--', dir, restore.tree], { privileged: true });
       for (const [sp, abs] of disk) {
         if (!fs.lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) continue;
         for (const name of fs.readdirSync(abs)) restore.existing.add(`${rel(sp)}/${name}`);

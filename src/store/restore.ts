@@ -12,6 +12,7 @@ import * as core from '@actions/core';
 import { errorMessage } from '../common/errors.js';
 import { ensurePrivilege } from '../sys/exec.js';
 import { prepareLauncher } from '../sys/launch.js';
+import { checkConfinedIds } from '../sys/confined.js';
 import { removeTree } from '../sys/privileged-fs.js';
 import { formatBytes, formatSeconds, type StepReport } from '../action/job-summary.js';
 import { lookupEntry, restoreEntry, type FetchedEntry } from './cache-io.js';
@@ -613,6 +614,9 @@ export async function restoreStore(cfg: StoreConfig, report: StepReport, setOutp
   realStorePaths(cfg.root, cfg.storePaths);
   // The restore's commands and pipelines go through the launcher once it is up (sys/launch.ts).
   prepareLauncher();
+  // Asked now, beside the lock and the download of the index (two getent starts): the private
+  // dir asks again, gets this answer, and a failure is told there (a failed check is not kept).
+  checkConfinedIds().catch(() => undefined);
   // Keyed on the store itself (the preset's store dir), not on the first of store-paths: two jobs
   // listing the same paths in another order must still take the same lock.
   return withStoreRestoreLock(realStoreDir(cfg.root, cfg.kind), (busy) => restoreLocked(cfg, report, setOutputs, busy));
