@@ -15,6 +15,7 @@ import { afterAll, expect, test } from '@jest/globals';
 import { runPipeline } from '../src/store/pipeline.js';
 import { CONFINED_IDS, CONFINED_SLOTS, confinedCommand, confinedIds, makeConfinedDir } from '../src/sys/confined.js';
 import { startProcess } from '../src/sys/exec.js';
+import { withoutPivotRoot } from './helpers/no-pivot.js';
 import { asRoot, describeWith, probe } from './helpers/prereq.js';
 import { makeTar } from './helpers/store-tar.js';
 import { removeTempDirs, tempDir } from './fixtures/store.js';
@@ -255,18 +256,14 @@ for p in sys.argv[1:]:
   /**
    * The confined command's whole mount namespace, as root sees it on entering it (setns puts the
    * entering process at the namespace's root mount: what an escape from the command's root
-   * could reach; the pid namespace too, for its /proc/self). `pivot` false: pivot_root fails (a host whose root is no mount point of its
-   * own), so the fallback remounts every writable host mount read-only instead.
+   * could reach; the pid namespace too, for its /proc/self). `pivot` false: pivot_root fails
+   * (helpers/no-pivot.ts), so the fallback remounts every writable host mount read-only instead.
    */
   async function namespaceMounts(p: Place, pivot: boolean): Promise<{ mountPoint: string; ro: boolean }[]> {
     const marker = `${5000 + (process.pid % 1000)}.${++n}`;
-    const fake = tempDir('runbox-no-pivot-');
-    fs.writeFileSync(path.join(fake, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-    const pathBefore = process.env.PATH;
-    if (!pivot) process.env.PATH = `${fake}:${pathBefore ?? ''}`;
     const stage = confinedCommand(p.sub, 'sleep', [marker]);
-    const { child } = startProcess(stage.cmd, stage.args, { privileged: true, stdio: ['pipe', 'ignore', 'pipe'] });
-    process.env.PATH = pathBefore;
+    const start = (): ReturnType<typeof startProcess> => startProcess(stage.cmd, stage.args, { privileged: true, stdio: ['pipe', 'ignore', 'pipe'] });
+    const { child } = pivot ? start() : await withoutPivotRoot(() => Promise.resolve(start()));
     const closed = new Promise((resolve) => child.once('close', resolve));
     try {
       let pid = '';
@@ -307,17 +304,12 @@ for p in sys.argv[1:]:
     expect(topmost('/')?.ro).toBe(true);
     expect(topmost('/sys')?.ro).toBe(true);
     expect(topmost('/sys/extract')?.ro).toBe(false);
-    const fake = tempDir('runbox-no-pivot-');
-    fs.writeFileSync(path.join(fake, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-    const pathBefore = process.env.PATH;
-    process.env.PATH = `${fake}:${pathBefore ?? ''}`;
     try {
-      const r = await runStage(confinedCommand(p.sub, 'tar', TAR_FOLLOWING), hostileTar(p));
+      const r = await withoutPivotRoot(() => runStage(confinedCommand(p.sub, 'tar', TAR_FOLLOWING), hostileTar(p)));
       expect(r.error).toMatch(/Read-only file system|Permission denied/);
       expectNothingOutside(p);
       expect(fs.readFileSync(path.join(p.sub, 'ok'), 'utf8')).toBe('inside\n');
     } finally {
-      process.env.PATH = pathBefore;
       cleanOutside(p);
     }
   });

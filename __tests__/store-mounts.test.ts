@@ -16,6 +16,7 @@ import { realStorePaths } from '../src/store/config.js';
 import { applySnapshot } from '../src/store/restore.js';
 import { runPipeline } from '../src/store/pipeline.js';
 import { confinedCommand, makeConfinedDir } from '../src/sys/confined.js';
+import { withoutPivotRoot } from './helpers/no-pivot.js';
 import { mountIdOf } from '../src/sys/mount-id.js';
 import { asRoot, describeWith, probe, systemOptIn } from './helpers/prereq.js';
 import { addRegisteredItems, buildGuixLayout, dbContents, itemsView, q, removeTempDirs, sh, tempDir } from './fixtures/store.js';
@@ -131,19 +132,18 @@ describeWith([
       // With the pivot the hung mount is detached with the host's others (MNT_DETACH waits for
       // nothing); where pivot_root is refused (one that fails, first in PATH), it is remounted
       // read-only by mount(2) alone.
-      const noPivot = tempDir('runbox-no-pivot-');
-      fs.writeFileSync(path.join(noPivot, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
       for (const mode of ['pivot', 'remount']) {
         let stdout = '';
-        const pathBefore = process.env.PATH;
-        if (mode === 'remount') process.env.PATH = `${noPivot}:${pathBefore ?? ''}`;
-        const run = runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
-          consume: async (out) => {
-            for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
-          }
-        }).then(() => 'done');
-        const outcome = await Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))]);
-        process.env.PATH = pathBefore;
+        const go = (): Promise<unknown> =>
+          Promise.race([
+            runPipeline([confinedCommand(sub, 'sh', ['-c', 'echo started; (echo x > "$1/x") 2>/dev/null && echo WROTE; :', 'confined', mp])], {
+              consume: async (out) => {
+                for await (const c of out as AsyncIterable<Buffer>) stdout += c.toString();
+              }
+            }).then(() => 'done'),
+            new Promise((resolve) => setTimeout(() => resolve('hung for 30 s'), 30_000))
+          ]);
+        const outcome = await (mode === 'remount' ? withoutPivotRoot(go) : go());
         expect(`${mode}: ${String(outcome)}`).toBe(`${mode}: done`);
         expect(stdout).toBe('started\n');
       }
@@ -188,24 +188,21 @@ for f in "$race"/*/m*/*; do [ -e "$f" ] && echo "FOUND $f"; done
 exit "$st"
 `;
     const script = 'for i in 1 2 3 4 5 6 7 8; do for f in "$@"; do (echo x > "$f") 2>/dev/null && echo "WROTE $f"; done; done; :';
-    // The remounts happen only where pivot_root is refused (a host whose root is no mount point
-    // of its own): a pivot_root that fails, first in PATH, stands in for such a host. With the
+    // The remounts happen only where pivot_root is refused (helpers/no-pivot.ts). With the
     // pivot, the host's mounts leave the namespace whole: nothing to race, nothing refused.
-    const noPivot = tempDir('runbox-no-pivot-');
-    fs.writeFileSync(path.join(noPivot, 'pivot_root'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
     const refused = { remount: 0, pivot: 0 };
     for (const mode of ['remount', 'pivot'] as const)
       for (let i = 0; i < 4; i++) {
         const dir = path.join(base, `race-${mode}-${i}`);
         const targets = mounts.flatMap((m) => ['a', 'b'].map((d) => path.join(dir, d, m, 'x')));
         const c = confinedCommand(sub, 'sh', ['-c', script, 'taken-over', ...targets]);
-        const pathBefore = process.env.PATH;
-        if (mode === 'remount') process.env.PATH = `${noPivot}:${pathBefore ?? ''}`;
-        const r = await runConfined({
-          cmd: 'unshare',
-          args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', race, 'race', dir, String(nosudo.uid), String(nosudo.gid), c.cmd, ...c.args],
-          privileged: true
-        }).finally(() => (process.env.PATH = pathBefore));
+        const go = (): ReturnType<typeof runConfined> =>
+          runConfined({
+            cmd: 'unshare',
+            args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', race, 'race', dir, String(nosudo.uid), String(nosudo.gid), c.cmd, ...c.args],
+            privileged: true
+          });
+        const r = await (mode === 'remount' ? withoutPivotRoot(go) : go());
         expect(r.stdout).not.toMatch(/WROTE|FOUND/);
         if (r.error !== undefined) {
           expect(r.error).toMatch(/the confined extraction did not start: these mounts stayed writable in its namespace/);
