@@ -120,10 +120,13 @@ async function main() {
     fs.mkdirSync(d, { recursive: true });
     return new FakeJob({ root: d, env: { ...env, RUNBOX_STORE_ROOT: root }, nodeArgs: args });
   };
-  /** The step's result, and the CPU seconds (user + system) its node process used. */
-  const timed = async (fn) => {
+  /** The CPU seconds (user + system) the step's node process used; its wall seconds go to `walls`. */
+  const walls = { save: [], restore: [] };
+  const timed = async (step, fn) => {
     for (const f of fs.readdirSync(cpuDir)) fs.rmSync(path.join(cpuDir, f));
+    const t0 = performance.now();
     const r = await fn();
+    walls[step].push((performance.now() - t0) / 1000);
     if (r.code !== 0) throw new Error(`profile: step exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
     const files = fs.readdirSync(cpuDir);
     if (files.length !== 1) throw new Error(`profile: expected one CPU record, found ${files.length}`);
@@ -140,19 +143,24 @@ async function main() {
       if (miss.code !== 0) throw new Error(`profile: main (miss) exited ${miss.code}\n${miss.stdout.slice(-3000)}`);
       // Only post (the save) runs profiled, not the miss before it.
       saver.opts.nodeArgs = steps.includes('save') ? nodeArgs : ['--require', preload];
-      figures.save.push(await timed(() => saver.post()));
+      figures.save.push(await timed('save', () => saver.post()));
       if (steps.includes('restore')) {
         wipe(target);
         fs.mkdirSync(target);
         const restorer = job('job-restore', target, nodeArgs);
-        figures.restore.push(await timed(() => restorer.main(inputs(key))));
+        figures.restore.push(await timed('restore', () => restorer.main(inputs(key))));
       }
-      console.log(`profile: run ${i + 1}: save ${figures.save.at(-1)?.toFixed(2)} s, restore ${figures.restore.at(-1)?.toFixed(2) ?? '-'} s of node CPU`);
+      console.log(
+        `profile: run ${i + 1}: save ${figures.save.at(-1)?.toFixed(2)} s, restore ${figures.restore.at(-1)?.toFixed(2) ?? '-'} s of node CPU; wall: save ${walls.save.at(-1)?.toFixed(2)} s, restore ${walls.restore.at(-1)?.toFixed(2) ?? '-'} s`
+      );
     }
   } finally {
     await server.close();
   }
-  for (const s of ['save', 'restore']) if (figures[s].length) console.log(`profile: ${s}: node CPU median ${median(figures[s]).toFixed(2)} s of ${figures[s].map((x) => x.toFixed(2)).join(', ')}`);
+  for (const s of ['save', 'restore']) {
+    if (figures[s].length) console.log(`profile: ${s}: node CPU median ${median(figures[s]).toFixed(2)} s of ${figures[s].map((x) => x.toFixed(2)).join(', ')}`);
+    if (walls[s].length) console.log(`profile: ${s}: wall median ${median(walls[s]).toFixed(2)} s of ${walls[s].map((x) => x.toFixed(2)).join(', ')}`);
+  }
   if (values['cpu-prof']) for (const f of fs.readdirSync(values['cpu-prof']).filter((f) => f.endsWith('.cpuprofile'))) printSummary(path.join(values['cpu-prof'], f), top);
 }
 

@@ -537,7 +537,6 @@ export async function startCacheServer({ port = 0, host = '127.0.0.1', dir, azur
     }
   }
 
-
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
     res.on('finish', () => debug(req.method, req.url, res.statusCode));
