@@ -17255,125 +17255,165 @@ class PrivateRestore {
 // writing (the daemon restarted by socket activation, or a build its stop left running).
 //
 // The store dir is root's (1775 in multi-user installs, the build users' group may write it),
-// so the lock files are opened by a root helper (`node -e`, through `sudo -n` when runbox is not
-// root, like root-files.ts), which holds them until its stdin closes: killed with runbox, the
-// locks go with it. flock(2) through util-linux `flock -n 3` on the opened fd, as flock.ts does.
+// so the lock files are opened by a root helper (itemLockHelper's own source run by `node -e`,
+// through `sudo -n` when runbox is not root, like root-files.ts), which holds them until its
+// stdin closes: killed with runbox, the locks go with it. flock(2) through util-linux
+// `flock -n 3` on the opened fd, as flock.ts does.
 
 
-// Runs as root. argv: the store dir (its real location). stdin: one line, a JSON array of item
-// names; then stdin stays open while the locks are held. stdout: one JSON line per name, then
-// {"ready":true}. A lock file is opened O_NOFOLLOW|O_NONBLOCK (O_CREAT only with O_EXCL, which
-// follows no link either) and kept only when fstat says: a regular file, one link, owned by
-// root or by the store dir's owner. After flock, the path must still name that inode and it
-// must be empty: the daemons write a byte into a lock file they delete (a stale lock).
-// Files it made are marked stale and removed the same way before the locks are released.
-const store_item_locks_SCRIPT = `
-const fs = require('node:fs');
-const { spawnSync } = require('node:child_process');
-const dir = process.argv[1];
-const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const d = fs.lstatSync(dir);
-if (!d.isDirectory()) { process.stderr.write(dir + ' is not a directory\\n'); process.exit(3); }
-const held = [];
-// The lock file of one name, opened and checked; { state } when refused, undefined to try again.
-const openOne = (name) => {
-  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[\\/\\0]/.test(name)) return { state: 'refused', why: 'not a store item name' };
-  const p = dir + '/' + name + '.lock';
-  const refused = (why) => ({ state: 'refused', why });
-  let fd;
-  let made = false;
-  try {
-    fd = fs.openSync(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
-    made = true;
-  } catch (e) {
-    if (e.code !== 'EEXIST') return refused('cannot be made (' + e.code + ')');
-    const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (st === undefined) return undefined;
-    if (st.isSymbolicLink()) return refused('is a symbolic link');
-    if (!st.isFile()) return refused('is not a regular file');
-    try {
-      fd = fs.openSync(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
-    } catch (e2) {
-      if (e2.code === 'ENOENT') return undefined;
-      return refused(e2.code === 'ELOOP' ? 'is a symbolic link' : 'cannot be opened (' + e2.code + ')');
+/**
+ * The lock helper, run as root: its own source is the script `node -e` runs (through `sudo -n`
+ * when runbox is not root), so it uses nothing but its parameters. `dir`: the store dir (its
+ * real location). stdin: one line, a JSON array of item names; then stdin stays open while the
+ * locks are held. stdout: one JSON line per name (a LockAnswer and the name), then
+ * {"ready":true}. A lock file is opened O_NOFOLLOW|O_NONBLOCK (O_CREAT only with O_EXCL, which
+ * follows no link either) and kept only when fstat says: a regular file, one link, owned by
+ * root or by the store dir's owner. After flock, the path must still name that inode and it
+ * must be empty: the daemons write a byte into a lock file they delete (a stale lock). Files
+ * it made are marked stale and removed the same way before the locks are released.
+ */
+function itemLockHelper(fs, spawnSync, proc, dir) {
+    const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    const d = fs.lstatSync(dir);
+    if (!d.isDirectory()) {
+        proc.stderr.write(`${dir} is not a directory\n`);
+        proc.exit(3);
     }
-  }
-  const st = fs.fstatSync(fd);
-  const bad = !st.isFile() ? 'is not a regular file' : st.nlink !== 1 ? 'has ' + st.nlink + ' hard links' : st.uid !== 0 && st.uid !== d.uid ? 'belongs to uid ' + st.uid + ', not to root or the store' : undefined;
-  if (bad !== undefined) { fs.closeSync(fd); return refused(bad); }
-  return { p, fd, made, ino: st.ino, dev: st.dev };
-};
-// flock -n on each fd (util-linux, as lock/flock.ts), 128 fds to one sh: a spawn from node per
-// fd cost about 10 ms of CPU, with the daemon stopped. Each exit code, in order.
-const flockAll = (fds) => {
-  const codes = [];
-  for (let i = 0; i < fds.length; i += 128) {
-    const batch = fds.slice(i, i + 128);
-    const r = spawnSync('sh', ['-c', 'for fd do flock -x -n -E 75 "$fd"; echo $?; done', 'sh', ...batch.map((_, k) => String(3 + k))], { stdio: ['ignore', 'pipe', 'pipe', ...batch], encoding: 'utf8' });
-    const got = String(r.stdout).split('\\n').filter((l) => l !== '');
-    batch.forEach((_, k) => codes.push(got[k] === undefined ? 'flock did not run (' + (r.error ? r.error.message : 'exit ' + r.status) + '): ' + String(r.stderr).trim() : Number(got[k])));
-  }
-  return codes;
-};
-const lockAll = (names) => {
-  const results = new Map();
-  let pending = names;
-  for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
-    const again = [];
-    const opened = [];
-    for (const name of pending) {
-      const o = openOne(name);
-      if (o === undefined) again.push(name);
-      else if (o.state !== undefined) results.set(name, o);
-      else opened.push({ name, ...o });
-    }
-    const codes = flockAll(opened.map((o) => o.fd));
-    opened.forEach((o, k) => {
-      const code = codes[k];
-      if (code !== 0) {
-        fs.closeSync(o.fd);
-        results.set(o.name, code === 75 ? { state: 'busy' } : { state: 'refused', why: typeof code === 'string' ? code : 'flock failed (exit ' + code + ')' });
-        return;
-      }
-      const now = fs.lstatSync(o.p, { throwIfNoEntry: false });
-      // Deleted or marked stale by its holder meanwhile: a lock on it guards nothing.
-      if (now === undefined || now.ino !== o.ino || now.dev !== o.dev || fs.fstatSync(o.fd).size !== 0) {
-        fs.closeSync(o.fd);
-        again.push(o.name);
-        return;
-      }
-      held.push(o);
-      results.set(o.name, { state: 'locked' });
+    const held = [];
+    const refused = (why) => ({ state: 'refused', why });
+    const codeOf = (e) => String(e.code);
+    // The lock file of one name, opened and checked; an answer when refused, undefined to try again.
+    const openOne = (name) => {
+        if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/\0]/.test(name))
+            return refused('not a store item name');
+        const p = `${dir}/${name}.lock`;
+        let fd;
+        let made = false;
+        try {
+            fd = fs.openSync(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+            made = true;
+        }
+        catch (e) {
+            if (codeOf(e) !== 'EEXIST')
+                return refused(`cannot be made (${codeOf(e)})`);
+            const st = fs.lstatSync(p, { throwIfNoEntry: false });
+            if (st === undefined)
+                return undefined;
+            if (st.isSymbolicLink())
+                return refused('is a symbolic link');
+            if (!st.isFile())
+                return refused('is not a regular file');
+            try {
+                fd = fs.openSync(p, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+            }
+            catch (e2) {
+                if (codeOf(e2) === 'ENOENT')
+                    return undefined;
+                return refused(codeOf(e2) === 'ELOOP' ? 'is a symbolic link' : `cannot be opened (${codeOf(e2)})`);
+            }
+        }
+        const st = fs.fstatSync(fd);
+        const bad = !st.isFile()
+            ? 'is not a regular file'
+            : st.nlink !== 1
+                ? `has ${st.nlink} hard links`
+                : st.uid !== 0 && st.uid !== d.uid
+                    ? `belongs to uid ${st.uid}, not to root or the store`
+                    : undefined;
+        if (bad !== undefined) {
+            fs.closeSync(fd);
+            return refused(bad);
+        }
+        return { p, fd, made, ino: st.ino, dev: st.dev };
+    };
+    // flock -n on each fd (util-linux, as lock/flock.ts), 128 fds to one sh: a spawn from node per
+    // fd cost about 10 ms of CPU, with the daemon stopped. Each exit code (or why flock did not run), in order.
+    const flockAll = (fds) => {
+        const codes = [];
+        for (let i = 0; i < fds.length; i += 128) {
+            const batch = fds.slice(i, i + 128);
+            const r = spawnSync('sh', ['-c', 'for fd do flock -x -n -E 75 "$fd"; echo $?; done', 'sh', ...batch.map((_, k) => String(3 + k))], {
+                stdio: ['ignore', 'pipe', 'pipe', ...batch],
+                encoding: 'utf8'
+            });
+            const got = String(r.stdout)
+                .split('\n')
+                .filter((l) => l !== '');
+            batch.forEach((_, k) => codes.push(got[k] === undefined ? `flock did not run (${r.error ? r.error.message : `exit ${r.status}`}): ${String(r.stderr).trim()}` : Number(got[k])));
+        }
+        return codes;
+    };
+    const lockAll = (names) => {
+        const results = new Map();
+        let pending = names;
+        for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
+            const again = [];
+            const opened = [];
+            for (const name of pending) {
+                const o = openOne(name);
+                if (o === undefined)
+                    again.push(name);
+                else if ('state' in o)
+                    results.set(name, o);
+                else
+                    opened.push({ name, ...o });
+            }
+            const codes = flockAll(opened.map((o) => o.fd));
+            opened.forEach((o, k) => {
+                const code = codes[k];
+                if (code !== 0) {
+                    fs.closeSync(o.fd);
+                    results.set(o.name, code === 75 ? { state: 'busy' } : refused(typeof code === 'string' ? code : `flock failed (exit ${code})`));
+                    return;
+                }
+                const now = fs.lstatSync(o.p, { throwIfNoEntry: false });
+                // Deleted or marked stale by its holder meanwhile: a lock on it guards nothing.
+                if (now === undefined || now.ino !== o.ino || now.dev !== o.dev || fs.fstatSync(o.fd).size !== 0) {
+                    fs.closeSync(o.fd);
+                    again.push(o.name);
+                    return;
+                }
+                held.push(o);
+                results.set(o.name, { state: 'locked' });
+            });
+            pending = again;
+        }
+        for (const name of pending)
+            results.set(name, { state: 'busy', why: 'its lock file was replaced again and again' });
+        return names.map((name) => ({ name, ...results.get(name) }));
+    };
+    let input = '';
+    let started = false;
+    proc.stdin.setEncoding('utf8');
+    proc.stdin.on('data', (s) => {
+        if (started)
+            return;
+        input += s;
+        const nl = input.indexOf('\n');
+        if (nl < 0)
+            return;
+        started = true;
+        const asked = JSON.parse(input.slice(0, nl));
+        if (!Array.isArray(asked)) {
+            proc.stderr.write('expected a JSON array of item names\n');
+            proc.exit(3);
+        }
+        const out = lockAll(asked).map((r) => `${JSON.stringify(r)}\n`);
+        proc.stdout.write(`${out.join('')}${JSON.stringify({ ready: true })}\n`);
     });
-    pending = again;
-  }
-  for (const name of pending) results.set(name, { state: 'busy', why: 'its lock file was replaced again and again' });
-  return names.map((name) => ({ name, ...results.get(name) }));
-};
-let input = '';
-let started = false;
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (s) => {
-  if (started) return;
-  input += s;
-  const nl = input.indexOf('\\n');
-  if (nl < 0) return;
-  started = true;
-  const out = lockAll(JSON.parse(input.slice(0, nl))).map((r) => JSON.stringify(r) + '\\n');
-  process.stdout.write(out.join('') + JSON.stringify({ ready: true }) + '\\n');
-});
-process.stdin.on('end', () => {
-  for (const h of held) {
-    const now = fs.lstatSync(h.p, { throwIfNoEntry: false });
-    if (h.made && now !== undefined && now.ino === h.ino && now.dev === h.dev) {
-      fs.writeSync(h.fd, 'd');
-      fs.unlinkSync(h.p);
-    }
-    fs.closeSync(h.fd);
-  }
-  process.exit(0);
-});
-`;
+    proc.stdin.on('end', () => {
+        for (const h of held) {
+            const now = fs.lstatSync(h.p, { throwIfNoEntry: false });
+            if (h.made && now !== undefined && now.ino === h.ino && now.dev === h.dev) {
+                fs.writeSync(h.fd, 'd');
+                fs.unlinkSync(h.p);
+            }
+            fs.closeSync(h.fd);
+        }
+        proc.exit(0);
+    });
+}
+const store_item_locks_SCRIPT = `(${itemLockHelper.toString()})(require('node:fs'), require('node:child_process').spawnSync, process, process.argv[1]);`;
 /** Most bytes of answer read from the helper: a line of a few hundred bytes per name. */
 const answerBytes = (names) => 64 * 1024 + names.reduce((n, s) => n + 2 * Buffer.byteLength(s) + 512, 0);
 /**
