@@ -11,21 +11,17 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { encodeIndex, encodeTrailer, MAX_INDEX_BYTES, TRAILER_BYTES, type IndexFile } from '../src/store/entry/format.js';
 import { publicKeyLine } from '../src/store/entry/signing.js';
 import { asRoot, describeWith, probe, type Prereq } from './helpers/prereq.js';
-import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { keepProcessEnv } from './fixtures/process-env.js';
-import { q, removeTempDirs, sh, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { q, sh, tempDir, type ForgedArchives } from './fixtures/store.js';
 import { dir, entryBytes, file, HostileHarness, link, publishBlob, reg, regDoc } from './helpers/hostile-dist.js';
 import { makeTar, type TarEntry } from './helpers/store-tar.js';
 
 const tag = randomBytes(4).toString('hex');
 const at = new HostileHarness('at', tag);
 const item = (what: string): string => at.item(what);
-let server: CacheServer;
-const processEnv = keepProcessEnv();
 
 /** A member whose name or link target may be longer than a plain header holds: GNU 'K' and 'L' records first. */
 function long(e: TarEntry): TarEntry[] {
@@ -115,21 +111,7 @@ function join(p: Blob, o: { index?: Buffer; trailer?: (t: { indexLength: number;
 }
 
 describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('an attacker who can write the cache, through dist/', () => {
-  beforeAll(async () => {
-    server = await startCacheServerProcess();
-    useCacheService(server.url);
-    at.url = server.url;
-    process.env.RUNNER_TEMP = tempDir('runbox-at-runner-temp-');
-  });
-
-  afterEach(() => at.killDaemons());
-
-  afterAll(async () => {
-    processEnv.restore();
-    await server?.stop();
-    at.cleanupJobs();
-    removeTempDirs();
-  });
+  at.useStandIn();
 
   // ---- (a) the store dir is a mount point ------------------------------------------------
 

@@ -10,11 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, expect, test } from '@jest/globals';
 import { asRoot, describeWith, probe, sudoUser, type SudoUser } from './helpers/prereq.js';
-import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { keepProcessEnv } from './fixtures/process-env.js';
-import { dbContents, fileData, flockHeld, holdFlock, itemsView, q, removeTempDirs, sh, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
+import { dbContents, fileData, flockHeld, holdFlock, itemsView, q, sh, sqlQuery, sqliteInput, tempDir, type ForgedArchives } from './fixtures/store.js';
 import { DB, dbState, dir, file, HostileHarness, itemLines, link, reg, regDoc, type Registration } from './helpers/hostile-dist.js';
 import { contentManifest } from './helpers/store-e2e.js';
 import { makeTar, paxRecords, type TarEntry } from './helpers/store-tar.js';
@@ -28,8 +26,6 @@ const host = hd.host.bind(hd);
 const publish = hd.publish.bind(hd);
 const expectRefused = hd.expectRefused.bind(hd);
 const expectAdded = hd.expectAdded.bind(hd);
-let server: CacheServer;
-const processEnv = keepProcessEnv();
 const runnerUser = sudoUser();
 
 const SMALL_FS = 8 * 1024 * 1024;
@@ -37,21 +33,7 @@ const smallFs = mountTmpfs('runbox-hd-enospc', SMALL_FS);
 afterAll(() => smallFs.unmount());
 
 describeWith([asRoot(), probe('GNU tar', 'tar'), probe('zstd', 'zstd'), probe('sqlite3', 'sqlite3', ['-version'])])('hostile entries through dist/', () => {
-  beforeAll(async () => {
-    server = await startCacheServerProcess();
-    useCacheService(server.url);
-    hd.url = server.url;
-    process.env.RUNNER_TEMP = tempDir('runbox-hd-runner-temp-');
-  });
-
-  afterEach(() => hd.killDaemons());
-
-  afterAll(async () => {
-    processEnv.restore();
-    await server?.stop();
-    hd.cleanupJobs();
-    removeTempDirs();
-  });
+  hd.useStandIn();
 
   // ---- the parser: what GNU tar would read differently, refused ---------------------------
 

@@ -9,13 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { realStorePaths } from '../src/store/config.js';
 import { PrivateRestore, privatePlace, reapPrivateDirs } from '../src/store/private-extract.js';
 import { asRoot, describeWith, probe, sudoUser } from './helpers/prereq.js';
-import { startCacheServerProcess, useCacheService, type CacheServer } from './fixtures/cache.js';
-import { keepProcessEnv } from './fixtures/process-env.js';
-import { buildGuixLayout, removeTempDirs, tempDir } from './fixtures/store.js';
+import { buildGuixLayout, tempDir } from './fixtures/store.js';
 import { HostileHarness, reg, regDoc } from './helpers/hostile-dist.js';
 import { contentManifest, describeStep, storeJob } from './helpers/store-e2e.js';
 import { makeTar } from './helpers/store-tar.js';
@@ -23,8 +21,6 @@ import { makeTar } from './helpers/store-tar.js';
 const tag = randomBytes(4).toString('hex');
 const at = new HostileHarness('st', tag);
 const nosudo = sudoUser('runbox-nosudo');
-let server: CacheServer;
-const processEnv = keepProcessEnv();
 /** No pid is ever this high (pid_max is at most 2^22): the restore that "made" it is dead. */
 const DEAD = '.runbox-restore-999999999-1';
 
@@ -78,19 +74,7 @@ describeWith([
   probe('sqlite3', 'sqlite3', ['-version']),
   nosudo ? { ok: true, reason: '' } : { ok: false, reason: 'no user runbox-nosudo (.ci/run creates it)' }
 ])('store paths in a tree another user may change', () => {
-  beforeAll(async () => {
-    server = await startCacheServerProcess();
-    useCacheService(server.url);
-    at.url = server.url;
-    process.env.RUNNER_TEMP = tempDir('runbox-st-runner-temp-');
-  });
-  afterEach(() => at.killDaemons());
-  afterAll(async () => {
-    processEnv.restore();
-    await server?.stop();
-    at.cleanupJobs();
-    removeTempDirs();
-  });
+  at.useStandIn();
 
   describe('in-process', () => {
     test.each<[string, (root: string) => void, string]>([
@@ -176,7 +160,7 @@ describeWith([
     const key = `st_reap_${tag}`;
     await at.publish(key, [makeTar(at.plain('new'))], { registrations: regDoc([reg(at.item('new'))]) });
     const before = contentManifest(h.root);
-    const job = storeJob(server.url, { storeRoot: h.root });
+    const job = storeJob(at.url, { storeRoot: h.root });
     at.jobs.push(job);
     const main = await job.main({ store: 'guix', key, save: 'never', 'daemon-stop': h.daemon.stop, 'daemon-start': h.daemon.start });
     // Before: exit 0, the store (renamed) deleted as a killed restore's private dir, a new one made.

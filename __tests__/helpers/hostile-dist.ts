@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { expect } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect } from '@jest/globals';
 import { entryVersion, SNAPSHOT_DIR } from '../../src/store/cache-io.js';
 import { clientFor, serviceFromEnv } from '../../src/store/cache-service/index.js';
 import { entryRange, planEntry } from '../../src/store/entry/writer.js';
 import type { FakeJob, StepResult } from './action-runner.js';
 import { contentManifest, describeStep, NixDaemon, stagingLeft, storeJob, type StoreJobOptions } from './store-e2e.js';
-import { publishEntry } from '../fixtures/cache.js';
-import { buildGuixLayout, DB_CONTENTS_QUERIES, forgeArchives, itemName, sqlQueries, tempDir, type ForgedArchives } from '../fixtures/store.js';
+import { publishEntry, startCacheServerProcess, useCacheService, type CacheServer } from '../fixtures/cache.js';
+import { keepProcessEnv } from '../fixtures/process-env.js';
+import { buildGuixLayout, DB_CONTENTS_QUERIES, forgeArchives, itemName, removeTempDirs, sqlQueries, tempDir, type ForgedArchives } from '../fixtures/store.js';
 import type { TarEntry } from './store-tar.js';
 
 export const S = '/gnu/store';
@@ -93,6 +94,8 @@ export class HostileHarness {
   readonly jobs: FakeJob[] = [];
   readonly daemons: NixDaemon[] = [];
   url = '';
+  /** The file's cache stand-in, once useStandIn's beforeAll ran. */
+  server: CacheServer | undefined;
 
   constructor(
     readonly prefix: string,
@@ -121,6 +124,28 @@ export class HostileHarness {
     const before = contentManifest(root);
     const itemsBefore = Object.fromEntries(Object.values(items).map((p) => [p, itemLines(before, p)]));
     return { root, outside: tempDir(`runbox-${this.prefix}-outside-`), daemon, before, items, itemsBefore, ...(dbBefore ? { dbBefore } : {}) };
+  }
+
+  /**
+   * The hooks of a file (call it in its describe): one cache stand-in process for the file, the
+   * worker's env pointed at it (and RUNNER_TEMP at a temp dir), the test's daemons killed after
+   * each test; at the end the env put back, the server stopped, the jobs and temp dirs removed.
+   */
+  useStandIn(): void {
+    const processEnv = keepProcessEnv();
+    beforeAll(async () => {
+      this.server = await startCacheServerProcess();
+      useCacheService(this.server.url);
+      this.url = this.server.url;
+      process.env.RUNNER_TEMP = tempDir(`runbox-${this.prefix}-runner-temp-`);
+    });
+    afterEach(() => this.killDaemons());
+    afterAll(async () => {
+      processEnv.restore();
+      await this.server?.stop();
+      this.cleanupJobs();
+      removeTempDirs();
+    });
   }
 
   /** Kills the stand-in daemons of the test that just ended. */
