@@ -3414,16 +3414,24 @@ function startProcess(cmd, args, opts = {}) {
     // main went on to take its locks with flock and hand them to a keeper that outlived it.
     if (isStopping())
         throw new StoppingError(quote(argv));
-    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+    const child = forkChild(argv, {
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
         env: opts.env ?? process.env,
         stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
         detached: opts.detached ?? false
     });
-    // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
+    return { child, shown: quote(argv) };
+}
+/**
+ * The one fork of this module (startProcess, and startStages without a launcher): `argv` as
+ * commandLine built it. A detached child (the keeper) is meant to outlive the step; every other
+ * one is tracked, to end with it.
+ */
+function forkChild(argv, opts) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), opts);
     if (!opts.detached)
         trackChild(child);
-    return { child, shown: quote(argv) };
+    return child;
 }
 /** What a pipeline keeps of each stage's stderr (the end, for its error message). */
 const PIPELINE_STDERR_TAIL = 16 * 1024;
@@ -3455,7 +3463,7 @@ async function startStages(stages, stdin, stdout) {
     argvs.forEach((argv, i) => {
         const first = i === 0;
         const last = i === argvs.length - 1;
-        const child = (0,external_node_child_process_namespaceObject.spawn)(argv[0], argv.slice(1), {
+        const child = forkChild(argv, {
             env: process.env,
             stdio: [first ? stdin : children[i - 1].stdout, last ? stdout : 'pipe', 'pipe']
         });
@@ -3466,7 +3474,6 @@ async function startStages(stages, stdin, stdout) {
             children[i - 1].stdout?.destroy();
         if (last && typeof stdout !== 'string')
             stdout.destroy();
-        trackChild(child);
         children.push(child);
     });
     return { children, shown };

@@ -4,7 +4,7 @@
 // runElseRoot() is "as the runner user, else as root"; the store's pipelines and the lock
 // helpers (extra fds, a detached keeper) use startProcess() directly.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions, type StdioNull, type StdioPipe } from 'node:child_process';
 import type { Stream } from 'node:stream';
 import * as core from '@actions/core';
 import { launcherIfReady, theLauncher, type LaunchedChild, type LaunchedOutput } from './launch.js';
@@ -118,15 +118,24 @@ export function startProcess(cmd: string, args: readonly string[], opts: Process
   // cleanup. The step's code runs on while the cancel's cleanups do; without this, a cancelled
   // main went on to take its locks with flock and hand them to a keeper that outlived it.
   if (isStopping()) throw new StoppingError(quote(argv));
-  const child = spawn(argv[0], argv.slice(1), {
+  const child = forkChild(argv, {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     env: opts.env ?? process.env,
     stdio: [...(opts.stdio ?? ['pipe', 'pipe', 'pipe']), ...(opts.extraFds ?? [])],
     detached: opts.detached ?? false
   });
-  // A detached child (the keeper) is meant to outlive the step; every other one ends with it.
-  if (!opts.detached) trackChild(child);
   return { child, shown: quote(argv) };
+}
+
+/**
+ * The one fork of this module (startProcess, and startStages without a launcher): `argv` as
+ * commandLine built it. A detached child (the keeper) is meant to outlive the step; every other
+ * one is tracked, to end with it.
+ */
+function forkChild(argv: readonly string[], opts: SpawnOptions): ChildProcess {
+  const child = spawn(argv[0], argv.slice(1), opts);
+  if (!opts.detached) trackChild(child);
+  return child;
 }
 
 /** One stage of a pipeline (startStages). */
@@ -166,7 +175,7 @@ export async function startStages(stages: readonly StageCommand[], stdin: 'pipe'
   argvs.forEach((argv, i) => {
     const first = i === 0;
     const last = i === argvs.length - 1;
-    const child = spawn(argv[0], argv.slice(1), {
+    const child = forkChild(argv, {
       env: process.env,
       stdio: [first ? stdin : children[i - 1].stdout, last ? stdout : 'pipe', 'pipe']
     });
@@ -175,7 +184,6 @@ export async function startStages(stages: readonly StageCommand[], stdin: 'pipe'
     // same for a socket of ours the last stage writes.
     if (!first) children[i - 1].stdout?.destroy();
     if (last && typeof stdout !== 'string') stdout.destroy();
-    trackChild(child);
     children.push(child);
   });
   return { children, shown };
